@@ -1,0 +1,7 @@
+.PHONY: run test
+
+run:
+	./scripts/run
+
+test:
+	./scripts/test

@@ -1,0 +1,174 @@
+"""A Jepsen-style checker: what the clients were told, against what the logs hold.
+
+`History` records every acknowledged send (and every record handed to an application); the
+checker reads the final logs and reports each anomaly with the moment it happened: an
+acknowledged record lost or changed, a record written twice, records of one key out of send
+order, an offset reused for different data.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from engine.records import ConsumerRecord, TopicPartition
+
+if TYPE_CHECKING:
+    from engine.cluster import Cluster
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledged:
+    producer: str
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    send_index: int
+    acked_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Anomaly:
+    kind: str  # lost, changed, duplicated, reordered, offset_reused, aborted_read
+    time_ms: int
+    topic: str
+    partition: int
+    offset: int
+    detail: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "time_ms": self.time_ms, "topic": self.topic,
+                "partition": self.partition, "offset": self.offset, "detail": self.detail}
+
+
+class History:
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.acknowledged: list[Acknowledged] = []
+        self.consumed: list[tuple[str, int, ConsumerRecord]] = []
+        self._send_counter = 0
+        # Offsets the cluster ever acknowledged for each partition, to catch reuse.
+        self.offset_owner: dict[tuple[str, int, int], tuple[bytes | None, bytes | None, int]] = {}
+        self.reused: list[Anomaly] = []
+        self.enabled = True
+
+    def on_acknowledged(self, producer: Any, batch: Any, base_offset: int) -> None:
+        if not self.enabled:
+            return
+        now = self.cluster.now_ms
+        for index, record in enumerate(batch.records):
+            self._send_counter += 1
+            offset = base_offset + index if base_offset >= 0 else -1
+            ack = Acknowledged(producer.client_id, batch.tp.topic, batch.tp.partition, offset,
+                               record.key, record.value, self._send_counter, now)
+            self.acknowledged.append(ack)
+            if offset < 0:
+                continue
+            slot = (ack.topic, ack.partition, offset)
+            previous = self.offset_owner.get(slot)
+            if previous is not None and (previous[0], previous[1]) != (record.key, record.value):
+                self.reused.append(Anomaly(
+                    "offset_reused", now, ack.topic, ack.partition, offset,
+                    f"offset {offset} was acknowledged twice for different records"))
+            self.offset_owner[slot] = (record.key, record.value, now)
+
+    def on_consumed(self, consumer: Any, records: list[ConsumerRecord]) -> None:
+        if not self.enabled:
+            return
+        now = self.cluster.now_ms
+        for record in records:
+            self.consumed.append((consumer.client_id, now, record))
+
+    def check(self) -> list[Anomaly]:
+        return check(self.cluster, self)
+
+
+def _final_log(cluster: Cluster, tp: TopicPartition) -> tuple[dict[int, ConsumerRecord], int]:
+    """The partition's log as a reader would find it now: the leader's, or, while the partition
+    is offline, the longest replica's."""
+    registration = cluster.controller.topics[tp.topic].partitions[tp.partition]
+    holders = []
+    for broker_id in registration.replicas:
+        replica = cluster.broker_by_id(broker_id).partitions.get(tp)
+        if replica is not None:
+            holders.append((broker_id == registration.leader, replica.log.log_end_offset, broker_id, replica))
+    if not holders:
+        return {}, 0
+    holders.sort(key=lambda item: (not item[0], -item[1], item[2]))
+    replica = holders[0][3]
+    records = {r.offset: r for r in cluster.read(tp.topic, tp.partition, 0, replica=holders[0][2])}
+    return records, replica.log.log_start_offset
+
+
+def check(cluster: Cluster, history: History) -> list[Anomaly]:
+    anomalies = list(history.reused)
+    logs: dict[TopicPartition, tuple[dict[int, ConsumerRecord], int]] = {}
+    compacted: set[str] = set()
+    for name, topic in cluster.controller.topics.items():
+        if "compact" in topic.config.get("cleanup.policy", []):
+            compacted.add(name)
+    lost_events = {(e.data.get("topic"), e.data.get("partition")): e.time_ms
+                   for e in cluster.events if e.kind == "log_truncated"}
+    by_key: dict[tuple[str, int, bytes | None], list[Acknowledged]] = defaultdict(list)
+    for ack in history.acknowledged:
+        if ack.offset < 0 or ack.topic not in cluster.controller.topics:
+            continue
+        tp = TopicPartition(ack.topic, ack.partition)
+        if tp not in logs:
+            logs[tp] = _final_log(cluster, tp)
+        records, log_start = logs[tp]
+        if ack.offset < log_start:
+            continue  # removed by retention, not lost
+        found = records.get(ack.offset)
+        if found is None:
+            if ack.topic in compacted:
+                continue
+            anomalies.append(Anomaly(
+                "lost", lost_events.get((ack.topic, ack.partition), ack.acked_ms), ack.topic,
+                ack.partition, ack.offset,
+                f"acknowledged at {ack.acked_ms} ms to {ack.producer}, no longer in the log"))
+        elif (found.key, found.value) != (ack.key, ack.value):
+            anomalies.append(Anomaly(
+                "changed", lost_events.get((ack.topic, ack.partition), ack.acked_ms), ack.topic,
+                ack.partition, ack.offset,
+                f"acknowledged {ack.value!r} at offset {ack.offset}, the log now holds {found.value!r}"))
+        by_key[(ack.topic, ack.partition, ack.key)].append(ack)
+    # Duplicates: the same acknowledged payload at more than one offset.
+    for tp, (records, _start) in sorted(logs.items()):
+        seen: dict[tuple[bytes | None, bytes | None], int] = {}
+        acknowledged_payloads = {(a.key, a.value) for a in history.acknowledged
+                                 if a.topic == tp.topic and a.partition == tp.partition}
+        for offset in sorted(records):
+            record = records[offset]
+            payload = (record.key, record.value)
+            if payload not in acknowledged_payloads:
+                continue
+            if payload in seen:
+                anomalies.append(Anomaly(
+                    "duplicated", record.timestamp, tp.topic, tp.partition, offset,
+                    f"{record.value!r} is at offsets {seen[payload]} and {offset}"))
+            else:
+                seen[payload] = offset
+    # Reordering: for one producer and key, log order must follow send order.
+    for (topic, partition, key), acks in by_key.items():
+        if key is None:
+            continue
+        per_producer: dict[str, list[Acknowledged]] = defaultdict(list)
+        for ack in acks:
+            per_producer[ack.producer].append(ack)
+        for producer, items in per_producer.items():
+            items.sort(key=lambda a: a.send_index)
+            last_offset = -1
+            for ack in items:
+                if ack.offset < last_offset:
+                    anomalies.append(Anomaly(
+                        "reordered", ack.acked_ms, topic, partition, ack.offset,
+                        f"{producer} sent {ack.value!r} after a record of key {key!r} now at "
+                        f"offset {last_offset}, yet it sits at {ack.offset}"))
+                last_offset = max(last_offset, ack.offset)
+    anomalies.sort(key=lambda a: (a.time_ms, a.topic, a.partition, a.offset, a.kind))
+    return anomalies

@@ -1,0 +1,72 @@
+"""The cluster's logical clock: one heap of `(time, sequence, timer)`, as in SimPy's core.
+
+Nothing in the engine reads the wall clock; every delay is a timer on this heap, and the
+sequence number breaks ties so that two runs with the same calls do the same things in the
+same order.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+
+
+class Timer:
+    """A scheduled action; `cancel()` keeps it on the heap but makes it a no-op."""
+
+    __slots__ = ("action", "cancelled", "due_ms")
+
+    def __init__(self, due_ms: int, action: Callable[[], None]) -> None:
+        self.due_ms = due_ms
+        self.action = action
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class Scheduler:
+    def __init__(self) -> None:
+        self.now_ms = 0
+        self._heap: list[tuple[int, int, Timer]] = []
+        self._sequence = 0
+
+    def call_at(self, due_ms: int, action: Callable[[], None]) -> Timer:
+        timer = Timer(max(due_ms, self.now_ms), action)
+        self._sequence += 1
+        heapq.heappush(self._heap, (timer.due_ms, self._sequence, timer))
+        return timer
+
+    def call_later(self, delay_ms: int, action: Callable[[], None]) -> Timer:
+        return self.call_at(self.now_ms + max(0, delay_ms), action)
+
+    def next_due_ms(self) -> int | None:
+        heap = self._heap
+        while heap and heap[0][2].cancelled:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    def run_until(self, until_ms: int, stop: Callable[[], bool] | None = None) -> bool:
+        """Run every timer due at or before `until_ms`, in order.
+
+        With `stop`, return True as soon as it holds after a timer ran (the clock then stays at
+        that timer's time); otherwise the clock ends at `until_ms` and the result is False.
+        """
+        heap = self._heap
+        if stop is not None and stop():
+            return True
+        while heap and heap[0][0] <= until_ms:
+            due_ms, _, timer = heapq.heappop(heap)
+            if timer.cancelled:
+                continue
+            self.now_ms = due_ms
+            timer.action()
+            if stop is not None and stop():
+                return True
+        if until_ms > self.now_ms:
+            self.now_ms = until_ms
+        return False
+
+    @property
+    def pending(self) -> int:
+        return sum(1 for _, _, timer in self._heap if not timer.cancelled)

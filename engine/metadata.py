@@ -1,0 +1,57 @@
+"""The cluster metadata the KRaft controller owns and brokers replicate: Kafka's
+`PartitionRegistration`, `TopicImage` and broker registrations, plus the metadata records
+that carry changes to brokers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+NO_LEADER = -1
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionRegistration:
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+    leader: int
+    leader_epoch: int = 0
+    partition_epoch: int = 0
+
+    @property
+    def preferred_leader(self) -> int:
+        return self.replicas[0]
+
+    def changed(self, **changes: Any) -> PartitionRegistration:
+        return replace(self, **changes)
+
+
+@dataclass(slots=True)
+class TopicRegistration:
+    name: str
+    topic_id: int
+    partitions: dict[int, PartitionRegistration]
+    config: dict[str, Any]
+    internal: bool = False
+
+
+@dataclass(slots=True)
+class BrokerRegistration:
+    id: int
+    fenced: bool = True
+    in_controlled_shutdown: bool = False
+    epoch: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataRecord:
+    """One committed change: kind is topic, partition, remove_topic, config, or broker."""
+
+    offset: int
+    kind: str
+    topic: str = ""
+    partition: int = -1
+    registration: PartitionRegistration | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    broker: BrokerRegistration | None = None
+    internal: bool = False

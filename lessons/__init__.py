@@ -1,0 +1,1 @@
+"""Lesson and drill content, scenarios, grading and progress (grows in later issues)."""

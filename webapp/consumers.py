@@ -1,0 +1,247 @@
+"""The WebSocket consumer of a live cluster: validates messages, forwards them to the host.
+
+Client -> server frames are JSON: `{"type": ..., "seq": n, "client": id, ...fields}`.
+Server -> client frames are HTML fragments (swapped by id through htmx's ws extension) or JSON
+frames `{"type": "ack" | "error", ...}` that the page's glue script shows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import time
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from webapp import forms
+from webapp.engine_host import client as host_client
+from webapp.engine_host import store
+from webapp.engine_host.host import viewers_group
+
+logger = logging.getLogger(__name__)
+
+MAX_FRAME_BYTES = 16 * 1024
+CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+IGNORED_FIELDS = frozenset({"type", "seq", "client", "HEADERS", "csrfmiddlewaretoken"})
+MESSAGE_TYPES = (
+    "produce",
+    "stop_broker",
+    "start_broker",
+    "pause",
+    "resume",
+    "step",
+    "speed",
+    "resync",
+)
+
+
+class TokenBucket:
+    """`rate` messages a second on average, bursts up to `burst`."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst
+        self.updated = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class BadMessage(Exception):
+    def __init__(self, code: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.extra = extra
+
+
+class ClusterConsumer(AsyncWebsocketConsumer):
+    cluster_id: str
+    version: int | None
+
+    async def connect(self) -> None:
+        self.cluster_id = str(self.scope["url_route"]["kwargs"]["cluster_id"])
+        self.version = None
+        self.default_client = "ws-" + secrets.token_hex(8)
+        rate = float(settings.DOJO_WS_MESSAGES_PER_SECOND)
+        self.bucket = TokenBucket(rate=rate, burst=rate * 2)
+        self.joined = False
+        if not await database_sync_to_async(store.cluster_exists)(cluster_id=self.cluster_id):
+            logger.info("socket for unknown cluster %s refused", self.cluster_id)
+            await self.close(code=4404)
+            return
+        await self.accept()
+        await self.channel_layer.group_add(viewers_group(self.cluster_id), self.channel_name)
+        await host_client.host_send(
+            self.cluster_id, {"type": "host.join", "reply_to": self.channel_name}
+        )
+        self.joined = True
+
+    async def disconnect(self, code: int) -> None:
+        if not getattr(self, "joined", False):
+            return
+        await self.channel_layer.group_discard(viewers_group(self.cluster_id), self.channel_name)
+        try:
+            await host_client.host_send(
+                self.cluster_id, {"type": "host.leave", "reply_to": self.channel_name}
+            )
+        except Exception:
+            logger.exception("could not tell the host of %s that a viewer left", self.cluster_id)
+
+    # -- from the browser -----------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        seq: Any = None
+        try:
+            message = self._parse(text_data, bytes_data)
+            seq = message.get("seq")
+            await self._dispatch(message)
+        except BadMessage as bad:
+            logger.warning(
+                "socket %s on %s: %s (%s)",
+                self.channel_name,
+                self.cluster_id,
+                bad.code,
+                bad.message,
+            )
+            await self._send_frame(
+                {
+                    "type": "error",
+                    "code": bad.code,
+                    "message": bad.message,
+                    "seq": seq if isinstance(seq, int) else None,
+                    **bad.extra,
+                }
+            )
+        except Exception:
+            logger.exception("socket %s on %s failed", self.channel_name, self.cluster_id)
+            await self._send_frame(
+                {
+                    "type": "error",
+                    "code": "internal",
+                    "seq": seq if isinstance(seq, int) else None,
+                    "message": "The server could not handle that message; "
+                    "the cluster keeps running.",
+                }
+            )
+
+    def _parse(self, text_data: str | None, bytes_data: bytes | None) -> dict[str, Any]:
+        if text_data is None:
+            size = len(bytes_data or b"")
+            if size > MAX_FRAME_BYTES:
+                raise BadMessage(
+                    "too_large",
+                    f"Message too large: {size} bytes; the limit is {MAX_FRAME_BYTES} bytes.",
+                )
+            raise BadMessage("binary", "Binary frames are not supported: send JSON text.")
+        size = len(text_data.encode("utf-8", errors="replace"))
+        if size > MAX_FRAME_BYTES:
+            raise BadMessage(
+                "too_large",
+                f"Message too large: {size} bytes; the limit is {MAX_FRAME_BYTES} bytes.",
+            )
+        if not self.bucket.take():
+            raise BadMessage("rate_limited", "Too many messages: slow down and try again.")
+        try:
+            message = json.loads(text_data)
+        except json.JSONDecodeError as error:
+            raise BadMessage(
+                "malformed",
+                f"Malformed JSON: {error.msg} at line {error.lineno} column {error.colno}.",
+            ) from None
+        if not isinstance(message, dict):
+            raise BadMessage("malformed", 'A message must be a JSON object with a "type".')
+        return message
+
+    async def _dispatch(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if not isinstance(kind, str) or kind not in MESSAGE_TYPES:
+            raise BadMessage(
+                "unknown_type",
+                f"Unknown message type {kind!r}; expected one of: {', '.join(MESSAGE_TYPES)}.",
+            )
+        if kind == "resync":
+            await host_client.host_send(
+                self.cluster_id, {"type": "host.sync", "reply_to": self.channel_name}
+            )
+            return
+        seq = message.get("seq")
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
+            raise BadMessage("bad_seq", 'Every command needs "seq", a whole number from 1 up.')
+        client_id = message.get("client", self.default_client)
+        if not isinstance(client_id, str) or not CLIENT_ID.match(client_id):
+            raise BadMessage(
+                "bad_client", "\"client\" must be 8 to 64 letters, digits, '-' or '_'."
+            )
+        command = self._validate(kind, message)
+        await host_client.host_send(
+            self.cluster_id,
+            {
+                "type": "host.command",
+                "reply_to": self.channel_name,
+                "client": client_id,
+                "seq": seq,
+                "command": command,
+            },
+        )
+
+    def _validate(self, kind: str, message: dict[str, Any]) -> dict[str, Any]:
+        data = {k: v for k, v in message.items() if k not in IGNORED_FIELDS}
+        if any(not isinstance(v, str | int | float) or isinstance(v, bool) for v in data.values()):
+            raise BadMessage("invalid", "Field values must be strings or numbers.")
+        form: forms.CommandForm
+        if kind == "produce":
+            form = forms.ProduceForm(data)
+        elif kind in ("stop_broker", "start_broker"):
+            form = forms.BrokerForm(data, action=kind)
+        elif kind == "speed":
+            form = forms.SpeedForm(data)
+        elif kind == "step":
+            form = forms.StepForm(data)
+        else:
+            form = forms.EmptyForm(data, action=kind)
+        if not form.is_valid():
+            raise BadMessage(
+                "invalid",
+                forms.form_errors_text(form),
+                fields={name: [str(e) for e in errs] for name, errs in form.errors.items()},
+            )
+        return form.to_command()
+
+    async def _send_frame(self, frame: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(frame))
+
+    # -- from the host (channel layer) ----------------------------------------------------
+
+    async def cluster_full(self, event: dict[str, Any]) -> None:
+        self.version = int(event["version"])
+        await self.send(text_data=event["html"])
+
+    async def cluster_state(self, event: dict[str, Any]) -> None:
+        if self.version is None:
+            return  # the full state is on its way
+        if event["version"] <= self.version:
+            return
+        if event["base"] != self.version:
+            # A version went missing between host and socket: ask for the whole state.
+            await host_client.host_send(
+                self.cluster_id, {"type": "host.sync", "reply_to": self.channel_name}
+            )
+            return
+        self.version = int(event["version"])
+        await self.send(text_data=event["html"])
+
+    async def client_frame(self, event: dict[str, Any]) -> None:
+        await self._send_frame(event["frame"])

@@ -1,0 +1,429 @@
+"""The engine host: the one owner of a live cluster in this process.
+
+It applies commands (each written to the database first), runs the logical clock in real time
+(pause, resume, single step, speed), renders each new state version once and sends it to the
+cluster's Channels group at a bounded rate. It talks to WebSocket consumers only through the
+channel layer, so in scaled mode the consumers may live in other processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.layers import BaseChannelLayer
+from django.db import IntegrityError
+
+from webapp.engine_host import render, store
+from webapp.engine_host.leases import LeaseStore
+from webapp.engine_host.limits import DEFAULT_STEP_MS, SPEEDS, TICK_MS
+from webapp.engine_host.runtime import ClusterRuntime
+
+logger = logging.getLogger(__name__)
+
+CLOCK_TICK_S = 0.05
+ADVANCE_FLUSH_S = 2.0
+MAX_ADVANCE_PER_TICK_MS = 5_000
+LEASE_TTL_S = 15.0
+# Commands that change the engine and so go to the command log.
+LOGGED_COMMANDS = frozenset({"produce", "stop_broker", "start_broker", "advance"})
+CLOCK_COMMANDS = frozenset({"pause", "resume", "speed", "step"})
+
+
+def viewers_group(cluster_id: str) -> str:
+    """The group every socket watching the cluster joins: state versions fan out here."""
+    return f"dojo.cluster.{cluster_id}"
+
+
+def host_group(cluster_id: str) -> str:
+    """The group the owning host listens on: joins, leaves, syncs and commands arrive here."""
+    return f"dojo.host.{cluster_id}"
+
+
+@dataclass
+class HostSettings:
+    publish_max_hz: float = 10.0
+    idle_seconds: float = 60.0
+    owner_id: str = "local"
+
+
+@dataclass
+class PublishedState:
+    version: int = 0
+    fragments: dict[str, str] = field(default_factory=dict)
+    full_html: str = ""
+
+
+class ClusterHost:
+    def __init__(
+        self,
+        *,
+        cluster_id: str,
+        runtime: ClusterRuntime,
+        stored: store.StoredCluster,
+        layer: BaseChannelLayer,
+        leases: LeaseStore,
+        settings: HostSettings,
+        on_stop: Callable[[ClusterHost], Awaitable[None] | None] | None = None,
+    ) -> None:
+        self.cluster_id = cluster_id
+        self.runtime = runtime
+        self.layer = layer
+        self.leases = leases
+        self.settings = settings
+        self._on_stop = on_stop
+        self.paused = stored.paused
+        self.speed = stored.speed if stored.speed in SPEEDS else 1.0
+        self.next_seq = stored.next_seq
+        self.client_seqs: dict[str, int] = dict(stored.client_seqs)
+        self.viewers: set[str] = set()
+        self.published = PublishedState()
+        self.running = False
+        self.stop_reason = ""
+        self.lock = asyncio.Lock()
+        self._dirty = asyncio.Event()
+        self._unlogged_advance_ms = 0
+        self._last_flush = time.monotonic()
+        self._idle_since = time.monotonic()
+        self._channel = ""
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._channel = await self.layer.new_channel(prefix="dojo.host")
+        await self.layer.group_add(host_group(self.cluster_id), self._channel)
+        self.running = True
+        self._publish()
+        for name, coroutine in (
+            ("inbox", self._inbox()),
+            ("clock", self._clock()),
+            ("publisher", self._publisher()),
+            ("keeper", self._keeper()),
+        ):
+            task = asyncio.create_task(coroutine, name=f"dojo-host-{self.cluster_id}-{name}")
+            self._tasks.append(task)
+        logger.info("host %s started at %d ms", self.cluster_id, self.runtime.now_ms)
+
+    async def stop(self, reason: str) -> None:
+        if not self.running:
+            return
+        self.running = False
+        self.stop_reason = reason
+        current = asyncio.current_task()
+        for task in self._tasks:
+            if task is not current:
+                task.cancel()
+        for task in self._tasks:
+            if task is not current:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        with contextlib.suppress(Exception):
+            async with self.lock:
+                await self._flush_advance_locked()
+        with contextlib.suppress(Exception):
+            await self.layer.group_discard(host_group(self.cluster_id), self._channel)
+        with contextlib.suppress(Exception):
+            await self.leases.release(self.cluster_id, self.settings.owner_id)
+        logger.info("host %s stopped: %s", self.cluster_id, reason)
+        if self._on_stop is not None:
+            outcome = self._on_stop(self)
+            if outcome is not None:
+                await outcome
+
+    # -- messages from consumers and views ------------------------------------------------
+
+    async def _inbox(self) -> None:
+        while True:
+            message = await self.layer.receive(self._channel)
+            try:
+                await self.handle(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("host %s failed to handle %r", self.cluster_id, message)
+                await self._reply(
+                    message.get("reply_to"),
+                    {
+                        "type": "error",
+                        "code": "internal",
+                        "seq": message.get("seq"),
+                        "message": "The cluster host hit an internal error; it keeps running.",
+                    },
+                )
+
+    async def handle(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        reply_to = message.get("reply_to")
+        if kind == "host.join":
+            if reply_to:
+                self.viewers.add(reply_to)
+            self._mark_dirty()
+            await self._send_full(reply_to)
+        elif kind == "host.leave":
+            self.viewers.discard(reply_to or "")
+            if not self.viewers:
+                self._idle_since = time.monotonic()
+            self._mark_dirty()
+        elif kind == "host.sync":
+            await self._send_full(reply_to)
+        elif kind == "host.command":
+            frame = await self.command(
+                message.get("command") or {},
+                client_id=str(message.get("client") or ""),
+                client_seq=message.get("seq"),
+            )
+            await self._reply(reply_to, frame)
+        else:
+            logger.warning("host %s ignored message type %r", self.cluster_id, kind)
+
+    async def _reply(self, reply_to: str | None, frame: dict[str, Any]) -> None:
+        if reply_to:
+            await self.layer.send(reply_to, {"type": "client.frame", "frame": frame})
+
+    async def _send_full(self, reply_to: str | None) -> None:
+        if not reply_to:
+            return
+        await self.layer.send(
+            reply_to,
+            {
+                "type": "cluster.full",
+                "version": self.published.version,
+                "html": self.published.full_html,
+            },
+        )
+
+    # -- commands -------------------------------------------------------------------------
+
+    async def command(
+        self, payload: dict[str, Any], *, client_id: str = "", client_seq: int | None = None
+    ) -> dict[str, Any]:
+        """Apply one command once; returns the frame for the client (ack or error)."""
+        kind = str(payload.get("type", ""))
+        async with self.lock:
+            if (
+                client_id
+                and client_seq is not None
+                and client_seq <= self.client_seqs.get(client_id, 0)
+            ):
+                return {
+                    "type": "ack",
+                    "seq": client_seq,
+                    "duplicate": True,
+                    "message": "Already applied.",
+                }
+            if kind in CLOCK_COMMANDS:
+                frame = await self._clock_command_locked(payload, client_id, client_seq)
+            elif kind in LOGGED_COMMANDS:
+                frame = await self._logged_command_locked(payload, client_id, client_seq)
+            else:
+                frame = {
+                    "type": "error",
+                    "code": "unknown_command",
+                    "message": f"Unknown command {kind!r}.",
+                }
+            if client_id and client_seq is not None and frame["type"] == "ack":
+                self.client_seqs[client_id] = max(client_seq, self.client_seqs.get(client_id, 0))
+        frame["seq"] = client_seq
+        self._mark_dirty()
+        return frame
+
+    async def _logged_command_locked(
+        self, payload: dict[str, Any], client_id: str, client_seq: int | None
+    ) -> dict[str, Any]:
+        await self._flush_advance_locked()
+        try:
+            await self._append_locked(payload, client_id=client_id, client_seq=client_seq)
+        except IntegrityError:
+            logger.error(
+                "host %s could not log seq %d: owner changed", self.cluster_id, self.next_seq
+            )
+            asyncio.get_running_loop().create_task(self.stop("lost ownership of the log"))
+            return {
+                "type": "error",
+                "code": "moved",
+                "message": "This cluster moved to another server; reload the page.",
+            }
+        result = self.runtime.apply(payload)
+        if result.ok:
+            return {"type": "ack", "message": result.message, "duplicate": False}
+        # The command is in the log (replay repeats the same refusal); tell the learner why.
+        return {
+            "type": "error",
+            "code": result.error or "refused",
+            "message": result.message,
+            "applied": True,
+        }
+
+    async def _clock_command_locked(
+        self, payload: dict[str, Any], client_id: str, client_seq: int | None
+    ) -> dict[str, Any]:
+        kind = payload["type"]
+        if kind == "step":
+            if not self.paused:
+                return {
+                    "type": "error",
+                    "code": "not_paused",
+                    "message": "Pause the clock before stepping it.",
+                }
+            step = {"type": "advance", "ms": int(payload.get("ms", DEFAULT_STEP_MS))}
+            frame = await self._logged_command_locked(step, client_id, client_seq)
+            if frame["type"] == "ack":
+                frame["message"] = f"Stepped {step['ms']} ms."
+            return frame
+        if kind == "pause":
+            self.paused = True
+            message = "Paused."
+        elif kind == "resume":
+            self.paused = False
+            message = "Running."
+        else:
+            self.speed = float(payload["speed"])
+            message = f"Speed {self.speed:g}x."
+        await database_sync_to_async(store.cluster_clock_save)(
+            cluster_id=self.cluster_id, speed=self.speed, paused=self.paused
+        )
+        return {"type": "ack", "message": message, "duplicate": False}
+
+    async def _append_locked(
+        self, payload: dict[str, Any], *, client_id: str = "", client_seq: int | None = None
+    ) -> None:
+        await database_sync_to_async(store.cluster_command_append)(
+            cluster_id=self.cluster_id,
+            seq=self.next_seq,
+            payload=payload,
+            logical_time_ms=self.runtime.now_ms,
+            client_id=client_id if client_seq is not None else "",
+            client_seq=client_seq,
+        )
+        self.next_seq += 1
+
+    async def _flush_advance_locked(self) -> None:
+        """Log the time the clock has already run, so replay reaches the same moment."""
+        self._last_flush = time.monotonic()
+        pending = self._unlogged_advance_ms
+        if not pending:
+            return
+        payload = {"type": "advance", "ms": pending}
+        seq = self.next_seq
+        await database_sync_to_async(store.cluster_command_append)(
+            cluster_id=self.cluster_id,
+            seq=seq,
+            payload=payload,
+            logical_time_ms=self.runtime.now_ms - pending,
+        )
+        self.next_seq += 1
+        self._unlogged_advance_ms = 0
+
+    # -- time -----------------------------------------------------------------------------
+
+    async def advance_live(self, ms: int) -> None:
+        """Run the clock `ms` forward now (logged later, coalesced with other ticks)."""
+        async with self.lock:
+            self.runtime.advance(ms)
+            self._unlogged_advance_ms += ms
+        self._mark_dirty()
+
+    async def _clock(self) -> None:
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        owed_ms = 0.0
+        while True:
+            await asyncio.sleep(CLOCK_TICK_S)
+            now = loop.time()
+            elapsed, last = now - last, now
+            if self.paused or not self.viewers:
+                owed_ms = 0.0
+                continue
+            owed_ms += elapsed * 1000.0 * self.speed
+            if owed_ms > MAX_ADVANCE_PER_TICK_MS:  # the loop stalled: don't race to catch up
+                owed_ms = float(MAX_ADVANCE_PER_TICK_MS)
+            # Land on a multiple of TICK_MS so live ticks and replay split time identically.
+            now_ms = self.runtime.now_ms
+            whole = (now_ms + int(owed_ms)) // TICK_MS * TICK_MS - now_ms
+            if whole <= 0:
+                continue
+            owed_ms -= whole
+            try:
+                await self.advance_live(whole)
+            except Exception:
+                logger.exception("host %s: the engine failed to advance; pausing", self.cluster_id)
+                self.paused = True
+                self.runtime._notice("error", "The simulator failed to advance; clock paused.")
+                self._mark_dirty()
+
+    async def _keeper(self) -> None:
+        """Flush coalesced time, renew the ownership lease, unload when nobody watches."""
+        last_renew = time.monotonic()
+        while True:
+            await asyncio.sleep(0.5)
+            now = time.monotonic()
+            if self._unlogged_advance_ms and now - self._last_flush >= ADVANCE_FLUSH_S:
+                async with self.lock:
+                    await self._flush_advance_locked()
+            if now - last_renew >= LEASE_TTL_S / 3:
+                last_renew = now
+                if not await self.leases.renew(
+                    self.cluster_id, self.settings.owner_id, LEASE_TTL_S
+                ):
+                    await self.stop("lost the ownership lease")
+                    return
+            if not self.viewers and now - self._idle_since >= self.settings.idle_seconds:
+                await self.stop("idle")
+                return
+
+    # -- publishing -----------------------------------------------------------------------
+
+    def _mark_dirty(self) -> None:
+        self._dirty.set()
+
+    async def _publisher(self) -> None:
+        interval = 1.0 / max(self.settings.publish_max_hz, 0.1)
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            update = self._publish()
+            if update is not None:
+                await self.layer.group_send(viewers_group(self.cluster_id), update)
+            await asyncio.sleep(interval)
+
+    def _clock_view(self) -> render.ClockView:
+        return render.ClockView(
+            now_ms=self.runtime.now_ms,
+            paused=self.paused,
+            speed=self.speed,
+            viewers=len(self.viewers),
+        )
+
+    def _publish(self) -> dict[str, Any] | None:
+        """Render the current state once; return the group message if anything changed."""
+        try:
+            fragments = render.render_fragments(self.runtime, self._clock_view())
+        except Exception as error:
+            logger.exception("host %s failed to render", self.cluster_id)
+            fragments = dict(self.published.fragments)
+            fragments.update(render.render_error_fragment(f"{type(error).__name__}: {error}"))
+        previous = self.published
+        changed = {
+            key: html for key, html in fragments.items() if previous.fragments.get(key) != html
+        }
+        if previous.version and not changed:
+            return None
+        version = previous.version + 1
+        self.published = PublishedState(
+            version=version,
+            fragments=fragments,
+            full_html=render.version_marker(version, None) + "".join(fragments.values()),
+        )
+        return {
+            "type": "cluster.state",
+            "version": version,
+            "base": previous.version,
+            "html": render.version_marker(version, previous.version) + "".join(changed.values()),
+        }

@@ -1,0 +1,120 @@
+"""The process's engine hosts: starts a host on demand when this process wins the lease."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+
+from channels.db import database_sync_to_async
+from channels.layers import BaseChannelLayer, get_channel_layer
+
+from webapp.engine_host import store
+from webapp.engine_host.host import LEASE_TTL_S, ClusterHost, HostSettings
+from webapp.engine_host.leases import LeaseStore, LocalLeaseStore, RedisLeaseStore
+from webapp.engine_host.runtime import ClusterRuntime
+
+logger = logging.getLogger(__name__)
+
+
+class HostRegistry:
+    """The engine hosts that run in this process, one per owned cluster, on one event loop."""
+
+    def __init__(
+        self,
+        *,
+        layer: BaseChannelLayer,
+        leases: LeaseStore,
+        publish_max_hz: float = 10.0,
+        idle_seconds: float = 60.0,
+    ) -> None:
+        self.layer = layer
+        self.leases = leases
+        self.owner_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.publish_max_hz = publish_max_hz
+        self.idle_seconds = idle_seconds
+        self.hosts: dict[str, ClusterHost] = {}
+        self._starting: dict[str, asyncio.Task[ClusterHost | None]] = {}
+        self.loop = asyncio.get_running_loop()
+
+    async def ensure(self, cluster_id: str) -> ClusterHost | None:
+        """The local host of the cluster, started if this process may own it, else None."""
+        host = self.hosts.get(cluster_id)
+        if host is not None and host.running:
+            return host
+        task = self._starting.get(cluster_id)
+        if task is None:
+            task = asyncio.create_task(self._start(cluster_id))
+            self._starting[cluster_id] = task
+            task.add_done_callback(lambda _: self._starting.pop(cluster_id, None))
+        return await asyncio.shield(task)
+
+    async def _start(self, cluster_id: str) -> ClusterHost | None:
+        if not await self.leases.acquire(cluster_id, self.owner_id, LEASE_TTL_S):
+            return None  # another process owns it; the channel layer reaches that host
+        try:
+            stored = await database_sync_to_async(store.cluster_load)(cluster_id=cluster_id)
+            # Replaying a long log is CPU work: keep it off the event loop.
+            runtime = await asyncio.to_thread(ClusterRuntime.replay, stored.spec, stored.commands)
+            host = ClusterHost(
+                cluster_id=cluster_id,
+                runtime=runtime,
+                stored=stored,
+                layer=self.layer,
+                leases=self.leases,
+                settings=HostSettings(
+                    publish_max_hz=self.publish_max_hz,
+                    idle_seconds=self.idle_seconds,
+                    owner_id=self.owner_id,
+                ),
+                on_stop=self._forget,
+            )
+            await host.start()
+        except BaseException:
+            await self.leases.release(cluster_id, self.owner_id)
+            raise
+        self.hosts[cluster_id] = host
+        logger.info("replayed %d commands of %s", len(stored.commands), cluster_id)
+        return host
+
+    def _forget(self, host: ClusterHost) -> None:
+        if self.hosts.get(host.cluster_id) is host:
+            del self.hosts[host.cluster_id]
+
+    async def shutdown(self) -> None:
+        for host in list(self.hosts.values()):
+            await host.stop("shutdown")
+        self.hosts.clear()
+
+
+def build_registry() -> HostRegistry:
+    from django.conf import settings
+
+    leases: LeaseStore
+    if settings.DOJO_REDIS_URL:
+        leases = RedisLeaseStore(settings.DOJO_REDIS_URL)
+    else:
+        leases = LocalLeaseStore()
+    layer = get_channel_layer()
+    if layer is None:
+        raise RuntimeError("CHANNEL_LAYERS has no default layer: the engine host needs one.")
+    return HostRegistry(
+        layer=layer,
+        leases=leases,
+        publish_max_hz=settings.DOJO_PUBLISH_MAX_HZ,
+        idle_seconds=settings.DOJO_HOST_IDLE_SECONDS,
+    )
+
+
+def get_registry() -> HostRegistry:
+    """This process's registry for the running event loop (kept on the app config)."""
+    from django.apps import apps
+
+    app_config = apps.get_app_config("webapp")
+    registry: HostRegistry | None = getattr(app_config, "host_registry", None)
+    if registry is None or registry.loop is not asyncio.get_running_loop():
+        registry = build_registry()
+        app_config.host_registry = registry  # type: ignore[attr-defined]
+    return registry

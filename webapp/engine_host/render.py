@@ -1,0 +1,212 @@
+"""Turn a runtime into HTML fragments, once per state version.
+
+Only the engine's facade is read here (`brokers()`, `describe_topic`, `read`, `events`), never
+`snapshot()`'s keys, so the engine's internals can change freely. A fragment is a top-level
+element with an id; htmx's WebSocket extension swaps each one into the page by that id.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.template.loader import render_to_string
+
+from engine.errors import KafkaError
+from webapp.engine_host.runtime import ClusterRuntime, kafka_error_text
+
+logger = logging.getLogger(__name__)
+
+LOG_CELLS_SHOWN = 24
+EVENTS_SHOWN = 12
+
+
+@dataclass(frozen=True)
+class ClockView:
+    now_ms: int
+    paused: bool
+    speed: float
+    viewers: int
+
+
+def _text(data: bytes | None) -> str | None:
+    if data is None:
+        return None
+    return data.decode("utf-8", errors="replace")
+
+
+def _topic_view(runtime: ClusterRuntime, name: str) -> dict[str, Any]:
+    cluster = runtime.cluster
+    try:
+        description = cluster.describe_topic(name)
+    except KafkaError as error:
+        return {"name": name, "error": kafka_error_text(error), "partitions": []}
+    consumer_marks: dict[int, list[dict[str, Any]]] = {}
+    for consumer in runtime.consumers.values():
+        if consumer.topic != name:
+            continue
+        for partition, position in consumer.positions.items():
+            consumer_marks.setdefault(partition, []).append(
+                {"name": consumer.name, "position": position}
+            )
+    partitions = []
+    for p in description.partitions:
+        start = max(int(p.log_start_offset), int(p.log_end_offset) - LOG_CELLS_SHOWN)
+        records, read_error = _read_tail(runtime, name, p, start)
+        marks = consumer_marks.get(p.partition, [])
+        # a consumer that has read nothing here yet waits at the log start (earliest reset)
+        for consumer in runtime.consumers.values():
+            if consumer.topic == name and p.partition not in consumer.positions:
+                marks.append({"name": consumer.name, "position": int(p.log_start_offset)})
+        cells = [
+            {
+                "offset": r.offset,
+                "key": _text(r.key),
+                "value": _text(r.value),
+                "committed": r.offset < p.high_watermark,
+                "consumers": [m["name"] for m in marks if m["position"] == r.offset],
+            }
+            for r in records
+        ]
+        partitions.append(
+            {
+                "number": p.partition,
+                "leader": p.leader,
+                "replicas": list(p.replicas),
+                "isr": list(p.isr),
+                "leader_epoch": getattr(p, "leader_epoch", None),
+                "high_watermark": p.high_watermark,
+                "log_end_offset": p.log_end_offset,
+                "log_start_offset": p.log_start_offset,
+                "hidden_before": start - int(p.log_start_offset),
+                "cells": cells,
+                "read_error": read_error,
+                # a consumer waiting for the next record sits just past the log end
+                "waiting_consumers": [
+                    m["name"] for m in marks if m["position"] >= int(p.log_end_offset)
+                ],
+                "consumer_positions": marks,
+            }
+        )
+    return {"name": name, "error": "", "partitions": partitions}
+
+
+def _read_tail(runtime: ClusterRuntime, topic: str, p: Any, start: int) -> tuple[list[Any], str]:
+    """Read the leader's log, or an alive replica's when the partition is offline."""
+    cluster = runtime.cluster
+    try:
+        return list(cluster.read(topic, p.partition, offset=start)), ""
+    except KafkaError as leader_error:
+        alive = {b.id for b in cluster.brokers() if b.alive}
+        for replica in p.replicas:
+            if replica not in alive:
+                continue
+            try:
+                return list(cluster.read(topic, p.partition, offset=start, replica=replica)), ""
+            except KafkaError:
+                continue
+        return [], kafka_error_text(leader_error)
+
+
+def _brokers_view(runtime: ClusterRuntime, topics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    hosted: dict[int, list[dict[str, Any]]] = {}
+    for topic in topics:
+        for p in topic["partitions"]:
+            for replica in p["replicas"]:
+                hosted.setdefault(replica, []).append(
+                    {
+                        "name": f"{topic['name']}-{p['number']}",
+                        "leader": p["leader"] == replica,
+                        "in_sync": replica in p["isr"],
+                    }
+                )
+    return [
+        {
+            "id": b.id,
+            "alive": bool(b.alive),
+            "fenced": bool(getattr(b, "fenced", False)),
+            "replicas": hosted.get(b.id, []),
+        }
+        for b in runtime.cluster.brokers()
+    ]
+
+
+def _events_view(runtime: ClusterRuntime) -> list[dict[str, Any]]:
+    events = list(runtime.cluster.events)[-EVENTS_SHOWN:]
+    return [
+        {
+            "time_ms": e.time_ms,
+            "kind": e.kind,
+            "data": ", ".join(f"{k}={v}" for k, v in sorted(e.data.items())),
+        }
+        for e in reversed(events)
+    ]
+
+
+def _consumers_view(runtime: ClusterRuntime, topics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    log_ends = {
+        (t["name"], p["number"]): int(p["log_end_offset"]) for t in topics for p in t["partitions"]
+    }
+    views = []
+    for consumer in runtime.consumers.values():
+        rows = []
+        for tp in consumer.partitions:
+            partition = tp.partition
+            log_end = log_ends.get((consumer.topic, partition), 0)
+            position = consumer.positions.get(partition, 0)
+            rows.append(
+                {"partition": partition, "position": position, "lag": max(0, log_end - position)}
+            )
+        views.append(
+            {
+                "name": consumer.name,
+                "topic": consumer.topic,
+                "poll_interval_ms": consumer.poll_interval_ms,
+                "records_read": consumer.records_read,
+                "rows": rows,
+                "last_error": consumer.last_error,
+            }
+        )
+    return views
+
+
+def topic_names(runtime: ClusterRuntime) -> list[str]:
+    names = [t for t in runtime.cluster.list_topics() if not t.startswith("__")]
+    return sorted(names)
+
+
+def render_fragments(runtime: ClusterRuntime, clock: ClockView) -> dict[str, str]:
+    """Every fragment of the cluster stage, keyed by element id, in page order."""
+    topics = [_topic_view(runtime, name) for name in topic_names(runtime)]
+    context = {
+        "clock": clock,
+        "topics": topics,
+        "brokers": _brokers_view(runtime, topics),
+        "consumers": _consumers_view(runtime, topics),
+        "events": _events_view(runtime),
+        "notices": list(reversed(runtime.notices)),
+        "pending_sends": len(runtime.pending_sends),
+        "acked_sends": runtime.acked_sends,
+        "failed_sends": runtime.failed_sends,
+    }
+    fragments = {
+        "clock": render_to_string("sandbox/fragments/clock.html", context),
+        "brokers": render_to_string("sandbox/fragments/brokers.html", context),
+        "topics": render_to_string("sandbox/fragments/topics.html", context),
+        "consumers": render_to_string("sandbox/fragments/consumers.html", context),
+        "events": render_to_string("sandbox/fragments/events.html", context),
+        "notices": render_to_string("sandbox/fragments/notices.html", context),
+    }
+    return fragments
+
+
+def version_marker(version: int, base: int | None) -> str:
+    """The element that tells the page which state version it holds (base: for a diff)."""
+    base_attr = "" if base is None else f' data-base="{base}"'
+    return f'<div id="state-version" data-version="{version}"{base_attr} hidden></div>'
+
+
+def render_error_fragment(message: str) -> dict[str, str]:
+    html = render_to_string("sandbox/fragments/stage_error.html", {"message": message})
+    return {"topics": html}

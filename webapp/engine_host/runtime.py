@@ -1,0 +1,259 @@
+"""A live cluster's in-memory state: the engine `Cluster` plus the clients the host owns.
+
+Everything here is synchronous, deterministic and free of Django: the same seed and the same
+command log always give the same engine calls in the same order, whether the commands arrive
+live or are replayed from the database after a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine import Cluster, TopicPartition
+from engine.errors import KafkaError
+from webapp.engine_host.limits import MAX_PRODUCE_COUNT, TICK_MS
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """What a cluster is built from before its first command."""
+
+    seed: int
+    brokers: int = 3
+    controllers: int = 3
+    config: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """The outcome of one command. `error` holds Kafka's error name when the engine refused."""
+
+    ok: bool
+    message: str = ""
+    error: str | None = None
+    retriable: bool = False
+
+
+@dataclass(frozen=True)
+class Notice:
+    time_ms: int
+    level: str  # "info" or "error"
+    text: str
+
+
+@dataclass
+class HostConsumer:
+    """A standalone consumer the host drives: polls its topic every `poll_interval_ms`."""
+
+    name: str
+    topic: str
+    client: Any
+    poll_interval_ms: int
+    max_records: int
+    partitions: list[TopicPartition]
+    next_poll_ms: int = 0
+    records_read: int = 0
+    positions: dict[int, int] = field(default_factory=dict)
+    last_error: str = ""
+
+
+@dataclass
+class PendingSend:
+    future: Any
+    key: str | None
+    value: str
+
+
+def kafka_error_text(error: BaseException) -> str:
+    """`NotEnoughReplicasError: <the engine's sentence>` for a learner to read."""
+    message = str(error).strip()
+    name = type(error).__name__
+    return f"{name}: {message}" if message and message != name else name
+
+
+class ClusterRuntime:
+    """The engine cluster and host-owned clients, changed only through `apply`."""
+
+    def __init__(self, spec: ClusterSpec) -> None:
+        self.spec = spec
+        self.cluster = Cluster(
+            brokers=spec.brokers,
+            seed=spec.seed,
+            config=dict(spec.config) if spec.config else None,
+            controllers=spec.controllers,
+        )
+        self.producer: Any = None
+        self.consumers: dict[str, HostConsumer] = {}
+        self.pending_sends: list[PendingSend] = []
+        self.acked_sends = 0
+        self.failed_sends = 0
+        self.notices: deque[Notice] = deque(maxlen=12)
+        self.applied = 0
+
+    @property
+    def now_ms(self) -> int:
+        return int(self.cluster.now_ms)
+
+    @classmethod
+    def replay(cls, spec: ClusterSpec, commands: Iterable[Mapping[str, Any]]) -> ClusterRuntime:
+        runtime = cls(spec)
+        for payload in commands:
+            runtime.apply(payload)
+        return runtime
+
+    # -- commands -------------------------------------------------------------------------
+
+    def apply(self, payload: Mapping[str, Any]) -> ApplyResult:
+        """Apply one logged command. Engine refusals become results, never exceptions."""
+        self.applied += 1
+        kind = payload.get("type")
+        handler = getattr(self, f"_apply_{kind}", None)
+        if handler is None:
+            return ApplyResult(ok=False, message=f"Unknown command type {kind!r}.", error="unknown")
+        try:
+            result: ApplyResult = handler(payload)
+        except KafkaError as error:
+            text = kafka_error_text(error)
+            self._notice("error", text)
+            return ApplyResult(
+                ok=False,
+                message=text,
+                error=type(error).__name__,
+                retriable=bool(getattr(error, "retriable", False)),
+            )
+        except Exception as error:  # an engine bug must not take the host down
+            logger.exception("command %r failed inside the engine", payload)
+            text = f"The simulator failed on this command ({type(error).__name__}: {error})."
+            self._notice("error", text)
+            return ApplyResult(ok=False, message=text, error="internal")
+        return result
+
+    def _apply_create_topic(self, payload: Mapping[str, Any]) -> ApplyResult:
+        self.cluster.create_topic(
+            payload["name"],
+            partitions=int(payload.get("partitions", 1)),
+            replication_factor=int(payload.get("replication_factor", 1)),
+            config=payload.get("config") or None,
+        )
+        return ApplyResult(ok=True, message=f"Created topic {payload['name']}.")
+
+    def _apply_add_consumer(self, payload: Mapping[str, Any]) -> ApplyResult:
+        name = str(payload["name"])
+        topic = str(payload["topic"])
+        description = self.cluster.describe_topic(topic)
+        partitions = [TopicPartition(topic, p.partition) for p in description.partitions]
+        client = self.cluster.consumer(
+            config={
+                "client.id": name,
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
+        client.assign(partitions)
+        self.consumers[name] = HostConsumer(
+            name=name,
+            topic=topic,
+            client=client,
+            poll_interval_ms=int(payload.get("poll_interval_ms", 500)),
+            max_records=int(payload.get("max_records", 1)),
+            partitions=partitions,
+            next_poll_ms=self.now_ms,
+        )
+        return ApplyResult(ok=True, message=f"Consumer {name} reads {topic}.")
+
+    def _apply_produce(self, payload: Mapping[str, Any]) -> ApplyResult:
+        topic = str(payload["topic"])
+        key = payload.get("key") or None
+        value = str(payload.get("value", ""))
+        count = max(1, min(int(payload.get("count", 1)), MAX_PRODUCE_COUNT))
+        if topic not in self.cluster.list_topics():
+            # Checked here: the producer would block up to max.block.ms waiting for metadata.
+            text = f"UnknownTopicOrPartitionError: topic {topic!r} does not exist in this cluster."
+            self._notice("error", text)
+            return ApplyResult(ok=False, message=text, error="UnknownTopicOrPartitionError")
+        if self.producer is None:
+            self.producer = self.cluster.producer(config={"client.id": "dojo-producer"})
+        for index in range(count):
+            record_value = value if count == 1 else f"{value}-{index + 1}"
+            future = self.producer.send(
+                topic,
+                value=record_value.encode(),
+                key=key.encode() if key is not None else None,
+            )
+            self.pending_sends.append(PendingSend(future=future, key=key, value=record_value))
+        self._settle_sends()
+        plural = "record" if count == 1 else "records"
+        return ApplyResult(ok=True, message=f"Sent {count} {plural} to {topic}.")
+
+    def _apply_stop_broker(self, payload: Mapping[str, Any]) -> ApplyResult:
+        broker_id = int(payload["broker_id"])
+        self.cluster.stop_broker(broker_id)
+        self._notice("info", f"Broker {broker_id} crashed (killed without a controlled shutdown).")
+        return ApplyResult(ok=True, message=f"Broker {broker_id} stopped.")
+
+    def _apply_start_broker(self, payload: Mapping[str, Any]) -> ApplyResult:
+        broker_id = int(payload["broker_id"])
+        self.cluster.start_broker(broker_id)
+        self._notice("info", f"Broker {broker_id} restarted.")
+        return ApplyResult(ok=True, message=f"Broker {broker_id} started.")
+
+    def _apply_advance(self, payload: Mapping[str, Any]) -> ApplyResult:
+        self.advance(int(payload["ms"]))
+        return ApplyResult(ok=True)
+
+    # -- time -----------------------------------------------------------------------------
+
+    def advance(self, ms: int) -> None:
+        """Move the clock `ms` forward in TICK_MS quanta, polling host consumers when due."""
+        if ms < 0:
+            raise ValueError("time cannot go backwards")
+        target = self.now_ms + ms
+        while self.now_ms < target:
+            boundary = (self.now_ms // TICK_MS + 1) * TICK_MS
+            before = self.now_ms
+            self.cluster.advance(min(boundary, target) - before)
+            if self.now_ms <= before:  # an engine that does not move would loop forever
+                raise RuntimeError(f"cluster.advance did not move the clock from {before} ms")
+            self._poll_due_consumers()
+            self._settle_sends()
+
+    def _poll_due_consumers(self) -> None:
+        for consumer in self.consumers.values():
+            if self.now_ms < consumer.next_poll_ms:
+                continue
+            consumer.next_poll_ms = self.now_ms + consumer.poll_interval_ms
+            try:
+                records = consumer.client.poll(timeout_ms=0, max_records=consumer.max_records)
+                consumer.records_read += len(records)
+                # Positions follow the records read: `position()` may block (and so advance
+                # the clock) while an offset lookup is in flight.
+                for record in records:
+                    following = int(record.offset) + 1
+                    if following > consumer.positions.get(record.partition, -1):
+                        consumer.positions[record.partition] = following
+                consumer.last_error = ""
+            except KafkaError as error:
+                consumer.last_error = kafka_error_text(error)
+
+    def _settle_sends(self) -> None:
+        still_pending: list[PendingSend] = []
+        for send in self.pending_sends:
+            if not send.future.done():
+                still_pending.append(send)
+                continue
+            try:
+                send.future.get()
+                self.acked_sends += 1
+            except KafkaError as error:
+                self.failed_sends += 1
+                self._notice("error", f"Send of {send.value!r} failed: {kafka_error_text(error)}")
+        self.pending_sends = still_pending
+
+    def _notice(self, level: str, text: str) -> None:
+        self.notices.append(Notice(time_ms=self.now_ms, level=level, text=text))

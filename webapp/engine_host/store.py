@@ -1,0 +1,85 @@
+"""Database reads and writes of live clusters and their command logs (synchronous)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from webapp.engine_host.runtime import ClusterSpec
+from webapp.models import ClusterCommand, LiveCluster
+
+
+@dataclass(frozen=True)
+class StoredCluster:
+    """Everything a host needs to rebuild a cluster: its spec, log and saved clock settings."""
+
+    spec: ClusterSpec
+    commands: list[dict[str, Any]]
+    next_seq: int
+    client_seqs: dict[str, int]
+    speed: float
+    paused: bool
+
+
+def cluster_load(*, cluster_id: str) -> StoredCluster:
+    cluster = LiveCluster.objects.get(pk=cluster_id)
+    rows = list(
+        ClusterCommand.objects.filter(cluster_id=cluster_id)
+        .order_by("seq")
+        .values_list("seq", "payload")
+    )
+    client_seqs = dict(
+        ClusterCommand.objects.filter(cluster_id=cluster_id, client_seq__isnull=False)
+        .values("client_id")
+        .annotate(max_seq=Max("client_seq"))
+        .values_list("client_id", "max_seq")
+    )
+    return StoredCluster(
+        spec=ClusterSpec(
+            seed=cluster.seed,
+            brokers=cluster.brokers,
+            controllers=cluster.controllers,
+            config=cluster.engine_config or None,
+        ),
+        commands=[payload for _, payload in rows],
+        next_seq=(rows[-1][0] + 1) if rows else 1,
+        client_seqs=client_seqs,
+        speed=cluster.speed,
+        paused=cluster.paused,
+    )
+
+
+def cluster_command_append(
+    *,
+    cluster_id: str,
+    seq: int,
+    payload: dict[str, Any],
+    logical_time_ms: int,
+    client_id: str = "",
+    client_seq: int | None = None,
+) -> ClusterCommand:
+    """Write one command to the log. Raises IntegrityError if `seq` is taken (lost ownership)."""
+    with transaction.atomic():
+        command = ClusterCommand.objects.create(
+            cluster_id=cluster_id,
+            seq=seq,
+            kind=str(payload["type"]),
+            payload=payload,
+            logical_time_ms=logical_time_ms,
+            client_id=client_id,
+            client_seq=client_seq,
+        )
+        LiveCluster.objects.filter(pk=cluster_id).update(last_active_at=timezone.now())
+    return command
+
+
+def cluster_clock_save(*, cluster_id: str, speed: float, paused: bool) -> None:
+    LiveCluster.objects.filter(pk=cluster_id).update(speed=speed, paused=paused)
+
+
+def cluster_exists(*, cluster_id: str) -> bool:
+    return LiveCluster.objects.filter(pk=cluster_id).exists()

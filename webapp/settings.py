@@ -1,0 +1,129 @@
+"""Django settings for Kafka Dojo, read from the environment (see README.md for every variable).
+
+With no variable set, the app runs embedded: SQLite, Channels' in-memory layer, the engine
+hosts inside the Daphne process, Celery on kombu's filesystem transport.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from webapp import config
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+ENV = os.environ
+
+DATA_DIR = Path(ENV.get("KAFKA_DOJO_DATA_DIR") or BASE_DIR / "var").resolve()
+
+DEBUG = config.env_bool(ENV, "DJANGO_DEBUG", default=False)
+SECRET_KEY = config.secret_key(ENV, data_dir=DATA_DIR)
+ALLOWED_HOSTS = config.env_list(ENV, "DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = config.env_list(ENV, "DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "webapp.apps.WebappConfig",
+    "lessons.apps.LessonsConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "webapp.urls"
+ASGI_APPLICATION = "webapp.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": config.database_from_url(
+        ENV.get("DATABASE_URL"), default_sqlite_path=DATA_DIR / "db.sqlite3"
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CHANNEL_LAYERS = config.channel_layers(ENV.get("REDIS_URL"))
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "staticfiles"
+# Daphne serves /static/ itself unless a front proxy does (DJANGO_SERVE_STATIC=0).
+DOJO_SERVE_STATIC = config.env_bool(ENV, "DJANGO_SERVE_STATIC", default=True)
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# The engine host: how live clusters run (see webapp/engine_host/).
+DOJO_PUBLISH_MAX_HZ = config.env_float(ENV, "KAFKA_DOJO_PUBLISH_MAX_HZ", 10.0)
+DOJO_HOST_IDLE_SECONDS = config.env_float(ENV, "KAFKA_DOJO_HOST_IDLE_SECONDS", 60.0)
+DOJO_WS_MESSAGES_PER_SECOND = config.env_float(ENV, "KAFKA_DOJO_WS_RATE", 20.0)
+DOJO_REDIS_URL = ENV.get("REDIS_URL") or None
+
+# Celery (read by webapp/celery.py with namespace="CELERY").
+_celery = config.celery_settings(ENV, data_dir=DATA_DIR)
+CELERY_BROKER_URL = _celery["CELERY_BROKER_URL"]
+CELERY_RESULT_BACKEND = _celery["CELERY_RESULT_BACKEND"]
+CELERY_BROKER_TRANSPORT_OPTIONS = _celery["CELERY_BROKER_TRANSPORT_OPTIONS"]
+CELERY_WORKER_ENABLE_REMOTE_CONTROL = _celery["CELERY_WORKER_ENABLE_REMOTE_CONTROL"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_EXTENDED = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+DOJO_CELERY_DIRS = [str(path) for path in config.celery_dirs(_celery)]
+
+LOG_LEVEL = ENV.get("DJANGO_LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "webapp": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "lessons": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
+}

@@ -1,0 +1,33 @@
+"""Celery tasks: thin wrappers over plain functions."""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import timedelta
+from typing import Any
+
+from celery import shared_task
+from django.utils import timezone
+
+from webapp.models import LiveCluster
+
+
+@shared_task(name="webapp.worker_ping")
+def worker_ping(note: str = "") -> dict[str, Any]:
+    """Prove a worker is there: returns where it ran."""
+    return {"pid": os.getpid(), "hostname": socket.gethostname(), "note": note}
+
+
+def live_clusters_delete_idle(*, max_idle_days: float) -> int:
+    cutoff = timezone.now() - timedelta(days=max_idle_days)
+    deleted, _ = LiveCluster.objects.filter(
+        kind=LiveCluster.Kind.SANDBOX, last_active_at__lt=cutoff
+    ).delete()
+    return deleted
+
+
+@shared_task(name="webapp.delete_idle_sandboxes")
+def delete_idle_sandboxes(max_idle_days: float = 30.0) -> int:
+    """Delete sandboxes (and their command logs) nobody touched for `max_idle_days`."""
+    return live_clusters_delete_idle(max_idle_days=max_idle_days)

@@ -1,0 +1,91 @@
+"""Pages: home, the visitor's sandbox, and the no-JavaScript produce fallback."""
+
+from __future__ import annotations
+
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from webapp import services
+from webapp.engine_host import client as host_client
+from webapp.engine_host.limits import SPEEDS
+from webapp.forms import ProduceForm
+from webapp.models import LiveCluster
+
+SESSION_SANDBOX = "sandbox_id"
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "home.html")
+
+
+@require_GET
+def healthz(request: HttpRequest) -> HttpResponse:
+    return JsonResponse({"ok": True})
+
+
+def _session_key(request: HttpRequest) -> str:
+    if not request.session.session_key:
+        request.session.save()
+    return request.session.session_key or ""
+
+
+@require_GET
+def sandbox_mine(request: HttpRequest) -> HttpResponse:
+    """The visitor's sandbox: the one this session made, or a new one."""
+    sandbox_id = request.session.get(SESSION_SANDBOX)
+    if sandbox_id and LiveCluster.objects.filter(pk=sandbox_id).exists():
+        return redirect("sandbox-detail", cluster_id=sandbox_id)
+    sandbox = services.sandbox_create(session_key=_session_key(request))
+    request.session[SESSION_SANDBOX] = sandbox.id
+    return redirect("sandbox-detail", cluster_id=sandbox.id)
+
+
+@require_POST
+def sandbox_new(request: HttpRequest) -> HttpResponse:
+    sandbox = services.sandbox_create(session_key=_session_key(request))
+    request.session[SESSION_SANDBOX] = sandbox.id
+    return redirect("sandbox-detail", cluster_id=sandbox.id)
+
+
+def _sandbox_page(
+    request: HttpRequest,
+    sandbox: LiveCluster,
+    form: ProduceForm,
+    status: int = 200,
+    error: str = "",
+) -> HttpResponse:
+    context = {
+        "sandbox": sandbox,
+        "produce_form": form,
+        "speeds": [(f"{s:g}", s == sandbox.speed) for s in SPEEDS],
+        "broker_ids": range(1, sandbox.brokers + 1),
+        "page_error": error,
+    }
+    return render(request, "sandbox/sandbox.html", context, status=status)
+
+
+@require_GET
+def sandbox_detail(request: HttpRequest, cluster_id: str) -> HttpResponse:
+    sandbox = get_object_or_404(LiveCluster, pk=cluster_id, kind=LiveCluster.Kind.SANDBOX)
+    return _sandbox_page(request, sandbox, ProduceForm(initial={"topic": "orders", "count": 1}))
+
+
+@require_POST
+async def sandbox_produce(request: HttpRequest, cluster_id: str) -> HttpResponse:
+    """Produce without JavaScript: the same form and checks as the WebSocket path."""
+    sandbox = await aget_object_or_404(LiveCluster, pk=cluster_id)
+    form = ProduceForm(request.POST)
+    render_page = sync_to_async(_sandbox_page)
+    if not form.is_valid():
+        return await render_page(request, sandbox, form, 400)
+    frame = await host_client.host_request(
+        sandbox.id, {"type": "host.command", "command": form.to_command()}
+    )
+    if frame is None:
+        return await render_page(request, sandbox, form, 503, "The cluster did not answer in time.")
+    if frame.get("type") == "error":
+        return await render_page(request, sandbox, form, 409, str(frame.get("message")))
+    return redirect("sandbox-detail", cluster_id=sandbox.id)
