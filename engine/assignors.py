@@ -50,7 +50,9 @@ class Subscription:
     def __post_init__(self) -> None:
         # Frozen, so normalise through object.__setattr__: tuples make it hashable and safe.
         object.__setattr__(self, "topics", tuple(dict.fromkeys(self.topics)))
-        owned = tuple(TopicPartition(topic, partition) for topic, partition in self.owned_partitions)
+        owned = tuple(
+            TopicPartition(topic, partition) for topic, partition in self.owned_partitions
+        )
         object.__setattr__(self, "owned_partitions", owned)
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from engine.clock import Timer
-from engine.errors import KafkaError, protocol_name
+from engine.errors import RESOURCE_LIMIT_EXCEEDED, KafkaError, ResourceLimitError, protocol_name
 from engine.metadata import NO_LEADER, BrokerRegistration, MetadataRecord, PartitionRegistration
 from engine.network import DISCONNECTED, request
 from engine.partition import DelayedProduce, Partition
@@ -62,6 +62,7 @@ class FollowerFetchPartition:
     fetch_offset: int
     last_fetched_epoch: int
     current_leader_epoch: int
+    high_watermark: int = -1
 
 
 class Broker:
@@ -119,6 +120,9 @@ class Broker:
         self.alive = True
         self.want_shutdown = False
         self.incarnation += 1
+        # A restarted broker replays the metadata image before acting on it (its replicas were
+        # reset to followers below), so it asks the controller for everything again.
+        self.metadata_offset = 0
         incarnation = self.incarnation
         interval = int(self.config["broker.heartbeat.interval.ms"])
         self._every(interval, self.send_heartbeat, incarnation, first_delay=0)
@@ -285,6 +289,7 @@ class Broker:
             else:
                 partition.make_leader(registration)
                 self._wake_parked(tp)
+                self._notify_services("on_become_leader", partition)
         else:
             if (
                 not partition.is_leader
@@ -295,8 +300,17 @@ class Broker:
             else:
                 partition.make_follower(registration)
                 self._wake_parked(tp)
+                self._notify_services("on_become_follower", partition)
             if registration.leader != NO_LEADER:
                 self._ensure_fetching(registration.leader, partitions_changed=True)
+
+    def _notify_services(self, hook: str, partition: Partition) -> None:
+        """Coordinators load or unload their state when leadership of their partitions moves
+        (Kafka's `onElection`/`onResignation`)."""
+        for service in list(self.services.values()):
+            handler = getattr(service, hook, None)
+            if handler is not None:
+                handler(partition)
 
     # --- AlterPartition ----------------------------------------------------------------------
 
@@ -321,7 +335,9 @@ class Broker:
             if response is DISCONNECTED:
                 partition.pending_isr = None
                 return
-            error, registration = response  # type: ignore[misc]
+            assert isinstance(response, tuple)
+            error: str = response[0]
+            registration: PartitionRegistration | None = response[1]
             partition.on_alter_partition_response(error, registration)
 
         request(self.cluster.network, self.id, active, "alter_partition",
@@ -355,6 +371,11 @@ class Broker:
             complete("INVALID_RECORD", -1, -1)
             return
         log = partition.log
+        # R2: acks=all is refused up front when the ISR is below min.insync.replicas; Kafka
+        # checks this before the log looks for a duplicate batch.
+        if acks == -1 and len(partition.isr) < partition.effective_min_isr():
+            complete("NOT_ENOUGH_REPLICAS", -1, -1)
+            return
         duplicate = partition.producer_state.find_duplicate(batch)
         if duplicate is not None:
             # I2: a retried batch gets its original offsets back and is not appended again.
@@ -362,10 +383,6 @@ class Broker:
                                                   "broker": self.id, "base_offset": duplicate.first_offset})
             self._complete_after_replication(partition, acks, duplicate.last_offset + 1,
                                              duplicate.first_offset, timeout_ms, complete)
-            return
-        # R2: acks=all is refused up front when the ISR is below min.insync.replicas.
-        if acks == -1 and len(partition.isr) < partition.effective_min_isr():
-            complete("NOT_ENOUGH_REPLICAS", -1, -1)
             return
         problem = partition.producer_state.validate(batch, log.log_end_offset)
         if problem is not None:
@@ -387,7 +404,14 @@ class Broker:
             is_control=batch.is_control, control_type=batch.control_type, size=batch.size,
             max_timestamp=max_timestamp,
         )
-        self.append_as_leader(partition, stored)
+        try:
+            self.append_as_leader(partition, stored)
+        except ResourceLimitError as exc:
+            # A sandbox limit, not a Kafka error: the batch is refused, the broker carries on.
+            self.cluster.emit("resource_limit_reached", {"topic": tp.topic, "partition": tp.partition,
+                                                         "broker": self.id, "message": exc.message})
+            complete(RESOURCE_LIMIT_EXCEEDED, -1, -1)
+            return
         self._complete_after_replication(partition, acks, stored.last_offset + 1, base, timeout_ms, complete)
 
     def append_as_leader(self, partition: Partition, batch: RecordBatch) -> None:
@@ -431,8 +455,11 @@ class Broker:
                 # latest replica.fetch.wait.max.ms after it asked.
                 wait = int(self.config["replica.fetch.wait.max.ms"])
                 parked.timer = self.cluster.scheduler.call_at(
-                    parked.parked_ms + wait, lambda p=parked: self._respond_parked(p)
+                    parked.parked_ms + wait, self._responder(parked)
                 )
+
+    def _responder(self, parked: ParkedFetch) -> Callable[[], None]:
+        return lambda: self._respond_parked(parked)
 
     def _wake_parked(self, tp: TopicPartition) -> None:
         waiting = self.parked.get(tp)
@@ -508,7 +535,8 @@ class Broker:
             return
         self.fetching_from.add(leader_id)
         asks = [
-            FollowerFetchPartition(p.tp, p.log.log_end_offset, p.log.latest_epoch(), p.leader_epoch)
+            FollowerFetchPartition(p.tp, p.log.log_end_offset, p.log.latest_epoch(), p.leader_epoch,
+                                   p.log.high_watermark)
             for p in partitions
         ]
         leader = self.cluster.broker_by_id(leader_id)
@@ -655,6 +683,12 @@ class Broker:
         parked = ParkedFetch(watched, ready, lambda: reply(build()), self.now_ms, None,
                              follower_id=follower_id)
         self._park(parked)
+        # A follower behind on the high watermark learns it with the next response, at the
+        # latest replica.fetch.wait.max.ms from now (R7).
+        if any(ask.high_watermark < min(data.high_watermark, ask.fetch_offset)
+               for ask, data in zip(asks, first.values(), strict=True)):
+            wait = int(self.config["replica.fetch.wait.max.ms"])
+            parked.timer = self.cluster.scheduler.call_later(wait, lambda: self._respond_parked(parked))
 
     def _read_for_follower(self, follower_id: int, ask: FollowerFetchPartition) -> FetchPartitionData:
         partition = self.partitions.get(ask.tp)

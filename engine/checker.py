@@ -60,11 +60,14 @@ class History:
         if not self.enabled:
             return
         now = self.cluster.now_ms
+        futures = getattr(batch, "futures", None)
         for index, record in enumerate(batch.records):
             self._send_counter += 1
             offset = base_offset + index if base_offset >= 0 else -1
+            # Send order is the order of the producer's futures, not the order of the answers.
+            send_index = futures[index].id if futures and index < len(futures) else self._send_counter
             ack = Acknowledged(producer.client_id, batch.tp.topic, batch.tp.partition, offset,
-                               record.key, record.value, self._send_counter, now)
+                               record.key, record.value, send_index, now)
             self.acknowledged.append(ack)
             if offset < 0:
                 continue
@@ -104,15 +107,37 @@ def _final_log(cluster: Cluster, tp: TopicPartition) -> tuple[dict[int, Consumer
     return records, replica.log.log_start_offset
 
 
+def _losing_events(cluster: Cluster) -> dict[tuple[str, int], list[Any]]:
+    """Per partition, the events that can lose acknowledged records: truncations and unclean
+    elections, in time order."""
+    found: dict[tuple[str, int], list[Any]] = defaultdict(list)
+    for event in cluster.events:
+        if event.kind == "log_truncated" or (event.kind == "leader_elected" and event.data.get("unclean")):
+            found[(str(event.data.get("topic")), int(event.data.get("partition", -1)))].append(event)
+    return found
+
+
+def _when_lost(losing_events: dict[tuple[str, int], list[Any]], ack: Acknowledged) -> tuple[int, str]:
+    """The moment an acknowledged record went: the first truncation that removed its offset, or
+    an unclean election after it was acknowledged; otherwise its acknowledgement."""
+    for event in losing_events.get((ack.topic, ack.partition), []):
+        if event.time_ms < ack.acked_ms:
+            continue
+        if event.kind == "leader_elected":
+            return event.time_ms, f"unclean election of broker {event.data.get('leader')}"
+        if ack.offset in event.data.get("offsets", ()):
+            return event.time_ms, f"truncated on broker {event.data.get('broker')}"
+    return ack.acked_ms, "no truncation recorded"
+
+
 def check(cluster: Cluster, history: History) -> list[Anomaly]:
     anomalies = list(history.reused)
     logs: dict[TopicPartition, tuple[dict[int, ConsumerRecord], int]] = {}
     compacted: set[str] = set()
-    for name, topic in cluster.controller.topics.items():
-        if "compact" in topic.config.get("cleanup.policy", []):
+    for name, registration in cluster.controller.topics.items():
+        if "compact" in registration.config.get("cleanup.policy", []):
             compacted.add(name)
-    lost_events = {(e.data.get("topic"), e.data.get("partition")): e.time_ms
-                   for e in cluster.events if e.kind == "log_truncated"}
+    losing_events = _losing_events(cluster)
     by_key: dict[tuple[str, int, bytes | None], list[Acknowledged]] = defaultdict(list)
     for ack in history.acknowledged:
         if ack.offset < 0 or ack.topic not in cluster.controller.topics:
@@ -127,32 +152,38 @@ def check(cluster: Cluster, history: History) -> list[Anomaly]:
         if found is None:
             if ack.topic in compacted:
                 continue
+            when, why = _when_lost(losing_events, ack)
             anomalies.append(Anomaly(
-                "lost", lost_events.get((ack.topic, ack.partition), ack.acked_ms), ack.topic,
-                ack.partition, ack.offset,
-                f"acknowledged at {ack.acked_ms} ms to {ack.producer}, no longer in the log"))
+                "lost", when, ack.topic, ack.partition, ack.offset,
+                f"{ack.value!r} was acknowledged at {ack.acked_ms} ms to {ack.producer} at offset "
+                f"{ack.offset}; it is no longer in the log ({why})",
+                {"acked_ms": ack.acked_ms, "producer": ack.producer}))
         elif (found.key, found.value) != (ack.key, ack.value):
+            when, why = _when_lost(losing_events, ack)
             anomalies.append(Anomaly(
-                "changed", lost_events.get((ack.topic, ack.partition), ack.acked_ms), ack.topic,
-                ack.partition, ack.offset,
-                f"acknowledged {ack.value!r} at offset {ack.offset}, the log now holds {found.value!r}"))
+                "changed", when, ack.topic, ack.partition, ack.offset,
+                f"acknowledged {ack.value!r} at offset {ack.offset} at {ack.acked_ms} ms, the log "
+                f"now holds {found.value!r} there ({why})",
+                {"acked_ms": ack.acked_ms, "producer": ack.producer}))
         by_key[(ack.topic, ack.partition, ack.key)].append(ack)
-    # Duplicates: the same acknowledged payload at more than one offset.
+    # Duplicates: an acknowledged payload in the log more often than it was acknowledged.
+    acknowledged_counts: dict[tuple[str, int, bytes | None, bytes | None], int] = defaultdict(int)
+    for ack in history.acknowledged:
+        acknowledged_counts[(ack.topic, ack.partition, ack.key, ack.value)] += 1
     for tp, (records, _start) in sorted(logs.items()):
-        seen: dict[tuple[bytes | None, bytes | None], int] = {}
-        acknowledged_payloads = {(a.key, a.value) for a in history.acknowledged
-                                 if a.topic == tp.topic and a.partition == tp.partition}
+        seen: dict[tuple[bytes | None, bytes | None], list[int]] = defaultdict(list)
         for offset in sorted(records):
             record = records[offset]
             payload = (record.key, record.value)
-            if payload not in acknowledged_payloads:
+            allowed = acknowledged_counts.get((tp.topic, tp.partition, *payload), 0)
+            if not allowed:
                 continue
-            if payload in seen:
+            seen[payload].append(offset)
+            if len(seen[payload]) > allowed:
                 anomalies.append(Anomaly(
                     "duplicated", record.timestamp, tp.topic, tp.partition, offset,
-                    f"{record.value!r} is at offsets {seen[payload]} and {offset}"))
-            else:
-                seen[payload] = offset
+                    f"{record.value!r} was acknowledged {allowed} time(s) but is at offsets "
+                    f"{', '.join(map(str, seen[payload]))}"))
     # Reordering: for one producer and key, log order must follow send order.
     for (topic, partition, key), acks in by_key.items():
         if key is None:

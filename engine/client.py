@@ -46,6 +46,8 @@ class ClientBase:
         self.last_metadata_ms = -(10**12)
         self.alive = True
         self._next_broker = 0
+        self._next_request = 0
+        self._open_requests: dict[int, dict[int, Callable[[object], None]]] = {}
 
     @property
     def now_ms(self) -> int:
@@ -66,11 +68,15 @@ class ClientBase:
         finished = [False]
         timeout = int(self.config["request.timeout.ms"]) if timeout_ms is None else timeout_ms
         timer: list[Timer] = []
+        self._next_request += 1
+        request_id = self._next_request
+        open_requests = self._open_requests.setdefault(broker_id, {})
 
         def reply(response: object) -> None:
             if finished[0] or not self.alive:
                 return
             finished[0] = True
+            open_requests.pop(request_id, None)
             if timer:
                 timer[0].cancel()
             on_reply(response)
@@ -79,11 +85,22 @@ class ClientBase:
             if finished[0] or not self.alive:
                 return
             finished[0] = True
+            open_requests.pop(request_id, None)
             on_reply(REQUEST_TIMED_OUT)
 
+        open_requests[request_id] = reply
         request(self.cluster.network, self.node, broker_id, kind, lambda: broker.alive,
                 lambda respond: handle(broker, respond), reply, broker.lose_reply)
         timer.append(self.cluster.scheduler.call_later(timeout, expire))
+
+    def on_broker_stopped(self, broker_id: int) -> None:
+        """The broker's process died: its connections close, so requests waiting there (a
+        long-poll fetch, an acks=all produce) fail at once with a disconnect, not a timeout."""
+        if not self.cluster.network.reachable(self.node, broker_id):
+            return  # no reset reaches a client on the other side of a partition
+        waiting = self._open_requests.get(broker_id, {})
+        for request_id in sorted(waiting):
+            self.cluster.scheduler.call_later(self.cluster.network.latency_ms, _disconnect(waiting[request_id]))
 
     def pick_broker(self) -> int | None:
         """The next broker to ask for metadata: round robin over the cluster's brokers that this
@@ -165,3 +182,7 @@ class ClientBase:
 
     def on_metadata_update(self) -> None:
         """Hook: a new metadata response arrived."""
+
+
+def _disconnect(reply: Callable[[object], None]) -> Callable[[], None]:
+    return lambda: reply(DISCONNECTED)

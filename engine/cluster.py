@@ -151,6 +151,7 @@ class Cluster:
             broker.start()
         from engine.checker import History
         self.history = History(self)
+        _load_extensions()
         for extension in _EXTENSIONS:
             extension(self)
 
@@ -158,7 +159,12 @@ class Cluster:
 
     def _record_call(self, op: str, args: dict[str, Any]) -> None:
         if self._depth == 0 and not self._replaying:
-            self._log.append({"op": op, **_jsonable(args)})
+            # Plain values and bytes (immutable) are kept as they are and made JSON-safe by
+            # export_log; anything mutable is copied into its JSON form now.
+            entry = {"op": op}
+            for name, value in args.items():
+                entry[name] = value if type(value) in _LOGGED_AS_IS else _jsonable(value)
+            self._log.append(entry)
 
     def _run_until(self, stop: Callable[[], bool], deadline_ms: int) -> bool:
         self._depth += 1
@@ -335,6 +341,7 @@ class Cluster:
         if not broker.alive:
             return
         broker.stop()
+        self._close_client_connections(broker_id)
         self.emit("broker_stopped", {"broker": broker_id, "controlled": False})
 
     def shutdown_broker(self, broker_id: int) -> None:
@@ -349,7 +356,12 @@ class Cluster:
             # Leaders elsewhere learn the new metadata before this broker goes away.
             self._run_until(lambda: False, self.now_ms + 2 * self.network.latency_ms + self.network.jitter_ms + 1)
         broker.stop()
+        self._close_client_connections(broker_id)
         self.emit("broker_stopped", {"broker": broker_id, "controlled": True})
+
+    def _close_client_connections(self, broker_id: int) -> None:
+        for client in [*self.producers, *self.consumers]:
+            client.on_broker_stopped(broker_id)
 
     def start_broker(self, broker_id: int) -> None:
         self._record_call("cluster.start_broker", {"id": broker_id})
@@ -563,7 +575,7 @@ class Cluster:
             for number in sorted(topic.partitions):
                 registration = topic.partitions[number]
                 tp = TopicPartition(name, number)
-                replicas = {}
+                replicas: dict[str, dict[str, Any] | None] = {}
                 for broker_id in registration.replicas:
                     replica = self._brokers[broker_id].partitions.get(tp)
                     if replica is None:
@@ -640,7 +652,7 @@ class Cluster:
         return snapshot
 
     def export_log(self) -> list[dict[str, Any]]:
-        return [dict(entry) for entry in self._log]
+        return [_jsonable(entry) for entry in self._log]
 
     @classmethod
     def from_log(cls, log: list[dict[str, Any]]) -> Cluster:
@@ -682,6 +694,9 @@ def _dispatch(cluster: Cluster, op: str, args: dict[str, Any]) -> None:
         producer = cluster.producers[args.pop("producer") - 1]
         if method == "send":
             producer.send(**args)
+        elif method == "send_offsets_to_transaction":
+            producer.send_offsets_to_transaction(
+                {TopicPartition(t, p): o for t, p, o in args["offsets"]}, args["group_id"])
         elif method == "future.get":
             pass
         else:
@@ -717,6 +732,16 @@ def _dispatch(cluster: Cluster, op: str, args: dict[str, Any]) -> None:
 _EXTENSIONS: list[Callable[[Cluster], None]] = []
 _PRODUCER_HOOKS: list[Callable[[Any], None]] = []
 _CUSTOM_OPS: dict[str, Callable[[Cluster, dict[str, Any]], None]] = {}
+# Modules that register themselves above when first imported.
+_EXTENSION_MODULES = ("engine.log_cleaner", "engine.transaction_coordinator", "engine.group_coordinator",
+                      "engine.apps")
+
+
+def _load_extensions() -> None:
+    import importlib
+
+    for name in _EXTENSION_MODULES:
+        importlib.import_module(name)
 
 
 def _copy(registration: Any) -> Any:
@@ -726,7 +751,13 @@ def _copy(registration: Any) -> Any:
                               registration.in_controlled_shutdown, registration.epoch)
 
 
+_PLAIN_TYPES = frozenset((str, int, float, bool, type(None)))
+_LOGGED_AS_IS = _PLAIN_TYPES | {bytes}
+
+
 def _jsonable(value: Any) -> Any:
+    if type(value) in _PLAIN_TYPES:  # the common case, checked first: the log records every send
+        return value
     if isinstance(value, bytes):
         return {"$bytes": base64.b64encode(value).decode()}
     if isinstance(value, dict):

@@ -56,6 +56,8 @@ class KafkaConsumer(ClientBase):
         self.fetches_in_flight: set[int] = set()
         self.resets_in_flight: set[TopicPartition] = set()
         self.reset_errors: dict[TopicPartition, Exception] = {}
+        # seek_to_beginning/end and policy resets wait here until a ListOffsets answers them.
+        self.requested_resets: dict[TopicPartition, str] = {}
         self.closed = False
         self.crashed = False
         self.last_poll_ms = cluster.scheduler.now_ms
@@ -114,6 +116,7 @@ class KafkaConsumer(ClientBase):
         """Called by manual assignment and by the coordinator after a rebalance."""
         for tp in self.assigned - partitions:
             self.positions.pop(tp, None)
+            self.requested_resets.pop(tp, None)
         self.assigned = set(partitions)
         self.completed = deque(c for c in self.completed if c.tp in self.assigned)
         self.paused &= self.assigned
@@ -147,6 +150,7 @@ class KafkaConsumer(ClientBase):
         if not isinstance(offset, int) or offset < 0:
             raise ValueError("seek offset must not be a negative number")
         self.positions[tp] = offset
+        self.requested_resets.pop(tp, None)
         self.completed = deque(c for c in self.completed if c.tp != tp)
 
     def seek_to_beginning(self, tps: Iterable[TopicPartition] | None = None) -> None:
@@ -170,6 +174,9 @@ class KafkaConsumer(ClientBase):
         for tp in sorted(self.assigned):
             if tp in self.positions or tp in self.resets_in_flight or tp in self.reset_errors:
                 continue
+            if tp in self.requested_resets:
+                self._start_reset(tp, self.requested_resets[tp])
+                continue
             if self.coordinator is not None and self.coordinator.fetch_committed_position(tp):
                 continue
             self._reset_by_policy(tp)
@@ -185,6 +192,7 @@ class KafkaConsumer(ClientBase):
     def _start_reset(self, tp: TopicPartition, where: str) -> None:
         """ListOffsets to the leader: earliest is the log start, latest the high watermark
         (or the last stable offset for read_committed) (L9)."""
+        self.requested_resets[tp] = where
         leader = self.leader_for(tp.topic, tp.partition)
         if leader == NO_LEADER:
             self.request_metadata_update({tp.topic})
@@ -208,6 +216,7 @@ class KafkaConsumer(ClientBase):
                 self.request_metadata_update({tp.topic})
                 return
             self.positions[tp] = offset
+            self.requested_resets.pop(tp, None)
             self.progress += 1
             self.cluster.emit("offset_reset", {"client": self.client_id, "topic": tp.topic,
                                                "partition": tp.partition, "to": where, "offset": offset})
@@ -375,6 +384,10 @@ class KafkaConsumer(ClientBase):
         self.coordinator.commit_sync({TopicPartition(*tp): int(o) for tp, o in offsets.items()})
 
     def committed(self, tp: TopicPartition) -> int | None:
+        # Recorded: asking the coordinator advances the clock.
+        self.cluster._record_call(
+            "consumer.committed", {"consumer": self.client_number, "tp": list(tp)}
+        )
         if self.coordinator is None:
             raise InvalidGroupIdError("committed() needs a group.id.")
         return self.coordinator.fetch_committed_sync(TopicPartition(*tp))
@@ -415,6 +428,9 @@ class KafkaConsumer(ClientBase):
 
     def on_metadata_update(self) -> None:
         self.progress += 1
+        for tp, where in sorted(self.requested_resets.items()):
+            if tp not in self.resets_in_flight and tp not in self.positions:
+                self._start_reset(tp, where)
 
 
 class _AbortedFilter:

@@ -171,8 +171,8 @@ class QuorumController:
 
     def full_image(self) -> tuple[int, list[MetadataRecord]]:
         records: list[MetadataRecord] = []
-        for registration in self.brokers.values():
-            records.append(MetadataRecord(0, "broker", broker=_copy_broker(registration)))
+        for broker in self.brokers.values():
+            records.append(MetadataRecord(0, "broker", broker=_copy_broker(broker)))
         for topic in self.topics.values():
             records.append(
                 MetadataRecord(0, "topic", topic=topic.name, config=dict(topic.config),

@@ -413,6 +413,10 @@ class KafkaClosedError(KafkaError):
     explanation = "The client has been closed."
 
 
+# The name a broker answers a produce with when the sandbox's resource limits refuse it.
+RESOURCE_LIMIT_EXCEEDED = "RESOURCE_LIMIT_EXCEEDED"
+
+
 class ResourceLimitError(KafkaError):
     """Raised when a simulated cluster would exceed its resource limits (not a Kafka error)."""
 
@@ -463,6 +467,7 @@ _NAME_OVERRIDES: dict[str, type[KafkaError]] = {
     "INVALID_TXN_STATE": InvalidTxnStateError,
     "REQUEST_TIMED_OUT": RequestTimedOutError,
     "NETWORK_EXCEPTION": NetworkError,
+    RESOURCE_LIMIT_EXCEEDED: ResourceLimitError,
 }
 
 
@@ -482,3 +487,12 @@ def protocol_name(error: KafkaError | type[KafkaError]) -> str:
 
 
 _BY_NAME = {_protocol_name(cls): cls for cls in _BY_CODE.values()}
+
+
+class TransactionAbortedError(KafkaError):
+    """Kafka's `TransactionAbortedException` (client-side, no protocol code)."""
+
+    code = None
+    explanation = (
+        "The record was not sent because its transaction was aborted before the batch went out."
+    )

@@ -20,14 +20,14 @@ INDEX_ENTRY_BYTES = 8
 
 
 def batch_digest(batch: RecordBatch, crc: int) -> int:
-    crc = zlib.crc32(
-        f"b{batch.base_offset}/{batch.leader_epoch}/{batch.producer_id}/{batch.control_type}".encode(), crc
-    )
+    # One crc32 over the joined parts equals chaining crc32 over each part in turn.
+    parts = [f"b{batch.base_offset}/{batch.leader_epoch}/{batch.producer_id}/{batch.control_type}".encode()]
+    append = parts.append
     for record in batch.records:
-        crc = zlib.crc32(f"{record.offset}:{record.timestamp}".encode(), crc)
-        crc = zlib.crc32(record.key or b"\x00", crc)
-        crc = zlib.crc32(record.value or b"\x01", crc)
-    return crc
+        append(b"%d:%d" % (record.offset, record.timestamp))
+        append(record.key or b"\x00")
+        append(record.value or b"\x01")
+    return zlib.crc32(b"".join(parts), crc)
 
 
 @dataclass(slots=True)
@@ -257,6 +257,7 @@ class UnifiedLog:
         self.high_watermark = min(self.high_watermark, self.log_end_offset)
         self.epoch_cache = [e for e in self.epoch_cache if e.start_offset < self.log_end_offset]
         self._recount()
+        removed.sort(key=lambda record: record.offset)  # segments were popped newest first
         return removed
 
     def truncate_fully_and_start_at(self, offset: int, now_ms: int) -> None:

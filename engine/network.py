@@ -44,6 +44,7 @@ class Network:
         self.partitioned = False
         self.groups: list[set[Node]] = []
         self.in_flight: dict[int, InFlight] = {}
+        self._last_arrival: dict[tuple[Node, Node], int] = {}
         self._next_id = 0
         self.is_up: Callable[[Node], bool] = lambda node: True
         self.on_change: list[Callable[[], None]] = []
@@ -89,7 +90,10 @@ class Network:
             return False
         self._next_id += 1
         message_id = self._next_id
-        arrives = self.scheduler.now_ms + self.delay()
+        # One connection per pair of nodes, like TCP: messages arrive in the order they were sent.
+        link = (source, destination)
+        arrives = max(self.scheduler.now_ms + self.delay(), self._last_arrival.get(link, 0))
+        self._last_arrival[link] = arrives
         self.in_flight[message_id] = InFlight(
             message_id, node_name(source), node_name(destination), kind, self.scheduler.now_ms, arrives
         )

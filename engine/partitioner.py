@@ -54,7 +54,7 @@ def murmur2(data: bytes) -> int:
 
 
 def partition_for_key(key: bytes, num_partitions: int) -> int:
-    """`BuiltInPartitioner.partitionForKey`: over all partitions, whether they have a leader or not."""
+    """`BuiltInPartitioner.partitionForKey`: over all partitions, with a leader or not."""
     if num_partitions < 1:
         raise ValueError(f"num_partitions must be at least 1, got {num_partitions}")
     return _to_positive(murmur2(key)) % num_partitions
@@ -133,7 +133,9 @@ class BuiltInPartitioner:
         index = bisect.bisect_right(stats.cumulative_frequencies, weighted)
         return stats.partition_ids[index]
 
-    def peek_current_partition(self, num_partitions: int, available_partitions: Sequence[int]) -> int:
+    def peek_current_partition(
+        self, num_partitions: int, available_partitions: Sequence[int]
+    ) -> int:
         """The sticky partition, chosen now if there is none yet (`peekCurrentPartitionInfo`)."""
         if self._current_partition is None:
             if num_partitions < 1:

@@ -140,6 +140,10 @@ class KafkaProducer(ClientBase):
         self.request_timeout_ms = int(resolved["request.timeout.ms"])
         self.max_in_flight = int(resolved["max.in.flight.requests.per.connection"])
         self.retries = int(resolved["retries"])
+        self._max_request_size = int(resolved["max.request.size"])
+        self._ignore_keys = bool(resolved["partitioner.ignore.keys"])
+        self._key_partitions: dict[tuple[bytes, int], int] = {}
+        self._topic_partitions: dict[str, list[TopicPartition]] = {}
         self.batches: dict[TopicPartition, deque[ProducerBatch]] = {}
         self.in_flight: dict[int, int] = {}
         self.in_flight_batches: dict[TopicPartition, list[ProducerBatch]] = {}
@@ -148,6 +152,7 @@ class KafkaProducer(ClientBase):
         self.producer_id = -1
         self.producer_epoch = -1
         self._pid_in_flight = False
+        self._epoch_bump_needed = False
         self._sender_timer: Timer | None = None
         self._sender_due = -1
         self._pending: dict[int, FutureRecordMetadata] = {}
@@ -206,21 +211,28 @@ class KafkaProducer(ClientBase):
             raise KafkaClosedError("Cannot send after the producer is closed.")
         if not isinstance(topic, str):
             raise TypeError("topic must be a string")
-        key = _as_bytes(key, "key")
-        value = _as_bytes(value, "value")
-        header_tuple = _headers(headers)
+        if key is not None and type(key) is not bytes:
+            key = _as_bytes(key, "key")
+        if value is not None and type(value) is not bytes:
+            value = _as_bytes(value, "value")
+        header_tuple = _headers(headers) if headers else ()
         if self.transaction is not None:
             self.transaction.before_send()
         self._next_future += 1
         future = FutureRecordMetadata(self, self._next_future, None)
-        size = estimate_size_in_bytes_upper_bound(key, value, header_tuple)
-        if size > int(self.config["max.request.size"]):
+        # A cheap bound first (batch header, varints, key and value): the exact estimate only
+        # matters near the limits.
+        size = _SIZE_SLACK + (len(key) if key else 0) + (len(value) if value else 0)
+        if header_tuple or size > self._max_request_size or size > self.cluster.limits.max_record_bytes:
+            size = estimate_size_in_bytes_upper_bound(key, value, header_tuple)
+        if size > self._max_request_size:
             future._complete(None, RecordTooLargeError(
                 f"The message is {size} bytes when serialized which is larger than {self.config['max.request.size']}, "
                 "which is the value of the max.request.size configuration."))
             return future
-        self.cluster.limits.check_record(size)
-        infos = self._wait_on_metadata(topic)
+        if size > self.cluster.limits.max_record_bytes:
+            self.cluster.limits.check_record(size)
+        infos = self.topics.get(topic) or self._wait_on_metadata(topic)
         if infos is None:
             error = self.topic_errors.get(topic)
             message = (f"Topic {topic} not present in metadata after {self.config['max.block.ms']} ms."
@@ -235,18 +247,21 @@ class KafkaProducer(ClientBase):
                     f"Invalid partition given with record: {partition} is not in the range [0...{count})."
                 )
             chosen = partition
-        elif key is not None and not self.config["partitioner.ignore.keys"]:
-            chosen = partition_for_key(key, count)
+        elif key is not None and not self._ignore_keys:
+            chosen = self._partition_for_key(key, count)
         else:
             chosen = self._sticky(topic).peek_current_partition(count, self._available(topic))
-        tp = TopicPartition(topic, chosen)
+        known = self._topic_partitions.get(topic)
+        if known is None or len(known) != count:
+            known = self._topic_partitions[topic] = [TopicPartition(topic, n) for n in range(count)]
+        tp = known[chosen]
         future.tp = tp
         if self.transaction is not None:
             self.transaction.maybe_add_partition(tp)
         timestamp = self.now_ms if timestamp_ms is None else int(timestamp_ms)
         self._pending[future.id] = future
         appended, new_batch = self._append(tp, timestamp, key, value, header_tuple, future)
-        if partition is None and (key is None or self.config["partitioner.ignore.keys"]):
+        if partition is None and (key is None or self._ignore_keys):
             queue = self.batches[tp]
             full = all(batch.closed or batch.size >= self.batch_size for batch in queue)
             self._sticky(topic).update_partition_info(appended, count, self._available(topic), full or new_batch)
@@ -275,10 +290,59 @@ class KafkaProducer(ClientBase):
         self._flush()
         self.closed = True
 
+    # --- transactions (the work is done by engine.transaction_manager) -----------------------
+
+    def init_transactions(self) -> None:
+        self.cluster._record_call("producer.init_transactions", {"producer": self.client_number})
+        self._transactions().init_transactions()
+
+    def begin_transaction(self) -> None:
+        self.cluster._record_call("producer.begin_transaction", {"producer": self.client_number})
+        self._transactions().begin_transaction()
+
+    def send_offsets_to_transaction(
+        self, offsets: dict[TopicPartition, int], group_id: str
+    ) -> None:
+        self.cluster._record_call("producer.send_offsets_to_transaction", {
+            "producer": self.client_number,
+            "group_id": group_id if isinstance(group_id, str) else group_id.to_dict(),
+            "offsets": [[tp[0], tp[1], int(offset)] for tp, offset in offsets.items()],
+        })
+        self._transactions().send_offsets_to_transaction(
+            {TopicPartition(*tp): int(offset) for tp, offset in offsets.items()}, group_id)
+
+    def commit_transaction(self) -> None:
+        self.cluster._record_call("producer.commit_transaction", {"producer": self.client_number})
+        self._transactions().commit_transaction()
+
+    def abort_transaction(self) -> None:
+        self.cluster._record_call("producer.abort_transaction", {"producer": self.client_number})
+        self._transactions().abort_transaction()
+
+    def _transactions(self) -> Any:
+        if self.closed:
+            raise KafkaClosedError("Cannot use a closed producer.")
+        if self.transaction is None:
+            raise IllegalStateError(
+                "Transactional method invoked on a non-transactional producer: "
+                "set transactional.id."
+            )
+        return self.transaction
+
     def metrics(self) -> dict[str, Any]:
         return {"sent": self.sent_records, "acked": self.acked_records, "pending": len(self._pending)}
 
     # --- accumulator -------------------------------------------------------------------------
+
+    def _partition_for_key(self, key: bytes, count: int) -> int:
+        """partition_for_key, remembered: murmur2 in Python is the costliest step of a send."""
+        cache = self._key_partitions
+        found = cache.get((key, count))
+        if found is None:
+            if len(cache) > 4096:
+                cache.clear()
+            found = cache[(key, count)] = partition_for_key(key, count)
+        return found
 
     def _sticky(self, topic: str) -> BuiltInPartitioner:
         partitioner = self.partitioners.get(topic)
@@ -308,7 +372,7 @@ class KafkaProducer(ClientBase):
         new_batch = False
         if batch is not None and not batch.closed:
             delta = len(batch.records)
-            size = record_size_in_bytes(delta, timestamp - batch.records[0].timestamp, key, value, headers)
+            size = _record_size(delta, timestamp - batch.records[0].timestamp, key, value, headers)
             if batch.size + size > self.batch_size:
                 batch.closed = True
                 batch = None
@@ -318,13 +382,15 @@ class KafkaProducer(ClientBase):
             batch = ProducerBatch(tp, self.now_ms)
             queue.append(batch)
             new_batch = True
-            size = record_size_in_bytes(0, 0, key, value, headers)
+            size = _record_size(0, 0, key, value, headers)
         batch.records.append(Record(-1, timestamp, key, value, headers, size))
         batch.futures.append(future)
         batch.size += size
         if batch.size >= self.batch_size:
             batch.closed = True
             self._wake_sender(0)
+        elif len(queue) > 1:
+            self._wake_sender(0)  # an earlier batch is full (Kafka: dq.size() > 1 wakes the sender)
         else:
             self._wake_sender(max(0, batch.created_ms + self.linger_ms - self.now_ms))
         return size, new_batch
@@ -346,9 +412,13 @@ class KafkaProducer(ClientBase):
             return
         now = self.now_ms
         self._expire_batches(now)
-        if self.idempotent and self.producer_id < 0:
-            self._init_producer_id()
+        if self.idempotent and self.producer_id < 0 and self.transaction is None:
+            self._init_producer_id()  # a transactional producer gets its id in init_transactions
             return
+        if self._epoch_bump_needed:
+            if any(self.in_flight_batches.values()):
+                return  # their answers wake the sender again
+            self._bump_epoch()
         if self.transaction is not None and not self.transaction.ready_to_send():
             return
         next_wake: int | None = None
@@ -527,6 +597,10 @@ class KafkaProducer(ClientBase):
 
     def _fail_batch(self, batch: ProducerBatch, error: KafkaError) -> None:
         batch.done = True
+        if self.idempotent and self.transaction is None and batch.base_sequence >= 0:
+            # KIP-360: a sequenced batch that failed leaves a gap the broker would refuse, so the
+            # idempotent producer bumps its epoch and starts its sequences again at 0.
+            self._epoch_bump_needed = True
         for future in batch.futures:
             future._complete(None, error)
         self.cluster.emit("produce_failed", {
@@ -537,6 +611,16 @@ class KafkaProducer(ClientBase):
             self.transaction.on_batch_failed(error)
 
     # --- producer id (idempotence) ----------------------------------------------------------
+
+    def _bump_epoch(self) -> None:
+        self._epoch_bump_needed = False
+        self.producer_epoch += 1
+        self.next_sequence.clear()
+        for queue in self.batches.values():
+            for batch in queue:
+                batch.base_sequence = -1
+        self.cluster.emit("producer_epoch_bumped", {"producer": self.client_id, "producer_id": self.producer_id,
+                                                    "producer_epoch": self.producer_epoch})
 
     def _init_producer_id(self) -> None:
         if self._pid_in_flight:
@@ -574,6 +658,33 @@ class KafkaProducer(ClientBase):
     def on_metadata_update(self) -> None:
         if any(self.batches.values()):
             self._wake_sender(0)
+
+
+def _record_size(offset_delta: int, timestamp_delta: int, key: bytes | None, value: bytes | None,
+                 headers: Any) -> int:
+    """record_size_in_bytes, computed inline for the common case (no headers, deltas >= 0)."""
+    if headers or offset_delta < 0 or timestamp_delta < 0 or offset_delta > 0x3FFFFFFF:
+        return record_size_in_bytes(offset_delta, timestamp_delta, key, value, headers)
+    # attributes and the header count take one byte each
+    body = 2 + _zigzag_size(offset_delta) + _zigzag_size(timestamp_delta)
+    if key is None:
+        body += 1
+    else:
+        body += _zigzag_size(len(key)) + len(key)
+    if value is None:
+        body += 1
+    else:
+        body += _zigzag_size(len(value)) + len(value)
+    return body + _zigzag_size(body)
+
+
+def _zigzag_size(number: int) -> int:
+    """Bytes of a zig-zag varint holding a non-negative number: 7 bits a byte."""
+    return ((number << 1).bit_length() + 6) // 7 or 1
+
+
+# More than the batch header and every varint of a one-record batch without headers can take.
+_SIZE_SLACK = RECORD_BATCH_OVERHEAD + 64
 
 
 def _as_bytes(data: Any, what: str) -> bytes | None:

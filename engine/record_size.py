@@ -115,4 +115,8 @@ def estimate_size_in_bytes_upper_bound(
     What `KafkaProducer` checks against `max.request.size` (and `buffer.memory`) before it
     accepts a record, failing with RecordTooLargeError when it is larger.
     """
-    return RECORD_BATCH_OVERHEAD + MAX_RECORD_OVERHEAD + _size_of_key_value_headers(key, value, headers)
+    return (
+        RECORD_BATCH_OVERHEAD
+        + MAX_RECORD_OVERHEAD
+        + _size_of_key_value_headers(key, value, headers)
+    )

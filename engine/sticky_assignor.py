@@ -99,10 +99,6 @@ class _JavaHashSet:
         )
 
 
-def _sorted_topic_partitions(partitions: Iterable[TopicPartition]) -> list[TopicPartition]:
-    return sorted(partitions, key=lambda tp: (java_string_key(tp.topic), tp.partition))
-
-
 # --- Previous owners ----------------------------------------------------------------------
 
 
@@ -277,7 +273,9 @@ class _PartitionMovements:
         else:
             self._add_record(tp, (old_member, new_member))
 
-    def partition_to_move(self, tp: TopicPartition, old_member: str, new_member: str) -> TopicPartition:
+    def partition_to_move(
+        self, tp: TopicPartition, old_member: str, new_member: str
+    ) -> TopicPartition:
         """Rather undo an earlier move of this topic between the two members than add one."""
         moves_for_topic = self._by_topic.get(tp.topic)
         if moves_for_topic is None:
@@ -313,7 +311,9 @@ class _GeneralAssignmentBuilder:
         self.total_partitions = sum(partitions_per_topic.values())
         self.topic_members: dict[str, list[str]] = {topic: [] for topic in partitions_per_topic}
         self.member_topics: dict[str, list[str]] = {}
-        self.current: dict[str, list[TopicPartition]] = {m: list(ownership.owned[m]) for m in member_order}
+        self.current: dict[str, list[TopicPartition]] = {
+            m: list(ownership.owned[m]) for m in member_order
+        }
         for member in member_order:
             topics = [t for t in subscriptions[member].topics if t in partitions_per_topic]
             self.member_topics[member] = topics
@@ -327,7 +327,9 @@ class _GeneralAssignmentBuilder:
             key=lambda t: (len(self.topic_members[t]), java_string_key(t)),
         )
         self.sorted_partitions = [
-            TopicPartition(topic, p) for topic in sorted_topics for p in range(partitions_per_topic[topic])
+            TopicPartition(topic, p)
+            for topic in sorted_topics
+            for p in range(partitions_per_topic[topic])
         ]
         # Kafka's TreeSet `sortedCurrentSubscriptions`, ordered on demand by `_by_load`.
         self.members_in_play: set[str] = set()
@@ -335,7 +337,9 @@ class _GeneralAssignmentBuilder:
         self.revocation_required = False
 
     def _by_load(self) -> list[str]:
-        return sorted(self.members_in_play, key=lambda m: (len(self.current[m]), java_string_key(m)))
+        return sorted(
+            self.members_in_play, key=lambda m: (len(self.current[m]), java_string_key(m))
+        )
 
     def build(self) -> dict[str, list[TopicPartition]]:
         previous = self._previous_owners()
@@ -387,7 +391,11 @@ class _GeneralAssignmentBuilder:
                 for p in range(self.partitions_per_topic[topic]):
                     tp = TopicPartition(topic, p)
                     other = owner.get(tp)
-                    if tp not in mine and other is not None and count + 1 < len(self.current[other]):
+                    if (
+                        tp not in mine
+                        and other is not None
+                        and count + 1 < len(self.current[other])
+                    ):
                         return False
         return True
 
@@ -409,7 +417,9 @@ class _GeneralAssignmentBuilder:
                     self.owner[tp] = member
                     break
 
-    def _balance(self, previous: dict[TopicPartition, _PreviousOwner], unassigned: list[TopicPartition]) -> None:
+    def _balance(
+        self, previous: dict[TopicPartition, _PreviousOwner], unassigned: list[TopicPartition]
+    ) -> None:
         initializing = all(not partitions for partitions in self.current.values())
         self._assign_to_least_loaded(unassigned)
 
@@ -462,8 +472,12 @@ class _GeneralAssignmentBuilder:
                     self._reassign(tp, back_to.member)
                     moved_any = modified = True
                     continue
-                if any(count > len(self.current[other]) + 1 for other in self.topic_members[tp.topic]):
-                    new_member = next(m for m in self._by_load() if tp.topic in self.member_topics[m])
+                if any(
+                    count > len(self.current[other]) + 1 for other in self.topic_members[tp.topic]
+                ):
+                    new_member = next(
+                        m for m in self._by_load() if tp.topic in self.member_topics[m]
+                    )
                     self._reassign(tp, new_member)
                     moved_any = modified = True
         return moved_any
@@ -500,7 +514,9 @@ def sticky_assign(
     ownership = _resolve_ownership(member_order, subscriptions, partitions_per_topic)
     if ownership.all_subscriptions_equal:
         return _assign_constrained(partitions_per_topic, ownership)
-    builder = _GeneralAssignmentBuilder(member_order, subscriptions, partitions_per_topic, ownership)
+    builder = _GeneralAssignmentBuilder(
+        member_order, subscriptions, partitions_per_topic, ownership
+    )
     return builder.build(), None
 
 

@@ -21,10 +21,10 @@ def worker_ping(note: str = "") -> dict[str, Any]:
 
 def live_clusters_delete_idle(*, max_idle_days: float) -> int:
     cutoff = timezone.now() - timedelta(days=max_idle_days)
-    deleted, _ = LiveCluster.objects.filter(
+    _, per_model = LiveCluster.objects.filter(
         kind=LiveCluster.Kind.SANDBOX, last_active_at__lt=cutoff
     ).delete()
-    return deleted
+    return per_model.get(LiveCluster._meta.label, 0)
 
 
 @shared_task(name="webapp.delete_idle_sandboxes")

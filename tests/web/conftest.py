@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from channels.layers import channel_layers
 from django.apps import apps
 
@@ -18,7 +19,7 @@ def fresh_channel_layers() -> Iterator[None]:
     channel_layers.backends = {}
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def host_registry() -> AsyncIterator[Any]:
     """The process's engine-host registry for this test's loop, shut down afterwards."""
     from webapp.engine_host.registry import get_registry

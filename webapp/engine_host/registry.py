@@ -87,6 +87,9 @@ class HostRegistry:
         for host in list(self.hosts.values()):
             await host.stop("shutdown")
         self.hosts.clear()
+        close = getattr(self.leases, "close", None)
+        if close is not None:
+            await close()
 
 
 def build_registry() -> HostRegistry:

@@ -29,6 +29,10 @@ class ClockView:
     speed: float
     viewers: int
 
+    @property
+    def seconds(self) -> float:
+        return self.now_ms / 1000
+
 
 def _text(data: bytes | None) -> str | None:
     if data is None:

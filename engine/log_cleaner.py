@@ -1,0 +1,335 @@
+"""The log cleaner: Kafka's `LogCleaner`, `LogCleanerManager` and `Cleaner` (K1-K5).
+
+Every broker runs one cleaner that wakes every `log.cleaner.backoff.ms` and compacts the
+replicas it holds whose `cleanup.policy` includes compact. Each replica is cleaned on its own
+(as in Kafka, the leader does not ship cleaned logs), so the replicas of a partition end with
+the same records even though their batches may be grouped differently.
+
+A cleaning keeps the latest record of every key at its original offset; the offsets it removes
+become gaps. It never touches the active segment, anything at or past the last stable offset,
+nor segments holding records younger than `min.compaction.lag.ms`. Tombstones (a null value)
+survive the cleaning that first sees them, which stamps their batch with a delete horizon
+(KIP-534); a later cleaning after that horizon removes them. Records of aborted transactions
+are dropped; transaction markers are kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from engine.record_size import RECORD_BATCH_OVERHEAD
+from engine.records import RecordBatch, TopicPartition
+
+if TYPE_CHECKING:
+    from engine.broker import Broker
+    from engine.cluster import Cluster
+    from engine.log import LogSegment, UnifiedLog
+    from engine.partition import Partition
+
+SERVICE = "log_cleaner"
+ReplicaKey = tuple[int, TopicPartition]
+
+
+@dataclass(slots=True)
+class LogToClean:
+    """A compacted replica and its clean/dirty split (Kafka's `LogToClean`)."""
+
+    partition: Partition
+    first_dirty_offset: int
+    first_uncleanable_offset: int
+    clean_bytes: int
+    dirty_bytes: int
+
+    @property
+    def cleanable_ratio(self) -> float:
+        total = self.clean_bytes + self.dirty_bytes
+        return self.dirty_bytes / total if total else 0.0
+
+
+@dataclass(slots=True)
+class CleaningStats:
+    records_removed: int = 0
+    tombstones_removed: int = 0
+    aborted_records_removed: int = 0
+    tombstones_stamped: int = 0
+
+
+class LogCleaner:
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        # Kafka's cleaner-offset-checkpoint: where the dirty part of each replica's log starts.
+        self.checkpoints: dict[ReplicaKey, int] = {}
+        # KIP-534 delete horizons, per replica: batch base offset -> time its tombstones may go.
+        self.delete_horizons: dict[ReplicaKey, dict[int, int]] = {}
+        # The Partition object a checkpoint belongs to (a re-created topic starts afresh).
+        self._owners: dict[ReplicaKey, Partition] = {}
+        self.cleanings = 0
+        for broker_id in cluster.broker_ids():
+            self._schedule(broker_id)
+
+    def _schedule(self, broker_id: int) -> None:
+        backoff = max(1, int(self.cluster.broker_config["log.cleaner.backoff.ms"]))
+
+        def tick() -> None:
+            broker = self.cluster.broker_by_id(broker_id)
+            if broker.alive and self.cluster.broker_config["log.cleaner.enable"]:
+                self.clean_broker(broker)
+            self.cluster.scheduler.call_later(backoff, tick)
+
+        self.cluster.scheduler.call_later(backoff, tick)
+
+    # --- LogCleanerManager -------------------------------------------------------------------
+
+    def clean_broker(self, broker: Broker) -> int:
+        """One pass of a broker's cleaner: every log past its dirty ratio, the dirtiest first."""
+        candidates: list[LogToClean] = []
+        for tp in sorted(broker.partitions):
+            partition = broker.partitions[tp]
+            if "compact" not in partition.config["cleanup.policy"]:
+                continue
+            candidate = self.log_to_clean(broker.id, partition)
+            min_ratio = float(partition.config["min.cleanable.dirty.ratio"])
+            if candidate.dirty_bytes > 0 and candidate.cleanable_ratio > min_ratio:
+                candidates.append(candidate)
+        candidates.sort(key=lambda c: (-c.cleanable_ratio, c.partition.tp))
+        for candidate in candidates:
+            self.clean(broker, candidate)
+        return len(candidates)
+
+    def first_dirty_offset(self, broker_id: int, partition: Partition) -> int:
+        key = (broker_id, partition.tp)
+        log = partition.log
+        if self._owners.get(key) is not partition:
+            self._owners[key] = partition
+            self.checkpoints.pop(key, None)
+            self.delete_horizons.pop(key, None)
+        offset = self.checkpoints.get(key, log.log_start_offset)
+        # Kafka resets a checkpoint that fell out of the log (truncation, retention) to its start.
+        if offset < log.log_start_offset or offset > log.log_end_offset:
+            offset = log.log_start_offset
+        return offset
+
+    def log_to_clean(self, broker_id: int, partition: Partition) -> LogToClean:
+        log = partition.log
+        now = self.cluster.now_ms
+        first_dirty = self.first_dirty_offset(broker_id, partition)
+        # K2: never the active segment, nothing at or past the LSO (itself at most the HW) ...
+        first_uncleanable = min(log.active_segment.base_offset, log.last_stable_offset)
+        # ... and no segment holding records younger than min.compaction.lag.ms.
+        lag_ms = int(partition.config["min.compaction.lag.ms"])
+        if lag_ms > 0:
+            for segment in log.segments[:-1]:
+                if segment.next_offset <= first_dirty:
+                    continue
+                if segment.largest_timestamp > now - lag_ms:
+                    first_uncleanable = min(first_uncleanable, segment.base_offset)
+                    break
+        first_uncleanable = max(first_uncleanable, first_dirty)
+        cleanable = log.segments[:-1]
+        clean_bytes = sum(s.size for s in cleanable if s.next_offset <= first_dirty)
+        dirty_bytes = sum(
+            s.size
+            for s in cleanable
+            if s.next_offset > first_dirty and s.base_offset < first_uncleanable
+        )
+        return LogToClean(partition, first_dirty, first_uncleanable, clean_bytes, dirty_bytes)
+
+    # --- Cleaner -----------------------------------------------------------------------------
+
+    def clean(self, broker: Broker, candidate: LogToClean) -> CleaningStats:
+        partition = candidate.partition
+        log = partition.log
+        key = (broker.id, partition.tp)
+        now = self.cluster.now_ms
+        start = log.log_start_offset
+        end = candidate.first_uncleanable_offset
+        horizons = self.delete_horizons.setdefault(key, {})
+        delete_retention_ms = int(partition.config["delete.retention.ms"])
+        aborted = self._aborted_batches(partition, start, end)
+        # The offset map: the latest offset of every key in the dirty section.
+        offset_map: dict[bytes | None, int] = {}
+        for batch in log.iter_batches(candidate.first_dirty_offset, end):
+            if batch.is_control or id(batch) in aborted:
+                continue
+            for record in batch.records:
+                if candidate.first_dirty_offset <= record.offset < end:
+                    offset_map[record.key] = record.offset
+
+        stats = CleaningStats()
+        cleaned = [s for s in log.segments[:-1] if s.base_offset < end]
+        bytes_before = sum(s.size for s in cleaned)
+        rewritten: list[tuple[LogSegment, list[RecordBatch]]] = []
+        for segment in cleaned:
+            kept_batches: list[RecordBatch] = []
+            for batch in segment.batches:
+                kept = self._clean_batch(batch, end, offset_map, horizons, aborted, now, stats)
+                if kept is None:
+                    horizons.pop(batch.base_offset, None)
+                    continue
+                kept_batches.append(kept)
+            rewritten.append((segment, kept_batches))
+        # The first cleaning that sees a batch's tombstones stamps it with a delete horizon.
+        for _segment, batches in rewritten:
+            for batch in batches:
+                if (
+                    batch.base_offset not in horizons
+                    and not batch.is_control
+                    and any(r.value is None and r.offset < end for r in batch.records)
+                ):
+                    horizons[batch.base_offset] = now + delete_retention_ms
+                    stats.tombstones_stamped += 1
+        segments_before = len(log.segments)
+        self._replace_segments(
+            log,
+            rewritten,
+            int(partition.config["segment.bytes"]),
+            int(partition.config["index.interval.bytes"]),
+        )
+        for base in [b for b in horizons if b < log.log_start_offset]:
+            del horizons[base]
+        self.checkpoints[key] = end
+        self.cleanings += 1
+        self.cluster.recount_retained()
+        self.cluster.emit(
+            "log_compacted",
+            {
+                "topic": partition.tp.topic,
+                "partition": partition.tp.partition,
+                "broker": broker.id,
+                "start_offset": start,
+                "end_offset": end,
+                "dirty_ratio": round(candidate.cleanable_ratio, 4),
+                "records_removed": stats.records_removed,
+                "tombstones_removed": stats.tombstones_removed,
+                "aborted_records_removed": stats.aborted_records_removed,
+                "bytes_before": bytes_before,
+                "bytes_after": sum(
+                    s.size
+                    for s in log.segments
+                    if s.base_offset < end and s is not log.active_segment
+                ),
+                "segments_before": segments_before,
+                "segments_after": len(log.segments),
+            },
+        )
+        return stats
+
+    @staticmethod
+    def _clean_batch(
+        batch: RecordBatch,
+        end: int,
+        offset_map: dict[bytes | None, int],
+        horizons: dict[int, int],
+        aborted: set[int],
+        now: int,
+        stats: CleaningStats,
+    ) -> RecordBatch | None:
+        """The batch as it survives this cleaning: itself, a smaller copy, or None (emptied)."""
+        if batch.is_control:
+            return batch  # markers stay (Kafka drops them later, once their delete horizon passed)
+        if id(batch) in aborted:
+            stats.aborted_records_removed += len(batch.records)
+            stats.records_removed += len(batch.records)
+            return None
+        horizon = horizons.get(batch.base_offset)
+        kept = []
+        for record in batch.records:
+            if record.offset >= end:
+                kept.append(record)
+                continue
+            latest = offset_map.get(record.key)
+            if latest is not None and record.offset < latest:
+                stats.records_removed += 1
+                if record.value is None:
+                    stats.tombstones_removed += 1
+                continue
+            if record.value is None and horizon is not None and now >= horizon:
+                stats.records_removed += 1
+                stats.tombstones_removed += 1
+                continue
+            kept.append(record)
+        if len(kept) == len(batch.records):
+            return batch
+        if not kept:
+            # Kafka keeps a producer's last batch header for its sequence numbers; the broker's
+            # in-memory producer state plays that part here, so emptied batches simply go.
+            return None
+        # A new batch object: fetch responses in flight may still hold the old one.
+        return dataclasses.replace(
+            batch,
+            records=kept,
+            size=RECORD_BATCH_OVERHEAD + sum(r.size for r in kept),
+            max_timestamp=max(r.timestamp for r in kept),
+        )
+
+    def _aborted_batches(self, partition: Partition, start: int, end: int) -> set[int]:
+        """Ids of the batches in [start, end) that belong to aborted transactions."""
+        from engine.consumer import _AbortedFilter
+
+        aborted_txns = self.cluster.aborted_transactions(partition, start, end)
+        if not aborted_txns:
+            return set()
+        found: set[int] = set()
+        flt = _AbortedFilter(aborted_txns)
+        for batch in partition.log.iter_batches(start, end):
+            if batch.is_control:
+                flt.on_marker(batch)
+            elif flt.is_aborted(batch):
+                found.add(id(batch))
+        return found
+
+    @staticmethod
+    def _replace_segments(
+        log: UnifiedLog,
+        rewritten: list[tuple[LogSegment, list[RecordBatch]]],
+        segment_bytes: int,
+        index_interval_bytes: int,
+    ) -> None:
+        """Kafka's `groupSegmentsBySize`: cleaned neighbours are merged while they fit."""
+        groups: list[tuple[LogSegment, list[RecordBatch], int]] = []
+        for segment, batches in rewritten:
+            size = sum(b.size for b in batches)
+            if groups and groups[-1][2] + size <= segment_bytes:
+                first, grouped, total = groups[-1]
+                groups[-1] = (first, grouped + batches, total + size)
+            else:
+                groups.append((segment, list(batches), size))
+        new_segments = []
+        for first, batches, _size in groups:
+            segment = log._new_segment(first.base_offset, first.created_ms)
+            for batch in batches:
+                segment.append(batch, index_interval_bytes)
+            new_segments.append(segment)
+        log.segments = new_segments + log.segments[len(rewritten) :]
+        log.invalidate()
+
+    # --- views -------------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "cleanings": self.cleanings,
+            "checkpoints": [
+                [b, tp.topic, tp.partition, o] for (b, tp), o in sorted(self.checkpoints.items())
+            ],
+            "delete_horizons": [
+                [b, tp.topic, tp.partition, base, horizon]
+                for (b, tp), entries in sorted(self.delete_horizons.items())
+                for base, horizon in sorted(entries.items())
+            ],
+        }
+
+
+def install(cluster: Cluster) -> None:
+    cluster.services[SERVICE] = LogCleaner(cluster)
+
+
+def _register() -> None:
+    from engine.cluster import _EXTENSIONS
+
+    if install not in _EXTENSIONS:
+        _EXTENSIONS.append(install)
+
+
+_register()

@@ -1,0 +1,148 @@
+"""The standalone consumer: assign, seek, positions, poll, auto.offset.reset, failover."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine import Cluster, TopicPartition
+from engine.errors import IllegalStateError, InvalidConfigurationError, NoOffsetForPartitionError
+
+TP = TopicPartition("t", 0)
+
+
+def with_records(count: int = 10, partitions: int = 1, rf: int = 1, brokers: int = 1) -> Cluster:
+    cluster = Cluster(brokers=brokers, seed=61)
+    cluster.create_topic("t", partitions, rf)
+    producer = cluster.producer()
+    for i in range(count):
+        producer.send("t", value=b"v%d" % i, partition=i % partitions)
+    producer.flush()
+    return cluster
+
+
+def drain(consumer: object, rounds: int = 10) -> list[bytes | None]:
+    values: list[bytes | None] = []
+    for _ in range(rounds):
+        values += [r.value for r in consumer.poll(200)]  # type: ignore[attr-defined]
+    return values
+
+
+def test_auto_offset_reset_defaults_to_latest() -> None:
+    cluster = with_records()
+    consumer = cluster.consumer()
+    consumer.assign([TP])
+    assert consumer.poll(500) == []
+    assert consumer.position(TP) == 10
+    cluster.producer().send("t", value=b"new").get()
+    assert [r.value for r in consumer.poll(1000)] == [b"new"]
+
+
+def test_auto_offset_reset_earliest_reads_from_the_log_start() -> None:
+    cluster = with_records()
+    consumer = cluster.consumer({"auto.offset.reset": "earliest"})
+    consumer.assign([TP])
+    assert drain(consumer) == [b"v%d" % i for i in range(10)]
+
+
+def test_auto_offset_reset_none_raises_without_a_position() -> None:
+    cluster = with_records()
+    consumer = cluster.consumer({"auto.offset.reset": "none"})
+    consumer.assign([TP])
+    with pytest.raises(NoOffsetForPartitionError):
+        consumer.poll(500)
+
+
+def test_seek_to_beginning_before_any_metadata_is_kept_until_it_can_be_served() -> None:
+    cluster = with_records()
+    consumer = cluster.consumer()  # latest by default: seek_to_beginning must win
+    consumer.assign([TP])
+    consumer.seek_to_beginning()
+    assert drain(consumer) == [b"v%d" % i for i in range(10)]
+
+
+def test_seek_and_position() -> None:
+    cluster = with_records()
+    consumer = cluster.consumer()
+    consumer.assign([TP])
+    consumer.seek(TP, 7)
+    assert consumer.position(TP) == 7
+    assert drain(consumer) == [b"v7", b"v8", b"v9"]
+    assert consumer.position(TP) == 10
+    consumer.seek_to_beginning([TP])
+    assert consumer.position(TP) == 0
+    consumer.seek_to_end()
+    assert consumer.position(TP) == 10
+
+
+def test_max_poll_records_bounds_each_poll() -> None:
+    cluster = with_records(20)
+    consumer = cluster.consumer({"auto.offset.reset": "earliest", "max.poll.records": "3"})
+    consumer.assign([TP])
+    sizes = [len(consumer.poll(500)) for _ in range(8)]
+    assert max(sizes) == 3 and sum(sizes) == 20
+    assert len(consumer.poll(500, max_records=1)) == 0
+
+
+def test_records_come_back_in_offset_order_per_partition() -> None:
+    cluster = with_records(30, partitions=3)
+    consumer = cluster.consumer({"auto.offset.reset": "earliest"})
+    consumer.assign([TopicPartition("t", p) for p in range(3)])
+    records = []
+    for _ in range(10):
+        records += consumer.poll(200)
+    assert len(records) == 30
+    for number in range(3):
+        offsets = [r.offset for r in records if r.partition == number]
+        assert offsets == list(range(10))
+
+
+def test_positions_and_assignment_errors() -> None:
+    cluster = with_records()
+    consumer = cluster.consumer()
+    with pytest.raises(IllegalStateError):
+        consumer.poll(0)
+    consumer.assign([TP])
+    assert consumer.assignment() == {TP}
+    with pytest.raises(IllegalStateError):
+        consumer.position(TopicPartition("t", 5))
+    with pytest.raises(ValueError):
+        consumer.seek(TP, -1)
+    with pytest.raises(InvalidConfigurationError):
+        cluster.consumer({"auto.offset.reset": "smallest"})
+
+
+def test_a_consumer_follows_the_leader_after_failover() -> None:
+    cluster = with_records(5, rf=3, brokers=3)
+    consumer = cluster.consumer({"auto.offset.reset": "earliest"})
+    consumer.assign([TP])
+    assert len(drain(consumer, 3)) == 5
+    leader = cluster.describe_topic("t").partitions[0].leader
+    cluster.stop_broker(leader)
+    producer = cluster.producer()
+    producer.send("t", value=b"after failover").get()
+    assert drain(consumer, 30) == [b"after failover"]
+
+
+def test_poll_with_a_timeout_advances_the_clock_and_returns_early_when_data_arrives() -> None:
+    cluster = with_records(0)
+    consumer = cluster.consumer()
+    consumer.assign([TP])
+    start = cluster.now_ms
+    assert consumer.poll(2000) == []
+    assert cluster.now_ms - start >= 2000
+    producer = cluster.producer({"linger.ms": 0})
+    producer.send("t", value=b"v")
+    start = cluster.now_ms
+    assert [r.value for r in consumer.poll(5000)] == [b"v"]
+    assert cluster.now_ms - start < 100
+
+
+def test_a_closed_consumer_refuses_calls() -> None:
+    cluster = with_records()
+    consumer = cluster.consumer()
+    consumer.assign([TP])
+    consumer.close()
+    from engine.errors import KafkaClosedError
+
+    with pytest.raises(KafkaClosedError):
+        consumer.poll(0)

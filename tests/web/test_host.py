@@ -1,0 +1,172 @@
+"""The engine host: log before apply, apply once per client seq, clock controls, bounded pushes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.db import OperationalError
+
+from webapp import services
+from webapp.engine_host import store
+from webapp.engine_host.host import ClusterHost, host_group, viewers_group
+from webapp.models import ClusterCommand, LiveCluster
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+PRODUCE = {"type": "produce", "topic": "orders", "key": "k", "value": "v", "count": 1}
+
+
+async def new_host(registry: Any) -> tuple[LiveCluster, ClusterHost]:
+    sandbox = await database_sync_to_async(services.sandbox_create)()
+    host = await registry.ensure(sandbox.id)
+    assert host is not None
+    return sandbox, host
+
+
+async def logged(cluster_id: str) -> list[tuple[int, str, Any]]:
+    rows = ClusterCommand.objects.filter(cluster_id=cluster_id).order_by("seq")
+    return await database_sync_to_async(list)(rows.values_list("seq", "kind", "client_seq"))
+
+
+def log_length(host: ClusterHost) -> int:
+    topic = host.runtime.cluster.describe_topic("orders")
+    return sum(p.log_end_offset for p in topic.partitions)
+
+
+async def test_a_new_sandbox_log_starts_with_its_topic_and_consumer(host_registry: Any) -> None:
+    sandbox, host = await new_host(host_registry)
+    assert await logged(sandbox.id) == [(1, "create_topic", None), (2, "add_consumer", None)]
+    assert [p.partition for p in host.runtime.cluster.describe_topic("orders").partitions] == [
+        0,
+        1,
+        2,
+    ]
+    assert "reader" in host.runtime.consumers
+
+
+async def test_every_command_is_written_to_the_log_before_it_is_applied(
+    host_registry: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sandbox, host = await new_host(host_registry)
+    frame = await host.command(PRODUCE, client_id="client-0001", client_seq=1)
+    assert frame["type"] == "ack", frame
+    assert (await logged(sandbox.id))[-1] == (3, "produce", 1)
+    await host.advance_live(500)
+    assert log_length(host) == 1
+
+    def disk_full(**kwargs: Any) -> None:
+        raise OperationalError("disk I/O error")
+
+    monkeypatch.setattr(store, "cluster_command_append", disk_full)
+    with pytest.raises(OperationalError):
+        await host.command(PRODUCE, client_id="client-0001", client_seq=2)
+    await host.advance_live(500)
+    assert log_length(host) == 1  # not logged, so never applied
+
+
+async def test_a_command_resent_with_the_same_client_seq_applies_once(
+    host_registry: Any,
+) -> None:
+    sandbox, host = await new_host(host_registry)
+    first = await host.command(PRODUCE, client_id="client-0001", client_seq=1)
+    again = await host.command(PRODUCE, client_id="client-0001", client_seq=1)
+    other_client = await host.command(PRODUCE, client_id="client-0002", client_seq=1)
+    assert (first["duplicate"], again["duplicate"], other_client["duplicate"]) == (
+        False,
+        True,
+        False,
+    )
+    await host.advance_live(1_000)
+    assert log_length(host) == 2
+    kinds = [kind for _, kind, _ in await logged(sandbox.id)]
+    assert kinds.count("produce") == 2
+
+
+async def test_pause_step_resume_and_speed(host_registry: Any) -> None:
+    sandbox, host = await new_host(host_registry)
+    host.viewers.add("someone-watching")  # the clock only runs while someone watches
+    await asyncio.sleep(0.4)
+    assert host.runtime.now_ms > 0
+
+    assert (await host.command({"type": "pause"}))["type"] == "ack"
+    paused_at = host.runtime.now_ms
+    await asyncio.sleep(0.3)
+    assert host.runtime.now_ms == paused_at
+
+    step = await host.command({"type": "step", "ms": 250}, client_id="client-0001", client_seq=1)
+    assert step["type"] == "ack", step
+    assert host.runtime.now_ms == paused_at + 250
+    assert (await logged(sandbox.id))[-1][1:] == ("advance", 1)
+
+    assert (await host.command({"type": "speed", "speed": 10.0}))["type"] == "ack"
+    assert (await host.command({"type": "resume"}))["type"] == "ack"
+    resumed_at = host.runtime.now_ms
+    await asyncio.sleep(0.5)
+    ran = host.runtime.now_ms - resumed_at
+    assert 2_000 <= ran <= 8_000, f"10x for 0.5 s ran {ran} ms of cluster time"
+
+    refused = await host.command({"type": "step", "ms": 100})
+    assert refused["type"] == "error"
+    assert refused["message"] == "Pause the clock before stepping it."
+
+    saved = await database_sync_to_async(LiveCluster.objects.get)(pk=sandbox.id)
+    assert (saved.speed, saved.paused) == (10.0, False)
+
+
+async def test_time_that_ran_is_in_the_log_so_replay_reaches_the_same_moment(
+    host_registry: Any,
+) -> None:
+    sandbox, host = await new_host(host_registry)
+    await host.advance_live(300)
+    await host.advance_live(200)
+    await host.command(PRODUCE, client_id="client-0001", client_seq=1)
+    rows = await database_sync_to_async(list)(
+        ClusterCommand.objects.filter(cluster_id=sandbox.id).order_by("seq").values("payload")
+    )
+    assert rows[-2]["payload"] == {"type": "advance", "ms": 500}  # coalesced, before the command
+    assert rows[-1]["payload"]["type"] == "produce"
+
+
+async def test_state_versions_are_pushed_at_most_ten_times_a_second(host_registry: Any) -> None:
+    sandbox, host = await new_host(host_registry)
+    layer = get_channel_layer()
+    watcher = await layer.new_channel()
+    await layer.group_add(viewers_group(sandbox.id), watcher)
+    await layer.group_send(host_group(sandbox.id), {"type": "host.join", "reply_to": watcher})
+    full = await asyncio.wait_for(layer.receive(watcher), 2)
+    assert full["type"] == "cluster.full"
+    assert 'id="topics"' in full["html"]
+    await host.command({"type": "speed", "speed": 20.0})
+
+    versions: list[int] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 1.0
+    while (remaining := deadline - loop.time()) > 0:
+        try:
+            message = await asyncio.wait_for(layer.receive(watcher), remaining)
+        except TimeoutError:
+            break
+        if message["type"] == "cluster.state":
+            versions.append(message["version"])
+            assert message["base"] == message["version"] - 1
+    assert 3 <= len(versions) <= 11, versions
+    assert versions == sorted(set(versions))
+
+
+async def test_an_update_carries_only_the_fragments_that_changed(host_registry: Any) -> None:
+    sandbox, host = await new_host(host_registry)
+    layer = get_channel_layer()
+    watcher = await layer.new_channel()
+    await layer.group_add(viewers_group(sandbox.id), watcher)
+    await host.command({"type": "pause"})
+    await asyncio.sleep(0.2)
+    await host.command({"type": "step", "ms": 10}, client_id="client-0001", client_seq=1)
+    while True:
+        message = await asyncio.wait_for(layer.receive(watcher), 2)
+        if message["type"] == "cluster.state" and 'id="clock"' in message["html"]:
+            break
+    assert 'id="brokers"' not in message["html"]
