@@ -56,7 +56,9 @@ def run_mockafka(records: int) -> int:
     mockafka: Any = importlib.import_module("mockafka")
     admin_client: Any = importlib.import_module("mockafka.admin_client")
     admin = admin_client.FakeAdminClientImpl(clean=True)
-    admin.create_topic(admin_client.NewTopic("bench", num_partitions=PARTITIONS, replication_factor=1))
+    admin.create_topic(
+        admin_client.NewTopic("bench", num_partitions=PARTITIONS, replication_factor=1)
+    )
     producer = mockafka.FakeProducer()
     for key, value in _payloads(records):
         # mockafka needs the partition spelled out; give it the same one Kafka would choose.

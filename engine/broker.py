@@ -80,9 +80,12 @@ class Broker:
         self.fetch_session: dict[int, int] = {}
         self._fetch_backoff: dict[int, Timer] = {}
         self.parked: dict[TopicPartition, list[ParkedFetch]] = {}
+        self.parked_followers: dict[int, ParkedFetch] = {}
         self._timers: list[Timer] = []
         self.want_shutdown = False
         self.incarnation = 0
+        self.heartbeat_phase_ms = 0
+        self._heartbeat_timer: Timer | None = None
         # Coordinators living on this broker, attached by later modules.
         self.services: dict[str, Any] = {}
 
@@ -124,10 +127,15 @@ class Broker:
         # reset to followers below), so it asks the controller for everything again.
         self.metadata_offset = 0
         incarnation = self.incarnation
-        interval = int(self.config["broker.heartbeat.interval.ms"])
-        self._every(interval, self.send_heartbeat, incarnation, first_delay=0)
-        self._every(int(self.config["replica.lag.time.max.ms"]) // 2, self._isr_expiration, incarnation)
-        self._every(int(self.config["log.retention.check.interval.ms"]), self._retention, incarnation)
+        self.heartbeat_phase_ms = self.now_ms
+        self._heartbeat_timer = None
+        self.wake_heartbeats(at_once=True)
+        self._every(
+            int(self.config["replica.lag.time.max.ms"]) // 2, self._isr_expiration, incarnation
+        )
+        self._every(
+            int(self.config["log.retention.check.interval.ms"]), self._retention, incarnation
+        )
         # Replicas of a restarted broker start as followers until metadata says otherwise.
         for partition in self.partitions.values():
             partition.leader_id = NO_LEADER
@@ -136,6 +144,9 @@ class Broker:
     def stop(self) -> None:
         self.alive = False
         self.incarnation += 1
+        if self._heartbeat_timer is not None:
+            self._heartbeat_timer.cancel()
+            self._heartbeat_timer = None
         for timer in self._timers:
             timer.cancel()
         self._timers = []
@@ -149,6 +160,7 @@ class Broker:
                 if parked.timer:
                     parked.timer.cancel()
         self.parked.clear()
+        self.parked_followers.clear()
         for partition in self.partitions.values():
             partition.delayed_produces = []
             partition.pending_isr = None
@@ -157,8 +169,13 @@ class Broker:
             if stop:
                 stop()
 
-    def _every(self, interval_ms: int, action: Callable[[], None], incarnation: int,
-               first_delay: int | None = None) -> None:
+    def _every(
+        self,
+        interval_ms: int,
+        action: Callable[[], None],
+        incarnation: int,
+        first_delay: int | None = None,
+    ) -> None:
         def tick() -> None:
             if not self.alive or self.incarnation != incarnation:
                 return
@@ -182,9 +199,57 @@ class Broker:
                 self._after_log_start_change(partition)
 
     def _after_log_start_change(self, partition: Partition) -> None:
-        partition.producer_state.rebuild(list(partition.log.iter_batches(partition.log.log_start_offset)))
+        partition.producer_state.rebuild(
+            list(partition.log.iter_batches(partition.log.log_start_offset))
+        )
 
     # --- controller link ---------------------------------------------------------------------
+
+    def heartbeat_steady(self) -> bool:
+        """True when a heartbeat would change nothing: registered, unfenced, caught up with
+        metadata and connected to the active controller. The controller then counts this
+        broker's heartbeats as arriving on schedule without each one being simulated, which
+        keeps long fast-forwards cheap; any fault wakes the real heartbeats again."""
+        controller = self.cluster.controller
+        registration = controller.brokers.get(self.id)
+        return (
+            registration is not None
+            and not registration.fenced
+            and not registration.in_controlled_shutdown
+            and not self.want_shutdown
+            and self.metadata_offset >= controller.metadata_offset
+            and controller.connected(self.id)
+        )
+
+    def wake_heartbeats(self, at_once: bool = False) -> None:
+        """(Re)start sending real heartbeats, on this broker's heartbeat schedule."""
+        if not self.alive or self._heartbeat_timer is not None:
+            return
+        interval = int(self.config["broker.heartbeat.interval.ms"])
+        elapsed = self.now_ms - self.heartbeat_phase_ms
+        delay = 0 if at_once or elapsed % interval == 0 else interval - elapsed % interval
+        incarnation = self.incarnation
+
+        def tick() -> None:
+            self._heartbeat_timer = None
+            if not self.alive or self.incarnation != incarnation or self.heartbeat_steady():
+                return
+            self.send_heartbeat()
+            self._heartbeat_timer = self.cluster.scheduler.call_later(interval, tick)
+
+        self._heartbeat_timer = self.cluster.scheduler.call_later(delay, tick)
+
+    def last_scheduled_heartbeat_arrival(self) -> int:
+        """When the last heartbeat due on this broker's schedule reached the controller."""
+        interval = int(self.config["broker.heartbeat.interval.ms"])
+        latency = self.cluster.network.latency_ms
+        sent = (
+            self.heartbeat_phase_ms
+            + ((self.now_ms - self.heartbeat_phase_ms) // interval) * interval
+        )
+        if sent + latency > self.now_ms:
+            sent -= interval
+        return max(self.heartbeat_phase_ms, sent + latency)
 
     def send_heartbeat(self) -> None:
         controller = self.cluster.controller
@@ -209,8 +274,13 @@ class Broker:
                 self._catch_up_metadata()
 
         request(
-            self.cluster.network, self.id, active, "heartbeat",
-            lambda: controller.nodes[active].alive, handle, on_reply,
+            self.cluster.network,
+            self.id,
+            active,
+            "heartbeat",
+            lambda: controller.nodes[active].alive,
+            handle,
+            on_reply,
         )
 
     def _catch_up_metadata(self) -> None:
@@ -250,7 +320,9 @@ class Broker:
         elif record.kind == "topic":
             view = self.topics.get(record.topic)
             if view is None:
-                self.topics[record.topic] = TopicView(record.topic, dict(record.config), {}, record.internal)
+                self.topics[record.topic] = TopicView(
+                    record.topic, dict(record.config), {}, record.internal
+                )
             else:
                 view.config = dict(record.config)
         elif record.kind == "config":
@@ -270,7 +342,9 @@ class Broker:
             partition.fail_delayed_produces("UNKNOWN_TOPIC_OR_PARTITION")
             self.parked.pop(tp, None)
 
-    def _apply_partition(self, topic: str, number: int, registration: PartitionRegistration) -> None:
+    def _apply_partition(
+        self, topic: str, number: int, registration: PartitionRegistration
+    ) -> None:
         view = self.topics.get(topic)
         if view is None:
             return
@@ -325,8 +399,11 @@ class Broker:
         partition_epoch = partition.partition_epoch
 
         def handle(reply: Reply) -> None:
-            reply(controller.alter_partition(self.id, tp.topic, tp.partition, leader_epoch,
-                                             partition_epoch, new_isr))
+            reply(
+                controller.alter_partition(
+                    self.id, tp.topic, tp.partition, leader_epoch, partition_epoch, new_isr
+                )
+            )
 
         def on_reply(response: object) -> None:
             current = self.partitions.get(tp)
@@ -340,9 +417,15 @@ class Broker:
             registration: PartitionRegistration | None = response[1]
             partition.on_alter_partition_response(error, registration)
 
-        request(self.cluster.network, self.id, active, "alter_partition",
-                lambda: controller.nodes[active].alive and controller.active_id == active,
-                handle, on_reply)
+        request(
+            self.cluster.network,
+            self.id,
+            active,
+            "alter_partition",
+            lambda: controller.nodes[active].alive and controller.active_id == active,
+            handle,
+            on_reply,
+        )
 
         # Without an answer (a cut-off leader), give up after the request timeout and retry later.
         def expire() -> None:
@@ -353,12 +436,24 @@ class Broker:
 
     # --- produce -----------------------------------------------------------------------------
 
-    def handle_produce(self, tp: TopicPartition, batch: RecordBatch, acks: int, timeout_ms: int,
-                       complete: Callable[[str, int, int], None]) -> None:
+    def handle_produce(
+        self,
+        tp: TopicPartition,
+        batch: RecordBatch,
+        acks: int,
+        timeout_ms: int,
+        complete: Callable[[str, int, int], None],
+    ) -> None:
         """Append a producer's batch as leader; `complete(error, base_offset, log_start)`."""
         partition = self.partitions.get(tp)
         if partition is None:
-            complete("UNKNOWN_TOPIC_OR_PARTITION" if tp.topic not in self.topics else "NOT_LEADER_OR_FOLLOWER", -1, -1)
+            complete(
+                "UNKNOWN_TOPIC_OR_PARTITION"
+                if tp.topic not in self.topics
+                else "NOT_LEADER_OR_FOLLOWER",
+                -1,
+                -1,
+            )
             return
         if not partition.is_leader:
             complete("NOT_LEADER_OR_FOLLOWER", -1, -1)
@@ -379,10 +474,23 @@ class Broker:
         duplicate = partition.producer_state.find_duplicate(batch)
         if duplicate is not None:
             # I2: a retried batch gets its original offsets back and is not appended again.
-            self.cluster.emit("duplicate_batch", {"topic": tp.topic, "partition": tp.partition,
-                                                  "broker": self.id, "base_offset": duplicate.first_offset})
-            self._complete_after_replication(partition, acks, duplicate.last_offset + 1,
-                                             duplicate.first_offset, timeout_ms, complete)
+            self.cluster.emit(
+                "duplicate_batch",
+                {
+                    "topic": tp.topic,
+                    "partition": tp.partition,
+                    "broker": self.id,
+                    "base_offset": duplicate.first_offset,
+                },
+            )
+            self._complete_after_replication(
+                partition,
+                acks,
+                duplicate.last_offset + 1,
+                duplicate.first_offset,
+                timeout_ms,
+                complete,
+            )
             return
         problem = partition.producer_state.validate(batch, log.log_end_offset)
         if problem is not None:
@@ -395,24 +503,43 @@ class Broker:
         max_timestamp = -1
         for index, record in enumerate(batch.records):
             timestamp = now if append_time else record.timestamp
-            records.append(Record(base + index, timestamp, record.key, record.value, record.headers, record.size))
+            records.append(
+                Record(
+                    base + index, timestamp, record.key, record.value, record.headers, record.size
+                )
+            )
             max_timestamp = max(max_timestamp, timestamp)
         stored = RecordBatch(
-            base_offset=base, records=records, leader_epoch=partition.leader_epoch,
-            producer_id=batch.producer_id, producer_epoch=batch.producer_epoch,
-            base_sequence=batch.base_sequence, is_transactional=batch.is_transactional,
-            is_control=batch.is_control, control_type=batch.control_type, size=batch.size,
+            base_offset=base,
+            records=records,
+            leader_epoch=partition.leader_epoch,
+            producer_id=batch.producer_id,
+            producer_epoch=batch.producer_epoch,
+            base_sequence=batch.base_sequence,
+            is_transactional=batch.is_transactional,
+            is_control=batch.is_control,
+            control_type=batch.control_type,
+            size=batch.size,
             max_timestamp=max_timestamp,
         )
         try:
             self.append_as_leader(partition, stored)
         except ResourceLimitError as exc:
             # A sandbox limit, not a Kafka error: the batch is refused, the broker carries on.
-            self.cluster.emit("resource_limit_reached", {"topic": tp.topic, "partition": tp.partition,
-                                                         "broker": self.id, "message": exc.message})
+            self.cluster.emit(
+                "resource_limit_reached",
+                {
+                    "topic": tp.topic,
+                    "partition": tp.partition,
+                    "broker": self.id,
+                    "message": exc.message,
+                },
+            )
             complete(RESOURCE_LIMIT_EXCEEDED, -1, -1)
             return
-        self._complete_after_replication(partition, acks, stored.last_offset + 1, base, timeout_ms, complete)
+        self._complete_after_replication(
+            partition, acks, stored.last_offset + 1, base, timeout_ms, complete
+        )
 
     def append_as_leader(self, partition: Partition, batch: RecordBatch) -> None:
         self.cluster.limits.check_append(self.cluster, batch)
@@ -422,21 +549,32 @@ class Broker:
         self._wake_parked(partition.tp)
         partition.maybe_increment_high_watermark()
 
-    def _complete_after_replication(self, partition: Partition, acks: int, required_offset: int,
-                                    base_offset: int, timeout_ms: int,
-                                    complete: Callable[[str, int, int], None]) -> None:
+    def _complete_after_replication(
+        self,
+        partition: Partition,
+        acks: int,
+        required_offset: int,
+        base_offset: int,
+        timeout_ms: int,
+        complete: Callable[[str, int, int], None],
+    ) -> None:
         if acks != -1:
             complete("", base_offset, partition.log.log_start_offset)
             return
 
         def done(error: str) -> None:
-            complete(error, base_offset if not error or error == "NOT_ENOUGH_REPLICAS_AFTER_APPEND" else -1,
-                     partition.log.log_start_offset)
+            complete(
+                error,
+                base_offset if not error or error == "NOT_ENOUGH_REPLICAS_AFTER_APPEND" else -1,
+                partition.log.log_start_offset,
+            )
 
         delayed = DelayedProduce(required_offset, done, self.now_ms + timeout_ms)
         partition.add_delayed_produce(delayed)
         if not delayed.done:
-            self.cluster.scheduler.call_later(timeout_ms, lambda: partition.expire_delayed_produce(delayed))
+            self.cluster.scheduler.call_later(
+                timeout_ms, lambda: partition.expire_delayed_produce(delayed)
+            )
 
     # --- high watermark and parked fetches -----------------------------------------------------
 
@@ -472,6 +610,8 @@ class Broker:
     def _park(self, parked: ParkedFetch) -> None:
         for tp in parked.tps:
             self.parked.setdefault(tp, []).append(parked)
+        if parked.follower_id is not None:
+            self.parked_followers[parked.follower_id] = parked
         if parked.max_wait_ms is not None:
             parked.timer = self.cluster.scheduler.call_later(
                 parked.max_wait_ms, lambda: self._respond_parked(parked)
@@ -483,14 +623,22 @@ class Broker:
         parked.done = True
         if parked.timer is not None:
             parked.timer.cancel()
+        self._unlink_parked(parked)
+        if self.alive:
+            parked.respond()
+
+    def _unlink_parked(self, parked: ParkedFetch) -> None:
+        if (
+            parked.follower_id is not None
+            and self.parked_followers.get(parked.follower_id) is parked
+        ):
+            del self.parked_followers[parked.follower_id]
         for tp in parked.tps:
             waiting = self.parked.get(tp)
             if waiting is not None:
                 waiting[:] = [p for p in waiting if not p.done]
                 if not waiting:
                     del self.parked[tp]
-        if self.alive:
-            parked.respond()
 
     def _refresh_parked_followers(self, partition: Partition) -> None:
         """A follower whose fetch waits here at the log end would, in Kafka, re-fetch every
@@ -524,10 +672,7 @@ class Broker:
         self._send_replica_fetch(leader_id)
 
     def _followed_from(self, leader_id: int) -> list[Partition]:
-        return [
-            p for p in self.partitions.values()
-            if not p.is_leader and p.leader_id == leader_id
-        ]
+        return [p for p in self.partitions.values() if not p.is_leader and p.leader_id == leader_id]
 
     def _send_replica_fetch(self, leader_id: int) -> None:
         partitions = self._followed_from(leader_id)
@@ -535,8 +680,13 @@ class Broker:
             return
         self.fetching_from.add(leader_id)
         asks = [
-            FollowerFetchPartition(p.tp, p.log.log_end_offset, p.log.latest_epoch(), p.leader_epoch,
-                                   p.log.high_watermark)
+            FollowerFetchPartition(
+                p.tp,
+                p.log.log_end_offset,
+                p.log.latest_epoch(),
+                p.leader_epoch,
+                p.log.high_watermark,
+            )
             for p in partitions
         ]
         leader = self.cluster.broker_by_id(leader_id)
@@ -562,14 +712,25 @@ class Broker:
             self._process_replica_fetch(leader_id, response)
 
         def timeout() -> None:
-            if finished[0] or self.incarnation != incarnation or self.fetch_session.get(leader_id) != session:
+            if (
+                finished[0]
+                or self.incarnation != incarnation
+                or self.fetch_session.get(leader_id) != session
+            ):
                 return
             finished[0] = True
             self.fetching_from.discard(leader_id)
             self._backoff_fetch(leader_id)
 
-        request(self.cluster.network, self.id, leader_id, "replica_fetch", lambda: leader.alive,
-                handle, on_reply)
+        request(
+            self.cluster.network,
+            self.id,
+            leader_id,
+            "replica_fetch",
+            lambda: leader.alive,
+            handle,
+            on_reply,
+        )
         self._timers.append(self.cluster.scheduler.call_later(30000, timeout))
 
     def _backoff_fetch(self, leader_id: int) -> None:
@@ -583,7 +744,9 @@ class Broker:
 
         self._fetch_backoff[leader_id] = self.cluster.scheduler.call_later(backoff, retry)
 
-    def _process_replica_fetch(self, leader_id: int, response: dict[TopicPartition, FetchPartitionData]) -> None:
+    def _process_replica_fetch(
+        self, leader_id: int, response: dict[TopicPartition, FetchPartitionData]
+    ) -> None:
         errors = False
         for tp, data in response.items():
             partition = self.partitions.get(tp)
@@ -596,7 +759,11 @@ class Broker:
             if data.diverging_epoch is not None:
                 self._truncate_on_divergence(partition, leader_id, data.diverging_epoch)
                 continue
-            if data.batches and data.batches[0].base_offset > log.log_end_offset and log.log_end_offset < data.log_start_offset:
+            if (
+                data.batches
+                and data.batches[0].base_offset > log.log_end_offset
+                and log.log_end_offset < data.log_start_offset
+            ):
                 log.truncate_fully_and_start_at(data.log_start_offset, self.now_ms)
             for batch in data.batches:
                 if batch.last_offset < log.log_end_offset:
@@ -604,10 +771,15 @@ class Broker:
                 copy = RecordBatch(
                     base_offset=batch.base_offset,
                     records=[r for r in batch.records if r.offset >= log.log_end_offset],
-                    leader_epoch=batch.leader_epoch, producer_id=batch.producer_id,
-                    producer_epoch=batch.producer_epoch, base_sequence=batch.base_sequence,
-                    is_transactional=batch.is_transactional, is_control=batch.is_control,
-                    control_type=batch.control_type, size=batch.size, max_timestamp=batch.max_timestamp,
+                    leader_epoch=batch.leader_epoch,
+                    producer_id=batch.producer_id,
+                    producer_epoch=batch.producer_epoch,
+                    base_sequence=batch.base_sequence,
+                    is_transactional=batch.is_transactional,
+                    is_control=batch.is_control,
+                    control_type=batch.control_type,
+                    size=batch.size,
+                    max_timestamp=batch.max_timestamp,
                 )
                 if not copy.records:
                     continue
@@ -619,13 +791,17 @@ class Broker:
             if log.update_high_watermark(min(data.high_watermark, log.log_end_offset)):
                 self.cluster.on_high_watermark_changed(partition)
             if data.log_start_offset > log.log_start_offset:
-                log.maybe_increment_log_start_offset(data.log_start_offset, "leader's log start offset")
+                log.maybe_increment_log_start_offset(
+                    data.log_start_offset, "leader's log start offset"
+                )
         if errors:
             self._backoff_fetch(leader_id)
         else:
             self._ensure_fetching(leader_id)
 
-    def _truncate_on_divergence(self, partition: Partition, leader_id: int, diverging: tuple[int, int]) -> None:
+    def _truncate_on_divergence(
+        self, partition: Partition, leader_id: int, diverging: tuple[int, int]
+    ) -> None:
         """R8: cut the log back to where it agrees with the new leader's epochs."""
         leader_epoch, leader_end = diverging
         log = partition.log
@@ -634,7 +810,11 @@ class Broker:
             target = min(leader_end, follower_end)
         else:
             target = min(leader_end, follower_end) if follower_end >= 0 else leader_end
-        target = max(target, log.log_start_offset) if follower_end >= 0 else min(leader_end, log.log_end_offset)
+        target = (
+            max(target, log.log_start_offset)
+            if follower_end >= 0
+            else min(leader_end, log.log_end_offset)
+        )
         target = min(target, log.log_end_offset)
         removed = log.truncate_to(target)
         partition.producer_state.rebuild(list(log.iter_batches(log.log_start_offset)))
@@ -642,8 +822,11 @@ class Broker:
             self.cluster.emit(
                 "log_truncated",
                 {
-                    "topic": partition.tp.topic, "partition": partition.tp.partition, "broker": self.id,
-                    "truncated_to": target, "leader": leader_id,
+                    "topic": partition.tp.topic,
+                    "partition": partition.tp.partition,
+                    "broker": self.id,
+                    "truncated_to": target,
+                    "leader": leader_id,
                     "offsets": [r.offset for r in removed],
                     "records": len(removed),
                 },
@@ -652,14 +835,17 @@ class Broker:
 
     # --- replica fetching (leader side) ------------------------------------------------------
 
-    def handle_replica_fetch(self, follower_id: int, asks: list[FollowerFetchPartition], reply: Reply) -> None:
+    def handle_replica_fetch(
+        self, follower_id: int, asks: list[FollowerFetchPartition], reply: Reply
+    ) -> None:
         # A newer fetch from the same follower supersedes the one waiting here.
-        for waiting in list(self.parked.values()):
-            for parked in waiting:
-                if parked.follower_id == follower_id and not parked.done:
-                    parked.done = True
-                    if parked.timer is not None:
-                        parked.timer.cancel()
+        superseded = self.parked_followers.pop(follower_id, None)
+        if superseded is not None and not superseded.done:
+            superseded.done = True
+            if superseded.timer is not None:
+                superseded.timer.cancel()
+            self._unlink_parked(superseded)
+
         def build() -> dict[TopicPartition, FetchPartitionData]:
             response: dict[TopicPartition, FetchPartitionData] = {}
             for ask in asks:
@@ -676,21 +862,32 @@ class Broker:
         def ready() -> bool:
             for tp in watched:
                 partition = self.partitions.get(tp)
-                if partition is None or not partition.is_leader or partition.log.log_end_offset > ends[tp]:
+                if (
+                    partition is None
+                    or not partition.is_leader
+                    or partition.log.log_end_offset > ends[tp]
+                ):
                     return True
             return False
 
-        parked = ParkedFetch(watched, ready, lambda: reply(build()), self.now_ms, None,
-                             follower_id=follower_id)
+        parked = ParkedFetch(
+            watched, ready, lambda: reply(build()), self.now_ms, None, follower_id=follower_id
+        )
         self._park(parked)
         # A follower behind on the high watermark learns it with the next response, at the
         # latest replica.fetch.wait.max.ms from now (R7).
-        if any(ask.high_watermark < min(data.high_watermark, ask.fetch_offset)
-               for ask, data in zip(asks, first.values(), strict=True)):
+        if any(
+            ask.high_watermark < min(data.high_watermark, ask.fetch_offset)
+            for ask, data in zip(asks, first.values(), strict=True)
+        ):
             wait = int(self.config["replica.fetch.wait.max.ms"])
-            parked.timer = self.cluster.scheduler.call_later(wait, lambda: self._respond_parked(parked))
+            parked.timer = self.cluster.scheduler.call_later(
+                wait, lambda: self._respond_parked(parked)
+            )
 
-    def _read_for_follower(self, follower_id: int, ask: FollowerFetchPartition) -> FetchPartitionData:
+    def _read_for_follower(
+        self, follower_id: int, ask: FollowerFetchPartition
+    ) -> FetchPartitionData:
         partition = self.partitions.get(ask.tp)
         if partition is None or not partition.is_leader:
             return FetchPartitionData(error="NOT_LEADER_OR_FOLLOWER")
@@ -703,21 +900,26 @@ class Broker:
             epoch, end = log.end_offset_for_epoch(ask.last_fetched_epoch)
             if epoch != ask.last_fetched_epoch or end < ask.fetch_offset:
                 return FetchPartitionData(
-                    high_watermark=log.high_watermark, log_start_offset=log.log_start_offset,
+                    high_watermark=log.high_watermark,
+                    log_start_offset=log.log_start_offset,
                     diverging_epoch=(epoch, end),
                 )
         if ask.fetch_offset > log.log_end_offset:
             return FetchPartitionData(
-                high_watermark=log.high_watermark, log_start_offset=log.log_start_offset,
+                high_watermark=log.high_watermark,
+                log_start_offset=log.log_start_offset,
                 diverging_epoch=(log.latest_epoch(), log.log_end_offset),
             )
         fetch_offset = max(ask.fetch_offset, log.log_start_offset)
         partition.update_follower_fetch(follower_id, ask.fetch_offset)
-        batches = self._read_batches(log, fetch_offset, log.log_end_offset,
-                                     int(self.config["replica.fetch.max.bytes"]))
+        batches = self._read_batches(
+            log, fetch_offset, log.log_end_offset, int(self.config["replica.fetch.max.bytes"])
+        )
         return FetchPartitionData(
-            high_watermark=log.high_watermark, last_stable_offset=log.last_stable_offset,
-            log_start_offset=log.log_start_offset, batches=batches,
+            high_watermark=log.high_watermark,
+            last_stable_offset=log.last_stable_offset,
+            log_start_offset=log.log_start_offset,
+            batches=batches,
         )
 
     @staticmethod
@@ -735,8 +937,14 @@ class Broker:
 
     # --- consumer fetch ----------------------------------------------------------------------
 
-    def handle_consumer_fetch(self, asks: dict[TopicPartition, int], isolation: str, max_wait_ms: int,
-                              max_partition_bytes: int, reply: Reply) -> None:
+    def handle_consumer_fetch(
+        self,
+        asks: dict[TopicPartition, int],
+        isolation: str,
+        max_wait_ms: int,
+        max_partition_bytes: int,
+        reply: Reply,
+    ) -> None:
         def upper(partition: Partition) -> int:
             log = partition.log
             return log.last_stable_offset if isolation == "read_committed" else log.high_watermark
@@ -746,7 +954,11 @@ class Broker:
             for tp, offset in asks.items():
                 partition = self.partitions.get(tp)
                 if partition is None:
-                    error = "UNKNOWN_TOPIC_OR_PARTITION" if tp.topic not in self.topics else "NOT_LEADER_OR_FOLLOWER"
+                    error = (
+                        "UNKNOWN_TOPIC_OR_PARTITION"
+                        if tp.topic not in self.topics
+                        else "NOT_LEADER_OR_FOLLOWER"
+                    )
                     response[tp] = FetchPartitionData(error=error)
                     continue
                 if not partition.is_leader:
@@ -755,14 +967,23 @@ class Broker:
                 log = partition.log
                 if offset < log.log_start_offset or offset > log.log_end_offset:
                     response[tp] = FetchPartitionData(
-                        error="OFFSET_OUT_OF_RANGE", high_watermark=log.high_watermark,
-                        log_start_offset=log.log_start_offset)
+                        error="OFFSET_OUT_OF_RANGE",
+                        high_watermark=log.high_watermark,
+                        log_start_offset=log.log_start_offset,
+                    )
                     continue
                 limit = upper(partition)
-                batches = self._read_batches(log, offset, limit, max_partition_bytes) if offset < limit else []
+                batches = (
+                    self._read_batches(log, offset, limit, max_partition_bytes)
+                    if offset < limit
+                    else []
+                )
                 data = FetchPartitionData(
-                    high_watermark=log.high_watermark, last_stable_offset=log.last_stable_offset,
-                    log_start_offset=log.log_start_offset, batches=batches)
+                    high_watermark=log.high_watermark,
+                    last_stable_offset=log.last_stable_offset,
+                    log_start_offset=log.log_start_offset,
+                    batches=batches,
+                )
                 if isolation == "read_committed" and batches:
                     data.aborted = self.cluster.aborted_transactions(partition, offset, limit)
                 response[tp] = data
@@ -780,7 +1001,9 @@ class Broker:
             return
         self._park(ParkedFetch(list(asks), ready, lambda: reply(build()), self.now_ms, max_wait_ms))
 
-    def handle_list_offsets(self, tp: TopicPartition, spec: str | int, isolation: str) -> tuple[str, int]:
+    def handle_list_offsets(
+        self, tp: TopicPartition, spec: str | int, isolation: str
+    ) -> tuple[str, int]:
         partition = self.partitions.get(tp)
         if partition is None or not partition.is_leader:
             return ("NOT_LEADER_OR_FOLLOWER", -1)
@@ -788,7 +1011,10 @@ class Broker:
         if spec == "earliest":
             return ("", log.log_start_offset)
         if spec == "latest":
-            return ("", log.last_stable_offset if isolation == "read_committed" else log.high_watermark)
+            return (
+                "",
+                log.last_stable_offset if isolation == "read_committed" else log.high_watermark,
+            )
         assert isinstance(spec, int)
         found = log.offset_for_timestamp(spec)
         return ("", found if found is not None and found < log.high_watermark else -1)

@@ -41,8 +41,14 @@ class Anomaly:
     data: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "time_ms": self.time_ms, "topic": self.topic,
-                "partition": self.partition, "offset": self.offset, "detail": self.detail}
+        return {
+            "kind": self.kind,
+            "time_ms": self.time_ms,
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": self.offset,
+            "detail": self.detail,
+        }
 
 
 class History:
@@ -65,18 +71,35 @@ class History:
             self._send_counter += 1
             offset = base_offset + index if base_offset >= 0 else -1
             # Send order is the order of the producer's futures, not the order of the answers.
-            send_index = futures[index].id if futures and index < len(futures) else self._send_counter
-            ack = Acknowledged(producer.client_id, batch.tp.topic, batch.tp.partition, offset,
-                               record.key, record.value, send_index, now)
+            send_index = (
+                futures[index].id if futures and index < len(futures) else self._send_counter
+            )
+            ack = Acknowledged(
+                producer.client_id,
+                batch.tp.topic,
+                batch.tp.partition,
+                offset,
+                record.key,
+                record.value,
+                send_index,
+                now,
+            )
             self.acknowledged.append(ack)
             if offset < 0:
                 continue
             slot = (ack.topic, ack.partition, offset)
             previous = self.offset_owner.get(slot)
             if previous is not None and (previous[0], previous[1]) != (record.key, record.value):
-                self.reused.append(Anomaly(
-                    "offset_reused", now, ack.topic, ack.partition, offset,
-                    f"offset {offset} was acknowledged twice for different records"))
+                self.reused.append(
+                    Anomaly(
+                        "offset_reused",
+                        now,
+                        ack.topic,
+                        ack.partition,
+                        offset,
+                        f"offset {offset} was acknowledged twice for different records",
+                    )
+                )
             self.offset_owner[slot] = (record.key, record.value, now)
 
     def on_consumed(self, consumer: Any, records: list[ConsumerRecord]) -> None:
@@ -98,7 +121,9 @@ def _final_log(cluster: Cluster, tp: TopicPartition) -> tuple[dict[int, Consumer
     for broker_id in registration.replicas:
         replica = cluster.broker_by_id(broker_id).partitions.get(tp)
         if replica is not None:
-            holders.append((broker_id == registration.leader, replica.log.log_end_offset, broker_id, replica))
+            holders.append(
+                (broker_id == registration.leader, replica.log.log_end_offset, broker_id, replica)
+            )
     if not holders:
         return {}, 0
     holders.sort(key=lambda item: (not item[0], -item[1], item[2]))
@@ -112,12 +137,18 @@ def _losing_events(cluster: Cluster) -> dict[tuple[str, int], list[Any]]:
     elections, in time order."""
     found: dict[tuple[str, int], list[Any]] = defaultdict(list)
     for event in cluster.events:
-        if event.kind == "log_truncated" or (event.kind == "leader_elected" and event.data.get("unclean")):
-            found[(str(event.data.get("topic")), int(event.data.get("partition", -1)))].append(event)
+        if event.kind == "log_truncated" or (
+            event.kind == "leader_elected" and event.data.get("unclean")
+        ):
+            found[(str(event.data.get("topic")), int(event.data.get("partition", -1)))].append(
+                event
+            )
     return found
 
 
-def _when_lost(losing_events: dict[tuple[str, int], list[Any]], ack: Acknowledged) -> tuple[int, str]:
+def _when_lost(
+    losing_events: dict[tuple[str, int], list[Any]], ack: Acknowledged
+) -> tuple[int, str]:
     """The moment an acknowledged record went: the first truncation that removed its offset, or
     an unclean election after it was acknowledged; otherwise its acknowledgement."""
     for event in losing_events.get((ack.topic, ack.partition), []):
@@ -153,18 +184,32 @@ def check(cluster: Cluster, history: History) -> list[Anomaly]:
             if ack.topic in compacted:
                 continue
             when, why = _when_lost(losing_events, ack)
-            anomalies.append(Anomaly(
-                "lost", when, ack.topic, ack.partition, ack.offset,
-                f"{ack.value!r} was acknowledged at {ack.acked_ms} ms to {ack.producer} at offset "
-                f"{ack.offset}; it is no longer in the log ({why})",
-                {"acked_ms": ack.acked_ms, "producer": ack.producer}))
+            anomalies.append(
+                Anomaly(
+                    "lost",
+                    when,
+                    ack.topic,
+                    ack.partition,
+                    ack.offset,
+                    f"{ack.value!r} was acknowledged at {ack.acked_ms} ms to {ack.producer} "
+                    f"at offset {ack.offset}; it is no longer in the log ({why})",
+                    {"acked_ms": ack.acked_ms, "producer": ack.producer},
+                )
+            )
         elif (found.key, found.value) != (ack.key, ack.value):
             when, why = _when_lost(losing_events, ack)
-            anomalies.append(Anomaly(
-                "changed", when, ack.topic, ack.partition, ack.offset,
-                f"acknowledged {ack.value!r} at offset {ack.offset} at {ack.acked_ms} ms, the log "
-                f"now holds {found.value!r} there ({why})",
-                {"acked_ms": ack.acked_ms, "producer": ack.producer}))
+            anomalies.append(
+                Anomaly(
+                    "changed",
+                    when,
+                    ack.topic,
+                    ack.partition,
+                    ack.offset,
+                    f"acknowledged {ack.value!r} at offset {ack.offset} at {ack.acked_ms} ms, "
+                    f"the log now holds {found.value!r} there ({why})",
+                    {"acked_ms": ack.acked_ms, "producer": ack.producer},
+                )
+            )
         by_key[(ack.topic, ack.partition, ack.key)].append(ack)
     # Duplicates: an acknowledged payload in the log more often than it was acknowledged.
     acknowledged_counts: dict[tuple[str, int, bytes | None, bytes | None], int] = defaultdict(int)
@@ -180,10 +225,17 @@ def check(cluster: Cluster, history: History) -> list[Anomaly]:
                 continue
             seen[payload].append(offset)
             if len(seen[payload]) > allowed:
-                anomalies.append(Anomaly(
-                    "duplicated", record.timestamp, tp.topic, tp.partition, offset,
-                    f"{record.value!r} was acknowledged {allowed} time(s) but is at offsets "
-                    f"{', '.join(map(str, seen[payload]))}"))
+                anomalies.append(
+                    Anomaly(
+                        "duplicated",
+                        record.timestamp,
+                        tp.topic,
+                        tp.partition,
+                        offset,
+                        f"{record.value!r} was acknowledged {allowed} time(s) but is at offsets "
+                        f"{', '.join(map(str, seen[payload]))}",
+                    )
+                )
     # Reordering: for one producer and key, log order must follow send order.
     for (topic, partition, key), acks in by_key.items():
         if key is None:
@@ -196,10 +248,17 @@ def check(cluster: Cluster, history: History) -> list[Anomaly]:
             last_offset = -1
             for ack in items:
                 if ack.offset < last_offset:
-                    anomalies.append(Anomaly(
-                        "reordered", ack.acked_ms, topic, partition, ack.offset,
-                        f"{producer} sent {ack.value!r} after a record of key {key!r} now at "
-                        f"offset {last_offset}, yet it sits at {ack.offset}"))
+                    anomalies.append(
+                        Anomaly(
+                            "reordered",
+                            ack.acked_ms,
+                            topic,
+                            partition,
+                            ack.offset,
+                            f"{producer} sent {ack.value!r} after a record of key {key!r} now at "
+                            f"offset {last_offset}, yet it sits at {ack.offset}",
+                        )
+                    )
                 last_offset = max(last_offset, ack.offset)
     anomalies.sort(key=lambda a: (a.time_ms, a.topic, a.partition, a.offset, a.kind))
     return anomalies

@@ -89,8 +89,16 @@ class ClientBase:
             on_reply(REQUEST_TIMED_OUT)
 
         open_requests[request_id] = reply
-        request(self.cluster.network, self.node, broker_id, kind, lambda: broker.alive,
-                lambda respond: handle(broker, respond), reply, broker.lose_reply)
+        request(
+            self.cluster.network,
+            self.node,
+            broker_id,
+            kind,
+            lambda: broker.alive,
+            lambda respond: handle(broker, respond),
+            reply,
+            broker.lose_reply,
+        )
         timer.append(self.cluster.scheduler.call_later(timeout, expire))
 
     def on_broker_stopped(self, broker_id: int) -> None:
@@ -100,7 +108,9 @@ class ClientBase:
             return  # no reset reaches a client on the other side of a partition
         waiting = self._open_requests.get(broker_id, {})
         for request_id in sorted(waiting):
-            self.cluster.scheduler.call_later(self.cluster.network.latency_ms, _disconnect(waiting[request_id]))
+            self.cluster.scheduler.call_later(
+                self.cluster.network.latency_ms, _disconnect(waiting[request_id])
+            )
 
     def pick_broker(self) -> int | None:
         """The next broker to ask for metadata: round robin over the cluster's brokers that this
@@ -108,7 +118,10 @@ class ClientBase:
         ids = self.cluster.broker_ids()
         for step in range(len(ids)):
             candidate = ids[(self._next_broker + step) % len(ids)]
-            if self.cluster.network.reachable(self.node, candidate) and self.cluster.broker_by_id(candidate).alive:
+            if (
+                self.cluster.network.reachable(self.node, candidate)
+                and self.cluster.broker_by_id(candidate).alive
+            ):
                 self._next_broker = (self._next_broker + step + 1) % len(ids)
                 return candidate
         return None
@@ -124,7 +137,9 @@ class ClientBase:
     def request_metadata_update(self, topics: set[str] | None = None) -> None:
         if topics:
             self.wanted_topics |= topics
-        if self.metadata_in_flight or (self._metadata_retry is not None and not self._metadata_retry.cancelled):
+        if self.metadata_in_flight or (
+            self._metadata_retry is not None and not self._metadata_retry.cancelled
+        ):
             return
         broker_id = self.pick_broker()
         if broker_id is None:
@@ -152,7 +167,12 @@ class ClientBase:
                 self.topics.pop(name, None)
             self.metadata_version += 1
             self.last_metadata_ms = self.now_ms
-            incomplete = [name for name in wanted if name not in topics or any(p.leader == NO_LEADER for p in topics[name])]
+            # Topics wanted since this request left count too: they were not asked for yet.
+            incomplete = [
+                name
+                for name in sorted(self.wanted_topics)
+                if name not in topics or any(p.leader == NO_LEADER for p in topics[name])
+            ]
             self.on_metadata_update()
             if incomplete:
                 self._retry_metadata()

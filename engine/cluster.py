@@ -19,7 +19,6 @@ from engine.clock import Scheduler
 from engine.config import TOPIC, broker_config, topic_defaults
 from engine.controller import QuorumController
 from engine.errors import (
-    InvalidConfigurationError,
     InvalidPartitionsError,
     InvalidReplicationFactorError,
     InvalidTopicError,
@@ -77,7 +76,7 @@ def validate_topic_name(name: Any) -> str:
     if not isinstance(name, str) or not name:
         raise InvalidTopicError("Topic name is illegal, it can't be empty.")
     if name in (".", ".."):
-        raise InvalidTopicError("Topic name cannot be \".\" or \"..\".")
+        raise InvalidTopicError('Topic name cannot be "." or "..".')
     if len(name) > MAX_TOPIC_LENGTH:
         raise InvalidTopicError(
             f"Topic name is illegal, it can't be longer than {MAX_TOPIC_LENGTH} characters, "
@@ -85,7 +84,7 @@ def validate_topic_name(name: Any) -> str:
         )
     if not LEGAL_TOPIC.match(name):
         raise InvalidTopicError(
-            f"Topic name \"{name}\" is illegal, it contains a character other than ASCII "
+            f'Topic name "{name}" is illegal, it contains a character other than ASCII '
             "alphanumerics, '.', '_' and '-'."
         )
     return name
@@ -110,8 +109,11 @@ class Cluster:
         self.broker_config = broker_config(config, brokers)
         self.topic_defaults = topic_defaults(self.broker_config)
         self._constructor = {
-            "brokers": brokers, "seed": seed, "config": dict(config or {}),
-            "controllers": controllers, "limits": self.limits.to_dict(),
+            "brokers": brokers,
+            "seed": seed,
+            "config": dict(config or {}),
+            "controllers": controllers,
+            "limits": self.limits.to_dict(),
         }
         self._log: list[dict[str, Any]] = [{"op": "cluster.new", **_jsonable(self._constructor)}]
         self._depth = 0
@@ -119,13 +121,18 @@ class Cluster:
         self.events: list[Event] = []
         self._listeners: list[Callable[[Event], None]] = []
         self.network = Network(
-            self.scheduler, self.rng,
+            self.scheduler,
+            self.rng,
             int(self.broker_config["sim.network.latency.ms"]),
             int(self.broker_config["sim.network.jitter.ms"]),
         )
         self.controller = QuorumController(
-            [100 + i for i in range(1, controllers + 1)], self.scheduler, self.network, self.rng,
-            self.broker_config, self.emit,
+            [100 + i for i in range(1, controllers + 1)],
+            self.scheduler,
+            self.network,
+            self.rng,
+            self.broker_config,
+            self.emit,
         )
         self._brokers: dict[int, Broker] = {}
         for broker_id in range(1, brokers + 1):
@@ -146,10 +153,14 @@ class Cluster:
             self.controller.last_heartbeat_ms[broker.id] = 0
             self.controller._arm_session_timer(broker.id)
         for broker in self._brokers.values():
-            broker._apply_image(*self.controller.full_image()) if self.controller.metadata_offset else None
+            broker._apply_image(
+                *self.controller.full_image()
+            ) if self.controller.metadata_offset else None
             broker.brokers = {r.id: r for r in (_copy(r) for r in self.controller.brokers.values())}
             broker.start()
+        self.controller.on_connectivity_change()
         from engine.checker import History
+
         self.history = History(self)
         _load_extensions()
         for extension in _EXTENSIONS:
@@ -196,20 +207,45 @@ class Cluster:
 
     # --- topics ------------------------------------------------------------------------------
 
-    def create_topic(self, name: str, partitions: int = 1, replication_factor: int = 1,
-                     config: dict[str, Any] | None = None) -> None:
-        self._record_call("cluster.create_topic", {"name": name, "partitions": partitions,
-                                                   "replication_factor": replication_factor, "config": config})
+    def create_topic(
+        self,
+        name: str,
+        partitions: int = 1,
+        replication_factor: int = 1,
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        self._record_call(
+            "cluster.create_topic",
+            {
+                "name": name,
+                "partitions": partitions,
+                "replication_factor": replication_factor,
+                "config": config,
+            },
+        )
         validate_topic_name(name)
         if not isinstance(partitions, int) or isinstance(partitions, bool) or partitions < 1:
-            raise InvalidPartitionsError(f"Number of partitions must be larger than 0, not {partitions!r}.")
-        if not isinstance(replication_factor, int) or isinstance(replication_factor, bool) or replication_factor < 1:
+            raise InvalidPartitionsError(
+                f"Number of partitions must be larger than 0, not {partitions!r}."
+            )
+        if (
+            not isinstance(replication_factor, int)
+            or isinstance(replication_factor, bool)
+            or replication_factor < 1
+        ):
             raise InvalidReplicationFactorError(
-                f"Replication factor must be larger than 0, not {replication_factor!r}.")
+                f"Replication factor must be larger than 0, not {replication_factor!r}."
+            )
         self._create_topic(name, partitions, replication_factor, config)
 
-    def _create_topic(self, name: str, partitions: int, replication_factor: int,
-                      config: dict[str, Any] | None, internal: bool = False) -> None:
+    def _create_topic(
+        self,
+        name: str,
+        partitions: int,
+        replication_factor: int,
+        config: dict[str, Any] | None,
+        internal: bool = False,
+    ) -> None:
         overrides = TOPIC.parse(config)
         if replication_factor > len(self._brokers):
             raise InvalidReplicationFactorError(
@@ -236,7 +272,8 @@ class Cluster:
             raise UnknownTopicOrPartitionError(f"Topic '{name}' does not exist.")
         if not isinstance(total, int) or total <= len(topic.partitions):
             raise InvalidPartitionsError(
-                f"Topic '{name}' has {len(topic.partitions)} partitions; the new total must be larger, not {total}."
+                f"Topic '{name}' has {len(topic.partitions)} partitions; the new total must be "
+                f"larger, not {total}."
             )
         self.limits.check_topic(self, total - len(topic.partitions), new_topic=False)
         self.controller.add_partitions(name, total)
@@ -270,30 +307,44 @@ class Cluster:
             registration = topic.partitions[number]
             replica = self._leader_log_partition(name, number)
             log = replica.log if replica is not None else None
-            partitions.append(PartitionDescription(
-                partition=number,
-                leader=registration.leader,
-                replicas=list(registration.replicas),
-                isr=list(registration.isr),
-                leader_epoch=registration.leader_epoch,
-                high_watermark=log.high_watermark if log else 0,
-                log_end_offset=log.log_end_offset if log else 0,
-                log_start_offset=log.log_start_offset if log else 0,
-                last_stable_offset=log.last_stable_offset if log else 0,
-            ))
+            partitions.append(
+                PartitionDescription(
+                    partition=number,
+                    leader=registration.leader,
+                    replicas=list(registration.replicas),
+                    isr=list(registration.isr),
+                    leader_epoch=registration.leader_epoch,
+                    high_watermark=log.high_watermark if log else 0,
+                    log_end_offset=log.log_end_offset if log else 0,
+                    log_start_offset=log.log_start_offset if log else 0,
+                    last_stable_offset=log.last_stable_offset if log else 0,
+                )
+            )
         return TopicDescription(name, dict(topic.config), partitions, topic.internal)
 
-    def read(self, topic: str, partition: int, offset: int = 0, max_records: int | None = None,
-             replica: int | None = None, isolation_level: str = "read_uncommitted") -> list[ConsumerRecord]:
+    def read(
+        self,
+        topic: str,
+        partition: int,
+        offset: int = 0,
+        max_records: int | None = None,
+        replica: int | None = None,
+        isolation_level: str = "read_uncommitted",
+    ) -> list[ConsumerRecord]:
         """An operator's view of a log, up to its end (not limited by the high watermark)."""
-        if topic not in self.controller.topics or partition not in self.controller.topics[topic].partitions:
+        if (
+            topic not in self.controller.topics
+            or partition not in self.controller.topics[topic].partitions
+        ):
             raise UnknownTopicOrPartitionError(f"{topic}-{partition} does not exist.")
         if replica is not None:
             if replica not in self._brokers:
                 raise ValueError(f"There is no broker {replica}.")
             holder = self._brokers[replica].partitions.get(TopicPartition(topic, partition))
             if holder is None:
-                raise UnknownTopicOrPartitionError(f"Broker {replica} holds no replica of {topic}-{partition}.")
+                raise UnknownTopicOrPartitionError(
+                    f"Broker {replica} holds no replica of {topic}-{partition}."
+                )
         else:
             holder = self._leader_log_partition(topic, partition)
             if holder is None:
@@ -315,8 +366,17 @@ class Cluster:
             for record in batch.records:
                 if record.offset < offset:
                     continue
-                out.append(ConsumerRecord(topic, partition, record.offset, record.timestamp,
-                                          record.key, record.value, record.headers))
+                out.append(
+                    ConsumerRecord(
+                        topic,
+                        partition,
+                        record.offset,
+                        record.timestamp,
+                        record.key,
+                        record.value,
+                        record.headers,
+                    )
+                )
                 if max_records is not None and len(out) >= max_records:
                     return out
         return out
@@ -331,7 +391,9 @@ class Cluster:
 
     def _broker(self, broker_id: int) -> Broker:
         if broker_id not in self._brokers:
-            raise ValueError(f"There is no broker {broker_id}; brokers are 1..{len(self._brokers)}.")
+            raise ValueError(
+                f"There is no broker {broker_id}; brokers are 1..{len(self._brokers)}."
+            )
         return self._brokers[broker_id]
 
     def stop_broker(self, broker_id: int) -> None:
@@ -341,6 +403,7 @@ class Cluster:
         if not broker.alive:
             return
         broker.stop()
+        self.controller.on_connectivity_change()
         self._close_client_connections(broker_id)
         self.emit("broker_stopped", {"broker": broker_id, "controlled": False})
 
@@ -354,8 +417,12 @@ class Cluster:
             broker.want_shutdown = True
             self.controller.controlled_shutdown(broker_id)
             # Leaders elsewhere learn the new metadata before this broker goes away.
-            self._run_until(lambda: False, self.now_ms + 2 * self.network.latency_ms + self.network.jitter_ms + 1)
+            self._run_until(
+                lambda: False,
+                self.now_ms + 2 * self.network.latency_ms + self.network.jitter_ms + 1,
+            )
         broker.stop()
+        self.controller.on_connectivity_change()
         self._close_client_connections(broker_id)
         self.emit("broker_stopped", {"broker": broker_id, "controlled": True})
 
@@ -369,6 +436,7 @@ class Cluster:
         if broker.alive:
             return
         broker.start()
+        self.controller.on_connectivity_change()
         self.emit("broker_started", {"broker": broker_id})
 
     def stop_controller(self, controller_id: int) -> None:
@@ -384,7 +452,9 @@ class Cluster:
         self.controller.start_node(controller_id)
 
     def partition_network(self, groups: list[set[Any]]) -> None:
-        self._record_call("cluster.partition_network", {"groups": [sorted(map(str, g)) for g in groups]})
+        self._record_call(
+            "cluster.partition_network", {"groups": [sorted(map(str, g)) for g in groups]}
+        )
         normalized: list[set[Any]] = []
         known = set(self._brokers) | set(self.controller.nodes)
         for group in groups:
@@ -435,19 +505,31 @@ class Cluster:
         out = []
         for broker_id in sorted(self._brokers):
             registration = self.controller.brokers[broker_id]
-            out.append(BrokerState(broker_id, self._brokers[broker_id].alive, registration.fenced,
-                                   registration.in_controlled_shutdown))
+            out.append(
+                BrokerState(
+                    broker_id,
+                    self._brokers[broker_id].alive,
+                    registration.fenced,
+                    registration.in_controlled_shutdown,
+                )
+            )
         return out
 
     def controllers(self) -> list[ControllerState]:
         return [
-            ControllerState(node.id, node.alive, node.id == self.controller.active_id and self.controller.has_quorum())
+            ControllerState(
+                node.id,
+                node.alive,
+                node.id == self.controller.active_id and self.controller.has_quorum(),
+            )
             for node in sorted(self.controller.nodes.values(), key=lambda n: n.id)
         ]
 
     def elect_leaders(self, topic: str, partition: int, election_type: str = "preferred") -> None:
-        self._record_call("cluster.elect_leaders", {"topic": topic, "partition": partition,
-                                                    "election_type": election_type})
+        self._record_call(
+            "cluster.elect_leaders",
+            {"topic": topic, "partition": partition, "election_type": election_type},
+        )
         self.controller.elect_leaders(topic, partition, election_type)
 
     # --- clients -----------------------------------------------------------------------------
@@ -476,7 +558,9 @@ class Cluster:
         self._next_producer_id += 1
         return self._next_producer_id
 
-    def metadata_response(self, broker: Broker, topics: list[str], allow_auto_create: bool) -> tuple[dict[str, Any], dict[str, str]]:
+    def metadata_response(
+        self, broker: Broker, topics: list[str], allow_auto_create: bool
+    ) -> tuple[dict[str, Any], dict[str, str]]:
         from engine.client import PartitionInfo
 
         found: dict[str, list[PartitionInfo]] = {}
@@ -484,13 +568,23 @@ class Cluster:
         for name in topics:
             view: TopicView | None = broker.topics.get(name)
             if view is None:
-                if (allow_auto_create and self.broker_config["auto.create.topics.enable"]
-                        and name not in self.controller.topics and self.controller.has_quorum()):
+                if (
+                    allow_auto_create
+                    and self.broker_config["auto.create.topics.enable"]
+                    and name not in self.controller.topics
+                    and self.controller.has_quorum()
+                ):
                     try:
                         validate_topic_name(name)
-                        self._create_topic(name, int(self.broker_config["num.partitions"]),
-                                           min(int(self.broker_config["default.replication.factor"]),
-                                               len(self._brokers)), None)
+                        self._create_topic(
+                            name,
+                            int(self.broker_config["num.partitions"]),
+                            min(
+                                int(self.broker_config["default.replication.factor"]),
+                                len(self._brokers),
+                            ),
+                            None,
+                        )
                         errors[name] = "LEADER_NOT_AVAILABLE"
                     except KafkaError as exc:
                         from engine.errors import protocol_name
@@ -560,9 +654,13 @@ class Cluster:
     def describe_group(self, group_id: str) -> Any:
         return self.services["groups"].describe_group(group_id)
 
-    def reset_offsets(self, group_id: str, topic: str, to: str | int = "earliest") -> dict[TopicPartition, int]:
+    def reset_offsets(
+        self, group_id: str, topic: str, to: str | int = "earliest"
+    ) -> dict[TopicPartition, int]:
         self._record_call("cluster.reset_offsets", {"group_id": group_id, "topic": topic, "to": to})
-        result: dict[TopicPartition, int] = self.services["groups"].reset_offsets(group_id, topic, to)
+        result: dict[TopicPartition, int] = self.services["groups"].reset_offsets(
+            group_id, topic, to
+        )
         return result
 
     # --- snapshot and replay -----------------------------------------------------------------
@@ -594,20 +692,33 @@ class Cluster:
                         "is_leader": replica.is_leader,
                         "digest": log.digest(),
                     }
-                leader_replica = replicas.get(str(registration.leader)) if registration.leader != NO_LEADER else None
-                partitions.append({
-                    "partition": number,
-                    "leader": registration.leader,
-                    "leader_epoch": registration.leader_epoch,
-                    "partition_epoch": registration.partition_epoch,
-                    "replicas": list(registration.replicas),
-                    "isr": list(registration.isr),
-                    "high_watermark": leader_replica["high_watermark"] if leader_replica else None,
-                    "log_end_offset": leader_replica["log_end_offset"] if leader_replica else None,
-                    "replica_logs": replicas,
-                })
-            topics[name] = {"internal": topic.internal, "config": _jsonable(topic.config),
-                            "partitions": partitions}
+                leader_replica = (
+                    replicas.get(str(registration.leader))
+                    if registration.leader != NO_LEADER
+                    else None
+                )
+                partitions.append(
+                    {
+                        "partition": number,
+                        "leader": registration.leader,
+                        "leader_epoch": registration.leader_epoch,
+                        "partition_epoch": registration.partition_epoch,
+                        "replicas": list(registration.replicas),
+                        "isr": list(registration.isr),
+                        "high_watermark": leader_replica["high_watermark"]
+                        if leader_replica
+                        else None,
+                        "log_end_offset": leader_replica["log_end_offset"]
+                        if leader_replica
+                        else None,
+                        "replica_logs": replicas,
+                    }
+                )
+            topics[name] = {
+                "internal": topic.internal,
+                "config": _jsonable(topic.config),
+                "partitions": partitions,
+            }
         snapshot: dict[str, Any] = {
             "now_ms": self.now_ms,
             "seed": self.seed,
@@ -616,31 +727,55 @@ class Cluster:
             ],
             "quorum_epoch": self.controller.quorum_epoch,
             "brokers": [
-                {"id": b.id, "alive": b.alive, "fenced": b.fenced,
-                 "in_controlled_shutdown": b.in_controlled_shutdown,
-                 "lost_responses_pending": self._brokers[b.id].lost_responses}
+                {
+                    "id": b.id,
+                    "alive": b.alive,
+                    "fenced": b.fenced,
+                    "in_controlled_shutdown": b.in_controlled_shutdown,
+                    "lost_responses_pending": self._brokers[b.id].lost_responses,
+                }
                 for b in self.brokers()
             ],
             "topics": topics,
             "network": {
                 "groups": [sorted(map(str, g)) for g in self.network.groups],
                 "in_flight": [
-                    {"id": m.id, "from": m.source, "to": m.destination, "kind": m.kind,
-                     "sent_ms": m.sent_ms, "arrives_ms": m.arrives_ms}
+                    {
+                        "id": m.id,
+                        "from": m.source,
+                        "to": m.destination,
+                        "kind": m.kind,
+                        "sent_ms": m.sent_ms,
+                        "arrives_ms": m.arrives_ms,
+                    }
                     for m in self.network.in_flight.values()
                 ],
             },
             "producers": [
-                {"client_id": p.client_id, "acks": p.config["acks"], "idempotent": p.idempotent,
-                 "transactional_id": p.transactional_id, "closed": p.closed, **p.metrics(),
-                 "producer_id": p.producer_id, "producer_epoch": p.producer_epoch}
+                {
+                    "client_id": p.client_id,
+                    "acks": p.config["acks"],
+                    "idempotent": p.idempotent,
+                    "transactional_id": p.transactional_id,
+                    "closed": p.closed,
+                    **p.metrics(),
+                    "producer_id": p.producer_id,
+                    "producer_epoch": p.producer_epoch,
+                }
                 for p in self.producers
             ],
             "consumers": [
-                {"client_id": c.client_id, "group_id": c.group_id, "closed": c.closed, "crashed": c.crashed,
-                 "assignment": [[tp.topic, tp.partition] for tp in sorted(c.assigned)],
-                 "positions": [[tp.topic, tp.partition, o] for tp, o in sorted(c.positions.items())],
-                 "consumed": c.consumed_records}
+                {
+                    "client_id": c.client_id,
+                    "group_id": c.group_id,
+                    "closed": c.closed,
+                    "crashed": c.crashed,
+                    "assignment": [[tp.topic, tp.partition] for tp in sorted(c.assigned)],
+                    "positions": [
+                        [tp.topic, tp.partition, o] for tp, o in sorted(c.positions.items())
+                    ],
+                    "consumed": c.consumed_records,
+                }
                 for c in self.consumers
             ],
             "event_count": len(self.events),
@@ -659,8 +794,13 @@ class Cluster:
         if not log or log[0].get("op") != "cluster.new":
             raise ValueError("A cluster log starts with its constructor entry (op cluster.new).")
         first = _from_jsonable(log[0])
-        cluster = cls(brokers=first["brokers"], seed=first["seed"], config=first.get("config") or None,
-                      controllers=first["controllers"], limits=first.get("limits"))
+        cluster = cls(
+            brokers=first["brokers"],
+            seed=first["seed"],
+            config=first.get("config") or None,
+            controllers=first["controllers"],
+            limits=first.get("limits"),
+        )
         for entry in log[1:]:
             cluster.apply_logged(entry)
         return cluster
@@ -683,8 +823,13 @@ class Cluster:
 def _dispatch(cluster: Cluster, op: str, args: dict[str, Any]) -> None:
     owner, _, method = op.partition(".")
     if owner == "cluster":
-        renames = {"stop_broker": "broker_id", "start_broker": "broker_id", "shutdown_broker": "broker_id",
-                   "stop_controller": "controller_id", "start_controller": "controller_id"}
+        renames = {
+            "stop_broker": "broker_id",
+            "start_broker": "broker_id",
+            "shutdown_broker": "broker_id",
+            "stop_controller": "controller_id",
+            "start_controller": "controller_id",
+        }
         if method in renames and "id" in args:
             args[renames[method]] = args.pop("id")
         if method == "partition_network":
@@ -696,7 +841,8 @@ def _dispatch(cluster: Cluster, op: str, args: dict[str, Any]) -> None:
             producer.send(**args)
         elif method == "send_offsets_to_transaction":
             producer.send_offsets_to_transaction(
-                {TopicPartition(t, p): o for t, p, o in args["offsets"]}, args["group_id"])
+                {TopicPartition(t, p): o for t, p, o in args["offsets"]}, args["group_id"]
+            )
         elif method == "future.get":
             pass
         else:
@@ -719,7 +865,9 @@ def _dispatch(cluster: Cluster, op: str, args: dict[str, Any]) -> None:
             consumer.position(TopicPartition(*args["tp"]))
         elif method == "commit":
             offsets = args.get("offsets")
-            consumer.commit(None if offsets is None else {TopicPartition(t, p): o for t, p, o in offsets})
+            consumer.commit(
+                None if offsets is None else {TopicPartition(t, p): o for t, p, o in offsets}
+            )
         else:
             getattr(consumer, method)(**args)
     elif op in _CUSTOM_OPS:
@@ -733,8 +881,12 @@ _EXTENSIONS: list[Callable[[Cluster], None]] = []
 _PRODUCER_HOOKS: list[Callable[[Any], None]] = []
 _CUSTOM_OPS: dict[str, Callable[[Cluster, dict[str, Any]], None]] = {}
 # Modules that register themselves above when first imported.
-_EXTENSION_MODULES = ("engine.log_cleaner", "engine.transaction_coordinator", "engine.group_coordinator",
-                      "engine.apps")
+_EXTENSION_MODULES = (
+    "engine.log_cleaner",
+    "engine.transaction_coordinator",
+    "engine.group_coordinator",
+    "engine.apps",
+)
 
 
 def _load_extensions() -> None:
@@ -747,8 +899,12 @@ def _load_extensions() -> None:
 def _copy(registration: Any) -> Any:
     from engine.metadata import BrokerRegistration
 
-    return BrokerRegistration(registration.id, registration.fenced,
-                              registration.in_controlled_shutdown, registration.epoch)
+    return BrokerRegistration(
+        registration.id,
+        registration.fenced,
+        registration.in_controlled_shutdown,
+        registration.epoch,
+    )
 
 
 _PLAIN_TYPES = frozenset((str, int, float, bool, type(None)))

@@ -58,6 +58,7 @@ class KafkaConsumer(ClientBase):
         self.reset_errors: dict[TopicPartition, Exception] = {}
         # seek_to_beginning/end and policy resets wait here until a ListOffsets answers them.
         self.requested_resets: dict[TopicPartition, str] = {}
+        self.reconnect_at: dict[int, int] = {}
         self.closed = False
         self.crashed = False
         self.last_poll_ms = cluster.scheduler.now_ms
@@ -76,7 +77,9 @@ class KafkaConsumer(ClientBase):
 
     def subscribe(self, topics: Iterable[str]) -> None:
         topics = sorted(set(topics)) if not isinstance(topics, str) else [topics]
-        self.cluster._record_call("consumer.subscribe", {"consumer": self.client_number, "topics": topics})
+        self.cluster._record_call(
+            "consumer.subscribe", {"consumer": self.client_number, "topics": topics}
+        )
         self._check_open()
         if self.coordinator is None:
             raise InvalidGroupIdError(
@@ -84,7 +87,9 @@ class KafkaConsumer(ClientBase):
                 "group.id in the consumer configuration."
             )
         if self.user_assignment:
-            raise IllegalStateError("Subscription to topics and manual assignment are mutually exclusive.")
+            raise IllegalStateError(
+                "Subscription to topics and manual assignment are mutually exclusive."
+            )
         self.subscription = set(topics)
         self.wanted_topics |= self.subscription
         self.request_metadata_update(set(topics))
@@ -92,11 +97,15 @@ class KafkaConsumer(ClientBase):
 
     def assign(self, partitions: Iterable[TopicPartition]) -> None:
         tps = sorted({TopicPartition(*tp) for tp in partitions})
-        self.cluster._record_call("consumer.assign", {"consumer": self.client_number,
-                                                      "partitions": [list(tp) for tp in tps]})
+        self.cluster._record_call(
+            "consumer.assign",
+            {"consumer": self.client_number, "partitions": [list(tp) for tp in tps]},
+        )
         self._check_open()
         if self.subscription:
-            raise IllegalStateError("Subscription to topics and manual assignment are mutually exclusive.")
+            raise IllegalStateError(
+                "Subscription to topics and manual assignment are mutually exclusive."
+            )
         self.user_assignment = set(tps)
         self.set_assignment(set(tps))
         topics = {tp.topic for tp in tps}
@@ -129,12 +138,18 @@ class KafkaConsumer(ClientBase):
     def position(self, tp: TopicPartition) -> int:
         tp = TopicPartition(*tp)
         if tp not in self.assigned:
-            raise IllegalStateError(f"You can only check the position for partitions assigned to this consumer: {tp}.")
+            raise IllegalStateError(
+                f"You can only check the position for partitions assigned to this consumer: {tp}."
+            )
         if tp not in self.positions:
-            self.cluster._record_call("consumer.position", {"consumer": self.client_number, "tp": list(tp)})
+            self.cluster._record_call(
+                "consumer.position", {"consumer": self.client_number, "tp": list(tp)}
+            )
             deadline = self.now_ms + int(self.config["default.api.timeout.ms"])
             self._ensure_positions()
-            self.cluster._run_until(lambda: tp in self.positions or tp in self.reset_errors, deadline)
+            self.cluster._run_until(
+                lambda: tp in self.positions or tp in self.reset_errors, deadline
+            )
             self._raise_reset_error(tp)
         if tp not in self.positions:
             from engine.errors import KafkaTimeoutError
@@ -144,7 +159,9 @@ class KafkaConsumer(ClientBase):
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
         tp = TopicPartition(*tp)
-        self.cluster._record_call("consumer.seek", {"consumer": self.client_number, "tp": list(tp), "offset": offset})
+        self.cluster._record_call(
+            "consumer.seek", {"consumer": self.client_number, "tp": list(tp), "offset": offset}
+        )
         if tp not in self.assigned:
             raise IllegalStateError(f"No current assignment for partition {tp}.")
         if not isinstance(offset, int) or offset < 0:
@@ -161,8 +178,14 @@ class KafkaConsumer(ClientBase):
 
     def _seek_to(self, where: str, tps: Iterable[TopicPartition] | None) -> None:
         targets = self.assigned if tps is None else {TopicPartition(*tp) for tp in tps}
-        self.cluster._record_call("consumer.seek_to", {"consumer": self.client_number, "where": where,
-                                                       "tps": [list(tp) for tp in sorted(targets)]})
+        self.cluster._record_call(
+            "consumer.seek_to",
+            {
+                "consumer": self.client_number,
+                "where": where,
+                "tps": [list(tp) for tp in sorted(targets)],
+            },
+        )
         for tp in targets:
             if tp not in self.assigned:
                 raise IllegalStateError(f"No current assignment for partition {tp}.")
@@ -185,7 +208,8 @@ class KafkaConsumer(ClientBase):
         policy = self.config["auto.offset.reset"]
         if policy == "none":
             self.reset_errors[tp] = NoOffsetForPartitionError(
-                f"No committed offset for {tp} and auto.offset.reset is none.")
+                f"No committed offset for {tp} and auto.offset.reset is none."
+            )
             return
         self._start_reset(tp, policy)
 
@@ -218,27 +242,39 @@ class KafkaConsumer(ClientBase):
             self.positions[tp] = offset
             self.requested_resets.pop(tp, None)
             self.progress += 1
-            self.cluster.emit("offset_reset", {"client": self.client_id, "topic": tp.topic,
-                                               "partition": tp.partition, "to": where, "offset": offset})
+            self.cluster.emit(
+                "offset_reset",
+                {
+                    "client": self.client_id,
+                    "topic": tp.topic,
+                    "partition": tp.partition,
+                    "to": where,
+                    "offset": offset,
+                },
+            )
 
         self.send_request(leader, "list_offsets", handle, on_reply)
 
     def _raise_reset_error(self, tp: TopicPartition | None = None) -> None:
-        for key in ([tp] if tp is not None else sorted(self.reset_errors)):
+        for key in [tp] if tp is not None else sorted(self.reset_errors):
             if key in self.reset_errors:
                 raise self.reset_errors.pop(key)
 
     # --- poll --------------------------------------------------------------------------------
 
     def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> list[ConsumerRecord]:
-        self.cluster._record_call("consumer.poll", {"consumer": self.client_number, "timeout_ms": timeout_ms,
-                                                    "max_records": max_records})
+        self.cluster._record_call(
+            "consumer.poll",
+            {"consumer": self.client_number, "timeout_ms": timeout_ms, "max_records": max_records},
+        )
         return self._poll(timeout_ms, max_records)
 
     def _poll(self, timeout_ms: int, max_records: int | None) -> list[ConsumerRecord]:
         self._check_open()
         if not self.assigned and not self.subscription:
-            raise IllegalStateError("Consumer is not subscribed to any topics or assigned any partitions.")
+            raise IllegalStateError(
+                "Consumer is not subscribed to any topics or assigned any partitions."
+            )
         limit = int(max_records or self.config["max.poll.records"])
         deadline = self.now_ms + max(0, int(timeout_ms))
         self.last_poll_ms = self.now_ms
@@ -259,8 +295,11 @@ class KafkaConsumer(ClientBase):
                 self.last_poll_ms = self.now_ms
                 return []
             seen = self.progress
-            self.cluster._run_until(lambda: self.progress != seen or self._has_progress(), deadline)
+            self.cluster._run_until(self._progressed_since(seen), deadline)
             self.last_poll_ms = self.now_ms
+
+    def _progressed_since(self, seen: int) -> Callable[[], bool]:
+        return lambda: self.progress != seen or self._has_progress()
 
     def _has_progress(self) -> bool:
         if self.completed:
@@ -273,7 +312,11 @@ class KafkaConsumer(ClientBase):
         out: list[ConsumerRecord] = []
         while self.completed and len(out) < limit:
             chunk = self.completed[0]
-            if chunk.tp not in self.assigned or self.positions.get(chunk.tp) != chunk.fetch_position or chunk.tp in self.paused:
+            if (
+                chunk.tp not in self.assigned
+                or self.positions.get(chunk.tp) != chunk.fetch_position
+                or chunk.tp in self.paused
+            ):
                 self.completed.popleft()
                 continue
             while chunk.records and len(out) < limit:
@@ -292,7 +335,8 @@ class KafkaConsumer(ClientBase):
     def _fetchable(self) -> list[TopicPartition]:
         buffered = {chunk.tp for chunk in self.completed}
         return [
-            tp for tp in sorted(self.assigned)
+            tp
+            for tp in sorted(self.assigned)
             if tp in self.positions and tp not in buffered and tp not in self.paused
         ]
 
@@ -303,7 +347,7 @@ class KafkaConsumer(ClientBase):
             if leader == NO_LEADER:
                 self.request_metadata_update({tp.topic})
                 continue
-            if leader in self.fetches_in_flight:
+            if leader in self.fetches_in_flight or self.reconnect_at.get(leader, 0) > self.now_ms:
                 continue
             by_leader.setdefault(leader, {})[tp] = self.positions[tp]
         for leader, asks in by_leader.items():
@@ -322,26 +366,53 @@ class KafkaConsumer(ClientBase):
             self.fetches_in_flight.discard(leader)
             self.progress += 1
             if response is DISCONNECTED or response == REQUEST_TIMED_OUT:
+                if response is DISCONNECTED:
+                    self._back_off_from(leader)
                 self.request_metadata_update({tp.topic for tp in asks})
                 return
             assert isinstance(response, dict)
             for tp, data in response.items():
                 self._handle_fetch_data(tp, asks[tp], data)
 
-        self.send_request(leader, "fetch", handle, on_reply,
-                          timeout_ms=int(self.config["request.timeout.ms"]) + wait)
+        self.send_request(
+            leader,
+            "fetch",
+            handle,
+            on_reply,
+            timeout_ms=int(self.config["request.timeout.ms"]) + wait,
+        )
 
-    def _handle_fetch_data(self, tp: TopicPartition, fetch_offset: int, data: FetchPartitionData) -> None:
+    def _back_off_from(self, broker_id: int) -> None:
+        """A refused connection is retried after reconnect.backoff.ms, not at once."""
+        backoff = int(self.config["reconnect.backoff.ms"])
+        self.reconnect_at[broker_id] = self.now_ms + backoff
+
+        def retry() -> None:
+            self.progress += 1  # wakes a blocked poll() to fetch again
+
+        self.cluster.scheduler.call_later(backoff, retry)
+
+    def _handle_fetch_data(
+        self, tp: TopicPartition, fetch_offset: int, data: FetchPartitionData
+    ) -> None:
         if tp not in self.assigned or self.positions.get(tp) != fetch_offset:
             return
         if data.error:
             if data.error == "OFFSET_OUT_OF_RANGE":
-                self.cluster.emit("offset_out_of_range", {"client": self.client_id, "topic": tp.topic,
-                                                          "partition": tp.partition, "offset": fetch_offset})
+                self.cluster.emit(
+                    "offset_out_of_range",
+                    {
+                        "client": self.client_id,
+                        "topic": tp.topic,
+                        "partition": tp.partition,
+                        "offset": fetch_offset,
+                    },
+                )
                 self.positions.pop(tp, None)
                 if self.config["auto.offset.reset"] == "none":
                     self.reset_errors[tp] = OffsetOutOfRangeError(
-                        f"Fetch position {fetch_offset} is out of range for partition {tp}.")
+                        f"Fetch position {fetch_offset} is out of range for partition {tp}."
+                    )
                 else:
                     self._start_reset(tp, self.config["auto.offset.reset"])
             else:
@@ -362,17 +433,31 @@ class KafkaConsumer(ClientBase):
                 continue
             for record in batch.records:
                 if record.offset >= fetch_offset:
-                    records.append(ConsumerRecord(tp.topic, tp.partition, record.offset, record.timestamp,
-                                                  record.key, record.value, record.headers))
+                    records.append(
+                        ConsumerRecord(
+                            tp.topic,
+                            tp.partition,
+                            record.offset,
+                            record.timestamp,
+                            record.key,
+                            record.value,
+                            record.headers,
+                        )
+                    )
         self.completed.append(CompletedFetch(tp, records, next_offset, fetch_offset))
 
     # --- groups (delegated) ------------------------------------------------------------------
 
     def commit(self, offsets: dict[TopicPartition, int] | None = None) -> None:
-        self.cluster._record_call("consumer.commit", {
-            "consumer": self.client_number,
-            "offsets": None if offsets is None else [[tp[0], tp[1], int(o)] for tp, o in offsets.items()],
-        })
+        self.cluster._record_call(
+            "consumer.commit",
+            {
+                "consumer": self.client_number,
+                "offsets": None
+                if offsets is None
+                else [[tp[0], tp[1], int(o)] for tp, o in offsets.items()],
+            },
+        )
         self._check_open()
         if self.coordinator is None:
             raise InvalidGroupIdError(
@@ -380,7 +465,9 @@ class KafkaConsumer(ClientBase):
                 "group.id in the consumer configuration."
             )
         if offsets is None:
-            offsets = {tp: self.positions[tp] for tp in sorted(self.assigned) if tp in self.positions}
+            offsets = {
+                tp: self.positions[tp] for tp in sorted(self.assigned) if tp in self.positions
+            }
         self.coordinator.commit_sync({TopicPartition(*tp): int(o) for tp, o in offsets.items()})
 
     def committed(self, tp: TopicPartition) -> int | None:

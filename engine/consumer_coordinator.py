@@ -14,23 +14,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from engine.assignors import COOPERATIVE_STICKY, Subscription, assign, canonical_strategy
-from engine.client import REQUEST_TIMED_OUT
-from engine.clock import Timer
+from engine.classic_group import JoinGroupRequest, JoinGroupResponse, SyncGroupResponse
 from engine.errors import (
-    CommitFailedError,
     FencedInstanceIdError,
     KafkaError,
-    KafkaTimeoutError,
-    RebalanceInProgressError,
     error_for_name,
 )
-from engine.group_coordinator import (
-    GroupCoordinator,
-    JoinGroupRequest,
-    JoinGroupResponse,
-    SyncGroupResponse,
-)
-from engine.network import DISCONNECTED
+from engine.group_coordinator import GroupCoordinator
 from engine.records import TopicPartition
 
 if TYPE_CHECKING:
@@ -60,7 +50,7 @@ def _tps(partitions: set[TopicPartition]) -> list[list[Any]]:
     return [[tp.topic, tp.partition] for tp in sorted(partitions)]
 
 
-def _coordinator(broker: Broker) -> GroupCoordinator:
+def group_coordinator_of(broker: Broker) -> GroupCoordinator:
     service: GroupCoordinator = broker.services["groups"]
     return service
 
@@ -96,8 +86,6 @@ class ConsumerCoordinator:
         self.wake = False
         # Bumped whenever the membership is reset, so that stale answers are ignored.
         self.epoch = 0
-        self.heartbeat_timer: Timer | None = None
-        self.heartbeat_in_flight = False
         self.last_poll_ms = self.cluster.now_ms
         self.next_auto_commit_ms = self.cluster.now_ms + self.auto_commit_interval_ms
         self.committed_in_flight: set[TopicPartition] = set()
@@ -109,6 +97,12 @@ class ConsumerCoordinator:
         self.leader_metadata_version = 0
         # What this member owned when it started rejoining (sticky assignors keep it).
         self.owned_for_join: set[TopicPartition] = set()
+        # Both need this module's states, so they are imported once it is loaded.
+        from engine.consumer_heartbeat import HeartbeatThread
+        from engine.consumer_offsets import ConsumerOffsets
+
+        self.heartbeat = HeartbeatThread(self)
+        self.offsets = ConsumerOffsets(self)
 
     # --- small helpers -----------------------------------------------------------------------
 
@@ -203,13 +197,13 @@ class ConsumerCoordinator:
             raise error
         self.last_poll_ms = self.now_ms
         if not self.consumer.subscription:
-            self._maybe_auto_commit()
+            self.offsets.maybe_auto_commit()
             return
-        self._ensure_heartbeat()
+        self.heartbeat.ensure()
         if self.coordinator_id is None:
             self._find_coordinator()
             return
-        self._maybe_auto_commit()
+        self.offsets.maybe_auto_commit()
         self._maybe_assign()
         self._check_metadata()
         if (self.rejoin_needed or self.state == UNJOINED) and self.state not in (
@@ -270,7 +264,7 @@ class ConsumerCoordinator:
                 self.pre_join_commit = "done"
                 self._poke()
 
-            self._send_commit(self._positions(), committed)
+            self.offsets.send_commit(self._positions(), committed)
             return
         if consumer.assigned:
             if self.cooperative:
@@ -304,6 +298,8 @@ class ConsumerCoordinator:
             "topics": sorted(consumer.subscription),
             "owned": _tps(consumer.assigned if self.cooperative else self.owned_for_join),
             "generation": self.generation,
+            # Not in Kafka's subscription: lets describe_group measure lag from the LSO (O4).
+            "isolation_level": consumer.isolation_level,
         }
         request = JoinGroupRequest(
             self.group_id,
@@ -318,7 +314,7 @@ class ConsumerCoordinator:
         epoch = self.epoch
 
         def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-            _coordinator(broker).handle_join(request, reply)
+            group_coordinator_of(broker).handle_join(request, reply)
 
         def on_reply(response: object) -> None:
             if epoch != self.epoch or self.state != PREPARING_REBALANCE:
@@ -414,7 +410,7 @@ class ConsumerCoordinator:
         epoch = self.epoch
 
         def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-            _coordinator(broker).handle_sync(
+            group_coordinator_of(broker).handle_sync(
                 group_id, generation, member_id, instance_id, assignments, reply
             )
 
@@ -461,7 +457,7 @@ class ConsumerCoordinator:
         if revoked:
             # Cooperative: give up only what moves, then rejoin so the new owner gets it (KIP-429).
             if self.auto_commit:
-                self._send_commit(self._positions(revoked), lambda error: None)
+                self.offsets.send_commit(self._positions(revoked), lambda error: None)
             self._emit("partitions_revoked", partitions=_tps(revoked), generation=self.generation)
             self.rejoin_needed = True
         consumer.set_assignment(assigned)
@@ -473,85 +469,9 @@ class ConsumerCoordinator:
             assignment=_tps(assigned),
             generation=self.generation,
         )
-        self._ensure_heartbeat()
+        self.heartbeat.ensure()
 
-    # --- heartbeats and the poll timer -------------------------------------------------------
-
-    def _ensure_heartbeat(self) -> None:
-        if self.heartbeat_timer is None and self._active():
-            self.heartbeat_timer = self.cluster.scheduler.call_later(
-                self.heartbeat_interval_ms, self._heartbeat_tick
-            )
-
-    def _heartbeat_tick(self) -> None:
-        """Kafka's heartbeat thread: runs on the cluster clock whether or not the app polls."""
-        self.heartbeat_timer = None
-        if not self._active():
-            return
-        if self.generation >= 0 and self.now_ms - self.last_poll_ms > self.max_poll_interval_ms:
-            self._emit("max_poll_interval_exceeded", last_poll_ms=self.last_poll_ms)
-            self._maybe_leave("consumer poll timeout has expired (max.poll.interval.ms)")
-        if self.coordinator_id is None and self.consumer.subscription:
-            self._find_coordinator()
-        elif (
-            self.coordinator_id is not None
-            and self.generation >= 0
-            and self.member_id
-            and self.state in (STABLE, COMPLETING_REBALANCE)
-            and not self.heartbeat_in_flight
-        ):
-            self._send_heartbeat()
-        # Nothing left to do once out of the group: poll() starts the thread again.
-        if self.member_id or self.state != UNJOINED or self.coordinator_id is None:
-            self.heartbeat_timer = self.cluster.scheduler.call_later(
-                self.heartbeat_interval_ms, self._heartbeat_tick
-            )
-
-    def _send_heartbeat(self) -> None:
-        assert self.coordinator_id is not None
-        self.heartbeat_in_flight = True
-        group_id, generation, member_id, instance_id = (
-            self.group_id,
-            self.generation,
-            self.member_id,
-            self.instance_id,
-        )
-        epoch = self.epoch
-
-        def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-            _coordinator(broker).handle_heartbeat(
-                group_id, generation, member_id, instance_id, reply
-            )
-
-        def on_reply(response: object) -> None:
-            self.heartbeat_in_flight = False
-            if epoch != self.epoch:
-                return
-            if (
-                response is DISCONNECTED
-                or response == REQUEST_TIMED_OUT
-                or response in COORDINATOR_ERRORS
-            ):
-                self._coordinator_unknown()
-            elif response == "REBALANCE_IN_PROGRESS":
-                self.rejoin_needed = True
-                self._poke()
-            elif response == "ILLEGAL_GENERATION":
-                self._reset_generation(reset_member_id=False)
-                self._poke()
-            elif response == "UNKNOWN_MEMBER_ID":
-                self._reset_generation(reset_member_id=True)
-                self._poke()
-            elif response == "FENCED_INSTANCE_ID":
-                self._reset_generation(reset_member_id=True)
-                self.rejoin_needed = False
-                self.fatal = FencedInstanceIdError(
-                    f"Another consumer with group.instance.id {self.instance_id!r} "
-                    "took this member's place."
-                )
-                self._poke()
-
-        self.consumer.send_request(self.coordinator_id, "heartbeat", handle, on_reply)
+    # --- leaving -------------------------------------------------------------------------------
 
     def _maybe_leave(self, reason: str) -> None:
         """Kafka's `maybeLeaveGroup`: dynamic members send LeaveGroup; everyone forgets the
@@ -566,7 +486,7 @@ class ConsumerCoordinator:
         group_id, member_id = self.group_id, self.member_id
 
         def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-            _coordinator(broker).handle_leave(group_id, member_id, None, reason, reply)
+            group_coordinator_of(broker).handle_leave(group_id, member_id, None, reason, reply)
 
         self.consumer.send_request(self.coordinator_id, "leave_group", handle, on_reply)
 
@@ -588,7 +508,7 @@ class ConsumerCoordinator:
             and (self.generation >= 0 or not consumer.subscription)
         ):
             try:
-                self.commit_sync(self._positions())
+                self.offsets.commit_sync(self._positions())
             except KafkaError as exc:
                 self._emit("auto_commit_failed", error=type(exc).__name__)
         if consumer.subscription:
@@ -611,179 +531,16 @@ class ConsumerCoordinator:
 
     def _stop(self) -> None:
         self.epoch += 1
-        if self.heartbeat_timer is not None:
-            self.heartbeat_timer.cancel()
-            self.heartbeat_timer = None
+        self.heartbeat.stop()
         self.state = UNJOINED
 
-    # --- offsets -------------------------------------------------------------------------------
-
-    def _maybe_auto_commit(self) -> None:
-        if not self.auto_commit or self.now_ms < self.next_auto_commit_ms:
-            return
-        self.next_auto_commit_ms = self.now_ms + self.auto_commit_interval_ms
-        if self.consumer.subscription and (self.state != STABLE or self.generation < 0):
-            return
-        offsets = self._positions()
-        if offsets and self.coordinator_id is not None:
-            self._send_commit(offsets, lambda error: None)
-
-    def _commit_identity(self) -> tuple[int, str, str | None]:
-        if self.consumer.subscription:
-            return self.generation, self.member_id, self.instance_id
-        return -1, "", None
-
-    def _send_commit(self, offsets: dict[TopicPartition, int], done: Callable[[str], None]) -> None:
-        if self.coordinator_id is None:
-            self._find_coordinator()
-            done("COORDINATOR_NOT_AVAILABLE")
-            return
-        group_id = self.group_id
-        generation, member_id, instance_id = self._commit_identity()
-        epoch = self.epoch
-
-        def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-            _coordinator(broker).handle_offset_commit(
-                group_id, generation, member_id, instance_id, dict(offsets), reply
-            )
-
-        def on_reply(response: object) -> None:
-            error = response if isinstance(response, str) else "COORDINATOR_NOT_AVAILABLE"
-            if error in COORDINATOR_ERRORS or error == REQUEST_TIMED_OUT:
-                self._coordinator_unknown()
-            elif epoch == self.epoch and error in ("ILLEGAL_GENERATION", "UNKNOWN_MEMBER_ID"):
-                self._reset_generation(reset_member_id=error == "UNKNOWN_MEMBER_ID")
-            elif error == "REBALANCE_IN_PROGRESS":
-                self.rejoin_needed = True
-            done(error)
-
-        self.consumer.send_request(self.coordinator_id, "offset_commit", handle, on_reply)
+    # --- offsets (see `engine.consumer_offsets`) ---------------------------------------------
 
     def commit_sync(self, offsets: dict[TopicPartition, int]) -> None:
-        if not offsets:
-            return
-        if self.consumer.subscription and (self.generation < 0 or self.state != STABLE):
-            if self.state in (PREPARING_REBALANCE, COMPLETING_REBALANCE) or (
-                self.rejoin_needed and self.member_id
-            ):
-                raise RebalanceInProgressError(
-                    "The group is rebalancing; poll() to finish joining, then commit again."
-                )
-            raise CommitFailedError()
-        deadline = self.now_ms + int(self.consumer.config["default.api.timeout.ms"])
-        while True:
-            error = self._blocking(lambda done: self._send_commit(offsets, done), deadline)
-            if not error:
-                return
-            if error in ("ILLEGAL_GENERATION", "UNKNOWN_MEMBER_ID"):
-                raise CommitFailedError()
-            if error == "REBALANCE_IN_PROGRESS":
-                raise RebalanceInProgressError(
-                    "The group started rebalancing; poll() to rejoin, then commit again."
-                )
-            if error == "FENCED_INSTANCE_ID":
-                raise FencedInstanceIdError()
-            if error not in (*COORDINATOR_ERRORS, REQUEST_TIMED_OUT):
-                raise error_for_name(error)(f"Committing offsets failed with {error}.")
-            if self.now_ms >= deadline:
-                raise KafkaTimeoutError(
-                    "Timeout of default.api.timeout.ms expired before committing offsets."
-                )
-            self.cluster._run_until(
-                lambda: False, min(deadline, self.now_ms + self.retry_backoff_ms)
-            )
-
-    def _blocking(self, send: Callable[[Callable[[Any], None]], None], deadline: int) -> Any:
-        """Find the coordinator if needed, send one request and wait for its answer."""
-        if self.coordinator_id is None:
-            self._find_coordinator()
-            self.cluster._run_until(lambda: self.coordinator_id is not None, deadline)
-            if self.coordinator_id is None:
-                raise KafkaTimeoutError("Timed out waiting to find the group coordinator.")
-        answer: list[Any] = []
-        send(answer.append)
-        self.cluster._run_until(lambda: bool(answer), deadline)
-        if not answer:
-            raise KafkaTimeoutError("Timed out waiting for the group coordinator.")
-        return answer[0]
-
-    def _send_offset_fetch(self, tps: list[TopicPartition], done: Callable[[Any], None]) -> None:
-        if self.coordinator_id is None:
-            self._find_coordinator()
-            done(("COORDINATOR_NOT_AVAILABLE", {}))
-            return
-        group_id = self.group_id
-
-        def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-            _coordinator(broker).handle_offset_fetch(group_id, list(tps), reply)
-
-        def on_reply(response: object) -> None:
-            if not isinstance(response, tuple):
-                response = ("COORDINATOR_NOT_AVAILABLE", {})
-            if response[0] in COORDINATOR_ERRORS:
-                self._coordinator_unknown()
-            done(response)
-
-        self.consumer.send_request(self.coordinator_id, "offset_fetch", handle, on_reply)
+        self.offsets.commit_sync(offsets)
 
     def fetch_committed_sync(self, tp: TopicPartition) -> int | None:
-        deadline = self.now_ms + int(self.consumer.config["default.api.timeout.ms"])
-        while True:
-            error, offsets = self._blocking(
-                lambda done: self._send_offset_fetch([tp], done), deadline
-            )
-            if not error:
-                offset = int(offsets.get(tp, -1))
-                return None if offset < 0 else offset
-            if self.now_ms >= deadline:
-                raise KafkaTimeoutError(
-                    "Timeout of default.api.timeout.ms expired fetching committed offsets."
-                )
-            self.cluster._run_until(
-                lambda: False, min(deadline, self.now_ms + self.retry_backoff_ms)
-            )
+        return self.offsets.fetch_committed_sync(tp)
 
     def fetch_committed_position(self, tp: TopicPartition) -> bool:
-        """Start (or finish) fetching the committed offset for an assigned partition; False
-        when nothing is committed, so the consumer applies auto.offset.reset."""
-        if tp in self.no_committed:
-            self.no_committed.discard(tp)
-            return False
-        if tp in self.committed_in_flight:
-            return True
-        if self.coordinator_id is None:
-            self._find_coordinator()
-            return True
-        consumer = self.consumer
-        wanted = [
-            t
-            for t in sorted(consumer.assigned)
-            if t not in consumer.positions
-            and t not in self.committed_in_flight
-            and t not in consumer.resets_in_flight
-        ]
-        if tp not in wanted:
-            wanted.append(tp)
-        self.committed_in_flight.update(wanted)
-
-        def done(response: Any) -> None:
-            self.committed_in_flight.difference_update(wanted)
-            error, offsets = response
-            if not error:
-                for t in wanted:
-                    if t not in consumer.assigned or t in consumer.positions:
-                        continue
-                    offset = int(offsets.get(t, -1))
-                    if offset >= 0:
-                        consumer.positions[t] = offset
-                        self._emit(
-                            "offset_fetched", topic=t.topic, partition=t.partition, offset=offset
-                        )
-                    else:
-                        self.no_committed.add(t)
-                self._poke()
-            else:
-                self.cluster.scheduler.call_later(self.retry_backoff_ms, self._poke)
-
-        self._send_offset_fetch(wanted, done)
-        return True
+        return self.offsets.fetch_committed_position(tp)

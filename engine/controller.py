@@ -73,7 +73,10 @@ class QuorumController:
         self._session_timers: dict[int, Timer] = {}
         self._election_timer: Timer | None = None
         self._rebalance_timer: Timer | None = None
+        self._quorum_lost = False
+        self._disconnected: set[int] = set()
         self.network.on_change.append(self.check_quorum)
+        self.network.on_change.append(self.on_connectivity_change)
         self._schedule_leader_rebalance()
 
     # --- quorum --------------------------------------------------------------------------------
@@ -91,14 +94,18 @@ class QuorumController:
 
     def has_quorum(self) -> bool:
         active = self.active_id
-        return (
-            active is not None and self.nodes[active].alive and self._reaches_majority(active)
-        )
+        return active is not None and self.nodes[active].alive and self._reaches_majority(active)
 
     def check_quorum(self) -> None:
         """After a fault: if the active controller lost its majority, hold an election later."""
         if self.has_quorum():
+            if self._quorum_lost:
+                # The same controller regained its majority: heartbeats it could not process
+                # meanwhile must not count against the brokers.
+                self._quorum_lost = False
+                self._refresh_sessions()
             return
+        self._quorum_lost = True
         if self._election_timer is not None and not self._election_timer.cancelled:
             return
         timeout = int(self.config["controller.quorum.fetch.timeout.ms"]) + self.rng.randint(
@@ -111,23 +118,65 @@ class QuorumController:
         if self.has_quorum():
             return
         candidates = [
-            node.id for node in self.nodes.values() if node.alive and self._reaches_majority(node.id)
+            node.id
+            for node in self.nodes.values()
+            if node.alive and self._reaches_majority(node.id)
         ]
         if not candidates:
             if self.active_id is not None:
                 self.emit("controller_lost_quorum", {"controller": self.active_id})
             self.active_id = None
+            self.on_connectivity_change()
             return
         self.active_id = self.rng.choice(candidates)
         self.quorum_epoch += 1
-        self.emit(
-            "controller_elected", {"controller": self.active_id, "epoch": self.quorum_epoch}
-        )
+        self.emit("controller_elected", {"controller": self.active_id, "epoch": self.quorum_epoch})
         # A new active controller gives every broker a fresh session before fencing anyone.
+        self._quorum_lost = False
+        self._refresh_sessions()
+
+    def _refresh_sessions(self) -> None:
         for broker_id, registration in self.brokers.items():
             if not registration.fenced:
                 self.last_heartbeat_ms[broker_id] = self.scheduler.now_ms
                 self._arm_session_timer(broker_id)
+        self.on_connectivity_change()
+
+    def connected(self, broker_id: int) -> bool:
+        """Whether this broker's heartbeats reach an active controller that has its quorum."""
+        broker = self.broker_nodes.get(broker_id)
+        active = self.active_id
+        return (
+            broker is not None
+            and broker.alive
+            and active is not None
+            and self.has_quorum()
+            and self.network.reachable(broker_id, active)
+        )
+
+    def on_connectivity_change(self) -> None:
+        """After any fault or recovery: brokers that lost the controller start their session
+        clock from the last heartbeat that got through; brokers that found it again send real
+        heartbeats until they are caught up and unfenced."""
+        for broker_id in sorted(self.broker_nodes):
+            broker = self.broker_nodes[broker_id]
+            if self.connected(broker_id):
+                self._disconnected.discard(broker_id)
+                broker.wake_heartbeats()
+                continue
+            if broker_id in self._disconnected:
+                continue
+            self._disconnected.add(broker_id)
+            registration = self.brokers.get(broker_id)
+            if registration is None or registration.fenced:
+                continue
+            last = (
+                broker.last_scheduled_heartbeat_arrival()
+                if broker.alive
+                else min(self.scheduler.now_ms, broker.last_scheduled_heartbeat_arrival())
+            )
+            self.last_heartbeat_ms[broker_id] = max(self.last_heartbeat_ms.get(broker_id, 0), last)
+            self._arm_session_timer(broker_id)
 
     def stop_node(self, node_id: int) -> None:
         node = self.nodes[node_id]
@@ -136,6 +185,7 @@ class QuorumController:
         node.alive = False
         self.emit("controller_stopped", {"controller": node_id})
         self.check_quorum()
+        self.on_connectivity_change()
 
     def start_node(self, node_id: int) -> None:
         node = self.nodes[node_id]
@@ -144,6 +194,7 @@ class QuorumController:
         node.alive = True
         self.emit("controller_started", {"controller": node_id})
         self.check_quorum()
+        self.on_connectivity_change()
 
     def require_quorum(self) -> None:
         if not self.has_quorum():
@@ -175,17 +226,25 @@ class QuorumController:
             records.append(MetadataRecord(0, "broker", broker=_copy_broker(broker)))
         for topic in self.topics.values():
             records.append(
-                MetadataRecord(0, "topic", topic=topic.name, config=dict(topic.config),
-                               internal=topic.internal)
+                MetadataRecord(
+                    0, "topic", topic=topic.name, config=dict(topic.config), internal=topic.internal
+                )
             )
             for partition, registration in topic.partitions.items():
                 records.append(
-                    MetadataRecord(0, "partition", topic=topic.name, partition=partition,
-                                   registration=registration)
+                    MetadataRecord(
+                        0,
+                        "partition",
+                        topic=topic.name,
+                        partition=partition,
+                        registration=registration,
+                    )
                 )
         return self.metadata_offset, records
 
-    def _set_partition(self, topic: str, partition: int, new: PartitionRegistration, reason: str) -> None:
+    def _set_partition(
+        self, topic: str, partition: int, new: PartitionRegistration, reason: str
+    ) -> None:
         registration = self.topics[topic].partitions.get(partition)
         self.topics[topic].partitions[partition] = new
         if registration is not None:
@@ -207,16 +266,28 @@ class QuorumController:
             if removed:
                 self.emit(
                     "isr_shrunk",
-                    {"topic": topic, "partition": partition, "removed": removed,
-                     "isr": list(new.isr), "reason": reason},
+                    {
+                        "topic": topic,
+                        "partition": partition,
+                        "removed": removed,
+                        "isr": list(new.isr),
+                        "reason": reason,
+                    },
                 )
             if added:
                 self.emit(
                     "isr_expanded",
-                    {"topic": topic, "partition": partition, "added": added,
-                     "isr": list(new.isr), "reason": reason},
+                    {
+                        "topic": topic,
+                        "partition": partition,
+                        "added": added,
+                        "isr": list(new.isr),
+                        "reason": reason,
+                    },
                 )
-        self._commit(self._next_record("partition", topic=topic, partition=partition, registration=new))
+        self._commit(
+            self._next_record("partition", topic=topic, partition=partition, registration=new)
+        )
 
     # --- brokers -----------------------------------------------------------------------------
 
@@ -225,11 +296,17 @@ class QuorumController:
         self.brokers[broker.id] = BrokerRegistration(broker.id, fenced=True)
 
     def usable_brokers(self) -> list[int]:
-        return sorted(b.id for b in self.brokers.values() if not b.fenced and not b.in_controlled_shutdown)
+        return sorted(
+            b.id for b in self.brokers.values() if not b.fenced and not b.in_controlled_shutdown
+        )
 
     def is_eligible(self, broker_id: int) -> bool:
         registration = self.brokers.get(broker_id)
-        return registration is not None and not registration.fenced and not registration.in_controlled_shutdown
+        return (
+            registration is not None
+            and not registration.fenced
+            and not registration.in_controlled_shutdown
+        )
 
     def handle_heartbeat(self, broker_id: int, metadata_offset: int, want_shutdown: bool) -> bool:
         """A broker heartbeat reached the active controller; returns whether the broker may be
@@ -254,6 +331,10 @@ class QuorumController:
 
         def expire() -> None:
             self._session_timers.pop(broker_id, None)
+            if self.connected(broker_id):
+                # Heartbeats are getting through (counted, not simulated, while steady).
+                self._disconnected.discard(broker_id)
+                return
             last = self.last_heartbeat_ms.get(broker_id, 0)
             if self.scheduler.now_ms - last < timeout:
                 self._arm_session_timer(broker_id)
@@ -299,18 +380,26 @@ class QuorumController:
         for topic in self.topics.values():
             for partition, current in sorted(topic.partitions.items()):
                 if broker_id in current.isr or current.leader == broker_id:
-                    self._change_partition(topic, partition, remove=broker_id,
-                                           reason="controlled shutdown")
+                    self._change_partition(
+                        topic, partition, remove=broker_id, reason="controlled shutdown"
+                    )
         registration.fenced = True
         registration.epoch += 1
         self._commit(self._next_record("broker", broker=_copy_broker(registration)))
-        self.emit("broker_fenced", {"broker": broker_id, "reason": "controlled shutdown",
-                                    "partitions": []})
+        self.emit(
+            "broker_fenced",
+            {"broker": broker_id, "reason": "controlled shutdown", "partitions": []},
+        )
 
     # --- leader election (PartitionChangeBuilder) --------------------------------------------
 
-    def _elect(self, topic: TopicRegistration, replicas: tuple[int, ...], isr: tuple[int, ...],
-               allow_unclean: bool) -> tuple[int, tuple[int, ...], bool]:
+    def _elect(
+        self,
+        topic: TopicRegistration,
+        replicas: tuple[int, ...],
+        isr: tuple[int, ...],
+        allow_unclean: bool,
+    ) -> tuple[int, tuple[int, ...], bool]:
         for replica in replicas:  # C3
             if replica in isr and self.is_eligible(replica):
                 return replica, isr, False
@@ -320,8 +409,14 @@ class QuorumController:
                     return replica, (replica,), True
         return NO_LEADER, isr, False  # C4
 
-    def _change_partition(self, topic: TopicRegistration, partition: int, remove: int | None = None,
-                          reason: str = "", force_unclean: bool = False) -> None:
+    def _change_partition(
+        self,
+        topic: TopicRegistration,
+        partition: int,
+        remove: int | None = None,
+        reason: str = "",
+        force_unclean: bool = False,
+    ) -> None:
         current = topic.partitions[partition]
         isr = current.isr
         if remove is not None and remove in isr:
@@ -331,7 +426,7 @@ class QuorumController:
         unclean = force_unclean or bool(topic.config.get("unclean.leader.election.enable"))
         leader = current.leader
         elected_unclean = False
-        if leader == NO_LEADER or leader == remove or not self.is_eligible(leader):
+        if leader in (NO_LEADER, remove) or not self.is_eligible(leader):
             leader, isr, elected_unclean = self._elect(topic, current.replicas, isr, unclean)
         if leader == current.leader and isr == current.isr:
             return
@@ -343,8 +438,15 @@ class QuorumController:
         )
         self._set_partition(topic.name, partition, new, "unclean" if elected_unclean else reason)
 
-    def alter_partition(self, broker_id: int, topic_name: str, partition: int, leader_epoch: int,
-                        partition_epoch: int, new_isr: tuple[int, ...]) -> tuple[str, PartitionRegistration | None]:
+    def alter_partition(
+        self,
+        broker_id: int,
+        topic_name: str,
+        partition: int,
+        leader_epoch: int,
+        partition_epoch: int,
+        new_isr: tuple[int, ...],
+    ) -> tuple[str, PartitionRegistration | None]:
         """AlterPartition from a leader: returns (error name or "", current registration)."""
         if not self.has_quorum():
             return "NOT_CONTROLLER", None
@@ -360,8 +462,11 @@ class QuorumController:
             if replica not in current.isr and not self.is_eligible(replica):
                 return "INELIGIBLE_REPLICA", current
         new = current.changed(isr=tuple(new_isr), partition_epoch=current.partition_epoch + 1)
-        reason = "follower fell behind (replica.lag.time.max.ms)" if len(new_isr) < len(current.isr) \
+        reason = (
+            "follower fell behind (replica.lag.time.max.ms)"
+            if len(new_isr) < len(current.isr)
             else "follower caught up"
+        )
         self._set_partition(topic_name, partition, new, reason)
         return "", new
 
@@ -374,14 +479,19 @@ class QuorumController:
         if election_type == "preferred":
             preferred = current.preferred_leader
             if current.leader == preferred:
-                raise ElectionNotNeededError(f"Broker {preferred} already leads {topic_name}-{partition}.")
+                raise ElectionNotNeededError(
+                    f"Broker {preferred} already leads {topic_name}-{partition}."
+                )
             if preferred not in current.isr or not self.is_eligible(preferred):
                 raise PreferredLeaderNotAvailableError(
                     f"Broker {preferred}, the preferred leader of {topic_name}-{partition}, is not "
                     "an eligible in-sync replica."
                 )
-            new = current.changed(leader=preferred, leader_epoch=current.leader_epoch + 1,
-                                  partition_epoch=current.partition_epoch + 1)
+            new = current.changed(
+                leader=preferred,
+                leader_epoch=current.leader_epoch + 1,
+                partition_epoch=current.partition_epoch + 1,
+            )
             self._set_partition(topic_name, partition, new, "preferred leader election")
         elif election_type == "unclean":
             if current.leader != NO_LEADER:
@@ -391,8 +501,12 @@ class QuorumController:
                 raise EligibleLeadersNotAvailableError(
                     f"No replica of {topic_name}-{partition} is alive to lead it."
                 )
-            new = current.changed(leader=leader, isr=isr, leader_epoch=current.leader_epoch + 1,
-                                  partition_epoch=current.partition_epoch + 1)
+            new = current.changed(
+                leader=leader,
+                isr=isr,
+                leader_epoch=current.leader_epoch + 1,
+                partition_epoch=current.partition_epoch + 1,
+            )
             self._set_partition(topic_name, partition, new, "unclean" if unclean else "election")
         else:
             raise ValueError("election_type must be 'preferred' or 'unclean'")
@@ -420,8 +534,11 @@ class QuorumController:
             for topic, partition in not_led:
                 current = topic.partitions[partition]
                 if broker_id in current.isr and self.is_eligible(broker_id):
-                    new = current.changed(leader=broker_id, leader_epoch=current.leader_epoch + 1,
-                                          partition_epoch=current.partition_epoch + 1)
+                    new = current.changed(
+                        leader=broker_id,
+                        leader_epoch=current.leader_epoch + 1,
+                        partition_epoch=current.partition_epoch + 1,
+                    )
                     self._set_partition(topic.name, partition, new, "auto leader rebalance")
 
     def try_unclean_elections(self, topic_name: str) -> None:
@@ -434,8 +551,13 @@ class QuorumController:
 
     # --- topics ------------------------------------------------------------------------------
 
-    def assign_replicas(self, partitions: int, replication_factor: int, first_partition: int = 0,
-                        existing: dict[int, PartitionRegistration] | None = None) -> list[tuple[int, ...]]:
+    def assign_replicas(
+        self,
+        partitions: int,
+        replication_factor: int,
+        first_partition: int = 0,
+        existing: dict[int, PartitionRegistration] | None = None,
+    ) -> list[tuple[int, ...]]:
         """Spread leaders and followers evenly, from a seeded random start (AdminUtils-style)."""
         brokers = self.usable_brokers()
         if replication_factor > len(brokers):
@@ -459,8 +581,14 @@ class QuorumController:
             assignments.append(tuple(replicas))
         return assignments
 
-    def create_topic(self, name: str, partitions: int, replication_factor: int,
-                     config: dict[str, Any], internal: bool = False) -> TopicRegistration:
+    def create_topic(
+        self,
+        name: str,
+        partitions: int,
+        replication_factor: int,
+        config: dict[str, Any],
+        internal: bool = False,
+    ) -> TopicRegistration:
         self.require_quorum()
         if name in self.topics:
             raise TopicExistsError(f"Topic '{name}' already exists.")
@@ -474,11 +602,21 @@ class QuorumController:
         self.topics[name] = topic
         self._commit(self._next_record("topic", topic=name, config=dict(config), internal=internal))
         for partition, replicas in enumerate(assignments):
-            self._set_partition(name, partition,
-                                PartitionRegistration(replicas, replicas, replicas[0], 0, 0), "created")
-        self.emit("topic_created", {"topic": name, "partitions": partitions,
-                                    "replication_factor": replication_factor,
-                                    "assignment": [list(r) for r in assignments]})
+            self._set_partition(
+                name,
+                partition,
+                PartitionRegistration(replicas, replicas, replicas[0], 0, 0),
+                "created",
+            )
+        self.emit(
+            "topic_created",
+            {
+                "topic": name,
+                "partitions": partitions,
+                "replication_factor": replication_factor,
+                "assignment": [list(r) for r in assignments],
+            },
+        )
         return topic
 
     def add_partitions(self, name: str, total: int) -> None:
@@ -489,13 +627,20 @@ class QuorumController:
         current = len(topic.partitions)
         if total <= current:
             raise InvalidPartitionsError(
-                f"Topic '{name}' has {current} partitions; the new count must be larger, not {total}."
+                f"Topic '{name}' has {current} partitions; the new count must be larger, "
+                f"not {total}."
             )
         replication_factor = len(topic.partitions[0].replicas)
-        assignments = self.assign_replicas(total - current, replication_factor, first_partition=current)
+        assignments = self.assign_replicas(
+            total - current, replication_factor, first_partition=current
+        )
         for offset, replicas in enumerate(assignments):
-            self._set_partition(name, current + offset,
-                                PartitionRegistration(replicas, replicas, replicas[0], 0, 0), "created")
+            self._set_partition(
+                name,
+                current + offset,
+                PartitionRegistration(replicas, replicas, replicas[0], 0, 0),
+                "created",
+            )
         self.emit("partitions_added", {"topic": name, "from": current, "to": total})
 
     def delete_topic(self, name: str) -> None:
@@ -519,5 +664,9 @@ class QuorumController:
 
 
 def _copy_broker(registration: BrokerRegistration) -> BrokerRegistration:
-    return BrokerRegistration(registration.id, registration.fenced,
-                              registration.in_controlled_shutdown, registration.epoch)
+    return BrokerRegistration(
+        registration.id,
+        registration.fenced,
+        registration.in_controlled_shutdown,
+        registration.epoch,
+    )

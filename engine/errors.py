@@ -237,7 +237,9 @@ class DuplicateSequenceError(KafkaError):
 
 class InvalidProducerEpochError(KafkaError):
     code = 47
-    explanation = "The producer epoch is older than the one the broker knows: a newer producer exists."
+    explanation = (
+        "The producer epoch is older than the one the broker knows: a newer producer exists."
+    )
 
 
 class InvalidTxnStateError(KafkaError):
@@ -342,7 +344,9 @@ class UnstableOffsetCommitError(RetriableError):
 
 class InvalidRecordError(KafkaError):
     code = 87
-    explanation = "The broker rejected the record: a compacted topic needs every record to have a key."
+    explanation = (
+        "The broker rejected the record: a compacted topic needs every record to have a key."
+    )
 
 
 class ThrottlingQuotaExceededError(RetriableError):

@@ -50,12 +50,15 @@ class ResourceLimits:
             )
         if not 1 <= controllers <= self.max_controllers:
             raise ResourceLimitError(
-                f"A simulated cluster has 1 to {self.max_controllers} controllers, not {controllers}."
+                f"A simulated cluster has 1 to {self.max_controllers} controllers, "
+                f"not {controllers}."
             )
 
     def check_topic(self, cluster: Cluster, new_partitions: int, new_topic: bool) -> None:
         if new_topic and len(cluster.controller.topics) >= self.max_topics:
-            raise ResourceLimitError(f"This cluster already has the most topics allowed ({self.max_topics}).")
+            raise ResourceLimitError(
+                f"This cluster already has the most topics allowed ({self.max_topics})."
+            )
         if new_partitions > self.max_partitions_per_topic:
             raise ResourceLimitError(
                 f"A topic can have at most {self.max_partitions_per_topic} partitions here."
@@ -63,7 +66,8 @@ class ResourceLimits:
         total = sum(len(t.partitions) for t in cluster.controller.topics.values())
         if total + new_partitions > self.max_partitions:
             raise ResourceLimitError(
-                f"This cluster can hold at most {self.max_partitions} partitions in all; it has {total}."
+                f"This cluster can hold at most {self.max_partitions} partitions in all; "
+                f"it has {total}."
             )
 
     def check_record(self, size: int) -> None:

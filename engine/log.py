@@ -21,7 +21,9 @@ INDEX_ENTRY_BYTES = 8
 
 def batch_digest(batch: RecordBatch, crc: int) -> int:
     # One crc32 over the joined parts equals chaining crc32 over each part in turn.
-    parts = [f"b{batch.base_offset}/{batch.leader_epoch}/{batch.producer_id}/{batch.control_type}".encode()]
+    parts = [
+        f"b{batch.base_offset}/{batch.leader_epoch}/{batch.producer_id}/{batch.control_type}".encode()
+    ]
     append = parts.append
     for record in batch.records:
         append(b"%d:%d" % (record.offset, record.timestamp))
@@ -192,7 +194,8 @@ class UnifiedLog:
             reason = "segment.bytes"
         elif (
             segment.first_batch_timestamp is not None
-            and now_ms - segment.first_batch_timestamp > int(self.config["segment.ms"])
+            # Kafka compares the incoming batch's timestamp with the segment's first batch's.
+            and batch.max_timestamp - segment.first_batch_timestamp > int(self.config["segment.ms"])
         ):
             reason = "segment.ms"
         elif segment.index_full:
@@ -209,7 +212,12 @@ class UnifiedLog:
         self._segment_bases.append(base)
         self._on_event(
             "segment_rolled",
-            {"topic": self.topic, "partition": self.partition, "base_offset": base, "reason": reason},
+            {
+                "topic": self.topic,
+                "partition": self.partition,
+                "base_offset": base,
+                "reason": reason,
+            },
         )
         return segment
 
@@ -327,7 +335,9 @@ class UnifiedLog:
             deleted += self._delete_while(over_size, now_ms, "retention.bytes")
         return deleted
 
-    def _delete_while(self, predicate: Callable[[LogSegment, int], bool], now_ms: int, reason: str) -> int:
+    def _delete_while(
+        self, predicate: Callable[[LogSegment, int], bool], now_ms: int, reason: str
+    ) -> int:
         deletable: list[LogSegment] = []
         for position, segment in enumerate(self.segments):
             is_last = position == len(self.segments) - 1
@@ -353,8 +363,10 @@ class UnifiedLog:
     def _segment_position(self, offset: int) -> int:
         return max(0, bisect_right(self._segment_bases, offset) - 1)
 
-    def iter_batches(self, start_offset: int, end_offset: int | None = None) -> Iterator[RecordBatch]:
-        """Batches holding offsets >= start_offset (whole batches, as Kafka's fetch returns them)."""
+    def iter_batches(
+        self, start_offset: int, end_offset: int | None = None
+    ) -> Iterator[RecordBatch]:
+        """Batches holding offsets >= start_offset (whole batches, as a Kafka fetch returns)."""
         end = self.log_end_offset if end_offset is None else end_offset
         for segment in self.segments[self._segment_position(start_offset) :]:
             if segment.base_offset >= end:

@@ -80,9 +80,7 @@ class Network:
             return self.latency_ms
         return self.latency_ms + self.rng.randint(0, self.jitter_ms)
 
-    def send(
-        self, source: Node, destination: Node, kind: str, deliver: Callable[[], None]
-    ) -> bool:
+    def send(self, source: Node, destination: Node, kind: str, deliver: Callable[[], None]) -> bool:
         """Send a message; `deliver` runs on arrival if the path and receiver are still up.
 
         Returns False when the message is dropped at once (no path)."""
@@ -95,7 +93,12 @@ class Network:
         arrives = max(self.scheduler.now_ms + self.delay(), self._last_arrival.get(link, 0))
         self._last_arrival[link] = arrives
         self.in_flight[message_id] = InFlight(
-            message_id, node_name(source), node_name(destination), kind, self.scheduler.now_ms, arrives
+            message_id,
+            node_name(source),
+            node_name(destination),
+            kind,
+            self.scheduler.now_ms,
+            arrives,
         )
 
         def arrive() -> None:

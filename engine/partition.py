@@ -193,7 +193,9 @@ class Partition:
         self.pending_isr = new_isr
         self.broker.send_alter_partition(self, new_isr)
 
-    def on_alter_partition_response(self, error: str, registration: PartitionRegistration | None) -> None:
+    def on_alter_partition_response(
+        self, error: str, registration: PartitionRegistration | None
+    ) -> None:
         self.pending_isr = None
         if registration is None:
             return

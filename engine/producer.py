@@ -40,8 +40,14 @@ if TYPE_CHECKING:
     from engine.broker import Broker
     from engine.cluster import Cluster
 
-_METADATA_ERRORS = {"NOT_LEADER_OR_FOLLOWER", "UNKNOWN_TOPIC_OR_PARTITION", "LEADER_NOT_AVAILABLE",
-                    "FENCED_LEADER_EPOCH", "UNKNOWN_LEADER_EPOCH", "NETWORK_EXCEPTION"}
+_METADATA_ERRORS = {
+    "NOT_LEADER_OR_FOLLOWER",
+    "UNKNOWN_TOPIC_OR_PARTITION",
+    "LEADER_NOT_AVAILABLE",
+    "FENCED_LEADER_EPOCH",
+    "UNKNOWN_LEADER_EPOCH",
+    "NETWORK_EXCEPTION",
+}
 
 
 class FutureRecordMetadata:
@@ -85,7 +91,9 @@ class FutureRecordMetadata:
         for callback in self.callbacks:
             callback(value, error)
 
-    def add_callback(self, callback: Callable[[RecordMetadata | None, KafkaError | None], None]) -> None:
+    def add_callback(
+        self, callback: Callable[[RecordMetadata | None, KafkaError | None], None]
+    ) -> None:
         if self._done:
             callback(self._value, self._error)
         else:
@@ -93,8 +101,14 @@ class FutureRecordMetadata:
 
     def get(self, timeout_ms: int | None = None) -> RecordMetadata:
         if not self._done:
-            self._producer.cluster._record_call("future.get", {"producer": self._producer.client_number,
-                                                                "future": self.id, "timeout_ms": timeout_ms})
+            self._producer.cluster._record_call(
+                "future.get",
+                {
+                    "producer": self._producer.client_number,
+                    "future": self.id,
+                    "timeout_ms": timeout_ms,
+                },
+            )
             self._producer._wait_for(self, timeout_ms)
         if not self._done:
             raise KafkaTimeoutError(f"The send did not complete within {timeout_ms} ms.")
@@ -138,10 +152,20 @@ class KafkaProducer(ClientBase):
         self.linger_ms = int(resolved["linger.ms"])
         self.delivery_timeout_ms = int(resolved["delivery.timeout.ms"])
         self.request_timeout_ms = int(resolved["request.timeout.ms"])
+        # Kafka: delivery.timeout.ms must cover linger.ms + request.timeout.ms; an explicit
+        # smaller value is a configuration error, a default one is raised to match.
+        if self.delivery_timeout_ms < self.linger_ms + self.request_timeout_ms:
+            if "delivery.timeout.ms" in given:
+                raise InvalidConfigurationError(
+                    "delivery.timeout.ms should be equal to or larger than linger.ms + "
+                    "request.timeout.ms."
+                )
+            self.delivery_timeout_ms = self.linger_ms + self.request_timeout_ms
         self.max_in_flight = int(resolved["max.in.flight.requests.per.connection"])
         self.retries = int(resolved["retries"])
         self._max_request_size = int(resolved["max.request.size"])
         self._ignore_keys = bool(resolved["partitioner.ignore.keys"])
+        self._metadata_max_age_ms = int(resolved["metadata.max.age.ms"])
         self._key_partitions: dict[tuple[bytes, int], int] = {}
         self._topic_partitions: dict[str, list[TopicPartition]] = {}
         self.batches: dict[TopicPartition, deque[ProducerBatch]] = {}
@@ -177,14 +201,17 @@ class KafkaProducer(ClientBase):
         if explicit and conflicts:
             raise InvalidConfigurationError(
                 "enable.idempotence=true conflicts with this producer's settings: "
-                + "; ".join(conflicts) + "."
+                + "; ".join(conflicts)
+                + "."
             )
         if resolved.get("transactional.id") and not resolved["enable.idempotence"]:
             raise InvalidConfigurationError(
                 "A transactional producer needs enable.idempotence=true."
             )
         if resolved.get("transactional.id") and conflicts:
-            raise InvalidConfigurationError("A transactional producer needs " + "; ".join(conflicts) + ".")
+            raise InvalidConfigurationError(
+                "A transactional producer needs " + "; ".join(conflicts) + "."
+            )
         return bool(resolved["enable.idempotence"]) and not conflicts
 
     # --- public API --------------------------------------------------------------------------
@@ -200,13 +227,27 @@ class KafkaProducer(ClientBase):
     ) -> FutureRecordMetadata:
         self.cluster._record_call(
             "producer.send",
-            {"producer": self.client_number, "topic": topic, "value": value, "key": key,
-             "partition": partition, "headers": headers, "timestamp_ms": timestamp_ms},
+            {
+                "producer": self.client_number,
+                "topic": topic,
+                "value": value,
+                "key": key,
+                "partition": partition,
+                "headers": headers,
+                "timestamp_ms": timestamp_ms,
+            },
         )
         return self._send(topic, value, key, partition, headers, timestamp_ms)
 
-    def _send(self, topic: str, value: bytes | None, key: bytes | None, partition: int | None,
-              headers: Any, timestamp_ms: int | None) -> FutureRecordMetadata:
+    def _send(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None,
+        partition: int | None,
+        headers: Any,
+        timestamp_ms: int | None,
+    ) -> FutureRecordMetadata:
         if self.closed:
             raise KafkaClosedError("Cannot send after the producer is closed.")
         if not isinstance(topic, str):
@@ -223,28 +264,49 @@ class KafkaProducer(ClientBase):
         # A cheap bound first (batch header, varints, key and value): the exact estimate only
         # matters near the limits.
         size = _SIZE_SLACK + (len(key) if key else 0) + (len(value) if value else 0)
-        if header_tuple or size > self._max_request_size or size > self.cluster.limits.max_record_bytes:
+        if (
+            header_tuple
+            or size > self._max_request_size
+            or size > self.cluster.limits.max_record_bytes
+        ):
             size = estimate_size_in_bytes_upper_bound(key, value, header_tuple)
         if size > self._max_request_size:
-            future._complete(None, RecordTooLargeError(
-                f"The message is {size} bytes when serialized which is larger than {self.config['max.request.size']}, "
-                "which is the value of the max.request.size configuration."))
+            future._complete(
+                None,
+                RecordTooLargeError(
+                    f"The message is {size} bytes when serialized which is larger than "
+                    f"{self.config['max.request.size']}, "
+                    "which is the value of the max.request.size configuration."
+                ),
+            )
             return future
         if size > self.cluster.limits.max_record_bytes:
             self.cluster.limits.check_record(size)
-        infos = self.topics.get(topic) or self._wait_on_metadata(topic)
+        infos = self.topics.get(topic)
+        if infos is None:
+            infos = self._wait_on_metadata(topic)
+        elif self.now_ms - self.last_metadata_ms >= self._metadata_max_age_ms:
+            self.request_metadata_update()  # metadata.max.age.ms: learn new partitions and leaders
         if infos is None:
             error = self.topic_errors.get(topic)
-            message = (f"Topic {topic} not present in metadata after {self.config['max.block.ms']} ms."
-                       if not error else f"Topic {topic}: {error}")
-            future._complete(None, KafkaTimeoutError(message) if not error or error == "UNKNOWN_TOPIC_OR_PARTITION"
-                             else error_for_name(error)())
+            message = (
+                f"Topic {topic} not present in metadata after {self.config['max.block.ms']} ms."
+                if not error
+                else f"Topic {topic}: {error}"
+            )
+            future._complete(
+                None,
+                KafkaTimeoutError(message)
+                if not error or error == "UNKNOWN_TOPIC_OR_PARTITION"
+                else error_for_name(error)(),
+            )
             return future
         count = len(infos)
         if partition is not None:
             if not isinstance(partition, int) or not 0 <= partition < count:
                 raise InvalidPartitionGivenError(
-                    f"Invalid partition given with record: {partition} is not in the range [0...{count})."
+                    f"Invalid partition given with record: {partition} is not in the range "
+                    f"[0...{count})."
                 )
             chosen = partition
         elif key is not None and not self._ignore_keys:
@@ -264,7 +326,9 @@ class KafkaProducer(ClientBase):
         if partition is None and (key is None or self._ignore_keys):
             queue = self.batches[tp]
             full = all(batch.closed or batch.size >= self.batch_size for batch in queue)
-            self._sticky(topic).update_partition_info(appended, count, self._available(topic), full or new_batch)
+            self._sticky(topic).update_partition_info(
+                appended, count, self._available(topic), full or new_batch
+            )
         self.sent_records += 1
         self.cluster.on_client_send(self, tp)
         return future
@@ -279,7 +343,10 @@ class KafkaProducer(ClientBase):
         self._flushing = True
         try:
             self._wake_sender(0)
-            self.cluster._run_until(lambda: not self._pending, self.now_ms + self.delivery_timeout_ms + self.request_timeout_ms + 1000)
+            self.cluster._run_until(
+                lambda: not self._pending,
+                self.now_ms + self.delivery_timeout_ms + self.request_timeout_ms + 1000,
+            )
         finally:
             self._flushing = False
 
@@ -303,13 +370,17 @@ class KafkaProducer(ClientBase):
     def send_offsets_to_transaction(
         self, offsets: dict[TopicPartition, int], group_id: str
     ) -> None:
-        self.cluster._record_call("producer.send_offsets_to_transaction", {
-            "producer": self.client_number,
-            "group_id": group_id if isinstance(group_id, str) else group_id.to_dict(),
-            "offsets": [[tp[0], tp[1], int(offset)] for tp, offset in offsets.items()],
-        })
+        self.cluster._record_call(
+            "producer.send_offsets_to_transaction",
+            {
+                "producer": self.client_number,
+                "group_id": group_id if isinstance(group_id, (str, dict)) else group_id.to_dict(),
+                "offsets": [[tp[0], tp[1], int(offset)] for tp, offset in offsets.items()],
+            },
+        )
         self._transactions().send_offsets_to_transaction(
-            {TopicPartition(*tp): int(offset) for tp, offset in offsets.items()}, group_id)
+            {TopicPartition(*tp): int(offset) for tp, offset in offsets.items()}, group_id
+        )
 
     def commit_transaction(self) -> None:
         self.cluster._record_call("producer.commit_transaction", {"producer": self.client_number})
@@ -330,7 +401,11 @@ class KafkaProducer(ClientBase):
         return self.transaction
 
     def metrics(self) -> dict[str, Any]:
-        return {"sent": self.sent_records, "acked": self.acked_records, "pending": len(self._pending)}
+        return {
+            "sent": self.sent_records,
+            "acked": self.acked_records,
+            "pending": len(self._pending),
+        }
 
     # --- accumulator -------------------------------------------------------------------------
 
@@ -352,7 +427,11 @@ class KafkaProducer(ClientBase):
         return partitioner
 
     def _available(self, topic: str) -> list[int]:
-        return [number for number, info in enumerate(self.topics.get(topic, [])) if info.leader != NO_LEADER]
+        return [
+            number
+            for number, info in enumerate(self.topics.get(topic, []))
+            if info.leader != NO_LEADER
+        ]
 
     def _wait_on_metadata(self, topic: str) -> list[Any] | None:
         if topic in self.topics:
@@ -362,8 +441,15 @@ class KafkaProducer(ClientBase):
         self.cluster._run_until(lambda: topic in self.topics, deadline)
         return self.topics.get(topic)
 
-    def _append(self, tp: TopicPartition, timestamp: int, key: bytes | None, value: bytes | None,
-                headers: Any, future: FutureRecordMetadata) -> tuple[int, bool]:
+    def _append(
+        self,
+        tp: TopicPartition,
+        timestamp: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Any,
+        future: FutureRecordMetadata,
+    ) -> tuple[int, bool]:
         queue = self.batches.get(tp)
         if queue is None:
             queue = deque()
@@ -399,7 +485,11 @@ class KafkaProducer(ClientBase):
 
     def _wake_sender(self, delay_ms: int) -> None:
         due = self.now_ms + delay_ms
-        if self._sender_timer is not None and not self._sender_timer.cancelled and self._sender_due <= due:
+        if (
+            self._sender_timer is not None
+            and not self._sender_timer.cancelled
+            and self._sender_due <= due
+        ):
             return
         if self._sender_timer is not None:
             self._sender_timer.cancel()
@@ -434,8 +524,10 @@ class KafkaProducer(ClientBase):
             if ready_at > now:
                 next_wake = ready_at if next_wake is None else min(next_wake, ready_at)
                 continue
-            if self.idempotent and self.in_flight_batches.get(tp) and (
-                batch.attempts or any(b.last_error for b in self.in_flight_batches[tp])
+            if (
+                self.idempotent
+                and self.in_flight_batches.get(tp)
+                and (batch.attempts or any(b.last_error for b in self.in_flight_batches[tp]))
             ):
                 continue  # a retried batch goes alone, in sequence order
             leader = self.leader_for(tp.topic, tp.partition)
@@ -471,9 +563,14 @@ class KafkaProducer(ClientBase):
         for queue in self.batches.values():
             while queue and now - queue[0].created_ms >= self.delivery_timeout_ms:
                 batch = queue.popleft()
-                self._fail_batch(batch, KafkaTimeoutError(
-                    f"Expiring {len(batch.records)} record(s) for {batch.tp}:{now - batch.created_ms} ms "
-                    "has passed since batch creation"))
+                self._fail_batch(
+                    batch,
+                    KafkaTimeoutError(
+                        f"Expiring {len(batch.records)} record(s) for "
+                        f"{batch.tp}:{now - batch.created_ms} ms "
+                        "has passed since batch creation"
+                    ),
+                )
 
     def _send_produce(self, leader: int, batches: list[ProducerBatch]) -> None:
         self.in_flight[leader] = self.in_flight.get(leader, 0) + 1
@@ -489,11 +586,22 @@ class KafkaProducer(ClientBase):
                 batch.producer_epoch = self.producer_epoch
                 batch.is_transactional = self.transaction is not None
             self.in_flight_batches.setdefault(batch.tp, []).append(batch)
-            wire.append((batch.tp, RecordBatch(
-                base_offset=0, records=batch.records, leader_epoch=-1,
-                producer_id=batch.producer_id, producer_epoch=batch.producer_epoch,
-                base_sequence=batch.base_sequence, is_transactional=batch.is_transactional,
-                size=batch.size, max_timestamp=max(r.timestamp for r in batch.records))))
+            wire.append(
+                (
+                    batch.tp,
+                    RecordBatch(
+                        base_offset=0,
+                        records=batch.records,
+                        leader_epoch=-1,
+                        producer_id=batch.producer_id,
+                        producer_epoch=batch.producer_epoch,
+                        base_sequence=batch.base_sequence,
+                        is_transactional=batch.is_transactional,
+                        size=batch.size,
+                        max_timestamp=max(r.timestamp for r in batch.records),
+                    ),
+                )
+            )
         acks = self.acks
         timeout = self.request_timeout_ms
         self.cluster.on_produce_request(self, leader, [b.tp for b in batches])
@@ -508,6 +616,7 @@ class KafkaProducer(ClientBase):
                     remaining[0] -= 1
                     if remaining[0] == 0 and acks != 0:
                         reply([results[i] for i in range(len(wire))])
+
                 return complete
 
             for index, (tp, record_batch) in enumerate(wire):
@@ -561,20 +670,31 @@ class KafkaProducer(ClientBase):
             )
             batch.retry_at_ms = self.now_ms + backoff
             self._reenqueue(batch)
-            self.cluster.emit("produce_retried", {"producer": self.client_id, "topic": batch.tp.topic,
-                                                  "partition": batch.tp.partition, "error": exception.kafka_name,
-                                                  "attempt": batch.attempts})
+            self.cluster.emit(
+                "produce_retried",
+                {
+                    "producer": self.client_id,
+                    "topic": batch.tp.topic,
+                    "partition": batch.tp.partition,
+                    "error": exception.kafka_name,
+                    "attempt": batch.attempts,
+                },
+            )
             return
         if elapsed >= self.delivery_timeout_ms and retriable:
             exception = KafkaTimeoutError(
-                f"Expiring {len(batch.records)} record(s) for {batch.tp}:{elapsed} ms has passed since "
-                f"batch creation (last error: {exception.kafka_name})")
+                f"Expiring {len(batch.records)} record(s) for {batch.tp}:{elapsed} ms "
+                f"has passed since "
+                f"batch creation (last error: {exception.kafka_name})"
+            )
         self._fail_batch(batch, exception)
 
     def _earlier_batch_pending(self, batch: ProducerBatch) -> bool:
         queue = self.batches.get(batch.tp, deque())
         others = list(queue) + self.in_flight_batches.get(batch.tp, [])
-        return any(0 <= other.base_sequence < batch.base_sequence for other in others if other is not batch)
+        return any(
+            0 <= other.base_sequence < batch.base_sequence for other in others if other is not batch
+        )
 
     def _reenqueue(self, batch: ProducerBatch) -> None:
         queue = self.batches.setdefault(batch.tp, deque())
@@ -582,7 +702,11 @@ class KafkaProducer(ClientBase):
         # Keep sequence order: a retried batch goes before later batches of its partition.
         position = 0
         for index, other in enumerate(queue):
-            if other.base_sequence >= 0 and batch.base_sequence >= 0 and other.base_sequence < batch.base_sequence:
+            if (
+                other.base_sequence >= 0
+                and batch.base_sequence >= 0
+                and other.base_sequence < batch.base_sequence
+            ):
                 position = index + 1
         queue.insert(position, batch)
 
@@ -603,10 +727,17 @@ class KafkaProducer(ClientBase):
             self._epoch_bump_needed = True
         for future in batch.futures:
             future._complete(None, error)
-        self.cluster.emit("produce_failed", {
-            "producer": self.client_id, "topic": batch.tp.topic, "partition": batch.tp.partition,
-            "records": len(batch.records), "error": error.kafka_name, "message": error.message,
-        })
+        self.cluster.emit(
+            "produce_failed",
+            {
+                "producer": self.client_id,
+                "topic": batch.tp.topic,
+                "partition": batch.tp.partition,
+                "records": len(batch.records),
+                "error": error.kafka_name,
+                "message": error.message,
+            },
+        )
         if self.transaction is not None:
             self.transaction.on_batch_failed(error)
 
@@ -619,8 +750,14 @@ class KafkaProducer(ClientBase):
         for queue in self.batches.values():
             for batch in queue:
                 batch.base_sequence = -1
-        self.cluster.emit("producer_epoch_bumped", {"producer": self.client_id, "producer_id": self.producer_id,
-                                                    "producer_epoch": self.producer_epoch})
+        self.cluster.emit(
+            "producer_epoch_bumped",
+            {
+                "producer": self.client_id,
+                "producer_id": self.producer_id,
+                "producer_epoch": self.producer_epoch,
+            },
+        )
 
     def _init_producer_id(self) -> None:
         if self._pid_in_flight:
@@ -660,8 +797,9 @@ class KafkaProducer(ClientBase):
             self._wake_sender(0)
 
 
-def _record_size(offset_delta: int, timestamp_delta: int, key: bytes | None, value: bytes | None,
-                 headers: Any) -> int:
+def _record_size(
+    offset_delta: int, timestamp_delta: int, key: bytes | None, value: bytes | None, headers: Any
+) -> int:
     """record_size_in_bytes, computed inline for the common case (no headers, deltas >= 0)."""
     if headers or offset_delta < 0 or timestamp_delta < 0 or offset_delta > 0x3FFFFFFF:
         return record_size_in_bytes(offset_delta, timestamp_delta, key, value, headers)

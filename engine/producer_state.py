@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from engine.errors import InvalidProducerEpochError, KafkaError, OutOfOrderSequenceError
 from engine.records import RecordBatch
+from engine.transaction_index import TransactionIndex
 
 NUM_BATCHES_TO_RETAIN = 5
 INT_MAX = 2**31 - 1
@@ -30,7 +31,9 @@ class BatchMetadata:
 class ProducerStateEntry:
     producer_id: int
     producer_epoch: int = -1
-    batches: deque[BatchMetadata] = field(default_factory=lambda: deque(maxlen=NUM_BATCHES_TO_RETAIN))
+    batches: deque[BatchMetadata] = field(
+        default_factory=lambda: deque(maxlen=NUM_BATCHES_TO_RETAIN)
+    )
     current_txn_first_offset: int | None = None
     last_timestamp: int = -1
 
@@ -54,6 +57,8 @@ def in_sequence(last_seq: int, next_seq: int) -> bool:
 class ProducerStateManager:
     def __init__(self) -> None:
         self.producers: dict[int, ProducerStateEntry] = {}
+        # Kafka's `.txnindex`: aborted transactions, indexed as their ABORT marker is appended.
+        self.aborted_index = TransactionIndex()
 
     def find_duplicate(self, batch: RecordBatch) -> BatchMetadata | None:
         entry = self.producers.get(batch.producer_id)
@@ -101,15 +106,21 @@ class ProducerStateManager:
             entry.batches.clear()
         entry.last_timestamp = batch.max_timestamp
         if batch.is_control:
+            if batch.control_type == "ABORT" and entry.current_txn_first_offset is not None:
+                self.aborted_index.append(
+                    batch.producer_id, entry.current_txn_first_offset, batch.last_offset
+                )
             entry.current_txn_first_offset = None
             return
         if batch.is_transactional and entry.current_txn_first_offset is None:
             entry.current_txn_first_offset = batch.base_offset
-        if batch.base_sequence >= 0 and batch.records:
+        if batch.base_sequence >= 0 and batch.last_offset >= batch.base_offset:
+            # The span of offsets, not the record count: a batch rewritten by the log cleaner
+            # keeps its last offset (and so its last sequence), even emptied.
             entry.batches.append(
                 BatchMetadata(
                     batch.base_sequence,
-                    batch.base_sequence + len(batch.records) - 1,
+                    batch.base_sequence + batch.last_offset - batch.base_offset,
                     batch.base_offset,
                     batch.last_offset,
                     batch.max_timestamp,
@@ -126,5 +137,6 @@ class ProducerStateManager:
 
     def rebuild(self, batches: list[RecordBatch]) -> None:
         self.producers.clear()
+        self.aborted_index.clear()
         for batch in batches:
             self.update(batch)

@@ -462,10 +462,9 @@ class _GeneralAssignmentBuilder:
                 member = self.owner[tp]
                 count = len(self.current[member])
                 back_to = previous.get(tp)
-                # Kafka does not check the previous owner can still take it; we do.
+                # Kafka forgets to check the previous owner still subscribes (and may crash).
                 if (
                     back_to is not None
-                    and back_to.member in self.members_in_play
                     and tp.topic in self.member_topics[back_to.member]
                     and count > len(self.current[back_to.member]) + 1
                 ):

@@ -114,6 +114,7 @@ class TransactionManager:
         self._generation = 0
         self._coordinator_busy = False
         self._waiting: list[Callable[[], None]] = []
+        self._timed_out_end: bool | None = None  # commit (True) or abort (False) to retry
 
     @property
     def cluster(self) -> Any:
@@ -499,6 +500,9 @@ class TransactionManager:
 
     def commit_transaction(self) -> None:
         self._raise_if_failed()
+        if self.state == COMMITTING_TRANSACTION and self._timed_out_end is True:
+            self._end(commit=True)  # the retry of a commit that timed out
+            return
         self._raise_if_stale_epoch()
         if self.state == ABORTABLE_ERROR:
             raise TransactionAbortableError(
@@ -520,6 +524,9 @@ class TransactionManager:
 
     def abort_transaction(self) -> None:
         self._raise_if_failed()
+        if self.state == ABORTING_TRANSACTION and self._timed_out_end is False:
+            self._end(commit=False)  # the retry of an abort that timed out
+            return
         if self.state not in (IN_TRANSACTION, ABORTABLE_ERROR, COMMITTING_TRANSACTION):
             raise IllegalStateError(f"Cannot abort a transaction in state {self.state}.")
         had_error = self.state == ABORTABLE_ERROR
@@ -546,10 +553,18 @@ class TransactionManager:
             return
         producer = self.producer
         pid, epoch, tid = producer.producer_id, producer.producer_epoch, self.transactional_id
-        error, _ = self._call(
-            "end_txn",
-            lambda coordinator, reply: coordinator.handle_end_txn(tid, pid, epoch, commit, reply),
-        )
+        try:
+            error, _ = self._call(
+                "end_txn",
+                lambda coordinator, reply: coordinator.handle_end_txn(
+                    tid, pid, epoch, commit, reply
+                ),
+            )
+        except KafkaTimeoutError:
+            # Kafka lets the application call the same method again to finish the job.
+            self._timed_out_end = commit
+            raise
+        self._timed_out_end = None
         if error:
             exception = self._error(error)
             if error in _FENCED:

@@ -21,7 +21,8 @@ from engine.records import Record, RecordBatch, TopicPartition
 if TYPE_CHECKING:
     from engine.broker import Broker
     from engine.partition import Partition
-    from engine.transaction_coordinator import TransactionCoordinator, TransactionMetadata
+    from engine.transaction_coordinator import TransactionCoordinator
+    from engine.transaction_state import TransactionMetadata
 
 OFFSETS_TOPIC = "__consumer_offsets"
 MARKER_RETRY_BACKOFF_MS = 100

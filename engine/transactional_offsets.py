@@ -105,7 +105,7 @@ class TransactionalOffsets:
         if partition is None or not partition.is_leader:
             respond("NOT_COORDINATOR")
             return
-        from engine.group_coordinator import _encode, offset_commit_key
+        from engine.group_records import _encode, offset_commit_key
 
         now = self.cluster.now_ms
         items = sorted(offsets.items())

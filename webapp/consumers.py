@@ -78,7 +78,10 @@ class ClusterConsumer(AsyncWebsocketConsumer):
         rate = float(settings.DOJO_WS_MESSAGES_PER_SECOND)
         self.bucket = TokenBucket(rate=rate, burst=rate * 2)
         self.joined = False
-        if not await database_sync_to_async(store.cluster_exists)(cluster_id=self.cluster_id):
+        self.brokers = await database_sync_to_async(store.cluster_broker_count)(
+            cluster_id=self.cluster_id
+        )
+        if self.brokers is None:
             logger.info("socket for unknown cluster %s refused", self.cluster_id)
             await self.close(code=4404)
             return
@@ -205,7 +208,7 @@ class ClusterConsumer(AsyncWebsocketConsumer):
         if kind == "produce":
             form = forms.ProduceForm(data)
         elif kind in ("stop_broker", "start_broker"):
-            form = forms.BrokerForm(data, action=kind)
+            form = forms.BrokerForm(data, brokers=self.brokers or 0, action=kind)
         elif kind == "speed":
             form = forms.SpeedForm(data)
         elif kind == "step":

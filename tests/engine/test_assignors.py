@@ -1155,6 +1155,265 @@ def test_sticky_member_without_generation_keeps_what_it_owned(strategy: str) -> 
     assert result["consumer2"] == [tp("topic", 1)]
 
 
+# --- equal to Kafka's own output ------------------------------------------------------------------
+
+
+# Cases where Kafka's HashMap/HashSet orders, generations or earlier moves decide the result.
+# Each expectation was computed by Kafka's own AbstractStickyAssignor and CooperativeStickyAssignor
+# code (trunk, October 2024) from the same subscriptions: members as (topics, owned, generation).
+KAFKA_COMPUTED = [
+    pytest.param(
+        {"t0": 1},
+        {
+            "c17": ("t0", "t0:0", -1),
+            "c5": ("t0", "t0:0", -1),
+            "m10": ("t0", "t0:0", 3),
+        },
+        {
+            "sticky": {
+                "c17": "t0:0",
+                "c5": "",
+                "m10": "",
+            },
+            "cooperative-sticky": {
+                "c17": "",
+                "c5": "",
+                "m10": "",
+            },
+        },
+        id="two-claims-one-generation",
+    ),
+    pytest.param(
+        {"t0": 2, "t1": 0, "t2": 0},
+        {
+            "m22": ("t1 t0", "", -1),
+            "m7": ("t0 t2", "t0:1 t0:0", -1),
+            "m18": ("t0 t2", "t0:1 t0:0", 3),
+            "m20": ("t0 t1", "", 2),
+        },
+        {
+            "sticky": {
+                "m22": "",
+                "m7": "t0:0",
+                "m18": "t0:1",
+                "m20": "",
+            },
+            "cooperative-sticky": {
+                "m22": "",
+                "m7": "t0:0",
+                "m18": "t0:1",
+                "m20": "",
+            },
+        },
+        id="older-claim-pulls-back",
+    ),
+    pytest.param(
+        {"t0": 6, "t1": 4},
+        {
+            "m13": ("t1 t0", "t0:2 t0:3 t1:2 t1:0 t0:5 t1:1 t0:1 t1:3", 2),
+            "m2": ("t0", "t1:3 t0:1", 2),
+            "c0": ("t1", "t0:0 t1:1", 1),
+            "c20": ("t0 t1", "t1:1 t0:0 t0:1 t0:5 t0:2 t0:3 t1:0 t1:3 t1:2 t0:4", -1),
+            "c4": ("t1 t0", "t1:0 t0:1 t1:2 t0:4 t0:0 t1:1", 2),
+        },
+        {
+            "sticky": {
+                "m13": "t0:3 t0:5",
+                "m2": "t0:1 t0:2",
+                "c0": "t1:1 t1:3",
+                "c20": "t1:0 t1:2",
+                "c4": "t0:0 t0:4",
+            },
+            "cooperative-sticky": {
+                "m13": "t0:3 t0:5",
+                "m2": "t0:1",
+                "c0": "t1:1",
+                "c20": "t1:0 t1:2",
+                "c4": "t0:0 t0:4",
+            },
+        },
+        id="dropped-topic-revokes-first",
+    ),
+    pytest.param(
+        {"t0": 5, "t1": 3, "t2": 0},
+        {
+            "m9": ("t0", "", -1),
+            "m7": ("t0 t2 t1", "t1:2 t0:4 t1:1 t0:3 t1:0", 2),
+            "m22": ("t1", "", 1),
+        },
+        {
+            "sticky": {
+                "m9": "t0:0 t0:1 t0:2",
+                "m7": "t0:3 t0:4 t1:2",
+                "m22": "t1:0 t1:1",
+            },
+            "cooperative-sticky": {
+                "m9": "t0:0 t0:1 t0:2",
+                "m7": "t0:3 t0:4 t1:2",
+                "m22": "",
+            },
+        },
+        id="undo-earlier-move",
+    ),
+    pytest.param(
+        {"t0": 3, "t1": 6},
+        {
+            "m26": ("t0 t1", "t0:1 t1:1 t1:3 t1:4 t0:0 t1:5 t0:2", -1),
+            "m17": ("t0 t1", "t1:0", 1),
+            "c27": ("t0", "", 2),
+            "m21": ("t0", "", 2),
+        },
+        {
+            "sticky": {
+                "m26": "t1:3 t1:4 t1:5",
+                "m17": "t1:0 t1:1 t1:2",
+                "c27": "t0:0 t0:2",
+                "m21": "t0:1",
+            },
+            "cooperative-sticky": {
+                "m26": "t1:3 t1:4 t1:5",
+                "m17": "t1:0 t1:2",
+                "c27": "",
+                "m21": "",
+            },
+        },
+        id="undo-in-hashset-order",
+    ),
+    pytest.param(
+        {"t0": 1, "t1": 1},
+        {
+            "c10": ("t0 t1", "t0:0 t1:0", 3),
+            "c29": ("t0", "", 3),
+            "m13": ("t1 t0", "t1:0", 2),
+            "m14": ("t1 t0", "t1:0", 2),
+        },
+        {
+            "sticky": {
+                "c10": "t0:0",
+                "c29": "",
+                "m13": "",
+                "m14": "t1:0",
+            },
+            "cooperative-sticky": {
+                "c10": "t0:0",
+                "c29": "",
+                "m13": "",
+                "m14": "t1:0",
+            },
+        },
+        id="newest-older-claim-wins",
+    ),
+    pytest.param(
+        {"t0": 5, "t1": 0, "t2": 10, "t3": 4},
+        {
+            "c0": ("t1 t2", "t2:9 t3:1 t2:2 t2:7", 3),
+            "m0": (
+                "t0 t2 t1",
+                "t3:0 t2:0 t2:1 t0:0 t3:2 t2:4 t0:4 t2:3 t0:1 t2:5 t0:2 t2:8 t3:3 t0:3",
+                -1,
+            ),
+            "m23": ("t1 t2 t0", "t2:6", 1),
+            "m22": ("t0", "", -1),
+            "c25": ("t3", "", 2),
+            "m14": ("t1 t0 t3", "", -1),
+        },
+        {
+            "sticky": {
+                "c0": "t2:2 t2:3 t2:7 t2:9",
+                "m0": "t0:4 t2:0 t2:5",
+                "m23": "t2:1 t2:4 t2:6 t2:8",
+                "m22": "t0:0 t0:1 t0:3",
+                "c25": "t3:0 t3:2",
+                "m14": "t0:2 t3:1 t3:3",
+            },
+            "cooperative-sticky": {
+                "c0": "t2:2 t2:7 t2:9",
+                "m0": "t0:4 t2:0 t2:5",
+                "m23": "t2:6",
+                "m22": "",
+                "c25": "",
+                "m14": "",
+            },
+        },
+        id="hashset-order-many-moves",
+    ),
+    pytest.param(
+        {"t": 20},
+        {
+            "consumer0": ("t", "t:0 t:1", 1),
+            "consumer1": ("t", "t:2 t:3", 1),
+            "consumer2": ("t", "t:4 t:5", 1),
+            "consumer3": ("t", "t:6 t:7", 1),
+            "consumer4": ("t", "t:8 t:9", 1),
+            "consumer5": ("t", "t:10 t:11", 1),
+            "consumer6": ("t", "t:12 t:13", 1),
+            "consumer7": ("t", "t:14 t:15", 1),
+            "consumer8": ("t", "t:16 t:17", 1),
+            "consumer9": ("t", "", 1),
+            "consumer10": ("t", "", 1),
+            "consumer11": ("t", "", 1),
+            "consumer12": ("t", "", 1),
+            "consumer13": ("t", "t:18 t:19", 1),
+        },
+        {
+            "sticky": {
+                "consumer0": "t:0",
+                "consumer1": "t:2",
+                "consumer2": "t:4",
+                "consumer3": "t:6",
+                "consumer4": "t:8 t:9",
+                "consumer5": "t:10 t:11",
+                "consumer6": "t:12 t:13",
+                "consumer7": "t:14 t:15",
+                "consumer8": "t:16 t:17",
+                "consumer9": "t:7",
+                "consumer10": "t:1",
+                "consumer11": "t:3",
+                "consumer12": "t:5",
+                "consumer13": "t:18 t:19",
+            },
+            "cooperative-sticky": {
+                "consumer0": "t:0",
+                "consumer1": "t:2",
+                "consumer2": "t:4",
+                "consumer3": "t:6",
+                "consumer4": "t:8 t:9",
+                "consumer5": "t:10 t:11",
+                "consumer6": "t:12 t:13",
+                "consumer7": "t:14 t:15",
+                "consumer8": "t:16 t:17",
+                "consumer9": "",
+                "consumer10": "",
+                "consumer11": "",
+                "consumer12": "",
+                "consumer13": "t:18 t:19",
+            },
+        },
+        id="hashmap-32-buckets",
+    ),
+]
+
+
+def _parse_partitions(text: str) -> list[TopicPartition]:
+    return [tp(item.rsplit(":", 1)[0], int(item.rsplit(":", 1)[1])) for item in text.split()]
+
+
+@pytest.mark.parametrize(("partitions_per_topic", "members", "expected"), KAFKA_COMPUTED)
+@pytest.mark.parametrize("strategy", STICKY_STRATEGIES)
+def test_sticky_output_equals_kafkas_where_its_iteration_orders_decide(
+    strategy: str,
+    partitions_per_topic: dict[str, int],
+    members: dict[str, tuple[str, str, int]],
+    expected: dict[str, dict[str, str]],
+) -> None:
+    subscriptions = {
+        member: Subscription(topics.split(), _parse_partitions(owned), generation)
+        for member, (topics, owned, generation) in members.items()
+    }
+    result = assign(strategy, subscriptions, partitions_per_topic)
+    assert result == {m: _parse_partitions(text) for m, text in expected[strategy].items()}
+
+
 # --- where Kafka 4.0's own code misbehaves, checked against it; the engine stays valid -------
 
 
@@ -1244,6 +1503,16 @@ def test_every_subscribed_partition_goes_to_exactly_one_subscribed_member(
 ) -> None:
     subscriptions, ppt = group
     assert_valid(subscriptions, ppt, assign(strategy, subscriptions, ppt))
+
+
+@given(group=groups(), strategy=st.sampled_from(SUPPORTED_STRATEGIES))
+@settings(deadline=None)
+def test_no_strategy_depends_on_the_order_topics_are_listed(
+    group: tuple[dict[str, Subscription], dict[str, int]], strategy: str
+) -> None:
+    subscriptions, ppt = group
+    reversed_topics = dict(reversed(list(ppt.items())))
+    assert assign(strategy, subscriptions, ppt) == assign(strategy, subscriptions, reversed_topics)
 
 
 @given(group=groups())

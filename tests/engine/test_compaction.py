@@ -279,3 +279,101 @@ def test_consumer_offsets_is_compacted_by_the_same_cleaner() -> None:
     assert len(cluster.read("__consumer_offsets", 0)) < before
     assert cluster.describe_group("billing").offsets[tp] == 20
     assert consumer.committed(tp) == 20
+
+
+# --- producers and transactions in compacted logs ---------------------------------------------
+
+
+def test_a_producers_last_batch_keeps_its_header_so_its_sequence_survives() -> None:
+    cluster = Cluster(brokers=1)
+    compacted_topic(cluster)
+    idempotent = cluster.producer({"linger.ms": 0})
+    idempotent.send("prices", key=b"k", value=b"old").get()  # sequence 0, its only batch
+    produce_one_by_one(cluster, "prices", [(b"k", b"new")] + [(b"f%d" % i, b"x") for i in range(8)])
+    cluster.advance(BACKOFF_MS)
+    [event] = compactions(cluster)
+    assert event["batch_headers_retained"] >= 1
+    assert (0, b"k", b"old") not in view(cluster)
+    log = log_of(cluster)
+    header = next(log.iter_batches(0))
+    assert header.producer_id == idempotent.producer_id
+    assert header.records == [] and header.base_sequence == 0 and header.last_offset == 0
+    # Producer state rebuilt from the log (as after truncation) still knows sequence 0 ...
+    partition = cluster.broker_by_id(1).partitions[TopicPartition("prices", 0)]
+    partition.producer_state.rebuild(list(log.iter_batches(log.log_start_offset)))
+    assert partition.producer_state.producers[idempotent.producer_id].last_seq == 0
+    # ... so the producer's next batch, sequence 1, is in order.
+    assert idempotent.send("prices", key=b"k", value=b"newest").get().offset == 10
+
+
+def committed_and_aborted_transactions(cluster: Cluster) -> None:
+    """Two transactions on a compacted topic, each later superseded, then filler to roll."""
+    producer = cluster.producer({"transactional.id": "t", "linger.ms": 0})
+    producer.init_transactions()
+    producer.begin_transaction()
+    producer.send("prices", key=b"a", value=b"committed").get()
+    producer.commit_transaction()
+    producer.begin_transaction()
+    producer.send("prices", key=b"b", value=b"aborted").get()
+    producer.abort_transaction()
+    produce_one_by_one(
+        cluster, "prices", [(b"a", b"plain")] + [(b"f%d" % i, b"x") for i in range(8)]
+    )
+
+
+def control_batches(cluster: Cluster) -> list[tuple[int, str | None, int]]:
+    return [
+        (b.base_offset, b.control_type, len(b.records))
+        for b in log_of(cluster).iter_batches(0)
+        if b.is_control
+    ]
+
+
+def test_transaction_markers_go_once_their_transaction_is_gone_and_the_horizon_passed() -> None:
+    cluster = Cluster(brokers=1)
+    compacted_topic(cluster, delete_retention_ms=60000, min_cleanable_dirty_ratio=0.01)
+    committed_and_aborted_transactions(cluster)
+    assert control_batches(cluster) == [(1, "COMMIT", 1), (3, "ABORT", 1)]
+
+    cluster.advance(BACKOFF_MS)  # 1st cleaning: the transactions' records go, markers stay
+    assert [r.value for r in cluster.read("prices", 0, isolation_level="read_committed")][:1] == [
+        b"plain"
+    ]
+    assert control_batches(cluster) == [(1, "COMMIT", 1), (3, "ABORT", 1)]
+
+    produce_one_by_one(cluster, "prices", [(b"g%d" % i, b"y") for i in range(6)])
+    cluster.advance(BACKOFF_MS)  # 2nd: nothing of theirs is left before them: horizon stamped
+    assert control_batches(cluster) == [(1, "COMMIT", 1), (3, "ABORT", 1)]
+    horizons = {h[3]: h[4] for h in cluster.snapshot()["log_cleaner"]["delete_horizons"]}
+    assert 1 in horizons
+
+    cluster.advance(60000)
+    produce_one_by_one(cluster, "prices", [(b"h%d" % i, b"z") for i in range(6)])
+    cluster.advance(BACKOFF_MS)  # past the horizon: the COMMIT marker goes
+    # The ABORT marker stays: the aborted batch keeps its header (the producer's last sequence).
+    assert control_batches(cluster) == [(3, "ABORT", 1)]
+    assert sum(e["markers_removed"] for e in compactions(cluster)) == 1
+    # read_committed still reads the same records.
+    consumer = cluster.consumer(
+        {"isolation.level": "read_committed", "auto.offset.reset": "earliest"}
+    )
+    consumer.assign([TopicPartition("prices", 0)])
+    seen = []
+    for _ in range(5):
+        seen += [r.value for r in consumer.poll(timeout_ms=500)]
+    assert b"aborted" not in seen and b"plain" in seen
+
+
+def test_max_compaction_lag_cleans_a_log_below_its_dirty_ratio() -> None:
+    cluster = Cluster(brokers=1)
+    compacted_topic(cluster, min_cleanable_dirty_ratio=0.9, max_compaction_lag_ms=40000)
+    produce_one_by_one(cluster, "prices", [(b"k%d" % (i % 3), b"v%d" % i) for i in range(12)])
+    cluster.advance(BACKOFF_MS)
+    assert len(compactions(cluster)) == 1  # all dirty: ratio 1.0
+    produce_one_by_one(cluster, "prices", [(b"k%d" % (i % 3), b"w%d" % i) for i in range(8)])
+    cluster.advance(BACKOFF_MS)  # at 30 s: below the 0.9 ratio, nothing dirty older than 40 s
+    assert len(compactions(cluster)) == 1
+    cluster.advance(BACKOFF_MS)  # at 45 s: the oldest dirty segment (written at 0 s) is too old
+    second = compactions(cluster)[1]
+    assert second["dirty_ratio"] <= 0.9
+    assert second["records_removed"] > 0

@@ -297,3 +297,20 @@ def test_fault_calls_are_idempotent() -> None:
     assert kinds.count("broker_stopped") == 1
     assert kinds.count("broker_started") == 0
     assert kinds.count("controller_stopped") == 1
+
+
+def test_a_broker_that_died_while_the_quorum_was_briefly_lost_is_still_fenced() -> None:
+    cluster = replicated()
+    active = next(c.id for c in cluster.controllers() if c.is_active)
+    others = [c.id for c in cluster.controllers() if c.id != active]
+    cluster.stop_broker(2)
+    cluster.advance(8000)
+    cluster.stop_controller(others[0])
+    cluster.stop_controller(others[1])
+    cluster.advance(1500)  # the session expires now, unseen; too short for an election
+    cluster.start_controller(others[0])
+    cluster.advance(500)
+    assert next(c.id for c in cluster.controllers() if c.is_active) == active
+    cluster.advance(12_000)
+    assert fenced(cluster, 2)
+    assert not fenced(cluster, 1) and not fenced(cluster, 3)

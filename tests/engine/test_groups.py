@@ -13,7 +13,7 @@ from engine.errors import (
     GroupNotEmptyError,
     InvalidSessionTimeoutError,
 )
-from engine.group_coordinator import OFFSETS_TOPIC, java_string_hashcode, offsets_partition_for
+from engine.group_records import OFFSETS_TOPIC, java_string_hashcode, offsets_partition_for
 
 TOPIC = "orders"
 

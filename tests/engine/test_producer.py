@@ -244,3 +244,22 @@ def test_a_full_sandbox_fails_the_send_with_a_resource_limit_error_and_keeps_run
     failed = [e for e in cluster.events if e.kind == "produce_failed"]
     assert failed[-1].data["error"] == "ResourceLimitException"
     assert len(cluster.read("t", 0)) == 5
+
+
+def test_delivery_timeout_must_cover_linger_and_request_timeout() -> None:
+    cluster = cluster_with()
+    with pytest.raises(InvalidConfigurationError):
+        cluster.producer({"delivery.timeout.ms": 1000, "request.timeout.ms": 2000})
+    producer = cluster.producer({"request.timeout.ms": 200_000})
+    assert producer.delivery_timeout_ms == 200_005
+
+
+def test_a_producer_learns_of_added_partitions_within_metadata_max_age() -> None:
+    cluster = cluster_with(partitions=2)
+    producer = cluster.producer()
+    key = next(b"k%d" % i for i in range(100) if partition_for_key(b"k%d" % i, 6) >= 2)
+    assert producer.send("t", value=b"v", key=key).get().partition == partition_for_key(key, 2)
+    cluster.add_partitions("t", 6)
+    cluster.advance(300_000)
+    producer.send("t", value=b"v", key=key).get()  # this send triggers the refresh
+    assert producer.send("t", value=b"v", key=key).get().partition == partition_for_key(key, 6)

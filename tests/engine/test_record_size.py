@@ -134,6 +134,13 @@ def test_headers_count_their_utf8_key_and_their_value() -> None:
     assert record_size_in_bytes(0, 0, b"k", b"v", [("é", None)]) == plain + 1 + 2 + 1
 
 
+def test_sixty_four_headers_need_a_two_byte_count() -> None:
+    headers: list[tuple[str, bytes | None]] = [("h", None)] * 64
+    per_header = 1 + 1 + 1  # key length, "h", null value
+    body = 5 + 2 + 64 * per_header  # fixed fields and nulls, count 64 (zig-zag 128), headers
+    assert record_size_in_bytes(0, 0, None, None, headers) == 2 + body  # 199 needs two bytes
+
+
 def test_a_large_value_needs_a_wider_length_prefix() -> None:
     value = b"x" * 1_000_000
     # value length 1_000_000 needs a 3-byte varint; the record body then needs a 3-byte length.

@@ -189,9 +189,7 @@ def test_a_second_producer_with_the_same_transactional_id_fences_the_first() -> 
     ]
 
 
-def test_a_zombie_sending_to_a_partition_already_in_its_transaction_gets_invalid_producer_epoch() -> (
-    None
-):
+def test_a_zombies_late_send_gets_invalid_producer_epoch_then_its_abort_is_fenced() -> None:
     """KIP-588 (Kafka 2.7+): the partition leader answers INVALID_PRODUCER_EPOCH, which the
     client treats as abortable; the abort's EndTxn then learns PRODUCER_FENCED, which is fatal."""
     cluster = Cluster(brokers=1)
@@ -505,9 +503,7 @@ def test_end_txn_is_answered_only_once_prepare_commit_is_replicated() -> None:
     producer = transactional(cluster, max_block_ms=5000)
     coordinator = producer.transaction.coordinator
     partition = next(
-        p.partition
-        for p in cluster.describe_topic("orders").partitions
-        if p.leader == coordinator
+        p.partition for p in cluster.describe_topic("orders").partitions if p.leader == coordinator
     )
     producer.begin_transaction()
     producer.send("orders", value=b"x", partition=partition).get()
@@ -520,6 +516,16 @@ def test_end_txn_is_answered_only_once_prepare_commit_is_replicated() -> None:
     assert state_records(cluster, "orders-app")[-1] == "PrepareCommit"
     assert cluster.services["transactions"].describe_transaction("orders-app")["state"] == "Ongoing"
     assert [e for e in cluster.events if e.kind == "transaction_committed"] == []
+    # Once the followers are back, calling commit_transaction again finishes the commit.
+    for broker in cluster.brokers():
+        cluster.start_broker(broker.id)
+    cluster.advance(20000)
+    producer.commit_transaction()
+    cluster.advance(1000)
+    assert state_records(cluster, "orders-app")[-1] == "CompleteCommit"
+    assert [
+        r.value for r in cluster.read("orders", partition, isolation_level="read_committed")
+    ] == [b"x"]
 
 
 def test_a_coordinator_failover_between_prepare_commit_and_complete_commit() -> None:
@@ -529,7 +535,7 @@ def test_a_coordinator_failover_between_prepare_commit_and_complete_commit() -> 
     producer.begin_transaction()
     producer.send("orders", value=b"x", partition=0).get()
     old = producer.transaction.coordinator
-    producer.commit_transaction()  # PrepareCommit is written and replicated; the markers are on their way
+    producer.commit_transaction()  # PrepareCommit is replicated; the markers are on their way
     cluster.stop_broker(old)  # ... and the coordinator dies before it can write CompleteCommit
     assert state_records(cluster, "orders-app")[-1] == "PrepareCommit"
     cluster.advance(15000)
@@ -548,6 +554,7 @@ def test_a_coordinator_failover_between_prepare_commit_and_complete_commit() -> 
     producer.send("orders", value=b"y", partition=0)
     producer.commit_transaction()
     assert producer.transaction.coordinator == loaded.data["broker"]
+    assert Cluster.from_log(cluster.export_log()).snapshot() == cluster.snapshot()
 
 
 def test_a_restarted_single_broker_reloads_an_open_transaction_from_its_log() -> None:
@@ -678,6 +685,9 @@ def test_send_offsets_with_the_consumers_group_metadata_checks_its_generation() 
     producer.commit_transaction()
     cluster.advance(1000)
     assert committed_offset(cluster, "billing", source) == 3
+    # The group metadata is part of the exported log, so the run replays.
+    rebuilt = Cluster.from_log(cluster.export_log())
+    assert rebuilt.snapshot() == cluster.snapshot()
 
 
 def test_batches_still_queued_when_the_transaction_aborts_fail_with_transaction_aborted() -> None:
@@ -696,3 +706,47 @@ def test_batches_still_queued_when_the_transaction_aborts_fail_with_transaction_
     with pytest.raises(errors.TransactionAbortedError):
         future.get()
     assert cluster.read("orders", 0) == []
+
+
+# --- the aborted-transaction index ---------------------------------------------------------------
+
+
+def test_every_replica_indexes_aborted_transactions_as_their_marker_is_appended() -> None:
+    cluster = Cluster(brokers=3)
+    cluster.create_topic("orders", replication_factor=3)
+    producer = transactional(cluster)
+    producer.begin_transaction()
+    producer.send("orders", value=b"kept", partition=0)
+    producer.commit_transaction()
+    producer.begin_transaction()
+    producer.send("orders", value=b"a", partition=0)
+    producer.send("orders", value=b"b", partition=0).get()
+    producer.abort_transaction()
+    cluster.advance(2000)
+    pid = producer.producer_id
+    for broker_id in (1, 2, 3):
+        replica = cluster.broker_by_id(broker_id).partitions[ORDERS]
+        assert [tuple(e) for e in replica.producer_state.aborted_index.entries] == [(pid, 2, 4)]
+        # read_committed fetches are answered from the index, not from a scan of the log.
+        assert cluster.aborted_transactions(replica, 0, 5) == [(pid, 2)]
+        assert cluster.aborted_transactions(replica, 5, 6) == []
+        replica.producer_state.aborted_index.clear()
+        assert cluster.aborted_transactions(replica, 0, 5) == []
+
+
+def test_the_aborted_transaction_index_follows_retention_and_truncation() -> None:
+    cluster = Cluster(brokers=1)
+    cluster.create_topic("orders", config={"segment.bytes": 200, "retention.ms": 60000})
+    producer = transactional(cluster, linger_ms=0)
+    producer.begin_transaction()
+    producer.send("orders", value=b"aborted", partition=0).get()
+    producer.abort_transaction()
+    cluster.advance(1000)  # the marker is written after EndTxn is answered
+    index = cluster.broker_by_id(1).partitions[ORDERS].producer_state.aborted_index
+    assert len(index.entries) == 1
+    plain = cluster.producer({"linger.ms": 0})
+    for i in range(6):
+        plain.send("orders", value=b"filler-%d" % i, partition=0).get()
+    cluster.advance(400000)  # retention deletes the old segments, the marker's among them
+    assert cluster.describe_topic("orders").partitions[0].log_start_offset > 1
+    assert index.entries == []

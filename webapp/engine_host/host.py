@@ -31,6 +31,7 @@ CLOCK_TICK_S = 0.05
 ADVANCE_FLUSH_S = 2.0
 MAX_ADVANCE_PER_TICK_MS = 5_000
 LEASE_TTL_S = 15.0
+STOP_TIMEOUT_S = 6.0
 # Commands that change the engine and so go to the command log.
 LOGGED_COMMANDS = frozenset({"produce", "stop_broker", "start_broker", "advance"})
 CLOCK_COMMANDS = frozenset({"pause", "resume", "speed", "step"})
@@ -117,13 +118,15 @@ class ClusterHost:
         self.running = False
         self.stop_reason = reason
         current = asyncio.current_task()
-        for task in self._tasks:
-            if task is not current:
-                task.cancel()
-        for task in self._tasks:
-            if task is not current:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        others = [task for task in self._tasks if task is not current]
+        for task in others:
+            task.cancel()
+        self._dirty.set()  # wake the publisher, which also stops on `running`
+        if others:
+            # Bounded: a library that swallows a cancellation must not hang the shutdown.
+            _, stuck = await asyncio.wait(others, timeout=STOP_TIMEOUT_S)
+            if stuck:
+                logger.warning("host %s: %d tasks did not stop", self.cluster_id, len(stuck))
         with contextlib.suppress(Exception):
             async with self.lock:
                 await self._flush_advance_locked()
@@ -140,7 +143,7 @@ class ClusterHost:
     # -- messages from consumers and views ------------------------------------------------
 
     async def _inbox(self) -> None:
-        while True:
+        while self.running:
             message = await self.layer.receive(self._channel)
             try:
                 await self.handle(message)
@@ -334,7 +337,7 @@ class ClusterHost:
         loop = asyncio.get_running_loop()
         last = loop.time()
         owed_ms = 0.0
-        while True:
+        while self.running:
             await asyncio.sleep(CLOCK_TICK_S)
             now = loop.time()
             elapsed, last = now - last, now
@@ -361,7 +364,7 @@ class ClusterHost:
     async def _keeper(self) -> None:
         """Flush coalesced time, renew the ownership lease, unload when nobody watches."""
         last_renew = time.monotonic()
-        while True:
+        while self.running:
             await asyncio.sleep(0.5)
             now = time.monotonic()
             if self._unlogged_advance_ms and now - self._last_flush >= ADVANCE_FLUSH_S:
@@ -385,8 +388,10 @@ class ClusterHost:
 
     async def _publisher(self) -> None:
         interval = 1.0 / max(self.settings.publish_max_hz, 0.1)
-        while True:
+        while self.running:
             await self._dirty.wait()
+            if not self.running:
+                break
             self._dirty.clear()
             update = self._publish()
             if update is not None:

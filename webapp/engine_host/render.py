@@ -40,7 +40,7 @@ def _text(data: bytes | None) -> str | None:
     return data.decode("utf-8", errors="replace")
 
 
-def _topic_view(runtime: ClusterRuntime, name: str) -> dict[str, Any]:
+def _topic_view(runtime: ClusterRuntime, name: str, alive: set[int]) -> dict[str, Any]:
     cluster = runtime.cluster
     try:
         description = cluster.describe_topic(name)
@@ -77,6 +77,8 @@ def _topic_view(runtime: ClusterRuntime, name: str) -> dict[str, Any]:
             {
                 "number": p.partition,
                 "leader": p.leader,
+                # the controller still names a crashed broker until its heartbeats time out
+                "leader_stopped": p.leader != -1 and p.leader not in alive,
                 "replicas": list(p.replicas),
                 "isr": list(p.isr),
                 "leader_epoch": getattr(p, "leader_epoch", None),
@@ -182,7 +184,8 @@ def topic_names(runtime: ClusterRuntime) -> list[str]:
 
 def render_fragments(runtime: ClusterRuntime, clock: ClockView) -> dict[str, str]:
     """Every fragment of the cluster stage, keyed by element id, in page order."""
-    topics = [_topic_view(runtime, name) for name in topic_names(runtime)]
+    alive = {b.id for b in runtime.cluster.brokers() if b.alive}
+    topics = [_topic_view(runtime, name, alive) for name in topic_names(runtime)]
     context = {
         "clock": clock,
         "topics": topics,

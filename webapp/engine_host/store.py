@@ -81,5 +81,6 @@ def cluster_clock_save(*, cluster_id: str, speed: float, paused: bool) -> None:
     LiveCluster.objects.filter(pk=cluster_id).update(speed=speed, paused=paused)
 
 
-def cluster_exists(*, cluster_id: str) -> bool:
-    return LiveCluster.objects.filter(pk=cluster_id).exists()
+def cluster_broker_count(*, cluster_id: str) -> int | None:
+    """How many brokers the cluster has, or None if there is no such cluster."""
+    return LiveCluster.objects.filter(pk=cluster_id).values_list("brokers", flat=True).first()

@@ -1,0 +1,443 @@
+"""The stage's picture as data: every shape of the SVG, laid out from one engine snapshot.
+
+Read-only on the engine: `snapshot()` for the whole observable state (replica logs, network,
+clients, groups) and `read()` for the records in each replica's tape. The template draws what
+this module lays out, so geometry is tested here without a browser.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.errors import KafkaError
+
+WIDTH = 1200
+PAD = 16
+CONTROLLER_BAND = 70
+BROKER_HEADER = 64
+ROW_HEIGHT = 40
+CELL_HEIGHT = 18
+MAX_ROWS = 24  # partition rows drawn; the text mirror lists the rest
+CLIENT_ROW = 30
+
+
+@dataclass
+class Cell:
+    x: float
+    offset: int
+    kind: str  # "record", "uncommitted", "gap", "marker"
+    title: str
+    width: float
+
+
+@dataclass
+class Replica:
+    broker: int
+    x: float
+    y: float
+    width: float
+    role: str  # "leader", "follower", "out-of-sync", "offline"
+    label: str
+    cells: list[Cell] = field(default_factory=list)
+    hidden_before: int = 0
+    log_start_offset: int = 0
+    high_watermark: int = 0
+    log_end_offset: int = 0
+    hw_x: float | None = None
+    leo_x: float | None = None
+    segment_xs: list[float] = field(default_factory=list)
+    bookmarks: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Node:
+    id: str
+    x: float
+    y: float
+    width: float
+    height: float
+    state: str
+    label: str
+    cut: bool = False
+    actions: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _cell_width(column_width: float) -> float:
+    return 22.0 if column_width >= 300 else 16.0 if column_width >= 160 else 12.0
+
+
+def _records(cluster: Any, topic: str, partition: int, start: int, broker: int) -> dict[int, Any]:
+    try:
+        records = cluster.read(topic, partition, offset=start, replica=broker)
+    except (KafkaError, ValueError, KeyError):
+        return {}
+    return {int(r.offset): r for r in records}
+
+
+def _text(data: bytes | None) -> str:
+    if data is None:
+        return "null"
+    return data.decode("utf-8", errors="replace")
+
+
+def build_stage(
+    cluster: Any,
+    *,
+    consumer_positions: dict[tuple[str, int], list[tuple[str, int]]] | None = None,
+) -> dict[str, Any]:
+    """Every shape of the stage. `consumer_positions` adds host consumers' bookmarks."""
+    snap = cluster.snapshot()
+    now = int(snap["now_ms"])
+    network_groups = [set(map(str, g)) for g in snap["network"].get("groups", [])]
+    cut_nodes = set().union(*network_groups) if network_groups else set()
+
+    # Controllers: a row of circles across the top.
+    controllers = []
+    for index, c in enumerate(snap["controllers"]):
+        state = "active" if c["is_active"] else ("standby" if c["alive"] else "stopped")
+        controllers.append(
+            Node(
+                id=str(c["id"]),
+                x=PAD + 60 + index * 90,
+                y=36,
+                width=30,
+                height=30,
+                state=state,
+                label=f"controller {c['id']}",
+                cut=str(c["id"]) in cut_nodes,
+                actions=[
+                    {
+                        "type": "stop_controller" if c["alive"] else "start_controller",
+                        "field": "controller_id",
+                        "value": c["id"],
+                        "label": ("Stop" if c["alive"] else "Start") + f" controller {c['id']}",
+                        "text": "stop" if c["alive"] else "start",
+                    }
+                ],
+            )
+        )
+
+    brokers_snap = snap["brokers"]
+    count = max(1, len(brokers_snap))
+    column = (WIDTH - 2 * PAD - (count - 1) * 10) / count
+    cell_w = _cell_width(column)
+    top = CONTROLLER_BAND + 10
+    brokers: list[Node] = []
+    column_x: dict[int, float] = {}
+    for index, b in enumerate(brokers_snap):
+        x = PAD + index * (column + 10)
+        column_x[int(b["id"])] = x
+        if not b["alive"]:
+            state = "stopped"
+        elif b.get("in_controlled_shutdown"):
+            state = "shutting-down"
+        elif b["fenced"]:
+            state = "fenced"
+        else:
+            state = "alive"
+        if b["alive"]:
+            actions = [
+                {
+                    "type": "stop_broker",
+                    "field": "broker_id",
+                    "value": b["id"],
+                    "label": f"Kill broker {b['id']}",
+                    "text": "kill",
+                },
+                {
+                    "type": "shutdown_broker",
+                    "field": "broker_id",
+                    "value": b["id"],
+                    "label": f"Shut down broker {b['id']}",
+                    "text": "shut down",
+                },
+            ]
+        else:
+            actions = [
+                {
+                    "type": "start_broker",
+                    "field": "broker_id",
+                    "value": b["id"],
+                    "label": f"Restart broker {b['id']}",
+                    "text": "restart",
+                }
+            ]
+        brokers.append(
+            Node(
+                id=str(b["id"]),
+                x=x,
+                y=top,
+                width=column,
+                height=0,
+                state=state,
+                label=f"broker {b['id']}",
+                cut=str(b["id"]) in cut_nodes,
+                actions=actions,
+            )
+        )
+
+    # Partition rows: one per public partition, a replica tape in each hosting broker's column.
+    rows: list[dict[str, Any]] = []
+    hidden_rows = 0
+    y = top + BROKER_HEADER
+    bookmarks = consumer_positions or {}
+    for topic in sorted(snap["topics"]):
+        t = snap["topics"][topic]
+        if t.get("internal") or topic.startswith("__"):
+            continue
+        policy = t["config"].get("cleanup.policy", ["delete"])
+        compact = "compact" in (policy if isinstance(policy, list) else [policy])
+        for p in t["partitions"]:
+            if len(rows) >= MAX_ROWS:
+                hidden_rows += 1
+                continue
+            rows.append(
+                _row(
+                    cluster,
+                    topic,
+                    p,
+                    y,
+                    column_x,
+                    column,
+                    cell_w,
+                    compact,
+                    bookmarks.get((topic, int(p["partition"])), []),
+                )
+            )
+            y += ROW_HEIGHT
+    brokers_bottom = y + 8
+    for node in brokers:
+        node.height = brokers_bottom - top
+
+    # Clients: producers, then consumer groups, in a band under the brokers.
+    clients_top = brokers_bottom + 16
+    producers = []
+    groups = []
+    client_anchor: dict[str, tuple[float, float]] = {}
+    cy = clients_top + 28
+    apps = {a.get("client"): a for a in snap.get("apps", []) if a.get("kind") == "producer"}
+    for prod in snap.get("producers", []):
+        if prod.get("closed"):
+            continue
+        app = apps.get(prod["client_id"])
+        rate = f" · {app['rate_per_sec']:g}/s" if app else ""
+        producers.append(
+            {
+                "client_id": prod["client_id"],
+                "app_id": app["id"] if app else None,
+                "running": bool(app["running"]) if app else True,
+                "x": PAD,
+                "y": cy,
+                "label": f"{prod['client_id']} · acks={prod['acks']}{rate}",
+                "detail": f"sent {prod['sent']} · acked {prod['acked']} · in flight "
+                f"{prod['pending']}",
+            }
+        )
+        client_anchor[f"client-{prod['client_id']}"] = (PAD + 140, cy)
+        cy += CLIENT_ROW
+    consumer_snap = {c["client_id"]: c for c in snap.get("consumers", [])}
+    apps_by_client = {
+        a.get("client"): a for a in snap.get("apps", []) if a.get("kind") == "consumer"
+    }
+    gy = clients_top + 28
+    gx = WIDTH / 2
+    for group_id in sorted(snap.get("groups", {})):
+        g = snap["groups"][group_id]
+        lag = {(t, int(p)): int(n) for t, p, n in g.get("lag", [])}
+        committed = {(t, int(p)): int(o) for t, p, o in g.get("offsets", [])}
+        members = []
+        gy_start = gy
+        gy += 22
+        for m in g.get("members", []):
+            client = consumer_snap.get(m["client_id"], {})
+            positions = {(t, int(p)): int(o) for t, p, o in client.get("positions", [])}
+            app = apps_by_client.get(m["client_id"])
+            parts = []
+            for t, p in m.get("assignment", []):
+                n = lag.get((t, int(p)), 0)
+                parts.append(
+                    {
+                        "name": f"{t}-{p}",
+                        "position": positions.get((t, int(p))),
+                        "committed": committed.get((t, int(p))),
+                        "lag": n,
+                        "bar": min(120.0, n * 2.0),
+                    }
+                )
+            members.append(
+                {
+                    "client_id": m["client_id"],
+                    "app_id": app["id"] if app else None,
+                    "crashed": bool(client.get("crashed")),
+                    "y": gy,
+                    "partitions": parts,
+                }
+            )
+            client_anchor[f"client-{m['client_id']}"] = (gx + 10, gy)
+            gy += 18 + 16 * len(parts)
+        groups.append(
+            {
+                "id": group_id,
+                "state": g.get("state"),
+                "generation": g.get("generation"),
+                "protocol": g.get("protocol") or "",
+                "coordinator": g.get("coordinator"),
+                "x": gx,
+                "y": gy_start,
+                "members": members,
+                "total_lag": sum(lag.values()),
+            }
+        )
+        gy += 10
+    height = max(cy, gy, clients_top + 60) + PAD
+
+    # Anchors for messages in flight: brokers' headers, controllers, clients.
+    anchor: dict[str, tuple[float, float]] = {}
+    for node in brokers:
+        anchor[node.id] = (node.x + node.width / 2, node.y + 20)
+    for node in controllers:
+        anchor[node.id] = (node.x, node.y)
+    anchor.update(client_anchor)
+    clients_default = (WIDTH / 2, clients_top + 8)
+    in_flight = []
+    for message in snap["network"].get("in_flight", []):
+        start = anchor.get(str(message["from"]), clients_default)
+        end = anchor.get(str(message["to"]), clients_default)
+        span = max(1, int(message["arrives_ms"]) - int(message["sent_ms"]))
+        progress = min(1.0, max(0.0, (now - int(message["sent_ms"])) / span))
+        in_flight.append(
+            {
+                "kind": message["kind"],
+                "from": message["from"],
+                "to": message["to"],
+                "x1": start[0],
+                "y1": start[1],
+                "x2": end[0],
+                "y2": end[1],
+                "x": start[0] + (end[0] - start[0]) * progress,
+                "y": start[1] + (end[1] - start[1]) * progress,
+            }
+        )
+
+    cut_text = ""
+    if network_groups:
+        named = ["{" + ", ".join(sorted(g)) + "}" for g in network_groups]
+        cut_text = "network cut: " + " | ".join(named) + " | {everyone else}"
+    return {
+        "width": WIDTH,
+        "height": height,
+        "now_ms": now,
+        "controllers": controllers,
+        "brokers": brokers,
+        "rows": rows,
+        "hidden_rows": hidden_rows,
+        "rows_bottom": brokers_bottom,
+        "clients_top": clients_top,
+        "producers": producers,
+        "groups": groups,
+        "in_flight": in_flight,
+        "cut_text": cut_text,
+        "cell_height": CELL_HEIGHT,
+    }
+
+
+def _row(
+    cluster: Any,
+    topic: str,
+    p: dict[str, Any],
+    y: float,
+    column_x: dict[int, float],
+    column: float,
+    cell_w: float,
+    compact: bool,
+    bookmarks: list[tuple[str, int]],
+) -> dict[str, Any]:
+    number = int(p["partition"])
+    name = f"{topic}-{number}"
+    leader = int(p["leader"])
+    isr = set(p["isr"])
+    partition_hw = int(p["high_watermark"])
+    slots = max(4, int((column - 16) // cell_w) - 1)
+    replicas = []
+    for broker in p["replicas"]:
+        if broker not in column_x:
+            continue
+        log = p.get("replica_logs", {}).get(str(broker), {})
+        log_start = int(log.get("log_start_offset", 0))
+        log_end = int(log.get("log_end_offset", 0))
+        hw = int(log.get("high_watermark", 0))
+        if broker == leader:
+            role = "leader"
+        elif broker in isr:
+            role = "follower"
+        else:
+            role = "out-of-sync"
+        if leader == -1:
+            role = "offline" if broker not in isr else "follower"
+        start = max(log_start, log_end - slots)
+        x0 = column_x[broker] + 8
+        records = _records(cluster, topic, number, start, broker) if log_end > start else {}
+        cells = []
+        for i, offset in enumerate(range(start, log_end)):
+            record = records.get(offset)
+            x = x0 + 14 + i * cell_w
+            if record is None:
+                kind = "gap" if compact else "marker"
+                title = (
+                    f"offset {offset}: removed by compaction (a later record has its key)"
+                    if compact
+                    else f"offset {offset}: a control record (transaction marker)"
+                )
+            else:
+                kind = "record" if offset < partition_hw else "uncommitted"
+                title = f"offset {offset} · key {_text(record.key)} · value {_text(record.value)}"
+                if kind == "uncommitted":
+                    title += " (above the high watermark: not yet committed)"
+            cells.append(Cell(x=x, offset=offset, kind=kind, title=title, width=cell_w - 2))
+
+        def offset_x(offset: int, _start: int = start, _x0: float = x0) -> float | None:
+            if offset < _start or offset > log_end:
+                return None
+            return _x0 + 14 + (offset - _start) * cell_w - 1
+
+        segment_xs = []
+        for segment in log.get("segments", [])[1:]:
+            sx = offset_x(int(segment[0]))
+            if sx is not None:
+                segment_xs.append(sx)
+        marks = []
+        if broker == leader:
+            for consumer, position in bookmarks:
+                bx = offset_x(position)
+                if bx is not None:
+                    marks.append({"name": consumer, "x": bx + cell_w / 2, "position": position})
+        label = f"{name} {'★ leader' if role == 'leader' else role}"
+        replicas.append(
+            Replica(
+                broker=broker,
+                x=x0,
+                y=y,
+                width=column - 16,
+                role=role,
+                label=label,
+                cells=cells,
+                hidden_before=start - log_start,
+                log_start_offset=log_start,
+                high_watermark=hw,
+                log_end_offset=log_end,
+                hw_x=offset_x(hw),
+                leo_x=offset_x(log_end),
+                segment_xs=segment_xs,
+                bookmarks=marks,
+            )
+        )
+    return {
+        "name": name,
+        "topic": topic,
+        "partition": number,
+        "y": y,
+        "leader": leader,
+        "isr": list(p["isr"]),
+        "replicas": replicas,
+    }
