@@ -161,6 +161,13 @@ class Broker:
                     parked.timer.cancel()
         self.parked.clear()
         self.parked_followers.clear()
+        # Followers fetching from this broker see their connections reset.
+        for other in self.cluster.broker_ids():
+            follower = self.cluster.broker_by_id(other)
+            if other != self.id and follower.alive and self.id in follower.fetching_from:
+                self.cluster.network.send(
+                    self.id, other, "disconnect", lambda f=follower: f.connection_lost(self.id)
+                )
         for partition in self.partitions.values():
             partition.delayed_produces = []
             partition.pending_isr = None
@@ -678,6 +685,10 @@ class Broker:
         partitions = self._followed_from(leader_id)
         if not partitions or not self.alive:
             return
+        if not self.cluster.network.reachable(self.id, leader_id):
+            # No route: the follower tries again when the network changes (Cluster heals it).
+            self.fetching_from.discard(leader_id)
+            return
         self.fetching_from.add(leader_id)
         asks = [
             FollowerFetchPartition(
@@ -711,17 +722,6 @@ class Broker:
             assert isinstance(response, dict)
             self._process_replica_fetch(leader_id, response)
 
-        def timeout() -> None:
-            if (
-                finished[0]
-                or self.incarnation != incarnation
-                or self.fetch_session.get(leader_id) != session
-            ):
-                return
-            finished[0] = True
-            self.fetching_from.discard(leader_id)
-            self._backoff_fetch(leader_id)
-
         request(
             self.cluster.network,
             self.id,
@@ -731,7 +731,15 @@ class Broker:
             handle,
             on_reply,
         )
-        self._timers.append(self.cluster.scheduler.call_later(30000, timeout))
+
+    def connection_lost(self, leader_id: int) -> None:
+        """The leader's process died or the route to it was cut: the fetch in flight is gone
+        (a real follower sees its connection reset or time out) and it retries after backoff."""
+        if leader_id not in self.fetching_from:
+            return
+        self.fetching_from.discard(leader_id)
+        self.fetch_session[leader_id] = self.fetch_session.get(leader_id, 0) + 1
+        self._backoff_fetch(leader_id)
 
     def _backoff_fetch(self, leader_id: int) -> None:
         backoff = int(self.config["replica.fetch.backoff.ms"])

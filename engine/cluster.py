@@ -490,10 +490,14 @@ class Cluster:
             for partition in broker.partitions.values():
                 if partition.is_leader:
                     broker._refresh_parked_followers(partition)
-            # A follower cut off from its leader retries; after healing it fetches again.
-            for leader in {p.leader_id for p in broker.partitions.values() if not p.is_leader}:
-                if leader != NO_LEADER:
-                    broker._ensure_fetching(leader)
+            # A follower cut off from its leader loses its fetch; every follower then fetches
+            # again over the new routes (superseding any fetch still waiting at a leader).
+            leaders = {p.leader_id for p in broker.partitions.values() if not p.is_leader}
+            for leader in sorted(leaders - {NO_LEADER}):
+                if not self.network.reachable(broker.id, leader):
+                    broker.connection_lost(leader)
+                else:
+                    broker._ensure_fetching(leader, partitions_changed=True)
 
     def lose_responses(self, broker_id: int, count: int = 1) -> None:
         self._record_call("cluster.lose_responses", {"broker_id": broker_id, "count": count})

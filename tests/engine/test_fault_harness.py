@@ -181,7 +181,9 @@ def test_acks_all_min_isr_2_rf_3_clean_elections_never_lose_an_acknowledged_reco
 
 
 def test_acks_1_loses_acknowledged_records_on_some_schedules() -> None:
-    losing = [seed for seed in range(60) if run_schedule(seed, "1", unclean=False)[1]]
+    # acks=1 loses what a leader acknowledged alone before it died or was cut off (a zombie
+    # leader); followers replicate within milliseconds, so it takes longer schedules to hit.
+    losing = [seed for seed in range(60) if run_schedule(seed, "1", unclean=False, steps=60)[1]]
     assert len(losing) >= 3, losing
 
 
