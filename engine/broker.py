@@ -5,6 +5,7 @@ KRaft controller, plus the request handlers clients talk to (`KafkaApis`)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -166,7 +167,7 @@ class Broker:
             follower = self.cluster.broker_by_id(other)
             if other != self.id and follower.alive and self.id in follower.fetching_from:
                 self.cluster.network.send(
-                    self.id, other, "disconnect", lambda f=follower: f.connection_lost(self.id)
+                    self.id, other, "disconnect", partial(follower.connection_lost, self.id)
                 )
         for partition in self.partitions.values():
             partition.delayed_produces = []
