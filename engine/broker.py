@@ -5,8 +5,8 @@ KRaft controller, plus the request handlers clients talk to (`KafkaApis`)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from engine.clock import Timer
