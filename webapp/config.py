@@ -117,6 +117,7 @@ def celery_settings(env: Mapping[str, str], *, data_dir: Path) -> dict[str, Any]
             "data_folder_in": str(queue_dir),
             "data_folder_out": str(queue_dir),
             "processed_folder": str(processed_dir),
+            "control_folder": str(data_dir / "celery" / "control"),
             "store_processed": False,
         },
         # The filesystem transport has no broadcast, which remote control needs.
