@@ -8,10 +8,10 @@ read-only views (describe_topic, read, snapshot, events).
 from __future__ import annotations
 
 import base64
-import random
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from random import Random
 from typing import Any
 
 from engine.broker import Broker, TopicView
@@ -104,7 +104,7 @@ class Cluster:
             raise TypeError("brokers and controllers must be whole numbers")
         self.limits.check_cluster_shape(brokers, controllers)
         self.seed = seed
-        self.rng = random.Random(seed)
+        self.rng = Random(seed)
         self.scheduler = Scheduler()
         self.broker_config = broker_config(config, brokers)
         self.topic_defaults = topic_defaults(self.broker_config)
@@ -118,7 +118,7 @@ class Cluster:
         self._log: list[dict[str, Any]] = [{"op": "cluster.new", **_jsonable(self._constructor)}]
         self._depth = 0
         self._replaying = False
-        self.events: list[Event] = []
+        self._events: list[Event] = []
         self._listeners: list[Callable[[Event], None]] = []
         self.network = Network(
             self.scheduler,
@@ -185,6 +185,11 @@ class Cluster:
             self._depth -= 1
 
     @property
+    def events(self) -> list[Event]:
+        """Everything that happened, in order (read it; don't change it)."""
+        return self._events
+
+    @property
     def now_ms(self) -> int:
         return self.scheduler.now_ms
 
@@ -198,7 +203,7 @@ class Cluster:
 
     def emit(self, kind: str, data: dict[str, Any]) -> None:
         event = Event(self.scheduler.now_ms, kind, data)
-        self.events.append(event)
+        self._events.append(event)
         for listener in self._listeners:
             listener(event)
 
@@ -782,7 +787,7 @@ class Cluster:
                 }
                 for c in self.consumers
             ],
-            "event_count": len(self.events),
+            "event_count": len(self._events),
         }
         for name, service in sorted(self.services.items()):
             snap = getattr(service, "snapshot", None)

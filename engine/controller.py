@@ -9,9 +9,9 @@ on stale metadata (the zombie leader).
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from random import Random
 from typing import TYPE_CHECKING, Any
 
 from engine.clock import Scheduler, Timer
@@ -52,7 +52,7 @@ class QuorumController:
         controller_ids: list[int],
         scheduler: Scheduler,
         network: Network,
-        rng: random.Random,
+        rng: Random,
         config: dict[str, Any],
         emit: EmitEvent,
     ) -> None:

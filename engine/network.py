@@ -7,9 +7,9 @@ it arrives. Messages in flight are kept so the stage can draw them travelling.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Collection, Hashable
 from dataclasses import dataclass
+from random import Random
 
 from engine.clock import Scheduler
 
@@ -32,9 +32,7 @@ def node_name(node: Node) -> str:
 
 
 class Network:
-    def __init__(
-        self, scheduler: Scheduler, rng: random.Random, latency_ms: int, jitter_ms: int
-    ) -> None:
+    def __init__(self, scheduler: Scheduler, rng: Random, latency_ms: int, jitter_ms: int) -> None:
         self.scheduler = scheduler
         self.rng = rng
         self.latency_ms = latency_ms

@@ -8,8 +8,8 @@ of these; that choice belongs to the producer.
 from __future__ import annotations
 
 import bisect
-import random
 from collections.abc import Sequence
+from random import Random
 
 _MASK_32 = 0xFFFFFFFF
 _MURMUR2_SEED = 0x9747B28C
@@ -96,7 +96,7 @@ class BuiltInPartitioner:
     appending a record and `update_partition_info` after, as `RecordAccumulator.append` does.
     """
 
-    def __init__(self, topic: str, sticky_batch_size: int, rng: random.Random) -> None:
+    def __init__(self, topic: str, sticky_batch_size: int, rng: Random) -> None:
         if sticky_batch_size < 1:
             raise ValueError(f"sticky_batch_size must be >= 1 but got {sticky_batch_size}")
         self.topic = topic
