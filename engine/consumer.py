@@ -227,17 +227,29 @@ class KafkaConsumer(ClientBase):
         def handle(broker: Broker, reply: Callable[[object], None]) -> None:
             reply(broker.handle_list_offsets(tp, where, isolation))
 
+        def retry_later() -> None:
+            # Keep the reset "in flight" through retry.backoff.ms, then let a waiting poll()
+            # start it again (a lost or failed ListOffsets is retried, as in Kafka).
+            self.resets_in_flight.add(tp)
+            self.request_metadata_update({tp.topic})
+
+            def wake() -> None:
+                self.resets_in_flight.discard(tp)
+                self.progress += 1
+
+            self.cluster.scheduler.call_later(int(self.config["retry.backoff.ms"]), wake)
+
         def on_reply(response: object) -> None:
             self.resets_in_flight.discard(tp)
             if tp not in self.assigned or tp in self.positions:
                 return
             if response is DISCONNECTED or response == REQUEST_TIMED_OUT:
-                self.request_metadata_update({tp.topic})
+                retry_later()
                 return
             assert isinstance(response, tuple)
             error, offset = response
             if error:
-                self.request_metadata_update({tp.topic})
+                retry_later()
                 return
             self.positions[tp] = offset
             self.requested_resets.pop(tp, None)

@@ -146,3 +146,18 @@ def test_a_closed_consumer_refuses_calls() -> None:
 
     with pytest.raises(KafkaClosedError):
         consumer.poll(0)
+
+
+def test_a_lost_list_offsets_response_is_retried_within_one_poll() -> None:
+    cluster = Cluster(brokers=1, seed=3)
+    cluster.create_topic("t", 1, 1)
+    producer = cluster.producer({"acks": "1"})
+    producer.send("t", value=b"a", key=b"k").get()
+    consumer = cluster.consumer({"auto.offset.reset": "earliest", "request.timeout.ms": 2000})
+    tp = TopicPartition("t", 0)
+    consumer.assign([tp])
+    consumer.poll(timeout_ms=100)  # metadata arrives; the reset (ListOffsets) is sent
+    consumer.seek_to_beginning([tp])
+    cluster.lose_responses(1, count=1)
+    records = consumer.poll(timeout_ms=10_000)
+    assert [r.value for r in records] == [b"a"]
