@@ -324,11 +324,10 @@ class KafkaProducer(ClientBase):
         self._pending[future.id] = future
         appended, new_batch = self._append(tp, timestamp, key, value, header_tuple, future)
         if partition is None and (key is None or self._ignore_keys):
-            queue = self.batches[tp]
-            full = all(batch.closed or batch.size >= self.batch_size for batch in queue)
-            self._sticky(topic).update_partition_info(
-                appended, count, self._available(topic), full or new_batch
-            )
+            # Kafka's allBatchesFull: only a full last batch lets the sticky partition switch.
+            last = self.batches[tp][-1]
+            full = last.closed or last.size >= self.batch_size
+            self._sticky(topic).update_partition_info(appended, count, self._available(topic), full)
         self.sent_records += 1
         self.cluster.on_client_send(self, tp)
         return future

@@ -263,3 +263,17 @@ def test_a_producer_learns_of_added_partitions_within_metadata_max_age() -> None
     cluster.advance(300_000)
     producer.send("t", value=b"v", key=key).get()  # this send triggers the refresh
     assert producer.send("t", value=b"v", key=key).get().partition == partition_for_key(key, 6)
+
+
+def test_sticky_partition_does_not_switch_while_the_last_batch_has_room() -> None:
+    # Kafka's RecordAccumulator only lets the sticky partition switch when the last batch of the
+    # partition is full (allBatchesFull); a fresh half-empty batch keeps the partition, until
+    # twice batch.size has gone to it.
+    cluster = Cluster(brokers=1, seed=11)
+    cluster.create_topic("t", 6, 1)
+    producer = cluster.producer({"linger.ms": 3_600_000, "acks": "1"})
+    producer.send("t", value=b"warm-up").get()
+    partitions = [producer.send("t", value=bytes(9000)).tp for _ in range(5)]
+    first = partitions[0]
+    assert partitions[:4] == [first] * 4
+    assert partitions[4] != first
