@@ -2,11 +2,13 @@
 
     python -m engine.bench --records 20000
 
-Prints records per second for the engine with RF=1 acks=1 and with RF=3 acks=all (as a ratio to
-RF=1 in the same run), for mockafka-py (an in-memory fake of a Kafka client, a dev dependency)
-doing the same work, and for a bare Python list, with the ratios; then how long a snapshot of a
-9-broker, 200-partition cluster takes. This module measures wall time on purpose; nothing else in
-the engine does.
+Prints records per second for the engine with RF=1 acks=1, with RF=3 acks=all (as a ratio to
+RF=1 in the same run) and for the full run (RF=3, acks=all, idempotent, consumed through a
+consumer group while the log cleaner compacts the topic), for mockafka-py (an in-memory fake
+of a Kafka client, a dev dependency) doing the same work, and for a bare Python list, with the
+ratios; then the cost of fast-forwarding an idle cluster by 7 days and of a snapshot of a
+9-broker, 200-partition cluster. This module measures wall time on purpose; nothing else in the
+engine does.
 """
 
 from __future__ import annotations
@@ -49,6 +51,56 @@ def run_engine(records: int, replication_factor: int, acks: str) -> int:
             break
         consumed += len(batch)
     return consumed
+
+
+def run_full(records: int) -> int:
+    """Issue 6's full run: RF=3, acks=all, idempotent producer, a consumer group, and the log
+    cleaner compacting the topic while it is written (1,000 distinct keys, small segments)."""
+    cluster = Cluster(
+        brokers=3, seed=1, limits=BENCH_LIMITS, config={"log.cleaner.backoff.ms": 200}
+    )
+    cluster.create_topic(
+        "bench",
+        PARTITIONS,
+        3,
+        {
+            "min.insync.replicas": 2,
+            "cleanup.policy": "compact",
+            "segment.bytes": 64 * 1024,
+            "min.cleanable.dirty.ratio": 0.1,
+        },
+    )
+    cluster.history.enabled = False
+    producer = cluster.producer({"acks": "all", "enable.idempotence": True, "linger.ms": 5})
+    for key, value in _payloads(records):
+        producer.send("bench", value=value, key=key)
+    producer.flush()
+    consumer = cluster.consumer(
+        {"group.id": "bench", "auto.offset.reset": "earliest", "max.poll.records": 5000}
+    )
+    consumer.subscribe(["bench"])
+    ends = {p.partition: p.high_watermark for p in cluster.describe_topic("bench").partitions}
+    consumed = 0
+    for _ in range(1000):
+        consumed += len(consumer.poll(1000))
+        positions = {tp.partition: o for tp, o in consumer.positions.items()}
+        if len(positions) == PARTITIONS and all(positions[p] >= ends[p] for p in ends):
+            break
+    consumer.commit()
+    compactions = sum(1 for e in cluster.events if e.kind == "log_compacted")
+    if compactions == 0:
+        raise RuntimeError("the full run expected the cleaner to compact the topic")
+    return records
+
+
+def idle_fast_forward(days: int = 7) -> tuple[float, int]:
+    """Seconds and timers to fast-forward an idle 3-broker cluster by `days`."""
+    cluster = Cluster(brokers=3, seed=1)
+    cluster.create_topic("idle", 6, 3)
+    before = cluster.scheduler.executed
+    start = time.perf_counter()
+    cluster.advance(days * 24 * 3600 * 1000)
+    return time.perf_counter() - start, cluster.scheduler.executed - before
 
 
 def run_mockafka(records: int) -> int:
@@ -123,6 +175,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     rows.append(("engine RF=1 acks=1", seconds, done))
     seconds, done = _timed(lambda: run_engine(n, 3, "all"))
     rows.append(("engine RF=3 acks=all", seconds, done))
+    seconds, done = _timed(lambda: run_full(n), repeat=1)
+    rows.append(("engine full run", seconds, done))
     if not args.skip_mockafka:
         seconds, done = _timed(lambda: run_mockafka(n))
         rows.append(("mockafka-py", seconds, done))
@@ -138,8 +192,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"  engine RF=1 / this = {base / rate:.3f}"
         )
     print(f"  RF=3 acks=all / RF=1 acks=1 = {rates['engine RF=3 acks=all'] / base:.3f}")
+    print(
+        f"  full run (RF=3 acks=all idempotent, group, compaction) / RF=1 acks=1 = "
+        f"{rates['engine full run'] / base:.3f}"
+    )
     if "mockafka-py" in rates:
         print(f"  engine RF=1 / mockafka-py = {base / rates['mockafka-py']:.2f}")
+        print(
+            f"  engine full run / mockafka-py = "
+            f"{rates['engine full run'] / rates['mockafka-py']:.2f}"
+        )
+    idle_seconds, idle_timers = idle_fast_forward()
+    print(
+        f"  fast-forward an idle 3-broker cluster by 7 days: {idle_seconds:.2f} s, "
+        f"{idle_timers} timers"
+    )
+    results.update(idle_seconds=idle_seconds, idle_timers=idle_timers)
     cost = snapshot_cost()
     print(
         f"  snapshot of 9 brokers, 200 partitions (RF=3): {cost * 1000:.2f} ms "
