@@ -66,12 +66,15 @@ def run_full(records: int) -> int:
         {
             "min.insync.replicas": 2,
             "cleanup.policy": "compact",
-            "segment.bytes": 64 * 1024,
+            # About eight segments per partition, whatever the record count, so cleaning runs.
+            "segment.bytes": max(1024, records * 5 // PARTITIONS),
             "min.cleanable.dirty.ratio": 0.1,
         },
     )
     cluster.history.enabled = False
-    producer = cluster.producer({"acks": "all", "enable.idempotence": True, "linger.ms": 5})
+    producer = cluster.producer(
+        {"acks": "all", "enable.idempotence": True, "linger.ms": 5, "batch.size": 4096}
+    )
     for key, value in _payloads(records):
         producer.send("bench", value=value, key=key)
     producer.flush()
