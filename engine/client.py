@@ -48,6 +48,8 @@ class ClientBase:
         self._next_broker = 0
         self._next_request = 0
         self._open_requests: dict[int, dict[int, Callable[[object], None]]] = {}
+        self._connections: dict[int, int] = {}
+        self._dead_connections: set[tuple[int, int]] = set()
 
     @property
     def now_ms(self) -> int:
@@ -63,7 +65,13 @@ class ClientBase:
         on_reply: Callable[[object], None],
         timeout_ms: int | None = None,
     ) -> None:
-        """Send to a broker; `on_reply` gets the response, DISCONNECTED, or REQUEST_TIMED_OUT."""
+        """Send to a broker; `on_reply` gets the response, DISCONNECTED, or REQUEST_TIMED_OUT.
+
+        Requests to one broker share one connection, and responses on a connection arrive in
+        order: once a response is lost (Cluster.lose_responses) the connection is dead, so every
+        later response on it is lost too, until the client's request timeout closes it and fails
+        the requests still open on it (Kafka's NetworkClient), which the client then retries.
+        """
         broker = self.cluster.broker_by_id(broker_id)
         finished = [False]
         timeout = int(self.config["request.timeout.ms"]) if timeout_ms is None else timeout_ms
@@ -71,6 +79,7 @@ class ClientBase:
         self._next_request += 1
         request_id = self._next_request
         open_requests = self._open_requests.setdefault(broker_id, {})
+        connection = self._connections.get(broker_id, 0)
 
         def reply(response: object) -> None:
             if finished[0] or not self.alive:
@@ -81,11 +90,21 @@ class ClientBase:
                 timer[0].cancel()
             on_reply(response)
 
+        def lose_reply() -> bool:
+            if (broker_id, connection) in self._dead_connections:
+                return True
+            if broker.lose_reply():
+                self._dead_connections.add((broker_id, connection))
+                return True
+            return False
+
         def expire() -> None:
             if finished[0] or not self.alive:
                 return
             finished[0] = True
             open_requests.pop(request_id, None)
+            if self._connections.get(broker_id, 0) == connection:
+                self._close_connection(broker_id)
             on_reply(REQUEST_TIMED_OUT)
 
         open_requests[request_id] = reply
@@ -97,9 +116,18 @@ class ClientBase:
             lambda: broker.alive,
             lambda respond: handle(broker, respond),
             reply,
-            broker.lose_reply,
+            lose_reply,
         )
         timer.append(self.cluster.scheduler.call_later(timeout, expire))
+
+    def _close_connection(self, broker_id: int) -> None:
+        """A request timed out: close the connection; requests still open on it fail now."""
+        connection = self._connections.get(broker_id, 0)
+        self._connections[broker_id] = connection + 1
+        self._dead_connections.discard((broker_id, connection))
+        waiting = self._open_requests.get(broker_id, {})
+        for request_id in sorted(waiting):
+            self.cluster.scheduler.call_later(0, _disconnect(waiting[request_id]))
 
     def on_broker_stopped(self, broker_id: int) -> None:
         """The broker's process died: its connections close, so requests waiting there (a

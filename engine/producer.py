@@ -173,6 +173,11 @@ class KafkaProducer(ClientBase):
         self.in_flight_batches: dict[TopicPartition, list[ProducerBatch]] = {}
         self.partitioners: dict[str, BuiltInPartitioner] = {}
         self.next_sequence: dict[TopicPartition, int] = {}
+        # The producer epoch each partition's sequence numbers belong to: after an epoch bump a
+        # partition keeps its old epoch until nothing sequenced under it is still pending, so a
+        # retried batch is still recognised by the broker (Kafka's per-partition TxnPartitionEntry).
+        self.sequence_epoch: dict[TopicPartition, int] = {}
+        self._rewrite_sequences: set[TopicPartition] = set()
         self.producer_id = -1
         self.producer_epoch = -1
         self._pid_in_flight = False
@@ -579,11 +584,7 @@ class KafkaProducer(ClientBase):
             batch.attempts += 1
             batch.last_error = ""
             if self.idempotent and batch.base_sequence < 0:
-                batch.base_sequence = self.next_sequence.get(batch.tp, 0)
-                self.next_sequence[batch.tp] = (batch.base_sequence + len(batch.records)) % (2**31)
-                batch.producer_id = self.producer_id
-                batch.producer_epoch = self.producer_epoch
-                batch.is_transactional = self.transaction is not None
+                self._assign_sequence(batch)
             self.in_flight_batches.setdefault(batch.tp, []).append(batch)
             wire.append(
                 (
@@ -722,8 +723,9 @@ class KafkaProducer(ClientBase):
         batch.done = True
         if self.idempotent and self.transaction is None and batch.base_sequence >= 0:
             # KIP-360: a sequenced batch that failed leaves a gap the broker would refuse, so the
-            # idempotent producer bumps its epoch and starts its sequences again at 0.
+            # idempotent producer bumps its epoch and starts that partition's sequences at 0.
             self._epoch_bump_needed = True
+            self._rewrite_sequences.add(batch.tp)
         for future in batch.futures:
             future._complete(None, error)
         self.cluster.emit(
@@ -742,13 +744,38 @@ class KafkaProducer(ClientBase):
 
     # --- producer id (idempotence) ----------------------------------------------------------
 
+    def _assign_sequence(self, batch: ProducerBatch) -> None:
+        tp = batch.tp
+        epoch = self.sequence_epoch.get(tp)
+        if epoch != self.producer_epoch and not self._sequenced_pending(tp, batch):
+            epoch = self.sequence_epoch[tp] = self.producer_epoch
+            self.next_sequence[tp] = 0
+        batch.base_sequence = self.next_sequence.get(tp, 0)
+        self.next_sequence[tp] = (batch.base_sequence + len(batch.records)) % (2**31)
+        batch.producer_id = self.producer_id
+        batch.producer_epoch = self.producer_epoch if epoch is None else epoch
+        batch.is_transactional = self.transaction is not None
+
+    def _sequenced_pending(self, tp: TopicPartition, besides: ProducerBatch) -> bool:
+        if any(b is not besides and not b.done for b in self.in_flight_batches.get(tp, [])):
+            return True
+        return any(
+            b is not besides and not b.done and b.base_sequence >= 0
+            for b in self.batches.get(tp, ())
+        )
+
     def _bump_epoch(self) -> None:
+        """KIP-360: a new epoch for the partitions whose sequences broke; every other partition
+        keeps sequencing its pending batches under the old epoch, so their retries stay
+        deduplicated, and moves to the new epoch once it has nothing pending."""
         self._epoch_bump_needed = False
         self.producer_epoch += 1
-        self.next_sequence.clear()
-        for queue in self.batches.values():
-            for batch in queue:
+        for tp in sorted(self._rewrite_sequences):
+            self.sequence_epoch[tp] = self.producer_epoch
+            self.next_sequence[tp] = 0
+            for batch in self.batches.get(tp, ()):
                 batch.base_sequence = -1
+        self._rewrite_sequences.clear()
         self.cluster.emit(
             "producer_epoch_bumped",
             {

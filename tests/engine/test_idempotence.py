@@ -230,3 +230,25 @@ def test_the_same_random_faults_do_duplicate_without_idempotence() -> None:
         values = [r.value for r in cluster.read("orders", 0)]
         duplicated += len(values) - len(set(values))
     assert duplicated > 0
+
+
+def test_a_lost_response_kills_the_connection_so_retries_stay_inside_the_dedupe_window() -> None:
+    # Responses on one connection arrive in order: after a lost one, the connection is dead
+    # until the request timeout closes it, so at most max.in.flight batches get appended behind
+    # the unanswered one, and every retry is still recognised as a duplicate (I2).
+    cluster = Cluster(brokers=3, seed=5)
+    cluster.create_topic("t", 1, 3, {"min.insync.replicas": 2})
+    producer = cluster.producer({"acks": "all", "linger.ms": 0})
+    leader = cluster.describe_topic("t").partitions[0].leader
+    futures = [producer.send("t", value=b"warm", key=b"k")]
+    producer.flush()
+    cluster.lose_responses(leader, count=1)
+    for i in range(60):  # one record every 500 ms for 30 s: past request.timeout.ms
+        futures.append(producer.send("t", value=b"v%d" % i, key=b"k"))
+        cluster.advance(500)
+    producer.flush()
+    assert all(f.succeeded() for f in futures)
+    assert not [e for e in cluster.events if e.kind == "produce_failed"]
+    values = [r.value for r in cluster.read("t", 0)]
+    assert values == [b"warm"] + [b"v%d" % i for i in range(60)]
+    assert cluster.history.check() == []
