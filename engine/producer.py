@@ -509,9 +509,11 @@ class KafkaProducer(ClientBase):
         if self.idempotent and self.producer_id < 0 and self.transaction is None:
             self._init_producer_id()  # a transactional producer gets its id in init_transactions
             return
-        if self._epoch_bump_needed:
-            if any(self.in_flight_batches.values()):
-                return  # their answers wake the sender again
+        if self._epoch_bump_needed and not any(
+            self._sequenced_pending(tp) for tp in self._rewrite_sequences
+        ):
+            # Kafka bumps only once the broken partitions have nothing sequenced in flight or
+            # waiting for a retry: those retries go out under the old epoch, to be deduplicated.
             self._bump_epoch()
         if self.transaction is not None and not self.transaction.ready_to_send():
             return
@@ -534,6 +536,8 @@ class KafkaProducer(ClientBase):
                 and (batch.attempts or any(b.last_error for b in self.in_flight_batches[tp]))
             ):
                 continue  # a retried batch goes alone, in sequence order
+            if not self._may_drain(batch):
+                continue
             leader = self.leader_for(tp.topic, tp.partition)
             if leader == NO_LEADER:
                 unknown_leader = True
@@ -552,7 +556,7 @@ class KafkaProducer(ClientBase):
                 for batch in request:
                     queue = self.batches[batch.tp]
                     queue.popleft()
-                    if queue and not queue[0].in_flight:
+                    if queue and not queue[0].in_flight and self._may_drain(queue[0]):
                         batches.append(queue[0]) if queue[0].closed or self._flushing else None
                 self._send_produce(leader, request)
         if unknown_leader:
@@ -756,7 +760,15 @@ class KafkaProducer(ClientBase):
         batch.producer_epoch = self.producer_epoch if epoch is None else epoch
         batch.is_transactional = self.transaction is not None
 
-    def _sequenced_pending(self, tp: TopicPartition, besides: ProducerBatch) -> bool:
+    def _may_drain(self, batch: ProducerBatch) -> bool:
+        """A fresh batch of a partition whose sequences are being rewritten waits for the bump."""
+        return not (
+            self._epoch_bump_needed
+            and batch.base_sequence < 0
+            and batch.tp in self._rewrite_sequences
+        )
+
+    def _sequenced_pending(self, tp: TopicPartition, besides: ProducerBatch | None = None) -> bool:
         if any(b is not besides and not b.done for b in self.in_flight_batches.get(tp, [])):
             return True
         return any(

@@ -55,7 +55,7 @@ async def test_connect_get_the_full_state_produce_and_see_the_record(
     sandbox: LiveCluster, socket: WebsocketCommunicator
 ) -> None:
     full = await receive_until(socket, is_full_state)
-    for fragment_id in ("clock", "brokers", "topics", "consumers", "events"):
+    for fragment_id in ("clock", "stage", "mirror", "topics", "consumers", "events"):
         assert f'id="{fragment_id}"' in full
     assert "hello-dojo" not in full
 

@@ -1,0 +1,162 @@
+""" "Stress it": seeded fault schedules against one configuration, judged by the checker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from celery import Celery
+
+from engine import Cluster
+from webapp import config as dojo_config
+from webapp import experiments, services, stress, timeline
+from webapp.engine_host import store
+from webapp.engine_host.runtime import ClusterRuntime
+from webapp.models import StressRun
+
+ROOT = Path(__file__).resolve().parents[2]
+ACKS_1 = stress.StressConfig(topic_config={"min.insync.replicas": 1}, producer_config={"acks": "1"})
+ACKS_ALL = stress.StressConfig(
+    topic_config={"min.insync.replicas": 2}, producer_config={"acks": "all"}
+)
+
+
+def test_acks_1_loses_acknowledged_records_under_faults() -> None:
+    report = stress.stress_experiment(ACKS_1, runs=3, base_seed=2)
+    assert report["runs"] == 3
+    assert report["totals"]["lost"] > 0
+    assert report["failing_count"] >= 1
+    first = report["failing_runs"][0]
+    assert first["first"]["time_ms"] > 0 and first["faults"]
+
+
+def test_acks_all_with_min_insync_2_loses_nothing() -> None:
+    report = stress.stress_experiment(ACKS_ALL, runs=3, base_seed=2)
+    assert report["acknowledged"] > 100
+    assert report["totals"] == {"lost": 0, "duplicated": 0, "reordered": 0, "aborted_read": 0}
+
+
+def test_a_run_is_a_pure_function_of_its_seed_and_its_engine_log_replays_it() -> None:
+    one = stress.stress_cluster(ACKS_1, 1234)
+    again = stress.stress_cluster(ACKS_1, 1234)
+    assert one.snapshot() == again.snapshot()
+    assert Cluster.from_log(one.export_log()).snapshot() == one.snapshot()
+
+
+def test_progress_is_reported_for_every_run() -> None:
+    seen: list[tuple[int, int]] = []
+    stress.stress_experiment(
+        ACKS_ALL, runs=2, base_seed=3, on_progress=lambda d, t: seen.append((d, t))
+    )
+    assert seen == [(1, 2), (2, 2)]
+
+
+def test_one_run_costs_a_few_hundred_ms_at_most() -> None:
+    start = time.perf_counter()
+    stress.stress_experiment(ACKS_1, runs=3, base_seed=2)
+    per_run = (time.perf_counter() - start) / 3
+    assert per_run < 0.6, f"{per_run * 1000:.0f} ms per run"
+
+
+@pytest.mark.django_db
+def test_the_stage_configuration_is_what_gets_stressed() -> None:
+    sandbox = services.sandbox_create()
+    config = experiments.stress_config_for_cluster(
+        cluster_id=sandbox.id, acks="1", min_insync_replicas=2
+    )
+    assert (config.brokers, config.topic, config.partitions) == (3, "orders", 3)
+    assert config.producer_config["acks"] == "1"
+    assert config.topic_config["min.insync.replicas"] == 2
+
+
+@pytest.mark.django_db
+def test_a_failing_run_opens_on_the_stage_at_its_first_anomaly() -> None:
+    sandbox = services.sandbox_create()
+    run = experiments.stress_run_create(cluster_id=sandbox.id, config=ACKS_1, runs=3, base_seed=2)
+    report = experiments.stress_run_execute(run_id=run.id)
+    run.refresh_from_db()
+    assert run.status == StressRun.Status.DONE and run.done == 3
+    html = experiments.stress_runs_fragment(cluster_id=sandbox.id)
+    assert "acknowledged records lost" in html and f"/stress/{run.id}/open/" in html
+
+    failing = report["failing_runs"][0]
+    opened, at_ms = experiments.stress_run_open(run_id=run.id, index=failing["index"])
+    assert at_ms == failing["first"]["time_ms"]
+    stored = store.cluster_load(cluster_id=opened.id)
+    assert stored.spec.seed == failing["seed"]
+    whole = ClusterRuntime.replay(stored.spec, stored.commands).cluster
+    assert whole.snapshot() == stress.stress_cluster(ACKS_1, failing["seed"]).snapshot()
+    past, _ = timeline.replay_until(spec=stored.spec, commands=stored.commands, at_ms=at_ms)
+    assert past.now_ms == at_ms
+
+
+@pytest.fixture
+def embedded_worker(tmp_path: Path) -> Iterator[Celery]:
+    """A real `celery -A webapp worker` process on the filesystem broker, as ./scripts/run."""
+    celery_conf = dojo_config.celery_settings({}, data_dir=tmp_path)
+    for folder in dojo_config.celery_dirs(celery_conf):
+        folder.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_URL", "CELERY_"))}
+    env |= {"KAFKA_DOJO_DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "webapp.settings"}
+    log = (tmp_path / "worker.log").open("w")
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "webapp",
+            "worker",
+            "--pool=solo",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    client = Celery("test-client")
+    client.conf.update(
+        broker_url=celery_conf["CELERY_BROKER_URL"],
+        result_backend=celery_conf["CELERY_RESULT_BACKEND"],
+        broker_transport_options=celery_conf["CELERY_BROKER_TRANSPORT_OPTIONS"],
+    )
+    try:
+        yield client
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+        log.close()
+
+
+def test_the_celery_task_runs_the_experiment_in_a_worker(
+    embedded_worker: Celery, tmp_path: Path
+) -> None:
+    lossy = embedded_worker.send_task(
+        "webapp.stress_experiment",
+        kwargs={"config": ACKS_1.to_dict(), "runs": 3, "base_seed": 2},
+    )
+    safe = embedded_worker.send_task(
+        "webapp.stress_experiment",
+        kwargs={"config": ACKS_ALL.to_dict(), "runs": 3, "base_seed": 2},
+    )
+    try:
+        lossy_report, safe_report = lossy.get(timeout=120), safe.get(timeout=120)
+    except Exception:
+        print((tmp_path / "worker.log").read_text())
+        raise
+    assert lossy_report["totals"]["lost"] > 0
+    assert safe_report["totals"]["lost"] == 0
+    assert lossy_report == stress.stress_experiment(ACKS_1, runs=3, base_seed=2)
