@@ -37,6 +37,9 @@ MESSAGE_TYPES = (
     "step",
     "speed",
     "resync",
+    "stop_controller",
+    "start_controller",
+    *forms.ACTION_FORMS,
 )
 
 
@@ -213,6 +216,8 @@ class ClusterConsumer(AsyncWebsocketConsumer):
             form = forms.SpeedForm(data)
         elif kind == "step":
             form = forms.StepForm(data)
+        elif kind in forms.ACTION_FORMS or kind in ("stop_controller", "start_controller"):
+            form = forms.action_form(kind, data, brokers=self.brokers or 0)
         else:
             form = forms.EmptyForm(data, action=kind)
         if not form.is_valid():

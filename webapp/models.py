@@ -75,3 +75,56 @@ class ClusterCommand(models.Model):
 
     def as_log_entry(self) -> dict[str, Any]:
         return dict(self.payload)
+
+
+class SharedState(models.Model):
+    """A cluster state saved for a share link whose log is too long for the URL itself."""
+
+    id = models.CharField(primary_key=True, max_length=16, default=new_cluster_id, editable=False)
+    seed = models.BigIntegerField()
+    brokers = models.PositiveSmallIntegerField()
+    controllers = models.PositiveSmallIntegerField()
+    engine_config = models.JSONField(default=dict, blank=True)
+    commands = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"shared state {self.id} ({len(self.commands)} commands)"
+
+
+class StressRun(models.Model):
+    """One "Stress it" experiment: many seeded fault schedules against one configuration."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    id = models.CharField(primary_key=True, max_length=16, default=new_cluster_id, editable=False)
+    cluster = models.ForeignKey(
+        LiveCluster, on_delete=models.CASCADE, related_name="stress_runs", null=True, blank=True
+    )
+    config = models.JSONField(default=dict)
+    runs = models.PositiveIntegerField()
+    base_seed = models.BigIntegerField(default=new_seed)
+    done = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    report = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"stress run {self.id} ({self.done}/{self.runs}, {self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.done / self.runs) if self.runs else 0

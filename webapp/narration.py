@@ -9,7 +9,7 @@ out of the story unless nothing else happened, since a learner watches their own
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 # Chatty bookkeeping a learner does not need narrated line by line.
@@ -31,6 +31,7 @@ class NarratedEvent:
     kind: str
     text: str
     level: str = "info"  # "info", "warn" or "bad"
+    repeats: int = 1  # the same sentence told this many times in a row (a retry loop)
 
     @property
     def seconds(self) -> float:
@@ -78,6 +79,12 @@ def _broker_stopped(d: dict[str, Any]) -> tuple[str, str]:
 
 def _broker_fenced(d: dict[str, Any]) -> tuple[str, str]:
     reason = str(d.get("reason") or "fenced")
+    if reason == "controlled shutdown":
+        return (
+            f"broker {d.get('broker')} began a controlled shutdown: fenced, its leaderships "
+            "move to other replicas first",
+            "warn",
+        )
     return f"broker {d.get('broker')} {reason}: fenced by the controller", "bad"
 
 
@@ -195,6 +202,11 @@ SIMPLE: dict[str, Callable[[dict[str, Any]], tuple[str, str]]] = {
         + " cannot reach the rest",
         "bad",
     ),
+    "offsets_topic_creation_failed": lambda d: (
+        f"the group coordinator could not create __consumer_offsets yet ({d.get('error')}); "
+        "consumers keep retrying",
+        "warn",
+    ),
     "network_healed": lambda d: ("the network healed: every node reaches every other", "info"),
     "coordinator_lost": lambda d: (
         f"{d.get('client')} lost its group coordinator (broker {d.get('coordinator')})",
@@ -227,7 +239,13 @@ def narrate(events: Sequence[Any], *, include_internal: bool = False) -> list[Na
         while index < len(events) and events[index].time_ms == moment:
             batch.append(events[index])
             index += 1
-        told.extend(_narrate_moment(moment, batch, include_internal))
+        for event in _narrate_moment(moment, batch, include_internal):
+            if told and told[-1].kind == event.kind and told[-1].text == event.text:
+                # A retry loop says one thing many times: tell it once, with a count.
+                event = replace(event, repeats=told[-1].repeats + 1)
+                told[-1] = event
+            else:
+                told.append(event)
     return told
 
 
@@ -260,9 +278,7 @@ def _narrate_moment(moment: int, batch: list[Any], include_internal: bool) -> li
             continue
         if not include_internal and _internal(event.data):
             continue
-        if event.kind.startswith("group_coordinator") and not _public(
-            event.data.get("groups", [])
-        ):
+        if event.kind.startswith("group_coordinator") and not _public(event.data.get("groups", [])):
             continue
         teller = SIMPLE.get(event.kind)
         if teller is None:
@@ -274,5 +290,9 @@ def _narrate_moment(moment: int, batch: list[Any], include_internal: bool) -> li
 
 
 def headline(told: Sequence[NarratedEvent]) -> NarratedEvent | None:
-    """The one line that says what just happened: the newest narrated event."""
-    return told[-1] if told else None
+    """The one line that says what just happened: the gravest event of the newest moment."""
+    if not told:
+        return None
+    newest = [e for e in told if e.time_ms == told[-1].time_ms]
+    rank = {"bad": 2, "warn": 1, "info": 0}
+    return max(newest, key=lambda e: rank.get(e.level, 0))

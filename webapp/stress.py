@@ -13,6 +13,7 @@ Plain functions only (no Django): the Celery task in webapp/tasks.py and the vie
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -241,10 +242,8 @@ def stress_cluster(config: StressConfig, seed: int, *, until_ms: int | None = No
         if now < SCHEDULE_MS:
             for _ in range(RECORDS_PER_STEP):
                 key = f"key-{sent % KEYS}".encode()
-                try:
+                with contextlib.suppress(KafkaError):
                     producer.send(topic, value=f"v{sent}".encode(), key=key)
-                except KafkaError:
-                    pass
                 sent += 1
         elif now == SCHEDULE_MS:
             cluster.heal_network()
@@ -271,9 +270,13 @@ def stress_run_one(config: StressConfig, seed: int) -> RunResult:
     cluster = stress_cluster(config, seed)
     anomalies: list[Anomaly] = check(cluster, cluster.history)
     counts = Counter(a.kind for a in anomalies)
+    shown = anomalies[:20]
+    first_lost = next((a for a in anomalies if a.kind == "lost"), None)
+    if first_lost is not None and first_lost not in shown:
+        shown.append(first_lost)
     return RunResult(
         seed=seed,
-        anomalies=[a.to_dict() for a in anomalies[:20]],
+        anomalies=[a.to_dict() for a in shown],
         counts={kind: counts.get(kind, 0) for kind in REPORTED_KINDS}
         | {k: v for k, v in counts.items() if k not in REPORTED_KINDS},
         acknowledged=len(cluster.history.acknowledged),
@@ -309,6 +312,7 @@ def stress_experiment(
                     "seed": seed,
                     "counts": {k: v for k, v in result.counts.items() if v},
                     "first": result.anomalies[0],
+                    "first_lost": next((a for a in result.anomalies if a["kind"] == "lost"), None),
                     "faults": result.faults,
                 }
             )

@@ -31,3 +31,21 @@ def live_clusters_delete_idle(*, max_idle_days: float) -> int:
 def delete_idle_sandboxes(max_idle_days: float = 30.0) -> int:
     """Delete sandboxes (and their command logs) nobody touched for `max_idle_days`."""
     return live_clusters_delete_idle(max_idle_days=max_idle_days)
+
+
+@shared_task(name="webapp.stress_experiment")
+def stress_experiment(
+    run_id: str | None = None,
+    config: dict[str, Any] | None = None,
+    runs: int = 200,
+    base_seed: int = 0,
+) -> dict[str, Any]:
+    """ "Stress it": the experiment of a `StressRun` row (progress written to the row), or, with
+    no row, of the given config (the report is the task's result)."""
+    from webapp import experiments, stress
+
+    if run_id is not None:
+        return experiments.stress_run_execute(run_id=run_id)
+    return stress.stress_experiment(
+        stress.StressConfig.from_dict(config or {}), runs=runs, base_seed=base_seed
+    )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from webapp import views
+from webapp import views, views_timeline
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -9,4 +9,21 @@ urlpatterns = [
     path("sandbox/new/", views.sandbox_new, name="sandbox-new"),
     path("sandbox/<str:cluster_id>/", views.sandbox_detail, name="sandbox-detail"),
     path("sandbox/<str:cluster_id>/produce/", views.sandbox_produce, name="sandbox-produce"),
+    # time travel, share links and "Stress it" (webapp/views_timeline.py)
+    path(
+        "sandbox/<str:cluster_id>/timeline/",
+        views_timeline.sandbox_timeline,
+        name="sandbox-timeline",
+    ),
+    path("sandbox/<str:cluster_id>/fork/", views_timeline.sandbox_fork, name="sandbox-fork"),
+    path("sandbox/<str:cluster_id>/share/", views_timeline.sandbox_share, name="sandbox-share"),
+    path("sandbox/<str:cluster_id>/stress/", views_timeline.sandbox_stress, name="sandbox-stress"),
+    path(
+        "sandbox/<str:cluster_id>/stress/runs/",
+        views_timeline.sandbox_stress_runs,
+        name="sandbox-stress-runs",
+    ),
+    path("stress/<str:run_id>/open/<int:index>/", views_timeline.stress_open, name="stress-open"),
+    path("s/<str:token>/", views_timeline.share_open, name="share-open"),
+    path("shared/<str:shared_id>/", views_timeline.shared_open, name="shared-open"),
 ]

@@ -62,6 +62,7 @@ def _sandbox_page(
         "produce_form": form,
         "speeds": [(f"{s:g}", s == sandbox.speed) for s in SPEEDS],
         "broker_ids": range(1, sandbox.brokers + 1),
+        "controller_ids": range(101, 101 + sandbox.controllers),
         "page_error": error,
     }
     return render(request, "sandbox/sandbox.html", context, status=status)

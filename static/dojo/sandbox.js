@@ -74,6 +74,97 @@
     lastVersion = version;
   });
 
+  // Actions drawn on the stage (SVG groups with role="button") send through one hidden form,
+  // so they take the same numbered, validated path as every other command.
+  function stageAction(target) {
+    var form = document.getElementById("stage-action");
+    if (!form) return;
+    while (form.firstChild) form.removeChild(form.firstChild);
+    [["type", target.dataset.command], [target.dataset.field, target.dataset.value]].forEach(
+      function (pair) {
+        if (!pair[0]) return;
+        var input = document.createElement("input");
+        input.type = "hidden";
+        input.name = pair[0];
+        input.value = pair[1];
+        form.appendChild(input);
+      }
+    );
+    form.requestSubmit();
+  }
+
+  document.addEventListener("click", function (evt) {
+    var target = evt.target.closest && evt.target.closest(".stage-action");
+    if (target) {
+      evt.preventDefault();
+      stageAction(target);
+      return;
+    }
+    // A form with several buttons: the clicked one picks the command type (and app action).
+    var button = evt.target.closest && evt.target.closest("button[data-set-type]");
+    if (button && button.form) {
+      button.form.querySelector('input[name="type"]').value = button.dataset.setType;
+      var action = button.form.querySelector('input[name="action"]');
+      if (action && button.dataset.setAction) action.value = button.dataset.setAction;
+    }
+  });
+
+  document.addEventListener("keydown", function (evt) {
+    if (evt.key !== "Enter" && evt.key !== " ") return;
+    var target = evt.target.closest && evt.target.closest(".stage-action");
+    if (!target) return;
+    evt.preventDefault();
+    stageAction(target);
+  });
+
+  // Keep keyboard focus on a stage button across re-renders (the SVG is replaced each version).
+  var focusedAction = null;
+  document.addEventListener("focusin", function (evt) {
+    var target = evt.target.closest && evt.target.closest(".stage-action");
+    focusedAction = target ? target.getAttribute("aria-label") : null;
+  });
+  document.addEventListener("htmx:wsAfterMessage", function () {
+    if (!focusedAction || document.activeElement !== document.body) return;
+    var again = document.querySelector('.stage-action[aria-label="' + focusedAction + '"]');
+    if (again) again.focus();
+  });
+
+  function applyTheme(theme) {
+    var root = document.documentElement;
+    var toggle = document.getElementById("theme-toggle");
+    if (theme) root.dataset.theme = theme; else delete root.dataset.theme;
+    var dark = theme ? theme === "dark"
+      : window.matchMedia("(prefers-color-scheme: dark)").matches;
+    if (toggle) {
+      toggle.textContent = dark ? "Light theme" : "Dark theme";
+      toggle.setAttribute("aria-pressed", dark ? "true" : "false");
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var stored = null;
+    try { stored = localStorage.getItem("dojo-theme"); } catch (e) { stored = null; }
+    applyTheme(stored);
+    var toggle = document.getElementById("theme-toggle");
+    if (toggle) toggle.addEventListener("click", function () {
+      var dark = document.documentElement.dataset.theme
+        ? document.documentElement.dataset.theme === "dark"
+        : window.matchMedia("(prefers-color-scheme: dark)").matches;
+      var next = dark ? "light" : "dark";
+      try { localStorage.setItem("dojo-theme", next); } catch (e) { /* private mode */ }
+      applyTheme(next);
+    });
+    var copy = document.getElementById("copy-mirror");
+    if (copy) copy.addEventListener("click", function () {
+      var mirror = document.getElementById("mirror");
+      var text = mirror ? mirror.innerText : "";
+      if (navigator.clipboard) {
+        navigator.clipboard.writeText(text).then(function () { flash("Copied the text mirror.", "info"); },
+          function () { flash("Copy failed: select the text and copy it by hand.", "error"); });
+      }
+    });
+  });
+
   document.addEventListener("htmx:wsOpen", function () {
     lastVersion = null;
     setConnection("live", "live");

@@ -20,7 +20,9 @@ from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer
 from django.db import IntegrityError
 
+from webapp import charts
 from webapp.engine_host import render, store
+from webapp.engine_host.actions import HANDLERS as ACTION_COMMANDS
 from webapp.engine_host.leases import LeaseStore
 from webapp.engine_host.limits import DEFAULT_STEP_MS, SPEEDS, TICK_MS
 from webapp.engine_host.runtime import ClusterRuntime
@@ -33,7 +35,9 @@ MAX_ADVANCE_PER_TICK_MS = 5_000
 LEASE_TTL_S = 15.0
 STOP_TIMEOUT_S = 6.0
 # Commands that change the engine and so go to the command log.
-LOGGED_COMMANDS = frozenset({"produce", "stop_broker", "start_broker", "advance"})
+LOGGED_COMMANDS = frozenset({"produce", "stop_broker", "start_broker", "advance"}) | frozenset(
+    ACTION_COMMANDS
+)
 CLOCK_COMMANDS = frozenset({"pause", "resume", "speed", "step"})
 
 
@@ -94,6 +98,9 @@ class ClusterHost:
         self._idle_since = time.monotonic()
         self._channel = ""
         self._tasks: list[asyncio.Task[None]] = []
+        # Lag and rate charts, sampled on the cluster clock (bounded, rendered once per sample).
+        self.metrics = charts.MetricsHistory()
+        self.extra_fragments: dict[str, str] = {}
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -174,6 +181,15 @@ class ClusterHost:
             if not self.viewers:
                 self._idle_since = time.monotonic()
             self._mark_dirty()
+        elif kind == "host.fragment":
+            # A fragment rendered elsewhere (a Stress it progress bar) joins the published state.
+            self.extra_fragments[str(message.get("id"))] = str(message.get("html", ""))
+            self._mark_dirty()
+        elif kind == "host.flush":
+            # Log the time the clock already ran, so a share link or the timeline sees it all.
+            async with self.lock:
+                await self._flush_advance_locked()
+            await self._reply(reply_to, {"type": "ack", "now_ms": self.runtime.now_ms})
         elif kind == "host.sync":
             await self._send_full(reply_to)
         elif kind == "host.command":
@@ -254,6 +270,7 @@ class ClusterHost:
                 "message": "This cluster moved to another server; reload the page.",
             }
         result = self.runtime.apply(payload)
+        self.metrics.observe(self.runtime)
         if result.ok:
             return {"type": "ack", "message": result.message, "duplicate": False}
         # The command is in the log (replay repeats the same refusal); tell the learner why.
@@ -330,6 +347,7 @@ class ClusterHost:
         """Run the clock `ms` forward now (logged later, coalesced with other ticks)."""
         async with self.lock:
             self.runtime.advance(ms)
+            self.metrics.observe(self.runtime)
             self._unlogged_advance_ms += ms
         self._mark_dirty()
 
@@ -347,9 +365,13 @@ class ClusterHost:
             owed_ms += elapsed * 1000.0 * self.speed
             if owed_ms > MAX_ADVANCE_PER_TICK_MS:  # the loop stalled: don't race to catch up
                 owed_ms = float(MAX_ADVANCE_PER_TICK_MS)
-            # Land on a multiple of TICK_MS so live ticks and replay split time identically.
+            # Land on a multiple of the quantum so live ticks and replay split time identically
+            # (the runtime acts on TICK_MS boundaries; below 1x, 1 ms quanta let the stage show
+            # messages in flight, which live for a few ms between two TICK_MS boundaries).
+            self.runtime.watch_messages = self.speed < 1
+            quantum = TICK_MS if self.speed >= 1 else 1
             now_ms = self.runtime.now_ms
-            whole = (now_ms + int(owed_ms)) // TICK_MS * TICK_MS - now_ms
+            whole = (now_ms + int(owed_ms)) // quantum * quantum - now_ms
             if whole <= 0:
                 continue
             owed_ms -= whole
@@ -410,6 +432,8 @@ class ClusterHost:
         """Render the current state once; return the group message if anything changed."""
         try:
             fragments = render.render_fragments(self.runtime, self._clock_view())
+            fragments["charts"] = self.metrics.render()
+            fragments.update(self.extra_fragments)
         except Exception as error:
             logger.exception("host %s failed to render", self.cluster_id)
             fragments = dict(self.published.fragments)

@@ -15,11 +15,15 @@ from django.template.loader import render_to_string
 
 from engine.errors import KafkaError
 from webapp.engine_host.runtime import ClusterRuntime, kafka_error_text
+from webapp.engine_host.stage import build_mirror, build_stage
+from webapp.narration import NarratedEvent, headline, narrate
 
 logger = logging.getLogger(__name__)
 
 LOG_CELLS_SHOWN = 24
-EVENTS_SHOWN = 12
+LOG_PARTITIONS_SHOWN = 24
+EVENTS_SHOWN = 30
+NARRATED_EVENTS = 600  # the engine's tail narrated per version; older history is in the log
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,10 @@ class ClockView:
     def seconds(self) -> float:
         return self.now_ms / 1000
 
+    @property
+    def speed_label(self) -> str:
+        return f"{self.speed:g}x"
+
 
 def _text(data: bytes | None) -> str | None:
     if data is None:
@@ -40,7 +48,9 @@ def _text(data: bytes | None) -> str | None:
     return data.decode("utf-8", errors="replace")
 
 
-def _topic_view(runtime: ClusterRuntime, name: str, alive: set[int]) -> dict[str, Any]:
+def _topic_view(
+    runtime: ClusterRuntime, name: str, alive: set[int], max_partitions: int = LOG_PARTITIONS_SHOWN
+) -> dict[str, Any]:
     cluster = runtime.cluster
     try:
         description = cluster.describe_topic(name)
@@ -55,7 +65,8 @@ def _topic_view(runtime: ClusterRuntime, name: str, alive: set[int]) -> dict[str
                 {"name": consumer.name, "position": position}
             )
     partitions = []
-    for p in description.partitions:
+    # Big topics: the HTML logs show the first partitions; the text mirror lists them all.
+    for p in description.partitions[:max_partitions]:
         start = max(int(p.log_start_offset), int(p.log_end_offset) - LOG_CELLS_SHOWN)
         records, read_error = _read_tail(runtime, name, p, start)
         marks = consumer_marks.get(p.partition, [])
@@ -115,39 +126,9 @@ def _read_tail(runtime: ClusterRuntime, topic: str, p: Any, start: int) -> tuple
         return [], kafka_error_text(leader_error)
 
 
-def _brokers_view(runtime: ClusterRuntime, topics: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    hosted: dict[int, list[dict[str, Any]]] = {}
-    for topic in topics:
-        for p in topic["partitions"]:
-            for replica in p["replicas"]:
-                hosted.setdefault(replica, []).append(
-                    {
-                        "name": f"{topic['name']}-{p['number']}",
-                        "leader": p["leader"] == replica,
-                        "in_sync": replica in p["isr"],
-                    }
-                )
-    return [
-        {
-            "id": b.id,
-            "alive": bool(b.alive),
-            "fenced": bool(getattr(b, "fenced", False)),
-            "replicas": hosted.get(b.id, []),
-        }
-        for b in runtime.cluster.brokers()
-    ]
-
-
-def _events_view(runtime: ClusterRuntime) -> list[dict[str, Any]]:
-    events = list(runtime.cluster.events)[-EVENTS_SHOWN:]
-    return [
-        {
-            "time_ms": e.time_ms,
-            "kind": e.kind,
-            "data": ", ".join(f"{k}={v}" for k, v in sorted(e.data.items())),
-        }
-        for e in reversed(events)
-    ]
+def _narrated(runtime: ClusterRuntime) -> list[NarratedEvent]:
+    """The engine's recent events told in plain words, oldest first."""
+    return narrate(list(runtime.cluster.events[-NARRATED_EVENTS:]))
 
 
 def _consumers_view(runtime: ClusterRuntime, topics: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -186,12 +167,27 @@ def render_fragments(runtime: ClusterRuntime, clock: ClockView) -> dict[str, str
     """Every fragment of the cluster stage, keyed by element id, in page order."""
     alive = {b.id for b in runtime.cluster.brokers() if b.alive}
     topics = [_topic_view(runtime, name, alive) for name in topic_names(runtime)]
+    snap = runtime.cluster.snapshot()
+    bookmarks: dict[tuple[str, int], list[tuple[str, int]]] = {}
+    for topic in topics:
+        for p in topic["partitions"]:
+            marks = [(m["name"], int(m["position"])) for m in p["consumer_positions"]]
+            bookmarks[(topic["name"], p["number"])] = marks
+    told = _narrated(runtime)
+    events = list(reversed(told))[:EVENTS_SHOWN]
     context = {
+        "stage": build_stage(
+            runtime.cluster,
+            snap=snap,
+            consumer_positions=bookmarks,
+            recent_messages=list(getattr(runtime, "recent_messages", {}).values()),
+        ),
+        "mirror": build_mirror(snap),
+        "headline": headline(told),
         "clock": clock,
         "topics": topics,
-        "brokers": _brokers_view(runtime, topics),
         "consumers": _consumers_view(runtime, topics),
-        "events": _events_view(runtime),
+        "events": events,
         "notices": list(reversed(runtime.notices)),
         "pending_sends": len(runtime.pending_sends),
         "acked_sends": runtime.acked_sends,
@@ -199,7 +195,9 @@ def render_fragments(runtime: ClusterRuntime, clock: ClockView) -> dict[str, str
     }
     fragments = {
         "clock": render_to_string("sandbox/fragments/clock.html", context),
-        "brokers": render_to_string("sandbox/fragments/brokers.html", context),
+        "narration": render_to_string("sandbox/fragments/narration.html", context),
+        "stage": render_to_string("sandbox/fragments/stage.html", context),
+        "mirror": render_to_string("sandbox/fragments/mirror.html", context),
         "topics": render_to_string("sandbox/fragments/topics.html", context),
         "consumers": render_to_string("sandbox/fragments/consumers.html", context),
         "events": render_to_string("sandbox/fragments/events.html", context),

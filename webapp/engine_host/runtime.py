@@ -7,6 +7,7 @@ live or are replayed from the database after a restart.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -15,9 +16,29 @@ from typing import Any
 
 from engine import Cluster, TopicPartition
 from engine.errors import KafkaError
+from webapp.engine_host import actions
 from webapp.engine_host.limits import MAX_PRODUCE_COUNT, TICK_MS
 
 logger = logging.getLogger(__name__)
+
+# Engine log operations a command log may carry as `{"type": "engine", "entry": {...}}`.
+ENGINE_LOG_OPS = frozenset(
+    {
+        "cluster.advance",
+        "cluster.create_topic",
+        "cluster.producer",
+        "cluster.consumer",
+        "cluster.stop_broker",
+        "cluster.start_broker",
+        "cluster.shutdown_broker",
+        "cluster.partition_network",
+        "cluster.heal_network",
+        "cluster.lose_responses",
+        "producer.send",
+        "consumer.assign",
+        "consumer.poll",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -71,10 +92,15 @@ class PendingSend:
 
 
 def kafka_error_text(error: BaseException) -> str:
-    """`NotEnoughReplicasError: <the engine's sentence>` for a learner to read."""
+    """`NotEnoughReplicasException: <the engine's sentence> (<why it happens>)` for a learner:
+    Kafka's Java name, as in Kafka's logs, and the error's plain explanation."""
     message = str(error).strip()
-    name = type(error).__name__
-    return f"{name}: {message}" if message and message != name else name
+    name = str(getattr(error, "kafka_name", "") or type(error).__name__)
+    text = f"{name}: {message}" if message and message not in (name, type(error).__name__) else name
+    explanation = str(getattr(error, "explanation", "") or "")
+    if explanation and explanation not in text:
+        text += f" ({explanation})"
+    return text
 
 
 class ClusterRuntime:
@@ -95,6 +121,10 @@ class ClusterRuntime:
         self.failed_sends = 0
         self.notices: deque[Notice] = deque(maxlen=12)
         self.applied = 0
+        # Slow motion: the host sets `watch_messages`; time then moves 1 ms at a time and every
+        # message seen in flight is kept a moment (id -> (message, last seen ms)) for the stage.
+        self.watch_messages = False
+        self.recent_messages: dict[Any, tuple[dict[str, Any], int]] = {}
 
     @property
     def now_ms(self) -> int:
@@ -114,6 +144,8 @@ class ClusterRuntime:
         self.applied += 1
         kind = payload.get("type")
         handler = getattr(self, f"_apply_{kind}", None)
+        if handler is None and kind in actions.HANDLERS:
+            handler = functools.partial(actions.HANDLERS[kind], self)
         if handler is None:
             return ApplyResult(ok=False, message=f"Unknown command type {kind!r}.", error="unknown")
         try:
@@ -207,6 +239,15 @@ class ClusterRuntime:
         self.advance(int(payload["ms"]))
         return ApplyResult(ok=True)
 
+    def _apply_engine(self, payload: Mapping[str, Any]) -> ApplyResult:
+        """One entry of an engine log (`Cluster.export_log`), e.g. a "Stress it" run opened on
+        the stage. Only written by the server (never accepted from a socket)."""
+        entry = payload.get("entry")
+        if not isinstance(entry, Mapping) or entry.get("op") not in ENGINE_LOG_OPS:
+            return ApplyResult(ok=False, message="Unsupported engine log entry.", error="unknown")
+        self.cluster.apply_logged(dict(entry))
+        return ApplyResult(ok=True)
+
     # -- time -----------------------------------------------------------------------------
 
     def advance(self, ms: int) -> None:
@@ -217,11 +258,25 @@ class ClusterRuntime:
         while self.now_ms < target:
             boundary = (self.now_ms // TICK_MS + 1) * TICK_MS
             before = self.now_ms
+            if self.watch_messages:  # the engine splits time identically either way
+                boundary = before + 1
             self.cluster.advance(min(boundary, target) - before)
+            if self.watch_messages:
+                self._watch_messages()
             if self.now_ms <= before:  # an engine that does not move would loop forever
                 raise RuntimeError(f"cluster.advance did not move the clock from {before} ms")
-            self._poll_due_consumers()
-            self._settle_sends()
+            # Host clients act on TICK_MS boundaries only, so a slow-motion clock that moves
+            # 1 ms at a time (to show messages in flight) makes the same calls as replay.
+            if self.now_ms % TICK_MS == 0:
+                self._poll_due_consumers()
+                self._settle_sends()
+
+    def _watch_messages(self) -> None:
+        now = self.now_ms
+        for message in self.cluster.snapshot()["network"].get("in_flight", []):
+            self.recent_messages[message.get("id")] = (message, now)
+        for key in [k for k, (_, seen) in self.recent_messages.items() if now - seen > 30]:
+            del self.recent_messages[key]
 
     def _poll_due_consumers(self) -> None:
         for consumer in self.consumers.values():

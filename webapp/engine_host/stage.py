@@ -14,7 +14,7 @@ from engine.errors import KafkaError
 
 WIDTH = 1200
 PAD = 16
-CONTROLLER_BAND = 70
+CONTROLLER_BAND = 84
 BROKER_HEADER = 64
 ROW_HEIGHT = 40
 CELL_HEIGHT = 18
@@ -63,6 +63,14 @@ class Node:
     actions: list[dict[str, Any]] = field(default_factory=list)
 
 
+def _place_actions(actions: list[dict[str, Any]], x: float, y: float) -> None:
+    """Lay buttons out left to right from (x, y); width follows the text."""
+    for action in actions:
+        width = 14 + 7 * len(str(action["text"]))
+        action.update(x=x, y=y, w=width, tx=x + width / 2)
+        x += width + 6
+
+
 def _cell_width(column_width: float) -> float:
     return 22.0 if column_width >= 300 else 16.0 if column_width >= 160 else 12.0
 
@@ -84,10 +92,13 @@ def _text(data: bytes | None) -> str:
 def build_stage(
     cluster: Any,
     *,
+    snap: dict[str, Any] | None = None,
     consumer_positions: dict[tuple[str, int], list[tuple[str, int]]] | None = None,
+    recent_messages: list[tuple[dict[str, Any], int]] | None = None,
 ) -> dict[str, Any]:
     """Every shape of the stage. `consumer_positions` adds host consumers' bookmarks."""
-    snap = cluster.snapshot()
+    if snap is None:
+        snap = cluster.snapshot()
     now = int(snap["now_ms"])
     network_groups = [set(map(str, g)) for g in snap["network"].get("groups", [])]
     cut_nodes = set().union(*network_groups) if network_groups else set()
@@ -100,7 +111,7 @@ def build_stage(
             Node(
                 id=str(c["id"]),
                 x=PAD + 60 + index * 90,
-                y=36,
+                y=48,
                 width=30,
                 height=30,
                 state=state,
@@ -117,6 +128,9 @@ def build_stage(
                 ],
             )
         )
+
+    for node in controllers:
+        _place_actions(node.actions, node.x + 19, node.y - 9)
 
     brokers_snap = snap["brokers"]
     count = max(1, len(brokers_snap))
@@ -176,6 +190,9 @@ def build_stage(
                 actions=actions,
             )
         )
+
+    for node in brokers:
+        _place_actions(node.actions, node.x + 12, node.y + 34)
 
     # Partition rows: one per public partition, a replica tape in each hosting broker's column.
     rows: list[dict[str, Any]] = []
@@ -258,6 +275,7 @@ def build_stage(
                 n = lag.get((t, int(p)), 0)
                 parts.append(
                     {
+                        "dy": 16 * len(parts),
                         "name": f"{t}-{p}",
                         "position": positions.get((t, int(p))),
                         "committed": committed.get((t, int(p))),
@@ -301,14 +319,22 @@ def build_stage(
     anchor.update(client_anchor)
     clients_default = (WIDTH / 2, clients_top + 8)
     in_flight = []
-    for message in snap["network"].get("in_flight", []):
+    current = snap["network"].get("in_flight", [])
+    current_ids = {m.get("id") for m in current}
+    # Slow motion keeps messages seen between two renders, drawn where they were last seen.
+    seen: list[tuple[dict[str, Any], int, bool]] = [(m, now, False) for m in current]
+    for message, seen_ms in recent_messages or []:
+        if message.get("id") not in current_ids:
+            seen.append((message, seen_ms, True))
+    for message, at_ms, recent in seen:
         start = anchor.get(str(message["from"]), clients_default)
         end = anchor.get(str(message["to"]), clients_default)
         span = max(1, int(message["arrives_ms"]) - int(message["sent_ms"]))
-        progress = min(1.0, max(0.0, (now - int(message["sent_ms"])) / span))
+        progress = min(1.0, max(0.0, (at_ms - int(message["sent_ms"])) / span))
         in_flight.append(
             {
                 "kind": message["kind"],
+                "recent": recent,
                 "from": message["from"],
                 "to": message["to"],
                 "x1": start[0],
@@ -326,6 +352,7 @@ def build_stage(
         cut_text = "network cut: " + " | ".join(named) + " | {everyone else}"
     return {
         "width": WIDTH,
+        "groups_x": gx,
         "height": height,
         "now_ms": now,
         "controllers": controllers,
@@ -357,13 +384,19 @@ def _row(
     name = f"{topic}-{number}"
     leader = int(p["leader"])
     isr = set(p["isr"])
-    partition_hw = int(p["high_watermark"])
+    # A replica the brokers have not created yet (just after create_topic) has no log.
+    logs = {k: v for k, v in (p.get("replica_logs") or {}).items() if v}
+    # No leader, no partition high watermark: fall back to the best a replica knows.
+    partition_hw = p.get("high_watermark")
+    if partition_hw is None:
+        partition_hw = max((int(v.get("high_watermark", 0)) for v in logs.values()), default=0)
+    partition_hw = int(partition_hw)
     slots = max(4, int((column - 16) // cell_w) - 1)
     replicas = []
     for broker in p["replicas"]:
         if broker not in column_x:
             continue
-        log = p.get("replica_logs", {}).get(str(broker), {})
+        log = logs.get(str(broker), {})
         log_start = int(log.get("log_start_offset", 0))
         log_end = int(log.get("log_end_offset", 0))
         hw = int(log.get("high_watermark", 0))
@@ -396,8 +429,10 @@ def _row(
                     title += " (above the high watermark: not yet committed)"
             cells.append(Cell(x=x, offset=offset, kind=kind, title=title, width=cell_w - 2))
 
-        def offset_x(offset: int, _start: int = start, _x0: float = x0) -> float | None:
-            if offset < _start or offset > log_end:
+        def offset_x(
+            offset: int, _start: int = start, _x0: float = x0, _end: int = log_end
+        ) -> float | None:
+            if offset < _start or offset > _end:
                 return None
             return _x0 + 14 + (offset - _start) * cell_w - 1
 
@@ -440,4 +475,76 @@ def _row(
         "leader": leader,
         "isr": list(p["isr"]),
         "replicas": replicas,
+    }
+
+
+def build_mirror(snap: dict[str, Any]) -> dict[str, Any]:
+    """The stage in words: the same facts as the picture, for screen readers and notes."""
+    controllers = [
+        {
+            "id": c["id"],
+            "state": "active" if c["is_active"] else ("standby" if c["alive"] else "stopped"),
+        }
+        for c in snap["controllers"]
+    ]
+    brokers = []
+    for b in snap["brokers"]:
+        state = "stopped" if not b["alive"] else "fenced" if b["fenced"] else "alive"
+        brokers.append({"id": b["id"], "state": state})
+    partitions = []
+    for topic in sorted(snap["topics"]):
+        t = snap["topics"][topic]
+        if t.get("internal") or topic.startswith("__"):
+            continue
+        for p in t["partitions"]:
+            leader_log = (p.get("replica_logs") or {}).get(str(p["leader"])) or {}
+            partitions.append(
+                {
+                    "name": f"{topic}-{p['partition']}",
+                    "leader": p["leader"],
+                    "leader_epoch": p.get("leader_epoch"),
+                    "replicas": ", ".join(str(r) for r in p["replicas"]),
+                    "isr": ", ".join(str(r) for r in p["isr"]) or "none",
+                    "out_of_sync": ", ".join(
+                        str(r) for r in p["replicas"] if r not in set(p["isr"])
+                    ),
+                    "high_watermark": p["high_watermark"],
+                    "log_end_offset": p["log_end_offset"],
+                    "log_start_offset": leader_log.get("log_start_offset", 0),
+                }
+            )
+    groups = []
+    for group_id in sorted(snap.get("groups", {})):
+        g = snap["groups"][group_id]
+        members = [
+            {
+                "client_id": m["client_id"],
+                "partitions": ", ".join(f"{t}-{p}" for t, p in m.get("assignment", [])) or "none",
+            }
+            for m in g.get("members", [])
+        ]
+        lag = ", ".join(f"{t}-{p}: {n}" for t, p, n in g.get("lag", [])) or "none"
+        groups.append(
+            {
+                "id": group_id,
+                "state": g.get("state"),
+                "generation": g.get("generation"),
+                "members": members,
+                "lag": lag,
+            }
+        )
+    producers = [
+        {"client_id": p["client_id"], "acks": p["acks"], "acked": p["acked"], "sent": p["sent"]}
+        for p in snap.get("producers", [])
+        if not p.get("closed")
+    ]
+    cut = [sorted(map(str, g)) for g in snap["network"].get("groups", [])]
+    return {
+        "now_ms": snap["now_ms"],
+        "controllers": controllers,
+        "brokers": brokers,
+        "partitions": partitions,
+        "groups": groups,
+        "producers": producers,
+        "network": " | ".join("{" + ", ".join(g) + "}" for g in cut),
     }

@@ -1,0 +1,312 @@
+"""Time travel and share links: a cluster is its seed plus its command log, so any earlier
+moment is a replay of a prefix of that log, and any state travels as (seed, log).
+
+- `replay_until(spec, commands, at_ms)`: the runtime as it was at `at_ms` and the log prefix
+  that rebuilds exactly that moment (the advance that crosses `at_ms` is cut there).
+- `sandbox_fork(...)`: a new sandbox whose log is that prefix; the original is untouched.
+- `share_token_encode` / `share_token_decode`: (spec, log) as a compressed, URL-safe token;
+  `share_link_create` falls back to a saved `SharedState` row when the token would be long.
+- `sandbox_from_log(...)`: a new (paused) sandbox whose command log is the given one.
+
+Plain functions with keyword-only arguments (services and selectors); views call them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+
+from webapp.engine_host import store
+from webapp.engine_host.limits import TICK_MS
+from webapp.engine_host.runtime import ClusterRuntime, ClusterSpec
+from webapp.models import ClusterCommand, LiveCluster, SharedState
+from webapp.narration import narrate
+
+TOKEN_PREFIX = "v1."
+# Longer tokens are saved server-side (a URL of a few KiB still works, but gets mangled in chat).
+MAX_TOKEN_CHARS = 1_500
+MAX_SHARED_COMMANDS = 20_000
+MAX_SHARED_JSON_BYTES = 4 * 1024 * 1024
+MAX_SHARED_TIME_MS = 6 * 60 * 60 * 1000
+MAX_TIMELINE_POINTS = 400
+
+
+class ShareError(ValueError):
+    """A share token or saved state that cannot be opened; the message says why."""
+
+
+# -- replay to a moment ------------------------------------------------------------------------
+
+
+def _advance_ms(payload: Mapping[str, Any]) -> int | None:
+    """How far a log entry moves the clock by itself, or None for other commands."""
+    if payload.get("type") == "advance":
+        return int(payload["ms"])
+    entry = payload.get("entry")
+    is_engine = payload.get("type") == "engine" and isinstance(entry, Mapping)
+    if is_engine and entry.get("op") == "cluster.advance":
+        return int(entry["ms"])
+    return None
+
+
+def _with_advance_ms(payload: Mapping[str, Any], ms: int) -> dict[str, Any]:
+    if payload.get("type") == "advance":
+        return {**payload, "ms": ms}
+    return {**payload, "entry": {**payload["entry"], "ms": ms}}
+
+
+def replay_until(
+    *, spec: ClusterSpec, commands: Iterable[Mapping[str, Any]], at_ms: int | None = None
+) -> tuple[ClusterRuntime, list[dict[str, Any]]]:
+    """The runtime at logical time `at_ms` (None: the end of the log) and the log prefix that
+    rebuilds it. Commands logged at exactly `at_ms` are included."""
+    runtime = ClusterRuntime(spec)
+    prefix: list[dict[str, Any]] = []
+    for payload in commands:
+        ms = _advance_ms(payload)
+        if at_ms is not None:
+            if runtime.now_ms > at_ms or (ms is not None and runtime.now_ms >= at_ms):
+                break
+            if ms is not None and runtime.now_ms + ms > at_ms:
+                cut = _with_advance_ms(payload, at_ms - runtime.now_ms)
+                runtime.apply(cut)
+                prefix.append(cut)
+                break
+        runtime.apply(payload)
+        prefix.append(dict(payload))
+    return runtime, prefix
+
+
+def command_times(*, spec: ClusterSpec, commands: Sequence[Mapping[str, Any]]) -> list[int]:
+    """The logical time at which each command of the log was applied (by replaying it)."""
+    runtime = ClusterRuntime(spec)
+    times = []
+    for payload in commands:
+        times.append(runtime.now_ms)
+        runtime.apply(payload)
+    return times
+
+
+def snap_to_tick(ms: int) -> int:
+    return max(0, int(ms) // TICK_MS * TICK_MS)
+
+
+# -- timeline of a stored cluster --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimelinePoint:
+    time_ms: int
+    kind: str
+    label: str
+
+
+def _command_label(payload: Mapping[str, Any]) -> str | None:
+    kind = payload.get("type")
+    if kind == "advance":
+        return None
+    if kind == "engine":
+        entry = payload.get("entry") or {}
+        op = str(entry.get("op", ""))
+        if op in ("cluster.advance", "producer.send", "consumer.poll"):
+            return None
+        args = ", ".join(f"{k}={v}" for k, v in entry.items() if k not in ("op", "config"))
+        return f"{op.split('.', 1)[-1].replace('_', ' ')} {args}".strip()
+    if kind == "produce":
+        count = int(payload.get("count", 1) or 1)
+        key = payload.get("key") or "no key"
+        value, topic = payload.get("value", ""), payload.get("topic")
+        return f"produce {count} × {value} (key {key}) to {topic}"
+    details = ", ".join(
+        f"{k} {v}" for k, v in payload.items() if k != "type" and not isinstance(v, (dict, list))
+    )
+    return f"{str(kind).replace('_', ' ')} {details}".strip()
+
+
+def timeline_points(
+    *, spec: ClusterSpec, commands: Sequence[Mapping[str, Any]], times: Sequence[int]
+) -> tuple[list[TimelinePoint], int]:
+    """Narrated moments to jump to (commands, then the engine's events) and the log's end."""
+    runtime, _ = replay_until(spec=spec, commands=commands)
+    points: list[TimelinePoint] = []
+    for payload, time_ms in zip(commands, times, strict=True):
+        label = _command_label(payload)
+        if label:
+            points.append(TimelinePoint(time_ms, "command", label))
+    for told in narrate(list(runtime.cluster.events)):
+        points.append(TimelinePoint(int(told.time_ms), "event", told.text))
+    points.sort(key=lambda p: (p.time_ms, p.kind != "command"))
+    return points[-MAX_TIMELINE_POINTS:], runtime.now_ms
+
+
+# -- new sandboxes from a log --------------------------------------------------------------------
+
+
+def sandbox_from_log(
+    *,
+    spec: ClusterSpec,
+    commands: Sequence[Mapping[str, Any]],
+    session_key: str = "",
+    paused: bool = True,
+) -> LiveCluster:
+    """A new sandbox whose command log is `commands` (it opens paused, at the log's end)."""
+    times = command_times(spec=spec, commands=commands)
+    with transaction.atomic():
+        cluster = LiveCluster.objects.create(
+            kind=LiveCluster.Kind.SANDBOX,
+            seed=spec.seed,
+            brokers=spec.brokers,
+            controllers=spec.controllers,
+            engine_config=dict(spec.config or {}),
+            owner_session_key=session_key,
+            paused=paused,
+        )
+        ClusterCommand.objects.bulk_create(
+            ClusterCommand(
+                cluster=cluster,
+                seq=seq,
+                kind=str(payload.get("type", "")),
+                payload=dict(payload),
+                logical_time_ms=time_ms,
+            )
+            for seq, (payload, time_ms) in enumerate(zip(commands, times, strict=True), start=1)
+        )
+    return cluster
+
+
+def sandbox_fork(*, cluster_id: str, at_ms: int, session_key: str = "") -> LiveCluster:
+    """A new sandbox at the original's state at `at_ms`; the original is not touched."""
+    stored = store.cluster_load(cluster_id=cluster_id)
+    _, prefix = replay_until(spec=stored.spec, commands=stored.commands, at_ms=snap_to_tick(at_ms))
+    return sandbox_from_log(spec=stored.spec, commands=prefix, session_key=session_key)
+
+
+# -- share links ---------------------------------------------------------------------------------
+
+
+def _shared_document(spec: ClusterSpec, commands: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    return {
+        "seed": spec.seed,
+        "brokers": spec.brokers,
+        "controllers": spec.controllers,
+        "config": dict(spec.config or {}),
+        "log": [dict(c) for c in commands],
+    }
+
+
+def share_token_encode(*, spec: ClusterSpec, commands: Sequence[Mapping[str, Any]]) -> str:
+    raw = json.dumps(_shared_document(spec, commands), separators=(",", ":"), sort_keys=True)
+    packed = zlib.compress(raw.encode(), 9)
+    return TOKEN_PREFIX + base64.urlsafe_b64encode(packed).decode().rstrip("=")
+
+
+def _known_command(kind: str) -> bool:
+    from webapp.engine_host.host import LOGGED_COMMANDS
+
+    return kind in LOGGED_COMMANDS or hasattr(ClusterRuntime, f"_apply_{kind}")
+
+
+def _validated(document: Any) -> tuple[ClusterSpec, list[dict[str, Any]]]:
+    if not isinstance(document, dict):
+        raise ShareError("A shared state is a JSON object.")
+    try:
+        seed, brokers, controllers = (
+            int(document["seed"]),
+            int(document["brokers"]),
+            int(document["controllers"]),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise ShareError("The shared state lacks its seed or cluster size.") from error
+    config = document.get("config") or {}
+    log = document.get("log")
+    if not isinstance(config, dict) or not isinstance(log, list):
+        raise ShareError("The shared state's config or log is malformed.")
+    if not (1 <= brokers <= 12 and 1 <= controllers <= 7) or not 0 <= seed < 2**63:
+        raise ShareError("The shared cluster's size or seed is out of range.")
+    if len(log) > MAX_SHARED_COMMANDS:
+        raise ShareError(f"The shared log has more than {MAX_SHARED_COMMANDS} commands.")
+    total_ms = 0
+    for payload in log:
+        if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
+            raise ShareError("Every command of a shared log is an object with a type.")
+        if not _known_command(payload["type"]):
+            raise ShareError(f"The shared log holds an unknown command {payload['type']!r}.")
+        try:
+            ms = _advance_ms(payload)
+        except (KeyError, TypeError, ValueError) as error:
+            raise ShareError("A time advance of the shared log is malformed.") from error
+        if ms is not None:
+            if ms < 0:
+                raise ShareError("Time cannot go backwards in a shared log.")
+            total_ms += ms
+    if total_ms > MAX_SHARED_TIME_MS:
+        raise ShareError("The shared log runs longer than a shared state may.")
+    spec = ClusterSpec(seed=seed, brokers=brokers, controllers=controllers, config=config or None)
+    return spec, log
+
+
+def share_token_decode(token: str) -> tuple[ClusterSpec, list[dict[str, Any]]]:
+    if not token.startswith(TOKEN_PREFIX):
+        raise ShareError("This share link is not one Kafka Dojo made (unknown version).")
+    body = token[len(TOKEN_PREFIX) :]
+    try:
+        packed = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        inflater = zlib.decompressobj()
+        raw = inflater.decompress(packed, MAX_SHARED_JSON_BYTES)
+        if inflater.unconsumed_tail:
+            raise ShareError("The shared state is too large.")
+        document = json.loads(raw)
+    except (binascii.Error, zlib.error, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ShareError("This share link is damaged (it did not decode).") from error
+    return _validated(document)
+
+
+def shared_state_load(*, shared_id: str) -> tuple[ClusterSpec, list[dict[str, Any]]]:
+    shared = SharedState.objects.get(pk=shared_id)
+    return _validated(
+        {
+            "seed": shared.seed,
+            "brokers": shared.brokers,
+            "controllers": shared.controllers,
+            "config": shared.engine_config,
+            "log": shared.commands,
+        }
+    )
+
+
+@dataclass(frozen=True)
+class ShareLink:
+    path: str  # /s/<token>/ or /shared/<id>/
+    saved: bool
+    commands: int
+    time_ms: int
+
+
+def share_link_create(
+    *, cluster_id: str, at_ms: int | None = None, max_token_chars: int = MAX_TOKEN_CHARS
+) -> ShareLink:
+    """A link that opens this cluster's current (logged) state, or its state at `at_ms`, in a
+    new sandbox: in the URL when short enough, else saved as a `SharedState`."""
+    stored = store.cluster_load(cluster_id=cluster_id)
+    commands = stored.commands
+    if at_ms is not None:
+        _, commands = replay_until(spec=stored.spec, commands=commands, at_ms=snap_to_tick(at_ms))
+    time_ms = sum(_advance_ms(c) or 0 for c in commands)
+    token = share_token_encode(spec=stored.spec, commands=commands)
+    if len(token) <= max_token_chars:
+        return ShareLink(f"/s/{token}/", False, len(commands), time_ms)
+    shared = SharedState.objects.create(
+        seed=stored.spec.seed,
+        brokers=stored.spec.brokers,
+        controllers=stored.spec.controllers,
+        engine_config=dict(stored.spec.config or {}),
+        commands=list(commands),
+    )
+    return ShareLink(f"/shared/{shared.id}/", True, len(commands), time_ms)
