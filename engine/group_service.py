@@ -51,6 +51,7 @@ class GroupService:
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
         self.coordinators: dict[int, GroupCoordinator] = {}
+        self._last_creation_failure: tuple[str, int] | None = None
         for broker_id in cluster.broker_ids():
             broker = cluster.broker_by_id(broker_id)
             coordinator = GroupCoordinator(self, broker)
@@ -83,7 +84,15 @@ class GroupService:
                 internal=True,
             )
         except KafkaError as exc:
-            self.cluster.emit("offsets_topic_creation_failed", {"error": type(exc).__name__})
+            # Every FindCoordinator retries the creation; tell the story once, not per retry.
+            error = type(exc).__name__
+            now = self.cluster.now_ms
+            last = self._last_creation_failure
+            if last is None or last[0] != error or now - last[1] >= 10_000:
+                self._last_creation_failure = (error, now)
+                self.cluster.emit(
+                    "offsets_topic_creation_failed", {"error": error, "message": exc.message}
+                )
 
     def find_coordinator(self, broker: Broker, group_id: str) -> tuple[str, int]:
         view = broker.topics.get(OFFSETS_TOPIC)

@@ -225,3 +225,18 @@ def test_group_max_size_counts_static_members_but_lets_a_known_instance_return()
     response = restarted.send_join()
     assert response is not None and response.error == ""
     assert [m.group_instance_id for m in cluster.describe_group(GROUP).members] == ["instance-1"]
+
+
+def test_a_failing_offsets_topic_creation_is_reported_once_not_per_retry() -> None:
+    # With one of three brokers down, __consumer_offsets (RF 3) cannot be created; the consumer
+    # keeps retrying FindCoordinator every retry.backoff.ms, and the story is told once.
+    cluster = Cluster(brokers=3, seed=2)
+    cluster.create_topic("t", 1, 2)
+    cluster.stop_broker(3)
+    cluster.advance(12_000)
+    consumer = cluster.consumer({"group.id": "g"})
+    consumer.subscribe(["t"])
+    consumer.poll(timeout_ms=5_000)
+    failures = [e for e in cluster.events if e.kind == "offsets_topic_creation_failed"]
+    assert len(failures) == 1
+    assert failures[0].data["error"] == "InvalidReplicationFactorError"
