@@ -202,7 +202,8 @@ def test_kill_the_leader_and_watch_the_stage_and_the_mirror(
     phone.screenshot(path=str(SCREENSHOTS / "stage-phone-full.png"), full_page=True)
     phone.locator(".actions").first.scroll_into_view_if_needed()
     phone.screenshot(path=str(SCREENSHOTS / "stage-phone-actions-375x667.png"))
-    phone.locator("#mirror").scroll_into_view_if_needed()
+    # The mirror is swapped in live; scroll to whichever copy is attached right now.
+    phone.evaluate("document.getElementById('mirror').scrollIntoView()")
     phone.screenshot(path=str(SCREENSHOTS / "stage-phone-mirror-375x667.png"))
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= 375, f"the phone page scrolls sideways ({width}px)"

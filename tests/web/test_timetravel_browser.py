@@ -182,7 +182,8 @@ def test_scrub_back_fork_share_and_stress_it(
     assert int(lossy.locator('dd[data-kind="lost"]').inner_text()) > 0
     expect(safe.locator("[data-role=verdict]")).to_contain_text("No acknowledged record lost")
     assert int(safe.locator('dd[data-kind="lost"]').inner_text()) == 0
-    runs.scroll_into_view_if_needed()
+    # The runs panel is swapped in live; scroll to whichever copy is attached right now.
+    page.evaluate("document.getElementById('stress-runs').scrollIntoView()")
     page.screenshot(path=str(SCREENSHOTS / "stress-reports.png"), full_page=True)
 
     # A failing run opens on the stage at the moment its first anomaly happened.

@@ -415,10 +415,15 @@ class ClusterHost:
             if not self.running:
                 break
             self._dirty.clear()
+            started = time.perf_counter()
             update = self._publish()
+            render_s = time.perf_counter() - started
             if update is not None:
                 await self.layer.group_send(viewers_group(self.cluster_id), update)
-            await asyncio.sleep(interval)
+            # Rendering runs on the event loop: after a slow render (a big cluster) the next one
+            # waits twice as long as this one took, so rendering never takes more than a third
+            # of the loop and sockets, commands and the clock stay responsive.
+            await asyncio.sleep(max(interval, 2 * render_s))
 
     def _clock_view(self) -> render.ClockView:
         return render.ClockView(
