@@ -1,6 +1,10 @@
-"""A broker: its replicas (Kafka's `ReplicaManager`), its replica fetchers
-(`ReplicaFetcherThread`/`AbstractFetcherThread`), its metadata cache and its heartbeats to the
-KRaft controller, plus the request handlers clients talk to (`KafkaApis`)."""
+"""A broker node (Kafka's `KafkaServer`/`BrokerServer`): its lifecycle, its heartbeats to the
+KRaft controller, its metadata cache and replicas, and the request handlers clients talk to
+(`KafkaApis`: produce, consumer fetch, list offsets).
+
+It owns and wires the components that live on a broker: the follower's fetcher
+(`engine.replica_fetcher`), the leader's answer to followers (`engine.replica_manager`) and the
+fetches parked until there is data (`engine.delayed_fetch`)."""
 
 from __future__ import annotations
 
@@ -10,16 +14,23 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from engine.clock import Timer
+from engine.delayed_fetch import FetchPurgatory, ParkedFetch
 from engine.errors import RESOURCE_LIMIT_EXCEEDED, KafkaError, ResourceLimitError, protocol_name
 from engine.metadata import NO_LEADER, BrokerRegistration, MetadataRecord, PartitionRegistration
 from engine.network import DISCONNECTED, request
 from engine.partition import DelayedProduce, Partition
 from engine.records import Record, RecordBatch, TopicPartition
+from engine.replica_fetcher import ReplicaFetcher
+from engine.replica_manager import (
+    FetchPartitionData,
+    FollowerFetchPartition,
+    ReplicaManager,
+    Reply,
+    read_batches,
+)
 
 if TYPE_CHECKING:
     from engine.cluster import Cluster
-
-Reply = Callable[[object], None]
 
 
 @dataclass(slots=True)
@@ -30,40 +41,6 @@ class TopicView:
     config: dict[str, Any]
     partitions: dict[int, PartitionRegistration] = field(default_factory=dict)
     internal: bool = False
-
-
-@dataclass(slots=True)
-class FetchPartitionData:
-    error: str = ""
-    high_watermark: int = -1
-    last_stable_offset: int = -1
-    log_start_offset: int = -1
-    batches: list[RecordBatch] = field(default_factory=list)
-    diverging_epoch: tuple[int, int] | None = None
-    aborted: list[tuple[int, int]] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class ParkedFetch:
-    """A fetch waiting at the leader for data (Kafka's `DelayedFetch`)."""
-
-    tps: list[TopicPartition]
-    ready: Callable[[], bool]
-    respond: Callable[[], None]
-    parked_ms: int
-    max_wait_ms: int | None
-    timer: Timer | None = None
-    done: bool = False
-    follower_id: int | None = None
-
-
-@dataclass(slots=True)
-class FollowerFetchPartition:
-    tp: TopicPartition
-    fetch_offset: int
-    last_fetched_epoch: int
-    current_leader_epoch: int
-    high_watermark: int = -1
 
 
 class Broker:
@@ -77,11 +54,9 @@ class Broker:
         self.brokers: dict[int, BrokerRegistration] = {}
         self.metadata_offset = 0
         self.lost_responses = 0
-        self.fetching_from: set[int] = set()
-        self.fetch_session: dict[int, int] = {}
-        self._fetch_backoff: dict[int, Timer] = {}
-        self.parked: dict[TopicPartition, list[ParkedFetch]] = {}
-        self.parked_followers: dict[int, ParkedFetch] = {}
+        self.fetcher = ReplicaFetcher(self)
+        self.replica_manager = ReplicaManager(self)
+        self.purgatory = FetchPurgatory(self)
         self._timers: list[Timer] = []
         self.want_shutdown = False
         self.incarnation = 0
@@ -151,23 +126,14 @@ class Broker:
         for timer in self._timers:
             timer.cancel()
         self._timers = []
-        self.fetching_from.clear()
-        for timer in self._fetch_backoff.values():
-            timer.cancel()
-        self._fetch_backoff.clear()
-        for waiting in self.parked.values():
-            for parked in waiting:
-                parked.done = True
-                if parked.timer:
-                    parked.timer.cancel()
-        self.parked.clear()
-        self.parked_followers.clear()
+        self.fetcher.stop()
+        self.purgatory.stop()
         # Followers fetching from this broker see their connections reset.
         for other in self.cluster.broker_ids():
             follower = self.cluster.broker_by_id(other)
-            if other != self.id and follower.alive and self.id in follower.fetching_from:
+            if other != self.id and follower.alive and self.id in follower.fetcher.fetching_from:
                 self.cluster.network.send(
-                    self.id, other, "disconnect", partial(follower.connection_lost, self.id)
+                    self.id, other, "disconnect", partial(follower.fetcher.connection_lost, self.id)
                 )
         for partition in self.partitions.values():
             partition.delayed_produces = []
@@ -197,7 +163,7 @@ class Broker:
         self._timers = [t for t in self._timers if not t.cancelled and t.due_ms >= self.now_ms]
         for partition in list(self.partitions.values()):
             if partition.is_leader:
-                self._refresh_parked_followers(partition)
+                self.purgatory.refresh_followers(partition)
                 partition.maybe_shrink_isr()
 
     def _retention(self) -> None:
@@ -348,7 +314,7 @@ class Broker:
         for tp in [tp for tp in self.partitions if tp.topic == name]:
             partition = self.partitions.pop(tp)
             partition.fail_delayed_produces("UNKNOWN_TOPIC_OR_PARTITION")
-            self.parked.pop(tp, None)
+            self.purgatory.forget_partition(tp)
 
     def _apply_partition(
         self, topic: str, number: int, registration: PartitionRegistration
@@ -370,7 +336,7 @@ class Broker:
                 partition.update_registration(registration)
             else:
                 partition.make_leader(registration)
-                self._wake_parked(tp)
+                self.purgatory.wake(tp)
                 self._notify_services("on_become_leader", partition)
         else:
             if (
@@ -381,10 +347,10 @@ class Broker:
                 partition.update_registration(registration)
             else:
                 partition.make_follower(registration)
-                self._wake_parked(tp)
+                self.purgatory.wake(tp)
                 self._notify_services("on_become_follower", partition)
             if registration.leader != NO_LEADER:
-                self._ensure_fetching(registration.leader, partitions_changed=True)
+                self.fetcher.ensure_fetching(registration.leader, partitions_changed=True)
 
     def _notify_services(self, hook: str, partition: Partition) -> None:
         """Coordinators load or unload their state when leadership of their partitions moves
@@ -554,7 +520,7 @@ class Broker:
         partition.log.append(batch, self.now_ms)
         partition.producer_state.update(batch)
         self.cluster.on_append(partition, batch)
-        self._wake_parked(partition.tp)
+        self.purgatory.wake(partition.tp)
         partition.maybe_increment_high_watermark()
 
     def _complete_after_replication(
@@ -584,365 +550,41 @@ class Broker:
                 timeout_ms, lambda: partition.expire_delayed_produce(delayed)
             )
 
-    # --- high watermark and parked fetches -----------------------------------------------------
+    # --- the components' names as other modules know them (Cluster, Partition, tests) --------
 
-    def on_high_watermark_changed(self, partition: Partition) -> None:
-        self.cluster.on_high_watermark_changed(partition)
-        waiting = self.parked.get(partition.tp)
-        if not waiting:
-            return
-        for parked in list(waiting):
-            if parked.done:
-                continue
-            if parked.ready():
-                self._respond_parked(parked)
-            elif parked.max_wait_ms is None and parked.timer is None:
-                # A follower learns a new high watermark with its next fetch response, at the
-                # latest replica.fetch.wait.max.ms after it asked.
-                wait = int(self.config["replica.fetch.wait.max.ms"])
-                parked.timer = self.cluster.scheduler.call_at(
-                    parked.parked_ms + wait, self._responder(parked)
-                )
+    @property
+    def fetching_from(self) -> set[int]:
+        return self.fetcher.fetching_from
 
-    def _responder(self, parked: ParkedFetch) -> Callable[[], None]:
-        return lambda: self._respond_parked(parked)
+    @property
+    def fetch_session(self) -> dict[int, int]:
+        return self.fetcher.fetch_session
 
-    def _wake_parked(self, tp: TopicPartition) -> None:
-        waiting = self.parked.get(tp)
-        if not waiting:
-            return
-        for parked in list(waiting):
-            if not parked.done and parked.ready():
-                self._respond_parked(parked)
+    @property
+    def parked(self) -> dict[TopicPartition, list[ParkedFetch]]:
+        return self.purgatory.parked
 
-    def _park(self, parked: ParkedFetch) -> None:
-        for tp in parked.tps:
-            self.parked.setdefault(tp, []).append(parked)
-        if parked.follower_id is not None:
-            self.parked_followers[parked.follower_id] = parked
-        if parked.max_wait_ms is not None:
-            parked.timer = self.cluster.scheduler.call_later(
-                parked.max_wait_ms, lambda: self._respond_parked(parked)
-            )
-
-    def _respond_parked(self, parked: ParkedFetch) -> None:
-        if parked.done:
-            return
-        parked.done = True
-        if parked.timer is not None:
-            parked.timer.cancel()
-        self._unlink_parked(parked)
-        if self.alive:
-            parked.respond()
-
-    def _unlink_parked(self, parked: ParkedFetch) -> None:
-        if (
-            parked.follower_id is not None
-            and self.parked_followers.get(parked.follower_id) is parked
-        ):
-            del self.parked_followers[parked.follower_id]
-        for tp in parked.tps:
-            waiting = self.parked.get(tp)
-            if waiting is not None:
-                waiting[:] = [p for p in waiting if not p.done]
-                if not waiting:
-                    del self.parked[tp]
-
-    def _refresh_parked_followers(self, partition: Partition) -> None:
-        """A follower whose fetch waits here at the log end would, in Kafka, re-fetch every
-        replica.fetch.wait.max.ms; while it can still reach us, count it as caught up now."""
-        for parked in self.parked.get(partition.tp, []):
-            follower = parked.follower_id
-            if follower is None or parked.done:
-                continue
-            state = partition.followers.get(follower)
-            if state is None:
-                continue
-            node = self.cluster.broker_by_id(follower)
-            if node.alive and self.cluster.network.reachable(follower, self.id):
-                if state.log_end_offset >= partition.log.log_end_offset:
-                    state.last_caught_up_ms = self.now_ms
-                    state.last_fetch_ms = self.now_ms
-            else:
-                self._respond_parked(parked)
-
-    # --- replica fetching (follower side) ----------------------------------------------------
+    @property
+    def parked_followers(self) -> dict[int, ParkedFetch]:
+        return self.purgatory.parked_followers
 
     def _ensure_fetching(self, leader_id: int, partitions_changed: bool = False) -> None:
-        """Keep one fetch in flight to each leader; a changed set of partitions sends a new fetch
-        that supersedes the one waiting at the leader."""
-        if leader_id == self.id or not self.alive:
-            return
-        if leader_id in self._fetch_backoff:
-            return
-        if leader_id in self.fetching_from and not partitions_changed:
-            return
-        self._send_replica_fetch(leader_id)
-
-    def _followed_from(self, leader_id: int) -> list[Partition]:
-        return [p for p in self.partitions.values() if not p.is_leader and p.leader_id == leader_id]
-
-    def _send_replica_fetch(self, leader_id: int) -> None:
-        partitions = self._followed_from(leader_id)
-        if not partitions or not self.alive:
-            return
-        if not self.cluster.network.reachable(self.id, leader_id):
-            # No route: the follower tries again when the network changes (Cluster heals it).
-            self.fetching_from.discard(leader_id)
-            return
-        self.fetching_from.add(leader_id)
-        asks = [
-            FollowerFetchPartition(
-                p.tp,
-                p.log.log_end_offset,
-                p.log.latest_epoch(),
-                p.leader_epoch,
-                p.log.high_watermark,
-            )
-            for p in partitions
-        ]
-        leader = self.cluster.broker_by_id(leader_id)
-        incarnation = self.incarnation
-        session = self.fetch_session.get(leader_id, 0) + 1
-        self.fetch_session[leader_id] = session
-        finished = [False]
-
-        def handle(reply: Reply) -> None:
-            leader.handle_replica_fetch(self.id, asks, reply)
-
-        def on_reply(response: object) -> None:
-            if finished[0] or self.incarnation != incarnation or not self.alive:
-                return
-            finished[0] = True
-            if self.fetch_session.get(leader_id) != session:
-                return  # superseded by a newer fetch
-            self.fetching_from.discard(leader_id)
-            if response is DISCONNECTED:
-                self._backoff_fetch(leader_id)
-                return
-            assert isinstance(response, dict)
-            self._process_replica_fetch(leader_id, response)
-
-        request(
-            self.cluster.network,
-            self.id,
-            leader_id,
-            "replica_fetch",
-            lambda: leader.alive,
-            handle,
-            on_reply,
-        )
+        self.fetcher.ensure_fetching(leader_id, partitions_changed)
 
     def connection_lost(self, leader_id: int) -> None:
-        """The leader's process died or the route to it was cut: the fetch in flight is gone
-        (a real follower sees its connection reset or time out) and it retries after backoff."""
-        if leader_id not in self.fetching_from:
-            return
-        self.fetching_from.discard(leader_id)
-        self.fetch_session[leader_id] = self.fetch_session.get(leader_id, 0) + 1
-        self._backoff_fetch(leader_id)
-
-    def _backoff_fetch(self, leader_id: int) -> None:
-        backoff = int(self.config["replica.fetch.backoff.ms"])
-        incarnation = self.incarnation
-
-        def retry() -> None:
-            self._fetch_backoff.pop(leader_id, None)
-            if self.incarnation == incarnation:
-                self._ensure_fetching(leader_id)
-
-        self._fetch_backoff[leader_id] = self.cluster.scheduler.call_later(backoff, retry)
-
-    def _process_replica_fetch(
-        self, leader_id: int, response: dict[TopicPartition, FetchPartitionData]
-    ) -> None:
-        errors = False
-        for tp, data in response.items():
-            partition = self.partitions.get(tp)
-            if partition is None or partition.is_leader or partition.leader_id != leader_id:
-                continue
-            if data.error:
-                errors = True
-                continue
-            log = partition.log
-            if data.diverging_epoch is not None:
-                self._truncate_on_divergence(partition, leader_id, data.diverging_epoch)
-                continue
-            if (
-                data.batches
-                and data.batches[0].base_offset > log.log_end_offset
-                and log.log_end_offset < data.log_start_offset
-            ):
-                log.truncate_fully_and_start_at(data.log_start_offset, self.now_ms)
-            for batch in data.batches:
-                if batch.last_offset < log.log_end_offset:
-                    continue
-                copy = RecordBatch(
-                    base_offset=batch.base_offset,
-                    records=[r for r in batch.records if r.offset >= log.log_end_offset],
-                    leader_epoch=batch.leader_epoch,
-                    producer_id=batch.producer_id,
-                    producer_epoch=batch.producer_epoch,
-                    base_sequence=batch.base_sequence,
-                    is_transactional=batch.is_transactional,
-                    is_control=batch.is_control,
-                    control_type=batch.control_type,
-                    size=batch.size,
-                    max_timestamp=batch.max_timestamp,
-                )
-                if not copy.records:
-                    continue
-                copy.base_offset = copy.records[0].offset
-                log.append(copy, self.now_ms)
-                partition.producer_state.update(copy)
-                self.cluster.on_follower_append(partition, copy)
-            # R7: a follower's HW is the leader's, clamped to its own log end.
-            if log.update_high_watermark(min(data.high_watermark, log.log_end_offset)):
-                self.cluster.on_high_watermark_changed(partition)
-            if data.log_start_offset > log.log_start_offset:
-                log.maybe_increment_log_start_offset(
-                    data.log_start_offset, "leader's log start offset"
-                )
-        if errors:
-            self._backoff_fetch(leader_id)
-        else:
-            self._ensure_fetching(leader_id)
-
-    def _truncate_on_divergence(
-        self, partition: Partition, leader_id: int, diverging: tuple[int, int]
-    ) -> None:
-        """R8: cut the log back to where it agrees with the new leader's epochs."""
-        leader_epoch, leader_end = diverging
-        log = partition.log
-        follower_epoch, follower_end = log.end_offset_for_epoch(leader_epoch)
-        if follower_epoch == leader_epoch:
-            target = min(leader_end, follower_end)
-        else:
-            target = min(leader_end, follower_end) if follower_end >= 0 else leader_end
-        target = (
-            max(target, log.log_start_offset)
-            if follower_end >= 0
-            else min(leader_end, log.log_end_offset)
-        )
-        target = min(target, log.log_end_offset)
-        removed = log.truncate_to(target)
-        partition.producer_state.rebuild(list(log.iter_batches(log.log_start_offset)))
-        if removed:
-            self.cluster.emit(
-                "log_truncated",
-                {
-                    "topic": partition.tp.topic,
-                    "partition": partition.tp.partition,
-                    "broker": self.id,
-                    "truncated_to": target,
-                    "leader": leader_id,
-                    "offsets": [r.offset for r in removed],
-                    "records": len(removed),
-                },
-            )
-            self.cluster.on_truncate(partition, removed)
-
-    # --- replica fetching (leader side) ------------------------------------------------------
+        self.fetcher.connection_lost(leader_id)
 
     def handle_replica_fetch(
         self, follower_id: int, asks: list[FollowerFetchPartition], reply: Reply
     ) -> None:
-        # A newer fetch from the same follower supersedes the one waiting here.
-        superseded = self.parked_followers.pop(follower_id, None)
-        if superseded is not None and not superseded.done:
-            superseded.done = True
-            if superseded.timer is not None:
-                superseded.timer.cancel()
-            self._unlink_parked(superseded)
+        self.replica_manager.handle_replica_fetch(follower_id, asks, reply)
 
-        def build() -> dict[TopicPartition, FetchPartitionData]:
-            response: dict[TopicPartition, FetchPartitionData] = {}
-            for ask in asks:
-                response[ask.tp] = self._read_for_follower(follower_id, ask)
-            return response
+    def _refresh_parked_followers(self, partition: Partition) -> None:
+        self.purgatory.refresh_followers(partition)
 
-        first = build()
-        if any(data.batches or data.error or data.diverging_epoch for data in first.values()):
-            reply(first)
-            return
-        watched = [ask.tp for ask in asks]
-        ends = {ask.tp: ask.fetch_offset for ask in asks}
-
-        def ready() -> bool:
-            for tp in watched:
-                partition = self.partitions.get(tp)
-                if (
-                    partition is None
-                    or not partition.is_leader
-                    or partition.log.log_end_offset > ends[tp]
-                ):
-                    return True
-            return False
-
-        parked = ParkedFetch(
-            watched, ready, lambda: reply(build()), self.now_ms, None, follower_id=follower_id
-        )
-        self._park(parked)
-        # A follower behind on the high watermark learns it with the next response, at the
-        # latest replica.fetch.wait.max.ms from now (R7).
-        if any(
-            ask.high_watermark < min(data.high_watermark, ask.fetch_offset)
-            for ask, data in zip(asks, first.values(), strict=True)
-        ):
-            wait = int(self.config["replica.fetch.wait.max.ms"])
-            parked.timer = self.cluster.scheduler.call_later(
-                wait, lambda: self._respond_parked(parked)
-            )
-
-    def _read_for_follower(
-        self, follower_id: int, ask: FollowerFetchPartition
-    ) -> FetchPartitionData:
-        partition = self.partitions.get(ask.tp)
-        if partition is None or not partition.is_leader:
-            return FetchPartitionData(error="NOT_LEADER_OR_FOLLOWER")
-        if ask.current_leader_epoch < partition.leader_epoch:
-            return FetchPartitionData(error="FENCED_LEADER_EPOCH")
-        if ask.current_leader_epoch > partition.leader_epoch:
-            return FetchPartitionData(error="UNKNOWN_LEADER_EPOCH")
-        log = partition.log
-        if ask.last_fetched_epoch >= 0:
-            epoch, end = log.end_offset_for_epoch(ask.last_fetched_epoch)
-            if epoch != ask.last_fetched_epoch or end < ask.fetch_offset:
-                return FetchPartitionData(
-                    high_watermark=log.high_watermark,
-                    log_start_offset=log.log_start_offset,
-                    diverging_epoch=(epoch, end),
-                )
-        if ask.fetch_offset > log.log_end_offset:
-            return FetchPartitionData(
-                high_watermark=log.high_watermark,
-                log_start_offset=log.log_start_offset,
-                diverging_epoch=(log.latest_epoch(), log.log_end_offset),
-            )
-        fetch_offset = max(ask.fetch_offset, log.log_start_offset)
-        partition.update_follower_fetch(follower_id, ask.fetch_offset)
-        batches = self._read_batches(
-            log, fetch_offset, log.log_end_offset, int(self.config["replica.fetch.max.bytes"])
-        )
-        return FetchPartitionData(
-            high_watermark=log.high_watermark,
-            last_stable_offset=log.last_stable_offset,
-            log_start_offset=log.log_start_offset,
-            batches=batches,
-        )
-
-    @staticmethod
-    def _read_batches(log: Any, start: int, end: int, max_bytes: int) -> list[RecordBatch]:
-        out: list[RecordBatch] = []
-        total = 0
-        for batch in log.iter_batches(start, end):
-            if batch.base_offset >= end:
-                break
-            if out and total + batch.size > max_bytes:
-                break
-            out.append(batch)
-            total += batch.size
-        return out
+    def on_high_watermark_changed(self, partition: Partition) -> None:
+        self.cluster.on_high_watermark_changed(partition)
+        self.purgatory.on_high_watermark_changed(partition)
 
     # --- consumer fetch ----------------------------------------------------------------------
 
@@ -983,9 +625,7 @@ class Broker:
                     continue
                 limit = upper(partition)
                 batches = (
-                    self._read_batches(log, offset, limit, max_partition_bytes)
-                    if offset < limit
-                    else []
+                    read_batches(log, offset, limit, max_partition_bytes) if offset < limit else []
                 )
                 data = FetchPartitionData(
                     high_watermark=log.high_watermark,
@@ -1008,7 +648,9 @@ class Broker:
         if ready() or max_wait_ms <= 0:
             reply(build())
             return
-        self._park(ParkedFetch(list(asks), ready, lambda: reply(build()), self.now_ms, max_wait_ms))
+        self.purgatory.park(
+            ParkedFetch(list(asks), ready, lambda: reply(build()), self.now_ms, max_wait_ms)
+        )
 
     def handle_list_offsets(
         self, tp: TopicPartition, spec: str | int, isolation: str

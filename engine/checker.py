@@ -56,6 +56,8 @@ class History:
         self.cluster = cluster
         self.acknowledged: list[Acknowledged] = []
         self.consumed: list[tuple[str, int, ConsumerRecord]] = []
+        # What read_committed consumers were handed: none of it may be an aborted record (T5).
+        self.read_committed_consumed: list[tuple[str, int, ConsumerRecord]] = []
         self._send_counter = 0
         # Offsets the cluster ever acknowledged for each partition, to catch reuse.
         self.offset_owner: dict[tuple[str, int, int], tuple[bytes | None, bytes | None, int]] = {}
@@ -108,6 +110,9 @@ class History:
         now = self.cluster.now_ms
         for record in records:
             self.consumed.append((consumer.client_id, now, record))
+        if getattr(consumer, "isolation_level", "read_uncommitted") == "read_committed":
+            for record in records:
+                self.read_committed_consumed.append((consumer.client_id, now, record))
 
     def check(self) -> list[Anomaly]:
         return check(self.cluster, self)
@@ -260,5 +265,37 @@ def check(cluster: Cluster, history: History) -> list[Anomaly]:
                         )
                     )
                 last_offset = max(last_offset, ack.offset)
+    anomalies.extend(_aborted_reads(cluster, history))
     anomalies.sort(key=lambda a: (a.time_ms, a.topic, a.partition, a.offset, a.kind))
     return anomalies
+
+
+def _aborted_reads(cluster: Cluster, history: History) -> list[Anomaly]:
+    """Records a read_committed consumer was handed that the log says were aborted."""
+    found: list[Anomaly] = []
+    views: dict[TopicPartition, tuple[set[int], set[int]]] = {}
+    for client_id, time_ms, record in history.read_committed_consumed:
+        tp = TopicPartition(record.topic, record.partition)
+        if record.topic not in cluster.controller.topics:
+            continue
+        if tp not in views:
+            every = {r.offset for r in cluster.read(tp.topic, tp.partition, 0)}
+            committed = {
+                r.offset
+                for r in cluster.read(tp.topic, tp.partition, 0, isolation_level="read_committed")
+            }
+            views[tp] = (every, committed)
+        every, committed = views[tp]
+        if record.offset in every and record.offset not in committed:
+            found.append(
+                Anomaly(
+                    "aborted_read",
+                    time_ms,
+                    tp.topic,
+                    tp.partition,
+                    record.offset,
+                    f"{client_id} (read_committed) was handed {record.value!r} at offset "
+                    f"{record.offset}, which belongs to an aborted transaction",
+                )
+            )
+    return found

@@ -1,27 +1,49 @@
 """The `Cluster` facade: the one object lessons, the web app and tests drive (ENGINE_API.md).
 
-It wires the clock, the network, the controller quorum, the brokers and the clients together,
-records every call that changes state so the cluster can be rebuilt from its log, and exposes
-read-only views (describe_topic, read, snapshot, events).
+It wires the clock, the network, the controller quorum, the brokers and the clients together and
+holds every public method. The command log lives in `engine.command_log`, the read-only views
+(describe_topic, read, snapshot) in `engine.cluster_views`, topic-name rules in
+`engine.topic_admin`; the names other modules import from here are re-exported below.
 """
 
 from __future__ import annotations
 
-import base64
-import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
 from random import Random
 from typing import Any
 
 from engine.broker import Broker, TopicView
 from engine.clock import Scheduler
+from engine.cluster_views import (
+    BrokerState,
+    ControllerState,
+    PartitionDescription,
+    TopicDescription,
+    broker_states,
+    build_snapshot,
+    controller_states,
+    iter_partitions,
+    leader_log_partition,
+    read_log,
+)
+from engine.cluster_views import describe_topic as _describe_topic
+from engine.command_log import (
+    _CUSTOM_OPS,
+    _EXTENSION_MODULES,
+    _EXTENSIONS,
+    _PRODUCER_HOOKS,
+    _dispatch,
+    _from_jsonable,
+    _jsonable,
+    _load_extensions,
+    log_entry,
+    replay_entry,
+)
 from engine.config import TOPIC, broker_config, topic_defaults
 from engine.controller import QuorumController
 from engine.errors import (
     InvalidPartitionsError,
     InvalidReplicationFactorError,
-    InvalidTopicError,
     KafkaError,
     UnknownTopicOrPartitionError,
 )
@@ -30,64 +52,35 @@ from engine.limits import ResourceLimits
 from engine.metadata import NO_LEADER
 from engine.network import CLIENTS, Network
 from engine.records import ConsumerRecord, Record, RecordBatch, TopicPartition
+from engine.topic_admin import (
+    INTERNAL_TOPICS,
+    LEGAL_TOPIC,
+    MAX_TOPIC_LENGTH,
+    validate_new_topic,
+    validate_topic_name,
+)
 
-LEGAL_TOPIC = re.compile(r"^[a-zA-Z0-9._-]+$")
-MAX_TOPIC_LENGTH = 249
-INTERNAL_TOPICS = ("__consumer_offsets", "__transaction_state")
-
-
-@dataclass(frozen=True, slots=True)
-class PartitionDescription:
-    partition: int
-    leader: int
-    replicas: list[int]
-    isr: list[int]
-    leader_epoch: int
-    high_watermark: int
-    log_end_offset: int
-    log_start_offset: int
-    last_stable_offset: int
-
-
-@dataclass(frozen=True, slots=True)
-class TopicDescription:
-    name: str
-    config: dict[str, Any]
-    partitions: list[PartitionDescription]
-    internal: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerState:
-    id: int
-    alive: bool
-    fenced: bool
-    in_controlled_shutdown: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class ControllerState:
-    id: int
-    alive: bool
-    is_active: bool
-
-
-def validate_topic_name(name: Any) -> str:
-    if not isinstance(name, str) or not name:
-        raise InvalidTopicError("Topic name is illegal, it can't be empty.")
-    if name in (".", ".."):
-        raise InvalidTopicError('Topic name cannot be "." or "..".')
-    if len(name) > MAX_TOPIC_LENGTH:
-        raise InvalidTopicError(
-            f"Topic name is illegal, it can't be longer than {MAX_TOPIC_LENGTH} characters, "
-            f"topic name: {name[:40]}..."
-        )
-    if not LEGAL_TOPIC.match(name):
-        raise InvalidTopicError(
-            f'Topic name "{name}" is illegal, it contains a character other than ASCII '
-            "alphanumerics, '.', '_' and '-'."
-        )
-    return name
+# Names other modules and older callers import from `engine.cluster`.
+__all__ = [
+    "INTERNAL_TOPICS",
+    "LEGAL_TOPIC",
+    "MAX_TOPIC_LENGTH",
+    "_CUSTOM_OPS",
+    "_EXTENSIONS",
+    "_EXTENSION_MODULES",
+    "_PRODUCER_HOOKS",
+    "BrokerState",
+    "Cluster",
+    "ControllerState",
+    "PartitionDescription",
+    "TopicDescription",
+    "_dispatch",
+    "_from_jsonable",
+    "_jsonable",
+    "_load_extensions",
+    "iter_partitions",
+    "validate_topic_name",
+]
 
 
 class Cluster:
@@ -170,12 +163,7 @@ class Cluster:
 
     def _record_call(self, op: str, args: dict[str, Any]) -> None:
         if self._depth == 0 and not self._replaying:
-            # Plain values and bytes (immutable) are kept as they are and made JSON-safe by
-            # export_log; anything mutable is copied into its JSON form now.
-            entry = {"op": op}
-            for name, value in args.items():
-                entry[name] = value if type(value) in _LOGGED_AS_IS else _jsonable(value)
-            self._log.append(entry)
+            self._log.append(log_entry(op, args))
 
     def _run_until(self, stop: Callable[[], bool], deadline_ms: int) -> bool:
         self._depth += 1
@@ -228,19 +216,7 @@ class Cluster:
                 "config": config,
             },
         )
-        validate_topic_name(name)
-        if not isinstance(partitions, int) or isinstance(partitions, bool) or partitions < 1:
-            raise InvalidPartitionsError(
-                f"Number of partitions must be larger than 0, not {partitions!r}."
-            )
-        if (
-            not isinstance(replication_factor, int)
-            or isinstance(replication_factor, bool)
-            or replication_factor < 1
-        ):
-            raise InvalidReplicationFactorError(
-                f"Replication factor must be larger than 0, not {replication_factor!r}."
-            )
+        validate_new_topic(name, partitions, replication_factor)
         self._create_topic(name, partitions, replication_factor, config)
 
     def _create_topic(
@@ -294,38 +270,10 @@ class Cluster:
         return sorted(self.controller.topics)
 
     def _leader_log_partition(self, topic: str, partition: int) -> Any:
-        registration = self.controller.topics[topic].partitions[partition]
-        candidates = [registration.leader] if registration.leader != NO_LEADER else []
-        candidates += list(registration.replicas)
-        for broker_id in candidates:
-            replica = self._brokers[broker_id].partitions.get(TopicPartition(topic, partition))
-            if replica is not None:
-                return replica
-        return None
+        return leader_log_partition(self, topic, partition)
 
     def describe_topic(self, name: str) -> TopicDescription:
-        topic = self.controller.topics.get(name)
-        if topic is None:
-            raise UnknownTopicOrPartitionError(f"Topic '{name}' does not exist.")
-        partitions = []
-        for number in sorted(topic.partitions):
-            registration = topic.partitions[number]
-            replica = self._leader_log_partition(name, number)
-            log = replica.log if replica is not None else None
-            partitions.append(
-                PartitionDescription(
-                    partition=number,
-                    leader=registration.leader,
-                    replicas=list(registration.replicas),
-                    isr=list(registration.isr),
-                    leader_epoch=registration.leader_epoch,
-                    high_watermark=log.high_watermark if log else 0,
-                    log_end_offset=log.log_end_offset if log else 0,
-                    log_start_offset=log.log_start_offset if log else 0,
-                    last_stable_offset=log.last_stable_offset if log else 0,
-                )
-            )
-        return TopicDescription(name, dict(topic.config), partitions, topic.internal)
+        return _describe_topic(self, name)
 
     def read(
         self,
@@ -337,54 +285,7 @@ class Cluster:
         isolation_level: str = "read_uncommitted",
     ) -> list[ConsumerRecord]:
         """An operator's view of a log, up to its end (not limited by the high watermark)."""
-        if (
-            topic not in self.controller.topics
-            or partition not in self.controller.topics[topic].partitions
-        ):
-            raise UnknownTopicOrPartitionError(f"{topic}-{partition} does not exist.")
-        if replica is not None:
-            if replica not in self._brokers:
-                raise ValueError(f"There is no broker {replica}.")
-            holder = self._brokers[replica].partitions.get(TopicPartition(topic, partition))
-            if holder is None:
-                raise UnknownTopicOrPartitionError(
-                    f"Broker {replica} holds no replica of {topic}-{partition}."
-                )
-        else:
-            holder = self._leader_log_partition(topic, partition)
-            if holder is None:
-                return []
-        log = holder.log
-        out: list[ConsumerRecord] = []
-        aborted = None
-        if isolation_level == "read_committed":
-            from engine.consumer import _AbortedFilter
-
-            aborted = _AbortedFilter(self.aborted_transactions(holder, offset, log.log_end_offset))
-        for batch in log.iter_batches(offset):
-            if batch.is_control:
-                if aborted is not None:
-                    aborted.on_marker(batch)
-                continue
-            if aborted is not None and aborted.is_aborted(batch):
-                continue
-            for record in batch.records:
-                if record.offset < offset:
-                    continue
-                out.append(
-                    ConsumerRecord(
-                        topic,
-                        partition,
-                        record.offset,
-                        record.timestamp,
-                        record.key,
-                        record.value,
-                        record.headers,
-                    )
-                )
-                if max_records is not None and len(out) >= max_records:
-                    return out
-        return out
+        return read_log(self, topic, partition, offset, max_records, replica, isolation_level)
 
     # --- brokers, controllers and faults ---------------------------------------------------
 
@@ -511,28 +412,10 @@ class Cluster:
         self._broker(broker_id).lost_responses += count
 
     def brokers(self) -> list[BrokerState]:
-        out = []
-        for broker_id in sorted(self._brokers):
-            registration = self.controller.brokers[broker_id]
-            out.append(
-                BrokerState(
-                    broker_id,
-                    self._brokers[broker_id].alive,
-                    registration.fenced,
-                    registration.in_controlled_shutdown,
-                )
-            )
-        return out
+        return broker_states(self)
 
     def controllers(self) -> list[ControllerState]:
-        return [
-            ControllerState(
-                node.id,
-                node.alive,
-                node.id == self.controller.active_id and self.controller.has_quorum(),
-            )
-            for node in sorted(self.controller.nodes.values(), key=lambda n: n.id)
-        ]
+        return controller_states(self)
 
     def elect_leaders(self, topic: str, partition: int, election_type: str = "preferred") -> None:
         self._record_call(
@@ -675,125 +558,7 @@ class Cluster:
     # --- snapshot and replay -----------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
-        topics: dict[str, Any] = {}
-        for name in sorted(self.controller.topics):
-            topic = self.controller.topics[name]
-            partitions = []
-            for number in sorted(topic.partitions):
-                registration = topic.partitions[number]
-                tp = TopicPartition(name, number)
-                replicas: dict[str, dict[str, Any] | None] = {}
-                for broker_id in registration.replicas:
-                    replica = self._brokers[broker_id].partitions.get(tp)
-                    if replica is None:
-                        replicas[str(broker_id)] = None
-                        continue
-                    log = replica.log
-                    replicas[str(broker_id)] = {
-                        "log_start_offset": log.log_start_offset,
-                        "log_end_offset": log.log_end_offset,
-                        "high_watermark": log.high_watermark,
-                        "last_stable_offset": log.last_stable_offset,
-                        "records": log.record_count,
-                        "bytes": log.size,
-                        "segments": [[s.base_offset, s.next_offset, s.size] for s in log.segments],
-                        "leader_epoch": replica.leader_epoch,
-                        "is_leader": replica.is_leader,
-                        "digest": log.digest(),
-                    }
-                leader_replica = (
-                    replicas.get(str(registration.leader))
-                    if registration.leader != NO_LEADER
-                    else None
-                )
-                partitions.append(
-                    {
-                        "partition": number,
-                        "leader": registration.leader,
-                        "leader_epoch": registration.leader_epoch,
-                        "partition_epoch": registration.partition_epoch,
-                        "replicas": list(registration.replicas),
-                        "isr": list(registration.isr),
-                        "high_watermark": leader_replica["high_watermark"]
-                        if leader_replica
-                        else None,
-                        "log_end_offset": leader_replica["log_end_offset"]
-                        if leader_replica
-                        else None,
-                        "replica_logs": replicas,
-                    }
-                )
-            topics[name] = {
-                "internal": topic.internal,
-                "config": _jsonable(topic.config),
-                "partitions": partitions,
-            }
-        snapshot: dict[str, Any] = {
-            "now_ms": self.now_ms,
-            "seed": self.seed,
-            "controllers": [
-                {"id": c.id, "alive": c.alive, "is_active": c.is_active} for c in self.controllers()
-            ],
-            "quorum_epoch": self.controller.quorum_epoch,
-            "brokers": [
-                {
-                    "id": b.id,
-                    "alive": b.alive,
-                    "fenced": b.fenced,
-                    "in_controlled_shutdown": b.in_controlled_shutdown,
-                    "lost_responses_pending": self._brokers[b.id].lost_responses,
-                }
-                for b in self.brokers()
-            ],
-            "topics": topics,
-            "network": {
-                "groups": [sorted(map(str, g)) for g in self.network.groups],
-                "in_flight": [
-                    {
-                        "id": m.id,
-                        "from": m.source,
-                        "to": m.destination,
-                        "kind": m.kind,
-                        "sent_ms": m.sent_ms,
-                        "arrives_ms": m.arrives_ms,
-                    }
-                    for m in self.network.in_flight.values()
-                ],
-            },
-            "producers": [
-                {
-                    "client_id": p.client_id,
-                    "acks": p.config["acks"],
-                    "idempotent": p.idempotent,
-                    "transactional_id": p.transactional_id,
-                    "closed": p.closed,
-                    **p.metrics(),
-                    "producer_id": p.producer_id,
-                    "producer_epoch": p.producer_epoch,
-                }
-                for p in self.producers
-            ],
-            "consumers": [
-                {
-                    "client_id": c.client_id,
-                    "group_id": c.group_id,
-                    "closed": c.closed,
-                    "crashed": c.crashed,
-                    "assignment": [[tp.topic, tp.partition] for tp in sorted(c.assigned)],
-                    "positions": [
-                        [tp.topic, tp.partition, o] for tp, o in sorted(c.positions.items())
-                    ],
-                    "consumed": c.consumed_records,
-                }
-                for c in self.consumers
-            ],
-            "event_count": len(self._events),
-        }
-        for name, service in sorted(self.services.items()):
-            snap = getattr(service, "snapshot", None)
-            if snap is not None:
-                snapshot[name] = snap()
-        return snapshot
+        return build_snapshot(self)
 
     def export_log(self) -> list[dict[str, Any]]:
         return [_jsonable(entry) for entry in self._log]
@@ -817,92 +582,12 @@ class Cluster:
     def apply_logged(self, entry: dict[str, Any]) -> None:
         """Re-apply one entry of an exported log (errors raised the first time are raised and
         swallowed again, since they changed nothing)."""
-        args = _from_jsonable(dict(entry))
-        op = args.pop("op")
         self._replaying = True
         try:
-            _dispatch(self, op, args)
-        except (KafkaError, ValueError, TypeError):
-            pass
+            replay_entry(self, entry)
         finally:
             self._replaying = False
         self._log.append(dict(entry))
-
-
-def _dispatch(cluster: Cluster, op: str, args: dict[str, Any]) -> None:
-    owner, _, method = op.partition(".")
-    if owner == "cluster":
-        renames = {
-            "stop_broker": "broker_id",
-            "start_broker": "broker_id",
-            "shutdown_broker": "broker_id",
-            "stop_controller": "controller_id",
-            "start_controller": "controller_id",
-        }
-        if method in renames and "id" in args:
-            args[renames[method]] = args.pop("id")
-        if method == "partition_network":
-            args["groups"] = [set(g) for g in args["groups"]]
-        getattr(cluster, method)(**args)
-    elif owner == "producer":
-        producer = cluster.producers[args.pop("producer") - 1]
-        if method == "send":
-            producer.send(**args)
-        elif method == "send_offsets_to_transaction":
-            producer.send_offsets_to_transaction(
-                {TopicPartition(t, p): o for t, p, o in args["offsets"]}, args["group_id"]
-            )
-        elif method == "future.get":
-            pass
-        else:
-            getattr(producer, method)(**args)
-    elif owner == "future":
-        producer = cluster.producers[args["producer"] - 1]
-        future = producer._pending.get(args["future"])
-        if future is not None:
-            future.get(args.get("timeout_ms"))
-    elif owner == "consumer":
-        consumer = cluster.consumers[args.pop("consumer") - 1]
-        if method in ("assign",):
-            consumer.assign([TopicPartition(*tp) for tp in args["partitions"]])
-        elif method == "seek":
-            consumer.seek(TopicPartition(*args["tp"]), args["offset"])
-        elif method == "seek_to":
-            tps = [TopicPartition(*tp) for tp in args["tps"]]
-            consumer._seek_to(args["where"], tps)
-        elif method == "position":
-            consumer.position(TopicPartition(*args["tp"]))
-        elif method == "commit":
-            offsets = args.get("offsets")
-            consumer.commit(
-                None if offsets is None else {TopicPartition(t, p): o for t, p, o in offsets}
-            )
-        else:
-            getattr(consumer, method)(**args)
-    elif op in _CUSTOM_OPS:
-        _CUSTOM_OPS[op](cluster, args)
-    else:
-        raise ValueError(f"Unknown logged operation {op!r}.")
-
-
-# Modules that add to the cluster (groups, transactions, apps) register here.
-_EXTENSIONS: list[Callable[[Cluster], None]] = []
-_PRODUCER_HOOKS: list[Callable[[Any], None]] = []
-_CUSTOM_OPS: dict[str, Callable[[Cluster, dict[str, Any]], None]] = {}
-# Modules that register themselves above when first imported.
-_EXTENSION_MODULES = (
-    "engine.log_cleaner",
-    "engine.transaction_coordinator",
-    "engine.group_coordinator",
-    "engine.apps",
-)
-
-
-def _load_extensions() -> None:
-    import importlib
-
-    for name in _EXTENSION_MODULES:
-        importlib.import_module(name)
 
 
 def _copy(registration: Any) -> Any:
@@ -914,36 +599,3 @@ def _copy(registration: Any) -> Any:
         registration.in_controlled_shutdown,
         registration.epoch,
     )
-
-
-_PLAIN_TYPES = frozenset((str, int, float, bool, type(None)))
-_LOGGED_AS_IS = _PLAIN_TYPES | {bytes}
-
-
-def _jsonable(value: Any) -> Any:
-    if type(value) in _PLAIN_TYPES:  # the common case, checked first: the log records every send
-        return value
-    if isinstance(value, bytes):
-        return {"$bytes": base64.b64encode(value).decode()}
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        items = sorted(value, key=str) if isinstance(value, set) else value
-        return [_jsonable(v) for v in items]
-    return value
-
-
-def _from_jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        if set(value) == {"$bytes"}:
-            return base64.b64decode(value["$bytes"])
-        return {k: _from_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_from_jsonable(v) for v in value]
-    return value
-
-
-def iter_partitions(cluster: Cluster) -> Iterable[tuple[TopicPartition, Any]]:
-    for name, topic in sorted(cluster.controller.topics.items()):
-        for number in sorted(topic.partitions):
-            yield TopicPartition(name, number), topic.partitions[number]

@@ -26,9 +26,10 @@ from engine.network import DISCONNECTED
 from engine.records import ConsumerRecord, RecordBatch, TopicPartition
 
 if TYPE_CHECKING:
-    from engine.broker import Broker, FetchPartitionData
+    from engine.broker import Broker
     from engine.cluster import Cluster
     from engine.consumer_coordinator import ConsumerCoordinator
+    from engine.replica_manager import FetchPartitionData
 
 
 @dataclass(slots=True)

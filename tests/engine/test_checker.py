@@ -141,3 +141,41 @@ def test_records_removed_by_retention_are_not_reported_lost() -> None:
     cluster.advance(400_000)
     assert cluster.describe_topic("t").partitions[0].log_start_offset > 0
     assert check(cluster, cluster.history) == []
+
+
+def _aborted_transaction() -> Cluster:
+    cluster = Cluster(brokers=3, seed=4)
+    cluster.create_topic("payments", 1, 3)
+    producer = cluster.producer({"transactional.id": "tx-1"})
+    producer.init_transactions()
+    producer.begin_transaction()
+    producer.send("payments", value=b"refund-1", key=b"u1")
+    producer.flush()
+    producer.abort_transaction()
+    plain = cluster.producer({"acks": "all"})
+    plain.send("payments", value=b"charge-2", key=b"u2").get()
+    return cluster
+
+
+def test_a_read_committed_consumer_reading_after_an_abort_is_not_an_anomaly() -> None:
+    cluster = _aborted_transaction()
+    consumer = cluster.consumer(
+        {"isolation.level": "read_committed", "auto.offset.reset": "earliest"}
+    )
+    consumer.assign([TopicPartition("payments", 0)])
+    values = [r.value for r in consumer.poll(timeout_ms=2000)]
+    assert values == [b"charge-2"]
+    assert [a for a in cluster.history.check() if a.kind == "aborted_read"] == []
+
+
+def test_an_aborted_record_handed_to_a_read_committed_consumer_is_reported() -> None:
+    cluster = _aborted_transaction()
+    consumer = cluster.consumer(
+        {"isolation.level": "read_committed", "auto.offset.reset": "earliest"}
+    )
+    aborted = cluster.read("payments", 0)[0]
+    assert aborted.value == b"refund-1"
+    # As if a broken fetch path had handed it over: the checker must notice.
+    cluster.history.on_consumed(consumer, [aborted])
+    found = [a for a in cluster.history.check() if a.kind == "aborted_read"]
+    assert [(a.topic, a.partition, a.offset) for a in found] == [("payments", 0, aborted.offset)]
