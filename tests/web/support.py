@@ -4,11 +4,48 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
-from collections.abc import Callable
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from celery import Celery
 from channels.testing import WebsocketCommunicator
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+# The flags the project launches Chromium with (headless, no sandbox, no background traffic).
+chromium_launch_args = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+CHROMIUM_ARGS = chromium_launch_args
+SCREENSHOTS = Path(os.environ.get("KAFKA_DOJO_SCREENSHOTS", ROOT / "artifacts" / "screenshots"))
+CELERY_WORKER_COMMAND = [
+    sys.executable,
+    "-m",
+    "celery",
+    "-A",
+    "webapp",
+    "worker",
+    "--pool=solo",
+    "--loglevel=INFO",
+    "--without-gossip",
+    "--without-mingle",
+    "--without-heartbeat",
+]
 
 
 def free_port() -> int:
@@ -71,3 +108,147 @@ async def receive_json_frame(
     frame = json_frame(text)
     assert frame is not None
     return frame
+
+
+def stop_process(process: subprocess.Popen[Any], *, timeout_s: float) -> None:
+    """Terminate `process`, killing it if it does not exit within `timeout_s`."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@dataclass
+class LiveServer:
+    url: str
+    port: int
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "webapp.asgi:application",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("daphne did not start:\n" + self.log_path.read_text())
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            stop_process(self.process, timeout_s=15)
+        self.process = None
+
+
+def server_env(tmp_path: Path, *, without_celery: bool = False) -> dict[str, str]:
+    """The environment of a live server on its own data folder and SQLite database."""
+    dropped = ("DJANGO_", "REDIS_URL", "CELERY_") if without_celery else ("DJANGO_", "REDIS_URL")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
+    env |= {
+        "DJANGO_SETTINGS_MODULE": "webapp.settings",
+        "KAFKA_DOJO_DATA_DIR": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+    }
+    return env
+
+
+def migrate(env: Mapping[str, str]) -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=ROOT,
+        env=dict(env),
+        check=True,
+        capture_output=True,
+    )
+
+
+@contextmanager
+def running_daphne(tmp_path: Path, env: dict[str, str]) -> Iterator[LiveServer]:
+    """A Daphne on a free port, logging to tmp_path/daphne.log, stopped when the block ends."""
+    port = free_port()
+    server = LiveServer(f"http://127.0.0.1:{port}", port, env, tmp_path / "daphne.log")
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def celery_worker_process(env: Mapping[str, str], log_path: Path) -> Iterator[None]:
+    """A real `celery -A webapp worker` process while the block runs, as ./scripts/run."""
+    with log_path.open("w") as log:
+        worker = subprocess.Popen(
+            CELERY_WORKER_COMMAND, cwd=ROOT, env=dict(env), stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            yield
+        finally:
+            stop_process(worker, timeout_s=20)
+
+
+def celery_client(celery_conf: Mapping[str, Any]) -> Celery:
+    """A client app on the same broker and result folders as the embedded worker."""
+    client = Celery("test-client")
+    client.conf.update(
+        broker_url=celery_conf["CELERY_BROKER_URL"],
+        result_backend=celery_conf["CELERY_RESULT_BACKEND"],
+        broker_transport_options=celery_conf["CELERY_BROKER_TRANSPORT_OPTIONS"],
+    )
+    return client
+
+
+@contextmanager
+def launched_chromium() -> Iterator[Any]:
+    """Debian's Chromium through Playwright, headless, with the project's flags."""
+    import pytest
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is missing: ./scripts/test installs it (apt package chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=chromium_launch_args
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def new_page(browser: Any, *, width: int, height: int) -> tuple[Any, list[str]]:
+    """A page of `browser` and the list its uncaught page errors are collected in.
+
+    Also makes sure the screenshots folder exists.
+    """
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": width, "height": height})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return page, errors

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,57 +10,9 @@ import pytest
 from celery import Celery
 from django.utils import timezone
 
-from webapp import config, services
+from webapp import services
 from webapp.models import ClusterCommand, LiveCluster
 from webapp.tasks import live_clusters_delete_idle
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def embedded_worker(tmp_path: Path) -> Iterator[Celery]:
-    """A real `celery -A webapp worker` process and a client app on the same folders."""
-    celery_conf = config.celery_settings({}, data_dir=tmp_path)
-    for folder in config.celery_dirs(celery_conf):
-        folder.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_URL", "CELERY_"))}
-    env |= {"KAFKA_DOJO_DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "webapp.settings"}
-    log = (tmp_path / "worker.log").open("w")
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "webapp",
-            "worker",
-            "--pool=solo",
-            "--loglevel=INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    client = Celery("test-client")
-    client.conf.update(
-        broker_url=celery_conf["CELERY_BROKER_URL"],
-        result_backend=celery_conf["CELERY_RESULT_BACKEND"],
-        broker_transport_options=celery_conf["CELERY_BROKER_TRANSPORT_OPTIONS"],
-    )
-    try:
-        yield client
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
-        log.close()
 
 
 def test_a_task_runs_in_a_separate_worker_process(embedded_worker: Celery, tmp_path: Path) -> None:

@@ -6,61 +6,14 @@ Screenshots go to artifacts/screenshots/ (or $KAFKA_DOJO_SCREENSHOTS): stage-*.p
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from engine.partitioner import partition_for_key
-from tests.web.support import free_port
-from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, SCREENSHOTS, LiveServer
+from tests.web.support import SCREENSHOTS, LiveServer, new_page
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def stage_server(tmp_path: Path) -> Iterator[LiveServer]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "REDIS_URL"))}
-    env |= {
-        "DJANGO_SETTINGS_MODULE": "webapp.settings",
-        "KAFKA_DOJO_DATA_DIR": str(tmp_path),
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-    }
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    server = LiveServer(f"http://127.0.0.1:{port}", port, env, tmp_path / "daphne.log")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def chromium() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is missing: ./scripts/test installs it (apt package chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def _leader(page: object, name: str) -> int:
@@ -79,10 +32,7 @@ def test_kill_the_leader_and_watch_the_stage_and_the_mirror(
     from playwright.sync_api import Browser, expect
 
     assert isinstance(chromium, Browser)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page = chromium.new_page(viewport={"width": 1280, "height": 720})
-    page_errors: list[str] = []
-    page.on("pageerror", lambda error: page_errors.append(str(error)))
+    page, page_errors = new_page(chromium, width=1280, height=720)
     page.goto(stage_server.url + "/sandbox/")
     page.wait_for_url("**/sandbox/*/")
     sandbox_url = page.url

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from celery import Celery
 
 from engine import Cluster
-from webapp import config as dojo_config
 from webapp import experiments, services, stress, timeline
 from webapp.engine_host import store
 from webapp.engine_host.runtime import ClusterRuntime
 from webapp.models import StressRun
 
-ROOT = Path(__file__).resolve().parents[2]
 ACKS_1 = stress.StressConfig(topic_config={"min.insync.replicas": 1}, producer_config={"acks": "1"})
 ACKS_ALL = stress.StressConfig(
     topic_config={"min.insync.replicas": 2}, producer_config={"acks": "all"}
@@ -93,52 +87,6 @@ def test_a_failing_run_opens_on_the_stage_at_its_first_anomaly() -> None:
     assert whole.snapshot() == stress.stress_cluster(ACKS_1, failing["seed"]).snapshot()
     past, _ = timeline.replay_until(spec=stored.spec, commands=stored.commands, at_ms=at_ms)
     assert past.now_ms == at_ms
-
-
-@pytest.fixture
-def embedded_worker(tmp_path: Path) -> Iterator[Celery]:
-    """A real `celery -A webapp worker` process on the filesystem broker, as ./scripts/run."""
-    celery_conf = dojo_config.celery_settings({}, data_dir=tmp_path)
-    for folder in dojo_config.celery_dirs(celery_conf):
-        folder.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_URL", "CELERY_"))}
-    env |= {"KAFKA_DOJO_DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "webapp.settings"}
-    log = (tmp_path / "worker.log").open("w")
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "webapp",
-            "worker",
-            "--pool=solo",
-            "--loglevel=INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    client = Celery("test-client")
-    client.conf.update(
-        broker_url=celery_conf["CELERY_BROKER_URL"],
-        result_backend=celery_conf["CELERY_RESULT_BACKEND"],
-        broker_transport_options=celery_conf["CELERY_BROKER_TRANSPORT_OPTIONS"],
-    )
-    try:
-        yield client
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
-        log.close()
 
 
 def test_the_celery_task_runs_the_experiment_in_a_worker(

@@ -6,91 +6,11 @@ Screenshots go to artifacts/screenshots/ (or $KAFKA_DOJO_SCREENSHOTS).
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from tests.web.support import free_port
-from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, LiveServer
+from tests.web.support import SCREENSHOTS, LiveServer, new_page
 
 pytestmark = pytest.mark.browser
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def server_and_worker(tmp_path: Path) -> Iterator[LiveServer]:
-    """Daphne and a Celery worker sharing one data folder (database and queue folders)."""
-    port = free_port()
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "REDIS_URL", "CELERY_"))
-    }
-    env |= {
-        "DJANGO_SETTINGS_MODULE": "webapp.settings",
-        "KAFKA_DOJO_DATA_DIR": str(tmp_path),
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-    }
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    worker_log = (tmp_path / "worker.log").open("w")
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "webapp",
-            "worker",
-            "--pool=solo",
-            "--loglevel=INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=worker_log,
-        stderr=subprocess.STDOUT,
-    )
-    server = LiveServer(f"http://127.0.0.1:{port}", port, env, tmp_path / "daphne.log")
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-        worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
-        worker_log.close()
-
-
-@pytest.fixture
-def chromium() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is missing: ./scripts/test installs it (apt package chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def test_scrub_back_fork_share_and_stress_it(
@@ -99,10 +19,7 @@ def test_scrub_back_fork_share_and_stress_it(
     from playwright.sync_api import Browser, Page, expect
 
     assert isinstance(chromium, Browser)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page = chromium.new_page(viewport={"width": 1280, "height": 900})
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    page, errors = new_page(chromium, width=1280, height=900)
 
     def produce(p: Page, value: str) -> None:
         p.get_by_label("Key", exact=True).fill("k-" + value)
