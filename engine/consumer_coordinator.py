@@ -330,23 +330,36 @@ class ConsumerCoordinator:
             timeout_ms=max(self.request_timeout_ms, self.max_poll_interval_ms + 5000),
         )
 
-    def _on_join_response(self, response: object) -> None:
-        self.state = UNJOINED
-        if not isinstance(response, JoinGroupResponse):
-            self._coordinator_unknown()
-            self.rejoin_needed = True
-            return
-        error = response.error
-        if error == "MEMBER_ID_REQUIRED":
-            self.member_id = response.member_id
-            self._send_join()
-        elif error == "UNKNOWN_MEMBER_ID":
+    def _handle_member_error(self, error: str) -> bool:
+        """What JoinGroup and SyncGroup answers share (Kafka's `AbstractCoordinator`): True
+        when `error` was one of the membership or coordinator errors and has been handled."""
+        if error == "UNKNOWN_MEMBER_ID":
             self._reset_generation(reset_member_id=True)
         elif error == "ILLEGAL_GENERATION":
             self._reset_generation(reset_member_id=False)
         elif error in COORDINATOR_ERRORS:
             self._coordinator_unknown()
             self.rejoin_needed = True
+        else:
+            return False
+        return True
+
+    def _lost_response(self) -> None:
+        """No answer (timeout or disconnect): find the coordinator again and rejoin."""
+        self._coordinator_unknown()
+        self.rejoin_needed = True
+
+    def _on_join_response(self, response: object) -> None:
+        self.state = UNJOINED
+        if not isinstance(response, JoinGroupResponse):
+            self._lost_response()
+            return
+        error = response.error
+        if error == "MEMBER_ID_REQUIRED":
+            self.member_id = response.member_id
+            self._send_join()
+        elif self._handle_member_error(error):
+            pass
         elif error in FATAL_JOIN_ERRORS:
             self._reset_generation(reset_member_id=True)
             self.rejoin_needed = False
@@ -425,17 +438,11 @@ class ConsumerCoordinator:
     def _on_sync_response(self, response: object) -> None:
         self.state = UNJOINED
         if not isinstance(response, SyncGroupResponse):
-            self._coordinator_unknown()
-            self.rejoin_needed = True
+            self._lost_response()
             return
         error = response.error
-        if error == "UNKNOWN_MEMBER_ID":
-            self._reset_generation(reset_member_id=True)
-        elif error == "ILLEGAL_GENERATION":
-            self._reset_generation(reset_member_id=False)
-        elif error in COORDINATOR_ERRORS:
-            self._coordinator_unknown()
-            self.rejoin_needed = True
+        if self._handle_member_error(error):
+            pass
         elif error == "FENCED_INSTANCE_ID":
             self._reset_generation(reset_member_id=True)
             self.rejoin_needed = False
