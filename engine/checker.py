@@ -63,6 +63,9 @@ class History:
         self.offset_owner: dict[tuple[str, int, int], tuple[bytes | None, bytes | None, int]] = {}
         self.reused: list[Anomaly] = []
         self.enabled = True
+        # A sandbox can run for hours: keep a bounded window (as many entries as the cluster may
+        # retain records), so the history never outgrows the cluster it describes.
+        self.max_entries = cluster.limits.max_retained_records
 
     def on_acknowledged(self, producer: Any, batch: Any, base_offset: int) -> None:
         if not self.enabled:
@@ -103,6 +106,18 @@ class History:
                     )
                 )
             self.offset_owner[slot] = (record.key, record.value, now)
+        if len(self.acknowledged) > self.max_entries * 5 // 4:
+            self._trim_acknowledged()
+
+    def _trim_acknowledged(self) -> None:
+        """Forget the oldest acknowledgements (amortised: a quarter of the window at a time)."""
+        excess = len(self.acknowledged) - self.max_entries
+        for ack in self.acknowledged[:excess]:
+            slot = (ack.topic, ack.partition, ack.offset)
+            owner = self.offset_owner.get(slot)
+            if owner is not None and (owner[0], owner[1]) == (ack.key, ack.value):
+                del self.offset_owner[slot]
+        del self.acknowledged[:excess]
 
     def on_consumed(self, consumer: Any, records: list[ConsumerRecord]) -> None:
         if not self.enabled:
@@ -113,6 +128,9 @@ class History:
         if getattr(consumer, "isolation_level", "read_uncommitted") == "read_committed":
             for record in records:
                 self.read_committed_consumed.append((consumer.client_id, now, record))
+        for seen in (self.consumed, self.read_committed_consumed):
+            if len(seen) > self.max_entries * 5 // 4:
+                del seen[: len(seen) - self.max_entries]
 
     def check(self) -> list[Anomaly]:
         return check(self.cluster, self)

@@ -179,3 +179,17 @@ def test_an_aborted_record_handed_to_a_read_committed_consumer_is_reported() -> 
     cluster.history.on_consumed(consumer, [aborted])
     found = [a for a in cluster.history.check() if a.kind == "aborted_read"]
     assert [(a.topic, a.partition, a.offset) for a in found] == [("payments", 0, aborted.offset)]
+
+
+def test_the_history_of_a_long_running_cluster_stays_bounded() -> None:
+    cluster = Cluster(brokers=1, seed=8)
+    cluster.history.max_entries = 100  # the default is the cluster's max_retained_records
+    cluster.create_topic("t", 1, 1)
+    producer = cluster.producer({"acks": "1"})
+    for i in range(1000):
+        producer.send("t", value=b"v%d" % i, key=b"k")
+    producer.flush()
+    history = cluster.history
+    assert len(history.acknowledged) <= 125
+    assert len(history.offset_owner) <= 125
+    assert history.acknowledged[-1].value == b"v999"  # the newest are the ones kept
