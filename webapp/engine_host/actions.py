@@ -45,22 +45,24 @@ def shutdown_broker(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> Appl
     return _result(True, f"Broker {broker_id} shut down cleanly.")
 
 
-def stop_controller(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
+def _controller_action(
+    runtime: ClusterRuntime, payload: Mapping[str, Any], stop: bool
+) -> ApplyResult:
     controller_id = int(payload["controller_id"])
+    change = runtime.cluster.stop_controller if stop else runtime.cluster.start_controller
     try:
-        runtime.cluster.stop_controller(controller_id)
+        change(controller_id)
     except ValueError as error:
         return _refused(runtime, str(error))
-    return _result(True, f"Controller {controller_id} stopped.")
+    return _result(True, f"Controller {controller_id} {'stopped' if stop else 'started'}.")
+
+
+def stop_controller(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
+    return _controller_action(runtime, payload, stop=True)
 
 
 def start_controller(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
-    controller_id = int(payload["controller_id"])
-    try:
-        runtime.cluster.start_controller(controller_id)
-    except ValueError as error:
-        return _refused(runtime, str(error))
-    return _result(True, f"Controller {controller_id} started.")
+    return _controller_action(runtime, payload, stop=False)
 
 
 def partition_network(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
