@@ -18,12 +18,15 @@ from engine.cluster_views import (
     BrokerState,
     ControllerState,
     PartitionDescription,
+    QuorumDescription,
     TopicDescription,
     broker_states,
     build_snapshot,
     controller_states,
+    describe_quorum,
     iter_partitions,
     leader_log_partition,
+    list_offsets,
     read_log,
 )
 from engine.cluster_views import describe_topic as _describe_topic
@@ -73,6 +76,7 @@ __all__ = [
     "Cluster",
     "ControllerState",
     "PartitionDescription",
+    "QuorumDescription",
     "TopicDescription",
     "_dispatch",
     "_from_jsonable",
@@ -554,6 +558,42 @@ class Cluster:
             group_id, topic, to
         )
         return result
+
+    def alter_group_offsets(self, group_id: str, offsets: dict[TopicPartition, int]) -> None:
+        """Commit the given offsets for an inactive group (Kafka's AlterConsumerGroupOffsets, as
+        `kafka-consumer-groups --reset-offsets --execute` sends it); `GroupNotEmptyError` while
+        the group has members."""
+        self._record_call(
+            "cluster.alter_group_offsets",
+            {
+                "group_id": group_id,
+                "offsets": [[tp.topic, tp.partition, o] for tp, o in sorted(offsets.items())],
+            },
+        )
+        self.services["groups"].alter_offsets(group_id, dict(offsets))
+
+    def delete_group(self, group_id: str) -> None:
+        """Delete an inactive group with its committed offsets (Kafka's DeleteGroups):
+        `GroupNotEmptyError` while it has members, `GroupIdNotFoundError` when unknown."""
+        self._record_call("cluster.delete_group", {"group_id": group_id})
+        self.services["groups"].delete_group(group_id)
+
+    def list_groups(self) -> list[str]:
+        """Every group a running coordinator knows, sorted (Kafka's ListGroups)."""
+        result: list[str] = self.services["groups"].list_groups()
+        return result
+
+    def list_offsets(self, topic: str, partition: int, spec: str | int = "latest") -> int | None:
+        """Kafka's ListOffsets as an admin sees it: `"earliest"` (log start), `"latest"` (high
+        watermark), `"max-timestamp"` (the record with the largest timestamp) or a timestamp (the
+        first offset whose record's timestamp is at least it); None when no offset matches.
+        Raises `LeaderNotAvailableError` while the partition has no leader."""
+        return list_offsets(self, topic, partition, spec)
+
+    def describe_quorum(self) -> QuorumDescription:
+        """The KRaft metadata quorum (Kafka's DescribeQuorum): leader, epoch, high watermark and
+        each voter's and observer's (broker's) replication state."""
+        return describe_quorum(self)
 
     # --- snapshot and replay -----------------------------------------------------------------
 

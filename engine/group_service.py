@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.classic_group import DEAD, READ_COMMITTED, ClassicGroup
 from engine.errors import (
+    GroupIdNotFoundError,
     GroupNotEmptyError,
     KafkaError,
     KafkaTimeoutError,
@@ -250,6 +251,33 @@ class GroupService:
             latest = replica.log.high_watermark if replica else 0
             target = earliest if to == "earliest" else latest if to == "latest" else int(to)
             targets[tp] = min(max(target, earliest), latest)  # O5: clamped
+        self._admin_request(group_id, targets, "commit")
+        return targets
+
+    def alter_offsets(self, group_id: str, offsets: dict[TopicPartition, int]) -> None:
+        """Kafka's AlterConsumerGroupOffsets for an inactive group: the offsets as given (the
+        tool computes and clamps them first)."""
+        for tp, offset in offsets.items():
+            topic = self.cluster.controller.topics.get(tp.topic)
+            if topic is None or tp.partition not in topic.partitions:
+                raise UnknownTopicOrPartitionError(f"{tp.topic}-{tp.partition} does not exist.")
+            if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+                raise ValueError("offsets must be whole, non-negative numbers")
+        if self.describe_group(group_id).members:
+            raise GroupNotEmptyError(
+                f"The group '{group_id}' has members; stop its consumers first."
+            )
+        self._admin_request(group_id, dict(sorted(offsets.items())), "commit")
+
+    def delete_group(self, group_id: str) -> None:
+        """Kafka's DeleteGroups: refused while the group has members or when it is unknown."""
+        self._admin_request(group_id, {}, "delete")
+
+    def _admin_request(
+        self, group_id: str, offsets: dict[TopicPartition, int], action: str
+    ) -> None:
+        """Send an admin request to the group's coordinator, waiting (on cluster time) for a
+        coordinator to lead the group and for the stored records to be replicated."""
         self.ensure_offsets_topic()
         outcome: list[str] = []
         deadline = self.cluster.now_ms + 30000
@@ -258,7 +286,10 @@ class GroupService:
             coordinator = self.coordinator_for(group_id)
             if coordinator is None or not coordinator.leads(group_id):
                 return False
-            coordinator.offsets.admin_commit(group_id, targets, outcome.append)
+            if action == "delete":
+                coordinator.offsets.admin_delete_group(group_id, outcome.append)
+            else:
+                coordinator.offsets.admin_commit(group_id, offsets, outcome.append)
             return True
 
         started = attempt() or self.cluster._run_until(attempt, deadline)
@@ -272,6 +303,7 @@ class GroupService:
             raise GroupNotEmptyError(
                 f"The group '{group_id}' has members; stop its consumers first."
             )
+        if outcome[0] == "GROUP_ID_NOT_FOUND":
+            raise GroupIdNotFoundError(f"The group '{group_id}' does not exist.")
         if outcome[0]:
-            raise error_for_name(outcome[0])(f"Resetting offsets failed: {outcome[0]}.")
-        return targets
+            raise error_for_name(outcome[0])(f"The group coordinator answered {outcome[0]}.")

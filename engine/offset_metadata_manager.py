@@ -123,6 +123,31 @@ class OffsetMetadataManager:
             return
         self.commit_offsets(group, offsets, respond)
 
+    def admin_delete_group(self, group_id: str, respond: Respond) -> None:
+        """Kafka's DeleteGroups: only an Empty (or Dead) group; its offsets and metadata get
+        tombstones and the group is gone (Dead)."""
+        coordinator = self.coordinator
+        error, group = coordinator._group(group_id, create=False)
+        if error:
+            respond(error)
+            return
+        if group is None or group.state == DEAD:
+            respond("GROUP_ID_NOT_FOUND")
+            return
+        if group.members or group.pending_members:
+            respond("NON_EMPTY_GROUP")
+            return
+        entries: list[tuple[bytes, bytes | None]] = [
+            (offset_commit_key(group_id, tp), None) for tp in sorted(group.offsets)
+        ]
+        entries.append((group_metadata_key(group_id), None))
+        group.offsets.clear()
+        group.commit_timestamps.clear()
+        group.state = DEAD
+        del coordinator.groups[group_id]
+        coordinator._emit("group_deleted", group, reason="deleted by an admin")
+        coordinator._append(group, entries, respond)
+
     # --- retention (KIP-211) -------------------------------------------------------------------
 
     def expired_offsets(self, group: ClassicGroup, now_ms: int) -> list[TopicPartition]:
