@@ -85,7 +85,8 @@ def test_describe_with_members_shows_consumer_id_host_and_client(orders: Console
     coordinator = orders.cluster.describe_group("live").coordinator
     host = f"localhost:{9091 + coordinator}  ({coordinator})"
     assert state.stdout == (
-        f"\n{'GROUP':<25} {'COORDINATOR (ID)':<25} {'ASSIGNMENT-STRATEGY':<20} {'STATE':<15} #MEMBERS"
+        f"\n{'GROUP':<25} {'COORDINATOR (ID)':<25} {'ASSIGNMENT-STRATEGY':<20} "
+        f"{'STATE':<15} #MEMBERS"
         f"\n{'live':<25} {host:<25} {'range':<20} {'Stable':<15} 1\n"
     )
 
@@ -108,7 +109,8 @@ def test_reset_offsets_dry_run_plans_without_changing_and_execute_changes(orders
         "\nGROUP                          TOPIC                          PARTITION  NEW-OFFSET     "
         "\nbilling                        orders                         0          0              "
         "\nbilling                        orders                         1          0              "
-        "\nbilling                        orders                         2          0              \n"
+        "\nbilling                        orders                         2          0"
+        "              \n"
     )
     assert dry.stdout == table
     assert _committed(orders, "billing") == before
@@ -179,7 +181,8 @@ def test_reset_of_an_active_group_is_refused_with_its_state(orders: Console) -> 
         if consumer.assignment():
             break
     out = orders.run(
-        "kafka-consumer-groups.sh $B --reset-offsets --group live --topic orders --to-earliest --execute"
+        "kafka-consumer-groups.sh $B --reset-offsets --group live --topic orders --to-earliest "
+        "--execute"
     )
     assert out.stdout == (
         "\nError: Assignments can only be reset if the group 'live' is inactive, but the current "
@@ -212,7 +215,7 @@ def test_usage_errors(orders: Console) -> None:
     for line, message in cases.items():
         out = orders.run(line)
         assert out.exit_code == 1, line
-        first = [l for l in out.stderr.splitlines() if not l.startswith("WARN: No action")][0]
+        first = [x for x in out.stderr.splitlines() if not x.startswith("WARN: No action")][0]
         assert first == message, line
     out = orders.run("kafka-consumer-groups.sh $B --list --members")
     assert out.stderr == (

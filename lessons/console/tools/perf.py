@@ -475,7 +475,7 @@ def run_consumer_perf(ctx: ToolContext, args: list[str]) -> None:
         last_consumed = start
         now = start
         while read < messages and now - last_consumed <= timeout:
-            records = consumer.poll(timeout_ms=100, max_records=messages - read)
+            records = consumer.poll(timeout_ms=100)
             now = admin.now_ms
             if not joined and consumer.assignment():
                 joined = True
