@@ -130,7 +130,9 @@ def test_consumer_usage_errors(orders: Console) -> None:
         "kafka-console-consumer.sh $B --topic orders --partition 0 --group g": (
             "Options group and partition cannot be specified together."
         ),
-        "kafka-console-consumer.sh --topic orders": 'Missing required argument "[bootstrap-server]"',
+        "kafka-console-consumer.sh --topic orders": (
+            'Missing required argument "[bootstrap-server]"'
+        ),
         "kafka-console-consumer.sh $B --topic orders --partition 0 --offset -5": (
             "The provided offset value '-5' is incorrect. Valid values are 'earliest', 'latest', "
             "or a non-negative long."
