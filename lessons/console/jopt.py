@@ -245,7 +245,7 @@ def _wrap(text: str, width: int) -> list[str]:
             initial_indent="  " if out else "",
             subsequent_indent="  ",
             break_long_words=True,
-            break_on_hyphens=False,
+            break_on_hyphens=True,
         ) or ["  " if out else ""]
         out.extend(pieces)
     return out
