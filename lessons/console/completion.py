@@ -7,6 +7,7 @@ import shlex
 from typing import Any
 
 from lessons.console.jopt import NONE, OptionParser
+from lessons.console.output import Output
 from lessons.console.session import ConsoleSession
 from lessons.console.tools import (
     config_tool,
@@ -19,7 +20,6 @@ from lessons.console.tools import (
     perf,
     topics,
 )
-from lessons.console.output import Output
 
 TOPIC_OPTIONS = frozenset({"--topic", "--entity-name", "--include"})
 GROUP_OPTIONS = frozenset({"--group"})
@@ -95,6 +95,7 @@ def complete(line: str, data: dict[str, Any]) -> list[str]:
     options = data["options"].get(tool, [])
     used = set(words[1:-1])
     return [
-        str(o["name"]) for o in options
+        str(o["name"])
+        for o in options
         if str(o["name"]).startswith(current) and (o["arg"] or o["name"] not in used)
     ]
