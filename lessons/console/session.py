@@ -67,6 +67,18 @@ TOOLS: dict[str, Callable[[ToolContext, list[str]], None]] = {
 }
 
 
+UNMODELLED = {
+    "kafka-reassign-partitions.sh": (
+        "moving replicas between brokers (partition reassignment) is not simulated yet"
+    ),
+}
+
+
+def _unmodelled(ctx: ToolContext, name: str) -> None:
+    ctx.out.eprintln(f"{name}: this simulator cannot run this tool: {UNMODELLED[name]}.")
+    raise ToolExit(1)
+
+
 def tool_for(name: str) -> Callable[[ToolContext, list[str]], None] | None:
     """`kafka-topics.sh`, `bin/kafka-topics.sh` and Confluent's `kafka-topics` name one tool."""
     if name in TOOLS:
@@ -105,6 +117,14 @@ class ConsoleSession:
         if command.tool in (INTERRUPT, END_OF_INPUT):
             return out
         runner = tool_for(command.tool)
+        unmodelled = command.tool if command.tool in UNMODELLED else command.tool + ".sh"
+        if runner is None and unmodelled in UNMODELLED:
+            self.runs += 1
+            try:
+                _unmodelled(ToolContext(self.admin, out, command.stdin, self), unmodelled)
+            except ToolExit as exc:
+                out.exit_code = exc.code
+            return out
         if runner is None:
             out.eprintln(f"bash: {command.tool}: command not found")
             out.exit_code = 127

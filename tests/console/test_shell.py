@@ -26,3 +26,12 @@ def test_unbalanced_quote_is_refused_like_bash(console: Console) -> None:
 
 def test_blank_lines_do_nothing(console: Console) -> None:
     assert console.run("   ").text == ""
+
+
+def test_a_kafka_tool_the_simulator_cannot_run_says_so(console: Console) -> None:
+    out = console.run("kafka-reassign-partitions.sh $B --list")
+    assert out.exit_code == 1
+    assert out.stderr == (
+        "kafka-reassign-partitions.sh: this simulator cannot run this tool: moving replicas "
+        "between brokers (partition reassignment) is not simulated yet.\n"
+    )
