@@ -251,7 +251,7 @@ _COMMANDS: tuple[CommandSpec, ...] = (
                 "int",
                 min_value=1,
                 max_value=MAX_PRODUCE_COUNT,
-                initial=1,
+                default=1,
                 label="Count",
                 widget="number",
                 messages={
@@ -410,7 +410,7 @@ _COMMANDS: tuple[CommandSpec, ...] = (
                 "int",
                 min_value=1,
                 max_value=100,
-                initial=1,
+                default=1,
                 label="How many",
                 widget="number",
                 messages={
