@@ -275,6 +275,17 @@ _COMMANDS: tuple[CommandSpec, ...] = (
         node_actions=(NodeAction("broker", "alive", "kill", "Kill broker {id}"),),
     ),
     CommandSpec(
+        "shutdown_broker",
+        label="Controlled shutdown",
+        help="Shut a broker down cleanly: its leaderships move away before it stops.",
+        apply=ap.shutdown_broker,
+        fields=(_broker(),),
+        form="broker",
+        panel="faults",
+        buttons=(Button("Controlled shutdown"),),
+        node_actions=(NodeAction("broker", "alive", "shut down", "Shut down broker {id}"),),
+    ),
+    CommandSpec(
         "start_broker",
         label="Start",
         help="Start a stopped broker again; it catches up from the leaders and rejoins the ISR.",
@@ -387,17 +398,6 @@ _COMMANDS: tuple[CommandSpec, ...] = (
         node_actions=(NodeAction("controller", "stopped", "start", "Start controller {id}"),),
     ),
     CommandSpec(
-        "shutdown_broker",
-        label="Controlled shutdown",
-        help="Shut a broker down cleanly: its leaderships move away before it stops.",
-        apply=ap.shutdown_broker,
-        fields=(_broker(),),
-        form="broker",
-        panel="faults",
-        buttons=(Button("Controlled shutdown"),),
-        node_actions=(NodeAction("broker", "alive", "shut down", "Shut down broker {id}"),),
-    ),
-    CommandSpec(
         "lose_responses",
         label="Lose responses",
         help="Drop the next responses a broker sends: the requests took effect, the clients "
@@ -437,6 +437,7 @@ _COMMANDS: tuple[CommandSpec, ...] = (
                 many=True,
                 label="Cut off nodes",
                 help='Nodes cut off from the rest, comma-separated: "3", "2, 101", "clients".',
+                placeholder="e.g. 3 or 2, 101 or clients",
                 messages={"required": "Name the nodes to cut off, e.g. 3 or 2, 101."},
             ),
         ),
@@ -604,7 +605,7 @@ _COMMANDS: tuple[CommandSpec, ...] = (
         help="A new topic with its partitions spread over the brokers.",
         apply=ap.create_topic,
         fields=(
-            _topic("name", label="New topic", initial=""),
+            _topic("name", label="New topic", initial="", placeholder="payments"),
             Field(
                 "partitions",
                 "int",
@@ -670,7 +671,7 @@ _COMMANDS: tuple[CommandSpec, ...] = (
                 label="Topic setting",
                 widget="select",
             ),
-            Field("value", max_length=100, label="Set to"),
+            Field("value", max_length=100, label="Set to", placeholder="2 / true / compact"),
         ),
         check=_topic_config_value,
         form="alter_topic_config",

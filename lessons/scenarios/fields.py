@@ -63,6 +63,7 @@ class Field:
     widget: str = ""  # "hidden", "text", "number", "select", "broker", "controller"
     initial: Any = None
     many: bool = False  # a list (from YAML or a logged payload) goes to `check` as is
+    placeholder: str = ""  # the stage form's example text
 
     def __post_init__(self) -> None:
         if self.type not in FIELD_TYPES:
