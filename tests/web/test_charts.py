@@ -10,7 +10,8 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
-from lessons.scenarios.runtime import ClusterRuntime, ClusterSpec
+from lessons.scenarios.runtime import ClusterRuntime
+from tests.web.support import sandbox_runtime
 from webapp import charts, services
 from webapp.engine_host import render
 from webapp.engine_host.host import host_group
@@ -19,9 +20,7 @@ PRODUCE = {"type": "produce", "topic": "orders", "key": "k", "value": "v", "coun
 
 
 def a_runtime() -> ClusterRuntime:
-    runtime = ClusterRuntime(ClusterSpec(seed=3))
-    for payload in services.sandbox_setup_commands(brokers=3):
-        runtime.apply(payload)
+    runtime, _ = sandbox_runtime(seed=3)
     return runtime
 
 
