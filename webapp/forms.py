@@ -67,7 +67,8 @@ class CommandForm(forms.Form):
         if not self.is_bound:
             return
         raw = {name: self.data.get(name) for name in self.spec.field_names}
-        payload, errors = validate(self.spec, raw, runtime_limits=self.limits)
+        # A form sends every field: a missing one is an error, as it always was on the stage.
+        payload, errors = validate(self.spec, raw, runtime_limits=self.limits, defaults=False)
         self.cleaned_data = {k: v for k, v in payload.items() if k != "type"}
         for name, messages in errors.items():
             if name == "__all__":

@@ -103,13 +103,19 @@ class CommandSpec:
 
 
 def validate(
-    spec: CommandSpec, data: Mapping[str, Any], *, runtime_limits: Limits | None = None
+    spec: CommandSpec,
+    data: Mapping[str, Any],
+    *,
+    runtime_limits: Limits | None = None,
+    defaults: bool = True,
 ) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """The payload of `spec` for raw `data` ({"type": name, ...cleaned fields}) and the errors
     by field name ("__all__" for rules across fields). Keys of `data` that are not fields are
-    ignored. The one validation used by forms, sockets, share links, scenarios and the console."""
+    ignored; absent fields take their defaults unless `defaults` is False (the stage's forms
+    always send every field, so there a missing one is an error). The one validation used by
+    forms, sockets, share links, scenarios and the console."""
     limits = runtime_limits or Limits()
-    cleaned, errors = clean_fields(spec.fields, data, limits)
+    cleaned, errors = clean_fields(spec.fields, data, limits, defaults=defaults)
     if not errors and spec.check is not None:
         try:
             cleaned = spec.check(cleaned, limits)
@@ -135,10 +141,11 @@ def _topic(name: str = "topic", **kw: Any) -> Field:
     return Field(name, check=topic_name, **kw)
 
 
-def _broker(label: str = "Broker") -> Field:
+def _broker(label: str = "Broker", min_value: int | None = None) -> Field:
     return Field(
         "broker_id",
         "int",
+        min_value=min_value,
         check=broker_id,
         label=label,
         widget="broker",
@@ -268,29 +275,18 @@ _COMMANDS: tuple[CommandSpec, ...] = (
         help="Kill a broker without a controlled shutdown: its leaderships fail over once "
         "the controller notices the missed heartbeats.",
         apply=ap.stop_broker,
-        fields=(_broker(),),
+        fields=(_broker(min_value=1),),
         form="broker",
         panel="faults",
         buttons=(Button("Kill (crash)", danger=True),),
         node_actions=(NodeAction("broker", "alive", "kill", "Kill broker {id}"),),
     ),
     CommandSpec(
-        "shutdown_broker",
-        label="Controlled shutdown",
-        help="Shut a broker down cleanly: its leaderships move away before it stops.",
-        apply=ap.shutdown_broker,
-        fields=(_broker(),),
-        form="broker",
-        panel="faults",
-        buttons=(Button("Controlled shutdown"),),
-        node_actions=(NodeAction("broker", "alive", "shut down", "Shut down broker {id}"),),
-    ),
-    CommandSpec(
         "start_broker",
         label="Start",
         help="Start a stopped broker again; it catches up from the leaders and rejoins the ISR.",
         apply=ap.start_broker,
-        fields=(_broker(),),
+        fields=(_broker(min_value=1),),
         form="broker",
         panel="faults",
         buttons=(Button("Start"),),
@@ -396,6 +392,17 @@ _COMMANDS: tuple[CommandSpec, ...] = (
         panel="faults",
         buttons=(Button("Start controller"),),
         node_actions=(NodeAction("controller", "stopped", "start", "Start controller {id}"),),
+    ),
+    CommandSpec(
+        "shutdown_broker",
+        label="Controlled shutdown",
+        help="Shut a broker down cleanly: its leaderships move away before it stops.",
+        apply=ap.shutdown_broker,
+        fields=(_broker(),),
+        form="broker",
+        panel="faults",
+        buttons=(Button("Controlled shutdown"),),
+        node_actions=(NodeAction("broker", "alive", "shut down", "Shut down broker {id}"),),
     ),
     CommandSpec(
         "lose_responses",
