@@ -187,12 +187,12 @@ def fault_schedule(config: StressConfig, seed: int) -> list[Fault]:
     return sorted(faults, key=lambda f: f.at_ms)
 
 
-def fault_command(fault: Fault, runtime: ClusterRuntime) -> list[dict[str, Any]]:
+def fault_command(fault: Fault, runtime: ClusterRuntime, topic: str) -> list[dict[str, Any]]:
     """The table's commands for one fault. A fault aimed at "a broker" hits a current leader
     when there is one: that is what hurts."""
     broker_id = fault.broker_id
     if fault.kind in ("stop_broker", "partition_network", "lose_responses"):
-        leaders = [p.leader for p in runtime.cluster.describe_topic(_topic_of(runtime)).partitions]
+        leaders = [p.leader for p in runtime.cluster.describe_topic(topic).partitions]
         current = [b for b in leaders if b > 0]
         if current:
             broker_id = current[fault.broker_id % len(current)]
@@ -208,10 +208,6 @@ def fault_command(fault: Fault, runtime: ClusterRuntime) -> list[dict[str, Any]]
     return [{"type": "lose_responses", "broker_id": broker_id, "count": fault.count}]
 
 
-def _topic_of(runtime: ClusterRuntime) -> str:
-    return str(getattr(runtime, "stress_topic", "orders"))
-
-
 def _restart_stopped(runtime: ClusterRuntime) -> list[dict[str, Any]]:
     return [
         {"type": "start_broker", "broker_id": broker.id}
@@ -220,7 +216,9 @@ def _restart_stopped(runtime: ClusterRuntime) -> list[dict[str, Any]]:
     ]
 
 
-def stress_runtime(config: StressConfig, seed: int, *, until_ms: int | None = None) -> Any:
+def stress_runtime(
+    config: StressConfig, seed: int, *, until_ms: int | None = None
+) -> ClusterRuntime:
     """Build and run one run's runtime (up to `until_ms` of logical time, if given)."""
     runtime = ClusterRuntime(
         ClusterSpec(
@@ -230,7 +228,6 @@ def stress_runtime(config: StressConfig, seed: int, *, until_ms: int | None = No
             config=dict(config.broker_config) or None,
         )
     )
-    runtime.stress_topic = config.topic  # type: ignore[attr-defined]
     cluster = runtime.cluster
     topic = config.topic
     partitions = max(1, min(config.partitions, MAX_PARTITIONS))
@@ -252,7 +249,7 @@ def stress_runtime(config: StressConfig, seed: int, *, until_ms: int | None = No
             return runtime
         now = cluster.now_ms
         while faults and faults[0].at_ms <= now:
-            for command in fault_command(faults.pop(0), runtime):
+            for command in fault_command(faults.pop(0), runtime, topic):
                 runtime.apply(command)  # a refused fault (KafkaError) is a result, not a stop
         if now < SCHEDULE_MS:
             for _ in range(RECORDS_PER_STEP):
