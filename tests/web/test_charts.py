@@ -10,18 +10,17 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
+from lessons.scenarios.runtime import ClusterRuntime
+from tests.web.support import sandbox_runtime
 from webapp import charts, services
 from webapp.engine_host import render
 from webapp.engine_host.host import host_group
-from webapp.engine_host.runtime import ClusterRuntime, ClusterSpec
 
 PRODUCE = {"type": "produce", "topic": "orders", "key": "k", "value": "v", "count": 20}
 
 
 def a_runtime() -> ClusterRuntime:
-    runtime = ClusterRuntime(ClusterSpec(seed=3))
-    for payload in services.sandbox_setup_commands(brokers=3):
-        runtime.apply(payload)
+    runtime, _ = sandbox_runtime(seed=3)
     return runtime
 
 
