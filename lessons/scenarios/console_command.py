@@ -34,8 +34,11 @@ def console_session(runtime: ClusterRuntime) -> ConsoleSession:
 def apply_console(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
     """Run the line; the result's message is what the tool printed (both streams, in order)."""
     session = console_session(runtime)
+    # What a running tool printed on the clock since the stage last took it comes first, so the
+    # answer to ^C reads in order.
+    earlier = take_console_output(runtime) if session.foreground is not None else ""
     out = session.run(str(payload.get("line", "")))
-    return ApplyResult(ok=True, message=out.text)
+    return ApplyResult(ok=True, message=earlier + out.text)
 
 
 def console_state(runtime: ClusterRuntime) -> dict[str, Any]:

@@ -185,6 +185,14 @@
       });
     }
     if (clear) clear.addEventListener("click", () => { output.textContent = ""; input.focus(); });
+    // A tailing console consumer's records arrive over the stage's socket as they are read.
+    document.addEventListener("htmx:wsBeforeMessage", (event) => {
+      const text = event.detail && event.detail.message;
+      if (typeof text !== "string" || text.charAt(0) !== "{") return;
+      let frame;
+      try { frame = JSON.parse(text); } catch (e) { return; }
+      if (frame.type === "console.output" && typeof frame.text === "string") write(frame.text);
+    });
     panel.addEventListener("click", (event) => {
       if (event.target === output && !window.getSelection().toString()) input.focus();
     });
