@@ -715,6 +715,8 @@ _COMMANDS: tuple[CommandSpec, ...] = (
         "against the cluster; the answer is what the real tool prints. Lines typed while a "
         "tool runs are its input; ^C stops it, ^D ends its input.",
         apply=console_command.apply_console,
+        # Not a stage-socket message (the learner's console posts to /sandbox/<id>/console/).
+        roles=frozenset({"instructor", "scenario"}),
         fields=(
             Field(
                 "line",

@@ -68,14 +68,6 @@ LEARNER_STEPS: list[tuple[dict[str, Any], int, Check]] = [
         2_000,
         lambda h, before: controller(h, 101).alive,
     ),
-    (
-        {
-            "type": "console",
-            "line": "kafka-topics.sh --bootstrap-server localhost:9092 --create --topic typed",
-        },
-        0,
-        lambda h, before: "typed" in h.runtime.cluster.list_topics(),
-    ),
     ({"type": "partition_network", "isolate": "3"}, 0, lambda h, before: network(h).get("groups")),
     ({"type": "heal_network"}, 8_000, lambda h, before: not network(h).get("groups")),
     (
@@ -158,6 +150,13 @@ SERVER_STEPS: list[tuple[dict[str, Any], Check]] = [
         lambda h, before: "second" in h.runtime.consumers,
     ),
     ({"type": "advance", "ms": 500}, lambda h, before: True),
+    (  # what POST /sandbox/<id>/console/ sends
+        {
+            "type": "console",
+            "line": "kafka-topics.sh --bootstrap-server localhost:9092 --create --topic typed",
+        },
+        lambda h, before: "typed" in h.runtime.cluster.list_topics(),
+    ),
     (
         {"type": "engine", "entry": {"op": "cluster.partition_network", "groups": [[1]]}},
         lambda h, before: network(h).get("groups"),
