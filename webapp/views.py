@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
@@ -100,7 +102,8 @@ async def sandbox_console(request: HttpRequest, cluster_id: str) -> HttpResponse
         return _plain(str(frame.get("message", "")) + "\n", 409)
     response = _plain(str(frame.get("message", "")), 200)
     state = frame.get("console") or {}
-    response["X-Console-Prompt"] = str(state.get("prompt", "$ "))
+    # JSON-quoted: a header value loses its trailing space ("$ ").
+    response["X-Console-Prompt"] = json.dumps(str(state.get("prompt", "$ ")))
     response["X-Console-Running"] = "yes" if state.get("running") else "no"
     return response
 

@@ -99,7 +99,9 @@
         });
         write(await response.text());
         const next = response.headers.get("X-Console-Prompt");
-        if (next !== null) prompt.textContent = next;
+        if (next !== null) {
+          try { prompt.textContent = JSON.parse(next); } catch (e) { /* keep the prompt */ }
+        }
         panel.dataset.running = response.headers.get("X-Console-Running") || "no";
       } catch (e) {
         write("The console could not reach the cluster; try again.\n");

@@ -51,6 +51,7 @@ def test_type_commands_see_answers_and_tail_records_produced_from_the_stage(
     page.keyboard.type(f"kafka-topics.sh {B} --describe --topic payments")
     page.keyboard.press("Enter")
     expect(output).to_contain_text("PartitionCount: 2\tReplicationFactor: 3")
+    expect(output).to_contain_text(f"$ kafka-topics.sh {B} --describe --topic payments\n")
     expect(output).to_contain_text("\tTopic: payments\tPartition: 1\tLeader: ")
 
     # History: Up brings back the last line.

@@ -30,7 +30,7 @@ async def test_a_line_answers_text_plain_and_is_logged_and_replays(host_registry
     assert created.status_code == 200
     assert created["Content-Type"] == "text/plain; charset=utf-8"
     assert created.content.decode() == "Created topic payments.\n"
-    assert (created["X-Console-Prompt"], created["X-Console-Running"]) == ("$ ", "no")
+    assert (created["X-Console-Prompt"], created["X-Console-Running"]) == ('"$ "', "no")
 
     described = await _console(
         client, sandbox.id, f"kafka-topics.sh {B} --describe --topic payments"
