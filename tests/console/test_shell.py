@@ -35,3 +35,19 @@ def test_a_kafka_tool_the_simulator_cannot_run_says_so(console: Console) -> None
         "kafka-reassign-partitions.sh: this simulator cannot run this tool: moving replicas "
         "between brokers (partition reassignment) is not simulated yet.\n"
     )
+
+
+def test_options_removed_in_4_0_are_refused_as_each_tool_refuses_unknown_options(
+    console: Console,
+) -> None:
+    groups = console.run("kafka-consumer-groups.sh --zookeeper localhost:2181 --list")
+    assert groups.stderr == (
+        'Exception in thread "main" joptsimple.UnrecognizedOptionException: zookeeper is not a '
+        "recognized option\n"
+    )
+    producer = console.run("kafka-console-producer.sh --broker-list localhost:9092 --topic t")
+    assert producer.stderr.startswith(
+        "broker-list is not a recognized option\nOption                                   "
+    )
+    for out in (groups, producer):
+        assert out.exit_code == 1
