@@ -578,6 +578,21 @@ class Cluster:
         self._record_call("cluster.delete_group", {"group_id": group_id})
         self.services["groups"].delete_group(group_id)
 
+    def delete_group_offsets(
+        self, group_id: str, partitions: list[TopicPartition]
+    ) -> dict[TopicPartition, str]:
+        """Delete a group's committed offsets of the given partitions (Kafka's OffsetDelete):
+        per partition "" or `GROUP_SUBSCRIBED_TO_TOPIC` when a member still subscribes to its
+        topic; `GroupIdNotFoundError` for an unknown group."""
+        self._record_call(
+            "cluster.delete_group_offsets",
+            {"group_id": group_id, "partitions": [[tp.topic, tp.partition] for tp in partitions]},
+        )
+        result: dict[TopicPartition, str] = self.services["groups"].delete_offsets(
+            group_id, [TopicPartition(*tp) for tp in partitions]
+        )
+        return result
+
     def list_groups(self) -> list[str]:
         """Every group a running coordinator knows, sorted (Kafka's ListGroups)."""
         result: list[str] = self.services["groups"].list_groups()

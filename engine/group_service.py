@@ -273,6 +273,38 @@ class GroupService:
         """Kafka's DeleteGroups: refused while the group has members or when it is unknown."""
         self._admin_request(group_id, {}, "delete")
 
+    def delete_offsets(
+        self, group_id: str, partitions: list[TopicPartition]
+    ) -> dict[TopicPartition, str]:
+        """Kafka's OffsetDelete: per partition "" (deleted, or nothing was committed) or
+        GROUP_SUBSCRIBED_TO_TOPIC; `GroupIdNotFoundError` for an unknown group."""
+        for tp in partitions:
+            topic = self.cluster.controller.topics.get(tp.topic)
+            if topic is None or tp.partition not in topic.partitions:
+                raise UnknownTopicOrPartitionError(f"{tp.topic}-{tp.partition} does not exist.")
+        answer: list[tuple[str, dict[TopicPartition, str]]] = []
+        self.ensure_offsets_topic()
+        deadline = self.cluster.now_ms + 30000
+
+        def attempt() -> bool:
+            coordinator = self.coordinator_for(group_id)
+            if coordinator is None or not coordinator.leads(group_id):
+                return False
+            coordinator.offsets.admin_delete_offsets(group_id, list(partitions), answer.append)
+            return True
+
+        started = attempt() or self.cluster._run_until(attempt, deadline)
+        if started:
+            self.cluster._run_until(lambda: bool(answer), deadline)
+        if not answer:
+            raise KafkaTimeoutError("Timed out waiting for the group coordinator.")
+        error, results = answer[0]
+        if error == "GROUP_ID_NOT_FOUND":
+            raise GroupIdNotFoundError(f"The group '{group_id}' does not exist.")
+        if error:
+            raise error_for_name(error)(f"The group coordinator answered {error}.")
+        return dict(results)
+
     def _admin_request(
         self, group_id: str, offsets: dict[TopicPartition, int], action: str
     ) -> None:

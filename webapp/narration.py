@@ -209,6 +209,11 @@ SIMPLE: dict[str, Callable[[dict[str, Any]], tuple[str, str]]] = {
         "consumers keep retrying",
         "warn",
     ),
+    "offsets_deleted": lambda d: (
+        f"an admin deleted group {d.get('group')}'s committed offsets of "
+        + ", ".join(f"{t}-{p}" for t, p in d.get("offsets", [])),
+        "info",
+    ),
     "network_healed": lambda d: ("the network healed: every node reaches every other", "info"),
     "coordinator_lost": lambda d: (
         f"{d.get('client')} lost its group coordinator (broker {d.get('coordinator')})",

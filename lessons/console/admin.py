@@ -325,6 +325,31 @@ class ConsoleAdmin:
                 ) from None
             raise _java_error(exc) from None
 
+    def delete_group_offsets(
+        self, group_id: str, partitions: list[TopicPartition]
+    ) -> dict[TopicPartition, AdminError | None]:
+        """DeleteConsumerGroupOffsets: per partition None (deleted) or its error; an unknown
+        group raises GroupIdNotFoundException."""
+        self.require_quorum("deleteConsumerGroupOffsets")
+        try:
+            answers = self.cluster.delete_group_offsets(group_id, partitions)
+        except KafkaError as exc:
+            if type(exc).__name__ == "GroupIdNotFoundError":
+                raise AdminError(
+                    "GroupIdNotFoundException", "The group id does not exist."
+                ) from None
+            raise _java_error(exc) from None
+        return {
+            tp: None
+            if not error
+            else AdminError(
+                "GroupSubscribedToTopicException",
+                "Deleting offsets of a topic is forbidden while the consumer group is actively "
+                "subscribed to it.",
+            )
+            for tp, error in answers.items()
+        }
+
     # --- leaders and the quorum ----------------------------------------------------------
 
     def elect_leaders(

@@ -66,6 +66,7 @@ _KINDS = (
     "offsets_commit_failed",
     "auto_commit_failed",
     "offsets_expired",
+    "offsets_deleted",
     "offset_fetched",
     "offset_reset",
     "offset_out_of_range",

@@ -257,3 +257,41 @@ def test_delete_removes_an_inactive_group_and_refuses_an_active_one(orders: Cons
     assert "GroupNotEmptyException: The group is not empty." in orders.text(
         "kafka-consumer-groups.sh $B --delete --group live"
     )
+
+
+def test_delete_offsets_of_an_inactive_group_and_of_a_subscribed_topic(orders: Console) -> None:
+    _consume_all(orders, "billing")
+    out = orders.run(
+        "kafka-consumer-groups.sh $B --delete-offsets --group billing --topic orders:0"
+    )
+    assert out.stdout == (
+        "Request succeed for deleting offsets with topic orders:0 group billing\n"
+        f"\n{'TOPIC':<30} {'PARTITION':<15} {'STATUS':<15}"
+        f"\n{'orders':<30} {'0':<15} {'Successful':<15}\n"
+    )
+    assert TopicPartition("orders", 0) not in _committed(orders, "billing")
+    assert TopicPartition("orders", 1) in _committed(orders, "billing")
+
+    consumer = orders.cluster.consumer({"group.id": "live"})
+    consumer.subscribe(["orders"])
+    for _ in range(50):
+        consumer.poll(timeout_ms=100)
+        if consumer.assignment():
+            break
+    refused = orders.run("kafka-consumer-groups.sh $B --delete-offsets --group live --topic orders")
+    lines = refused.stdout.split("\n")
+    assert lines[1] == "Error: Encounter some partition level error, see the follow-up details:"
+    assert lines[3].split() == ["TOPIC", "PARTITION", "STATUS"]
+    assert [line.split()[1] for line in lines[4:7]] == ["0", "1", "2"]
+    assert all(
+        line.endswith(
+            "Error: :java.util.concurrent.ExecutionException: org.apache.kafka.common.errors."
+            "GroupSubscribedToTopicException: Deleting offsets of a topic is forbidden while the "
+            "consumer group is actively subscribed to it."
+        )
+        for line in lines[4:7]
+    )
+    missing = orders.run(
+        "kafka-consumer-groups.sh $B --delete-offsets --group ghost --topic orders"
+    )
+    assert missing.stdout.startswith("\nError: 'ghost' does not exist.\n")

@@ -100,3 +100,21 @@ def test_describe_quorum_tracks_a_stopped_voter_falling_behind() -> None:
     cluster.start_controller(follower)
     caught_up = next(v for v in cluster.describe_quorum().voters if v.id == follower)
     assert caught_up.log_end_offset == cluster.describe_quorum().high_watermark
+
+
+def test_delete_group_offsets_spares_subscribed_topics_and_replays() -> None:
+    cluster, _ = _cluster_with_group()
+    orders0, orders1 = TopicPartition("orders", 0), TopicPartition("orders", 1)
+    assert cluster.delete_group_offsets("billing", [orders0]) == {orders0: ""}
+    assert orders0 not in cluster.describe_group("billing").offsets
+    assert Cluster.from_log(cluster.export_log()).snapshot() == cluster.snapshot()
+    consumer = cluster.consumer({"group.id": "billing"})
+    consumer.subscribe(["orders"])
+    while not consumer.assignment():
+        consumer.poll(timeout_ms=200)
+    assert cluster.delete_group_offsets("billing", [orders1]) == {
+        orders1: "GROUP_SUBSCRIBED_TO_TOPIC"
+    }
+    assert orders1 in cluster.describe_group("billing").offsets
+    with pytest.raises(GroupIdNotFoundError):
+        cluster.delete_group_offsets("ghost", [orders1])

@@ -791,11 +791,65 @@ class GroupService:
             )
 
     def delete_offsets(self) -> None:
-        raise AdminError(
-            "UnsupportedVersionException",
-            "This simulator cannot delete single offsets yet (OffsetDelete); delete the whole "
-            "group or reset its offsets instead.",
-        )
+        """`deleteOffsets`: the request's outcome, then TOPIC / PARTITION / STATUS per partition."""
+        group = self.opts.value("group") or ""
+        topics = self.opts.values("topic")
+        results: dict[TopicPartition, Exception | None] = {}
+        partitions: list[TopicPartition] = []
+        for arg in topics:
+            if ":" in arg:
+                partitions += self._topic_partitions(arg)
+                continue
+            try:
+                description = self.admin.describe_topic(arg)
+            except AdminError as exc:
+                results[TopicPartition(arg, -1)] = exc
+                continue
+            partitions += [TopicPartition(arg, p.partition) for p in description.partitions]
+        top = ""
+        try:
+            answers = self.admin.delete_group_offsets(group, sorted(set(partitions)))
+        except AdminError as exc:
+            top = exc.simple_name
+            answers = {tp: exc for tp in partitions}
+        for tp, error in answers.items():
+            results[tp] = error
+            if error is not None and not top:
+                top = error.simple_name
+        if not top:
+            self.out.println(
+                f"Request succeed for deleting offsets with topic {', '.join(topics)} group {group}"
+            )
+        elif top == "GroupIdNotFoundException":
+            print_error(self.out, f"'{group}' does not exist.")
+        elif top in ("GroupSubscribedToTopicException", "UnknownTopicOrPartitionException"):
+            print_error(
+                self.out, "Encounter some partition level error, see the follow-up details:"
+            )
+        else:
+            print_error(self.out, f"Encounter some unknown error: {top}")
+        row = "\n{:<30} {:<15} {:<15}"
+        self.out.out(row.format("TOPIC", "PARTITION", "STATUS"))
+        for tp, error in sorted(results.items(), key=lambda e: e[0].topic + str(e[0].partition)):
+            partition = str(tp.partition) if tp.partition >= 0 else "Not Provided"
+            status = (
+                f"Error: :java.util.concurrent.ExecutionException: {error}"
+                if error is not None
+                else "Successful"
+            )
+            self.out.out(row.format(tp.topic, partition, status))
+        self.out.println()
+
+    def _topic_partitions(self, arg: str) -> list[TopicPartition]:
+        parts = arg.split(":")
+        if len(parts) != 2 or not parts[1]:
+            raise UsageError(f"Invalid topic arg '{arg}', expected topic name and partitions")
+        out = []
+        for partition in parts[1].split(","):
+            if not re.fullmatch(r"[+-]?\d+", partition):
+                raise UsageError(f"Invalid partition '{partition}' specified in topic arg '{arg}''")
+            out.append(TopicPartition(parts[0], int(partition)))
+        return out
 
 
 def _assignment_text(assignment: Any) -> str:
