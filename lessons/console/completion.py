@@ -64,7 +64,9 @@ def tool_options() -> dict[str, list[dict[str, Any]]]:
 
 def completion_data(session: ConsoleSession) -> dict[str, Any]:
     admin = session.admin
+    servers = [":".join(map(str, admin.broker_host_port(b))) for b in admin.cluster.broker_ids()]
     return {
+        "servers": servers,
         "tools": sorted(tool_options()),
         "options": tool_options(),
         "topics": admin.list_topics(include_internal=True),
@@ -92,6 +94,8 @@ def complete(line: str, data: dict[str, Any]) -> list[str]:
         return [t for t in data["topics"] if t.startswith(current)]
     if previous in GROUP_OPTIONS:
         return [g for g in data["groups"] if g.startswith(current)]
+    if previous in ("--bootstrap-server", "--bootstrap-controller"):
+        return [s for s in data.get("servers", []) if s.startswith(current)]
     options = data["options"].get(tool, [])
     used = set(words[1:-1])
     return [

@@ -42,6 +42,9 @@
     const previous = words[words.length - 2];
     if (["--topic", "--entity-name", "--include"].includes(previous)) return starts(data.topics);
     if (previous === "--group") return starts(data.groups);
+    if (previous === "--bootstrap-server" || previous === "--bootstrap-controller") {
+      return starts(data.servers || []);
+    }
     const used = new Set(words.slice(1, -1));
     return (data.options[tool] || [])
       .filter((o) => o.name.startsWith(current) && (o.arg || !used.has(o.name)))
@@ -103,6 +106,9 @@
           try { prompt.textContent = JSON.parse(next); } catch (e) { /* keep the prompt */ }
         }
         panel.dataset.running = response.headers.get("X-Console-Running") || "no";
+        input.placeholder = panel.dataset.running === "yes"
+          ? "a tool is running: typed lines go to it; Ctrl+C stops it, Ctrl+D ends its input"
+          : "kafka-topics.sh --bootstrap-server localhost:9092 --list";
       } catch (e) {
         write("The console could not reach the cluster; try again.\n");
       } finally {

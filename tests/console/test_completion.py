@@ -23,6 +23,11 @@ def test_completes_tool_names_options_topics_and_groups(orders: Console) -> None
         "--describe"
     ]
     assert complete("kafka-topics.sh --describe --topic or", data) == ["orders"]
+    assert complete("kafka-topics.sh --bootstrap-server ", data) == [
+        "localhost:9092",
+        "localhost:9093",
+        "localhost:9094",
+    ]
     assert complete("kafka-consumer-groups.sh --describe --group ", data) == ["billing"]
     assert "--under-replicated-partitions" in complete("bin/kafka-topics.sh --", data)
     assert "--describe" not in complete("kafka-topics.sh --describe --", data)  # flags once

@@ -33,9 +33,14 @@ def test_type_commands_see_answers_and_tail_records_produced_from_the_stage(
     page.keyboard.type("kafka-top")
     page.keyboard.press("Tab")
     expect(line).to_have_value("kafka-topics.sh ")
-    page.keyboard.type(
-        f"{B} --create --topic payments --partitions 2 --replication-factor 3 --if-not"
-    )
+    page.keyboard.type("--bootstrap-s")
+    page.keyboard.press("Tab")
+    expect(line).to_have_value("kafka-topics.sh --bootstrap-server ")
+    page.keyboard.press("Tab")  # three brokers: their common prefix first ...
+    expect(line).to_have_value("kafka-topics.sh --bootstrap-server localhost:909")
+    page.keyboard.press("Tab")  # ... and, as in bash, the choices on the second Tab
+    expect(output).to_contain_text("localhost:9092  localhost:9093  localhost:9094")
+    page.keyboard.type("2 --create --topic payments --partitions 2 --replication-factor 3 --if-not")
     page.keyboard.press("Tab")
     expect(line).to_have_value(
         f"kafka-topics.sh {B} --create --topic payments --partitions 2 --replication-factor 3 "
