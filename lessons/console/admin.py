@@ -107,6 +107,19 @@ class ConsoleAdmin:
     def controller_endpoint(node_id: int) -> str:
         return f"CONTROLLER://localhost:{19000 + node_id}"
 
+    @property
+    def seed(self) -> int:
+        """The cluster's seed: the console draws its "random" names from it, so a replay names
+        them the same way."""
+        return int(self.cluster.seed)
+
+    def broker_ids(self) -> list[int]:
+        return list(self.cluster.broker_ids())
+
+    def wait(self, ms: int) -> None:
+        """Let `ms` of cluster time pass (a tool that paces itself, like a perf test)."""
+        self.cluster.advance(ms)
+
     # --- cluster -------------------------------------------------------------------------
 
     def live_brokers(self) -> set[int]:
@@ -226,6 +239,13 @@ class ConsoleAdmin:
                 )
             parsed[key] = value
         return parsed
+
+    def topic_config_value(self, name: str, key: str) -> str | None:
+        """One config of a topic as DescribeConfigs gives it (None for an unknown topic)."""
+        topic = self.cluster.controller.topics.get(name)
+        if topic is None:
+            return None
+        return config_text(topic.config.get(key, self.topic_default(key)))
 
     def topic_default(self, key: str) -> Any:
         return self.cluster.topic_defaults[key]

@@ -64,7 +64,7 @@ def tool_options() -> dict[str, list[dict[str, Any]]]:
 
 def completion_data(session: ConsoleSession) -> dict[str, Any]:
     admin = session.admin
-    servers = [":".join(map(str, admin.broker_host_port(b))) for b in admin.cluster.broker_ids()]
+    servers = [":".join(map(str, admin.broker_host_port(b))) for b in admin.broker_ids()]
     return {
         "servers": servers,
         "tools": sorted(tool_options()),

@@ -277,7 +277,7 @@ def describe(ctx: ToolContext, opts: OptionSet, types: list[str], names: list[st
                 out.println("Default configs for brokers in the cluster are:")
                 continue
             out.println(f"{'All' if describe_all else 'Dynamic'} configs for broker {entity} are:")
-            if int(entity) not in admin.cluster.broker_ids():
+            if int(entity) not in admin.broker_ids():
                 raise AdminError(
                     "TimeoutException",
                     "Timed out waiting for a node assignment. Call: describeConfigs",

@@ -14,7 +14,6 @@ from lessons.console.output import Output, ToolExit
 from lessons.console.tools.common import client_config, key_value_args, log_line, renamed
 
 LOGGER = "org.apache.kafka.tools.consumer.ConsoleConsumer"
-POLL_SLICE_MS = 100  # how much cluster time one blocking poll of a bounded run may take
 
 FORMATTER_HELP = (
     "The properties to initialize the message formatter. Default properties include: \n"
@@ -329,7 +328,7 @@ def build(ctx: ToolContext, opts: OptionSet, extra: dict[str, str]) -> tuple[dic
     if not groups:
         # Kafka draws a random number; the console draws it from the cluster's seed and the
         # session's history, so a replay names the group the same way.
-        rng = random.Random(f"{ctx.admin.cluster.seed}/{ctx.session.runs}/{ctx.admin.now_ms}")
+        rng = random.Random(f"{ctx.admin.seed}/{ctx.session.runs}/{ctx.admin.now_ms}")
         props["group.id"] = f"console-consumer-{rng.randrange(100000)}"
         props.setdefault("enable.auto.commit", "false")
     else:
@@ -377,6 +376,7 @@ class ConsumerProcess:
         self.count = 0
         self.done = False
         self.exit_code = 0  # ConsoleConsumer exits 0 even when a poll failed (it logs the error)
+        self.timestamp_types: dict[str, str] = {}
 
     def _wanted(self) -> int | None:
         return None if self.max_messages < 0 else self.max_messages - self.count
@@ -398,14 +398,12 @@ class ConsumerProcess:
         return True
 
     def _timestamp_type(self, topic: str) -> str:
-        try:
-            entries = self.ctx.admin.topic_config_entries(topic)
-        except Exception:
-            return "CreateTime"
-        for entry in entries:
-            if entry.name == "message.timestamp.type":
-                return entry.value
-        return "CreateTime"
+        """The topic's message.timestamp.type (CreateTime or LogAppendTime), as the record's
+        timestamp type reads."""
+        if topic not in self.timestamp_types:
+            value = self.ctx.admin.topic_config_value(topic, "message.timestamp.type")
+            self.timestamp_types[topic] = value or "CreateTime"
+        return self.timestamp_types[topic]
 
     def run_bounded(self, out: Output) -> None:
         """--timeout-ms: ConsumerWrapper.receive on cluster time. Each poll blocks up to the

@@ -177,7 +177,7 @@ def run_producer_perf(ctx: ToolContext, args: list[str]) -> None:
     transactional = ns.transactional_id or props.get("transactional.id")
     duration = ns.transaction_duration_ms
     if duration is not None and transactional is None:
-        rng = random.Random(f"{ctx.admin.cluster.seed}/{ctx.session.runs}")
+        rng = random.Random(f"{ctx.admin.seed}/{ctx.session.runs}")
         transactional = f"performance-producer-{rng.getrandbits(128):032x}"
     if transactional is not None:
         props["transactional.id"] = transactional
@@ -221,7 +221,7 @@ def run_producer_perf(ctx: ToolContext, args: list[str]) -> None:
         if ns.throughput > 0:
             due = start + math.ceil((i + 1) * 1000 / ns.throughput)
             if due > admin.now_ms:
-                admin.cluster.advance(due - admin.now_ms)
+                admin.wait(due - admin.now_ms)
     if transactional is not None and in_transaction:
         producer.commit_transaction()
     producer.close()
@@ -441,7 +441,7 @@ def run_consumer_perf(ctx: ToolContext, args: list[str]) -> None:
         raise ToolExit(1)
     group = opts.value("group")
     if group is None:
-        rng = random.Random(f"{admin.cluster.seed}/{ctx.session.runs}/{admin.now_ms}")
+        rng = random.Random(f"{admin.seed}/{ctx.session.runs}/{admin.now_ms}")
         group = f"perf-consumer-{rng.randrange(100000)}"
     props: dict[str, Any] = key_value_args(opts.values("command-property"))
     props.update(
