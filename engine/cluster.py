@@ -1,9 +1,9 @@
 """The `Cluster` facade: the one object lessons, the web app and tests drive (ENGINE_API.md).
 
 It wires the clock, the network, the controller quorum, the brokers and the clients together and
-holds every public method. The command log lives in `engine.command_log`, the read-only views
+holds every public method. The command log lives in `engine.sim.command_log`, the read-only views
 (describe_topic, read, snapshot) in `engine.cluster_views`, topic-name rules in
-`engine.topic_admin`; the names other modules import from here are re-exported below.
+`engine.common.topic_admin`; the names other modules import from here are re-exported below.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from collections.abc import Callable
 from random import Random
 from typing import Any
 
-from engine.broker import Broker, TopicView
-from engine.clock import Scheduler
 from engine.cluster_views import (
     BrokerState,
     ControllerState,
@@ -27,7 +25,27 @@ from engine.cluster_views import (
     read_log,
 )
 from engine.cluster_views import describe_topic as _describe_topic
-from engine.command_log import (
+from engine.common.config import TOPIC, broker_config, topic_defaults
+from engine.common.events import Event
+from engine.common.metadata import NO_LEADER
+from engine.common.records import ConsumerRecord, Record, RecordBatch, TopicPartition
+from engine.common.topic_admin import (
+    INTERNAL_TOPICS,
+    LEGAL_TOPIC,
+    MAX_TOPIC_LENGTH,
+    validate_new_topic,
+    validate_topic_name,
+)
+from engine.controller.quorum_controller import QuorumController
+from engine.errors import (
+    InvalidPartitionsError,
+    InvalidReplicationFactorError,
+    KafkaError,
+    UnknownTopicOrPartitionError,
+)
+from engine.server.broker import Broker, TopicView
+from engine.sim.clock import Scheduler
+from engine.sim.command_log import (
     _CUSTOM_OPS,
     _EXTENSION_MODULES,
     _EXTENSIONS,
@@ -39,26 +57,8 @@ from engine.command_log import (
     log_entry,
     replay_entry,
 )
-from engine.config import TOPIC, broker_config, topic_defaults
-from engine.controller import QuorumController
-from engine.errors import (
-    InvalidPartitionsError,
-    InvalidReplicationFactorError,
-    KafkaError,
-    UnknownTopicOrPartitionError,
-)
-from engine.events import Event
-from engine.limits import ResourceLimits
-from engine.metadata import NO_LEADER
-from engine.network import CLIENTS, Network
-from engine.records import ConsumerRecord, Record, RecordBatch, TopicPartition
-from engine.topic_admin import (
-    INTERNAL_TOPICS,
-    LEGAL_TOPIC,
-    MAX_TOPIC_LENGTH,
-    validate_new_topic,
-    validate_topic_name,
-)
+from engine.sim.limits import ResourceLimits
+from engine.sim.network import CLIENTS, Network
 
 # Names other modules and older callers import from `engine.cluster`.
 __all__ = [
@@ -427,7 +427,7 @@ class Cluster:
     # --- clients -----------------------------------------------------------------------------
 
     def producer(self, config: dict[str, Any] | None = None) -> Any:
-        from engine.producer import KafkaProducer
+        from engine.clients.producer.kafka_producer import KafkaProducer
 
         self._record_call("cluster.producer", {"config": config})
         self.limits.check_clients(len(self.producers) + len(self.consumers))
@@ -438,7 +438,7 @@ class Cluster:
         return producer
 
     def consumer(self, config: dict[str, Any] | None = None) -> Any:
-        from engine.consumer import KafkaConsumer
+        from engine.clients.consumer.kafka_consumer import KafkaConsumer
 
         self._record_call("cluster.consumer", {"config": config})
         self.limits.check_clients(len(self.producers) + len(self.consumers))
@@ -453,7 +453,7 @@ class Cluster:
     def metadata_response(
         self, broker: Broker, topics: list[str], allow_auto_create: bool
     ) -> tuple[dict[str, Any], dict[str, str]]:
-        from engine.client import PartitionInfo
+        from engine.clients.network_client import PartitionInfo
 
         found: dict[str, list[PartitionInfo]] = {}
         errors: dict[str, str] = {}
@@ -591,7 +591,7 @@ class Cluster:
 
 
 def _copy(registration: Any) -> Any:
-    from engine.metadata import BrokerRegistration
+    from engine.common.metadata import BrokerRegistration
 
     return BrokerRegistration(
         registration.id,

@@ -11,10 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engine.command_log import _jsonable
+from engine.common.metadata import NO_LEADER
+from engine.common.records import ConsumerRecord, TopicPartition
 from engine.errors import UnknownTopicOrPartitionError
-from engine.metadata import NO_LEADER
-from engine.records import ConsumerRecord, TopicPartition
+from engine.sim.command_log import _jsonable
 
 if TYPE_CHECKING:
     from engine.cluster import Cluster
@@ -130,7 +130,7 @@ def read_log(
     out: list[ConsumerRecord] = []
     aborted = None
     if isolation_level == "read_committed":
-        from engine.consumer import _AbortedFilter
+        from engine.clients.consumer.kafka_consumer import _AbortedFilter
 
         aborted = _AbortedFilter(cluster.aborted_transactions(holder, offset, log.log_end_offset))
     for batch in log.iter_batches(offset):
