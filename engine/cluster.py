@@ -8,10 +8,13 @@ holds every public method. The command log lives in `engine.sim.command_log`, th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from random import Random
+from types import MappingProxyType
 from typing import Any
 
+from engine.clients.apps.app_service import AppService
+from engine.clients.producer.transaction_manager import attach_transaction_manager
 from engine.cluster_views import (
     BrokerState,
     ControllerState,
@@ -37,6 +40,9 @@ from engine.common.topic_admin import (
     validate_topic_name,
 )
 from engine.controller.quorum_controller import QuorumController
+from engine.coordinator.group.group_service import GroupService
+from engine.coordinator.transaction.transaction_coordinator import TransactionService
+from engine.coordinator.transaction.transactional_offsets import TransactionalOffsets
 from engine.errors import (
     InvalidPartitionsError,
     InvalidReplicationFactorError,
@@ -46,29 +52,21 @@ from engine.errors import (
 from engine.server.broker import Broker, TopicView
 from engine.sim.clock import Scheduler
 from engine.sim.command_log import (
-    _CUSTOM_OPS,
-    _EXTENSION_MODULES,
-    _EXTENSIONS,
-    _PRODUCER_HOOKS,
     _dispatch,
     _from_jsonable,
     _jsonable,
-    _load_extensions,
     log_entry,
     replay_entry,
 )
 from engine.sim.limits import ResourceLimits
 from engine.sim.network import CLIENTS, Network
+from engine.storage.log_cleaner import LogCleaner
 
 # Names other modules and older callers import from `engine.cluster`.
 __all__ = [
     "INTERNAL_TOPICS",
     "LEGAL_TOPIC",
     "MAX_TOPIC_LENGTH",
-    "_CUSTOM_OPS",
-    "_EXTENSIONS",
-    "_EXTENSION_MODULES",
-    "_PRODUCER_HOOKS",
     "BrokerState",
     "Cluster",
     "ControllerState",
@@ -77,7 +75,6 @@ __all__ = [
     "_dispatch",
     "_from_jsonable",
     "_jsonable",
-    "_load_extensions",
     "iter_partitions",
     "validate_topic_name",
 ]
@@ -134,12 +131,10 @@ class Cluster:
             self.controller.register_broker_node(broker)
         self.producers: list[Any] = []
         self.consumers: list[Any] = []
-        self.apps: list[Any] = []
         self.retained_records = 0
         self.retained_bytes = 0
         self._next_producer_id = 1000
         self.history: Any = None
-        self.services: dict[str, Any] = {}
         # The cluster starts already running: every broker registered, unfenced and caught up.
         for broker in self._brokers.values():
             self.controller.brokers[broker.id].fenced = False
@@ -155,9 +150,19 @@ class Cluster:
         from engine.checker import History
 
         self.history = History(self)
-        _load_extensions()
-        for extension in _EXTENSIONS:
-            extension(self)
+        # The components that live beside the brokers, wired in a fixed order (their timers are
+        # scheduled in this order, so the order is part of the simulation).
+        self.log_cleaner = LogCleaner(self)
+        self.transactions = TransactionService(self)
+        for broker in self._brokers.values():
+            broker.transaction_coordinator = self.transactions.coordinators[broker.id]
+        for broker in self._brokers.values():
+            broker.txn_offsets = TransactionalOffsets(self, broker)
+        self.groups = GroupService(self)
+        for broker in self._brokers.values():
+            broker.group_coordinator = self.groups.coordinators[broker.id]
+        self.transactions.groups = self.groups
+        self.apps = AppService(self)
 
     # --- recording and time ------------------------------------------------------------------
 
@@ -171,6 +176,20 @@ class Cluster:
             return self.scheduler.run_until(deadline_ms, stop)
         finally:
             self._depth -= 1
+
+    @property
+    def services(self) -> Mapping[str, Any]:
+        """A read-only view of the wired components by name, for older callers and tests; the
+        engine itself uses the typed attributes (`apps`, `groups`, `log_cleaner`,
+        `transactions`)."""
+        return MappingProxyType(
+            {
+                "apps": self.apps,
+                "groups": self.groups,
+                "log_cleaner": self.log_cleaner,
+                "transactions": self.transactions,
+            }
+        )
 
     @property
     def events(self) -> list[Event]:
@@ -433,8 +452,7 @@ class Cluster:
         self.limits.check_clients(len(self.producers) + len(self.consumers))
         producer = KafkaProducer(self, config, len(self.producers) + 1)
         self.producers.append(producer)
-        for hook in _PRODUCER_HOOKS:
-            hook(producer)
+        attach_transaction_manager(producer)
         return producer
 
     def consumer(self, config: dict[str, Any] | None = None) -> Any:
@@ -535,25 +553,18 @@ class Cluster:
             self.history.on_consumed(consumer, records)
 
     def aborted_transactions(self, partition: Any, start: int, end: int) -> list[tuple[int, int]]:
-        service = self.services.get("transactions")
-        if service is None:
-            return []
-        result: list[tuple[int, int]] = service.aborted_transactions(partition, start, end)
-        return result
+        return self.transactions.aborted_transactions(partition, start, end)
 
-    # --- groups (the group coordinator module registers itself here) -------------------------
+    # --- groups ------------------------------------------------------------------------------
 
     def describe_group(self, group_id: str) -> Any:
-        return self.services["groups"].describe_group(group_id)
+        return self.groups.describe_group(group_id)
 
     def reset_offsets(
         self, group_id: str, topic: str, to: str | int = "earliest"
     ) -> dict[TopicPartition, int]:
         self._record_call("cluster.reset_offsets", {"group_id": group_id, "topic": topic, "to": to})
-        result: dict[TopicPartition, int] = self.services["groups"].reset_offsets(
-            group_id, topic, to
-        )
-        return result
+        return self.groups.reset_offsets(group_id, topic, to)
 
     # --- snapshot and replay -----------------------------------------------------------------
 

@@ -294,8 +294,8 @@ def build_snapshot(cluster: Cluster) -> dict[str, Any]:
         ],
         "event_count": len(cluster.events),
     }
-    for name, service in sorted(cluster.services.items()):
-        snap = getattr(service, "snapshot", None)
-        if snap is not None:
-            snapshot[name] = snap()
+    snapshot["apps"] = cluster.apps.snapshot()
+    snapshot["groups"] = cluster.groups.snapshot()
+    snapshot["log_cleaner"] = cluster.log_cleaner.snapshot()
+    snapshot["transactions"] = cluster.transactions.snapshot()
     return snapshot

@@ -13,9 +13,27 @@ from engine.sim.network import DISCONNECTED, request
 
 if TYPE_CHECKING:
     from engine.cluster import Cluster
+    from engine.coordinator.group.group_coordinator import GroupCoordinator
+    from engine.coordinator.transaction.transaction_coordinator import TransactionCoordinator
     from engine.server.broker import Broker
 
 REQUEST_TIMED_OUT = "REQUEST_TIMED_OUT"
+
+
+def group_coordinator_at(broker: Broker) -> GroupCoordinator:
+    """The group coordinator hosted on a broker (every broker hosts one)."""
+    coordinator = broker.group_coordinator
+    if coordinator is None:
+        raise RuntimeError(f"broker {broker.id} has no group coordinator wired")
+    return coordinator
+
+
+def transaction_coordinator_at(broker: Broker) -> TransactionCoordinator:
+    """The transaction coordinator hosted on a broker (every broker hosts one)."""
+    coordinator = broker.transaction_coordinator
+    if coordinator is None:
+        raise RuntimeError(f"broker {broker.id} has no transaction coordinator wired")
+    return coordinator
 
 
 @dataclass(slots=True)

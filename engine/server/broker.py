@@ -9,9 +9,10 @@ It owns and wires the components that live on a broker: the follower's fetcher
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from engine.common.metadata import (
@@ -37,6 +38,9 @@ from engine.sim.network import DISCONNECTED, request
 
 if TYPE_CHECKING:
     from engine.cluster import Cluster
+    from engine.coordinator.group.group_coordinator import GroupCoordinator
+    from engine.coordinator.transaction.transaction_coordinator import TransactionCoordinator
+    from engine.coordinator.transaction.transactional_offsets import TransactionalOffsets
 
 
 @dataclass(slots=True)
@@ -69,7 +73,10 @@ class Broker:
         self.heartbeat_phase_ms = 0
         self._heartbeat_timer: Timer | None = None
         # Coordinators living on this broker, attached by later modules.
-        self.services: dict[str, Any] = {}
+        # The coordinators this broker hosts; the facade wires them once every broker exists.
+        self.transaction_coordinator: TransactionCoordinator | None = None
+        self.txn_offsets: TransactionalOffsets | None = None
+        self.group_coordinator: GroupCoordinator | None = None
 
     # --- plumbing ----------------------------------------------------------------------------
 
@@ -144,10 +151,8 @@ class Broker:
         for partition in self.partitions.values():
             partition.delayed_produces = []
             partition.pending_isr = None
-        for service in self.services.values():
-            stop = getattr(service, "on_broker_stopped", None)
-            if stop:
-                stop()
+        for coordinator in self._hosted():
+            coordinator.on_broker_stopped()
 
     def _every(
         self,
@@ -343,7 +348,7 @@ class Broker:
             else:
                 partition.make_leader(registration)
                 self.purgatory.wake(tp)
-                self._notify_services("on_become_leader", partition)
+                self._notify_coordinators(True, partition)
         else:
             if (
                 not partition.is_leader
@@ -354,17 +359,36 @@ class Broker:
             else:
                 partition.make_follower(registration)
                 self.purgatory.wake(tp)
-                self._notify_services("on_become_follower", partition)
+                self._notify_coordinators(False, partition)
             if registration.leader != NO_LEADER:
                 self.fetcher.ensure_fetching(registration.leader, partitions_changed=True)
 
-    def _notify_services(self, hook: str, partition: Partition) -> None:
+    def _hosted(self) -> list[TransactionCoordinator | TransactionalOffsets | GroupCoordinator]:
+        """The coordinators on this broker, in the order they were wired."""
+        hosted = (self.transaction_coordinator, self.txn_offsets, self.group_coordinator)
+        return [c for c in hosted if c is not None]
+
+    @property
+    def services(self) -> Mapping[str, Any]:
+        """A read-only view of the hosted coordinators by name, for older callers and tests;
+        the engine itself uses the typed attributes."""
+        names = ("transactions", "txn_offsets", "groups")
+        hosted = (self.transaction_coordinator, self.txn_offsets, self.group_coordinator)
+        return MappingProxyType({n: c for n, c in zip(names, hosted, strict=True) if c is not None})
+
+    def _notify_coordinators(self, leader: bool, partition: Partition) -> None:
         """Coordinators load or unload their state when leadership of their partitions moves
         (Kafka's `onElection`/`onResignation`)."""
-        for service in list(self.services.values()):
-            handler = getattr(service, hook, None)
-            if handler is not None:
-                handler(partition)
+        if self.transaction_coordinator is not None:
+            if leader:
+                self.transaction_coordinator.on_become_leader(partition)
+            else:
+                self.transaction_coordinator.on_become_follower(partition)
+        if self.group_coordinator is not None:
+            if leader:
+                self.group_coordinator.on_become_leader(partition)
+            else:
+                self.group_coordinator.on_become_follower(partition)
 
     # --- AlterPartition ----------------------------------------------------------------------
 

@@ -2,16 +2,14 @@
 
 `Cluster` records each state-changing call as one entry (`{"op": ..., **arguments}`);
 `Cluster.export_log` hands the entries out and `Cluster.from_log` rebuilds an equal cluster by
-dispatching them again. Modules that add to the cluster (groups, transactions, apps, the log
-cleaner) register their set-up, producer hooks and own logged operations in the registries here.
+dispatching them again. Every logged operation is dispatched here by name: `cluster.*`,
+`producer.*`, `future.*`, `consumer.*` and `apps.*` (the app service the facade wires).
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import importlib
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from engine.common.records import TopicPartition
@@ -19,24 +17,6 @@ from engine.errors import KafkaError
 
 if TYPE_CHECKING:
     from engine.cluster import Cluster
-
-# Modules that add to the cluster (groups, transactions, apps) register here.
-_EXTENSIONS: list[Callable[[Cluster], None]] = []
-_PRODUCER_HOOKS: list[Callable[[Any], None]] = []
-_CUSTOM_OPS: dict[str, Callable[[Cluster, dict[str, Any]], None]] = {}
-# Modules that register themselves above when first imported.
-_EXTENSION_MODULES = (
-    "engine.storage.log_cleaner",
-    "engine.coordinator.transaction.transaction_coordinator",
-    "engine.coordinator.group.group_coordinator",
-    "engine.clients.apps.app_service",
-)
-
-
-def _load_extensions() -> None:
-    for name in _EXTENSION_MODULES:
-        importlib.import_module(name)
-
 
 _PLAIN_TYPES = frozenset((str, int, float, bool, type(None)))
 _LOGGED_AS_IS = _PLAIN_TYPES | {bytes}
@@ -134,7 +114,7 @@ def _dispatch(cluster: Cluster, op: str, args: dict[str, Any]) -> None:
             )
         else:
             getattr(consumer, method)(**args)
-    elif op in _CUSTOM_OPS:
-        _CUSTOM_OPS[op](cluster, args)
+    elif owner == "apps" and method in ("consumer_app", "producer_app", "control"):
+        getattr(cluster.apps, method)(**args)
     else:
         raise ValueError(f"Unknown logged operation {op!r}.")

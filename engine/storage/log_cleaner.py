@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from engine.server.partition import Partition
     from engine.storage.log import LogSegment, UnifiedLog
 
-SERVICE = "log_cleaner"
 ReplicaKey = tuple[int, TopicPartition]
 
 
@@ -448,17 +447,3 @@ class LogCleaner:
                 for base, horizon in sorted(entries.items())
             ],
         }
-
-
-def install(cluster: Cluster) -> None:
-    cluster.services[SERVICE] = LogCleaner(cluster)
-
-
-def _register() -> None:
-    from engine.cluster import _EXTENSIONS
-
-    if install not in _EXTENSIONS:
-        _EXTENSIONS.append(install)
-
-
-_register()

@@ -1,7 +1,7 @@
 """The stage's action commands: faults, clients, groups, topics and configs.
 
 Each handler takes the runtime and one validated, logged command payload and calls the engine's
-facade (or `cluster.services["apps"]` for apps on the cluster clock). Engine refusals raise
+facade (or `cluster.apps` for apps on the cluster clock). Engine refusals raise
 `KafkaError`, which `ClusterRuntime.apply` turns into a learner-facing error; a `ValueError`
 from the engine (an unknown node id) becomes an `ActionRefused` with the engine's sentence.
 """
@@ -94,7 +94,7 @@ def start_producer(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> Apply
         return _refused(
             runtime, f"UnknownTopicOrPartitionException: topic {topic!r} does not exist."
         )
-    app = runtime.cluster.services["apps"].producer_app(
+    app = runtime.cluster.apps.producer_app(
         topic,
         rate_per_sec=float(payload["rate"]),
         keys=int(payload.get("keys", 10)),
@@ -111,7 +111,7 @@ def add_group_consumer(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> A
         return _refused(
             runtime, f"UnknownTopicOrPartitionException: topic {topic!r} does not exist."
         )
-    app = runtime.cluster.services["apps"].consumer_app(
+    app = runtime.cluster.apps.consumer_app(
         str(payload["group"]),
         topic,
         poll_interval_ms=int(payload.get("poll_interval_ms", 200)),
@@ -128,7 +128,7 @@ def app_control(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyRes
     app_id = int(payload["app_id"])
     action = str(payload["action"])
     try:
-        runtime.cluster.services["apps"].control(app_id, action)
+        runtime.cluster.apps.control(app_id, action)
     except ValueError as error:
         return _refused(runtime, str(error))
     return _result(True, f"App {app_id}: {action}.")
@@ -137,7 +137,7 @@ def app_control(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyRes
 def commit_group(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
     """A synchronous commit of a consumer app's current positions (blocks on the cluster clock)."""
     app_id = int(payload["app_id"])
-    apps = runtime.cluster.services["apps"].apps
+    apps = runtime.cluster.apps.apps
     if not 1 <= app_id <= len(apps) or apps[app_id - 1].kind != "consumer":
         return _refused(runtime, f"There is no consumer app {app_id}.")
     consumer = apps[app_id - 1].consumer

@@ -7,7 +7,7 @@ A lesson needs traffic without a caller driving every poll: a `ConsumerApp` poll
 restarted. A `ProducerApp` sends `rate_per_sec` records with keys drawn from `keys` distinct
 keys, a share of them on one hot key.
 
-Apps are created and steered through `cluster.services["apps"]`, whose methods are recorded in
+Apps are created and steered through `cluster.apps`, whose methods are recorded in
 the cluster's log (`apps.*` operations) so `Cluster.from_log` replays them exactly; everything
 they do afterwards happens in timers on the cluster's scheduler, so it replays by itself.
 """
@@ -25,14 +25,11 @@ from engine.clients.apps.producer_app import ProducerApp
 
 
 class AppService:
-    """`cluster.services["apps"]`: start and steer apps; every call here is recorded."""
+    """`cluster.apps`: start and steer apps; every call here is recorded."""
 
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
-
-    @property
-    def apps(self) -> list[Any]:
-        return self.cluster.apps
+        self.apps: list[ConsumerApp | ProducerApp] = []
 
     def consumer_app(
         self,
@@ -137,32 +134,3 @@ class AppService:
 
     def snapshot(self) -> list[dict[str, Any]]:
         return [app.snapshot() for app in self.apps]
-
-
-def _replay_consumer_app(cluster: Cluster, args: dict[str, Any]) -> None:
-    cluster.services["apps"].consumer_app(**args)
-
-
-def _replay_producer_app(cluster: Cluster, args: dict[str, Any]) -> None:
-    cluster.services["apps"].producer_app(**args)
-
-
-def _replay_control(cluster: Cluster, args: dict[str, Any]) -> None:
-    cluster.services["apps"].control(**args)
-
-
-def install(cluster: Cluster) -> None:
-    cluster.services["apps"] = AppService(cluster)
-
-
-def _register() -> None:
-    from engine.cluster import _CUSTOM_OPS, _EXTENSIONS
-
-    if install not in _EXTENSIONS:
-        _EXTENSIONS.append(install)
-    _CUSTOM_OPS["apps.consumer_app"] = _replay_consumer_app
-    _CUSTOM_OPS["apps.producer_app"] = _replay_producer_app
-    _CUSTOM_OPS["apps.control"] = _replay_control
-
-
-_register()

@@ -14,13 +14,23 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from engine.assignors import COOPERATIVE_STICKY, Subscription, assign, canonical_strategy
-from engine.common.records import TopicPartition
-from engine.coordinator.group.classic_group import (
+from engine.clients.consumer.consumer_heartbeat import HeartbeatThread
+from engine.clients.consumer.consumer_offsets import ConsumerOffsets
+from engine.clients.consumer.member_state import (
+    COMPLETING_REBALANCE,
+    COORDINATOR_ERRORS,
+    FATAL_JOIN_ERRORS,
+    PREPARING_REBALANCE,
+    STABLE,
+    UNJOINED,
+)
+from engine.clients.network_client import group_coordinator_at as group_coordinator_of
+from engine.common.group_messages import (
     JoinGroupRequest,
     JoinGroupResponse,
     SyncGroupResponse,
 )
-from engine.coordinator.group.group_coordinator import GroupCoordinator
+from engine.common.records import TopicPartition
 from engine.errors import (
     FencedInstanceIdError,
     KafkaError,
@@ -31,32 +41,9 @@ if TYPE_CHECKING:
     from engine.clients.consumer.kafka_consumer import KafkaConsumer
     from engine.server.broker import Broker
 
-UNJOINED = "unjoined"
-PREPARING_REBALANCE = "preparing_rebalance"  # JoinGroup in flight
-COMPLETING_REBALANCE = "completing_rebalance"  # SyncGroup in flight
-STABLE = "stable"
-
-COORDINATOR_ERRORS = (
-    "NOT_COORDINATOR",
-    "COORDINATOR_NOT_AVAILABLE",
-    "COORDINATOR_LOAD_IN_PROGRESS",
-)
-FATAL_JOIN_ERRORS = (
-    "FENCED_INSTANCE_ID",
-    "INVALID_SESSION_TIMEOUT",
-    "INCONSISTENT_GROUP_PROTOCOL",
-    "GROUP_MAX_SIZE_REACHED",
-    "INVALID_GROUP_ID",
-)
-
 
 def _tps(partitions: set[TopicPartition]) -> list[list[Any]]:
     return [[tp.topic, tp.partition] for tp in sorted(partitions)]
-
-
-def group_coordinator_of(broker: Broker) -> GroupCoordinator:
-    service: GroupCoordinator = broker.services["groups"]
-    return service
 
 
 class ConsumerCoordinator:
@@ -101,10 +88,6 @@ class ConsumerCoordinator:
         self.leader_metadata_version = 0
         # What this member owned when it started rejoining (sticky assignors keep it).
         self.owned_for_join: set[TopicPartition] = set()
-        # Both need this module's states, so they are imported once it is loaded.
-        from engine.clients.consumer.consumer_heartbeat import HeartbeatThread
-        from engine.clients.consumer.consumer_offsets import ConsumerOffsets
-
         self.heartbeat = HeartbeatThread(self)
         self.offsets = ConsumerOffsets(self)
 
@@ -172,7 +155,7 @@ class ConsumerCoordinator:
         group_id = self.group_id
 
         def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-            reply(self.cluster.services["groups"].find_coordinator(broker, group_id))
+            reply(group_coordinator_of(broker).service.find_coordinator(broker, group_id))
 
         def on_reply(response: object) -> None:
             self.finding = False

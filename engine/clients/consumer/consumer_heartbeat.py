@@ -7,14 +7,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from engine.clients.consumer.consumer_coordinator import (
+from engine.clients.consumer.member_state import (
     COMPLETING_REBALANCE,
     COORDINATOR_ERRORS,
     STABLE,
     UNJOINED,
-    group_coordinator_of,
 )
 from engine.clients.network_client import REQUEST_TIMED_OUT
+from engine.clients.network_client import group_coordinator_at as group_coordinator_of
 from engine.errors import FencedInstanceIdError
 from engine.sim.clock import Timer
 from engine.sim.network import DISCONNECTED

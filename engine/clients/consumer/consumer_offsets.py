@@ -7,14 +7,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from engine.clients.consumer.consumer_coordinator import (
+from engine.clients.consumer.member_state import (
     COMPLETING_REBALANCE,
     COORDINATOR_ERRORS,
     PREPARING_REBALANCE,
     STABLE,
-    group_coordinator_of,
 )
 from engine.clients.network_client import REQUEST_TIMED_OUT
+from engine.clients.network_client import group_coordinator_at as group_coordinator_of
 from engine.common.records import TopicPartition
 from engine.errors import (
     CommitFailedError,

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engine.clients.network_client import REQUEST_TIMED_OUT
+from engine.clients.network_client import REQUEST_TIMED_OUT, transaction_coordinator_at
+from engine.clients.network_client import group_coordinator_at as group_coordinator_of
 from engine.common.records import TopicPartition
 from engine.errors import (
     CommitFailedError,
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from engine.clients.producer.kafka_producer import KafkaProducer
     from engine.coordinator.transaction.transaction_coordinator import (
         TransactionCoordinator,
-        TransactionService,
     )
     from engine.server.broker import Broker
 
@@ -123,9 +123,9 @@ class TransactionManager:
     def cluster(self) -> Any:
         return self.producer.cluster
 
-    def _service(self) -> TransactionService:
-        service: TransactionService = self.cluster.services["transactions"]
-        return service
+    @staticmethod
+    def _coordinator_at(broker: Broker) -> TransactionCoordinator:
+        return transaction_coordinator_at(broker)
 
     # --- requests to the coordinator ---------------------------------------------------------
 
@@ -166,7 +166,7 @@ class TransactionManager:
                 return
 
             def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-                call(self._service().coordinator_of(broker), reply)
+                call(self._coordinator_at(broker), reply)
 
             def on_reply(response: object) -> None:
                 if self._generation != generation:
@@ -201,7 +201,11 @@ class TransactionManager:
         transactional_id = self.transactional_id
 
         def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-            reply(self._service().handle_find_coordinator(broker, transactional_id))
+            reply(
+                self._coordinator_at(broker).service.handle_find_coordinator(
+                    broker, transactional_id
+                )
+            )
 
         def on_reply(response: object) -> None:
             if isinstance(response, tuple) and response[0] == "":
@@ -425,7 +429,11 @@ class TransactionManager:
             result: list[object] = []
 
             def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-                broker.services["txn_offsets"].handle_txn_offset_commit(
+                store = broker.txn_offsets
+                if store is None:
+                    reply("COORDINATOR_NOT_AVAILABLE")
+                    return
+                store.handle_txn_offset_commit(
                     pid,
                     epoch,
                     metadata.group_id,
@@ -459,7 +467,6 @@ class TransactionManager:
     def _find_group_coordinator(self, group_id: str, deadline: int) -> int:
         """FindCoordinator(GROUP): creates `__consumer_offsets` if needed and waits until the
         group's coordinator is elected (up to the deadline)."""
-        groups = self.cluster.services["groups"]
         producer = self.producer
         found: list[int] = []
         backoff = int(producer.config["retry.backoff.ms"])
@@ -471,7 +478,7 @@ class TransactionManager:
                 return
 
             def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-                reply(groups.find_coordinator(broker, group_id))
+                reply(group_coordinator_of(broker).service.find_coordinator(broker, group_id))
 
             def on_reply(response: object) -> None:
                 if isinstance(response, tuple) and response[0] == "":

@@ -1,5 +1,6 @@
-"""A classic consumer group's in-memory state: Kafka's `ClassicGroup` and `ClassicGroupMember`,
-with the JoinGroup/SyncGroup messages the group coordinator exchanges with its members."""
+"""A classic consumer group's in-memory state: Kafka's `ClassicGroup` and `ClassicGroupMember`;
+the JoinGroup/SyncGroup messages it exchanges with its members are in
+`engine.common.group_messages`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+# The messages live with the other shared types; they are re-exported here for older callers.
+from engine.common.group_messages import JoinGroupRequest as JoinGroupRequest
+from engine.common.group_messages import JoinGroupResponse as JoinGroupResponse
+from engine.common.group_messages import SyncGroupResponse as SyncGroupResponse
 from engine.common.records import TopicPartition
 from engine.sim.clock import Timer
 
@@ -20,40 +25,6 @@ READ_UNCOMMITTED = "read_uncommitted"
 READ_COMMITTED = "read_committed"
 
 Respond = Callable[[Any], None]
-
-
-# --- requests and responses ------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class JoinGroupRequest:
-    group_id: str
-    member_id: str
-    group_instance_id: str | None
-    client_id: str
-    session_timeout_ms: int
-    rebalance_timeout_ms: int
-    protocols: tuple[str, ...]
-    metadata: dict[str, Any]
-    reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class JoinGroupResponse:
-    error: str
-    generation: int = -1
-    protocol: str | None = None
-    leader: str = ""
-    member_id: str = ""
-    # Only the leader gets the members: (member id, group.instance.id, subscription metadata).
-    members: tuple[tuple[str, str | None, dict[str, Any]], ...] = ()
-    skip_assignment: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class SyncGroupResponse:
-    error: str
-    assignment: tuple[TopicPartition, ...] = ()
 
 
 @dataclass(slots=True)

@@ -30,14 +30,13 @@ from engine.errors import KafkaError
 from engine.sim.clock import Timer
 
 if TYPE_CHECKING:
-    from engine.cluster import Cluster
     from engine.coordinator.group.group_service import GroupService
     from engine.server.broker import Broker
     from engine.server.partition import Partition
 
 
 class GroupCoordinator(ClassicGroupJoin):
-    """The group coordinator of one broker (it lives in `broker.services["groups"]`)."""
+    """The group coordinator of one broker (it lives in `broker.group_coordinator`)."""
 
     def __init__(self, service: GroupService, broker: Broker) -> None:
         self.service = service
@@ -234,19 +233,3 @@ class GroupCoordinator(ClassicGroupJoin):
             int(self.broker.config["offsets.commit.timeout.ms"]),
             complete,
         )
-
-
-def install(cluster: Cluster) -> None:
-    from engine.coordinator.group.group_service import GroupService
-
-    cluster.services["groups"] = GroupService(cluster)
-
-
-def _register() -> None:
-    from engine.cluster import _EXTENSIONS
-
-    if install not in _EXTENSIONS:
-        _EXTENSIONS.append(install)
-
-
-_register()

@@ -46,7 +46,7 @@ class GroupDescription:
 
 
 class GroupService:
-    """`cluster.services["groups"]`: finds coordinators, describes groups, resets offsets."""
+    """`cluster.groups`: finds coordinators, describes groups, resets offsets."""
 
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
@@ -56,7 +56,6 @@ class GroupService:
             broker = cluster.broker_by_id(broker_id)
             coordinator = GroupCoordinator(self, broker)
             self.coordinators[broker_id] = coordinator
-            broker.services["groups"] = coordinator
 
     def num_partitions(self) -> int:
         topic = self.cluster.controller.topics.get(OFFSETS_TOPIC)

@@ -1,7 +1,7 @@
 """The transaction coordinator: Kafka's `TransactionCoordinator` and `TransactionStateManager`
 (T1-T6).
 
-Every broker runs one (`broker.services["transactions"]`). The coordinator of a
+Every broker runs one (`broker.transaction_coordinator`). The coordinator of a
 `transactional.id` is the leader of partition
 `abs(hashCode(transactional.id)) % transaction.state.log.num.partitions` of the internal,
 compacted `__transaction_state` topic, created on the first FindCoordinator (P4). The records of
@@ -50,6 +50,7 @@ from engine.errors import KafkaError
 
 if TYPE_CHECKING:
     from engine.cluster import Cluster
+    from engine.coordinator.group.group_service import GroupService
     from engine.server.broker import Broker
     from engine.server.partition import Partition
 
@@ -61,7 +62,6 @@ __all__ = [
     "java_string_hash",
 ]
 
-SERVICE = "transactions"
 Response = tuple[str, Any]
 Respond = Callable[[Response], None]
 
@@ -325,7 +325,7 @@ class TransactionCoordinator:
         respond: Respond,
     ) -> None:
         """AddOffsetsToTxn: the group's `__consumer_offsets` partition joins the transaction."""
-        groups = self.cluster.services.get("groups")
+        groups = self.service.groups
         if groups is None:
             respond(("COORDINATOR_NOT_AVAILABLE", None))
             return
@@ -448,7 +448,7 @@ class TransactionCoordinator:
 
 
 class TransactionService:
-    """`cluster.services["transactions"]`: routes requests to the coordinator of the broker
+    """`cluster.transactions`: routes requests to the coordinator of the broker
     that receives them, creates the state topic, and gives read-only views."""
 
     def __init__(self, cluster: Cluster) -> None:
@@ -458,7 +458,8 @@ class TransactionService:
             broker = cluster.broker_by_id(broker_id)
             coordinator = TransactionCoordinator(self, broker)
             self.coordinators[broker_id] = coordinator
-            broker.services[SERVICE] = coordinator
+        # The group coordinators' service, for AddOffsetsToTxn; the facade wires it.
+        self.groups: GroupService | None = None
         interval = int(
             cluster.broker_config["transaction.abort.timed.out.transaction.cleanup.interval.ms"]
         )
@@ -574,24 +575,3 @@ class TransactionService:
                 for number, epoch in sorted(self.coordinators[broker_id].loaded.items())
             ],
         }
-
-
-def install(cluster: Cluster) -> None:
-    cluster.services[SERVICE] = TransactionService(cluster)
-
-
-def _register() -> None:
-    from engine.clients.producer.transaction_manager import attach_transaction_manager
-    from engine.cluster import _EXTENSIONS, _PRODUCER_HOOKS
-    from engine.coordinator.transaction.transactional_offsets import (
-        install as install_transactional_offsets,
-    )
-
-    for extension in (install, install_transactional_offsets):
-        if extension not in _EXTENSIONS:
-            _EXTENSIONS.append(extension)
-    if attach_transaction_manager not in _PRODUCER_HOOKS:
-        _PRODUCER_HOOKS.append(attach_transaction_manager)
-
-
-_register()

@@ -121,11 +121,11 @@ def write_txn_marker(
         if not error and tp.topic == OFFSETS_TOPIC:
             # The group coordinator materialises (or drops) the transaction's offsets as soon
             # as the marker is written (Kafka's `onTransactionCompleted`).
-            from engine.coordinator.transaction.transactional_offsets import (
-                complete_transactional_offsets,
-            )
-
-            complete_transactional_offsets(broker, partition, producer_id, control_type == "COMMIT")
+            store = broker.txn_offsets
+            if store is not None:
+                store.complete_transactional_offsets(
+                    partition, producer_id, control_type == "COMMIT"
+                )
         done(error)
 
     append_and_replicate(broker, partition, batch, COORDINATOR_WRITE_TIMEOUT_MS, replicated)

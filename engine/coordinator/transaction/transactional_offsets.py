@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from engine.server.broker import Broker
     from engine.server.partition import Partition
 
-SERVICE = "txn_offsets"
 # producer id -> group -> partition -> offset
 PendingOffsets = dict[int, dict[str, dict[TopicPartition, int]]]
 
@@ -90,7 +89,7 @@ class TransactionalOffsets:
         offsets: dict[TopicPartition, int],
         respond: Any,
     ) -> None:
-        coordinator = self.broker.services.get("groups")
+        coordinator = self.broker.group_coordinator
         if coordinator is None:
             respond("COORDINATOR_NOT_AVAILABLE")
             return
@@ -137,39 +136,33 @@ class TransactionalOffsets:
         timeout = int(self.broker.config["offsets.commit.timeout.ms"])
         append_and_replicate(self.broker, partition, batch, timeout, stored)
 
-
-def complete_transactional_offsets(
-    broker: Broker, partition: Partition, producer_id: int, commit: bool
-) -> None:
-    """A marker reached a `__consumer_offsets` partition: apply or drop the producer's offsets."""
-    store: TransactionalOffsets | None = broker.services.get(SERVICE)
-    if store is None or partition.tp.topic != OFFSETS_TOPIC:
-        return
-    marker_offset = partition.log.log_end_offset - 1
-    groups = store.pending_for(partition, end=marker_offset).pop(producer_id, {})
-    if not commit or not groups:
-        return
-    coordinator = broker.services.get("groups")
-    number = partition.tp.partition
-    for group_id, offsets in sorted(groups.items()):
-        # A loaded group is updated in memory; one not loaded yet reads the marker from the log.
-        if coordinator is not None and coordinator.loaded.get(number) == partition.leader_epoch:
-            group = coordinator.groups.get(group_id)
-            if group is not None:
-                group.offsets.update(offsets)
-        broker.cluster.emit(
-            "offsets_committed",
-            {
-                "group": group_id,
-                "coordinator": broker.id,
-                "producer_id": producer_id,
-                "transactional": True,
-                "offsets": [[tp.topic, tp.partition, o] for tp, o in sorted(offsets.items())],
-            },
-        )
-
-
-def install(cluster: Cluster) -> None:
-    for broker_id in cluster.broker_ids():
-        broker = cluster.broker_by_id(broker_id)
-        broker.services[SERVICE] = TransactionalOffsets(cluster, broker)
+    def complete_transactional_offsets(
+        self, partition: Partition, producer_id: int, commit: bool
+    ) -> None:
+        """A marker reached a `__consumer_offsets` partition: apply or drop the producer's offsets
+        (Kafka's `onTransactionCompleted`)."""
+        if partition.tp.topic != OFFSETS_TOPIC:
+            return
+        broker = self.broker
+        marker_offset = partition.log.log_end_offset - 1
+        groups = self.pending_for(partition, end=marker_offset).pop(producer_id, {})
+        if not commit or not groups:
+            return
+        coordinator = broker.group_coordinator
+        number = partition.tp.partition
+        for group_id, offsets in sorted(groups.items()):
+            # A loaded group is updated in memory; one not loaded yet reads the marker from the log.
+            if coordinator is not None and coordinator.loaded.get(number) == partition.leader_epoch:
+                group = coordinator.groups.get(group_id)
+                if group is not None:
+                    group.offsets.update(offsets)
+            broker.cluster.emit(
+                "offsets_committed",
+                {
+                    "group": group_id,
+                    "coordinator": broker.id,
+                    "producer_id": producer_id,
+                    "transactional": True,
+                    "offsets": [[tp.topic, tp.partition, o] for tp, o in sorted(offsets.items())],
+                },
+            )
