@@ -8,7 +8,8 @@ holds every public method. The command log lives in `engine.sim.command_log`, th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from random import Random
 from types import MappingProxyType
 from typing import Any
@@ -31,7 +32,7 @@ from engine.cluster_views import describe_topic as _describe_topic
 from engine.common.config import TOPIC, broker_config, topic_defaults
 from engine.common.events import Event
 from engine.common.metadata import NO_LEADER
-from engine.common.records import ConsumerRecord, Record, RecordBatch, TopicPartition
+from engine.common.records import ConsumerRecord, TopicPartition
 from engine.common.topic_admin import (
     INTERNAL_TOPICS,
     LEGAL_TOPIC,
@@ -58,9 +59,11 @@ from engine.sim.command_log import (
     log_entry,
     replay_entry,
 )
+from engine.sim.context import Nodes, SimContext, Taps
 from engine.sim.limits import ResourceLimits
 from engine.sim.network import CLIENTS, Network
 from engine.storage.log_cleaner import LogCleaner
+from engine.storage.transaction_index import aborted_transactions
 
 # Names other modules and older callers import from `engine.cluster`.
 __all__ = [
@@ -125,14 +128,29 @@ class Cluster:
             self.emit,
         )
         self._brokers: dict[int, Broker] = {}
+        self.nodes = Nodes(self._brokers)
+        self.taps = Taps(self.nodes)
+        # The one context every component gets instead of the cluster.
+        self.ctx = SimContext(
+            scheduler=self.scheduler,
+            network=self.network,
+            rng=self.rng,
+            emit=self.emit,
+            record_call=self._record_call,
+            run_until=self._run_until,
+            unrecorded=self._unrecorded,
+            limits=self.limits,
+            nodes=self.nodes,
+            taps=self.taps,
+        )
         for broker_id in range(1, brokers + 1):
-            broker = Broker(self, broker_id)
+            broker = Broker(
+                self.ctx, broker_id, self.broker_config, self.topic_defaults, self.controller
+            )
             self._brokers[broker_id] = broker
             self.controller.register_broker_node(broker)
         self.producers: list[Any] = []
         self.consumers: list[Any] = []
-        self.retained_records = 0
-        self.retained_bytes = 0
         self._next_producer_id = 1000
         self.history: Any = None
         # The cluster starts already running: every broker registered, unfenced and caught up.
@@ -150,25 +168,47 @@ class Cluster:
         from engine.checker import History
 
         self.history = History(self)
+        self.taps.history = self.history
         # The components that live beside the brokers, wired in a fixed order (their timers are
         # scheduled in this order, so the order is part of the simulation).
-        self.log_cleaner = LogCleaner(self)
-        self.transactions = TransactionService(self)
+        self.log_cleaner = LogCleaner(self.ctx, self.broker_config)
+        self.transactions = TransactionService(
+            self.ctx,
+            self.broker_config,
+            self.controller,
+            self._create_topic,
+            self.allocate_producer_id,
+        )
         for broker in self._brokers.values():
             broker.transaction_coordinator = self.transactions.coordinators[broker.id]
         for broker in self._brokers.values():
-            broker.txn_offsets = TransactionalOffsets(self, broker)
-        self.groups = GroupService(self)
+            broker.txn_offsets = TransactionalOffsets(self.ctx, broker)
+        self.groups = GroupService(
+            self.ctx,
+            self.broker_config,
+            self.controller,
+            self._create_topic,
+            self._leader_log_partition,
+        )
         for broker in self._brokers.values():
             broker.group_coordinator = self.groups.coordinators[broker.id]
         self.transactions.groups = self.groups
-        self.apps = AppService(self)
+        self.apps = AppService(self.ctx, self.producer, self.consumer)
 
     # --- recording and time ------------------------------------------------------------------
 
     def _record_call(self, op: str, args: dict[str, Any]) -> None:
         if self._depth == 0 and not self._replaying:
             self._log.append(log_entry(op, args))
+
+    @contextmanager
+    def _unrecorded(self) -> Iterator[None]:
+        """Calls made inside are part of an already recorded call, not new entries."""
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
 
     def _run_until(self, stop: Callable[[], bool], deadline_ms: int) -> bool:
         self._depth += 1
@@ -256,7 +296,7 @@ class Cluster:
 
         if name in self.controller.topics:
             raise TopicExistsError(f"Topic '{name}' already exists.")
-        self.limits.check_topic(self, partitions, new_topic=True)
+        self.limits.check_topic(self.controller.topics, partitions, new_topic=True)
         effective = dict(self.topic_defaults)
         effective.update(overrides)
         self.controller.create_topic(name, partitions, replication_factor, effective, internal)
@@ -275,7 +315,9 @@ class Cluster:
                 f"Topic '{name}' has {len(topic.partitions)} partitions; the new total must be "
                 f"larger, not {total}."
             )
-        self.limits.check_topic(self, total - len(topic.partitions), new_topic=False)
+        self.limits.check_topic(
+            self.controller.topics, total - len(topic.partitions), new_topic=False
+        )
         self.controller.add_partitions(name, total)
 
     def alter_topic_config(self, name: str, config: dict[str, Any]) -> None:
@@ -450,7 +492,13 @@ class Cluster:
 
         self._record_call("cluster.producer", {"config": config})
         self.limits.check_clients(len(self.producers) + len(self.consumers))
-        producer = KafkaProducer(self, config, len(self.producers) + 1)
+        producer = KafkaProducer(
+            self.ctx,
+            self.metadata_response,
+            self.allocate_producer_id,
+            config,
+            len(self.producers) + 1,
+        )
         self.producers.append(producer)
         attach_transaction_manager(producer)
         return producer
@@ -460,7 +508,7 @@ class Cluster:
 
         self._record_call("cluster.consumer", {"config": config})
         self.limits.check_clients(len(self.producers) + len(self.consumers))
-        consumer = KafkaConsumer(self, config, len(self.consumers) + 1)
+        consumer = KafkaConsumer(self.ctx, self.metadata_response, config, len(self.consumers) + 1)
         self.consumers.append(consumer)
         return consumer
 
@@ -514,46 +562,22 @@ class Cluster:
 
     # --- hooks used by brokers and clients ---------------------------------------------------
 
-    def on_append(self, partition: Any, batch: RecordBatch) -> None:
-        self.retained_records += len(batch.records)
-        self.retained_bytes += batch.size
+    @property
+    def retained_records(self) -> int:
+        """Records held in every replica's log (counted as brokers append and truncate)."""
+        return self.taps.retained_records
 
-    def on_follower_append(self, partition: Any, batch: RecordBatch) -> None:
-        self.retained_records += len(batch.records)
-        self.retained_bytes += batch.size
-
-    def on_truncate(self, partition: Any, removed: list[Record]) -> None:
-        self.recount_retained()
+    @property
+    def retained_bytes(self) -> int:
+        return self.taps.retained_bytes
 
     def recount_retained(self) -> None:
-        records = 0
-        size = 0
-        for broker in self._brokers.values():
-            for partition in broker.partitions.values():
-                records += partition.log.record_count
-                size += partition.log.size
-        self.retained_records = records
-        self.retained_bytes = size
-
-    def on_high_watermark_changed(self, partition: Any) -> None:
-        return None
-
-    def on_client_send(self, producer: Any, tp: TopicPartition) -> None:
-        return None
-
-    def on_produce_request(self, producer: Any, leader: int, tps: list[TopicPartition]) -> None:
-        return None
-
-    def on_batch_acknowledged(self, producer: Any, batch: Any, base_offset: int) -> None:
-        if self.history is not None:
-            self.history.on_acknowledged(producer, batch, base_offset)
-
-    def on_records_consumed(self, consumer: Any, records: list[ConsumerRecord]) -> None:
-        if self.history is not None:
-            self.history.on_consumed(consumer, records)
+        self.taps.recount_retained()
 
     def aborted_transactions(self, partition: Any, start: int, end: int) -> list[tuple[int, int]]:
-        return self.transactions.aborted_transactions(partition, start, end)
+        """(producer id, first offset) of the aborted transactions overlapping [start, end) in
+        this replica's log, from its aborted-transaction index."""
+        return aborted_transactions(partition, start, end)
 
     # --- groups ------------------------------------------------------------------------------
 

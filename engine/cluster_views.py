@@ -15,6 +15,7 @@ from engine.common.metadata import NO_LEADER
 from engine.common.records import ConsumerRecord, TopicPartition
 from engine.errors import UnknownTopicOrPartitionError
 from engine.sim.command_log import _jsonable
+from engine.storage.transaction_index import aborted_transactions
 
 if TYPE_CHECKING:
     from engine.cluster import Cluster
@@ -132,7 +133,7 @@ def read_log(
     if isolation_level == "read_committed":
         from engine.clients.consumer.kafka_consumer import _AbortedFilter
 
-        aborted = _AbortedFilter(cluster.aborted_transactions(holder, offset, log.log_end_offset))
+        aborted = _AbortedFilter(aborted_transactions(holder, offset, log.log_end_offset))
     for batch in log.iter_batches(offset):
         if batch.is_control:
             if aborted is not None:

@@ -12,10 +12,10 @@ from engine.sim.clock import Timer
 from engine.sim.network import DISCONNECTED, request
 
 if TYPE_CHECKING:
-    from engine.cluster import Cluster
     from engine.coordinator.group.group_coordinator import GroupCoordinator
     from engine.coordinator.transaction.transaction_coordinator import TransactionCoordinator
     from engine.server.broker import Broker
+    from engine.sim.context import MetadataSource, SimContext
 
 REQUEST_TIMED_OUT = "REQUEST_TIMED_OUT"
 
@@ -49,8 +49,15 @@ class ClientBase:
 
     kind = "client"
 
-    def __init__(self, cluster: Cluster, config: dict[str, Any], client_number: int) -> None:
-        self.cluster = cluster
+    def __init__(
+        self,
+        ctx: SimContext,
+        metadata_response: MetadataSource,
+        config: dict[str, Any],
+        client_number: int,
+    ) -> None:
+        self.ctx = ctx
+        self.metadata_response = metadata_response
         self.config = config
         self.client_number = client_number
         self.node = f"client-{self.kind}-{client_number}"
@@ -71,7 +78,7 @@ class ClientBase:
 
     @property
     def now_ms(self) -> int:
-        return self.cluster.scheduler.now_ms
+        return self.ctx.scheduler.now_ms
 
     # --- requests ----------------------------------------------------------------------------
 
@@ -90,7 +97,7 @@ class ClientBase:
         later response on it is lost too, until the client's request timeout closes it and fails
         the requests still open on it (Kafka's NetworkClient), which the client then retries.
         """
-        broker = self.cluster.broker_by_id(broker_id)
+        broker = self.ctx.nodes.broker_by_id(broker_id)
         finished = [False]
         timeout = int(self.config["request.timeout.ms"]) if timeout_ms is None else timeout_ms
         timer: list[Timer] = []
@@ -127,7 +134,7 @@ class ClientBase:
 
         open_requests[request_id] = reply
         request(
-            self.cluster.network,
+            self.ctx.network,
             self.node,
             broker_id,
             kind,
@@ -136,7 +143,7 @@ class ClientBase:
             reply,
             lose_reply,
         )
-        timer.append(self.cluster.scheduler.call_later(timeout, expire))
+        timer.append(self.ctx.scheduler.call_later(timeout, expire))
 
     def _close_connection(self, broker_id: int) -> None:
         """A request timed out: close the connection; requests still open on it fail now."""
@@ -145,28 +152,28 @@ class ClientBase:
         self._dead_connections.discard((broker_id, connection))
         waiting = self._open_requests.get(broker_id, {})
         for request_id in sorted(waiting):
-            self.cluster.scheduler.call_later(0, _disconnect(waiting[request_id]))
+            self.ctx.scheduler.call_later(0, _disconnect(waiting[request_id]))
 
     def on_broker_stopped(self, broker_id: int) -> None:
         """The broker's process died: its connections close, so requests waiting there (a
         long-poll fetch, an acks=all produce) fail at once with a disconnect, not a timeout."""
-        if not self.cluster.network.reachable(self.node, broker_id):
+        if not self.ctx.network.reachable(self.node, broker_id):
             return  # no reset reaches a client on the other side of a partition
         waiting = self._open_requests.get(broker_id, {})
         for request_id in sorted(waiting):
-            self.cluster.scheduler.call_later(
-                self.cluster.network.latency_ms, _disconnect(waiting[request_id])
+            self.ctx.scheduler.call_later(
+                self.ctx.network.latency_ms, _disconnect(waiting[request_id])
             )
 
     def pick_broker(self) -> int | None:
         """The next broker to ask for metadata: round robin over the cluster's brokers that this
         client can reach (Kafka's least-loaded node, with every node equally loaded)."""
-        ids = self.cluster.broker_ids()
+        ids = self.ctx.nodes.broker_ids()
         for step in range(len(ids)):
             candidate = ids[(self._next_broker + step) % len(ids)]
             if (
-                self.cluster.network.reachable(self.node, candidate)
-                and self.cluster.broker_by_id(candidate).alive
+                self.ctx.network.reachable(self.node, candidate)
+                and self.ctx.nodes.broker_by_id(candidate).alive
             ):
                 self._next_broker = (self._next_broker + step + 1) % len(ids)
                 return candidate
@@ -196,7 +203,7 @@ class ClientBase:
         allow_create = self.allow_auto_create_topics()
 
         def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-            reply(self.cluster.metadata_response(broker, wanted, allow_create))
+            reply(self.metadata_response(broker, wanted, allow_create))
 
         def on_reply(response: object) -> None:
             self.metadata_in_flight = False
@@ -235,7 +242,7 @@ class ClientBase:
             if self.alive and self.needs_metadata():
                 self.request_metadata_update()
 
-        self._metadata_retry = self.cluster.scheduler.call_later(backoff, retry)
+        self._metadata_retry = self.ctx.scheduler.call_later(backoff, retry)
 
     def needs_metadata(self) -> bool:
         return any(

@@ -34,10 +34,12 @@ from engine.server.replica_manager import (
     read_batches,
 )
 from engine.sim.clock import Timer
+from engine.sim.context import SimContext
 from engine.sim.network import DISCONNECTED, request
+from engine.storage.transaction_index import aborted_transactions
 
 if TYPE_CHECKING:
-    from engine.cluster import Cluster
+    from engine.controller.quorum_controller import QuorumController
     from engine.coordinator.group.group_coordinator import GroupCoordinator
     from engine.coordinator.transaction.transaction_coordinator import TransactionCoordinator
     from engine.coordinator.transaction.transactional_offsets import TransactionalOffsets
@@ -54,10 +56,19 @@ class TopicView:
 
 
 class Broker:
-    def __init__(self, cluster: Cluster, broker_id: int) -> None:
-        self.cluster = cluster
+    def __init__(
+        self,
+        ctx: SimContext,
+        broker_id: int,
+        config: dict[str, Any],
+        topic_defaults: dict[str, Any],
+        controller: QuorumController,
+    ) -> None:
+        self.ctx = ctx
         self.id = broker_id
-        self.config = cluster.broker_config
+        self.config = config
+        self.topic_defaults = topic_defaults
+        self.controller = controller
         self.alive = True
         self.partitions: dict[TopicPartition, Partition] = {}
         self.topics: dict[str, TopicView] = {}
@@ -82,15 +93,15 @@ class Broker:
 
     @property
     def now_ms(self) -> int:
-        return self.cluster.scheduler.now_ms
+        return self.ctx.scheduler.now_ms
 
     def emit_log_event(self, kind: str, data: dict[str, Any]) -> None:
-        self.cluster.emit(kind, {**data, "broker": self.id})
+        self.ctx.emit(kind, {**data, "broker": self.id})
 
     def lose_reply(self) -> bool:
         if self.lost_responses > 0:
             self.lost_responses -= 1
-            self.cluster.emit("response_lost", {"broker": self.id})
+            self.ctx.emit("response_lost", {"broker": self.id})
             return True
         return False
 
@@ -104,7 +115,7 @@ class Broker:
 
     def topic_config(self, topic: str) -> dict[str, Any]:
         view = self.topics.get(topic)
-        return view.config if view else self.cluster.topic_defaults
+        return view.config if view else self.topic_defaults
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -142,10 +153,10 @@ class Broker:
         self.fetcher.stop()
         self.purgatory.stop()
         # Followers fetching from this broker see their connections reset.
-        for other in self.cluster.broker_ids():
-            follower = self.cluster.broker_by_id(other)
+        for other in self.ctx.nodes.broker_ids():
+            follower = self.ctx.nodes.broker_by_id(other)
             if other != self.id and follower.alive and self.id in follower.fetcher.fetching_from:
-                self.cluster.network.send(
+                self.ctx.network.send(
                     self.id, other, "disconnect", partial(follower.fetcher.connection_lost, self.id)
                 )
         for partition in self.partitions.values():
@@ -165,10 +176,10 @@ class Broker:
             if not self.alive or self.incarnation != incarnation:
                 return
             action()
-            self._timers.append(self.cluster.scheduler.call_later(interval_ms, tick))
+            self._timers.append(self.ctx.scheduler.call_later(interval_ms, tick))
 
         delay = interval_ms if first_delay is None else first_delay
-        self._timers.append(self.cluster.scheduler.call_later(delay, tick))
+        self._timers.append(self.ctx.scheduler.call_later(delay, tick))
 
     def _isr_expiration(self) -> None:
         self._timers = [t for t in self._timers if not t.cancelled and t.due_ms >= self.now_ms]
@@ -195,7 +206,7 @@ class Broker:
         metadata and connected to the active controller. The controller then counts this
         broker's heartbeats as arriving on schedule without each one being simulated, which
         keeps long fast-forwards cheap; any fault wakes the real heartbeats again."""
-        controller = self.cluster.controller
+        controller = self.controller
         registration = controller.brokers.get(self.id)
         return (
             registration is not None
@@ -220,14 +231,14 @@ class Broker:
             if not self.alive or self.incarnation != incarnation or self.heartbeat_steady():
                 return
             self.send_heartbeat()
-            self._heartbeat_timer = self.cluster.scheduler.call_later(interval, tick)
+            self._heartbeat_timer = self.ctx.scheduler.call_later(interval, tick)
 
-        self._heartbeat_timer = self.cluster.scheduler.call_later(delay, tick)
+        self._heartbeat_timer = self.ctx.scheduler.call_later(delay, tick)
 
     def last_scheduled_heartbeat_arrival(self) -> int:
         """When the last heartbeat due on this broker's schedule reached the controller."""
         interval = int(self.config["broker.heartbeat.interval.ms"])
-        latency = self.cluster.network.latency_ms
+        latency = self.ctx.network.latency_ms
         sent = (
             self.heartbeat_phase_ms
             + ((self.now_ms - self.heartbeat_phase_ms) // interval) * interval
@@ -237,7 +248,7 @@ class Broker:
         return max(self.heartbeat_phase_ms, sent + latency)
 
     def send_heartbeat(self) -> None:
-        controller = self.cluster.controller
+        controller = self.controller
         active = controller.active_id
         if active is None:
             return
@@ -259,7 +270,7 @@ class Broker:
                 self._catch_up_metadata()
 
         request(
-            self.cluster.network,
+            self.ctx.network,
             self.id,
             active,
             "heartbeat",
@@ -269,7 +280,7 @@ class Broker:
         )
 
     def _catch_up_metadata(self) -> None:
-        offset, records = self.cluster.controller.full_image()
+        offset, records = self.controller.full_image()
         self._apply_image(offset, records)
 
     def apply_metadata(self, record: MetadataRecord) -> None:
@@ -393,7 +404,7 @@ class Broker:
     # --- AlterPartition ----------------------------------------------------------------------
 
     def send_alter_partition(self, partition: Partition, new_isr: tuple[int, ...]) -> None:
-        controller = self.cluster.controller
+        controller = self.controller
         active = controller.active_id
         if active is None:
             partition.pending_isr = None
@@ -422,7 +433,7 @@ class Broker:
             partition.on_alter_partition_response(error, registration)
 
         request(
-            self.cluster.network,
+            self.ctx.network,
             self.id,
             active,
             "alter_partition",
@@ -436,7 +447,7 @@ class Broker:
             if self.partitions.get(tp) is partition and partition.pending_isr == new_isr:
                 partition.pending_isr = None
 
-        self.cluster.scheduler.call_later(30000, expire)
+        self.ctx.scheduler.call_later(30000, expire)
 
     # --- produce -----------------------------------------------------------------------------
 
@@ -478,7 +489,7 @@ class Broker:
         duplicate = partition.producer_state.find_duplicate(batch)
         if duplicate is not None:
             # I2: a retried batch gets its original offsets back and is not appended again.
-            self.cluster.emit(
+            self.ctx.emit(
                 "duplicate_batch",
                 {
                     "topic": tp.topic,
@@ -530,7 +541,7 @@ class Broker:
             self.append_as_leader(partition, stored)
         except ResourceLimitError as exc:
             # A sandbox limit, not a Kafka error: the batch is refused, the broker carries on.
-            self.cluster.emit(
+            self.ctx.emit(
                 "resource_limit_reached",
                 {
                     "topic": tp.topic,
@@ -546,10 +557,10 @@ class Broker:
         )
 
     def append_as_leader(self, partition: Partition, batch: RecordBatch) -> None:
-        self.cluster.limits.check_append(self.cluster, batch)
+        self.ctx.limits.check_append(self.ctx.taps, batch)
         partition.log.append(batch, self.now_ms)
         partition.producer_state.update(batch)
-        self.cluster.on_append(partition, batch)
+        self.ctx.taps.on_append(partition, batch)
         self.purgatory.wake(partition.tp)
         partition.maybe_increment_high_watermark()
 
@@ -576,7 +587,7 @@ class Broker:
         delayed = DelayedProduce(required_offset, done, self.now_ms + timeout_ms)
         partition.add_delayed_produce(delayed)
         if not delayed.done:
-            self.cluster.scheduler.call_later(
+            self.ctx.scheduler.call_later(
                 timeout_ms, lambda: partition.expire_delayed_produce(delayed)
             )
 
@@ -613,7 +624,7 @@ class Broker:
         self.purgatory.refresh_followers(partition)
 
     def on_high_watermark_changed(self, partition: Partition) -> None:
-        self.cluster.on_high_watermark_changed(partition)
+        self.ctx.taps.on_high_watermark_changed(partition)
         self.purgatory.on_high_watermark_changed(partition)
 
     # --- consumer fetch ----------------------------------------------------------------------
@@ -664,7 +675,7 @@ class Broker:
                     batches=batches,
                 )
                 if isolation == "read_committed" and batches:
-                    data.aborted = self.cluster.aborted_transactions(partition, offset, limit)
+                    data.aborted = aborted_transactions(partition, offset, limit)
                 response[tp] = data
             return response
 

@@ -61,7 +61,7 @@ class FetchPurgatory:
         if parked.follower_id is not None:
             self.parked_followers[parked.follower_id] = parked
         if parked.max_wait_ms is not None:
-            parked.timer = self.broker.cluster.scheduler.call_later(
+            parked.timer = self.broker.ctx.scheduler.call_later(
                 parked.max_wait_ms, lambda: self.respond(parked)
             )
 
@@ -118,7 +118,7 @@ class FetchPurgatory:
                 # A follower learns a new high watermark with its next fetch response, at the
                 # latest replica.fetch.wait.max.ms after it asked.
                 wait = int(self.broker.config["replica.fetch.wait.max.ms"])
-                parked.timer = self.broker.cluster.scheduler.call_at(
+                parked.timer = self.broker.ctx.scheduler.call_at(
                     parked.parked_ms + wait, self._responder(parked)
                 )
 
@@ -136,8 +136,8 @@ class FetchPurgatory:
             state = partition.followers.get(follower)
             if state is None:
                 continue
-            node = broker.cluster.broker_by_id(follower)
-            if node.alive and broker.cluster.network.reachable(follower, broker.id):
+            node = broker.ctx.nodes.broker_by_id(follower)
+            if node.alive and broker.ctx.network.reachable(follower, broker.id):
                 if state.log_end_offset >= partition.log.log_end_offset:
                     state.last_caught_up_ms = broker.now_ms
                     state.last_fetch_ms = broker.now_ms

@@ -59,7 +59,7 @@ class ReplicaFetcher:
         partitions = self.followed_from(leader_id)
         if not partitions or not broker.alive:
             return
-        if not broker.cluster.network.reachable(broker.id, leader_id):
+        if not broker.ctx.network.reachable(broker.id, leader_id):
             # No route: the follower tries again when the network changes (Cluster heals it).
             self.fetching_from.discard(leader_id)
             return
@@ -74,7 +74,7 @@ class ReplicaFetcher:
             )
             for p in partitions
         ]
-        leader = broker.cluster.broker_by_id(leader_id)
+        leader = broker.ctx.nodes.broker_by_id(leader_id)
         incarnation = broker.incarnation
         session = self.fetch_session.get(leader_id, 0) + 1
         self.fetch_session[leader_id] = session
@@ -97,7 +97,7 @@ class ReplicaFetcher:
             self.process_replica_fetch(leader_id, response)
 
         request(
-            broker.cluster.network,
+            broker.ctx.network,
             broker.id,
             leader_id,
             "replica_fetch",
@@ -125,7 +125,7 @@ class ReplicaFetcher:
             if broker.incarnation == incarnation:
                 self.ensure_fetching(leader_id)
 
-        self.fetch_backoff[leader_id] = broker.cluster.scheduler.call_later(backoff, retry)
+        self.fetch_backoff[leader_id] = broker.ctx.scheduler.call_later(backoff, retry)
 
     def process_replica_fetch(
         self, leader_id: int, response: dict[TopicPartition, FetchPartitionData]
@@ -170,10 +170,10 @@ class ReplicaFetcher:
                 copy.base_offset = copy.records[0].offset
                 log.append(copy, broker.now_ms)
                 partition.producer_state.update(copy)
-                broker.cluster.on_follower_append(partition, copy)
+                broker.ctx.taps.on_follower_append(partition, copy)
             # R7: a follower's HW is the leader's, clamped to its own log end.
             if log.update_high_watermark(min(data.high_watermark, log.log_end_offset)):
-                broker.cluster.on_high_watermark_changed(partition)
+                broker.ctx.taps.on_high_watermark_changed(partition)
             if data.log_start_offset > log.log_start_offset:
                 log.maybe_increment_log_start_offset(
                     data.log_start_offset, "leader's log start offset"
@@ -204,7 +204,7 @@ class ReplicaFetcher:
         partition.producer_state.rebuild(list(log.iter_batches(log.log_start_offset)))
         if removed:
             broker = self.broker
-            broker.cluster.emit(
+            broker.ctx.emit(
                 "log_truncated",
                 {
                     "topic": partition.tp.topic,
@@ -216,4 +216,4 @@ class ReplicaFetcher:
                     "records": len(removed),
                 },
             )
-            broker.cluster.on_truncate(partition, removed)
+            broker.ctx.taps.on_truncate(partition, removed)

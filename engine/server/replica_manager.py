@@ -101,9 +101,7 @@ class ReplicaManager:
             for ask, data in zip(asks, first.values(), strict=True)
         ):
             wait = int(broker.config["replica.fetch.wait.max.ms"])
-            parked.timer = broker.cluster.scheduler.call_later(
-                wait, lambda: purgatory.respond(parked)
-            )
+            parked.timer = broker.ctx.scheduler.call_later(wait, lambda: purgatory.respond(parked))
 
     def read_for_follower(
         self, follower_id: int, ask: FollowerFetchPartition

@@ -6,14 +6,23 @@ hundreds of them; workshops and benchmarks may raise them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.errors import ResourceLimitError
 
 if TYPE_CHECKING:
-    from engine.cluster import Cluster
     from engine.common.records import RecordBatch
+
+
+class RetainedCount(Protocol):
+    """The running count of what a cluster retains (`engine.sim.context.Taps`)."""
+
+    retained_records: int
+    retained_bytes: int
+
+    def recount_retained(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +63,9 @@ class ResourceLimits:
                 f"not {controllers}."
             )
 
-    def check_topic(self, cluster: Cluster, new_partitions: int, new_topic: bool) -> None:
-        if new_topic and len(cluster.controller.topics) >= self.max_topics:
+    def check_topic(self, topics: Mapping[str, Any], new_partitions: int, new_topic: bool) -> None:
+        """`topics`: the controller's topics by name (each with its `partitions`)."""
+        if new_topic and len(topics) >= self.max_topics:
             raise ResourceLimitError(
                 f"This cluster already has the most topics allowed ({self.max_topics})."
             )
@@ -63,7 +73,7 @@ class ResourceLimits:
             raise ResourceLimitError(
                 f"A topic can have at most {self.max_partitions_per_topic} partitions here."
             )
-        total = sum(len(t.partitions) for t in cluster.controller.topics.values())
+        total = sum(len(t.partitions) for t in topics.values())
         if total + new_partitions > self.max_partitions:
             raise ResourceLimitError(
                 f"This cluster can hold at most {self.max_partitions} partitions in all; "
@@ -74,19 +84,19 @@ class ResourceLimits:
         if size > self.max_record_bytes:
             raise ResourceLimitError(f"Records are limited to {self.max_record_bytes} bytes here.")
 
-    def check_append(self, cluster: Cluster, batch: RecordBatch) -> None:
-        if cluster.retained_records + len(batch.records) > self.max_retained_records:
-            cluster.recount_retained()
-            if cluster.retained_records + len(batch.records) > self.max_retained_records:
+    def check_append(self, retained: RetainedCount, batch: RecordBatch) -> None:
+        if retained.retained_records + len(batch.records) > self.max_retained_records:
+            retained.recount_retained()
+            if retained.retained_records + len(batch.records) > self.max_retained_records:
                 raise ResourceLimitError(
-                    f"This cluster holds {cluster.retained_records} records, the most allowed is "
+                    f"This cluster holds {retained.retained_records} records, the most allowed is "
                     f"{self.max_retained_records}: lower retention or delete a topic."
                 )
-        if cluster.retained_bytes + batch.size > self.max_retained_bytes:
-            cluster.recount_retained()
-            if cluster.retained_bytes + batch.size > self.max_retained_bytes:
+        if retained.retained_bytes + batch.size > self.max_retained_bytes:
+            retained.recount_retained()
+            if retained.retained_bytes + batch.size > self.max_retained_bytes:
                 raise ResourceLimitError(
-                    f"This cluster holds {cluster.retained_bytes} bytes, the most allowed is "
+                    f"This cluster holds {retained.retained_bytes} bytes, the most allowed is "
                     f"{self.max_retained_bytes}: lower retention or delete a topic."
                 )
 

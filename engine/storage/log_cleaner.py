@@ -25,11 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 from engine.common.record_size import RECORD_BATCH_OVERHEAD
 from engine.common.records import Record, RecordBatch, TopicPartition
+from engine.storage.transaction_index import aborted_transactions
 
 if TYPE_CHECKING:
-    from engine.cluster import Cluster
     from engine.server.broker import Broker
     from engine.server.partition import Partition
+    from engine.sim.context import SimContext
     from engine.storage.log import LogSegment, UnifiedLog
 
 ReplicaKey = tuple[int, TopicPartition]
@@ -121,8 +122,9 @@ class CleanedTransactionMetadata:
 
 
 class LogCleaner:
-    def __init__(self, cluster: Cluster) -> None:
-        self.cluster = cluster
+    def __init__(self, ctx: SimContext, broker_config: dict[str, Any]) -> None:
+        self.ctx = ctx
+        self.broker_config = broker_config
         # Kafka's cleaner-offset-checkpoint: where the dirty part of each replica's log starts.
         self.checkpoints: dict[ReplicaKey, int] = {}
         # KIP-534 delete horizons, per replica: batch base offset -> time its tombstones may go.
@@ -130,19 +132,19 @@ class LogCleaner:
         # The Partition object a checkpoint belongs to (a re-created topic starts afresh).
         self._owners: dict[ReplicaKey, Partition] = {}
         self.cleanings = 0
-        for broker_id in cluster.broker_ids():
+        for broker_id in ctx.nodes.broker_ids():
             self._schedule(broker_id)
 
     def _schedule(self, broker_id: int) -> None:
-        backoff = max(1, int(self.cluster.broker_config["log.cleaner.backoff.ms"]))
+        backoff = max(1, int(self.broker_config["log.cleaner.backoff.ms"]))
 
         def tick() -> None:
-            broker = self.cluster.broker_by_id(broker_id)
-            if broker.alive and self.cluster.broker_config["log.cleaner.enable"]:
+            broker = self.ctx.nodes.broker_by_id(broker_id)
+            if broker.alive and self.broker_config["log.cleaner.enable"]:
                 self.clean_broker(broker)
-            self.cluster.scheduler.call_later(backoff, tick)
+            self.ctx.scheduler.call_later(backoff, tick)
 
-        self.cluster.scheduler.call_later(backoff, tick)
+        self.ctx.scheduler.call_later(backoff, tick)
 
     # --- LogCleanerManager -------------------------------------------------------------------
 
@@ -179,7 +181,7 @@ class LogCleaner:
 
     def log_to_clean(self, broker_id: int, partition: Partition) -> LogToClean:
         log = partition.log
-        now = self.cluster.now_ms
+        now = self.ctx.now_ms
         first_dirty = self.first_dirty_offset(broker_id, partition)
         # K2: never the active segment, nothing at or past the LSO (itself at most the HW) ...
         first_uncleanable = min(log.active_segment.base_offset, log.last_stable_offset)
@@ -219,7 +221,7 @@ class LogCleaner:
         partition = candidate.partition
         log = partition.log
         key = (broker.id, partition.tp)
-        now = self.cluster.now_ms
+        now = self.ctx.now_ms
         start = log.log_start_offset
         end = candidate.first_uncleanable_offset
         horizons = self.delete_horizons.setdefault(key, {})
@@ -228,9 +230,7 @@ class LogCleaner:
         # transactions left out (Kafka's `buildOffsetMap`).
         offset_map: dict[bytes | None, int] = {}
         first_dirty = candidate.first_dirty_offset
-        scan = CleanedTransactionMetadata(
-            self.cluster.aborted_transactions(partition, first_dirty, end)
-        )
+        scan = CleanedTransactionMetadata(aborted_transactions(partition, first_dirty, end))
         for batch in log.iter_batches(first_dirty, end):
             if batch.is_control:
                 scan.on_control_batch_read(batch)
@@ -242,7 +242,7 @@ class LogCleaner:
                     offset_map[record.key] = record.offset
 
         stats = CleaningStats()
-        txn = CleanedTransactionMetadata(self.cluster.aborted_transactions(partition, start, end))
+        txn = CleanedTransactionMetadata(aborted_transactions(partition, start, end))
         last_batches = self._last_batches_of_producers(partition)
         cleaned = [s for s in log.segments[:-1] if s.base_offset < end]
         bytes_before = sum(s.size for s in cleaned)
@@ -291,8 +291,8 @@ class LogCleaner:
             del horizons[base]
         self.checkpoints[key] = end
         self.cleanings += 1
-        self.cluster.recount_retained()
-        self.cluster.emit(
+        self.ctx.taps.recount_retained()
+        self.ctx.emit(
             "log_compacted",
             {
                 "topic": partition.tp.topic,

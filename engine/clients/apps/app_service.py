@@ -18,7 +18,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from engine.cluster import Cluster
+    from engine.clients.consumer.kafka_consumer import KafkaConsumer
+    from engine.clients.producer.kafka_producer import KafkaProducer
+    from engine.sim.context import SimContext
 
 from engine.clients.apps.consumer_app import ConsumerApp
 from engine.clients.apps.producer_app import ProducerApp
@@ -27,8 +29,15 @@ from engine.clients.apps.producer_app import ProducerApp
 class AppService:
     """`cluster.apps`: start and steer apps; every call here is recorded."""
 
-    def __init__(self, cluster: Cluster) -> None:
-        self.cluster = cluster
+    def __init__(
+        self,
+        ctx: SimContext,
+        new_producer: Callable[[dict[str, Any]], KafkaProducer],
+        new_consumer: Callable[[dict[str, Any]], KafkaConsumer],
+    ) -> None:
+        self.ctx = ctx
+        self.new_producer = new_producer
+        self.new_consumer = new_consumer
         self.apps: list[ConsumerApp | ProducerApp] = []
 
     def consumer_app(
@@ -41,7 +50,7 @@ class AppService:
         config: dict[str, Any] | None = None,
     ) -> ConsumerApp:
         names = [topics] if isinstance(topics, str) else sorted(set(topics))
-        self.cluster._record_call(
+        self.ctx.record_call(
             "apps.consumer_app",
             {
                 "group_id": group_id,
@@ -53,7 +62,8 @@ class AppService:
             },
         )
         app = ConsumerApp(
-            self.cluster,
+            self.ctx,
+            self.new_consumer,
             len(self.apps) + 1,
             group_id,
             names,
@@ -76,7 +86,7 @@ class AppService:
         value_bytes: int = 20,
         config: dict[str, Any] | None = None,
     ) -> ProducerApp:
-        self.cluster._record_call(
+        self.ctx.record_call(
             "apps.producer_app",
             {
                 "topic": topic,
@@ -90,7 +100,8 @@ class AppService:
             },
         )
         app = ProducerApp(
-            self.cluster,
+            self.ctx,
+            self.new_producer,
             len(self.apps) + 1,
             topic,
             rate_per_sec,
@@ -107,9 +118,7 @@ class AppService:
     def control(self, app_id: int, action: str, value: Any = None) -> None:
         """Steer an app: consumers take crash, restart, stop, start, set_processing_ms,
         set_poll_interval_ms; producers take stop, start, set_rate."""
-        self.cluster._record_call(
-            "apps.control", {"app_id": app_id, "action": action, "value": value}
-        )
+        self.ctx.record_call("apps.control", {"app_id": app_id, "action": action, "value": value})
         if not 1 <= app_id <= len(self.apps):
             raise ValueError(f"There is no app {app_id}.")
         app = self.apps[app_id - 1]

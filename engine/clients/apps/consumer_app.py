@@ -8,8 +8,7 @@ crashed and restarted.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from engine.common.records import ConsumerRecord, TopicPartition
@@ -18,19 +17,9 @@ from engine.sim.clock import Timer
 
 if TYPE_CHECKING:
     from engine.clients.consumer.kafka_consumer import KafkaConsumer
-    from engine.cluster import Cluster
+    from engine.sim.context import SimContext
 
 COMMIT_POLICIES = ("auto", "after", "before")
-
-
-@contextmanager
-def unrecorded(cluster: Cluster) -> Iterator[None]:
-    """Calls an app makes for itself are part of the app's recorded call, not new entries."""
-    cluster._depth += 1
-    try:
-        yield
-    finally:
-        cluster._depth -= 1
 
 
 class ConsumerApp:
@@ -38,7 +27,8 @@ class ConsumerApp:
 
     def __init__(
         self,
-        cluster: Cluster,
+        ctx: SimContext,
+        new_consumer: Callable[[dict[str, Any]], KafkaConsumer],
         app_id: int,
         group_id: str,
         topics: list[str],
@@ -51,7 +41,8 @@ class ConsumerApp:
             raise ValueError(f"commit must be one of {', '.join(COMMIT_POLICIES)}, not {commit!r}")
         if poll_interval_ms < 1 or processing_ms_per_record < 0:
             raise ValueError("poll_interval_ms must be at least 1 and processing time not negative")
-        self.cluster = cluster
+        self.ctx = ctx
+        self.new_consumer = new_consumer
         self.id = app_id
         self.group_id = group_id
         self.topics = sorted(topics)
@@ -80,20 +71,20 @@ class ConsumerApp:
     def start(self) -> None:
         if self.running:
             return
-        with unrecorded(self.cluster):
-            self.consumer = self.cluster.consumer(self._consumer_config())
+        with self.ctx.unrecorded():
+            self.consumer = self.new_consumer(self._consumer_config())
             self.consumer.subscribe(self.topics)
         self.running = True
         self.crashed = False
         self.incarnation += 1
-        self.cluster.emit(
+        self.ctx.emit(
             "app_started", {"app": self.id, "kind": self.kind, "client": self.consumer.client_id}
         )
         self._schedule(0)
 
     def _schedule(self, delay_ms: int) -> None:
         incarnation = self.incarnation
-        self.timer = self.cluster.scheduler.call_later(delay_ms, lambda: self._tick(incarnation))
+        self.timer = self.ctx.scheduler.call_later(delay_ms, lambda: self._tick(incarnation))
 
     def _tick(self, incarnation: int) -> None:
         consumer = self.consumer
@@ -102,7 +93,7 @@ class ConsumerApp:
         try:
             records = consumer._poll(0, None)
         except KafkaError as exc:
-            self.cluster.emit("app_error", {"app": self.id, "error": type(exc).__name__})
+            self.ctx.emit("app_error", {"app": self.id, "error": type(exc).__name__})
             self._schedule(self.poll_interval_ms)
             return
         if not records:
@@ -112,8 +103,8 @@ class ConsumerApp:
         if self.commit_policy == "before":
             self._commit(positions)  # at-most-once: a crash while processing loses the batch
         busy = self.processing_ms_per_record * len(records)
-        self.in_progress = (self.cluster.now_ms, records)
-        self.cluster.scheduler.call_later(
+        self.in_progress = (self.ctx.now_ms, records)
+        self.ctx.scheduler.call_later(
             busy, lambda: self._processed(incarnation, records, positions)
         )
 
@@ -142,7 +133,7 @@ class ConsumerApp:
             self.seen.add(key)
         self.processed += len(records)
         if records:
-            self.cluster.emit("app_processed", {"app": self.id, "records": len(records)})
+            self.ctx.emit("app_processed", {"app": self.id, "records": len(records)})
 
     def _interrupt(self) -> None:
         """Records are processed one after another: those finished before a crash or stop count."""
@@ -151,7 +142,7 @@ class ConsumerApp:
         started, records = self.in_progress
         self.in_progress = None
         per_record = self.processing_ms_per_record
-        done = len(records) if per_record == 0 else (self.cluster.now_ms - started) // per_record
+        done = len(records) if per_record == 0 else (self.ctx.now_ms - started) // per_record
         self._count(records[: min(done, len(records))])
 
     def _commit(self, positions: dict[TopicPartition, int]) -> None:
@@ -174,22 +165,22 @@ class ConsumerApp:
         if not self.running or self.consumer is None:
             return
         self._interrupt()
-        with unrecorded(self.cluster):
+        with self.ctx.unrecorded():
             self.consumer.crash()
         self.running = False
         self.crashed = True
         self.incarnation += 1
-        self.cluster.emit("app_crashed", {"app": self.id})
+        self.ctx.emit("app_crashed", {"app": self.id})
 
     def stop(self) -> None:
         if not self.running or self.consumer is None:
             return
         self.incarnation += 1
         self._interrupt()
-        with unrecorded(self.cluster):
+        with self.ctx.unrecorded():
             self.consumer.close()
         self.running = False
-        self.cluster.emit("app_stopped", {"app": self.id})
+        self.ctx.emit("app_stopped", {"app": self.id})
 
     def restart(self) -> None:
         self.crash() if self.running else None

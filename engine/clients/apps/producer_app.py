@@ -4,15 +4,14 @@ hot key."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import KafkaError
 
 if TYPE_CHECKING:
     from engine.clients.producer.kafka_producer import KafkaProducer
-    from engine.cluster import Cluster
-
-from engine.clients.apps.consumer_app import unrecorded
+    from engine.sim.context import SimContext
 
 
 class ProducerApp:
@@ -20,7 +19,8 @@ class ProducerApp:
 
     def __init__(
         self,
-        cluster: Cluster,
+        ctx: SimContext,
+        new_producer: Callable[[dict[str, Any]], KafkaProducer],
         app_id: int,
         topic: str,
         rate_per_sec: float,
@@ -35,7 +35,7 @@ class ProducerApp:
             raise ValueError(
                 "rate must be positive, keys not negative, hot_key_share within [0, 1]"
             )
-        self.cluster = cluster
+        self.ctx = ctx
         self.id = app_id
         self.topic = topic
         self.rate_per_sec = float(rate_per_sec)
@@ -43,8 +43,9 @@ class ProducerApp:
         self.hot_key_share = float(hot_key_share)
         self.value_bytes = value_bytes
         self.config = {**dict(config or {}), "acks": acks, "enable.idempotence": idempotence}
-        with unrecorded(cluster):
-            self.producer: KafkaProducer = cluster.producer(self.config)
+        # The app's own producer is part of the app's recorded call, not a new entry.
+        with ctx.unrecorded():
+            self.producer: KafkaProducer = new_producer(self.config)
         self.running = False
         self.sent = 0
         self.acknowledged = 0
@@ -74,10 +75,10 @@ class ProducerApp:
 
     def _schedule(self, delay_ms: int) -> None:
         incarnation = self.incarnation
-        self.cluster.scheduler.call_later(delay_ms, lambda: self._tick(incarnation))
+        self.ctx.scheduler.call_later(delay_ms, lambda: self._tick(incarnation))
 
     def _pick_key(self) -> bytes | None:
-        rng = self.cluster.rng
+        rng = self.ctx.rng
         if self.keys == 0:
             return None
         if self.hot_key_share > 0 and rng.random() < self.hot_key_share:
@@ -99,7 +100,7 @@ class ProducerApp:
                 future = producer._send(self.topic, value, key, None, None, None)
             except KafkaError as exc:
                 self.failed += 1
-                self.cluster.emit("app_error", {"app": self.id, "error": type(exc).__name__})
+                self.ctx.emit("app_error", {"app": self.id, "error": type(exc).__name__})
             else:
                 self.sent += 1
                 name = "null" if key is None else key.decode()

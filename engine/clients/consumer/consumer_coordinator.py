@@ -49,7 +49,7 @@ def _tps(partitions: set[TopicPartition]) -> list[list[Any]]:
 class ConsumerCoordinator:
     def __init__(self, consumer: KafkaConsumer) -> None:
         self.consumer = consumer
-        self.cluster = consumer.cluster
+        self.ctx = consumer.ctx
         config = consumer.config
         assert consumer.group_id is not None
         self.group_id: str = consumer.group_id
@@ -77,8 +77,8 @@ class ConsumerCoordinator:
         self.wake = False
         # Bumped whenever the membership is reset, so that stale answers are ignored.
         self.epoch = 0
-        self.last_poll_ms = self.cluster.now_ms
-        self.next_auto_commit_ms = self.cluster.now_ms + self.auto_commit_interval_ms
+        self.last_poll_ms = self.ctx.now_ms
+        self.next_auto_commit_ms = self.ctx.now_ms + self.auto_commit_interval_ms
         self.committed_in_flight: set[TopicPartition] = set()
         self.no_committed: set[TopicPartition] = set()
         self.assignment_snapshot: dict[str, int] | None = None
@@ -95,7 +95,7 @@ class ConsumerCoordinator:
 
     @property
     def now_ms(self) -> int:
-        return self.cluster.now_ms
+        return self.ctx.now_ms
 
     @property
     def cooperative(self) -> bool:
@@ -106,7 +106,7 @@ class ConsumerCoordinator:
         )
 
     def _emit(self, kind: str, **data: Any) -> None:
-        self.cluster.emit(
+        self.ctx.emit(
             kind,
             {
                 "group": self.group_id,
@@ -173,7 +173,7 @@ class ConsumerCoordinator:
             if self._active() and self.coordinator_id is None:
                 self._find_coordinator()
 
-        self.cluster.scheduler.call_later(self.retry_backoff_ms, retry)
+        self.ctx.scheduler.call_later(self.retry_backoff_ms, retry)
 
     # --- poll ----------------------------------------------------------------------------------
 
@@ -515,9 +515,7 @@ class ConsumerCoordinator:
             if self.instance_id is None and self.member_id and self.coordinator_id is not None:
                 answered: list[object] = []
                 self._send_leave("the consumer is being closed", answered.append)
-                self.cluster._run_until(
-                    lambda: bool(answered), self.now_ms + self.request_timeout_ms
-                )
+                self.ctx.run_until(lambda: bool(answered), self.now_ms + self.request_timeout_ms)
         self._stop()
 
     def on_crash(self) -> None:

@@ -39,7 +39,7 @@ class HeartbeatThread:
 
     def ensure(self) -> None:
         if self.timer is None and self.group._active():
-            self.timer = self.group.cluster.scheduler.call_later(
+            self.timer = self.group.ctx.scheduler.call_later(
                 self.group.heartbeat_interval_ms, self._tick
             )
 
@@ -70,7 +70,7 @@ class HeartbeatThread:
             or self.group.state != UNJOINED
             or self.group.coordinator_id is None
         ):
-            self.timer = self.group.cluster.scheduler.call_later(
+            self.timer = self.group.ctx.scheduler.call_later(
                 self.group.heartbeat_interval_ms, self._tick
             )
 

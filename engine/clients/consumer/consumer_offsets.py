@@ -120,7 +120,7 @@ class ConsumerOffsets:
                 raise KafkaTimeoutError(
                     "Timeout of default.api.timeout.ms expired before committing offsets."
                 )
-            self.group.cluster._run_until(
+            self.group.ctx.run_until(
                 lambda: False,
                 min(deadline, self.group.now_ms + self.group.retry_backoff_ms),
             )
@@ -129,12 +129,12 @@ class ConsumerOffsets:
         """Find the coordinator if needed, send one request and wait for its answer."""
         if self.group.coordinator_id is None:
             self.group._find_coordinator()
-            self.group.cluster._run_until(lambda: self.group.coordinator_id is not None, deadline)
+            self.group.ctx.run_until(lambda: self.group.coordinator_id is not None, deadline)
             if self.group.coordinator_id is None:
                 raise KafkaTimeoutError("Timed out waiting to find the group coordinator.")
         answer: list[Any] = []
         send(answer.append)
-        self.group.cluster._run_until(lambda: bool(answer), deadline)
+        self.group.ctx.run_until(lambda: bool(answer), deadline)
         if not answer:
             raise KafkaTimeoutError("Timed out waiting for the group coordinator.")
         return answer[0]
@@ -173,7 +173,7 @@ class ConsumerOffsets:
                 raise KafkaTimeoutError(
                     "Timeout of default.api.timeout.ms expired fetching committed offsets."
                 )
-            self.group.cluster._run_until(
+            self.group.ctx.run_until(
                 lambda: False,
                 min(deadline, self.group.now_ms + self.group.retry_backoff_ms),
             )
@@ -218,9 +218,7 @@ class ConsumerOffsets:
                         self.group.no_committed.add(t)
                 self.group._poke()
             else:
-                self.group.cluster.scheduler.call_later(
-                    self.group.retry_backoff_ms, self.group._poke
-                )
+                self.group.ctx.scheduler.call_later(self.group.retry_backoff_ms, self.group._poke)
 
         self._send_offset_fetch(wanted, done)
         return True

@@ -26,9 +26,9 @@ from engine.sim.network import DISCONNECTED
 
 if TYPE_CHECKING:
     from engine.clients.consumer.consumer_coordinator import ConsumerCoordinator
-    from engine.cluster import Cluster
     from engine.server.broker import Broker
     from engine.server.replica_manager import FetchPartitionData
+    from engine.sim.context import MetadataSource, SimContext
 
 
 @dataclass(slots=True)
@@ -42,9 +42,15 @@ class CompletedFetch:
 class KafkaConsumer(ClientBase):
     kind = "consumer"
 
-    def __init__(self, cluster: Cluster, config: dict[str, Any] | None, client_number: int) -> None:
+    def __init__(
+        self,
+        ctx: SimContext,
+        metadata_response: MetadataSource,
+        config: dict[str, Any] | None,
+        client_number: int,
+    ) -> None:
         resolved = CONSUMER.resolve(config)
-        super().__init__(cluster, resolved, client_number)
+        super().__init__(ctx, metadata_response, resolved, client_number)
         self.group_id: str | None = resolved["group.id"]
         self.isolation_level: str = resolved["isolation.level"]
         self.subscription: set[str] = set()
@@ -61,7 +67,7 @@ class KafkaConsumer(ClientBase):
         self.reconnect_at: dict[int, int] = {}
         self.closed = False
         self.crashed = False
-        self.last_poll_ms = cluster.scheduler.now_ms
+        self.last_poll_ms = ctx.scheduler.now_ms
         self.consumed_records = 0
         self.coordinator: ConsumerCoordinator | None = None
         # Bumped whenever something arrives that a blocked poll() should look at again.
@@ -77,7 +83,7 @@ class KafkaConsumer(ClientBase):
 
     def subscribe(self, topics: Iterable[str]) -> None:
         topics = sorted(set(topics)) if not isinstance(topics, str) else [topics]
-        self.cluster._record_call(
+        self.ctx.record_call(
             "consumer.subscribe", {"consumer": self.client_number, "topics": topics}
         )
         self._check_open()
@@ -97,7 +103,7 @@ class KafkaConsumer(ClientBase):
 
     def assign(self, partitions: Iterable[TopicPartition]) -> None:
         tps = sorted({TopicPartition(*tp) for tp in partitions})
-        self.cluster._record_call(
+        self.ctx.record_call(
             "consumer.assign",
             {"consumer": self.client_number, "partitions": [list(tp) for tp in tps]},
         )
@@ -113,7 +119,7 @@ class KafkaConsumer(ClientBase):
         self.request_metadata_update(topics)
 
     def unsubscribe(self) -> None:
-        self.cluster._record_call("consumer.unsubscribe", {"consumer": self.client_number})
+        self.ctx.record_call("consumer.unsubscribe", {"consumer": self.client_number})
         self._check_open()
         if self.coordinator is not None and self.subscription:
             self.coordinator.leave_group("the consumer unsubscribed")
@@ -142,14 +148,12 @@ class KafkaConsumer(ClientBase):
                 f"You can only check the position for partitions assigned to this consumer: {tp}."
             )
         if tp not in self.positions:
-            self.cluster._record_call(
+            self.ctx.record_call(
                 "consumer.position", {"consumer": self.client_number, "tp": list(tp)}
             )
             deadline = self.now_ms + int(self.config["default.api.timeout.ms"])
             self._ensure_positions()
-            self.cluster._run_until(
-                lambda: tp in self.positions or tp in self.reset_errors, deadline
-            )
+            self.ctx.run_until(lambda: tp in self.positions or tp in self.reset_errors, deadline)
             self._raise_reset_error(tp)
         if tp not in self.positions:
             from engine.errors import KafkaTimeoutError
@@ -159,7 +163,7 @@ class KafkaConsumer(ClientBase):
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
         tp = TopicPartition(*tp)
-        self.cluster._record_call(
+        self.ctx.record_call(
             "consumer.seek", {"consumer": self.client_number, "tp": list(tp), "offset": offset}
         )
         if tp not in self.assigned:
@@ -178,7 +182,7 @@ class KafkaConsumer(ClientBase):
 
     def _seek_to(self, where: str, tps: Iterable[TopicPartition] | None) -> None:
         targets = self.assigned if tps is None else {TopicPartition(*tp) for tp in tps}
-        self.cluster._record_call(
+        self.ctx.record_call(
             "consumer.seek_to",
             {
                 "consumer": self.client_number,
@@ -237,7 +241,7 @@ class KafkaConsumer(ClientBase):
                 self.resets_in_flight.discard(tp)
                 self.progress += 1
 
-            self.cluster.scheduler.call_later(int(self.config["retry.backoff.ms"]), wake)
+            self.ctx.scheduler.call_later(int(self.config["retry.backoff.ms"]), wake)
 
         def on_reply(response: object) -> None:
             self.resets_in_flight.discard(tp)
@@ -254,7 +258,7 @@ class KafkaConsumer(ClientBase):
             self.positions[tp] = offset
             self.requested_resets.pop(tp, None)
             self.progress += 1
-            self.cluster.emit(
+            self.ctx.emit(
                 "offset_reset",
                 {
                     "client": self.client_id,
@@ -275,7 +279,7 @@ class KafkaConsumer(ClientBase):
     # --- poll --------------------------------------------------------------------------------
 
     def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> list[ConsumerRecord]:
-        self.cluster._record_call(
+        self.ctx.record_call(
             "consumer.poll",
             {"consumer": self.client_number, "timeout_ms": timeout_ms, "max_records": max_records},
         )
@@ -307,7 +311,7 @@ class KafkaConsumer(ClientBase):
                 self.last_poll_ms = self.now_ms
                 return []
             seen = self.progress
-            self.cluster._run_until(self._progressed_since(seen), deadline)
+            self.ctx.run_until(self._progressed_since(seen), deadline)
             self.last_poll_ms = self.now_ms
 
     def _progressed_since(self, seen: int) -> Callable[[], bool]:
@@ -341,7 +345,7 @@ class KafkaConsumer(ClientBase):
                 self.completed.popleft()
         self.consumed_records += len(out)
         if out:
-            self.cluster.on_records_consumed(self, out)
+            self.ctx.taps.on_records_consumed(self, out)
         return out
 
     def _fetchable(self) -> list[TopicPartition]:
@@ -402,7 +406,7 @@ class KafkaConsumer(ClientBase):
         def retry() -> None:
             self.progress += 1  # wakes a blocked poll() to fetch again
 
-        self.cluster.scheduler.call_later(backoff, retry)
+        self.ctx.scheduler.call_later(backoff, retry)
 
     def _handle_fetch_data(
         self, tp: TopicPartition, fetch_offset: int, data: FetchPartitionData
@@ -411,7 +415,7 @@ class KafkaConsumer(ClientBase):
             return
         if data.error:
             if data.error == "OFFSET_OUT_OF_RANGE":
-                self.cluster.emit(
+                self.ctx.emit(
                     "offset_out_of_range",
                     {
                         "client": self.client_id,
@@ -461,7 +465,7 @@ class KafkaConsumer(ClientBase):
     # --- groups (delegated) ------------------------------------------------------------------
 
     def commit(self, offsets: dict[TopicPartition, int] | None = None) -> None:
-        self.cluster._record_call(
+        self.ctx.record_call(
             "consumer.commit",
             {
                 "consumer": self.client_number,
@@ -484,9 +488,7 @@ class KafkaConsumer(ClientBase):
 
     def committed(self, tp: TopicPartition) -> int | None:
         # Recorded: asking the coordinator advances the clock.
-        self.cluster._record_call(
-            "consumer.committed", {"consumer": self.client_number, "tp": list(tp)}
-        )
+        self.ctx.record_call("consumer.committed", {"consumer": self.client_number, "tp": list(tp)})
         if self.coordinator is None:
             raise InvalidGroupIdError("committed() needs a group.id.")
         return self.coordinator.fetch_committed_sync(TopicPartition(*tp))
@@ -494,7 +496,7 @@ class KafkaConsumer(ClientBase):
     def close(self) -> None:
         if self.closed:
             return
-        self.cluster._record_call("consumer.close", {"consumer": self.client_number})
+        self.ctx.record_call("consumer.close", {"consumer": self.client_number})
         if self.coordinator is not None and not self.crashed:
             self.coordinator.close()
         self.closed = True
@@ -504,13 +506,13 @@ class KafkaConsumer(ClientBase):
         """The process dies: no leave-group, no commits, no more heartbeats."""
         if self.closed:
             return
-        self.cluster._record_call("consumer.crash", {"consumer": self.client_number})
+        self.ctx.record_call("consumer.crash", {"consumer": self.client_number})
         self.crashed = True
         self.closed = True
         self.alive = False
         if self.coordinator is not None:
             self.coordinator.on_crash()
-        self.cluster.emit("consumer_crashed", {"client": self.client_id, "group": self.group_id})
+        self.ctx.emit("consumer_crashed", {"client": self.client_id, "group": self.group_id})
 
     def pause(self, tps: Iterable[TopicPartition]) -> None:
         self.paused |= {TopicPartition(*tp) for tp in tps} & self.assigned

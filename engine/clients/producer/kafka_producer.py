@@ -33,7 +33,7 @@ from engine.errors import (
 from engine.partitioner import BuiltInPartitioner, partition_for_key
 
 if TYPE_CHECKING:
-    from engine.cluster import Cluster
+    from engine.sim.context import MetadataSource, SimContext
 
 
 class FutureRecordMetadata:
@@ -87,7 +87,7 @@ class FutureRecordMetadata:
 
     def get(self, timeout_ms: int | None = None) -> RecordMetadata:
         if not self._done:
-            self._producer.cluster._record_call(
+            self._producer.ctx.record_call(
                 "future.get",
                 {
                     "producer": self._producer.client_number,
@@ -107,11 +107,20 @@ class FutureRecordMetadata:
 class KafkaProducer(ClientBase):
     kind = "producer"
 
-    def __init__(self, cluster: Cluster, config: dict[str, Any] | None, client_number: int) -> None:
+    def __init__(
+        self,
+        ctx: SimContext,
+        metadata_response: MetadataSource,
+        allocate_producer_id: Callable[[], int],
+        config: dict[str, Any] | None,
+        client_number: int,
+    ) -> None:
         given = PRODUCER.parse(config)
         resolved = PRODUCER.defaults()
         resolved.update(given)
-        super().__init__(cluster, resolved, client_number)
+        super().__init__(ctx, metadata_response, resolved, client_number)
+        # InitProducerId for an idempotent producer without a transactional id.
+        self.allocate_producer_id = allocate_producer_id
         self.acks = -1 if resolved["acks"] in ("all", "-1") else int(resolved["acks"])
         self.idempotent = self._resolve_idempotence(given, resolved)
         self.transactional_id: str | None = resolved["transactional.id"]
@@ -186,7 +195,7 @@ class KafkaProducer(ClientBase):
         headers: Any = None,
         timestamp_ms: int | None = None,
     ) -> FutureRecordMetadata:
-        self.cluster._record_call(
+        self.ctx.record_call(
             "producer.send",
             {
                 "producer": self.client_number,
@@ -225,11 +234,7 @@ class KafkaProducer(ClientBase):
         # A cheap bound first (batch header, varints, key and value): the exact estimate only
         # matters near the limits.
         size = _SIZE_SLACK + (len(key) if key else 0) + (len(value) if value else 0)
-        if (
-            header_tuple
-            or size > self._max_request_size
-            or size > self.cluster.limits.max_record_bytes
-        ):
+        if header_tuple or size > self._max_request_size or size > self.ctx.limits.max_record_bytes:
             size = estimate_size_in_bytes_upper_bound(key, value, header_tuple)
         if size > self._max_request_size:
             future._complete(
@@ -241,8 +246,8 @@ class KafkaProducer(ClientBase):
                 ),
             )
             return future
-        if size > self.cluster.limits.max_record_bytes:
-            self.cluster.limits.check_record(size)
+        if size > self.ctx.limits.max_record_bytes:
+            self.ctx.limits.check_record(size)
         infos = self.topics.get(topic)
         if infos is None:
             infos = self._wait_on_metadata(topic)
@@ -291,20 +296,20 @@ class KafkaProducer(ClientBase):
             full = last.closed or last.size >= self.batch_size
             self._sticky(topic).update_partition_info(appended, count, self._available(topic), full)
         self.sent_records += 1
-        self.cluster.on_client_send(self, tp)
+        self.ctx.taps.on_client_send(self, tp)
         return future
 
     def flush(self) -> None:
         if not self._pending:
             return
-        self.cluster._record_call("producer.flush", {"producer": self.client_number})
+        self.ctx.record_call("producer.flush", {"producer": self.client_number})
         self._flush()
 
     def _flush(self) -> None:
         self.accumulator.flushing = True
         try:
             self.sender.wake(0)
-            self.cluster._run_until(
+            self.ctx.run_until(
                 lambda: not self._pending,
                 self.now_ms + self.delivery_timeout_ms + self.request_timeout_ms + 1000,
             )
@@ -314,24 +319,24 @@ class KafkaProducer(ClientBase):
     def close(self) -> None:
         if self.closed:
             return
-        self.cluster._record_call("producer.close", {"producer": self.client_number})
+        self.ctx.record_call("producer.close", {"producer": self.client_number})
         self._flush()
         self.closed = True
 
     # --- transactions (the work is done by engine.clients.producer.transaction_manager) -----------
 
     def init_transactions(self) -> None:
-        self.cluster._record_call("producer.init_transactions", {"producer": self.client_number})
+        self.ctx.record_call("producer.init_transactions", {"producer": self.client_number})
         self._transactions().init_transactions()
 
     def begin_transaction(self) -> None:
-        self.cluster._record_call("producer.begin_transaction", {"producer": self.client_number})
+        self.ctx.record_call("producer.begin_transaction", {"producer": self.client_number})
         self._transactions().begin_transaction()
 
     def send_offsets_to_transaction(
         self, offsets: dict[TopicPartition, int], group_id: str
     ) -> None:
-        self.cluster._record_call(
+        self.ctx.record_call(
             "producer.send_offsets_to_transaction",
             {
                 "producer": self.client_number,
@@ -344,11 +349,11 @@ class KafkaProducer(ClientBase):
         )
 
     def commit_transaction(self) -> None:
-        self.cluster._record_call("producer.commit_transaction", {"producer": self.client_number})
+        self.ctx.record_call("producer.commit_transaction", {"producer": self.client_number})
         self._transactions().commit_transaction()
 
     def abort_transaction(self) -> None:
-        self.cluster._record_call("producer.abort_transaction", {"producer": self.client_number})
+        self.ctx.record_call("producer.abort_transaction", {"producer": self.client_number})
         self._transactions().abort_transaction()
 
     def _transactions(self) -> Any:
@@ -383,7 +388,7 @@ class KafkaProducer(ClientBase):
     def _sticky(self, topic: str) -> BuiltInPartitioner:
         partitioner = self.partitioners.get(topic)
         if partitioner is None:
-            partitioner = BuiltInPartitioner(topic, self.batch_size, self.cluster.rng)
+            partitioner = BuiltInPartitioner(topic, self.batch_size, self.ctx.rng)
             self.partitioners[topic] = partitioner
         return partitioner
 
@@ -399,7 +404,7 @@ class KafkaProducer(ClientBase):
             return self.topics[topic]
         self.request_metadata_update({topic})
         deadline = self.now_ms + int(self.config["max.block.ms"])
-        self.cluster._run_until(lambda: topic in self.topics, deadline)
+        self.ctx.run_until(lambda: topic in self.topics, deadline)
         return self.topics.get(topic)
 
     # --- the parts other modules reach through the producer --------------------------------
@@ -454,7 +459,7 @@ class KafkaProducer(ClientBase):
         self.sender.wake(0) if self.accumulator.flushing else None
         limit = self.delivery_timeout_ms + self.request_timeout_ms + 1000
         deadline = self.now_ms + (limit if timeout_ms is None else min(int(timeout_ms), limit))
-        self.cluster._run_until(future.done, deadline)
+        self.ctx.run_until(future.done, deadline)
 
     def on_metadata_update(self) -> None:
         if any(self.accumulator.batches.values()):

@@ -84,7 +84,7 @@ class ProducerSequences:
             for batch in batches.get(tp, ()):
                 batch.base_sequence = -1
         self.rewrite_sequences.clear()
-        self._producer.cluster.emit(
+        self._producer.ctx.emit(
             "producer_epoch_bumped",
             {
                 "producer": self._producer.client_id,

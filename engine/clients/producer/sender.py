@@ -56,7 +56,7 @@ class Sender:
         if self._timer is not None:
             self._timer.cancel()
         self._due = due
-        self._timer = self._producer.cluster.scheduler.call_at(due, self.run)
+        self._timer = self._producer.ctx.scheduler.call_at(due, self.run)
 
     def run(self) -> None:
         producer = self._producer
@@ -159,7 +159,7 @@ class Sender:
             )
         acks = producer.acks
         timeout = producer.request_timeout_ms
-        producer.cluster.on_produce_request(producer, leader, [b.tp for b in batches])
+        producer.ctx.taps.on_produce_request(producer, leader, [b.tp for b in batches])
 
         def handle(broker: Broker, reply: Callable[[object], None]) -> None:
             results: dict[int, tuple[str, int, int]] = {}
@@ -232,7 +232,7 @@ class Sender:
             )
             batch.retry_at_ms = producer.now_ms + backoff
             self._accumulator.reenqueue(batch)
-            producer.cluster.emit(
+            producer.ctx.emit(
                 "produce_retried",
                 {
                     "producer": producer.client_id,
@@ -266,7 +266,7 @@ class Sender:
             offset = base_offset + index if base_offset >= 0 else -1
             future._complete(RecordMetadata(tp.topic, tp.partition, offset, record.timestamp), None)
         producer.acked_records += len(batch.records)
-        producer.cluster.on_batch_acknowledged(producer, batch, base_offset)
+        producer.ctx.taps.on_batch_acknowledged(producer, batch, base_offset)
 
     def fail_batch(self, batch: ProducerBatch, error: KafkaError) -> None:
         producer = self._producer
@@ -275,7 +275,7 @@ class Sender:
             self._sequences.on_sequenced_batch_failed(batch.tp)
         for future in batch.futures:
             future._complete(None, error)
-        producer.cluster.emit(
+        producer.ctx.emit(
             "produce_failed",
             {
                 "producer": producer.client_id,
@@ -300,7 +300,7 @@ class Sender:
         self._pid_in_flight = True
 
         def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-            reply(producer.cluster.allocate_producer_id())
+            reply(producer.allocate_producer_id())
 
         def on_reply(response: object) -> None:
             self._pid_in_flight = False

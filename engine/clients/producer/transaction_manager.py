@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         TransactionCoordinator,
     )
     from engine.server.broker import Broker
+    from engine.sim.context import SimContext
 
 __all__ = ["ConsumerGroupMetadata", "TransactionAbortedError", "TransactionManager"]
 
@@ -120,8 +121,8 @@ class TransactionManager:
         self._timed_out_end: bool | None = None  # commit (True) or abort (False) to retry
 
     @property
-    def cluster(self) -> Any:
-        return self.producer.cluster
+    def ctx(self) -> SimContext:
+        return self.producer.ctx
 
     @staticmethod
     def _coordinator_at(broker: Broker) -> TransactionCoordinator:
@@ -156,7 +157,7 @@ class TransactionManager:
             if self.producer.now_ms + backoff > deadline_ms:
                 finish("REQUEST_TIMED_OUT", None)
                 return
-            self.cluster.scheduler.call_later(backoff, attempt)
+            self.ctx.scheduler.call_later(backoff, attempt)
 
         def attempt() -> None:
             if self._generation != generation:
@@ -221,7 +222,7 @@ class TransactionManager:
         result: list[tuple[str, Any]] = []
         deadline = self.producer.now_ms + int(self.producer.config["max.block.ms"])
         self._request(kind, call, lambda error, payload: result.append((error, payload)), deadline)
-        self.cluster._run_until(lambda: bool(result), deadline)
+        self.ctx.run_until(lambda: bool(result), deadline)
         if not result or result[0][0] == "REQUEST_TIMED_OUT":
             self._generation += 1  # late answers to this call are ignored
             self._coordinator_busy = False
@@ -445,7 +446,11 @@ class TransactionManager:
                 )
 
             producer.send_request(coordinator_id, "txn_offset_commit", handle, result.append)
-            self.cluster._run_until(lambda answered=result: bool(answered), deadline)
+
+            def answered(seen: list[object] = result) -> bool:
+                return bool(seen)
+
+            self.ctx.run_until(answered, deadline)
             if not result:
                 raise KafkaTimeoutError("TxnOffsetCommit did not complete within max.block.ms.")
             response = result[0]
@@ -459,7 +464,7 @@ class TransactionManager:
                     raise KafkaTimeoutError(
                         f"TxnOffsetCommit did not complete within max.block.ms ({response})."
                     )
-                self.cluster._run_until(lambda: False, producer.now_ms + backoff)
+                self.ctx.run_until(lambda: False, producer.now_ms + backoff)
                 continue
             assert isinstance(response, str)
             return response
@@ -490,10 +495,10 @@ class TransactionManager:
 
         def retry() -> None:
             if producer.now_ms + backoff <= deadline:
-                self.cluster.scheduler.call_later(backoff, attempt)
+                self.ctx.scheduler.call_later(backoff, attempt)
 
         attempt()
-        self.cluster._run_until(lambda: bool(found), deadline)
+        self.ctx.run_until(lambda: bool(found), deadline)
         if not found:
             raise KafkaTimeoutError(
                 f"The coordinator of group {group_id!r} was not found within max.block.ms."
@@ -547,7 +552,7 @@ class TransactionManager:
         )
         self.pending_partitions = set()
         # Batches already sent must finish first (their sequence numbers are spoken for).
-        producer.cluster._run_until(
+        producer.ctx.run_until(
             lambda: not any(producer.in_flight_batches.values()),
             producer.now_ms + producer.request_timeout_ms + 1000,
         )

@@ -45,7 +45,7 @@ class ClassicGroupJoin(ClassicGroupProtocol):
             return
         if not request.member_id:
             new_id = (
-                f"{request.client_id}-{uuid.UUID(int=self.cluster.rng.getrandbits(128), version=4)}"
+                f"{request.client_id}-{uuid.UUID(int=self.ctx.rng.getrandbits(128), version=4)}"
             )
             # group.max.size counts static members too; a known instance only takes its own place.
             known_instance = request.group_instance_id in group.static_members

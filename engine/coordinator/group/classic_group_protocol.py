@@ -29,14 +29,14 @@ from engine.coordinator.group.group_records import group_metadata_key, group_met
 from engine.sim.clock import Timer
 
 if TYPE_CHECKING:
-    from engine.cluster import Cluster
     from engine.server.broker import Broker
+    from engine.sim.context import SimContext
 
 
 class ClassicGroupProtocol(ABC):
     """JoinGroup, SyncGroup, Heartbeat and LeaveGroup for the groups of one coordinator."""
 
-    cluster: Cluster
+    ctx: SimContext
     broker: Broker
     groups: dict[str, ClassicGroup]
 

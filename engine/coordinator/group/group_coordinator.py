@@ -40,7 +40,7 @@ class GroupCoordinator(ClassicGroupJoin):
 
     def __init__(self, service: GroupService, broker: Broker) -> None:
         self.service = service
-        self.cluster = service.cluster
+        self.ctx = service.ctx
         self.broker = broker
         self.groups: dict[str, ClassicGroup] = {}
         # Which __consumer_offsets partitions are loaded, at which leader epoch.
@@ -51,10 +51,10 @@ class GroupCoordinator(ClassicGroupJoin):
 
     @property
     def now_ms(self) -> int:
-        return self.cluster.scheduler.now_ms
+        return self.ctx.scheduler.now_ms
 
     def _emit(self, kind: str, group: ClassicGroup, **data: Any) -> None:
-        self.cluster.emit(kind, {"group": group.group_id, "coordinator": self.broker.id, **data})
+        self.ctx.emit(kind, {"group": group.group_id, "coordinator": self.broker.id, **data})
 
     # --- ownership and loading -------------------------------------------------------------
 
@@ -92,7 +92,7 @@ class GroupCoordinator(ClassicGroupJoin):
         self.loaded[number] = partition.leader_epoch
         self._start_offsets_cleanup()
         if loaded:
-            self.cluster.emit(
+            self.ctx.emit(
                 "group_coordinator_loaded",
                 {"broker": self.broker.id, "partition": number, "groups": sorted(loaded)},
             )
@@ -107,7 +107,7 @@ class GroupCoordinator(ClassicGroupJoin):
         for group_id in dropped:
             self._drop(self.groups.pop(group_id))
         if dropped:
-            self.cluster.emit(
+            self.ctx.emit(
                 "group_coordinator_unloaded",
                 {"broker": self.broker.id, "partition": number, "groups": dropped},
             )
@@ -161,7 +161,7 @@ class GroupCoordinator(ClassicGroupJoin):
             if not error:
                 action()
 
-        return self.cluster.scheduler.call_later(delay_ms, fire)
+        return self.ctx.scheduler.call_later(delay_ms, fire)
 
     def view(self, group_id: str) -> ClassicGroup | None:
         """Read-only: the group as this coordinator knows it, or as its log has it if not loaded."""

@@ -3,6 +3,7 @@ groups with their offsets and lag (`kafka-consumer-groups --describe`) and reset
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,8 +21,10 @@ from engine.errors import (
 )
 
 if TYPE_CHECKING:
-    from engine.cluster import Cluster
+    from engine.controller.quorum_controller import QuorumController
     from engine.server.broker import Broker
+    from engine.server.partition import Partition
+    from engine.sim.context import CreateTopic, SimContext
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,31 +51,42 @@ class GroupDescription:
 class GroupService:
     """`cluster.groups`: finds coordinators, describes groups, resets offsets."""
 
-    def __init__(self, cluster: Cluster) -> None:
-        self.cluster = cluster
+    def __init__(
+        self,
+        ctx: SimContext,
+        broker_config: dict[str, Any],
+        controller: QuorumController,
+        create_topic: CreateTopic,
+        leader_log_partition: Callable[[str, int], Partition | None],
+    ) -> None:
+        self.ctx = ctx
+        self.broker_config = broker_config
+        self.controller = controller
+        self.create_topic = create_topic
+        self.leader_log_partition = leader_log_partition
         self.coordinators: dict[int, GroupCoordinator] = {}
         self._last_creation_failure: tuple[str, int] | None = None
-        for broker_id in cluster.broker_ids():
-            broker = cluster.broker_by_id(broker_id)
+        for broker_id in ctx.nodes.broker_ids():
+            broker = ctx.nodes.broker_by_id(broker_id)
             coordinator = GroupCoordinator(self, broker)
             self.coordinators[broker_id] = coordinator
 
     def num_partitions(self) -> int:
-        topic = self.cluster.controller.topics.get(OFFSETS_TOPIC)
+        topic = self.controller.topics.get(OFFSETS_TOPIC)
         if topic is not None and topic.partitions:
             return len(topic.partitions)
-        return int(self.cluster.broker_config["offsets.topic.num.partitions"])
+        return int(self.broker_config["offsets.topic.num.partitions"])
 
     def partition_for(self, group_id: str) -> int:
         return offsets_partition_for(group_id, self.num_partitions())
 
     def ensure_offsets_topic(self) -> None:
         """Kafka creates `__consumer_offsets` on the first FindCoordinator for a group."""
-        if OFFSETS_TOPIC in self.cluster.controller.topics:
+        if OFFSETS_TOPIC in self.controller.topics:
             return
-        config = self.cluster.broker_config
+        config = self.broker_config
         try:
-            self.cluster._create_topic(
+            self.create_topic(
                 OFFSETS_TOPIC,
                 int(config["offsets.topic.num.partitions"]),
                 int(config["offsets.topic.replication.factor"]),
@@ -85,11 +99,11 @@ class GroupService:
         except KafkaError as exc:
             # Every FindCoordinator retries the creation; tell the story once, not per retry.
             error = type(exc).__name__
-            now = self.cluster.now_ms
+            now = self.ctx.now_ms
             last = self._last_creation_failure
             if last is None or last[0] != error or now - last[1] >= 10_000:
                 self._last_creation_failure = (error, now)
-                self.cluster.emit(
+                self.ctx.emit(
                     "offsets_topic_creation_failed", {"error": error, "message": exc.message}
                 )
 
@@ -104,7 +118,7 @@ class GroupService:
         return "", registration.leader
 
     def coordinator_for(self, group_id: str) -> GroupCoordinator | None:
-        topic = self.cluster.controller.topics.get(OFFSETS_TOPIC)
+        topic = self.controller.topics.get(OFFSETS_TOPIC)
         if topic is None:
             return None
         registration = topic.partitions.get(self.partition_for(group_id))
@@ -122,7 +136,7 @@ class GroupService:
             coordinator._group(group_id, create=True) if coordinator else ("NOT_COORDINATOR", None)
         )
         if coordinator is None or group is None:
-            self.cluster.emit("offsets_commit_failed", {"group": group_id, "error": error})
+            self.ctx.emit("offsets_commit_failed", {"group": group_id, "error": error})
             return
         coordinator.offsets.commit_offsets(group, dict(offsets), lambda error: None)
 
@@ -130,10 +144,10 @@ class GroupService:
 
     def _end_offset(self, tp: TopicPartition, isolation_level: str) -> int | None:
         """What a consumer can read up to: the high watermark, or the LSO for read_committed."""
-        topic = self.cluster.controller.topics.get(tp.topic)
+        topic = self.controller.topics.get(tp.topic)
         if topic is None or tp.partition not in topic.partitions:
             return None
-        replica = self.cluster._leader_log_partition(tp.topic, tp.partition)
+        replica = self.leader_log_partition(tp.topic, tp.partition)
         if replica is None:
             return None
         log = replica.log
@@ -192,7 +206,7 @@ class GroupService:
         return sorted(self._all_views())
 
     def _all_views(self) -> dict[str, tuple[ClassicGroup, int]]:
-        topic = self.cluster.controller.topics.get(OFFSETS_TOPIC)
+        topic = self.controller.topics.get(OFFSETS_TOPIC)
         found: dict[str, tuple[ClassicGroup, int]] = {}
         if topic is None:
             return found
@@ -231,7 +245,7 @@ class GroupService:
     # --- admin: kafka-consumer-groups --reset-offsets ----------------------------------------
 
     def reset_offsets(self, group_id: str, topic: str, to: str | int) -> dict[TopicPartition, int]:
-        registration = self.cluster.controller.topics.get(topic)
+        registration = self.controller.topics.get(topic)
         if registration is None:
             raise UnknownTopicOrPartitionError(f"Topic '{topic}' does not exist.")
         if not (to in ("earliest", "latest") or (isinstance(to, int) and not isinstance(to, bool))):
@@ -244,14 +258,14 @@ class GroupService:
         targets: dict[TopicPartition, int] = {}
         for number in sorted(registration.partitions):
             tp = TopicPartition(topic, number)
-            replica = self.cluster._leader_log_partition(topic, number)
+            replica = self.leader_log_partition(topic, number)
             earliest = replica.log.log_start_offset if replica else 0
             latest = replica.log.high_watermark if replica else 0
             target = earliest if to == "earliest" else latest if to == "latest" else int(to)
             targets[tp] = min(max(target, earliest), latest)  # O5: clamped
         self.ensure_offsets_topic()
         outcome: list[str] = []
-        deadline = self.cluster.now_ms + 30000
+        deadline = self.ctx.now_ms + 30000
 
         def attempt() -> bool:
             coordinator = self.coordinator_for(group_id)
@@ -260,9 +274,9 @@ class GroupService:
             coordinator.offsets.admin_commit(group_id, targets, outcome.append)
             return True
 
-        started = attempt() or self.cluster._run_until(attempt, deadline)
+        started = attempt() or self.ctx.run_until(attempt, deadline)
         if started:
-            self.cluster._run_until(lambda: bool(outcome), deadline)
+            self.ctx.run_until(lambda: bool(outcome), deadline)
         if not outcome:
             raise KafkaTimeoutError(
                 "Timed out waiting for the group coordinator to store the offsets."

@@ -49,10 +49,11 @@ from engine.coordinator.transaction.transaction_state import (
 from engine.errors import KafkaError
 
 if TYPE_CHECKING:
-    from engine.cluster import Cluster
+    from engine.controller.quorum_controller import QuorumController
     from engine.coordinator.group.group_service import GroupService
     from engine.server.broker import Broker
     from engine.server.partition import Partition
+    from engine.sim.context import CreateTopic, SimContext
 
 __all__ = [
     "TRANSACTION_STATE_TOPIC",
@@ -80,7 +81,10 @@ class TransactionCoordinator:
 
     def __init__(self, service: TransactionService, broker: Broker) -> None:
         self.service = service
-        self.cluster = service.cluster
+        self.ctx = service.ctx
+        self.controller = service.controller
+        self.broker_config = service.broker_config
+        self.allocate_producer_id = service.allocate_producer_id
         self.broker = broker
         self.transactions: dict[str, TransactionMetadata] = {}
         # The __transaction_state partitions loaded, each at the leader epoch it was loaded at.
@@ -89,7 +93,7 @@ class TransactionCoordinator:
 
     @property
     def now_ms(self) -> int:
-        return self.cluster.scheduler.now_ms
+        return self.ctx.scheduler.now_ms
 
     # --- ownership and loading -------------------------------------------------------------
 
@@ -130,7 +134,7 @@ class TransactionCoordinator:
         )
         if not loaded:
             return
-        self.cluster.emit(
+        self.ctx.emit(
             "txn_coordinator_loaded",
             {
                 "broker": self.broker.id,
@@ -209,7 +213,7 @@ class TransactionCoordinator:
 
     def _bumped(self, meta: TransactionMetadata) -> tuple[int, int]:
         if meta.producer_epoch >= MAX_EPOCH - 1:
-            return (self.cluster.allocate_producer_id(), 0)
+            return (self.allocate_producer_id(), 0)
         return (meta.producer_id, meta.producer_epoch + 1)
 
     # --- requests from producers -------------------------------------------------------------
@@ -222,7 +226,7 @@ class TransactionCoordinator:
         respond: Respond,
     ) -> None:
         """InitProducerId (T2): a new epoch for the id, fencing older producers."""
-        if timeout_ms > int(self.cluster.broker_config["transaction.max.timeout.ms"]):
+        if timeout_ms > int(self.broker_config["transaction.max.timeout.ms"]):
             respond(("INVALID_TRANSACTION_TIMEOUT", None))
             return
         error, meta = self._lookup(transactional_id)
@@ -231,7 +235,7 @@ class TransactionCoordinator:
             return
         if meta is None:
             meta = TransactionMetadata(
-                transactional_id, self.cluster.allocate_producer_id(), NO_PRODUCER_EPOCH, timeout_ms
+                transactional_id, self.allocate_producer_id(), NO_PRODUCER_EPOCH, timeout_ms
             )
             self.transactions[transactional_id] = meta
         if meta.pending_state is not None:
@@ -303,7 +307,7 @@ class TransactionCoordinator:
             respond((error, None))
             return
         for tp in tps:
-            topic = self.cluster.controller.topics.get(tp.topic)
+            topic = self.controller.topics.get(tp.topic)
             if topic is None or tp.partition not in topic.partitions:
                 respond(("UNKNOWN_TOPIC_OR_PARTITION", None))
                 return
@@ -330,7 +334,7 @@ class TransactionCoordinator:
             respond(("COORDINATOR_NOT_AVAILABLE", None))
             return
         groups.ensure_offsets_topic()
-        if OFFSETS_TOPIC not in self.cluster.controller.topics:
+        if OFFSETS_TOPIC not in self.controller.topics:
             respond(("COORDINATOR_NOT_AVAILABLE", None))
             return
         tp = TopicPartition(OFFSETS_TOPIC, groups.partition_for(group_id))
@@ -411,7 +415,7 @@ class TransactionCoordinator:
                 return
             if error:
                 return  # no longer the coordinator: the new one completes it after loading
-            self.cluster.emit(
+            self.ctx.emit(
                 "transaction_committed" if commit else "transaction_aborted",
                 {
                     "transactional_id": meta.transactional_id,
@@ -426,7 +430,7 @@ class TransactionCoordinator:
         self._write(meta, target, completed)
 
     def _retry_complete(self, meta: TransactionMetadata) -> None:
-        self.cluster.scheduler.call_later(
+        self.ctx.scheduler.call_later(
             MARKER_RETRY_BACKOFF_MS, lambda: self.complete_transaction(meta)
         )
 
@@ -451,48 +455,57 @@ class TransactionService:
     """`cluster.transactions`: routes requests to the coordinator of the broker
     that receives them, creates the state topic, and gives read-only views."""
 
-    def __init__(self, cluster: Cluster) -> None:
-        self.cluster = cluster
+    def __init__(
+        self,
+        ctx: SimContext,
+        broker_config: dict[str, Any],
+        controller: QuorumController,
+        create_topic: CreateTopic,
+        allocate_producer_id: Callable[[], int],
+    ) -> None:
+        self.ctx = ctx
+        self.broker_config = broker_config
+        self.controller = controller
+        self.create_topic = create_topic
+        self.allocate_producer_id = allocate_producer_id
         self.coordinators: dict[int, TransactionCoordinator] = {}
-        for broker_id in cluster.broker_ids():
-            broker = cluster.broker_by_id(broker_id)
+        for broker_id in ctx.nodes.broker_ids():
+            broker = ctx.nodes.broker_by_id(broker_id)
             coordinator = TransactionCoordinator(self, broker)
             self.coordinators[broker_id] = coordinator
         # The group coordinators' service, for AddOffsetsToTxn; the facade wires it.
         self.groups: GroupService | None = None
-        interval = int(
-            cluster.broker_config["transaction.abort.timed.out.transaction.cleanup.interval.ms"]
-        )
+        interval = int(broker_config["transaction.abort.timed.out.transaction.cleanup.interval.ms"])
 
         def tick() -> None:
             for broker_id in sorted(self.coordinators):
                 self.coordinators[broker_id].abort_timed_out_transactions()
-            cluster.scheduler.call_later(interval, tick)
+            ctx.scheduler.call_later(interval, tick)
 
-        cluster.scheduler.call_later(interval, tick)
+        ctx.scheduler.call_later(interval, tick)
 
     # --- where coordinators live -------------------------------------------------------------
 
     @property
     def num_partitions(self) -> int:
-        topic = self.cluster.controller.topics.get(TRANSACTION_STATE_TOPIC)
+        topic = self.controller.topics.get(TRANSACTION_STATE_TOPIC)
         if topic is not None and topic.partitions:
             return len(topic.partitions)
-        return int(self.cluster.broker_config["transaction.state.log.num.partitions"])
+        return int(self.broker_config["transaction.state.log.num.partitions"])
 
     def partition_for(self, transactional_id: str) -> int:
         return java_abs(java_string_hash(transactional_id)) % self.num_partitions
 
     def _ensure_state_topic(self) -> None:
-        if TRANSACTION_STATE_TOPIC in self.cluster.controller.topics:
+        if TRANSACTION_STATE_TOPIC in self.controller.topics:
             return
-        config = self.cluster.broker_config
-        self.cluster._create_topic(
+        config = self.broker_config
+        self.create_topic(
             TRANSACTION_STATE_TOPIC,
             int(config["transaction.state.log.num.partitions"]),
             min(
                 int(config["transaction.state.log.replication.factor"]),
-                len(self.cluster.broker_ids()),
+                len(self.ctx.nodes.broker_ids()),
             ),
             {
                 "cleanup.policy": "compact",
@@ -505,13 +518,11 @@ class TransactionService:
 
     def handle_find_coordinator(self, broker: Broker, transactional_id: str) -> Response:
         """FindCoordinator(key type TRANSACTION): the leader of the id's state partition."""
-        if TRANSACTION_STATE_TOPIC not in self.cluster.controller.topics:
+        if TRANSACTION_STATE_TOPIC not in self.controller.topics:
             try:
                 self._ensure_state_topic()
             except KafkaError as exc:
-                self.cluster.emit(
-                    "transaction_state_topic_creation_failed", {"error": exc.kafka_name}
-                )
+                self.ctx.emit("transaction_state_topic_creation_failed", {"error": exc.kafka_name})
             return ("COORDINATOR_NOT_AVAILABLE", None)
         view = broker.topics.get(TRANSACTION_STATE_TOPIC)
         if view is None:
@@ -525,7 +536,7 @@ class TransactionService:
         return self.coordinators[broker.id]
 
     def current_coordinator(self, transactional_id: str) -> TransactionCoordinator | None:
-        topic = self.cluster.controller.topics.get(TRANSACTION_STATE_TOPIC)
+        topic = self.controller.topics.get(TRANSACTION_STATE_TOPIC)
         if topic is None:
             return None
         registration = topic.partitions.get(self.partition_for(transactional_id))

@@ -140,7 +140,8 @@ class TransactionMarkerChannel:
 
     def __init__(self, coordinator: TransactionCoordinator) -> None:
         self.coordinator = coordinator
-        self.cluster = coordinator.cluster
+        self.ctx = coordinator.ctx
+        self.controller = coordinator.controller
         self.broker = coordinator.broker
 
     def send_markers(self, meta: TransactionMetadata) -> None:
@@ -164,7 +165,7 @@ class TransactionMarkerChannel:
             return
         view = self.broker.topics.get(tp.topic)
         if view is None or tp.partition not in view.partitions:
-            if tp.topic not in self.cluster.controller.topics:
+            if tp.topic not in self.controller.topics:
                 self._written(meta, tp, round_key)  # the topic is gone: nothing to mark
             else:
                 self._retry(meta, tp, round_key)
@@ -173,7 +174,7 @@ class TransactionMarkerChannel:
         if leader_id == NO_LEADER:
             self._retry(meta, tp, round_key)
             return
-        leader = self.cluster.broker_by_id(leader_id)
+        leader = self.ctx.nodes.broker_by_id(leader_id)
         producer_id, producer_epoch = meta.producer_id, meta.producer_epoch
         control_type = "COMMIT" if meta.state == "PrepareCommit" else "ABORT"
         finished = [False]
@@ -198,7 +199,7 @@ class TransactionMarkerChannel:
                 self._retry(meta, tp, round_key)
 
         request(
-            self.cluster.network,
+            self.ctx.network,
             self.broker.id,
             leader_id,
             "write_txn_markers",
@@ -206,10 +207,10 @@ class TransactionMarkerChannel:
             handle,
             on_reply,
         )
-        self.cluster.scheduler.call_later(COORDINATOR_WRITE_TIMEOUT_MS, expire)
+        self.ctx.scheduler.call_later(COORDINATOR_WRITE_TIMEOUT_MS, expire)
 
     def _retry(self, meta: TransactionMetadata, tp: TopicPartition, round_key: object) -> None:
-        self.cluster.scheduler.call_later(
+        self.ctx.scheduler.call_later(
             MARKER_RETRY_BACKOFF_MS, lambda: self._send(meta, tp, round_key)
         )
 

@@ -22,9 +22,9 @@ from engine.coordinator.transaction.transaction_markers import (
 )
 
 if TYPE_CHECKING:
-    from engine.cluster import Cluster
     from engine.server.broker import Broker
     from engine.server.partition import Partition
+    from engine.sim.context import SimContext
 
 # producer id -> group -> partition -> offset
 PendingOffsets = dict[int, dict[str, dict[TopicPartition, int]]]
@@ -61,8 +61,8 @@ def read_pending(partition: Partition, end: int | None = None) -> PendingOffsets
 class TransactionalOffsets:
     """The pending transactional offsets of the `__consumer_offsets` partitions a broker leads."""
 
-    def __init__(self, cluster: Cluster, broker: Broker) -> None:
-        self.cluster = cluster
+    def __init__(self, ctx: SimContext, broker: Broker) -> None:
+        self.ctx = ctx
         self.broker = broker
         self.pending: dict[int, PendingOffsets] = {}
         self.loaded: dict[int, int] = {}
@@ -110,7 +110,7 @@ class TransactionalOffsets:
             return
         from engine.coordinator.group.group_records import _encode, offset_commit_key
 
-        now = self.cluster.now_ms
+        now = self.ctx.now_ms
         items = sorted(offsets.items())
         entries: list[tuple[bytes | None, bytes | None]] = [
             (offset_commit_key(group_id, tp), _encode({"offset": o, "commit_timestamp": now}))
@@ -156,7 +156,7 @@ class TransactionalOffsets:
                 group = coordinator.groups.get(group_id)
                 if group is not None:
                     group.offsets.update(offsets)
-            broker.cluster.emit(
+            broker.ctx.emit(
                 "offsets_committed",
                 {
                     "group": group_id,
