@@ -14,7 +14,10 @@ from random import Random
 from types import MappingProxyType
 from typing import Any
 
+from engine.checker import History
 from engine.clients.apps.app_service import AppService
+from engine.clients.consumer.kafka_consumer import KafkaConsumer
+from engine.clients.producer.kafka_producer import KafkaProducer
 from engine.clients.producer.transaction_manager import attach_transaction_manager
 from engine.cluster_views import (
     BrokerState,
@@ -41,7 +44,7 @@ from engine.common.topic_admin import (
     validate_topic_name,
 )
 from engine.controller.quorum_controller import QuorumController
-from engine.coordinator.group.group_service import GroupService
+from engine.coordinator.group.group_service import GroupDescription, GroupService
 from engine.coordinator.transaction.transaction_coordinator import TransactionService
 from engine.coordinator.transaction.transactional_offsets import TransactionalOffsets
 from engine.errors import (
@@ -149,10 +152,9 @@ class Cluster:
             )
             self._brokers[broker_id] = broker
             self.controller.register_broker_node(broker)
-        self.producers: list[Any] = []
-        self.consumers: list[Any] = []
+        self.producers: list[KafkaProducer] = []
+        self.consumers: list[KafkaConsumer] = []
         self._next_producer_id = 1000
-        self.history: Any = None
         # The cluster starts already running: every broker registered, unfenced and caught up.
         for broker in self._brokers.values():
             self.controller.brokers[broker.id].fenced = False
@@ -165,8 +167,7 @@ class Cluster:
             broker.brokers = {r.id: r for r in (_copy(r) for r in self.controller.brokers.values())}
             broker.start()
         self.controller.on_connectivity_change()
-        from engine.checker import History
-
+        # The record of what was acknowledged and consumed, for `engine.checker.check`.
         self.history = History(self)
         self.taps.history = self.history
         # The components that live beside the brokers, wired in a fixed order (their timers are
@@ -487,9 +488,7 @@ class Cluster:
 
     # --- clients -----------------------------------------------------------------------------
 
-    def producer(self, config: dict[str, Any] | None = None) -> Any:
-        from engine.clients.producer.kafka_producer import KafkaProducer
-
+    def producer(self, config: dict[str, Any] | None = None) -> KafkaProducer:
         self._record_call("cluster.producer", {"config": config})
         self.limits.check_clients(len(self.producers) + len(self.consumers))
         producer = KafkaProducer(
@@ -503,9 +502,7 @@ class Cluster:
         attach_transaction_manager(producer)
         return producer
 
-    def consumer(self, config: dict[str, Any] | None = None) -> Any:
-        from engine.clients.consumer.kafka_consumer import KafkaConsumer
-
+    def consumer(self, config: dict[str, Any] | None = None) -> KafkaConsumer:
         self._record_call("cluster.consumer", {"config": config})
         self.limits.check_clients(len(self.producers) + len(self.consumers))
         consumer = KafkaConsumer(self.ctx, self.metadata_response, config, len(self.consumers) + 1)
@@ -581,7 +578,7 @@ class Cluster:
 
     # --- groups ------------------------------------------------------------------------------
 
-    def describe_group(self, group_id: str) -> Any:
+    def describe_group(self, group_id: str) -> GroupDescription:
         return self.groups.describe_group(group_id)
 
     def reset_offsets(
