@@ -42,6 +42,11 @@ def test_every_kind_the_engine_emits_is_in_the_catalogue_and_every_entry_is_emit
     assert set(PAYLOADS) == set(EventKind)
 
 
+def test_the_engine_readme_lists_every_kind() -> None:
+    readme = (ENGINE / "README.md").read_text()
+    assert [k.value for k in EventKind if f"| `{k.value}` |" not in readme] == []
+
+
 def test_event_kinds_stay_plain_snake_case_strings() -> None:
     cluster = Cluster(brokers=1, seed=1, controllers=1)
     cluster.create_topic("orders")
