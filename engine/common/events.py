@@ -98,6 +98,9 @@ class EventKind(StrEnum):
     APP_ERROR = "app_error"
 
 
+# Every kind's name, in catalogue order (for callers that want plain strings).
+EVENT_KINDS: tuple[str, ...] = tuple(kind.value for kind in EventKind)
+
 # [topic, partition], as events carry partitions (JSON-friendly).
 TopicPartitionPair = list[str | int]
 # [topic, partition, offset]
