@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine import Cluster, TopicPartition
-from engine.config import BROKER, TOPIC, TOPIC_BROKER_SYNONYMS
-from engine.config import _parse_value as parse_config_value
+from engine.common.config import BROKER, TOPIC, TOPIC_BROKER_SYNONYMS
+from engine.common.config import _parse_value as parse_config_value
+from engine.common.metadata import NO_LEADER
+from engine.common.topic_admin import INTERNAL_TOPICS, LEGAL_TOPIC, MAX_TOPIC_LENGTH
 from engine.errors import KafkaError
-from engine.metadata import NO_LEADER
-from engine.topic_admin import INTERNAL_TOPICS, LEGAL_TOPIC, MAX_TOPIC_LENGTH
 
 ERRORS = "org.apache.kafka.common.errors."
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.config import CONSUMER, PRODUCER, ConfigDef
+from engine.common.config import CONSUMER, PRODUCER, ConfigDef
 from lessons.console.jopt import OptionSet
 from lessons.console.output import Output
 
