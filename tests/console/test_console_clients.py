@@ -167,3 +167,16 @@ def test_tailing_consumer_prints_records_as_the_clock_moves_and_stops_on_interru
     assert stop.stderr == "Processed a total of 2 messages\n"
     assert orders.session.foreground is None
     assert orders.cluster.describe_group("tail").state == "Empty"
+
+
+def test_a_tailing_consumer_ignores_typed_lines_and_end_of_input(orders: Console) -> None:
+    orders.run("kafka-console-consumer.sh $B --topic orders --from-beginning")
+    assert orders.run("kafka-topics.sh $B --list").text == ""  # typed into the consumer
+    assert orders.run(END_OF_INPUT).text == ""
+    assert orders.session.foreground is not None
+    seen = ""
+    for _ in range(60):
+        orders.cluster.advance(100)
+        seen += orders.session.tick().text
+    assert sorted(seen.splitlines()) == ["one", "three", "two"]
+    assert orders.run(INTERRUPT).stderr == "Processed a total of 3 messages\n"

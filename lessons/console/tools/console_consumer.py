@@ -434,11 +434,11 @@ class ConsumerProcess:
             self._poll(out, 0)
 
     def feed(self, line: str, out: Output) -> None:
-        """Typing into a tailing consumer does nothing (it does not read standard input)."""
-        out.println(line)
+        """Typing into a tailing consumer does nothing: it does not read standard input (the
+        terminal, not the tool, shows what was typed)."""
 
     def end_input(self, out: Output) -> None:
-        out.println()
+        """^D: the consumer does not read standard input, so it keeps running."""
 
     def interrupt(self, out: Output) -> None:
         self._finish(out)
