@@ -59,3 +59,17 @@ def test_the_probe_refuses_lines_that_would_change_the_cluster() -> None:
     assert is_read_only(f"kafka-consumer-groups.sh {B} --reset-offsets --group g --dry-run")
     assert is_read_only(f"kafka-get-offsets.sh {B} --topic orders")
     assert not is_read_only(f"echo x | kafka-console-producer.sh {B} --topic orders")
+
+
+def test_the_example_scenario_with_console_lines_passes() -> None:
+    from pathlib import Path
+
+    path = Path("lessons/scenarios/examples/console-under-replicated.yaml")
+    result = run_scenario(load_scenario(path))
+    assert result.passed
+    printed = result.outcome("broker-2-out-of-every-isr").observed
+    assert [line.split("\t")[2] for line in printed.splitlines()] == [
+        "Partition: 0",
+        "Partition: 1",
+    ]
+    assert all("2" not in line.split("\tIsr: ")[1].split("\t")[0] for line in printed.splitlines())
