@@ -111,6 +111,7 @@ class ClusterRuntime:
         runtime = cls(spec)
         for payload in commands:
             runtime.apply(payload)
+        runtime.console_output.clear()  # a replay's console printed to nobody
         return runtime
 
     # -- commands -------------------------------------------------------------------------
