@@ -74,7 +74,7 @@
     let position = history.length;
     let draft = "";
     let completion = null;
-    let busy = false;
+    let queue = Promise.resolve(); // lines run one after another, in the order typed
 
     function write(text) {
       output.append(document.createTextNode(text));
@@ -88,10 +88,16 @@
       } catch (e) { /* completion is optional */ }
     }
 
-    async function run(line, echo) {
-      if (busy) return;
-      busy = true;
-      if (echo) write(prompt.textContent + line + "\n");
+    function run(line, echo) {
+      queue = queue.then(() => send(line, echo));
+      return queue;
+    }
+
+    async function send(line, echo) {
+      // What the terminal shows of the key press: the line, "^C" after the typed text, or the
+      // prompt alone for Ctrl+D.
+      if (echo === true) write(prompt.textContent + line + "\n");
+      else if (typeof echo === "string") write(prompt.textContent + echo);
       const body = new FormData();
       body.append("line", line);
       try {
@@ -112,7 +118,6 @@
       } catch (e) {
         write("The console could not reach the cluster; try again.\n");
       } finally {
-        busy = false;
         completion = null;
       }
     }
@@ -164,12 +169,12 @@
       } else if (event.ctrlKey && (event.key === "c" || event.key === "C")) {
         if (input.selectionStart !== input.selectionEnd) return; // let the browser copy
         event.preventDefault();
-        write(prompt.textContent + input.value + "^C\n");
+        const typed = input.value;
         input.value = "";
-        run("^C", false);
+        run("^C", typed + "^C\n");
       } else if (event.ctrlKey && (event.key === "d" || event.key === "D")) {
         event.preventDefault();
-        if (!input.value) { write(prompt.textContent); run("^D", false); }
+        if (!input.value) run("^D", "");
       } else if (event.ctrlKey && (event.key === "l" || event.key === "L")) {
         event.preventDefault();
         output.textContent = "";

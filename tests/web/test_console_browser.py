@@ -70,6 +70,26 @@ def test_type_commands_see_answers_and_tail_records_produced_from_the_stage(
     page.keyboard.press("Enter")
     expect(output).to_contain_text("Command must include exactly one action")
 
+    # An interactive producer: its prompt is ">", each line is a record, Ctrl+D ends it.
+    page.keyboard.type(f"kafka-console-producer.sh {B} --topic payments")
+    page.keyboard.press("Enter")
+    expect(page.locator("#console-prompt")).to_have_text(">")
+    for value in ("typed-1", "typed-2"):
+        page.keyboard.type(value)
+        page.keyboard.press("Enter")
+        expect(output).to_contain_text(f">{value}\n")
+    page.keyboard.press("Control+d")
+    expect(page.locator("#console-prompt")).to_have_text("$ ")
+    page.keyboard.type(f"kafka-get-offsets.sh {B} --topic payments")
+    page.keyboard.press("Enter")
+    expect(output).to_contain_text("payments:1:")
+    offsets = [
+        int(row.rsplit(":", 1)[1])
+        for row in output.inner_text().splitlines()
+        if row.startswith("payments:")
+    ]
+    assert sum(offsets[-2:]) == 2
+
     # Tail the stage's topic, then produce from the stage's form: the record arrives.
     page.keyboard.type(f"kafka-console-consumer.sh {B} --topic orders --property print.key=true")
     page.keyboard.press("Enter")

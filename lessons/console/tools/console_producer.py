@@ -388,7 +388,8 @@ def run(ctx: ToolContext, args: list[str]) -> None:
         if not process.done:
             process.end_input(out)
         raise ToolExit(process.exit_code)
-    out.out(">")
+    # Reading a terminal, the tool prompts with ">" before each line: the session's prompt
+    # (the console shows it in front of the input and in its echo of each line).
     ctx.session.foreground = process
 
 
@@ -433,8 +434,6 @@ class ProducerProcess:
         else:
             self.pending.append((future, key, value))
         self._report_done(out)
-        if self.interactive:
-            out.out(">")
 
     def tick(self, out: Output) -> None:
         self._report_done(out)
