@@ -79,3 +79,29 @@ def test_running_the_same_console_lines_again_prints_the_same_and_ends_equal() -
     first, second = Cluster(brokers=3, seed=11), Cluster(brokers=3, seed=11)
     assert play(first) == play(second)
     assert first.snapshot() == second.snapshot()
+
+
+def test_console_commands_of_the_runtime_replay_to_the_same_cluster_and_session() -> None:
+    from lessons.scenarios import ClusterRuntime, ClusterSpec
+
+    spec = ClusterSpec(seed=11, brokers=3)
+    live = ClusterRuntime(spec)
+    log: list[dict[str, object]] = []
+    answers = []
+    for kind, value in SCRIPT:
+        if kind == "advance":
+            payload: dict[str, object] = {"type": "advance", "ms": value}
+        elif kind == "produce":
+            payload = {"type": "produce", "topic": "orders", "value": value.decode(), "count": 1}  # type: ignore[union-attr]
+        else:
+            payload = {"type": "console", "line": value}
+        log.append(payload)
+        answers.append(live.apply(payload).message)
+    # The tail's records reach the stage as it reads them; what is left comes before ^C's total.
+    interrupted = answers[[v for _, v in SCRIPT].index(INTERRUPT)]
+    assert interrupted == "staged-1\nstaged-2\nProcessed a total of 2 messages\n"
+    replayed = ClusterRuntime.replay(spec, log)
+    assert replayed.cluster.snapshot() == live.cluster.snapshot()
+    assert replayed.console.prompt == live.console.prompt == "$ "
+    again = ClusterRuntime(spec)
+    assert [again.apply(p).message for p in log] == answers
