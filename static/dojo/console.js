@@ -132,6 +132,10 @@
         try { localStorage.setItem(storeKey, JSON.stringify(history)); } catch (e) { /* full */ }
       }
       position = history.length;
+      if (line.trim() === "clear" && panel.dataset.running !== "yes") {
+        output.textContent = ""; // the terminal's own command: nothing runs on the cluster
+        return;
+      }
       run(line, true);
     });
 

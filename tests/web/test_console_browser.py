@@ -105,4 +105,9 @@ def test_type_commands_see_answers_and_tail_records_produced_from_the_stage(
     page.keyboard.press("Control+c")
     expect(output).to_contain_text("Processed a total of 1 messages", timeout=5_000)
     expect(page.locator("[data-console]")).to_have_attribute("data-running", "no")
+
+    # `clear` empties the terminal, as in a shell.
+    page.keyboard.type("clear")
+    page.keyboard.press("Enter")
+    expect(output).to_have_text("")
     assert page_errors == []
