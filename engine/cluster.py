@@ -51,6 +51,7 @@ from engine.coordinator.group.group_service import GroupDescription, GroupServic
 from engine.coordinator.transaction.transaction_coordinator import TransactionService
 from engine.coordinator.transaction.transactional_offsets import TransactionalOffsets
 from engine.errors import (
+    InvalidConfigurationError,
     InvalidPartitionsError,
     InvalidReplicationFactorError,
     KafkaError,
@@ -304,7 +305,9 @@ class Cluster:
         self.limits.check_topic(self.controller.topics, partitions, new_topic=True)
         effective = dict(self.topic_defaults)
         effective.update(overrides)
-        self.controller.create_topic(name, partitions, replication_factor, effective, internal)
+        self.controller.create_topic(
+            name, partitions, replication_factor, effective, internal, set(overrides)
+        )
 
     def delete_topic(self, name: str) -> None:
         self._record_call("cluster.delete_topic", {"name": name})
@@ -326,11 +329,18 @@ class Cluster:
         self.controller.add_partitions(name, total)
 
     def alter_topic_config(self, name: str, config: dict[str, Any]) -> None:
+        """Set topic configs; a value of None deletes the topic's own setting, so the key
+        follows the broker's default again (`kafka-configs --delete-config`)."""
         self._record_call("cluster.alter_topic_config", {"name": name, "config": config})
         if name not in self.controller.topics:
             raise UnknownTopicOrPartitionError(f"Topic '{name}' does not exist.")
-        changes = TOPIC.parse(config)
-        self.controller.alter_config(name, changes)
+        deleted = [key for key, value in (config or {}).items() if value is None]
+        changes = TOPIC.parse({k: v for k, v in (config or {}).items() if v is not None})
+        for key in deleted:
+            if key not in TOPIC.keys:
+                raise InvalidConfigurationError(f"Unknown topic config '{key}'.")
+            changes[key] = self.topic_defaults[key]
+        self.controller.alter_config(name, changes, deleted)
 
     def list_topics(self) -> list[str]:
         return sorted(self.controller.topics)

@@ -9,7 +9,7 @@ on stale metadata (the zombie leader).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from random import Random
 from typing import TYPE_CHECKING, Any
@@ -608,6 +608,7 @@ class QuorumController:
         replication_factor: int,
         config: dict[str, Any],
         internal: bool = False,
+        overrides: Iterable[str] = (),
     ) -> TopicRegistration:
         self.require_quorum()
         if name in self.topics:
@@ -617,7 +618,9 @@ class QuorumController:
         if replication_factor < 1:
             raise InvalidReplicationFactorError("Replication factor must be larger than 0.")
         assignments = self.assign_replicas(partitions, replication_factor)
-        topic = TopicRegistration(name, self._next_topic_id, {}, dict(config), internal)
+        topic = TopicRegistration(
+            name, self._next_topic_id, {}, dict(config), internal, set(overrides)
+        )
         self._next_topic_id += 1
         self.topics[name] = topic
         self._commit(self._next_record("topic", topic=name, config=dict(config), internal=internal))
@@ -671,12 +674,16 @@ class QuorumController:
         self._commit(self._next_record("remove_topic", topic=name))
         self.emit("topic_deleted", {"topic": name})
 
-    def alter_config(self, name: str, config: dict[str, Any]) -> None:
+    def alter_config(self, name: str, config: dict[str, Any], deleted: Iterable[str] = ()) -> None:
+        """Set topic configs; keys in `deleted` stop being the topic's own (their values in
+        `config` are the broker's defaults they return to)."""
         self.require_quorum()
         topic = self.topics.get(name)
         if topic is None:
             raise UnknownTopicOrPartitionError(f"Topic '{name}' does not exist.")
         topic.config.update(config)
+        removed = set(deleted)
+        topic.overrides = (topic.overrides | set(config)) - removed
         self._commit(self._next_record("config", topic=name, config=dict(topic.config)))
         self.emit("topic_config_changed", {"topic": name, "changes": dict(config)})
         if config.get("unclean.leader.election.enable"):

@@ -252,20 +252,20 @@ class ConsoleAdmin:
 
     def topic_config_entries(self, name: str) -> list[ConfigEntry]:
         """DescribeConfigs for a topic, with synonyms: every topic config, sorted by name; those
-        that differ from the broker's default count as the topic's own (DYNAMIC_TOPIC_CONFIG)."""
+        set on the topic itself are DYNAMIC_TOPIC_CONFIG."""
         if name not in self.cluster.controller.topics:
             raise AdminError(
                 "UnknownTopicOrPartitionException",
                 "This server does not host this topic-partition.",
             )
-        config = self.cluster.controller.topics[name].config
+        topic = self.cluster.controller.topics[name]
+        config = topic.config
         static = self.cluster._constructor.get("config") or {}
         entries = []
         for key in sorted(TOPIC.keys):
             value = config.get(key, self.topic_default(key))
-            default = self.topic_default(key)
             synonyms: list[tuple[str, str, str]] = []
-            dynamic = value != default
+            dynamic = key in topic.overrides
             if dynamic:
                 synonyms.append(("DYNAMIC_TOPIC_CONFIG", key, config_text(value)))
             broker_key = TOPIC_BROKER_SYNONYMS.get(key)
@@ -293,7 +293,7 @@ class ConsoleAdmin:
                 raise AdminError(
                     "InvalidConfigurationException", f"Unknown topic config name: {key}"
                 )
-            changes[key] = self.topic_default(key)
+            changes[key] = None  # the topic's own setting goes; the broker's default applies
         changes.update(self.validate_topic_configs(set_))
         if changes:
             self._call("incrementalAlterConfigs", self.cluster.alter_topic_config, name, changes)

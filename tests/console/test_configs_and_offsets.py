@@ -139,3 +139,20 @@ def test_leader_election_usage_errors(orders: Console) -> None:
     )
     out = orders.run("kafka-leader-election.sh $B --election-type preferred --topic orders")
     assert out.stderr.splitlines()[0] == "Missing required option(s): partition"
+
+
+def test_a_config_set_to_its_default_value_is_still_the_topic_s_own(console: Console) -> None:
+    console.run("kafka-topics.sh $B --create --topic t --config min.insync.replicas=1")
+    assert "\tConfigs: min.insync.replicas=1\n" in console.text(
+        "kafka-topics.sh $B --describe --topic t"
+    )
+    assert console.text("kafka-configs.sh $B --describe --topic t") == (
+        "Dynamic configs for topic t are:\n"
+        "  min.insync.replicas=1 sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:"
+        "min.insync.replicas=1, DEFAULT_CONFIG:min.insync.replicas=1}\n"
+    )
+    console.run("kafka-configs.sh $B --alter --topic t --delete-config min.insync.replicas")
+    assert console.text("kafka-configs.sh $B --describe --topic t") == (
+        "Dynamic configs for topic t are:\n"
+    )
+    assert "\tConfigs: \n" in console.text("kafka-topics.sh $B --describe --topic t")

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from engine import Cluster, TopicPartition
-from engine.errors import GroupIdNotFoundError, GroupNotEmptyError, LeaderNotAvailableError
+from engine.errors import (
+    GroupIdNotFoundError,
+    GroupNotEmptyError,
+    InvalidConfigurationError,
+    LeaderNotAvailableError,
+)
 
 
 def _cluster_with_group() -> tuple[Cluster, dict[TopicPartition, int]]:
@@ -118,3 +123,18 @@ def test_delete_group_offsets_spares_subscribed_topics_and_replays() -> None:
     assert orders1 in cluster.describe_group("billing").offsets
     with pytest.raises(GroupIdNotFoundError):
         cluster.delete_group_offsets("ghost", [orders1])
+
+
+def test_a_topic_remembers_which_configs_are_its_own_and_none_deletes_one() -> None:
+    cluster = Cluster(brokers=3, seed=5)
+    cluster.create_topic("t", config={"min.insync.replicas": 1, "retention.ms": 1000})
+    topic = cluster.controller.topics["t"]
+    assert topic.overrides == {"min.insync.replicas", "retention.ms"}  # 1 is also the default
+    cluster.alter_topic_config("t", {"retention.ms": None, "cleanup.policy": "compact"})
+    assert topic.overrides == {"min.insync.replicas", "cleanup.policy"}
+    assert cluster.describe_topic("t").config["retention.ms"] == 7 * 24 * 3600 * 1000
+    assert Cluster.from_log(cluster.export_log()).controller.topics["t"].overrides == (
+        topic.overrides
+    )
+    with pytest.raises(InvalidConfigurationError):
+        cluster.alter_topic_config("t", {"colour": None})
