@@ -381,10 +381,20 @@ class TransactionAbortableError(KafkaError):
 
 
 class KafkaTimeoutError(RetriableError):
-    code = 7
+    code: int | None = 7
     explanation = (
         "The client gave up waiting: the operation did not complete within its timeout "
         "(delivery.timeout.ms, max.block.ms or request.timeout.ms)."
+    )
+
+
+class BufferExhaustedError(KafkaTimeoutError):
+    """Kafka's `BufferExhaustedException`, a `TimeoutException` raised by the producer itself."""
+
+    code = None
+    explanation = (
+        "The producer's buffer.memory is used up by batches the brokers have not acknowledged, "
+        "and no room came free within max.block.ms: the producer is faster than the brokers."
     )
 
 

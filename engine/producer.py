@@ -12,9 +12,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from engine.buffer_pool import BufferPool
 from engine.client import ClientBase
 from engine.config import PRODUCER
 from engine.errors import (
+    BufferExhaustedError,
     IllegalStateError,
     InvalidConfigurationError,
     InvalidPartitionGivenError,
@@ -133,6 +135,9 @@ class KafkaProducer(ClientBase):
         self._max_request_size = int(resolved["max.request.size"])
         self._ignore_keys = bool(resolved["partitioner.ignore.keys"])
         self._metadata_max_age_ms = int(resolved["metadata.max.age.ms"])
+        self._max_block_ms = int(resolved["max.block.ms"])
+        self.buffer_pool = BufferPool(int(resolved["buffer.memory"]), self.batch_size)
+        self.buffer_exhausted_records = 0
         self._key_partitions: dict[tuple[bytes, int], int] = {}
         self._topic_partitions: dict[str, list[TopicPartition]] = {}
         self.partitioners: dict[str, BuiltInPartitioner] = {}
@@ -208,7 +213,11 @@ class KafkaProducer(ClientBase):
         partition: int | None,
         headers: Any,
         timestamp_ms: int | None,
+        blocking: bool = True,
     ) -> FutureRecordMetadata:
+        """The send itself. `blocking=False` (a simulated application sending from a timer,
+        which cannot wait on the clock it runs on) raises `_WouldBlock` where Kafka's `send()`
+        would wait for buffer memory."""
         if self.closed:
             raise KafkaClosedError("Cannot send after the producer is closed.")
         if not isinstance(topic, str):
@@ -241,8 +250,18 @@ class KafkaProducer(ClientBase):
                 ),
             )
             return future
+        if size > self.buffer_pool.total_memory:
+            future._complete(
+                None,
+                RecordTooLargeError(
+                    f"The message is {size} bytes when serialized which is larger than the total "
+                    "memory buffer you have configured with the buffer.memory configuration."
+                ),
+            )
+            return future
         if size > self.cluster.limits.max_record_bytes:
             self.cluster.limits.check_record(size)
+        started_ms = self.now_ms
         infos = self.topics.get(topic)
         if infos is None:
             infos = self._wait_on_metadata(topic)
@@ -273,26 +292,169 @@ class KafkaProducer(ClientBase):
         elif key is not None and not self._ignore_keys:
             chosen = self._partition_for_key(key, count)
         else:
-            chosen = self._sticky(topic).peek_current_partition(count, self._available(topic))
+            chosen = -1  # the sticky partitioner chooses in _append
+        sticky = partition is None and (key is None or self._ignore_keys)
+        timestamp = self.now_ms if timestamp_ms is None else int(timestamp_ms)
+        remaining_block_ms = max(0, self._max_block_ms - (self.now_ms - started_ms))
+        if not self._append(
+            topic,
+            chosen,
+            count,
+            sticky,
+            timestamp,
+            key,
+            value,
+            header_tuple,
+            future,
+            remaining_block_ms,
+            blocking,
+        ):
+            return future
+        self.sent_records += 1
+        assert future.tp is not None
+        self.cluster.on_client_send(self, future.tp)
+        return future
+
+    def _append(
+        self,
+        topic: str,
+        chosen: int,
+        count: int,
+        sticky: bool,
+        timestamp: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: tuple[tuple[str, bytes | None], ...],
+        future: FutureRecordMetadata,
+        max_block_ms: int,
+        blocking: bool,
+    ) -> bool:
+        """Kafka's `RecordAccumulator.append`: the record goes into the partition's open batch,
+        or into a new batch whose buffer comes from the pool (waiting up to `max_block_ms`).
+
+        For a record without a key the sticky partition may switch first: once every batch of
+        the partition is full and enough bytes went to it (`partitionChanged`). False means the
+        future failed (the pool stayed exhausted); `_WouldBlock` that a non-blocking caller
+        must come back later."""
+        accumulator = self.accumulator
+        partitioner = self._sticky(topic) if sticky else None
+        allocated = 0
+        while True:
+            if partitioner is not None:
+                chosen = partitioner.peek_current_partition(count, self._available(topic))
+            tp = self._tp(topic, chosen, count)
+            if partitioner is not None and self._partition_changed(partitioner, tp, count):
+                continue
+            future.tp = tp
+            appended = accumulator.try_append(tp, timestamp, key, value, headers, future)
+            if appended < 0:
+                if not allocated:
+                    allocated = self._allocate(key, value, headers, future, max_block_ms, blocking)
+                    if not allocated:
+                        return False
+                    if partitioner is not None:
+                        continue  # time may have passed: look at the partition again
+                appended = accumulator.append_new_batch(
+                    tp, timestamp, key, value, headers, future, allocated
+                )
+                allocated = 0
+            if allocated:
+                self.buffer_pool.deallocate(allocated)  # the open batch had room after all
+            self._pending[future.id] = future
+            if self.transaction is not None:
+                self.transaction.maybe_add_partition(tp)  # Kafka: once the append succeeded
+            self.sender.wake(accumulator.wake_delay(tp))
+            if partitioner is not None:
+                # Kafka's allBatchesFull: while the last batch is open, switching waits.
+                partitioner.update_partition_info(
+                    appended, count, self._available(topic), accumulator.all_batches_full(tp)
+                )
+            return True
+
+    def _partition_changed(
+        self, partitioner: BuiltInPartitioner, tp: TopicPartition, count: int
+    ) -> bool:
+        """Kafka's `partitionChanged`: with every batch of the sticky partition full, count
+        nothing more and let the partitioner switch if enough bytes already went there."""
+        if not self.accumulator.all_batches_full(tp):
+            return False
+        partitioner.update_partition_info(0, count, self._available(tp.topic), True)
+        return partitioner.current_partition != tp.partition
+
+    def _tp(self, topic: str, partition: int, count: int) -> TopicPartition:
         known = self._topic_partitions.get(topic)
         if known is None or len(known) != count:
             known = self._topic_partitions[topic] = [TopicPartition(topic, n) for n in range(count)]
-        tp = known[chosen]
-        future.tp = tp
-        if self.transaction is not None:
-            self.transaction.maybe_add_partition(tp)
-        timestamp = self.now_ms if timestamp_ms is None else int(timestamp_ms)
-        self._pending[future.id] = future
-        appended, wake_ms = self.accumulator.append(tp, timestamp, key, value, header_tuple, future)
-        self.sender.wake(wake_ms)
-        if partition is None and (key is None or self._ignore_keys):
-            # Kafka's allBatchesFull: only a full last batch lets the sticky partition switch.
-            last = self.accumulator.batches[tp][-1]
-            full = last.closed or last.size >= self.batch_size
-            self._sticky(topic).update_partition_info(appended, count, self._available(topic), full)
-        self.sent_records += 1
-        self.cluster.on_client_send(self, tp)
-        return future
+        return known[partition]
+
+    def _allocate(
+        self,
+        key: bytes | None,
+        value: bytes | None,
+        headers: tuple[tuple[str, bytes | None], ...],
+        future: FutureRecordMetadata,
+        max_block_ms: int,
+        blocking: bool,
+    ) -> int:
+        """A buffer for a new batch: `batch.size`, or the record's upper bound when larger
+        (Kafka: max(batchSize, estimateSizeInBytesUpperBound)). Blocks on cluster time while
+        the pool is used up; 0 means the future failed with BufferExhaustedException."""
+        size = self.batch_size
+        rough = _SIZE_SLACK + (len(key) if key else 0) + (len(value) if value else 0)
+        if headers or rough > size:
+            size = max(size, estimate_size_in_bytes_upper_bound(key, value, headers))
+        pool = self.buffer_pool
+        if pool.try_allocate(size):
+            return size
+        if not blocking:
+            raise _WouldBlock(size)
+        started = self.now_ms
+        self._emit_buffer("producer_buffer_blocked", size, future, max_block_ms=max_block_ms)
+        self.cluster._run_until(lambda: pool.available_memory >= size, started + max_block_ms)
+        if pool.try_allocate(size):
+            self._emit_buffer(
+                "producer_buffer_unblocked", size, future, waited_ms=self.now_ms - started
+            )
+            return size
+        self.buffer_exhausted_records += 1
+        error = self.buffer_exhausted_error(size, max_block_ms)
+        self._emit_buffer(
+            "producer_buffer_exhausted", size, future, waited_ms=self.now_ms - started
+        )
+        future._complete(None, error)
+        return 0
+
+    def buffer_exhausted_error(self, size: int, max_block_ms: int) -> BufferExhaustedError:
+        pool = self.buffer_pool
+        return BufferExhaustedError(
+            f"Failed to allocate {size} bytes within the configured max blocking time "
+            f"{max_block_ms} ms. Total memory: {pool.total_memory} bytes. Available memory: "
+            f"{pool.available_memory} bytes. Poolable size: {pool.poolable_size} bytes"
+        )
+
+    def _emit_buffer(
+        self, kind: str, size: int, future: FutureRecordMetadata, **extra: int
+    ) -> None:
+        pool = self.buffer_pool
+        tp = future.tp
+        self.cluster.emit(
+            kind,
+            {
+                "producer": self.client_id,
+                "topic": None if tp is None else tp.topic,
+                "partition": None if tp is None else tp.partition,
+                "needed_bytes": size,
+                "available_bytes": pool.available_memory,
+                "buffer_memory": pool.total_memory,
+                **extra,
+            },
+        )
+
+    def release_buffer(self, batch: ProducerBatch) -> None:
+        """A batch is done (acknowledged or failed): its buffer goes back to the pool."""
+        if batch.buffer_bytes:
+            size, batch.buffer_bytes = batch.buffer_bytes, 0
+            self.buffer_pool.deallocate(size)
 
     def flush(self) -> None:
         if not self._pending:
@@ -362,10 +524,15 @@ class KafkaProducer(ClientBase):
         return self.transaction
 
     def metrics(self) -> dict[str, Any]:
+        pool = self.buffer_pool
         return {
             "sent": self.sent_records,
             "acked": self.acked_records,
             "pending": len(self._pending),
+            "buffer_memory": pool.total_memory,
+            "buffered_bytes": pool.allocated_memory,
+            "buffer_available_bytes": pool.available_memory,
+            "buffer_exhausted": self.buffer_exhausted_records,
         }
 
     # --- partitioning ------------------------------------------------------------------------
@@ -459,6 +626,14 @@ class KafkaProducer(ClientBase):
     def on_metadata_update(self) -> None:
         if any(self.accumulator.batches.values()):
             self.sender.wake(0)
+
+
+class _WouldBlock(Exception):
+    """A non-blocking send found the buffer pool used up (`needed` bytes for a new batch)."""
+
+    def __init__(self, needed: int) -> None:
+        super().__init__(needed)
+        self.needed = needed
 
 
 # More than the batch header and every varint of a one-record batch without headers can take.
