@@ -23,7 +23,7 @@ class BufferPool:
         self.poolable_size = poolable_size
         self._free = 0  # freed buffers of exactly poolable_size bytes (Kafka's free list)
         self._non_pooled = total_memory
-        self._waiters: list[Callable[[], None]] = []
+        self._waiters: list[Callable[[], object]] = []
 
     @property
     def available_memory(self) -> int:
@@ -71,6 +71,6 @@ class BufferPool:
             for waiter in waiters:
                 waiter()
 
-    def wait_for_memory(self, waiter: Callable[[], None]) -> None:
+    def wait_for_memory(self, waiter: Callable[[], object]) -> None:
         """Call `waiter` once, the next time a buffer comes back."""
         self._waiters.append(waiter)

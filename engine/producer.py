@@ -216,7 +216,7 @@ class KafkaProducer(ClientBase):
         blocking: bool = True,
     ) -> FutureRecordMetadata:
         """The send itself. `blocking=False` (a simulated application sending from a timer,
-        which cannot wait on the clock it runs on) raises `_WouldBlock` where Kafka's `send()`
+        which cannot wait on the clock it runs on) raises `SendWouldBlock` where Kafka's `send()`
         would wait for buffer memory."""
         if self.closed:
             raise KafkaClosedError("Cannot send after the producer is closed.")
@@ -334,7 +334,7 @@ class KafkaProducer(ClientBase):
 
         For a record without a key the sticky partition may switch first: once every batch of
         the partition is full and enough bytes went to it (`partitionChanged`). False means the
-        future failed (the pool stayed exhausted); `_WouldBlock` that a non-blocking caller
+        future failed (the pool stayed exhausted); `SendWouldBlock` that a non-blocking caller
         must come back later."""
         accumulator = self.accumulator
         partitioner = self._sticky(topic) if sticky else None
@@ -407,18 +407,18 @@ class KafkaProducer(ClientBase):
         if pool.try_allocate(size):
             return size
         if not blocking:
-            raise _WouldBlock(size)
+            raise SendWouldBlock(size)
         started = self.now_ms
-        self._emit_buffer("producer_buffer_blocked", size, future, max_block_ms=max_block_ms)
+        self.emit_buffer_event("producer_buffer_blocked", size, future, max_block_ms=max_block_ms)
         self.cluster._run_until(lambda: pool.available_memory >= size, started + max_block_ms)
         if pool.try_allocate(size):
-            self._emit_buffer(
+            self.emit_buffer_event(
                 "producer_buffer_unblocked", size, future, waited_ms=self.now_ms - started
             )
             return size
         self.buffer_exhausted_records += 1
         error = self.buffer_exhausted_error(size, max_block_ms)
-        self._emit_buffer(
+        self.emit_buffer_event(
             "producer_buffer_exhausted", size, future, waited_ms=self.now_ms - started
         )
         future._complete(None, error)
@@ -432,11 +432,13 @@ class KafkaProducer(ClientBase):
             f"{pool.available_memory} bytes. Poolable size: {pool.poolable_size} bytes"
         )
 
-    def _emit_buffer(
-        self, kind: str, size: int, future: FutureRecordMetadata, **extra: int
+    def emit_buffer_event(
+        self, kind: str, size: int, future: FutureRecordMetadata | None, **extra: Any
     ) -> None:
+        """The events a lesson shows back-pressure with: a send waiting for buffer memory
+        (`producer_buffer_blocked`), getting it (`..._unblocked`), or failing (`..._exhausted`)."""
         pool = self.buffer_pool
-        tp = future.tp
+        tp = None if future is None else future.tp
         self.cluster.emit(
             kind,
             {
@@ -628,7 +630,7 @@ class KafkaProducer(ClientBase):
             self.sender.wake(0)
 
 
-class _WouldBlock(Exception):
+class SendWouldBlock(Exception):
     """A non-blocking send found the buffer pool used up (`needed` bytes for a new batch)."""
 
     def __init__(self, needed: int) -> None:
