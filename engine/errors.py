@@ -12,6 +12,8 @@ class KafkaError(Exception):
     code: int | None = None
     retriable: bool = False
     explanation: str = "Kafka reported an error."
+    # The Java name where it is not this class's name with Exception for Error.
+    java_name: str | None = None
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.explanation)
@@ -20,6 +22,8 @@ class KafkaError(Exception):
     @property
     def kafka_name(self) -> str:
         """The Java exception name a learner would see in Kafka's logs."""
+        if self.java_name is not None:
+            return self.java_name
         name = type(self).__name__
         if name == "KafkaTimeoutError":
             return "TimeoutException"
@@ -64,7 +68,10 @@ class NotLeaderOrFollowerError(RetriableError):
 
 
 class RequestTimedOutError(RetriableError):
+    """REQUEST_TIMED_OUT, which Kafka's clients raise as `TimeoutException`."""
+
     code = 7
+    java_name = "TimeoutException"
     explanation = "The broker could not complete the request within its timeout."
 
 
@@ -438,9 +445,15 @@ class ResourceLimitError(KafkaError):
     explanation = "This simulated cluster has reached one of its resource limits."
 
 
-class ClusterUnavailableError(KafkaError):
-    code = None
-    explanation = "The operation needs the controller quorum, which has lost its majority."
+class ClusterUnavailableError(RequestTimedOutError):
+    """A metadata change with no active controller: Kafka's broker keeps the forwarded request
+    for its forwarding retry timeout (60 s), then answers REQUEST_TIMED_OUT, which the admin
+    client raises as `TimeoutException`. (The name is this engine's, kept for callers.)"""
+
+    explanation = (
+        "The broker could not forward the request to an active controller in time: the "
+        "controller quorum has lost its majority, so no metadata can change."
+    )
 
 
 def error_for_code(code: int) -> type[KafkaError]:
