@@ -142,6 +142,28 @@ def _offsets_committed(d: dict[str, Any]) -> tuple[str, str]:
     return f"group {d.get('group')} committed {shown}{more}", "info"
 
 
+def _kib(size: Any) -> str:
+    return f"{int(size or 0) // 1024} KiB"
+
+
+def _buffer_blocked(d: dict[str, Any]) -> tuple[str, str]:
+    return (
+        f"{d.get('producer')}'s buffer.memory ({_kib(d.get('buffer_memory'))}) is full of "
+        "batches the brokers have not acknowledged: send() now waits, up to "
+        f"max.block.ms ({int(d.get('max_block_ms') or 0) / 1000:g} s), for a batch to finish",
+        "warn",
+    )
+
+
+def _buffer_exhausted(d: dict[str, Any]) -> tuple[str, str]:
+    return (
+        f"{d.get('producer')} waited {int(d.get('waited_ms') or 0) / 1000:g} s and no buffer "
+        "came free: the send failed with BufferExhaustedException (the producer is faster "
+        "than the brokers)",
+        "bad",
+    )
+
+
 def _produce_failed(d: dict[str, Any]) -> tuple[str, str]:
     where = f" to {_tp(d)}" if d.get("topic") is not None else ""
     return f"a send{where} failed with {d.get('error')}", "bad"
@@ -188,6 +210,18 @@ SIMPLE: dict[str, Callable[[dict[str, Any]], tuple[str, str]]] = {
         "info",
     ),
     "produce_failed": _produce_failed,
+    "producer_buffer_blocked": _buffer_blocked,
+    "producer_buffer_unblocked": lambda d: (
+        f"{d.get('producer')}'s send() got buffer memory back after "
+        f"{int(d.get('waited_ms') or 0)} ms and goes on",
+        "info",
+    ),
+    "producer_buffer_exhausted": _buffer_exhausted,
+    "controller_request_timed_out": lambda d: (
+        f"{d.get('api')} hung for {int(d.get('waited_ms') or 0) / 1000:g} s: the broker found "
+        "no active controller to forward it to and answered with a TimeoutException",
+        "bad",
+    ),
     "transaction_committed": lambda d: (
         f"transaction {d.get('transactional_id', '')} committed".replace("  ", " "),
         "info",

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
 from engine import Cluster
+from engine.errors import RequestTimedOutError
 from webapp.narration import headline, narrate
 
 
@@ -131,3 +134,28 @@ def test_a_real_crash_is_narrated_from_the_engine_events() -> None:
     fenced = [t for t in texts if t.startswith("broker 2 missed heartbeats")]
     assert fenced and "removed from the ISR of orders-" in fenced[0]
     assert any("has a new leader" in t for t in texts)
+
+
+def test_a_producer_held_back_by_its_buffer_is_told_from_the_engine_events() -> None:
+    cluster = Cluster(brokers=1, seed=3)
+    cluster.create_topic("t")
+    producer = cluster.producer({"buffer.memory": 32 * 1024, "max.block.ms": 5000})
+    producer.send("t", value=b"metadata").get()
+    cluster.stop_broker(1)
+    for _ in range(31):
+        producer.send("t", value=bytes(1024))
+    told = [n for n in narrate(cluster.events) if n.kind.startswith("producer_buffer")]
+    assert [n.kind for n in told] == ["producer_buffer_blocked", "producer_buffer_exhausted"]
+    assert "32 KiB" in told[0].text and "5 s" in told[0].text
+    assert "BufferExhaustedException" in told[1].text and told[1].level == "bad"
+
+
+def test_an_admin_call_without_a_controller_is_told_as_a_timeout() -> None:
+    cluster = Cluster(brokers=1, seed=3)
+    cluster.stop_controller(101)
+    cluster.stop_controller(102)
+    with pytest.raises(RequestTimedOutError):
+        cluster.create_topic("t")
+    told = [n for n in narrate(cluster.events) if n.kind == "controller_request_timed_out"]
+    assert len(told) == 1
+    assert "CreateTopics hung for 60 s" in told[0].text
