@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine import Cluster
+from engine import Cluster, TopicPartition
 from engine.classic_group import JoinGroupRequest, JoinGroupResponse, SyncGroupResponse
 from engine.group_coordinator import GroupCoordinator
 from engine.group_records import OFFSETS_TOPIC
@@ -240,3 +240,51 @@ def test_a_failing_offsets_topic_creation_is_reported_once_not_per_retry() -> No
     failures = [e for e in cluster.events if e.kind == "offsets_topic_creation_failed"]
     assert len(failures) == 1
     assert failures[0].data["error"] == "InvalidReplicationFactorError"
+
+
+# --- offset commits and the generation (G2, G7) -----------------------------------------------
+
+
+def test_a_current_member_committing_with_a_stale_generation_gets_illegal_generation() -> None:
+    cluster = Cluster(brokers=3, seed=7)
+    cluster.create_topic("orders", partitions=2, replication_factor=3)
+    coordinator = coordinator_of(cluster)
+    first = RawMember(coordinator, "first")
+    first.send_join()
+    cluster.advance(3000)  # group.initial.rebalance.delay.ms
+    assert first.join is not None and first.join.error == ""
+    first.send_sync({first.member_id: [("orders", 0), ("orders", 1)]})
+    cluster.advance(100)
+    stale = first.join.generation
+    second = RawMember(coordinator, "second")
+    second.send_join()
+    first.send_join()  # the rebalance: both join the next generation
+    cluster.advance(100)
+    assert first.join is not None and second.join is not None
+    assert first.join.generation == second.join.generation == stale + 1
+    first.send_sync({first.member_id: [("orders", 0)], second.member_id: [("orders", 1)]})
+    second.send_sync()
+    cluster.advance(100)
+    assert first.member_id in {m.member_id for m in cluster.describe_group(GROUP).members}
+
+    orders_0 = TopicPartition("orders", 0)
+    answers: list[str] = []
+
+    def commit(generation: int, offset: int) -> str:
+        coordinator.offsets.handle_offset_commit(
+            GROUP, generation, first.member_id, None, {orders_0: offset}, answers.append
+        )
+        cluster.advance(100)
+        return answers.pop()
+
+    def committed() -> int:
+        fetched: list[Any] = []
+        coordinator.offsets.handle_offset_fetch(GROUP, [orders_0], fetched.append)
+        return int(fetched[0][1][orders_0])
+
+    assert commit(stale + 1, 5) == ""
+    assert committed() == 5
+    assert commit(stale, 9) == "ILLEGAL_GENERATION"
+    assert committed() == 5
+    assert commit(stale + 2, 9) == "ILLEGAL_GENERATION"  # a generation from the future, too
+    assert committed() == 5
