@@ -8,6 +8,7 @@ import pytest
 
 from engine import Cluster, TopicPartition
 from engine.errors import NotEnoughReplicasAfterAppendError, NotEnoughReplicasError
+from engine.partition import Partition
 
 TP = TopicPartition("t", 0)
 
@@ -218,6 +219,53 @@ def test_a_lagging_follower_rejoins_the_isr_once_it_caught_up_with_the_high_wate
     expanded = events(cluster, "isr_expanded")
     assert expanded and expanded[-1]["added"] == [followers[0]]
     assert replica_log(cluster, followers[0]).log_end_offset == 5
+
+
+def test_with_a_big_backlog_a_follower_rejoins_the_isr_only_at_the_high_watermark(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # R6 (Kafka's Partition.isFollowerInSync: the follower's log end offset has reached the
+    # leader's high watermark). One batch per replica fetch (replica.fetch.max.bytes = 1) makes
+    # the returning follower pass through hundreds of log end offsets below the high watermark;
+    # every ISR expansion the leader proposes is checked at the moment it proposes it.
+    cluster = Cluster(brokers=3, seed=21, config={"replica.fetch.max.bytes": 1})
+    cluster.create_topic("t", 1, 3)
+    producer = cluster.producer({"acks": 1, "linger.ms": 0})
+    leader, followers = leader_and_followers(cluster)
+    lagging = followers[0]
+    cluster.stop_broker(lagging)
+    cluster.advance(40_000)
+    assert lagging not in partition(cluster).isr
+    for i in range(300):
+        producer.send("t", value=b"backlog-%d" % i).get()
+
+    proposals: list[tuple[int, int]] = []
+    fetched_below_hw: list[int] = []
+    propose, update_fetch = Partition._propose_isr, Partition.update_follower_fetch
+
+    def checked_propose(self: Partition, new_isr: tuple[int, ...]) -> None:
+        for added in set(new_isr) - set(self.isr):
+            follower_end = self.followers[added].log_end_offset
+            proposals.append((follower_end, self.log.high_watermark))
+            assert follower_end >= self.log.high_watermark, "ISR expanded below the HW"
+        propose(self, new_isr)
+
+    def watched_fetch(self: Partition, follower_id: int, fetch_offset: int) -> None:
+        if follower_id == lagging and fetch_offset < self.log.high_watermark:
+            fetched_below_hw.append(fetch_offset)
+        update_fetch(self, follower_id, fetch_offset)
+
+    monkeypatch.setattr(Partition, "_propose_isr", checked_propose)
+    monkeypatch.setattr(Partition, "update_follower_fetch", watched_fetch)
+    cluster.start_broker(lagging)
+    for i in range(100):  # the high watermark keeps moving while the follower catches up
+        producer.send("t", value=b"more-%d" % i).get()
+    cluster.advance(30_000)
+
+    assert lagging in partition(cluster).isr
+    assert len(set(fetched_below_hw)) >= 300  # hundreds of chances to expand too early
+    assert [end for end, hw in proposals] and all(end >= hw for end, hw in proposals)
+    assert replica_log(cluster, lagging).log_end_offset == 400
 
 
 # --- R7 ----------------------------------------------------------------------------------------
