@@ -227,8 +227,14 @@ def test_with_a_big_backlog_a_follower_rejoins_the_isr_only_at_the_high_watermar
     # R6 (Kafka's Partition.isFollowerInSync: the follower's log end offset has reached the
     # leader's high watermark). One batch per replica fetch (replica.fetch.max.bytes = 1) makes
     # the returning follower pass through hundreds of log end offsets below the high watermark;
-    # every ISR expansion the leader proposes is checked at the moment it proposes it.
-    cluster = Cluster(brokers=3, seed=21, config={"replica.fetch.max.bytes": 1})
+    # every ISR expansion the leader proposes is checked at the moment it proposes it. (With 20
+    # ms of network latency the catch-up outlasts the 2 s the restarted broker needs to be
+    # unfenced, so most of those fetches come from a broker the leader may add.)
+    cluster = Cluster(
+        brokers=3,
+        seed=21,
+        config={"replica.fetch.max.bytes": 1, "sim.network.latency.ms": 20},
+    )
     cluster.create_topic("t", 1, 3)
     producer = cluster.producer({"acks": 1, "linger.ms": 0})
     leader, followers = leader_and_followers(cluster)
@@ -251,7 +257,8 @@ def test_with_a_big_backlog_a_follower_rejoins_the_isr_only_at_the_high_watermar
         propose(self, new_isr)
 
     def watched_fetch(self: Partition, follower_id: int, fetch_offset: int) -> None:
-        if follower_id == lagging and fetch_offset < self.log.high_watermark:
+        eligible = self.broker.is_broker_eligible(follower_id)
+        if follower_id == lagging and eligible and fetch_offset < self.log.high_watermark:
             fetched_below_hw.append(fetch_offset)
         update_fetch(self, follower_id, fetch_offset)
 
@@ -263,7 +270,7 @@ def test_with_a_big_backlog_a_follower_rejoins_the_isr_only_at_the_high_watermar
     cluster.advance(30_000)
 
     assert lagging in partition(cluster).isr
-    assert len(set(fetched_below_hw)) >= 300  # hundreds of chances to expand too early
+    assert len(set(fetched_below_hw)) >= 200  # hundreds of chances to expand too early
     assert [end for end, hw in proposals] and all(end >= hw for end, hw in proposals)
     assert replica_log(cluster, lagging).log_end_offset == 400
 
