@@ -322,6 +322,46 @@ def test_after_failover_the_old_leader_truncates_records_only_it_had() -> None:
     assert {a.offset for a in lost} >= {1, 2, 3}
 
 
+def test_divergence_truncates_to_the_leaders_epoch_end_even_above_the_followers_hw() -> None:
+    # R8 (Kafka's AbstractFetcherThread.truncateOnFetchResponse): the follower truncates to the
+    # end offset the new leader reports for the diverging epoch, not to its own high
+    # watermark. min.insync.replicas=3 with one broker down freezes every HW at 1, so the old
+    # leader's HW stays below the offset where the new leader's epoch 0 ended.
+    cluster = replicated({"min.insync.replicas": 3})
+    producer = cluster.producer(
+        {"acks": 1, "linger.ms": 0, "request.timeout.ms": 3000, "delivery.timeout.ms": 120_000}
+    )
+    cluster.producer({"acks": "all"}).send("t", value=b"shared").get()
+    cluster.advance(1000)
+    old_leader, (kept, down) = leader_and_followers(cluster)
+    cluster.stop_broker(down)
+    cluster.advance(12_000)
+    assert sorted(partition(cluster).isr) == sorted((old_leader, kept))
+    agreed = [producer.send("t", value=b"agreed%d" % i).get().offset for i in range(3)]
+    cluster.advance(1000)
+    assert agreed == [1, 2, 3]
+    assert replica_log(cluster, kept).log_end_offset == 4
+    # The old leader keeps only the clients and takes three more acks=1 writes alone.
+    cluster.partition_network([{old_leader, "clients"}])
+    zombie = [producer.send("t", value=b"zombie%d" % i).get().offset for i in range(3)]
+    assert zombie == [4, 5, 6]
+    cluster.advance(20_000)
+    assert partition(cluster).leader == kept
+    old_log = replica_log(cluster, old_leader)
+    assert old_log.high_watermark == 1 and old_log.log_end_offset == 7
+    cluster.heal_network()
+    cluster.advance(10_000)
+
+    truncated = [e for e in events(cluster, "log_truncated") if e["broker"] == old_leader]
+    assert [(e["truncated_to"], e["offsets"]) for e in truncated] == [(4, [4, 5, 6])]
+    assert [r.value for r in cluster.read("t", 0, replica=old_leader)] == [
+        b"shared",
+        b"agreed0",
+        b"agreed1",
+        b"agreed2",
+    ]
+
+
 # --- R9 ----------------------------------------------------------------------------------------
 
 
