@@ -526,6 +526,10 @@ class KafkaConsumer(ClientBase):
     def allow_auto_create_topics(self) -> bool:
         return bool(self.config["allow.auto.create.topics"])
 
+    def refreshes_metadata_in_background(self) -> bool:
+        # A group member's heartbeat thread polls the network client between poll() calls.
+        return self.coordinator is not None and not self.closed
+
     def on_metadata_update(self) -> None:
         self.progress += 1
         for tp, where in sorted(self.requested_resets.items()):

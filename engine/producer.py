@@ -625,6 +625,9 @@ class KafkaProducer(ClientBase):
         deadline = self.now_ms + (limit if timeout_ms is None else min(int(timeout_ms), limit))
         self.cluster._run_until(future.done, deadline)
 
+    def refreshes_metadata_in_background(self) -> bool:
+        return not self.closed  # the Sender thread polls the network client until close()
+
     def on_metadata_update(self) -> None:
         if any(self.accumulator.batches.values()):
             self.sender.wake(0)

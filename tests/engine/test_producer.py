@@ -254,15 +254,29 @@ def test_delivery_timeout_must_cover_linger_and_request_timeout() -> None:
     assert producer.delivery_timeout_ms == 200_005
 
 
-def test_a_producer_learns_of_added_partitions_within_metadata_max_age() -> None:
+def test_an_idle_producer_learns_of_added_partitions_in_the_background() -> None:
+    # Kafka's Sender keeps polling NetworkClient, whose metadata updater refreshes once
+    # metadata.max.age.ms (300 s) has passed: no send is needed to trigger it.
     cluster = cluster_with(partitions=2)
     producer = cluster.producer()
     key = next(b"k%d" % i for i in range(100) if partition_for_key(b"k%d" % i, 6) >= 2)
     assert producer.send("t", value=b"v", key=key).get().partition == partition_for_key(key, 2)
     cluster.add_partitions("t", 6)
-    cluster.advance(300_000)
-    producer.send("t", value=b"v", key=key).get()  # this send triggers the refresh
+    cluster.advance(299_000)
+    assert len(producer.topics["t"]) == 2  # not yet: the metadata is younger than 300 s
+    cluster.advance(2_000)
+    assert len(producer.topics["t"]) == 6
     assert producer.send("t", value=b"v", key=key).get().partition == partition_for_key(key, 6)
+
+
+def test_a_closed_producer_stops_refreshing_metadata() -> None:
+    cluster = cluster_with(partitions=2)
+    producer = cluster.producer()
+    producer.send("t", value=b"v").get()
+    producer.close()
+    cluster.add_partitions("t", 6)
+    cluster.advance(301_000)
+    assert len(producer.topics["t"]) == 2
 
 
 def test_sticky_partition_does_not_switch_while_the_last_batch_has_room() -> None:
