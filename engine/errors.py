@@ -7,6 +7,8 @@ Each class carries a plain sentence for learners (`.explanation`).
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class KafkaError(Exception):
     code: int | None = None
@@ -40,8 +42,30 @@ class UnknownServerError(KafkaError):
 
 
 class OffsetOutOfRangeError(KafkaError):
-    code = 1
+    code: int | None = 1
     explanation = "The requested offset is below the log start offset or above the log end."
+
+
+class LogTruncationError(OffsetOutOfRangeError):
+    """Kafka's `LogTruncationException` (KIP-320): the consumer's position is past the end of
+    its epoch on the new leader, so records it read are no longer in the log. Raised from poll()
+    only with auto.offset.reset=none; `divergent_offsets` holds where the logs part ways."""
+
+    code = None
+    explanation = (
+        "The partition's log was truncated below this consumer's position (an unclean leader "
+        "election): records it already read are gone, and no reset policy says where to go."
+    )
+
+    def __init__(
+        self,
+        message: str | None = None,
+        fetch_offsets: dict[Any, int] | None = None,
+        divergent_offsets: dict[Any, int] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.fetch_offsets = dict(fetch_offsets or {})
+        self.divergent_offsets = dict(divergent_offsets or {})
 
 
 class CorruptRecordError(RetriableError):
