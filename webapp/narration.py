@@ -164,6 +164,18 @@ def _buffer_exhausted(d: dict[str, Any]) -> tuple[str, str]:
     )
 
 
+def _truncation_detected(d: dict[str, Any]) -> tuple[str, str]:
+    where = _tp(d)
+    lost = f"{d.get('client')} had read {where} up to offset {d.get('position')}, but "
+    if d.get("divergent_offset") is None:
+        lost += "the new leader shares no epoch with what it read"
+    else:
+        lost += f"the new leader's log parts from it at offset {d.get('divergent_offset')}"
+    if d.get("reset_to") is None:
+        return lost + ": poll() raises LogTruncationException (auto.offset.reset=none)", "bad"
+    return lost + f": it moves back to {d.get('reset_to')} and reads the new records", "warn"
+
+
 def _produce_failed(d: dict[str, Any]) -> tuple[str, str]:
     where = f" to {_tp(d)}" if d.get("topic") is not None else ""
     return f"a send{where} failed with {d.get('error')}", "bad"
@@ -217,6 +229,7 @@ SIMPLE: dict[str, Callable[[dict[str, Any]], tuple[str, str]]] = {
         "info",
     ),
     "producer_buffer_exhausted": _buffer_exhausted,
+    "log_truncation_detected": _truncation_detected,
     "controller_request_timed_out": lambda d: (
         f"{d.get('api')} hung for {int(d.get('waited_ms') or 0) / 1000:g} s: the broker found "
         "no active controller to forward it to and answered with a TimeoutException",

@@ -159,3 +159,13 @@ def test_an_admin_call_without_a_controller_is_told_as_a_timeout() -> None:
     told = [n for n in narrate(cluster.events) if n.kind == "controller_request_timed_out"]
     assert len(told) == 1
     assert "CreateTopics hung for 60 s" in told[0].text
+
+
+def test_a_detected_log_truncation_says_where_the_logs_part() -> None:
+    data = {"client": "consumer-1", "topic": "t", "partition": 0, "position": 10}
+    raising = FakeEvent(1, "log_truncation_detected", {**data, "divergent_offset": 3})
+    moving = FakeEvent(2, "log_truncation_detected", {**data, "divergent_offset": 3, "reset_to": 3})
+    told = narrate([raising, moving])
+    assert "offset 3" in told[0].text and "LogTruncationException" in told[0].text
+    assert told[0].level == "bad"
+    assert "moves back to 3" in told[1].text and told[1].level == "warn"
