@@ -310,11 +310,16 @@ class Broker:
             self._apply_partition(record.topic, record.partition, record.registration)
 
     def _remove_topic(self, name: str) -> None:
-        self.topics.pop(name, None)
+        known = self.topics.pop(name, None) is not None
         for tp in [tp for tp in self.partitions if tp.topic == name]:
             partition = self.partitions.pop(tp)
             partition.fail_delayed_produces("UNKNOWN_TOPIC_OR_PARTITION")
             self.purgatory.forget_partition(tp)
+        if known and self.alive:
+            for service in list(self.services.values()):
+                handler = getattr(service, "on_topic_deleted", None)
+                if handler is not None:
+                    handler(name)
 
     def _apply_partition(
         self, topic: str, number: int, registration: PartitionRegistration

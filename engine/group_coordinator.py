@@ -28,6 +28,7 @@ from engine.group_records import (
 from engine.offset_metadata_manager import OffsetMetadataManager
 from engine.record_size import batch_size_in_bytes, record_size_in_bytes
 from engine.records import Record, RecordBatch, TopicPartition
+from engine.transactional_offsets import SERVICE as TXN_OFFSETS
 
 if TYPE_CHECKING:
     from engine.broker import Broker
@@ -80,6 +81,13 @@ class GroupCoordinator(ClassicGroupJoin):
             group = ClassicGroup(group_id)
             self.groups[group_id] = group
         return "", group
+
+    def on_topic_deleted(self, topic: str) -> None:
+        """The broker applied a topic deletion (Kafka's BrokerMetadataPublisher calls
+        `GroupCoordinator.onPartitionsDeleted`)."""
+        store = self.broker.services.get(TXN_OFFSETS)
+        pending = store.forget_topic(topic) if store is not None else {}
+        self.offsets.on_partitions_deleted(topic, pending)
 
     def _load(self, number: int, partition: Partition) -> None:
         """Kafka's `onElection`: rebuild the partition's groups from its log. Loaded members get
