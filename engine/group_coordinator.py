@@ -99,6 +99,17 @@ class GroupCoordinator(ClassicGroupJoin):
             for member in group.members.values():
                 self._schedule_session_expiry(group, member)
         self.loaded[number] = partition.leader_epoch
+        max_size = int(self.broker.config["group.max.size"])
+        for group_id, group in sorted(loaded.items()):
+            if len(group.members) > max_size:
+                # Kafka's onLoaded: a group over capacity (the setting was lowered) rebalances;
+                # only group.max.size of its members are let back in.
+                self._prepare_rebalance(
+                    group,
+                    f"Freshly-loaded group {group_id} (size {len(group.members)}) is over "
+                    f"capacity {max_size}. Rebalancing in order to give a chance for consumers "
+                    "to commit offsets",
+                )
         self._start_offsets_cleanup()
         if loaded:
             self.cluster.emit(

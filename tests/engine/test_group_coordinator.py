@@ -8,6 +8,7 @@ from typing import Any
 
 from engine import Cluster, TopicPartition
 from engine.classic_group import JoinGroupRequest, JoinGroupResponse, SyncGroupResponse
+from engine.errors import GroupMaxSizeReachedError
 from engine.group_coordinator import GroupCoordinator
 from engine.group_records import OFFSETS_TOPIC
 
@@ -288,3 +289,41 @@ def test_a_current_member_committing_with_a_stale_generation_gets_illegal_genera
     assert committed() == 5
     assert commit(stale + 2, 9) == "ILLEGAL_GENERATION"  # a generation from the future, too
     assert committed() == 5
+
+
+def test_a_group_loaded_over_group_max_size_rebalances_and_lets_only_that_many_back() -> None:
+    # Kafka's GroupMetadataManager.onLoaded: a freshly loaded group with more members than
+    # group.max.size (the setting was lowered in a rolling restart) starts a rebalance; while
+    # it rebalances, acceptJoiningMember lets members back in the order they rejoin, up to the
+    # limit, and the rest are removed with GROUP_MAX_SIZE_REACHED.
+    cluster = make_cluster()
+    members = [consumer(cluster) for _ in range(3)]
+    settle(cluster, members)
+    assert len(cluster.describe_group(GROUP).members) == 3
+    for broker_id in cluster.broker_ids():
+        cluster.broker_by_id(broker_id).config["group.max.size"] = 2
+    old = cluster.describe_group(GROUP).coordinator
+    since = len(cluster.events)
+    cluster.stop_broker(old)
+    refused: list[Any] = []
+    for _ in range(60):
+        for member in members:
+            if member in refused:
+                continue
+            try:
+                member.poll(200)
+            except GroupMaxSizeReachedError:
+                refused.append(member)
+    description = cluster.describe_group(GROUP)
+    assert description.coordinator not in (old, -1)
+    assert len(refused) == 1
+    assert description.state == "Stable"
+    assert sorted(m.client_id for m in description.members) == sorted(
+        m.client_id for m in members if m not in refused
+    )
+    started = events(cluster, "rebalance_started", since, group=GROUP)
+    assert started[0]["reason"].startswith(f"Freshly-loaded group {GROUP} (size 3)")
+    assert "is over capacity 2" in started[0]["reason"]
+    removed = events(cluster, "member_removed", since, group=GROUP)
+    assert [r["reason"] for r in removed] == ["group.max.size reached on rejoin"]
+    assert removed[0]["client_id"] == refused[0].client_id
