@@ -338,12 +338,15 @@ class KafkaProducer(ClientBase):
         must come back later."""
         accumulator = self.accumulator
         partitioner = self._sticky(topic) if sticky else None
+        available = self._available(topic) if partitioner is not None else []
         allocated = 0
         while True:
             if partitioner is not None:
-                chosen = partitioner.peek_current_partition(count, self._available(topic))
+                chosen = partitioner.peek_current_partition(count, available)
             tp = self._tp(topic, chosen, count)
-            if partitioner is not None and self._partition_changed(partitioner, tp, count):
+            if partitioner is not None and self._partition_changed(
+                partitioner, tp, count, available
+            ):
                 continue
             future.tp = tp
             appended = accumulator.try_append(tp, timestamp, key, value, headers, future)
@@ -367,18 +370,22 @@ class KafkaProducer(ClientBase):
             if partitioner is not None:
                 # Kafka's allBatchesFull: while the last batch is open, switching waits.
                 partitioner.update_partition_info(
-                    appended, count, self._available(topic), accumulator.all_batches_full(tp)
+                    appended, count, available, accumulator.all_batches_full(tp)
                 )
             return True
 
     def _partition_changed(
-        self, partitioner: BuiltInPartitioner, tp: TopicPartition, count: int
+        self,
+        partitioner: BuiltInPartitioner,
+        tp: TopicPartition,
+        count: int,
+        available: list[int],
     ) -> bool:
         """Kafka's `partitionChanged`: with every batch of the sticky partition full, count
         nothing more and let the partitioner switch if enough bytes already went there."""
         if not self.accumulator.all_batches_full(tp):
             return False
-        partitioner.update_partition_info(0, count, self._available(tp.topic), True)
+        partitioner.update_partition_info(0, count, available, True)
         return partitioner.current_partition != tp.partition
 
     def _tp(self, topic: str, partition: int, count: int) -> TopicPartition:
