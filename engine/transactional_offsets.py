@@ -172,6 +172,8 @@ def complete_transactional_offsets(
     coordinator = broker.services.get("groups")
     number = partition.tp.partition
     for group_id, offsets in sorted(groups.items()):
+        if not offsets:
+            continue  # all of them were for a topic deleted meanwhile
         # A loaded group is updated in memory; one not loaded yet reads the marker from the log.
         if coordinator is not None and coordinator.loaded.get(number) == partition.leader_epoch:
             group = coordinator.groups.get(group_id)

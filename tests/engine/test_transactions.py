@@ -807,3 +807,26 @@ def test_a_marker_from_an_older_coordinator_epoch_is_fenced_and_writes_nothing()
     cluster.advance(1000)
     assert answers[-1] == ""  # the current coordinator may write markers
     assert partition.log.log_end_offset == end + 1
+
+
+def test_pending_transactional_offsets_of_a_deleted_topic_are_not_committed() -> None:
+    # Kafka's onPartitionsDeleted also tombstones offsets pending in open transactions, so the
+    # COMMIT marker that comes later does not bring them back, in memory or from the log.
+    cluster = Cluster(brokers=3)
+    setup_payments(cluster, 4)
+    cluster.create_topic("refunds", replication_factor=3)
+    source, kept = TopicPartition("payments", 0), TopicPartition("refunds", 0)
+    producer = transactional(cluster, "receipts-app")
+    producer.begin_transaction()
+    producer.send("receipts", value=b"receipt")
+    producer.send_offsets_to_transaction({source: 4, kept: 2}, "billing")
+    cluster.delete_topic("payments")
+    cluster.advance(1000)
+    producer.commit_transaction()
+    cluster.advance(1000)
+    assert cluster.describe_group("billing").offsets == {kept: 2}
+    coordinator = cluster.describe_group("billing").coordinator
+    cluster.stop_broker(coordinator)
+    cluster.advance(15_000)
+    assert cluster.describe_group("billing").coordinator not in (coordinator, -1)
+    assert cluster.describe_group("billing").offsets == {kept: 2}
