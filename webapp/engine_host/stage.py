@@ -63,6 +63,10 @@ class Node:
     actions: list[dict[str, Any]] = field(default_factory=list)
 
 
+# The producer box's width in the stage template (templates/sandbox/fragments/stage.html).
+PRODUCER_BOX_WIDTH = 440
+
+
 def _place_actions(actions: list[dict[str, Any]], x: float, y: float) -> None:
     """Lay buttons out left to right from (x, y); width follows the text."""
     for action in actions:
@@ -239,6 +243,14 @@ def build_stage(
             continue
         app = apps.get(prod["client_id"])
         rate = f" · {app['rate_per_sec']:g}/s" if app else ""
+        total = int(prod.get("buffer_memory") or 0)
+        used = int(prod.get("buffered_bytes") or 0)
+        blocked = bool(app and app.get("blocked_since_ms") is not None)
+        detail = f"sent {prod['sent']} · acked {prod['acked']} · in flight {prod['pending']}"
+        if blocked:
+            detail += " · buffer full: send() waits (max.block.ms)"
+        elif total and used * 2 >= total:
+            detail += f" · buffer {100 * used // total}% full"
         producers.append(
             {
                 "client_id": prod["client_id"],
@@ -247,8 +259,10 @@ def build_stage(
                 "x": PAD,
                 "y": cy,
                 "label": f"{prod['client_id']} · acks={prod['acks']}{rate}",
-                "detail": f"sent {prod['sent']} · acked {prod['acked']} · in flight "
-                f"{prod['pending']}",
+                "detail": detail,
+                # buffer.memory held by unacknowledged batches: a gauge along the box's foot.
+                "buffer_width": round(PRODUCER_BOX_WIDTH * used / total, 1) if total else 0,
+                "buffer_blocked": blocked,
             }
         )
         client_anchor[f"client-{prod['client_id']}"] = (PAD + 140, cy)
