@@ -169,3 +169,17 @@ def test_a_detected_log_truncation_says_where_the_logs_part() -> None:
     assert "offset 3" in told[0].text and "LogTruncationException" in told[0].text
     assert told[0].level == "bad"
     assert "moves back to 3" in told[1].text and told[1].level == "warn"
+
+
+def test_every_kind_of_the_event_catalogue_is_told_or_kept_quiet() -> None:
+    from lessons.scenarios import EVENT_KINDS
+    from webapp.narration import QUIET_KINDS, SIMPLE
+
+    for kind in EVENT_KINDS:
+        data = {"topic": "orders", "partition": 0, "groups": ["billing"]}
+        told = narrate([FakeEvent(1_000, kind, data)])
+        if kind in QUIET_KINDS:
+            assert told == [], kind
+        else:
+            assert len(told) == 1 and told[0].text, kind
+    assert set(SIMPLE) | QUIET_KINDS <= set(EVENT_KINDS)
