@@ -9,7 +9,7 @@ import pytest
 
 from engine import Cluster, TopicPartition
 from engine.errors import NotEnoughReplicasAfterAppendError, NotEnoughReplicasError
-from engine.partition import Partition
+from engine.server.partition import Partition
 from tests.engine.helpers import events, partition
 from tests.engine.helpers import replicated as _replicated
 
