@@ -38,8 +38,10 @@ class CompletedFetch:
     records: deque[ConsumerRecord]
     next_fetch_offset: int
     fetch_position: int
-    # The leader epoch each record was written in, and the leader's epoch when it was fetched.
-    epochs: deque[int] = field(default_factory=deque)
+    # The leader epoch each record was written in (in record order), that of the last batch
+    # (a marker's too), and the leader's epoch when the fetch was made (KIP-320).
+    epochs: list[int] = field(default_factory=list)
+    last_epoch: int = -1
     leader_epoch: int = -1
 
 
@@ -347,18 +349,19 @@ class KafkaConsumer(ClientBase):
             ):
                 self.completed.popleft()
                 continue
+            before = len(out)
             while chunk.records and len(out) < limit:
                 record = chunk.records.popleft()
                 out.append(record)
                 chunk.fetch_position = record.offset + 1
                 self.positions[chunk.tp] = record.offset + 1
-                if chunk.epochs:
-                    epoch = chunk.epochs.popleft()
-                    if epoch >= 0:
-                        self.position_epochs[chunk.tp] = (record.offset + 1, epoch)
-                        self.validated_epochs[chunk.tp] = chunk.leader_epoch
+            if len(out) > before:
+                # The epoch of the record before the position (Kafka's FetchPosition.offsetEpoch).
+                self._note_epoch(chunk, chunk.epochs[len(chunk.epochs) - len(chunk.records) - 1])
             if not chunk.records:
-                self.positions[chunk.tp] = max(self.positions[chunk.tp], chunk.next_fetch_offset)
+                if chunk.next_fetch_offset > self.positions[chunk.tp]:
+                    self.positions[chunk.tp] = chunk.next_fetch_offset
+                    self._note_epoch(chunk, chunk.last_epoch)
                 self.completed.popleft()
         self.consumed_records += len(out)
         if out:
@@ -457,11 +460,13 @@ class KafkaConsumer(ClientBase):
         if not data.batches:
             return
         records: deque[ConsumerRecord] = deque()
-        epochs: deque[int] = deque()
+        epochs: list[int] = []
+        last_epoch = -1
         aborted = _AbortedFilter(data.aborted) if self.isolation_level == "read_committed" else None
         next_offset = fetch_offset
         for batch in data.batches:
             next_offset = max(next_offset, batch.last_offset + 1)
+            last_epoch = batch.leader_epoch
             if batch.is_control:
                 if aborted is not None:
                     aborted.on_marker(batch)
@@ -484,7 +489,13 @@ class KafkaConsumer(ClientBase):
                     epochs.append(batch.leader_epoch)
         self.completed.append(
             CompletedFetch(
-                tp, records, next_offset, fetch_offset, epochs, self._leader_epoch_of(tp)
+                tp,
+                records,
+                next_offset,
+                fetch_offset,
+                epochs,
+                last_epoch,
+                self._leader_epoch_of(tp),
             )
         )
 
@@ -554,6 +565,11 @@ class KafkaConsumer(ClientBase):
         return bool(self.config["allow.auto.create.topics"])
 
     # --- log truncation detection (KIP-320) ---------------------------------------------------
+
+    def _note_epoch(self, chunk: CompletedFetch, epoch: int) -> None:
+        if epoch >= 0:
+            self.position_epochs[chunk.tp] = (self.positions[chunk.tp], epoch)
+            self.validated_epochs[chunk.tp] = chunk.leader_epoch
 
     def _leader_epoch_of(self, tp: TopicPartition) -> int:
         infos = self.topics.get(tp.topic)

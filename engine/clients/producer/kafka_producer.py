@@ -266,7 +266,7 @@ class KafkaProducer(ClientBase):
             return future
         if size > self.ctx.limits.max_record_bytes:
             self.ctx.limits.check_record(size)
-        started_ms = self.now_ms
+        started_ms = self.ctx.scheduler.now_ms  # max.block.ms covers the metadata wait too
         infos = self.topics.get(topic)
         if infos is None:
             infos = self._wait_on_metadata(topic)
@@ -300,7 +300,6 @@ class KafkaProducer(ClientBase):
             chosen = -1  # the sticky partitioner chooses in _append
         sticky = partition is None and (key is None or self._ignore_keys)
         timestamp = self.now_ms if timestamp_ms is None else int(timestamp_ms)
-        remaining_block_ms = max(0, self._max_block_ms - (self.now_ms - started_ms))
         if not self._append(
             topic,
             chosen,
@@ -311,7 +310,7 @@ class KafkaProducer(ClientBase):
             value,
             header_tuple,
             future,
-            remaining_block_ms,
+            started_ms,
             blocking,
         ):
             return future
@@ -331,11 +330,12 @@ class KafkaProducer(ClientBase):
         value: bytes | None,
         headers: tuple[tuple[str, bytes | None], ...],
         future: FutureRecordMetadata,
-        max_block_ms: int,
+        started_ms: int,
         blocking: bool,
     ) -> bool:
         """Kafka's `RecordAccumulator.append`: the record goes into the partition's open batch,
-        or into a new batch whose buffer comes from the pool (waiting up to `max_block_ms`).
+        or into a new batch whose buffer comes from the pool (waiting for what is left of
+        `max.block.ms` since `started_ms`).
 
         For a record without a key the sticky partition may switch first: once every batch of
         the partition is full and enough bytes went to it (`partitionChanged`). False means the
@@ -348,7 +348,10 @@ class KafkaProducer(ClientBase):
         while True:
             if partitioner is not None:
                 chosen = partitioner.peek_current_partition(count, available)
-            tp = self._tp(topic, chosen, count)
+            known = self._topic_partitions.get(topic)
+            if known is None or len(known) != count:
+                known = self._tp_list(topic, count)
+            tp = known[chosen]
             if partitioner is not None and self._partition_changed(
                 partitioner, tp, count, available
             ):
@@ -357,7 +360,7 @@ class KafkaProducer(ClientBase):
             appended = accumulator.try_append(tp, timestamp, key, value, headers, future)
             if appended < 0:
                 if not allocated:
-                    allocated = self._allocate(key, value, headers, future, max_block_ms, blocking)
+                    allocated = self._allocate(key, value, headers, future, started_ms, blocking)
                     if not allocated:
                         return False
                     if partitioner is not None:
@@ -371,7 +374,13 @@ class KafkaProducer(ClientBase):
             self._pending[future.id] = future
             if self.transaction is not None:
                 self.transaction.maybe_add_partition(tp)  # Kafka: once the append succeeded
-            self.sender.wake(accumulator.wake_delay(tp))
+            # Kafka's RecordAppendResult: a full batch, or more than one, wakes the sender now.
+            queue = accumulator.batches[tp]
+            last = queue[-1]
+            if last.closed or len(queue) > 1:
+                self.sender.wake(0)
+            else:
+                self.sender.wake(max(0, last.created_ms + self.linger_ms - self.now_ms))
             if partitioner is not None:
                 # Kafka's allBatchesFull: while the last batch is open, switching waits.
                 partitioner.update_partition_info(
@@ -393,11 +402,9 @@ class KafkaProducer(ClientBase):
         partitioner.update_partition_info(0, count, available, True)
         return partitioner.current_partition != tp.partition
 
-    def _tp(self, topic: str, partition: int, count: int) -> TopicPartition:
-        known = self._topic_partitions.get(topic)
-        if known is None or len(known) != count:
-            known = self._topic_partitions[topic] = [TopicPartition(topic, n) for n in range(count)]
-        return known[partition]
+    def _tp_list(self, topic: str, count: int) -> list[TopicPartition]:
+        known = self._topic_partitions[topic] = [TopicPartition(topic, n) for n in range(count)]
+        return known
 
     def _allocate(
         self,
@@ -405,7 +412,7 @@ class KafkaProducer(ClientBase):
         value: bytes | None,
         headers: tuple[tuple[str, bytes | None], ...],
         future: FutureRecordMetadata,
-        max_block_ms: int,
+        started_ms: int,
         blocking: bool,
     ) -> int:
         """A buffer for a new batch: `batch.size`, or the record's upper bound when larger
@@ -421,6 +428,7 @@ class KafkaProducer(ClientBase):
         if not blocking:
             raise SendWouldBlock(size)
         started = self.now_ms
+        max_block_ms = max(0, self._max_block_ms - (started - started_ms))
         self.emit_buffer_event("producer_buffer_blocked", size, future, max_block_ms=max_block_ms)
         self.ctx.run_until(lambda: pool.available_memory >= size, started + max_block_ms)
         if pool.try_allocate(size):

@@ -117,15 +117,6 @@ class RecordAccumulator:
         last = queue[-1]
         return last.closed or last.size >= self.batch_size
 
-    def wake_delay(self, tp: TopicPartition) -> int:
-        """When the sender should look at the partition again (Kafka's RecordAppendResult:
-        a full batch, or more than one batch, wakes it now; otherwise after linger.ms)."""
-        queue = self.batches[tp]
-        batch = queue[-1]
-        if batch.closed or len(queue) > 1:
-            return 0
-        return max(0, batch.created_ms + self.linger_ms - self._producer.now_ms)
-
     def expire_batches(self, now: int, fail: Callable[[ProducerBatch, KafkaError], None]) -> None:
         for queue in self.batches.values():
             while queue and now - queue[0].created_ms >= self.delivery_timeout_ms:
