@@ -131,3 +131,46 @@ def test_a_producer_app_faster_than_the_brokers_is_held_back_by_its_buffer() -> 
     assert app.snapshot()["failed"] >= 1
     exhausted = [e for e in cluster.events if e.kind == "producer_buffer_exhausted"]
     assert exhausted and exhausted[0].time_ms - state["blocked_since_ms"] == 10_000
+
+
+def test_a_blocked_producer_app_resumes_when_the_broker_acknowledges_again() -> None:
+    cluster = Cluster(brokers=1, seed=3)
+    cluster.create_topic("t")
+    app = cluster.apps.producer_app(
+        "t", rate_per_sec=200, keys=0, value_bytes=KIB, config={"buffer.memory": 32 * KIB}
+    )
+    cluster.advance(1000)
+    cluster.stop_broker(1)
+    cluster.advance(3000)
+    blocked = app.snapshot()
+    assert blocked["blocked_since_ms"] is not None
+    cluster.start_broker(1)
+    cluster.advance(20_000)
+    state = app.snapshot()
+    assert state["blocked_since_ms"] is None
+    assert state["sent"] > blocked["sent"] + 1000  # 200 a second again
+    assert state["failed"] == 0  # back well within max.block.ms (60 s)
+    resumed = [
+        e.data
+        for e in cluster.events
+        if e.kind == "producer_buffer_unblocked" and e.time_ms > 4000  # the broker is back
+    ]
+    assert resumed and resumed[0]["app"] == app.id
+    assert 1000 < resumed[0]["waited_ms"] < 60_000
+
+
+def test_the_metadata_wait_and_the_buffer_wait_share_max_block_ms() -> None:
+    # Kafka's doSend passes max.block.ms minus the time waitOnMetadata took to the accumulator.
+    cluster = Cluster(brokers=2, seed=3)
+    cluster.create_topic("t", partitions=2, replication_factor=1)
+    cluster.create_topic("u", partitions=1, replication_factor=1)
+    producer = cluster.producer({"buffer.memory": 16 * KIB, "max.block.ms": 5000})
+    stuck = next(p for p in cluster.describe_topic("t").partitions if p.leader == 1)
+    producer.send("t", value=b"metadata", partition=stuck.partition).get()
+    cluster.stop_broker(1)
+    producer.send("t", value=bytes(KIB), partition=stuck.partition)  # holds the whole pool
+    started = cluster.now_ms
+    future = producer.send("u", value=bytes(KIB))  # metadata from broker 2 first, then memory
+    assert "u" in producer.topics  # the metadata wait ended with an answer
+    assert cluster.now_ms - started == 5000
+    assert isinstance(future.exception, BufferExhaustedError)
