@@ -232,6 +232,13 @@ SIMPLE: dict[str, Callable[[dict[str, Any]], tuple[str, str]]] = {
     ),
     "producer_buffer_exhausted": _buffer_exhausted,
     "log_truncation_detected": _truncation_detected,
+    "offsets_deleted": lambda d: (
+        f"group {d.get('group')} lost its committed offsets on "
+        + ", ".join(f"{t}-{p}" for t, p in d.get("offsets", [])[:4])
+        + (" and more" if len(d.get("offsets", [])) > 4 else "")
+        + f" ({d.get('reason')})",
+        "info",
+    ),
     "controller_request_timed_out": lambda d: (
         f"{d.get('api')} hung for {int(d.get('waited_ms') or 0) / 1000:g} s: the broker found "
         "no active controller to forward it to and answered with a TimeoutException",

@@ -183,3 +183,9 @@ def test_every_kind_of_the_event_catalogue_is_told_or_kept_quiet() -> None:
         else:
             assert len(told) == 1 and told[0].text, kind
     assert set(SIMPLE) | QUIET_KINDS <= set(EVENT_KINDS)
+
+
+def test_offsets_removed_with_their_topic_are_told_with_the_reason() -> None:
+    data = {"group": "billing", "reason": "topic deleted", "offsets": [["returns", 0]]}
+    [told] = narrate([FakeEvent(1, "offsets_deleted", data)])
+    assert told.text == "group billing lost its committed offsets on returns-0 (topic deleted)"
