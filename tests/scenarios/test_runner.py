@@ -125,3 +125,22 @@ def test_every_event_a_busy_scenario_emits_is_in_the_catalogue() -> None:
     kinds = {event.kind for event in result.events}
     assert len(kinds) > 10
     assert kinds <= set(EVENT_KINDS)
+
+
+def test_a_create_topic_without_a_controller_quorum_hangs_then_times_out_in_a_scenario() -> None:
+    scenario = {
+        "cluster": {"seed": 3},
+        "steps": [
+            {"at": 1000, "command": "stop_controller", "controller_id": 101},
+            {"command": "stop_controller", "controller_id": 102},
+            {"after": 1000, "command": "create_topic", "name": "late"},
+        ],
+        "expect": [{"id": "hung", "event": "controller_request_timed_out"}],
+    }
+    result = run_scenario(load_scenario(scenario, source="no-quorum.yaml"))
+    hung = result.outcome("hung")
+    assert hung.held and hung.time_ms == 62_000  # 60 s after the step at 2 s
+    assert hung.observed["api"] == "CreateTopics"
+    refused = result.steps[2].result
+    assert not refused.ok and refused.message.startswith("TimeoutException: CreateTopics timed out")
+    assert "late" not in result.runtime.cluster.list_topics()
