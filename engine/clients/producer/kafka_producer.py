@@ -243,7 +243,12 @@ class KafkaProducer(ClientBase):
         # A cheap bound first (batch header, varints, key and value): the exact estimate only
         # matters near the limits.
         size = _SIZE_SLACK + (len(key) if key else 0) + (len(value) if value else 0)
-        if header_tuple or size > self._max_request_size or size > self.ctx.limits.max_record_bytes:
+        if (
+            header_tuple
+            or size > self._max_request_size
+            or size > self.ctx.limits.max_record_bytes
+            or size > self.buffer_pool.total_memory
+        ):
             size = estimate_size_in_bytes_upper_bound(key, value, header_tuple)
         if size > self._max_request_size:
             future._complete(
