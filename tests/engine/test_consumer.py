@@ -250,3 +250,17 @@ def test_a_clean_leader_change_passes_validation_without_a_reset() -> None:
     producer.send("t", value=b"after").get()
     assert drain(consumer) == [b"after"]
     assert not any(e.kind == "log_truncation_detected" for e in cluster.events)
+
+
+def test_a_lost_offset_for_leader_epoch_answer_is_retried_and_nothing_is_fetched_meanwhile() -> (
+    None
+):
+    cluster, consumer = unclean_failover("earliest")
+    leader = cluster.describe_topic("t").partitions[0].leader
+    cluster.lose_responses(leader, 3)  # the next answers to clients are lost on the way
+    values: list[bytes | None] = []
+    for _ in range(20):
+        values += [r.value for r in consumer.poll(5000)]  # type: ignore[attr-defined]
+    assert values == [b"new%d" % i for i in range(10)]  # never the records at 10 and later alone
+    detected = [e.data for e in cluster.events if e.kind == "log_truncation_detected"]
+    assert [(d["position"], d["reset_to"]) for d in detected] == [(10, 3)]

@@ -77,6 +77,8 @@ class KafkaConsumer(ClientBase):
         self.position_epochs: dict[TopicPartition, tuple[int, int]] = {}
         self.validated_epochs: dict[TopicPartition, int] = {}
         self.awaiting_validation: dict[TopicPartition, int] = {}
+        # Positions whose OffsetForLeaderEpoch is out (or whose truncation was reported).
+        self.validation_sent: set[TopicPartition] = set()
         self.closed = False
         self.crashed = False
         self.last_poll_ms = ctx.scheduler.now_ms
@@ -185,6 +187,7 @@ class KafkaConsumer(ClientBase):
         self.positions[tp] = offset
         self.position_epochs.pop(tp, None)
         self.awaiting_validation.pop(tp, None)
+        self.validation_sent.discard(tp)
         self.requested_resets.pop(tp, None)
         self.completed = deque(c for c in self.completed if c.tp != tp)
 
@@ -593,23 +596,27 @@ class KafkaConsumer(ClientBase):
         """Kafka's `SubscriptionState.maybeValidatePositionForCurrentLeader`: a position with a
         known epoch is checked against a leader with a newer epoch before it fetches there."""
         for tp in sorted(self.assigned):
-            if self._offset_epoch(tp) < 0 or self._awaits_validation(tp):
+            if self._offset_epoch(tp) < 0:
                 continue
-            leader_epoch = self._leader_epoch_of(tp)
-            if leader_epoch > self.validated_epochs.get(tp, -1):
+            if self._awaits_validation(tp):
+                if tp not in self.validation_sent:
+                    self._validate_position(tp)  # a retry, now that the metadata is fresh
+                continue
+            if self._leader_epoch_of(tp) > self.validated_epochs.get(tp, -1):
                 self._validate_position(tp)
 
     def _validate_position(self, tp: TopicPartition) -> None:
         """OffsetForLeaderEpoch for the position's epoch (Kafka's `OffsetsForLeaderEpochClient`,
         then `SubscriptionState.maybeCompleteValidation`)."""
+        position = self.positions[tp]
+        offset_epoch = self._offset_epoch(tp)
+        current_epoch = self._leader_epoch_of(tp)
+        self.awaiting_validation[tp] = position  # no fetching until it is answered
         leader = self.leader_for(tp.topic, tp.partition)
         if leader == NO_LEADER:
             self.request_metadata_update({tp.topic})
             return
-        position = self.positions[tp]
-        offset_epoch = self._offset_epoch(tp)
-        current_epoch = self._leader_epoch_of(tp)
-        self.awaiting_validation[tp] = position
+        self.validation_sent.add(tp)
 
         def handle(broker: Broker, reply: Callable[[object], None]) -> None:
             reply(broker.handle_offset_for_leader_epoch(tp, current_epoch, offset_epoch))
@@ -617,13 +624,13 @@ class KafkaConsumer(ClientBase):
         def on_reply(response: object) -> None:
             if not self._awaits_validation(tp) or self.awaiting_validation[tp] != position:
                 return  # the position moved (a seek) while the request was out
+            self.validation_sent.discard(tp)
             if (
                 response is DISCONNECTED
                 or response == REQUEST_TIMED_OUT
                 or (isinstance(response, tuple) and response[0])
             ):
-                # Retried once the metadata names the partition's current leader.
-                self.awaiting_validation.pop(tp, None)
+                # Still awaiting validation: sent again once the metadata names the leader.
                 self.request_metadata_update({tp.topic})
                 return
             assert isinstance(response, tuple)
@@ -670,7 +677,9 @@ class KafkaConsumer(ClientBase):
                 {tp: position},
                 {} if diverged is None else {tp: diverged},
             )
-            return  # the position stays awaiting validation until the application seeks
+            # The position stays awaiting validation until the application seeks.
+            self.validation_sent.add(tp)
+            return
         self.awaiting_validation.pop(tp, None)
         if diverged is None:
             self.positions.pop(tp, None)
