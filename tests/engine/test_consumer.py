@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine import Cluster, TopicPartition
+from engine.server.broker import Broker
 from engine.errors import (
     IllegalStateError,
     InvalidConfigurationError,
@@ -252,15 +253,24 @@ def test_a_clean_leader_change_passes_validation_without_a_reset() -> None:
     assert not any(e.kind == "log_truncation_detected" for e in cluster.events)
 
 
-def test_a_lost_offset_for_leader_epoch_answer_is_retried_and_nothing_is_fetched_meanwhile() -> (
-    None
-):
+def test_a_failed_offset_for_leader_epoch_is_retried_and_nothing_is_fetched_meanwhile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Kafka keeps the position in AWAIT_VALIDATION through a failed OffsetsForLeaderEpoch and
+    # sends it again; fetching from the new leader meanwhile would hand out new7..new9 as if
+    # they followed old9.
     cluster, consumer = unclean_failover("earliest")
-    leader = cluster.describe_topic("t").partitions[0].leader
-    cluster.lose_responses(leader, 3)  # the next answers to clients are lost on the way
-    values: list[bytes | None] = []
-    for _ in range(20):
-        values += [r.value for r in consumer.poll(5000)]  # type: ignore[attr-defined]
-    assert values == [b"new%d" % i for i in range(10)]  # never the records at 10 and later alone
+    answer = Broker.handle_offset_for_leader_epoch
+    refused: list[int] = []
+
+    def once_not_leader(self: Broker, *args: object) -> tuple[str, int, int]:
+        if not refused:
+            refused.append(cluster.now_ms)
+            return ("NOT_LEADER_OR_FOLLOWER", -1, -1)
+        return answer(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Broker, "handle_offset_for_leader_epoch", once_not_leader)
+    assert drain(consumer, rounds=20) == [b"new%d" % i for i in range(10)]
+    assert refused  # the first answer was the refusal
     detected = [e.data for e in cluster.events if e.kind == "log_truncation_detected"]
     assert [(d["position"], d["reset_to"]) for d in detected] == [(10, 3)]
