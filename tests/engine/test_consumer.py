@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from engine import Cluster, TopicPartition
-from engine.server.broker import Broker
 from engine.errors import (
     IllegalStateError,
     InvalidConfigurationError,
@@ -13,6 +12,7 @@ from engine.errors import (
     NoOffsetForPartitionError,
     OffsetOutOfRangeError,
 )
+from engine.server.broker import Broker
 
 TP = TopicPartition("t", 0)
 
