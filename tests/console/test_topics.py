@@ -184,3 +184,14 @@ def test_help_table_is_joptsimple_s_two_column_layout(console: Console) -> None:
     names = [line.split()[0] for line in lines[3:] if line.startswith("--")]
     assert names == sorted(names)
     assert "--bootstrap-server <String: server to" in out.stderr
+
+
+def test_without_a_controller_quorum_create_hangs_60_s_then_times_out(console: Console) -> None:
+    for controller in (101, 102):
+        console.cluster.stop_controller(controller)
+    console.cluster.advance(5000)
+    before = console.cluster.now_ms
+    out = console.run("kafka-topics.sh $B --create --topic orders")
+    assert out.text == "Error while executing topic command : The request timed out.\n"
+    assert console.cluster.now_ms - before >= 60_000
+    assert console.cluster.list_topics() == []
