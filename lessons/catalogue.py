@@ -88,9 +88,11 @@ class Claim:
 
 @dataclass(frozen=True)
 class Goal:
+    """`expect` holds one expectation or several that must all hold at the same moment."""
+
     waiting: str
     done: str
-    expect: Mapping[str, Any]
+    expect: tuple[Mapping[str, Any], ...]
     within_ms: int
 
 
@@ -296,10 +298,11 @@ def parse_lesson(
     source: str,
     glossary: Mapping[str, Term] | None = None,
     drill_ids: set[str] | None = None,
-    checker: ScenarioChecker | None = None,
+    check_scenario: bool = True,
 ) -> Lesson:
     """One lesson from its parsed YAML. `glossary` and `drill_ids`, when given, are what
-    links must point at; `checker` validates the scenario, commands and expectations."""
+    links must point at; with `check_scenario` the scenario runner validates the scenario,
+    every command and every expectation (`lessons.walkthrough.compile_lesson`)."""
     top = _Reader(source, data, "")
     lesson_id = top.text("id")
     if not LESSON_ID.match(lesson_id):
@@ -329,10 +332,8 @@ def parse_lesson(
                 raise top.error(f"drills[{i}]", f"there is no drill {drill!r} in lessons/content/drills")
     scenario = top.mapping("scenario")
     assert scenario is not None
-    if checker is not None:
-        checker.scenario(source, "scenario", scenario)
     steps = tuple(
-        _parse_step(source, i, raw, checker)
+        _parse_step(source, i, raw)
         for i, raw in enumerate(top.items("steps", min_items=1))
     )
     recap_reader = top.child("recap")
@@ -354,10 +355,14 @@ def parse_lesson(
         source=source,
     )
     top.done()
+    if check_scenario:
+        from lessons import walkthrough
+
+        walkthrough.compile_lesson(lesson)
     return lesson
 
 
-def _parse_step(source: str, index: int, raw: Any, checker: ScenarioChecker | None) -> Step:
+def _parse_step(source: str, index: int, raw: Any) -> Step:
     r = _Reader(source, raw, f"steps[{index}]")
     enabled = r.texts("enabled", required=False)
     show_me_raw = r.items("show_me", required=False)
@@ -367,22 +372,17 @@ def _parse_step(source: str, index: int, raw: Any, checker: ScenarioChecker | No
         if not isinstance(command, Mapping):
             raise LessonContentError(source, where, f"expected a command, got {_kind(command)}")
         show_me.append(command)
-    if checker is not None:
-        for i, name in enumerate(enabled):
-            checker.command_name(source, f"{r.path}.enabled[{i}]", name)
-        for i, command in enumerate(show_me):
-            checker.command(source, f"{r.path}.show_me[{i}]", command)
-            name = str(command.get("command"))
-            if enabled and name not in enabled:
-                raise LessonContentError(
-                    source,
-                    f"{r.path}.show_me[{i}].command",
-                    f"{name!r} is not among the step's enabled commands ({', '.join(enabled)})",
-                )
+    for i, command in enumerate(show_me):
+        name = str(command.get("command"))
+        if name not in enabled:
+            raise LessonContentError(
+                source,
+                f"{r.path}.show_me[{i}].command",
+                f"{name!r} is not among the step's enabled commands ({', '.join(enabled)})",
+            )
     goal_reader = r.child("goal")
     assert goal_reader is not None
-    goal_expect = goal_reader.mapping("expect")
-    assert goal_expect is not None
+    goal_expect = _expectations(goal_reader, "expect")
     goal = Goal(
         waiting=goal_reader.text("waiting"),
         done=goal_reader.text("done"),
@@ -393,8 +393,6 @@ def _parse_step(source: str, index: int, raw: Any, checker: ScenarioChecker | No
         ),
     )
     goal_reader.done()
-    if checker is not None:
-        checker.expectation(source, f"{r.path}.goal.expect", goal.expect)
     claims = []
     for i, raw_claim in enumerate(r.items("claims", required=False)):
         c = _Reader(source, raw_claim, f"{r.path}.claims[{i}]")
@@ -402,13 +400,11 @@ def _parse_step(source: str, index: int, raw: Any, checker: ScenarioChecker | No
         assert expect is not None
         claim = Claim(text=c.text("text"), expect=expect)
         c.done()
-        if checker is not None:
-            checker.expectation(source, f"{c.path}.expect", claim.expect)
         claims.append(claim)
     predict = None
     predict_reader = r.child("predict", required=False)
     if predict_reader is not None:
-        predict = _parse_predict(predict_reader, checker)
+        predict = _parse_predict(predict_reader)
     quiz = None
     quiz_reader = r.child("quiz", required=False)
     if quiz_reader is not None:
@@ -435,13 +431,27 @@ def _parse_step(source: str, index: int, raw: Any, checker: ScenarioChecker | No
     return step
 
 
+def _expectations(r: _Reader, key: str) -> tuple[Mapping[str, Any], ...]:
+    """One expectation (a mapping) or a non-empty list of them."""
+    raw = r.data.get(key)
+    if isinstance(raw, list):
+        items = r.items(key, min_items=1)
+        for i, item in enumerate(items):
+            if not isinstance(item, Mapping):
+                raise r.error(f"{key}[{i}]", f"expected an expectation, got {_kind(item)}")
+        return tuple(items)
+    value = r.mapping(key)
+    assert value is not None
+    return (value,)
+
+
 def _goal_needs_no_action(step: Step) -> bool:
     """A step whose goal the running clock reaches by itself (waiting for a fencing, a
     rebalance, a timeout) needs no show-me commands."""
-    return bool(step.goal.expect.get("probe") or step.goal.expect.get("event")) and not step.enabled
+    return not step.enabled
 
 
-def _parse_predict(r: _Reader, checker: ScenarioChecker | None) -> Predict:
+def _parse_predict(r: _Reader) -> Predict:
     choices = []
     for i, raw in enumerate(r.items("choices", min_items=2)):
         c = _Reader(r.source, raw, f"{r.path}.choices[{i}]")
@@ -458,8 +468,6 @@ def _parse_predict(r: _Reader, checker: ScenarioChecker | None) -> Predict:
         raise r.error("answer", f"{answer!r} is not the value of any choice")
     key = r.mapping("key")
     assert key is not None
-    if checker is not None:
-        checker.key(r.source, f"{r.path}.key", key)
     predict = Predict(
         question=r.text("question"),
         choices=tuple(choices),
@@ -528,38 +536,6 @@ def parse_glossary(data: Any, *, source: str) -> dict[str, Term]:
     return terms
 
 
-# -- the scenario runner's validation, behind one small interface ---------------------------
-
-
-class ScenarioChecker:
-    """Checks scenarios, commands and expectations with the scenario runner's own rules."""
-
-    def scenario(self, source: str, path: str, scenario: Mapping[str, Any]) -> None:
-        from lessons import walkthrough
-
-        walkthrough.check_scenario(source, path, scenario)
-
-    def command_name(self, source: str, path: str, name: str) -> None:
-        from lessons import walkthrough
-
-        walkthrough.check_command_name(source, path, name)
-
-    def command(self, source: str, path: str, command: Mapping[str, Any]) -> None:
-        from lessons import walkthrough
-
-        walkthrough.check_command(source, path, command)
-
-    def expectation(self, source: str, path: str, expect: Mapping[str, Any]) -> None:
-        from lessons import walkthrough
-
-        walkthrough.check_expectation(source, path, expect)
-
-    def key(self, source: str, path: str, key: Mapping[str, Any]) -> None:
-        from lessons import walkthrough
-
-        walkthrough.check_key(source, path, key)
-
-
 # -- the whole catalogue ---------------------------------------------------------------------
 
 
@@ -590,7 +566,6 @@ def load_catalogue(
         read_yaml(glossary_file, _relative(glossary_file)), source=_relative(glossary_file)
     )
     drill_ids = drill_ids_present(drills_dir)
-    checker = ScenarioChecker() if check_scenarios else None
     lessons: list[Lesson] = []
     files = sorted(lessons_dir.glob("*.yaml"))
     if not files:
@@ -603,7 +578,7 @@ def load_catalogue(
                 source=source,
                 glossary=glossary,
                 drill_ids=drill_ids,
-                checker=checker,
+                check_scenario=check_scenarios,
             )
         )
     _check_unique(lessons)
