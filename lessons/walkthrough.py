@@ -340,3 +340,41 @@ def walk_through(lesson: Lesson) -> WalkResult:
                 f"{watch.key!r}"
             )
     return WalkResult(lesson.id, not problems, problems, times, runtime)
+
+
+# -- widgets fed by the live cluster -------------------------------------------------------
+
+
+def widget_values(runtime: ClusterRuntime, widget: Mapping[str, Any]) -> dict[str, Any]:
+    """Numbers a step's widget shows beside the stage, read through the engine's facade.
+
+    `queue_model`: the same records in a delete-on-acknowledge queue: everything the group has
+    committed would be gone from the queue, the rest waiting; the log keeps all of it."""
+    kind = str(widget.get("kind"))
+    values: dict[str, Any] = {"kind": kind}
+    if kind != "queue_model":
+        return values
+    topic, group = str(widget.get("topic")), str(widget.get("group"))
+    try:
+        partitions = runtime.cluster.describe_topic(topic).partitions
+    except Exception:  # the topic is not there (yet)
+        partitions = []
+    produced = sum(int(p.high_watermark) for p in partitions)
+    retained = sum(int(p.high_watermark) - int(p.log_start_offset) for p in partitions)
+    try:
+        offsets = runtime.cluster.describe_group(group).offsets
+    except Exception:
+        offsets = {}
+    acknowledged = sum(
+        int(offset) for tp, offset in offsets.items() if tp.topic == topic and int(offset) > 0
+    )
+    acknowledged = min(acknowledged, produced)
+    values.update(
+        topic=topic,
+        group=group,
+        produced=produced,
+        retained=retained,
+        queue_waiting=produced - acknowledged,
+        queue_deleted=acknowledged,
+    )
+    return values
