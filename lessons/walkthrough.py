@@ -310,6 +310,11 @@ def walk_through(lesson: Lesson) -> WalkResult:
     for step, plan in zip(lesson.steps, compiled.steps, strict=True):
         label = f"step {step.index + 1} ({step.title})"
         watch = watch_start(lesson, step.index, runtime)
+        # A goal that already holds before the learner does anything checks nothing.
+        before = GoalWatch(lesson, step.index, watch.since_index, watch.since_ms)
+        before.check(runtime)
+        if before.done:
+            problems.append(f"{label}: the goal already holds before the step is performed")
         for at_ms, payload in plan.show_me:
             while runtime.now_ms < watch.since_ms + at_ms:
                 runtime.advance(min(TICK_MS, watch.since_ms + at_ms - runtime.now_ms))
