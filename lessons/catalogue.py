@@ -329,12 +329,13 @@ def parse_lesson(
     if drill_ids is not None:
         for i, drill in enumerate(drills):
             if drill not in drill_ids:
-                raise top.error(f"drills[{i}]", f"there is no drill {drill!r} in lessons/content/drills")
+                raise top.error(
+                    f"drills[{i}]", f"there is no drill {drill!r} in lessons/content/drills"
+                )
     scenario = top.mapping("scenario")
     assert scenario is not None
     steps = tuple(
-        _parse_step(source, i, raw)
-        for i, raw in enumerate(top.items("steps", min_items=1))
+        _parse_step(source, i, raw) for i, raw in enumerate(top.items("steps", min_items=1))
     )
     recap_reader = top.child("recap")
     assert recap_reader is not None
@@ -388,7 +389,10 @@ def _parse_step(source: str, index: int, raw: Any) -> Step:
         done=goal_reader.text("done"),
         expect=goal_expect,
         within_ms=goal_reader.integer(
-            "within_ms", required=False, default=DEFAULT_GOAL_WITHIN_MS, low=10,
+            "within_ms",
+            required=False,
+            default=DEFAULT_GOAL_WITHIN_MS,
+            low=10,
             high=MAX_GOAL_WITHIN_MS,
         ),
     )
@@ -482,7 +486,9 @@ def _parse_predict(r: _Reader) -> Predict:
 def _parse_quiz(r: _Reader) -> Quiz:
     choices = r.texts("choices", min_items=2)
     answer = r.integer("answer", low=0, high=len(choices) - 1)
-    quiz = Quiz(question=r.text("question"), choices=choices, answer=answer, explain=r.text("explain"))
+    quiz = Quiz(
+        question=r.text("question"), choices=choices, answer=answer, explain=r.text("explain")
+    )
     r.done()
     return quiz
 

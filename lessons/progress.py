@@ -49,9 +49,7 @@ def progress_get(*, learner: str, user: Any, lesson_id: str) -> LessonProgress |
     return progress_by_lesson(learner=learner, user=user).get(lesson_id)
 
 
-def progress_start(
-    *, learner: str, user: Any, lesson_id: str, cluster_id: str
-) -> LessonProgress:
+def progress_start(*, learner: str, user: Any, lesson_id: str, cluster_id: str) -> LessonProgress:
     """A fresh start of the lesson on a new cluster (a restart keeps nothing of the old one)."""
     signed_in = user if getattr(user, "is_authenticated", False) else None
     row, _ = LessonProgress.objects.update_or_create(

@@ -79,7 +79,9 @@ def _base(lesson: Lesson) -> dict[str, Any]:
     return {key: scenario[key] for key in SCENARIO_KEYS if key in scenario}
 
 
-def _expectation(lesson: Lesson, base: dict[str, Any], raw: Mapping[str, Any], path: str) -> Expectation:
+def _expectation(
+    lesson: Lesson, base: dict[str, Any], raw: Mapping[str, Any], path: str
+) -> Expectation:
     try:
         scenario = load_scenario(
             {**base, "expect": [{"id": "goal", **dict(raw)}]}, source=lesson.source
@@ -226,7 +228,9 @@ class GoalWatch:
 
     def _holds(self, expectation: Expectation, runtime: ClusterRuntime) -> bool:
         try:
-            return evaluate(expectation, runtime, self.since_index, since_ms=self.since_ms) is not None
+            return (
+                evaluate(expectation, runtime, self.since_index, since_ms=self.since_ms) is not None
+            )
         except (KeyError, ValueError):
             return False
 
@@ -285,7 +289,9 @@ class WalkResult:
         return f"FAIL {self.lesson_id}: " + "; ".join(self.problems)
 
 
-def start_runtime(compiled: CompiledLesson, *, seed: int | None = None) -> tuple[ClusterRuntime, list[str]]:
+def start_runtime(
+    compiled: CompiledLesson, *, seed: int | None = None
+) -> tuple[ClusterRuntime, list[str]]:
     """A runtime with the lesson's starting stage; refusals of setup commands are problems."""
     spec = compiled.scenario.cluster
     if seed is not None:

@@ -21,7 +21,9 @@ def _value(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def command_forms(step: Step, show_me: list[Mapping[str, Any]], brokers: int) -> list[dict[str, Any]]:
+def command_forms(
+    step: Step, show_me: list[Mapping[str, Any]], brokers: int
+) -> list[dict[str, Any]]:
     """Form descriptions for the template: [{command, label, help, fields: [...]}]."""
     examples: dict[str, Mapping[str, Any]] = {}
     for payload in show_me:
@@ -34,7 +36,9 @@ def command_forms(step: Step, show_me: list[Mapping[str, Any]], brokers: int) ->
         for field in spec.fields:
             if field.widget == "none" and field.name not in example:
                 continue
-            raw = example.get(field.name, field.initial if field.initial is not None else field.default)
+            raw = example.get(
+                field.name, field.initial if field.initial is not None else field.default
+            )
             entry = {
                 "name": field.name,
                 "label": field.label or field.name.replace("_", " "),

@@ -69,9 +69,11 @@ def lessons_catalogue(request: HttpRequest) -> HttpResponse:
             }
         )
     sections = [
-        {"level": level, "title": LEVEL_TITLES[level], "entries": [
-            e for e in entries if e["lesson"].level == level
-        ]}
+        {
+            "level": level,
+            "title": LEVEL_TITLES[level],
+            "entries": [e for e in entries if e["lesson"].level == level],
+        }
         for level in LEVELS
     ]
     context = {
@@ -119,9 +121,7 @@ def _steps_view(lesson: Lesson, row: LessonProgress, brokers: int) -> list[dict[
     views = []
     for step, plan in zip(lesson.steps, compiled.steps, strict=True):
         saved = (row.steps or {}).get(str(step.index), {})
-        show_me = [
-            {"at_ms": at_ms, "payload": payload} for at_ms, payload in plan.show_me
-        ]
+        show_me = [{"at_ms": at_ms, "payload": payload} for at_ms, payload in plan.show_me]
         views.append(
             {
                 "step": step,
@@ -135,7 +135,11 @@ def _steps_view(lesson: Lesson, row: LessonProgress, brokers: int) -> list[dict[
                     [c.value for c in step.predict.choices] if step.predict else []
                 ),
                 "predict_answer_index": next(
-                    (i for i, c in enumerate(step.predict.choices) if c.value == step.predict.answer),
+                    (
+                        i
+                        for i, c in enumerate(step.predict.choices)
+                        if c.value == step.predict.answer
+                    ),
                     -1,
                 )
                 if step.predict
@@ -198,12 +202,16 @@ async def lesson_step(request: HttpRequest, lesson_id: str) -> HttpResponse:
         return JsonResponse({"ok": False, "message": "Open the lesson first."}, status=409)
     saved = (row.steps or {}).get(str(step), {}) if step < lesson.step_count else {}
     watch_step = step if step < lesson.step_count else lesson.step_count - 1
-    since = saved.get("since") if step < lesson.step_count else (
-        (row.steps or {}).get(str(watch_step), {}).get("since")
+    since = (
+        saved.get("since")
+        if step < lesson.step_count
+        else ((row.steps or {}).get(str(watch_step), {}).get("since"))
     )
     frame = await _watch(row.cluster_id, lesson, watch_step, since)
     if frame is None:
-        return JsonResponse({"ok": False, "message": "The cluster did not answer in time."}, status=503)
+        return JsonResponse(
+            {"ok": False, "message": "The cluster did not answer in time."}, status=503
+        )
     if frame.get("type") != "ack":
         return JsonResponse({"ok": False, "message": frame.get("message", "")}, status=409)
     previous = frame.get("previous") or {}
@@ -239,7 +247,9 @@ def lesson_answer(request: HttpRequest, lesson_id: str) -> HttpResponse:
         return JsonResponse({"ok": False, "message": "Answer a step's question."}, status=400)
     question = lesson.steps[step].predict if kind == "predict" else lesson.steps[step].quiz
     if question is None:
-        return JsonResponse({"ok": False, "message": "This step asks no such question."}, status=400)
+        return JsonResponse(
+            {"ok": False, "message": "This step asks no such question."}, status=400
+        )
     try:
         choice = int(request.POST.get("choice", ""))
     except ValueError:

@@ -6,30 +6,47 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('lessons', '0001_initial'),
+        ("lessons", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='LessonProgress',
+            name="LessonProgress",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('learner', models.CharField(db_index=True, max_length=40)),
-                ('lesson_id', models.SlugField(max_length=80)),
-                ('cluster_id', models.CharField(blank=True, default='', max_length=16)),
-                ('step', models.PositiveSmallIntegerField(default=0)),
-                ('steps', models.JSONField(blank=True, default=dict)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('started_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='lesson_progress', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("learner", models.CharField(db_index=True, max_length=40)),
+                ("lesson_id", models.SlugField(max_length=80)),
+                ("cluster_id", models.CharField(blank=True, default="", max_length=16)),
+                ("step", models.PositiveSmallIntegerField(default=0)),
+                ("steps", models.JSONField(blank=True, default=dict)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                ("started_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="lesson_progress",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['lesson_id'],
-                'constraints': [models.UniqueConstraint(fields=('learner', 'lesson_id'), name='lesson_progress_unique')],
+                "ordering": ["lesson_id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("learner", "lesson_id"), name="lesson_progress_unique"
+                    )
+                ],
             },
         ),
     ]

@@ -98,7 +98,9 @@ def test_every_lesson_opens_on_its_live_stage(stage_server: LiveServer, chromium
         expect(page.locator("#stage svg .broker")).to_have_count(
             int(lesson.scenario["cluster"]["brokers"])
         )
-        page.screenshot(path=str(SCREENSHOTS / f"lesson-{lesson.order:02d}-{lesson.id}-1280x800.png"))
+        page.screenshot(
+            path=str(SCREENSHOTS / f"lesson-{lesson.order:02d}-{lesson.id}-1280x800.png")
+        )
     phone, phone_errors = new_page(chromium, width=375, height=667)
     for lesson_id in PHONE_LESSONS:
         phone.goto(f"{stage_server.url}/lessons/{lesson_id}/")

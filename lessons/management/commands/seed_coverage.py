@@ -16,12 +16,18 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--checklist", help="path of checklist.json (default: ../shared/seeds)")
+        parser.add_argument(
+            "--lessons-dir", help="a folder of lesson files (default: lessons/content/lessons)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             path = Path(options["checklist"]) if options.get("checklist") else find_checklist()
             checklist = load_checklist(path)
-            catalogue = load_catalogue(check_scenarios=False)
+            if options.get("lessons_dir"):
+                catalogue = load_catalogue(Path(options["lessons_dir"]), check_scenarios=False)
+            else:
+                catalogue = load_catalogue(check_scenarios=False)
             result = coverage(catalogue, checklist)
         except (ChecklistError, LessonContentError) as error:
             raise CommandError(str(error)) from error

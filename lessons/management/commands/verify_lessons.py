@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -19,10 +20,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("lesson_ids", nargs="*", help="only these lessons (default: all)")
+        parser.add_argument(
+            "--lessons-dir", help="a folder of lesson files (default: lessons/content/lessons)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            catalogue = load_catalogue()
+            if options.get("lessons_dir"):
+                catalogue = load_catalogue(Path(options["lessons_dir"]))
+            else:
+                catalogue = load_catalogue()
         except LessonContentError as error:
             raise CommandError(str(error)) from error
         wanted = options["lesson_ids"]
