@@ -259,7 +259,26 @@ class GoalWatch:
             "key": self.key if self.key_read else None,
             "key_read": self.key_read,
             "error": self.error,
+            "highlight": highlights(self.step),
         }
+
+
+def highlights(step: CompiledStep) -> list[str]:
+    """What a step's goal, claims and predict key are about, for the stage to highlight:
+    "partition:orders-0", "broker:1", "group:billing", "controller:101"."""
+    marks: list[str] = []
+    expectations = [*step.goal, *step.claims, *([step.key] if step.key is not None else [])]
+    for expectation in expectations:
+        for source in (expectation.args, expectation.where):
+            topic, partition = source.get("topic"), source.get("partition")
+            found = []
+            if topic is not None and partition is not None:
+                found.append(f"partition:{topic}-{partition}")
+            for key in ("broker", "group", "controller"):
+                if source.get(key) is not None:
+                    found.append(f"{key}:{source[key]}")
+            marks.extend(mark for mark in found if mark not in marks)
+    return marks
 
 
 def watch_start(lesson: Lesson, step_index: int, runtime: ClusterRuntime) -> GoalWatch:

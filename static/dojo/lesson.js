@@ -255,7 +255,36 @@
     if (target.classList.contains("step-dot")) { show(parseInt(target.dataset.goto, 10)); }
   });
 
+  // What the step is about (its partitions, brokers, groups) is highlighted on the stage.
+  function highlight() {
+    var stage = document.getElementById("stage");
+    var g = goal();
+    if (!stage || !g) return;
+    stage.querySelectorAll(".lesson-highlight").forEach(function (el) { el.classList.remove("lesson-highlight"); });
+    if (g.dataset.step !== String(current)) return;
+    (g.dataset.highlight || "").split(" ").forEach(function (mark) {
+      var cut = mark.indexOf(":");
+      if (cut < 0) return;
+      var kind = mark.slice(0, cut), value = mark.slice(cut + 1).replace(/"/g, "");
+      var selector = {
+        partition: '.partition-row[data-partition="' + value + '"]',
+        broker: '.broker[data-broker="' + value + '"]',
+        group: '[data-group="' + value + '"]',
+        controller: '.controller[data-controller="' + value + '"]'
+      }[kind];
+      if (!selector) return;
+      stage.querySelectorAll(selector).forEach(function (el) {
+        el.classList.add("lesson-highlight");
+        el.classList.toggle("lesson-borne-out", g.dataset.done === "1");
+      });
+    });
+  }
+
   // Every (re)connection: the host may have restarted, so arm the current step's goal again.
   document.addEventListener("htmx:wsOpen", function () { if (page) arm(); });
-  document.addEventListener("htmx:wsAfterMessage", function () { if (page) updateGates(); });
+  document.addEventListener("htmx:wsAfterMessage", function () {
+    if (!page) return;
+    updateGates();
+    highlight();
+  });
 })();
