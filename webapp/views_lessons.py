@@ -19,10 +19,10 @@ from django.views.decorators.http import require_GET, require_POST
 from lessons import progress
 from lessons.catalogue import LEVELS, Lesson, get_catalogue
 from lessons.models import LessonProgress
+from lessons.scenarios.limits import SPEEDS
 from lessons.walkthrough import compile_lesson
 from webapp import services
 from webapp.engine_host import client as host_client
-from webapp.engine_host.limits import SPEEDS
 from webapp.lesson_forms import command_forms
 from webapp.models import LiveCluster
 
