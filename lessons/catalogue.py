@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -552,6 +552,22 @@ def drill_ids_present(drills_dir: Path = DRILLS_DIR) -> set[str]:
     return {p.stem for p in drills_dir.glob("*.yaml")} | {p.stem for p in drills_dir.glob("*.yml")}
 
 
+def drills_by_lesson(drills_dir: Path = DRILLS_DIR) -> dict[str, list[str]]:
+    """Drill ids by the lesson each drill names in its own `lesson` field (the drills' loader
+    validates the rest of a drill file; an unreadable one is simply not linked here)."""
+    links: dict[str, list[str]] = {}
+    if not drills_dir.is_dir():
+        return links
+    for path in sorted(drills_dir.glob("*.yaml")):
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            continue
+        if isinstance(data, Mapping) and isinstance(data.get("lesson"), str):
+            links.setdefault(data["lesson"], []).append(path.stem)
+    return links
+
+
 def _relative(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(CONTENT_DIR.parent.parent))
@@ -588,6 +604,12 @@ def load_catalogue(
             )
         )
     _check_unique(lessons)
+    # A lesson links its own `drills` and every drill that names the lesson.
+    linked = drills_by_lesson(drills_dir)
+    lessons = [
+        replace(lesson, drills=tuple(dict.fromkeys([*lesson.drills, *linked.get(lesson.id, [])])))
+        for lesson in lessons
+    ]
     ordered = tuple(sorted(lessons, key=lambda lesson: (lesson.order, lesson.id)))
     return Catalogue(lessons=ordered, glossary=glossary, by_id={x.id: x for x in ordered})
 

@@ -174,3 +174,17 @@ def test_a_glossary_see_also_must_point_at_a_term() -> None:
     assert str(caught.value) == (
         "glossary.yaml: terms[0].see[0]: 'offset' is not a term of the glossary"
     )
+
+
+def test_drills_that_name_a_lesson_are_linked_from_it(tmp_path: Path) -> None:
+    folder, drills = tmp_path / "lessons", tmp_path / "drills"
+    folder.mkdir()
+    drills.mkdir()
+    shutil.copy(LESSONS_DIR / "leader-failover.yaml", folder / "leader-failover.yaml")
+    (drills / "failover-timing.yaml").write_text(
+        "id: failover-timing\nlesson: leader-failover\ncovers: [S002-39]\n", encoding="utf-8"
+    )
+    (drills / "unrelated.yaml").write_text("id: unrelated\nlesson: other\n", encoding="utf-8")
+    catalogue = load_catalogue(folder, drills_dir=drills)
+    lesson = catalogue.lesson("leader-failover")
+    assert lesson is not None and lesson.drills == ("failover-timing",)
