@@ -125,3 +125,28 @@ def test_a_lesson_page_loads_nothing_from_other_origins(
     expect(page.locator("#connection")).to_have_text("live", timeout=10_000)
     origins = {url.split("/")[2] for url in requested if url.startswith("http")}
     assert origins == {stage_server.url.split("/")[2]}
+
+
+def test_the_sizing_calculators_answer_from_their_inputs(
+    stage_server: LiveServer, chromium: object
+) -> None:
+    from playwright.sync_api import Browser, expect
+
+    assert isinstance(chromium, Browser)
+    page, page_errors = new_page(chromium, width=1280, height=800)
+    page.goto(stage_server.url + "/lessons/capacity-sizing/")
+    storage = page.locator('form[data-calculator="storage"]')
+    result = storage.locator('[data-role="calc-result"]')
+    expect(result).to_contain_text("5.25 TB across the cluster, 1.75 TB per broker")
+    storage.get_by_label("Retention (days)").fill("3")
+    expect(result).to_contain_text("2.25 TB across the cluster, 0.75 TB per broker")
+    page.get_by_role("button", name="Step 2: Brokers").click()
+    brokers = page.locator('form[data-calculator="brokers"]')
+    expect(brokers.locator('[data-role="calc-result"]')).to_contain_text(
+        "3 for storage, 1 for throughput: storage-bound, so 4 brokers"
+    )
+    brokers.get_by_label("Peak throughput (MB/s)").fill("1500")
+    expect(brokers.locator('[data-role="calc-result"]')).to_contain_text(
+        "3 for storage, 5 for throughput: throughput-bound, so 6 brokers"
+    )
+    assert page_errors == []
