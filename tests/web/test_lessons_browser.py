@@ -7,6 +7,8 @@ Screenshots go to artifacts/screenshots/ (or $KAFKA_DOJO_SCREENSHOTS): lesson-*.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from lessons.catalogue import get_catalogue
@@ -43,14 +45,20 @@ def test_a_learner_completes_the_leader_failover_lesson(
     expect(kill).to_be_enabled()
     page.screenshot(path=str(SCREENSHOTS / "lesson-flow-1-predicted-1280x800.png"))
 
-    # Act: the learner's own kill, through the player's form (broker 1 is pre-filled).
-    page.locator('form[data-command="speed"] select').select_option("10")
+    # Act: the learner's own kill, through the player's form (broker 1 is pre-filled), on a
+    # paused clock so the moment of the kill is known exactly.
+    page.get_by_role("button", name="Pause").click()
+    expect(page.locator("#clock")).to_have_class(re.compile("is-paused"))
     kill.click()
-    expect(goal).to_have_attribute("data-done", "1", timeout=15_000)
+    expect(page.locator("#stage svg .broker.is-stopped")).to_have_count(1)
+    killed_at = int(page.locator("#clock .time").get_attribute("data-now-ms") or "0")
+    page.locator('form[data-command="speed"] select').select_option("10")
+    page.get_by_role("button", name="Resume").click()
+    expect(goal).to_have_attribute("data-done", "1", timeout=20_000)
     expect(goal).to_contain_text("Done at")
     expect(goal).to_contain_text("broker 1 was fenced")
     done_ms = int(goal.get_attribute("data-done-ms") or "0")
-    assert 8_000 <= done_ms <= 12_000  # the session timeout, 9 s of cluster time
+    assert 7_000 <= done_ms - killed_at <= 10_000  # broker.session.timeout.ms, 9 s
     reveal = step.locator('[data-role="reveal"]')
     expect(reveal).to_be_visible()
     expect(reveal).to_contain_text("Right")
