@@ -33,11 +33,11 @@ def test_a_learner_completes_the_leader_failover_lesson(
     expect(card.locator('[data-role="progress"]')).to_contain_text("Not started")
     card.get_by_role("link").click()
     page.wait_for_url("**/lessons/leader-failover/")
-    expect(page.locator("#connection")).to_have_text("live", timeout=10_000)
+    expect(page.locator("#connection")).to_have_text("live", timeout=20_000)
 
     step = page.locator('.player-step[data-step="0"]')
     goal = page.locator("#lesson-goal")
-    expect(goal).to_contain_text("waiting for broker 1 to be fenced", timeout=10_000)
+    expect(goal).to_contain_text("waiting for broker 1 to be fenced", timeout=20_000)
     kill = step.locator('form[data-command="stop_broker"] button[type="submit"]')
     # Predict first: the step's actions stay shut until the learner commits to an answer.
     expect(kill).to_be_disabled()
@@ -99,9 +99,9 @@ def test_every_lesson_opens_on_its_live_stage(stage_server: LiveServer, chromium
     page, page_errors = new_page(chromium, width=1280, height=800)
     for lesson in get_catalogue().lessons:
         page.goto(f"{stage_server.url}/lessons/{lesson.id}/")
-        expect(page.locator("#connection")).to_have_text("live", timeout=10_000)
+        expect(page.locator("#connection")).to_have_text("live", timeout=20_000)
         goal = page.locator("#lesson-goal")
-        expect(goal).to_have_attribute("data-step", "0", timeout=10_000)
+        expect(goal).to_have_attribute("data-step", "0", timeout=20_000)
         expect(goal).to_contain_text(lesson.steps[0].goal.waiting[:20])
         expect(page.locator("#stage svg .broker")).to_have_count(
             int(lesson.scenario["cluster"]["brokers"])
@@ -112,7 +112,7 @@ def test_every_lesson_opens_on_its_live_stage(stage_server: LiveServer, chromium
     phone, phone_errors = new_page(chromium, width=375, height=667)
     for lesson_id in PHONE_LESSONS:
         phone.goto(f"{stage_server.url}/lessons/{lesson_id}/")
-        expect(phone.locator("#lesson-goal")).to_have_attribute("data-step", "0", timeout=10_000)
+        expect(phone.locator("#lesson-goal")).to_have_attribute("data-step", "0", timeout=20_000)
         width = phone.evaluate("document.documentElement.scrollWidth")
         assert width <= 375, f"{lesson_id} scrolls sideways on a phone ({width}px)"
         phone.screenshot(path=str(SCREENSHOTS / f"lesson-phone-{lesson_id}-375x667.png"))
@@ -130,7 +130,7 @@ def test_a_lesson_page_loads_nothing_from_other_origins(
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
     page.goto(stage_server.url + "/lessons/producer-acks/")
-    expect(page.locator("#connection")).to_have_text("live", timeout=10_000)
+    expect(page.locator("#connection")).to_have_text("live", timeout=20_000)
     origins = {url.split("/")[2] for url in requested if url.startswith("http")}
     assert origins == {stage_server.url.split("/")[2]}
 
