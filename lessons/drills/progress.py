@@ -1,0 +1,249 @@
+"""A learner's drill progress in the database: attempts, FSRS review cards, answer-key cache,
+carrying anonymous progress over to an account, and exporting it.
+
+A learner is `Learner(user_id, session_key)`: signed-in learners are found by user, anonymous
+ones by session key (rows with no user).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.apps import apps
+from django.db import transaction
+from django.db.models import Model, Q, QuerySet
+from django.utils import timezone
+
+from lessons.drills import keys, scheduler
+from lessons.drills.bank import Drill, default_bank
+from lessons.drills.grading import Grade
+from lessons.drills.models import AnswerKey, Attempt, QuizRound, ReviewCard
+from lessons.drills.quiz import TopicMastery, mastery
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Learner:
+    user_id: int | None
+    session_key: str
+
+    def q(self) -> Q:
+        if self.user_id is not None:
+            return Q(user_id=self.user_id)
+        return Q(user__isnull=True, session_key=self.session_key)
+
+    def fields(self) -> dict[str, Any]:
+        return {"user_id": self.user_id, "session_key": self.session_key}
+
+
+# -- answer keys ---------------------------------------------------------------------------------
+
+
+def stored_key(drill: Drill) -> AnswerKey | None:
+    return AnswerKey.objects.filter(content_hash=drill.content_hash).first()
+
+
+def store_key(drill: Drill, computed: keys.ComputedKey) -> AnswerKey:
+    row, _ = AnswerKey.objects.update_or_create(
+        content_hash=drill.content_hash,
+        defaults={"drill_id": drill.id, "key": computed.key, "computed": computed.as_json()},
+    )
+    return row
+
+
+def answer_key(drill: Drill) -> AnswerKey:
+    """The cached key; computed now only on a cold cache (verify_drills and `./scripts/run`
+    warm it, so serving normally never runs a scenario)."""
+    row = stored_key(drill)
+    if row is None:
+        logger.warning("answer key of %s not cached: computing it now", drill.id)
+        row = store_key(drill, keys.compute_key(drill))
+    return row
+
+
+def warm_keys(drills: Iterable[Drill]) -> int:
+    """Compute every missing key; returns how many were computed."""
+    computed = 0
+    for drill in drills:
+        if drill.engine_backed and stored_key(drill) is None:
+            store_key(drill, keys.compute_key(drill))
+            computed += 1
+    return computed
+
+
+# -- attempts and review -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def record_attempt(
+    learner: Learner,
+    drill: Drill,
+    result: Grade,
+    answer: dict[str, Any],
+    *,
+    quiz: QuizRound | None = None,
+    position: int | None = None,
+    now: datetime | None = None,
+) -> Attempt:
+    """Save the attempt and move the drill's FSRS card (a miss brings it back soon)."""
+    now = now or timezone.now()
+    attempt = Attempt.objects.create(
+        **learner.fields(),
+        drill_id=drill.id,
+        kind=drill.kind,
+        topic=drill.topic,
+        quiz=quiz,
+        position=position,
+        answer=answer,
+        score=result.score,
+        correct=result.correct,
+        feedback=result.feedback,
+    )
+    card = ReviewCard.objects.filter(learner.q(), drill_id=drill.id).first()
+    state, due = scheduler.review(
+        card.card if card else None, score=result.score, correct=result.correct, now=now
+    )
+    if card is None:
+        card = ReviewCard(**learner.fields(), drill_id=drill.id)
+    card.card = state
+    card.due = due
+    card.reviews += 1
+    card.lapses += 0 if result.correct else 1
+    card.save()
+    return attempt
+
+
+def due_cards(learner: Learner, *, now: datetime | None = None) -> QuerySet[ReviewCard]:
+    now = now or timezone.now()
+    return ReviewCard.objects.filter(learner.q(), due__lte=now).order_by("due")
+
+
+def upcoming_cards(learner: Learner, *, now: datetime | None = None) -> QuerySet[ReviewCard]:
+    now = now or timezone.now()
+    return ReviewCard.objects.filter(learner.q(), due__gt=now).order_by("due")
+
+
+def overall_mastery(learner: Learner) -> list[TopicMastery]:
+    """Per topic: the mean of each drill's latest score."""
+    latest: dict[str, tuple[str, float]] = {}
+    for attempt in Attempt.objects.filter(learner.q()).order_by("created_at", "id"):
+        latest[attempt.drill_id] = (attempt.topic, attempt.score)
+    return mastery(latest.values())
+
+
+# -- carrying anonymous progress over to an account ----------------------------------------------
+
+
+def _claimable_models() -> list[type[Model]]:
+    """Every installed model that keeps progress by session key with a nullable user: ours and
+    any other app's (the lessons' progress), found by their fields, so no app imports another."""
+    found = []
+    for model in apps.get_models():
+        names = {f.name for f in model._meta.get_fields()}
+        if {"session_key", "user"} <= names and model._meta.get_field("user").null:
+            found.append(model)
+    return found
+
+
+@transaction.atomic
+def claim_session(session_key: str, user: Any) -> dict[str, int]:
+    """Move a session's anonymous rows to `user`. A review card the user already has for the
+    same drill wins over the anonymous one (the account's history is the longer one)."""
+    moved: dict[str, int] = {}
+    if not session_key:
+        return moved
+    owned = set(ReviewCard.objects.filter(user=user).values_list("drill_id", flat=True))
+    ReviewCard.objects.filter(
+        user__isnull=True, session_key=session_key, drill_id__in=owned
+    ).delete()
+    for model in _claimable_models():
+        count = model._default_manager.filter(  # type: ignore[attr-defined]
+            user__isnull=True, session_key=session_key
+        ).update(user=user)
+        if count:
+            moved[model._meta.label] = count
+    # An explicit hook for apps that store progress differently.
+    hook = getattr(_lessons_progress_module(), "claim_session", None)
+    if callable(hook):
+        hook(session_key, user)
+    return moved
+
+
+def _lessons_progress_module() -> Any:
+    try:
+        import lessons.progress as module  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    return module
+
+
+# -- export --------------------------------------------------------------------------------------
+
+
+def export_rows(learner: Learner) -> dict[str, list[dict[str, Any]]]:
+    bank = default_bank()
+    attempts = [
+        {
+            "time": a.created_at.isoformat(),
+            "drill": a.drill_id,
+            "title": (d.title if (d := bank.get(a.drill_id)) else ""),
+            "kind": a.kind,
+            "topic": a.topic,
+            "score": round(a.score, 3),
+            "correct": a.correct,
+            "answer": a.answer,
+            "quiz": str(a.quiz_id) if a.quiz_id else "",
+        }
+        for a in Attempt.objects.filter(learner.q()).order_by("created_at", "id")
+    ]
+    cards = [
+        {
+            "drill": c.drill_id,
+            "due": c.due.isoformat(),
+            "reviews": c.reviews,
+            "lapses": c.lapses,
+            "stability": c.card.get("stability"),
+            "difficulty": c.card.get("difficulty"),
+        }
+        for c in ReviewCard.objects.filter(learner.q()).order_by("due")
+    ]
+    result = {"attempts": attempts, "review_cards": cards}
+    for model in _claimable_models():
+        if model._meta.app_label == "drills":
+            continue
+        rows = model._default_manager.filter(learner.q())  # type: ignore[attr-defined]
+        result[model._meta.label] = [
+            {
+                f.name: _plain(getattr(row, f.attname))
+                for f in model._meta.concrete_fields
+                if f.name not in ("user", "session_key")
+            }
+            for row in rows
+        ]
+    return result
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if value is None or isinstance(value, bool | int | float | str | list | dict):
+        return value
+    return str(value)
+
+
+def export_csv(learner: Learner) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["time", "drill", "title", "kind", "topic", "score", "correct", "quiz"])
+    for row in export_rows(learner)["attempts"]:
+        writer.writerow(
+            [row[k] for k in ("time", "drill", "title", "kind", "topic", "score", "correct", "quiz")]
+        )
+    return out.getvalue()
