@@ -23,9 +23,9 @@ from typing import Any
 
 from django.db import transaction
 
+from lessons.scenarios import LOGGED_COMMANDS, ClusterRuntime, ClusterSpec
+from lessons.scenarios.limits import TICK_MS
 from webapp.engine_host import store
-from webapp.engine_host.limits import TICK_MS
-from webapp.engine_host.runtime import ClusterRuntime, ClusterSpec
 from webapp.models import ClusterCommand, LiveCluster, SharedState
 from webapp.narration import narrate
 
@@ -208,9 +208,8 @@ def share_token_encode(*, spec: ClusterSpec, commands: Sequence[Mapping[str, Any
 
 
 def _known_command(kind: str) -> bool:
-    from webapp.engine_host.host import LOGGED_COMMANDS
-
-    return kind in LOGGED_COMMANDS or hasattr(ClusterRuntime, f"_apply_{kind}")
+    """A command a log may hold: a logged command of the table."""
+    return kind in LOGGED_COMMANDS
 
 
 def _validated(document: Any) -> tuple[ClusterSpec, list[dict[str, Any]]]:

@@ -7,9 +7,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from lessons.scenarios.limits import SPEEDS
 from webapp import services
 from webapp.engine_host import client as host_client
-from webapp.engine_host.limits import SPEEDS
 from webapp.forms import ProduceForm
 from webapp.models import LiveCluster
 

@@ -10,10 +10,10 @@ import pytest_asyncio
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
+from lessons.scenarios.runtime import ClusterRuntime, ClusterSpec
 from tests.web.support import receive_json_frame
 from webapp import forms, services
 from webapp.asgi import application
-from webapp.engine_host.runtime import ClusterRuntime, ClusterSpec
 from webapp.models import LiveCluster
 from webapp.services import sandbox_setup_commands
 

@@ -10,10 +10,10 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
+from lessons.scenarios.runtime import ClusterRuntime, ClusterSpec
 from webapp import charts, services
 from webapp.engine_host import render
 from webapp.engine_host.host import host_group
-from webapp.engine_host.runtime import ClusterRuntime, ClusterSpec
 
 PRODUCE = {"type": "produce", "topic": "orders", "key": "k", "value": "v", "count": 20}
 

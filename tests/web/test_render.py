@@ -8,8 +8,8 @@ from typing import Any
 
 from engine import Cluster
 from engine.partitioner import partition_for_key
+from lessons.scenarios.runtime import ClusterRuntime, ClusterSpec
 from webapp.engine_host.render import ClockView, render_fragments
-from webapp.engine_host.runtime import ClusterRuntime, ClusterSpec
 from webapp.engine_host.stage import MAX_ROWS, build_mirror, build_stage
 from webapp.services import sandbox_setup_commands
 

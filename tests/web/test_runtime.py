@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.partitioner import partition_for_key
-from webapp.engine_host.runtime import ClusterRuntime, ClusterSpec
+from lessons.scenarios.runtime import ClusterRuntime, ClusterSpec
 from webapp.services import sandbox_setup_commands
 
 SPEC = ClusterSpec(seed=7, brokers=3)

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from lessons.scenarios.runtime import ClusterRuntime
 from webapp import services, timeline
 from webapp.engine_host import store
-from webapp.engine_host.runtime import ClusterRuntime
 from webapp.models import LiveCluster, SharedState
 
 PRODUCE = {"type": "produce", "topic": "orders", "key": "k", "value": "v", "count": 5}
@@ -105,7 +105,7 @@ def test_a_damaged_share_link_says_why_and_makes_nothing(client: Client, token: 
 
 
 def test_a_share_token_with_unknown_commands_or_endless_time_is_refused() -> None:
-    from webapp.engine_host.runtime import ClusterSpec
+    from lessons.scenarios.runtime import ClusterSpec
 
     spec = ClusterSpec(seed=1)
     bad = timeline.share_token_encode(spec=spec, commands=[{"type": "drop_database"}])
