@@ -261,12 +261,16 @@ def _check_predict(raw: Mapping[str, Any], where: str) -> None:
     key = _need(raw, "key", where, dict)
     if ("probe" in key) == ("expect" in key):
         raise DrillError(f"{where}.key: give exactly one of `probe` or `expect`")
-    unknown = set(key) - {"probe", "args", "expect", "field"}
+    unknown = set(key) - {"probe", "args", "expect", "field", "reduce"}
     if unknown:
         raise DrillError(f"{where}.key: unknown field(s) {', '.join(sorted(unknown))}")
     expect_ids = {e.get("id") for e in raw["scenario"].get("expect", []) if isinstance(e, dict)}
     if "expect" in key and key["expect"] not in expect_ids:
         raise DrillError(f"{where}.key.expect: no expectation {key['expect']!r} in the scenario")
+    from lessons.drills.keys import REDUCERS
+
+    if key.get("reduce") is not None and key["reduce"] not in REDUCERS:
+        raise DrillError(f"{where}.key.reduce: one of {', '.join(REDUCERS)}")
     if key.get("field", "held") not in ("held", "observed", "time_ms"):
         raise DrillError(f"{where}.key.field: held, observed or time_ms")
     if "expected" not in raw:

@@ -74,6 +74,26 @@ def _same(a: Any, b: Any) -> bool:
     return _jsonable(a) == _jsonable(b)
 
 
+REDUCERS = {
+    "len": lambda v: len(v),
+    "idle_members": lambda v: sum(1 for parts in v.values() if not parts),
+    "busy_members": lambda v: sum(1 for parts in v.values() if parts),
+    "max_share": lambda v: max((len(parts) for parts in v.values()), default=0),
+    "count_nonzero": lambda v: sum(1 for x in v if x),
+    "max": lambda v: max(v),
+    "sum": lambda v: sum(v),
+}
+
+
+def reduce_value(name: str | None, value: Any) -> Any:
+    """An optional reduction of the key's value (`reduce: idle_members` on an assignment)."""
+    if name is None:
+        return value
+    if value is None:
+        raise KeyError_(f"cannot reduce {name!r}: the run gave no value")
+    return REDUCERS[name](value)
+
+
 def choose(drill: Drill, observed: Any) -> str:
     fallback = None
     for choice in drill.choices:
@@ -88,7 +108,7 @@ def choose(drill: Drill, observed: Any) -> str:
 
 def compute_key(drill: Drill, *, scenario: Mapping[str, Any] | None = None) -> ComputedKey:
     """Run the drill's scenario (or a what-if variant of it) and read the key off the run."""
-    from lessons.scenarios import ScenarioError, evaluate, load_scenario, run_scenario
+    from lessons.scenarios import ScenarioError, load_scenario, read_probe, run_scenario
 
     raw = dict(scenario if scenario is not None else drill.body["scenario"])
     started = time.perf_counter()
@@ -103,17 +123,12 @@ def compute_key(drill: Drill, *, scenario: Mapping[str, Any] | None = None) -> C
         outcome = outcomes[spec["expect"]]
         observed = getattr(outcome, spec.get("field", "held"))
     else:
-        probe = {
-            "id": "answer-key",
-            "probe": spec["probe"],
-            "args": dict(spec.get("args", {})),
-            "at": "end",
-            "not_equals": "__kafka-dojo-no-value__",
-        }
-        outcome = evaluate(probe, result.runtime)
-        if outcome is None:
-            raise KeyError_(f"{drill.id}: the probe {spec['probe']!r} gave no value")
-        observed = outcome.observed
+        args = spec.get("args", {})
+        if isinstance(args, list):  # one probe read per args mapping: a list of values
+            observed = [read_probe(result.runtime, str(spec["probe"]), dict(a)) for a in args]
+        else:
+            observed = read_probe(result.runtime, str(spec["probe"]), dict(args))
+    observed = reduce_value(spec.get("reduce"), observed)
     run_ms = (time.perf_counter() - started) * 1000
     if drill.question_type == "choice":
         key: Any = choose(drill, observed)

@@ -64,7 +64,7 @@ class Command(BaseCommand):
                     f" gives {computed.key!r} (observed {computed.observed!r})"
                 )
         elapsed = time.perf_counter() - started
-        self.stderr.write(f"verified {len(drills)} drills in {elapsed:.1f} s")
+        self.stdout.write(f"verified {len(drills)} engine-backed drills in {elapsed:.1f} s")
         self.stdout.write(f"{passed} passed, {failed} failed")
         if failed:
             raise SystemExit(1)
