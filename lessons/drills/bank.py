@@ -1,9 +1,10 @@
-"""The drill bank: YAML files under lessons/content/drills/, loaded and validated.
+"""The drill bank: one YAML file per drill under lessons/content/drills/, loaded and validated.
 
-Each file holds `drills:`, a list. Every drill has `id`, `kind`, `topic`, `difficulty`, `covers`
-(checklist ids), `title`, `prompt` and `explanation`; the rest depends on the kind (see
-lessons/content/drills/README.md). A mistake is a `DrillError` naming the file, the drill and
-the field (`partitioning.yaml: drills[3] (hot-key): question.choices[1].id: missing`).
+A drill's file is named after its id (`hot-partition.yaml` holds `id: hot-partition`; lessons
+link to drills by that id). Every drill has `id`, `kind`, `topic`, `difficulty`, `covers`
+(checklist ids), `title`, `prompt` and `explanation`, optionally `lesson`; the rest depends on
+the kind (see lessons/content/drills/README.md). A mistake is a `DrillError` naming the file
+and the field (`hot-partition.yaml: question.choices[1].id: missing`).
 """
 
 from __future__ import annotations
@@ -392,14 +393,18 @@ CHECKS = {
 }
 
 
-def parse_drill(raw: Any, *, source: str, index: int) -> Drill:
-    where = f"{source}: drills[{index}]"
+def parse_drill(raw: Any, *, source: str) -> Drill:
+    where = f"{source}: drill"
     if not isinstance(raw, dict):
-        raise DrillError(f"{where}: expected a mapping")
+        raise DrillError(f"{source}: expected a mapping (one drill per file)")
     drill_id = _need(raw, "id", where, str)
-    where = f"{source}: drills[{index}] ({drill_id})"
     if not ID_RE.match(drill_id):
         raise DrillError(f"{where}.id: lower-case letters, digits and dashes")
+    if source.endswith((".yaml", ".yml")) and source.rsplit(".", 1)[0] != drill_id:
+        raise DrillError(f"{where}.id: {drill_id!r} must match the file name ({source})")
+    lesson = raw.get("lesson")
+    if lesson is not None and not (isinstance(lesson, str) and ID_RE.match(lesson)):
+        raise DrillError(f"{where}.lesson: a lesson id (lower-case letters, digits, dashes)")
     kind = _need(raw, "kind", where, str)
     if kind not in KINDS:
         raise DrillError(f"{where}.kind: {kind!r} is not one of {', '.join(KINDS)}")
@@ -436,30 +441,23 @@ def parse_drill(raw: Any, *, source: str, index: int) -> Drill:
     )
 
 
-def load_file(path: Path) -> list[Drill]:
+def load_file(path: Path) -> Drill:
     source = path.name
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         raise DrillError(f"{source}: not valid YAML ({error})") from None
-    if not isinstance(document, dict) or set(document) != {"drills"}:
-        raise DrillError(f"{source}: expected a mapping with one key, `drills`")
-    if not isinstance(document["drills"], list):
-        raise DrillError(f"{source}: drills: expected a list")
-    return [parse_drill(raw, source=source, index=i) for i, raw in enumerate(document["drills"])]
+    except OSError as error:
+        raise DrillError(f"{source}: cannot be read ({error})") from None
+    return parse_drill(document, source=source)
 
 
 def load_bank(directory: Path | None = None, paths: Iterable[Path] | None = None) -> Bank:
-    files = sorted(paths) if paths is not None else sorted((directory or CONTENT_DIR).glob("*.yaml"))
-    drills: list[Drill] = []
-    seen: dict[str, str] = {}
-    for path in files:
-        for drill in load_file(path):
-            if drill.id in seen:
-                raise DrillError(f"{path.name}: drill id {drill.id!r} is also in {seen[drill.id]}")
-            seen[drill.id] = path.name
-            drills.append(drill)
-    return Bank(tuple(drills))
+    if paths is None:
+        folder = directory or CONTENT_DIR
+        paths = [*folder.glob("*.yaml"), *folder.glob("*.yml")]
+    drills = [load_file(path) for path in sorted(paths)]
+    return Bank(tuple(sorted(drills, key=lambda d: (list(TOPICS).index(d.topic), d.id))))
 
 
 @cache
