@@ -334,33 +334,34 @@ def quiz_item(request: HttpRequest, round_id: str) -> HttpResponse:
     round_ = _round_for(request, round_id)
     bank = default_bank()
     done = round_.attempts.count()
+    total = len(round_.drill_ids)
     deadline = _deadline(round_)
+    mock = round_.mode == QuizRound.Mode.MOCK
+    base: dict[str, Any] = {
+        "round": round_,
+        "total": total,
+        "mock": mock,
+        "deadline_iso": deadline.isoformat() if deadline else "",
+        "seconds_left": int((deadline - timezone.now()).total_seconds()) if deadline else None,
+    }
+    show = request.GET.get("show", "")
+    if request.method == "GET" and show.isdigit() and not mock:
+        # Immediate feedback on the item just answered (the last one too, before the results).
+        previous = round_.attempts.filter(position=int(show)).first()
+        shown_drill = bank.get(previous.drill_id) if previous else None
+        if previous is not None and shown_drill is not None:
+            context = base | feedback_context(shown_drill, previous)
+            return render(request, "drills/quiz.html", context | {"phase": "feedback"})
     out_of_time = deadline is not None and timezone.now() >= deadline
-    if round_.finished_at or done >= len(round_.drill_ids) or out_of_time:
+    if round_.finished_at or done >= total or out_of_time:
         _finish(round_)
         return redirect("quiz-results", round_id=round_.pk)
     position = done
     drill = bank.get(round_.drill_ids[position])
-    if drill is None:  # the bank changed under a running round: skip the missing drill
+    if drill is None:  # the bank changed under a running round
         raise Http404("This quiz refers to a drill that no longer exists.")
     seed = int(round_.seeds[position])
-    base = {
-        "round": round_,
-        "position": position,
-        "number": position + 1,
-        "total": len(round_.drill_ids),
-        "mock": round_.mode == QuizRound.Mode.MOCK,
-        "deadline_iso": deadline.isoformat() if deadline else "",
-        "seconds_left": int((deadline - timezone.now()).total_seconds()) if deadline else None,
-    }
-    show = request.GET.get("show")
-    if request.method == "GET" and show is not None and not base["mock"]:
-        previous = round_.attempts.filter(position=int(show) if show.isdigit() else -1).first()
-        if previous is not None:
-            shown_drill = bank.get(previous.drill_id)
-            if shown_drill is not None:
-                context = base | feedback_context(shown_drill, previous)
-                return render(request, "drills/quiz.html", context | {"phase": "feedback"})
+    base |= {"position": position, "number": position + 1}
     if request.method == "GET":
         return render(request, "drills/quiz.html", base | question_context(drill, seed))
     if int(request.POST.get("position", "-1")) != position:

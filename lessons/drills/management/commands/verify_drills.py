@@ -10,6 +10,7 @@ a drill never waits on a run. Exits 1 when any drill fails (a wrong author or a 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
@@ -24,13 +25,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--only", nargs="*", default=None, help="drill ids to verify")
+        parser.add_argument("--dir", default=None, help="a folder of drill files (default: the bank)")
         parser.add_argument(
             "--no-store", action="store_true", help="do not write the answer-key cache"
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            bank = load_bank()
+            bank = load_bank(Path(options["dir"]) if options["dir"] else None)
         except DrillError as error:
             raise CommandError(f"the drill bank does not load: {error}") from None
         drills = [d for d in bank if d.engine_backed]

@@ -1,0 +1,95 @@
+"""Predict drills' keys come from running the scenario; verify_drills catches a wrong author."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from django.core.management import call_command
+
+from lessons.drills import keys
+from lessons.drills.bank import CONTENT_DIR, default_bank, load_file
+from lessons.drills.models import AnswerKey
+
+
+def test_the_key_is_what_the_run_gives_not_what_the_author_wrote(tmp_path: Path) -> None:
+    raw = yaml.safe_load((CONTENT_DIR / "lag-off-by-one.yaml").read_text())
+    raw["expected"] = 4  # the classic slip: 9 - 5
+    path = tmp_path / "lag-off-by-one.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    drill = load_file(path)
+    computed = keys.compute_key(drill)
+    assert computed.key == 5
+    assert not keys.matches_expected(drill, computed)
+    assert computed.moment_ms is not None and computed.moment_ms >= 2000
+
+
+def test_a_choice_key_maps_the_run_onto_a_choice() -> None:
+    drill = default_bank().get("two-of-three-down-acks-all")
+    assert drill is not None
+    computed = keys.compute_key(drill)
+    assert computed.observed == "TimeoutException"
+    assert computed.key == "timeout"
+
+
+def test_a_what_if_changes_one_setting_and_the_answer() -> None:
+    drill = default_bank().get("two-of-three-down-acks-all")
+    assert drill is not None
+    change = drill.body["what_if"][0]
+    assert change["label"] == "acks=1"
+    scenario = keys.with_change(drill.body["scenario"], change["path"], change["value"])
+    assert drill.body["scenario"]["setup"][0]["acks"] == "all"  # the original is untouched
+    assert keys.compute_key(drill, scenario=scenario).key == "acked"
+
+
+def _bank_dir_with(tmp_path: Path, *overrides: tuple[str, dict[str, object]]) -> Path:
+    folder = tmp_path / "drills"
+    folder.mkdir()
+    for name in ("lag-off-by-one", "null-keys-sticky", "min-isr-above-replica-count"):
+        shutil.copy(CONTENT_DIR / f"{name}.yaml", folder / f"{name}.yaml")
+    for name, change in overrides:
+        raw = yaml.safe_load((folder / f"{name}.yaml").read_text()) | change
+        (folder / f"{name}.yaml").write_text(yaml.safe_dump(raw))
+    return folder
+
+
+@pytest.mark.django_db
+def test_verify_drills_prints_a_line_per_drill_and_the_totals(tmp_path: Path) -> None:
+    out = io.StringIO()
+    call_command("verify_drills", "--dir", str(_bank_dir_with(tmp_path)), stdout=out)
+    lines = out.getvalue().strip().splitlines()
+    assert lines[-1] == "3 passed, 0 failed"
+    assert sum(line.startswith("ok   ") for line in lines) == 3
+    assert AnswerKey.objects.count() == 3  # the keys are cached for serving
+
+
+@pytest.mark.django_db
+def test_verify_drills_fails_on_a_wrong_author(tmp_path: Path) -> None:
+    folder = _bank_dir_with(
+        tmp_path, ("lag-off-by-one", {"expected": 4}), ("null-keys-sticky", {"expected": "three"})
+    )
+    out = io.StringIO()
+    with pytest.raises(SystemExit) as exited:
+        call_command("verify_drills", "--dir", str(folder), stdout=out)
+    assert exited.value.code == 1
+    text = out.getvalue()
+    assert "FAIL lag-off-by-one: the author expects 4, the engine gives 5" in text
+    assert "FAIL null-keys-sticky: the author expects 'three', the engine gives 'one'" in text
+    assert text.strip().splitlines()[-1] == "1 passed, 2 failed"
+    assert not AnswerKey.objects.filter(drill_id="lag-off-by-one").exists()
+
+
+@pytest.mark.django_db
+def test_the_whole_bank_verifies_in_under_a_minute() -> None:
+    out = io.StringIO()
+    started = time.perf_counter()
+    call_command("verify_drills", stdout=out)
+    elapsed = time.perf_counter() - started
+    last = out.getvalue().strip().splitlines()[-1]
+    predict = sum(d.kind == "predict" for d in default_bank())
+    assert last == f"{predict} passed, 0 failed"
+    assert elapsed < 60
