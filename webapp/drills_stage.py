@@ -16,6 +16,7 @@ from django.core.cache import cache
 
 from lessons.drills.bank import Drill
 from lessons.scenarios import ClusterRuntime, ClusterSpec, load_scenario
+from lessons.scenarios.limits import TICK_MS
 from webapp import timeline
 from webapp.engine_host import render as stage_render
 
@@ -23,7 +24,9 @@ MAX_FRAMES = 16
 CACHE_SECONDS = 6 * 3600
 
 
-def scenario_log(raw: Mapping[str, Any], *, source: str) -> tuple[ClusterSpec, list[dict[str, Any]]]:
+def scenario_log(
+    raw: Mapping[str, Any], *, source: str
+) -> tuple[ClusterSpec, list[dict[str, Any]]]:
     """The scenario's cluster spec and its command log (what a sandbox stores)."""
     scenario = load_scenario(raw, source=source)
     commands: list[dict[str, Any]] = [dict(p) for p in scenario.topics]
@@ -54,21 +57,26 @@ class Frame:
         return self.time_ms / 1000
 
 
+def _tick_after(ms: int) -> int:
+    """The first tick boundary at or after `ms`: a frame there shows what happened at `ms`."""
+    return -(-int(ms) // TICK_MS) * TICK_MS
+
+
 def frame_times(end_ms: int, moment_ms: int | None, marks: Sequence[int]) -> list[int]:
     """Moments worth a frame: the start, each step, the deciding moment (and just before it),
     the end, and evenly spaced fill-ins, at most MAX_FRAMES in all."""
     wanted = {0, end_ms, *(m for m in marks if 0 <= m <= end_ms)}
     if moment_ms is not None:
-        wanted |= {moment_ms, max(0, moment_ms - 500)}
+        wanted |= {_tick_after(moment_ms), max(0, moment_ms - 500)}
     spacing = max(1, end_ms // (MAX_FRAMES // 2))
     fill = list(range(0, end_ms, spacing))
     for t in fill:
         if len(wanted) >= MAX_FRAMES:
             break
         wanted.add(t)
-    ordered = sorted(timeline.snap_to_tick(t) for t in wanted)
+    ordered = sorted(min(end_ms, _tick_after(t)) for t in wanted)
     if len(ordered) > MAX_FRAMES:
-        keep = {0, ordered[-1]} | ({timeline.snap_to_tick(moment_ms)} if moment_ms else set())
+        keep = {0, ordered[-1]} | ({_tick_after(moment_ms)} if moment_ms else set())
         rest = [t for t in ordered if t not in keep]
         step = len(rest) / (MAX_FRAMES - len(keep))
         ordered = sorted(keep | {rest[int(i * step)] for i in range(MAX_FRAMES - len(keep))})
@@ -101,7 +109,7 @@ def build_frames(
             end_ms += ms
     runtime = ClusterRuntime(spec)
     times = frame_times(end_ms, moment_ms, step_times)
-    moment_tick = timeline.snap_to_tick(moment_ms) if moment_ms is not None else None
+    moment_tick = min(end_ms, _tick_after(moment_ms)) if moment_ms is not None else None
     frames: list[Frame] = []
     pending = list(times)
     for payload in commands:

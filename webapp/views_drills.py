@@ -253,7 +253,9 @@ def drill_attempt(request: HttpRequest, drill_id: str, attempt_id: int) -> HttpR
     attempt = get_object_or_404(
         Attempt.objects.filter(learner_of(request).q()), pk=attempt_id, drill_id=drill.id
     )
-    return render(request, "drills/practice.html", {**feedback_context(drill, attempt), "phase": "feedback"})
+    return render(
+        request, "drills/practice.html", {**feedback_context(drill, attempt), "phase": "feedback"}
+    )
 
 
 # -- quizzes and mock interviews -----------------------------------------------------------------
@@ -299,8 +301,13 @@ def quiz_new(request: HttpRequest) -> HttpResponse:
             return HttpResponseBadRequest("The length must be a number.")
         if length not in QUIZ_LENGTHS:
             return HttpResponseBadRequest("Pick one of the offered lengths.")
+        kinds = [k for k in request.POST.getlist("kind") if k]
+        if any(k not in KINDS for k in kinds):
+            return HttpResponseBadRequest("Unknown drill kind.")
         due = [c.drill_id for c in due_cards(learner)]
-        drills = quiz.pick_drills(bank, topics=topics, length=length, seed=seed, first=due)
+        drills = quiz.pick_drills(
+            bank, topics=topics, length=length, seed=seed, first=due, kinds=kinds or None
+        )
         time_limit = None
     if not drills:
         messages.error(request, "No drills match those topics.")
@@ -487,7 +494,9 @@ def _variant(drill: Drill, request: HttpRequest) -> tuple[int | None, dict[str, 
     return int(raw), options[int(raw)]
 
 
-def _side(drill: Drill, scenario: dict[str, Any], computed: dict[str, Any], variant: str) -> dict[str, Any]:
+def _side(
+    drill: Drill, scenario: dict[str, Any], computed: dict[str, Any], variant: str
+) -> dict[str, Any]:
     frames = drills_stage.drill_frames(drill, scenario, computed.get("moment_ms"), variant=variant)
     deciding = next((i for i, f in enumerate(frames) if f.deciding), len(frames) - 1)
     key = computed["key"]
@@ -554,5 +563,7 @@ def design_build(request: HttpRequest, drill_id: str) -> HttpResponse:
     drill = _drill(drill_id)
     if drill.kind != "design" or "build" not in drill.body:
         raise Http404("This drill has nothing to build.")
-    sandbox = drills_stage.open_sandbox(drill, drill.body["build"], session_key=_session_key(request))
+    sandbox = drills_stage.open_sandbox(
+        drill, drill.body["build"], session_key=_session_key(request)
+    )
     return redirect("sandbox-detail", cluster_id=sandbox.id)

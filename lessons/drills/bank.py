@@ -165,9 +165,7 @@ class Drill:
             if "choices" in raw:
                 specs.append(numbers.ParamSpec(name, choices=tuple(raw["choices"])))
             else:
-                specs.append(
-                    numbers.ParamSpec(name, raw["min"], raw["max"], raw.get("step", 1))
-                )
+                specs.append(numbers.ParamSpec(name, raw["min"], raw["max"], raw.get("step", 1)))
         return specs
 
     def number_instance(self, seed: int) -> dict[str, Any]:

@@ -66,9 +66,7 @@ def grade_number(
     stated = " or ".join(tolerance) if tolerance else "exact"
     if ok:
         return Grade(1.0, True, f"Right (tolerance {stated}).", {"key": key, "value": value})
-    return Grade(
-        0.0, False, f"Outside the tolerance ({stated}).", {"key": key, "value": value}
-    )
+    return Grade(0.0, False, f"Outside the tolerance ({stated}).", {"key": key, "value": value})
 
 
 def grade_checklist(ticked: Iterable[int], *, points: int) -> Grade:
@@ -101,10 +99,11 @@ def grade_order(answer: Sequence[str], key: Sequence[str]) -> Grade:
     good = sum(1 for i in range(n) for j in range(i + 1, n) if rank[key[i]] < rank[key[j]])
     exact = list(answer) == list(key)
     score = good / pairs
+    in_place = sum(a == b for a, b in zip(answer, key, strict=True))
     feedback = (
         "Right order."
         if exact
-        else f"{good} of {pairs} pairs in the right order; {sum(a == b for a, b in zip(answer, key, strict=True))} of {n} items in place."
+        else f"{good} of {pairs} pairs in the right order; {in_place} of {n} items in place."
     )
     return Grade(score, exact, feedback, {"key": list(key), "pairs_right": good, "pairs": pairs})
 

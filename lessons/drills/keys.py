@@ -65,7 +65,9 @@ def with_change(scenario: Mapping[str, Any], path: list[Any], value: Any) -> dic
 
 
 def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, list | tuple | set | frozenset) and isinstance(b, list | tuple | set | frozenset):
+    if isinstance(a, list | tuple | set | frozenset) and isinstance(
+        b, list | tuple | set | frozenset
+    ):
         return sorted(map(repr, _jsonable(list(a)))) == sorted(map(repr, _jsonable(list(b))))
     if isinstance(a, bool) or isinstance(b, bool):
         return a is b

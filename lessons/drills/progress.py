@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -66,16 +65,6 @@ def answer_key(drill: Drill) -> AnswerKey:
         logger.warning("answer key of %s not cached: computing it now", drill.id)
         row = store_key(drill, keys.compute_key(drill))
     return row
-
-
-def warm_keys(drills: Iterable[Drill]) -> int:
-    """Compute every missing key; returns how many were computed."""
-    computed = 0
-    for drill in drills:
-        if drill.engine_backed and stored_key(drill) is None:
-            store_key(drill, keys.compute_key(drill))
-            computed += 1
-    return computed
 
 
 # -- attempts and review -------------------------------------------------------------------------
@@ -244,6 +233,9 @@ def export_csv(learner: Learner) -> str:
     writer.writerow(["time", "drill", "title", "kind", "topic", "score", "correct", "quiz"])
     for row in export_rows(learner)["attempts"]:
         writer.writerow(
-            [row[k] for k in ("time", "drill", "title", "kind", "topic", "score", "correct", "quiz")]
+            [
+                row[k]
+                for k in ("time", "drill", "title", "kind", "topic", "score", "correct", "quiz")
+            ]
         )
     return out.getvalue()

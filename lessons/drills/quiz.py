@@ -27,11 +27,7 @@ def pick_drills(
     """
     wanted = set(topics) or set(TOPICS)
     allowed = set(kinds) if kinds is not None else None
-    pool = [
-        d
-        for d in bank
-        if d.topic in wanted and (allowed is None or d.kind in allowed)
-    ]
+    pool = [d for d in bank if d.topic in wanted and (allowed is None or d.kind in allowed)]
     rng = random.Random(seed)
     chosen: list[Drill] = [d for d in (bank.get(i) for i in first) if d and d in pool][:length]
     rest = [d for d in pool if d not in chosen]

@@ -29,7 +29,9 @@ def new_card() -> dict[str, Any]:
     return Card().to_dict()  # type: ignore[no-any-return]
 
 
-def review(card_state: dict[str, Any] | None, *, score: float, correct: bool, now: datetime) -> tuple[dict[str, Any], datetime]:
+def review(
+    card_state: dict[str, Any] | None, *, score: float, correct: bool, now: datetime
+) -> tuple[dict[str, Any], datetime]:
     """The card after one graded attempt at `now`, and when it is due next."""
     card = Card.from_dict(card_state) if card_state else Card(due=now)
     card, _log = SCHEDULER.review_card(card, rating_for(score, correct), now)

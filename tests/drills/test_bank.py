@@ -10,7 +10,16 @@ import yaml
 
 from lessons.drills.bank import CONTENT_DIR, KINDS, DrillError, load_bank, load_file, parse_drill
 
-REQUIRED_KINDS = {"qa", "follow-up", "red-flag", "drill", "sizing", "tradeoff", "anti-pattern", "comparison"}
+REQUIRED_KINDS = {
+    "qa",
+    "follow-up",
+    "red-flag",
+    "drill",
+    "sizing",
+    "tradeoff",
+    "anti-pattern",
+    "comparison",
+}
 
 
 def test_every_drill_file_loads_and_validates() -> None:
@@ -37,7 +46,8 @@ def _checklist() -> list[dict[str, object]]:
     raise AssertionError("the seeds' checklist.json is not beside the repository")
 
 
-def test_drills_cover_every_question_followup_redflag_drill_sizing_tradeoff_antipattern_comparison() -> None:
+def test_drills_cover_every_interview_item_of_the_checklist() -> None:
+    """Every qa, follow-up, red flag, drill, sizing, trade-off, anti-pattern and comparison."""
     items = _checklist()
     known = {str(i["id"]) for i in items}
     required = {str(i["id"]) for i in items if i["kind"] in REQUIRED_KINDS}

@@ -83,22 +83,30 @@ def _design(**overrides: str) -> dict[str, str]:
 
 def test_design_checks_partitions_and_guarantee_and_counts_self_ticked_parts() -> None:
     full = grade_design(
-        _design(), partitions_range=(100, 1000), delivery="exactly-once",
+        _design(),
+        partitions_range=(100, 1000),
+        delivery="exactly-once",
         ticked=["topics", "keys", "groups", "failure"],
     )
     assert full.score == 1 and full.correct
     few = grade_design(
-        _design(partitions="8", delivery="at-most-once"), partitions_range=(100, 1000),
-        delivery="exactly-once", ticked=["topics", "keys", "groups", "failure"],
+        _design(partitions="8", delivery="at-most-once"),
+        partitions_range=(100, 1000),
+        delivery="exactly-once",
+        ticked=["topics", "keys", "groups", "failure"],
     )
     assert few.score == pytest.approx(4 / 6) and not few.correct
     assert "outside 100-1000" in few.feedback and "exactly-once" in few.feedback
-    untick = grade_design(_design(), partitions_range=(100, 1000), delivery="exactly-once", ticked=[])
+    untick = grade_design(
+        _design(), partitions_range=(100, 1000), delivery="exactly-once", ticked=[]
+    )
     assert untick.score == pytest.approx(2 / 6)
     with pytest.raises(AnswerError, match="keys missing"):
         grade_design(_design(keys=" "), partitions_range=(1, 9), delivery="exactly-once", ticked=[])
     with pytest.raises(AnswerError, match="not a self-graded part"):
-        grade_design(_design(), partitions_range=(1, 999), delivery="exactly-once", ticked=["partitions"])
+        grade_design(
+            _design(), partitions_range=(1, 999), delivery="exactly-once", ticked=["partitions"]
+        )
 
 
 def test_forms_grade_every_kind_of_the_bank() -> None:

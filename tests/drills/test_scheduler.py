@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 from lessons.drills import scheduler
 
-
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 

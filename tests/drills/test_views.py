@@ -74,7 +74,9 @@ def test_a_bad_answer_is_explained_and_nothing_is_saved(client: Client) -> None:
 
 
 def test_explain_drills_are_self_graded_against_the_model_answer(client: Client) -> None:
-    first = client.post("/drills/how-ordering-works/", {"seed": "1", "text": "Per partition, by key."})
+    first = client.post(
+        "/drills/how-ordering-works/", {"seed": "1", "text": "Per partition, by key."}
+    )
     page = first.content.decode()
     assert first.status_code == 200 and "Which points did you hit?" in page
     assert "Per partition, by key." in page
@@ -89,7 +91,9 @@ def test_explain_drills_are_self_graded_against_the_model_answer(client: Client)
 
 def test_a_quiz_gives_feedback_per_item_and_mastery_per_topic(client: Client) -> None:
     bank = default_bank()
-    response = client.post("/drills/quiz/", {"mode": "quiz", "length": "5", "topic": ["queues", "sizing"]})
+    response = client.post(
+        "/drills/quiz/", {"mode": "quiz", "length": "5", "topic": ["queues", "sizing"]}
+    )
     assert response.status_code == 302
     round_ = QuizRound.objects.get()
     assert len(round_.drill_ids) == 5
@@ -113,7 +117,10 @@ def test_a_quiz_gives_feedback_per_item_and_mastery_per_topic(client: Client) ->
 
 
 def test_a_quiz_refuses_unknown_topics_and_lengths(client: Client) -> None:
-    assert client.post("/drills/quiz/", {"mode": "quiz", "length": "5", "topic": ["nope"]}).status_code == 400
+    assert (
+        client.post("/drills/quiz/", {"mode": "quiz", "length": "5", "topic": ["nope"]}).status_code
+        == 400
+    )
     assert client.post("/drills/quiz/", {"mode": "quiz", "length": "999"}).status_code == 400
     assert QuizRound.objects.count() == 0
 
@@ -146,7 +153,9 @@ def test_missed_drills_come_back_on_the_review_page(client: Client) -> None:
     client.post("/drills/tool-bidirectional/", {"seed": "1", "choice": "websocket"})  # right
     page = client.get("/drills/review/").content.decode()
     assert 'id="nothing-due"' in page  # the miss is due in a minute, not yet
-    ReviewCard.objects.filter(drill_id="tool-task-queue").update(due=timezone.now() - timedelta(seconds=1))
+    ReviewCard.objects.filter(drill_id="tool-task-queue").update(
+        due=timezone.now() - timedelta(seconds=1)
+    )
     page = client.get("/drills/review/").content.decode()
     due_list = page.split('id="due-list"')[1].split("</ul>")[0]
     assert "Resizing uploaded images" in due_list and "Live cursor sharing" not in due_list
@@ -173,7 +182,9 @@ def test_signing_up_carries_anonymous_progress_over_and_export_has_it(client: Cl
     exported = json.loads(client.get("/progress/export/?format=json").content)
     assert [a["drill"] for a in exported["attempts"]] == ["tool-task-queue", "lag-from-offsets"]
     assert len(exported["review_cards"]) == 2
-    rows = list(csv.reader(io.StringIO(client.get("/progress/export/?format=csv").content.decode())))
+    rows = list(
+        csv.reader(io.StringIO(client.get("/progress/export/?format=csv").content.decode()))
+    )
     assert rows[0][:3] == ["time", "drill", "title"] and len(rows) == 3
 
     client.post("/accounts/logout/")
@@ -187,7 +198,9 @@ def test_signing_up_carries_anonymous_progress_over_and_export_has_it(client: Cl
 
 def test_a_weak_signup_is_refused_and_nothing_moves(client: Client) -> None:
     client.post("/drills/tool-task-queue/", {"seed": "1", "choice": "queue"})
-    response = client.post("/accounts/signup/", {"username": "bo", "password1": "1", "password2": "2"})
+    response = client.post(
+        "/accounts/signup/", {"username": "bo", "password1": "1", "password2": "2"}
+    )
     assert response.status_code == 400
     assert User.objects.count() == 0 and Attempt.objects.filter(user__isnull=True).count() == 1
 

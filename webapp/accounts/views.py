@@ -49,11 +49,17 @@ def signup(request: HttpRequest) -> HttpResponse:
         messages.success(
             request,
             f"Welcome, {user.get_username()}."
-            + (f" Your progress so far ({count} records) is now saved to your account." if count else ""),
+            + (
+                f" Your progress so far ({count} records) is now saved to your account."
+                if count
+                else ""
+            ),
         )
         return redirect(_next_url(request))
     status = 400 if request.method == "POST" else 200
-    return render(request, "accounts/signup.html", {"form": form, "next": _next_url(request)}, status=status)
+    return render(
+        request, "accounts/signup.html", {"form": form, "next": _next_url(request)}, status=status
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -63,7 +69,9 @@ def login_view(request: HttpRequest) -> HttpResponse:
         _log_in_keeping_progress(request, form.get_user())
         return redirect(_next_url(request))
     status = 400 if request.method == "POST" else 200
-    return render(request, "accounts/login.html", {"form": form, "next": _next_url(request)}, status=status)
+    return render(
+        request, "accounts/login.html", {"form": form, "next": _next_url(request)}, status=status
+    )
 
 
 @require_POST

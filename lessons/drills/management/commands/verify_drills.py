@@ -25,7 +25,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--only", nargs="*", default=None, help="drill ids to verify")
-        parser.add_argument("--dir", default=None, help="a folder of drill files (default: the bank)")
+        parser.add_argument(
+            "--dir", default=None, help="a folder of drill files (default: the bank)"
+        )
         parser.add_argument(
             "--no-store", action="store_true", help="do not write the answer-key cache"
         )

@@ -1,0 +1,36 @@
+"""Compute the answer key of every predict drill whose key is not cached yet (by content hash).
+
+`./scripts/run` calls this at start, so serving a drill never waits on a scenario run. Unlike
+verify_drills it does not compare with the author's expectation and never fails the start for
+a wrong author; it reports drills whose scenario would not run.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from lessons.drills import keys
+from lessons.drills.bank import default_bank
+from lessons.drills.progress import store_key, stored_key
+
+
+class Command(BaseCommand):
+    help = "Cache the computed answer key of every predict drill that has none yet."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        started = time.perf_counter()
+        computed = broken = 0
+        for drill in default_bank():
+            if not drill.engine_backed or stored_key(drill) is not None:
+                continue
+            try:
+                store_key(drill, keys.compute_key(drill))
+                computed += 1
+            except keys.KeyError_ as error:
+                broken += 1
+                self.stderr.write(f"{drill.id}: {error}")
+        elapsed = time.perf_counter() - started
+        self.stdout.write(f"answer keys: {computed} computed, {broken} broken ({elapsed:.1f} s)")
