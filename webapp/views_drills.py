@@ -464,6 +464,28 @@ def progress_page(request: HttpRequest) -> HttpResponse:
     return render(request, "drills/progress.html", context)
 
 
+def _lesson_rows(request: HttpRequest) -> list[dict[str, Any]] | None:
+    """The learner's lesson progress (the lessons app keeps it by its own session token)."""
+    try:
+        from lessons import progress as lesson_progress  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:  # no lesson progress in this build
+        return None
+    token = request.session.get(getattr(lesson_progress, "SESSION_LEARNER", ""), "")
+    user = request.user if request.user.is_authenticated else None
+    if not token and user is None:
+        return []
+    rows = lesson_progress.progress_by_lesson(learner=token or "", user=user)
+    return [
+        {
+            "lesson": lesson_id,
+            "step": row.step,
+            "completed_at": row.completed_at.isoformat() if row.completed_at else None,
+            "started_at": row.started_at.isoformat(),
+        }
+        for lesson_id, row in sorted(rows.items())
+    ]
+
+
 @require_GET
 def progress_export(request: HttpRequest) -> HttpResponse:
     learner = learner_of(request)
@@ -475,7 +497,9 @@ def progress_export(request: HttpRequest) -> HttpResponse:
         return response
     if fmt != "json":
         return HttpResponseBadRequest("format is json or csv")
-    body = json.dumps(export_rows(learner), indent=2, default=str)
+    body = json.dumps(
+        export_rows(learner, lesson_rows=_lesson_rows(request)), indent=2, default=str
+    )
     response = HttpResponse(body, content_type="application/json")
     response["Content-Disposition"] = f'attachment; filename="kafka-dojo-progress-{stamp}.json"'
     return response

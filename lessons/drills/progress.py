@@ -158,25 +158,17 @@ def claim_session(session_key: str, user: Any) -> dict[str, int]:
         ).update(user=user)
         if count:
             moved[model._meta.label] = count
-    # An explicit hook for apps that store progress differently.
-    hook = getattr(_lessons_progress_module(), "claim_session", None)
-    if callable(hook):
-        hook(session_key, user)
+    # Lesson progress is keyed by its own session token (lessons.progress): the lessons app
+    # claims it on Django's `user_logged_in` signal, which login() sends.
     return moved
-
-
-def _lessons_progress_module() -> Any:
-    try:
-        import lessons.progress as module  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    return module
 
 
 # -- export --------------------------------------------------------------------------------------
 
 
-def export_rows(learner: Learner) -> dict[str, list[dict[str, Any]]]:
+def export_rows(
+    learner: Learner, *, lesson_rows: list[dict[str, Any]] | None = None
+) -> dict[str, list[dict[str, Any]]]:
     bank = default_bank()
     attempts = [
         {
@@ -204,6 +196,8 @@ def export_rows(learner: Learner) -> dict[str, list[dict[str, Any]]]:
         for c in ReviewCard.objects.filter(learner.q()).order_by("due")
     ]
     result = {"attempts": attempts, "review_cards": cards}
+    if lesson_rows is not None:
+        result["lessons"] = lesson_rows
     for model in _claimable_models():
         if model._meta.app_label == "drills":
             continue
