@@ -31,6 +31,7 @@ class ComputedKey:
     end_ms: int
     run_ms: float  # wall-clock time of the run, for verify_drills' report
     outcomes: list[dict[str, Any]] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # setup commands or steps the run refused
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -108,6 +109,22 @@ def choose(drill: Drill, observed: Any) -> str:
     return fallback
 
 
+def refused_steps(result: Any) -> list[str]:
+    """`steps[2]: <why>` for every setup command or step the runtime turned down."""
+    return [f"{s.path}: {s.result.message}" for s in result.steps if not s.result.ok]
+
+
+def run_build(drill: Drill) -> list[str]:
+    """Run a design drill's "build it" scenario; the refused commands (none, when it is sound)."""
+    from lessons.scenarios import ScenarioError, load_scenario, run_scenario
+
+    try:
+        result = run_scenario(load_scenario(drill.body["build"], source=f"{drill.source}#build"))
+    except ScenarioError as error:
+        return [str(error)]
+    return refused_steps(result)
+
+
 def compute_key(drill: Drill, *, scenario: Mapping[str, Any] | None = None) -> ComputedKey:
     """Run the drill's scenario (or a what-if variant of it) and read the key off the run."""
     from lessons.scenarios import ScenarioError, load_scenario, read_probe, run_scenario
@@ -146,6 +163,7 @@ def compute_key(drill: Drill, *, scenario: Mapping[str, Any] | None = None) -> C
         moment_ms=moment,
         end_ms=int(result.runtime.now_ms),
         run_ms=run_ms,
+        refused=refused_steps(result),
         outcomes=[
             {
                 "id": o.id,

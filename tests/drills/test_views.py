@@ -233,3 +233,18 @@ def test_a_design_drill_builds_its_model_on_the_stage(client: Client) -> None:
     assert response["Location"] == f"/sandbox/{sandbox.id}/"
     kinds = list(sandbox.commands.values_list("kind", flat=True))
     assert kinds.count("add_group_consumer") == 3
+
+
+def test_logging_in_keeps_the_accounts_own_review_card_over_an_anonymous_one(
+    client: Client,
+) -> None:
+    user = User.objects.create_user("cy", password="kafka-dojo-pass-42")
+    account = Client()
+    account.force_login(user)
+    account.post("/drills/tool-task-queue/", {"seed": "1", "choice": "queue"})
+    account_card = ReviewCard.objects.get(user=user)
+    client.post("/drills/tool-task-queue/", {"seed": "1", "choice": "kafka"})  # anonymous miss
+    client.post("/accounts/login/", {"username": "cy", "password": "kafka-dojo-pass-42"})
+    cards = ReviewCard.objects.filter(drill_id="tool-task-queue")
+    assert list(cards) == [account_card]  # one card per learner and drill: the account's
+    assert Attempt.objects.filter(user=user).count() == 2  # both attempts are the account's
