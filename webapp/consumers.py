@@ -18,7 +18,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from lessons.scenarios import commands_for
+from lessons.scenarios import COMMANDS, commands_for
 from webapp import forms
 from webapp.engine_host import client as host_client
 from webapp.engine_host import store
@@ -29,8 +29,17 @@ logger = logging.getLogger(__name__)
 MAX_FRAME_BYTES = 16 * 1024
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 IGNORED_FIELDS = frozenset({"type", "seq", "client", "HEADERS", "csrfmiddlewaretoken"})
-# The learner's commands of the table, plus "resync" (ask for the whole state again).
-MESSAGE_TYPES = (*commands_for("learner"), "resync")
+
+
+def _message_types() -> tuple[str, ...]:
+    """The learner's commands of the table in table order, with "resync" (ask for the whole
+    state again) after the clock commands."""
+    names = list(commands_for("learner"))
+    last_clock = max(i for i, name in enumerate(names) if COMMANDS[name].clock is not None)
+    return (*names[: last_clock + 1], "resync", *names[last_clock + 1 :])
+
+
+MESSAGE_TYPES = _message_types()
 
 
 class TokenBucket:

@@ -18,8 +18,9 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.template.loader import render_to_string
 
+from lessons.scenarios import stress
 from lessons.scenarios.runtime import ClusterSpec
-from webapp import stress, timeline
+from webapp import timeline
 from webapp.engine_host import store
 from webapp.models import LiveCluster, StressRun
 

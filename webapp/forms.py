@@ -7,6 +7,7 @@ scenario loader and the console accept and refuse exactly the same input with th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from django import forms
@@ -66,7 +67,8 @@ class CommandForm(forms.Form):
         if not self.is_bound:
             return
         raw = {name: self.data.get(name) for name in self.spec.field_names}
-        payload, errors = validate(self.spec, raw, runtime_limits=self.limits)
+        # A form sends every field: a missing one is an error, as it always was on the stage.
+        payload, errors = validate(self.spec, raw, runtime_limits=self.limits, defaults=False)
         self.cleaned_data = {k: v for k, v in payload.items() if k != "type"}
         for name, messages in errors.items():
             if name == "__all__":
@@ -129,3 +131,108 @@ def action_form(
 ) -> CommandForm:
     """The form that validates one stage action from the socket."""
     return command_form(kind, data, brokers=brokers, controllers=controllers)
+
+
+# -- the stage's action forms, laid out from the table ----------------------------------------
+
+
+@dataclass(frozen=True)
+class StageField:
+    name: str
+    dom_id: str
+    label: str
+    kind: str  # "hidden", "select", "number" or "text"
+    value: str = ""
+    options: tuple[tuple[str, str], ...] = ()
+    min: str = ""
+    max: str = ""
+    step: str = ""
+    placeholder: str = ""
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class StageButton:
+    command: str
+    text: str
+    danger: bool = False
+    action: str = ""
+
+
+@dataclass(frozen=True)
+class StageForm:
+    id: str
+    panel: str
+    command: str  # the command the form sends unless a button picks another
+    fields: tuple[StageField, ...]
+    buttons: tuple[StageButton, ...]
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+def _stage_field(form_id: str, spec: Field, limits: Limits) -> StageField | None:
+    if spec.widget == "none":
+        return None
+    value = spec.initial if spec.initial is not None else spec.default
+    text = "" if value is None else str(value)
+    common = {
+        "name": spec.name,
+        "dom_id": f"{form_id}-{spec.name}".replace("_", "-"),
+        "label": spec.label or spec.name.replace("_", " "),
+        "placeholder": spec.placeholder,
+        "help": spec.help,
+    }
+    if spec.widget == "hidden":
+        return StageField(kind="hidden", value=text, **common)
+    if spec.widget == "broker":
+        ids = tuple((str(i), str(i)) for i in range(1, limits.brokers + 1))
+        return StageField(kind="select", options=ids, value=ids[0][0] if ids else "", **common)
+    if spec.widget == "controller":
+        ids = tuple((str(i), str(i)) for i in range(101, 101 + limits.controllers))
+        return StageField(kind="select", options=ids, value=ids[0][0] if ids else "", **common)
+    if spec.choices:
+        return StageField(kind="select", options=spec.choices, value=text, **common)
+    if spec.type in ("int", "float"):
+        high = spec.max_value
+        if spec.name == "replication_factor":
+            high = min(high or limits.brokers, limits.brokers)
+            text = str(min(int(text or 1), limits.brokers))
+        return StageField(
+            kind="number",
+            value=text,
+            min=_number(spec.min_value),
+            max=_number(high),
+            step="any" if spec.type == "float" else "",
+            **common,
+        )
+    return StageField(kind="text", value=text, **common)
+
+
+def stage_forms(*, brokers: int, controllers: int) -> list[StageForm]:
+    """The stage's action forms in table order: the commands sharing a form id share one form
+    (their fields merged, one button each)."""
+    limits = Limits(brokers=brokers, controllers=controllers)
+    grouped: dict[str, list[CommandSpec]] = {}
+    for spec in commands_for("learner").values():
+        if spec.form:
+            grouped.setdefault(spec.form, []).append(spec)
+    out = []
+    for form_id, specs in grouped.items():
+        fields: dict[str, StageField] = {}
+        for spec in specs:
+            for field_spec in spec.fields:
+                if field_spec.name not in fields:
+                    built = _stage_field(form_id.replace("_", "-"), field_spec, limits)
+                    if built is not None:
+                        fields[field_spec.name] = built
+        buttons = tuple(
+            StageButton(spec.name, button.text, button.danger, button.action)
+            for spec in specs
+            for button in spec.buttons
+        )
+        out.append(
+            StageForm(form_id, specs[0].panel, specs[0].name, tuple(fields.values()), buttons)
+        )
+    return out

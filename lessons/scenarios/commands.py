@@ -103,13 +103,19 @@ class CommandSpec:
 
 
 def validate(
-    spec: CommandSpec, data: Mapping[str, Any], *, runtime_limits: Limits | None = None
+    spec: CommandSpec,
+    data: Mapping[str, Any],
+    *,
+    runtime_limits: Limits | None = None,
+    defaults: bool = True,
 ) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """The payload of `spec` for raw `data` ({"type": name, ...cleaned fields}) and the errors
     by field name ("__all__" for rules across fields). Keys of `data` that are not fields are
-    ignored. The one validation used by forms, sockets, share links, scenarios and the console."""
+    ignored; absent fields take their defaults unless `defaults` is False (the stage's forms
+    always send every field, so there a missing one is an error). The one validation used by
+    forms, sockets, share links, scenarios and the console."""
     limits = runtime_limits or Limits()
-    cleaned, errors = clean_fields(spec.fields, data, limits)
+    cleaned, errors = clean_fields(spec.fields, data, limits, defaults=defaults)
     if not errors and spec.check is not None:
         try:
             cleaned = spec.check(cleaned, limits)
@@ -135,10 +141,11 @@ def _topic(name: str = "topic", **kw: Any) -> Field:
     return Field(name, check=topic_name, **kw)
 
 
-def _broker(label: str = "Broker") -> Field:
+def _broker(label: str = "Broker", min_value: int | None = None) -> Field:
     return Field(
         "broker_id",
         "int",
+        min_value=min_value,
         check=broker_id,
         label=label,
         widget="broker",
@@ -268,7 +275,7 @@ _COMMANDS: tuple[CommandSpec, ...] = (
         help="Kill a broker without a controlled shutdown: its leaderships fail over once "
         "the controller notices the missed heartbeats.",
         apply=ap.stop_broker,
-        fields=(_broker(),),
+        fields=(_broker(min_value=1),),
         form="broker",
         panel="faults",
         buttons=(Button("Kill (crash)", danger=True),),
@@ -279,7 +286,7 @@ _COMMANDS: tuple[CommandSpec, ...] = (
         label="Start",
         help="Start a stopped broker again; it catches up from the leaders and rejoins the ISR.",
         apply=ap.start_broker,
-        fields=(_broker(),),
+        fields=(_broker(min_value=1),),
         form="broker",
         panel="faults",
         buttons=(Button("Start"),),
@@ -437,6 +444,7 @@ _COMMANDS: tuple[CommandSpec, ...] = (
                 many=True,
                 label="Cut off nodes",
                 help='Nodes cut off from the rest, comma-separated: "3", "2, 101", "clients".',
+                placeholder="e.g. 3 or 2, 101 or clients",
                 messages={"required": "Name the nodes to cut off, e.g. 3 or 2, 101."},
             ),
         ),
@@ -604,7 +612,7 @@ _COMMANDS: tuple[CommandSpec, ...] = (
         help="A new topic with its partitions spread over the brokers.",
         apply=ap.create_topic,
         fields=(
-            _topic("name", label="New topic", initial=""),
+            _topic("name", label="New topic", initial="", placeholder="payments"),
             Field(
                 "partitions",
                 "int",
@@ -670,7 +678,7 @@ _COMMANDS: tuple[CommandSpec, ...] = (
                 label="Topic setting",
                 widget="select",
             ),
-            Field("value", max_length=100, label="Set to"),
+            Field("value", max_length=100, label="Set to", placeholder="2 / true / compact"),
         ),
         check=_topic_config_value,
         form="alter_topic_config",

@@ -63,6 +63,7 @@ class Field:
     widget: str = ""  # "hidden", "text", "number", "select", "broker", "controller"
     initial: Any = None
     many: bool = False  # a list (from YAML or a logged payload) goes to `check` as is
+    placeholder: str = ""  # the stage form's example text
 
     def __post_init__(self) -> None:
         if self.type not in FIELD_TYPES:
@@ -71,9 +72,10 @@ class Field:
     def message(self, code: str, default: str) -> str:
         return self.messages.get(code, default)
 
-    def clean(self, raw: Any, limits: Limits) -> Any:
-        """The cleaned value of `raw` (None: absent), or `FieldError`."""
-        if raw is None and self.default is not None:
+    def clean(self, raw: Any, limits: Limits, *, defaults: bool = True) -> Any:
+        """The cleaned value of `raw` (None: absent), or `FieldError`. With `defaults`, an
+        absent value takes the field's default."""
+        if raw is None and defaults and self.default is not None:
             raw = self.default
         if self.many and isinstance(raw, list | tuple) and self.check is not None:
             return self.check(list(raw), limits)
@@ -210,14 +212,14 @@ def choices(*values: str) -> tuple[tuple[str, str], ...]:
 
 
 def clean_fields(
-    fields: Sequence[Field], data: Mapping[str, Any], limits: Limits
+    fields: Sequence[Field], data: Mapping[str, Any], limits: Limits, *, defaults: bool = True
 ) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """Each field's cleaned value, and the errors by field name, in the fields' order."""
     payload: dict[str, Any] = {}
     errors: dict[str, list[str]] = {}
     for spec in fields:
         try:
-            value = spec.clean(data.get(spec.name), limits)
+            value = spec.clean(data.get(spec.name), limits, defaults=defaults)
         except FieldError as error:
             errors[spec.name] = [str(error)]
         except (TypeError, ValueError) as error:

@@ -9,8 +9,9 @@ import pytest
 from celery import Celery
 
 from engine import Cluster
+from lessons.scenarios import stress
 from lessons.scenarios.runtime import ClusterRuntime
-from webapp import experiments, services, stress, timeline
+from webapp import experiments, services, timeline
 from webapp.engine_host import store
 from webapp.models import StressRun
 
