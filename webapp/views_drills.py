@@ -33,6 +33,8 @@ from lessons.drills.progress import (
     overall_mastery,
     record_attempt,
     upcoming_cards,
+    what_if_key,
+    what_if_scenario,
 )
 from webapp import drills_stage
 from webapp.views import _session_key
@@ -549,15 +551,14 @@ def drill_run(request: HttpRequest, drill_id: str) -> HttpResponse:
         "what_ifs": list(enumerate(drill.body.get("what_if", []) or [])),
     }
     index, change = _variant(drill, request)
-    if change is not None:
-        changed = keys.with_change(drill.body["scenario"], change["path"], change["value"])
-        cache_key = f"whatif-{index}"
+    if change is not None and index is not None:
         try:
-            computed = keys.compute_key(drill, scenario=changed).as_json()
+            computed = what_if_key(drill, index).computed
         except keys.KeyError_ as error:
             context["whatif_error"] = str(error)
         else:
-            context["changed"] = _side(drill, changed, computed, cache_key)
+            changed = what_if_scenario(drill, index)
+            context["changed"] = _side(drill, changed, computed, f"whatif-{index}")
             context["change"] = change
             context["whatif_index"] = index
             context["same_answer"] = computed["key"] == stored.key
@@ -573,9 +574,9 @@ def drill_sandbox(request: HttpRequest, drill_id: str) -> HttpResponse:
     scenario = dict(drill.body["scenario"])
     moment = answer_key(drill).computed.get("moment_ms")
     index, change = _variant(drill, request)
-    if change is not None:
-        scenario = keys.with_change(scenario, change["path"], change["value"])
-        moment = keys.compute_key(drill, scenario=scenario).moment_ms
+    if change is not None and index is not None:
+        scenario = what_if_scenario(drill, index)
+        moment = what_if_key(drill, index).computed.get("moment_ms")
     sandbox = drills_stage.open_sandbox(drill, scenario, session_key=_session_key(request))
     url = reverse("sandbox-timeline", args=[sandbox.id])
     return redirect(f"{url}?t={moment}" if moment is not None else url)

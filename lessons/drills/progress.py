@@ -45,15 +45,33 @@ class Learner:
 # -- answer keys ---------------------------------------------------------------------------------
 
 
-def stored_key(drill: Drill) -> AnswerKey | None:
-    return AnswerKey.objects.filter(content_hash=drill.content_hash).first()
+def _cache_id(drill: Drill, what_if: int | None) -> str:
+    return drill.content_hash if what_if is None else f"{drill.content_hash}:w{what_if}"
 
 
-def store_key(drill: Drill, computed: keys.ComputedKey) -> AnswerKey:
+def stored_key(drill: Drill, what_if: int | None = None) -> AnswerKey | None:
+    return AnswerKey.objects.filter(content_hash=_cache_id(drill, what_if)).first()
+
+
+def store_key(drill: Drill, computed: keys.ComputedKey, what_if: int | None = None) -> AnswerKey:
     row, _ = AnswerKey.objects.update_or_create(
-        content_hash=drill.content_hash,
+        content_hash=_cache_id(drill, what_if),
         defaults={"drill_id": drill.id, "key": computed.key, "computed": computed.as_json()},
     )
+    return row
+
+
+def what_if_scenario(drill: Drill, index: int) -> dict[str, Any]:
+    change = drill.body["what_if"][index]
+    return keys.with_change(drill.body["scenario"], change["path"], change["value"])
+
+
+def what_if_key(drill: Drill, index: int) -> AnswerKey:
+    """The key of the drill's run with what-if `index` applied (cached like the drill's own)."""
+    row = stored_key(drill, index)
+    if row is None:
+        computed = keys.compute_key(drill, scenario=what_if_scenario(drill, index))
+        row = store_key(drill, computed, index)
     return row
 
 

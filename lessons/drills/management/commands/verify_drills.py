@@ -22,7 +22,7 @@ from django.core.management.base import BaseCommand, CommandError
 from lessons.drills import keys
 from lessons.drills.bank import Drill, DrillError, load_bank
 from lessons.drills.numbers import FormulaError
-from lessons.drills.progress import store_key
+from lessons.drills.progress import store_key, what_if_scenario
 
 NUMBER_DRAWS = 20
 
@@ -83,12 +83,24 @@ class Command(BaseCommand):
                     f"the author expects {drill.body['expected']!r}, the engine gives"
                     f" {computed.key!r} (observed {computed.observed!r})"
                 ), ""
+            changed = []
+            for index, change in enumerate(drill.body.get("what_if", []) or []):
+                try:
+                    variant = keys.compute_key(drill, scenario=what_if_scenario(drill, index))
+                except keys.KeyError_ as error:
+                    return f"what if {change['label']}: {error}", ""
+                if variant.refused:
+                    return f"what if {change['label']}: refused " + "; ".join(variant.refused), ""
+                changed.append(f"{change['label']} -> {variant.key!r}")
+                if store:
+                    store_key(drill, variant, index)
             if store:
                 store_key(drill, computed)
             moment = f", moment at {computed.moment_ms} ms" if computed.moment_ms else ""
+            what_ifs = f"; what if {', '.join(changed)}" if changed else ""
             return "", (
                 f"{computed.key!r} (observed {computed.observed!r}{moment};"
-                f" {computed.run_ms:.0f} ms)"
+                f" {computed.run_ms:.0f} ms){what_ifs}"
             )
         if drill.kind == "number":
             for seed in range(NUMBER_DRAWS):

@@ -1,4 +1,4 @@
-"""Compute the answer key of every predict drill whose key is not cached yet (by content hash).
+"""Compute every predict drill's answer key (and its what-ifs') not cached yet (by content hash).
 
 `./scripts/run` calls this at start, so serving a drill never waits on a scenario run. Unlike
 verify_drills it does not compare with the author's expectation and never fails the start for
@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand
 
 from lessons.drills import keys
 from lessons.drills.bank import default_bank
-from lessons.drills.progress import store_key, stored_key
+from lessons.drills.progress import store_key, stored_key, what_if_key
 
 
 class Command(BaseCommand):
@@ -24,13 +24,20 @@ class Command(BaseCommand):
         started = time.perf_counter()
         computed = broken = 0
         for drill in default_bank():
-            if not drill.engine_backed or stored_key(drill) is not None:
+            if not drill.engine_backed:
                 continue
-            try:
-                store_key(drill, keys.compute_key(drill))
-                computed += 1
-            except keys.KeyError_ as error:
-                broken += 1
-                self.stderr.write(f"{drill.id}: {error}")
+            variants = [None, *range(len(drill.body.get("what_if", []) or []))]
+            for index in variants:
+                if stored_key(drill, index) is not None:
+                    continue
+                try:
+                    if index is None:
+                        store_key(drill, keys.compute_key(drill))
+                    else:
+                        what_if_key(drill, index)  # computes and stores it
+                    computed += 1
+                except keys.KeyError_ as error:
+                    broken += 1
+                    self.stderr.write(f"{drill.id}: {error}")
         elapsed = time.perf_counter() - started
         self.stdout.write(f"answer keys: {computed} computed, {broken} broken ({elapsed:.1f} s)")
