@@ -16,7 +16,7 @@ from typing import Any
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -76,9 +76,19 @@ def _fresh_seed() -> int:
 # -- presenting a drill ----------------------------------------------------------------------------
 
 
+def lesson_url(drill: Drill) -> str:
+    """The page of the lesson that teaches the drill ("" when there is no such page)."""
+    if not drill.lesson:
+        return ""
+    try:
+        return reverse("lesson-page", args=[drill.lesson])
+    except NoReverseMatch:
+        return ""
+
+
 def question_context(drill: Drill, seed: int) -> dict[str, Any]:
     """Everything the question form needs (number drills: this seed's parameters)."""
-    context: dict[str, Any] = {"drill": drill, "seed": seed}
+    context: dict[str, Any] = {"drill": drill, "seed": seed, "lesson_url": lesson_url(drill)}
     if drill.kind == "number":
         context["instance"] = drill.number_instance(seed)
     if drill.kind == "order":
@@ -142,7 +152,12 @@ def key_text(drill: Drill, key: Any, instance: dict[str, Any] | None) -> str:
 
 
 def feedback_context(drill: Drill, attempt: Attempt, *, show_key: bool = True) -> dict[str, Any]:
-    context: dict[str, Any] = {"drill": drill, "attempt": attempt, "show_key": show_key}
+    context: dict[str, Any] = {
+        "drill": drill,
+        "attempt": attempt,
+        "show_key": show_key,
+        "lesson_url": lesson_url(drill),
+    }
     instance = None
     if drill.kind == "number":
         instance = drill.number_instance(int(attempt.answer.get("seed", 0)))

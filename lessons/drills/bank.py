@@ -205,6 +205,12 @@ class Bank:
             grouped[drill.topic].append(drill)
         return {t: ds for t, ds in grouped.items() if ds}
 
+    def for_lesson(self, lesson_id: str) -> list[Drill]:
+        """The drills that practise a lesson (their `lesson` field), easiest first."""
+        order = {d: i for i, d in enumerate(DIFFICULTIES)}
+        linked = [d for d in self.drills if d.lesson == lesson_id]
+        return sorted(linked, key=lambda d: (order[d.difficulty], d.id))
+
     def covered_ids(self) -> set[str]:
         return {c for d in self.drills for c in d.covers}
 

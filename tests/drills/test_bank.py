@@ -143,3 +143,16 @@ def test_the_content_hash_changes_with_the_drill() -> None:
     other = parse_drill(_valid_pick() | {"prompt": "Q"}, source="sample-pick.yaml")
     assert one.content_hash == parse_drill(_valid_pick(), source="sample-pick.yaml").content_hash
     assert one.content_hash != other.content_hash
+
+
+def test_every_drill_names_a_lesson_that_exists() -> None:
+    bank = load_bank()
+    assert all(d.lesson for d in bank)
+    lesson_files = {p.stem for p in (CONTENT_DIR.parent / "lessons").glob("*.yaml")}
+    if lesson_files:  # the lessons' own files, once they are in the tree
+        assert {d.lesson for d in bank} <= lesson_files
+    linked = bank.for_lesson("replication-isr")
+    assert linked and all(d.lesson == "replication-isr" for d in linked)
+    assert [d.difficulty for d in linked] == sorted(
+        (d.difficulty for d in linked), key=["easy", "medium", "hard"].index
+    )
