@@ -123,3 +123,47 @@ def test_a_short_quiz_with_a_predict_item_its_run_on_the_stage_and_a_what_if(
     page.screenshot(path=str(SCREENSHOTS / "drills-results-1280x900.png"), full_page=True)
     assert quiz_url in page.url.replace("results/", "")
     assert page_errors == []
+
+
+def test_a_design_drill_self_graded_then_built_on_the_stage_and_a_number_drill(
+    daphne_server: LiveServer, chromium: object
+) -> None:
+    from playwright.sync_api import Browser, expect
+
+    assert isinstance(chromium, Browser)
+    drill = default_bank().get("design-ad-clicks")
+    assert drill is not None
+    page, page_errors = new_page(chromium, width=1280, height=900)
+    page.goto(daphne_server.url + "/drills/design-ad-clicks/")
+    page.get_by_label("Topics").fill("ad-clicks, keyed by ad")
+    page.get_by_label("Keys (what you partition by)").fill("ad_id")
+    page.get_by_label("Partition count (main topic)").fill("300")
+    page.get_by_label("Consumer groups").fill("billing, analytics, fraud")
+    page.get_by_label("Delivery guarantee").select_option("at-least-once")
+    page.get_by_label("Durability and failure handling").fill("acks=all, RF=3")
+    page.get_by_role("button", name="Compare with the model answer").click()
+    expect(page.locator("table.compare")).to_contain_text(str(drill.body["model"]["keys"]))
+    for part in ("topics", "keys", "groups"):
+        page.locator(f'input[name="match"][value="{part}"]').check()
+    page.screenshot(path=str(SCREENSHOTS / "drills-design-selfgrade-1280x900.png"), full_page=True)
+    page.get_by_role("button", name="Grade my answer").click()
+    # 3 ticked + partitions in range; the guarantee differs from the model's exactly-once.
+    expect(page.locator("#verdict")).to_contain_text("4 of 6 parts match")
+    expect(page.locator("#verdict")).to_contain_text("exactly-once")
+    page.get_by_role("button", name="Build it on the stage").click()
+    page.wait_for_url("**/sandbox/*/")
+    expect(page.locator("#connection")).to_have_text("live", timeout=10_000)
+    for group in ("billing", "analytics", "fraud"):
+        expect(page.locator("#mirror")).to_contain_text(group, timeout=10_000)
+    page.screenshot(path=str(SCREENSHOTS / "drills-design-built-1280x900.png"), full_page=True)
+
+    # A number drill: fresh parameters, a wrong answer, then the worked solution.
+    page.goto(daphne_server.url + "/drills/storage-for-retention/")
+    prompt = page.locator("#drill-prompt").inner_text()
+    assert "{" not in prompt and "million messages a day" in prompt
+    page.get_by_label("Your answer (TB)").fill("0.000001")
+    page.get_by_role("button", name="Answer").click()
+    expect(page.locator("#verdict")).to_contain_text("Not quite")
+    expect(page.locator(".model")).to_contain_text("Worked solution.")
+    page.screenshot(path=str(SCREENSHOTS / "drills-number-feedback-1280x900.png"), full_page=True)
+    assert page_errors == []
