@@ -264,9 +264,9 @@ def _check_predict(raw: Mapping[str, Any], where: str) -> None:
     if unknown:
         raise DrillError(f"{where}.question: unknown field(s) {', '.join(sorted(unknown))}")
     key = _need(raw, "key", where, dict)
-    if ("probe" in key) == ("expect" in key):
-        raise DrillError(f"{where}.key: give exactly one of `probe` or `expect`")
-    unknown = set(key) - {"probe", "args", "expect", "field", "reduce"}
+    if sum(name in key for name in ("probe", "expect", "events")) != 1:
+        raise DrillError(f"{where}.key: give exactly one of `probe`, `expect` or `events`")
+    unknown = set(key) - {"probe", "args", "expect", "events", "where", "field", "reduce"}
     if unknown:
         raise DrillError(f"{where}.key: unknown field(s) {', '.join(sorted(unknown))}")
     expect_ids = {e.get("id") for e in raw["scenario"].get("expect", []) if isinstance(e, dict)}
@@ -276,7 +276,12 @@ def _check_predict(raw: Mapping[str, Any], where: str) -> None:
 
     if key.get("reduce") is not None and key["reduce"] not in REDUCERS:
         raise DrillError(f"{where}.key.reduce: one of {', '.join(REDUCERS)}")
-    if key.get("field", "held") not in ("held", "observed", "time_ms"):
+    if "events" in key:
+        from lessons.scenarios import EVENT_KINDS
+
+        if key["events"] not in EVENT_KINDS:
+            raise DrillError(f"{where}.key.events: {key['events']!r} is not an engine event kind")
+    elif key.get("field", "held") not in ("held", "observed", "time_ms"):
         raise DrillError(f"{where}.key.field: held, observed or time_ms")
     if "expected" not in raw:
         raise DrillError(f"{where}.expected: missing (the author's answer, checked by the engine)")
@@ -367,8 +372,8 @@ def _check_design(raw: Mapping[str, Any], where: str) -> None:
     delivery = _need(raw, "delivery", where, str)
     if delivery not in DELIVERY:
         raise DrillError(f"{where}.delivery: one of {', '.join(DELIVERY)}")
-    if "build" in raw and not isinstance(raw["build"], dict):
-        raise DrillError(f"{where}.build: a scenario (mapping)")
+    if not isinstance(raw.get("build"), dict):
+        raise DrillError(f"{where}.build: a scenario (mapping) that builds the model design")
 
 
 def _check_order(raw: Mapping[str, Any], where: str) -> None:

@@ -141,6 +141,16 @@ def compute_key(drill: Drill, *, scenario: Mapping[str, Any] | None = None) -> C
     if "expect" in spec:
         outcome = outcomes[spec["expect"]]
         observed = getattr(outcome, spec.get("field", "held"))
+    elif "events" in spec:  # the matching events of the run (one field of each, or all data)
+        where = dict(spec.get("where", {}))
+        field_name = spec.get("field")
+        observed = [
+            (e.data.get(field_name) if field_name else dict(e.data))
+            for e in result.events
+            if e.kind == spec["events"] and all(e.data.get(k) == v for k, v in where.items())
+        ]
+        if spec.get("reduce") is None:
+            observed = len(observed)
     else:
         args = spec.get("args", {})
         if isinstance(args, list):  # one probe read per args mapping: a list of values
