@@ -266,7 +266,16 @@ def _check_predict(raw: Mapping[str, Any], where: str) -> None:
     key = _need(raw, "key", where, dict)
     if sum(name in key for name in ("probe", "expect", "events")) != 1:
         raise DrillError(f"{where}.key: give exactly one of `probe`, `expect` or `events`")
-    unknown = set(key) - {"probe", "args", "expect", "events", "where", "field", "reduce"}
+    unknown = set(key) - {
+        "probe",
+        "args",
+        "expect",
+        "events",
+        "where",
+        "since_ms",
+        "field",
+        "reduce",
+    }
     if unknown:
         raise DrillError(f"{where}.key: unknown field(s) {', '.join(sorted(unknown))}")
     expect_ids = {e.get("id") for e in raw["scenario"].get("expect", []) if isinstance(e, dict)}
@@ -302,7 +311,8 @@ def _check_predict(raw: Mapping[str, Any], where: str) -> None:
             raise DrillError(f"{at}: expected {{label, path, value}}")
         _need(change, "label", at, str)
         path = _need(change, "path", at, list)
-        _resolve_path(raw["scenario"], path, at)
+        for one in path if path and isinstance(path[0], list) else [path]:
+            _resolve_path(raw["scenario"], one, at)
 
 
 def _resolve_path(scenario: Any, path: list[Any], where: str) -> None:

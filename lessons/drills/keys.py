@@ -56,12 +56,16 @@ def _jsonable(value: Any) -> Any:
 
 
 def with_change(scenario: Mapping[str, Any], path: list[Any], value: Any) -> dict[str, Any]:
-    """A copy of `scenario` with the setting at `path` set to `value` (a what-if)."""
+    """A copy of `scenario` with the setting at `path` set to `value` (a what-if). `path` may
+    also be a list of paths: one setting changed everywhere it appears (every consumer's
+    assignment strategy)."""
     changed = copy.deepcopy(dict(scenario))
-    node: Any = changed
-    for step in path[:-1]:
-        node = node[step]
-    node[path[-1]] = value
+    paths = path if path and isinstance(path[0], list) else [path]
+    for one in paths:
+        node: Any = changed
+        for step in one[:-1]:
+            node = node[step]
+        node[one[-1]] = value
     return changed
 
 
@@ -85,6 +89,7 @@ REDUCERS = {
     "count_nonzero": lambda v: sum(1 for x in v if x),
     "max": lambda v: max(v),
     "sum": lambda v: sum(v),
+    "total_len": lambda v: sum(len(x) for x in v),
 }
 
 
@@ -144,10 +149,13 @@ def compute_key(drill: Drill, *, scenario: Mapping[str, Any] | None = None) -> C
     elif "events" in spec:  # the matching events of the run (one field of each, or all data)
         where = dict(spec.get("where", {}))
         field_name = spec.get("field")
+        since = int(spec.get("since_ms", 0))
         observed = [
             (e.data.get(field_name) if field_name else dict(e.data))
             for e in result.events
-            if e.kind == spec["events"] and all(e.data.get(k) == v for k, v in where.items())
+            if e.kind == spec["events"]
+            and e.time_ms >= since
+            and all(e.data.get(k) == v for k, v in where.items())
         ]
         if spec.get("reduce") is None:
             observed = len(observed)
