@@ -27,20 +27,29 @@ CACHE_SECONDS = 6 * 3600
 def scenario_log(
     raw: Mapping[str, Any], *, source: str
 ) -> tuple[ClusterSpec, list[dict[str, Any]]]:
-    """The scenario's cluster spec and its command log (what a sandbox stores)."""
+    """The scenario's cluster spec and its command log (what a sandbox stores).
+
+    The log is made by playing the scenario the way the runner does: before each step the
+    clock runs up to the step's time as the runtime sees it (a command may itself move the
+    clock a few ms), so replaying the log makes exactly the runner's engine calls.
+    """
     scenario = load_scenario(raw, source=source)
-    commands: list[dict[str, Any]] = [dict(p) for p in scenario.topics]
-    commands += [dict(p) for p in scenario.setup]
-    now = 0
+    runtime = ClusterRuntime(scenario.cluster)
+    commands: list[dict[str, Any]] = []
+
+    def apply(payload: Mapping[str, Any]) -> None:
+        commands.append(dict(payload))
+        runtime.apply(payload)
+
+    for payload in [*scenario.topics, *scenario.setup]:
+        apply(payload)
     for step in scenario.steps:
-        if step.at_ms > now:
-            commands.append({"type": "advance", "ms": step.at_ms - now})
-            now = step.at_ms
+        if step.at_ms > runtime.now_ms:
+            apply({"type": "advance", "ms": step.at_ms - runtime.now_ms})
         if step.advance_ms is not None:
-            commands.append({"type": "advance", "ms": step.advance_ms})
-            now += step.advance_ms
+            apply({"type": "advance", "ms": step.advance_ms})
         elif step.command is not None:
-            commands.append(dict(step.command))
+            apply(step.command)
     return scenario.cluster, commands
 
 

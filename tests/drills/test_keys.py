@@ -113,3 +113,14 @@ def test_the_whole_bank_verifies_in_under_a_minute() -> None:
     for drill in bank:  # a line per drill
         assert any(line.startswith(f"ok   {drill.id}: ") for line in lines), drill.id
     assert elapsed < 60
+
+
+def test_a_key_can_count_engine_events_and_a_what_if_can_change_a_setting_everywhere() -> None:
+    drill = default_bank().get("cooperative-rebalance")
+    assert drill is not None
+    assert keys.compute_key(drill).key == 6  # eager: every member revokes both partitions
+    change = drill.body["what_if"][0]
+    scenario = keys.with_change(drill.body["scenario"], change["path"], change["value"])
+    strategies = [c.get("strategy") for c in scenario["setup"]] + [scenario["steps"][0]["strategy"]]
+    assert strategies == ["cooperative-sticky"] * 4
+    assert keys.compute_key(drill, scenario=scenario).key == 1
