@@ -226,9 +226,9 @@ def drills_index(request: HttpRequest) -> HttpResponse:
     latest: dict[str, Attempt] = {}
     for attempt in Attempt.objects.filter(learner.q()).order_by("created_at", "id"):
         latest[attempt.drill_id] = attempt
-    grouped: dict[str, list[Drill]] = {}
+    grouped: dict[str, list[tuple[Drill, Attempt | None]]] = {}
     for drill in shown:
-        grouped.setdefault(drill.topic, []).append(drill)
+        grouped.setdefault(drill.topic, []).append((drill, latest.get(drill.id)))
     counts = {t: len(ds) for t, ds in bank.by_topic().items()}
     context = {
         "groups": [(t, TOPICS[t], grouped[t]) for t in TOPICS if t in grouped],

@@ -80,6 +80,20 @@ class DrillError(ValueError):
     pass
 
 
+REPO_DIR = Path(__file__).resolve().parent.parent.parent
+
+
+@cache
+def engine_fingerprint() -> str:
+    """A hash of the engine's and the scenario runner's Python sources."""
+    digest = hashlib.sha256()
+    for folder in (REPO_DIR / "engine", REPO_DIR / "lessons" / "scenarios"):
+        for path in sorted(folder.rglob("*.py")):
+            digest.update(path.relative_to(REPO_DIR).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class Choice:
     id: str
@@ -104,9 +118,12 @@ class Drill:
 
     @property
     def content_hash(self) -> str:
-        """Hash of everything the drill says (and the key format): the answer-key cache key."""
+        """The answer-key cache key: everything the drill says, the key format, and (for
+        engine-backed drills) the engine and runner sources, so changing the engine
+        recomputes every key instead of serving a stale one."""
         text = json.dumps(self.body, sort_keys=True, default=str)
-        return hashlib.sha256(f"{KEY_VERSION}\n{text}".encode()).hexdigest()[:32]
+        engine = engine_fingerprint() if self.engine_backed else ""
+        return hashlib.sha256(f"{KEY_VERSION}\n{engine}\n{text}".encode()).hexdigest()[:32]
 
     @property
     def engine_backed(self) -> bool:

@@ -156,3 +156,17 @@ def test_every_drill_names_a_lesson_that_exists() -> None:
     assert [d.difficulty for d in linked] == sorted(
         (d.difficulty for d in linked), key=["easy", "medium", "hard"].index
     )
+
+
+def test_a_predict_drills_cache_key_follows_the_engine_sources(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lessons.drills import bank as bank_module
+
+    predict = load_bank().get("lag-off-by-one")
+    pick = load_bank().get("tool-task-queue")
+    assert predict is not None and pick is not None
+    before, pick_before = predict.content_hash, pick.content_hash
+    monkeypatch.setattr(bank_module, "engine_fingerprint", lambda: "another-engine")
+    assert predict.content_hash != before
+    assert pick.content_hash == pick_before  # no engine behind it

@@ -124,3 +124,17 @@ def test_a_key_can_count_engine_events_and_a_what_if_can_change_a_setting_everyw
     strategies = [c.get("strategy") for c in scenario["setup"]] + [scenario["steps"][0]["strategy"]]
     assert strategies == ["cooperative-sticky"] * 4
     assert keys.compute_key(drill, scenario=scenario).key == 1
+
+
+@pytest.mark.django_db
+def test_warm_drill_keys_fills_the_cache_once_and_drops_stale_keys() -> None:
+    AnswerKey.objects.create(content_hash="stale", drill_id="gone", key=1)
+    out = io.StringIO()
+    call_command("warm_drill_keys", stdout=out)
+    bank = default_bank()
+    variants = sum(1 + len(d.body.get("what_if") or []) for d in bank if d.kind == "predict")
+    assert f"answer keys: {variants} computed, 0 broken, 1 stale removed" in out.getvalue()
+    assert AnswerKey.objects.count() == variants
+    again = io.StringIO()
+    call_command("warm_drill_keys", stdout=again)
+    assert "answer keys: 0 computed, 0 broken, 0 stale removed" in again.getvalue()

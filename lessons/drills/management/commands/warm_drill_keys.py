@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand
 
 from lessons.drills import keys
 from lessons.drills.bank import default_bank
+from lessons.drills.models import AnswerKey
 from lessons.drills.progress import store_key, stored_key, what_if_key
 
 
@@ -39,5 +40,15 @@ class Command(BaseCommand):
                 except keys.KeyError_ as error:
                     broken += 1
                     self.stderr.write(f"{drill.id}: {error}")
+        current = {d.content_hash for d in default_bank() if d.engine_backed}
+        stale = [
+            row.pk
+            for row in AnswerKey.objects.only("content_hash")
+            if row.content_hash.split(":")[0] not in current
+        ]
+        AnswerKey.objects.filter(pk__in=stale).delete()
         elapsed = time.perf_counter() - started
-        self.stdout.write(f"answer keys: {computed} computed, {broken} broken ({elapsed:.1f} s)")
+        self.stdout.write(
+            f"answer keys: {computed} computed, {broken} broken, {len(stale)} stale removed"
+            f" ({elapsed:.1f} s)"
+        )
