@@ -166,4 +166,22 @@ def test_a_design_drill_self_graded_then_built_on_the_stage_and_a_number_drill(
     expect(page.locator("#verdict")).to_contain_text("Not quite")
     expect(page.locator(".model")).to_contain_text("Worked solution.")
     page.screenshot(path=str(SCREENSHOTS / "drills-number-feedback-1280x900.png"), full_page=True)
+
+    # A mock interview: a clock that counts down, no hints, a debrief when it ends.
+    page.goto(daphne_server.url + "/drills/")
+    page.locator("#mock-form").get_by_label("Questions").select_option("4")
+    page.get_by_role("button", name="Start the mock interview").click()
+    page.wait_for_url("**/drills/quiz/*/")
+    clock = page.locator("#mock-clock")
+    expect(clock).to_contain_text("left")
+    first = clock.inner_text()
+    expect(clock).not_to_have_text(first, timeout=3_000)  # it ticks
+    expect(page.locator("article")).to_contain_text("no hints until the debrief")
+    page.screenshot(path=str(SCREENSHOTS / "drills-mock-interview-1280x900.png"), full_page=True)
+    page.get_by_role("button", name="End the interview").click()
+    page.wait_for_url("**/results/")
+    expect(page.locator("h1")).to_have_text("Mock interview debrief")
+    expect(page.locator("#results-summary")).to_contain_text("0 of 4 answered")
+    expect(page.locator(".debrief-item")).to_have_count(4)
+    page.screenshot(path=str(SCREENSHOTS / "drills-mock-debrief-1280x900.png"), full_page=True)
     assert page_errors == []
