@@ -248,3 +248,14 @@ def test_logging_in_keeps_the_accounts_own_review_card_over_an_anonymous_one(
     cards = ReviewCard.objects.filter(drill_id="tool-task-queue")
     assert list(cards) == [account_card]  # one card per learner and drill: the account's
     assert Attempt.objects.filter(user=user).count() == 2  # both attempts are the account's
+
+
+def test_a_lesson_page_can_list_its_drills_with_the_template_tag() -> None:
+    from django.template import Context, Template
+
+    html = Template('{% load drills_tags %}{% lesson_drills "replication-isr" %}').render(Context())
+    linked = default_bank().for_lesson("replication-isr")
+    assert linked
+    for drill in linked:
+        assert f'href="/drills/{drill.id}/"' in html
+    assert Template('{% load drills_tags %}{% lesson_drills "no-such" %}').render(Context()).strip() == ""
