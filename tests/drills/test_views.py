@@ -258,4 +258,31 @@ def test_a_lesson_page_can_list_its_drills_with_the_template_tag() -> None:
     assert linked
     for drill in linked:
         assert f'href="/drills/{drill.id}/"' in html
-    assert Template('{% load drills_tags %}{% lesson_drills "no-such" %}').render(Context()).strip() == ""
+    empty = Template('{% load drills_tags %}{% lesson_drills "no-such" %}').render(Context())
+    assert empty.strip() == ""
+
+
+def test_signing_up_also_claims_the_anonymous_lesson_progress(client: Client) -> None:
+    from lessons import progress as lesson_progress
+    from lessons.models import LessonProgress
+
+    client.get("/drills/")  # a session
+    session = client.session
+    token = lesson_progress.learner_token(session)
+    session.save()
+    LessonProgress.objects.create(learner=token, lesson_id="replication-isr", step=2)
+    client.post(
+        "/accounts/signup/",
+        {"username": "di", "password1": "kafka-dojo-pass-42", "password2": "kafka-dojo-pass-42"},
+    )
+    row = LessonProgress.objects.get()
+    assert row.user == User.objects.get(username="di")
+    exported = json.loads(client.get("/progress/export/?format=json").content)
+    assert exported["lessons"] == [
+        {
+            "lesson": "replication-isr",
+            "step": 2,
+            "completed_at": None,
+            "started_at": row.started_at.isoformat(),
+        }
+    ]
