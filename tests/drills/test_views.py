@@ -250,7 +250,13 @@ def test_logging_in_keeps_the_accounts_own_review_card_over_an_anonymous_one(
     assert Attempt.objects.filter(user=user).count() == 2  # both attempts are the account's
 
 
-def test_a_lesson_page_can_list_its_drills_with_the_template_tag() -> None:
+def test_a_lesson_page_lists_its_drills(client: Client) -> None:
+    page = client.get("/lessons/replication-isr/").content.decode()
+    for drill in default_bank().for_lesson("replication-isr"):
+        assert f'href="/drills/{drill.id}/"' in page
+
+
+def test_the_lesson_drills_tag_lists_a_lessons_drills() -> None:
     from django.template import Context, Template
 
     html = Template('{% load drills_tags %}{% lesson_drills "replication-isr" %}').render(Context())
@@ -259,7 +265,7 @@ def test_a_lesson_page_can_list_its_drills_with_the_template_tag() -> None:
     for drill in linked:
         assert f'href="/drills/{drill.id}/"' in html
     empty = Template('{% load drills_tags %}{% lesson_drills "no-such" %}').render(Context())
-    assert empty.strip() == ""
+    assert "No drills for this lesson yet." in empty
 
 
 def test_signing_up_also_claims_the_anonymous_lesson_progress(client: Client) -> None:
