@@ -12,7 +12,7 @@ import yaml
 from django.core.management import call_command
 
 from lessons.drills import keys
-from lessons.drills.bank import CONTENT_DIR, default_bank, load_file
+from lessons.drills.bank import CONTENT_DIR, default_bank, load_bank, load_file
 from lessons.drills.models import AnswerKey
 
 
@@ -64,7 +64,7 @@ def test_a_what_if_changes_one_setting_and_the_answer() -> None:
 
 def _bank_dir_with(tmp_path: Path, *overrides: tuple[str, dict[str, object]]) -> Path:
     folder = tmp_path / "drills"
-    folder.mkdir()
+    folder.mkdir(parents=True)
     for name in ("lag-off-by-one", "null-keys-sticky", "min-isr-above-replica-count"):
         shutil.copy(CONTENT_DIR / f"{name}.yaml", folder / f"{name}.yaml")
     for name, change in overrides:
@@ -80,7 +80,9 @@ def test_verify_drills_prints_a_line_per_drill_and_the_totals(tmp_path: Path) ->
     lines = out.getvalue().strip().splitlines()
     assert lines[-1] == "3 passed, 0 failed"
     assert sum(line.startswith("ok   ") for line in lines) == 3
-    assert AnswerKey.objects.count() == 3  # the keys are cached for serving
+    # the keys (and the what-ifs' keys) are cached for serving
+    bank = load_bank(_bank_dir_with(tmp_path / "again"))
+    assert AnswerKey.objects.count() == sum(1 + len(d.body.get("what_if") or []) for d in bank)
 
 
 @pytest.mark.django_db
