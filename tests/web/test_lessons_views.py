@@ -26,6 +26,7 @@ def test_the_home_page_links_to_the_catalogue_which_lists_every_lesson(client: C
         assert escape(lesson.title) in text
     assert text.count("Not started") == len(get_catalogue().lessons)
     assert "What you will be able to say" in text
+    assert escape(get_catalogue().lessons[0].interview) in text
 
 
 @pytest.mark.django_db
