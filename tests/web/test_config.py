@@ -38,7 +38,9 @@ def test_database_url_switches_to_postgresql() -> None:
 
 def test_database_url_can_name_an_sqlite_file() -> None:
     database = config.database_from_url("sqlite:////tmp/x.db", default_sqlite_path=Path("unused"))
-    assert database == {"ENGINE": "django.db.backends.sqlite3", "NAME": "/tmp/x.db"}
+    assert database["ENGINE"] == "django.db.backends.sqlite3"
+    assert database["NAME"] == "/tmp/x.db"
+    assert database["OPTIONS"]["transaction_mode"] == "IMMEDIATE"  # no "database is locked"
 
 
 def test_unsupported_database_url_is_refused_with_a_clear_message() -> None:
