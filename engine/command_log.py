@@ -30,6 +30,7 @@ _EXTENSION_MODULES = (
     "engine.transaction_coordinator",
     "engine.group_coordinator",
     "engine.apps",
+    "engine.remote_client",
 )
 
 

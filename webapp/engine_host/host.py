@@ -35,9 +35,9 @@ MAX_ADVANCE_PER_TICK_MS = 5_000
 LEASE_TTL_S = 15.0
 STOP_TIMEOUT_S = 6.0
 # Commands that change the engine and so go to the command log.
-LOGGED_COMMANDS = frozenset({"produce", "stop_broker", "start_broker", "advance"}) | frozenset(
-    ACTION_COMMANDS
-)
+LOGGED_COMMANDS = frozenset(
+    {"produce", "stop_broker", "start_broker", "advance", "wire_request"}
+) | frozenset(ACTION_COMMANDS)
 CLOCK_COMMANDS = frozenset({"pause", "resume", "speed", "step"})
 
 
@@ -101,6 +101,9 @@ class ClusterHost:
         # Lag and rate charts, sampled on the cluster clock (bounded, rendered once per sample).
         self.metrics = charts.MetricsHistory()
         self.extra_fragments: dict[str, str] = {}
+        # The Kafka wire front door (webapp/kafka_listener), when switched on.
+        self.wire: Any = None
+        self.wire_enabled = False
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -108,6 +111,8 @@ class ClusterHost:
         self._channel = await self.layer.new_channel(prefix="dojo.host")
         await self.layer.group_add(host_group(self.cluster_id), self._channel)
         self.running = True
+        if self.wire_enabled:
+            await self.enable_wire()
         self._publish()
         for name, coroutine in (
             ("inbox", self._inbox()),
@@ -129,6 +134,9 @@ class ClusterHost:
         for task in others:
             task.cancel()
         self._dirty.set()  # wake the publisher, which also stops on `running`
+        if self.wire is not None:
+            with contextlib.suppress(Exception):
+                await self.wire.close()
         if others:
             # Bounded: a library that swallows a cancellation must not hang the shutdown.
             _, stuck = await asyncio.wait(others, timeout=STOP_TIMEOUT_S)
@@ -271,6 +279,7 @@ class ClusterHost:
             }
         result = self.runtime.apply(payload)
         self.metrics.observe(self.runtime)
+        await self._sync_wire()
         if result.ok:
             return {"type": "ack", "message": result.message, "duplicate": False}
         # The command is in the log (replay repeats the same refusal); tell the learner why.
@@ -349,7 +358,27 @@ class ClusterHost:
             self.runtime.advance(ms)
             self.metrics.observe(self.runtime)
             self._unlogged_advance_ms += ms
+            await self._sync_wire()
         self._mark_dirty()
+
+    # -- the Kafka wire front door --------------------------------------------------------
+
+    async def enable_wire(self) -> None:
+        """Open a loopback Kafka listener per running broker (idempotent)."""
+        from webapp.kafka_listener.gateway import start_listeners
+
+        if self.wire is None:
+            self.wire = start_listeners(self)
+        await self._sync_wire()
+        self._mark_dirty()
+
+    async def _sync_wire(self) -> None:
+        if self.wire is not None:
+            await self.wire.sync({b.id: b.alive for b in self.runtime.cluster.brokers()})
+
+    def _has_audience(self) -> bool:
+        """Someone watches, or a real Kafka client is connected: the clock runs."""
+        return bool(self.viewers) or (self.wire is not None and self.wire.connection_count > 0)
 
     async def _clock(self) -> None:
         loop = asyncio.get_running_loop()
@@ -359,7 +388,7 @@ class ClusterHost:
             await asyncio.sleep(CLOCK_TICK_S)
             now = loop.time()
             elapsed, last = now - last, now
-            if self.paused or not self.viewers:
+            if self.paused or not self._has_audience():
                 owed_ms = 0.0
                 continue
             owed_ms += elapsed * 1000.0 * self.speed
@@ -399,7 +428,9 @@ class ClusterHost:
                 ):
                     await self.stop("lost the ownership lease")
                     return
-            if not self.viewers and now - self._idle_since >= self.settings.idle_seconds:
+            if self.wire is not None and self.wire.connection_count:
+                self._idle_since = now  # a connected real client keeps the host loaded
+            if not self._has_audience() and now - self._idle_since >= self.settings.idle_seconds:
                 await self.stop("idle")
                 return
 

@@ -239,6 +239,17 @@ class ClusterRuntime:
         self.advance(int(payload["ms"]))
         return ApplyResult(ok=True)
 
+    def _apply_wire_request(self, payload: Mapping[str, Any]) -> ApplyResult:
+        """A real Kafka client's request (the wire front door, `webapp/kafka_listener`): the
+        decoded request travels the simulated network to its broker; replay repeats it."""
+        from engine.remote_client import from_json
+
+        request = from_json(dict(payload["request"]))
+        self.cluster.services["remote"].request(
+            int(payload["connection"]), int(payload["broker_id"]), request
+        )
+        return ApplyResult(ok=True)
+
     def _apply_engine(self, payload: Mapping[str, Any]) -> ApplyResult:
         """One entry of an engine log (`Cluster.export_log`), e.g. a "Stress it" run opened on
         the stage. Only written by the server (never accepted from a socket)."""
