@@ -132,16 +132,19 @@ class RemoteClients:
         found, errors = self.cluster.metadata_response(
             broker, names, bool(req.get("allow_auto_create", True)) and wanted is not None
         )
+        brokers = sorted(r.id for r in broker.brokers.values() if not r.fenced)
         topics: list[dict[str, Any]] = []
         for name in names:
             if name in errors:
                 topics.append({"name": name, "error": errors[name], "partitions": []})
                 continue
+            # A leader this broker does not list as alive is reported as none, as Kafka's
+            # metadata cache does when the leader has no endpoint (LEADER_NOT_AVAILABLE).
             partitions = [
                 {
                     "partition": number,
-                    "error": "LEADER_NOT_AVAILABLE" if info.leader == NO_LEADER else "",
-                    "leader": info.leader,
+                    "error": "" if info.leader in brokers else "LEADER_NOT_AVAILABLE",
+                    "leader": info.leader if info.leader in brokers else NO_LEADER,
                     "leader_epoch": info.leader_epoch,
                     "replicas": list(info.replicas),
                     "isr": list(info.isr),
@@ -156,7 +159,6 @@ class RemoteClients:
                     "partitions": partitions,
                 }
             )
-        brokers = sorted(r.id for r in broker.brokers.values() if not r.fenced)
         # KRaft brokers name a broker as "controller" (clients never reach the quorum itself).
         controller = brokers[0] if brokers else -1
         reply({"brokers": brokers, "controller_id": controller, "topics": topics})

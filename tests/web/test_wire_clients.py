@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import logging
+import shutil
+import subprocess
+import time
 from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
 
+from engine import TopicPartition
+from engine.partitioner import partition_for_key
 from webapp import services
 from webapp.engine_host.host import ClusterHost
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+KEYS = [f"user-{i}".encode() for i in range(30)]
 
 
 async def wired_host(registry: Any) -> ClusterHost:
@@ -27,21 +33,158 @@ def produce_with_keys(bootstrap: str) -> list[Any]:
     from kafka import KafkaProducer
 
     producer = KafkaProducer(bootstrap_servers=bootstrap, request_timeout_ms=10000)
-    futures = [
-        producer.send("orders", key=f"user-{i}".encode(), value=f"v{i}".encode()) for i in range(20)
-    ]
+    futures = [producer.send("orders", key=key, value=b"v-" + key) for key in KEYS]
     producer.flush(timeout=30)
     metadata = [f.get(timeout=30) for f in futures]
     producer.close(timeout=5)
     return metadata
 
 
-async def test_kafka_python_produces_with_keys(host_registry: Any) -> None:
-    logging.getLogger("kafka").setLevel(logging.DEBUG)
+def consume_in_group(bootstrap: str, wanted: int) -> tuple[list[Any], Any]:
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        "orders",
+        bootstrap_servers=bootstrap,
+        group_id="billing",
+        client_id="billing-app",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    records: list[Any] = []
+    deadline = time.monotonic() + 40
+    while len(records) < wanted and time.monotonic() < deadline:
+        for batch in consumer.poll(timeout_ms=500).values():
+            records.extend(batch)
+    consumer.commit()
+    return records, consumer
+
+
+async def test_kafka_python_produces_with_keys_to_murmur2_partitions(host_registry: Any) -> None:
     host = await wired_host(host_registry)
     metadata = await asyncio.to_thread(produce_with_keys, host.wire.bootstrap_servers())
-    from engine.partitioner import partition_for_key
+    assert [m.partition for m in metadata] == [partition_for_key(k, 3) for k in KEYS]
+    # Every acknowledged record is in the simulated log at the offset the client was told.
+    cluster = host.runtime.cluster
+    for key, m in zip(KEYS, metadata, strict=True):
+        stored = cluster.read("orders", m.partition, m.offset, max_records=1)
+        assert (stored[0].key, stored[0].value) == (key, b"v-" + key)
+    assert host.runtime.cluster.services["remote"].snapshot()
 
-    assert [m.partition for m in metadata] == [
-        partition_for_key(f"user-{i}".encode(), 3) for i in range(20)
-    ]
+
+async def test_kafka_python_consumes_in_a_group_commits_and_shows_in_describe_group(
+    host_registry: Any,
+) -> None:
+    host = await wired_host(host_registry)
+    bootstrap = host.wire.bootstrap_servers()
+    await asyncio.to_thread(produce_with_keys, bootstrap)
+    records, consumer = await asyncio.to_thread(consume_in_group, bootstrap, len(KEYS))
+    try:
+        assert sorted(r.key for r in records) == sorted(KEYS)
+        group = host.runtime.cluster.describe_group("billing")
+        assert group.state == "Stable"
+        assert [m.client_id for m in group.members] == ["billing-app"]
+        assert group.members[0].assignment == {TopicPartition("orders", p) for p in range(3)}
+        ends = {
+            TopicPartition("orders", p.partition): p.high_watermark
+            for p in host.runtime.cluster.describe_topic("orders").partitions
+        }
+        assert group.offsets == ends
+        assert sum(group.lag.values()) == 0
+
+        def describe_over_the_wire() -> Any:
+            from kafka import KafkaAdminClient
+
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+            try:
+                return admin.describe_groups(["billing"])["billing"], admin.list_groups()
+            finally:
+                admin.close()
+
+        described, listed = await asyncio.to_thread(describe_over_the_wire)
+        assert described["group_state"] == "Stable"
+        assert [m["client_id"] for m in described["members"]] == ["billing-app"]
+        assert "billing" in [g["group_id"] for g in listed]
+    finally:
+        await asyncio.to_thread(consumer.close)
+
+
+def kcat(*args: str, stdin: str | None = None) -> str:
+    done = subprocess.run(
+        ["kcat", *args], input=stdin, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+async def test_kcat_lists_metadata_produces_and_consumes(host_registry: Any) -> None:
+    assert shutil.which("kcat"), "kcat is installed by scripts/test (Debian package kcat)"
+    host = await wired_host(host_registry)
+    bootstrap = host.wire.bootstrap_servers()
+    listing = await asyncio.to_thread(kcat, "-b", bootstrap, "-L")
+    assert " 3 brokers:" in listing
+    for broker_id, port in sorted(host.wire.ports.items()):
+        assert f"broker {broker_id} at 127.0.0.1:{port}" in listing
+    assert 'topic "orders" with 3 partitions:' in listing
+    lines = "".join(f"k{i}:value {i}\n" for i in range(12))
+    await asyncio.to_thread(kcat, "-b", bootstrap, "-P", "-t", "orders", "-K", ":", stdin=lines)
+    cluster = host.runtime.cluster
+    stored = sorted(
+        (r.key, r.value) for p in range(3) for r in cluster.read("orders", p)
+    )
+    assert stored == sorted((f"k{i}".encode(), f"value {i}".encode()) for i in range(12))
+    consumed = await asyncio.to_thread(
+        kcat, "-b", bootstrap, "-C", "-t", "orders", "-o", "beginning", "-e", "-f", "%k=%s\n"
+    )
+    assert sorted(consumed.splitlines()) == sorted(f"k{i}=value {i}" for i in range(12))
+
+
+async def test_killing_the_leader_fails_the_real_producer_over_and_keeps_every_acked_record(
+    host_registry: Any,
+) -> None:
+    import threading
+
+    from kafka import KafkaProducer
+
+    host = await wired_host(host_registry)
+    bootstrap = host.wire.bootstrap_servers()
+    cluster = host.runtime.cluster
+    leader = cluster.describe_topic("orders").partitions[0].leader
+    leader_port = host.wire.ports[leader]
+    acked: list[tuple[bytes, Any]] = []
+    failed: list[BaseException] = []
+    halfway = threading.Event()
+
+    def produce() -> None:
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", request_timeout_ms=5000)
+        futures = []
+        for i in range(120):
+            key = f"key-{i}".encode()
+            future = producer.send("orders", key=key, value=b"value-%d" % i)
+            future.add_callback(lambda m, key=key: acked.append((key, m)))
+            future.add_errback(failed.append)
+            futures.append(future)
+            if i == 40:
+                producer.flush(timeout=30)
+                halfway.set()
+            time.sleep(0.01)
+        producer.flush(timeout=90)
+        producer.close(timeout=5)
+
+    thread = asyncio.create_task(asyncio.to_thread(produce))
+    await asyncio.to_thread(halfway.wait, 30)
+    frame = await host.command({"type": "stop_broker", "broker_id": leader})
+    assert frame["type"] == "ack", frame
+    assert leader not in host.wire.servers  # its socket is closed, like a killed process's
+    await asyncio.wait_for(thread, 120)
+    assert failed == []
+    assert len(acked) == 120
+    new_leader = cluster.describe_topic("orders").partitions[0].leader
+    assert new_leader not in (leader, -1)
+    for key, m in acked:
+        assert m.partition == partition_for_key(key, 3)
+        stored = cluster.read("orders", m.partition, m.offset, max_records=1)
+        assert stored[0].key == key
+    # Starting the broker again reopens its listener on the same port.
+    await host.command({"type": "start_broker", "broker_id": leader})
+    assert host.wire.ports[leader] == leader_port and leader in host.wire.servers

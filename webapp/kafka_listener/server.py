@@ -102,8 +102,9 @@ class ClusterListeners:
         return ",".join(f"{self.host}:{port}" for _, port in sorted(self.ports.items()))
 
     def addresses(self) -> apis.Addresses:
-        live = {b: p for b, p in self.ports.items() if b in self.servers}
-        return apis.Addresses(self.host, live, f"dojo-{self.cluster_id}"[:64])
+        # A stopped broker keeps its address: clients that try it are refused, as by a dead
+        # process, until the controller fences it and Metadata stops listing it.
+        return apis.Addresses(self.host, dict(self.ports), f"dojo-{self.cluster_id}"[:64])
 
     # -- life cycle -----------------------------------------------------------------------
 
