@@ -180,7 +180,7 @@ class RemoteClients:
                 error, message = "NOT_CONTROLLER", "The controller quorum has no leader."
             elif not req.get("validate_only"):
                 try:
-                    from engine.config import validate_topic_name
+                    from engine.topic_admin import validate_topic_name
 
                     validate_topic_name(name)
                     if partitions < 1:

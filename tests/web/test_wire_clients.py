@@ -136,9 +136,7 @@ async def test_kcat_lists_metadata_produces_and_consumes(host_registry: Any) -> 
     lines = "".join(f"k{i}:value {i}\n" for i in range(12))
     await asyncio.to_thread(kcat, "-b", bootstrap, "-P", "-t", "orders", "-K", ":", stdin=lines)
     cluster = host.runtime.cluster
-    stored = sorted(
-        (r.key, r.value) for p in range(3) for r in cluster.read("orders", p)
-    )
+    stored = sorted((r.key, r.value) for p in range(3) for r in cluster.read("orders", p))
     assert stored == sorted((f"k{i}".encode(), f"value {i}".encode()) for i in range(12))
     consumed = await asyncio.to_thread(
         kcat, "-b", bootstrap, "-C", "-t", "orders", "-o", "beginning", "-e", "-f", "%k=%s\n"

@@ -152,7 +152,8 @@ def _decode_batch(data: bytes) -> DecodedBatch:
         try:
             body = _gunzip(body)
         except (OSError, EOFError, ValueError) as error:
-            raise BatchError("CORRUPT_MESSAGE", f"the gzip data does not decompress: {error}")
+            message = f"the gzip data does not decompress: {error}"
+            raise BatchError("CORRUPT_MESSAGE", message) from error
     elif codec != "none":
         raise BatchError(
             "UNSUPPORTED_COMPRESSION_TYPE",

@@ -173,7 +173,7 @@ class ClusterListeners:
         peer = str(writer.get_extra_info("peername"))
         if len(self.connections) >= self.limits.max_connections:
             logger.warning(
-                "cluster %s: refused a connection from %s to broker %d: %d connections is the limit",
+                "cluster %s: refused a connection from %s to broker %d: at the limit of %d",
                 self.cluster_id,
                 peer,
                 broker_id,
@@ -215,7 +215,10 @@ class ClusterListeners:
         except Exception:
             self.closed_for_errors += 1
             logger.exception(
-                "cluster %s broker %d: connection %d failed", self.cluster_id, broker_id, connection.id
+                "cluster %s broker %d: connection %d failed",
+                self.cluster_id,
+                broker_id,
+                connection.id,
             )
         finally:
             self._drop(connection, "")
@@ -225,7 +228,9 @@ class ClusterListeners:
             return
         connection.closed = True
         if reason:
-            logger.info("cluster %s: closed connection %d: %s", self.cluster_id, connection.id, reason)
+            logger.info(
+                "cluster %s: closed connection %d: %s", self.cluster_id, connection.id, reason
+            )
         self.connections.pop(connection.id, None)
         connection.room.set()
         with contextlib.suppress(Exception):
@@ -310,7 +315,9 @@ class ClusterListeners:
 
     # -- answers from the engine ----------------------------------------------------------
 
-    def deliver(self, connection_id: int, correlation_id: int, response: dict[str, Any] | None) -> None:
+    def deliver(
+        self, connection_id: int, correlation_id: int, response: dict[str, Any] | None
+    ) -> None:
         """The engine's answer to one request (None: the broker refused the connection)."""
         connection = self.connections.get(connection_id)
         if connection is None:
