@@ -9,6 +9,7 @@ urlpatterns = [
     path("sandbox/new/", views.sandbox_new, name="sandbox-new"),
     path("sandbox/<str:cluster_id>/", views.sandbox_detail, name="sandbox-detail"),
     path("sandbox/<str:cluster_id>/produce/", views.sandbox_produce, name="sandbox-produce"),
+    path("sandbox/<str:cluster_id>/kafka/", views.sandbox_kafka, name="sandbox-kafka"),
     # time travel, share links and "Stress it" (webapp/views_timeline.py)
     path(
         "sandbox/<str:cluster_id>/timeline/",

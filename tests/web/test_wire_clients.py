@@ -294,3 +294,25 @@ async def test_replaying_a_session_with_a_real_client_rebuilds_an_equal_cluster(
     assert replayed.cluster.describe_group("billing").offsets == (
         host.runtime.cluster.describe_group("billing").offsets
     )
+
+
+async def test_the_sandbox_page_opens_listeners_and_shows_bootstrap_servers(
+    host_registry: Any,
+) -> None:
+    from django.test import AsyncClient
+
+    sandbox = await database_sync_to_async(services.sandbox_create)()
+    client = AsyncClient()
+    page = await client.get(f"/sandbox/{sandbox.id}/")
+    assert b'data-role="enable-kafka-listeners"' in page.content
+    answer = await client.post(f"/sandbox/{sandbox.id}/kafka/")
+    assert answer.status_code == 302
+    host = host_registry.hosts[sandbox.id]
+    assert sorted(host.wire.servers) == [1, 2, 3]
+    bootstrap = host.wire.bootstrap_servers()
+    assert bootstrap.count("127.0.0.1:") == 3
+    await asyncio.to_thread(produce_with_keys, bootstrap)
+    host._publish()
+    html = host.published.fragments["kafka-clients"]
+    assert f"bootstrap.servers={bootstrap}" in html
+    assert "kafka-python-producer" in html

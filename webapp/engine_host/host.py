@@ -200,6 +200,11 @@ class ClusterHost:
             await self._reply(reply_to, {"type": "ack", "now_ms": self.runtime.now_ms})
         elif kind == "host.sync":
             await self._send_full(reply_to)
+        elif kind == "host.wire":
+            await self.enable_wire()
+            await self._reply(
+                reply_to, {"type": "ack", "bootstrap_servers": self.wire.bootstrap_servers()}
+            )
         elif kind == "host.command":
             frame = await self.command(
                 message.get("command") or {},
@@ -376,6 +381,23 @@ class ClusterHost:
         if self.wire is not None:
             await self.wire.sync({b.id: b.alive for b in self.runtime.cluster.brokers()})
 
+    def _render_wire(self) -> str:
+        from django.template.loader import render_to_string
+
+        wire = None
+        if self.wire is not None:
+            open_ids = set(self.wire.connections)
+            clients = [
+                {**c, "requests": sum(c["requests"].values()), "open": c["connection"] in open_ids}
+                for c in self.runtime.cluster.services["remote"].snapshot()
+            ]
+            wire = {
+                "bootstrap": self.wire.bootstrap_servers(),
+                # Open connections first, then the most recent closed ones.
+                "clients": sorted(clients, key=lambda c: (not c["open"], -c["connection"]))[:12],
+            }
+        return render_to_string("sandbox/fragments/kafka_clients.html", {"wire": wire})
+
     def _has_audience(self) -> bool:
         """Someone watches, or a real Kafka client is connected: the clock runs."""
         return bool(self.viewers) or (self.wire is not None and self.wire.connection_count > 0)
@@ -469,6 +491,7 @@ class ClusterHost:
         try:
             fragments = render.render_fragments(self.runtime, self._clock_view())
             fragments["charts"] = self.metrics.render()
+            fragments["kafka-clients"] = self._render_wire()
             fragments.update(self.extra_fragments)
         except Exception as error:
             logger.exception("host %s failed to render", self.cluster_id)
