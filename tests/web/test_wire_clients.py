@@ -98,6 +98,9 @@ async def test_kafka_python_consumes_in_a_group_commits_and_shows_in_describe_gr
         }
         assert group.offsets == ends
         assert sum(group.lag.values()) == 0
+        host._publish()
+        assert 'data-group="billing"' in host.published.fragments["stage"]
+        assert "billing-app" in host.published.fragments["stage"]
 
         def describe_over_the_wire() -> Any:
             from kafka import KafkaAdminClient
@@ -316,3 +319,5 @@ async def test_the_sandbox_page_opens_listeners_and_shows_bootstrap_servers(
     html = host.published.fragments["kafka-clients"]
     assert f"bootstrap.servers={bootstrap}" in html
     assert "kafka-python-producer" in html
+    # The real producer is drawn on the stage next to the simulated ones.
+    assert "kafka-python-producer-1 · real Kafka client" in host.published.fragments["stage"]

@@ -253,6 +253,29 @@ def build_stage(
         )
         client_anchor[f"client-{prod['client_id']}"] = (PAD + 140, cy)
         cy += CLIENT_ROW
+    # Real Kafka clients (the wire front door) that produced lately: one row per client id,
+    # summed over its connections to the brokers.
+    real: dict[str, dict[str, int]] = {}
+    for conn in snap.get("remote", []):
+        if "produce" not in conn["requests"] or snap["now_ms"] - conn["last_request_ms"] > 60_000:
+            continue
+        row = real.setdefault(conn["client_id"], {"records": 0, "requests": 0})
+        row["records"] += conn["records_produced"]
+        row["requests"] += conn["requests"]["produce"]
+    for client_id, row in sorted(real.items()):
+        producers.append(
+            {
+                "client_id": client_id,
+                "app_id": None,
+                "running": True,
+                "x": PAD,
+                "y": cy,
+                "label": f"{client_id} · real Kafka client",
+                "detail": f"produce requests {row['requests']} · records appended {row['records']}",
+            }
+        )
+        client_anchor[f"client-{client_id}"] = (PAD + 140, cy)
+        cy += CLIENT_ROW
     consumer_snap = {c["client_id"]: c for c in snap.get("consumers", [])}
     apps_by_client = {
         a.get("client"): a for a in snap.get("apps", []) if a.get("kind") == "consumer"
