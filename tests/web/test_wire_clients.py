@@ -325,3 +325,27 @@ async def test_the_sandbox_page_opens_listeners_and_shows_bootstrap_servers(
     assert re.search(
         r"kafka-python-producer-\d+ · real Kafka client", host.published.fragments["stage"]
     )
+
+
+async def test_a_gzip_compressing_producer_is_read_through_the_standard_library(
+    host_registry: Any,
+) -> None:
+    from kafka import KafkaProducer
+
+    host = await wired_host(host_registry)
+
+    def produce_gzip() -> list[Any]:
+        producer = KafkaProducer(
+            bootstrap_servers=host.wire.bootstrap_servers(), compression_type="gzip", linger_ms=50
+        )
+        futures = [producer.send("orders", key=b"same", value=b"zipped-%d" % i) for i in range(10)]
+        producer.flush(timeout=30)
+        out = [f.get(timeout=30) for f in futures]
+        producer.close(timeout=5)
+        return out
+
+    metadata = await asyncio.to_thread(produce_gzip)
+    partition = partition_for_key(b"same", 3)
+    stored = host.runtime.cluster.read("orders", partition)
+    assert [r.value for r in stored] == [b"zipped-%d" % i for i in range(10)]
+    assert [m.offset for m in metadata] == list(range(10))

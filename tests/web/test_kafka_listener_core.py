@@ -1,0 +1,165 @@
+"""The wire listener's Django-free core: record batches, ApiVersions, frames and limits."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import logging
+import socket
+import struct
+from typing import Any
+
+import pytest
+from kio.schema.api_versions.v0.response import ApiVersionsResponse
+from kio.serial import entity_reader
+
+from webapp.kafka_listener import apis, codec
+from webapp.kafka_listener import records as batches
+from webapp.kafka_listener.server import ClusterListeners, ListenerLimits
+
+STORED = {
+    "base_offset": 40,
+    "leader_epoch": 3,
+    "producer_id": 1001,
+    "producer_epoch": 0,
+    "base_sequence": 7,
+    "is_transactional": False,
+    "max_timestamp": 1_700_000_000_123,
+    "records": [
+        {"offset": 40, "timestamp": 1_700_000_000_001, "key": b"k1", "value": b"v1", "headers": []},
+        {
+            "offset": 41,
+            "timestamp": 1_700_000_000_123,
+            "key": None,
+            "value": b"v2",
+            "headers": [["trace", b"abc"], ["empty", None]],
+        },
+    ],
+}
+
+
+def test_a_batch_written_for_fetch_reads_back_with_millisecond_timestamps_and_headers() -> None:
+    raw = batches.encode_batch(STORED)
+    [decoded] = batches.decode_batches(raw)
+    assert (decoded.producer_id, decoded.producer_epoch, decoded.base_sequence) == (1001, 0, 7)
+    assert decoded.records == [
+        {k: r[k] for k in ("timestamp", "key", "value", "headers")} for r in STORED["records"]
+    ]
+
+
+def _with_body(raw: bytes, body: bytes, attributes: int) -> bytes:
+    """The batch `raw` with its records section replaced and its CRC32C recomputed."""
+    import crc32c
+
+    header = bytearray(raw[: 17 + 4 + 40])
+    struct.pack_into(">h", header, 21, attributes)
+    covered = bytes(header[21:]) + body
+    struct.pack_into(">i", header, 8, 4 + 1 + 4 + len(covered))
+    struct.pack_into(">I", header, 17, crc32c.crc32c(covered))
+    return bytes(header[:21]) + covered
+
+
+def test_gzip_batches_are_read_and_other_codecs_refused_by_name() -> None:
+    raw = batches.encode_batch(STORED)
+    body = raw[61:]
+    [decoded] = batches.decode_batches(_with_body(raw, gzip.compress(body), 1))
+    assert [r["value"] for r in decoded.records] == [b"v1", b"v2"]
+    for codec_id, name in ((2, "snappy"), (3, "lz4"), (4, "zstd")):
+        with pytest.raises(batches.BatchError, match=name) as refused:
+            batches.decode_batches(_with_body(raw, body, codec_id))
+        assert refused.value.error == "UNSUPPORTED_COMPRESSION_TYPE"
+
+
+def test_a_flipped_bit_fails_the_crc32c_check() -> None:
+    raw = bytearray(batches.encode_batch(STORED))
+    raw[-1] ^= 0x01
+    with pytest.raises(batches.BatchError, match="CRC32C") as refused:
+        batches.decode_batches(bytes(raw))
+    assert refused.value.error == "CORRUPT_MESSAGE"
+
+
+def test_api_versions_lists_the_advertised_ranges() -> None:
+    frame = codec.encode_response(18, 0, 9, apis.api_versions_body("UNSUPPORTED_VERSION"))
+    response, _ = entity_reader(ApiVersionsResponse)(frame, 8)
+    ranges = {k.api_key: (k.min_version, k.max_version) for k in response.api_keys}
+    assert response.error_code.value == 35
+    assert ranges[0] == (0, 8) and ranges[1] == (4, 11) and ranges[3] == (0, 8)
+    assert ranges[22] == (0, 1) and ranges[8] == (2, 7) and ranges[9] == (1, 5)
+
+
+class RecordingGateway:
+    def __init__(self) -> None:
+        self.requests: list[tuple[int, int, dict[str, Any]]] = []
+
+    async def submit(self, connection: int, broker_id: int, request: dict[str, Any]) -> None:
+        self.requests.append((connection, broker_id, request))
+
+
+def _closed_without_answer(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=3) as sock:
+        return sock.recv(16) == b""
+
+
+@pytest.mark.asyncio
+async def test_connections_over_the_cluster_limit_are_closed_with_a_log_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    gateway = RecordingGateway()
+    listeners = ClusterListeners(
+        gateway, cluster_id="limits", limits=ListenerLimits(max_connections=2)
+    )
+    await listeners.sync({1: True})
+    port = listeners.ports[1]
+    try:
+        kept = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+        for _ in range(50):
+            if listeners.connection_count == 2:
+                break
+            await asyncio.sleep(0.02)
+        with caplog.at_level(logging.WARNING):
+            assert await asyncio.to_thread(_closed_without_answer, port)
+        assert "at the limit of 2" in caplog.text
+        assert listeners.connection_count == 2
+        for sock in kept:
+            sock.close()
+        # Stopping the broker closes its socket; starting it reopens the same port.
+        await listeners.sync({1: False})
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=1)
+        await listeners.sync({1: True})
+        assert listeners.ports[1] == port
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    finally:
+        await listeners.close()
+    assert gateway.requests == []
+
+
+@pytest.mark.asyncio
+async def test_requests_over_the_rate_wait_like_a_throttled_quota() -> None:
+    from kio.schema.metadata.v8.request import MetadataRequest
+
+    gateway = RecordingGateway()
+    listeners = ClusterListeners(
+        gateway, cluster_id="rate", limits=ListenerLimits(requests_per_second=20.0, burst=5)
+    )
+    await listeners.sync({1: True})
+    body = MetadataRequest(
+        topics=None,
+        allow_auto_topic_creation=False,
+        include_cluster_authorized_operations=False,
+        include_topic_authorized_operations=False,
+    )
+    frames = b"".join(
+        codec.encode_request(codec.Header(3, 8, i, "rate-test"), body) for i in range(15)
+    )
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with socket.create_connection(("127.0.0.1", listeners.ports[1])) as sock:
+        sock.sendall(frames)
+        while len(gateway.requests) < 15 and loop.time() - started < 5:
+            await asyncio.sleep(0.01)
+    elapsed = loop.time() - started
+    await listeners.close()
+    assert [r[2]["correlation_id"] for r in gateway.requests] == list(range(15))
+    # 5 at once (the burst), the other 10 at 20 a second: about half a second.
+    assert elapsed >= 0.45
