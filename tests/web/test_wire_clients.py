@@ -349,3 +349,46 @@ async def test_a_gzip_compressing_producer_is_read_through_the_standard_library(
     stored = host.runtime.cluster.read("orders", partition)
     assert [r.value for r in stored] == [b"zipped-%d" % i for i in range(10)]
     assert [m.offset for m in metadata] == list(range(10))
+
+
+async def test_kcat_consumes_in_a_balanced_group(host_registry: Any) -> None:
+    host = await wired_host(host_registry)
+    bootstrap = host.wire.bootstrap_servers()
+    lines = "".join(f"g{i}:grouped {i}\n" for i in range(9))
+    await asyncio.to_thread(kcat, "-b", bootstrap, "-P", "-t", "orders", "-K", ":", stdin=lines)
+
+    def consume_group() -> str:
+        done = subprocess.run(
+            [
+                "kcat",
+                "-b",
+                bootstrap,
+                "-G",
+                "kcat-group",
+                "-X",
+                "auto.offset.reset=earliest",
+                "-f",
+                "%k=%s\n",
+                "-e",
+                "orders",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    consumed = await asyncio.to_thread(consume_group)
+    assert sorted(consumed.splitlines()) == sorted(f"g{i}=grouped {i}" for i in range(9))
+    events = host.runtime.cluster.events
+    [joined] = [e for e in events if e.kind == "rebalance_completed" and e.data["assignment"]]
+    # librdkafka's leader ran its own assignor (range first) over all three partitions.
+    assert joined.data["protocol"] == "range"
+    assert sorted(map(tuple, next(iter(joined.data["assignment"].values())))) == [
+        ("orders", p) for p in range(3)
+    ]
+    group = host.runtime.cluster.describe_group("kcat-group")
+    assert group.state == "Empty"  # kcat left the group when it exited
+    assert sum(group.offsets.values()) == 9
