@@ -58,6 +58,7 @@ APIS = (
     "create_topics",
     "describe_groups",
     "list_groups",
+    "offset_for_leader_epoch",
 )
 
 
@@ -339,6 +340,41 @@ class RemoteClients:
             max_bytes,
             on_fetched,
         )
+
+    def _handle_offset_for_leader_epoch(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        """KIP-101/KIP-320: where an epoch ends on the leader, so a consumer whose position
+        came from an older leader can detect truncation (Kafka's `lastOffsetForLeaderEpoch`)."""
+        results = []
+        for part in req.get("partitions", []):
+            tp = TopicPartition(str(part["topic"]), int(part["partition"]))
+            partition = broker.partitions.get(tp)
+            entry: dict[str, Any] = {
+                "topic": tp.topic,
+                "partition": tp.partition,
+                "error": "",
+                "leader_epoch": -1,
+                "end_offset": -1,
+            }
+            current = int(part.get("current_leader_epoch", -1))
+            if partition is None:
+                entry["error"] = (
+                    "UNKNOWN_TOPIC_OR_PARTITION"
+                    if tp.topic not in broker.topics
+                    else "NOT_LEADER_OR_FOLLOWER"
+                )
+            elif not partition.is_leader:
+                entry["error"] = "NOT_LEADER_OR_FOLLOWER"
+            elif 0 <= current < partition.leader_epoch:
+                entry["error"] = "FENCED_LEADER_EPOCH"
+            elif current > partition.leader_epoch:
+                entry["error"] = "UNKNOWN_LEADER_EPOCH"
+            else:
+                epoch, end = partition.log.end_offset_for_epoch(int(part["leader_epoch"]))
+                entry["leader_epoch"], entry["end_offset"] = epoch, end
+            results.append(entry)
+        reply({"partitions": results})
 
     # --- groups --------------------------------------------------------------------------------
 

@@ -145,3 +145,47 @@ def test_requests_are_recorded_and_a_replayed_log_gives_an_equal_cluster() -> No
         {"find_coordinator": 1},
         {"join_group": 1},
     ]
+
+
+def test_offset_for_leader_epoch_answers_where_an_older_epoch_ended() -> None:
+    cluster, answers = wired()
+    remote = cluster.services["remote"]
+    old_leader = leader_of(cluster, 0)
+    old_epoch = cluster.describe_topic("orders").partitions[0].leader_epoch
+    for index in range(3):
+        request = produce_request(cluster, b"k", b"before-%d" % index)
+        request["partitions"][0]["partition"] = 0
+        remote.request(1, old_leader, request)
+        cluster.advance(50)
+    cluster.stop_broker(old_leader)
+    cluster.advance(20000)
+    new_leader = leader_of(cluster, 0)
+    new_epoch = cluster.describe_topic("orders").partitions[0].leader_epoch
+    assert new_leader != old_leader and new_epoch > old_epoch
+
+    def ask(epoch: int, current: int) -> dict[str, Any]:
+        ask = {"topic": "orders", "partition": 0, "leader_epoch": epoch}
+        remote.request(
+            2,
+            new_leader,
+            {
+                "api": "offset_for_leader_epoch",
+                "partitions": [{**ask, "current_leader_epoch": current}],
+            },
+        )
+        cluster.advance(50)
+        response = answers[-1][2]
+        assert response is not None
+        part: dict[str, Any] = response["partitions"][0]
+        return part
+
+    assert ask(old_epoch, new_epoch) == {
+        "topic": "orders",
+        "partition": 0,
+        "error": "",
+        "leader_epoch": old_epoch,
+        "end_offset": 3,
+    }
+    assert ask(new_epoch, new_epoch)["end_offset"] == 3  # the log end, nothing newer yet
+    assert ask(old_epoch, old_epoch)["error"] == "FENCED_LEADER_EPOCH"
+    assert ask(old_epoch, new_epoch + 1)["error"] == "UNKNOWN_LEADER_EPOCH"

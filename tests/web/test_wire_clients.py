@@ -392,3 +392,43 @@ async def test_kcat_consumes_in_a_balanced_group(host_registry: Any) -> None:
     group = host.runtime.cluster.describe_group("kcat-group")
     assert group.state == "Empty"  # kcat left the group when it exited
     assert sum(group.offsets.values()) == 9
+
+
+async def test_a_real_consumer_follows_the_new_leader_after_a_kill(host_registry: Any) -> None:
+    import threading
+
+    from kafka import KafkaConsumer
+
+    host = await wired_host(host_registry)
+    bootstrap = host.wire.bootstrap_servers()
+    await asyncio.to_thread(produce_with_keys, bootstrap)
+    seen: list[bytes] = []
+    first_batch = threading.Event()
+    stop = threading.Event()
+
+    def consume() -> None:
+        consumer = KafkaConsumer(
+            "orders",
+            bootstrap_servers=bootstrap,
+            group_id="follower-app",
+            auto_offset_reset="earliest",
+            request_timeout_ms=5000,
+        )
+        deadline = time.monotonic() + 90
+        while not stop.is_set() and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=300).values():
+                seen.extend(r.key for r in batch)
+            if len(seen) >= len(KEYS):
+                first_batch.set()
+            if len(seen) >= 2 * len(KEYS):
+                break
+        consumer.close()
+
+    task = asyncio.create_task(asyncio.to_thread(consume))
+    await asyncio.to_thread(first_batch.wait, 40)
+    victim = host.runtime.cluster.describe_topic("orders").partitions[0].leader
+    await host.command({"type": "stop_broker", "broker_id": victim})
+    await asyncio.to_thread(produce_with_keys, bootstrap)
+    await asyncio.wait_for(task, 100)
+    stop.set()
+    assert sorted(seen) == sorted(KEYS * 2)

@@ -24,6 +24,7 @@ PRODUCE, FETCH, LIST_OFFSETS, METADATA = 0, 1, 2, 3
 OFFSET_COMMIT, OFFSET_FETCH, FIND_COORDINATOR = 8, 9, 10
 JOIN_GROUP, HEARTBEAT, LEAVE_GROUP, SYNC_GROUP = 11, 12, 13, 14
 DESCRIBE_GROUPS, LIST_GROUPS, API_VERSIONS, CREATE_TOPICS, INIT_PRODUCER_ID = 15, 16, 18, 19, 22
+OFFSET_FOR_LEADER_EPOCH = 23
 
 # api key -> (name in the engine's vocabulary, min advertised, max advertised)
 SUPPORTED: dict[int, tuple[str, int, int]] = {
@@ -43,6 +44,7 @@ SUPPORTED: dict[int, tuple[str, int, int]] = {
     API_VERSIONS: ("api_versions", 0, 3),
     CREATE_TOPICS: ("create_topics", 2, 4),
     INIT_PRODUCER_ID: ("init_producer_id", 0, 1),
+    OFFSET_FOR_LEADER_EPOCH: ("offset_for_leader_epoch", 2, 3),
 }
 # Produce v0-v2 are advertised but refused, as Kafka 4.0 does: old librdkafka turns compression
 # off unless the range includes v0 (KAFKA-18659).
@@ -348,6 +350,21 @@ def _req_list_groups(version: int, body: Any) -> dict[str, Any]:
     return {}
 
 
+def _req_offset_for_leader_epoch(version: int, body: Any) -> dict[str, Any]:
+    return {
+        "partitions": [
+            {
+                "topic": str(t.topic),
+                "partition": int(p.partition),
+                "current_leader_epoch": int(p.current_leader_epoch),
+                "leader_epoch": int(p.leader_epoch),
+            }
+            for t in body.topics
+            for p in t.partitions
+        ]
+    }
+
+
 # --- the engine's answers -> response fields ---------------------------------------------------
 
 
@@ -611,4 +628,20 @@ def _resp_list_groups(version: int, r: dict[str, Any], where: Addresses) -> dict
     return {
         "error_code": error_code(r["error"]),
         "groups": [{"group_id": g["group_id"], "protocol_type": "consumer"} for g in r["groups"]],
+    }
+
+
+def _resp_offset_for_leader_epoch(
+    version: int, r: dict[str, Any], where: Addresses
+) -> dict[str, Any]:
+    return {
+        "topics": _by_topic(
+            r["partitions"],
+            lambda p: {
+                "error_code": error_code(p["error"]),
+                "partition": p["partition"],
+                "leader_epoch": p["leader_epoch"],
+                "end_offset": p["end_offset"],
+            },
+        )
     }
