@@ -287,3 +287,122 @@ def test_every_advertised_version_of_every_answer_encodes_and_reads_back() -> No
             assert struct.unpack_from(">i", frame, 4) == (77,)
             checked += 1
     assert checked == 75  # 16 APIs; Produce from v3 (v0-v2 are refused)
+
+
+WIRE_REQUESTS: dict[int, dict[str, Any]] = {
+    0: {
+        "acks": -1,
+        "timeout": 1000,
+        "topic_data": [
+            {"name": "t", "partition_data": [{"index": 0, "records": batches.encode_batch(STORED)}]}
+        ],
+    },
+    1: {
+        "max_wait": 500,
+        "min_bytes": 1,
+        "max_bytes": 1000,
+        "topics": [
+            {
+                "topic": "t",
+                "partitions": [{"partition": 0, "fetch_offset": 3, "partition_max_bytes": 100}],
+            }
+        ],
+    },
+    2: {
+        "replica_id": -1,
+        "topics": [{"name": "t", "partitions": [{"partition_index": 0, "timestamp": -2}]}],
+    },
+    3: {"topics": [{"name": "t"}], "allow_auto_topic_creation": False},
+    8: {
+        "group_id": "g",
+        "generation_id_or_member_epoch": 1,
+        "member_id": "m",
+        "topics": [
+            {
+                "name": "t",
+                "partitions": [
+                    {"partition_index": 0, "committed_offset": 5, "committed_metadata": ""}
+                ],
+            }
+        ],
+    },
+    9: {"group_id": "g", "topics": [{"name": "t", "partition_indexes": [0]}]},
+    10: {"key": "g", "key_type": 0},
+    11: {
+        "group_id": "g",
+        "session_timeout": 10000,
+        "rebalance_timeout": 30000,
+        "member_id": "",
+        "protocol_type": "consumer",
+        "protocols": [{"name": "range", "metadata": apis.encode_subscription(["t"])}],
+    },
+    12: {"group_id": "g", "generation_id": 1, "member_id": "m"},
+    13: {"group_id": "g", "member_id": "m", "members": [{"member_id": "m"}]},
+    14: {
+        "group_id": "g",
+        "generation_id": 1,
+        "member_id": "m",
+        "assignments": [{"member_id": "m", "assignment": apis.encode_assignment([["t", 0]])}],
+    },
+    15: {"groups": ["g"]},
+    16: {},
+    19: {
+        "topics": [
+            {
+                "name": "t",
+                "num_partitions": 3,
+                "replication_factor": 1,
+                "assignments": [],
+                "configs": [],
+            }
+        ],
+        "timeout": 1000,
+    },
+    22: {"transactional_id": None, "transaction_timeout": 60000},
+    23: {
+        "topics": [
+            {
+                "topic": "t",
+                "partitions": [{"partition": 0, "current_leader_epoch": 2, "leader_epoch": 1}],
+            }
+        ]
+    },
+}
+EXPECTED = {
+    0: lambda r: r["partitions"][0]["batch"]["records"][1]["headers"][0] == ["trace", b"abc"],
+    1: lambda r: r["partitions"][0]["fetch_offset"] == 3 and r["max_wait_ms"] == 500,
+    2: lambda r: r["partitions"] == [{"topic": "t", "partition": 0, "timestamp": -2}],
+    3: lambda r: r["topics"] == ["t"],
+    8: lambda r: r["offsets"] == [["t", 0, 5]],
+    9: lambda r: r["partitions"] == [["t", 0]],
+    10: lambda r: r["key"] == "g",
+    11: lambda r: r["topics"] == ["t"] and r["session_timeout_ms"] == 10000,
+    12: lambda r: r["member_id"] == "m" and r["generation"] == 1,
+    13: lambda r: [m["member_id"] for m in r["members"]] == ["m"],
+    14: lambda r: r["assignments"] == [{"member_id": "m", "partitions": [["t", 0]]}],
+    15: lambda r: r["groups"] == ["g"],
+    16: lambda r: r["api"] == "list_groups",
+    19: lambda r: r["topics"][0]["num_partitions"] == 3,
+    22: lambda r: r["transactional_id"] is None,
+    23: lambda r: r["partitions"][0]["leader_epoch"] == 1,
+}
+
+
+def test_every_advertised_version_of_every_request_decodes_into_the_engine_vocabulary() -> None:
+    from kio.index import load_request_schema
+
+    checked = 0
+    for key, (name, low, high) in sorted(apis.SUPPORTED.items()):
+        if key == apis.API_VERSIONS:
+            continue
+        for version in range(max(low, 3 if key == 0 else low), high + 1):
+            schema = load_request_schema(key, version)
+            body = codec.build(schema, WIRE_REQUESTS[key])
+            frame = codec.encode_request(codec.Header(key, version, 5, "table"), body)
+            request = codec.decode_request(frame[4:])
+            assert request.header == codec.Header(key, version, 5, "table")
+            engine = apis.to_engine(key, version, request.body).request
+            assert engine["api"] == name
+            assert EXPECTED[key](engine), (key, version, engine)
+            checked += 1
+    assert checked == 75
