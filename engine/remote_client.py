@@ -59,6 +59,10 @@ APIS = (
     "describe_groups",
     "list_groups",
     "offset_for_leader_epoch",
+    "add_partitions_to_txn",
+    "add_offsets_to_txn",
+    "end_txn",
+    "txn_offset_commit",
 )
 
 
@@ -215,11 +219,101 @@ class RemoteClients:
     def _handle_init_producer_id(
         self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
     ) -> None:
-        if req.get("transactional_id"):
-            # Transactions over the wire are not handled yet: refused plainly, not faked.
-            reply({"error": "TRANSACTIONAL_ID_AUTHORIZATION_FAILED", "producer_id": -1})
+        transactional_id = req.get("transactional_id")
+        if not transactional_id:
+            # An idempotent producer: any broker hands out a new id (epoch 0).
+            reply({"error": "", "producer_id": self.cluster.allocate_producer_id(), "epoch": 0})
             return
-        reply({"error": "", "producer_id": self.cluster.allocate_producer_id(), "epoch": 0})
+
+        def respond(response: object) -> None:
+            assert isinstance(response, tuple)
+            error, ids = response
+            producer_id, epoch = ids if ids is not None else (-1, -1)
+            reply({"error": error, "producer_id": producer_id, "epoch": epoch})
+
+        broker.services["transactions"].handle_init_producer_id(
+            str(transactional_id), int(req.get("transaction_timeout_ms", 60000)), None, respond
+        )
+
+    # --- transactions (the coordinator's half; markers follow from EndTxn) ----------------------
+
+    def _txn_call(self, reply: Reply) -> Callable[[object], None]:
+        def respond(response: object) -> None:
+            error = response[0] if isinstance(response, tuple) else str(response)
+            reply({"error": error})
+
+        return respond
+
+    def _handle_add_partitions_to_txn(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        tps = [TopicPartition(str(t), int(p)) for t, p in req.get("partitions", [])]
+
+        def respond(response: object) -> None:
+            error = response[0] if isinstance(response, tuple) else str(response)
+            reply(
+                {
+                    "partitions": [
+                        {"topic": tp.topic, "partition": tp.partition, "error": error} for tp in tps
+                    ]
+                }
+            )
+
+        broker.services["transactions"].handle_add_partitions(
+            str(req["transactional_id"]),
+            int(req["producer_id"]),
+            int(req["producer_epoch"]),
+            tps,
+            respond,
+        )
+
+    def _handle_add_offsets_to_txn(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        broker.services["transactions"].handle_add_offsets(
+            str(req["transactional_id"]),
+            int(req["producer_id"]),
+            int(req["producer_epoch"]),
+            str(req["group_id"]),
+            self._txn_call(reply),
+        )
+
+    def _handle_end_txn(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        broker.services["transactions"].handle_end_txn(
+            str(req["transactional_id"]),
+            int(req["producer_id"]),
+            int(req["producer_epoch"]),
+            bool(req["committed"]),
+            self._txn_call(reply),
+        )
+
+    def _handle_txn_offset_commit(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        offsets = {TopicPartition(str(t), int(p)): int(o) for t, p, o in req.get("offsets", [])}
+
+        def respond(error: object) -> None:
+            reply(
+                {
+                    "partitions": [
+                        {"topic": tp.topic, "partition": tp.partition, "error": str(error)}
+                        for tp in sorted(offsets)
+                    ]
+                }
+            )
+
+        broker.services["txn_offsets"].handle_txn_offset_commit(
+            int(req["producer_id"]),
+            int(req["producer_epoch"]),
+            str(req["group_id"]),
+            int(req.get("generation", -1)),
+            str(req.get("member_id") or ""),
+            req.get("group_instance_id"),
+            offsets,
+            respond,
+        )
 
     def _handle_produce(
         self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
@@ -384,8 +478,12 @@ class RemoteClients:
     def _handle_find_coordinator(
         self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
     ) -> None:
-        if int(req.get("key_type", 0)) != 0:
-            reply({"error": "COORDINATOR_NOT_AVAILABLE", "node_id": -1})
+        if int(req.get("key_type", 0)) == 1:
+            found = self.cluster.services["transactions"].handle_find_coordinator(
+                broker, str(req["key"])
+            )
+            error, node = found
+            reply({"error": error, "node_id": -1 if node is None else node})
             return
         error, node = self.cluster.services["groups"].find_coordinator(broker, str(req["key"]))
         reply({"error": error, "node_id": node})

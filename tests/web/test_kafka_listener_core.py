@@ -266,6 +266,10 @@ ENGINE_ANSWERS: dict[int, dict[str, Any]] = {
             {"topic": "t", "partition": 0, "error": "", "leader_epoch": 1, "end_offset": 9}
         ]
     },
+    24: {"partitions": [{"topic": "t", "partition": 0, "error": ""}]},
+    25: {"error": "CONCURRENT_TRANSACTIONS"},
+    26: {"error": ""},
+    28: {"partitions": [{"topic": "t", "partition": 0, "error": ""}]},
 }
 
 
@@ -286,7 +290,7 @@ def test_every_advertised_version_of_every_answer_encodes_and_reads_back() -> No
             assert offset + used == len(frame), (key, version)
             assert struct.unpack_from(">i", frame, 4) == (77,)
             checked += 1
-    assert checked == 75  # 16 APIs; Produce from v3 (v0-v2 are refused)
+    assert checked == 87  # 20 APIs; Produce from v3 (v0-v2 are refused)
 
 
 WIRE_REQUESTS: dict[int, dict[str, Any]] = {
@@ -367,6 +371,28 @@ WIRE_REQUESTS: dict[int, dict[str, Any]] = {
             }
         ]
     },
+    24: {
+        "v3_and_below_transactional_id": "tx",
+        "v3_and_below_producer_id": 9,
+        "v3_and_below_producer_epoch": 1,
+        "v3_and_below_topics": [{"name": "t", "partitions": [0, 2]}],
+    },
+    25: {"transactional_id": "tx", "producer_id": 9, "producer_epoch": 1, "group_id": "g"},
+    26: {"transactional_id": "tx", "producer_id": 9, "producer_epoch": 1, "committed": True},
+    28: {
+        "transactional_id": "tx",
+        "group_id": "g",
+        "producer_id": 9,
+        "producer_epoch": 1,
+        "topics": [
+            {
+                "name": "t",
+                "partitions": [
+                    {"partition_index": 1, "committed_offset": 8, "committed_metadata": ""}
+                ],
+            }
+        ],
+    },
 }
 EXPECTED = {
     0: lambda r: r["partitions"][0]["batch"]["records"][1]["headers"][0] == ["trace", b"abc"],
@@ -385,6 +411,10 @@ EXPECTED = {
     19: lambda r: r["topics"][0]["num_partitions"] == 3,
     22: lambda r: r["transactional_id"] is None,
     23: lambda r: r["partitions"][0]["leader_epoch"] == 1,
+    24: lambda r: r["partitions"] == [["t", 0], ["t", 2]] and r["producer_id"] == 9,
+    25: lambda r: r["group_id"] == "g",
+    26: lambda r: r["committed"] is True,
+    28: lambda r: r["offsets"] == [["t", 1, 8]],
 }
 
 
@@ -405,4 +435,4 @@ def test_every_advertised_version_of_every_request_decodes_into_the_engine_vocab
             assert engine["api"] == name
             assert EXPECTED[key](engine), (key, version, engine)
             checked += 1
-    assert checked == 75
+    assert checked == 87

@@ -432,3 +432,50 @@ async def test_a_real_consumer_follows_the_new_leader_after_a_kill(host_registry
     await asyncio.wait_for(task, 100)
     stop.set()
     assert sorted(seen) == sorted(KEYS * 2)
+
+
+async def test_a_transactional_producer_commits_and_aborts_and_read_committed_sees_commits(
+    host_registry: Any,
+) -> None:
+    from kafka import KafkaConsumer, KafkaProducer
+
+    host = await wired_host(host_registry)
+    bootstrap = host.wire.bootstrap_servers()
+
+    def transact() -> None:
+        producer = KafkaProducer(bootstrap_servers=bootstrap, transactional_id="payments-1")
+        producer.init_transactions()
+        producer.begin_transaction()
+        for i in range(4):
+            producer.send("orders", key=b"tx", value=b"kept-%d" % i)
+        producer.commit_transaction()
+        producer.begin_transaction()
+        producer.send("orders", key=b"tx", value=b"dropped")
+        producer.flush()  # the record reaches the log first, so the abort needs markers
+        producer.abort_transaction()
+        producer.close(timeout=5)
+
+    def read_committed() -> list[bytes]:
+        consumer = KafkaConsumer(
+            "orders",
+            bootstrap_servers=bootstrap,
+            group_id="committed-reader",
+            isolation_level="read_committed",
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=4000,
+        )
+        values = [r.value for r in consumer]
+        consumer.close()
+        return values
+
+    await asyncio.to_thread(transact)
+    assert await asyncio.to_thread(read_committed) == [b"kept-%d" % i for i in range(4)]
+    for _ in range(10):  # the abort's markers complete on the cluster clock
+        events = [e.kind for e in host.runtime.cluster.events]
+        if "transaction_aborted" in events:
+            break
+        await host.advance_live(500)  # no client is connected now, so the clock is stopped
+    assert "transaction_committed" in events and "transaction_aborted" in events
+    partition = partition_for_key(b"tx", 3)
+    uncommitted = host.runtime.cluster.read("orders", partition)
+    assert [r.value for r in uncommitted] == [b"kept-%d" % i for i in range(4)] + [b"dropped"]

@@ -24,7 +24,8 @@ PRODUCE, FETCH, LIST_OFFSETS, METADATA = 0, 1, 2, 3
 OFFSET_COMMIT, OFFSET_FETCH, FIND_COORDINATOR = 8, 9, 10
 JOIN_GROUP, HEARTBEAT, LEAVE_GROUP, SYNC_GROUP = 11, 12, 13, 14
 DESCRIBE_GROUPS, LIST_GROUPS, API_VERSIONS, CREATE_TOPICS, INIT_PRODUCER_ID = 15, 16, 18, 19, 22
-OFFSET_FOR_LEADER_EPOCH = 23
+OFFSET_FOR_LEADER_EPOCH, ADD_PARTITIONS_TO_TXN, ADD_OFFSETS_TO_TXN, END_TXN = 23, 24, 25, 26
+TXN_OFFSET_COMMIT = 28
 
 # api key -> (name in the engine's vocabulary, min advertised, max advertised)
 SUPPORTED: dict[int, tuple[str, int, int]] = {
@@ -45,6 +46,10 @@ SUPPORTED: dict[int, tuple[str, int, int]] = {
     CREATE_TOPICS: ("create_topics", 2, 4),
     INIT_PRODUCER_ID: ("init_producer_id", 0, 1),
     OFFSET_FOR_LEADER_EPOCH: ("offset_for_leader_epoch", 2, 3),
+    ADD_PARTITIONS_TO_TXN: ("add_partitions_to_txn", 0, 2),
+    ADD_OFFSETS_TO_TXN: ("add_offsets_to_txn", 0, 2),
+    END_TXN: ("end_txn", 0, 2),
+    TXN_OFFSET_COMMIT: ("txn_offset_commit", 0, 2),
 }
 # Produce v0-v2 are advertised but refused, as Kafka 4.0 does: old librdkafka turns compression
 # off unless the range includes v0 (KAFKA-18659).
@@ -350,6 +355,49 @@ def _req_list_groups(version: int, body: Any) -> dict[str, Any]:
     return {}
 
 
+def _req_add_partitions_to_txn(version: int, body: Any) -> dict[str, Any]:
+    return {
+        "transactional_id": str(body.v3_and_below_transactional_id),
+        "producer_id": int(body.v3_and_below_producer_id),
+        "producer_epoch": int(body.v3_and_below_producer_epoch),
+        "partitions": [
+            [str(t.name), int(p)] for t in body.v3_and_below_topics for p in t.partitions
+        ],
+    }
+
+
+def _req_add_offsets_to_txn(version: int, body: Any) -> dict[str, Any]:
+    return {
+        "transactional_id": str(body.transactional_id),
+        "producer_id": int(body.producer_id),
+        "producer_epoch": int(body.producer_epoch),
+        "group_id": str(body.group_id),
+    }
+
+
+def _req_end_txn(version: int, body: Any) -> dict[str, Any]:
+    return {
+        "transactional_id": str(body.transactional_id),
+        "producer_id": int(body.producer_id),
+        "producer_epoch": int(body.producer_epoch),
+        "committed": bool(body.committed),
+    }
+
+
+def _req_txn_offset_commit(version: int, body: Any) -> dict[str, Any]:
+    return {
+        "transactional_id": str(body.transactional_id),
+        "group_id": str(body.group_id),
+        "producer_id": int(body.producer_id),
+        "producer_epoch": int(body.producer_epoch),
+        "offsets": [
+            [str(t.name), int(p.partition_index), int(p.committed_offset)]
+            for t in body.topics
+            for p in t.partitions
+        ],
+    }
+
+
 def _req_offset_for_leader_epoch(version: int, body: Any) -> dict[str, Any]:
     return {
         "partitions": [
@@ -643,5 +691,37 @@ def _resp_offset_for_leader_epoch(
                 "leader_epoch": p["leader_epoch"],
                 "end_offset": p["end_offset"],
             },
+        )
+    }
+
+
+def _resp_add_partitions_to_txn(
+    version: int, r: dict[str, Any], where: Addresses
+) -> dict[str, Any]:
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for p in r["partitions"]:
+        grouped.setdefault(p["topic"], []).append(
+            {"partition_index": p["partition"], "partition_error_code": error_code(p["error"])}
+        )
+    return {
+        "results_by_topic_v3_and_below": [
+            {"name": name, "results_by_partition": items} for name, items in grouped.items()
+        ]
+    }
+
+
+def _resp_add_offsets_to_txn(version: int, r: dict[str, Any], where: Addresses) -> dict[str, Any]:
+    return {"error_code": error_code(r["error"])}
+
+
+def _resp_end_txn(version: int, r: dict[str, Any], where: Addresses) -> dict[str, Any]:
+    return {"error_code": error_code(r["error"])}
+
+
+def _resp_txn_offset_commit(version: int, r: dict[str, Any], where: Addresses) -> dict[str, Any]:
+    return {
+        "topics": _by_topic(
+            r["partitions"],
+            lambda p: {"partition_index": p["partition"], "error_code": error_code(p["error"])},
         )
     }
