@@ -438,6 +438,8 @@ async def test_a_transactional_producer_commits_and_aborts_and_read_committed_se
     host_registry: Any,
 ) -> None:
     from kafka import KafkaConsumer, KafkaProducer
+    from kafka.structs import OffsetAndMetadata
+    from kafka.structs import TopicPartition as KafkaTopicPartition
 
     host = await wired_host(host_registry)
     bootstrap = host.wire.bootstrap_servers()
@@ -448,6 +450,10 @@ async def test_a_transactional_producer_commits_and_aborts_and_read_committed_se
         producer.begin_transaction()
         for i in range(4):
             producer.send("orders", key=b"tx", value=b"kept-%d" % i)
+        # Consume-transform-produce: offsets committed inside the transaction (KIP-98).
+        producer.send_offsets_to_transaction(
+            {KafkaTopicPartition("orders", 0): OffsetAndMetadata(7, "", -1)}, "transformer"
+        )
         producer.commit_transaction()
         producer.begin_transaction()
         producer.send("orders", key=b"tx", value=b"dropped")
@@ -476,6 +482,8 @@ async def test_a_transactional_producer_commits_and_aborts_and_read_committed_se
             break
         await host.advance_live(500)  # no client is connected now, so the clock is stopped
     assert "transaction_committed" in events and "transaction_aborted" in events
+    offsets = host.runtime.cluster.describe_group("transformer").offsets
+    assert offsets == {TopicPartition("orders", 0): 7}
     partition = partition_for_key(b"tx", 3)
     uncommitted = host.runtime.cluster.read("orders", partition)
     assert [r.value for r in uncommitted] == [b"kept-%d" % i for i in range(4)] + [b"dropped"]
