@@ -450,8 +450,10 @@ class ClusterHost:
                 ):
                     await self.stop("lost the ownership lease")
                     return
-            if self.wire is not None and self.wire.connection_count:
-                self._idle_since = now  # a connected real client keeps the host loaded
+            if self.wire is not None:
+                # Open Kafka listeners keep the host loaded: their ports are what real clients
+                # were given, and a host loaded again would listen elsewhere.
+                self._idle_since = now
             if not self._has_audience() and now - self._idle_since >= self.settings.idle_seconds:
                 await self.stop("idle")
                 return
