@@ -487,3 +487,41 @@ async def test_a_transactional_producer_commits_and_aborts_and_read_committed_se
     partition = partition_for_key(b"tx", 3)
     uncommitted = host.runtime.cluster.read("orders", partition)
     assert [r.value for r in uncommitted] == [b"kept-%d" % i for i in range(4)] + [b"dropped"]
+
+
+async def test_pausing_the_stage_pauses_the_brokers_and_the_client_times_out(
+    host_registry: Any,
+) -> None:
+    from kafka import KafkaProducer
+    from kafka.errors import KafkaTimeoutError
+
+    host = await wired_host(host_registry)
+    bootstrap = host.wire.bootstrap_servers()
+    producer = await asyncio.to_thread(
+        lambda: KafkaProducer(
+            bootstrap_servers=bootstrap, request_timeout_ms=1500, delivery_timeout_ms=3000
+        )
+    )
+    try:
+        first = await asyncio.to_thread(
+            lambda: producer.send("orders", key=b"a", value=b"before").get(timeout=20)
+        )
+        await host.command({"type": "pause"})
+        paused_at = host.runtime.now_ms
+
+        def send_while_paused() -> BaseException | None:
+            try:
+                producer.send("orders", key=b"a", value=b"paused").get(timeout=20)
+            except KafkaTimeoutError as error:
+                return error
+            return None
+
+        error = await asyncio.to_thread(send_while_paused)
+        assert isinstance(error, KafkaTimeoutError)
+        assert host.runtime.now_ms == paused_at  # the cluster did not move meanwhile
+        partition = partition_for_key(b"a", 3)
+        values = [r.value for r in host.runtime.cluster.read("orders", partition)]
+        assert values[first.offset] == b"before"
+    finally:
+        await host.command({"type": "resume"})
+        await asyncio.to_thread(producer.close, 2)

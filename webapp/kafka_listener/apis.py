@@ -11,6 +11,8 @@ minimums are Apache Kafka 4.1's, so librdkafka's feature checks pass.
 from __future__ import annotations
 
 import datetime
+import importlib
+import io
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -115,8 +117,6 @@ def encode_assignment(partitions: list[list[Any]]) -> bytes:
         ),
         user_data=None,
     )
-    import io
-
     out = io.BytesIO()
     out.write(struct.pack(">h", 0))
     entity_writer(ConsumerProtocolAssignment)(out, entity)
@@ -124,8 +124,6 @@ def encode_assignment(partitions: list[list[Any]]) -> bytes:
 
 
 def encode_subscription(topics: list[str]) -> bytes:
-    import io
-
     from kio.schema.consumer_protocol_subscription.v0.data import ConsumerProtocolSubscription
 
     out = io.BytesIO()
@@ -139,8 +137,6 @@ def encode_subscription(topics: list[str]) -> bytes:
 def _read_consumer_protocol(schema: str, data: bytes | None) -> Any:
     if not data or len(data) < 2:
         return None
-    import importlib
-
     (version,) = struct.unpack_from(">h", data, 0)
     version = min(max(version, 0), 3)  # newer versions only append fields (Kafka's rule)
     module = importlib.import_module(f"kio.schema.{schema}.v{version}.data")

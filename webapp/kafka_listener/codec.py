@@ -14,6 +14,7 @@ import enum
 import functools
 import io
 import struct
+import types
 import typing
 from dataclasses import MISSING, dataclass, fields, is_dataclass
 from typing import Any
@@ -131,7 +132,7 @@ def _hints(cls: type[Any]) -> dict[str, Any]:
 
 def _strip_optional(hint: Any) -> Any:
     args = typing.get_args(hint)
-    if typing.get_origin(hint) in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
         others = [a for a in args if a is not type(None)]
         if len(others) == 1:
             return others[0]

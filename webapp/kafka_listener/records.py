@@ -9,6 +9,7 @@ zstd batches are refused with UNSUPPORTED_COMPRESSION_TYPE (no codec package is 
 from __future__ import annotations
 
 import gzip
+import io
 import struct
 from dataclasses import dataclass, field
 from typing import Any
@@ -180,7 +181,7 @@ def _decode_batch(data: bytes) -> DecodedBatch:
 
 
 def _gunzip(body: bytes) -> bytes:
-    with gzip.GzipFile(fileobj=__import__("io").BytesIO(body)) as stream:
+    with gzip.GzipFile(fileobj=io.BytesIO(body)) as stream:
         out = stream.read(MAX_DECOMPRESSED_BYTES + 1)
     if len(out) > MAX_DECOMPRESSED_BYTES:
         raise ValueError("more than 16 MiB once decompressed")
