@@ -23,9 +23,17 @@ from typing import Any
 
 from django.db import transaction
 
+from lessons.scenarios import (
+    COMMANDS,
+    LOGGED_COMMANDS,
+    ClusterRuntime,
+    ClusterSpec,
+    Limits,
+    errors_text,
+    validate,
+)
+from lessons.scenarios.limits import TICK_MS
 from webapp.engine_host import store
-from webapp.engine_host.limits import TICK_MS
-from webapp.engine_host.runtime import ClusterRuntime, ClusterSpec
 from webapp.models import ClusterCommand, LiveCluster, SharedState
 from webapp.narration import narrate
 
@@ -208,9 +216,8 @@ def share_token_encode(*, spec: ClusterSpec, commands: Sequence[Mapping[str, Any
 
 
 def _known_command(kind: str) -> bool:
-    from webapp.engine_host.host import LOGGED_COMMANDS
-
-    return kind in LOGGED_COMMANDS or hasattr(ClusterRuntime, f"_apply_{kind}")
+    """A command a log may hold: a logged command of the table."""
+    return kind in LOGGED_COMMANDS
 
 
 def _validated(document: Any) -> tuple[ClusterSpec, list[dict[str, Any]]]:
@@ -233,11 +240,24 @@ def _validated(document: Any) -> tuple[ClusterSpec, list[dict[str, Any]]]:
     if len(log) > MAX_SHARED_COMMANDS:
         raise ShareError(f"The shared log has more than {MAX_SHARED_COMMANDS} commands.")
     total_ms = 0
-    for payload in log:
+    limits = Limits(brokers=brokers, controllers=controllers)
+    for index, payload in enumerate(log):
         if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
             raise ShareError("Every command of a shared log is an object with a type.")
         if not _known_command(payload["type"]):
             raise ShareError(f"The shared log holds an unknown command {payload['type']!r}.")
+        # Every command but time (checked below) passes the table's own validation.
+        kind_spec = COMMANDS[payload["type"]]
+        errors = (
+            {}
+            if kind_spec.name == "advance"
+            else validate(kind_spec, payload, runtime_limits=limits)[1]
+        )
+        if errors:
+            raise ShareError(
+                f"Command {index + 1} of the shared log ({payload['type']}) is invalid: "
+                f"{errors_text(errors)}"
+            )
         try:
             ms = _advance_ms(payload)
         except (KeyError, TypeError, ValueError) as error:

@@ -277,8 +277,8 @@ async def test_fuzzed_frames_close_only_their_connection_and_change_nothing(
 async def test_replaying_a_session_with_a_real_client_rebuilds_an_equal_cluster(
     host_registry: Any,
 ) -> None:
+    from lessons.scenarios import ClusterRuntime
     from webapp.engine_host import store
-    from webapp.engine_host.runtime import ClusterRuntime
 
     host = await wired_host(host_registry)
     bootstrap = host.wire.bootstrap_servers()

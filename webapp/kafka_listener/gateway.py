@@ -13,6 +13,8 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from engine.remote_client import to_json
+from lessons.scenarios import COMMANDS, Limits, validate
+from lessons.scenarios.commands import errors_text
 from webapp.kafka_listener.server import ClusterListeners
 
 if TYPE_CHECKING:
@@ -26,12 +28,17 @@ class HostGateway:
         self.host = host
 
     async def submit(self, connection: int, broker_id: int, request: dict[str, Any]) -> None:
-        payload = {
-            "type": "wire_request",
-            "connection": connection,
-            "broker_id": broker_id,
-            "request": to_json(request),
-        }
+        spec = self.host.runtime.spec
+        payload, errors = validate(
+            COMMANDS["wire_request"],
+            {"connection": connection, "broker_id": broker_id, "request": to_json(request)},
+            runtime_limits=Limits(brokers=spec.brokers, controllers=spec.controllers),
+        )
+        if errors:  # the listener only builds valid requests: this is a bug, logged, not applied
+            logger.error(
+                "cluster %s: invalid wire request: %s", self.host.cluster_id, errors_text(errors)
+            )
+            return
         frame = await self.host.command(payload)
         if frame.get("type") != "ack":
             logger.warning(

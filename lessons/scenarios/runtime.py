@@ -1,5 +1,7 @@
 """A live cluster's in-memory state: the engine `Cluster` plus the clients the host owns.
 
+The stage's host, Stress it, the scenario runner, lessons, drills and tests all drive a cluster
+through this one runtime, and only through `apply` (a command of the table) and `advance`.
 Everything here is synchronous, deterministic and free of Django: the same seed and the same
 command log always give the same engine calls in the same order, whether the commands arrive
 live or are replayed from the database after a restart.
@@ -7,7 +9,6 @@ live or are replayed from the database after a restart.
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -16,29 +17,10 @@ from typing import Any
 
 from engine import Cluster, TopicPartition
 from engine.errors import KafkaError
-from webapp.engine_host import actions
-from webapp.engine_host.limits import MAX_PRODUCE_COUNT, TICK_MS
+from lessons.scenarios.limits import TICK_MS
+from lessons.scenarios.results import ApplyResult
 
 logger = logging.getLogger(__name__)
-
-# Engine log operations a command log may carry as `{"type": "engine", "entry": {...}}`.
-ENGINE_LOG_OPS = frozenset(
-    {
-        "cluster.advance",
-        "cluster.create_topic",
-        "cluster.producer",
-        "cluster.consumer",
-        "cluster.stop_broker",
-        "cluster.start_broker",
-        "cluster.shutdown_broker",
-        "cluster.partition_network",
-        "cluster.heal_network",
-        "cluster.lose_responses",
-        "producer.send",
-        "consumer.assign",
-        "consumer.poll",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -49,16 +31,6 @@ class ClusterSpec:
     brokers: int = 3
     controllers: int = 3
     config: Mapping[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class ApplyResult:
-    """The outcome of one command. `error` holds Kafka's error name when the engine refused."""
-
-    ok: bool
-    message: str = ""
-    error: str | None = None
-    retriable: bool = False
 
 
 @dataclass(frozen=True)
@@ -140,16 +112,17 @@ class ClusterRuntime:
     # -- commands -------------------------------------------------------------------------
 
     def apply(self, payload: Mapping[str, Any]) -> ApplyResult:
-        """Apply one logged command. Engine refusals become results, never exceptions."""
+        """Apply one command of the table (a validated payload, or one read back from a log).
+        Engine refusals become results, never exceptions."""
+        from lessons.scenarios.commands import COMMANDS
+
         self.applied += 1
         kind = payload.get("type")
-        handler = getattr(self, f"_apply_{kind}", None)
-        if handler is None and kind in actions.HANDLERS:
-            handler = functools.partial(actions.HANDLERS[kind], self)
-        if handler is None:
+        spec = COMMANDS.get(kind) if isinstance(kind, str) else None
+        if spec is None or spec.apply is None:
             return ApplyResult(ok=False, message=f"Unknown command type {kind!r}.", error="unknown")
         try:
-            result: ApplyResult = handler(payload)
+            result: ApplyResult = spec.apply(self, payload)
         except KafkaError as error:
             text = kafka_error_text(error)
             self._notice("error", text)
@@ -166,98 +139,10 @@ class ClusterRuntime:
             return ApplyResult(ok=False, message=text, error="internal")
         return result
 
-    def _apply_create_topic(self, payload: Mapping[str, Any]) -> ApplyResult:
-        self.cluster.create_topic(
-            payload["name"],
-            partitions=int(payload.get("partitions", 1)),
-            replication_factor=int(payload.get("replication_factor", 1)),
-            config=payload.get("config") or None,
-        )
-        return ApplyResult(ok=True, message=f"Created topic {payload['name']}.")
-
-    def _apply_add_consumer(self, payload: Mapping[str, Any]) -> ApplyResult:
-        name = str(payload["name"])
-        topic = str(payload["topic"])
-        description = self.cluster.describe_topic(topic)
-        partitions = [TopicPartition(topic, p.partition) for p in description.partitions]
-        client = self.cluster.consumer(
-            config={
-                "client.id": name,
-                "auto.offset.reset": "earliest",
-                "enable.auto.commit": False,
-            }
-        )
-        client.assign(partitions)
-        self.consumers[name] = HostConsumer(
-            name=name,
-            topic=topic,
-            client=client,
-            poll_interval_ms=int(payload.get("poll_interval_ms", 500)),
-            max_records=int(payload.get("max_records", 1)),
-            partitions=partitions,
-            next_poll_ms=self.now_ms,
-        )
-        return ApplyResult(ok=True, message=f"Consumer {name} reads {topic}.")
-
-    def _apply_produce(self, payload: Mapping[str, Any]) -> ApplyResult:
-        topic = str(payload["topic"])
-        key = payload.get("key") or None
-        value = str(payload.get("value", ""))
-        count = max(1, min(int(payload.get("count", 1)), MAX_PRODUCE_COUNT))
-        if topic not in self.cluster.list_topics():
-            # Checked here: the producer would block up to max.block.ms waiting for metadata.
-            text = f"UnknownTopicOrPartitionError: topic {topic!r} does not exist in this cluster."
-            self._notice("error", text)
-            return ApplyResult(ok=False, message=text, error="UnknownTopicOrPartitionError")
-        if self.producer is None:
-            self.producer = self.cluster.producer(config={"client.id": "dojo-producer"})
-        for index in range(count):
-            record_value = value if count == 1 else f"{value}-{index + 1}"
-            future = self.producer.send(
-                topic,
-                value=record_value.encode(),
-                key=key.encode() if key is not None else None,
-            )
-            self.pending_sends.append(PendingSend(future=future, key=key, value=record_value))
-        self._settle_sends()
-        plural = "record" if count == 1 else "records"
-        return ApplyResult(ok=True, message=f"Sent {count} {plural} to {topic}.")
-
-    def _apply_stop_broker(self, payload: Mapping[str, Any]) -> ApplyResult:
-        broker_id = int(payload["broker_id"])
-        self.cluster.stop_broker(broker_id)
-        self._notice("info", f"Broker {broker_id} crashed (killed without a controlled shutdown).")
-        return ApplyResult(ok=True, message=f"Broker {broker_id} stopped.")
-
-    def _apply_start_broker(self, payload: Mapping[str, Any]) -> ApplyResult:
-        broker_id = int(payload["broker_id"])
-        self.cluster.start_broker(broker_id)
-        self._notice("info", f"Broker {broker_id} restarted.")
-        return ApplyResult(ok=True, message=f"Broker {broker_id} started.")
-
-    def _apply_advance(self, payload: Mapping[str, Any]) -> ApplyResult:
-        self.advance(int(payload["ms"]))
-        return ApplyResult(ok=True)
-
-    def _apply_wire_request(self, payload: Mapping[str, Any]) -> ApplyResult:
-        """A real Kafka client's request (the wire front door, `webapp/kafka_listener`): the
-        decoded request travels the simulated network to its broker; replay repeats it."""
-        from engine.remote_client import from_json
-
-        request = from_json(dict(payload["request"]))
-        self.cluster.services["remote"].request(
-            int(payload["connection"]), int(payload["broker_id"]), request
-        )
-        return ApplyResult(ok=True)
-
-    def _apply_engine(self, payload: Mapping[str, Any]) -> ApplyResult:
-        """One entry of an engine log (`Cluster.export_log`), e.g. a "Stress it" run opened on
-        the stage. Only written by the server (never accepted from a socket)."""
-        entry = payload.get("entry")
-        if not isinstance(entry, Mapping) or entry.get("op") not in ENGINE_LOG_OPS:
-            return ApplyResult(ok=False, message="Unsupported engine log entry.", error="unknown")
-        self.cluster.apply_logged(dict(entry))
-        return ApplyResult(ok=True)
+    def refuse(self, message: str) -> ApplyResult:
+        """A command the runtime turns down before the engine sees it (noticed on the stage)."""
+        self._notice("error", message)
+        return ApplyResult(ok=False, message=message, error="refused")
 
     # -- time -----------------------------------------------------------------------------
 

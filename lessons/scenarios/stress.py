@@ -8,6 +8,8 @@ what the clients were told that the logs no longer say. A run is a pure function
 parameters and seed, so any run can be rebuilt later, for example to open it on the stage at
 the moment its first anomaly happened.
 
+Each run is a `ClusterRuntime`: its topic and its faults are commands of the command table,
+applied through `ClusterRuntime.apply` exactly as the stage, lessons and scenarios apply them.
 Plain functions only (no Django): the Celery task in webapp/tasks.py and the views call them.
 """
 
@@ -23,6 +25,7 @@ from typing import Any
 from engine import Cluster, TopicPartition
 from engine.checker import Anomaly, check
 from engine.errors import KafkaError
+from lessons.scenarios.runtime import ClusterRuntime, ClusterSpec
 
 # How one run is shaped; small on purpose: a run must cost a few hundred ms of CPU.
 STEP_MS = 100
@@ -184,61 +187,70 @@ def fault_schedule(config: StressConfig, seed: int) -> list[Fault]:
     return sorted(faults, key=lambda f: f.at_ms)
 
 
-def _apply_fault(cluster: Cluster, fault: Fault, leaders: Callable[[], list[int]]) -> None:
-    # A fault aimed at "a broker" hits a current leader when there is one: that is what hurts.
+def fault_command(fault: Fault, runtime: ClusterRuntime, topic: str) -> list[dict[str, Any]]:
+    """The table's commands for one fault. A fault aimed at "a broker" hits a current leader
+    when there is one: that is what hurts."""
     broker_id = fault.broker_id
     if fault.kind in ("stop_broker", "partition_network", "lose_responses"):
-        current = [b for b in leaders() if b > 0]
+        leaders = [p.leader for p in runtime.cluster.describe_topic(topic).partitions]
+        current = [b for b in leaders if b > 0]
         if current:
             broker_id = current[fault.broker_id % len(current)]
-    try:
-        if fault.kind == "stop_broker":
-            cluster.stop_broker(broker_id)
-        elif fault.kind == "start_broker":
-            for broker in cluster.brokers():
-                if not broker.alive:
-                    cluster.start_broker(broker.id)
-        elif fault.kind == "partition_network":
-            # The broker keeps its clients but loses the other brokers and the controllers.
-            cluster.partition_network([{broker_id, "clients"}])
-        elif fault.kind == "heal_network":
-            cluster.heal_network()
-        else:
-            cluster.lose_responses(broker_id, fault.count)
-    except KafkaError:
-        pass
+    if fault.kind == "stop_broker":
+        return [{"type": "stop_broker", "broker_id": broker_id}]
+    if fault.kind == "start_broker":
+        return _restart_stopped(runtime)
+    if fault.kind == "partition_network":
+        # The broker keeps its clients but loses the other brokers and the controllers.
+        return [{"type": "partition_network", "isolate": [str(broker_id), "clients"]}]
+    if fault.kind == "heal_network":
+        return [{"type": "heal_network"}]
+    return [{"type": "lose_responses", "broker_id": broker_id, "count": fault.count}]
 
 
-def stress_cluster(config: StressConfig, seed: int, *, until_ms: int | None = None) -> Cluster:
-    """Build and run one run's cluster (up to `until_ms` of logical time, if given)."""
-    cluster = Cluster(
-        brokers=config.brokers,
-        seed=seed,
-        config=dict(config.broker_config) or None,
-        controllers=config.controllers,
+def _restart_stopped(runtime: ClusterRuntime) -> list[dict[str, Any]]:
+    return [
+        {"type": "start_broker", "broker_id": broker.id}
+        for broker in runtime.cluster.brokers()
+        if not broker.alive
+    ]
+
+
+def stress_runtime(
+    config: StressConfig, seed: int, *, until_ms: int | None = None
+) -> ClusterRuntime:
+    """Build and run one run's runtime (up to `until_ms` of logical time, if given)."""
+    runtime = ClusterRuntime(
+        ClusterSpec(
+            seed=seed,
+            brokers=config.brokers,
+            controllers=config.controllers,
+            config=dict(config.broker_config) or None,
+        )
     )
+    cluster = runtime.cluster
     topic = config.topic
     partitions = max(1, min(config.partitions, MAX_PARTITIONS))
-    cluster.create_topic(
-        topic,
-        partitions=partitions,
-        replication_factor=max(1, min(config.replication_factor, config.brokers)),
-        config=dict(config.topic_config) or None,
+    runtime.apply(
+        {
+            "type": "create_topic",
+            "name": topic,
+            "partitions": partitions,
+            "replication_factor": max(1, min(config.replication_factor, config.brokers)),
+            "config": dict(config.topic_config) or None,
+        }
     )
     producer = cluster.producer(config={**config.producer_config, "client.id": "stress-producer"})
-
-    def leaders() -> list[int]:
-        return [p.leader for p in cluster.describe_topic(topic).partitions]
-
     faults = fault_schedule(config, seed)
     sent = 0
     end = SCHEDULE_MS + SETTLE_MS
     while cluster.now_ms < end:
         if until_ms is not None and cluster.now_ms >= until_ms:
-            return cluster
+            return runtime
         now = cluster.now_ms
         while faults and faults[0].at_ms <= now:
-            _apply_fault(cluster, faults.pop(0), leaders)
+            for command in fault_command(faults.pop(0), runtime, topic):
+                runtime.apply(command)  # a refused fault (KafkaError) is a result, not a stop
         if now < SCHEDULE_MS:
             for _ in range(RECORDS_PER_STEP):
                 key = f"key-{sent % KEYS}".encode()
@@ -246,11 +258,12 @@ def stress_cluster(config: StressConfig, seed: int, *, until_ms: int | None = No
                     producer.send(topic, value=f"v{sent}".encode(), key=key)
                 sent += 1
         elif now == SCHEDULE_MS:
-            cluster.heal_network()
-            for broker in cluster.brokers():
-                if not broker.alive:
-                    cluster.start_broker(broker.id)
+            runtime.apply({"type": "heal_network"})
+            for command in _restart_stopped(runtime):
+                runtime.apply(command)
         step = STEP_MS if until_ms is None else min(STEP_MS, until_ms - now)
+        # The engine's own advance: this runtime has no host clients to poll on tick
+        # boundaries, and one entry per step keeps the exported log (opened on a stage) short.
         cluster.advance(step)
     # Read everything back, as an application would (read_committed), for the checker.
     consumer = cluster.consumer(
@@ -263,6 +276,12 @@ def stress_cluster(config: StressConfig, seed: int, *, until_ms: int | None = No
                 break
         except KafkaError:
             break
+    return runtime
+
+
+def stress_cluster(config: StressConfig, seed: int, *, until_ms: int | None = None) -> Cluster:
+    """The engine cluster of one run (see `stress_runtime`)."""
+    cluster: Cluster = stress_runtime(config, seed, until_ms=until_ms).cluster
     return cluster
 
 

@@ -1,4 +1,4 @@
-"""Numbers shared by the host, its runtime and the forms that validate commands."""
+"""Numbers shared by the command table, the runtime, the host and the forms derived from them."""
 
 from __future__ import annotations
 
