@@ -436,3 +436,17 @@ def test_every_advertised_version_of_every_request_decodes_into_the_engine_vocab
             assert EXPECTED[key](engine), (key, version, engine)
             checked += 1
     assert checked == 87
+
+
+def test_the_timeline_lists_what_a_real_client_changed_not_its_polls() -> None:
+    from webapp.timeline import _command_label
+
+    def wire(api: str) -> dict[str, Any]:
+        request = {"api": api, "client_id": "billing-app"}
+        return {"type": "wire_request", "connection": 3, "broker_id": 2, "request": request}
+
+    assert _command_label(wire("produce")) == "billing-app: produce via broker 2"
+    assert _command_label(wire("offset_commit")) == "billing-app: offset commit via broker 2"
+    assert _command_label(wire("fetch")) is None
+    assert _command_label(wire("heartbeat")) is None
+    assert _command_label(wire("metadata")) is None
