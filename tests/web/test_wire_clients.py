@@ -233,6 +233,7 @@ async def test_fuzzed_frames_close_only_their_connection_and_change_nothing(
     host_registry: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     import random
+    import socket
     import struct
 
     host = await wired_host(host_registry)
@@ -257,9 +258,19 @@ async def test_fuzzed_frames_close_only_their_connection_and_change_nothing(
         size = rng.randint(0, 200)
         frames.append(struct.pack(">i", size) + rng.randbytes(size))
         frames.append(rng.randbytes(rng.randint(1, 64)))
+    # A well-behaved connection stays open through all of it.
+    bystander = socket.create_connection(("127.0.0.1", port), timeout=5)
     for frame in frames:
         answer = await asyncio.to_thread(raw_exchange, port, frame, 3.0)
         assert answer == b"", (frame, answer)  # closed, with nothing answered
+    await asyncio.to_thread(bystander.sendall, api_versions_request(3, correlation_id=42))
+    reply = await asyncio.to_thread(bystander.recv, 65536)
+    bystander.close()
+    assert struct.unpack_from(">ih", reply, 4) == (42, 0)
+    for _ in range(50):  # the bystander's close reaches the listener
+        if host.wire.connection_count == 0:
+            break
+        await asyncio.sleep(0.02)
     assert host.runtime.cluster.snapshot() == before
     assert await logged_commands(host) == logged_before
     assert host.wire.connection_count == 0
