@@ -17,6 +17,7 @@ from lessons.scenarios.limits import MAX_PRODUCE_COUNT
 from lessons.scenarios.results import ApplyResult
 
 if TYPE_CHECKING:
+    from engine.clients.apps.app_service import AppService
     from lessons.scenarios.runtime import ClusterRuntime
 
 # Engine log operations a command log may carry as `{"type": "engine", "entry": {...}}`.
@@ -48,13 +49,9 @@ TOPIC_CONFIG_KEYS = (
 APP_ACTIONS = ("stop", "start", "crash", "restart")
 
 
-def apps_service(runtime: ClusterRuntime) -> Any:
+def apps_service(runtime: ClusterRuntime) -> AppService:
     """The cluster's apps (producer and consumer apps on the cluster clock)."""
-    cluster = runtime.cluster
-    apps = getattr(cluster, "apps", None)
-    if hasattr(apps, "producer_app"):  # a typed accessor, where the facade has one
-        return apps
-    return cluster.services["apps"]
+    return runtime.cluster.apps
 
 
 def produce(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
@@ -155,12 +152,10 @@ def wire_request(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyRe
     """A real Kafka client's request (the wire front door, `webapp/kafka_listener`), decoded
     into the engine's vocabulary: it travels the simulated network to its broker, whose answer
     reaches the client only on the live host; replay makes the same engine calls."""
-    from engine.remote_client import from_json
+    from engine.server.remote_requests import from_json
 
     request = from_json(dict(payload["request"]))
-    runtime.cluster.services["remote"].request(
-        int(payload["connection"]), int(payload["broker_id"]), request
-    )
+    runtime.cluster.remote.request(int(payload["connection"]), int(payload["broker_id"]), request)
     return ApplyResult(ok=True)
 
 

@@ -230,7 +230,7 @@ def _engine_entry(payload: dict[str, Any], limits: Limits) -> dict[str, Any]:
 
 
 def _wire_request(payload: dict[str, Any], limits: Limits) -> dict[str, Any]:
-    from engine.remote_client import APIS
+    from engine.server.remote_requests import APIS
 
     request = payload.get("request")
     if not isinstance(request, Mapping) or request.get("api") not in APIS:

@@ -7,13 +7,17 @@ from typing import Any
 import pytest
 
 from engine import Cluster, TopicPartition
+from engine.coordinator.group.group_records import (
+    OFFSETS_TOPIC,
+    java_string_hashcode,
+    offsets_partition_for,
+)
 from engine.errors import (
     CommitFailedError,
     FencedInstanceIdError,
     GroupNotEmptyError,
     InvalidSessionTimeoutError,
 )
-from engine.group_records import OFFSETS_TOPIC, java_string_hashcode, offsets_partition_for
 from tests.engine.helpers import events
 
 TOPIC = "orders"

@@ -161,9 +161,7 @@ SERVER_STEPS: list[tuple[dict[str, Any], Check]] = [
             "broker_id": 1,
             "request": {"api": "metadata", "topics": None, "correlation_id": 1},
         },
-        lambda h, before: (
-            h.runtime.cluster.services["remote"].connections[1].requests == {"metadata": 1}
-        ),
+        lambda h, before: h.runtime.cluster.remote.connections[1].requests == {"metadata": 1},
     ),
 ]
 

@@ -77,7 +77,7 @@ async def test_kafka_python_produces_with_keys_to_murmur2_partitions(host_regist
     for key, m in zip(KEYS, metadata, strict=True):
         stored = cluster.read("orders", m.partition, m.offset, max_records=1)
         assert (stored[0].key, stored[0].value) == (key, b"v-" + key)
-    assert host.runtime.cluster.services["remote"].snapshot()
+    assert host.runtime.cluster.remote.snapshot()
 
 
 async def test_kafka_python_consumes_in_a_group_commits_and_shows_in_describe_group(

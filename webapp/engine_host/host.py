@@ -386,7 +386,7 @@ class ClusterHost:
             open_ids = set(self.wire.connections)
             clients = [
                 {**c, "requests": sum(c["requests"].values()), "open": c["connection"] in open_ids}
-                for c in self.runtime.cluster.services["remote"].snapshot()
+                for c in self.runtime.cluster.remote.snapshot()
             ]
             wire = {
                 "bootstrap": self.wire.bootstrap_servers(),

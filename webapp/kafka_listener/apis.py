@@ -1,5 +1,5 @@
 """Which Kafka APIs the listener speaks, and how each maps to the engine's remote-client
-vocabulary (`engine/remote_client.py`) and back.
+vocabulary (`engine/server/remote_requests.py`) and back.
 
 `to_engine` turns a decoded kio request into the JSON-safe dict the engine logs and handles;
 `to_wire` turns the engine's answer into the fields of the kio response of the version the

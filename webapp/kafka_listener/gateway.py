@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from engine.remote_client import to_json
+from engine.server.remote_requests import to_json
 from lessons.scenarios import COMMANDS, Limits, validate
 from lessons.scenarios.commands import errors_text
 from webapp.kafka_listener.server import ClusterListeners
@@ -53,7 +53,7 @@ def start_listeners(host: ClusterHost) -> ClusterListeners:
     """Listeners for the host's cluster, wired to its engine; `host.enable_wire` opens them."""
     from django.conf import settings
 
-    remote = host.runtime.cluster.services["remote"]
+    remote = host.runtime.cluster.remote
     listeners = ClusterListeners(
         HostGateway(host),
         cluster_id=host.cluster_id,
