@@ -555,3 +555,30 @@ async def test_pausing_the_stage_pauses_the_brokers_and_the_client_times_out(
     finally:
         await host.command({"type": "resume"})
         await asyncio.to_thread(producer.close, 2)
+
+
+async def test_listeners_are_off_unless_switched_on_and_the_setting_opens_them_everywhere(
+    host_registry: Any,
+) -> None:
+    from channels.layers import get_channel_layer
+
+    from webapp.engine_host.leases import LocalLeaseStore
+    from webapp.engine_host.registry import HostRegistry
+
+    sandbox = await database_sync_to_async(services.sandbox_create)()
+    plain = await host_registry.ensure(sandbox.id)
+    assert plain is not None and plain.wire is None  # the default: no port is opened
+    assert 'data-role="kafka-listeners-off"' in plain.published.fragments["kafka-clients"]
+    await plain.stop("test")
+
+    # KAFKA_DOJO_KAFKA_LISTENERS=1 (settings.DOJO_KAFKA_LISTENERS): every host opens them.
+    registry = HostRegistry(
+        layer=get_channel_layer(), leases=LocalLeaseStore(), kafka_listeners=True
+    )
+    try:
+        host = await registry.ensure(sandbox.id)
+        assert host is not None and host.wire is not None
+        assert sorted(host.wire.servers) == [1, 2, 3]
+        assert "bootstrap.servers=127.0.0.1:" in host.published.fragments["kafka-clients"]
+    finally:
+        await registry.shutdown()
