@@ -450,3 +450,15 @@ def test_the_timeline_lists_what_a_real_client_changed_not_its_polls() -> None:
     assert _command_label(wire("fetch")) is None
     assert _command_label(wire("heartbeat")) is None
     assert _command_label(wire("metadata")) is None
+
+
+@pytest.mark.asyncio
+async def test_the_wire_benchmark_runs_without_django_and_its_log_replays(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from scripts.bench import wire
+
+    await wire.run(100, 0.5)
+    out = capsys.readouterr().out
+    assert "replay gives an equal snapshot: True" in out
+    assert "produced (acks=all, RF=3)" in out
