@@ -292,7 +292,9 @@ class ClusterListeners:
             connection.pending.append(
                 _Pending(header.correlation_id, header.api_key, header.api_version)
             )
-        await self.gateway.submit(connection.id, connection.broker_id, payload)
+        # Shielded: closing this connection must not cut a request off between its log entry
+        # and its application (the log would then hold a request the live cluster never saw).
+        await asyncio.shield(self.gateway.submit(connection.id, connection.broker_id, payload))
 
     def _answer_api_versions(
         self, connection: _Connection, frame: bytes, header: codec.Header
