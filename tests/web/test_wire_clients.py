@@ -582,3 +582,63 @@ async def test_listeners_are_off_unless_switched_on_and_the_setting_opens_them_e
         assert "bootstrap.servers=127.0.0.1:" in host.published.fragments["kafka-clients"]
     finally:
         await registry.shutdown()
+
+
+async def test_confluent_kafka_creates_a_topic_produces_idempotently_and_consumes_in_a_group(
+    host_registry: Any,
+) -> None:
+    """confluent-kafka's wheel bundles a current librdkafka (kcat's Debian one is 2.0.2)."""
+    host = await wired_host(host_registry)
+    bootstrap = host.wire.bootstrap_servers()
+
+    def session() -> dict[str, Any]:
+        from confluent_kafka import Consumer, Producer
+        from confluent_kafka import TopicPartition as KafkaTopicPartition
+        from confluent_kafka.admin import AdminClient, NewTopic
+
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        for future in admin.create_topics([NewTopic("payments", 2, 3)]).values():
+            future.result(20)
+        producer = Producer(
+            {"bootstrap.servers": bootstrap, "enable.idempotence": True, "compression.type": "gzip"}
+        )
+        errors: list[Any] = []
+        for i in range(50):
+            producer.produce(
+                "payments",
+                key=b"k%d" % i,
+                value=b"v%d " % i * 50,
+                on_delivery=lambda e, m: errors.append(e),
+            )
+        producer.flush(30)
+        consumer = Consumer(
+            {"bootstrap.servers": bootstrap, "group.id": "ck", "auto.offset.reset": "earliest"}
+        )
+        consumer.subscribe(["payments"])
+        values: list[bytes] = []
+        deadline = time.monotonic() + 40
+        while len(values) < 50 and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                values.append(message.value())
+        consumer.commit(asynchronous=False)
+        committed = consumer.committed(
+            [KafkaTopicPartition("payments", 0), KafkaTopicPartition("payments", 1)], 10
+        )
+        consumer.close()
+        groups = admin.list_consumer_groups().result(10)
+        return {
+            "errors": errors,
+            "values": values,
+            "committed": sum(tp.offset for tp in committed),
+            "groups": [g.group_id for g in groups.valid],
+        }
+
+    result = await asyncio.to_thread(session)
+    assert result["errors"] == [None] * 50
+    assert sorted(result["values"]) == sorted(b"v%d " % i * 50 for i in range(50))
+    assert result["committed"] == 50
+    assert "ck" in result["groups"]
+    description = host.runtime.cluster.describe_topic("payments")
+    assert [len(p.replicas) for p in description.partitions] == [3, 3]
+    assert sum(p.high_watermark for p in description.partitions) == 50
