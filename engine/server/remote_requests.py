@@ -1,4 +1,4 @@
-"""Clients outside the simulation: requests that real Kafka clients sent over the wire protocol.
+"""Requests of clients outside the simulation: what real Kafka clients sent over the wire.
 
 A real client (kafka-python, librdkafka, the Java tools) talks to a simulated broker through a
 loopback listener above the engine. The listener decodes each request into a plain, JSON-safe
