@@ -88,6 +88,9 @@ class RemoteConnection:
     records_produced: int = 0
     records_fetched: int = 0
     last_request_ms: int = 0
+    # The offset each partition was last fetched from: the client's position, as its broker
+    # sees it (the stage draws it like a simulated consumer's).
+    positions: dict[TopicPartition, int] = field(default_factory=dict)
 
 
 class RemoteClients:
@@ -409,6 +412,7 @@ class RemoteClients:
             asks[TopicPartition(str(part["topic"]), int(part["partition"]))] = int(
                 part["fetch_offset"]
             )
+        conn.positions.update(asks)
         max_bytes = max(1, int(req.get("partition_max_bytes", 1048576)))
 
         def on_fetched(response: object) -> None:
@@ -728,6 +732,7 @@ class RemoteClients:
                 "records_produced": c.records_produced,
                 "records_fetched": c.records_fetched,
                 "last_request_ms": c.last_request_ms,
+                "positions": [[tp.topic, tp.partition, o] for tp, o in sorted(c.positions.items())],
             }
             for c in sorted(self.connections.values(), key=lambda c: c.connection)
         ]

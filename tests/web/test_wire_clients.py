@@ -102,6 +102,14 @@ async def test_kafka_python_consumes_in_a_group_commits_and_shows_in_describe_gr
         host._publish()
         assert 'data-group="billing"' in host.published.fragments["stage"]
         assert "billing-app" in host.published.fragments["stage"]
+        # Its positions (where it last fetched from) are what the broker saw.
+        fetched = {
+            (t, p): o
+            for c in host.runtime.cluster.snapshot()["remote"]
+            if c["client_id"] == "billing-app"
+            for t, p, o in c["positions"]
+        }
+        assert fetched == {(tp.topic, tp.partition): end for tp, end in ends.items()}
 
         def describe_over_the_wire() -> Any:
             from kafka import KafkaAdminClient

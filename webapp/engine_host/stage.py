@@ -262,6 +262,14 @@ def build_stage(
         client_anchor[f"client-{client_id}"] = (PAD + 140, cy)
         cy += CLIENT_ROW
     consumer_snap = {c["client_id"]: c for c in snap.get("consumers", [])}
+    # A real consumer's positions: where it last fetched each partition from.
+    # (Summed over the client's connections, oldest first, so the newest leader's wins.)
+    real_positions: dict[str, list[list[Any]]] = {}
+    for conn in snap.get("remote", []):
+        real_positions.setdefault(conn["client_id"], []).extend(conn.get("positions", []))
+    for client_id, positions in real_positions.items():
+        if positions and client_id not in consumer_snap:
+            consumer_snap[client_id] = {"positions": positions}
     apps_by_client = {
         a.get("client"): a for a in snap.get("apps", []) if a.get("kind") == "consumer"
     }
