@@ -384,15 +384,31 @@ class ClusterHost:
         wire = None
         if self.wire is not None:
             open_ids = set(self.wire.connections)
-            clients = [
-                {**c, "requests": sum(c["requests"].values()), "open": c["connection"] in open_ids}
-                for c in self.runtime.cluster.remote.snapshot()
-            ]
-            wire = {
-                "bootstrap": self.wire.bootstrap_servers(),
-                # Open connections first, then the most recent closed ones.
-                "clients": sorted(clients, key=lambda c: (not c["open"], -c["connection"]))[:12],
-            }
+            # One row per client id, summed over its connections (one per broker it talks to).
+            by_client: dict[str, dict[str, Any]] = {}
+            for c in self.runtime.cluster.remote.snapshot():
+                row = by_client.setdefault(
+                    c["client_id"],
+                    {
+                        "client_id": c["client_id"],
+                        "brokers": set(),
+                        "open": 0,
+                        "requests": 0,
+                        "records_produced": 0,
+                        "records_fetched": 0,
+                        "last": 0,
+                    },
+                )
+                row["brokers"].add(c["broker"])
+                row["open"] += c["connection"] in open_ids
+                row["requests"] += sum(c["requests"].values())
+                row["records_produced"] += c["records_produced"]
+                row["records_fetched"] += c["records_fetched"]
+                row["last"] = max(row["last"], c["connection"])
+            clients = sorted(by_client.values(), key=lambda r: (not r["open"], -r["last"]))[:12]
+            for row in clients:
+                row["brokers"] = ", ".join(str(b) for b in sorted(row["brokers"]))
+            wire = {"bootstrap": self.wire.bootstrap_servers(), "clients": clients}
         return render_to_string("sandbox/fragments/kafka_clients.html", {"wire": wire})
 
     def _has_audience(self) -> bool:
