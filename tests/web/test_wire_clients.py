@@ -102,14 +102,21 @@ async def test_kafka_python_consumes_in_a_group_commits_and_shows_in_describe_gr
         host._publish()
         assert 'data-group="billing"' in host.published.fragments["stage"]
         assert "billing-app" in host.published.fragments["stage"]
-        # Its positions (where it last fetched from) are what the broker saw.
-        fetched = {
-            (t, p): o
-            for c in host.runtime.cluster.snapshot()["remote"]
-            if c["client_id"] == "billing-app"
-            for t, p, o in c["positions"]
-        }
-        assert fetched == {(tp.topic, tp.partition): end for tp, end in ends.items()}
+        # Its positions are where its broker saw it fetch from last: once it has fetched past
+        # everything it read (its next poll), they are the log ends.
+        wanted = {(tp.topic, tp.partition): end for tp, end in ends.items()}
+        fetched: dict[tuple[str, int], int] = {}
+        for _ in range(30):
+            fetched = {
+                (t, p): o
+                for c in host.runtime.cluster.snapshot()["remote"]
+                if c["client_id"] == "billing-app"
+                for t, p, o in c["positions"]
+            }
+            if fetched == wanted:
+                break
+            await asyncio.to_thread(consumer.poll, 300)
+        assert fetched == wanted
 
         def describe_over_the_wire() -> Any:
             from kafka import KafkaAdminClient
