@@ -23,7 +23,7 @@ from django.db import IntegrityError
 from lessons.scenarios import CLOCK_COMMANDS, LOGGED_COMMANDS, ClusterRuntime
 from lessons.scenarios.limits import DEFAULT_STEP_MS, SPEEDS, TICK_MS
 from webapp import charts
-from webapp.engine_host import render, store
+from webapp.engine_host import lesson_goal, render, store
 from webapp.engine_host.leases import LeaseStore
 
 logger = logging.getLogger(__name__)
@@ -101,6 +101,8 @@ class ClusterHost:
         # The Kafka wire front door (webapp/kafka_listener), when switched on.
         self.wire: Any = None
         self.wire_enabled = False
+        # A lesson step's live goal, set by the lesson page (`host.watch`).
+        self.goal: Any = None
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -202,6 +204,11 @@ class ClusterHost:
             await self._reply(
                 reply_to, {"type": "ack", "bootstrap_servers": self.wire.bootstrap_servers()}
             )
+        elif kind == "host.watch":
+            async with self.lock:
+                frame = self._watch_locked(message)
+            self._mark_dirty()
+            await self._reply(reply_to, frame)
         elif kind == "host.command":
             frame = await self.command(
                 message.get("command") or {},
@@ -211,6 +218,27 @@ class ClusterHost:
             await self._reply(reply_to, frame)
         else:
             logger.warning("host %s ignored message type %r", self.cluster_id, kind)
+
+    def _watch_locked(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Start watching a lesson step's goal; the reply carries where the step starts (so the
+        page can re-arm it after a restart) and the previous step's final status."""
+        previous = self.goal.status() if self.goal is not None else None
+        try:
+            watch = lesson_goal.watch_from_message(message, self.runtime)
+        except lesson_goal.WatchRefused as error:
+            return {"type": "error", "code": "bad_watch", "message": str(error)}
+        watch.check(self.runtime)
+        self.goal = watch
+        return {
+            "type": "ack",
+            "since": [watch.since_index, watch.since_ms],
+            "status": watch.status(),
+            "previous": previous,
+        }
+
+    def _check_goal(self) -> None:
+        if self.goal is not None and self.goal.check(self.runtime):
+            self._mark_dirty()
 
     async def _reply(self, reply_to: str | None, frame: dict[str, Any]) -> None:
         if reply_to:
@@ -282,6 +310,7 @@ class ClusterHost:
         result = self.runtime.apply(payload)
         self.metrics.observe(self.runtime)
         await self._sync_wire()
+        self._check_goal()
         if result.ok:
             return {"type": "ack", "message": result.message, "duplicate": False}
         # The command is in the log (replay repeats the same refusal); tell the learner why.
@@ -361,6 +390,7 @@ class ClusterHost:
             self.metrics.observe(self.runtime)
             self._unlogged_advance_ms += ms
             await self._sync_wire()
+            self._check_goal()
         self._mark_dirty()
 
     # -- the Kafka wire front door --------------------------------------------------------
@@ -507,6 +537,8 @@ class ClusterHost:
             fragments = render.render_fragments(self.runtime, self._clock_view())
             fragments["charts"] = self.metrics.render()
             fragments["kafka-clients"] = self._render_wire()
+            if self.goal is not None:
+                fragments["lesson-goal"] = lesson_goal.render(self.goal, self.runtime)
             fragments.update(self.extra_fragments)
         except Exception as error:
             logger.exception("host %s failed to render", self.cluster_id)
