@@ -90,6 +90,33 @@ def _place_actions(actions: list[dict[str, Any]], x: float, y: float) -> None:
         x += width + 6
 
 
+def client_group_ids(snap: dict[str, Any]) -> set[str]:
+    """Groups the cluster's consumers belong to (a group exists for its members even while no
+    coordinator has loaded it yet, e.g. with a broker down)."""
+    return {
+        str(c["group_id"])
+        for c in snap.get("consumers", [])
+        if c.get("group_id") and not c.get("closed")
+    }
+
+
+def _unloaded_group(snap: dict[str, Any], group_id: str) -> dict[str, Any]:
+    """A group no coordinator has loaded: its members, as the consumers themselves know."""
+    members = [
+        {"client_id": c["client_id"], "assignment": c.get("assignment", [])}
+        for c in snap.get("consumers", [])
+        if c.get("group_id") == group_id and not c.get("closed")
+    ]
+    return {
+        "state": "looking for its coordinator",
+        "generation": "none yet",
+        "members": members,
+        "lag": [],
+        "offsets": [],
+        "unloaded": True,
+    }
+
+
 def _cell_width(column_width: float) -> float:
     return 22.0 if column_width >= 300 else 16.0 if column_width >= 160 else 12.0
 
@@ -114,8 +141,11 @@ def build_stage(
     snap: dict[str, Any] | None = None,
     consumer_positions: dict[tuple[str, int], list[tuple[str, int]]] | None = None,
     recent_messages: list[tuple[dict[str, Any], int]] | None = None,
+    refusals: dict[str, dict[str, Any]] | None = None,
+    with_actions: bool = True,
 ) -> dict[str, Any]:
-    """Every shape of the stage. `consumer_positions` adds host consumers' bookmarks."""
+    """Every shape of the stage. `consumer_positions` adds host consumers' bookmarks;
+    `refusals` (client id -> the refusal a producer is retrying) is drawn on its box."""
     if snap is None:
         snap = cluster.snapshot()
     now = int(snap["now_ms"])
@@ -136,7 +166,9 @@ def build_stage(
                 state=state,
                 label=f"controller {c['id']}",
                 cut=str(c["id"]) in cut_nodes,
-                actions=node_actions("controller", c["id"], alive=bool(c["alive"])),
+                actions=node_actions("controller", c["id"], alive=bool(c["alive"]))
+                if with_actions
+                else [],
             )
         )
 
@@ -161,7 +193,7 @@ def build_stage(
             state = "fenced"
         else:
             state = "alive"
-        actions = node_actions("broker", b["id"], alive=bool(b["alive"]))
+        actions = node_actions("broker", b["id"], alive=bool(b["alive"])) if with_actions else []
         brokers.append(
             Node(
                 id=str(b["id"]),
@@ -224,6 +256,7 @@ def build_stage(
             continue
         app = apps.get(prod["client_id"])
         rate = f" · {app['rate_per_sec']:g}/s" if app else ""
+        refusal = (refusals or {}).get(prod["client_id"])
         producers.append(
             {
                 "client_id": prod["client_id"],
@@ -234,18 +267,20 @@ def build_stage(
                 "label": f"{prod['client_id']} · acks={prod['acks']}{rate}",
                 "detail": f"sent {prod['sent']} · acked {prod['acked']} · in flight "
                 f"{prod['pending']}",
+                "refusal": refusal,
+                "height": 44 if refusal else 26,
             }
         )
         client_anchor[f"client-{prod['client_id']}"] = (PAD + 140, cy)
-        cy += CLIENT_ROW
+        cy += CLIENT_ROW + (18 if refusal else 0)
     consumer_snap = {c["client_id"]: c for c in snap.get("consumers", [])}
     apps_by_client = {
         a.get("client"): a for a in snap.get("apps", []) if a.get("kind") == "consumer"
     }
     gy = clients_top + 28
     gx = WIDTH / 2
-    for group_id in sorted(snap.get("groups", {})):
-        g = snap["groups"][group_id]
+    for group_id in sorted(set(snap.get("groups", {})) | client_group_ids(snap)):
+        g = snap.get("groups", {}).get(group_id) or _unloaded_group(snap, group_id)
         lag = {(t, int(p)): int(n) for t, p, n in g.get("lag", [])}
         committed = {(t, int(p)): int(o) for t, p, o in g.get("offsets", [])}
         members = []
@@ -290,6 +325,7 @@ def build_stage(
                 "y": gy_start,
                 "members": members,
                 "total_lag": sum(lag.values()),
+                "unloaded": bool(g.get("unloaded")),
             }
         )
         gy += 10
@@ -499,8 +535,8 @@ def build_mirror(snap: dict[str, Any]) -> dict[str, Any]:
                 }
             )
     groups = []
-    for group_id in sorted(snap.get("groups", {})):
-        g = snap["groups"][group_id]
+    for group_id in sorted(set(snap.get("groups", {})) | client_group_ids(snap)):
+        g = snap.get("groups", {}).get(group_id) or _unloaded_group(snap, group_id)
         members = [
             {
                 "client_id": m["client_id"],
