@@ -8,6 +8,7 @@ out of the story unless nothing else happened, since a learner watches their own
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -213,13 +214,26 @@ def _offsets_committed(d: dict[str, Any]) -> tuple[str, str]:
     return f"group {d.get('group')} committed {shown}{more}", "info"
 
 
+# Errors a broker answers with on purpose (a refusal), as opposed to a write lost on the way.
+REFUSAL_ERRORS = ("NotEnoughReplicas", "NotLeaderOrFollower", "LeaderNotAvailable", "Fenced")
+
+
 def _produce_retried(d: dict[str, Any]) -> tuple[str, str]:
     who = d.get("producer") or "the producer"
+    error = str(d.get("error"))
+    how = "was refused with" if any(r in error for r in REFUSAL_ERRORS) else "failed with"
     return (
-        f"{who}: the write to {_tp(d)} was refused with {d.get('error')}; retrying "
-        f"(attempt {d.get('attempt')})",
+        f"{who}: the write to {_tp(d)} {how} {error}; retrying (attempt {d.get('attempt')})",
         "warn",
     )
+
+
+_MEMBER_ID = re.compile(r"\b([a-z][\w.]*?-\d+)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
+
+
+def short_ids(text: str) -> str:
+    """`consumer-2-c6a60420-8f81-...` -> `consumer-2`: member ids as a learner names them."""
+    return _MEMBER_ID.sub(r"\1", text)
 
 
 def _produce_failed(d: dict[str, Any]) -> tuple[str, str]:
@@ -257,7 +271,7 @@ SIMPLE: dict[str, Callable[[dict[str, Any]], tuple[str, str]]] = {
         "info",
     ),
     "rebalance_started": lambda d: (
-        f"group {d.get('group')} started a rebalance: {d.get('reason')}",
+        f"group {d.get('group')} started a rebalance: {short_ids(str(d.get('reason')))}",
         "warn",
     ),
     "rebalance_completed": _rebalance_completed,

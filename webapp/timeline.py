@@ -160,7 +160,9 @@ def _command_label(payload: Mapping[str, Any]) -> str | None:
         value, topic = payload.get("value", ""), payload.get("topic")
         return f"produce {count} × {value} (key {key}) to {topic}"
     details = ", ".join(
-        f"{k} {v}" for k, v in payload.items() if k != "type" and not isinstance(v, (dict, list))
+        f"{k.replace('_', ' ')} {v}"
+        for k, v in payload.items()
+        if k != "type" and not isinstance(v, (dict, list))
     )
     return f"{str(kind).replace('_', ' ')} {details}".strip()
 

@@ -94,6 +94,7 @@ def _past_page(
         "fragments": fragments,
         "main_fragments": [h for k, h in fragments.items() if k not in SIDE_FRAGMENTS],
         "problem": problem,
+        "anomaly": _stress_anomaly(request),
     }
     status = 400 if problem and asked is not None and _int_param(asked) is None else 200
     return render(request, "sandbox/fragments/timeline_past.html", context, status=status)
@@ -236,4 +237,29 @@ def stress_open(request: HttpRequest, run_id: str, index: int) -> HttpResponse:
     except StressRun.DoesNotExist as error:
         raise Http404("No such run.") from error
     request.session[SESSION_SANDBOX] = sandbox.id
-    return redirect(reverse("sandbox-timeline", args=[sandbox.id]) + f"?t={at_ms}")
+    lost = "&anomaly=lost" if request.GET.get("anomaly") == "lost" else ""
+    return redirect(
+        reverse("sandbox-timeline", args=[sandbox.id])
+        + f"?t={at_ms}&run={run_id}&index={index}{lost}"
+    )
+
+
+def _stress_anomaly(request: HttpRequest) -> dict[str, Any] | None:
+    """The anomaly a stress run was opened for (`?run=&index=`), to name it on the past page."""
+    run_id, index = request.GET.get("run"), _int_param(request.GET.get("index"))
+    if not run_id or index is None:
+        return None
+    run = StressRun.objects.filter(pk=run_id).first()
+    failing = {f["index"]: f for f in ((run.report or {}) if run else {}).get("failing_runs", [])}
+    if index not in failing:
+        return None
+    found = failing[index]
+    anomaly = (request.GET.get("anomaly") == "lost" and found.get("first_lost")) or found["first"]
+    return {
+        "run": index + 1,
+        "kind": anomaly.get("kind"),
+        "partition": f"{anomaly.get('topic')}-{anomaly.get('partition')}",
+        "offset": anomaly.get("offset"),
+        "detail": anomaly.get("detail"),
+        "seconds": int(anomaly.get("time_ms", 0)) / 1000,
+    }

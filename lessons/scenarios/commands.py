@@ -524,6 +524,7 @@ _COMMANDS: tuple[CommandSpec, ...] = (
                 "acks",
                 "choice",
                 choices=ACKS,
+                initial="all",  # the stage's producer starts with Kafka's default, acks=all
                 label="Produce form's acks",
                 widget="select",
                 messages={"invalid_choice": "acks is 0, 1 or all."},

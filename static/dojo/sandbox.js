@@ -281,6 +281,10 @@
   document.addEventListener("DOMContentLoaded", function () {
     initDock();
     syncClockButtons();
+    // The past: the timeline list opens scrolled to the moment shown.
+    var now = document.querySelector(".points li.is-now") || document.querySelector(".points li.is-future");
+    var list = now && now.closest(".points");
+    if (list) list.scrollTop = Math.max(0, now.offsetTop - list.clientHeight / 3);
     var stored = null;
     try { stored = localStorage.getItem("dojo-theme"); } catch (e) { stored = null; }
     applyTheme(stored);

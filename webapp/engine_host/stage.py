@@ -13,7 +13,7 @@ from typing import Any
 from engine.errors import KafkaError
 from lessons.scenarios import commands_for
 
-WIDTH = 1200
+WIDTH = 900  # drawn about 1:1 beside the dock at 1280 px, so 11 px text stays 11 px
 PAD = 16
 CONTROLLER_BAND = 84
 BROKER_HEADER = 64
@@ -268,11 +268,12 @@ def build_stage(
                 "detail": f"sent {prod['sent']} · acked {prod['acked']} · in flight "
                 f"{prod['pending']}",
                 "refusal": refusal,
-                "height": 44 if refusal else 26,
+                "width": WIDTH / 2 - 2 * PAD,
+                "height": 72 if refusal else 40,
             }
         )
         client_anchor[f"client-{prod['client_id']}"] = (PAD + 140, cy)
-        cy += CLIENT_ROW + (18 if refusal else 0)
+        cy += CLIENT_ROW + 16 + (34 if refusal else 0)
     consumer_snap = {c["client_id"]: c for c in snap.get("consumers", [])}
     apps_by_client = {
         a.get("client"): a for a in snap.get("apps", []) if a.get("kind") == "consumer"
