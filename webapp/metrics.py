@@ -65,7 +65,8 @@ class MetricsTracker:
 
     seen: int = 0
     partitions: dict[tuple[str, int], _Partition] = field(default_factory=dict)
-    active_controller: int | None = None
+    # A new cluster elects its first controller before it records events: -1 stands for it.
+    active_controller: int | None = -1
     isr_shrinks: int = 0
     isr_expands: int = 0
     elections: int = 0

@@ -13,7 +13,7 @@
     var el = document.getElementById("flash");
     if (!el) return;
     el.textContent = text;
-    el.className = "flash " + (level || "info");
+    el.className = "flash toast " + (level || "info");
     el.hidden = false;
     clearTimeout(flash.timer);
     flash.timer = setTimeout(function () { el.hidden = true; }, 4000);

@@ -19,6 +19,8 @@ pytestmark = pytest.mark.browser
 
 SIZES = {"desktop": (1280, 800), "phone": (375, 667)}
 
+STAGE_TOP = "() => document.querySelector('#stage svg').getBoundingClientRect().top"
+
 VISIBLE_SHARE = """() => {
   const r = document.querySelector('#stage svg').getBoundingClientRect();
   const top = Math.max(r.top, 0), bottom = Math.min(r.bottom, window.innerHeight);
@@ -85,8 +87,15 @@ def test_the_newcomer_path_keeps_the_cluster_in_view(
     # First sight: the stage is on screen, and exactly one of Pause / Resume can be pressed.
     assert page.evaluate(VISIBLE_SHARE) >= 0.99
     enabled = [page.locator(f"#{b}-button").is_enabled() for b in ("pause", "resume")]
-    assert enabled.count(True) == 1
+    assert enabled == [True, False]
+    stage_top = page.evaluate(STAGE_TOP)
     _shot(page, size, "1-first-sight")
+    page.locator("#pause-button").click()
+    expect(page.locator("#resume-button")).to_be_enabled()
+    expect(page.locator("#pause-button")).to_be_disabled()
+    page.locator("#resume-button").click()
+    expect(page.locator("#pause-button")).to_be_enabled()
+    expect(page.locator("#resume-button")).to_be_disabled()
 
     # Produce from the dock: at least half of the cluster picture stays on screen.
     key = "customer-42"
@@ -101,6 +110,17 @@ def test_the_newcomer_path_keeps_the_cluster_in_view(
     row = page.locator(f'#stage .partition-row[data-partition="{name}"]')
     expect(row.locator(".cell-record")).to_have_count(3, timeout=5_000)
     assert page.evaluate("window.scrollY") == 0
+    # The acknowledgement's banner came and went over the page: the stage did not move.
+    expect(page.locator("#flash")).to_contain_text("Sent 1 record")
+    assert page.evaluate(STAGE_TOP) == stage_top
+    # Keys and values in readable text, one click away.
+    _close_drawer(page, size)
+    page.locator("#values-toggle").click()
+    expect(page.locator("#records-panel")).to_be_visible()
+    expect(page.locator(f"#records-panel #partition-{name}")).to_contain_text(key)
+    expect(page.locator(f"#records-panel #partition-{name}")).to_contain_text("first-order")
+    page.locator("#values-toggle").click()
+    expect(page.locator("#records-panel")).to_be_hidden()
     if size == "desktop":
         assert page.evaluate(VISIBLE_SHARE) >= 0.5
     _shot(page, size, "2-produced")
@@ -136,9 +156,7 @@ def test_the_newcomer_path_keeps_the_cluster_in_view(
     _close_drawer(page, size)
     survivors = [b for b in (1, 2, 3) if b != old_leader]
     page.get_by_role("button", name=f"Kill broker {survivors[0]}").click()
-    expect(page.locator("#mirror")).to_contain_text(
-        f"broker {survivors[0]} stopped", timeout=5_000
-    )
+    expect(page.locator("#mirror")).to_contain_text(f"broker {survivors[0]} stopped", timeout=5_000)
     expect(page.locator(f'#mirror li[data-partition="{name}"]')).not_to_contain_text(
         f"ISR {survivors[0]}", timeout=20_000
     )
@@ -149,9 +167,7 @@ def test_the_newcomer_path_keeps_the_cluster_in_view(
     expect(refusal).to_contain_text("NotEnoughReplicasException", timeout=10_000)
     expect(refusal).to_contain_text("attempt")
     expect(refusal).to_contain_text("left of delivery.timeout.ms")
-    expect(refusal.locator("a[data-lesson]")).to_have_attribute(
-        "href", "/lessons/replication-isr/"
-    )
+    expect(refusal.locator("a[data-lesson]")).to_have_attribute("href", "/lessons/replication-isr/")
     expect(page.locator("#stage .refusal-label")).to_contain_text("NotEnoughReplicasException")
     _shot(page, size, "4-not-enough-replicas")
 
@@ -171,12 +187,16 @@ def test_the_newcomer_path_keeps_the_cluster_in_view(
     _send(page, {"add-group-consumer-group": "billing", "button": "Add consumer to group"})
     _open(page, size, "timeline")
     events = page.locator("#events")
-    expect(events.locator('li[data-kind="rebalance_started"]').first).to_be_visible(
-        timeout=40_000
-    )
-    expect(events.locator('li[data-kind="rebalance_started"] a[data-lesson]').first).to_have_attribute(
-        "href", "/lessons/consumer-groups-rebalance/"
-    )
+    expect(events.locator('li[data-kind="rebalance_started"]').first).to_be_visible(timeout=40_000)
+    expect(
+        events.locator('li[data-kind="rebalance_started"] a[data-lesson]').first
+    ).to_have_attribute("href", "/lessons/consumer-groups-rebalance/")
+    # The timeline's filter: routine work (commits, joins) shows only when asked for.
+    routine = events.locator("li.importance-routine")
+    expect(routine.first).to_be_hidden()
+    page.locator('#pane-timeline [data-filter="all"]').click()
+    expect(routine.first).to_be_visible()
+    page.locator('#pane-timeline [data-filter="key"]').click()
     _shot(page, size, "5-rebalance")
     _close_drawer(page, size)
 
@@ -186,6 +206,13 @@ def test_the_newcomer_path_keeps_the_cluster_in_view(
     expect(page.locator("#stage svg .broker")).to_have_count(3)
     assert page.locator("#stage .stage-action").count() == 0
     _shot(page, size, "6-past")
+    # Share this moment: the link has a copy button that copies it.
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.get_by_role("button", name="Share this moment").click()
+    page.get_by_role("button", name="Copy link").click()
+    expect(page.locator("#copy-status")).to_have_text("Copied.")
+    link = page.locator("#share-url").input_value()
+    assert page.evaluate("navigator.clipboard.readText()") == link
 
     # Stress it with acks=1, then open the first anomaly on the stage: it lands at a moment
     # where the anomaly exists, never before it.
@@ -205,6 +232,13 @@ def test_the_newcomer_path_keeps_the_cluster_in_view(
     at_ms = int(page.locator(".sandbox.past").get_attribute("data-at-ms") or "0")
     assert at_ms > 0
     assert page.locator(".points li.is-future .kind-event").count() >= 0
+    banner = page.locator('[data-role="anomaly"]')
+    expect(banner).to_be_visible()
+    partition, offset = banner.get_attribute("data-partition"), banner.get_attribute("data-offset")
+    cell = page.locator(
+        f'#stage .partition-row[data-partition="{partition}"] .cell[data-offset="{offset}"]'
+    )
+    assert cell.count() >= 1, "the anomaly's record is not on the stage at the opened moment"
     _shot(page, size, "7-stress-anomaly")
     text = page.content()
     for leak in ("b'", "time(s)", "[['", "({'"):
