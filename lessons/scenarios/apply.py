@@ -17,6 +17,7 @@ from lessons.scenarios.limits import MAX_PRODUCE_COUNT
 from lessons.scenarios.results import ApplyResult
 
 if TYPE_CHECKING:
+    from engine.clients.apps.app_service import AppService
     from lessons.scenarios.runtime import ClusterRuntime
 
 # Engine log operations a command log may carry as `{"type": "engine", "entry": {...}}`.
@@ -48,13 +49,9 @@ TOPIC_CONFIG_KEYS = (
 APP_ACTIONS = ("stop", "start", "crash", "restart")
 
 
-def apps_service(runtime: ClusterRuntime) -> Any:
+def apps_service(runtime: ClusterRuntime) -> AppService:
     """The cluster's apps (producer and consumer apps on the cluster clock)."""
-    cluster = runtime.cluster
-    apps = getattr(cluster, "apps", None)
-    if hasattr(apps, "producer_app"):  # a typed accessor, where the facade has one
-        return apps
-    return cluster.services["apps"]
+    return runtime.cluster.apps
 
 
 def produce(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
