@@ -120,7 +120,10 @@ def test_kill_the_leader_and_watch_the_stage_and_the_mirror(
     page.get_by_role("button", name="Add consumer to group").click()
     expect(page.locator('#stage .group[data-group="billing"]')).to_be_visible(timeout=5_000)
     expect(page.locator("#stage .producer").first).to_contain_text("acks=all")
-    expect(page.locator('#mirror li[data-group="billing"]')).to_contain_text("owns orders-")
+    # The group is drawn at once (its coordinator still to be found), then gets its partitions.
+    expect(page.locator('#mirror li[data-group="billing"]')).to_contain_text(
+        "owns orders-", timeout=20_000
+    )
     page.locator('.dock-tab[data-tab="brokers"]').click()
     page.get_by_label("Cut off nodes", exact=True).fill("3")
     page.get_by_role("button", name="Cut network").click()
