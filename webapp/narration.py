@@ -591,8 +591,10 @@ def _why(kind: str, data: dict[str, Any]) -> tuple[str, str]:
         found = SITUATIONS["rebalance"]
     elif kind == "log_truncated":
         found = SITUATIONS["truncation"]
-    elif kind in ("member_removed", "max_poll_interval_exceeded"):
-        found = SITUATIONS["fenced_zombie"] if kind == "member_removed" else SITUATIONS["rebalance"]
+    elif kind == "member_removed":
+        found = SITUATIONS["member_removed"]
+    elif kind == "max_poll_interval_exceeded":
+        found = SITUATIONS["rebalance"]
     elif kind == "producer_epoch_bumped":
         found = why_refused("ProducerFencedException")
     elif kind in ("producer_buffer_blocked", "producer_buffer_exhausted"):

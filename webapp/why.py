@@ -163,6 +163,12 @@ SITUATIONS: dict[str, Why] = {
         "the epoch fences the zombie.",
         "zombie-fencing",
     ),
+    "member_removed": Why(
+        "The coordinator stopped hearing this member within session.timeout.ms (or it never "
+        "rejoined in time) and took its partitions away; if it comes back and commits under its "
+        "old generation it is refused as a zombie.",
+        "zombie-fencing",
+    ),
     "effective_min_isr": Why(
         "Since Kafka 3.7 the effective min.insync.replicas is capped at the replication factor, "
         "so a setting above it behaves as the replication factor.",
@@ -174,6 +180,8 @@ SITUATIONS: dict[str, Why] = {
 def why_refused(error_name: str) -> Why | None:
     """The why of a refusal by Kafka's name; `...Error` spellings are accepted too."""
     name = str(error_name or "").split(":")[0].strip()
+    if name.isupper():  # a protocol error code: ILLEGAL_GENERATION
+        name = "".join(part.capitalize() for part in name.split("_")) + "Exception"
     if name.endswith("Error"):
         name = name[: -len("Error")] + "Exception"
     if name == "KafkaTimeoutException":

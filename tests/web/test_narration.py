@@ -278,3 +278,19 @@ def test_offsets_removed_with_their_topic_are_told_with_the_reason() -> None:
     data = {"group": "billing", "reason": "topic deleted", "offsets": [["returns", 0]]}
     [told] = narrate([FakeEvent(1, "offsets_deleted", data)])
     assert told.text == "group billing lost its committed offsets on returns-0 (topic deleted)"
+
+
+def test_a_removed_member_and_its_refused_commit_link_the_zombie_lesson() -> None:
+    removed = FakeEvent(
+        30_000,
+        "member_removed",
+        {"group": "billing", "client_id": "consumer-1", "reason": "session timeout"},
+    )
+    refused = FakeEvent(
+        31_000, "offsets_commit_failed", {"group": "billing", "error": "ILLEGAL_GENERATION"}
+    )
+    told = narrate([removed, refused])
+    assert told[0].text == "group billing removed consumer-1 (session timeout)"
+    assert told[0].lesson == "zombie-fencing" and told[0].importance == "key"
+    assert "refused a commit" in told[1].text and told[1].lesson == "zombie-fencing"
+    assert "old generation" in told[1].why
