@@ -139,6 +139,15 @@ def test_the_newcomer_path_keeps_the_cluster_in_view(
         f"new leader for {name}: broker {new_leader}", timeout=1_000
     )
     _shot(page, size, "3-leader-killed")
+    # Kafka's metric names, computed from the cluster: the dead broker's replicas are missing.
+    _open(page, size, "metrics")
+    under = page.locator('#metrics tr[data-metric="UnderReplicatedPartitions"] td.value')
+    expect(under).to_have_text("3", timeout=15_000)
+    expect(page.locator('#metrics tr[data-metric="ActiveControllerCount"] td.value')).to_have_text(
+        "1"
+    )
+    _shot(page, size, "3b-metrics")
+    _close_drawer(page, size)
 
     # min.insync.replicas=2, acks=all, a second broker down: the refusal is shown with its
     # name, its attempt count, the time left to delivery.timeout.ms and the lesson.
@@ -237,7 +246,9 @@ def test_the_newcomer_path_keeps_the_cluster_in_view(
     partition, offset = banner.get_attribute("data-partition"), banner.get_attribute("data-offset")
     mirror = page.locator(f'#mirror li[data-partition="{partition}"]').inner_text()
     log_end = re.search(r"LEO (\d+)", mirror)
-    assert log_end and int(log_end.group(1)) > int(offset or 0), "the anomaly is not in the log yet"
+    assert log_end
+    if banner.get_attribute("data-kind") != "lost":  # a loss opens when the record is gone
+        assert int(log_end.group(1)) > int(offset or 0), "the anomaly is not in the log yet"
     _shot(page, size, "7-stress-anomaly")
     text = page.content()
     for leak in ("b'", "time(s)", "[['", "({'"):
