@@ -31,6 +31,8 @@ INSTALLED_APPS = [
     "channels",
     "webapp.apps.WebappConfig",
     "lessons.apps.LessonsConfig",
+    "lessons.drills.apps.DrillsConfig",
+    "webapp.accounts.apps.AccountsConfig",
 ]
 
 MIDDLEWARE = [
