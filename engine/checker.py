@@ -30,6 +30,17 @@ class Acknowledged:
     acked_ms: int
 
 
+def _shown(data: bytes | None) -> str:
+    """A record's key or value as a learner reads it: “v27”, or null."""
+    if data is None:
+        return "null"
+    return "\u201c" + data.decode("utf-8", errors="replace") + "\u201d"
+
+
+def _times(count: int) -> str:
+    return {1: "once", 2: "twice"}.get(count, f"{count} times")
+
+
 @dataclass(frozen=True, slots=True)
 class Anomaly:
     kind: str  # lost, changed, duplicated, reordered, offset_reused, aborted_read
@@ -214,7 +225,7 @@ def check(cluster: Cluster, history: History) -> list[Anomaly]:
                     ack.topic,
                     ack.partition,
                     ack.offset,
-                    f"{ack.value!r} was acknowledged at {ack.acked_ms} ms to {ack.producer} "
+                    f"{_shown(ack.value)} was acknowledged at {ack.acked_ms} ms to {ack.producer} "
                     f"at offset {ack.offset}; it is no longer in the log ({why})",
                     {"acked_ms": ack.acked_ms, "producer": ack.producer},
                 )
@@ -228,8 +239,8 @@ def check(cluster: Cluster, history: History) -> list[Anomaly]:
                     ack.topic,
                     ack.partition,
                     ack.offset,
-                    f"acknowledged {ack.value!r} at offset {ack.offset} at {ack.acked_ms} ms, "
-                    f"the log now holds {found.value!r} there ({why})",
+                    f"acknowledged {_shown(ack.value)} at offset {ack.offset} at {ack.acked_ms} "
+                    f"ms, the log now holds {_shown(found.value)} there ({why})",
                     {"acked_ms": ack.acked_ms, "producer": ack.producer},
                 )
             )
@@ -255,7 +266,8 @@ def check(cluster: Cluster, history: History) -> list[Anomaly]:
                         tp.topic,
                         tp.partition,
                         offset,
-                        f"{record.value!r} was acknowledged {allowed} time(s) but is at offsets "
+                        f"{_shown(record.value)} was acknowledged {_times(allowed)} but is at "
+                        "offsets "
                         f"{', '.join(map(str, seen[payload]))}",
                     )
                 )
@@ -278,7 +290,8 @@ def check(cluster: Cluster, history: History) -> list[Anomaly]:
                             topic,
                             partition,
                             ack.offset,
-                            f"{producer} sent {ack.value!r} after a record of key {key!r} now at "
+                            f"{producer} sent {_shown(ack.value)} after a record of key "
+                            f"{_shown(key)} now at "
                             f"offset {last_offset}, yet it sits at {ack.offset}",
                         )
                     )
@@ -312,7 +325,7 @@ def _aborted_reads(cluster: Cluster, history: History) -> list[Anomaly]:
                     tp.topic,
                     tp.partition,
                     record.offset,
-                    f"{client_id} (read_committed) was handed {record.value!r} at offset "
+                    f"{client_id} (read_committed) was handed {_shown(record.value)} at offset "
                     f"{record.offset}, which belongs to an aborted transaction",
                 )
             )

@@ -218,7 +218,7 @@ class InvalidTimestampError(KafkaError):
 
 class InvalidPartitionsError(KafkaError):
     code = 37
-    explanation = "The number of partitions must be at least 1 (and can only grow)."
+    explanation = "A topic's partition count can only grow, and must be at least 1."
 
 
 class InvalidReplicationFactorError(KafkaError):

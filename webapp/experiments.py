@@ -130,6 +130,48 @@ def stress_runs_fragment(*, cluster_id: str) -> str:
     )
 
 
+def _record_exists(config: Any, seed: int, anomaly: dict[str, Any], at_ms: int) -> bool:
+    cluster = stress.stress_cluster(config, seed, until_ms=at_ms)
+    topic, partition, offset = anomaly["topic"], int(anomaly["partition"]), int(anomaly["offset"])
+    try:
+        description = cluster.describe_topic(topic)
+    except Exception:  # the topic is not there yet
+        return False
+    for p in description.partitions:
+        if p.partition == partition:
+            return int(p.log_end_offset) > offset
+    return False
+
+
+def anomaly_visible_ms(config: Any, seed: int, anomaly: dict[str, Any]) -> int:
+    """The first moment (on the 10 ms grid) at which the anomaly can be seen on the stage.
+
+    A duplicate's or a reordered record's time is when it was created by the producer; the
+    copy that makes the anomaly is written later (after a retry), so opening the stage at the
+    anomaly's own time would show a log without it. The moment is found by bisecting replays
+    of the run (a run replays in well under 100 ms). Losses open at the event that lost the
+    record (an unclean election or a truncation), which is already when the loss is visible.
+    """
+    start = timeline.snap_to_tick(int(anomaly["time_ms"]))
+    if anomaly.get("kind") not in ("duplicated", "reordered", "offset_reused", "changed"):
+        return start
+    if _record_exists(config, seed, anomaly, start):
+        return start
+    high = stress.SCHEDULE_MS + stress.SETTLE_MS
+    if not _record_exists(config, seed, anomaly, high):
+        return start
+    low = start  # not visible at low, visible at high
+    while high - low > 10:
+        middle = timeline.snap_to_tick((low + high) // 2)
+        if middle <= low:
+            middle = low + 10
+        if _record_exists(config, seed, anomaly, middle):
+            high = middle
+        else:
+            low = middle
+    return high
+
+
 def stress_run_open(
     *, run_id: str, index: int, session_key: str = "", lost: bool = False
 ) -> tuple[LiveCluster, int]:
@@ -140,6 +182,7 @@ def stress_run_open(
     if index in failing:
         anomaly = (lost and failing[index].get("first_lost")) or failing[index]["first"]
         seed, at_ms = int(failing[index]["seed"]), int(anomaly["time_ms"])
+        at_ms = anomaly_visible_ms(stress.StressConfig.from_dict(run.config), seed, anomaly)
     else:
         seeds = stress.run_seeds(run.base_seed, run.runs)
         if not 0 <= index < len(seeds):

@@ -8,7 +8,8 @@ out of the story unless nothing else happened, since a learner watches their own
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -21,10 +22,64 @@ QUIET_KINDS = frozenset(
         "app_started",
         "coordinator_found",
         "partitions_assigned",
-        "produce_retried",
         "segment_rolled",
     }
 )
+
+
+# What outranks routine work: elections, ISR changes, refusals, rebalances, data loss.
+KEY_KINDS = frozenset(
+    {
+        "broker_stopped",
+        "broker_fenced",
+        "broker_started",
+        "broker_unfenced",
+        "controller_stopped",
+        "controller_elected",
+        "controller_lost_quorum",
+        "network_partitioned",
+        "network_healed",
+        "leader_elected",
+        "isr_shrunk",
+        "isr_expanded",
+        "log_truncated",
+        "produce_failed",
+        "produce_retried",
+        "producer_epoch_bumped",
+        "transaction_aborted",
+        "rebalance_started",
+        "rebalance_completed",
+        "member_removed",
+        "partitions_lost",
+        "offsets_commit_failed",
+        "auto_commit_failed",
+        "max_poll_interval_exceeded",
+        "consumer_crashed",
+        "app_crashed",
+        "offset_out_of_range",
+        "topic_created",
+        "partitions_added",
+        "topic_config_changed",
+        "producer_buffer_blocked",
+        "producer_buffer_exhausted",
+        "log_truncation_detected",
+        "controller_request_timed_out",
+    }
+)
+
+# The headline's order among the events of recent moments (higher wins; then the newest).
+HEADLINE_RANK = {
+    "log_truncated": 9,
+    "produce_failed": 8,
+    "leader_elected": 7,
+    "produce_retried": 6,
+    "rebalance_started": 5,
+    "offsets_commit_failed": 5,
+    "broker_fenced": 4,
+    "isr_shrunk": 4,
+    "broker_stopped": 3,
+}
+HEADLINE_HOLD_MS = 5_000  # a key event stays the headline this long over routine work
 
 
 @dataclass(frozen=True)
@@ -33,11 +88,29 @@ class NarratedEvent:
     kind: str
     text: str
     level: str = "info"  # "info", "warn" or "bad"
-    repeats: int = 1  # the same sentence told this many times in a row (a retry loop)
+    repeats: int = 1  # told this many times (a retry loop, or routine work folded together)
+    importance: str = "routine"  # "key" (elections, ISR, refusals, loss) or "routine"
+    changes: tuple[str, ...] = ()  # metrics this event moved: "UnderReplicatedPartitions 0 → 3"
+    why: str = ""  # one sentence: why the cluster refused or did this
+    lesson: str = ""  # the id of the lesson that explains it (webapp.why.LESSONS)
+    fold: tuple[Any, ...] | None = None  # events with the same fold key are told as one line
+    first_ms: int = 0  # a folded line: the time of its first event
 
     @property
     def seconds(self) -> float:
         return self.time_ms / 1000
+
+    @property
+    def lesson_url(self) -> str:
+        from webapp.why import lesson_url
+
+        return lesson_url(self.lesson) if self.lesson else ""
+
+    @property
+    def lesson_title(self) -> str:
+        from webapp.why import LESSONS
+
+        return LESSONS.get(self.lesson, "")
 
 
 def _internal(data: dict[str, Any]) -> bool:
@@ -93,9 +166,10 @@ def _broker_fenced(d: dict[str, Any]) -> tuple[str, str]:
 def _leader_elected(d: dict[str, Any]) -> tuple[str, str]:
     leader = d.get("leader")
     who = "no leader (offline)" if leader in (-1, None) else f"broker {leader}"
-    text = f"{_tp(d)} has a new leader: {who}, epoch {d.get('leader_epoch')}"
+    text = f"new leader for {_tp(d)}: {who} (epoch {d.get('leader_epoch')}"
     if d.get("previous_leader") not in (None, -1):
-        text += f" (was broker {d.get('previous_leader')})"
+        text += f", was broker {d.get('previous_leader')}"
+    text += ")"
     if d.get("unclean"):
         return text + "; an unclean election: acknowledged records may be lost", "bad"
     return text, "warn"
@@ -139,9 +213,23 @@ def _rebalance_completed(d: dict[str, Any]) -> tuple[str, str]:
 
 def _offsets_committed(d: dict[str, Any]) -> tuple[str, str]:
     offsets = d.get("offsets") or []
-    shown = ", ".join(f"{t}-{p}@{o}" for t, p, o in offsets[:4])
-    more = f" and {len(offsets) - 4} more" if len(offsets) > 4 else ""
+    shown = ", ".join(f"{t}-{p} at offset {o}" for t, p, o in offsets[:3])
+    more = f" and {len(offsets) - 3} more" if len(offsets) > 3 else ""
     return f"group {d.get('group')} committed {shown}{more}", "info"
+
+
+# Errors a broker answers with on purpose (a refusal), as opposed to a write lost on the way.
+REFUSAL_ERRORS = ("NotEnoughReplicas", "NotLeaderOrFollower", "LeaderNotAvailable", "Fenced")
+
+
+def _produce_retried(d: dict[str, Any]) -> tuple[str, str]:
+    who = d.get("producer") or "the producer"
+    error = str(d.get("error"))
+    how = "was refused with" if any(r in error for r in REFUSAL_ERRORS) else "failed with"
+    return (
+        f"{who}: the write to {_tp(d)} {how} {error}; retrying (attempt {d.get('attempt')})",
+        "warn",
+    )
 
 
 def _kib(size: Any) -> str:
@@ -155,6 +243,16 @@ def _buffer_blocked(d: dict[str, Any]) -> tuple[str, str]:
         f"max.block.ms ({int(d.get('max_block_ms') or 0) / 1000:g} s), for a batch to finish",
         "warn",
     )
+
+
+_MEMBER_ID = re.compile(
+    r"\b([a-z][\w.]*?-\d+)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"
+)
+
+
+def short_ids(text: str) -> str:
+    """`consumer-2-c6a60420-8f81-...` -> `consumer-2`: member ids as a learner names them."""
+    return _MEMBER_ID.sub(r"\1", text)
 
 
 def _buffer_exhausted(d: dict[str, Any]) -> tuple[str, str]:
@@ -213,7 +311,7 @@ SIMPLE: dict[str, Callable[[dict[str, Any]], tuple[str, str]]] = {
         "info",
     ),
     "rebalance_started": lambda d: (
-        f"group {d.get('group')} started a rebalance: {d.get('reason')}",
+        f"group {d.get('group')} started a rebalance: {short_ids(str(d.get('reason')))}",
         "warn",
     ),
     "rebalance_completed": _rebalance_completed,
@@ -224,6 +322,22 @@ SIMPLE: dict[str, Callable[[dict[str, Any]], tuple[str, str]]] = {
         "info",
     ),
     "produce_failed": _produce_failed,
+    "produce_retried": _produce_retried,
+    "member_removed": lambda d: (
+        f"group {d.get('group')} removed {d.get('client_id') or d.get('member')}"
+        + (f" ({d.get('reason')})" if d.get("reason") else ""),
+        "warn",
+    ),
+    "offsets_commit_failed": lambda d: (
+        f"group {d.get('group')} refused a commit from "
+        f"{d.get('client_id') or d.get('client') or 'a member'}: {d.get('error')}",
+        "bad",
+    ),
+    "max_poll_interval_exceeded": lambda d: (
+        f"{d.get('client_id') or d.get('client')} took longer than max.poll.interval.ms "
+        "between polls and leaves its group",
+        "warn",
+    ),
     "producer_buffer_blocked": _buffer_blocked,
     "producer_buffer_unblocked": lambda d: (
         f"{d.get('producer')}'s send() got buffer memory back after "
@@ -291,29 +405,98 @@ def _fence_story(fenced: dict[str, Any], shrinks: list[dict[str, Any]]) -> tuple
     return text, "bad"
 
 
-def narrate(events: Sequence[Any], *, include_internal: bool = False) -> list[NarratedEvent]:
-    """Sentences for `events` (objects with `.time_ms`, `.kind`, `.data`), oldest first."""
+def narrate(
+    events: Sequence[Any],
+    *,
+    include_internal: bool = False,
+    changes: Mapping[int, Sequence[Any]] | None = None,
+) -> list[NarratedEvent]:
+    """Sentences for `events` (objects with `.time_ms`, `.kind`, `.data`), oldest first.
+
+    `changes` maps a position in `events` to the metric changes that event caused (objects
+    with `.metric`, `.before`, `.after`; see webapp.metrics); a sentence shows the changes of
+    every event it tells. Routine work (commits, joins) is folded: a group's commits become
+    one line, "group billing committed 3 partitions, 12 times", until something important
+    happens in between.
+    """
     told: list[NarratedEvent] = []
     # Group by moment so a fencing and the ISR shrinks it caused read as one sentence.
     index = 0
     while index < len(events):
         moment = events[index].time_ms
+        first = index
         batch = []
         while index < len(events) and events[index].time_ms == moment:
             batch.append(events[index])
             index += 1
-        for event in _narrate_moment(moment, batch, include_internal):
+        for event, sources in _narrate_moment(moment, batch, include_internal):
+            if changes:
+                merged = _merge_changes(changes, [first + i for i in sources])
+                event = replace(event, changes=merged)
             if told and told[-1].kind == event.kind and told[-1].text == event.text:
                 # A retry loop says one thing many times: tell it once, with a count.
-                event = replace(event, repeats=told[-1].repeats + 1)
+                event = replace(event, repeats=told[-1].repeats + 1, first_ms=told[-1].first_ms)
                 told[-1] = event
-            else:
+                continue
+            folded = _fold_into(told, event)
+            if folded is None:
                 told.append(event)
     return told
 
 
-def _narrate_moment(moment: int, batch: list[Any], include_internal: bool) -> list[NarratedEvent]:
-    told: list[NarratedEvent] = []
+def _merge_changes(changes: Mapping[int, Sequence[Any]], positions: list[int]) -> tuple[str, ...]:
+    first_before: dict[str, Any] = {}
+    last_after: dict[str, Any] = {}
+    for position in sorted(positions):
+        for change in changes.get(position, ()):
+            first_before.setdefault(change.metric, change.before)
+            last_after[change.metric] = change.after
+    return tuple(
+        f"{metric} {first_before[metric]:g} → {last_after[metric]:g}"
+        for metric in first_before
+        if first_before[metric] != last_after[metric]
+    )
+
+
+def _fold_into(told: list[NarratedEvent], event: NarratedEvent) -> NarratedEvent | None:
+    """Fold `event` into an earlier line with its fold key, if only routine lines came since;
+    the folded line moves to the end with the newest time."""
+    if event.fold is None:
+        return None
+    for position in range(len(told) - 1, -1, -1):
+        earlier = told[position]
+        if earlier.fold == event.fold:
+            repeats = earlier.repeats + 1
+            merged = replace(
+                event,
+                repeats=repeats,
+                first_ms=earlier.first_ms,
+                text=_folded_text(event, repeats, earlier),
+                changes=earlier.changes + event.changes,
+            )
+            merged = replace(merged, fold=event.fold)
+            del told[position]
+            told.append(merged)
+            return merged
+        if earlier.importance == "key":
+            return None
+    return None
+
+
+def _folded_text(event: NarratedEvent, repeats: int, earlier: NarratedEvent) -> str:
+    if event.kind == "offsets_committed":
+        group, partitions = (event.fold[1], event.fold[2]) if event.fold else ("", 0)
+        noun = "partition" if partitions == 1 else "partitions"
+        return f"group {group} committed {partitions} {noun}, {repeats} times"
+    if event.kind == "produce_retried":
+        return event.text + f", {repeats} refusals so far"
+    return f"{event.text} ({repeats} times)"
+
+
+def _narrate_moment(
+    moment: int, batch: list[Any], include_internal: bool
+) -> list[tuple[NarratedEvent, list[int]]]:
+    told: list[tuple[NarratedEvent, list[int]]] = []
     fenced_by_broker = {
         e.data.get("broker"): e
         for e in batch
@@ -325,6 +508,7 @@ def _narrate_moment(moment: int, batch: list[Any], include_internal: bool) -> li
             continue
         broker = event.data.get("broker")
         shrinks = []
+        sources = [position]
         for other_position, other in enumerate(batch):
             if (
                 other.kind == "isr_shrunk"
@@ -333,9 +517,24 @@ def _narrate_moment(moment: int, batch: list[Any], include_internal: bool) -> li
             ):
                 shrinks.append(other.data)
                 absorbed.add(other_position)
+                sources.append(other_position)
         text, level = _fence_story(event.data, shrinks)
         absorbed.add(position)
-        told.append(NarratedEvent(moment, "broker_fenced", text, level))
+        told.append(
+            (
+                NarratedEvent(
+                    moment,
+                    "broker_fenced",
+                    text,
+                    level,
+                    importance="key",
+                    why="The controller stopped hearing the broker's heartbeats within "
+                    "broker.session.timeout.ms, so it fenced it and moved its leaderships.",
+                    lesson="leader-election",
+                ),
+                sources,
+            )
+        )
     for position, event in enumerate(batch):
         if position in absorbed or event.kind in QUIET_KINDS:
             continue
@@ -344,18 +543,82 @@ def _narrate_moment(moment: int, batch: list[Any], include_internal: bool) -> li
         if event.kind.startswith("group_coordinator") and not _public(event.data.get("groups", [])):
             continue
         teller = SIMPLE.get(event.kind)
+        data = dict(event.data)
         if teller is None:
             text, level = event.kind.replace("_", " "), "info"
         else:
-            text, level = teller(dict(event.data))
-        told.append(NarratedEvent(moment, event.kind, text, level))
+            text, level = teller(data)
+        why, lesson = _why(event.kind, data)
+        told.append(
+            (
+                NarratedEvent(
+                    moment,
+                    event.kind,
+                    text,
+                    level,
+                    importance="key" if event.kind in KEY_KINDS else "routine",
+                    why=why,
+                    lesson=lesson,
+                    fold=_fold_key(event.kind, data),
+                    first_ms=moment,
+                ),
+                [position],
+            )
+        )
     return told
 
 
+def _fold_key(kind: str, data: dict[str, Any]) -> tuple[Any, ...] | None:
+    if kind == "offsets_committed":
+        return (kind, data.get("group"), len(data.get("offsets") or []))
+    if kind == "produce_retried":
+        return (kind, data.get("producer"), _tp(data), data.get("error"))
+    if kind in ("member_joined", "offset_fetched", "coordinator_found"):
+        return (kind, data.get("group"), data.get("client_id") or data.get("client"))
+    return None
+
+
+def _why(kind: str, data: dict[str, Any]) -> tuple[str, str]:
+    """The one-sentence why and the lesson id of an event that needs explaining."""
+    from webapp.why import SITUATIONS, why_refused
+
+    found = None
+    if kind in ("produce_retried", "produce_failed", "offsets_commit_failed"):
+        found = why_refused(str(data.get("error", "")))
+    elif kind == "leader_elected":
+        found = SITUATIONS["unclean_election" if data.get("unclean") else "leader_election"]
+    elif kind in ("rebalance_started", "rebalance_completed"):
+        found = SITUATIONS["rebalance"]
+    elif kind == "log_truncated":
+        found = SITUATIONS["truncation"]
+    elif kind == "member_removed":
+        found = SITUATIONS["member_removed"]
+    elif kind == "max_poll_interval_exceeded":
+        found = SITUATIONS["rebalance"]
+    elif kind == "producer_epoch_bumped":
+        found = why_refused("ProducerFencedException")
+    elif kind in ("producer_buffer_blocked", "producer_buffer_exhausted"):
+        found = why_refused("BufferExhaustedException")
+    elif kind == "log_truncation_detected":
+        found = SITUATIONS["truncation"]
+    if found is None:
+        return "", ""
+    return found.sentence, found.lesson
+
+
 def headline(told: Sequence[NarratedEvent]) -> NarratedEvent | None:
-    """The one line that says what just happened: the gravest event of the newest moment."""
+    """The one line that says what just happened: the gravest key event of the last few
+    seconds (a new leader outranks the fencing that caused it), else the newest line."""
     if not told:
         return None
-    newest = [e for e in told if e.time_ms == told[-1].time_ms]
+    newest_ms = told[-1].time_ms
+    recent = [
+        e for e in told if e.importance == "key" and newest_ms - e.time_ms <= HEADLINE_HOLD_MS
+    ]
+    if not recent:
+        recent = [e for e in told if e.time_ms == newest_ms]
     rank = {"bad": 2, "warn": 1, "info": 0}
-    return max(newest, key=lambda e: rank.get(e.level, 0))
+    latest_moment = max(e.time_ms for e in recent)
+    # Events of the latest key moment; among them the highest ranked kind, then the gravest.
+    moment = [e for e in recent if e.time_ms == latest_moment]
+    return max(moment, key=lambda e: (HEADLINE_RANK.get(e.kind, 0), rank.get(e.level, 0)))

@@ -114,6 +114,29 @@ class TimelinePoint:
     time_ms: int
     kind: str
     label: str
+    importance: str = "key"  # "key" or "routine" (the timeline's filter hides routine ones)
+
+    @property
+    def seconds(self) -> float:
+        return self.time_ms / 1000
+
+
+def _plain(value: Any) -> str:
+    """A logged argument in words: `[["orders", 0]]` -> `orders-0`, never a Python repr."""
+    if isinstance(value, (list, tuple)):
+        if (
+            len(value) == 2
+            and isinstance(value[0], str)
+            and isinstance(value[1], int)
+            and not isinstance(value[1], bool)
+        ):
+            return f"{value[0]}-{value[1]}"
+        return ", ".join(_plain(v) for v in value) or "none"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_plain(v)}" for k, v in value.items()) or "none"
+    if value is None:
+        return "none"
+    return str(value)
 
 
 WIRE_REQUESTS_LISTED = frozenset(
@@ -130,7 +153,11 @@ def _command_label(payload: Mapping[str, Any]) -> str | None:
         op = str(entry.get("op", ""))
         if op in ("cluster.advance", "producer.send", "consumer.poll"):
             return None
-        args = ", ".join(f"{k}={v}" for k, v in entry.items() if k not in ("op", "config"))
+        args = ", ".join(
+            f"{k.replace('_', ' ')} {_plain(v)}"
+            for k, v in entry.items()
+            if k not in ("op", "config")
+        )
         return f"{op.split('.', 1)[-1].replace('_', ' ')} {args}".strip()
     if kind == "wire_request":
         # A real client's polls, fetches and heartbeats are too many to list; what it changed
@@ -147,7 +174,9 @@ def _command_label(payload: Mapping[str, Any]) -> str | None:
         value, topic = payload.get("value", ""), payload.get("topic")
         return f"produce {count} × {value} (key {key}) to {topic}"
     details = ", ".join(
-        f"{k} {v}" for k, v in payload.items() if k != "type" and not isinstance(v, (dict, list))
+        f"{k.replace('_', ' ')} {v}"
+        for k, v in payload.items()
+        if k != "type" and not isinstance(v, (dict, list))
     )
     return f"{str(kind).replace('_', ' ')} {details}".strip()
 
@@ -163,7 +192,7 @@ def timeline_points(
         if label:
             points.append(TimelinePoint(time_ms, "command", label))
     for told in narrate(list(runtime.cluster.events)):
-        points.append(TimelinePoint(int(told.time_ms), "event", told.text))
+        points.append(TimelinePoint(int(told.time_ms), "event", told.text, told.importance))
     points.sort(key=lambda p: (p.time_ms, p.kind != "command"))
     return points[-MAX_TIMELINE_POINTS:], runtime.now_ms
 

@@ -57,7 +57,9 @@ def _int_param(value: Any) -> int | None:
 # -- time travel -----------------------------------------------------------------------------
 
 
-def _past_page(request: HttpRequest, sandbox: LiveCluster, at: int | None) -> HttpResponse:
+def _past_page(
+    request: HttpRequest, sandbox: LiveCluster, at: int | None, asked: str | None = None
+) -> HttpResponse:
     stored = store.cluster_load(cluster_id=sandbox.id)
     times = [
         int(t) for t in sandbox.commands.order_by("seq").values_list("logical_time_ms", flat=True)
@@ -65,12 +67,23 @@ def _past_page(request: HttpRequest, sandbox: LiveCluster, at: int | None) -> Ht
     points, end_ms = timeline.timeline_points(
         spec=stored.spec, commands=stored.commands, times=times
     )
+    problem = ""
+    if asked is not None and (at is None or at < 0):
+        problem = (
+            f"“{asked[:40]}” is not a moment: t is a whole number of milliseconds from 0 to "
+            f"{end_ms}. Showing the latest logged moment instead."
+        )
+        at = None
+    elif at is not None and at > end_ms:
+        problem = (
+            f"Nothing is logged after {end_ms} ms yet, so t = {at} ms shows the latest moment."
+        )
     at_ms = end_ms if at is None else min(timeline.snap_to_tick(at), end_ms)
     runtime, _ = timeline.replay_until(spec=stored.spec, commands=stored.commands, at_ms=at_ms)
     clock = stage_render.ClockView(
         now_ms=runtime.now_ms, paused=True, speed=sandbox.speed, viewers=0
     )
-    fragments = stage_render.render_fragments(runtime, clock)
+    fragments = stage_render.render_fragments(runtime, clock, readonly=True)
     context = {
         "sandbox": sandbox,
         "at_ms": runtime.now_ms,
@@ -80,8 +93,11 @@ def _past_page(request: HttpRequest, sandbox: LiveCluster, at: int | None) -> Ht
         "points": points,
         "fragments": fragments,
         "main_fragments": [h for k, h in fragments.items() if k not in SIDE_FRAGMENTS],
+        "problem": problem,
+        "anomaly": _stress_anomaly(request),
     }
-    return render(request, "sandbox/fragments/timeline_past.html", context)
+    status = 400 if problem and asked is not None and _int_param(asked) is None else 200
+    return render(request, "sandbox/fragments/timeline_past.html", context, status=status)
 
 
 @require_GET
@@ -89,7 +105,8 @@ async def sandbox_timeline(request: HttpRequest, cluster_id: str) -> HttpRespons
     """The sandbox as it was at `?t=<ms>` (default: the end of its log), read-only."""
     sandbox = await aget_object_or_404(LiveCluster, pk=cluster_id)
     await _flush_host(sandbox.id)
-    return await sync_to_async(_past_page)(request, sandbox, _int_param(request.GET.get("t")))
+    asked = request.GET.get("t")
+    return await sync_to_async(_past_page)(request, sandbox, _int_param(asked), asked)
 
 
 @require_POST
@@ -220,4 +237,29 @@ def stress_open(request: HttpRequest, run_id: str, index: int) -> HttpResponse:
     except StressRun.DoesNotExist as error:
         raise Http404("No such run.") from error
     request.session[SESSION_SANDBOX] = sandbox.id
-    return redirect(reverse("sandbox-timeline", args=[sandbox.id]) + f"?t={at_ms}")
+    lost = "&anomaly=lost" if request.GET.get("anomaly") == "lost" else ""
+    return redirect(
+        reverse("sandbox-timeline", args=[sandbox.id])
+        + f"?t={at_ms}&run={run_id}&index={index}{lost}"
+    )
+
+
+def _stress_anomaly(request: HttpRequest) -> dict[str, Any] | None:
+    """The anomaly a stress run was opened for (`?run=&index=`), to name it on the past page."""
+    run_id, index = request.GET.get("run"), _int_param(request.GET.get("index"))
+    if not run_id or index is None:
+        return None
+    run = StressRun.objects.filter(pk=run_id).first()
+    failing = {f["index"]: f for f in ((run.report or {}) if run else {}).get("failing_runs", [])}
+    if index not in failing:
+        return None
+    found = failing[index]
+    anomaly = (request.GET.get("anomaly") == "lost" and found.get("first_lost")) or found["first"]
+    return {
+        "run": index + 1,
+        "kind": anomaly.get("kind"),
+        "partition": f"{anomaly.get('topic')}-{anomaly.get('partition')}",
+        "offset": anomaly.get("offset"),
+        "detail": anomaly.get("detail"),
+        "seconds": int(anomaly.get("time_ms", 0)) / 1000,
+    }

@@ -7,6 +7,7 @@ it arrives. Messages in flight are kept so the stage can draw them travelling.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Collection, Hashable
 from dataclasses import dataclass
 from random import Random
@@ -46,6 +47,10 @@ class Network:
         self._next_id = 0
         self.is_up: Callable[[Node], bool] = lambda node: True
         self.on_change: list[Callable[[], None]] = []
+        # Requests sent per API (the request's kind) and error codes answered per API: the
+        # stage's request rates and errors (Kafka's RequestsPerSec and ErrorsPerSec).
+        self.requests: Counter[str] = Counter()
+        self.request_errors: dict[str, Counter[str]] = {}
 
     # A client's node id is the word "clients" for reachability purposes.
     @staticmethod
@@ -118,6 +123,30 @@ class _Disconnected:
 DISCONNECTED = _Disconnected()
 
 
+def response_errors(response: object) -> list[str]:
+    """The error codes a response carries: a bare code (`"NOT_LEADER_OR_FOLLOWER"`), per
+    partition results `(code, ...)`, or mappings with an `"error"` key; `""`/`"NONE"` is none."""
+
+    def code(value: object) -> str:
+        if isinstance(value, str) and value not in ("", "NONE") and value.isupper():
+            return value
+        return ""
+
+    found: list[str] = []
+    items = response if isinstance(response, list) else [response]
+    for item in items:
+        if isinstance(item, tuple) and item:
+            item = item[0]
+        elif isinstance(item, dict):
+            item = item.get("error", "")
+        else:
+            item = getattr(item, "error", item)
+        name = code(item)
+        if name:
+            found.append(name)
+    return found
+
+
 def request(
     network: Network,
     source: Node,
@@ -138,14 +167,18 @@ def request(
 
     def arrive() -> None:
         if not receiver_alive():
+            network.request_errors.setdefault(kind, Counter())["NETWORK_EXCEPTION"] += 1
             network.send(destination, source, "disconnect", lambda: on_reply(DISCONNECTED))
             return
 
         def reply(response: object) -> None:
+            for error in response_errors(response):
+                network.request_errors.setdefault(kind, Counter())[error] += 1
             if lose_reply():
                 return
             network.send(destination, source, kind + "_response", lambda: on_reply(response))
 
         handle(reply)
 
+    network.requests[kind] += 1
     network.send(source, destination, kind, arrive)

@@ -69,16 +69,23 @@ def produce(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
         return ApplyResult(ok=False, message=text, error="UnknownTopicOrPartitionError")
     if runtime.producer is None:
         runtime.producer = runtime.cluster.producer(config={"client.id": "dojo-producer"})
+    tombstone = payload.get("tombstone") == "yes"
     for index in range(count):
         record_value = value if count == 1 else f"{value}-{index + 1}"
+        if tombstone:
+            record_value = "null (tombstone)"
         future = runtime.producer.send(
             topic,
-            value=record_value.encode(),
+            value=None if tombstone else record_value.encode(),
             key=key.encode() if key is not None else None,
         )
-        runtime.pending_sends.append(PendingSend(future=future, key=key, value=record_value))
+        runtime.pending_sends.append(
+            PendingSend(future=future, key=key, value=record_value, sent_ms=runtime.now_ms)
+        )
     runtime._settle_sends()
     plural = "record" if count == 1 else "records"
+    if tombstone:
+        plural = "tombstone" if count == 1 else "tombstones"
     return ApplyResult(ok=True, message=f"Sent {count} {plural} to {topic}.")
 
 

@@ -180,6 +180,13 @@ def _produce_key(value: Any, limits: Limits) -> str | None:
     return str(value) if value else None
 
 
+def _produce_rules(cleaned: dict[str, Any], limits: Limits) -> dict[str, Any]:
+    """A produce that is not a tombstone logs no `tombstone` key (its payload stays as before)."""
+    if not cleaned.get("tombstone"):
+        cleaned = {k: v for k, v in cleaned.items() if k != "tombstone"}
+    return cleaned
+
+
 def _step_ms(value: Any, limits: Limits) -> int:
     if value is None:
         return DEFAULT_STEP_MS
@@ -247,6 +254,7 @@ _COMMANDS: tuple[CommandSpec, ...] = (
         label="Produce",
         help="Send records with the stage's own producer; the same key goes to the same partition.",
         apply=ap.produce,
+        check=_produce_rules,
         fields=(
             _topic(initial="orders", widget="hidden"),
             Field(
@@ -276,6 +284,15 @@ _COMMANDS: tuple[CommandSpec, ...] = (
                     "max_value": f"Send at most {MAX_PRODUCE_COUNT} records at a time.",
                     "invalid": "Count must be a whole number.",
                 },
+            ),
+            Field(
+                "tombstone",
+                "choice",
+                required=False,
+                choices=(("", "no"), ("yes", "yes")),
+                label="Tombstone (null value)",
+                help="Send the key with a null value: on a compacted topic the cleaner later "
+                "removes every record of that key. The value typed is ignored.",
             ),
         ),
     ),
@@ -517,6 +534,7 @@ _COMMANDS: tuple[CommandSpec, ...] = (
                 "acks",
                 "choice",
                 choices=ACKS,
+                initial="all",  # the stage's producer starts with Kafka's default, acks=all
                 label="Produce form's acks",
                 widget="select",
                 messages={"invalid_choice": "acks is 0, 1 or all."},

@@ -61,17 +61,18 @@ class PendingSend:
     future: Any
     key: str | None
     value: str
+    sent_ms: int = 0  # cluster time of the send: delivery.timeout.ms runs from here
 
 
 def kafka_error_text(error: BaseException) -> str:
-    """`NotEnoughReplicasException: <the engine's sentence> (<why it happens>)` for a learner:
-    Kafka's Java name, as in Kafka's logs, and the error's plain explanation."""
+    """`NotEnoughReplicasException: <the engine's sentence>. <why it happens>` for a learner:
+    Kafka's Java name, as in Kafka's logs, then two plain sentences (never nested brackets)."""
     message = str(error).strip()
     name = str(getattr(error, "kafka_name", "") or type(error).__name__)
     text = f"{name}: {message}" if message and message not in (name, type(error).__name__) else name
-    explanation = str(getattr(error, "explanation", "") or "")
+    explanation = str(getattr(error, "explanation", "") or "").strip()
     if explanation and explanation not in text:
-        text += f" ({explanation})"
+        text = text.rstrip(". ") + ". " + explanation
     return text
 
 
@@ -217,7 +218,7 @@ class ClusterRuntime:
                 self.acked_sends += 1
             except KafkaError as error:
                 self.failed_sends += 1
-                self._notice("error", f"Send of {send.value!r} failed: {kafka_error_text(error)}")
+                self._notice("error", f"Send of “{send.value}” failed: {kafka_error_text(error)}")
         self.pending_sends = still_pending
 
     def _notice(self, level: str, text: str) -> None:

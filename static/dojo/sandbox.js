@@ -13,7 +13,7 @@
     var el = document.getElementById("flash");
     if (!el) return;
     el.textContent = text;
-    el.className = "flash " + (level || "info");
+    el.className = "flash toast " + (level || "info");
     el.hidden = false;
     clearTimeout(flash.timer);
     flash.timer = setTimeout(function () { el.hidden = true; }, 4000);
@@ -57,7 +57,11 @@
     if (frame.type === "error") {
       if (!showFormError(form, frame.message)) flash(frame.message, "error");
     } else if (frame.type === "ack") {
-      showFormError(form, "");
+      // A later success clears every error still shown under a form: it is history now.
+      document.querySelectorAll('[data-role="form-error"]').forEach(function (slot) {
+        slot.textContent = "";
+        slot.hidden = true;
+      });
       if (frame.message) flash(frame.message, "info");
     }
   });
@@ -93,6 +97,115 @@
     form.requestSubmit();
   }
 
+  // -- the dock: tabs (a drawer on phones), opened from the element a control acts on ------
+  function narrow() { return window.matchMedia("(max-width: 900px)").matches; }
+
+  function openTab(name, toggle) {
+    var dock = document.getElementById("dock");
+    if (!dock) return;
+    var tab = dock.querySelector('.dock-tab[data-tab="' + name + '"]');
+    if (!tab) return;
+    var already = tab.getAttribute("aria-selected") === "true";
+    if (toggle && already && narrow() && dock.classList.contains("is-open")) {
+      dock.classList.remove("is-open");
+      return;
+    }
+    dock.querySelectorAll(".dock-tab").forEach(function (t) {
+      t.setAttribute("aria-selected", t === tab ? "true" : "false");
+      t.tabIndex = t === tab ? 0 : -1;
+    });
+    dock.querySelectorAll(".dock-pane").forEach(function (pane) {
+      pane.hidden = pane.dataset.pane !== name;
+    });
+    dock.classList.add("is-open");
+  }
+
+  function initDock() {
+    var dock = document.getElementById("dock");
+    if (!dock) return;
+    var sandbox = document.querySelector(".sandbox");
+    var first = (sandbox && sandbox.dataset.firstTab) || "produce";
+    openTab(first, false);
+    if (narrow()) dock.classList.remove("is-open"); // phones: the stage first, drawer closed
+  }
+
+  // What a click on the stage opens: the producer -> Produce, a group -> Clients, a broker or a
+  // controller -> Brokers with that node picked in the forms.
+  function openFromStage(el) {
+    var producer = el.closest("[data-producer]");
+    if (producer) { openTab("produce"); focusFirst("pane-produce"); return true; }
+    var group = el.closest("[data-group]");
+    if (group && el.closest(".stage-svg")) { openTab("clients"); pick("group", group.dataset.group); return true; }
+    var broker = el.closest(".broker[data-broker]");
+    if (broker) { openTab("brokers"); pick("broker_id", broker.dataset.broker); return true; }
+    var controller = el.closest(".controller[data-controller]");
+    if (controller) { openTab("brokers"); pick("controller_id", controller.dataset.controller); return true; }
+    return false;
+  }
+
+  function pick(field, value) {
+    document.querySelectorAll('.dock [name="' + field + '"]').forEach(function (input) {
+      if (input.tagName === "SELECT") {
+        for (var i = 0; i < input.options.length; i++) {
+          if (input.options[i].value === String(value)) input.selectedIndex = i;
+        }
+      } else if (input.type !== "hidden") {
+        input.value = value;
+      }
+    });
+  }
+
+  function focusFirst(paneId) {
+    var pane = document.getElementById(paneId);
+    var input = pane && pane.querySelector("input:not([type=hidden]), select");
+    if (input && !narrow()) input.focus({ preventScroll: true });
+  }
+
+  function syncClockButtons() {
+    var clock = document.getElementById("clock");
+    var pause = document.getElementById("pause-button");
+    var resume = document.getElementById("resume-button");
+    if (!clock || !pause || !resume) return;
+    var paused = clock.classList.contains("is-paused");
+    pause.disabled = paused;
+    resume.disabled = !paused;
+  }
+  document.addEventListener("htmx:wsAfterMessage", syncClockButtons);
+
+  document.addEventListener("change", function (evt) {
+    if (evt.target && evt.target.id === "produce-tombstone") {
+      var value = document.querySelector('#produce-form [name="value"]');
+      if (!value) return;
+      if (evt.target.checked) {
+        value.dataset.typed = value.value;
+        value.value = "null";
+        value.readOnly = true;
+      } else {
+        value.value = value.dataset.typed || "";
+        value.readOnly = false;
+      }
+    }
+  });
+
+  function copyField(id, statusId) {
+    var field = document.getElementById(id);
+    var status = statusId && document.getElementById(statusId);
+    if (!field) return;
+    var text = field.value !== undefined ? field.value : field.innerText;
+    function said(ok) {
+      var words = ok ? "Copied." : "Copy failed: select the text and copy it by hand.";
+      if (status) status.textContent = words; else flash(words, ok ? "info" : "error");
+    }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(function () { said(true); }, function () { said(false); });
+    } else {
+      field.select && field.select();
+      var ok = false;
+      try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+      said(ok);
+    }
+  }
+
   document.addEventListener("click", function (evt) {
     var target = evt.target.closest && evt.target.closest(".stage-action");
     if (target) {
@@ -100,6 +213,30 @@
       stageAction(target);
       return;
     }
+    var tab = evt.target.closest && evt.target.closest(".dock-tab");
+    if (tab) { openTab(tab.dataset.tab, true); return; }
+    var filter = evt.target.closest && evt.target.closest("[data-filter-target]");
+    if (filter) {
+      var list = document.getElementById(filter.dataset.filterTarget);
+      var holder = list && list.closest("[data-filter]");
+      if (holder) holder.dataset.filter = filter.dataset.filter;
+      filter.parentNode.querySelectorAll("[data-filter-target]").forEach(function (b) {
+        b.setAttribute("aria-pressed", b === filter ? "true" : "false");
+      });
+      return;
+    }
+    var copy = evt.target.closest && evt.target.closest("[data-copy]");
+    if (copy) { copyField(copy.dataset.copy, "copy-status"); return; }
+    if (evt.target.id === "values-toggle") {
+      var panel = document.getElementById("records-panel");
+      if (panel) {
+        panel.hidden = !panel.hidden;
+        evt.target.setAttribute("aria-pressed", panel.hidden ? "false" : "true");
+        evt.target.textContent = panel.hidden ? "Show keys and values" : "Hide keys and values";
+      }
+      return;
+    }
+    if (evt.target.closest && evt.target.closest(".stage-svg") && openFromStage(evt.target)) return;
     // A form with several buttons: the clicked one picks the command type (and app action).
     var button = evt.target.closest && evt.target.closest("button[data-set-type]");
     if (button && button.form) {
@@ -142,6 +279,12 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
+    initDock();
+    syncClockButtons();
+    // The past: the timeline list opens scrolled to the moment shown.
+    var now = document.querySelector(".points li.is-now") || document.querySelector(".points li.is-future");
+    var list = now && now.closest(".points");
+    if (list) list.scrollTop = Math.max(0, now.offsetTop - list.clientHeight / 3);
     var stored = null;
     try { stored = localStorage.getItem("dojo-theme"); } catch (e) { stored = null; }
     applyTheme(stored);

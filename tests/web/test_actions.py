@@ -90,7 +90,10 @@ def test_engine_refusals_carry_the_kafka_name_and_the_explanation() -> None:
     assert not result.ok
     assert result.error == "InvalidPartitionsError"
     assert result.message.startswith("InvalidPartitionsException: ")
-    assert "(" in result.message  # the error's plain explanation follows
+    # the error's plain explanation follows as its own sentence, never in nested brackets
+    assert result.message.endswith(
+        "A topic's partition count can only grow, and must be at least 1."
+    )
     group_busy = run(
         runtime,
         log,

@@ -28,6 +28,7 @@ def test_produce_from_the_form_and_watch_the_cluster_live(
     page.wait_for_url("**/sandbox/*/")
     sandbox_url = page.url
     expect(page.locator("#connection")).to_have_text("live", timeout=10_000)
+    page.get_by_role("button", name="Show keys and values").click()  # the records as text
     expect(page.locator("#partition-orders-0")).to_be_visible()
     page.evaluate("window.__sameDocument = true")
 
@@ -73,6 +74,7 @@ def test_produce_from_the_form_and_watch_the_cluster_live(
     daphne_server.start()
     page.goto(sandbox_url)
     expect(page.locator("#connection")).to_have_text("live", timeout=10_000)
+    page.get_by_role("button", name="Show keys and values").click()
     expect(cell).to_be_visible(timeout=5_000)
     expect(broker.locator(".badge")).to_have_text("stopped")
     page.screenshot(path=str(SCREENSHOTS / "sandbox-after-restart.png"), full_page=True)

@@ -80,7 +80,8 @@ def test_an_unclean_election_warns_of_lost_records() -> None:
             )
         ]
     )
-    assert "orders-1 has a new leader: broker 3, epoch 4 (was broker 2)" in told[0].text
+    assert told[0].text.startswith("new leader for orders-1: broker 3 (epoch 4, was broker 2)")
+    assert told[0].lesson == "unclean-election"
     assert "unclean" in told[0].text
     assert told[0].level == "bad"
 
@@ -133,7 +134,7 @@ def test_a_real_crash_is_narrated_from_the_engine_events() -> None:
     assert any(t.startswith("broker 2 crashed") for t in texts)
     fenced = [t for t in texts if t.startswith("broker 2 missed heartbeats")]
     assert fenced and "removed from the ISR of orders-" in fenced[0]
-    assert any("has a new leader" in t for t in texts)
+    assert any(t.startswith("new leader for orders-") for t in texts)
 
 
 def test_a_producer_held_back_by_its_buffer_is_told_from_the_engine_events() -> None:
@@ -185,7 +186,111 @@ def test_every_kind_of_the_event_catalogue_is_told_or_kept_quiet() -> None:
     assert set(SIMPLE) | QUIET_KINDS <= set(EVENT_KINDS)
 
 
+def _commit(t: int, group: str = "billing", n: int = 3) -> FakeEvent:
+    offsets = [["orders", p, t // 100] for p in range(n)]
+    return FakeEvent(t, "offsets_committed", {"group": group, "offsets": offsets})
+
+
+def test_routine_commits_of_a_group_fold_into_one_line_with_a_count() -> None:
+    told = narrate([_commit(t) for t in range(1_000, 13_000, 1_000)])
+    assert [e.text for e in told] == ["group billing committed 3 partitions, 12 times"]
+    assert told[0].importance == "routine"
+    assert told[0].first_ms == 1_000 and told[0].time_ms == 12_000
+
+
+def test_an_important_event_between_commits_is_not_folded_away() -> None:
+    election = FakeEvent(
+        5_500,
+        "leader_elected",
+        {"topic": "orders", "partition": 0, "leader": 1, "previous_leader": 2, "leader_epoch": 3},
+    )
+    told = narrate([_commit(1_000), _commit(2_000), election, _commit(6_000), _commit(7_000)])
+    assert [e.text for e in told] == [
+        "group billing committed 3 partitions, 2 times",
+        "new leader for orders-0: broker 1 (epoch 3, was broker 2)",
+        "group billing committed 3 partitions, 2 times",
+    ]
+    assert told[1].importance == "key"
+
+
+def test_a_new_leader_stays_the_headline_over_later_routine_work() -> None:
+    fenced = FakeEvent(11_000, "broker_fenced", {"broker": 2, "reason": "missed heartbeats"})
+    election = FakeEvent(
+        11_000,
+        "leader_elected",
+        {"topic": "orders", "partition": 0, "leader": 1, "previous_leader": 2, "leader_epoch": 2},
+    )
+    told = narrate([fenced, election, _commit(11_500), _commit(12_500)])
+    top = headline(told)
+    assert top is not None
+    assert top.text.startswith("new leader for orders-0: broker 1")
+
+
+def test_a_refused_write_is_told_with_its_error_its_why_and_its_lesson() -> None:
+    retries = [
+        FakeEvent(
+            t,
+            "produce_retried",
+            {
+                "producer": "dojo-producer",
+                "topic": "orders",
+                "partition": 0,
+                "error": "NotEnoughReplicasException",
+                "attempt": attempt,
+            },
+        )
+        for attempt, t in enumerate(range(1_000, 6_000, 1_000), start=1)
+    ]
+    told = narrate(retries)
+    assert len(told) == 1
+    line = told[0]
+    assert "refused with NotEnoughReplicasException" in line.text
+    assert "attempt 5" in line.text and "5 refusals so far" in line.text
+    assert line.importance == "key"
+    assert "min.insync.replicas" in line.why
+    assert line.lesson == "replication-isr"
+    assert line.lesson_url == "/lessons/replication-isr/"
+
+
+def test_the_metric_changes_an_event_caused_are_told_beside_it() -> None:
+    from webapp.metrics import Change
+
+    events = [
+        FakeEvent(
+            11_000,
+            "isr_shrunk",
+            {
+                "topic": "orders",
+                "partition": p,
+                "removed": [2],
+                "isr": [1, 3],
+                "reason": "broker fenced",
+            },
+        )
+        for p in range(3)
+    ] + [FakeEvent(11_000, "broker_fenced", {"broker": 2, "reason": "missed heartbeats"})]
+    changes = {p: [Change("UnderReplicatedPartitions", p, p + 1)] for p in range(3)}
+    told = narrate(events, changes=changes)
+    assert told[0].changes == ("UnderReplicatedPartitions 0 → 3",)
+
+
 def test_offsets_removed_with_their_topic_are_told_with_the_reason() -> None:
     data = {"group": "billing", "reason": "topic deleted", "offsets": [["returns", 0]]}
     [told] = narrate([FakeEvent(1, "offsets_deleted", data)])
     assert told.text == "group billing lost its committed offsets on returns-0 (topic deleted)"
+
+
+def test_a_removed_member_and_its_refused_commit_link_the_zombie_lesson() -> None:
+    removed = FakeEvent(
+        30_000,
+        "member_removed",
+        {"group": "billing", "client_id": "consumer-1", "reason": "session timeout"},
+    )
+    refused = FakeEvent(
+        31_000, "offsets_commit_failed", {"group": "billing", "error": "ILLEGAL_GENERATION"}
+    )
+    told = narrate([removed, refused])
+    assert told[0].text == "group billing removed consumer-1 (session timeout)"
+    assert told[0].lesson == "zombie-fencing" and told[0].importance == "key"
+    assert "refused a commit" in told[1].text and told[1].lesson == "zombie-fencing"
+    assert "old generation" in told[1].why

@@ -11,7 +11,7 @@ from engine.partitioner import partition_for_key
 from lessons.scenarios.runtime import ClusterRuntime
 from tests.web.support import sandbox_runtime
 from webapp.engine_host.render import ClockView, render_fragments
-from webapp.engine_host.stage import MAX_ROWS, build_mirror, build_stage
+from webapp.engine_host.stage import MAX_ROWS, PRODUCER_BOX_WIDTH, build_mirror, build_stage
 
 CLOCK = ClockView(now_ms=0, paused=False, speed=1.0, viewers=1)
 
@@ -181,12 +181,12 @@ def test_a_producer_faster_than_the_brokers_shows_its_buffer_filling_then_blocke
     )
     cluster.advance(500)
     [calm] = build_stage(cluster)["producers"]
-    assert 0 < calm["buffer_width"] < 440 and not calm["buffer_blocked"]
+    assert 0 < calm["buffer_width"] < PRODUCER_BOX_WIDTH and not calm["buffer_blocked"]
     cluster.stop_broker(1)
     cluster.advance(2000)
     assert app.snapshot()["blocked_since_ms"] is not None
     [held] = build_stage(cluster)["producers"]
-    assert held["buffer_width"] == 440
+    assert held["buffer_width"] == PRODUCER_BOX_WIDTH
     assert held["buffer_blocked"]
     assert "buffer full: send() waits" in held["detail"]
     svg = render_fragments_for(cluster)

@@ -100,10 +100,12 @@ def test_kill_the_leader_and_watch_the_stage_and_the_mirror(
     expect(broker).not_to_have_class(re.compile("is-stopped"), timeout=5_000)
 
     # Bad input gets a clear error next to the form; an engine refusal keeps its Kafka name.
+    page.locator('.dock-tab[data-tab="brokers"]').click()
     page.get_by_label("Cut off nodes", exact=True).fill("999")
     page.get_by_role("button", name="Cut network").click()
     cut_form = page.locator('form[data-command="partition_network"] [data-role="form-error"]')
     expect(cut_form).to_contain_text("There is no node 999")
+    page.locator('.dock-tab[data-tab="clients"]').click()
     page.get_by_label("Total partitions of orders", exact=True).fill("2")
     page.get_by_role("button", name="Add partitions").click()
     add_error = page.locator('form[data-command="add_partitions"] [data-role="form-error"]')
@@ -111,12 +113,18 @@ def test_kill_the_leader_and_watch_the_stage_and_the_mirror(
 
     # Traffic on the cluster clock: a producer app and a consumer group with lag bars.
     page.get_by_label("Speed", exact=True).select_option("1")
+    page.locator('.dock-tab[data-tab="produce"]').click()
     page.get_by_label("Records per second", exact=True).fill("8")
     page.get_by_role("button", name="Start sending at this rate").click()
+    page.locator('.dock-tab[data-tab="clients"]').click()
     page.get_by_role("button", name="Add consumer to group").click()
     expect(page.locator('#stage .group[data-group="billing"]')).to_be_visible(timeout=5_000)
     expect(page.locator("#stage .producer").first).to_contain_text("acks=all")
-    expect(page.locator('#mirror li[data-group="billing"]')).to_contain_text("owns orders-")
+    # The group is drawn at once (its coordinator still to be found), then gets its partitions.
+    expect(page.locator('#mirror li[data-group="billing"]')).to_contain_text(
+        "owns orders-", timeout=20_000
+    )
+    page.locator('.dock-tab[data-tab="brokers"]').click()
     page.get_by_label("Cut off nodes", exact=True).fill("3")
     page.get_by_role("button", name="Cut network").click()
     expect(page.locator("#stage .cut-banner")).to_contain_text("network cut: {3}")
@@ -150,7 +158,8 @@ def test_kill_the_leader_and_watch_the_stage_and_the_mirror(
     assert animation == "none", "reduced motion: no dot animation"
     phone.screenshot(path=str(SCREENSHOTS / "stage-phone-375x667.png"))
     phone.screenshot(path=str(SCREENSHOTS / "stage-phone-full.png"), full_page=True)
-    phone.locator(".actions").first.scroll_into_view_if_needed()
+    phone.locator('.dock-tab[data-tab="brokers"]').click()
+    expect(phone.locator("#pane-brokers")).to_be_visible()
     phone.screenshot(path=str(SCREENSHOTS / "stage-phone-actions-375x667.png"))
     # The mirror is swapped in live; scroll to whichever copy is attached right now.
     phone.evaluate("document.getElementById('mirror').scrollIntoView()")
@@ -171,6 +180,7 @@ def test_the_create_topic_form_creates_a_topic_on_the_stage(
     page.wait_for_url("**/sandbox/*/")
     expect(page.locator("#connection")).to_have_text("live", timeout=10_000)
 
+    page.locator('.dock-tab[data-tab="clients"]').click()
     page.get_by_label("New topic", exact=True).fill("payments")
     page.get_by_label("Partitions", exact=True).fill("2")
     page.get_by_label("Replication factor", exact=True).fill("2")

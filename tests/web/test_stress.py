@@ -81,7 +81,9 @@ def test_a_failing_run_opens_on_the_stage_at_its_first_anomaly() -> None:
 
     failing = report["failing_runs"][0]
     opened, at_ms = experiments.stress_run_open(run_id=run.id, index=failing["index"])
-    assert at_ms == failing["first"]["time_ms"]
+    # At or after the checker's time: the first moment the anomaly can be seen on the stage.
+    assert at_ms == experiments.anomaly_visible_ms(ACKS_1, failing["seed"], failing["first"])
+    assert at_ms >= failing["first"]["time_ms"]
     stored = store.cluster_load(cluster_id=opened.id)
     assert stored.spec.seed == failing["seed"]
     whole = ClusterRuntime.replay(stored.spec, stored.commands).cluster

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -110,3 +111,48 @@ def test_the_past_page_shows_the_old_state_read_only_and_forks_from_it(client: C
     assert response["Location"] == f"/sandbox/{fork.id}/"
     assert client.get("/sandbox/")["Location"] == f"/sandbox/{fork.id}/"
     assert client.post(f"/sandbox/{original.id}/fork/", {"t": "soon"}).status_code == 400
+
+
+@pytest.mark.django_db
+def test_a_moment_that_is_not_a_number_is_answered_clearly(client: Client) -> None:
+    original = sandbox_with_log()
+    page = client.get(f"/sandbox/{original.id}/timeline/?t=abc")
+    assert page.status_code == 400
+    text = page.content.decode()
+    assert "“abc” is not a moment: t is a whole number of milliseconds from 0 to" in text
+    assert "Showing the latest logged moment instead." in text
+    late = client.get(f"/sandbox/{original.id}/timeline/?t=99999999").content.decode()
+    assert "Nothing is logged after" in late
+    assert (
+        "t-problem" not in client.get(f"/sandbox/{original.id}/timeline/?t=1000").content.decode()
+    )
+
+
+@pytest.mark.django_db
+def test_the_past_timeline_tells_each_moment_once_in_seconds(client: Client) -> None:
+    original = sandbox_with_log()
+    text = client.get(f"/sandbox/{original.id}/timeline/?t=1000").content.decode()
+    assert "What happened by then" not in text  # one timeline, not a second list of events
+    assert re.search(r'class="t" href="\?t=\d+" aria-label="Go to [\d.]+ s">[\d.]+ s</a>', text)
+    assert " ms</a>" not in text
+
+
+@pytest.mark.django_db
+def test_the_share_page_has_a_copy_button_for_its_link(client: Client) -> None:
+    original = sandbox_with_log()
+    text = client.post(f"/sandbox/{original.id}/share/", {"t": "1000"}).content.decode()
+    assert 'data-copy="share-url"' in text and "Copy link" in text
+    assert "/static/dojo/sandbox.js" in text
+
+
+@pytest.mark.django_db
+def test_missing_pages_and_server_errors_are_styled_pages(client: Client, settings: Any) -> None:
+    settings.DEBUG = False
+    missing = client.get("/sandbox/doesnotexist/")
+    assert missing.status_code == 404
+    assert "Nothing lives at this address" in missing.content.decode()
+    assert "dojo.css" in missing.content.decode()
+    from django.template.loader import render_to_string
+
+    broken = render_to_string("500.html")
+    assert "Something broke on our side" in broken and "dojo.css" in broken

@@ -16,7 +16,9 @@ from django.template.loader import render_to_string
 from engine.errors import KafkaError
 from lessons.scenarios.runtime import ClusterRuntime, kafka_error_text
 from webapp.engine_host.stage import build_mirror, build_stage
+from webapp.metrics import metrics_view, tracker_for
 from webapp.narration import NarratedEvent, headline, narrate
+from webapp.why import why_refused
 
 logger = logging.getLogger(__name__)
 
@@ -126,9 +128,148 @@ def _read_tail(runtime: ClusterRuntime, topic: str, p: Any, start: int) -> tuple
         return [], kafka_error_text(leader_error)
 
 
-def _narrated(runtime: ClusterRuntime) -> list[NarratedEvent]:
-    """The engine's recent events told in plain words, oldest first."""
-    return narrate(list(runtime.cluster.events[-NARRATED_EVENTS:]))
+def _narrated(runtime: ClusterRuntime, snap: dict[str, Any]) -> list[NarratedEvent]:
+    """The engine's recent events told in plain words, oldest first, each with the metric
+    changes it caused."""
+    events = runtime.cluster.events
+    tracker = tracker_for(runtime)
+    tracker.update(runtime.cluster, snap)
+    first = max(0, len(events) - NARRATED_EVENTS)
+    changes = {i - first: tracker.changes[i] for i in tracker.changes if i >= first}
+    return narrate(list(events[first:]), changes=changes)
+
+
+def refusals_view(runtime: ClusterRuntime, snap: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per producer still waiting on sends: the refusal it is retrying (Kafka's error name, the
+    attempt, the time left to delivery.timeout.ms), why, and the lesson that explains it."""
+    now = runtime.now_ms
+    waiting = {p["client_id"]: p for p in snap.get("producers", []) if p.get("pending")}
+    objects = {getattr(p, "client_id", None): p for p in runtime.cluster.producers}
+    found: dict[str, dict[str, Any]] = {}
+    if not waiting:
+        return found
+    sent_at: dict[tuple[str, int], int] = {}
+    for send in runtime.pending_sends:
+        tp = getattr(send.future, "tp", None)
+        if tp is not None and runtime.producer is not None:
+            key = (f"{tp.topic}-{tp.partition}", 0)
+            sent_at.setdefault(key, send.sent_ms)
+    events = runtime.cluster.events
+    start = max(0, len(events) - 4 * NARRATED_EVENTS)
+    streak_start: dict[tuple[Any, str], int] = {}
+    latest: dict[Any, Any] = {}
+    for event in events[start:]:
+        if event.kind != "produce_retried":
+            continue
+        d = event.data
+        tp = f"{d.get('topic')}-{d.get('partition')}"
+        if int(d.get("attempt", 0)) <= 1 or (d.get("producer"), tp) not in streak_start:
+            streak_start[(d.get("producer"), tp)] = event.time_ms
+        latest[d.get("producer")] = event
+    for client_id, event in latest.items():
+        if client_id not in waiting:
+            continue
+        producer = objects.get(client_id)
+        timeout = int(getattr(producer, "delivery_timeout_ms", 120_000))
+        d = event.data
+        tp = f"{d.get('topic')}-{d.get('partition')}"
+        began = streak_start.get((client_id, tp), event.time_ms)
+        if client_id == getattr(runtime.producer, "client_id", None):
+            began = min(began, sent_at.get((tp, 0), began))
+        if now - began >= timeout:
+            continue
+        why = why_refused(str(d.get("error", "")))
+        found[client_id] = {
+            "client_id": client_id,
+            "error": d.get("error"),
+            "attempt": int(d.get("attempt", 0)),
+            "partition": tp,
+            "left_s": max(0.0, (began + timeout - now) / 1000),
+            "timeout_s": timeout / 1000,
+            "why": why.sentence if why else "",
+            "lesson_url": why.lesson_url if why else "",
+            "lesson_title": why.lesson_title if why else "",
+        }
+    return found
+
+
+def _sends_view(
+    runtime: ClusterRuntime, refusals: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The stage producer's records still in flight, each with its refusal if it is retrying."""
+    client_id = getattr(runtime.producer, "client_id", None)
+    refusal = refusals.get(str(client_id)) if client_id else None
+    timeout = int(getattr(runtime.producer, "delivery_timeout_ms", 120_000))
+    rows = []
+    for send in runtime.pending_sends[:8]:
+        tp = getattr(send.future, "tp", None)
+        where = f"{tp.topic}-{tp.partition}" if tp is not None else ""
+        retrying = refusal if refusal and refusal["partition"] == where else None
+        rows.append(
+            {
+                "key": send.key,
+                "value": send.value,
+                "partition": where,
+                "age_s": (runtime.now_ms - send.sent_ms) / 1000,
+                "left_s": max(0.0, (send.sent_ms + timeout - runtime.now_ms) / 1000),
+                "refusal": retrying,
+            }
+        )
+    return rows
+
+
+def _producer_totals(snap: dict[str, Any]) -> dict[str, int]:
+    """Sent / acknowledged / in flight over every producer of the cluster (the stage's, the
+    producer apps' and, in an opened stress run, the run's own)."""
+    totals = {"sent": 0, "acked": 0, "pending": 0}
+    for p in snap.get("producers", []):
+        for key in totals:
+            totals[key] += int(p.get(key, 0) or 0)
+    return totals
+
+
+def topic_notes(snap: dict[str, Any]) -> list[dict[str, str]]:
+    """Settings that are legal but surprising, said in words: a min.insync.replicas above the
+    replication factor behaves as the replication factor (Kafka 3.7+, effectiveMinIsr)."""
+    from webapp.why import SITUATIONS
+
+    notes = []
+    for name in sorted(snap["topics"]):
+        t = snap["topics"][name]
+        if name.startswith("__") or t.get("internal") or not t.get("partitions"):
+            continue
+        try:
+            min_isr = int(t.get("config", {}).get("min.insync.replicas", 1))
+        except (TypeError, ValueError):
+            continue
+        rf = min(len(p["replicas"]) for p in t["partitions"])
+        if min_isr > rf:
+            why = SITUATIONS["effective_min_isr"]
+            notes.append(
+                {
+                    "topic": name,
+                    "text": f"{name}: min.insync.replicas is {min_isr} but each partition has "
+                    f"{rf} replicas, so it behaves as {rf}: acks=all writes need all {rf} "
+                    "replicas in sync.",
+                    "why": why.sentence,
+                    "lesson_url": why.lesson_url,
+                    "lesson_title": why.lesson_title,
+                }
+            )
+    return notes
+
+
+def _current_notices(runtime: ClusterRuntime) -> list[Any]:
+    """Notices newest first; an error is dropped once a later command succeeded."""
+    shown = []
+    success_since = False
+    for notice in reversed(runtime.notices):
+        if notice.level == "error" and success_since:
+            continue
+        if notice.level != "error":
+            success_since = True
+        shown.append({"seconds": notice.time_ms / 1000, "level": notice.level, "text": notice.text})
+    return shown[:6]
 
 
 def _consumers_view(runtime: ClusterRuntime, topics: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -163,8 +304,11 @@ def topic_names(runtime: ClusterRuntime) -> list[str]:
     return sorted(names)
 
 
-def render_fragments(runtime: ClusterRuntime, clock: ClockView) -> dict[str, str]:
-    """Every fragment of the cluster stage, keyed by element id, in page order."""
+def render_fragments(
+    runtime: ClusterRuntime, clock: ClockView, *, readonly: bool = False
+) -> dict[str, str]:
+    """Every fragment of the cluster stage, keyed by element id, in page order. `readonly`
+    (the past): no buttons are drawn on brokers and controllers."""
     alive = {b.id for b in runtime.cluster.brokers() if b.alive}
     topics = [_topic_view(runtime, name, alive) for name in topic_names(runtime)]
     snap = runtime.cluster.snapshot()
@@ -173,14 +317,17 @@ def render_fragments(runtime: ClusterRuntime, clock: ClockView) -> dict[str, str
         for p in topic["partitions"]:
             marks = [(m["name"], int(m["position"])) for m in p["consumer_positions"]]
             bookmarks[(topic["name"], p["number"])] = marks
-    told = _narrated(runtime)
+    told = _narrated(runtime, snap)
     events = list(reversed(told))[:EVENTS_SHOWN]
+    refusals = refusals_view(runtime, snap)
     context = {
         "stage": build_stage(
             runtime.cluster,
             snap=snap,
             consumer_positions=bookmarks,
             recent_messages=list(getattr(runtime, "recent_messages", {}).values()),
+            refusals=refusals,
+            with_actions=not readonly,
         ),
         "mirror": build_mirror(snap),
         "headline": headline(told),
@@ -188,10 +335,13 @@ def render_fragments(runtime: ClusterRuntime, clock: ClockView) -> dict[str, str
         "topics": topics,
         "consumers": _consumers_view(runtime, topics),
         "events": events,
-        "notices": list(reversed(runtime.notices)),
-        "pending_sends": len(runtime.pending_sends),
-        "acked_sends": runtime.acked_sends,
+        "notices": _current_notices(runtime),
+        "producer_totals": _producer_totals(snap),
         "failed_sends": runtime.failed_sends,
+        "sends": _sends_view(runtime, refusals),
+        "refusals": list(refusals.values()),
+        "metrics": metrics_view(runtime, snap),
+        "topic_notes": topic_notes(snap),
     }
     fragments = {
         "clock": render_to_string("sandbox/fragments/clock.html", context),
@@ -202,6 +352,9 @@ def render_fragments(runtime: ClusterRuntime, clock: ClockView) -> dict[str, str
         "consumers": render_to_string("sandbox/fragments/consumers.html", context),
         "events": render_to_string("sandbox/fragments/events.html", context),
         "notices": render_to_string("sandbox/fragments/notices.html", context),
+        "metrics": render_to_string("sandbox/fragments/metrics.html", context),
+        "sends": render_to_string("sandbox/fragments/sends.html", context),
+        "topic-notes": render_to_string("sandbox/fragments/topic_notes.html", context),
     }
     return fragments
 

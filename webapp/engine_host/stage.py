@@ -13,7 +13,7 @@ from typing import Any
 from engine.errors import KafkaError
 from lessons.scenarios import commands_for
 
-WIDTH = 1200
+WIDTH = 900  # drawn about 1:1 beside the dock at 1280 px, so 11 px text stays 11 px
 PAD = 16
 CONTROLLER_BAND = 84
 BROKER_HEADER = 64
@@ -65,7 +65,7 @@ class Node:
 
 
 # The producer box's width in the stage template (templates/sandbox/fragments/stage.html).
-PRODUCER_BOX_WIDTH = 440
+PRODUCER_BOX_WIDTH = WIDTH / 2 - 2 * PAD  # the left half of the clients band
 
 
 def node_actions(node: str, node_id: Any, *, alive: bool) -> list[dict[str, Any]]:
@@ -94,6 +94,33 @@ def _place_actions(actions: list[dict[str, Any]], x: float, y: float) -> None:
         x += width + 6
 
 
+def client_group_ids(snap: dict[str, Any]) -> set[str]:
+    """Groups the cluster's consumers belong to (a group exists for its members even while no
+    coordinator has loaded it yet, e.g. with a broker down)."""
+    return {
+        str(c["group_id"])
+        for c in snap.get("consumers", [])
+        if c.get("group_id") and not c.get("closed")
+    }
+
+
+def _unloaded_group(snap: dict[str, Any], group_id: str) -> dict[str, Any]:
+    """A group no coordinator has loaded: its members, as the consumers themselves know."""
+    members = [
+        {"client_id": c["client_id"], "assignment": c.get("assignment", [])}
+        for c in snap.get("consumers", [])
+        if c.get("group_id") == group_id and not c.get("closed")
+    ]
+    return {
+        "state": "looking for its coordinator",
+        "generation": "none yet",
+        "members": members,
+        "lag": [],
+        "offsets": [],
+        "unloaded": True,
+    }
+
+
 def _cell_width(column_width: float) -> float:
     return 22.0 if column_width >= 300 else 16.0 if column_width >= 160 else 12.0
 
@@ -118,8 +145,11 @@ def build_stage(
     snap: dict[str, Any] | None = None,
     consumer_positions: dict[tuple[str, int], list[tuple[str, int]]] | None = None,
     recent_messages: list[tuple[dict[str, Any], int]] | None = None,
+    refusals: dict[str, dict[str, Any]] | None = None,
+    with_actions: bool = True,
 ) -> dict[str, Any]:
-    """Every shape of the stage. `consumer_positions` adds host consumers' bookmarks."""
+    """Every shape of the stage. `consumer_positions` adds host consumers' bookmarks;
+    `refusals` (client id -> the refusal a producer is retrying) is drawn on its box."""
     if snap is None:
         snap = cluster.snapshot()
     now = int(snap["now_ms"])
@@ -140,7 +170,9 @@ def build_stage(
                 state=state,
                 label=f"controller {c['id']}",
                 cut=str(c["id"]) in cut_nodes,
-                actions=node_actions("controller", c["id"], alive=bool(c["alive"])),
+                actions=node_actions("controller", c["id"], alive=bool(c["alive"]))
+                if with_actions
+                else [],
             )
         )
 
@@ -165,7 +197,7 @@ def build_stage(
             state = "fenced"
         else:
             state = "alive"
-        actions = node_actions("broker", b["id"], alive=bool(b["alive"]))
+        actions = node_actions("broker", b["id"], alive=bool(b["alive"])) if with_actions else []
         brokers.append(
             Node(
                 id=str(b["id"]),
@@ -228,6 +260,7 @@ def build_stage(
             continue
         app = apps.get(prod["client_id"])
         rate = f" · {app['rate_per_sec']:g}/s" if app else ""
+        refusal = (refusals or {}).get(prod["client_id"])
         total = int(prod.get("buffer_memory") or 0)
         used = int(prod.get("buffered_bytes") or 0)
         blocked = bool(app and app.get("blocked_since_ms") is not None)
@@ -245,13 +278,16 @@ def build_stage(
                 "y": cy,
                 "label": f"{prod['client_id']} · acks={prod['acks']}{rate}",
                 "detail": detail,
+                "refusal": refusal,
+                "width": PRODUCER_BOX_WIDTH,
+                "height": 72 if refusal else 40,
                 # buffer.memory held by unacknowledged batches: a gauge along the box's foot.
                 "buffer_width": round(PRODUCER_BOX_WIDTH * used / total, 1) if total else 0,
                 "buffer_blocked": blocked,
             }
         )
         client_anchor[f"client-{prod['client_id']}"] = (PAD + 140, cy)
-        cy += CLIENT_ROW
+        cy += CLIENT_ROW + 16 + (34 if refusal else 0)
     # Real Kafka clients (the wire front door) that produced lately: one row per client id,
     # summed over its connections to the brokers.
     real: dict[str, dict[str, int]] = {}
@@ -271,6 +307,11 @@ def build_stage(
                 "y": cy,
                 "label": f"{client_id} · real Kafka client",
                 "detail": f"produce requests {row['requests']} · records appended {row['records']}",
+                "refusal": None,
+                "width": PRODUCER_BOX_WIDTH,
+                "height": 40,
+                "buffer_width": 0,
+                "buffer_blocked": False,
             }
         )
         client_anchor[f"client-{client_id}"] = (PAD + 140, cy)
@@ -289,8 +330,8 @@ def build_stage(
     }
     gy = clients_top + 28
     gx = WIDTH / 2
-    for group_id in sorted(snap.get("groups", {})):
-        g = snap["groups"][group_id]
+    for group_id in sorted(set(snap.get("groups", {})) | client_group_ids(snap)):
+        g = snap.get("groups", {}).get(group_id) or _unloaded_group(snap, group_id)
         lag = {(t, int(p)): int(n) for t, p, n in g.get("lag", [])}
         committed = {(t, int(p)): int(o) for t, p, o in g.get("offsets", [])}
         members = []
@@ -335,6 +376,7 @@ def build_stage(
                 "y": gy_start,
                 "members": members,
                 "total_lag": sum(lag.values()),
+                "unloaded": bool(g.get("unloaded")),
             }
         )
         gy += 10
@@ -544,8 +586,8 @@ def build_mirror(snap: dict[str, Any]) -> dict[str, Any]:
                 }
             )
     groups = []
-    for group_id in sorted(snap.get("groups", {})):
-        g = snap["groups"][group_id]
+    for group_id in sorted(set(snap.get("groups", {})) | client_group_ids(snap)):
+        g = snap.get("groups", {}).get(group_id) or _unloaded_group(snap, group_id)
         members = [
             {
                 "client_id": m["client_id"],
