@@ -50,10 +50,9 @@ from engine.coordinator.transaction.transactional_offsets import TransactionalOf
 from engine.errors import (
     InvalidPartitionsError,
     InvalidReplicationFactorError,
-    KafkaError,
     UnknownTopicOrPartitionError,
 )
-from engine.server.broker import Broker, TopicView
+from engine.server.broker import Broker
 from engine.sim.clock import Scheduler
 from engine.sim.command_log import (
     _dispatch,
@@ -148,7 +147,13 @@ class Cluster:
         )
         for broker_id in range(1, brokers + 1):
             broker = Broker(
-                self.ctx, broker_id, self.broker_config, self.topic_defaults, self.controller
+                self.ctx,
+                broker_id,
+                self.broker_config,
+                self.topic_defaults,
+                self.controller,
+                self._create_topic,
+                self.allocate_producer_id,
             )
             self._brokers[broker_id] = broker
             self.controller.register_broker_node(broker)
@@ -491,13 +496,7 @@ class Cluster:
     def producer(self, config: dict[str, Any] | None = None) -> KafkaProducer:
         self._record_call("cluster.producer", {"config": config})
         self.limits.check_clients(len(self.producers) + len(self.consumers))
-        producer = KafkaProducer(
-            self.ctx,
-            self.metadata_response,
-            self.allocate_producer_id,
-            config,
-            len(self.producers) + 1,
-        )
+        producer = KafkaProducer(self.ctx, config, len(self.producers) + 1)
         self.producers.append(producer)
         attach_transaction_manager(producer)
         return producer
@@ -505,57 +504,13 @@ class Cluster:
     def consumer(self, config: dict[str, Any] | None = None) -> KafkaConsumer:
         self._record_call("cluster.consumer", {"config": config})
         self.limits.check_clients(len(self.producers) + len(self.consumers))
-        consumer = KafkaConsumer(self.ctx, self.metadata_response, config, len(self.consumers) + 1)
+        consumer = KafkaConsumer(self.ctx, config, len(self.consumers) + 1)
         self.consumers.append(consumer)
         return consumer
 
     def allocate_producer_id(self) -> int:
         self._next_producer_id += 1
         return self._next_producer_id
-
-    def metadata_response(
-        self, broker: Broker, topics: list[str], allow_auto_create: bool
-    ) -> tuple[dict[str, Any], dict[str, str]]:
-        from engine.clients.network_client import PartitionInfo
-
-        found: dict[str, list[PartitionInfo]] = {}
-        errors: dict[str, str] = {}
-        for name in topics:
-            view: TopicView | None = broker.topics.get(name)
-            if view is None:
-                if (
-                    allow_auto_create
-                    and self.broker_config["auto.create.topics.enable"]
-                    and name not in self.controller.topics
-                    and self.controller.has_quorum()
-                ):
-                    try:
-                        validate_topic_name(name)
-                        self._create_topic(
-                            name,
-                            int(self.broker_config["num.partitions"]),
-                            min(
-                                int(self.broker_config["default.replication.factor"]),
-                                len(self._brokers),
-                            ),
-                            None,
-                        )
-                        errors[name] = "LEADER_NOT_AVAILABLE"
-                    except KafkaError as exc:
-                        from engine.errors import protocol_name
-
-                        errors[name] = protocol_name(exc)
-                else:
-                    errors[name] = "UNKNOWN_TOPIC_OR_PARTITION"
-                continue
-            if not view.partitions:
-                errors[name] = "LEADER_NOT_AVAILABLE"
-                continue
-            found[name] = [
-                PartitionInfo(r.leader, r.leader_epoch, r.replicas, r.isr)
-                for _, r in sorted(view.partitions.items())
-            ]
-        return found, errors
 
     # --- hooks used by brokers and clients ---------------------------------------------------
 

@@ -24,13 +24,17 @@ from engine.clients.consumer.member_state import (
     STABLE,
     UNJOINED,
 )
-from engine.clients.network_client import group_coordinator_at as group_coordinator_of
-from engine.common.group_messages import (
+from engine.common.records import TopicPartition
+from engine.common.requests.group import (
+    GROUP,
+    FindCoordinatorRequest,
+    FindCoordinatorResponse,
     JoinGroupRequest,
     JoinGroupResponse,
+    LeaveGroupRequest,
+    SyncGroupRequest,
     SyncGroupResponse,
 )
-from engine.common.records import TopicPartition
 from engine.errors import (
     FencedInstanceIdError,
     KafkaError,
@@ -39,7 +43,6 @@ from engine.errors import (
 
 if TYPE_CHECKING:
     from engine.clients.consumer.kafka_consumer import KafkaConsumer
-    from engine.server.broker import Broker
 
 
 def _tps(partitions: set[TopicPartition]) -> list[list[Any]]:
@@ -154,19 +157,16 @@ class ConsumerCoordinator:
         self.finding = True
         group_id = self.group_id
 
-        def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-            reply(group_coordinator_of(broker).service.find_coordinator(broker, group_id))
-
         def on_reply(response: object) -> None:
             self.finding = False
-            if isinstance(response, tuple) and not response[0]:
-                self.coordinator_id = int(response[1])
+            if isinstance(response, FindCoordinatorResponse) and not response.error:
+                self.coordinator_id = response.node_id
                 self._emit("coordinator_found", coordinator=self.coordinator_id)
                 self._poke()
             else:
                 self._retry_find()
 
-        self.consumer.send_request(broker_id, "find_coordinator", handle, on_reply)
+        self.consumer.send_request(broker_id, FindCoordinatorRequest(group_id, GROUP), on_reply)
 
     def _retry_find(self) -> None:
         def retry() -> None:
@@ -300,9 +300,6 @@ class ConsumerCoordinator:
         )
         epoch = self.epoch
 
-        def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-            group_coordinator_of(broker).handle_join(request, reply)
-
         def on_reply(response: object) -> None:
             if epoch != self.epoch or self.state != PREPARING_REBALANCE:
                 return
@@ -311,8 +308,7 @@ class ConsumerCoordinator:
 
         consumer.send_request(
             self.coordinator_id,
-            "join_group",
-            handle,
+            request,
             on_reply,
             timeout_ms=max(self.request_timeout_ms, self.max_poll_interval_ms + 5000),
         )
@@ -409,10 +405,7 @@ class ConsumerCoordinator:
         )
         epoch = self.epoch
 
-        def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-            group_coordinator_of(broker).handle_sync(
-                group_id, generation, member_id, instance_id, assignments, reply
-            )
+        sync_request = SyncGroupRequest(group_id, generation, member_id, instance_id, assignments)
 
         def on_reply(response: object) -> None:
             if epoch != self.epoch or self.state != COMPLETING_REBALANCE:
@@ -420,7 +413,7 @@ class ConsumerCoordinator:
             self._on_sync_response(response)
             self._poke()
 
-        self.consumer.send_request(self.coordinator_id, "sync_group", handle, on_reply)
+        self.consumer.send_request(self.coordinator_id, sync_request, on_reply)
 
     def _on_sync_response(self, response: object) -> None:
         self.state = UNJOINED
@@ -479,10 +472,9 @@ class ConsumerCoordinator:
         assert self.coordinator_id is not None
         group_id, member_id = self.group_id, self.member_id
 
-        def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-            group_coordinator_of(broker).handle_leave(group_id, member_id, None, reason, reply)
-
-        self.consumer.send_request(self.coordinator_id, "leave_group", handle, on_reply)
+        self.consumer.send_request(
+            self.coordinator_id, LeaveGroupRequest(group_id, member_id, None, reason), on_reply
+        )
 
     def leave_group(self, reason: str) -> None:
         consumer = self.consumer

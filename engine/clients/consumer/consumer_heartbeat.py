@@ -4,7 +4,6 @@ leaves the group when the application has not polled within `max.poll.interval.m
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from engine.clients.consumer.member_state import (
@@ -14,14 +13,13 @@ from engine.clients.consumer.member_state import (
     UNJOINED,
 )
 from engine.clients.network_client import REQUEST_TIMED_OUT
-from engine.clients.network_client import group_coordinator_at as group_coordinator_of
+from engine.common.requests.group import HeartbeatRequest, HeartbeatResponse
 from engine.errors import FencedInstanceIdError
 from engine.sim.clock import Timer
 from engine.sim.network import DISCONNECTED
 
 if TYPE_CHECKING:
     from engine.clients.consumer.consumer_coordinator import ConsumerCoordinator
-    from engine.server.broker import Broker
 
 
 class HeartbeatThread:
@@ -85,13 +83,9 @@ class HeartbeatThread:
         )
         epoch = self.group.epoch
 
-        def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-            group_coordinator_of(broker).handle_heartbeat(
-                group_id, generation, member_id, instance_id, reply
-            )
-
-        def on_reply(response: object) -> None:
+        def on_reply(answer: object) -> None:
             self.in_flight = False
+            response = answer.error if isinstance(answer, HeartbeatResponse) else answer
             if epoch != self.group.epoch:
                 return
             if (
@@ -118,4 +112,8 @@ class HeartbeatThread:
                 )
                 self.group._poke()
 
-        self.group.consumer.send_request(self.group.coordinator_id, "heartbeat", handle, on_reply)
+        self.group.consumer.send_request(
+            self.group.coordinator_id,
+            HeartbeatRequest(group_id, generation, member_id, instance_id),
+            on_reply,
+        )

@@ -14,8 +14,13 @@ from engine.clients.consumer.member_state import (
     STABLE,
 )
 from engine.clients.network_client import REQUEST_TIMED_OUT
-from engine.clients.network_client import group_coordinator_at as group_coordinator_of
 from engine.common.records import TopicPartition
+from engine.common.requests.group import (
+    OffsetCommitRequest,
+    OffsetCommitResponse,
+    OffsetFetchRequest,
+    OffsetFetchResponse,
+)
 from engine.errors import (
     CommitFailedError,
     FencedInstanceIdError,
@@ -26,7 +31,6 @@ from engine.errors import (
 
 if TYPE_CHECKING:
     from engine.clients.consumer.consumer_coordinator import ConsumerCoordinator
-    from engine.server.broker import Broker
 
 
 class ConsumerOffsets:
@@ -66,13 +70,15 @@ class ConsumerOffsets:
         generation, member_id, instance_id = self._commit_identity()
         epoch = self.group.epoch
 
-        def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-            group_coordinator_of(broker).offsets.handle_offset_commit(
-                group_id, generation, member_id, instance_id, dict(offsets), reply
-            )
+        commit_request = OffsetCommitRequest(
+            group_id, generation, member_id, instance_id, dict(offsets)
+        )
 
         def on_reply(response: object) -> None:
-            error = response if isinstance(response, str) else "COORDINATOR_NOT_AVAILABLE"
+            if isinstance(response, OffsetCommitResponse):
+                error = response.error
+            else:
+                error = response if isinstance(response, str) else "COORDINATOR_NOT_AVAILABLE"
             if error in COORDINATOR_ERRORS or error == REQUEST_TIMED_OUT:
                 self.group._coordinator_unknown()
             elif epoch == self.group.epoch and error in (
@@ -84,9 +90,7 @@ class ConsumerOffsets:
                 self.group.rejoin_needed = True
             done(error)
 
-        self.group.consumer.send_request(
-            self.group.coordinator_id, "offset_commit", handle, on_reply
-        )
+        self.group.consumer.send_request(self.group.coordinator_id, commit_request, on_reply)
 
     def commit_sync(self, offsets: dict[TopicPartition, int]) -> None:
         if not offsets:
@@ -146,18 +150,18 @@ class ConsumerOffsets:
             return
         group_id = self.group.group_id
 
-        def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-            group_coordinator_of(broker).offsets.handle_offset_fetch(group_id, list(tps), reply)
-
-        def on_reply(response: object) -> None:
-            if not isinstance(response, tuple):
-                response = ("COORDINATOR_NOT_AVAILABLE", {})
+        def on_reply(answer: object) -> None:
+            response = (
+                (answer.error, answer.offsets)
+                if isinstance(answer, OffsetFetchResponse)
+                else ("COORDINATOR_NOT_AVAILABLE", {})
+            )
             if response[0] in COORDINATOR_ERRORS:
                 self.group._coordinator_unknown()
             done(response)
 
         self.group.consumer.send_request(
-            self.group.coordinator_id, "offset_fetch", handle, on_reply
+            self.group.coordinator_id, OffsetFetchRequest(group_id, tuple(tps)), on_reply
         )
 
     def fetch_committed_sync(self, tp: TopicPartition) -> int | None:

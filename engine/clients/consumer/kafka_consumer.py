@@ -15,6 +15,13 @@ from engine.clients.network_client import REQUEST_TIMED_OUT, ClientBase
 from engine.common.config import CONSUMER
 from engine.common.metadata import NO_LEADER
 from engine.common.records import ConsumerRecord, RecordBatch, TopicPartition
+from engine.common.requests.fetch import (
+    FetchPartitionData,
+    FetchRequest,
+    FetchResponse,
+    ListOffsetsRequest,
+    ListOffsetsResponse,
+)
 from engine.errors import (
     IllegalStateError,
     InvalidGroupIdError,
@@ -26,9 +33,7 @@ from engine.sim.network import DISCONNECTED
 
 if TYPE_CHECKING:
     from engine.clients.consumer.consumer_coordinator import ConsumerCoordinator
-    from engine.server.broker import Broker
-    from engine.server.replica_manager import FetchPartitionData
-    from engine.sim.context import MetadataSource, SimContext
+    from engine.sim.context import SimContext
 
 
 @dataclass(slots=True)
@@ -45,12 +50,11 @@ class KafkaConsumer(ClientBase):
     def __init__(
         self,
         ctx: SimContext,
-        metadata_response: MetadataSource,
         config: dict[str, Any] | None,
         client_number: int,
     ) -> None:
         resolved = CONSUMER.resolve(config)
-        super().__init__(ctx, metadata_response, resolved, client_number)
+        super().__init__(ctx, resolved, client_number)
         self.group_id: str | None = resolved["group.id"]
         self.isolation_level: str = resolved["isolation.level"]
         self.subscription: set[str] = set()
@@ -228,9 +232,6 @@ class KafkaConsumer(ClientBase):
         self.resets_in_flight.add(tp)
         isolation = self.isolation_level
 
-        def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-            reply(broker.handle_list_offsets(tp, where, isolation))
-
         def retry_later() -> None:
             # Keep the reset "in flight" through retry.backoff.ms, then let a waiting poll()
             # start it again (a lost or failed ListOffsets is retried, as in Kafka).
@@ -250,9 +251,9 @@ class KafkaConsumer(ClientBase):
             if response is DISCONNECTED or response == REQUEST_TIMED_OUT:
                 retry_later()
                 return
-            assert isinstance(response, tuple)
-            error, offset = response
-            if error:
+            assert isinstance(response, ListOffsetsResponse)
+            offset = response.offset
+            if response.error:
                 retry_later()
                 return
             self.positions[tp] = offset
@@ -269,7 +270,7 @@ class KafkaConsumer(ClientBase):
                 },
             )
 
-        self.send_request(leader, "list_offsets", handle, on_reply)
+        self.send_request(leader, ListOffsetsRequest(tp, where, isolation), on_reply)
 
     def _raise_reset_error(self, tp: TopicPartition | None = None) -> None:
         for key in [tp] if tp is not None else sorted(self.reset_errors):
@@ -375,9 +376,6 @@ class KafkaConsumer(ClientBase):
         wait = int(self.config["fetch.max.wait.ms"])
         max_bytes = int(self.config["max.partition.fetch.bytes"])
 
-        def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-            broker.handle_consumer_fetch(dict(asks), isolation, wait, max_bytes, reply)
-
         def on_reply(response: object) -> None:
             self.fetches_in_flight.discard(leader)
             self.progress += 1
@@ -386,14 +384,13 @@ class KafkaConsumer(ClientBase):
                     self._back_off_from(leader)
                 self.request_metadata_update({tp.topic for tp in asks})
                 return
-            assert isinstance(response, dict)
-            for tp, data in response.items():
+            assert isinstance(response, FetchResponse)
+            for tp, data in response.responses.items():
                 self._handle_fetch_data(tp, asks[tp], data)
 
         self.send_request(
             leader,
-            "fetch",
-            handle,
+            FetchRequest(dict(asks), isolation, wait, max_bytes),
             on_reply,
             timeout_ms=int(self.config["request.timeout.ms"]) + wait,
         )
