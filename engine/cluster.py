@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from engine.checker import History
+from engine.clients.admin import AdminClient, NewTopic
 from engine.clients.apps.app_service import AppService
 from engine.clients.consumer.kafka_consumer import KafkaConsumer
 from engine.clients.producer.kafka_producer import KafkaProducer
@@ -32,7 +33,7 @@ from engine.cluster_views import (
     read_log,
 )
 from engine.cluster_views import describe_topic as _describe_topic
-from engine.common.config import TOPIC, broker_config, topic_defaults
+from engine.common.config import broker_config, topic_defaults
 from engine.common.events import Event
 from engine.common.metadata import NO_LEADER
 from engine.common.records import ConsumerRecord, TopicPartition
@@ -40,18 +41,13 @@ from engine.common.topic_admin import (
     INTERNAL_TOPICS,
     LEGAL_TOPIC,
     MAX_TOPIC_LENGTH,
-    validate_new_topic,
     validate_topic_name,
 )
+from engine.controller.controller_apis import ControllerApis
 from engine.controller.quorum_controller import QuorumController
 from engine.coordinator.group.group_service import GroupDescription, GroupService
 from engine.coordinator.transaction.transaction_coordinator import TransactionService
 from engine.coordinator.transaction.transactional_offsets import TransactionalOffsets
-from engine.errors import (
-    InvalidPartitionsError,
-    InvalidReplicationFactorError,
-    UnknownTopicOrPartitionError,
-)
 from engine.server.broker import Broker
 from engine.sim.clock import Scheduler
 from engine.sim.command_log import (
@@ -130,6 +126,10 @@ class Cluster:
             self.emit,
         )
         self._brokers: dict[int, Broker] = {}
+        # The controller quorum's request handler: the admin APIs (CreateTopics, ...).
+        self.controller_apis = ControllerApis(
+            self.controller, self.topic_defaults, self.limits, self.broker_ids
+        )
         self.nodes = Nodes(self._brokers)
         self.taps = Taps(self.nodes)
         # The one context every component gets instead of the cluster.
@@ -200,6 +200,7 @@ class Cluster:
             broker.group_coordinator = self.groups.coordinators[broker.id]
         self.transactions.groups = self.groups
         self.apps = AppService(self.ctx, self.producer, self.consumer)
+        self._admin = AdminClient(self.ctx, self.controller_apis.handle)
 
     # --- recording and time ------------------------------------------------------------------
 
@@ -281,8 +282,10 @@ class Cluster:
                 "config": config,
             },
         )
-        validate_new_topic(name, partitions, replication_factor)
-        self._create_topic(name, partitions, replication_factor, config)
+        with self._unrecorded():
+            self._admin.create_topics(
+                [NewTopic(name, partitions, replication_factor, config)]
+            ).all()
 
     def _create_topic(
         self,
@@ -292,46 +295,23 @@ class Cluster:
         config: dict[str, Any] | None,
         internal: bool = False,
     ) -> None:
-        overrides = TOPIC.parse(config)
-        if replication_factor > len(self._brokers):
-            raise InvalidReplicationFactorError(
-                f"Replication factor: {replication_factor} larger than available brokers: "
-                f"{len(self._brokers)}."
-            )
-        from engine.errors import TopicExistsError
-
-        if name in self.controller.topics:
-            raise TopicExistsError(f"Topic '{name}' already exists.")
-        self.limits.check_topic(self.controller.topics, partitions, new_topic=True)
-        effective = dict(self.topic_defaults)
-        effective.update(overrides)
-        self.controller.create_topic(name, partitions, replication_factor, effective, internal)
+        """How coordinators and auto-creation create a topic (no name or count checks)."""
+        self.controller_apis.create_topic(name, partitions, replication_factor, config, internal)
 
     def delete_topic(self, name: str) -> None:
         self._record_call("cluster.delete_topic", {"name": name})
-        self.controller.delete_topic(name)
+        with self._unrecorded():
+            self._admin.delete_topics([name]).all()
 
     def add_partitions(self, name: str, total: int) -> None:
         self._record_call("cluster.add_partitions", {"name": name, "total": total})
-        topic = self.controller.topics.get(name)
-        if topic is None:
-            raise UnknownTopicOrPartitionError(f"Topic '{name}' does not exist.")
-        if not isinstance(total, int) or total <= len(topic.partitions):
-            raise InvalidPartitionsError(
-                f"Topic '{name}' has {len(topic.partitions)} partitions; the new total must be "
-                f"larger, not {total}."
-            )
-        self.limits.check_topic(
-            self.controller.topics, total - len(topic.partitions), new_topic=False
-        )
-        self.controller.add_partitions(name, total)
+        with self._unrecorded():
+            self._admin.create_partitions({name: total}).all()
 
     def alter_topic_config(self, name: str, config: dict[str, Any]) -> None:
         self._record_call("cluster.alter_topic_config", {"name": name, "config": config})
-        if name not in self.controller.topics:
-            raise UnknownTopicOrPartitionError(f"Topic '{name}' does not exist.")
-        changes = TOPIC.parse(config)
-        self.controller.alter_config(name, changes)
+        with self._unrecorded():
+            self._admin.incremental_alter_configs({name: config}).all()
 
     def list_topics(self) -> list[str]:
         return sorted(self.controller.topics)
@@ -489,7 +469,12 @@ class Cluster:
             "cluster.elect_leaders",
             {"topic": topic, "partition": partition, "election_type": election_type},
         )
-        self.controller.elect_leaders(topic, partition, election_type)
+        with self._unrecorded():
+            self._admin.elect_leaders(election_type, [TopicPartition(topic, partition)]).all()
+
+    def admin(self) -> AdminClient:
+        """The cluster's admin client (Kafka's Admin API on the request catalogue)."""
+        return self._admin
 
     # --- clients -----------------------------------------------------------------------------
 

@@ -332,6 +332,11 @@ class EligibleLeadersNotAvailableError(RetriableError):
     explanation = "No replica is eligible to become leader."
 
 
+class GroupSubscribedToTopicError(KafkaError):
+    code = 86
+    explanation = "The group's members still subscribe to the topic, so its committed offsets stay."
+
+
 class ElectionNotNeededError(KafkaError):
     code = 84
     explanation = "The preferred leader already leads the partition."
@@ -500,3 +505,17 @@ class TransactionAbortedError(KafkaError):
     explanation = (
         "The record was not sent because its transaction was aborted before the batch went out."
     )
+
+
+def error_class(name: str) -> type[KafkaError]:
+    """The error class a response's error name stands for, client-only and sandbox errors
+    included (a response names its error; the admin client raises this class)."""
+    if name in _NAME_OVERRIDES:
+        return _NAME_OVERRIDES[name]
+    stack: list[type[KafkaError]] = [KafkaError]
+    while stack:
+        cls = stack.pop()
+        if _protocol_name(cls) == name:
+            return cls
+        stack.extend(cls.__subclasses__())
+    return error_for_name(name)

@@ -25,6 +25,12 @@ from engine.common.requests.fetch import (
 )
 from engine.common.requests.group import (
     GROUP,
+    DeleteGroupsRequest,
+    DeleteGroupsResponse,
+    DescribedGroup,
+    DescribedGroupMember,
+    DescribeGroupsRequest,
+    DescribeGroupsResponse,
     FindCoordinatorRequest,
     FindCoordinatorResponse,
     HeartbeatRequest,
@@ -32,8 +38,13 @@ from engine.common.requests.group import (
     JoinGroupRequest,
     LeaveGroupRequest,
     LeaveGroupResponse,
+    ListedGroup,
+    ListGroupsRequest,
+    ListGroupsResponse,
     OffsetCommitRequest,
     OffsetCommitResponse,
+    OffsetDeleteRequest,
+    OffsetDeleteResponse,
     OffsetFetchRequest,
     OffsetFetchResponse,
     SyncGroupRequest,
@@ -64,6 +75,7 @@ from engine.common.requests.txn import (
     WriteTxnMarkersResponse,
 )
 from engine.common.topic_admin import validate_topic_name
+from engine.coordinator.group.classic_group import DEAD
 from engine.coordinator.transaction.transaction_markers import write_txn_marker
 from engine.errors import KafkaError, protocol_name
 
@@ -74,6 +86,8 @@ if TYPE_CHECKING:
     from engine.sim.context import CreateTopic
 
 Handler = Callable[[Any, Reply], None]
+# The protocol type of every group here: consumer groups (Kafka's ConsumerProtocol).
+CONSUMER_PROTOCOL = "consumer"
 
 
 class KafkaApis:
@@ -109,6 +123,10 @@ class KafkaApis:
             ApiKey.END_TXN: self.handle_end_txn,
             ApiKey.WRITE_TXN_MARKERS: self.handle_write_txn_markers,
             ApiKey.TXN_OFFSET_COMMIT: self.handle_txn_offset_commit,
+            ApiKey.DESCRIBE_GROUPS: self.handle_describe_groups,
+            ApiKey.LIST_GROUPS: self.handle_list_groups,
+            ApiKey.DELETE_GROUPS: self.handle_delete_groups,
+            ApiKey.OFFSET_DELETE: self.handle_offset_delete,
         }
 
     def handle(self, request: Request, reply: Reply) -> None:
@@ -140,7 +158,8 @@ class KafkaApis:
         controller = broker.controller
         config = broker.config
         topics: list[MetadataResponseTopic] = []
-        for name in request.topics:
+        names = sorted(broker.topics) if request.topics is None else request.topics
+        for name in names:
             view = broker.topics.get(name)
             if view is None:
                 if (
@@ -180,6 +199,7 @@ class KafkaApis:
                         )
                         for number, r in sorted(view.partitions.items())
                     ),
+                    view.internal,
                 )
             )
         reply(MetadataResponse(tuple(topics)))
@@ -316,6 +336,73 @@ class KafkaApis:
 
         partitions = None if request.partitions is None else list(request.partitions)
         self._group_coordinator().offsets.handle_offset_fetch(request.group_id, partitions, answer)
+
+    def handle_describe_groups(self, request: DescribeGroupsRequest, reply: Reply) -> None:
+        coordinator = self._group_coordinator()
+        described = []
+        for group_id in request.groups:
+            error, group = coordinator._group(group_id, create=False)
+            if error or group is None or group.state == DEAD:
+                described.append(DescribedGroup(group_id, error, DEAD, "", None, -1, None, ()))
+                continue
+            members = tuple(
+                DescribedGroupMember(
+                    m.member_id, m.group_instance_id, m.client_id, tuple(sorted(m.assignment))
+                )
+                for m in group.members.values()
+            )
+            described.append(
+                DescribedGroup(
+                    group_id,
+                    "",
+                    group.state,
+                    CONSUMER_PROTOCOL,
+                    group.protocol,
+                    group.generation,
+                    group.leader,
+                    members,
+                )
+            )
+        reply(DescribeGroupsResponse(tuple(described)))
+
+    def handle_list_groups(self, request: ListGroupsRequest, reply: Reply) -> None:
+        """The groups this broker coordinates (an admin asks every broker and merges)."""
+        coordinator = self._group_coordinator()
+        listed = []
+        for group_id in sorted(coordinator.groups):
+            error, group = coordinator._group(group_id, create=False)
+            if error or group is None or group.state == DEAD:
+                continue
+            if request.states_filter and group.state not in request.states_filter:
+                continue
+            listed.append(ListedGroup(group_id, CONSUMER_PROTOCOL, group.state))
+        reply(ListGroupsResponse(tuple(listed)))
+
+    def handle_delete_groups(self, request: DeleteGroupsRequest, reply: Reply) -> None:
+        offsets = self._group_coordinator().offsets
+        names = list(request.groups_names)
+        results: dict[str, str] = {}
+
+        def delete_next() -> None:
+            if len(results) == len(names):
+                reply(DeleteGroupsResponse(dict(results)))
+                return
+            group_id = names[len(results)]
+
+            def deleted(error: str) -> None:
+                results[group_id] = error
+                delete_next()
+
+            offsets.delete_group(group_id, deleted)
+
+        delete_next()
+
+    def handle_offset_delete(self, request: OffsetDeleteRequest, reply: Reply) -> None:
+        self._group_coordinator().offsets.delete_offsets(
+            request.group_id,
+            list(request.partitions),
+            lambda error, errors: reply(OffsetDeleteResponse(error, dict(errors))),
+        )
 
     # --- transactions ------------------------------------------------------------------------
 

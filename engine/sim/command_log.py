@@ -3,7 +3,8 @@
 `Cluster` records each state-changing call as one entry (`{"op": ..., **arguments}`);
 `Cluster.export_log` hands the entries out and `Cluster.from_log` rebuilds an equal cluster by
 dispatching them again. Every logged operation is dispatched here by name: `cluster.*`,
-`producer.*`, `future.*`, `consumer.*` and `apps.*` (the app service the facade wires).
+`producer.*`, `future.*`, `consumer.*`, `apps.*` (the app service the facade wires) and
+`admin.*` (the admin client, `cluster.admin()`).
 """
 
 from __future__ import annotations
@@ -116,5 +117,7 @@ def _dispatch(cluster: Cluster, op: str, args: dict[str, Any]) -> None:
             getattr(consumer, method)(**args)
     elif owner == "apps" and method in ("consumer_app", "producer_app", "control"):
         getattr(cluster.apps, method)(**args)
+    elif owner == "admin":
+        cluster.admin().replay(method, args)
     else:
         raise ValueError(f"Unknown logged operation {op!r}.")

@@ -28,7 +28,7 @@ class CreatableTopic:
     name: str
     num_partitions: int
     replication_factor: int
-    configs: dict[str, Any] | None = None
+    configs: Any = None
 
 
 @dataclass(frozen=True, slots=True)

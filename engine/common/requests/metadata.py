@@ -10,7 +10,8 @@ from engine.common.requests import ApiKey, Request, Response
 @dataclass(frozen=True, slots=True)
 class MetadataRequest(Request):
     api_key = ApiKey.METADATA
-    topics: tuple[str, ...]
+    # None asks for every topic (Kafka's null topics).
+    topics: tuple[str, ...] | None
     allow_auto_topic_creation: bool = True
 
 
@@ -28,6 +29,7 @@ class MetadataResponseTopic(Response):
     name: str
     error: str = ""
     partitions: tuple[MetadataResponsePartition, ...] = ()
+    is_internal: bool = False
 
 
 @dataclass(frozen=True, slots=True)

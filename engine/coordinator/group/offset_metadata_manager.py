@@ -8,6 +8,7 @@ subscribes to the topic; tombstones in the compacted log let the log cleaner rem
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from engine.common.records import TopicPartition
@@ -128,6 +129,70 @@ class OffsetMetadataManager:
             respond("NON_EMPTY_GROUP")
             return
         self.commit_offsets(group, offsets, respond)
+
+    # --- DeleteGroups and OffsetDelete (an admin's) -------------------------------------------
+
+    def delete_group(self, group_id: str, respond: Respond) -> None:
+        """Kafka's `GroupCoordinator.handleDeleteGroups`: only a group without members can go;
+        its offsets and its metadata get tombstones and the group is Dead."""
+        coordinator = self.coordinator
+        error, group = coordinator._group(group_id, create=False)
+        if error:
+            respond(error)
+            return
+        if group is None or group.state == DEAD:
+            respond("GROUP_ID_NOT_FOUND")
+            return
+        if group.members or group.pending_members or group.state != EMPTY:
+            respond("NON_EMPTY_GROUP")
+            return
+        entries: list[tuple[bytes, bytes | None]] = [
+            (offset_commit_key(group_id, tp), None) for tp in sorted(group.offsets)
+        ]
+        entries.append((group_metadata_key(group_id), None))
+        group.offsets.clear()
+        group.commit_timestamps.clear()
+        group.state = DEAD
+        del coordinator.groups[group_id]
+        coordinator._emit("group_deleted", group, reason="deleted by an admin")
+        coordinator._append(group, entries, respond)
+
+    def delete_offsets(
+        self,
+        group_id: str,
+        tps: list[TopicPartition],
+        respond: Callable[[str, dict[TopicPartition, str]], None],
+    ) -> None:
+        """Kafka's `handleDeleteOffsets`: offsets of topics the group's members subscribe to
+        stay (GROUP_SUBSCRIBED_TO_TOPIC); the others get tombstones."""
+        coordinator = self.coordinator
+        error, group = coordinator._group(group_id, create=False)
+        if error:
+            respond(error, {})
+            return
+        if group is None or group.state == DEAD:
+            respond("GROUP_ID_NOT_FOUND", {})
+            return
+        subscribed = {t for m in group.members.values() for t in m.metadata.get("topics", ())}
+        errors: dict[TopicPartition, str] = {}
+        deleted: list[TopicPartition] = []
+        for tp in sorted(set(tps)):
+            if tp.topic in subscribed:
+                errors[tp] = "GROUP_SUBSCRIBED_TO_TOPIC"
+            else:
+                errors[tp] = ""
+                if tp in group.offsets:
+                    deleted.append(tp)
+        for tp in deleted:
+            del group.offsets[tp]
+            group.commit_timestamps.pop(tp, None)
+        if not deleted:
+            respond("", errors)
+            return
+        entries: list[tuple[bytes, bytes | None]] = [
+            (offset_commit_key(group_id, tp), None) for tp in deleted
+        ]
+        coordinator._append(group, entries, lambda error: respond(error, errors))
 
     # --- retention (KIP-211) -------------------------------------------------------------------
 
