@@ -341,7 +341,7 @@ class KafkaApis:
         coordinator = self._group_coordinator()
         described = []
         for group_id in request.groups:
-            error, group = coordinator._group(group_id, create=False)
+            error, group = coordinator.serve(group_id)
             if error or group is None or group.state == DEAD:
                 described.append(DescribedGroup(group_id, error, DEAD, "", None, -1, None, ()))
                 continue
@@ -370,7 +370,7 @@ class KafkaApis:
         coordinator = self._group_coordinator()
         listed = []
         for group_id in sorted(coordinator.groups):
-            error, group = coordinator._group(group_id, create=False)
+            error, group = coordinator.serve(group_id)
             if error or group is None or group.state == DEAD:
                 continue
             if request.states_filter and group.state not in request.states_filter:
