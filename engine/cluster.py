@@ -37,10 +37,12 @@ from engine.common.config import broker_config, topic_defaults
 from engine.common.events import Event
 from engine.common.metadata import NO_LEADER
 from engine.common.records import ConsumerRecord, TopicPartition
+from engine.common.requests import ApiKey, Reply, Request
 from engine.common.topic_admin import (
     INTERNAL_TOPICS,
     LEGAL_TOPIC,
     MAX_TOPIC_LENGTH,
+    validate_new_topic,
     validate_topic_name,
 )
 from engine.controller.controller_apis import ControllerApis
@@ -48,6 +50,7 @@ from engine.controller.quorum_controller import QuorumController
 from engine.coordinator.group.group_service import GroupDescription, GroupService
 from engine.coordinator.transaction.transaction_coordinator import TransactionService
 from engine.coordinator.transaction.transactional_offsets import TransactionalOffsets
+from engine.errors import ClusterUnavailableError
 from engine.server.broker import Broker
 from engine.sim.clock import Scheduler
 from engine.sim.command_log import (
@@ -79,6 +82,20 @@ __all__ = [
     "iter_partitions",
     "validate_topic_name",
 ]
+
+# How long a broker keeps retrying to forward an admin request to the controller before it
+# answers REQUEST_TIMED_OUT (Kafka's BrokerServer gives its forwarding channel 60000 ms).
+FORWARDING_RETRY_TIMEOUT_MS = 60_000
+# The admin requests a broker forwards to the active controller (Kafka's ForwardingManager).
+FORWARDED_APIS = frozenset(
+    (
+        ApiKey.CREATE_TOPICS,
+        ApiKey.DELETE_TOPICS,
+        ApiKey.CREATE_PARTITIONS,
+        ApiKey.INCREMENTAL_ALTER_CONFIGS,
+        ApiKey.ELECT_LEADERS,
+    )
+)
 
 
 class Cluster:
@@ -200,7 +217,7 @@ class Cluster:
             broker.group_coordinator = self.groups.coordinators[broker.id]
         self.transactions.groups = self.groups
         self.apps = AppService(self.ctx, self.producer, self.consumer)
-        self._admin = AdminClient(self.ctx, self.controller_apis.handle)
+        self._admin = AdminClient(self.ctx, self._controller_request)
 
     # --- recording and time ------------------------------------------------------------------
 
@@ -282,10 +299,11 @@ class Cluster:
                 "config": config,
             },
         )
+        # Names and counts are checked before the request is forwarded to the controller.
+        validate_new_topic(name, partitions, replication_factor)
         with self._unrecorded():
-            self._admin.create_topics(
-                [NewTopic(name, partitions, replication_factor, config)]
-            ).all()
+            new_topic = NewTopic(name, partitions, replication_factor, config)
+            self._admin.create_topics([new_topic]).all()
 
     def _create_topic(
         self,
@@ -312,6 +330,36 @@ class Cluster:
         self._record_call("cluster.alter_topic_config", {"name": name, "config": config})
         with self._unrecorded():
             self._admin.incremental_alter_configs({name: config}).all()
+
+    def _controller_request(self, request: Request, reply: Reply) -> None:
+        """The admin client's way to the controller quorum: requests that change metadata are
+        forwarded by a broker (and wait for an active controller), the others answered."""
+        if request.api_key in FORWARDED_APIS:
+            self._forward_to_controller(
+                "".join(part.capitalize() for part in request.api_key.name.split("_"))
+            )
+        self.controller_apis.handle(request, reply)
+
+    def _forward_to_controller(self, api: str) -> None:
+        """A broker forwards admin requests that change metadata to the active controller
+        (Kafka's ForwardingManager). With none elected it keeps retrying for its forwarding
+        retry timeout (BrokerServer: retryTimeoutMs = 60000) and then answers the request with
+        REQUEST_TIMED_OUT. The call blocks meanwhile, so the cluster's clock runs on; a quorum
+        that comes back in time lets the request through."""
+        controller = self.controller
+        if controller.has_quorum():
+            return
+        started = self.now_ms
+        if self._run_until(controller.has_quorum, started + FORWARDING_RETRY_TIMEOUT_MS):
+            return
+        self.emit(
+            "controller_request_timed_out",
+            {"api": api, "waited_ms": self.now_ms - started, "error": "TimeoutException"},
+        )
+        raise ClusterUnavailableError(
+            f"{api} timed out: no active controller answered the forwarded request within "
+            f"{FORWARDING_RETRY_TIMEOUT_MS} ms (REQUEST_TIMED_OUT)."
+        )
 
     def list_topics(self) -> list[str]:
         return sorted(self.controller.topics)

@@ -253,29 +253,10 @@ class KafkaApis:
     def handle_offset_for_leader_epoch(
         self, request: OffsetForLeaderEpochRequest, reply: Reply
     ) -> None:
-        """Kafka's `Partition.lastOffsetForLeaderEpoch`: the leader answers with the end offset
-        of the asked epoch in its log (fenced when the asker's leader epoch is stale)."""
-        broker = self.broker
-        partition = broker.partitions.get(request.tp)
-        if partition is None:
-            error = (
-                "UNKNOWN_TOPIC_OR_PARTITION"
-                if request.tp.topic not in broker.topics
-                else "NOT_LEADER_OR_FOLLOWER"
-            )
-            reply(OffsetForLeaderEpochResponse(request.tp, error))
-            return
-        if not partition.is_leader:
-            reply(OffsetForLeaderEpochResponse(request.tp, "NOT_LEADER_OR_FOLLOWER"))
-            return
-        if 0 <= request.current_leader_epoch < partition.leader_epoch:
-            reply(OffsetForLeaderEpochResponse(request.tp, "FENCED_LEADER_EPOCH"))
-            return
-        if request.current_leader_epoch > partition.leader_epoch:
-            reply(OffsetForLeaderEpochResponse(request.tp, "UNKNOWN_LEADER_EPOCH"))
-            return
-        epoch, end_offset = partition.log.end_offset_for_epoch(request.leader_epoch)
-        reply(OffsetForLeaderEpochResponse(request.tp, "", epoch, end_offset))
+        error, epoch, end_offset = self.broker.handle_offset_for_leader_epoch(
+            request.tp, request.current_leader_epoch, request.leader_epoch
+        )
+        reply(OffsetForLeaderEpochResponse(request.tp, error, epoch, end_offset))
 
     # --- groups ------------------------------------------------------------------------------
 
@@ -479,4 +460,5 @@ class KafkaApis:
             request.producer_epoch,
             "COMMIT" if request.transaction_result else "ABORT",
             lambda error: reply(WriteTxnMarkersResponse(error)),
+            request.coordinator_epoch,
         )

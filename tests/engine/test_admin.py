@@ -211,6 +211,8 @@ def test_an_empty_group_takes_new_offsets_loses_some_and_is_deleted() -> None:
     admin.alter_consumer_group_offsets("billing", {TopicPartition(TOPIC, 0): 1})
     assert cluster.describe_group("billing").offsets[TopicPartition(TOPIC, 0)] == 1
     admin.delete_consumer_group_offsets("billing", [TopicPartition(TOPIC, 1)]).all()
+    removed = [e.data for e in cluster.events if e.kind == "offsets_deleted"]
+    assert [(d["reason"], d["offsets"]) for d in removed] == [("deleted by an admin", [[TOPIC, 1]])]
     assert admin.list_consumer_group_offsets("billing") == {TopicPartition(TOPIC, 0): 1}
     admin.delete_consumer_groups(["billing"]).all()
     deleted = [e for e in cluster.events if e.kind == "group_deleted"]
@@ -253,3 +255,23 @@ def test_admin_calls_are_recorded_and_replay_to_the_same_cluster() -> None:
     assert [(e.time_ms, e.kind) for e in replayed.events] == [
         (e.time_ms, e.kind) for e in cluster.events
     ]
+
+
+def test_admin_changes_wait_for_a_controller_and_reads_do_not() -> None:
+    cluster = make_cluster()
+    cluster.stop_controller(102)
+    cluster.stop_controller(103)
+    started = cluster.now_ms
+    outcome_error: Exception | None = None
+    try:
+        cluster.admin().create_topics([NewTopic("later")])
+    except ClusterUnavailableError as exc:
+        outcome_error = exc
+    assert isinstance(outcome_error, ClusterUnavailableError)
+    assert cluster.now_ms - started == 60_000
+    assert [e.data["api"] for e in cluster.events if e.kind == "controller_request_timed_out"] == [
+        "CreateTopics"
+    ]
+    before = cluster.now_ms
+    assert cluster.admin().describe_cluster().controller is None
+    assert cluster.now_ms == before
