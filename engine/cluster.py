@@ -24,12 +24,15 @@ from engine.cluster_views import (
     BrokerState,
     ControllerState,
     PartitionDescription,
+    QuorumDescription,
     TopicDescription,
     broker_states,
     build_snapshot,
     controller_states,
+    describe_quorum,
     iter_partitions,
     leader_log_partition,
+    list_offsets,
     read_log,
 )
 from engine.cluster_views import describe_topic as _describe_topic
@@ -75,6 +78,7 @@ __all__ = [
     "Cluster",
     "ControllerState",
     "PartitionDescription",
+    "QuorumDescription",
     "TopicDescription",
     "_dispatch",
     "_from_jsonable",
@@ -327,9 +331,18 @@ class Cluster:
             self._admin.create_partitions({name: total}).all()
 
     def alter_topic_config(self, name: str, config: dict[str, Any]) -> None:
+        """Set topic configs; a value of None deletes the topic's own setting, so the key
+        follows the broker's default again (`kafka-configs --delete-config`)."""
         self._record_call("cluster.alter_topic_config", {"name": name, "config": config})
         with self._unrecorded():
-            self._admin.incremental_alter_configs({name: config}).all()
+            admin = self._admin
+            given: Any = {} if config is None else config
+            if not isinstance(given, Mapping):
+                admin.incremental_alter_configs({name: given}).all()  # refused: not a mapping
+                return
+            sets = {k: v for k, v in given.items() if v is not None}
+            deleted = [k for k, v in given.items() if v is None]
+            admin.incremental_alter_configs({name: sets}, delete={name: deleted}).all()
 
     def _controller_request(self, request: Request, reply: Reply) -> None:
         """The admin client's way to the controller quorum: requests that change metadata are
@@ -574,6 +587,53 @@ class Cluster:
     ) -> dict[TopicPartition, int]:
         self._record_call("cluster.reset_offsets", {"group_id": group_id, "topic": topic, "to": to})
         return self.groups.reset_offsets(group_id, topic, to)
+
+    def alter_group_offsets(self, group_id: str, offsets: dict[TopicPartition, int]) -> None:
+        """Commit the given offsets for an inactive group (Kafka's AlterConsumerGroupOffsets, as
+        `kafka-consumer-groups --reset-offsets --execute` sends it); `GroupNotEmptyError` while
+        the group has members."""
+        self._record_call(
+            "cluster.alter_group_offsets",
+            {
+                "group_id": group_id,
+                "offsets": [[tp.topic, tp.partition, o] for tp, o in sorted(offsets.items())],
+            },
+        )
+        self.groups.alter_offsets(group_id, dict(offsets))
+
+    def delete_group(self, group_id: str) -> None:
+        """Delete an inactive group with its committed offsets (Kafka's DeleteGroups):
+        `GroupNotEmptyError` while it has members, `GroupIdNotFoundError` when unknown."""
+        self._record_call("cluster.delete_group", {"group_id": group_id})
+        self.groups.delete_group(group_id)
+
+    def delete_group_offsets(
+        self, group_id: str, partitions: list[TopicPartition]
+    ) -> dict[TopicPartition, str]:
+        """Delete a group's committed offsets of the given partitions (Kafka's OffsetDelete):
+        per partition "" or `GROUP_SUBSCRIBED_TO_TOPIC` when a member still subscribes to its
+        topic; `GroupIdNotFoundError` for an unknown group."""
+        self._record_call(
+            "cluster.delete_group_offsets",
+            {"group_id": group_id, "partitions": [[tp.topic, tp.partition] for tp in partitions]},
+        )
+        return self.groups.delete_offsets(group_id, [TopicPartition(*tp) for tp in partitions])
+
+    def list_groups(self) -> list[str]:
+        """Every group a running coordinator knows, sorted (Kafka's ListGroups)."""
+        return self.groups.list_groups()
+
+    def list_offsets(self, topic: str, partition: int, spec: str | int = "latest") -> int | None:
+        """Kafka's ListOffsets as an admin sees it: `"earliest"` (log start), `"latest"` (high
+        watermark), `"max-timestamp"` (the record with the largest timestamp) or a timestamp (the
+        first offset whose record's timestamp is at least it); None when no offset matches.
+        Raises `LeaderNotAvailableError` while the partition has no leader."""
+        return list_offsets(self, topic, partition, spec)
+
+    def describe_quorum(self) -> QuorumDescription:
+        """The KRaft metadata quorum (Kafka's DescribeQuorum): leader, epoch, high watermark and
+        each voter's and observer's (broker's) replication state."""
+        return describe_quorum(self)
 
     # --- snapshot and replay -----------------------------------------------------------------
 

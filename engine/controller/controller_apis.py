@@ -121,7 +121,9 @@ class ControllerApis:
         self.limits.check_topic(self.controller.topics, partitions, new_topic=True)
         effective = dict(self.topic_defaults)
         effective.update(overrides)
-        self.controller.create_topic(name, partitions, replication_factor, effective, internal)
+        self.controller.create_topic(
+            name, partitions, replication_factor, effective, internal, set(overrides)
+        )
 
     def handle_create_topics(self, request: CreateTopicsRequest, reply: Reply) -> None:
         results = []
@@ -211,24 +213,25 @@ class ControllerApis:
                     raise InvalidRequestError("Only topic configs can be altered here.")
                 if name not in self.controller.topics:
                     raise UnknownTopicOrPartitionError(f"Topic '{name}' does not exist.")
-                given: dict[str, Any] = {}
+                sets: dict[str, Any] = {}
+                deleted: list[str] = []
                 for config in entry.configs:
                     if config.config_operation == SET:
-                        given[config.name] = config.value
+                        sets[config.name] = config.value
                     elif config.config_operation == DELETE:
-                        if config.name not in TOPIC.keys:
-                            raise InvalidConfigurationError(
-                                f"Unknown topic config '{config.name}'."
-                            )
-                        given[config.name] = self.topic_defaults[config.name]
+                        deleted.append(config.name)
                     else:
                         raise InvalidConfigurationError(
                             f"Config operation {config.config_operation} is not supported here "
                             "(SET and DELETE are)."
                         )
-                changes = TOPIC.parse(given)
+                changes = TOPIC.parse(sets)
+                for key in deleted:
+                    if key not in TOPIC.keys:
+                        raise InvalidConfigurationError(f"Unknown topic config '{key}'.")
+                    changes[key] = self.topic_defaults[key]
                 if not request.validate_only:
-                    self.controller.alter_config(name, changes)
+                    self.controller.alter_config(name, changes, deleted)
                 results.append(AlterConfigsResourceResponse(resource))
             except KafkaError as exc:
                 results.append(

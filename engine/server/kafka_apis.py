@@ -374,15 +374,16 @@ class KafkaApis:
                 results[group_id] = error
                 delete_next()
 
-            offsets.delete_group(group_id, deleted)
+            offsets.admin_delete_group(group_id, deleted)
 
         delete_next()
 
     def handle_offset_delete(self, request: OffsetDeleteRequest, reply: Reply) -> None:
-        self._group_coordinator().offsets.delete_offsets(
-            request.group_id,
-            list(request.partitions),
-            lambda error, errors: reply(OffsetDeleteResponse(error, dict(errors))),
+        def answer(response: tuple[str, dict[Any, str]]) -> None:
+            reply(OffsetDeleteResponse(response[0], dict(response[1])))
+
+        self._group_coordinator().offsets.admin_delete_offsets(
+            request.group_id, list(request.partitions), answer
         )
 
     # --- transactions ------------------------------------------------------------------------

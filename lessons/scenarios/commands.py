@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lessons.scenarios import apply as ap
+from lessons.scenarios import console_command
 from lessons.scenarios.fields import (
     GROUP_ID,
     Field,
@@ -607,6 +608,52 @@ _COMMANDS: tuple[CommandSpec, ...] = (
         buttons=(Button("Reset offsets"),),
     ),
     CommandSpec(
+        "transaction",
+        label="Run a transaction",
+        help=(
+            "A transactional producer app writes records in one transaction: commit, abort, "
+            "leave it open, or restart the app with the same transactional.id (fencing the old "
+            "instance)."
+        ),
+        apply=ap.transaction,
+        fields=(
+            Field(
+                "transactional_id",
+                regex=r"^[A-Za-z0-9._-]{1,64}$",
+                label="transactional.id",
+                initial="payments-app",
+                messages={"invalid": "A transactional.id uses letters, digits, '.', '_' and '-'."},
+            ),
+            _topic(initial="orders", widget="hidden"),
+            Field(
+                "count",
+                "int",
+                min_value=1,
+                max_value=MAX_PRODUCE_COUNT,
+                default=3,
+                initial=3,
+                label="Records",
+                widget="number",
+            ),
+            Field(
+                "outcome",
+                "choice",
+                choices=(
+                    ("commit", "commit"),
+                    ("abort", "abort"),
+                    ("open", "leave open"),
+                    ("restart", "restart the app"),
+                ),
+                default="commit",
+                label="Then",
+                widget="select",
+            ),
+        ),
+        form="transaction",
+        panel="clients",
+        buttons=(Button("Run transaction"),),
+    ),
+    CommandSpec(
         "create_topic",
         label="Create topic",
         help="A new topic with its partitions spread over the brokers.",
@@ -706,6 +753,25 @@ _COMMANDS: tuple[CommandSpec, ...] = (
         apply=ap.advance,
         roles=frozenset({"scenario"}),
         fields=(Field("ms", "int", min_value=0, max_value=MAX_ADVANCE_MS),),
+    ),
+    CommandSpec(
+        "console",
+        label="Console",
+        help="Run one Kafka 4.0 command line (kafka-topics.sh, kafka-consumer-groups.sh, ...) "
+        "against the cluster; the answer is what the real tool prints. Lines typed while a "
+        "tool runs are its input; ^C stops it, ^D ends its input.",
+        apply=console_command.apply_console,
+        # Not a stage-socket message (the learner's console posts to /sandbox/<id>/console/).
+        roles=frozenset({"instructor", "scenario"}),
+        fields=(
+            Field(
+                "line",
+                "raw",
+                check=console_command.check_line,
+                label="Command line",
+                messages={"required": "Type a command line."},
+            ),
+        ),
     ),
     CommandSpec(
         "engine",

@@ -91,12 +91,21 @@ class ClusterRuntime:
         self.pending_sends: list[PendingSend] = []
         self.acked_sends = 0
         self.failed_sends = 0
+        # Transactional producer apps by transactional.id (the `transaction` command), and the
+        # ids whose current instance has a transaction open.
+        self.transactional_producers: dict[str, Any] = {}
+        self.open_transactions: set[str] = set()
+        self.transactional_instances: dict[str, int] = {}
         self.notices: deque[Notice] = deque(maxlen=12)
         self.applied = 0
         # Slow motion: the host sets `watch_messages`; time then moves 1 ms at a time and every
         # message seen in flight is kept a moment (id -> (message, last seen ms)) for the stage.
         self.watch_messages = False
         self.recent_messages: dict[Any, tuple[dict[str, Any], int]] = {}
+        # The Kafka CLI console (the `console` command): its session, made on first use, and
+        # what a tool still running (a tailing consumer) printed since the stage last took it.
+        self.console: Any = None
+        self.console_output: list[str] = []
 
     @property
     def now_ms(self) -> int:
@@ -107,6 +116,7 @@ class ClusterRuntime:
         runtime = cls(spec)
         for payload in commands:
             runtime.apply(payload)
+        runtime.console_output.clear()  # a replay's console printed to nobody
         return runtime
 
     # -- commands -------------------------------------------------------------------------
@@ -166,6 +176,10 @@ class ClusterRuntime:
             if self.now_ms % TICK_MS == 0:
                 self._poll_due_consumers()
                 self._settle_sends()
+                if self.console is not None:
+                    from lessons.scenarios.console_command import tick_console
+
+                    tick_console(self)
 
     def _watch_messages(self) -> None:
         now = self.now_ms

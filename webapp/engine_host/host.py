@@ -20,10 +20,11 @@ from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer
 from django.db import IntegrityError
 
-from lessons.scenarios import CLOCK_COMMANDS, LOGGED_COMMANDS, ClusterRuntime
+from lessons.console.completion import completion_data
+from lessons.scenarios import CLOCK_COMMANDS, LOGGED_COMMANDS, ClusterRuntime, console_command
 from lessons.scenarios.limits import DEFAULT_STEP_MS, SPEEDS, TICK_MS
 from webapp import charts
-from webapp.engine_host import render, store
+from webapp.engine_host import lesson_goal, render, store
 from webapp.engine_host.leases import LeaseStore
 
 logger = logging.getLogger(__name__)
@@ -98,6 +99,8 @@ class ClusterHost:
         # Lag and rate charts, sampled on the cluster clock (bounded, rendered once per sample).
         self.metrics = charts.MetricsHistory()
         self.extra_fragments: dict[str, str] = {}
+        # A lesson step's live goal, set by the lesson page (`host.watch`).
+        self.goal: Any = None
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -189,15 +192,48 @@ class ClusterHost:
             await self._reply(reply_to, {"type": "ack", "now_ms": self.runtime.now_ms})
         elif kind == "host.sync":
             await self._send_full(reply_to)
+        elif kind == "host.watch":
+            async with self.lock:
+                frame = self._watch_locked(message)
+            self._mark_dirty()
+            await self._reply(reply_to, frame)
         elif kind == "host.command":
             frame = await self.command(
                 message.get("command") or {},
                 client_id=str(message.get("client") or ""),
                 client_seq=message.get("seq"),
             )
+            if (message.get("command") or {}).get("type") == "console":
+                frame["console"] = console_command.console_state(self.runtime)
             await self._reply(reply_to, frame)
+        elif kind == "host.console_complete":
+            # What the console panel's Tab offers: tools, options, this cluster's topics/groups.
+            async with self.lock:
+                data = completion_data(console_command.console_session(self.runtime))
+            await self._reply(reply_to, {"type": "console.complete", "data": data})
         else:
             logger.warning("host %s ignored message type %r", self.cluster_id, kind)
+
+    def _watch_locked(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Start watching a lesson step's goal; the reply carries where the step starts (so the
+        page can re-arm it after a restart) and the previous step's final status."""
+        previous = self.goal.status() if self.goal is not None else None
+        try:
+            watch = lesson_goal.watch_from_message(message, self.runtime)
+        except lesson_goal.WatchRefused as error:
+            return {"type": "error", "code": "bad_watch", "message": str(error)}
+        watch.check(self.runtime)
+        self.goal = watch
+        return {
+            "type": "ack",
+            "since": [watch.since_index, watch.since_ms],
+            "status": watch.status(),
+            "previous": previous,
+        }
+
+    def _check_goal(self) -> None:
+        if self.goal is not None and self.goal.check(self.runtime):
+            self._mark_dirty()
 
     async def _reply(self, reply_to: str | None, frame: dict[str, Any]) -> None:
         if reply_to:
@@ -268,6 +304,7 @@ class ClusterHost:
             }
         result = self.runtime.apply(payload)
         self.metrics.observe(self.runtime)
+        self._check_goal()
         if result.ok:
             return {"type": "ack", "message": result.message, "duplicate": False}
         # The command is in the log (replay repeats the same refusal); tell the learner why.
@@ -346,6 +383,7 @@ class ClusterHost:
             self.runtime.advance(ms)
             self.metrics.observe(self.runtime)
             self._unlogged_advance_ms += ms
+            self._check_goal()
         self._mark_dirty()
 
     async def _clock(self) -> None:
@@ -417,6 +455,11 @@ class ClusterHost:
             render_s = time.perf_counter() - started
             if update is not None:
                 await self.layer.group_send(viewers_group(self.cluster_id), update)
+            tail = console_command.take_console_output(self.runtime)
+            if tail:  # what a tailing console consumer printed since the last publish
+                await self.layer.group_send(
+                    viewers_group(self.cluster_id), {"type": "console.output", "text": tail}
+                )
             # Rendering runs on the event loop: after a slow render (a big cluster) the next one
             # waits twice as long as this one took, so rendering never takes more than a third
             # of the loop and sockets, commands and the clock stay responsive.
@@ -435,6 +478,8 @@ class ClusterHost:
         try:
             fragments = render.render_fragments(self.runtime, self._clock_view())
             fragments["charts"] = self.metrics.render()
+            if self.goal is not None:
+                fragments["lesson-goal"] = lesson_goal.render(self.goal, self.runtime)
             fragments.update(self.extra_fragments)
         except Exception as error:
             logger.exception("host %s failed to render", self.cluster_id)

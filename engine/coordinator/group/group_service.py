@@ -13,6 +13,7 @@ from engine.coordinator.group.classic_group import DEAD, READ_COMMITTED, Classic
 from engine.coordinator.group.group_coordinator import GroupCoordinator
 from engine.coordinator.group.group_records import OFFSETS_TOPIC, offsets_partition_for
 from engine.errors import (
+    GroupIdNotFoundError,
     GroupNotEmptyError,
     KafkaError,
     KafkaTimeoutError,
@@ -263,6 +264,65 @@ class GroupService:
             latest = replica.log.high_watermark if replica else 0
             target = earliest if to == "earliest" else latest if to == "latest" else int(to)
             targets[tp] = min(max(target, earliest), latest)  # O5: clamped
+        self._admin_request(group_id, targets, "commit")
+        return targets
+
+    def alter_offsets(self, group_id: str, offsets: dict[TopicPartition, int]) -> None:
+        """Kafka's AlterConsumerGroupOffsets for an inactive group: the offsets as given (the
+        tool computes and clamps them first)."""
+        for tp, offset in offsets.items():
+            topic = self.controller.topics.get(tp.topic)
+            if topic is None or tp.partition not in topic.partitions:
+                raise UnknownTopicOrPartitionError(f"{tp.topic}-{tp.partition} does not exist.")
+            if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+                raise ValueError("offsets must be whole, non-negative numbers")
+        if self.describe_group(group_id).members:
+            raise GroupNotEmptyError(
+                f"The group '{group_id}' has members; stop its consumers first."
+            )
+        self._admin_request(group_id, dict(sorted(offsets.items())), "commit")
+
+    def delete_group(self, group_id: str) -> None:
+        """Kafka's DeleteGroups: refused while the group has members or when it is unknown."""
+        self._admin_request(group_id, {}, "delete")
+
+    def delete_offsets(
+        self, group_id: str, partitions: list[TopicPartition]
+    ) -> dict[TopicPartition, str]:
+        """Kafka's OffsetDelete: per partition "" (deleted, or nothing was committed) or
+        GROUP_SUBSCRIBED_TO_TOPIC; `GroupIdNotFoundError` for an unknown group."""
+        for tp in partitions:
+            topic = self.controller.topics.get(tp.topic)
+            if topic is None or tp.partition not in topic.partitions:
+                raise UnknownTopicOrPartitionError(f"{tp.topic}-{tp.partition} does not exist.")
+        answer: list[tuple[str, dict[TopicPartition, str]]] = []
+        self.ensure_offsets_topic()
+        deadline = self.ctx.now_ms + 30000
+
+        def attempt() -> bool:
+            coordinator = self.coordinator_for(group_id)
+            if coordinator is None or not coordinator.leads(group_id):
+                return False
+            coordinator.offsets.admin_delete_offsets(group_id, list(partitions), answer.append)
+            return True
+
+        started = attempt() or self.ctx.run_until(attempt, deadline)
+        if started:
+            self.ctx.run_until(lambda: bool(answer), deadline)
+        if not answer:
+            raise KafkaTimeoutError("Timed out waiting for the group coordinator.")
+        error, results = answer[0]
+        if error == "GROUP_ID_NOT_FOUND":
+            raise GroupIdNotFoundError(f"The group '{group_id}' does not exist.")
+        if error:
+            raise error_for_name(error)(f"The group coordinator answered {error}.")
+        return dict(results)
+
+    def _admin_request(
+        self, group_id: str, offsets: dict[TopicPartition, int], action: str
+    ) -> None:
+        """Send an admin request to the group's coordinator, waiting (on cluster time) for a
+        coordinator to lead the group and for the stored records to be replicated."""
         self.ensure_offsets_topic()
         outcome: list[str] = []
         deadline = self.ctx.now_ms + 30000
@@ -271,7 +331,10 @@ class GroupService:
             coordinator = self.coordinator_for(group_id)
             if coordinator is None or not coordinator.leads(group_id):
                 return False
-            coordinator.offsets.admin_commit(group_id, targets, outcome.append)
+            if action == "delete":
+                coordinator.offsets.admin_delete_group(group_id, outcome.append)
+            else:
+                coordinator.offsets.admin_commit(group_id, offsets, outcome.append)
             return True
 
         started = attempt() or self.ctx.run_until(attempt, deadline)
@@ -285,6 +348,7 @@ class GroupService:
             raise GroupNotEmptyError(
                 f"The group '{group_id}' has members; stop its consumers first."
             )
+        if outcome[0] == "GROUP_ID_NOT_FOUND":
+            raise GroupIdNotFoundError(f"The group '{group_id}' does not exist.")
         if outcome[0]:
-            raise error_for_name(outcome[0])(f"Resetting offsets failed: {outcome[0]}.")
-        return targets
+            raise error_for_name(outcome[0])(f"The group coordinator answered {outcome[0]}.")

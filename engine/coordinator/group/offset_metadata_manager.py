@@ -8,7 +8,6 @@ subscribes to the topic; tombstones in the compacted log let the log cleaner rem
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from engine.common.records import TopicPartition
@@ -130,11 +129,9 @@ class OffsetMetadataManager:
             return
         self.commit_offsets(group, offsets, respond)
 
-    # --- DeleteGroups and OffsetDelete (an admin's) -------------------------------------------
-
-    def delete_group(self, group_id: str, respond: Respond) -> None:
-        """Kafka's `GroupCoordinator.handleDeleteGroups`: only a group without members can go;
-        its offsets and its metadata get tombstones and the group is Dead."""
+    def admin_delete_group(self, group_id: str, respond: Respond) -> None:
+        """Kafka's DeleteGroups: only an Empty (or Dead) group; its offsets and metadata get
+        tombstones and the group is gone (Dead)."""
         coordinator = self.coordinator
         error, group = coordinator._group(group_id, create=False)
         if error:
@@ -143,7 +140,7 @@ class OffsetMetadataManager:
         if group is None or group.state == DEAD:
             respond("GROUP_ID_NOT_FOUND")
             return
-        if group.members or group.pending_members or group.state != EMPTY:
+        if group.members or group.pending_members:
             respond("NON_EMPTY_GROUP")
             return
         entries: list[tuple[bytes, bytes | None]] = [
@@ -157,37 +154,35 @@ class OffsetMetadataManager:
         coordinator._emit("group_deleted", group, reason="deleted by an admin")
         coordinator._append(group, entries, respond)
 
-    def delete_offsets(
-        self,
-        group_id: str,
-        tps: list[TopicPartition],
-        respond: Callable[[str, dict[TopicPartition, str]], None],
+    def admin_delete_offsets(
+        self, group_id: str, partitions: list[TopicPartition], respond: Respond
     ) -> None:
-        """Kafka's `handleDeleteOffsets`: offsets of topics the group's members subscribe to
-        stay (GROUP_SUBSCRIBED_TO_TOPIC); the others get tombstones."""
+        """Kafka's OffsetDelete: offsets of topics the group's members do not subscribe to get
+        tombstones; subscribed topics answer GROUP_SUBSCRIBED_TO_TOPIC. Responds with
+        (group error, {partition: error}) once the tombstones are replicated."""
         coordinator = self.coordinator
         error, group = coordinator._group(group_id, create=False)
         if error:
-            respond(error, {})
+            respond((error, {}))
             return
         if group is None or group.state == DEAD:
-            respond("GROUP_ID_NOT_FOUND", {})
+            respond(("GROUP_ID_NOT_FOUND", {}))
             return
         subscribed = {t for m in group.members.values() for t in m.metadata.get("topics", ())}
-        errors: dict[TopicPartition, str] = {}
+        results: dict[TopicPartition, str] = {}
         deleted: list[TopicPartition] = []
-        for tp in sorted(set(tps)):
+        for tp in partitions:
             if tp.topic in subscribed:
-                errors[tp] = "GROUP_SUBSCRIBED_TO_TOPIC"
-            else:
-                errors[tp] = ""
-                if tp in group.offsets:
-                    deleted.append(tp)
+                results[tp] = "GROUP_SUBSCRIBED_TO_TOPIC"
+                continue
+            results[tp] = ""
+            if tp in group.offsets:
+                deleted.append(tp)
         for tp in deleted:
             del group.offsets[tp]
             group.commit_timestamps.pop(tp, None)
         if not deleted:
-            respond("", errors)
+            respond(("", results))
             return
         coordinator._emit(
             "offsets_deleted",
@@ -198,7 +193,7 @@ class OffsetMetadataManager:
         entries: list[tuple[bytes, bytes | None]] = [
             (offset_commit_key(group_id, tp), None) for tp in deleted
         ]
-        coordinator._append(group, entries, lambda error: respond(error, errors))
+        coordinator._append(group, entries, lambda stored: respond((stored, results)))
 
     # --- deleted topics ------------------------------------------------------------------------
 
