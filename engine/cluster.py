@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from engine.checker import History
+from engine.clients.admin import AdminClient, NewTopic
 from engine.clients.apps.app_service import AppService
 from engine.clients.consumer.kafka_consumer import KafkaConsumer
 from engine.clients.producer.kafka_producer import KafkaProducer
@@ -35,10 +36,11 @@ from engine.cluster_views import (
     read_log,
 )
 from engine.cluster_views import describe_topic as _describe_topic
-from engine.common.config import TOPIC, broker_config, topic_defaults
+from engine.common.config import broker_config, topic_defaults
 from engine.common.events import Event
 from engine.common.metadata import NO_LEADER
 from engine.common.records import ConsumerRecord, TopicPartition
+from engine.common.requests import ApiKey, Reply, Request
 from engine.common.topic_admin import (
     INTERNAL_TOPICS,
     LEGAL_TOPIC,
@@ -46,19 +48,15 @@ from engine.common.topic_admin import (
     validate_new_topic,
     validate_topic_name,
 )
+from engine.controller.controller_apis import ControllerApis
 from engine.controller.quorum_controller import QuorumController
 from engine.coordinator.group.group_service import GroupDescription, GroupService
 from engine.coordinator.transaction.transaction_coordinator import TransactionService
 from engine.coordinator.transaction.transactional_offsets import TransactionalOffsets
 from engine.errors import (
     ClusterUnavailableError,
-    InvalidConfigurationError,
-    InvalidPartitionsError,
-    InvalidReplicationFactorError,
-    KafkaError,
-    UnknownTopicOrPartitionError,
 )
-from engine.server.broker import Broker, TopicView
+from engine.server.broker import Broker
 from engine.server.remote_requests import RemoteClients
 from engine.sim.clock import Scheduler
 from engine.sim.command_log import (
@@ -95,6 +93,16 @@ __all__ = [
 # How long a broker keeps retrying to forward an admin request to the controller before it
 # answers REQUEST_TIMED_OUT (Kafka's BrokerServer gives its forwarding channel 60000 ms).
 FORWARDING_RETRY_TIMEOUT_MS = 60_000
+# The admin requests a broker forwards to the active controller (Kafka's ForwardingManager).
+FORWARDED_APIS = frozenset(
+    (
+        ApiKey.CREATE_TOPICS,
+        ApiKey.DELETE_TOPICS,
+        ApiKey.CREATE_PARTITIONS,
+        ApiKey.INCREMENTAL_ALTER_CONFIGS,
+        ApiKey.ELECT_LEADERS,
+    )
+)
 
 
 class Cluster:
@@ -142,6 +150,10 @@ class Cluster:
             self.emit,
         )
         self._brokers: dict[int, Broker] = {}
+        # The controller quorum's request handler: the admin APIs (CreateTopics, ...).
+        self.controller_apis = ControllerApis(
+            self.controller, self.topic_defaults, self.limits, self.broker_ids
+        )
         self.nodes = Nodes(self._brokers)
         self.taps = Taps(self.nodes)
         # The one context every component gets instead of the cluster.
@@ -159,7 +171,13 @@ class Cluster:
         )
         for broker_id in range(1, brokers + 1):
             broker = Broker(
-                self.ctx, broker_id, self.broker_config, self.topic_defaults, self.controller
+                self.ctx,
+                broker_id,
+                self.broker_config,
+                self.topic_defaults,
+                self.controller,
+                self._create_topic,
+                self.allocate_producer_id,
             )
             self._brokers[broker_id] = broker
             self.controller.register_broker_node(broker)
@@ -208,6 +226,7 @@ class Cluster:
         self.apps = AppService(self.ctx, self.producer, self.consumer)
         # Real Kafka clients' requests (the wire front door above the engine), recorded.
         self.remote = RemoteClients(self)
+        self._admin = AdminClient(self.ctx, self._controller_request)
 
     # --- recording and time ------------------------------------------------------------------
 
@@ -290,9 +309,11 @@ class Cluster:
                 "config": config,
             },
         )
+        # Names and counts are checked before the request is forwarded to the controller.
         validate_new_topic(name, partitions, replication_factor)
-        self._forward_to_controller("CreateTopics")
-        self._create_topic(name, partitions, replication_factor, config)
+        with self._unrecorded():
+            new_topic = NewTopic(name, partitions, replication_factor, config)
+            self._admin.create_topics([new_topic]).all()
 
     def _create_topic(
         self,
@@ -302,58 +323,41 @@ class Cluster:
         config: dict[str, Any] | None,
         internal: bool = False,
     ) -> None:
-        overrides = TOPIC.parse(config)
-        if replication_factor > len(self._brokers):
-            raise InvalidReplicationFactorError(
-                f"Replication factor: {replication_factor} larger than available brokers: "
-                f"{len(self._brokers)}."
-            )
-        from engine.errors import TopicExistsError
-
-        if name in self.controller.topics:
-            raise TopicExistsError(f"Topic '{name}' already exists.")
-        self.limits.check_topic(self.controller.topics, partitions, new_topic=True)
-        effective = dict(self.topic_defaults)
-        effective.update(overrides)
-        self.controller.create_topic(
-            name, partitions, replication_factor, effective, internal, set(overrides)
-        )
+        """How coordinators and auto-creation create a topic (no name or count checks)."""
+        self.controller_apis.create_topic(name, partitions, replication_factor, config, internal)
 
     def delete_topic(self, name: str) -> None:
         self._record_call("cluster.delete_topic", {"name": name})
-        self._forward_to_controller("DeleteTopics")
-        self.controller.delete_topic(name)
+        with self._unrecorded():
+            self._admin.delete_topics([name]).all()
 
     def add_partitions(self, name: str, total: int) -> None:
         self._record_call("cluster.add_partitions", {"name": name, "total": total})
-        self._forward_to_controller("CreatePartitions")
-        topic = self.controller.topics.get(name)
-        if topic is None:
-            raise UnknownTopicOrPartitionError(f"Topic '{name}' does not exist.")
-        if not isinstance(total, int) or total <= len(topic.partitions):
-            raise InvalidPartitionsError(
-                f"Topic '{name}' has {len(topic.partitions)} partitions; the new total must be "
-                f"larger, not {total}."
-            )
-        self.limits.check_topic(
-            self.controller.topics, total - len(topic.partitions), new_topic=False
-        )
-        self.controller.add_partitions(name, total)
+        with self._unrecorded():
+            self._admin.create_partitions({name: total}).all()
 
     def alter_topic_config(self, name: str, config: dict[str, Any]) -> None:
         """Set topic configs; a value of None deletes the topic's own setting, so the key
         follows the broker's default again (`kafka-configs --delete-config`)."""
         self._record_call("cluster.alter_topic_config", {"name": name, "config": config})
-        self._forward_to_controller("IncrementalAlterConfigs")
-        if name not in self.controller.topics:
-            raise UnknownTopicOrPartitionError(f"Topic '{name}' does not exist.")
-        deleted = [key for key, value in (config or {}).items() if value is None]
-        changes = TOPIC.parse({k: v for k, v in (config or {}).items() if v is not None})
-        for key in deleted:
-            if key not in TOPIC.keys:
-                raise InvalidConfigurationError(f"Unknown topic config '{key}'.")
-            changes[key] = self.topic_defaults[key]
-        self.controller.alter_config(name, changes, deleted)
+        with self._unrecorded():
+            admin = self._admin
+            given: Any = {} if config is None else config
+            if not isinstance(given, Mapping):
+                admin.incremental_alter_configs({name: given}).all()  # refused: not a mapping
+                return
+            sets = {k: v for k, v in given.items() if v is not None}
+            deleted = [k for k, v in given.items() if v is None]
+            admin.incremental_alter_configs({name: sets}, delete={name: deleted}).all()
+
+    def _controller_request(self, request: Request, reply: Reply) -> None:
+        """The admin client's way to the controller quorum: requests that change metadata are
+        forwarded by a broker (and wait for an active controller), the others answered."""
+        if request.api_key in FORWARDED_APIS:
+            self._forward_to_controller(
+                "".join(part.capitalize() for part in request.api_key.name.split("_"))
+            )
+        self.controller_apis.handle(request, reply)
 
     def _forward_to_controller(self, api: str) -> None:
         """A broker forwards admin requests that change metadata to the active controller
@@ -532,21 +536,19 @@ class Cluster:
             "cluster.elect_leaders",
             {"topic": topic, "partition": partition, "election_type": election_type},
         )
-        self._forward_to_controller("ElectLeaders")
-        self.controller.elect_leaders(topic, partition, election_type)
+        with self._unrecorded():
+            self._admin.elect_leaders(election_type, [TopicPartition(topic, partition)]).all()
+
+    def admin(self) -> AdminClient:
+        """The cluster's admin client (Kafka's Admin API on the request catalogue)."""
+        return self._admin
 
     # --- clients -----------------------------------------------------------------------------
 
     def producer(self, config: dict[str, Any] | None = None) -> KafkaProducer:
         self._record_call("cluster.producer", {"config": config})
         self.limits.check_clients(len(self.producers) + len(self.consumers))
-        producer = KafkaProducer(
-            self.ctx,
-            self.metadata_response,
-            self.allocate_producer_id,
-            config,
-            len(self.producers) + 1,
-        )
+        producer = KafkaProducer(self.ctx, config, len(self.producers) + 1)
         self.producers.append(producer)
         attach_transaction_manager(producer)
         return producer
@@ -554,57 +556,13 @@ class Cluster:
     def consumer(self, config: dict[str, Any] | None = None) -> KafkaConsumer:
         self._record_call("cluster.consumer", {"config": config})
         self.limits.check_clients(len(self.producers) + len(self.consumers))
-        consumer = KafkaConsumer(self.ctx, self.metadata_response, config, len(self.consumers) + 1)
+        consumer = KafkaConsumer(self.ctx, config, len(self.consumers) + 1)
         self.consumers.append(consumer)
         return consumer
 
     def allocate_producer_id(self) -> int:
         self._next_producer_id += 1
         return self._next_producer_id
-
-    def metadata_response(
-        self, broker: Broker, topics: list[str], allow_auto_create: bool
-    ) -> tuple[dict[str, Any], dict[str, str]]:
-        from engine.clients.network_client import PartitionInfo
-
-        found: dict[str, list[PartitionInfo]] = {}
-        errors: dict[str, str] = {}
-        for name in topics:
-            view: TopicView | None = broker.topics.get(name)
-            if view is None:
-                if (
-                    allow_auto_create
-                    and self.broker_config["auto.create.topics.enable"]
-                    and name not in self.controller.topics
-                    and self.controller.has_quorum()
-                ):
-                    try:
-                        validate_topic_name(name)
-                        self._create_topic(
-                            name,
-                            int(self.broker_config["num.partitions"]),
-                            min(
-                                int(self.broker_config["default.replication.factor"]),
-                                len(self._brokers),
-                            ),
-                            None,
-                        )
-                        errors[name] = "LEADER_NOT_AVAILABLE"
-                    except KafkaError as exc:
-                        from engine.errors import protocol_name
-
-                        errors[name] = protocol_name(exc)
-                else:
-                    errors[name] = "UNKNOWN_TOPIC_OR_PARTITION"
-                continue
-            if not view.partitions:
-                errors[name] = "LEADER_NOT_AVAILABLE"
-                continue
-            found[name] = [
-                PartitionInfo(r.leader, r.leader_epoch, r.replicas, r.isr)
-                for _, r in sorted(view.partitions.items())
-            ]
-        return found, errors
 
     # --- hooks used by brokers and clients ---------------------------------------------------
 

@@ -555,3 +555,17 @@ class TransactionAbortedError(KafkaError):
     explanation = (
         "The record was not sent because its transaction was aborted before the batch went out."
     )
+
+
+def error_class(name: str) -> type[KafkaError]:
+    """The error class a response's error name stands for, client-only and sandbox errors
+    included (a response names its error; the admin client raises this class)."""
+    if name in _NAME_OVERRIDES:
+        return _NAME_OVERRIDES[name]
+    stack: list[type[KafkaError]] = [KafkaError]
+    while stack:
+        cls = stack.pop()
+        if _protocol_name(cls) == name:
+            return cls
+        stack.extend(cls.__subclasses__())
+    return error_for_name(name)

@@ -8,32 +8,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from engine.common.metadata import NO_LEADER
+from engine.common.requests import Request
+from engine.common.requests.metadata import MetadataRequest, MetadataResponse
 from engine.sim.clock import Timer
 from engine.sim.network import DISCONNECTED, request
 
 if TYPE_CHECKING:
-    from engine.coordinator.group.group_coordinator import GroupCoordinator
-    from engine.coordinator.transaction.transaction_coordinator import TransactionCoordinator
-    from engine.server.broker import Broker
-    from engine.sim.context import MetadataSource, SimContext
+    from engine.sim.context import SimContext
 
 REQUEST_TIMED_OUT = "REQUEST_TIMED_OUT"
-
-
-def group_coordinator_at(broker: Broker) -> GroupCoordinator:
-    """The group coordinator hosted on a broker (every broker hosts one)."""
-    coordinator = broker.group_coordinator
-    if coordinator is None:
-        raise RuntimeError(f"broker {broker.id} has no group coordinator wired")
-    return coordinator
-
-
-def transaction_coordinator_at(broker: Broker) -> TransactionCoordinator:
-    """The transaction coordinator hosted on a broker (every broker hosts one)."""
-    coordinator = broker.transaction_coordinator
-    if coordinator is None:
-        raise RuntimeError(f"broker {broker.id} has no transaction coordinator wired")
-    return coordinator
 
 
 @dataclass(slots=True)
@@ -52,12 +35,10 @@ class ClientBase:
     def __init__(
         self,
         ctx: SimContext,
-        metadata_response: MetadataSource,
         config: dict[str, Any],
         client_number: int,
     ) -> None:
         self.ctx = ctx
-        self.metadata_response = metadata_response
         self.config = config
         self.client_number = client_number
         self.node = f"client-{self.kind}-{client_number}"
@@ -86,19 +67,19 @@ class ClientBase:
     def send_request(
         self,
         broker_id: int,
-        kind: str,
-        handle: Callable[[Broker, Callable[[object], None]], None],
+        api_request: Request,
         on_reply: Callable[[object], None],
         timeout_ms: int | None = None,
     ) -> None:
-        """Send to a broker; `on_reply` gets the response, DISCONNECTED, or REQUEST_TIMED_OUT.
+        """Send a request to a broker's request handler; `on_reply` gets the response object,
+        DISCONNECTED, or REQUEST_TIMED_OUT.
 
         Requests to one broker share one connection, and responses on a connection arrive in
         order: once a response is lost (Cluster.lose_responses) the connection is dead, so every
         later response on it is lost too, until the client's request timeout closes it and fails
         the requests still open on it (Kafka's NetworkClient), which the client then retries.
         """
-        broker = self.ctx.nodes.broker_by_id(broker_id)
+        broker = self.ctx.nodes.endpoint(broker_id)
         finished = [False]
         timeout = int(self.config["request.timeout.ms"]) if timeout_ms is None else timeout_ms
         timer: list[Timer] = []
@@ -138,9 +119,9 @@ class ClientBase:
             self.ctx.network,
             self.node,
             broker_id,
-            kind,
+            api_request.kind(),
             lambda: broker.alive,
-            lambda respond: handle(broker, respond),
+            lambda respond: broker.handle_request(api_request, respond),
             reply,
             lose_reply,
         )
@@ -174,7 +155,7 @@ class ClientBase:
             candidate = ids[(self._next_broker + step) % len(ids)]
             if (
                 self.ctx.network.reachable(self.node, candidate)
-                and self.ctx.nodes.broker_by_id(candidate).alive
+                and self.ctx.nodes.endpoint(candidate).alive
             ):
                 self._next_broker = (self._next_broker + step + 1) % len(ids)
                 return candidate
@@ -200,19 +181,17 @@ class ClientBase:
             self._retry_metadata()
             return
         self.metadata_in_flight = True
-        wanted = sorted(self.wanted_topics)
-        allow_create = self.allow_auto_create_topics()
-
-        def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-            reply(self.metadata_response(broker, wanted, allow_create))
+        metadata_request = MetadataRequest(
+            tuple(sorted(self.wanted_topics)), self.allow_auto_create_topics()
+        )
 
         def on_reply(response: object) -> None:
             self.metadata_in_flight = False
             if response is DISCONNECTED or response == REQUEST_TIMED_OUT:
                 self._retry_metadata()
                 return
-            assert isinstance(response, tuple)
-            topics, errors = response
+            assert isinstance(response, MetadataResponse)
+            topics, errors = _partition_infos(response)
             self.topics.update(topics)
             for name in topics:
                 self.topic_errors.pop(name, None)
@@ -232,7 +211,7 @@ class ClientBase:
             if incomplete:
                 self._retry_metadata()
 
-        self.send_request(broker_id, "metadata", handle, on_reply)
+        self.send_request(broker_id, metadata_request, on_reply)
 
     def _schedule_metadata_expiry(self) -> None:
         """Kafka's NetworkClient.poll asks `DefaultMetadataUpdater.maybeUpdate` on every turn of
@@ -288,3 +267,20 @@ class ClientBase:
 
 def _disconnect(reply: Callable[[object], None]) -> Callable[[], None]:
     return lambda: reply(DISCONNECTED)
+
+
+def _partition_infos(
+    response: MetadataResponse,
+) -> tuple[dict[str, list[PartitionInfo]], dict[str, str]]:
+    """A Metadata response as the client keeps it: partitions by topic, errors by topic."""
+    topics: dict[str, list[PartitionInfo]] = {}
+    errors: dict[str, str] = {}
+    for topic in response.topics:
+        if topic.error:
+            errors[topic.name] = topic.error
+        else:
+            topics[topic.name] = [
+                PartitionInfo(p.leader_id, p.leader_epoch, p.replica_nodes, p.isr_nodes)
+                for p in topic.partitions
+            ]
+    return topics, errors

@@ -1,6 +1,6 @@
 """A broker node (Kafka's `KafkaServer`/`BrokerServer`): its lifecycle, its heartbeats to the
-KRaft controller, its metadata cache and replicas, and the request handlers clients talk to
-(`KafkaApis`: produce, consumer fetch, list offsets).
+KRaft controller, its metadata cache and replicas, and the produce, consumer fetch and list
+offsets work its request handler (`engine.server.kafka_apis.KafkaApis`) dispatches to.
 
 It owns and wires the components that live on a broker: the follower's fetcher
 (`engine.server.replica_fetcher`), the leader's answer to followers
@@ -22,8 +22,10 @@ from engine.common.metadata import (
     PartitionRegistration,
 )
 from engine.common.records import Record, RecordBatch, TopicPartition
+from engine.common.requests import Request
 from engine.errors import RESOURCE_LIMIT_EXCEEDED, KafkaError, ResourceLimitError, protocol_name
 from engine.server.delayed_fetch import FetchPurgatory, ParkedFetch
+from engine.server.kafka_apis import KafkaApis
 from engine.server.partition import DelayedProduce, Partition
 from engine.server.replica_fetcher import ReplicaFetcher
 from engine.server.replica_manager import (
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     from engine.coordinator.group.group_coordinator import GroupCoordinator
     from engine.coordinator.transaction.transaction_coordinator import TransactionCoordinator
     from engine.coordinator.transaction.transactional_offsets import TransactionalOffsets
+    from engine.sim.context import CreateTopic
 
 
 @dataclass(slots=True)
@@ -63,6 +66,8 @@ class Broker:
         config: dict[str, Any],
         topic_defaults: dict[str, Any],
         controller: QuorumController,
+        create_topic: CreateTopic,
+        allocate_producer_id: Callable[[], int],
     ) -> None:
         self.ctx = ctx
         self.id = broker_id
@@ -78,6 +83,8 @@ class Broker:
         self.fetcher = ReplicaFetcher(self)
         self.replica_manager = ReplicaManager(self)
         self.purgatory = FetchPurgatory(self)
+        # The one request handler: every API this broker serves.
+        self.apis = KafkaApis(self, create_topic, allocate_producer_id)
         self._timers: list[Timer] = []
         self.want_shutdown = False
         self.incarnation = 0
@@ -97,6 +104,10 @@ class Broker:
 
     def emit_log_event(self, kind: str, data: dict[str, Any]) -> None:
         self.ctx.emit(kind, {**data, "broker": self.id})
+
+    def handle_request(self, request: Request, reply: Reply) -> None:
+        """A request arrived over the network: `KafkaApis` dispatches it by API key."""
+        self.apis.handle(request, reply)
 
     def lose_reply(self) -> bool:
         if self.lost_responses > 0:

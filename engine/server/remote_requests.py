@@ -21,12 +21,13 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from engine.common.group_messages import JoinGroupRequest, JoinGroupResponse, SyncGroupResponse
 from engine.common.metadata import NO_LEADER
 from engine.common.record_size import batch_size_in_bytes, record_size_in_bytes
 from engine.common.records import Record, RecordBatch, TopicPartition
+from engine.common.requests.metadata import MetadataRequest, MetadataResponse
 from engine.common.topic_admin import validate_topic_name
 from engine.errors import (
     InvalidPartitionsError,
@@ -74,6 +75,15 @@ APIS = (
     "end_txn",
     "txn_offset_commit",
 )
+
+
+class _PartitionInfo(NamedTuple):
+    """One partition of the broker's metadata answer, as the wire encoder reads it."""
+
+    leader: int
+    leader_epoch: int
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
 
 
 @dataclass(slots=True)
@@ -147,9 +157,29 @@ class RemoteClients:
     ) -> None:
         wanted = req.get("topics")
         names = sorted(broker.topics) if wanted is None else [str(t) for t in wanted]
-        found, errors = self.cluster.metadata_response(
-            broker, names, bool(req.get("allow_auto_create", True)) and wanted is not None
+        answers: list[MetadataResponse] = []
+        broker.handle_request(
+            MetadataRequest(
+                tuple(names),
+                allow_auto_topic_creation=bool(req.get("allow_auto_create", True))
+                and wanted is not None,
+            ),
+            lambda response: answers.append(cast(MetadataResponse, response)),
         )
+        by_name = {topic.name: topic for topic in answers[0].topics} if answers else {}
+        errors = {
+            name: (by_name[name].error if name in by_name else "UNKNOWN_TOPIC_OR_PARTITION")
+            for name in names
+            if name not in by_name or by_name[name].error
+        }
+        found = {
+            topic.name: [
+                _PartitionInfo(p.leader_id, p.leader_epoch, p.replica_nodes, p.isr_nodes)
+                for p in sorted(topic.partitions, key=lambda p: p.partition_index)
+            ]
+            for topic in by_name.values()
+            if not topic.error
+        }
         brokers = sorted(r.id for r in broker.brokers.values() if not r.fenced)
         topics: list[dict[str, Any]] = []
         for name in names:

@@ -10,7 +10,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from engine.common.records import RecordBatch, TopicPartition
-from engine.server.replica_manager import FetchPartitionData, FollowerFetchPartition, Reply
+from engine.common.requests.fetch import (
+    FetchPartitionData,
+    FetchResponse,
+    FollowerFetchPartition,
+    FollowerFetchRequest,
+)
+from engine.server.replica_manager import Reply
 from engine.sim.clock import Timer
 from engine.sim.network import DISCONNECTED, request
 
@@ -80,8 +86,10 @@ class ReplicaFetcher:
         self.fetch_session[leader_id] = session
         finished = [False]
 
+        fetch_request = FollowerFetchRequest(broker.id, tuple(asks))
+
         def handle(reply: Reply) -> None:
-            leader.replica_manager.handle_replica_fetch(broker.id, asks, reply)
+            leader.handle_request(fetch_request, reply)
 
         def on_reply(response: object) -> None:
             if finished[0] or broker.incarnation != incarnation or not broker.alive:
@@ -93,14 +101,14 @@ class ReplicaFetcher:
             if response is DISCONNECTED:
                 self.backoff_fetch(leader_id)
                 return
-            assert isinstance(response, dict)
-            self.process_replica_fetch(leader_id, response)
+            assert isinstance(response, FetchResponse)
+            self.process_replica_fetch(leader_id, response.responses)
 
         request(
             broker.ctx.network,
             broker.id,
             leader_id,
-            "replica_fetch",
+            fetch_request.kind(),
             lambda: leader.alive,
             handle,
             on_reply,

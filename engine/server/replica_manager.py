@@ -1,42 +1,24 @@
 """The leader side of replica fetching: the part of Kafka's `ReplicaManager.fetchMessages` that
 answers a follower's fetch (epoch checks, divergence, `updateFollowerFetchState`, reading the log).
 
-The broker's request handlers stay in `engine.server.broker`; this module owns what a leader sends
-its followers, and the fetch response shape shared with consumer fetches."""
+The broker's requests are dispatched by `engine.server.kafka_apis`; this module owns what a leader
+sends its followers. The fetch response shape lives in `engine.common.requests.fetch`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from engine.common.records import RecordBatch, TopicPartition
+from engine.common.requests.fetch import FetchPartitionData, FollowerFetchPartition
+
+__all__ = ["FetchPartitionData", "FollowerFetchPartition", "ReplicaManager", "read_batches"]
 from engine.server.delayed_fetch import ParkedFetch
 
 if TYPE_CHECKING:
     from engine.server.broker import Broker
 
 Reply = Callable[[object], None]
-
-
-@dataclass(slots=True)
-class FetchPartitionData:
-    error: str = ""
-    high_watermark: int = -1
-    last_stable_offset: int = -1
-    log_start_offset: int = -1
-    batches: list[RecordBatch] = field(default_factory=list)
-    diverging_epoch: tuple[int, int] | None = None
-    aborted: list[tuple[int, int]] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class FollowerFetchPartition:
-    tp: TopicPartition
-    fetch_offset: int
-    last_fetched_epoch: int
-    current_leader_epoch: int
-    high_watermark: int = -1
 
 
 def read_batches(log: Any, start: int, end: int, max_bytes: int) -> list[RecordBatch]:

@@ -4,7 +4,8 @@
 `Cluster.export_log` hands the entries out and `Cluster.from_log` rebuilds an equal cluster by
 dispatching them again. Every logged operation is dispatched here by name: `cluster.*`,
 `producer.*`, `future.*`, `consumer.*`, `apps.*` (the app service the facade wires) and
-`remote.request` (a real Kafka client's request, `engine.server.remote_requests`).
+`remote.request` (a real Kafka client's request, `engine.server.remote_requests`);
+`admin.*` (the admin client, `cluster.admin()`).
 """
 
 from __future__ import annotations
@@ -123,5 +124,7 @@ def _dispatch(cluster: Cluster, op: str, args: dict[str, Any]) -> None:
         getattr(cluster.apps, method)(**args)
     elif op == "remote.request":
         cluster.remote.request(**args)
+    elif owner == "admin":
+        cluster.admin().replay(method, args)
     else:
         raise ValueError(f"Unknown logged operation {op!r}.")

@@ -21,14 +21,12 @@ from engine.sim.network import Network
 
 if TYPE_CHECKING:
     from engine.common.records import ConsumerRecord, Record, RecordBatch, TopicPartition
+    from engine.common.requests import RequestEndpoint
     from engine.server.broker import Broker
 
 EventSink = Callable[[str, dict[str, Any]], None]
 CallRecorder = Callable[[str, dict[str, Any]], None]
 RunUntil = Callable[[Callable[[], bool], int], bool]
-# How a broker answers a Metadata request: (partitions by topic, error by topic); it may
-# auto-create a topic through the controller.
-MetadataSource = Callable[["Broker", list[str], bool], tuple[dict[str, Any], dict[str, str]]]
 
 
 class HistoryTap(Protocol):
@@ -52,6 +50,10 @@ class Nodes:
 
     def broker_ids(self) -> list[int]:
         return sorted(self._brokers)
+
+    def endpoint(self, broker_id: int) -> RequestEndpoint:
+        """What a client reaches of a broker: its process state and its request handler."""
+        return self._brokers[broker_id]
 
 
 class Taps:

@@ -24,13 +24,17 @@ from engine.clients.consumer.member_state import (
     STABLE,
     UNJOINED,
 )
-from engine.clients.network_client import group_coordinator_at as group_coordinator_of
-from engine.common.group_messages import (
+from engine.common.records import TopicPartition
+from engine.common.requests.group import (
+    GROUP,
+    FindCoordinatorRequest,
+    FindCoordinatorResponse,
     JoinGroupRequest,
     JoinGroupResponse,
+    LeaveGroupRequest,
+    SyncGroupRequest,
     SyncGroupResponse,
 )
-from engine.common.records import TopicPartition
 from engine.errors import (
     FencedInstanceIdError,
     KafkaError,
@@ -39,7 +43,6 @@ from engine.errors import (
 
 if TYPE_CHECKING:
     from engine.clients.consumer.kafka_consumer import KafkaConsumer
-    from engine.server.broker import Broker
 
 
 def _tps(partitions: set[TopicPartition]) -> list[list[Any]]:
@@ -105,7 +108,7 @@ class ConsumerCoordinator:
             else self.strategies[0] == COOPERATIVE_STICKY
         )
 
-    def _emit(self, kind: str, **data: Any) -> None:
+    def emit(self, kind: str, **data: Any) -> None:
         self.ctx.emit(
             kind,
             {
@@ -116,15 +119,15 @@ class ConsumerCoordinator:
             },
         )
 
-    def _poke(self) -> None:
+    def poke(self) -> None:
         """Something a blocked poll() should look at arrived."""
         self.wake = True
         self.consumer.progress += 1
 
-    def _active(self) -> bool:
+    def active(self) -> bool:
         return not self.consumer.closed and not self.consumer.crashed
 
-    def _reset_generation(self, reset_member_id: bool) -> None:
+    def reset_generation(self, reset_member_id: bool) -> None:
         self.epoch += 1
         self.generation = -1
         self.protocol = None
@@ -137,15 +140,15 @@ class ConsumerCoordinator:
             self.member_id = ""
         self.rejoin_needed = True
 
-    def _coordinator_unknown(self) -> None:
+    def coordinator_unknown(self) -> None:
         if self.coordinator_id is not None:
-            self._emit("coordinator_lost", coordinator=self.coordinator_id)
+            self.emit("coordinator_lost", coordinator=self.coordinator_id)
         self.coordinator_id = None
 
     # --- finding the coordinator -------------------------------------------------------------
 
-    def _find_coordinator(self) -> None:
-        if self.finding or self.coordinator_id is not None or not self._active():
+    def find_coordinator(self) -> None:
+        if self.finding or self.coordinator_id is not None or not self.active():
             return
         broker_id = self.consumer.pick_broker()
         if broker_id is None:
@@ -154,24 +157,21 @@ class ConsumerCoordinator:
         self.finding = True
         group_id = self.group_id
 
-        def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-            reply(group_coordinator_of(broker).service.find_coordinator(broker, group_id))
-
         def on_reply(response: object) -> None:
             self.finding = False
-            if isinstance(response, tuple) and not response[0]:
-                self.coordinator_id = int(response[1])
-                self._emit("coordinator_found", coordinator=self.coordinator_id)
-                self._poke()
+            if isinstance(response, FindCoordinatorResponse) and not response.error:
+                self.coordinator_id = response.node_id
+                self.emit("coordinator_found", coordinator=self.coordinator_id)
+                self.poke()
             else:
                 self._retry_find()
 
-        self.consumer.send_request(broker_id, "find_coordinator", handle, on_reply)
+        self.consumer.send_request(broker_id, FindCoordinatorRequest(group_id, GROUP), on_reply)
 
     def _retry_find(self) -> None:
         def retry() -> None:
-            if self._active() and self.coordinator_id is None:
-                self._find_coordinator()
+            if self.active() and self.coordinator_id is None:
+                self.find_coordinator()
 
         self.ctx.scheduler.call_later(self.retry_backoff_ms, retry)
 
@@ -188,7 +188,7 @@ class ConsumerCoordinator:
             return
         self.heartbeat.ensure()
         if self.coordinator_id is None:
-            self._find_coordinator()
+            self.find_coordinator()
             return
         self.offsets.maybe_auto_commit()
         self._maybe_assign()
@@ -210,7 +210,7 @@ class ConsumerCoordinator:
     def on_subscription_change(self) -> None:
         if self.consumer.subscription != self.joined_subscription and self.state != UNJOINED:
             self.rejoin_needed = True
-        self._poke()
+        self.poke()
 
     def _check_metadata(self) -> None:
         """The leader rejoins when a subscribed topic's partition count changed (Kafka's
@@ -234,7 +234,7 @@ class ConsumerCoordinator:
             # The membership was lost: the partitions are gone, without a commit.
             lost = set(consumer.assigned)
             consumer.set_assignment(set())
-            self._emit("partitions_lost", partitions=_tps(lost))
+            self.emit("partitions_lost", partitions=_tps(lost))
         if self.pre_join_commit == "in_flight":
             return
         self.owned_for_join = set(consumer.assigned)
@@ -249,9 +249,9 @@ class ConsumerCoordinator:
 
             def committed(error: str) -> None:
                 self.pre_join_commit = "done"
-                self._poke()
+                self.poke()
 
-            self.offsets.send_commit(self._positions(), committed)
+            self.offsets.send_commit(self.positions_for(), committed)
             return
         if consumer.assigned:
             if self.cooperative:
@@ -260,12 +260,12 @@ class ConsumerCoordinator:
                 revoked = set(consumer.assigned)  # G13: eager gives everything up first
             if revoked:
                 consumer.set_assignment(consumer.assigned - revoked)
-                self._emit(
+                self.emit(
                     "partitions_revoked", partitions=_tps(revoked), generation=self.generation
                 )
         self._send_join()
 
-    def _positions(
+    def positions_for(
         self, partitions: set[TopicPartition] | None = None
     ) -> dict[TopicPartition, int]:
         consumer = self.consumer
@@ -274,7 +274,7 @@ class ConsumerCoordinator:
 
     def _send_join(self) -> None:
         if self.coordinator_id is None:
-            self._find_coordinator()
+            self.find_coordinator()
             return
         consumer = self.consumer
         self.state = PREPARING_REBALANCE
@@ -300,19 +300,15 @@ class ConsumerCoordinator:
         )
         epoch = self.epoch
 
-        def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-            group_coordinator_of(broker).handle_join(request, reply)
-
         def on_reply(response: object) -> None:
             if epoch != self.epoch or self.state != PREPARING_REBALANCE:
                 return
             self._on_join_response(response)
-            self._poke()
+            self.poke()
 
         consumer.send_request(
             self.coordinator_id,
-            "join_group",
-            handle,
+            request,
             on_reply,
             timeout_ms=max(self.request_timeout_ms, self.max_poll_interval_ms + 5000),
         )
@@ -321,11 +317,11 @@ class ConsumerCoordinator:
         """What JoinGroup and SyncGroup answers share (Kafka's `AbstractCoordinator`): True
         when `error` was one of the membership or coordinator errors and has been handled."""
         if error == "UNKNOWN_MEMBER_ID":
-            self._reset_generation(reset_member_id=True)
+            self.reset_generation(reset_member_id=True)
         elif error == "ILLEGAL_GENERATION":
-            self._reset_generation(reset_member_id=False)
+            self.reset_generation(reset_member_id=False)
         elif error in COORDINATOR_ERRORS:
-            self._coordinator_unknown()
+            self.coordinator_unknown()
             self.rejoin_needed = True
         else:
             return False
@@ -333,7 +329,7 @@ class ConsumerCoordinator:
 
     def _lost_response(self) -> None:
         """No answer (timeout or disconnect): find the coordinator again and rejoin."""
-        self._coordinator_unknown()
+        self.coordinator_unknown()
         self.rejoin_needed = True
 
     def _on_join_response(self, response: object) -> None:
@@ -348,7 +344,7 @@ class ConsumerCoordinator:
         elif self._handle_member_error(error):
             pass
         elif error in FATAL_JOIN_ERRORS:
-            self._reset_generation(reset_member_id=True)
+            self.reset_generation(reset_member_id=True)
             self.rejoin_needed = False
             self.fatal = error_for_name(error)(
                 f"JoinGroup for group {self.group_id!r} failed with {error}."
@@ -409,18 +405,15 @@ class ConsumerCoordinator:
         )
         epoch = self.epoch
 
-        def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-            group_coordinator_of(broker).handle_sync(
-                group_id, generation, member_id, instance_id, assignments, reply
-            )
+        sync_request = SyncGroupRequest(group_id, generation, member_id, instance_id, assignments)
 
         def on_reply(response: object) -> None:
             if epoch != self.epoch or self.state != COMPLETING_REBALANCE:
                 return
             self._on_sync_response(response)
-            self._poke()
+            self.poke()
 
-        self.consumer.send_request(self.coordinator_id, "sync_group", handle, on_reply)
+        self.consumer.send_request(self.coordinator_id, sync_request, on_reply)
 
     def _on_sync_response(self, response: object) -> None:
         self.state = UNJOINED
@@ -431,7 +424,7 @@ class ConsumerCoordinator:
         if self._handle_member_error(error):
             pass
         elif error == "FENCED_INSTANCE_ID":
-            self._reset_generation(reset_member_id=True)
+            self.reset_generation(reset_member_id=True)
             self.rejoin_needed = False
             self.fatal = FencedInstanceIdError(
                 f"Another consumer with group.instance.id {self.instance_id!r} "
@@ -451,13 +444,13 @@ class ConsumerCoordinator:
         if revoked:
             # Cooperative: give up only what moves, then rejoin so the new owner gets it (KIP-429).
             if self.auto_commit:
-                self.offsets.send_commit(self._positions(revoked), lambda error: None)
-            self._emit("partitions_revoked", partitions=_tps(revoked), generation=self.generation)
+                self.offsets.send_commit(self.positions_for(revoked), lambda error: None)
+            self.emit("partitions_revoked", partitions=_tps(revoked), generation=self.generation)
             self.rejoin_needed = True
         consumer.set_assignment(assigned)
         for tp in added:
             self.no_committed.discard(tp)
-        self._emit(
+        self.emit(
             "partitions_assigned",
             partitions=_tps(added),
             assignment=_tps(assigned),
@@ -467,31 +460,30 @@ class ConsumerCoordinator:
 
     # --- leaving -------------------------------------------------------------------------------
 
-    def _maybe_leave(self, reason: str) -> None:
+    def maybe_leave(self, reason: str) -> None:
         """Kafka's `maybeLeaveGroup`: dynamic members send LeaveGroup; everyone forgets the
         generation (a static member is removed only when its session expires, G6)."""
         if self.instance_id is None and self.member_id and self.coordinator_id is not None:
             self._send_leave(reason, lambda response: None)
-        self._reset_generation(reset_member_id=True)
+        self.reset_generation(reset_member_id=True)
         self.rejoin_needed = False
 
     def _send_leave(self, reason: str, on_reply: Callable[[object], None]) -> None:
         assert self.coordinator_id is not None
         group_id, member_id = self.group_id, self.member_id
 
-        def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-            group_coordinator_of(broker).handle_leave(group_id, member_id, None, reason, reply)
-
-        self.consumer.send_request(self.coordinator_id, "leave_group", handle, on_reply)
+        self.consumer.send_request(
+            self.coordinator_id, LeaveGroupRequest(group_id, member_id, None, reason), on_reply
+        )
 
     def leave_group(self, reason: str) -> None:
         consumer = self.consumer
         if consumer.assigned and consumer.subscription:
-            self._emit(
+            self.emit(
                 "partitions_revoked", partitions=_tps(consumer.assigned), generation=self.generation
             )
             consumer.set_assignment(set())
-        self._maybe_leave(reason)
+        self.maybe_leave(reason)
         self.joined_subscription = set()
 
     def close(self) -> None:
@@ -502,12 +494,12 @@ class ConsumerCoordinator:
             and (self.generation >= 0 or not consumer.subscription)
         ):
             try:
-                self.offsets.commit_sync(self._positions())
+                self.offsets.commit_sync(self.positions_for())
             except KafkaError as exc:
-                self._emit("auto_commit_failed", error=type(exc).__name__)
+                self.emit("auto_commit_failed", error=type(exc).__name__)
         if consumer.subscription:
             if consumer.assigned:
-                self._emit(
+                self.emit(
                     "partitions_revoked",
                     partitions=_tps(consumer.assigned),
                     generation=self.generation,

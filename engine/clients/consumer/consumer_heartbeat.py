@@ -4,7 +4,6 @@ leaves the group when the application has not polled within `max.poll.interval.m
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from engine.clients.consumer.member_state import (
@@ -14,14 +13,13 @@ from engine.clients.consumer.member_state import (
     UNJOINED,
 )
 from engine.clients.network_client import REQUEST_TIMED_OUT
-from engine.clients.network_client import group_coordinator_at as group_coordinator_of
+from engine.common.requests.group import HeartbeatRequest, HeartbeatResponse
 from engine.errors import FencedInstanceIdError
 from engine.sim.clock import Timer
 from engine.sim.network import DISCONNECTED
 
 if TYPE_CHECKING:
     from engine.clients.consumer.consumer_coordinator import ConsumerCoordinator
-    from engine.server.broker import Broker
 
 
 class HeartbeatThread:
@@ -38,7 +36,7 @@ class HeartbeatThread:
             self.timer = None
 
     def ensure(self) -> None:
-        if self.timer is None and self.group._active():
+        if self.timer is None and self.group.active():
             self.timer = self.group.ctx.scheduler.call_later(
                 self.group.heartbeat_interval_ms, self._tick
             )
@@ -46,16 +44,16 @@ class HeartbeatThread:
     def _tick(self) -> None:
         """Kafka's heartbeat thread: runs on the cluster clock whether or not the app polls."""
         self.timer = None
-        if not self.group._active():
+        if not self.group.active():
             return
         if (
             self.group.generation >= 0
             and self.group.now_ms - self.group.last_poll_ms > self.group.max_poll_interval_ms
         ):
-            self.group._emit("max_poll_interval_exceeded", last_poll_ms=self.group.last_poll_ms)
-            self.group._maybe_leave("consumer poll timeout has expired (max.poll.interval.ms)")
+            self.group.emit("max_poll_interval_exceeded", last_poll_ms=self.group.last_poll_ms)
+            self.group.maybe_leave("consumer poll timeout has expired (max.poll.interval.ms)")
         if self.group.coordinator_id is None and self.group.consumer.subscription:
-            self.group._find_coordinator()
+            self.group.find_coordinator()
         elif (
             self.group.coordinator_id is not None
             and self.group.generation >= 0
@@ -85,13 +83,9 @@ class HeartbeatThread:
         )
         epoch = self.group.epoch
 
-        def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-            group_coordinator_of(broker).handle_heartbeat(
-                group_id, generation, member_id, instance_id, reply
-            )
-
-        def on_reply(response: object) -> None:
+        def on_reply(answer: object) -> None:
             self.in_flight = False
+            response = answer.error if isinstance(answer, HeartbeatResponse) else answer
             if epoch != self.group.epoch:
                 return
             if (
@@ -99,23 +93,27 @@ class HeartbeatThread:
                 or response == REQUEST_TIMED_OUT
                 or response in COORDINATOR_ERRORS
             ):
-                self.group._coordinator_unknown()
+                self.group.coordinator_unknown()
             elif response == "REBALANCE_IN_PROGRESS":
                 self.group.rejoin_needed = True
-                self.group._poke()
+                self.group.poke()
             elif response == "ILLEGAL_GENERATION":
-                self.group._reset_generation(reset_member_id=False)
-                self.group._poke()
+                self.group.reset_generation(reset_member_id=False)
+                self.group.poke()
             elif response == "UNKNOWN_MEMBER_ID":
-                self.group._reset_generation(reset_member_id=True)
-                self.group._poke()
+                self.group.reset_generation(reset_member_id=True)
+                self.group.poke()
             elif response == "FENCED_INSTANCE_ID":
-                self.group._reset_generation(reset_member_id=True)
+                self.group.reset_generation(reset_member_id=True)
                 self.group.rejoin_needed = False
                 self.group.fatal = FencedInstanceIdError(
                     f"Another consumer with group.instance.id {self.group.instance_id!r} "
                     "took this member's place."
                 )
-                self.group._poke()
+                self.group.poke()
 
-        self.group.consumer.send_request(self.group.coordinator_id, "heartbeat", handle, on_reply)
+        self.group.consumer.send_request(
+            self.group.coordinator_id,
+            HeartbeatRequest(group_id, generation, member_id, instance_id),
+            on_reply,
+        )

@@ -14,8 +14,13 @@ from engine.clients.consumer.member_state import (
     STABLE,
 )
 from engine.clients.network_client import REQUEST_TIMED_OUT
-from engine.clients.network_client import group_coordinator_at as group_coordinator_of
 from engine.common.records import TopicPartition
+from engine.common.requests.group import (
+    OffsetCommitRequest,
+    OffsetCommitResponse,
+    OffsetFetchRequest,
+    OffsetFetchResponse,
+)
 from engine.errors import (
     CommitFailedError,
     FencedInstanceIdError,
@@ -26,7 +31,6 @@ from engine.errors import (
 
 if TYPE_CHECKING:
     from engine.clients.consumer.consumer_coordinator import ConsumerCoordinator
-    from engine.server.broker import Broker
 
 
 class ConsumerOffsets:
@@ -44,7 +48,7 @@ class ConsumerOffsets:
             self.group.state != STABLE or self.group.generation < 0
         ):
             return
-        offsets = self.group._positions()
+        offsets = self.group.positions_for()
         if offsets and self.group.coordinator_id is not None:
             self.send_commit(offsets, lambda error: None)
 
@@ -59,34 +63,34 @@ class ConsumerOffsets:
 
     def send_commit(self, offsets: dict[TopicPartition, int], done: Callable[[str], None]) -> None:
         if self.group.coordinator_id is None:
-            self.group._find_coordinator()
+            self.group.find_coordinator()
             done("COORDINATOR_NOT_AVAILABLE")
             return
         group_id = self.group.group_id
         generation, member_id, instance_id = self._commit_identity()
         epoch = self.group.epoch
 
-        def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-            group_coordinator_of(broker).offsets.handle_offset_commit(
-                group_id, generation, member_id, instance_id, dict(offsets), reply
-            )
+        commit_request = OffsetCommitRequest(
+            group_id, generation, member_id, instance_id, dict(offsets)
+        )
 
         def on_reply(response: object) -> None:
-            error = response if isinstance(response, str) else "COORDINATOR_NOT_AVAILABLE"
+            if isinstance(response, OffsetCommitResponse):
+                error = response.error
+            else:
+                error = response if isinstance(response, str) else "COORDINATOR_NOT_AVAILABLE"
             if error in COORDINATOR_ERRORS or error == REQUEST_TIMED_OUT:
-                self.group._coordinator_unknown()
+                self.group.coordinator_unknown()
             elif epoch == self.group.epoch and error in (
                 "ILLEGAL_GENERATION",
                 "UNKNOWN_MEMBER_ID",
             ):
-                self.group._reset_generation(reset_member_id=error == "UNKNOWN_MEMBER_ID")
+                self.group.reset_generation(reset_member_id=error == "UNKNOWN_MEMBER_ID")
             elif error == "REBALANCE_IN_PROGRESS":
                 self.group.rejoin_needed = True
             done(error)
 
-        self.group.consumer.send_request(
-            self.group.coordinator_id, "offset_commit", handle, on_reply
-        )
+        self.group.consumer.send_request(self.group.coordinator_id, commit_request, on_reply)
 
     def commit_sync(self, offsets: dict[TopicPartition, int]) -> None:
         if not offsets:
@@ -128,7 +132,7 @@ class ConsumerOffsets:
     def _blocking(self, send: Callable[[Callable[[Any], None]], None], deadline: int) -> Any:
         """Find the coordinator if needed, send one request and wait for its answer."""
         if self.group.coordinator_id is None:
-            self.group._find_coordinator()
+            self.group.find_coordinator()
             self.group.ctx.run_until(lambda: self.group.coordinator_id is not None, deadline)
             if self.group.coordinator_id is None:
                 raise KafkaTimeoutError("Timed out waiting to find the group coordinator.")
@@ -141,23 +145,23 @@ class ConsumerOffsets:
 
     def _send_offset_fetch(self, tps: list[TopicPartition], done: Callable[[Any], None]) -> None:
         if self.group.coordinator_id is None:
-            self.group._find_coordinator()
+            self.group.find_coordinator()
             done(("COORDINATOR_NOT_AVAILABLE", {}))
             return
         group_id = self.group.group_id
 
-        def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-            group_coordinator_of(broker).offsets.handle_offset_fetch(group_id, list(tps), reply)
-
-        def on_reply(response: object) -> None:
-            if not isinstance(response, tuple):
-                response = ("COORDINATOR_NOT_AVAILABLE", {})
+        def on_reply(answer: object) -> None:
+            response = (
+                (answer.error, answer.offsets)
+                if isinstance(answer, OffsetFetchResponse)
+                else ("COORDINATOR_NOT_AVAILABLE", {})
+            )
             if response[0] in COORDINATOR_ERRORS:
-                self.group._coordinator_unknown()
+                self.group.coordinator_unknown()
             done(response)
 
         self.group.consumer.send_request(
-            self.group.coordinator_id, "offset_fetch", handle, on_reply
+            self.group.coordinator_id, OffsetFetchRequest(group_id, tuple(tps)), on_reply
         )
 
     def fetch_committed_sync(self, tp: TopicPartition) -> int | None:
@@ -187,7 +191,7 @@ class ConsumerOffsets:
         if tp in self.group.committed_in_flight:
             return True
         if self.group.coordinator_id is None:
-            self.group._find_coordinator()
+            self.group.find_coordinator()
             return True
         consumer = self.group.consumer
         wanted = [
@@ -211,14 +215,14 @@ class ConsumerOffsets:
                     offset = int(offsets.get(t, -1))
                     if offset >= 0:
                         consumer.positions[t] = offset
-                        self.group._emit(
+                        self.group.emit(
                             "offset_fetched", topic=t.topic, partition=t.partition, offset=offset
                         )
                     else:
                         self.group.no_committed.add(t)
-                self.group._poke()
+                self.group.poke()
             else:
-                self.group.ctx.scheduler.call_later(self.group.retry_backoff_ms, self.group._poke)
+                self.group.ctx.scheduler.call_later(self.group.retry_backoff_ms, self.group.poke)
 
         self._send_offset_fetch(wanted, done)
         return True

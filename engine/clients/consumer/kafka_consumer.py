@@ -15,6 +15,15 @@ from engine.clients.network_client import REQUEST_TIMED_OUT, ClientBase
 from engine.common.config import CONSUMER
 from engine.common.metadata import NO_LEADER
 from engine.common.records import ConsumerRecord, RecordBatch, TopicPartition
+from engine.common.requests.fetch import (
+    FetchPartitionData,
+    FetchRequest,
+    FetchResponse,
+    ListOffsetsRequest,
+    ListOffsetsResponse,
+    OffsetForLeaderEpochRequest,
+    OffsetForLeaderEpochResponse,
+)
 from engine.errors import (
     IllegalStateError,
     InvalidGroupIdError,
@@ -27,9 +36,7 @@ from engine.sim.network import DISCONNECTED
 
 if TYPE_CHECKING:
     from engine.clients.consumer.consumer_coordinator import ConsumerCoordinator
-    from engine.server.broker import Broker
-    from engine.server.replica_manager import FetchPartitionData
-    from engine.sim.context import MetadataSource, SimContext
+    from engine.sim.context import SimContext
 
 
 @dataclass(slots=True)
@@ -51,12 +58,11 @@ class KafkaConsumer(ClientBase):
     def __init__(
         self,
         ctx: SimContext,
-        metadata_response: MetadataSource,
         config: dict[str, Any] | None,
         client_number: int,
     ) -> None:
         resolved = CONSUMER.resolve(config)
-        super().__init__(ctx, metadata_response, resolved, client_number)
+        super().__init__(ctx, resolved, client_number)
         self.group_id: str | None = resolved["group.id"]
         self.isolation_level: str = resolved["isolation.level"]
         self.subscription: set[str] = set()
@@ -245,9 +251,6 @@ class KafkaConsumer(ClientBase):
         self.resets_in_flight.add(tp)
         isolation = self.isolation_level
 
-        def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-            reply(broker.handle_list_offsets(tp, where, isolation))
-
         def retry_later() -> None:
             # Keep the reset "in flight" through retry.backoff.ms, then let a waiting poll()
             # start it again (a lost or failed ListOffsets is retried, as in Kafka).
@@ -267,9 +270,9 @@ class KafkaConsumer(ClientBase):
             if response is DISCONNECTED or response == REQUEST_TIMED_OUT:
                 retry_later()
                 return
-            assert isinstance(response, tuple)
-            error, offset = response
-            if error:
+            assert isinstance(response, ListOffsetsResponse)
+            offset = response.offset
+            if response.error:
                 retry_later()
                 return
             self.positions[tp] = offset
@@ -286,7 +289,7 @@ class KafkaConsumer(ClientBase):
                 },
             )
 
-        self.send_request(leader, "list_offsets", handle, on_reply)
+        self.send_request(leader, ListOffsetsRequest(tp, where, isolation), on_reply)
 
     def _raise_reset_error(self, tp: TopicPartition | None = None) -> None:
         for key in [tp] if tp is not None else sorted(self.reset_errors):
@@ -401,9 +404,6 @@ class KafkaConsumer(ClientBase):
         wait = int(self.config["fetch.max.wait.ms"])
         max_bytes = int(self.config["max.partition.fetch.bytes"])
 
-        def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-            broker.handle_consumer_fetch(dict(asks), isolation, wait, max_bytes, reply)
-
         def on_reply(response: object) -> None:
             self.fetches_in_flight.discard(leader)
             self.progress += 1
@@ -412,14 +412,13 @@ class KafkaConsumer(ClientBase):
                     self._back_off_from(leader)
                 self.request_metadata_update({tp.topic for tp in asks})
                 return
-            assert isinstance(response, dict)
-            for tp, data in response.items():
+            assert isinstance(response, FetchResponse)
+            for tp, data in response.responses.items():
                 self._handle_fetch_data(tp, asks[tp], data)
 
         self.send_request(
             leader,
-            "fetch",
-            handle,
+            FetchRequest(dict(asks), isolation, wait, max_bytes),
             on_reply,
             timeout_ms=int(self.config["request.timeout.ms"]) + wait,
         )
@@ -618,9 +617,6 @@ class KafkaConsumer(ClientBase):
             return
         self.validation_sent.add(tp)
 
-        def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-            reply(broker.handle_offset_for_leader_epoch(tp, current_epoch, offset_epoch))
-
         def on_reply(response: object) -> None:
             if not self._awaits_validation(tp) or self.awaiting_validation[tp] != position:
                 return  # the position moved (a seek) while the request was out
@@ -628,13 +624,13 @@ class KafkaConsumer(ClientBase):
             if (
                 response is DISCONNECTED
                 or response == REQUEST_TIMED_OUT
-                or (isinstance(response, tuple) and response[0])
+                or (isinstance(response, OffsetForLeaderEpochResponse) and response.error)
             ):
                 # Still awaiting validation: sent again once the metadata names the leader.
                 self.request_metadata_update({tp.topic})
                 return
-            assert isinstance(response, tuple)
-            _, end_epoch, end_offset = response
+            assert isinstance(response, OffsetForLeaderEpochResponse)
+            end_epoch, end_offset = response.leader_epoch, response.end_offset
             self.progress += 1
             if end_epoch >= 0 and end_offset >= position:
                 self.awaiting_validation.pop(tp, None)
@@ -642,7 +638,9 @@ class KafkaConsumer(ClientBase):
                 return
             self._on_log_truncation(tp, position, offset_epoch, end_epoch, end_offset)
 
-        self.send_request(leader, "offset_for_leader_epoch", handle, on_reply)
+        self.send_request(
+            leader, OffsetForLeaderEpochRequest(tp, current_epoch, offset_epoch), on_reply
+        )
 
     def _on_log_truncation(
         self, tp: TopicPartition, position: int, offset_epoch: int, end_epoch: int, end: int

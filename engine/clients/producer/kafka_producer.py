@@ -35,7 +35,7 @@ from engine.errors import (
 from engine.partitioner import BuiltInPartitioner, partition_for_key
 
 if TYPE_CHECKING:
-    from engine.sim.context import MetadataSource, SimContext
+    from engine.sim.context import SimContext
 
 
 class FutureRecordMetadata:
@@ -112,17 +112,13 @@ class KafkaProducer(ClientBase):
     def __init__(
         self,
         ctx: SimContext,
-        metadata_response: MetadataSource,
-        allocate_producer_id: Callable[[], int],
         config: dict[str, Any] | None,
         client_number: int,
     ) -> None:
         given = PRODUCER.parse(config)
         resolved = PRODUCER.defaults()
         resolved.update(given)
-        super().__init__(ctx, metadata_response, resolved, client_number)
-        # InitProducerId for an idempotent producer without a transactional id.
-        self.allocate_producer_id = allocate_producer_id
+        super().__init__(ctx, resolved, client_number)
         self.acks = -1 if resolved["acks"] in ("all", "-1") else int(resolved["acks"])
         self.idempotent = self._resolve_idempotence(given, resolved)
         self.transactional_id: str | None = resolved["transactional.id"]

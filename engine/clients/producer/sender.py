@@ -5,12 +5,13 @@ producer its id (InitProducerId)."""
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from engine.clients.network_client import REQUEST_TIMED_OUT
 from engine.common.metadata import NO_LEADER
 from engine.common.records import RecordBatch, RecordMetadata, TopicPartition
+from engine.common.requests.produce import ProducePartitionData, ProduceRequest, ProduceResponse
+from engine.common.requests.txn import InitProducerIdRequest, InitProducerIdResponse
 from engine.errors import KafkaError, KafkaTimeoutError, NetworkError, error_for_name
 from engine.sim.clock import Timer
 from engine.sim.network import DISCONNECTED
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
     from engine.clients.producer.kafka_producer import KafkaProducer
     from engine.clients.producer.producer_sequences import ProducerSequences
     from engine.clients.producer.record_accumulator import ProducerBatch, RecordAccumulator
-    from engine.server.broker import Broker
 
 _METADATA_ERRORS = {
     "NOT_LEADER_OR_FOLLOWER",
@@ -133,7 +133,7 @@ class Sender:
     def _send_produce(self, leader: int, batches: list[ProducerBatch]) -> None:
         producer = self._producer
         self.in_flight[leader] = self.in_flight.get(leader, 0) + 1
-        wire: list[tuple[TopicPartition, RecordBatch]] = []
+        wire: list[ProducePartitionData] = []
         for batch in batches:
             batch.in_flight = True
             batch.attempts += 1
@@ -142,7 +142,7 @@ class Sender:
                 self._sequences.assign_sequence(batch)
             self.in_flight_batches.setdefault(batch.tp, []).append(batch)
             wire.append(
-                (
+                ProducePartitionData(
                     batch.tp,
                     RecordBatch(
                         base_offset=0,
@@ -161,26 +161,12 @@ class Sender:
         timeout = producer.request_timeout_ms
         producer.ctx.taps.on_produce_request(producer, leader, [b.tp for b in batches])
 
-        def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-            results: dict[int, tuple[str, int, int]] = {}
-            remaining = [len(wire)]
-
-            def done_one(index: int) -> Callable[[str, int, int], None]:
-                def complete(error: str, base: int, log_start: int) -> None:
-                    results[index] = (error, base, log_start)
-                    remaining[0] -= 1
-                    if remaining[0] == 0 and acks != 0:
-                        reply([results[i] for i in range(len(wire))])
-
-                return complete
-
-            for index, (tp, record_batch) in enumerate(wire):
-                broker.handle_produce(tp, record_batch, acks, timeout, done_one(index))
+        produce_request = ProduceRequest(acks, timeout, tuple(wire))
 
         if acks == 0:
             # acks=0: the producer does not wait for anything and reports offset -1 (L1).
             producer.send_request(
-                leader, "produce", handle, lambda _response: None, timeout_ms=timeout
+                leader, produce_request, lambda _response: None, timeout_ms=timeout
             )
             self.in_flight[leader] -= 1
             for batch in batches:
@@ -195,12 +181,12 @@ class Sender:
                 for batch in batches:
                     self._handle_result(batch, error, -1)
             else:
-                assert isinstance(response, list)
-                for batch, (error, base, _log_start) in zip(batches, response, strict=True):
-                    self._handle_result(batch, error, base)
+                assert isinstance(response, ProduceResponse)
+                for batch, result in zip(batches, response.responses, strict=True):
+                    self._handle_result(batch, result.error, result.base_offset)
             self.wake(0)
 
-        producer.send_request(leader, "produce", handle, on_reply, timeout_ms=timeout)
+        producer.send_request(leader, produce_request, on_reply, timeout_ms=timeout)
 
     def _handle_result(self, batch: ProducerBatch, error: str, base_offset: int) -> None:
         producer = self._producer
@@ -301,16 +287,13 @@ class Sender:
             return
         self._pid_in_flight = True
 
-        def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-            reply(producer.allocate_producer_id())
-
         def on_reply(response: object) -> None:
             self._pid_in_flight = False
-            if isinstance(response, int):
-                self._sequences.producer_id = response
-                self._sequences.producer_epoch = 0
+            if isinstance(response, InitProducerIdResponse) and not response.error:
+                self._sequences.producer_id = response.producer_id
+                self._sequences.producer_epoch = response.producer_epoch
                 self.wake(0)
             else:
                 self.wake(int(producer.config["retry.backoff.ms"]))
 
-        producer.send_request(broker_id, "init_producer_id", handle, on_reply)
+        producer.send_request(broker_id, InitProducerIdRequest(None), on_reply)

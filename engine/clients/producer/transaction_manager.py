@@ -14,9 +14,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engine.clients.network_client import REQUEST_TIMED_OUT, transaction_coordinator_at
-from engine.clients.network_client import group_coordinator_at as group_coordinator_of
+from engine.clients.network_client import REQUEST_TIMED_OUT
 from engine.common.records import TopicPartition
+from engine.common.requests import Request, Response
+from engine.common.requests.group import (
+    GROUP,
+    TRANSACTION,
+    FindCoordinatorRequest,
+    FindCoordinatorResponse,
+)
+from engine.common.requests.txn import (
+    AddOffsetsToTxnRequest,
+    AddPartitionsToTxnRequest,
+    EndTxnRequest,
+    InitProducerIdRequest,
+    InitProducerIdResponse,
+    TxnOffsetCommitRequest,
+    TxnOffsetCommitResponse,
+)
 from engine.errors import (
     CommitFailedError,
     IllegalStateError,
@@ -32,10 +47,6 @@ from engine.sim.network import DISCONNECTED
 
 if TYPE_CHECKING:
     from engine.clients.producer.kafka_producer import KafkaProducer
-    from engine.coordinator.transaction.transaction_coordinator import (
-        TransactionCoordinator,
-    )
-    from engine.server.broker import Broker
     from engine.sim.context import SimContext
 
 __all__ = ["ConsumerGroupMetadata", "TransactionAbortedError", "TransactionManager"]
@@ -56,7 +67,6 @@ _RETRY_COORDINATOR = {
 }
 # A coordinator's INVALID_PRODUCER_EPOCH means the same as PRODUCER_FENCED (Kafka's handlers).
 _FENCED = {"PRODUCER_FENCED", "INVALID_PRODUCER_EPOCH"}
-CoordinatorCall = Callable[["TransactionCoordinator", Callable[[Any], None]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,16 +134,11 @@ class TransactionManager:
     def ctx(self) -> SimContext:
         return self.producer.ctx
 
-    @staticmethod
-    def _coordinator_at(broker: Broker) -> TransactionCoordinator:
-        return transaction_coordinator_at(broker)
-
     # --- requests to the coordinator ---------------------------------------------------------
 
     def _request(
         self,
-        kind: str,
-        call: CoordinatorCall,
+        coordinator_request: Request,
         done: Callable[[str, Any], None],
         deadline_ms: int,
     ) -> None:
@@ -166,9 +171,6 @@ class TransactionManager:
                 self._find_coordinator(attempt, retry)
                 return
 
-            def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-                call(self._coordinator_at(broker), reply)
-
             def on_reply(response: object) -> None:
                 if self._generation != generation:
                     return
@@ -176,8 +178,8 @@ class TransactionManager:
                     self.coordinator = None
                     retry()
                     return
-                assert isinstance(response, tuple)
-                error, payload = response
+                assert isinstance(response, Response)
+                error, payload = response.error, response
                 if error in _RETRY_COORDINATOR:
                     self.coordinator = None
                     retry()
@@ -186,7 +188,7 @@ class TransactionManager:
                 else:
                     finish(error, payload)
 
-            self.producer.send_request(self.coordinator, kind, handle, on_reply)
+            self.producer.send_request(self.coordinator, coordinator_request, on_reply)
 
         if self._coordinator_busy:
             self._waiting.append(attempt)
@@ -201,27 +203,24 @@ class TransactionManager:
             return
         transactional_id = self.transactional_id
 
-        def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-            reply(
-                self._coordinator_at(broker).service.handle_find_coordinator(
-                    broker, transactional_id
-                )
-            )
-
         def on_reply(response: object) -> None:
-            if isinstance(response, tuple) and response[0] == "":
-                self.coordinator = response[1]
+            if isinstance(response, FindCoordinatorResponse) and response.error == "":
+                self.coordinator = response.node_id
                 then()
             else:
                 retry()
 
-        self.producer.send_request(broker_id, "find_coordinator", handle, on_reply)
+        self.producer.send_request(
+            broker_id, FindCoordinatorRequest(transactional_id, TRANSACTION), on_reply
+        )
 
-    def _call(self, kind: str, call: CoordinatorCall) -> tuple[str, Any]:
+    def _call(self, coordinator_request: Request) -> tuple[str, Any]:
         """A blocking request: the cluster's clock runs until it answers or max.block.ms passes."""
         result: list[tuple[str, Any]] = []
         deadline = self.producer.now_ms + int(self.producer.config["max.block.ms"])
-        self._request(kind, call, lambda error, payload: result.append((error, payload)), deadline)
+        self._request(
+            coordinator_request, lambda error, payload: result.append((error, payload)), deadline
+        )
         self.ctx.run_until(lambda: bool(result), deadline)
         if not result or result[0][0] == "REQUEST_TIMED_OUT":
             self._generation += 1  # late answers to this call are ignored
@@ -229,7 +228,7 @@ class TransactionManager:
             self._waiting = []
             self.add_in_flight = False
             raise KafkaTimeoutError(
-                f"{kind} did not complete within max.block.ms "
+                f"{coordinator_request.kind()} did not complete within max.block.ms "
                 f"({self.producer.config['max.block.ms']} ms)."
             )
         return result[0]
@@ -320,14 +319,7 @@ class TransactionManager:
             producer._wake_sender(0)
 
         deadline = producer.now_ms + int(producer.config["max.block.ms"])
-        self._request(
-            "add_partitions_to_txn",
-            lambda coordinator, reply: coordinator.handle_add_partitions(
-                tid, pid, epoch, tps, reply
-            ),
-            done,
-            deadline,
-        )
+        self._request(AddPartitionsToTxnRequest(tid, pid, epoch, tuple(tps)), done, deadline)
 
     def _fail_queued_batches(self, error: KafkaError) -> None:
         """Batches not yet sent fail with the transaction's error."""
@@ -351,19 +343,16 @@ class TransactionManager:
 
     def _init_producer_id(self, expected: tuple[int, int] | None) -> None:
         tid, timeout = self.transactional_id, self.timeout_ms
-        error, payload = self._call(
-            "init_producer_id",
-            lambda coordinator, reply: coordinator.handle_init_producer_id(
-                tid, timeout, expected, reply
-            ),
-        )
+        pid, epoch = expected if expected is not None else (-1, -1)
+        error, payload = self._call(InitProducerIdRequest(tid, timeout, pid, epoch))
         if error:
             exception = self._error(error)
             if error in _FENCED:
                 self._fail_fatal(exception)
             raise exception
         producer = self.producer
-        producer.producer_id, producer.producer_epoch = payload
+        assert isinstance(payload, InitProducerIdResponse)
+        producer.producer_id, producer.producer_epoch = payload.producer_id, payload.producer_epoch
         producer.next_sequence.clear()
 
     def begin_transaction(self) -> None:
@@ -393,12 +382,7 @@ class TransactionManager:
         group_id = metadata.group_id
         producer = self.producer
         pid, epoch, tid = producer.producer_id, producer.producer_epoch, self.transactional_id
-        error, _ = self._call(
-            "add_offsets_to_txn",
-            lambda coordinator, reply: coordinator.handle_add_offsets(
-                tid, pid, epoch, group_id, reply
-            ),
-        )
+        error, _ = self._call(AddOffsetsToTxnRequest(tid, pid, epoch, group_id))
         if not error:
             self.offsets_added = True
             error = self._txn_offset_commit(metadata, dict(offsets))
@@ -429,23 +413,21 @@ class TransactionManager:
             coordinator_id = self._find_group_coordinator(metadata.group_id, deadline)
             result: list[object] = []
 
-            def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-                store = broker.txn_offsets
-                if store is None:
-                    reply("COORDINATOR_NOT_AVAILABLE")
-                    return
-                store.handle_txn_offset_commit(
-                    pid,
-                    epoch,
-                    metadata.group_id,
-                    metadata.generation_id,
-                    metadata.member_id,
-                    metadata.group_instance_id,
-                    offsets,
-                    reply,
-                )
+            commit_request = TxnOffsetCommitRequest(
+                self.transactional_id,
+                metadata.group_id,
+                pid,
+                epoch,
+                metadata.generation_id,
+                metadata.member_id,
+                metadata.group_instance_id,
+                offsets,
+            )
 
-            producer.send_request(coordinator_id, "txn_offset_commit", handle, result.append)
+            def on_reply(answer: object, seen: list[object] = result) -> None:
+                seen.append(answer.error if isinstance(answer, TxnOffsetCommitResponse) else answer)
+
+            producer.send_request(coordinator_id, commit_request, on_reply)
 
             def answered(seen: list[object] = result) -> bool:
                 return bool(seen)
@@ -482,16 +464,13 @@ class TransactionManager:
                 retry()
                 return
 
-            def handle(broker: Broker, reply: Callable[[object], None]) -> None:
-                reply(group_coordinator_of(broker).service.find_coordinator(broker, group_id))
-
             def on_reply(response: object) -> None:
-                if isinstance(response, tuple) and response[0] == "":
-                    found.append(int(response[1]))
+                if isinstance(response, FindCoordinatorResponse) and response.error == "":
+                    found.append(response.node_id)
                 else:
                     retry()
 
-            producer.send_request(broker_id, "find_coordinator", handle, on_reply)
+            producer.send_request(broker_id, FindCoordinatorRequest(group_id, GROUP), on_reply)
 
         def retry() -> None:
             if producer.now_ms + backoff <= deadline:
@@ -569,12 +548,7 @@ class TransactionManager:
         producer = self.producer
         pid, epoch, tid = producer.producer_id, producer.producer_epoch, self.transactional_id
         try:
-            error, _ = self._call(
-                "end_txn",
-                lambda coordinator, reply: coordinator.handle_end_txn(
-                    tid, pid, epoch, commit, reply
-                ),
-            )
+            error, _ = self._call(EndTxnRequest(tid, pid, epoch, commit))
         except KafkaTimeoutError:
             # Kafka lets the application call the same method again to finish the job.
             self._timed_out_end = commit

@@ -1,6 +1,6 @@
 """A classic consumer group's in-memory state: Kafka's `ClassicGroup` and `ClassicGroupMember`;
 the JoinGroup/SyncGroup messages it exchanges with its members are in
-`engine.common.group_messages`."""
+`engine.common.requests.group`."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-# The messages live with the other shared types; they are re-exported here for older callers.
-from engine.common.group_messages import JoinGroupRequest as JoinGroupRequest
-from engine.common.group_messages import JoinGroupResponse as JoinGroupResponse
-from engine.common.group_messages import SyncGroupResponse as SyncGroupResponse
 from engine.common.records import TopicPartition
+
+# The messages live with the other shared types; they are re-exported here for older callers.
+from engine.common.requests.group import JoinGroupRequest as JoinGroupRequest
+from engine.common.requests.group import JoinGroupResponse as JoinGroupResponse
+from engine.common.requests.group import SyncGroupResponse as SyncGroupResponse
 from engine.sim.clock import Timer
 
 EMPTY = "Empty"

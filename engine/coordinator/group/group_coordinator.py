@@ -80,6 +80,11 @@ class GroupCoordinator(ClassicGroupJoin):
             self.groups[group_id] = group
         return "", group
 
+    def serve(self, group_id: str) -> tuple[str, ClassicGroup | None]:
+        """A request's view of a group: NOT_COORDINATOR unless this broker leads the group's
+        partition (loading it first if needed); the group, or None when there is none."""
+        return self._group(group_id, create=False)
+
     def on_topic_deleted(self, topic: str) -> None:
         """The broker applied a topic deletion (Kafka's BrokerMetadataPublisher calls
         `GroupCoordinator.onPartitionsDeleted`)."""

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from engine.common.metadata import NO_LEADER
 from engine.common.record_size import RECORD_BATCH_OVERHEAD, record_size_in_bytes
 from engine.common.records import Record, RecordBatch, TopicPartition, marker_value
+from engine.common.requests.txn import WriteTxnMarkersRequest, WriteTxnMarkersResponse
 from engine.errors import KafkaError, protocol_name
 from engine.sim.network import request
 
@@ -190,15 +191,18 @@ class TransactionMarkerChannel:
         coordinator_epoch = self.coordinator.coordinator_epoch(meta)
         finished = [False]
 
-        def handle(reply: Callable[[object], None]) -> None:
-            write_txn_marker(
-                leader, tp, producer_id, producer_epoch, control_type, reply, coordinator_epoch
-            )
+        marker_request = WriteTxnMarkersRequest(
+            producer_id, producer_epoch, control_type == "COMMIT", tp, coordinator_epoch
+        )
 
-        def on_reply(response: object) -> None:
+        def handle(reply: Callable[[object], None]) -> None:
+            leader.handle_request(marker_request, reply)
+
+        def on_reply(answer: object) -> None:
             if finished[0]:
                 return
             finished[0] = True
+            response = answer.error if isinstance(answer, WriteTxnMarkersResponse) else answer
             if response == "":
                 self._written(meta, tp, round_key)
             elif response in ("INVALID_PRODUCER_EPOCH", "TRANSACTION_COORDINATOR_FENCED"):
@@ -217,7 +221,7 @@ class TransactionMarkerChannel:
             self.ctx.network,
             self.broker.id,
             leader_id,
-            "write_txn_markers",
+            marker_request.kind(),
             lambda: leader.alive,
             handle,
             on_reply,

@@ -1,0 +1,99 @@
+"""Fetch (a consumer's and a follower's), ListOffsets and OffsetForLeaderEpoch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from engine.common.records import RecordBatch, TopicPartition
+from engine.common.requests import ApiKey, Request, Response
+
+READ_UNCOMMITTED = "read_uncommitted"
+READ_COMMITTED = "read_committed"
+
+
+@dataclass(slots=True)
+class FetchPartitionData:
+    """One partition of a Fetch response (Kafka's `FetchResponseData.PartitionData`)."""
+
+    error: str = ""
+    high_watermark: int = -1
+    last_stable_offset: int = -1
+    log_start_offset: int = -1
+    batches: list[RecordBatch] = field(default_factory=list)
+    # (epoch, end offset) when a follower's log diverges from the leader's.
+    diverging_epoch: tuple[int, int] | None = None
+    # (producer id, first offset) of the aborted transactions in range (read_committed).
+    aborted: list[tuple[int, int]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchRequest(Request):
+    """A consumer's fetch: each partition from the given offset."""
+
+    api_key = ApiKey.FETCH
+    fetch_offsets: dict[TopicPartition, int]
+    isolation_level: str
+    max_wait_ms: int
+    partition_max_bytes: int
+    replica_id: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResponse(Response):
+    responses: dict[TopicPartition, FetchPartitionData]
+    error: str = ""
+
+
+@dataclass(slots=True)
+class FollowerFetchPartition:
+    tp: TopicPartition
+    fetch_offset: int
+    last_fetched_epoch: int
+    current_leader_epoch: int
+    high_watermark: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class FollowerFetchRequest(Request):
+    """Kafka's Fetch with a replica id: a follower replicating from its leader."""
+
+    api_key = ApiKey.FETCH
+    network_kind = "replica_fetch"
+    replica_id: int
+    partitions: tuple[FollowerFetchPartition, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ListOffsetsRequest(Request):
+    """ListOffsets for one partition: `timestamp` is "earliest", "latest" or a time in ms
+    (Kafka's -2, -1 or a timestamp)."""
+
+    api_key = ApiKey.LIST_OFFSETS
+    tp: TopicPartition
+    timestamp: str | int
+    isolation_level: str = READ_UNCOMMITTED
+
+
+@dataclass(frozen=True, slots=True)
+class ListOffsetsResponse(Response):
+    tp: TopicPartition
+    error: str
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class OffsetForLeaderEpochRequest(Request):
+    """The end offset of `leader_epoch` in the leader's log (KIP-101, KIP-320)."""
+
+    api_key = ApiKey.OFFSET_FOR_LEADER_EPOCH
+    tp: TopicPartition
+    current_leader_epoch: int
+    leader_epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class OffsetForLeaderEpochResponse(Response):
+    tp: TopicPartition
+    error: str
+    leader_epoch: int = -1
+    end_offset: int = -1
