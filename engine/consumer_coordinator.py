@@ -182,7 +182,12 @@ class ConsumerCoordinator:
         self.consumer.send_request(broker_id, "find_coordinator", handle, on_reply)
 
     def _retry_find(self) -> None:
+        """Look again after `retry.backoff.ms`. The lookup counts as in flight while it waits,
+        so polls in the meantime join this one retry instead of each starting another chain."""
+        self.finding = True
+
         def retry() -> None:
+            self.finding = False
             if self._active() and self.coordinator_id is None:
                 self._find_coordinator()
 
