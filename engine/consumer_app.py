@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from engine.clock import Timer
-from engine.errors import KafkaError
+from engine.errors import CommitFailedError, KafkaError, error_for_name
 from engine.records import ConsumerRecord, TopicPartition
 
 if TYPE_CHECKING:
@@ -169,6 +169,31 @@ class ConsumerApp:
                 self.commits_failed += 1
 
         coordinator.offsets.send_commit(owned, done)
+
+    def commit(self) -> None:
+        """Commit the consumer's current positions now, asynchronously (Kafka's commitAsync):
+        the call returns at once; the broker's `offsets_committed` event says it landed, an
+        `app_error` event says it failed."""
+        consumer = self.consumer
+        if not self.running or consumer is None or consumer.coordinator is None:
+            raise ValueError(f"Consumer app {self.id} is not running.")
+        positions = {
+            tp: consumer.positions[tp]
+            for tp in sorted(consumer.assigned)
+            if tp in consumer.positions
+        }
+        if not positions or consumer.coordinator.generation < 0:
+            self.commits_failed += 1
+            self.cluster.emit("app_error", {"app": self.id, "error": CommitFailedError.__name__})
+            return
+
+        def done(error: str) -> None:
+            if error:
+                self.commits_failed += 1
+                name = error_for_name(error).__name__
+                self.cluster.emit("app_error", {"app": self.id, "error": name})
+
+        consumer.coordinator.offsets.send_commit(positions, done)
 
     def crash(self) -> None:
         if not self.running or self.consumer is None:

@@ -3,6 +3,7 @@ groups with their offsets and lag (`kafka-consumer-groups --describe`) and reset
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -232,6 +233,72 @@ class GroupService:
     # --- admin: kafka-consumer-groups --reset-offsets ----------------------------------------
 
     def reset_offsets(self, group_id: str, topic: str, to: str | int) -> dict[TopicPartition, int]:
+        outcome: list[str] = []
+        deadline = self.cluster.now_ms + 30000
+        targets, attempt = self._reset_offsets_prepare(group_id, topic, to, outcome.append)
+        started = attempt() or self.cluster._run_until(attempt, deadline)
+        if started:
+            self.cluster._run_until(lambda: bool(outcome), deadline)
+        if not outcome:
+            raise KafkaTimeoutError(
+                "Timed out waiting for the group coordinator to store the offsets."
+            )
+        self._raise_reset_error(group_id, outcome[0])
+        return targets
+
+    def reset_offsets_nowait(
+        self, group_id: str, topic: str, to: str | int, done: Callable[[str], None]
+    ) -> dict[TopicPartition, int]:
+        """`reset_offsets` for a caller that must not block (a live host): the checks run at
+        once (and raise as `reset_offsets` does); the write goes to the group's coordinator on
+        the cluster clock (looked up every 100 ms while it is not available, as the blocking
+        call does) and `done(error)` gets the answer once: "" when stored, REQUEST_TIMED_OUT
+        after the same 30 s. Not recorded in the cluster's log: callers replay their own."""
+        answered: list[str] = []
+
+        def respond(error: str) -> None:
+            if not answered:
+                answered.append(error)
+                done(error)
+
+        targets, attempt = self._reset_offsets_prepare(group_id, topic, to, respond)
+        deadline = self.cluster.now_ms + 30000
+        scheduler = self.cluster.scheduler
+
+        def try_now() -> None:
+            if answered:
+                return
+            if attempt():
+                return
+            if scheduler.now_ms + 100 > deadline:
+                respond("REQUEST_TIMED_OUT")
+                return
+            scheduler.call_later(100, try_now)
+
+        try_now()
+        if not answered:
+            scheduler.call_at(deadline, lambda: respond("REQUEST_TIMED_OUT"))
+        return targets
+
+    def reset_error(self, group_id: str, error: str) -> KafkaError | None:
+        """The exception `reset_offsets` raises for a coordinator's answer (None: stored)."""
+        try:
+            self._raise_reset_error(group_id, error)
+        except KafkaError as raised:
+            return raised
+        return None
+
+    def _raise_reset_error(self, group_id: str, error: str) -> None:
+        if error == "NON_EMPTY_GROUP":
+            raise GroupNotEmptyError(
+                f"The group '{group_id}' has members; stop its consumers first."
+            )
+        if error:
+            raise error_for_name(error)(f"Resetting offsets failed: {error}.")
+
+    def _reset_offsets_prepare(
+        self, group_id: str, topic: str, to: str | int, respond: Callable[[str], None]
+    ) -> tuple[dict[TopicPartition, int], Callable[[], bool]]:
         registration = self.cluster.controller.topics.get(topic)
         if registration is None:
             raise UnknownTopicOrPartitionError(f"Topic '{topic}' does not exist.")
@@ -251,27 +318,12 @@ class GroupService:
             target = earliest if to == "earliest" else latest if to == "latest" else int(to)
             targets[tp] = min(max(target, earliest), latest)  # O5: clamped
         self.ensure_offsets_topic()
-        outcome: list[str] = []
-        deadline = self.cluster.now_ms + 30000
 
         def attempt() -> bool:
             coordinator = self.coordinator_for(group_id)
             if coordinator is None or not coordinator.leads(group_id):
                 return False
-            coordinator.offsets.admin_commit(group_id, targets, outcome.append)
+            coordinator.offsets.admin_commit(group_id, targets, respond)
             return True
 
-        started = attempt() or self.cluster._run_until(attempt, deadline)
-        if started:
-            self.cluster._run_until(lambda: bool(outcome), deadline)
-        if not outcome:
-            raise KafkaTimeoutError(
-                "Timed out waiting for the group coordinator to store the offsets."
-            )
-        if outcome[0] == "NON_EMPTY_GROUP":
-            raise GroupNotEmptyError(
-                f"The group '{group_id}' has members; stop its consumers first."
-            )
-        if outcome[0]:
-            raise error_for_name(outcome[0])(f"Resetting offsets failed: {outcome[0]}.")
-        return targets
+        return targets, attempt

@@ -135,23 +135,36 @@ def app_control(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyRes
 
 
 def commit_group(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
-    """A synchronous commit of a consumer app's current positions (blocks on the cluster clock)."""
+    """Commit a consumer app's current positions. Asynchronous (Kafka's commitAsync): the
+    command returns at once; the commit lands (or fails) on the cluster clock."""
     app_id = int(payload["app_id"])
     apps = runtime.cluster.services["apps"].apps
     if not 1 <= app_id <= len(apps) or apps[app_id - 1].kind != "consumer":
         return _refused(runtime, f"There is no consumer app {app_id}.")
-    consumer = apps[app_id - 1].consumer
-    if consumer is None or not apps[app_id - 1].running:
+    if apps[app_id - 1].consumer is None or not apps[app_id - 1].running:
         return _refused(runtime, f"Consumer app {app_id} is not running.")
-    consumer.commit()
-    return _result(True, f"Consumer app {app_id} committed its positions.")
+    runtime.cluster.services["apps"].control(app_id, "commit")
+    return _result(True, f"Consumer app {app_id} is committing its positions.")
 
 
 def reset_offsets(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
     to = payload["to"]
     target: Any = int(to) if str(to).isdigit() else str(to)
-    runtime.cluster.reset_offsets(str(payload["group"]), str(payload["topic"]), to=target)
-    return _result(True, f"Group {payload['group']} reset to {to} on {payload['topic']}.")
+    group, topic = str(payload["group"]), str(payload["topic"])
+    groups = runtime.cluster.services["groups"]
+
+    def done(error: str) -> None:
+        refusal = groups.reset_error(group, error)
+        if refusal is None:
+            runtime.later.append(("info", f"Group {group} now starts from {to} on {topic}."))
+        else:
+            from webapp.engine_host.runtime import kafka_error_text
+
+            runtime.later.append(("error", f"Reset of {group} failed: {kafka_error_text(refusal)}"))
+
+    # Never blocks: the coordinator stores the offsets on the cluster clock.
+    groups.reset_offsets_nowait(group, topic, target, done)
+    return _result(True, f"Group {group}: resetting to {to} on {topic}.")
 
 
 def add_partitions(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:

@@ -41,6 +41,11 @@ ENGINE_LOG_OPS = frozenset(
 )
 
 
+# Commands whose job is to move the clock (every other one returns without running time;
+# a controlled shutdown lets the other brokers learn the new leaders, a few ms).
+CLOCK_MOVING_COMMANDS = frozenset({"advance", "engine", "shutdown_broker"})
+
+
 @dataclass(frozen=True)
 class ClusterSpec:
     """What a cluster is built from before its first command."""
@@ -91,6 +96,19 @@ class PendingSend:
     value: str
 
 
+@dataclass
+class WaitingSend:
+    """A record whose topic the producer has no metadata for yet. Kafka's `send()` blocks up to
+    `max.block.ms` for it; a host never blocks, so the record waits here and is handed to the
+    producer at the first tick the metadata is there (or fails once `max.block.ms` ran out)."""
+
+    producer: Any
+    topic: str
+    key: str | None
+    value: str
+    deadline_ms: int
+
+
 def kafka_error_text(error: BaseException) -> str:
     """`NotEnoughReplicasException: <the engine's sentence> (<why it happens>)` for a learner:
     Kafka's Java name, as in Kafka's logs, and the error's plain explanation."""
@@ -117,6 +135,9 @@ class ClusterRuntime:
         self.producer: Any = None
         self.consumers: dict[str, HostConsumer] = {}
         self.pending_sends: list[PendingSend] = []
+        self.waiting_sends: deque[WaitingSend] = deque()
+        # Answers that arrive later on the cluster clock (an asynchronous commit or reset).
+        self.later: list[tuple[str, str]] = []
         self.acked_sends = 0
         self.failed_sends = 0
         self.notices: deque[Notice] = deque(maxlen=12)
@@ -148,6 +169,7 @@ class ClusterRuntime:
             handler = functools.partial(actions.HANDLERS[kind], self)
         if handler is None:
             return ApplyResult(ok=False, message=f"Unknown command type {kind!r}.", error="unknown")
+        started_ms = self.now_ms
         try:
             result: ApplyResult = handler(payload)
         except KafkaError as error:
@@ -164,6 +186,11 @@ class ClusterRuntime:
             text = f"The simulator failed on this command ({type(error).__name__}: {error})."
             self._notice("error", text)
             return ApplyResult(ok=False, message=text, error="internal")
+        finally:
+            ran = self.now_ms - started_ms
+            if ran and kind not in CLOCK_MOVING_COMMANDS:
+                # A command must return at once and leave time to the clock: say so loudly.
+                logger.warning("command %r ran %d ms of cluster time", kind, ran)
         return result
 
     def _apply_create_topic(self, payload: Mapping[str, Any]) -> ApplyResult:
@@ -211,17 +238,54 @@ class ClusterRuntime:
             return ApplyResult(ok=False, message=text, error="UnknownTopicOrPartitionError")
         if self.producer is None:
             self.producer = self.cluster.producer(config={"client.id": "dojo-producer"})
+        producer = self.producer
+        must_wait = topic not in producer.topics or any(
+            w.producer is producer and w.topic == topic for w in self.waiting_sends
+        )
+        plural = "record" if count == 1 else "records"
+        if must_wait:
+            # No metadata yet: Kafka's send() would block here for up to max.block.ms.
+            producer.request_metadata_update({topic})
+            deadline = self.now_ms + int(producer.config["max.block.ms"])
         for index in range(count):
             record_value = value if count == 1 else f"{value}-{index + 1}"
-            future = self.producer.send(
-                topic,
-                value=record_value.encode(),
-                key=key.encode() if key is not None else None,
+            if must_wait:
+                self.waiting_sends.append(WaitingSend(producer, topic, key, record_value, deadline))
+            else:
+                self._send(producer, topic, key, record_value)
+        if must_wait:
+            return ApplyResult(
+                ok=True,
+                message=f"Sending {count} {plural} to {topic} once the producer has its metadata.",
             )
-            self.pending_sends.append(PendingSend(future=future, key=key, value=record_value))
         self._settle_sends()
-        plural = "record" if count == 1 else "records"
         return ApplyResult(ok=True, message=f"Sent {count} {plural} to {topic}.")
+
+    def _send(self, producer: Any, topic: str, key: str | None, value: str) -> None:
+        future = producer.send(
+            topic, value=value.encode(), key=key.encode() if key is not None else None
+        )
+        self.pending_sends.append(PendingSend(future=future, key=key, value=value))
+
+    def _release_waiting_sends(self) -> None:
+        """Hand waiting records to their producer once it knows the topic, in order; fail those
+        whose max.block.ms ran out, as Kafka's blocked send() would."""
+        while self.waiting_sends:
+            waiting = self.waiting_sends[0]
+            if waiting.topic in waiting.producer.topics:
+                self.waiting_sends.popleft()
+                self._send(waiting.producer, waiting.topic, waiting.key, waiting.value)
+            elif self.now_ms >= waiting.deadline_ms:
+                self.waiting_sends.popleft()
+                self.failed_sends += 1
+                self._notice(
+                    "error",
+                    f"Send of {waiting.value!r} failed: TimeoutException: Topic "
+                    f"{waiting.topic} not present in metadata after "
+                    f"{waiting.producer.config['max.block.ms']} ms.",
+                )
+            else:
+                return
 
     def _apply_stop_broker(self, payload: Mapping[str, Any]) -> ApplyResult:
         broker_id = int(payload["broker_id"])
@@ -269,7 +333,10 @@ class ClusterRuntime:
             # 1 ms at a time (to show messages in flight) makes the same calls as replay.
             if self.now_ms % TICK_MS == 0:
                 self._poll_due_consumers()
+                if self.waiting_sends:
+                    self._release_waiting_sends()
                 self._settle_sends()
+                self._tell_later()
 
     def _watch_messages(self) -> None:
         now = self.now_ms
@@ -309,6 +376,12 @@ class ClusterRuntime:
                 self.failed_sends += 1
                 self._notice("error", f"Send of {send.value!r} failed: {kafka_error_text(error)}")
         self.pending_sends = still_pending
+
+    def _tell_later(self) -> None:
+        """Notices for answers that arrived on the cluster clock since the last tick."""
+        later, self.later = self.later, []
+        for level, text in later:
+            self._notice(level, text)
 
     def _notice(self, level: str, text: str) -> None:
         self.notices.append(Notice(time_ms=self.now_ms, level=level, text=text))
