@@ -26,6 +26,11 @@ from webapp.engine_host.host import viewers_group
 logger = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 16 * 1024
+# Whole numbers a message may carry (seq, counts, ids): JavaScript's safe integers, far below
+# the database's 64-bit columns.
+MAX_INT = 2**53 - 1
+MAX_INT_DIGITS = len(str(MAX_INT)) + 1
+MAX_DEPTH = 20
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 IGNORED_FIELDS = frozenset({"type", "seq", "client", "HEADERS", "csrfmiddlewaretoken"})
 MESSAGE_TYPES = (
@@ -68,6 +73,62 @@ class BadMessage(Exception):
         self.code = code
         self.message = message
         self.extra = extra
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise BadMessage(
+            "invalid", f"A number in the message has more than {MAX_INT_DIGITS} digits."
+        )
+    return int(text)
+
+
+def _no_constant(name: str) -> float:
+    raise BadMessage("malformed", f"{name} is not a number a message may hold.")
+
+
+def _check_values(value: Any, depth: int = 0) -> None:
+    """Every string encodable (no lone surrogates), every whole number within MAX_INT."""
+    if depth > MAX_DEPTH:
+        raise BadMessage("malformed", "The message is nested too deeply.")
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadMessage(
+                "bad_text", "The message holds text that is not valid Unicode (a lone surrogate)."
+            ) from None
+    elif isinstance(value, bool):
+        return
+    elif isinstance(value, int):
+        if not -MAX_INT <= value <= MAX_INT:
+            raise BadMessage("invalid", f"Whole numbers in a message are at most {MAX_INT}.")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_values(key, depth + 1)
+            _check_values(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_values(item, depth + 1)
+
+
+def parse_message(text: str) -> Any:
+    """A browser frame as JSON, refused with a BadMessage (never an exception of another kind)
+    when it is malformed, nested too deeply, holds huge numbers, NaN/Infinity or text that
+    cannot be encoded."""
+    try:
+        message = json.loads(text, parse_int=_bounded_int, parse_constant=_no_constant)
+    except json.JSONDecodeError as error:
+        raise BadMessage(
+            "malformed",
+            f"Malformed JSON: {error.msg} at line {error.lineno} column {error.colno}.",
+        ) from None
+    except RecursionError:
+        raise BadMessage("malformed", "The message is nested too deeply.") from None
+    except ValueError:
+        raise BadMessage("invalid", "A number in the message is out of range.") from None
+    _check_values(message)
+    return message
 
 
 class ClusterConsumer(AsyncWebsocketConsumer):
@@ -160,13 +221,7 @@ class ClusterConsumer(AsyncWebsocketConsumer):
             )
         if not self.bucket.take():
             raise BadMessage("rate_limited", "Too many messages: slow down and try again.")
-        try:
-            message = json.loads(text_data)
-        except json.JSONDecodeError as error:
-            raise BadMessage(
-                "malformed",
-                f"Malformed JSON: {error.msg} at line {error.lineno} column {error.colno}.",
-            ) from None
+        message = parse_message(text_data)
         if not isinstance(message, dict):
             raise BadMessage("malformed", 'A message must be a JSON object with a "type".')
         return message
@@ -184,8 +239,10 @@ class ClusterConsumer(AsyncWebsocketConsumer):
             )
             return
         seq = message.get("seq")
-        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
-            raise BadMessage("bad_seq", 'Every command needs "seq", a whole number from 1 up.')
+        if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq <= MAX_INT:
+            raise BadMessage(
+                "bad_seq", f'Every command needs "seq", a whole number from 1 to {MAX_INT}.'
+            )
         client_id = message.get("client", self.default_client)
         if not isinstance(client_id, str) or not CLIENT_ID.match(client_id):
             raise BadMessage(
@@ -253,3 +310,11 @@ class ClusterConsumer(AsyncWebsocketConsumer):
 
     async def client_frame(self, event: dict[str, Any]) -> None:
         await self._send_frame(event["frame"])
+
+
+class UnknownPathConsumer(AsyncWebsocketConsumer):
+    """Any WebSocket path no route matches: refused cleanly (the handshake is declined)."""
+
+    async def connect(self) -> None:
+        logger.info("socket for unknown path %r refused", str(self.scope.get("path", ""))[:200])
+        await self.close(code=4404)
