@@ -324,6 +324,9 @@ class ClusterRuntime:
             before = self.now_ms
             if self.watch_messages:  # the engine splits time identically either way
                 boundary = before + 1
+            else:
+                # Boundaries where nothing is due do nothing: jump to the first one that may.
+                boundary = max(boundary, self._next_busy_boundary())
             self.cluster.advance(min(boundary, target) - before)
             if self.watch_messages:
                 self._watch_messages()
@@ -337,6 +340,21 @@ class ClusterRuntime:
                     self._release_waiting_sends()
                 self._settle_sends()
                 self._tell_later()
+
+    def _next_busy_boundary(self) -> int:
+        """The first TICK_MS boundary at which a host client may act: a timer of the engine is
+        due by then (it may answer a send or a reset), a host consumer polls, or a waiting
+        record's max.block.ms runs out. Every boundary before it would do nothing, so jumping
+        there makes the same engine calls as stepping tick by tick."""
+        candidates = [consumer.next_poll_ms for consumer in self.consumers.values()]
+        due = self.cluster.scheduler.next_due_ms()
+        if due is not None:
+            candidates.append(due)
+        if self.waiting_sends:
+            candidates.append(min(w.deadline_ms for w in self.waiting_sends))
+        if not candidates:
+            return 1 << 62
+        return -(-min(candidates) // TICK_MS) * TICK_MS
 
     def _watch_messages(self) -> None:
         now = self.now_ms
