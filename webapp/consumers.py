@@ -18,7 +18,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from webapp import forms
+from webapp import forms, safe_json
 from webapp.engine_host import client as host_client
 from webapp.engine_host import store
 from webapp.engine_host.host import viewers_group
@@ -26,10 +26,8 @@ from webapp.engine_host.host import viewers_group
 logger = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 16 * 1024
-# Whole numbers a message may carry (seq, counts, ids): JavaScript's safe integers, far below
-# the database's 64-bit columns.
-MAX_INT = 2**53 - 1
-MAX_INT_DIGITS = len(str(MAX_INT)) + 1
+# Whole numbers a message may carry (seq, counts, ids) and how deep it may nest.
+MAX_INT = safe_json.MAX_INT
 MAX_DEPTH = 20
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 IGNORED_FIELDS = frozenset({"type", "seq", "client", "HEADERS", "csrfmiddlewaretoken"})
@@ -75,60 +73,14 @@ class BadMessage(Exception):
         self.extra = extra
 
 
-def _bounded_int(text: str) -> int:
-    if len(text.lstrip("-")) > MAX_INT_DIGITS:
-        raise BadMessage(
-            "invalid", f"A number in the message has more than {MAX_INT_DIGITS} digits."
-        )
-    return int(text)
-
-
-def _no_constant(name: str) -> float:
-    raise BadMessage("malformed", f"{name} is not a number a message may hold.")
-
-
-def _check_values(value: Any, depth: int = 0) -> None:
-    """Every string encodable (no lone surrogates), every whole number within MAX_INT."""
-    if depth > MAX_DEPTH:
-        raise BadMessage("malformed", "The message is nested too deeply.")
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise BadMessage(
-                "bad_text", "The message holds text that is not valid Unicode (a lone surrogate)."
-            ) from None
-    elif isinstance(value, bool):
-        return
-    elif isinstance(value, int):
-        if not -MAX_INT <= value <= MAX_INT:
-            raise BadMessage("invalid", f"Whole numbers in a message are at most {MAX_INT}.")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_values(key, depth + 1)
-            _check_values(item, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
-            _check_values(item, depth + 1)
-
-
 def parse_message(text: str) -> Any:
     """A browser frame as JSON, refused with a BadMessage (never an exception of another kind)
-    when it is malformed, nested too deeply, holds huge numbers, NaN/Infinity or text that
-    cannot be encoded."""
+    when it is malformed, nested too deeply, holds huge or non-finite numbers or text that
+    cannot be encoded (see `webapp.safe_json`)."""
     try:
-        message = json.loads(text, parse_int=_bounded_int, parse_constant=_no_constant)
-    except json.JSONDecodeError as error:
-        raise BadMessage(
-            "malformed",
-            f"Malformed JSON: {error.msg} at line {error.lineno} column {error.colno}.",
-        ) from None
-    except RecursionError:
-        raise BadMessage("malformed", "The message is nested too deeply.") from None
-    except ValueError:
-        raise BadMessage("invalid", "A number in the message is out of range.") from None
-    _check_values(message)
-    return message
+        return safe_json.loads(text, max_depth=MAX_DEPTH, max_int=MAX_INT)
+    except safe_json.BadJSON as bad:
+        raise BadMessage(bad.code, bad.message) from None
 
 
 class ClusterConsumer(AsyncWebsocketConsumer):
