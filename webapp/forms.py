@@ -379,6 +379,23 @@ class AlterTopicConfigForm(_ActionForm):
         return data
 
 
+class HostConsumerForm(CommandForm):
+    """The sandbox's own standalone consumer (`add_consumer`), written by the server when a
+    sandbox is made; checked like the rest when it arrives inside a shared log."""
+
+    command_type = "add_consumer"
+    name = forms.RegexField(
+        regex=r"^[A-Za-z0-9._-]{1,64}$",
+        error_messages={"invalid": "A consumer name uses letters, digits, '.', '_' and '-'."},
+    )
+    topic = forms.CharField(max_length=249)
+    poll_interval_ms = forms.IntegerField(min_value=10, max_value=60_000, initial=500)
+    max_records = forms.IntegerField(min_value=1, max_value=500, initial=1)
+
+    def clean_topic(self) -> str:
+        return _topic_name(self.cleaned_data["topic"])
+
+
 class HealNetworkForm(_ActionForm):
     command_type = "heal_network"
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,9 +24,11 @@ from typing import Any
 
 from django.db import transaction
 
+from engine import config as engine_config
+from webapp import forms, safe_json
 from webapp.engine_host import store
 from webapp.engine_host.limits import TICK_MS
-from webapp.engine_host.runtime import ClusterRuntime, ClusterSpec
+from webapp.engine_host.runtime import ENGINE_LOG_OPS, ClusterRuntime, ClusterSpec
 from webapp.models import ClusterCommand, LiveCluster, SharedState
 from webapp.narration import narrate
 
@@ -155,9 +158,12 @@ def sandbox_from_log(
     commands: Sequence[Mapping[str, Any]],
     session_key: str = "",
     paused: bool = True,
+    times: Sequence[int] | None = None,
 ) -> LiveCluster:
-    """A new sandbox whose command log is `commands` (it opens paused, at the log's end)."""
-    times = command_times(spec=spec, commands=commands)
+    """A new sandbox whose command log is `commands` (it opens paused, at the log's end);
+    `times`: when each command applies, if already known (else found by replaying)."""
+    if times is None:
+        times = command_times(spec=spec, commands=commands)
     with transaction.atomic():
         cluster = LiveCluster.objects.create(
             kind=LiveCluster.Kind.SANDBOX,
@@ -207,78 +213,197 @@ def share_token_encode(*, spec: ClusterSpec, commands: Sequence[Mapping[str, Any
     return TOKEN_PREFIX + base64.urlsafe_b64encode(packed).decode().rstrip("=")
 
 
-def _known_command(kind: str) -> bool:
-    from webapp.engine_host.host import LOGGED_COMMANDS
+# -- checking a shared log ------------------------------------------------------------------------
 
-    return kind in LOGGED_COMMANDS or hasattr(ClusterRuntime, f"_apply_{kind}")
+TOKEN_CHARS = re.compile(r"^[A-Za-z0-9_-]*$")
+# A link longer than this was not made here (share links are at most MAX_TOKEN_CHARS).
+MAX_TOKEN_INPUT_CHARS = 64 * 1024
+MAX_SHARED_DEPTH = 8
+# Opening a shared state replays it twice (to time its commands, then in the new sandbox's
+# host): the work is estimated before anything runs and refused above this many seconds.
+REPLAY_BUDGET_S = 5.0
+# Seconds of replay work per second of cluster time, measured on the development machine
+# (2 shared cores) with `scripts/loadtest_isolation.py --calibrate`: an idle sandbox, then per
+# record a second a producer app sends (and again per consumer app reading it), then per
+# consumer app, per record a produce command sends and per engine log entry.
+COST_IDLE_S = 0.0005
+COST_PER_RECORD_PER_S = 0.001
+COST_PER_CONSUMER_APP_S = 0.004
+COST_PER_SENT_RECORD_S = 0.0001
+COST_PER_ENGINE_ENTRY_S = 0.0002
+
+
+def _command_error(index: int, kind: str, message: str) -> ShareError:
+    return ShareError(f"Command {index + 1} of the shared log ({kind}): {message}")
+
+
+def _form_checked(form: forms.CommandForm, index: int, kind: str) -> dict[str, Any]:
+    if not form.is_valid():
+        raise _command_error(index, kind, forms.form_errors_text(form))
+    return form.to_command()
+
+
+def _as_form_data(payload: Mapping[str, Any]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for key, value in payload.items():
+        if key == "type":
+            continue
+        if isinstance(value, list) and all(isinstance(v, str | int) for v in value):
+            value = ", ".join(str(v) for v in value)  # partition_network's isolate
+        if value is None:
+            value = ""
+        if isinstance(value, dict | list | bool):
+            raise ShareError(f"A command of the shared log has a malformed {str(key)[:40]!r}.")
+        data[key] = value
+    return data
+
+
+def _checked_ms(ms: Any, index: int, kind: str) -> int:
+    if isinstance(ms, bool) or not isinstance(ms, int):
+        raise _command_error(index, kind, "a time advance is a whole number of milliseconds.")
+    if ms < 0:
+        raise _command_error(index, kind, "time cannot go backwards.")
+    if ms > MAX_SHARED_TIME_MS:
+        raise ShareError("The shared log runs longer than a shared state may (6 hours).")
+    return ms
+
+
+def _checked_engine_entry(entry: Any, index: int) -> dict[str, Any]:
+    if not isinstance(entry, dict) or entry.get("op") not in ENGINE_LOG_OPS:
+        raise _command_error(index, "engine", "not an engine log entry this app writes.")
+    if entry["op"] == "cluster.advance":
+        _checked_ms(entry.get("ms"), index, "engine")
+    return {"type": "engine", "entry": dict(entry)}
+
+
+def _checked_command(payload: Any, index: int, spec: ClusterSpec) -> dict[str, Any]:
+    """One command of a shared log, checked as the stage checks a live command (the same
+    forms), in the form the host would have logged it."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
+        raise ShareError("Every command of a shared log is an object with a type.")
+    kind = payload["type"]
+    if kind == "advance":
+        return {"type": "advance", "ms": _checked_ms(payload.get("ms"), index, kind)}
+    if kind == "engine":
+        return _checked_engine_entry(payload.get("entry"), index)
+    data = _as_form_data(payload)
+    if kind == "produce":
+        return _form_checked(forms.ProduceForm(data), index, kind)
+    if kind in ("stop_broker", "start_broker"):
+        return _form_checked(forms.BrokerForm(data, brokers=spec.brokers, action=kind), index, kind)
+    if kind == "add_consumer":
+        return _form_checked(forms.HostConsumerForm(data), index, kind)
+    if kind in forms.ACTION_FORMS or kind in ("stop_controller", "start_controller"):
+        form = forms.action_form(kind, data, brokers=spec.brokers, controllers=spec.controllers)
+        return _form_checked(form, index, kind)
+    raise ShareError(f"The shared log holds an unknown command {kind[:40]!r}.")
+
+
+def replay_cost_s(commands: Sequence[Mapping[str, Any]]) -> float:
+    """An upper estimate of the seconds of work replaying `commands` takes (see COST_*): apps
+    count from their start to the end of the log, as if never stopped."""
+    cost = 0.0
+    record_rate = 0.0
+    consumer_apps = 0
+    for payload in commands:
+        kind = payload.get("type")
+        ms = _advance_ms(payload) or 0
+        if ms:
+            per_second = (
+                COST_IDLE_S
+                + COST_PER_RECORD_PER_S * record_rate * (1 + consumer_apps)
+                + COST_PER_CONSUMER_APP_S * consumer_apps
+            )
+            cost += per_second * ms / 1000
+        if kind == "engine":
+            cost += COST_PER_ENGINE_ENTRY_S
+        elif kind == "produce":
+            cost += COST_PER_SENT_RECORD_S * int(payload.get("count", 1))
+        elif kind == "start_producer":
+            record_rate += float(payload.get("rate", 0))
+        elif kind == "add_group_consumer":
+            consumer_apps += 1
+    return cost
 
 
 def _validated(document: Any) -> tuple[ClusterSpec, list[dict[str, Any]]]:
     if not isinstance(document, dict):
         raise ShareError("A shared state is a JSON object.")
-    try:
-        seed, brokers, controllers = (
-            int(document["seed"]),
-            int(document["brokers"]),
-            int(document["controllers"]),
-        )
-    except (KeyError, TypeError, ValueError) as error:
-        raise ShareError("The shared state lacks its seed or cluster size.") from error
+    seed, brokers, controllers = (
+        document.get("seed"),
+        document.get("brokers"),
+        document.get("controllers"),
+    )
+    if not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in (seed, brokers, controllers)
+    ):
+        raise ShareError("The shared state lacks its seed or cluster size.")
+    assert isinstance(seed, int) and isinstance(brokers, int) and isinstance(controllers, int)
     config = document.get("config") or {}
     log = document.get("log")
     if not isinstance(config, dict) or not isinstance(log, list):
         raise ShareError("The shared state's config or log is malformed.")
     if not (1 <= brokers <= 12 and 1 <= controllers <= 7) or not 0 <= seed < 2**63:
         raise ShareError("The shared cluster's size or seed is out of range.")
+    try:
+        engine_config.broker_config(config, brokers)
+    except Exception as error:  # the engine's own sentence: unknown key, bad value
+        raise ShareError(f"The shared cluster's config is not valid: {error}") from None
     if len(log) > MAX_SHARED_COMMANDS:
         raise ShareError(f"The shared log has more than {MAX_SHARED_COMMANDS} commands.")
-    total_ms = 0
-    for payload in log:
-        if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
-            raise ShareError("Every command of a shared log is an object with a type.")
-        if not _known_command(payload["type"]):
-            raise ShareError(f"The shared log holds an unknown command {payload['type']!r}.")
-        try:
-            ms = _advance_ms(payload)
-        except (KeyError, TypeError, ValueError) as error:
-            raise ShareError("A time advance of the shared log is malformed.") from error
-        if ms is not None:
-            if ms < 0:
-                raise ShareError("Time cannot go backwards in a shared log.")
-            total_ms += ms
-    if total_ms > MAX_SHARED_TIME_MS:
-        raise ShareError("The shared log runs longer than a shared state may.")
     spec = ClusterSpec(seed=seed, brokers=brokers, controllers=controllers, config=config or None)
-    return spec, log
+    checked = [_checked_command(payload, index, spec) for index, payload in enumerate(log)]
+    total_ms = sum(_advance_ms(c) or 0 for c in checked)
+    if total_ms > MAX_SHARED_TIME_MS:
+        raise ShareError("The shared log runs longer than a shared state may (6 hours).")
+    cost = replay_cost_s(checked)
+    if cost > REPLAY_BUDGET_S:
+        raise ShareError(
+            f"This shared state would take about {cost:.0f} s of work to rebuild; a shared "
+            f"state may take {REPLAY_BUDGET_S:g} s. Share an earlier moment, or one with "
+            "fewer or slower apps."
+        )
+    return spec, checked
 
 
 def share_token_decode(token: str) -> tuple[ClusterSpec, list[dict[str, Any]]]:
     if not token.startswith(TOKEN_PREFIX):
         raise ShareError("This share link is not one Kafka Dojo made (unknown version).")
     body = token[len(TOKEN_PREFIX) :]
+    if len(body) > MAX_TOKEN_INPUT_CHARS or not TOKEN_CHARS.match(body) or len(body) % 4 == 1:
+        raise ShareError("This share link is damaged (it did not decode).")
     try:
         packed = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
         inflater = zlib.decompressobj()
         raw = inflater.decompress(packed, MAX_SHARED_JSON_BYTES)
-        if inflater.unconsumed_tail:
-            raise ShareError("The shared state is too large.")
-        document = json.loads(raw)
-    except (binascii.Error, zlib.error, UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (binascii.Error, zlib.error, ValueError) as error:
         raise ShareError("This share link is damaged (it did not decode).") from error
+    if inflater.unconsumed_tail:
+        raise ShareError("The shared state is too large.")
+    if not inflater.eof or inflater.unused_data:
+        # A cut (or padded) link: the compressed stream must end exactly where the link ends.
+        raise ShareError("This share link is incomplete: copy the whole link and try again.")
+    try:
+        document = safe_json.loads(raw, max_depth=MAX_SHARED_DEPTH)
+    except safe_json.BadJSON as bad:
+        raise ShareError(f"This share link is damaged: {bad.message}") from None
     return _validated(document)
 
 
 def shared_state_load(*, shared_id: str) -> tuple[ClusterSpec, list[dict[str, Any]]]:
     shared = SharedState.objects.get(pk=shared_id)
-    return _validated(
-        {
-            "seed": shared.seed,
-            "brokers": shared.brokers,
-            "controllers": shared.controllers,
-            "config": shared.engine_config,
-            "log": shared.commands,
-        }
-    )
+    document = {
+        "seed": shared.seed,
+        "brokers": shared.brokers,
+        "controllers": shared.controllers,
+        "config": shared.engine_config,
+        "log": shared.commands,
+    }
+    try:
+        safe_json.check(document, max_depth=MAX_SHARED_DEPTH)
+    except safe_json.BadJSON as bad:
+        raise ShareError(f"This saved state is damaged: {bad.message}") from None
+    return _validated(document)
 
 
 @dataclass(frozen=True)

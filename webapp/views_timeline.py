@@ -132,34 +132,45 @@ def _share_error(request: HttpRequest, error: Exception) -> HttpResponse:
     return render(request, template, {"error": error}, status=400)
 
 
-def _open_shared(request: HttpRequest, spec: Any, commands: list[dict[str, Any]]) -> HttpResponse:
+def _open_shared(
+    request: HttpRequest, spec: Any, commands: list[dict[str, Any]], times: list[int]
+) -> HttpResponse:
     sandbox = timeline.sandbox_from_log(
-        spec=spec, commands=commands, session_key=_session_key(request)
+        spec=spec, commands=commands, session_key=_session_key(request), times=times
     )
     request.session[SESSION_SANDBOX] = sandbox.id
     return redirect("sandbox-detail", cluster_id=sandbox.id)
 
 
+async def _open_checked(
+    request: HttpRequest, spec: Any, commands: list[dict[str, Any]]
+) -> HttpResponse:
+    # The replay that times the commands is CPU work (bounded by the replay budget): it runs
+    # in a thread of its own, never on the event loop or the thread Django's sync views share.
+    times = await asyncio.to_thread(timeline.command_times, spec=spec, commands=commands)
+    return await sync_to_async(_open_shared)(request, spec, commands, times)
+
+
 @require_GET
-def share_open(request: HttpRequest, token: str) -> HttpResponse:
+async def share_open(request: HttpRequest, token: str) -> HttpResponse:
     """Open a share link: a new sandbox replaying the seed and log inside the link."""
     try:
-        spec, commands = timeline.share_token_decode(token)
+        spec, commands = await asyncio.to_thread(timeline.share_token_decode, token)
     except timeline.ShareError as error:
-        return _share_error(request, error)
-    return _open_shared(request, spec, commands)
+        return await sync_to_async(_share_error)(request, error)
+    return await _open_checked(request, spec, commands)
 
 
 @require_GET
-def shared_open(request: HttpRequest, shared_id: str) -> HttpResponse:
+async def shared_open(request: HttpRequest, shared_id: str) -> HttpResponse:
     """Open a saved share link (a log too long for the URL)."""
     try:
-        spec, commands = timeline.shared_state_load(shared_id=shared_id)
+        spec, commands = await sync_to_async(timeline.shared_state_load)(shared_id=shared_id)
     except SharedState.DoesNotExist as error:
         raise Http404("No such shared state.") from error
     except timeline.ShareError as error:
-        return _share_error(request, error)
-    return _open_shared(request, spec, commands)
+        return await sync_to_async(_share_error)(request, error)
+    return await _open_checked(request, spec, commands)
 
 
 # -- Stress it -------------------------------------------------------------------------------
