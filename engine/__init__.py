@@ -5,6 +5,6 @@ Pure Python, standard library only, deterministic: see shared/design/ENGINE_API.
 
 from engine import errors
 from engine.cluster import Cluster
-from engine.records import ConsumerRecord, RecordMetadata, TopicPartition
+from engine.common.records import ConsumerRecord, RecordMetadata, TopicPartition
 
 __all__ = ["Cluster", "ConsumerRecord", "RecordMetadata", "TopicPartition", "errors"]

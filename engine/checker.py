@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from engine.records import ConsumerRecord, TopicPartition
+from engine.common.records import ConsumerRecord, TopicPartition
 
 if TYPE_CHECKING:
     from engine.cluster import Cluster

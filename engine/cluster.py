@@ -1,19 +1,24 @@
 """The `Cluster` facade: the one object lessons, the web app and tests drive (ENGINE_API.md).
 
 It wires the clock, the network, the controller quorum, the brokers and the clients together and
-holds every public method. The command log lives in `engine.command_log`, the read-only views
+holds every public method. The command log lives in `engine.sim.command_log`, the read-only views
 (describe_topic, read, snapshot) in `engine.cluster_views`, topic-name rules in
-`engine.topic_admin`; the names other modules import from here are re-exported below.
+`engine.common.topic_admin`; the names other modules import from here are re-exported below.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from random import Random
+from types import MappingProxyType
 from typing import Any
 
-from engine.broker import Broker, TopicView
-from engine.clock import Scheduler
+from engine.checker import History
+from engine.clients.apps.app_service import AppService
+from engine.clients.consumer.kafka_consumer import KafkaConsumer
+from engine.clients.producer.kafka_producer import KafkaProducer
+from engine.clients.producer.transaction_manager import attach_transaction_manager
 from engine.cluster_views import (
     BrokerState,
     ControllerState,
@@ -27,48 +32,47 @@ from engine.cluster_views import (
     read_log,
 )
 from engine.cluster_views import describe_topic as _describe_topic
-from engine.command_log import (
-    _CUSTOM_OPS,
-    _EXTENSION_MODULES,
-    _EXTENSIONS,
-    _PRODUCER_HOOKS,
-    _dispatch,
-    _from_jsonable,
-    _jsonable,
-    _load_extensions,
-    log_entry,
-    replay_entry,
-)
-from engine.config import TOPIC, broker_config, topic_defaults
-from engine.controller import QuorumController
-from engine.errors import (
-    InvalidPartitionsError,
-    InvalidReplicationFactorError,
-    KafkaError,
-    UnknownTopicOrPartitionError,
-)
-from engine.events import Event
-from engine.limits import ResourceLimits
-from engine.metadata import NO_LEADER
-from engine.network import CLIENTS, Network
-from engine.records import ConsumerRecord, Record, RecordBatch, TopicPartition
-from engine.topic_admin import (
+from engine.common.config import TOPIC, broker_config, topic_defaults
+from engine.common.events import Event
+from engine.common.metadata import NO_LEADER
+from engine.common.records import ConsumerRecord, TopicPartition
+from engine.common.topic_admin import (
     INTERNAL_TOPICS,
     LEGAL_TOPIC,
     MAX_TOPIC_LENGTH,
     validate_new_topic,
     validate_topic_name,
 )
+from engine.controller.quorum_controller import QuorumController
+from engine.coordinator.group.group_service import GroupDescription, GroupService
+from engine.coordinator.transaction.transaction_coordinator import TransactionService
+from engine.coordinator.transaction.transactional_offsets import TransactionalOffsets
+from engine.errors import (
+    InvalidPartitionsError,
+    InvalidReplicationFactorError,
+    KafkaError,
+    UnknownTopicOrPartitionError,
+)
+from engine.server.broker import Broker, TopicView
+from engine.sim.clock import Scheduler
+from engine.sim.command_log import (
+    _dispatch,
+    _from_jsonable,
+    _jsonable,
+    log_entry,
+    replay_entry,
+)
+from engine.sim.context import Nodes, SimContext, Taps
+from engine.sim.limits import ResourceLimits
+from engine.sim.network import CLIENTS, Network
+from engine.storage.log_cleaner import LogCleaner
+from engine.storage.transaction_index import aborted_transactions
 
 # Names other modules and older callers import from `engine.cluster`.
 __all__ = [
     "INTERNAL_TOPICS",
     "LEGAL_TOPIC",
     "MAX_TOPIC_LENGTH",
-    "_CUSTOM_OPS",
-    "_EXTENSIONS",
-    "_EXTENSION_MODULES",
-    "_PRODUCER_HOOKS",
     "BrokerState",
     "Cluster",
     "ControllerState",
@@ -77,7 +81,6 @@ __all__ = [
     "_dispatch",
     "_from_jsonable",
     "_jsonable",
-    "_load_extensions",
     "iter_partitions",
     "validate_topic_name",
 ]
@@ -128,18 +131,30 @@ class Cluster:
             self.emit,
         )
         self._brokers: dict[int, Broker] = {}
+        self.nodes = Nodes(self._brokers)
+        self.taps = Taps(self.nodes)
+        # The one context every component gets instead of the cluster.
+        self.ctx = SimContext(
+            scheduler=self.scheduler,
+            network=self.network,
+            rng=self.rng,
+            emit=self.emit,
+            record_call=self._record_call,
+            run_until=self._run_until,
+            unrecorded=self._unrecorded,
+            limits=self.limits,
+            nodes=self.nodes,
+            taps=self.taps,
+        )
         for broker_id in range(1, brokers + 1):
-            broker = Broker(self, broker_id)
+            broker = Broker(
+                self.ctx, broker_id, self.broker_config, self.topic_defaults, self.controller
+            )
             self._brokers[broker_id] = broker
             self.controller.register_broker_node(broker)
-        self.producers: list[Any] = []
-        self.consumers: list[Any] = []
-        self.apps: list[Any] = []
-        self.retained_records = 0
-        self.retained_bytes = 0
+        self.producers: list[KafkaProducer] = []
+        self.consumers: list[KafkaConsumer] = []
         self._next_producer_id = 1000
-        self.history: Any = None
-        self.services: dict[str, Any] = {}
         # The cluster starts already running: every broker registered, unfenced and caught up.
         for broker in self._brokers.values():
             self.controller.brokers[broker.id].fenced = False
@@ -152,12 +167,34 @@ class Cluster:
             broker.brokers = {r.id: r for r in (_copy(r) for r in self.controller.brokers.values())}
             broker.start()
         self.controller.on_connectivity_change()
-        from engine.checker import History
-
+        # The record of what was acknowledged and consumed, for `engine.checker.check`.
         self.history = History(self)
-        _load_extensions()
-        for extension in _EXTENSIONS:
-            extension(self)
+        self.taps.history = self.history
+        # The components that live beside the brokers, wired in a fixed order (their timers are
+        # scheduled in this order, so the order is part of the simulation).
+        self.log_cleaner = LogCleaner(self.ctx, self.broker_config)
+        self.transactions = TransactionService(
+            self.ctx,
+            self.broker_config,
+            self.controller,
+            self._create_topic,
+            self.allocate_producer_id,
+        )
+        for broker in self._brokers.values():
+            broker.transaction_coordinator = self.transactions.coordinators[broker.id]
+        for broker in self._brokers.values():
+            broker.txn_offsets = TransactionalOffsets(self.ctx, broker)
+        self.groups = GroupService(
+            self.ctx,
+            self.broker_config,
+            self.controller,
+            self._create_topic,
+            self._leader_log_partition,
+        )
+        for broker in self._brokers.values():
+            broker.group_coordinator = self.groups.coordinators[broker.id]
+        self.transactions.groups = self.groups
+        self.apps = AppService(self.ctx, self.producer, self.consumer)
 
     # --- recording and time ------------------------------------------------------------------
 
@@ -165,12 +202,35 @@ class Cluster:
         if self._depth == 0 and not self._replaying:
             self._log.append(log_entry(op, args))
 
+    @contextmanager
+    def _unrecorded(self) -> Iterator[None]:
+        """Calls made inside are part of an already recorded call, not new entries."""
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+
     def _run_until(self, stop: Callable[[], bool], deadline_ms: int) -> bool:
         self._depth += 1
         try:
             return self.scheduler.run_until(deadline_ms, stop)
         finally:
             self._depth -= 1
+
+    @property
+    def services(self) -> Mapping[str, Any]:
+        """A read-only view of the wired components by name, for older callers and tests; the
+        engine itself uses the typed attributes (`apps`, `groups`, `log_cleaner`,
+        `transactions`)."""
+        return MappingProxyType(
+            {
+                "apps": self.apps,
+                "groups": self.groups,
+                "log_cleaner": self.log_cleaner,
+                "transactions": self.transactions,
+            }
+        )
 
     @property
     def events(self) -> list[Event]:
@@ -237,7 +297,7 @@ class Cluster:
 
         if name in self.controller.topics:
             raise TopicExistsError(f"Topic '{name}' already exists.")
-        self.limits.check_topic(self, partitions, new_topic=True)
+        self.limits.check_topic(self.controller.topics, partitions, new_topic=True)
         effective = dict(self.topic_defaults)
         effective.update(overrides)
         self.controller.create_topic(name, partitions, replication_factor, effective, internal)
@@ -256,7 +316,9 @@ class Cluster:
                 f"Topic '{name}' has {len(topic.partitions)} partitions; the new total must be "
                 f"larger, not {total}."
             )
-        self.limits.check_topic(self, total - len(topic.partitions), new_topic=False)
+        self.limits.check_topic(
+            self.controller.topics, total - len(topic.partitions), new_topic=False
+        )
         self.controller.add_partitions(name, total)
 
     def alter_topic_config(self, name: str, config: dict[str, Any]) -> None:
@@ -426,23 +488,24 @@ class Cluster:
 
     # --- clients -----------------------------------------------------------------------------
 
-    def producer(self, config: dict[str, Any] | None = None) -> Any:
-        from engine.producer import KafkaProducer
-
+    def producer(self, config: dict[str, Any] | None = None) -> KafkaProducer:
         self._record_call("cluster.producer", {"config": config})
         self.limits.check_clients(len(self.producers) + len(self.consumers))
-        producer = KafkaProducer(self, config, len(self.producers) + 1)
+        producer = KafkaProducer(
+            self.ctx,
+            self.metadata_response,
+            self.allocate_producer_id,
+            config,
+            len(self.producers) + 1,
+        )
         self.producers.append(producer)
-        for hook in _PRODUCER_HOOKS:
-            hook(producer)
+        attach_transaction_manager(producer)
         return producer
 
-    def consumer(self, config: dict[str, Any] | None = None) -> Any:
-        from engine.consumer import KafkaConsumer
-
+    def consumer(self, config: dict[str, Any] | None = None) -> KafkaConsumer:
         self._record_call("cluster.consumer", {"config": config})
         self.limits.check_clients(len(self.producers) + len(self.consumers))
-        consumer = KafkaConsumer(self, config, len(self.consumers) + 1)
+        consumer = KafkaConsumer(self.ctx, self.metadata_response, config, len(self.consumers) + 1)
         self.consumers.append(consumer)
         return consumer
 
@@ -453,7 +516,7 @@ class Cluster:
     def metadata_response(
         self, broker: Broker, topics: list[str], allow_auto_create: bool
     ) -> tuple[dict[str, Any], dict[str, str]]:
-        from engine.client import PartitionInfo
+        from engine.clients.network_client import PartitionInfo
 
         found: dict[str, list[PartitionInfo]] = {}
         errors: dict[str, str] = {}
@@ -496,64 +559,33 @@ class Cluster:
 
     # --- hooks used by brokers and clients ---------------------------------------------------
 
-    def on_append(self, partition: Any, batch: RecordBatch) -> None:
-        self.retained_records += len(batch.records)
-        self.retained_bytes += batch.size
+    @property
+    def retained_records(self) -> int:
+        """Records held in every replica's log (counted as brokers append and truncate)."""
+        return self.taps.retained_records
 
-    def on_follower_append(self, partition: Any, batch: RecordBatch) -> None:
-        self.retained_records += len(batch.records)
-        self.retained_bytes += batch.size
-
-    def on_truncate(self, partition: Any, removed: list[Record]) -> None:
-        self.recount_retained()
+    @property
+    def retained_bytes(self) -> int:
+        return self.taps.retained_bytes
 
     def recount_retained(self) -> None:
-        records = 0
-        size = 0
-        for broker in self._brokers.values():
-            for partition in broker.partitions.values():
-                records += partition.log.record_count
-                size += partition.log.size
-        self.retained_records = records
-        self.retained_bytes = size
-
-    def on_high_watermark_changed(self, partition: Any) -> None:
-        return None
-
-    def on_client_send(self, producer: Any, tp: TopicPartition) -> None:
-        return None
-
-    def on_produce_request(self, producer: Any, leader: int, tps: list[TopicPartition]) -> None:
-        return None
-
-    def on_batch_acknowledged(self, producer: Any, batch: Any, base_offset: int) -> None:
-        if self.history is not None:
-            self.history.on_acknowledged(producer, batch, base_offset)
-
-    def on_records_consumed(self, consumer: Any, records: list[ConsumerRecord]) -> None:
-        if self.history is not None:
-            self.history.on_consumed(consumer, records)
+        self.taps.recount_retained()
 
     def aborted_transactions(self, partition: Any, start: int, end: int) -> list[tuple[int, int]]:
-        service = self.services.get("transactions")
-        if service is None:
-            return []
-        result: list[tuple[int, int]] = service.aborted_transactions(partition, start, end)
-        return result
+        """(producer id, first offset) of the aborted transactions overlapping [start, end) in
+        this replica's log, from its aborted-transaction index."""
+        return aborted_transactions(partition, start, end)
 
-    # --- groups (the group coordinator module registers itself here) -------------------------
+    # --- groups ------------------------------------------------------------------------------
 
-    def describe_group(self, group_id: str) -> Any:
-        return self.services["groups"].describe_group(group_id)
+    def describe_group(self, group_id: str) -> GroupDescription:
+        return self.groups.describe_group(group_id)
 
     def reset_offsets(
         self, group_id: str, topic: str, to: str | int = "earliest"
     ) -> dict[TopicPartition, int]:
         self._record_call("cluster.reset_offsets", {"group_id": group_id, "topic": topic, "to": to})
-        result: dict[TopicPartition, int] = self.services["groups"].reset_offsets(
-            group_id, topic, to
-        )
-        return result
+        return self.groups.reset_offsets(group_id, topic, to)
 
     # --- snapshot and replay -----------------------------------------------------------------
 
@@ -591,7 +623,7 @@ class Cluster:
 
 
 def _copy(registration: Any) -> Any:
-    from engine.metadata import BrokerRegistration
+    from engine.common.metadata import BrokerRegistration
 
     return BrokerRegistration(
         registration.id,

@@ -11,10 +11,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engine.command_log import _jsonable
+from engine.common.metadata import NO_LEADER
+from engine.common.records import ConsumerRecord, TopicPartition
 from engine.errors import UnknownTopicOrPartitionError
-from engine.metadata import NO_LEADER
-from engine.records import ConsumerRecord, TopicPartition
+from engine.sim.command_log import _jsonable
+from engine.storage.transaction_index import aborted_transactions
 
 if TYPE_CHECKING:
     from engine.cluster import Cluster
@@ -130,9 +131,9 @@ def read_log(
     out: list[ConsumerRecord] = []
     aborted = None
     if isolation_level == "read_committed":
-        from engine.consumer import _AbortedFilter
+        from engine.clients.consumer.kafka_consumer import _AbortedFilter
 
-        aborted = _AbortedFilter(cluster.aborted_transactions(holder, offset, log.log_end_offset))
+        aborted = _AbortedFilter(aborted_transactions(holder, offset, log.log_end_offset))
     for batch in log.iter_batches(offset):
         if batch.is_control:
             if aborted is not None:
@@ -294,8 +295,8 @@ def build_snapshot(cluster: Cluster) -> dict[str, Any]:
         ],
         "event_count": len(cluster.events),
     }
-    for name, service in sorted(cluster.services.items()):
-        snap = getattr(service, "snapshot", None)
-        if snap is not None:
-            snapshot[name] = snap()
+    snapshot["apps"] = cluster.apps.snapshot()
+    snapshot["groups"] = cluster.groups.snapshot()
+    snapshot["log_cleaner"] = cluster.log_cleaner.snapshot()
+    snapshot["transactions"] = cluster.transactions.snapshot()
     return snapshot

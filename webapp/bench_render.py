@@ -31,7 +31,7 @@ def _best(work: Callable[[], Any], repeat: int) -> float:
 
 
 def build_runtime(brokers: int = 9, topics: int = 4, partitions: int = 50) -> Any:
-    from webapp.engine_host.runtime import ClusterRuntime, ClusterSpec
+    from lessons.scenarios.runtime import ClusterRuntime, ClusterSpec
 
     runtime = ClusterRuntime(ClusterSpec(seed=1, brokers=brokers))
     for index in range(topics):

@@ -31,8 +31,8 @@ class Sample:
 
 
 def _group_ids(cluster: Any) -> list[str]:
-    ids = {getattr(c, "group_id", None) for c in getattr(cluster, "consumers", [])}
-    ids |= {getattr(a, "group_id", None) for a in getattr(cluster, "apps", [])}
+    ids = {getattr(c, "group_id", None) for c in cluster.consumers}
+    ids |= {getattr(a, "group_id", None) for a in cluster.apps.apps}
     return sorted(i for i in ids if i)
 
 

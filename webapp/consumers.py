@@ -18,6 +18,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from lessons.scenarios import COMMANDS, commands_for
 from webapp import forms, safe_json
 from webapp.engine_host import client as host_client
 from webapp.engine_host import store
@@ -31,19 +32,17 @@ MAX_INT = safe_json.MAX_INT
 MAX_DEPTH = 20
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 IGNORED_FIELDS = frozenset({"type", "seq", "client", "HEADERS", "csrfmiddlewaretoken"})
-MESSAGE_TYPES = (
-    "produce",
-    "stop_broker",
-    "start_broker",
-    "pause",
-    "resume",
-    "step",
-    "speed",
-    "resync",
-    "stop_controller",
-    "start_controller",
-    *forms.ACTION_FORMS,
-)
+
+
+def _message_types() -> tuple[str, ...]:
+    """The learner's commands of the table in table order, with "resync" (ask for the whole
+    state again) after the clock commands."""
+    names = list(commands_for("learner"))
+    last_clock = max(i for i, name in enumerate(names) if COMMANDS[name].clock is not None)
+    return (*names[: last_clock + 1], "resync", *names[last_clock + 1 :])
+
+
+MESSAGE_TYPES = _message_types()
 
 
 class TokenBucket:
@@ -94,9 +93,8 @@ class ClusterConsumer(AsyncWebsocketConsumer):
         rate = float(settings.DOJO_WS_MESSAGES_PER_SECOND)
         self.bucket = TokenBucket(rate=rate, burst=rate * 2)
         self.joined = False
-        self.brokers = await database_sync_to_async(store.cluster_broker_count)(
-            cluster_id=self.cluster_id
-        )
+        size = await database_sync_to_async(store.cluster_size)(cluster_id=self.cluster_id)
+        self.brokers, self.controllers = size or (None, 0)
         if self.brokers is None:
             logger.info("socket for unknown cluster %s refused", self.cluster_id)
             await self.close(code=4404)
@@ -191,10 +189,10 @@ class ClusterConsumer(AsyncWebsocketConsumer):
             )
             return
         seq = message.get("seq")
-        if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq <= MAX_INT:
-            raise BadMessage(
-                "bad_seq", f'Every command needs "seq", a whole number from 1 to {MAX_INT}.'
-            )
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
+            raise BadMessage("bad_seq", 'Every command needs "seq", a whole number from 1 up.')
+        if seq > MAX_INT:
+            raise BadMessage("bad_seq", f'"seq" is at most {MAX_INT}.')
         client_id = message.get("client", self.default_client)
         if not isinstance(client_id, str) or not CLIENT_ID.match(client_id):
             raise BadMessage(
@@ -216,19 +214,9 @@ class ClusterConsumer(AsyncWebsocketConsumer):
         data = {k: v for k, v in message.items() if k not in IGNORED_FIELDS}
         if any(not isinstance(v, str | int | float) or isinstance(v, bool) for v in data.values()):
             raise BadMessage("invalid", "Field values must be strings or numbers.")
-        form: forms.CommandForm
-        if kind == "produce":
-            form = forms.ProduceForm(data)
-        elif kind in ("stop_broker", "start_broker"):
-            form = forms.BrokerForm(data, brokers=self.brokers or 0, action=kind)
-        elif kind == "speed":
-            form = forms.SpeedForm(data)
-        elif kind == "step":
-            form = forms.StepForm(data)
-        elif kind in forms.ACTION_FORMS or kind in ("stop_controller", "start_controller"):
-            form = forms.action_form(kind, data, brokers=self.brokers or 0)
-        else:
-            form = forms.EmptyForm(data, action=kind)
+        form = forms.command_form(
+            kind, data, brokers=self.brokers or 0, controllers=self.controllers or 0
+        )
         if not form.is_valid():
             raise BadMessage(
                 "invalid",

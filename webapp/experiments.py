@@ -18,9 +18,10 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.template.loader import render_to_string
 
-from webapp import stress, timeline
+from lessons.scenarios import stress
+from lessons.scenarios.runtime import ClusterSpec
+from webapp import timeline
 from webapp.engine_host import store
-from webapp.engine_host.runtime import ClusterSpec
 from webapp.models import LiveCluster, StressRun
 
 logger = logging.getLogger(__name__)

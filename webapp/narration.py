@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from lessons.scenarios.events import EVENT_KINDS
+
 # Chatty bookkeeping a learner does not need narrated line by line.
 QUIET_KINDS = frozenset(
     {
@@ -217,6 +219,13 @@ SIMPLE: dict[str, Callable[[dict[str, Any]], tuple[str, str]]] = {
         "info",
     ),
 }
+
+
+# Narration tells the kinds of the engine's one event catalogue (the one scenario expectations
+# and lessons wait on): a kind told or kept quiet here that the catalogue lacks is a typo.
+_STRAY_KINDS = (set(SIMPLE) | QUIET_KINDS | {"broker_fenced", "isr_shrunk"}) - set(EVENT_KINDS)
+if _STRAY_KINDS:
+    raise RuntimeError(f"narration tells event kinds the catalogue lacks: {sorted(_STRAY_KINDS)}")
 
 
 def _fence_story(fenced: dict[str, Any], shrinks: list[dict[str, Any]]) -> tuple[str, str]:

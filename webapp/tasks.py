@@ -42,7 +42,8 @@ def stress_experiment(
 ) -> dict[str, Any]:
     """ "Stress it": the experiment of a `StressRun` row (progress written to the row), or, with
     no row, of the given config (the report is the task's result)."""
-    from webapp import experiments, stress
+    from lessons.scenarios import stress
+    from webapp import experiments
 
     if run_id is not None:
         return experiments.stress_run_execute(run_id=run_id)

@@ -24,11 +24,19 @@ from typing import Any
 
 from django.db import transaction
 
-from engine import config as engine_config
-from webapp import forms, safe_json
+from engine.common import config as engine_config
+from lessons.scenarios import (
+    COMMANDS,
+    LOGGED_COMMANDS,
+    ClusterRuntime,
+    ClusterSpec,
+    Limits,
+    errors_text,
+    validate,
+)
+from lessons.scenarios.limits import TICK_MS
+from webapp import safe_json
 from webapp.engine_host import store
-from webapp.engine_host.limits import TICK_MS
-from webapp.engine_host.runtime import ENGINE_LOG_OPS, ClusterRuntime, ClusterSpec
 from webapp.models import ClusterCommand, LiveCluster, SharedState
 from webapp.narration import narrate
 
@@ -233,72 +241,6 @@ COST_PER_SENT_RECORD_S = 0.0001
 COST_PER_ENGINE_ENTRY_S = 0.0002
 
 
-def _command_error(index: int, kind: str, message: str) -> ShareError:
-    return ShareError(f"Command {index + 1} of the shared log ({kind}): {message}")
-
-
-def _form_checked(form: forms.CommandForm, index: int, kind: str) -> dict[str, Any]:
-    if not form.is_valid():
-        raise _command_error(index, kind, forms.form_errors_text(form))
-    return form.to_command()
-
-
-def _as_form_data(payload: Mapping[str, Any]) -> dict[str, Any]:
-    data: dict[str, Any] = {}
-    for key, value in payload.items():
-        if key == "type":
-            continue
-        if isinstance(value, list) and all(isinstance(v, str | int) for v in value):
-            value = ", ".join(str(v) for v in value)  # partition_network's isolate
-        if value is None:
-            value = ""
-        if isinstance(value, dict | list | bool):
-            raise ShareError(f"A command of the shared log has a malformed {str(key)[:40]!r}.")
-        data[key] = value
-    return data
-
-
-def _checked_ms(ms: Any, index: int, kind: str) -> int:
-    if isinstance(ms, bool) or not isinstance(ms, int):
-        raise _command_error(index, kind, "a time advance is a whole number of milliseconds.")
-    if ms < 0:
-        raise _command_error(index, kind, "time cannot go backwards.")
-    if ms > MAX_SHARED_TIME_MS:
-        raise ShareError("The shared log runs longer than a shared state may (6 hours).")
-    return ms
-
-
-def _checked_engine_entry(entry: Any, index: int) -> dict[str, Any]:
-    if not isinstance(entry, dict) or entry.get("op") not in ENGINE_LOG_OPS:
-        raise _command_error(index, "engine", "not an engine log entry this app writes.")
-    if entry["op"] == "cluster.advance":
-        _checked_ms(entry.get("ms"), index, "engine")
-    return {"type": "engine", "entry": dict(entry)}
-
-
-def _checked_command(payload: Any, index: int, spec: ClusterSpec) -> dict[str, Any]:
-    """One command of a shared log, checked as the stage checks a live command (the same
-    forms), in the form the host would have logged it."""
-    if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
-        raise ShareError("Every command of a shared log is an object with a type.")
-    kind = payload["type"]
-    if kind == "advance":
-        return {"type": "advance", "ms": _checked_ms(payload.get("ms"), index, kind)}
-    if kind == "engine":
-        return _checked_engine_entry(payload.get("entry"), index)
-    data = _as_form_data(payload)
-    if kind == "produce":
-        return _form_checked(forms.ProduceForm(data), index, kind)
-    if kind in ("stop_broker", "start_broker"):
-        return _form_checked(forms.BrokerForm(data, brokers=spec.brokers, action=kind), index, kind)
-    if kind == "add_consumer":
-        return _form_checked(forms.HostConsumerForm(data), index, kind)
-    if kind in forms.ACTION_FORMS or kind in ("stop_controller", "start_controller"):
-        form = forms.action_form(kind, data, brokers=spec.brokers, controllers=spec.controllers)
-        return _form_checked(form, index, kind)
-    raise ShareError(f"The shared log holds an unknown command {kind[:40]!r}.")
-
-
 def replay_cost_s(commands: Sequence[Mapping[str, Any]]) -> float:
     """An upper estimate of the seconds of work replaying `commands` takes (see COST_*): apps
     count from their start to the end of the log, as if never stopped."""
@@ -326,6 +268,11 @@ def replay_cost_s(commands: Sequence[Mapping[str, Any]]) -> float:
     return cost
 
 
+def _known_command(kind: str) -> bool:
+    """A command a log may hold: a logged command of the table."""
+    return kind in LOGGED_COMMANDS
+
+
 def _validated(document: Any) -> tuple[ClusterSpec, list[dict[str, Any]]]:
     if not isinstance(document, dict):
         raise ShareError("A shared state is a JSON object.")
@@ -351,19 +298,44 @@ def _validated(document: Any) -> tuple[ClusterSpec, list[dict[str, Any]]]:
         raise ShareError(f"The shared cluster's config is not valid: {error}") from None
     if len(log) > MAX_SHARED_COMMANDS:
         raise ShareError(f"The shared log has more than {MAX_SHARED_COMMANDS} commands.")
-    spec = ClusterSpec(seed=seed, brokers=brokers, controllers=controllers, config=config or None)
-    checked = [_checked_command(payload, index, spec) for index, payload in enumerate(log)]
-    total_ms = sum(_advance_ms(c) or 0 for c in checked)
+    total_ms = 0
+    limits = Limits(brokers=brokers, controllers=controllers)
+    for index, payload in enumerate(log):
+        if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
+            raise ShareError("Every command of a shared log is an object with a type.")
+        if not _known_command(payload["type"]):
+            raise ShareError(f"The shared log holds an unknown command {payload['type']!r}.")
+        # Every command but time (checked below) passes the table's own validation.
+        kind_spec = COMMANDS[payload["type"]]
+        errors = (
+            {}
+            if kind_spec.name == "advance"
+            else validate(kind_spec, payload, runtime_limits=limits)[1]
+        )
+        if errors:
+            raise ShareError(
+                f"Command {index + 1} of the shared log ({payload['type']}) is invalid: "
+                f"{errors_text(errors)}"
+            )
+        try:
+            ms = _advance_ms(payload)
+        except (KeyError, TypeError, ValueError) as error:
+            raise ShareError("A time advance of the shared log is malformed.") from error
+        if ms is not None:
+            if ms < 0:
+                raise ShareError("Time cannot go backwards in a shared log.")
+            total_ms += ms
     if total_ms > MAX_SHARED_TIME_MS:
         raise ShareError("The shared log runs longer than a shared state may (6 hours).")
-    cost = replay_cost_s(checked)
+    cost = replay_cost_s(log)
     if cost > REPLAY_BUDGET_S:
         raise ShareError(
             f"This shared state would take about {cost:.0f} s of work to rebuild; a shared "
             f"state may take {REPLAY_BUDGET_S:g} s. Share an earlier moment, or one with "
             "fewer or slower apps."
         )
-    return spec, checked
+    spec = ClusterSpec(seed=seed, brokers=brokers, controllers=controllers, config=config or None)
+    return spec, log
 
 
 def share_token_decode(token: str) -> tuple[ClusterSpec, list[dict[str, Any]]]:

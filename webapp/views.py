@@ -7,10 +7,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from lessons.scenarios.limits import SPEEDS
 from webapp import services
 from webapp.engine_host import client as host_client
-from webapp.engine_host.limits import SPEEDS
-from webapp.forms import ProduceForm
+from webapp.forms import ProduceForm, stage_forms
 from webapp.models import LiveCluster
 
 SESSION_SANDBOX = "sandbox_id"
@@ -63,6 +63,7 @@ def _sandbox_page(
         "speeds": [(f"{s:g}", s == sandbox.speed) for s in SPEEDS],
         "broker_ids": range(1, sandbox.brokers + 1),
         "controller_ids": range(101, 101 + sandbox.controllers),
+        "stage_forms": stage_forms(brokers=sandbox.brokers, controllers=sandbox.controllers),
         "page_error": error,
     }
     return render(request, "sandbox/sandbox.html", context, status=status)

@@ -20,7 +20,7 @@ from engine.assignors import (
     canonical_strategy,
     is_cooperative,
 )
-from engine.records import TopicPartition
+from engine.common.records import TopicPartition
 
 STICKY_STRATEGIES = ["sticky", "cooperative-sticky"]
 Assignment = dict[str, list[TopicPartition]]

@@ -1,7 +1,7 @@
 """The benchmark stays runnable: a small run completes every workload (figures are not asserted:
-performance claims come from running `python -m engine.bench`, never from timed tests)."""
+performance claims come from running `python -m scripts.bench.engine`, never from timed tests)."""
 
-from engine import bench
+from scripts.bench import engine as bench
 
 
 def test_the_benchmark_runs_every_workload_end_to_end(capsys):

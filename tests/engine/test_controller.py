@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pytest
@@ -13,22 +14,10 @@ from engine.errors import (
     EligibleLeadersNotAvailableError,
     PreferredLeaderNotAvailableError,
 )
+from tests.engine.helpers import partition
+from tests.engine.helpers import replicated as _replicated
 
-
-def replicated(
-    config: dict[str, Any] | None = None,
-    seed: int = 31,
-    brokers: int = 3,
-    rf: int = 3,
-    partitions: int = 1,
-) -> Cluster:
-    cluster = Cluster(brokers=brokers, seed=seed)
-    cluster.create_topic("t", partitions, rf, config)
-    return cluster
-
-
-def partition(cluster: Cluster, number: int = 0) -> Any:
-    return cluster.describe_topic("t").partitions[number]
+replicated = functools.partial(_replicated, seed=31)
 
 
 def fenced(cluster: Cluster, broker_id: int) -> bool:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from engine import Cluster, TopicPartition
-from engine.metadata import NO_LEADER
+from engine.common.metadata import NO_LEADER
 
 BROKERS = (1, 2, 3)
 CONTROLLERS = (101, 102, 103)

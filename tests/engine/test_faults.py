@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
 
 import pytest
 
-from engine import Cluster, TopicPartition
+from engine import TopicPartition
+from tests.engine.helpers import partition
+from tests.engine.helpers import replicated as _replicated
+
+replicated = functools.partial(_replicated, seed=51)
 
 TP = TopicPartition("t", 0)
-
-
-def replicated(config: dict[str, Any] | None = None, seed: int = 51) -> Cluster:
-    cluster = Cluster(brokers=3, seed=seed)
-    cluster.create_topic("t", 1, 3, config)
-    return cluster
-
-
-def partition(cluster: Cluster) -> Any:
-    return cluster.describe_topic("t").partitions[0]
 
 
 def test_a_cut_off_leader_keeps_acting_as_leader_and_its_acks_1_writes_are_later_truncated() -> (

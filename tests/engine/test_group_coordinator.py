@@ -7,9 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from engine import Cluster
-from engine.classic_group import JoinGroupRequest, JoinGroupResponse, SyncGroupResponse
-from engine.group_coordinator import GroupCoordinator
-from engine.group_records import OFFSETS_TOPIC
+from engine.coordinator.group.classic_group import (
+    JoinGroupRequest,
+    JoinGroupResponse,
+    SyncGroupResponse,
+)
+from engine.coordinator.group.group_coordinator import GroupCoordinator
+from engine.coordinator.group.group_records import OFFSETS_TOPIC
 
 from .test_groups import consumer, events, make_cluster, settle
 

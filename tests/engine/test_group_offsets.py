@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from engine import Cluster, TopicPartition
-from engine.group_records import OFFSETS_TOPIC
+from engine.coordinator.group.group_records import OFFSETS_TOPIC
 
 from .test_groups import consumer, events, produce
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from engine import Cluster, TopicPartition
-from engine.consumer_coordinator import COMPLETING_REBALANCE, PREPARING_REBALANCE
+from engine.clients.consumer.consumer_coordinator import COMPLETING_REBALANCE, PREPARING_REBALANCE
 
 TOPIC = "orders"
 PARTITIONS = 4

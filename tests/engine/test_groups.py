@@ -7,13 +7,18 @@ from typing import Any
 import pytest
 
 from engine import Cluster, TopicPartition
+from engine.coordinator.group.group_records import (
+    OFFSETS_TOPIC,
+    java_string_hashcode,
+    offsets_partition_for,
+)
 from engine.errors import (
     CommitFailedError,
     FencedInstanceIdError,
     GroupNotEmptyError,
     InvalidSessionTimeoutError,
 )
-from engine.group_records import OFFSETS_TOPIC, java_string_hashcode, offsets_partition_for
+from tests.engine.helpers import events
 
 TOPIC = "orders"
 
@@ -53,14 +58,6 @@ def settle(
         ):
             return
     raise AssertionError(f"group {group} did not settle: {cluster.describe_group(group)}")
-
-
-def events(cluster: Cluster, kind: str, since: int = 0, **match: Any) -> list[dict[str, Any]]:
-    return [
-        e.data
-        for e in cluster.events[since:]
-        if e.kind == kind and all(e.data.get(k) == v for k, v in match.items())
-    ]
 
 
 def test_java_string_hashcode_and_kafka_abs_pick_the_offsets_partition() -> None:

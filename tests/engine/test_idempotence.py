@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from engine import Cluster, TopicPartition
+from engine.common.records import Record, RecordBatch
 from engine.errors import InvalidConfigurationError
-from engine.records import Record, RecordBatch
 
 ORDERS = TopicPartition("orders", 0)
 

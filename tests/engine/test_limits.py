@@ -6,7 +6,7 @@ import pytest
 
 from engine import Cluster
 from engine.errors import ResourceLimitError
-from engine.limits import ResourceLimits
+from engine.sim.limits import ResourceLimits
 
 
 def test_the_cluster_shape_is_bounded() -> None:

@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import Cluster, TopicPartition
-from engine.config import broker_config, topic_defaults
+from engine.common.config import broker_config, topic_defaults
+from engine.common.records import Record, RecordBatch
 from engine.errors import InvalidRecordError, OffsetOutOfRangeError
-from engine.log import UnifiedLog
-from engine.records import Record, RecordBatch
+from engine.storage.log import UnifiedLog
 
 TP = TopicPartition("t", 0)
 

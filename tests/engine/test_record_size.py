@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.record_size import (
+from engine.common.record_size import (
     MAX_RECORD_OVERHEAD,
     RECORD_BATCH_OVERHEAD,
     batch_size_in_bytes,
@@ -20,7 +20,7 @@ from engine.record_size import (
     varint_size,
     varlong_size,
 )
-from engine.records import Record
+from engine.common.records import Record
 
 # --- an independent writer of the v2 format -----------------------------------------------
 

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pytest
 
 from engine import Cluster, TopicPartition
 from engine.errors import NotEnoughReplicasAfterAppendError, NotEnoughReplicasError
+from tests.engine.helpers import events, partition
+from tests.engine.helpers import replicated as _replicated
+
+replicated = functools.partial(_replicated, seed=21)
 
 TP = TopicPartition("t", 0)
-
-
-def replicated(
-    config: dict[str, Any] | None = None, seed: int = 21, brokers: int = 3, rf: int = 3
-) -> Cluster:
-    cluster = Cluster(brokers=brokers, seed=seed)
-    cluster.create_topic("t", 1, rf, config)
-    return cluster
-
-
-def partition(cluster: Cluster) -> Any:
-    return cluster.describe_topic("t").partitions[0]
 
 
 def leader_and_followers(cluster: Cluster) -> tuple[int, list[int]]:
@@ -31,10 +24,6 @@ def leader_and_followers(cluster: Cluster) -> tuple[int, list[int]]:
 
 def replica_log(cluster: Cluster, broker_id: int) -> Any:
     return cluster.broker_by_id(broker_id).partitions[TP].log
-
-
-def events(cluster: Cluster, kind: str) -> list[dict[str, Any]]:
-    return [e.data for e in cluster.events if e.kind == kind]
 
 
 # --- R1 ----------------------------------------------------------------------------------------

@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pytest
 
 from engine import Cluster, TopicPartition
 from engine.errors import NotEnoughReplicasError, ResourceLimitError
+from tests.engine.helpers import partition
+from tests.engine.helpers import replicated as _replicated
+
+replicated = functools.partial(_replicated, seed=41)
 
 TP = TopicPartition("t", 0)
-
-
-def replicated(
-    config: dict[str, Any] | None = None,
-    seed: int = 41,
-    rf: int = 3,
-    partitions: int = 1,
-    brokers: int = 3,
-    broker_config: dict[str, Any] | None = None,
-) -> Cluster:
-    cluster = Cluster(brokers=brokers, seed=seed, config=broker_config)
-    cluster.create_topic("t", partitions, rf, config)
-    return cluster
-
-
-def partition(cluster: Cluster, number: int = 0) -> Any:
-    return cluster.describe_topic("t").partitions[number]
 
 
 def losses(cluster: Cluster) -> list[Any]:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import pytest
 
 from engine import Cluster, TopicPartition
+from engine.coordinator.transaction.transaction_coordinator import (
+    TRANSACTION_STATE_TOPIC,
+    java_string_hash,
+)
 from engine.errors import (
     IllegalStateError,
     InvalidProducerEpochError,
     KafkaTimeoutError,
     ProducerFencedError,
 )
-from engine.transaction_coordinator import TRANSACTION_STATE_TOPIC, java_string_hash
 
 ORDERS = TopicPartition("orders", 0)
 
@@ -636,8 +639,8 @@ def test_aborted_transactional_offsets_stay_dropped_across_group_coordinator_fai
 
 
 def test_send_offsets_with_the_consumers_group_metadata_checks_its_generation() -> None:
+    from engine.clients.producer.transaction_manager import consumer_group_metadata
     from engine.errors import CommitFailedError
-    from engine.transaction_manager import consumer_group_metadata
 
     cluster = Cluster(brokers=3)
     setup_payments(cluster, 4)
@@ -691,7 +694,8 @@ def test_send_offsets_with_the_consumers_group_metadata_checks_its_generation() 
 
 
 def test_batches_still_queued_when_the_transaction_aborts_fail_with_transaction_aborted() -> None:
-    from engine import errors, transaction_manager
+    from engine import errors
+    from engine.clients.producer import transaction_manager
 
     assert transaction_manager.TransactionAbortedError is errors.TransactionAbortedError
     assert errors.TransactionAbortedError.code is None

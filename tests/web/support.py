@@ -252,3 +252,17 @@ def new_page(browser: Any, *, width: int, height: int) -> tuple[Any, list[str]]:
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     return page, errors
+
+
+def sandbox_runtime(seed: int) -> tuple[Any, list[dict[str, Any]]]:
+    """A runtime of a new sandbox (its topic and its reader, as `services.sandbox_create` logs
+    them) and that log, so a test can append to the log and replay it."""
+    from lessons.scenarios import ClusterRuntime, ClusterSpec
+    from webapp.services import sandbox_setup_commands
+
+    log = list(sandbox_setup_commands(brokers=3))
+    runtime = ClusterRuntime(ClusterSpec(seed=seed, brokers=3))
+    for command in log:
+        result = runtime.apply(command)
+        assert result.ok, (command, result.message)
+    return runtime, log

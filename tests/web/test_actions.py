@@ -10,23 +10,19 @@ import pytest_asyncio
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
+from lessons.scenarios.runtime import ClusterRuntime, ClusterSpec
+from tests.web import support
 from tests.web.support import receive_json_frame
 from webapp import forms, services
 from webapp.asgi import application
-from webapp.engine_host.runtime import ClusterRuntime, ClusterSpec
 from webapp.models import LiveCluster
-from webapp.services import sandbox_setup_commands
 
 SPEC = ClusterSpec(seed=11, brokers=3)
 ORIGIN = [(b"origin", b"http://127.0.0.1:8000"), (b"host", b"127.0.0.1:8000")]
 
 
 def sandbox_runtime() -> tuple[ClusterRuntime, list[dict[str, Any]]]:
-    log = list(sandbox_setup_commands(brokers=3))
-    runtime = ClusterRuntime(SPEC)
-    for command in log:
-        assert runtime.apply(command).ok
-    return runtime, log
+    return support.sandbox_runtime(SPEC.seed)
 
 
 def run(runtime: ClusterRuntime, log: list[dict[str, Any]], command: dict[str, Any]) -> Any:

@@ -131,3 +131,17 @@ def test_a_real_crash_is_narrated_from_the_engine_events() -> None:
     fenced = [t for t in texts if t.startswith("broker 2 missed heartbeats")]
     assert fenced and "removed from the ISR of orders-" in fenced[0]
     assert any("has a new leader" in t for t in texts)
+
+
+def test_every_kind_of_the_event_catalogue_is_told_or_kept_quiet() -> None:
+    from lessons.scenarios import EVENT_KINDS
+    from webapp.narration import QUIET_KINDS, SIMPLE
+
+    for kind in EVENT_KINDS:
+        data = {"topic": "orders", "partition": 0, "groups": ["billing"]}
+        told = narrate([FakeEvent(1_000, kind, data)])
+        if kind in QUIET_KINDS:
+            assert told == [], kind
+        else:
+            assert len(told) == 1 and told[0].text, kind
+    assert set(SIMPLE) | QUIET_KINDS <= set(EVENT_KINDS)

@@ -8,16 +8,17 @@ from typing import Any
 
 from engine import Cluster
 from engine.partitioner import partition_for_key
+from lessons.scenarios.runtime import ClusterRuntime
+from tests.web.support import sandbox_runtime
 from webapp.engine_host.render import ClockView, render_fragments
-from webapp.engine_host.runtime import ClusterRuntime, ClusterSpec
 from webapp.engine_host.stage import MAX_ROWS, build_mirror, build_stage
-from webapp.services import sandbox_setup_commands
 
 CLOCK = ClockView(now_ms=0, paused=False, speed=1.0, viewers=1)
 
 
 def sandbox() -> ClusterRuntime:
-    return ClusterRuntime.replay(ClusterSpec(seed=5), sandbox_setup_commands(brokers=3))
+    runtime, _ = sandbox_runtime(seed=5)
+    return runtime
 
 
 def row(stage: dict[str, Any], name: str) -> dict[str, Any]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from engine.partitioner import partition_for_key
-from webapp.engine_host.runtime import ClusterRuntime, ClusterSpec
-from webapp.services import sandbox_setup_commands
+from lessons.scenarios.runtime import ClusterRuntime, ClusterSpec
+from tests.web.support import sandbox_runtime
 
 SPEC = ClusterSpec(seed=7, brokers=3)
 
@@ -22,11 +22,7 @@ def records_by_partition(runtime: ClusterRuntime, topic: str = "orders") -> dict
 
 
 def new_sandbox_runtime() -> tuple[ClusterRuntime, list[dict[str, Any]]]:
-    log = sandbox_setup_commands(brokers=3)
-    runtime = ClusterRuntime(SPEC)
-    for command in log:
-        assert runtime.apply(command).ok
-    return runtime, log
+    return sandbox_runtime(SPEC.seed)
 
 
 def test_a_keyed_record_lands_in_the_partition_its_key_hashes_to() -> None:

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from lessons.scenarios.runtime import ClusterRuntime
 from webapp import services, timeline
 from webapp.engine_host import store
-from webapp.engine_host.runtime import ClusterRuntime
 from webapp.models import LiveCluster, SharedState
 
 PRODUCE = {"type": "produce", "topic": "orders", "key": "k", "value": "v", "count": 5}
@@ -105,7 +105,7 @@ def test_a_damaged_share_link_says_why_and_makes_nothing(client: Client, token: 
 
 
 def test_a_share_token_with_unknown_commands_or_endless_time_is_refused() -> None:
-    from webapp.engine_host.runtime import ClusterSpec
+    from lessons.scenarios.runtime import ClusterSpec
 
     spec = ClusterSpec(seed=1)
     bad = timeline.share_token_encode(spec=spec, commands=[{"type": "drop_database"}])
@@ -114,3 +114,57 @@ def test_a_share_token_with_unknown_commands_or_endless_time_is_refused() -> Non
     endless = timeline.share_token_encode(spec=spec, commands=[{"type": "advance", "ms": 10**12}])
     with pytest.raises(timeline.ShareError, match="longer"):
         timeline.share_token_decode(endless)
+
+
+# A share link made before the command table existed (every logged command, in the payload
+# shapes the old forms and the sandbox setup wrote). It must keep opening.
+OLD_TOKEN = (
+    "v1.eNqVVNFu2zAM_JVBz15gOx0G5FeKQVBlJhEii4ZEtzWC_PsoWY6VpsmwpzgieTzySJ7Fm8cT-CB220podHtzELv"
+    "zJX2TR2sXm0U2vJ6FUz2InUDfRUslBuXJkEE3u3kYrNEqPsi90oQ-PdM0xCjtQRFIwsFocanOolef0oNmNA5vqgWd3"
+    "Rg-ojMDaRyBf1dW9uz0q64ZLgEULDK-6jrJxMPYc3TCj7Dtti483pXTkIwaR0eJ3gmmyG4MhBz586UVj3MMHruRESr"
+    "BlMb0okxXAjYZ0I3W_g-Owx8xLiIpfWLmohEJKhbBJXjuXfzaPOlAINZDZmyfWfW9oVj7nlJTDx7Hgf-_GWuNO_CLC"
+    "WiTZrn3co4h6NgYKCY-TAnd6NMknguQ4O9leKnr72VQwyC5gbt2HZOUfQZKLvOQJq9tUSoOcrZck_x-kOMBQOxVgVB"
+    "4rWTCcaQOP1zpuC5Hcm7q5pbVav-3e-TwxX-Wg82vIk6itgYcBfFnnZ1l6aQD-kB_SmHZeARelfK9KKupliFdC7QYg"
+    "JcwDKwYhDx-eRi0V-HIFO41ii-Z9rX77SOJ7yeOkP-C8lxaoCcDxbyAJO73_DNzyydiUFOfunJ7gtrvT1D7-AQtmQt"
+    "AQlKWJ_ZmrIssMWw-Gb1xG-PC5PQmpw3PtsPyAs6pZb616_a35eLXxUZz_ek1mpmg57xngbGd2vLFAr_5ovgSCe5gH"
+    "FzV2X6rDg9VAIjSNpe_Ih0L1w"
+)
+
+
+def test_a_share_link_made_before_the_command_table_still_opens() -> None:
+    spec, log = timeline.share_token_decode(OLD_TOKEN)
+    assert spec.seed == 21
+    from lessons.scenarios import LOGGED_COMMANDS
+
+    assert {payload["type"] for payload in log} == LOGGED_COMMANDS
+    runtime = ClusterRuntime(spec)
+    results = [(p["type"], runtime.apply(p)) for p in log]
+    # Every command is understood; the only refusal is the engine's own, logged at the time.
+    assert [(kind, r.error) for kind, r in results if not r.ok] == [
+        ("reset_offsets", "GroupNotEmptyError")
+    ]
+    assert sorted(runtime.cluster.list_topics()) == ["__consumer_offsets", "orders", "payments"]
+    assert ClusterRuntime.replay(spec, log).cluster.snapshot() == runtime.cluster.snapshot()
+
+
+@pytest.mark.django_db
+def test_a_saved_state_made_before_the_command_table_still_opens(client: Client) -> None:
+    spec, log = timeline.share_token_decode(OLD_TOKEN)
+    saved = SharedState.objects.create(seed=spec.seed, brokers=3, controllers=3, commands=log)
+    response = client.get(f"/shared/{saved.pk}/")
+    assert response.status_code == 302, response.content[:300]
+    opened = LiveCluster.objects.get()
+    assert snapshot_of(opened.id) == ClusterRuntime.replay(spec, log).cluster.snapshot()
+
+
+def test_a_shared_command_with_a_bad_value_is_refused_by_the_table() -> None:
+    from lessons.scenarios.runtime import ClusterSpec
+
+    bad = timeline.share_token_encode(
+        spec=ClusterSpec(seed=1),
+        commands=[
+            {"type": "create_topic", "name": "t", "partitions": 1000, "replication_factor": 1}
+        ],
+    )
+    with pytest.raises(timeline.ShareError, match=r"Command 1 of the shared log \(create_topic\)"):
+        timeline.share_token_decode(bad)

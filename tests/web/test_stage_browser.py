@@ -158,3 +158,36 @@ def test_kill_the_leader_and_watch_the_stage_and_the_mirror(
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= 375, f"the phone page scrolls sideways ({width}px)"
     assert page_errors == []
+
+
+def test_the_create_topic_form_creates_a_topic_on_the_stage(
+    stage_server: LiveServer, chromium: object
+) -> None:
+    from playwright.sync_api import Browser, expect
+
+    assert isinstance(chromium, Browser)
+    page, page_errors = new_page(chromium, width=1280, height=900)
+    page.goto(stage_server.url + "/sandbox/")
+    page.wait_for_url("**/sandbox/*/")
+    expect(page.locator("#connection")).to_have_text("live", timeout=10_000)
+
+    page.get_by_label("New topic", exact=True).fill("payments")
+    page.get_by_label("Partitions", exact=True).fill("2")
+    page.get_by_label("Replication factor", exact=True).fill("2")
+    page.get_by_role("button", name="Create topic").click()
+    form_error = page.locator('form[data-command="create_topic"] [data-role="form-error"]')
+    for partition in (0, 1):
+        expect(
+            page.locator(f'#stage .partition-row[data-partition="payments-{partition}"]')
+        ).to_be_visible(timeout=5_000)
+        expect(page.locator(f'#mirror li[data-partition="payments-{partition}"]')).to_contain_text(
+            "leader broker"
+        )
+    expect(form_error).to_be_hidden()
+
+    # The same form explains a name Kafka would refuse, and nothing is created.
+    page.get_by_label("New topic", exact=True).fill("no spaces")
+    page.get_by_role("button", name="Create topic").click()
+    expect(form_error).to_contain_text("A topic name uses letters, digits")
+    expect(page.locator('#stage .partition-row[data-partition^="no spaces"]')).to_have_count(0)
+    assert page_errors == []

@@ -9,9 +9,10 @@ import pytest
 from celery import Celery
 
 from engine import Cluster
-from webapp import experiments, services, stress, timeline
+from lessons.scenarios import stress
+from lessons.scenarios.runtime import ClusterRuntime
+from webapp import experiments, services, timeline
 from webapp.engine_host import store
-from webapp.engine_host.runtime import ClusterRuntime
 from webapp.models import StressRun
 
 ACKS_1 = stress.StressConfig(topic_config={"min.insync.replicas": 1}, producer_config={"acks": "1"})

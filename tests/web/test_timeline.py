@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from lessons.scenarios.runtime import ClusterRuntime, ClusterSpec
 from webapp import services, timeline
 from webapp.engine_host import store
-from webapp.engine_host.runtime import ClusterRuntime, ClusterSpec
 from webapp.models import ClusterCommand, LiveCluster
 
 SPEC = ClusterSpec(seed=11)

@@ -20,12 +20,11 @@ from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer
 from django.db import IntegrityError
 
+from lessons.scenarios import CLOCK_COMMANDS, LOGGED_COMMANDS, ClusterRuntime
+from lessons.scenarios.limits import DEFAULT_STEP_MS, SPEEDS, TICK_MS
 from webapp import charts
 from webapp.engine_host import render, store
-from webapp.engine_host.actions import HANDLERS as ACTION_COMMANDS
 from webapp.engine_host.leases import LeaseStore
-from webapp.engine_host.limits import DEFAULT_STEP_MS, SPEEDS, TICK_MS
-from webapp.engine_host.runtime import ClusterRuntime
 
 logger = logging.getLogger(__name__)
 
@@ -34,11 +33,9 @@ ADVANCE_FLUSH_S = 2.0
 MAX_ADVANCE_PER_TICK_MS = 5_000
 LEASE_TTL_S = 15.0
 STOP_TIMEOUT_S = 6.0
-# Commands that change the engine and so go to the command log.
-LOGGED_COMMANDS = frozenset({"produce", "stop_broker", "start_broker", "advance"}) | frozenset(
-    ACTION_COMMANDS
-)
-CLOCK_COMMANDS = frozenset({"pause", "resume", "speed", "step"})
+# LOGGED_COMMANDS (they change the engine, so they go to the command log first) and
+# CLOCK_COMMANDS (pause, resume, speed, step: the host's own clock) come from the command table.
+__all__ = ["CLOCK_COMMANDS", "LOGGED_COMMANDS", "ClusterHost", "HostSettings"]
 
 
 def viewers_group(cluster_id: str) -> str:

@@ -11,10 +11,10 @@ import socket
 from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
 
+from lessons.scenarios.runtime import ClusterRuntime
 from webapp.engine_host import store
 from webapp.engine_host.host import LEASE_TTL_S, ClusterHost, HostSettings
 from webapp.engine_host.leases import LeaseStore, LocalLeaseStore, RedisLeaseStore
-from webapp.engine_host.runtime import ClusterRuntime
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from typing import Any
 from django.template.loader import render_to_string
 
 from engine.errors import KafkaError
-from webapp.engine_host.runtime import ClusterRuntime, kafka_error_text
+from lessons.scenarios.runtime import ClusterRuntime, kafka_error_text
 from webapp.engine_host.stage import build_mirror, build_stage
 from webapp.narration import NarratedEvent, headline, narrate
 

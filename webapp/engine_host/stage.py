@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.errors import KafkaError
+from lessons.scenarios import commands_for
 
 WIDTH = 1200
 PAD = 16
@@ -61,6 +62,24 @@ class Node:
     label: str
     cut: bool = False
     actions: list[dict[str, Any]] = field(default_factory=list)
+
+
+def node_actions(node: str, node_id: Any, *, alive: bool) -> list[dict[str, Any]]:
+    """The buttons drawn on a node, from the command table's node actions."""
+    when = "alive" if alive else "stopped"
+    field_name = "broker_id" if node == "broker" else "controller_id"
+    return [
+        {
+            "type": spec.name,
+            "field": field_name,
+            "value": node_id,
+            "label": action.label.format(id=node_id),
+            "text": action.text,
+        }
+        for spec in commands_for("learner").values()
+        for action in spec.node_actions
+        if action.node == node and action.when == when
+    ]
 
 
 def _place_actions(actions: list[dict[str, Any]], x: float, y: float) -> None:
@@ -117,15 +136,7 @@ def build_stage(
                 state=state,
                 label=f"controller {c['id']}",
                 cut=str(c["id"]) in cut_nodes,
-                actions=[
-                    {
-                        "type": "stop_controller" if c["alive"] else "start_controller",
-                        "field": "controller_id",
-                        "value": c["id"],
-                        "label": ("Stop" if c["alive"] else "Start") + f" controller {c['id']}",
-                        "text": "stop" if c["alive"] else "start",
-                    }
-                ],
+                actions=node_actions("controller", c["id"], alive=bool(c["alive"])),
             )
         )
 
@@ -150,33 +161,7 @@ def build_stage(
             state = "fenced"
         else:
             state = "alive"
-        if b["alive"]:
-            actions = [
-                {
-                    "type": "stop_broker",
-                    "field": "broker_id",
-                    "value": b["id"],
-                    "label": f"Kill broker {b['id']}",
-                    "text": "kill",
-                },
-                {
-                    "type": "shutdown_broker",
-                    "field": "broker_id",
-                    "value": b["id"],
-                    "label": f"Shut down broker {b['id']}",
-                    "text": "shut down",
-                },
-            ]
-        else:
-            actions = [
-                {
-                    "type": "start_broker",
-                    "field": "broker_id",
-                    "value": b["id"],
-                    "label": f"Restart broker {b['id']}",
-                    "text": "restart",
-                }
-            ]
+        actions = node_actions("broker", b["id"], alive=bool(b["alive"]))
         brokers.append(
             Node(
                 id=str(b["id"]),

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from webapp.engine_host.runtime import ClusterSpec
+from lessons.scenarios import ClusterSpec
 from webapp.models import ClusterCommand, LiveCluster
 
 
@@ -81,6 +81,6 @@ def cluster_clock_save(*, cluster_id: str, speed: float, paused: bool) -> None:
     LiveCluster.objects.filter(pk=cluster_id).update(speed=speed, paused=paused)
 
 
-def cluster_broker_count(*, cluster_id: str) -> int | None:
-    """How many brokers the cluster has, or None if there is no such cluster."""
-    return LiveCluster.objects.filter(pk=cluster_id).values_list("brokers", flat=True).first()
+def cluster_size(*, cluster_id: str) -> tuple[int, int] | None:
+    """How many brokers and controllers the cluster has, or None if there is no such cluster."""
+    return LiveCluster.objects.filter(pk=cluster_id).values_list("brokers", "controllers").first()

@@ -1,0 +1,1 @@
+"""The consumer: KafkaConsumer, its coordinator, heartbeat and offset handling."""

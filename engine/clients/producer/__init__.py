@@ -1,0 +1,1 @@
+"""The producer: KafkaProducer, its accumulator, sender, sequences and transaction manager."""

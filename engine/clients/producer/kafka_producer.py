@@ -1,0 +1,487 @@
+"""The producer client: Kafka's `KafkaProducer`, the public API that wires its parts.
+
+Records are batched per partition (`batch.size`, `linger.ms`) by the `RecordAccumulator`, sent
+to the partition leader with `acks` and retried with backoff on retriable errors until
+`delivery.timeout.ms` by the `Sender`, and deduplicated by the broker when the producer is
+idempotent (the default since Kafka 3.0), with sequence numbers from `ProducerSequences`.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from engine.clients.network_client import ClientBase
+from engine.clients.producer.producer_sequences import ProducerSequences
+from engine.clients.producer.record_accumulator import ProducerBatch, RecordAccumulator
+from engine.clients.producer.sender import Sender
+from engine.common.config import PRODUCER
+from engine.common.metadata import NO_LEADER
+from engine.common.record_size import RECORD_BATCH_OVERHEAD, estimate_size_in_bytes_upper_bound
+from engine.common.records import RecordMetadata, TopicPartition
+from engine.errors import (
+    IllegalStateError,
+    InvalidConfigurationError,
+    InvalidPartitionGivenError,
+    KafkaClosedError,
+    KafkaError,
+    KafkaTimeoutError,
+    RecordTooLargeError,
+    error_for_name,
+)
+from engine.partitioner import BuiltInPartitioner, partition_for_key
+
+if TYPE_CHECKING:
+    from engine.sim.context import MetadataSource, SimContext
+
+
+class FutureRecordMetadata:
+    """What `send()` returns: `get()` advances the cluster's clock until the send completes."""
+
+    __slots__ = ("_producer", "_value", "_error", "_done", "id", "tp", "callbacks")
+
+    def __init__(self, producer: KafkaProducer, future_id: int, tp: TopicPartition | None) -> None:
+        self._producer = producer
+        self._value: RecordMetadata | None = None
+        self._error: KafkaError | None = None
+        self._done = False
+        self.id = future_id
+        self.tp = tp
+        self.callbacks: list[Callable[[RecordMetadata | None, KafkaError | None], None]] = []
+
+    def done(self) -> bool:
+        return self._done
+
+    def succeeded(self) -> bool:
+        return self._done and self._error is None
+
+    def failed(self) -> bool:
+        return self._done and self._error is not None
+
+    @property
+    def exception(self) -> KafkaError | None:
+        return self._error
+
+    @property
+    def value(self) -> RecordMetadata | None:
+        return self._value
+
+    def _complete(self, value: RecordMetadata | None, error: KafkaError | None) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._value = value
+        self._error = error
+        self._producer._pending.pop(self.id, None)
+        for callback in self.callbacks:
+            callback(value, error)
+
+    def add_callback(
+        self, callback: Callable[[RecordMetadata | None, KafkaError | None], None]
+    ) -> None:
+        if self._done:
+            callback(self._value, self._error)
+        else:
+            self.callbacks.append(callback)
+
+    def get(self, timeout_ms: int | None = None) -> RecordMetadata:
+        if not self._done:
+            self._producer.ctx.record_call(
+                "future.get",
+                {
+                    "producer": self._producer.client_number,
+                    "future": self.id,
+                    "timeout_ms": timeout_ms,
+                },
+            )
+            self._producer._wait_for(self, timeout_ms)
+        if not self._done:
+            raise KafkaTimeoutError(f"The send did not complete within {timeout_ms} ms.")
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value
+
+
+class KafkaProducer(ClientBase):
+    kind = "producer"
+
+    def __init__(
+        self,
+        ctx: SimContext,
+        metadata_response: MetadataSource,
+        allocate_producer_id: Callable[[], int],
+        config: dict[str, Any] | None,
+        client_number: int,
+    ) -> None:
+        given = PRODUCER.parse(config)
+        resolved = PRODUCER.defaults()
+        resolved.update(given)
+        super().__init__(ctx, metadata_response, resolved, client_number)
+        # InitProducerId for an idempotent producer without a transactional id.
+        self.allocate_producer_id = allocate_producer_id
+        self.acks = -1 if resolved["acks"] in ("all", "-1") else int(resolved["acks"])
+        self.idempotent = self._resolve_idempotence(given, resolved)
+        self.transactional_id: str | None = resolved["transactional.id"]
+        self.batch_size = int(resolved["batch.size"])
+        self.linger_ms = int(resolved["linger.ms"])
+        self.delivery_timeout_ms = int(resolved["delivery.timeout.ms"])
+        self.request_timeout_ms = int(resolved["request.timeout.ms"])
+        # Kafka: delivery.timeout.ms must cover linger.ms + request.timeout.ms; an explicit
+        # smaller value is a configuration error, a default one is raised to match.
+        if self.delivery_timeout_ms < self.linger_ms + self.request_timeout_ms:
+            if "delivery.timeout.ms" in given:
+                raise InvalidConfigurationError(
+                    "delivery.timeout.ms should be equal to or larger than linger.ms + "
+                    "request.timeout.ms."
+                )
+            self.delivery_timeout_ms = self.linger_ms + self.request_timeout_ms
+        self.max_in_flight = int(resolved["max.in.flight.requests.per.connection"])
+        self.retries = int(resolved["retries"])
+        self._max_request_size = int(resolved["max.request.size"])
+        self._ignore_keys = bool(resolved["partitioner.ignore.keys"])
+        self._metadata_max_age_ms = int(resolved["metadata.max.age.ms"])
+        self._key_partitions: dict[tuple[bytes, int], int] = {}
+        self._topic_partitions: dict[str, list[TopicPartition]] = {}
+        self.partitioners: dict[str, BuiltInPartitioner] = {}
+        self.accumulator = RecordAccumulator(
+            self, self.batch_size, self.linger_ms, self.delivery_timeout_ms
+        )
+        self.sequences = ProducerSequences(self)
+        self.sender = Sender(self, self.accumulator, self.sequences)
+        self._pending: dict[int, FutureRecordMetadata] = {}
+        self._next_future = 0
+        self.closed = False
+        self.sent_records = 0
+        self.acked_records = 0
+        self.transaction: Any = None  # the transaction manager, when transactional
+
+    def _resolve_idempotence(self, given: dict[str, Any], resolved: dict[str, Any]) -> bool:
+        """I1: idempotence needs acks=all, retries > 0 and at most 5 in flight; an explicit
+        request that conflicts is an error, an implicit default is silently turned off."""
+        conflicts = []
+        if self.acks != -1:
+            conflicts.append("acks must be all")
+        if int(resolved["retries"]) == 0:
+            conflicts.append("retries must be greater than 0")
+        if int(resolved["max.in.flight.requests.per.connection"]) > 5:
+            conflicts.append("max.in.flight.requests.per.connection must be at most 5")
+        explicit = "enable.idempotence" in given and given["enable.idempotence"]
+        if explicit and conflicts:
+            raise InvalidConfigurationError(
+                "enable.idempotence=true conflicts with this producer's settings: "
+                + "; ".join(conflicts)
+                + "."
+            )
+        if resolved.get("transactional.id") and not resolved["enable.idempotence"]:
+            raise InvalidConfigurationError(
+                "A transactional producer needs enable.idempotence=true."
+            )
+        if resolved.get("transactional.id") and conflicts:
+            raise InvalidConfigurationError(
+                "A transactional producer needs " + "; ".join(conflicts) + "."
+            )
+        return bool(resolved["enable.idempotence"]) and not conflicts
+
+    # --- public API --------------------------------------------------------------------------
+
+    def send(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        partition: int | None = None,
+        headers: Any = None,
+        timestamp_ms: int | None = None,
+    ) -> FutureRecordMetadata:
+        self.ctx.record_call(
+            "producer.send",
+            {
+                "producer": self.client_number,
+                "topic": topic,
+                "value": value,
+                "key": key,
+                "partition": partition,
+                "headers": headers,
+                "timestamp_ms": timestamp_ms,
+            },
+        )
+        return self._send(topic, value, key, partition, headers, timestamp_ms)
+
+    def _send(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None,
+        partition: int | None,
+        headers: Any,
+        timestamp_ms: int | None,
+    ) -> FutureRecordMetadata:
+        if self.closed:
+            raise KafkaClosedError("Cannot send after the producer is closed.")
+        if not isinstance(topic, str):
+            raise TypeError("topic must be a string")
+        if key is not None and type(key) is not bytes:
+            key = _as_bytes(key, "key")
+        if value is not None and type(value) is not bytes:
+            value = _as_bytes(value, "value")
+        header_tuple = _headers(headers) if headers else ()
+        if self.transaction is not None:
+            self.transaction.before_send()
+        self._next_future += 1
+        future = FutureRecordMetadata(self, self._next_future, None)
+        # A cheap bound first (batch header, varints, key and value): the exact estimate only
+        # matters near the limits.
+        size = _SIZE_SLACK + (len(key) if key else 0) + (len(value) if value else 0)
+        if header_tuple or size > self._max_request_size or size > self.ctx.limits.max_record_bytes:
+            size = estimate_size_in_bytes_upper_bound(key, value, header_tuple)
+        if size > self._max_request_size:
+            future._complete(
+                None,
+                RecordTooLargeError(
+                    f"The message is {size} bytes when serialized which is larger than "
+                    f"{self.config['max.request.size']}, "
+                    "which is the value of the max.request.size configuration."
+                ),
+            )
+            return future
+        if size > self.ctx.limits.max_record_bytes:
+            self.ctx.limits.check_record(size)
+        infos = self.topics.get(topic)
+        if infos is None:
+            infos = self._wait_on_metadata(topic)
+        elif self.now_ms - self.last_metadata_ms >= self._metadata_max_age_ms:
+            self.request_metadata_update()  # metadata.max.age.ms: learn new partitions and leaders
+        if infos is None:
+            error = self.topic_errors.get(topic)
+            message = (
+                f"Topic {topic} not present in metadata after {self.config['max.block.ms']} ms."
+                if not error
+                else f"Topic {topic}: {error}"
+            )
+            future._complete(
+                None,
+                KafkaTimeoutError(message)
+                if not error or error == "UNKNOWN_TOPIC_OR_PARTITION"
+                else error_for_name(error)(),
+            )
+            return future
+        count = len(infos)
+        if partition is not None:
+            if not isinstance(partition, int) or not 0 <= partition < count:
+                raise InvalidPartitionGivenError(
+                    f"Invalid partition given with record: {partition} is not in the range "
+                    f"[0...{count})."
+                )
+            chosen = partition
+        elif key is not None and not self._ignore_keys:
+            chosen = self._partition_for_key(key, count)
+        else:
+            chosen = self._sticky(topic).peek_current_partition(count, self._available(topic))
+        known = self._topic_partitions.get(topic)
+        if known is None or len(known) != count:
+            known = self._topic_partitions[topic] = [TopicPartition(topic, n) for n in range(count)]
+        tp = known[chosen]
+        future.tp = tp
+        if self.transaction is not None:
+            self.transaction.maybe_add_partition(tp)
+        timestamp = self.now_ms if timestamp_ms is None else int(timestamp_ms)
+        self._pending[future.id] = future
+        appended, wake_ms = self.accumulator.append(tp, timestamp, key, value, header_tuple, future)
+        self.sender.wake(wake_ms)
+        if partition is None and (key is None or self._ignore_keys):
+            # Kafka's allBatchesFull: only a full last batch lets the sticky partition switch.
+            last = self.accumulator.batches[tp][-1]
+            full = last.closed or last.size >= self.batch_size
+            self._sticky(topic).update_partition_info(appended, count, self._available(topic), full)
+        self.sent_records += 1
+        self.ctx.taps.on_client_send(self, tp)
+        return future
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        self.ctx.record_call("producer.flush", {"producer": self.client_number})
+        self._flush()
+
+    def _flush(self) -> None:
+        self.accumulator.flushing = True
+        try:
+            self.sender.wake(0)
+            self.ctx.run_until(
+                lambda: not self._pending,
+                self.now_ms + self.delivery_timeout_ms + self.request_timeout_ms + 1000,
+            )
+        finally:
+            self.accumulator.flushing = False
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.ctx.record_call("producer.close", {"producer": self.client_number})
+        self._flush()
+        self.closed = True
+
+    # --- transactions (the work is done by engine.clients.producer.transaction_manager) -----------
+
+    def init_transactions(self) -> None:
+        self.ctx.record_call("producer.init_transactions", {"producer": self.client_number})
+        self._transactions().init_transactions()
+
+    def begin_transaction(self) -> None:
+        self.ctx.record_call("producer.begin_transaction", {"producer": self.client_number})
+        self._transactions().begin_transaction()
+
+    def send_offsets_to_transaction(
+        self, offsets: dict[TopicPartition, int], group_id: str
+    ) -> None:
+        self.ctx.record_call(
+            "producer.send_offsets_to_transaction",
+            {
+                "producer": self.client_number,
+                "group_id": group_id if isinstance(group_id, (str, dict)) else group_id.to_dict(),
+                "offsets": [[tp[0], tp[1], int(offset)] for tp, offset in offsets.items()],
+            },
+        )
+        self._transactions().send_offsets_to_transaction(
+            {TopicPartition(*tp): int(offset) for tp, offset in offsets.items()}, group_id
+        )
+
+    def commit_transaction(self) -> None:
+        self.ctx.record_call("producer.commit_transaction", {"producer": self.client_number})
+        self._transactions().commit_transaction()
+
+    def abort_transaction(self) -> None:
+        self.ctx.record_call("producer.abort_transaction", {"producer": self.client_number})
+        self._transactions().abort_transaction()
+
+    def _transactions(self) -> Any:
+        if self.closed:
+            raise KafkaClosedError("Cannot use a closed producer.")
+        if self.transaction is None:
+            raise IllegalStateError(
+                "Transactional method invoked on a non-transactional producer: "
+                "set transactional.id."
+            )
+        return self.transaction
+
+    def metrics(self) -> dict[str, Any]:
+        return {
+            "sent": self.sent_records,
+            "acked": self.acked_records,
+            "pending": len(self._pending),
+        }
+
+    # --- partitioning ------------------------------------------------------------------------
+
+    def _partition_for_key(self, key: bytes, count: int) -> int:
+        """partition_for_key, remembered: murmur2 in Python is the costliest step of a send."""
+        cache = self._key_partitions
+        found = cache.get((key, count))
+        if found is None:
+            if len(cache) > 4096:
+                cache.clear()
+            found = cache[(key, count)] = partition_for_key(key, count)
+        return found
+
+    def _sticky(self, topic: str) -> BuiltInPartitioner:
+        partitioner = self.partitioners.get(topic)
+        if partitioner is None:
+            partitioner = BuiltInPartitioner(topic, self.batch_size, self.ctx.rng)
+            self.partitioners[topic] = partitioner
+        return partitioner
+
+    def _available(self, topic: str) -> list[int]:
+        return [
+            number
+            for number, info in enumerate(self.topics.get(topic, []))
+            if info.leader != NO_LEADER
+        ]
+
+    def _wait_on_metadata(self, topic: str) -> list[Any] | None:
+        if topic in self.topics:
+            return self.topics[topic]
+        self.request_metadata_update({topic})
+        deadline = self.now_ms + int(self.config["max.block.ms"])
+        self.ctx.run_until(lambda: topic in self.topics, deadline)
+        return self.topics.get(topic)
+
+    # --- the parts other modules reach through the producer --------------------------------
+
+    @property
+    def batches(self) -> dict[TopicPartition, deque[ProducerBatch]]:
+        return self.accumulator.batches
+
+    @property
+    def in_flight(self) -> dict[int, int]:
+        return self.sender.in_flight
+
+    @property
+    def in_flight_batches(self) -> dict[TopicPartition, list[ProducerBatch]]:
+        return self.sender.in_flight_batches
+
+    @property
+    def producer_id(self) -> int:
+        return self.sequences.producer_id
+
+    @producer_id.setter
+    def producer_id(self, producer_id: int) -> None:
+        self.sequences.producer_id = producer_id
+
+    @property
+    def producer_epoch(self) -> int:
+        return self.sequences.producer_epoch
+
+    @producer_epoch.setter
+    def producer_epoch(self, producer_epoch: int) -> None:
+        self.sequences.producer_epoch = producer_epoch
+
+    @property
+    def next_sequence(self) -> dict[TopicPartition, int]:
+        return self.sequences.next_sequence
+
+    @property
+    def sequence_epoch(self) -> dict[TopicPartition, int]:
+        return self.sequences.sequence_epoch
+
+    def _wake_sender(self, delay_ms: int) -> None:
+        self.sender.wake(delay_ms)
+
+    def _fail_batch(self, batch: ProducerBatch, error: KafkaError) -> None:
+        self.sender.fail_batch(batch, error)
+
+    # --- blocking ---------------------------------------------------------------------------
+
+    def _wait_for(self, future: FutureRecordMetadata, timeout_ms: int | None) -> None:
+        if self.closed and not future.done():
+            raise IllegalStateError("The producer is closed.")
+        self.sender.wake(0) if self.accumulator.flushing else None
+        limit = self.delivery_timeout_ms + self.request_timeout_ms + 1000
+        deadline = self.now_ms + (limit if timeout_ms is None else min(int(timeout_ms), limit))
+        self.ctx.run_until(future.done, deadline)
+
+    def on_metadata_update(self) -> None:
+        if any(self.accumulator.batches.values()):
+            self.sender.wake(0)
+
+
+# More than the batch header and every varint of a one-record batch without headers can take.
+_SIZE_SLACK = RECORD_BATCH_OVERHEAD + 64
+
+
+def _as_bytes(data: Any, what: str) -> bytes | None:
+    if data is None or isinstance(data, bytes):
+        return data
+    if isinstance(data, str):
+        return data.encode()
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError(f"{what} must be bytes, str or None")
+
+
+def _headers(headers: Any) -> tuple[tuple[str, bytes | None], ...]:
+    if not headers:
+        return ()
+    items = headers.items() if isinstance(headers, dict) else headers
+    return tuple((str(k), _as_bytes(v, "header value")) for k, v in items)

@@ -1,0 +1,314 @@
+"""Kafka's producer `Sender`: drains ready batches from the `RecordAccumulator` into produce
+requests per leader, handles the responses, retries with backoff, and gets the idempotent
+producer its id (InitProducerId)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from engine.clients.network_client import REQUEST_TIMED_OUT
+from engine.common.metadata import NO_LEADER
+from engine.common.records import RecordBatch, RecordMetadata, TopicPartition
+from engine.errors import KafkaError, KafkaTimeoutError, NetworkError, error_for_name
+from engine.sim.clock import Timer
+from engine.sim.network import DISCONNECTED
+
+if TYPE_CHECKING:
+    from engine.clients.producer.kafka_producer import KafkaProducer
+    from engine.clients.producer.producer_sequences import ProducerSequences
+    from engine.clients.producer.record_accumulator import ProducerBatch, RecordAccumulator
+    from engine.server.broker import Broker
+
+_METADATA_ERRORS = {
+    "NOT_LEADER_OR_FOLLOWER",
+    "UNKNOWN_TOPIC_OR_PARTITION",
+    "LEADER_NOT_AVAILABLE",
+    "FENCED_LEADER_EPOCH",
+    "UNKNOWN_LEADER_EPOCH",
+    "NETWORK_EXCEPTION",
+}
+
+
+class Sender:
+    """The producer's background loop, run on the cluster's scheduler whenever it is woken."""
+
+    def __init__(
+        self,
+        producer: KafkaProducer,
+        accumulator: RecordAccumulator,
+        sequences: ProducerSequences,
+    ) -> None:
+        self._producer = producer
+        self._accumulator = accumulator
+        self._sequences = sequences
+        self.in_flight: dict[int, int] = {}
+        self.in_flight_batches: dict[TopicPartition, list[ProducerBatch]] = {}
+        self._timer: Timer | None = None
+        self._due = -1
+        self._pid_in_flight = False
+
+    def wake(self, delay_ms: int) -> None:
+        due = self._producer.now_ms + delay_ms
+        if self._timer is not None and not self._timer.cancelled and self._due <= due:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._due = due
+        self._timer = self._producer.ctx.scheduler.call_at(due, self.run)
+
+    def run(self) -> None:
+        producer = self._producer
+        accumulator = self._accumulator
+        sequences = self._sequences
+        self._timer = None
+        if not producer.alive:
+            return
+        now = producer.now_ms
+        accumulator.expire_batches(now, self.fail_batch)
+        if producer.idempotent and sequences.producer_id < 0 and producer.transaction is None:
+            self._init_producer_id()  # a transactional producer gets its id in init_transactions
+            return
+        sequences.maybe_bump_epoch()
+        if producer.transaction is not None and not producer.transaction.ready_to_send():
+            return
+        flushing = accumulator.flushing
+        linger_ms = accumulator.linger_ms
+        next_wake: int | None = None
+        by_leader: dict[int, list[ProducerBatch]] = {}
+        unknown_leader = False
+        for tp, queue in accumulator.batches.items():
+            if not queue:
+                continue
+            batch = queue[0]
+            ready_at = batch.retry_at_ms if batch.attempts else batch.created_ms + linger_ms
+            if batch.closed or flushing or len(queue) > 1:
+                ready_at = max(batch.retry_at_ms, now) if batch.attempts else now
+            if ready_at > now:
+                next_wake = ready_at if next_wake is None else min(next_wake, ready_at)
+                continue
+            if (
+                producer.idempotent
+                and self.in_flight_batches.get(tp)
+                and (batch.attempts or any(b.last_error for b in self.in_flight_batches[tp]))
+            ):
+                continue  # a retried batch goes alone, in sequence order
+            if not sequences.may_drain(batch):
+                continue
+            leader = producer.leader_for(tp.topic, tp.partition)
+            if leader == NO_LEADER:
+                unknown_leader = True
+                continue
+            by_leader.setdefault(leader, []).append(batch)
+        for leader, batches in by_leader.items():
+            while batches and self.in_flight.get(leader, 0) < producer.max_in_flight:
+                request: list[ProducerBatch] = []
+                total = 0
+                for batch in list(batches):
+                    if request and total + batch.size > int(producer.config["max.request.size"]):
+                        break
+                    request.append(batch)
+                    total += batch.size
+                    batches.remove(batch)
+                for batch in request:
+                    queue = accumulator.batches[batch.tp]
+                    queue.popleft()
+                    if (
+                        queue
+                        and not queue[0].in_flight
+                        and sequences.may_drain(queue[0])
+                        and (queue[0].closed or accumulator.flushing)
+                    ):
+                        batches.append(queue[0])  # a ready next batch may join the next request
+                self._send_produce(leader, request)
+        if unknown_leader:
+            producer.request_metadata_update()
+        if any(accumulator.batches.values()):
+            if next_wake is not None:
+                self.wake(next_wake - now)
+            elif unknown_leader:
+                self.wake(int(producer.config["retry.backoff.ms"]))
+
+    def _send_produce(self, leader: int, batches: list[ProducerBatch]) -> None:
+        producer = self._producer
+        self.in_flight[leader] = self.in_flight.get(leader, 0) + 1
+        wire: list[tuple[TopicPartition, RecordBatch]] = []
+        for batch in batches:
+            batch.in_flight = True
+            batch.attempts += 1
+            batch.last_error = ""
+            if producer.idempotent and batch.base_sequence < 0:
+                self._sequences.assign_sequence(batch)
+            self.in_flight_batches.setdefault(batch.tp, []).append(batch)
+            wire.append(
+                (
+                    batch.tp,
+                    RecordBatch(
+                        base_offset=0,
+                        records=batch.records,
+                        leader_epoch=-1,
+                        producer_id=batch.producer_id,
+                        producer_epoch=batch.producer_epoch,
+                        base_sequence=batch.base_sequence,
+                        is_transactional=batch.is_transactional,
+                        size=batch.size,
+                        max_timestamp=max(r.timestamp for r in batch.records),
+                    ),
+                )
+            )
+        acks = producer.acks
+        timeout = producer.request_timeout_ms
+        producer.ctx.taps.on_produce_request(producer, leader, [b.tp for b in batches])
+
+        def handle(broker: Broker, reply: Callable[[object], None]) -> None:
+            results: dict[int, tuple[str, int, int]] = {}
+            remaining = [len(wire)]
+
+            def done_one(index: int) -> Callable[[str, int, int], None]:
+                def complete(error: str, base: int, log_start: int) -> None:
+                    results[index] = (error, base, log_start)
+                    remaining[0] -= 1
+                    if remaining[0] == 0 and acks != 0:
+                        reply([results[i] for i in range(len(wire))])
+
+                return complete
+
+            for index, (tp, record_batch) in enumerate(wire):
+                broker.handle_produce(tp, record_batch, acks, timeout, done_one(index))
+
+        if acks == 0:
+            # acks=0: the producer does not wait for anything and reports offset -1 (L1).
+            producer.send_request(
+                leader, "produce", handle, lambda _response: None, timeout_ms=timeout
+            )
+            self.in_flight[leader] -= 1
+            for batch in batches:
+                self.complete_batch(batch, -1)
+            self.wake(0)
+            return
+
+        def on_reply(response: object) -> None:
+            self.in_flight[leader] = max(0, self.in_flight.get(leader, 0) - 1)
+            if response is DISCONNECTED or response == REQUEST_TIMED_OUT:
+                error = "NETWORK_EXCEPTION" if response is DISCONNECTED else "REQUEST_TIMED_OUT"
+                for batch in batches:
+                    self._handle_result(batch, error, -1)
+            else:
+                assert isinstance(response, list)
+                for batch, (error, base, _log_start) in zip(batches, response, strict=True):
+                    self._handle_result(batch, error, base)
+            self.wake(0)
+
+        producer.send_request(leader, "produce", handle, on_reply, timeout_ms=timeout)
+
+    def _handle_result(self, batch: ProducerBatch, error: str, base_offset: int) -> None:
+        producer = self._producer
+        batch.in_flight = False
+        flights = self.in_flight_batches.get(batch.tp, [])
+        if batch in flights:
+            flights.remove(batch)
+        if batch.done:
+            return
+        if not error:
+            self.complete_batch(batch, base_offset)
+            return
+        batch.last_error = error
+        if error in _METADATA_ERRORS or error == "REQUEST_TIMED_OUT":
+            producer.request_metadata_update()
+        exception = NetworkError() if error == "NETWORK_EXCEPTION" else error_for_name(error)()
+        retriable = exception.retriable
+        if error == "OUT_OF_ORDER_SEQUENCE_NUMBER" and self._earlier_batch_pending(batch):
+            retriable = True
+        elapsed = producer.now_ms - batch.created_ms
+        if (
+            retriable
+            and batch.attempts <= producer.retries
+            and elapsed < producer.delivery_timeout_ms
+        ):
+            backoff = min(
+                int(producer.config["retry.backoff.ms"]) * (2 ** (batch.attempts - 1)),
+                int(producer.config["retry.backoff.max.ms"]),
+            )
+            batch.retry_at_ms = producer.now_ms + backoff
+            self._accumulator.reenqueue(batch)
+            producer.ctx.emit(
+                "produce_retried",
+                {
+                    "producer": producer.client_id,
+                    "topic": batch.tp.topic,
+                    "partition": batch.tp.partition,
+                    "error": exception.kafka_name,
+                    "attempt": batch.attempts,
+                },
+            )
+            return
+        if elapsed >= producer.delivery_timeout_ms and retriable:
+            exception = KafkaTimeoutError(
+                f"Expiring {len(batch.records)} record(s) for {batch.tp}:{elapsed} ms "
+                f"has passed since "
+                f"batch creation (last error: {exception.kafka_name})"
+            )
+        self.fail_batch(batch, exception)
+
+    def _earlier_batch_pending(self, batch: ProducerBatch) -> bool:
+        queue = self._accumulator.batches.get(batch.tp, deque())
+        others = list(queue) + self.in_flight_batches.get(batch.tp, [])
+        return any(
+            0 <= other.base_sequence < batch.base_sequence for other in others if other is not batch
+        )
+
+    def complete_batch(self, batch: ProducerBatch, base_offset: int) -> None:
+        producer = self._producer
+        batch.done = True
+        tp = batch.tp
+        for index, (record, future) in enumerate(zip(batch.records, batch.futures, strict=True)):
+            offset = base_offset + index if base_offset >= 0 else -1
+            future._complete(RecordMetadata(tp.topic, tp.partition, offset, record.timestamp), None)
+        producer.acked_records += len(batch.records)
+        producer.ctx.taps.on_batch_acknowledged(producer, batch, base_offset)
+
+    def fail_batch(self, batch: ProducerBatch, error: KafkaError) -> None:
+        producer = self._producer
+        batch.done = True
+        if producer.idempotent and producer.transaction is None and batch.base_sequence >= 0:
+            self._sequences.on_sequenced_batch_failed(batch.tp)
+        for future in batch.futures:
+            future._complete(None, error)
+        producer.ctx.emit(
+            "produce_failed",
+            {
+                "producer": producer.client_id,
+                "topic": batch.tp.topic,
+                "partition": batch.tp.partition,
+                "records": len(batch.records),
+                "error": error.kafka_name,
+                "message": error.message,
+            },
+        )
+        if producer.transaction is not None:
+            producer.transaction.on_batch_failed(error)
+
+    def _init_producer_id(self) -> None:
+        if self._pid_in_flight:
+            return
+        producer = self._producer
+        broker_id = producer.pick_broker()
+        if broker_id is None:
+            self.wake(int(producer.config["retry.backoff.ms"]))
+            return
+        self._pid_in_flight = True
+
+        def handle(broker: Broker, reply: Callable[[object], None]) -> None:
+            reply(producer.allocate_producer_id())
+
+        def on_reply(response: object) -> None:
+            self._pid_in_flight = False
+            if isinstance(response, int):
+                self._sequences.producer_id = response
+                self._sequences.producer_epoch = 0
+                self.wake(0)
+            else:
+                self.wake(int(producer.config["retry.backoff.ms"]))
+
+        producer.send_request(broker_id, "init_producer_id", handle, on_reply)

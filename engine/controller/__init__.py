@@ -1,0 +1,1 @@
+"""The KRaft controller quorum (Kafka's metadata module: QuorumController)."""

@@ -1,0 +1,1 @@
+"""The coordinators a broker hosts: the group coordinator and the transaction coordinator."""

@@ -1,0 +1,1 @@
+"""The transaction coordinator: transaction state, markers and transactional offsets."""

@@ -1,0 +1,145 @@
+"""Fetches parked at a leader until there is data for them: Kafka's `DelayedFetch` waiting in the
+fetch purgatory (`DelayedOperationPurgatory`).
+
+A consumer or follower fetch that finds nothing new does not get an empty answer at once; it
+waits here, keyed by its partitions, until an append, a high-watermark move or a leadership change
+makes it ready, or its wait runs out. Kept apart from the broker so the waiting rules live in one
+place."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from engine.common.records import TopicPartition
+from engine.sim.clock import Timer
+
+if TYPE_CHECKING:
+    from engine.server.broker import Broker
+    from engine.server.partition import Partition
+
+
+@dataclass(slots=True)
+class ParkedFetch:
+    """A fetch waiting at the leader for data (Kafka's `DelayedFetch`)."""
+
+    tps: list[TopicPartition]
+    ready: Callable[[], bool]
+    respond: Callable[[], None]
+    parked_ms: int
+    max_wait_ms: int | None
+    timer: Timer | None = None
+    done: bool = False
+    follower_id: int | None = None
+
+
+class FetchPurgatory:
+    """The fetches parked on one broker, by partition and (for followers) by follower."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self.parked: dict[TopicPartition, list[ParkedFetch]] = {}
+        self.parked_followers: dict[int, ParkedFetch] = {}
+
+    def stop(self) -> None:
+        """The broker stopped: every parked fetch is dropped without an answer."""
+        for waiting in self.parked.values():
+            for parked in waiting:
+                parked.done = True
+                if parked.timer:
+                    parked.timer.cancel()
+        self.parked.clear()
+        self.parked_followers.clear()
+
+    def forget_partition(self, tp: TopicPartition) -> None:
+        self.parked.pop(tp, None)
+
+    def park(self, parked: ParkedFetch) -> None:
+        for tp in parked.tps:
+            self.parked.setdefault(tp, []).append(parked)
+        if parked.follower_id is not None:
+            self.parked_followers[parked.follower_id] = parked
+        if parked.max_wait_ms is not None:
+            parked.timer = self.broker.ctx.scheduler.call_later(
+                parked.max_wait_ms, lambda: self.respond(parked)
+            )
+
+    def supersede_follower(self, follower_id: int) -> None:
+        """A newer fetch from the same follower supersedes the one waiting here."""
+        superseded = self.parked_followers.pop(follower_id, None)
+        if superseded is not None and not superseded.done:
+            superseded.done = True
+            if superseded.timer is not None:
+                superseded.timer.cancel()
+            self.unlink(superseded)
+
+    def respond(self, parked: ParkedFetch) -> None:
+        if parked.done:
+            return
+        parked.done = True
+        if parked.timer is not None:
+            parked.timer.cancel()
+        self.unlink(parked)
+        if self.broker.alive:
+            parked.respond()
+
+    def unlink(self, parked: ParkedFetch) -> None:
+        if (
+            parked.follower_id is not None
+            and self.parked_followers.get(parked.follower_id) is parked
+        ):
+            del self.parked_followers[parked.follower_id]
+        for tp in parked.tps:
+            waiting = self.parked.get(tp)
+            if waiting is not None:
+                waiting[:] = [p for p in waiting if not p.done]
+                if not waiting:
+                    del self.parked[tp]
+
+    def wake(self, tp: TopicPartition) -> None:
+        waiting = self.parked.get(tp)
+        if not waiting:
+            return
+        for parked in list(waiting):
+            if not parked.done and parked.ready():
+                self.respond(parked)
+
+    def on_high_watermark_changed(self, partition: Partition) -> None:
+        waiting = self.parked.get(partition.tp)
+        if not waiting:
+            return
+        for parked in list(waiting):
+            if parked.done:
+                continue
+            if parked.ready():
+                self.respond(parked)
+            elif parked.max_wait_ms is None and parked.timer is None:
+                # A follower learns a new high watermark with its next fetch response, at the
+                # latest replica.fetch.wait.max.ms after it asked.
+                wait = int(self.broker.config["replica.fetch.wait.max.ms"])
+                parked.timer = self.broker.ctx.scheduler.call_at(
+                    parked.parked_ms + wait, self._responder(parked)
+                )
+
+    def _responder(self, parked: ParkedFetch) -> Callable[[], None]:
+        return lambda: self.respond(parked)
+
+    def refresh_followers(self, partition: Partition) -> None:
+        """A follower whose fetch waits here at the log end would, in Kafka, re-fetch every
+        replica.fetch.wait.max.ms; while it can still reach us, count it as caught up now."""
+        broker = self.broker
+        for parked in self.parked.get(partition.tp, []):
+            follower = parked.follower_id
+            if follower is None or parked.done:
+                continue
+            state = partition.followers.get(follower)
+            if state is None:
+                continue
+            node = broker.ctx.nodes.broker_by_id(follower)
+            if node.alive and broker.ctx.network.reachable(follower, broker.id):
+                if state.log_end_offset >= partition.log.log_end_offset:
+                    state.last_caught_up_ms = broker.now_ms
+                    state.last_fetch_ms = broker.now_ms
+            else:
+                self.respond(parked)

@@ -1,0 +1,120 @@
+"""The command log: every call that changed a cluster, kept JSON-safe so it can be replayed.
+
+`Cluster` records each state-changing call as one entry (`{"op": ..., **arguments}`);
+`Cluster.export_log` hands the entries out and `Cluster.from_log` rebuilds an equal cluster by
+dispatching them again. Every logged operation is dispatched here by name: `cluster.*`,
+`producer.*`, `future.*`, `consumer.*` and `apps.*` (the app service the facade wires).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+from engine.common.records import TopicPartition
+from engine.errors import KafkaError
+
+if TYPE_CHECKING:
+    from engine.cluster import Cluster
+
+_PLAIN_TYPES = frozenset((str, int, float, bool, type(None)))
+_LOGGED_AS_IS = _PLAIN_TYPES | {bytes}
+
+
+def _jsonable(value: Any) -> Any:
+    if type(value) in _PLAIN_TYPES:  # the common case, checked first: the log records every send
+        return value
+    if isinstance(value, bytes):
+        return {"$bytes": base64.b64encode(value).decode()}
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        items = sorted(value, key=str) if isinstance(value, set) else value
+        return [_jsonable(v) for v in items]
+    return value
+
+
+def _from_jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"$bytes"}:
+            return base64.b64decode(value["$bytes"])
+        return {k: _from_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_jsonable(v) for v in value]
+    return value
+
+
+def log_entry(op: str, args: dict[str, Any]) -> dict[str, Any]:
+    """One log entry for a call, taken now so later changes to mutable arguments don't leak in."""
+    # Plain values and bytes (immutable) are kept as they are and made JSON-safe by export_log;
+    # anything mutable is copied into its JSON form now.
+    entry = {"op": op}
+    for name, value in args.items():
+        entry[name] = value if type(value) in _LOGGED_AS_IS else _jsonable(value)
+    return entry
+
+
+def replay_entry(cluster: Cluster, entry: dict[str, Any]) -> None:
+    """Re-apply one exported entry; an error it raised the first time changed nothing, so it is
+    swallowed again."""
+    args = _from_jsonable(dict(entry))
+    op = args.pop("op")
+    with contextlib.suppress(KafkaError, ValueError, TypeError):
+        _dispatch(cluster, op, args)
+
+
+def _dispatch(cluster: Cluster, op: str, args: dict[str, Any]) -> None:
+    owner, _, method = op.partition(".")
+    if owner == "cluster":
+        renames = {
+            "stop_broker": "broker_id",
+            "start_broker": "broker_id",
+            "shutdown_broker": "broker_id",
+            "stop_controller": "controller_id",
+            "start_controller": "controller_id",
+        }
+        if method in renames and "id" in args:
+            args[renames[method]] = args.pop("id")
+        if method == "partition_network":
+            args["groups"] = [set(g) for g in args["groups"]]
+        getattr(cluster, method)(**args)
+    elif owner == "producer":
+        producer = cluster.producers[args.pop("producer") - 1]
+        if method == "send":
+            producer.send(**args)
+        elif method == "send_offsets_to_transaction":
+            producer.send_offsets_to_transaction(
+                {TopicPartition(t, p): o for t, p, o in args["offsets"]}, args["group_id"]
+            )
+        elif method == "future.get":
+            pass
+        else:
+            getattr(producer, method)(**args)
+    elif owner == "future":
+        producer = cluster.producers[args["producer"] - 1]
+        future = producer._pending.get(args["future"])
+        if future is not None:
+            future.get(args.get("timeout_ms"))
+    elif owner == "consumer":
+        consumer = cluster.consumers[args.pop("consumer") - 1]
+        if method in ("assign",):
+            consumer.assign([TopicPartition(*tp) for tp in args["partitions"]])
+        elif method == "seek":
+            consumer.seek(TopicPartition(*args["tp"]), args["offset"])
+        elif method == "seek_to":
+            tps = [TopicPartition(*tp) for tp in args["tps"]]
+            consumer._seek_to(args["where"], tps)
+        elif method == "position":
+            consumer.position(TopicPartition(*args["tp"]))
+        elif method == "commit":
+            offsets = args.get("offsets")
+            consumer.commit(
+                None if offsets is None else {TopicPartition(t, p): o for t, p, o in offsets}
+            )
+        else:
+            getattr(consumer, method)(**args)
+    elif owner == "apps" and method in ("consumer_app", "producer_app", "control"):
+        getattr(cluster.apps, method)(**args)
+    else:
+        raise ValueError(f"Unknown logged operation {op!r}.")

@@ -1,0 +1,151 @@
+"""The simulated network between brokers, controllers and clients.
+
+Every message is delivered after `sim.network.latency.ms` plus a small seeded jitter, unless the
+sender and receiver are on different sides of a network partition, or the receiver is down, when
+it arrives. Messages in flight are kept so the stage can draw them travelling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Hashable
+from dataclasses import dataclass
+from random import Random
+
+from engine.sim.clock import Scheduler
+
+CLIENTS = "clients"
+Node = Hashable
+
+
+@dataclass(slots=True)
+class InFlight:
+    id: int
+    source: str
+    destination: str
+    kind: str
+    sent_ms: int
+    arrives_ms: int
+
+
+def node_name(node: Node) -> str:
+    return node if isinstance(node, str) else str(node)
+
+
+class Network:
+    def __init__(self, scheduler: Scheduler, rng: Random, latency_ms: int, jitter_ms: int) -> None:
+        self.scheduler = scheduler
+        self.rng = rng
+        self.latency_ms = latency_ms
+        self.jitter_ms = jitter_ms
+        self._side: dict[Node, int] = {}
+        self._default_side = 0
+        self.partitioned = False
+        self.groups: list[set[Node]] = []
+        self.in_flight: dict[int, InFlight] = {}
+        self._last_arrival: dict[tuple[Node, Node], int] = {}
+        self._next_id = 0
+        self.is_up: Callable[[Node], bool] = lambda node: True
+        self.on_change: list[Callable[[], None]] = []
+
+    # A client's node id is the word "clients" for reachability purposes.
+    @staticmethod
+    def side_key(node: Node) -> Node:
+        return CLIENTS if isinstance(node, str) and node.startswith("client") else node
+
+    def partition(self, groups: Collection[Collection[Node]]) -> None:
+        self._side = {}
+        for position, group in enumerate(groups, start=1):
+            for node in group:
+                self._side[self.side_key(node)] = position
+        self._default_side = len(groups) + 1
+        self.groups = [set(group) for group in groups]
+        self.partitioned = bool(groups)
+        for callback in self.on_change:
+            callback()
+
+    def heal(self) -> None:
+        self.partition([])
+
+    def reachable(self, a: Node, b: Node) -> bool:
+        if not self.partitioned:
+            return True
+        side_a = self._side.get(self.side_key(a), self._default_side)
+        side_b = self._side.get(self.side_key(b), self._default_side)
+        return side_a == side_b
+
+    def delay(self) -> int:
+        if self.jitter_ms <= 0:
+            return self.latency_ms
+        return self.latency_ms + self.rng.randint(0, self.jitter_ms)
+
+    def send(self, source: Node, destination: Node, kind: str, deliver: Callable[[], None]) -> bool:
+        """Send a message; `deliver` runs on arrival if the path and receiver are still up.
+
+        Returns False when the message is dropped at once (no path)."""
+        if not self.reachable(source, destination):
+            return False
+        self._next_id += 1
+        message_id = self._next_id
+        # One connection per pair of nodes, like TCP: messages arrive in the order they were sent.
+        link = (source, destination)
+        arrives = max(self.scheduler.now_ms + self.delay(), self._last_arrival.get(link, 0))
+        self._last_arrival[link] = arrives
+        self.in_flight[message_id] = InFlight(
+            message_id,
+            node_name(source),
+            node_name(destination),
+            kind,
+            self.scheduler.now_ms,
+            arrives,
+        )
+
+        def arrive() -> None:
+            self.in_flight.pop(message_id, None)
+            if self.reachable(source, destination) and self.is_up(destination):
+                deliver()
+
+        self.scheduler.call_at(arrives, arrive)
+        return True
+
+
+class _Disconnected:
+    """The reply a sender gets when the receiver's process is down (connection refused)."""
+
+    def __repr__(self) -> str:
+        return "DISCONNECTED"
+
+
+DISCONNECTED = _Disconnected()
+
+
+def request(
+    network: Network,
+    source: Node,
+    destination: Node,
+    kind: str,
+    receiver_alive: Callable[[], bool],
+    handle: Callable[[Callable[[object], None]], None],
+    on_reply: Callable[[object], None],
+    lose_reply: Callable[[], bool] = lambda: False,
+) -> None:
+    """A request and its reply over the network.
+
+    `handle(reply)` runs at the receiver on arrival; `reply(response)` sends the response back.
+    A dead receiver answers DISCONNECTED (as a refused connection would); an unreachable one
+    answers nothing, so the sender's own timeout decides. `lose_reply()` lets a broker drop
+    the response on the way back (Cluster.lose_responses).
+    """
+
+    def arrive() -> None:
+        if not receiver_alive():
+            network.send(destination, source, "disconnect", lambda: on_reply(DISCONNECTED))
+            return
+
+        def reply(response: object) -> None:
+            if lose_reply():
+                return
+            network.send(destination, source, kind + "_response", lambda: on_reply(response))
+
+        handle(reply)
+
+    network.send(source, destination, kind, arrive)

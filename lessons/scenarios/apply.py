@@ -1,0 +1,314 @@
+"""The apply functions of the command table: each takes the runtime and one validated payload.
+
+Each calls the engine's facade (or the cluster's app service for apps on the cluster clock).
+Engine refusals raise `KafkaError`, which `ClusterRuntime.apply` turns into a learner-facing
+error; a `ValueError` from the engine (an unknown node id) becomes a refusal with the engine's
+sentence. The payload shapes are the ones command logs have always held, so old logs, share
+links and saved states replay unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from engine import TopicPartition
+from lessons.scenarios.limits import MAX_PRODUCE_COUNT
+from lessons.scenarios.results import ApplyResult
+
+if TYPE_CHECKING:
+    from engine.clients.apps.app_service import AppService
+    from lessons.scenarios.runtime import ClusterRuntime
+
+# Engine log operations a command log may carry as `{"type": "engine", "entry": {...}}`.
+ENGINE_LOG_OPS = frozenset(
+    {
+        "cluster.advance",
+        "cluster.create_topic",
+        "cluster.producer",
+        "cluster.consumer",
+        "cluster.stop_broker",
+        "cluster.start_broker",
+        "cluster.shutdown_broker",
+        "cluster.partition_network",
+        "cluster.heal_network",
+        "cluster.lose_responses",
+        "producer.send",
+        "consumer.assign",
+        "consumer.poll",
+    }
+)
+# Topic configs a learner may change from the stage (Kafka's own keys).
+TOPIC_CONFIG_KEYS = (
+    "min.insync.replicas",
+    "unclean.leader.election.enable",
+    "retention.ms",
+    "cleanup.policy",
+    "segment.ms",
+)
+APP_ACTIONS = ("stop", "start", "crash", "restart")
+
+
+def apps_service(runtime: ClusterRuntime) -> AppService:
+    """The cluster's apps (producer and consumer apps on the cluster clock)."""
+    return runtime.cluster.apps
+
+
+def produce(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
+    """Send `count` records. Never blocks: with no metadata for the topic yet (Kafka's send()
+    would wait up to max.block.ms), the records wait in the runtime and go out on the clock."""
+    from lessons.scenarios.runtime import WaitingSend
+
+    topic = str(payload["topic"])
+    key = payload.get("key") or None
+    value = str(payload.get("value", ""))
+    count = max(1, min(int(payload.get("count", 1)), MAX_PRODUCE_COUNT))
+    if topic not in runtime.cluster.list_topics():
+        # Checked here: the producer would block up to max.block.ms waiting for metadata.
+        text = f"UnknownTopicOrPartitionError: topic {topic!r} does not exist in this cluster."
+        runtime._notice("error", text)
+        return ApplyResult(ok=False, message=text, error="UnknownTopicOrPartitionError")
+    if runtime.producer is None:
+        runtime.producer = runtime.cluster.producer(config={"client.id": "dojo-producer"})
+    producer = runtime.producer
+    must_wait = topic not in producer.topics or any(
+        w.producer is producer and w.topic == topic for w in runtime.waiting_sends
+    )
+    plural = "record" if count == 1 else "records"
+    if must_wait:
+        producer.request_metadata_update({topic})
+        deadline = runtime.now_ms + int(producer.config["max.block.ms"])
+    for index in range(count):
+        record_value = value if count == 1 else f"{value}-{index + 1}"
+        if must_wait:
+            runtime.waiting_sends.append(WaitingSend(producer, topic, key, record_value, deadline))
+        else:
+            runtime._send(producer, topic, key, record_value)
+    if must_wait:
+        return ApplyResult(
+            ok=True,
+            message=f"Sending {count} {plural} to {topic} once the producer has its metadata.",
+        )
+    runtime._settle_sends()
+    return ApplyResult(ok=True, message=f"Sent {count} {plural} to {topic}.")
+
+
+def stop_broker(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
+    broker_id = int(payload["broker_id"])
+    runtime.cluster.stop_broker(broker_id)
+    runtime._notice("info", f"Broker {broker_id} crashed (killed without a controlled shutdown).")
+    return ApplyResult(ok=True, message=f"Broker {broker_id} stopped.")
+
+
+def start_broker(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
+    broker_id = int(payload["broker_id"])
+    runtime.cluster.start_broker(broker_id)
+    runtime._notice("info", f"Broker {broker_id} restarted.")
+    return ApplyResult(ok=True, message=f"Broker {broker_id} started.")
+
+
+def create_topic(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
+    runtime.cluster.create_topic(
+        payload["name"],
+        partitions=int(payload.get("partitions", 1)),
+        replication_factor=int(payload.get("replication_factor", 1)),
+        config=payload.get("config") or None,
+    )
+    return ApplyResult(ok=True, message=f"Created topic {payload['name']}.")
+
+
+def add_consumer(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
+    """A standalone consumer (assign, no group) the runtime polls every `poll_interval_ms`."""
+    from lessons.scenarios.runtime import HostConsumer
+
+    name = str(payload["name"])
+    topic = str(payload["topic"])
+    description = runtime.cluster.describe_topic(topic)
+    partitions = [TopicPartition(topic, p.partition) for p in description.partitions]
+    client = runtime.cluster.consumer(
+        config={
+            "client.id": name,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    client.assign(partitions)
+    runtime.consumers[name] = HostConsumer(
+        name=name,
+        topic=topic,
+        client=client,
+        poll_interval_ms=int(payload.get("poll_interval_ms", 500)),
+        max_records=int(payload.get("max_records", 1)),
+        partitions=partitions,
+        next_poll_ms=runtime.now_ms,
+    )
+    return ApplyResult(ok=True, message=f"Consumer {name} reads {topic}.")
+
+
+def advance(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
+    runtime.advance(int(payload["ms"]))
+    return ApplyResult(ok=True)
+
+
+def engine_entry(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
+    """One entry of an engine log (`Cluster.export_log`), e.g. a "Stress it" run opened on
+    the stage. Only written by the server (never accepted from a socket)."""
+    entry = payload.get("entry")
+    if not isinstance(entry, Mapping) or entry.get("op") not in ENGINE_LOG_OPS:
+        return ApplyResult(ok=False, message="Unsupported engine log entry.", error="unknown")
+    runtime.cluster.apply_logged(dict(entry))
+    return ApplyResult(ok=True)
+
+
+def shutdown_broker(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
+    broker_id = int(payload["broker_id"])
+    runtime.cluster.shutdown_broker(broker_id)
+    runtime._notice("info", f"Broker {broker_id}: controlled shutdown (leadership moves first).")
+    return ApplyResult(ok=True, message=f"Broker {broker_id} shut down cleanly.")
+
+
+def _controller_action(
+    runtime: ClusterRuntime, payload: Mapping[str, Any], stop: bool
+) -> ApplyResult:
+    controller_id = int(payload["controller_id"])
+    change = runtime.cluster.stop_controller if stop else runtime.cluster.start_controller
+    try:
+        change(controller_id)
+    except ValueError as error:
+        return runtime.refuse(str(error))
+    return ApplyResult(
+        ok=True, message=f"Controller {controller_id} {'stopped' if stop else 'started'}."
+    )
+
+
+def stop_controller(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
+    return _controller_action(runtime, payload, stop=True)
+
+
+def start_controller(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
+    return _controller_action(runtime, payload, stop=False)
+
+
+def partition_network(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
+    """`isolate`: node ids (and maybe "clients") cut off from everyone else."""
+    nodes = [str(n) for n in payload["isolate"]]
+    group: set[Any] = {n if n == "clients" else int(n) for n in nodes}
+    try:
+        runtime.cluster.partition_network([group])
+    except ValueError as error:
+        return runtime.refuse(str(error))
+    return ApplyResult(ok=True, message="Network cut: {" + ", ".join(nodes) + "} | everyone else.")
+
+
+def heal_network(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
+    runtime.cluster.heal_network()
+    return ApplyResult(ok=True, message="Network healed.")
+
+
+def lose_responses(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
+    broker_id = int(payload["broker_id"])
+    count = int(payload.get("count", 1))
+    runtime.cluster.lose_responses(broker_id, count=count)
+    return ApplyResult(
+        ok=True, message=f"The next {count} responses from broker {broker_id} will be lost."
+    )
+
+
+def start_producer(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
+    topic = str(payload["topic"])
+    if topic not in runtime.cluster.list_topics():
+        return runtime.refuse(f"UnknownTopicOrPartitionException: topic {topic!r} does not exist.")
+    app = apps_service(runtime).producer_app(
+        topic,
+        rate_per_sec=float(payload["rate"]),
+        keys=int(payload.get("keys", 10)),
+        acks=payload.get("acks", "all"),
+        # Kafka refuses an explicit idempotence with acks other than all.
+        idempotence=str(payload.get("acks", "all")) in ("all", "-1"),
+    )
+    return ApplyResult(
+        ok=True, message=f"Producer app {app.id} sends {payload['rate']:g}/s to {topic}."
+    )
+
+
+def add_group_consumer(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
+    topic = str(payload["topic"])
+    if topic not in runtime.cluster.list_topics():
+        return runtime.refuse(f"UnknownTopicOrPartitionException: topic {topic!r} does not exist.")
+    app = apps_service(runtime).consumer_app(
+        str(payload["group"]),
+        topic,
+        poll_interval_ms=int(payload.get("poll_interval_ms", 200)),
+        commit=str(payload.get("commit", "auto")),
+        config={
+            "partition.assignment.strategy": str(payload.get("strategy", "range")),
+            "isolation.level": str(payload.get("isolation", "read_uncommitted")),
+        },
+    )
+    return ApplyResult(ok=True, message=f"Consumer app {app.id} joins group {payload['group']}.")
+
+
+def app_control(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
+    app_id = int(payload["app_id"])
+    action = str(payload["action"])
+    try:
+        apps_service(runtime).control(app_id, action)
+    except ValueError as error:
+        return runtime.refuse(str(error))
+    return ApplyResult(ok=True, message=f"App {app_id}: {action}.")
+
+
+def commit_group(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
+    """Commit a consumer app's current positions. Asynchronous (Kafka's commitAsync): the
+    command returns at once; the commit lands (or fails) on the cluster clock."""
+    app_id = int(payload["app_id"])
+    apps = apps_service(runtime).apps
+    if not 1 <= app_id <= len(apps) or apps[app_id - 1].kind != "consumer":
+        return runtime.refuse(f"There is no consumer app {app_id}.")
+    if apps[app_id - 1].consumer is None or not apps[app_id - 1].running:
+        return runtime.refuse(f"Consumer app {app_id} is not running.")
+    apps_service(runtime).control(app_id, "commit")
+    return ApplyResult(ok=True, message=f"Consumer app {app_id} is committing its positions.")
+
+
+def reset_offsets(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
+    """Never blocks: the checks run now, the coordinator stores the offsets on the clock."""
+    from lessons.scenarios.runtime import kafka_error_text
+
+    to = payload["to"]
+    target: Any = int(to) if str(to).isdigit() else str(to)
+    group, topic = str(payload["group"]), str(payload["topic"])
+    groups = runtime.cluster.groups
+
+    def done(error: str) -> None:
+        refusal = groups.reset_error(group, error)
+        if refusal is None:
+            runtime.later.append(("info", f"Group {group} now starts from {to} on {topic}."))
+        else:
+            runtime.later.append(("error", f"Reset of {group} failed: {kafka_error_text(refusal)}"))
+
+    groups.reset_offsets_nowait(group, topic, target, done)
+    return ApplyResult(ok=True, message=f"Group {group}: resetting to {to} on {topic}.")
+
+
+def add_partitions(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
+    runtime.cluster.add_partitions(str(payload["topic"]), int(payload["total"]))
+    return ApplyResult(
+        ok=True, message=f"{payload['topic']} now has {payload['total']} partitions."
+    )
+
+
+def alter_topic_config(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
+    key = str(payload["key"])
+    runtime.cluster.alter_topic_config(str(payload["topic"]), {key: payload["value"]})
+    return ApplyResult(ok=True, message=f"{payload['topic']}: {key} = {payload['value']}.")
+
+
+def set_acks(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
+    """The stage's own producer is replaced by one with the new acks (Kafka fixes acks at
+    construction); records already sent still settle through the old one."""
+    acks = str(payload["acks"])
+    runtime.producer = runtime.cluster.producer(
+        config={"client.id": f"dojo-producer-acks-{acks}", "acks": acks}
+    )
+    return ApplyResult(ok=True, message=f"The stage's producer now sends with acks={acks}.")

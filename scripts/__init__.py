@@ -1,0 +1,1 @@
+"""Project scripts (the benchmarks live in scripts.bench)."""

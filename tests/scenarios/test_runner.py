@@ -1,0 +1,127 @@
+"""The runner plays a scenario deterministically and reports when each expectation held."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lessons.scenarios import (
+    EVENT_KINDS,
+    ClusterRuntime,
+    ClusterSpec,
+    evaluate,
+    load_scenario,
+    run_scenario,
+)
+from lessons.scenarios.bench import DEFAULT, measure
+
+NOT_ENOUGH: dict[str, Any] = {
+    "cluster": {"seed": 3},
+    "topics": [
+        {
+            "name": "orders",
+            "partitions": 1,
+            "replication_factor": 3,
+            "config": {"min.insync.replicas": 2},
+        }
+    ],
+    "steps": [
+        {"at": 1000, "command": "stop_broker", "broker_id": 1},
+        {"command": "stop_broker", "broker_id": 2},
+        {"after": 10000, "command": "produce", "topic": "orders", "value": "x"},
+        {"advance": 5000},
+    ],
+    "expect": [
+        {
+            "id": "refused",
+            "event": "produce_retried",
+            "where": {"error": "NotEnoughReplicasError"},
+            "after_step": 2,
+            "within_ms": 1000,
+        },
+        {"id": "isr", "probe": "isr", "args": {"topic": "orders", "partition": 0}, "equals": [3]},
+        {"id": "no-failure-yet", "event": "produce_failed", "never": True},
+        {"id": "too-soon", "event": "leader_elected", "after_step": 0, "within_ms": 50},
+    ],
+}
+
+
+def test_the_example_failover_holds_every_expectation_with_its_time() -> None:
+    result = run_scenario(load_scenario(DEFAULT))
+    assert result.passed, [o.message for o in result.outcomes if not o.held]
+    assert result.runtime.now_ms == 60_000
+    elected = result.outcome("new-leader")
+    # Broker 1 is killed at 2 s; the controller fences it after the heartbeat timeout.
+    assert 2_000 < (elected.time_ms or 0) <= 17_000
+    assert elected.observed["previous_leader"] == 1
+    assert all(step.result.ok for step in result.steps), result.steps
+
+
+def test_the_same_seed_gives_the_same_outcomes_and_the_same_cluster() -> None:
+    scenario = load_scenario(DEFAULT)
+    first, second = run_scenario(scenario), run_scenario(scenario)
+    assert first.outcomes == second.outcomes
+    assert first.runtime.cluster.snapshot() == second.runtime.cluster.snapshot()
+    assert [e.to_dict() for e in first.events] == [e.to_dict() for e in second.events]
+    other = run_scenario(scenario, seed=8)
+    assert other.runtime.spec.seed == 8
+
+
+def test_outcomes_say_when_they_held_and_why_they_did_not() -> None:
+    result = run_scenario(load_scenario(NOT_ENOUGH, source="nef.yaml"))
+    refused = result.outcome("refused")
+    assert refused.held
+    assert refused.observed["error"] == "NotEnoughReplicasException"
+    assert 11_000 <= (refused.time_ms or 0) <= 12_000
+    isr = result.outcome("isr")
+    assert isr.held and isr.observed == [3]
+    assert result.outcome("no-failure-yet").held  # retries go on until delivery.timeout.ms
+    too_soon = result.outcome("too-soon")
+    assert not too_soon.held
+    assert too_soon.time_ms is None
+    assert "no such event" in too_soon.message
+    assert not result.passed
+
+
+def test_a_60_second_scenario_with_a_broker_kill_and_a_group_runs_well_under_a_second() -> None:
+    # The same figure as `python -m lessons.scenarios.bench` (best of 3, to ignore a busy CPU).
+    figures = measure(DEFAULT, repeat=3)
+    assert figures["cluster_ms"] == 60_000
+    assert figures["passed"]
+    assert figures["best_s"] < 1.0, figures
+
+
+def test_evaluate_checks_one_goal_against_a_live_runtime() -> None:
+    scenario = load_scenario(
+        {
+            "expect": [
+                {"id": "made", "event": "topic_created", "where": {"topic": "payments"}},
+                {
+                    "id": "count",
+                    "probe": "record_count",
+                    "args": {"topic": "payments"},
+                    "at_least": 2,
+                },
+            ]
+        }
+    )
+    made, count = scenario.expect
+    runtime = ClusterRuntime(ClusterSpec(seed=1))
+    assert evaluate(made, runtime) is None
+    mark = len(runtime.cluster.events)
+    runtime.apply(
+        {"type": "create_topic", "name": "payments", "partitions": 1, "replication_factor": 3}
+    )
+    outcome = evaluate(made, runtime, since_event_index=mark)
+    assert outcome is not None and outcome.held and outcome.time_ms == runtime.now_ms
+    assert evaluate(count, runtime) is None
+    runtime.apply({"type": "produce", "topic": "payments", "value": "v", "count": 2})
+    runtime.advance(500)
+    held = evaluate(count, runtime)
+    assert held is not None and held.observed == 2
+
+
+def test_every_event_a_busy_scenario_emits_is_in_the_catalogue() -> None:
+    result = run_scenario(load_scenario(DEFAULT))
+    kinds = {event.kind for event in result.events}
+    assert len(kinds) > 10
+    assert kinds <= set(EVENT_KINDS)
