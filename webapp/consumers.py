@@ -142,6 +142,17 @@ class ClusterConsumer(AsyncWebsocketConsumer):
                     **bad.extra,
                 }
             )
+        except host_client.HostBusy:
+            logger.warning("socket %s on %s: host busy", self.channel_name, self.cluster_id)
+            await self._send_frame(
+                {
+                    "type": "error",
+                    "code": "busy",
+                    "seq": seq if isinstance(seq, int) else None,
+                    "message": "The cluster is busy and did not take this command; "
+                    "send it again in a moment.",
+                }
+            )
         except Exception:
             logger.exception("socket %s on %s failed", self.channel_name, self.cluster_id)
             await self._send_frame(

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from channels.db import database_sync_to_async
+from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
 from django.db import IntegrityError
 
@@ -199,9 +200,24 @@ class ClusterHost:
         else:
             logger.warning("host %s ignored message type %r", self.cluster_id, kind)
 
+    @property
+    def channel(self) -> str:
+        """The host's own inbox (empty until started)."""
+        return self._channel if self.running else ""
+
     async def _reply(self, reply_to: str | None, frame: dict[str, Any]) -> None:
-        if reply_to:
-            await self.layer.send(reply_to, {"type": "client.frame", "frame": frame})
+        if not reply_to:
+            return
+        message = {"type": "client.frame", "frame": frame}
+        for _ in range(40):  # a full socket inbox gets 2 s to drain before the answer is lost
+            try:
+                await self.layer.send(reply_to, message)
+                return
+            except ChannelFull:
+                await asyncio.sleep(0.05)
+        logger.warning(
+            "host %s: socket %s stopped reading; answer dropped", self.cluster_id, reply_to
+        )
 
     async def _send_full(self, reply_to: str | None) -> None:
         if not reply_to:
