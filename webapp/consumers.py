@@ -7,6 +7,7 @@ frames `{"type": "ack" | "error", ...}` that the page's glue script shows.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -27,6 +28,7 @@ from webapp.engine_host.host import viewers_group
 logger = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 16 * 1024
+VIEWER_KEEPALIVE_S = 10.0
 # Whole numbers a message may carry (seq, counts, ids) and how deep it may nest.
 MAX_INT = safe_json.MAX_INT
 MAX_DEPTH = 20
@@ -105,10 +107,26 @@ class ClusterConsumer(AsyncWebsocketConsumer):
             self.cluster_id, {"type": "host.join", "reply_to": self.channel_name}
         )
         self.joined = True
+        self.keepalive = asyncio.get_running_loop().create_task(self._keep_watching())
+
+    async def _keep_watching(self) -> None:
+        """Tell the host this socket still watches; a socket that dies without a goodbye
+        stops these, and the host stops counting it."""
+        while True:
+            await asyncio.sleep(VIEWER_KEEPALIVE_S)
+            try:
+                await host_client.host_send(
+                    self.cluster_id, {"type": "host.viewing", "reply_to": self.channel_name}
+                )
+            except Exception:
+                logger.warning(
+                    "socket %s: keepalive to %s failed", self.channel_name, self.cluster_id
+                )
 
     async def disconnect(self, code: int) -> None:
         if not getattr(self, "joined", False):
             return
+        self.keepalive.cancel()
         await self.channel_layer.group_discard(viewers_group(self.cluster_id), self.channel_name)
         try:
             await host_client.host_send(

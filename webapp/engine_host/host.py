@@ -53,6 +53,8 @@ def host_group(cluster_id: str) -> str:
 class HostSettings:
     publish_max_hz: float = 10.0
     idle_seconds: float = 60.0
+    # A socket says it still watches every VIEWER_KEEPALIVE_S; silent this long, it is gone.
+    viewer_ttl_seconds: float = 30.0
     owner_id: str = "local"
 
 
@@ -85,7 +87,8 @@ class ClusterHost:
         self.speed = stored.speed if stored.speed in SPEEDS else 1.0
         self.next_seq = stored.next_seq
         self.client_seqs: dict[str, int] = dict(stored.client_seqs)
-        self.viewers: set[str] = set()
+        # Watching sockets by channel, with when each last said it is still there.
+        self.viewers: dict[str, float] = {}
         self.published = PublishedState()
         self.running = False
         self.stop_reason = ""
@@ -171,14 +174,19 @@ class ClusterHost:
         reply_to = message.get("reply_to")
         if kind == "host.join":
             if reply_to:
-                self.viewers.add(reply_to)
+                self.viewers[reply_to] = time.monotonic()
             self._mark_dirty()
             await self._send_full(reply_to)
+        elif kind == "host.viewing":
+            # A socket's keepalive: it still watches (a socket that stops sending these is
+            # dropped after viewer_ttl_seconds, whatever killed it).
+            if reply_to:
+                known = reply_to in self.viewers
+                self.viewers[reply_to] = time.monotonic()
+                if not known:
+                    self._mark_dirty()
         elif kind == "host.leave":
-            self.viewers.discard(reply_to or "")
-            if not self.viewers:
-                self._idle_since = time.monotonic()
-            self._mark_dirty()
+            self._drop_viewer(reply_to or "")
         elif kind == "host.fragment":
             # A fragment rendered elsewhere (a Stress it progress bar) joins the published state.
             self.extra_fragments[str(message.get("id"))] = str(message.get("html", ""))
@@ -204,6 +212,20 @@ class ClusterHost:
     def channel(self) -> str:
         """The host's own inbox (empty until started)."""
         return self._channel if self.running else ""
+
+    def _drop_viewer(self, channel: str) -> None:
+        self.viewers.pop(channel, None)
+        if not self.viewers:
+            self._idle_since = time.monotonic()
+        self._mark_dirty()
+
+    def _expire_viewers(self, now: float) -> None:
+        ttl = self.settings.viewer_ttl_seconds
+        for channel in [c for c, seen in self.viewers.items() if now - seen > ttl]:
+            logger.info(
+                "host %s: viewer %s went silent; no longer counted", self.cluster_id, channel
+            )
+            self._drop_viewer(channel)
 
     async def _reply(self, reply_to: str | None, frame: dict[str, Any]) -> None:
         if not reply_to:
@@ -412,6 +434,7 @@ class ClusterHost:
                 ):
                     await self.stop("lost the ownership lease")
                     return
+            self._expire_viewers(now)
             if not self.viewers and now - self._idle_since >= self.settings.idle_seconds:
                 await self.stop("idle")
                 return
