@@ -55,6 +55,9 @@ class HostSettings:
     idle_seconds: float = 60.0
     # A socket says it still watches every VIEWER_KEEPALIVE_S; silent this long, it is gone.
     viewer_ttl_seconds: float = 30.0
+    # Seconds of engine work (CPU, in the host's worker thread) one host may spend per real
+    # second; a cluster that needs more runs its clock slower, and says so on its stage.
+    work_budget_per_s: float = 0.25
     owner_id: str = "local"
 
 
@@ -102,6 +105,11 @@ class ClusterHost:
         # Lag and rate charts, sampled on the cluster clock (bounded, rendered once per sample).
         self.metrics = charts.MetricsHistory()
         self.extra_fragments: dict[str, str] = {}
+        # The work budget: credit in seconds of engine work, and the clock's recent pace.
+        self._work_credit = settings.work_budget_per_s
+        self._pace: list[tuple[float, int]] = []  # (real time, cluster ms advanced)
+        self.throttled_to: float | None = None
+        self._limited_at = float("-inf")
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -378,13 +386,41 @@ class ClusterHost:
 
     # -- time -----------------------------------------------------------------------------
 
-    async def advance_live(self, ms: int) -> None:
-        """Run the clock `ms` forward now (logged later, coalesced with other ticks)."""
+    async def advance_live(self, ms: int) -> float:
+        """Run the clock `ms` forward now (logged later, coalesced with other ticks), in a worker
+        thread so the event loop keeps answering; returns the engine work it took (CPU s)."""
+        runtime = self.runtime
+
+        def run() -> float:
+            started = time.thread_time()
+            runtime.advance(ms)
+            return time.thread_time() - started
+
         async with self.lock:
-            self.runtime.advance(ms)
+            spent = await asyncio.to_thread(run)
             self.metrics.observe(self.runtime)
             self._unlogged_advance_ms += ms
         self._mark_dirty()
+        return spent
+
+    def _note_pace(self, now: float, ran_ms: int, limited: bool) -> None:
+        """Keep the last 3 s of the clock's pace; below 90 % of the chosen speed while the
+        budget held it back, the stage says how fast the cluster really runs."""
+        if limited:
+            self._limited_at = now
+        self._pace.append((now, ran_ms))
+        while self._pace and now - self._pace[0][0] > 3.0:
+            self._pace.pop(0)
+        span = now - self._pace[0][0] if len(self._pace) > 1 else 0.0
+        if span < 1.0:
+            return
+        achieved = sum(ms for _, ms in self._pace[1:]) / (span * 1000)
+        throttled: float | None = None
+        if now - self._limited_at < 3.0 and achieved < 0.9 * self.speed:
+            throttled = round(achieved, 1)
+        if throttled != self.throttled_to:
+            self.throttled_to = throttled
+            self._mark_dirty()
 
     async def _clock(self) -> None:
         loop = asyncio.get_running_loop()
@@ -396,10 +432,21 @@ class ClusterHost:
             elapsed, last = now - last, now
             if self.paused or not self.viewers:
                 owed_ms = 0.0
+                self._pace.clear()
+                if self.throttled_to is not None:
+                    self.throttled_to = None
+                    self._mark_dirty()
                 continue
+            budget = self.settings.work_budget_per_s
+            self._work_credit = min(budget, self._work_credit + elapsed * budget)
             owed_ms += elapsed * 1000.0 * self.speed
             if owed_ms > MAX_ADVANCE_PER_TICK_MS:  # the loop stalled: don't race to catch up
                 owed_ms = float(MAX_ADVANCE_PER_TICK_MS)
+            if self._work_credit <= 0:
+                # Over its work budget: this tick's time is not run, so the clock slows down.
+                owed_ms = 0.0
+                self._note_pace(now, 0, limited=True)
+                continue
             # Land on a multiple of the quantum so live ticks and replay split time identically
             # (the runtime acts on TICK_MS boundaries; below 1x, 1 ms quanta let the stage show
             # messages in flight, which live for a few ms between two TICK_MS boundaries).
@@ -411,7 +458,8 @@ class ClusterHost:
                 continue
             owed_ms -= whole
             try:
-                await self.advance_live(whole)
+                self._work_credit -= await self.advance_live(whole)
+                self._note_pace(loop.time(), whole, limited=self._work_credit <= 0)
             except Exception:
                 logger.exception("host %s: the engine failed to advance; pausing", self.cluster_id)
                 self.paused = True
@@ -452,7 +500,8 @@ class ClusterHost:
                 break
             self._dirty.clear()
             started = time.perf_counter()
-            update = self._publish()
+            async with self.lock:  # never render while the worker thread advances the runtime
+                update = self._publish()
             render_s = time.perf_counter() - started
             if update is not None:
                 await self.layer.group_send(viewers_group(self.cluster_id), update)
@@ -467,6 +516,7 @@ class ClusterHost:
             paused=self.paused,
             speed=self.speed,
             viewers=len(self.viewers),
+            throttled_to=None if self.paused else self.throttled_to,
         )
 
     def _publish(self) -> dict[str, Any] | None:
