@@ -24,6 +24,7 @@ from webapp import forms, safe_json
 from webapp.engine_host import client as host_client
 from webapp.engine_host import store
 from webapp.engine_host.host import viewers_group
+from webapp.engine_host.registry import TooManyHosts
 
 logger = logging.getLogger(__name__)
 
@@ -103,9 +104,20 @@ class ClusterConsumer(AsyncWebsocketConsumer):
             return
         await self.accept()
         await self.channel_layer.group_add(viewers_group(self.cluster_id), self.channel_name)
-        await host_client.host_send(
-            self.cluster_id, {"type": "host.join", "reply_to": self.channel_name}
-        )
+        try:
+            await host_client.host_send(
+                self.cluster_id, {"type": "host.join", "reply_to": self.channel_name}
+            )
+        except TooManyHosts as full:
+            logger.warning("socket for %s refused: %s", self.cluster_id, full)
+            await self._send_frame(
+                {"type": "error", "code": "server_full", "message": full.message}
+            )
+            await self.channel_layer.group_discard(
+                viewers_group(self.cluster_id), self.channel_name
+            )
+            await self.close(code=4503)
+            return
         self.joined = True
         self.keepalive = asyncio.get_running_loop().create_task(self._keep_watching())
 

@@ -15,13 +15,13 @@ from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, re
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from webapp import experiments, timeline
+from webapp import experiments, timeline, visitor_limits
 from webapp.engine_host import render as stage_render
 from webapp.engine_host import store
 from webapp.engine_host.host import host_group
 from webapp.engine_host.registry import get_registry
 from webapp.models import LiveCluster, SharedState, StressRun
-from webapp.views import SESSION_SANDBOX, _session_key
+from webapp.views import SESSION_SANDBOX, _session_key, too_many_sandboxes
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +98,9 @@ def sandbox_fork(request: HttpRequest, cluster_id: str) -> HttpResponse:
     at_ms = _int_param(request.POST.get("t"))
     if at_ms is None or at_ms < 0:
         return HttpResponseBadRequest("Say from which moment to fork (t, in ms).")
+    refusal = _sandbox_refusal(request)
+    if refusal:
+        return too_many_sandboxes(refusal)
     fork = timeline.sandbox_fork(
         cluster_id=sandbox.id, at_ms=at_ms, session_key=_session_key(request)
     )
@@ -147,8 +150,15 @@ async def _open_checked(
 ) -> HttpResponse:
     # The replay that times the commands is CPU work (bounded by the replay budget): it runs
     # in a thread of its own, never on the event loop or the thread Django's sync views share.
+    refusal = await sync_to_async(_sandbox_refusal)(request)
+    if refusal:
+        return too_many_sandboxes(refusal)
     times = await asyncio.to_thread(timeline.command_times, spec=spec, commands=commands)
     return await sync_to_async(_open_shared)(request, spec, commands, times)
+
+
+def _sandbox_refusal(request: HttpRequest) -> str | None:
+    return visitor_limits.sandbox_refusal(request, _session_key(request))
 
 
 @require_GET

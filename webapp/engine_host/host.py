@@ -58,6 +58,8 @@ class HostSettings:
     # Seconds of engine work (CPU, in the host's worker thread) one host may spend per real
     # second; a cluster that needs more runs its clock slower, and says so on its stage.
     work_budget_per_s: float = 0.25
+    max_apps: int = 8
+    max_app_rate: float = 400.0
     owner_id: str = "local"
 
 
@@ -296,9 +298,33 @@ class ClusterHost:
         self._mark_dirty()
         return frame
 
+    def _limit_refusal(self, payload: dict[str, Any]) -> str | None:
+        """Apps and their rates are bounded per cluster (refused before they are logged)."""
+        kind = payload.get("type")
+        if kind not in ("start_producer", "add_group_consumer"):
+            return None
+        apps = list(self.runtime.cluster.apps.apps)
+        if len(apps) >= self.settings.max_apps:
+            return (
+                f"This cluster already runs {len(apps)} apps, the most one cluster may; "
+                "stop or reuse one of them."
+            )
+        if kind == "start_producer":
+            rate = sum(float(a.rate_per_sec) for a in apps if a.kind == "producer")
+            wanted = float(payload.get("rate", 0))
+            if rate + wanted > self.settings.max_app_rate:
+                return (
+                    f"Producer apps on one cluster send at most {self.settings.max_app_rate:g} "
+                    f"records a second together; this cluster's already send {rate:g}."
+                )
+        return None
+
     async def _logged_command_locked(
         self, payload: dict[str, Any], client_id: str, client_seq: int | None
     ) -> dict[str, Any]:
+        refusal = self._limit_refusal(payload)
+        if refusal:
+            return {"type": "error", "code": "limit", "message": refusal}
         await self._flush_advance_locked()
         try:
             await self._append_locked(payload, client_id=client_id, client_seq=client_seq)
