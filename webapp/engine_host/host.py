@@ -100,6 +100,7 @@ class ClusterHost:
         self.lock = asyncio.Lock()
         self._dirty = asyncio.Event()
         self._unlogged_advance_ms = 0
+        self._advance_seq: int | None = None  # the seq of the advance this host may lengthen
         self._last_flush = time.monotonic()
         self._idle_since = time.monotonic()
         self._channel = ""
@@ -394,20 +395,28 @@ class ClusterHost:
         self.next_seq += 1
 
     async def _flush_advance_locked(self) -> None:
-        """Log the time the clock has already run, so replay reaches the same moment."""
+        """Log the time the clock has already run, so replay reaches the same moment. When the
+        log's last entry is this host's own advance, it is lengthened instead of followed by a
+        new one, so flushing before every publish keeps the log short."""
         self._last_flush = time.monotonic()
         pending = self._unlogged_advance_ms
         if not pending:
             return
-        payload = {"type": "advance", "ms": pending}
-        seq = self.next_seq
-        await database_sync_to_async(store.cluster_command_append)(
-            cluster_id=self.cluster_id,
-            seq=seq,
-            payload=payload,
-            logical_time_ms=self.runtime.now_ms - pending,
-        )
-        self.next_seq += 1
+        if self._advance_seq is not None and self._advance_seq == self.next_seq - 1:
+            await database_sync_to_async(store.cluster_advance_extend)(
+                cluster_id=self.cluster_id, seq=self._advance_seq, ms=pending
+            )
+        else:
+            payload = {"type": "advance", "ms": pending}
+            seq = self.next_seq
+            await database_sync_to_async(store.cluster_command_append)(
+                cluster_id=self.cluster_id,
+                seq=seq,
+                payload=payload,
+                logical_time_ms=self.runtime.now_ms - pending,
+            )
+            self._advance_seq = seq
+            self.next_seq += 1
         self._unlogged_advance_ms = 0
 
     # -- time -----------------------------------------------------------------------------
@@ -527,6 +536,12 @@ class ClusterHost:
             self._dirty.clear()
             started = time.perf_counter()
             async with self.lock:  # never render while the worker thread advances the runtime
+                # Durable first: no viewer sees a moment the log could not rebuild after a crash.
+                try:
+                    await self._flush_advance_locked()
+                except IntegrityError:
+                    asyncio.get_running_loop().create_task(self.stop("lost ownership of the log"))
+                    break
                 update = self._publish()
             render_s = time.perf_counter() - started
             if update is not None:
