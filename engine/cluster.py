@@ -48,6 +48,7 @@ from engine.coordinator.group.group_service import GroupDescription, GroupServic
 from engine.coordinator.transaction.transaction_coordinator import TransactionService
 from engine.coordinator.transaction.transactional_offsets import TransactionalOffsets
 from engine.errors import (
+    ClusterUnavailableError,
     InvalidPartitionsError,
     InvalidReplicationFactorError,
     KafkaError,
@@ -84,6 +85,10 @@ __all__ = [
     "iter_partitions",
     "validate_topic_name",
 ]
+
+# How long a broker keeps retrying to forward an admin request to the controller before it
+# answers REQUEST_TIMED_OUT (Kafka's BrokerServer gives its forwarding channel 60000 ms).
+FORWARDING_RETRY_TIMEOUT_MS = 60_000
 
 
 class Cluster:
@@ -277,6 +282,7 @@ class Cluster:
             },
         )
         validate_new_topic(name, partitions, replication_factor)
+        self._forward_to_controller("CreateTopics")
         self._create_topic(name, partitions, replication_factor, config)
 
     def _create_topic(
@@ -304,10 +310,12 @@ class Cluster:
 
     def delete_topic(self, name: str) -> None:
         self._record_call("cluster.delete_topic", {"name": name})
+        self._forward_to_controller("DeleteTopics")
         self.controller.delete_topic(name)
 
     def add_partitions(self, name: str, total: int) -> None:
         self._record_call("cluster.add_partitions", {"name": name, "total": total})
+        self._forward_to_controller("CreatePartitions")
         topic = self.controller.topics.get(name)
         if topic is None:
             raise UnknownTopicOrPartitionError(f"Topic '{name}' does not exist.")
@@ -323,10 +331,32 @@ class Cluster:
 
     def alter_topic_config(self, name: str, config: dict[str, Any]) -> None:
         self._record_call("cluster.alter_topic_config", {"name": name, "config": config})
+        self._forward_to_controller("IncrementalAlterConfigs")
         if name not in self.controller.topics:
             raise UnknownTopicOrPartitionError(f"Topic '{name}' does not exist.")
         changes = TOPIC.parse(config)
         self.controller.alter_config(name, changes)
+
+    def _forward_to_controller(self, api: str) -> None:
+        """A broker forwards admin requests that change metadata to the active controller
+        (Kafka's ForwardingManager). With none elected it keeps retrying for its forwarding
+        retry timeout (BrokerServer: retryTimeoutMs = 60000) and then answers the request with
+        REQUEST_TIMED_OUT. The call blocks meanwhile, so the cluster's clock runs on; a quorum
+        that comes back in time lets the request through."""
+        controller = self.controller
+        if controller.has_quorum():
+            return
+        started = self.now_ms
+        if self._run_until(controller.has_quorum, started + FORWARDING_RETRY_TIMEOUT_MS):
+            return
+        self.emit(
+            "controller_request_timed_out",
+            {"api": api, "waited_ms": self.now_ms - started, "error": "TimeoutException"},
+        )
+        raise ClusterUnavailableError(
+            f"{api} timed out: no active controller answered the forwarded request within "
+            f"{FORWARDING_RETRY_TIMEOUT_MS} ms (REQUEST_TIMED_OUT)."
+        )
 
     def list_topics(self) -> list[str]:
         return sorted(self.controller.topics)
@@ -484,6 +514,7 @@ class Cluster:
             "cluster.elect_leaders",
             {"topic": topic, "partition": partition, "election_type": election_type},
         )
+        self._forward_to_controller("ElectLeaders")
         self.controller.elect_leaders(topic, partition, election_type)
 
     # --- clients -----------------------------------------------------------------------------

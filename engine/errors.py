@@ -7,11 +7,15 @@ Each class carries a plain sentence for learners (`.explanation`).
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class KafkaError(Exception):
     code: int | None = None
     retriable: bool = False
     explanation: str = "Kafka reported an error."
+    # The Java name where it is not this class's name with Exception for Error.
+    java_name: str | None = None
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.explanation)
@@ -20,6 +24,8 @@ class KafkaError(Exception):
     @property
     def kafka_name(self) -> str:
         """The Java exception name a learner would see in Kafka's logs."""
+        if self.java_name is not None:
+            return self.java_name
         name = type(self).__name__
         if name == "KafkaTimeoutError":
             return "TimeoutException"
@@ -36,8 +42,30 @@ class UnknownServerError(KafkaError):
 
 
 class OffsetOutOfRangeError(KafkaError):
-    code = 1
+    code: int | None = 1
     explanation = "The requested offset is below the log start offset or above the log end."
+
+
+class LogTruncationError(OffsetOutOfRangeError):
+    """Kafka's `LogTruncationException` (KIP-320): the consumer's position is past the end of
+    its epoch on the new leader, so records it read are no longer in the log. Raised from poll()
+    only with auto.offset.reset=none; `divergent_offsets` holds where the logs part ways."""
+
+    code = None
+    explanation = (
+        "The partition's log was truncated below this consumer's position (an unclean leader "
+        "election): records it already read are gone, and no reset policy says where to go."
+    )
+
+    def __init__(
+        self,
+        message: str | None = None,
+        fetch_offsets: dict[Any, int] | None = None,
+        divergent_offsets: dict[Any, int] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.fetch_offsets = dict(fetch_offsets or {})
+        self.divergent_offsets = dict(divergent_offsets or {})
 
 
 class CorruptRecordError(RetriableError):
@@ -64,7 +92,10 @@ class NotLeaderOrFollowerError(RetriableError):
 
 
 class RequestTimedOutError(RetriableError):
+    """REQUEST_TIMED_OUT, which Kafka's clients raise as `TimeoutException`."""
+
     code = 7
+    java_name = "TimeoutException"
     explanation = "The broker could not complete the request within its timeout."
 
 
@@ -381,10 +412,20 @@ class TransactionAbortableError(KafkaError):
 
 
 class KafkaTimeoutError(RetriableError):
-    code = 7
+    code: int | None = 7
     explanation = (
         "The client gave up waiting: the operation did not complete within its timeout "
         "(delivery.timeout.ms, max.block.ms or request.timeout.ms)."
+    )
+
+
+class BufferExhaustedError(KafkaTimeoutError):
+    """Kafka's `BufferExhaustedException`, a `TimeoutException` raised by the producer itself."""
+
+    code = None
+    explanation = (
+        "The producer's buffer.memory is used up by batches the brokers have not acknowledged, "
+        "and no room came free within max.block.ms: the producer is faster than the brokers."
     )
 
 
@@ -428,9 +469,15 @@ class ResourceLimitError(KafkaError):
     explanation = "This simulated cluster has reached one of its resource limits."
 
 
-class ClusterUnavailableError(KafkaError):
-    code = None
-    explanation = "The operation needs the controller quorum, which has lost its majority."
+class ClusterUnavailableError(RequestTimedOutError):
+    """A metadata change with no active controller: Kafka's broker keeps the forwarded request
+    for its forwarding retry timeout (60 s), then answers REQUEST_TIMED_OUT, which the admin
+    client raises as `TimeoutException`. (The name is this engine's, kept for callers.)"""
+
+    explanation = (
+        "The broker could not forward the request to an active controller in time: the "
+        "controller quorum has lost its majority, so no metadata can change."
+    )
 
 
 def error_for_code(code: int) -> type[KafkaError]:

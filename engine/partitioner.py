@@ -93,7 +93,11 @@ class BuiltInPartitioner:
     One instance per topic per producer. Records stick to one partition until at least
     `sticky_batch_size` (the producer's `batch.size`) bytes went to it, then a new partition is
     drawn at random among those with a leader. The producer calls `peek_current_partition` before
-    appending a record and `update_partition_info` after, as `RecordAccumulator.append` does.
+    appending a record and `update_partition_info` after, as `RecordAccumulator.append` does;
+    before the append it also calls `update_partition_info(0, ..., enable_switch=True)` once
+    every batch of the partition is full (`partitionChanged`), so the switch happens before a
+    record would open a new batch there. The bytes counted are what each append grew the
+    partition's batches by, a new batch's header included.
     """
 
     def __init__(self, topic: str, sticky_batch_size: int, rng: Random) -> None:

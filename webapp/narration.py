@@ -144,6 +144,40 @@ def _offsets_committed(d: dict[str, Any]) -> tuple[str, str]:
     return f"group {d.get('group')} committed {shown}{more}", "info"
 
 
+def _kib(size: Any) -> str:
+    return f"{int(size or 0) // 1024} KiB"
+
+
+def _buffer_blocked(d: dict[str, Any]) -> tuple[str, str]:
+    return (
+        f"{d.get('producer')}'s buffer.memory ({_kib(d.get('buffer_memory'))}) is full of "
+        "batches the brokers have not acknowledged: send() now waits, up to "
+        f"max.block.ms ({int(d.get('max_block_ms') or 0) / 1000:g} s), for a batch to finish",
+        "warn",
+    )
+
+
+def _buffer_exhausted(d: dict[str, Any]) -> tuple[str, str]:
+    return (
+        f"{d.get('producer')} waited {int(d.get('waited_ms') or 0) / 1000:g} s and no buffer "
+        "came free: the send failed with BufferExhaustedException (the producer is faster "
+        "than the brokers)",
+        "bad",
+    )
+
+
+def _truncation_detected(d: dict[str, Any]) -> tuple[str, str]:
+    where = _tp(d)
+    lost = f"{d.get('client')} had read {where} up to offset {d.get('position')}, but "
+    if d.get("divergent_offset") is None:
+        lost += "the new leader shares no epoch with what it read"
+    else:
+        lost += f"the new leader's log parts from it at offset {d.get('divergent_offset')}"
+    if d.get("reset_to") is None:
+        return lost + ": poll() raises LogTruncationException (auto.offset.reset=none)", "bad"
+    return lost + f": it moves back to {d.get('reset_to')} and reads the new records", "warn"
+
+
 def _produce_failed(d: dict[str, Any]) -> tuple[str, str]:
     where = f" to {_tp(d)}" if d.get("topic") is not None else ""
     return f"a send{where} failed with {d.get('error')}", "bad"
@@ -190,6 +224,26 @@ SIMPLE: dict[str, Callable[[dict[str, Any]], tuple[str, str]]] = {
         "info",
     ),
     "produce_failed": _produce_failed,
+    "producer_buffer_blocked": _buffer_blocked,
+    "producer_buffer_unblocked": lambda d: (
+        f"{d.get('producer')}'s send() got buffer memory back after "
+        f"{int(d.get('waited_ms') or 0)} ms and goes on",
+        "info",
+    ),
+    "producer_buffer_exhausted": _buffer_exhausted,
+    "log_truncation_detected": _truncation_detected,
+    "offsets_deleted": lambda d: (
+        f"group {d.get('group')} lost its committed offsets on "
+        + ", ".join(f"{t}-{p}" for t, p in d.get("offsets", [])[:4])
+        + (" and more" if len(d.get("offsets", [])) > 4 else "")
+        + f" ({d.get('reason')})",
+        "info",
+    ),
+    "controller_request_timed_out": lambda d: (
+        f"{d.get('api')} hung for {int(d.get('waited_ms') or 0) / 1000:g} s: the broker found "
+        "no active controller to forward it to and answered with a TimeoutException",
+        "bad",
+    ),
     "transaction_committed": lambda d: (
         f"transaction {d.get('transactional_id', '')} committed".replace("  ", " "),
         "info",

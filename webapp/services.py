@@ -69,3 +69,24 @@ def sandbox_create(*, session_key: str = "", seed: int | None = None) -> LiveClu
                 cluster_id=cluster.id, seq=seq, payload=payload, logical_time_ms=0
             )
     return cluster
+
+
+def lesson_cluster_create(*, compiled: Any, session_key: str = "") -> LiveCluster:
+    """A live cluster for a lesson: the lesson scenario's cluster, then its topics and setup
+    commands at t=0 (the same payloads the walk-through applies)."""
+    spec = compiled.scenario.cluster
+    with transaction.atomic():
+        cluster = LiveCluster(
+            kind=LiveCluster.Kind.SANDBOX,
+            seed=spec.seed,
+            brokers=spec.brokers,
+            controllers=spec.controllers,
+            engine_config=dict(spec.config or {}),
+            owner_session_key=session_key,
+        )
+        cluster.save()
+        for seq, payload in enumerate(compiled.setup_payloads(), start=1):
+            store.cluster_command_append(
+                cluster_id=cluster.id, seq=seq, payload=payload, logical_time_ms=0
+            )
+    return cluster

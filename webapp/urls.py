@@ -1,11 +1,18 @@
 from django.urls import path
 
-from webapp import views, views_timeline
+from webapp import views, views_lessons, views_timeline
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("sandbox/", views.sandbox_mine, name="sandbox-mine"),
+    # lessons (webapp/views_lessons.py)
+    path("lessons/", views_lessons.lessons_catalogue, name="lessons"),
+    path("lessons/glossary/", views_lessons.lessons_glossary, name="glossary"),
+    path("lessons/<slug:lesson_id>/", views_lessons.lesson_page, name="lesson-page"),
+    path("lessons/<slug:lesson_id>/step/", views_lessons.lesson_step, name="lesson-step"),
+    path("lessons/<slug:lesson_id>/answer/", views_lessons.lesson_answer, name="lesson-answer"),
+    path("lessons/<slug:lesson_id>/restart/", views_lessons.lesson_restart, name="lesson-restart"),
     path("sandbox/new/", views.sandbox_new, name="sandbox-new"),
     path("sandbox/<str:cluster_id>/", views.sandbox_detail, name="sandbox-detail"),
     path("sandbox/<str:cluster_id>/produce/", views.sandbox_produce, name="sandbox-produce"),

@@ -68,6 +68,7 @@ class ClientBase:
         self.metadata_in_flight = False
         self.metadata_version = 0
         self._metadata_retry: Timer | None = None
+        self._metadata_expiry: Timer | None = None
         self.last_metadata_ms = -(10**12)
         self.alive = True
         self._next_broker = 0
@@ -220,6 +221,7 @@ class ClientBase:
                 self.topics.pop(name, None)
             self.metadata_version += 1
             self.last_metadata_ms = self.now_ms
+            self._schedule_metadata_expiry()
             # Topics wanted since this request left count too: they were not asked for yet.
             incomplete = [
                 name
@@ -231,6 +233,33 @@ class ClientBase:
                 self._retry_metadata()
 
         self.send_request(broker_id, "metadata", handle, on_reply)
+
+    def _schedule_metadata_expiry(self) -> None:
+        """Kafka's NetworkClient.poll asks `DefaultMetadataUpdater.maybeUpdate` on every turn of
+        the client's I/O loop, which refreshes the metadata once `metadata.max.age.ms` passed
+        since the last update, even while the application sends or polls nothing."""
+        if not self.refreshes_metadata_in_background():
+            return
+        if self._metadata_expiry is not None:
+            self._metadata_expiry.cancel()
+        age = int(self.config["metadata.max.age.ms"])
+        updated = self.last_metadata_ms
+
+        def expire() -> None:
+            self._metadata_expiry = None
+            if (
+                self.alive
+                and self.last_metadata_ms == updated
+                and self.refreshes_metadata_in_background()
+            ):
+                self.request_metadata_update()
+
+        self._metadata_expiry = self.ctx.scheduler.call_later(age, expire)
+
+    def refreshes_metadata_in_background(self) -> bool:
+        """Hook: whether an I/O thread runs while the application is idle (a producer's
+        Sender; a group consumer's heartbeat thread)."""
+        return False
 
     def _retry_metadata(self) -> None:
         if self._metadata_retry is not None and not self._metadata_retry.cancelled:

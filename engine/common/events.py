@@ -34,6 +34,7 @@ class EventKind(StrEnum):
     CONTROLLER_STOPPED = "controller_stopped"
     CONTROLLER_ELECTED = "controller_elected"
     CONTROLLER_LOST_QUORUM = "controller_lost_quorum"
+    CONTROLLER_REQUEST_TIMED_OUT = "controller_request_timed_out"
     BROKER_FENCED = "broker_fenced"
     BROKER_UNFENCED = "broker_unfenced"
     TOPIC_CREATED = "topic_created"
@@ -60,6 +61,9 @@ class EventKind(StrEnum):
     PRODUCE_RETRIED = "produce_retried"
     PRODUCE_FAILED = "produce_failed"
     PRODUCER_EPOCH_BUMPED = "producer_epoch_bumped"
+    PRODUCER_BUFFER_BLOCKED = "producer_buffer_blocked"
+    PRODUCER_BUFFER_UNBLOCKED = "producer_buffer_unblocked"
+    PRODUCER_BUFFER_EXHAUSTED = "producer_buffer_exhausted"
     # consumers and their group membership (client side)
     COORDINATOR_FOUND = "coordinator_found"
     COORDINATOR_LOST = "coordinator_lost"
@@ -71,6 +75,7 @@ class EventKind(StrEnum):
     OFFSET_FETCHED = "offset_fetched"
     OFFSET_RESET = "offset_reset"
     OFFSET_OUT_OF_RANGE = "offset_out_of_range"
+    LOG_TRUNCATION_DETECTED = "log_truncation_detected"
     CONSUMER_CRASHED = "consumer_crashed"
     # the group coordinator
     GROUP_COORDINATOR_LOADED = "group_coordinator_loaded"
@@ -83,6 +88,7 @@ class EventKind(StrEnum):
     OFFSETS_COMMITTED = "offsets_committed"
     OFFSETS_COMMIT_FAILED = "offsets_commit_failed"
     OFFSETS_EXPIRED = "offsets_expired"
+    OFFSETS_DELETED = "offsets_deleted"
     OFFSETS_TOPIC_CREATION_FAILED = "offsets_topic_creation_failed"
     GROUP_DELETED = "group_deleted"
     # the transaction coordinator
@@ -125,6 +131,14 @@ class ControllerElected(TypedDict):
 
 class ControllerLostQuorum(TypedDict):
     controller: int
+
+
+class ControllerRequestTimedOut(TypedDict):
+    """A forwarded admin request found no active controller for the forwarding timeout."""
+
+    api: str  # CreateTopics, DeleteTopics, CreatePartitions, IncrementalAlterConfigs, ...
+    waited_ms: int
+    error: str  # TimeoutException
 
 
 class BrokerFenced(TypedDict):
@@ -291,6 +305,31 @@ class ProduceFailed(TypedDict):
     records: int
 
 
+class _ProducerBuffer(TypedDict):
+    """A send and the producer's buffer.memory pool (topic and partition are None for a
+    simulated application's send, which has no future yet)."""
+
+    producer: str
+    topic: str | None
+    partition: int | None
+    needed_bytes: int
+    available_bytes: int
+    buffer_memory: int
+    app: NotRequired[int]
+
+
+class ProducerBufferBlocked(_ProducerBuffer):
+    max_block_ms: int
+
+
+class ProducerBufferUnblocked(_ProducerBuffer):
+    waited_ms: int
+
+
+class ProducerBufferExhausted(_ProducerBuffer):
+    waited_ms: int
+
+
 class ProducerEpochBumped(TypedDict):
     producer: str
     producer_id: int
@@ -356,6 +395,18 @@ class OffsetOutOfRange(TypedDict):
     topic: str
     partition: int
     offset: int
+
+
+class LogTruncationDetected(TypedDict):
+    """KIP-320: the consumer's position is past the end of its epoch on the new leader."""
+
+    client: str
+    topic: str
+    partition: int
+    position: int
+    epoch: int
+    divergent_offset: int | None  # None: the leader's log has no epoch in common
+    reset_to: int | str | None  # the new position, a reset policy, or None (LogTruncation)
 
 
 class ConsumerCrashed(TypedDict):
@@ -432,6 +483,15 @@ class OffsetsExpired(TypedDict):
     group: str
     coordinator: int
     offsets: list[TopicPartitionOffset]
+
+
+class OffsetsDeleted(TypedDict):
+    """A deleted topic's offsets got tombstones (Kafka's onPartitionsDeleted)."""
+
+    group: str
+    coordinator: int
+    reason: str
+    offsets: list[TopicPartitionPair]
 
 
 class OffsetsTopicCreationFailed(TypedDict):
@@ -511,6 +571,7 @@ PAYLOADS: Mapping[EventKind, type] = MappingProxyType(
         _K.CONTROLLER_STOPPED: ControllerStopped,
         _K.CONTROLLER_ELECTED: ControllerElected,
         _K.CONTROLLER_LOST_QUORUM: ControllerLostQuorum,
+        _K.CONTROLLER_REQUEST_TIMED_OUT: ControllerRequestTimedOut,
         _K.BROKER_FENCED: BrokerFenced,
         _K.BROKER_UNFENCED: BrokerUnfenced,
         _K.TOPIC_CREATED: TopicCreated,
@@ -534,6 +595,9 @@ PAYLOADS: Mapping[EventKind, type] = MappingProxyType(
         _K.PRODUCE_RETRIED: ProduceRetried,
         _K.PRODUCE_FAILED: ProduceFailed,
         _K.PRODUCER_EPOCH_BUMPED: ProducerEpochBumped,
+        _K.PRODUCER_BUFFER_BLOCKED: ProducerBufferBlocked,
+        _K.PRODUCER_BUFFER_UNBLOCKED: ProducerBufferUnblocked,
+        _K.PRODUCER_BUFFER_EXHAUSTED: ProducerBufferExhausted,
         _K.COORDINATOR_FOUND: CoordinatorFound,
         _K.COORDINATOR_LOST: CoordinatorLost,
         _K.PARTITIONS_ASSIGNED: PartitionsAssigned,
@@ -544,6 +608,7 @@ PAYLOADS: Mapping[EventKind, type] = MappingProxyType(
         _K.OFFSET_FETCHED: OffsetFetched,
         _K.OFFSET_RESET: OffsetReset,
         _K.OFFSET_OUT_OF_RANGE: OffsetOutOfRange,
+        _K.LOG_TRUNCATION_DETECTED: LogTruncationDetected,
         _K.CONSUMER_CRASHED: ConsumerCrashed,
         _K.GROUP_COORDINATOR_LOADED: GroupCoordinatorLoaded,
         _K.GROUP_COORDINATOR_UNLOADED: GroupCoordinatorUnloaded,
@@ -555,6 +620,7 @@ PAYLOADS: Mapping[EventKind, type] = MappingProxyType(
         _K.OFFSETS_COMMITTED: OffsetsCommitted,
         _K.OFFSETS_COMMIT_FAILED: OffsetsCommitFailed,
         _K.OFFSETS_EXPIRED: OffsetsExpired,
+        _K.OFFSETS_DELETED: OffsetsDeleted,
         _K.OFFSETS_TOPIC_CREATION_FAILED: OffsetsTopicCreationFailed,
         _K.GROUP_DELETED: GroupDeleted,
         _K.TXN_COORDINATOR_LOADED: TxnCoordinatorLoaded,

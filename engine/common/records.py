@@ -76,3 +76,14 @@ class RecordBatch:
     @property
     def last_offset(self) -> int:
         return self.records[-1].offset if self.records else self.base_offset
+
+
+def marker_value(coordinator_epoch: int) -> bytes:
+    """Kafka's EndTransactionMarker value: version (int16, 0) and coordinator epoch (int32)."""
+    return (0).to_bytes(2, "big") + coordinator_epoch.to_bytes(4, "big", signed=True)
+
+
+def marker_coordinator_epoch(value: bytes | None) -> int:
+    if value is None or len(value) < 6:
+        return -1
+    return int.from_bytes(value[2:6], "big", signed=True)

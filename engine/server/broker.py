@@ -332,11 +332,14 @@ class Broker:
             self._apply_partition(record.topic, record.partition, record.registration)
 
     def _remove_topic(self, name: str) -> None:
-        self.topics.pop(name, None)
+        known = self.topics.pop(name, None) is not None
         for tp in [tp for tp in self.partitions if tp.topic == name]:
             partition = self.partitions.pop(tp)
             partition.fail_delayed_produces("UNKNOWN_TOPIC_OR_PARTITION")
             self.purgatory.forget_partition(tp)
+        if known and self.alive and self.group_coordinator is not None:
+            # Kafka's BrokerMetadataPublisher: GroupCoordinator.onPartitionsDeleted.
+            self.group_coordinator.on_topic_deleted(name)
 
     def _apply_partition(
         self, topic: str, number: int, registration: PartitionRegistration
@@ -710,6 +713,23 @@ class Broker:
         assert isinstance(spec, int)
         found = log.offset_for_timestamp(spec)
         return ("", found if found is not None and found < log.high_watermark else -1)
+
+    def handle_offset_for_leader_epoch(
+        self, tp: TopicPartition, current_leader_epoch: int, leader_epoch: int
+    ) -> tuple[str, int, int]:
+        """OffsetForLeaderEpoch from a consumer (KIP-320; Kafka's
+        `Partition.lastOffsetForLeaderEpoch`): the largest epoch at or below `leader_epoch` in
+        the leader's log and where it ends, or (-1, -1) for an epoch older than the log."""
+        partition = self.partitions.get(tp)
+        if partition is None or not partition.is_leader:
+            return ("NOT_LEADER_OR_FOLLOWER", -1, -1)
+        if current_leader_epoch >= 0:
+            if current_leader_epoch < partition.leader_epoch:
+                return ("FENCED_LEADER_EPOCH", -1, -1)
+            if current_leader_epoch > partition.leader_epoch:
+                return ("UNKNOWN_LEADER_EPOCH", -1, -1)
+        epoch, end_offset = partition.log.end_offset_for_epoch(leader_epoch)
+        return ("", epoch, end_offset)
 
     def metadata_snapshot(self) -> tuple[dict[str, TopicView], dict[int, BrokerRegistration]]:
         return self.topics, self.brokers

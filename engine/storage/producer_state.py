@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from engine.common.records import RecordBatch
+from engine.common.records import RecordBatch, marker_coordinator_epoch
 from engine.errors import InvalidProducerEpochError, KafkaError, OutOfOrderSequenceError
 from engine.storage.transaction_index import TransactionIndex
 
@@ -36,6 +36,7 @@ class ProducerStateEntry:
     )
     current_txn_first_offset: int | None = None
     last_timestamp: int = -1
+    coordinator_epoch: int = -1  # of the last transaction marker (Kafka's ProducerStateEntry)
 
     @property
     def last_seq(self) -> int:
@@ -106,6 +107,10 @@ class ProducerStateManager:
             entry.batches.clear()
         entry.last_timestamp = batch.max_timestamp
         if batch.is_control:
+            if batch.records:
+                # Kafka's ProducerStateEntry.update: the marker's coordinator epoch (a follower
+                # takes what its leader accepted, even from an older coordinator).
+                entry.coordinator_epoch = marker_coordinator_epoch(batch.records[0].value)
             if batch.control_type == "ABORT" and entry.current_txn_first_offset is not None:
                 self.aborted_index.append(
                     batch.producer_id, entry.current_txn_first_offset, batch.last_offset

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from engine import TopicPartition
+from engine.errors import KafkaError
 from lessons.scenarios.limits import MAX_PRODUCE_COUNT
 from lessons.scenarios.results import ApplyResult
 
@@ -269,6 +270,77 @@ def commit_group(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyRe
         return runtime.refuse(f"Consumer app {app_id} is not running.")
     apps_service(runtime).control(app_id, "commit")
     return ApplyResult(ok=True, message=f"Consumer app {app_id} is committing its positions.")
+
+
+TRANSACTION_OUTCOMES = ("commit", "abort", "open", "restart")
+
+
+def transaction(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
+    """A transactional producer app (by its transactional.id) writes `count` records to the
+    topic in one transaction and commits it, aborts it or leaves it open; `restart` starts a
+    new instance with the same transactional.id, whose init_transactions fences the old one
+    (its open transaction is aborted and its late commit fails with ProducerFenced).
+    Blocking calls run on the cluster clock, as a real client's do."""
+    from lessons.scenarios.runtime import kafka_error_text
+
+    transactional_id = str(payload["transactional_id"])
+    topic = str(payload["topic"])
+    outcome = str(payload.get("outcome", "commit"))
+    if topic not in runtime.cluster.list_topics():
+        return runtime.refuse(f"UnknownTopicOrPartitionException: topic {topic!r} does not exist.")
+    producers = runtime.transactional_producers
+    old = producers.get(transactional_id)
+    if outcome == "restart" or old is None:
+        started = runtime.transactional_instances
+        started[transactional_id] = started.get(transactional_id, 0) + 1
+        client_id = f"{transactional_id}-{started[transactional_id]}"
+        fresh = runtime.cluster.producer(
+            config={"transactional.id": transactional_id, "client.id": client_id}
+        )
+        fresh.init_transactions()
+        producers[transactional_id] = fresh
+        was_open = transactional_id in runtime.open_transactions
+        runtime.open_transactions.discard(transactional_id)
+        if outcome == "restart":
+            if old is None or not was_open:
+                return ApplyResult(ok=True, message=f"{transactional_id}: a new instance started.")
+            try:
+                old.commit_transaction()  # the zombie wakes up and tries to finish its work
+            except KafkaError as error:
+                text = kafka_error_text(error)
+                runtime._notice(
+                    "info", f"{transactional_id}: the old instance's commit failed: {text}"
+                )
+                return ApplyResult(
+                    ok=True,
+                    message=f"{transactional_id}: a new instance fenced the old one; the old "
+                    f"instance's commit failed with {type(error).__name__}.",
+                )
+            return ApplyResult(ok=True, message=f"{transactional_id}: a new instance started.")
+    producer = producers[transactional_id]
+    count = max(1, min(int(payload.get("count", 1)), MAX_PRODUCE_COUNT))
+    if transactional_id not in runtime.open_transactions:
+        producer.begin_transaction()
+        runtime.open_transactions.add(transactional_id)
+    for index in range(count):
+        producer.send(
+            topic,
+            value=f"{transactional_id}-{outcome}-{index + 1}".encode(),
+            key=transactional_id.encode(),
+        )
+    if outcome == "open":
+        producer.flush()
+        return ApplyResult(
+            ok=True, message=f"{transactional_id}: {count} records in an open transaction."
+        )
+    runtime.open_transactions.discard(transactional_id)
+    if outcome == "commit":
+        producer.commit_transaction()
+    else:
+        producer.flush()  # the records reach the log first, as when a failure comes mid-way
+        producer.abort_transaction()
+    done = "committed" if outcome == "commit" else "aborted"
+    return ApplyResult(ok=True, message=f"{transactional_id}: {count} records, {done}.")
 
 
 def reset_offsets(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:

@@ -607,6 +607,52 @@ _COMMANDS: tuple[CommandSpec, ...] = (
         buttons=(Button("Reset offsets"),),
     ),
     CommandSpec(
+        "transaction",
+        label="Run a transaction",
+        help=(
+            "A transactional producer app writes records in one transaction: commit, abort, "
+            "leave it open, or restart the app with the same transactional.id (fencing the old "
+            "instance)."
+        ),
+        apply=ap.transaction,
+        fields=(
+            Field(
+                "transactional_id",
+                regex=r"^[A-Za-z0-9._-]{1,64}$",
+                label="transactional.id",
+                initial="payments-app",
+                messages={"invalid": "A transactional.id uses letters, digits, '.', '_' and '-'."},
+            ),
+            _topic(initial="orders", widget="hidden"),
+            Field(
+                "count",
+                "int",
+                min_value=1,
+                max_value=MAX_PRODUCE_COUNT,
+                default=3,
+                initial=3,
+                label="Records",
+                widget="number",
+            ),
+            Field(
+                "outcome",
+                "choice",
+                choices=(
+                    ("commit", "commit"),
+                    ("abort", "abort"),
+                    ("open", "leave open"),
+                    ("restart", "restart the app"),
+                ),
+                default="commit",
+                label="Then",
+                widget="select",
+            ),
+        ),
+        form="transaction",
+        panel="clients",
+        buttons=(Button("Run transaction"),),
+    ),
+    CommandSpec(
         "create_topic",
         label="Create topic",
         help="A new topic with its partitions spread over the brokers.",

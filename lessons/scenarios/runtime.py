@@ -112,6 +112,11 @@ class ClusterRuntime:
         self.later: list[tuple[str, str]] = []
         self.acked_sends = 0
         self.failed_sends = 0
+        # Transactional producer apps by transactional.id (the `transaction` command), and the
+        # ids whose current instance has a transaction open.
+        self.transactional_producers: dict[str, Any] = {}
+        self.open_transactions: set[str] = set()
+        self.transactional_instances: dict[str, int] = {}
         self.notices: deque[Notice] = deque(maxlen=12)
         self.applied = 0
         # Slow motion: the host sets `watch_messages`; time then moves 1 ms at a time and every

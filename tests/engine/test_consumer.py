@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from engine import Cluster, TopicPartition
-from engine.errors import IllegalStateError, InvalidConfigurationError, NoOffsetForPartitionError
+from engine.errors import (
+    IllegalStateError,
+    InvalidConfigurationError,
+    LogTruncationError,
+    NoOffsetForPartitionError,
+    OffsetOutOfRangeError,
+)
+from engine.server.broker import Broker
 
 TP = TopicPartition("t", 0)
 
@@ -161,3 +168,109 @@ def test_a_lost_list_offsets_response_is_retried_within_one_poll() -> None:
     cluster.lose_responses(1, count=1)
     records = consumer.poll(timeout_ms=10_000)
     assert [r.value for r in records] == [b"a"]
+
+
+# --- KIP-320: log truncation detected by leader epoch -----------------------------------------
+
+
+def unclean_failover(reset: str) -> tuple[Cluster, object]:
+    """A consumer reads ten records from the leader; three of them reached the follower. The
+    leader dies, the follower wins an unclean election (a new leader epoch) and takes ten new
+    records, so offsets 3..9 now hold different records than the consumer read."""
+    cluster = Cluster(brokers=2, seed=61)
+    cluster.create_topic(
+        "t", 1, 2, {"unclean.leader.election.enable": True, "min.insync.replicas": 1}
+    )
+    producer = cluster.producer({"acks": 1, "linger.ms": 0})
+    for i in range(3):
+        producer.send("t", value=b"old%d" % i).get()
+    cluster.advance(1000)
+    leader = cluster.describe_topic("t").partitions[0].leader
+    follower = 3 - leader
+    cluster.stop_broker(follower)
+    cluster.advance(15_000)
+    for i in range(3, 10):
+        producer.send("t", value=b"old%d" % i).get()
+    consumer = cluster.consumer({"auto.offset.reset": reset})
+    consumer.assign([TP])
+    consumer.seek(TP, 0)
+    assert drain(consumer) == [b"old%d" % i for i in range(10)]
+    assert consumer.position(TP) == 10
+    cluster.stop_broker(leader)
+    cluster.start_broker(follower)
+    cluster.advance(30_000)
+    assert cluster.describe_topic("t").partitions[0].leader == follower
+    for i in range(10):
+        producer.send("t", value=b"new%d" % i).get()
+    return cluster, consumer
+
+
+def test_with_auto_offset_reset_none_a_truncated_log_raises_log_truncation_error() -> None:
+    cluster, consumer = unclean_failover("none")
+    with pytest.raises(LogTruncationError) as raised:
+        drain(consumer)
+    assert raised.value.fetch_offsets == {TP: 10}
+    assert raised.value.divergent_offsets == {TP: 3}
+    assert isinstance(raised.value, OffsetOutOfRangeError)
+    detected = [e.data for e in cluster.events if e.kind == "log_truncation_detected"]
+    assert detected == [
+        {
+            "client": consumer.client_id,  # type: ignore[attr-defined]
+            "topic": "t",
+            "partition": 0,
+            "position": 10,
+            "epoch": detected[0]["epoch"],
+            "divergent_offset": 3,
+            "reset_to": None,
+        }
+    ]
+    assert drain(consumer) == []  # nothing is fetched until the application seeks
+    consumer.seek(TP, 3)  # type: ignore[attr-defined]
+    assert drain(consumer) == [b"new%d" % i for i in range(10)]
+
+
+def test_with_a_reset_policy_the_consumer_goes_back_to_where_the_logs_diverge() -> None:
+    cluster, consumer = unclean_failover("earliest")
+    assert drain(consumer) == [b"new%d" % i for i in range(10)]
+    detected = [e.data for e in cluster.events if e.kind == "log_truncation_detected"]
+    assert [(d["position"], d["divergent_offset"], d["reset_to"]) for d in detected] == [(10, 3, 3)]
+
+
+def test_a_clean_leader_change_passes_validation_without_a_reset() -> None:
+    cluster = Cluster(brokers=2, seed=61)
+    cluster.create_topic("t", 1, 2)
+    producer = cluster.producer({"acks": "all", "linger.ms": 0})
+    for i in range(5):
+        producer.send("t", value=b"v%d" % i).get()
+    consumer = cluster.consumer({"auto.offset.reset": "none"})
+    consumer.assign([TP])
+    consumer.seek(TP, 0)
+    assert drain(consumer) == [b"v%d" % i for i in range(5)]
+    cluster.stop_broker(cluster.describe_topic("t").partitions[0].leader)
+    cluster.advance(30_000)
+    producer.send("t", value=b"after").get()
+    assert drain(consumer) == [b"after"]
+    assert not any(e.kind == "log_truncation_detected" for e in cluster.events)
+
+
+def test_a_failed_offset_for_leader_epoch_is_retried_and_nothing_is_fetched_meanwhile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Kafka keeps the position in AWAIT_VALIDATION through a failed OffsetsForLeaderEpoch and
+    # sends it again; fetching from the new leader meanwhile would hand out new7..new9 as if
+    # they followed old9.
+    cluster, consumer = unclean_failover("earliest")
+    answer = Broker.handle_offset_for_leader_epoch
+    refused: list[int] = []
+
+    def once_not_leader(self: Broker, *args: object) -> tuple[str, int, int]:
+        if not refused:
+            refused.append(cluster.now_ms)
+            return ("NOT_LEADER_OR_FOLLOWER", -1, -1)
+        return answer(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Broker, "handle_offset_for_leader_epoch", once_not_leader)
+    assert drain(consumer, rounds=20) == [b"new%d" % i for i in range(10)]
+    assert refused  # the first answer was the refusal
+    detected = [e.data for e in cluster.events if e.kind == "log_truncation_detected"]
+    assert [(d["position"], d["reset_to"]) for d in detected] == [(10, 3)]

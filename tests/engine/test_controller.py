@@ -13,6 +13,7 @@ from engine.errors import (
     ElectionNotNeededError,
     EligibleLeadersNotAvailableError,
     PreferredLeaderNotAvailableError,
+    RequestTimedOutError,
 )
 from tests.engine.helpers import partition
 from tests.engine.helpers import replicated as _replicated
@@ -303,3 +304,63 @@ def test_a_broker_that_died_while_the_quorum_was_briefly_lost_is_still_fenced() 
     cluster.advance(12_000)
     assert fenced(cluster, 2)
     assert not fenced(cluster, 1) and not fenced(cluster, 3)
+
+
+# --- admin requests without a controller (Kafka: ForwardingManager, BrokerServer) -------------
+
+
+def test_an_admin_request_without_a_controller_hangs_for_the_forwarding_timeout() -> None:
+    # The broker forwards CreateTopics to the controller and keeps retrying for 60 s
+    # (BrokerServer's retryTimeoutMs); then it answers REQUEST_TIMED_OUT, which the admin
+    # client raises as TimeoutException. The call is blocking, so cluster time runs on.
+    cluster = replicated()
+    cluster.stop_controller(102)
+    cluster.stop_controller(103)
+    cluster.advance(5000)
+    started = cluster.now_ms
+    with pytest.raises(RequestTimedOutError) as raised:
+        cluster.create_topic("u")
+    assert cluster.now_ms - started == 60_000
+    error = raised.value
+    assert isinstance(error, ClusterUnavailableError)
+    assert error.code == 7
+    assert error.kafka_name == "TimeoutException"
+    assert "u" not in cluster.list_topics()
+    timed_out = [e for e in cluster.events if e.kind == "controller_request_timed_out"]
+    assert [(e.time_ms, e.data["api"]) for e in timed_out] == [(started + 60_000, "CreateTopics")]
+
+
+@pytest.mark.parametrize(
+    ("call", "api"),
+    [
+        (lambda c: c.delete_topic("t"), "DeleteTopics"),
+        (lambda c: c.add_partitions("t", 2), "CreatePartitions"),
+        (lambda c: c.alter_topic_config("t", {"retention.ms": 1000}), "IncrementalAlterConfigs"),
+        (lambda c: c.elect_leaders("t", 0), "ElectLeaders"),
+    ],
+)
+def test_every_forwarded_admin_request_times_out_the_same_way(call: Any, api: str) -> None:
+    cluster = replicated()
+    cluster.stop_controller(101)
+    cluster.stop_controller(102)
+    started = cluster.now_ms
+    with pytest.raises(RequestTimedOutError):
+        call(cluster)
+    assert cluster.now_ms - started == 60_000
+    assert [e.data["api"] for e in cluster.events if e.kind == "controller_request_timed_out"] == [
+        api
+    ]
+    assert len(cluster.describe_topic("t").partitions) == 1
+
+
+def test_a_quorum_that_comes_back_within_the_forwarding_timeout_lets_the_request_through() -> None:
+    cluster = replicated()
+    cluster.stop_controller(102)
+    cluster.stop_controller(103)
+    cluster.advance(5000)
+    started = cluster.now_ms
+    cluster.scheduler.call_later(20_000, lambda: cluster.start_controller(102))
+    cluster.create_topic("u")
+    assert "u" in cluster.list_topics()
+    assert 20_000 <= cluster.now_ms - started < 60_000
+    assert not any(e.kind == "controller_request_timed_out" for e in cluster.events)

@@ -11,7 +11,14 @@ from engine.common.events import PAYLOADS, EventKind, payload_problems
 
 ENGINE = Path(__file__).resolve().parents[2] / "engine"
 # Calls whose first argument is an event kind, and `_remove_member(group, id, kind, reason)`.
-EMITTERS = {"emit": 0, "_emit": 0, "emit_log_event": 0, "_on_event": 0, "_remove_member": 2}
+EMITTERS = {
+    "emit": 0,
+    "_emit": 0,
+    "emit_log_event": 0,
+    "_on_event": 0,
+    "_remove_member": 2,
+    "emit_buffer_event": 0,
+}
 
 
 def kinds_in_source() -> set[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine import Cluster
+from engine import Cluster, TopicPartition
 from engine.coordinator.group.classic_group import (
     JoinGroupRequest,
     JoinGroupResponse,
@@ -14,6 +14,7 @@ from engine.coordinator.group.classic_group import (
 )
 from engine.coordinator.group.group_coordinator import GroupCoordinator
 from engine.coordinator.group.group_records import OFFSETS_TOPIC
+from engine.errors import GroupMaxSizeReachedError
 
 from .test_groups import consumer, events, make_cluster, settle
 
@@ -244,3 +245,89 @@ def test_a_failing_offsets_topic_creation_is_reported_once_not_per_retry() -> No
     failures = [e for e in cluster.events if e.kind == "offsets_topic_creation_failed"]
     assert len(failures) == 1
     assert failures[0].data["error"] == "InvalidReplicationFactorError"
+
+
+# --- offset commits and the generation (G2, G7) -----------------------------------------------
+
+
+def test_a_current_member_committing_with_a_stale_generation_gets_illegal_generation() -> None:
+    cluster = Cluster(brokers=3, seed=7)
+    cluster.create_topic("orders", partitions=2, replication_factor=3)
+    coordinator = coordinator_of(cluster)
+    first = RawMember(coordinator, "first")
+    first.send_join()
+    cluster.advance(3000)  # group.initial.rebalance.delay.ms
+    assert first.join is not None and first.join.error == ""
+    first.send_sync({first.member_id: [("orders", 0), ("orders", 1)]})
+    cluster.advance(100)
+    stale = first.join.generation
+    second = RawMember(coordinator, "second")
+    second.send_join()
+    first.send_join()  # the rebalance: both join the next generation
+    cluster.advance(100)
+    assert first.join is not None and second.join is not None
+    assert first.join.generation == second.join.generation == stale + 1
+    first.send_sync({first.member_id: [("orders", 0)], second.member_id: [("orders", 1)]})
+    second.send_sync()
+    cluster.advance(100)
+    assert first.member_id in {m.member_id for m in cluster.describe_group(GROUP).members}
+
+    orders_0 = TopicPartition("orders", 0)
+    answers: list[str] = []
+
+    def commit(generation: int, offset: int) -> str:
+        coordinator.offsets.handle_offset_commit(
+            GROUP, generation, first.member_id, None, {orders_0: offset}, answers.append
+        )
+        cluster.advance(100)
+        return answers.pop()
+
+    def committed() -> int:
+        fetched: list[Any] = []
+        coordinator.offsets.handle_offset_fetch(GROUP, [orders_0], fetched.append)
+        return int(fetched[0][1][orders_0])
+
+    assert commit(stale + 1, 5) == ""
+    assert committed() == 5
+    assert commit(stale, 9) == "ILLEGAL_GENERATION"
+    assert committed() == 5
+    assert commit(stale + 2, 9) == "ILLEGAL_GENERATION"  # a generation from the future, too
+    assert committed() == 5
+
+
+def test_a_group_loaded_over_group_max_size_rebalances_and_lets_only_that_many_back() -> None:
+    # Kafka's GroupMetadataManager.onLoaded: a freshly loaded group with more members than
+    # group.max.size (the setting was lowered in a rolling restart) starts a rebalance; while
+    # it rebalances, acceptJoiningMember lets members back in the order they rejoin, up to the
+    # limit, and the rest are removed with GROUP_MAX_SIZE_REACHED.
+    cluster = make_cluster()
+    members = [consumer(cluster) for _ in range(3)]
+    settle(cluster, members)
+    assert len(cluster.describe_group(GROUP).members) == 3
+    for broker_id in cluster.broker_ids():
+        cluster.broker_by_id(broker_id).config["group.max.size"] = 2
+    old = cluster.describe_group(GROUP).coordinator
+    since = len(cluster.events)
+    cluster.stop_broker(old)
+    refused: list[Any] = []
+    for _ in range(60):
+        for member in members:
+            if member in refused:
+                continue
+            try:
+                member.poll(200)
+            except GroupMaxSizeReachedError:
+                refused.append(member)
+    description = cluster.describe_group(GROUP)
+    assert description.coordinator not in (old, -1)
+    assert len(refused) == 1
+    assert description.state == "Stable"
+    assert sorted(m.client_id for m in description.members) == sorted(
+        m.client_id for m in members if m not in refused
+    )
+    started = events(cluster, "rebalance_started", since, group=GROUP)
+    assert started[0]["reason"].startswith(f"Freshly-loaded group {GROUP} (size 3)")
+    assert "is over capacity 2" in started[0]["reason"]
+    removed = events(cluster, "member_removed", since, group=GROUP)
+    assert [r["reason"] for r in removed] == ["group.max.size reached on rejoin"]
+    assert removed[0]["client_id"] == refused[0].client_id

@@ -168,3 +168,51 @@ def test_retention_of_an_empty_group_survives_a_coordinator_failover() -> None:
     description = cluster.describe_group("billing")
     assert description.coordinator not in (old, -1)
     assert description.offsets == {}
+
+
+# --- deleted topics (Kafka: GroupCoordinator.onPartitionsDeleted) -------------------------------
+
+
+def test_deleting_a_topic_removes_its_committed_offsets_from_every_group() -> None:
+    cluster = make_cluster()
+    cluster.create_topic("returns", partitions=2, replication_factor=3)
+    produce(cluster, 5)
+    reader = consumer(cluster, enable_auto_commit=False)
+    consume(reader, 5)
+    returns = [TopicPartition("returns", 0), TopicPartition("returns", 1)]
+    reader.commit({TP: 5, returns[0]: 3, returns[1]: 1})
+    reader.close()
+    assert cluster.describe_group("billing").offsets == {TP: 5, returns[0]: 3, returns[1]: 1}
+    since = len(cluster.events)
+
+    cluster.delete_topic("returns")
+    cluster.advance(1000)
+
+    assert cluster.describe_group("billing").offsets == {TP: 5}
+    deleted = events(cluster, "offsets_deleted", since, group="billing")
+    assert [(d["reason"], d["offsets"]) for d in deleted] == [
+        ("topic deleted", [["returns", 0], ["returns", 1]])
+    ]
+    assert tombstoned_keys(cluster, "billing") == [
+        {"type": "offset_commit", "group": "billing", "topic": "returns", "partition": 0},
+        {"type": "offset_commit", "group": "billing", "topic": "returns", "partition": 1},
+    ]
+    # The tombstones keep them gone when a new coordinator reads the group back from the log.
+    old = cluster.describe_group("billing").coordinator
+    cluster.stop_broker(old)
+    cluster.advance(15_000)
+    assert cluster.describe_group("billing").coordinator not in (old, -1)
+    assert cluster.describe_group("billing").offsets == {TP: 5}
+
+
+def test_an_empty_group_whose_only_topic_was_deleted_is_deleted_by_the_next_check() -> None:
+    cluster = make_cluster(**RETENTION)
+    produce(cluster, 5)
+    reader = consumer(cluster, enable_auto_commit=False)
+    consume(reader, 5)
+    reader.commit()
+    reader.close()
+    cluster.delete_topic(TOPIC)
+    cluster.advance(11_000)  # offsets.retention.check.interval.ms
+    description = cluster.describe_group("billing")
+    assert (description.state, description.offsets) == ("Dead", {})

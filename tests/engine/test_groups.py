@@ -426,3 +426,18 @@ def test_eager_sticky_members_keep_their_partitions_when_another_leaves() -> Non
     for c in members[1:]:
         assert before[c.client_id] < c.assignment()
     assert sorted(len(c.assignment()) for c in members[1:]) == [3, 3]
+
+
+def test_an_idle_group_consumer_learns_of_added_partitions_in_the_background() -> None:
+    # The heartbeat thread polls the network client between poll() calls, so the consumer's
+    # metadata is refreshed once metadata.max.age.ms (300 s) has passed without a poll.
+    cluster = make_cluster(partitions=2)
+    member = consumer(cluster, max_poll_interval_ms=900_000)
+    settle(cluster, [member])
+    cluster.add_partitions(TOPIC, 4)
+    cluster.advance(299_000)
+    assert len(member.topics[TOPIC]) == 2
+    cluster.advance(2_000)
+    assert len(member.topics[TOPIC]) == 4
+    settle(cluster, [member])
+    assert len(member.assignment()) == 4

@@ -254,26 +254,62 @@ def test_delivery_timeout_must_cover_linger_and_request_timeout() -> None:
     assert producer.delivery_timeout_ms == 200_005
 
 
-def test_a_producer_learns_of_added_partitions_within_metadata_max_age() -> None:
+def test_an_idle_producer_learns_of_added_partitions_in_the_background() -> None:
+    # Kafka's Sender keeps polling NetworkClient, whose metadata updater refreshes once
+    # metadata.max.age.ms (300 s) has passed: no send is needed to trigger it.
     cluster = cluster_with(partitions=2)
     producer = cluster.producer()
     key = next(b"k%d" % i for i in range(100) if partition_for_key(b"k%d" % i, 6) >= 2)
     assert producer.send("t", value=b"v", key=key).get().partition == partition_for_key(key, 2)
     cluster.add_partitions("t", 6)
-    cluster.advance(300_000)
-    producer.send("t", value=b"v", key=key).get()  # this send triggers the refresh
+    cluster.advance(299_000)
+    assert len(producer.topics["t"]) == 2  # not yet: the metadata is younger than 300 s
+    cluster.advance(2_000)
+    assert len(producer.topics["t"]) == 6
     assert producer.send("t", value=b"v", key=key).get().partition == partition_for_key(key, 6)
 
 
+def test_a_closed_producer_stops_refreshing_metadata() -> None:
+    cluster = cluster_with(partitions=2)
+    producer = cluster.producer()
+    producer.send("t", value=b"v").get()
+    producer.close()
+    cluster.add_partitions("t", 6)
+    cluster.advance(301_000)
+    assert len(producer.topics["t"]) == 2
+
+
 def test_sticky_partition_does_not_switch_while_the_last_batch_has_room() -> None:
-    # Kafka's RecordAccumulator only lets the sticky partition switch when the last batch of the
-    # partition is full (allBatchesFull); a fresh half-empty batch keeps the partition, until
-    # twice batch.size has gone to it.
+    # Kafka's RecordAccumulator decides a switch before appending (partitionChanged), and only
+    # when every batch of the partition is full (allBatchesFull): the second 9000-byte record
+    # closes the first batch and opens a fresh half-empty one, which keeps the partition even
+    # though 18206 bytes (batch headers counted) already went to it; the third record finds the
+    # second batch full and goes elsewhere.
     cluster = Cluster(brokers=1, seed=11)
     cluster.create_topic("t", 6, 1)
     producer = cluster.producer({"linger.ms": 3_600_000, "acks": "1"})
     producer.send("t", value=b"warm-up").get()
-    partitions = [producer.send("t", value=bytes(9000)).tp for _ in range(5)]
+    partitions = [producer.send("t", value=bytes(9000)).tp for _ in range(3)]
     first = partitions[0]
-    assert partitions[:4] == [first] * 4
-    assert partitions[4] != first
+    assert partitions[1] == first
+    assert partitions[2] != first
+    assert [len(batch.records) for batch in producer.batches[first]] == [1, 1]
+
+
+def test_sticky_partition_switches_exactly_when_the_second_full_batch_closes() -> None:
+    # 1 KB values make 1033-byte records; a batch (61-byte header) holds 15 of them within
+    # batch.size 16384. Kafka counts each new batch's header into the bytes sent to the sticky
+    # partition (BuiltInPartitioner.updatePartitionInfo gets the batch's estimated size), so
+    # the 30th record brings it to 2 x 15556 bytes; the 31st finds both batches full and
+    # switches, leaving no part-filled batch behind.
+    cluster = Cluster(brokers=1, seed=11)
+    cluster.create_topic("t", 6, 1)
+    producer = cluster.producer({"linger.ms": 3_600_000, "acks": "1"})
+    partitions = [producer.send("t", value=bytes(1024)).tp for _ in range(30)]
+    first = partitions[0]
+    assert partitions == [first] * 30
+    assert producer.partitioners["t"].produced_bytes == 2 * (61 + 15 * 1033)
+    assert [len(batch.records) for batch in producer.batches[first]] == [15, 15]
+    assert producer.send("t", value=bytes(1024)).tp != first
+    assert [len(batch.records) for batch in producer.batches[first]] == [15, 15]
+    assert all(batch.closed for batch in producer.batches[first])

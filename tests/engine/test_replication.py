@@ -9,6 +9,7 @@ import pytest
 
 from engine import Cluster, TopicPartition
 from engine.errors import NotEnoughReplicasAfterAppendError, NotEnoughReplicasError
+from engine.server.partition import Partition
 from tests.engine.helpers import events, partition
 from tests.engine.helpers import replicated as _replicated
 
@@ -209,6 +210,60 @@ def test_a_lagging_follower_rejoins_the_isr_once_it_caught_up_with_the_high_wate
     assert replica_log(cluster, followers[0]).log_end_offset == 5
 
 
+def test_with_a_big_backlog_a_follower_rejoins_the_isr_only_at_the_high_watermark(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # R6 (Kafka's Partition.isFollowerInSync: the follower's log end offset has reached the
+    # leader's high watermark). One batch per replica fetch (replica.fetch.max.bytes = 1) makes
+    # the returning follower pass through hundreds of log end offsets below the high watermark;
+    # every ISR expansion the leader proposes is checked at the moment it proposes it. (With 20
+    # ms of network latency the catch-up outlasts the 2 s the restarted broker needs to be
+    # unfenced, so most of those fetches come from a broker the leader may add.)
+    cluster = Cluster(
+        brokers=3,
+        seed=21,
+        config={"replica.fetch.max.bytes": 1, "sim.network.latency.ms": 20},
+    )
+    cluster.create_topic("t", 1, 3)
+    producer = cluster.producer({"acks": 1, "linger.ms": 0})
+    leader, followers = leader_and_followers(cluster)
+    lagging = followers[0]
+    cluster.stop_broker(lagging)
+    cluster.advance(40_000)
+    assert lagging not in partition(cluster).isr
+    for i in range(300):
+        producer.send("t", value=b"backlog-%d" % i).get()
+
+    proposals: list[tuple[int, int]] = []
+    fetched_below_hw: list[int] = []
+    propose, update_fetch = Partition._propose_isr, Partition.update_follower_fetch
+
+    def checked_propose(self: Partition, new_isr: tuple[int, ...]) -> None:
+        for added in set(new_isr) - set(self.isr):
+            follower_end = self.followers[added].log_end_offset
+            proposals.append((follower_end, self.log.high_watermark))
+            assert follower_end >= self.log.high_watermark, "ISR expanded below the HW"
+        propose(self, new_isr)
+
+    def watched_fetch(self: Partition, follower_id: int, fetch_offset: int) -> None:
+        eligible = self.broker.is_broker_eligible(follower_id)
+        if follower_id == lagging and eligible and fetch_offset < self.log.high_watermark:
+            fetched_below_hw.append(fetch_offset)
+        update_fetch(self, follower_id, fetch_offset)
+
+    monkeypatch.setattr(Partition, "_propose_isr", checked_propose)
+    monkeypatch.setattr(Partition, "update_follower_fetch", watched_fetch)
+    cluster.start_broker(lagging)
+    for i in range(100):  # the high watermark keeps moving while the follower catches up
+        producer.send("t", value=b"more-%d" % i).get()
+    cluster.advance(30_000)
+
+    assert lagging in partition(cluster).isr
+    assert len(set(fetched_below_hw)) >= 200  # hundreds of chances to expand too early
+    assert [end for end, hw in proposals] and all(end >= hw for end, hw in proposals)
+    assert replica_log(cluster, lagging).log_end_offset == 400
+
+
 # --- R7 ----------------------------------------------------------------------------------------
 
 
@@ -254,6 +309,46 @@ def test_after_failover_the_old_leader_truncates_records_only_it_had() -> None:
     assert all(b"zombie" not in (r.value or b"") for r in cluster.read("t", 0, replica=old_leader))
     lost = [a for a in cluster.history.check() if a.kind in ("lost", "changed")]
     assert {a.offset for a in lost} >= {1, 2, 3}
+
+
+def test_divergence_truncates_to_the_leaders_epoch_end_even_above_the_followers_hw() -> None:
+    # R8 (Kafka's AbstractFetcherThread.truncateOnFetchResponse): the follower truncates to the
+    # end offset the new leader reports for the diverging epoch, not to its own high
+    # watermark. min.insync.replicas=3 with one broker down freezes every HW at 1, so the old
+    # leader's HW stays below the offset where the new leader's epoch 0 ended.
+    cluster = replicated({"min.insync.replicas": 3})
+    producer = cluster.producer(
+        {"acks": 1, "linger.ms": 0, "request.timeout.ms": 3000, "delivery.timeout.ms": 120_000}
+    )
+    cluster.producer({"acks": "all"}).send("t", value=b"shared").get()
+    cluster.advance(1000)
+    old_leader, (kept, down) = leader_and_followers(cluster)
+    cluster.stop_broker(down)
+    cluster.advance(12_000)
+    assert sorted(partition(cluster).isr) == sorted((old_leader, kept))
+    agreed = [producer.send("t", value=b"agreed%d" % i).get().offset for i in range(3)]
+    cluster.advance(1000)
+    assert agreed == [1, 2, 3]
+    assert replica_log(cluster, kept).log_end_offset == 4
+    # The old leader keeps only the clients and takes three more acks=1 writes alone.
+    cluster.partition_network([{old_leader, "clients"}])
+    zombie = [producer.send("t", value=b"zombie%d" % i).get().offset for i in range(3)]
+    assert zombie == [4, 5, 6]
+    cluster.advance(20_000)
+    assert partition(cluster).leader == kept
+    old_log = replica_log(cluster, old_leader)
+    assert old_log.high_watermark == 1 and old_log.log_end_offset == 7
+    cluster.heal_network()
+    cluster.advance(10_000)
+
+    truncated = [e for e in events(cluster, "log_truncated") if e["broker"] == old_leader]
+    assert [(e["truncated_to"], e["offsets"]) for e in truncated] == [(4, [4, 5, 6])]
+    assert [r.value for r in cluster.read("t", 0, replica=old_leader)] == [
+        b"shared",
+        b"agreed0",
+        b"agreed1",
+        b"agreed2",
+    ]
 
 
 # --- R9 ----------------------------------------------------------------------------------------

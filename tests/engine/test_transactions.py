@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 
 from engine import Cluster, TopicPartition
+from engine.common.records import marker_coordinator_epoch
 from engine.coordinator.transaction.transaction_coordinator import (
     TRANSACTION_STATE_TOPIC,
     java_string_hash,
 )
+from engine.coordinator.transaction.transaction_markers import write_txn_marker
 from engine.errors import (
     IllegalStateError,
     InvalidProducerEpochError,
@@ -754,3 +756,81 @@ def test_the_aborted_transaction_index_follows_retention_and_truncation() -> Non
     cluster.advance(400000)  # retention deletes the old segments, the marker's among them
     assert cluster.describe_topic("orders").partitions[0].log_start_offset > 1
     assert index.entries == []
+
+
+# --- markers and the coordinator epoch (Kafka: ProducerAppendInfo.checkCoordinatorEpoch) -----
+
+
+def test_a_marker_from_an_older_coordinator_epoch_is_fenced_and_writes_nothing() -> None:
+    cluster = Cluster(brokers=3, seed=9)
+    cluster.create_topic("orders", 1, 3)
+    transactional(cluster)  # creates __transaction_state and loads the id's state
+    number = cluster.services["transactions"].partition_for("orders-app")
+    state = cluster.describe_topic(TRANSACTION_STATE_TOPIC).partitions[number]
+    # The coordinator fails over: its successor loads the state at a newer leader epoch.
+    cluster.stop_broker(state.leader)
+    cluster.advance(15_000)
+    current = cluster.describe_topic(TRANSACTION_STATE_TOPIC).partitions[number]
+    assert current.leader != state.leader
+    producer = transactional(cluster)
+    producer.begin_transaction()
+    producer.send("orders", value=b"v", partition=0).get()
+    producer.commit_transaction()
+    cluster.advance(1000)  # the markers go out after EndTxn is answered
+    leader = cluster.broker_by_id(cluster.describe_topic("orders").partitions[0].leader)
+    partition = leader.partitions[ORDERS]
+    entry = partition.producer_state.producers[producer.producer_id]
+    markers = [b for b in partition.log.iter_batches(0) if b.is_control]
+    assert [marker_coordinator_epoch(b.records[0].value) for b in markers] == [current.leader_epoch]
+    assert entry.coordinator_epoch == current.leader_epoch >= 1
+
+    answers: list[str] = []
+    end = partition.log.log_end_offset
+    zombie_epoch = current.leader_epoch - 1
+    write_txn_marker(
+        leader,
+        ORDERS,
+        producer.producer_id,
+        producer.producer_epoch,
+        "ABORT",
+        answers.append,
+        zombie_epoch,
+    )
+    cluster.advance(1000)
+    assert answers == ["TRANSACTION_COORDINATOR_FENCED"]
+    assert partition.log.log_end_offset == end
+    write_txn_marker(
+        leader,
+        ORDERS,
+        producer.producer_id,
+        producer.producer_epoch,
+        "ABORT",
+        answers.append,
+        current.leader_epoch,
+    )
+    cluster.advance(1000)
+    assert answers[-1] == ""  # the current coordinator may write markers
+    assert partition.log.log_end_offset == end + 1
+
+
+def test_pending_transactional_offsets_of_a_deleted_topic_are_not_committed() -> None:
+    # Kafka's onPartitionsDeleted also tombstones offsets pending in open transactions, so the
+    # COMMIT marker that comes later does not bring them back, in memory or from the log.
+    cluster = Cluster(brokers=3)
+    setup_payments(cluster, 4)
+    cluster.create_topic("refunds", replication_factor=3)
+    source, kept = TopicPartition("payments", 0), TopicPartition("refunds", 0)
+    producer = transactional(cluster, "receipts-app")
+    producer.begin_transaction()
+    producer.send("receipts", value=b"receipt")
+    producer.send_offsets_to_transaction({source: 4, kept: 2}, "billing")
+    cluster.delete_topic("payments")
+    cluster.advance(1000)
+    producer.commit_transaction()
+    cluster.advance(1000)
+    assert cluster.describe_group("billing").offsets == {kept: 2}
+    coordinator = cluster.describe_group("billing").coordinator
+    cluster.stop_broker(coordinator)
+    cluster.advance(15_000)
+    assert cluster.describe_group("billing").coordinator not in (coordinator, -1)
+    assert cluster.describe_group("billing").offsets == {kept: 2}

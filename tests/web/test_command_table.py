@@ -130,6 +130,20 @@ LEARNER_STEPS: list[tuple[dict[str, Any], int, Check]] = [
         ),
     ),
     (
+        {
+            "type": "transaction",
+            "transactional_id": "ledger-app",
+            "topic": "payments",
+            "count": "2",
+            "outcome": "commit",
+        },
+        2_000,
+        lambda h, before: any(
+            e.kind == "transaction_committed" and e.data["transactional_id"] == "ledger-app"
+            for e in h.runtime.cluster.events
+        ),
+    ),
+    (
         {"type": "lose_responses", "broker_id": "1", "count": "2"},
         0,
         lambda h, before: h.runtime.cluster.broker_by_id(1).lost_responses == 2,

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
 from engine import Cluster
+from engine.errors import RequestTimedOutError
 from webapp.narration import headline, narrate
 
 
@@ -133,6 +136,41 @@ def test_a_real_crash_is_narrated_from_the_engine_events() -> None:
     assert any("has a new leader" in t for t in texts)
 
 
+def test_a_producer_held_back_by_its_buffer_is_told_from_the_engine_events() -> None:
+    cluster = Cluster(brokers=1, seed=3)
+    cluster.create_topic("t")
+    producer = cluster.producer({"buffer.memory": 32 * 1024, "max.block.ms": 5000})
+    producer.send("t", value=b"metadata").get()
+    cluster.stop_broker(1)
+    for _ in range(31):
+        producer.send("t", value=bytes(1024))
+    told = [n for n in narrate(cluster.events) if n.kind.startswith("producer_buffer")]
+    assert [n.kind for n in told] == ["producer_buffer_blocked", "producer_buffer_exhausted"]
+    assert "32 KiB" in told[0].text and "5 s" in told[0].text
+    assert "BufferExhaustedException" in told[1].text and told[1].level == "bad"
+
+
+def test_an_admin_call_without_a_controller_is_told_as_a_timeout() -> None:
+    cluster = Cluster(brokers=1, seed=3)
+    cluster.stop_controller(101)
+    cluster.stop_controller(102)
+    with pytest.raises(RequestTimedOutError):
+        cluster.create_topic("t")
+    told = [n for n in narrate(cluster.events) if n.kind == "controller_request_timed_out"]
+    assert len(told) == 1
+    assert "CreateTopics hung for 60 s" in told[0].text
+
+
+def test_a_detected_log_truncation_says_where_the_logs_part() -> None:
+    data = {"client": "consumer-1", "topic": "t", "partition": 0, "position": 10}
+    raising = FakeEvent(1, "log_truncation_detected", {**data, "divergent_offset": 3})
+    moving = FakeEvent(2, "log_truncation_detected", {**data, "divergent_offset": 3, "reset_to": 3})
+    told = narrate([raising, moving])
+    assert "offset 3" in told[0].text and "LogTruncationException" in told[0].text
+    assert told[0].level == "bad"
+    assert "moves back to 3" in told[1].text and told[1].level == "warn"
+
+
 def test_every_kind_of_the_event_catalogue_is_told_or_kept_quiet() -> None:
     from lessons.scenarios import EVENT_KINDS
     from webapp.narration import QUIET_KINDS, SIMPLE
@@ -145,3 +183,9 @@ def test_every_kind_of_the_event_catalogue_is_told_or_kept_quiet() -> None:
         else:
             assert len(told) == 1 and told[0].text, kind
     assert set(SIMPLE) | QUIET_KINDS <= set(EVENT_KINDS)
+
+
+def test_offsets_removed_with_their_topic_are_told_with_the_reason() -> None:
+    data = {"group": "billing", "reason": "topic deleted", "offsets": [["returns", 0]]}
+    [told] = narrate([FakeEvent(1, "offsets_deleted", data)])
+    assert told.text == "group billing lost its committed offsets on returns-0 (topic deleted)"

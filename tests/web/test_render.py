@@ -171,3 +171,29 @@ def test_gaps_markers_segments_cuts_and_messages_in_flight_are_drawn() -> None:
         assert message["kind"] == "produce"
         # halfway between its two ends after 1 of its 2 ms
         assert abs(message["x"] - (message["x1"] + message["x2"]) / 2) < 1e-6
+
+
+def test_a_producer_faster_than_the_brokers_shows_its_buffer_filling_then_blocked() -> None:
+    cluster = Cluster(brokers=1, seed=3)
+    cluster.create_topic("t")
+    app = cluster.services["apps"].producer_app(
+        "t", rate_per_sec=1000, keys=0, value_bytes=1024, config={"buffer.memory": 64 * 1024}
+    )
+    cluster.advance(500)
+    [calm] = build_stage(cluster)["producers"]
+    assert 0 < calm["buffer_width"] < 440 and not calm["buffer_blocked"]
+    cluster.stop_broker(1)
+    cluster.advance(2000)
+    assert app.snapshot()["blocked_since_ms"] is not None
+    [held] = build_stage(cluster)["producers"]
+    assert held["buffer_width"] == 440
+    assert held["buffer_blocked"]
+    assert "buffer full: send() waits" in held["detail"]
+    svg = render_fragments_for(cluster)
+    assert 'class="producer is-blocked"' in svg and 'class="buffer-gauge"' in svg
+
+
+def render_fragments_for(cluster: Cluster) -> str:
+    from django.template.loader import render_to_string
+
+    return render_to_string("sandbox/fragments/stage.html", {"stage": build_stage(cluster)})

@@ -24,7 +24,7 @@ from django.db import IntegrityError
 from lessons.scenarios import CLOCK_COMMANDS, LOGGED_COMMANDS, ClusterRuntime
 from lessons.scenarios.limits import DEFAULT_STEP_MS, SPEEDS, TICK_MS
 from webapp import charts
-from webapp.engine_host import render, store
+from webapp.engine_host import lesson_goal, render, store
 from webapp.engine_host.leases import LeaseStore
 
 logger = logging.getLogger(__name__)
@@ -113,6 +113,8 @@ class ClusterHost:
         self._pace: list[tuple[float, int]] = []  # (real time, cluster ms advanced)
         self.throttled_to: float | None = None
         self._limited_at = float("-inf")
+        # A lesson step's live goal, set by the lesson page (`host.watch`).
+        self.goal: Any = None
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -209,6 +211,11 @@ class ClusterHost:
             await self._reply(reply_to, {"type": "ack", "now_ms": self.runtime.now_ms})
         elif kind == "host.sync":
             await self._send_full(reply_to)
+        elif kind == "host.watch":
+            async with self.lock:
+                frame = self._watch_locked(message)
+            self._mark_dirty()
+            await self._reply(reply_to, frame)
         elif kind == "host.command":
             frame = await self.command(
                 message.get("command") or {},
@@ -237,6 +244,27 @@ class ClusterHost:
                 "host %s: viewer %s went silent; no longer counted", self.cluster_id, channel
             )
             self._drop_viewer(channel)
+
+    def _watch_locked(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Start watching a lesson step's goal; the reply carries where the step starts (so the
+        page can re-arm it after a restart) and the previous step's final status."""
+        previous = self.goal.status() if self.goal is not None else None
+        try:
+            watch = lesson_goal.watch_from_message(message, self.runtime)
+        except lesson_goal.WatchRefused as error:
+            return {"type": "error", "code": "bad_watch", "message": str(error)}
+        watch.check(self.runtime)
+        self.goal = watch
+        return {
+            "type": "ack",
+            "since": [watch.since_index, watch.since_ms],
+            "status": watch.status(),
+            "previous": previous,
+        }
+
+    def _check_goal(self) -> None:
+        if self.goal is not None and self.goal.check(self.runtime):
+            self._mark_dirty()
 
     async def _reply(self, reply_to: str | None, frame: dict[str, Any]) -> None:
         if not reply_to:
@@ -341,6 +369,7 @@ class ClusterHost:
             }
         result = self.runtime.apply(payload)
         self.metrics.observe(self.runtime)
+        self._check_goal()
         if result.ok:
             return {"type": "ack", "message": result.message, "duplicate": False}
         # The command is in the log (replay repeats the same refusal); tell the learner why.
@@ -435,6 +464,7 @@ class ClusterHost:
             spent = await asyncio.to_thread(run)
             self.metrics.observe(self.runtime)
             self._unlogged_advance_ms += ms
+            self._check_goal()
         self._mark_dirty()
         return spent
 
@@ -565,6 +595,8 @@ class ClusterHost:
         try:
             fragments = render.render_fragments(self.runtime, self._clock_view())
             fragments["charts"] = self.metrics.render()
+            if self.goal is not None:
+                fragments["lesson-goal"] = lesson_goal.render(self.goal, self.runtime)
             fragments.update(self.extra_fragments)
         except Exception as error:
             logger.exception("host %s failed to render", self.cluster_id)

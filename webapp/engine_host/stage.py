@@ -64,6 +64,10 @@ class Node:
     actions: list[dict[str, Any]] = field(default_factory=list)
 
 
+# The producer box's width in the stage template (templates/sandbox/fragments/stage.html).
+PRODUCER_BOX_WIDTH = 440
+
+
 def node_actions(node: str, node_id: Any, *, alive: bool) -> list[dict[str, Any]]:
     """The buttons drawn on a node, from the command table's node actions."""
     when = "alive" if alive else "stopped"
@@ -224,6 +228,14 @@ def build_stage(
             continue
         app = apps.get(prod["client_id"])
         rate = f" · {app['rate_per_sec']:g}/s" if app else ""
+        total = int(prod.get("buffer_memory") or 0)
+        used = int(prod.get("buffered_bytes") or 0)
+        blocked = bool(app and app.get("blocked_since_ms") is not None)
+        detail = f"sent {prod['sent']} · acked {prod['acked']} · in flight {prod['pending']}"
+        if blocked:
+            detail += " · buffer full: send() waits (max.block.ms)"
+        elif total and used * 2 >= total:
+            detail += f" · buffer {100 * used // total}% full"
         producers.append(
             {
                 "client_id": prod["client_id"],
@@ -232,8 +244,10 @@ def build_stage(
                 "x": PAD,
                 "y": cy,
                 "label": f"{prod['client_id']} · acks={prod['acks']}{rate}",
-                "detail": f"sent {prod['sent']} · acked {prod['acked']} · in flight "
-                f"{prod['pending']}",
+                "detail": detail,
+                # buffer.memory held by unacknowledged batches: a gauge along the box's foot.
+                "buffer_width": round(PRODUCER_BOX_WIDTH * used / total, 1) if total else 0,
+                "buffer_blocked": blocked,
             }
         )
         client_anchor[f"client-{prod['client_id']}"] = (PAD + 140, cy)

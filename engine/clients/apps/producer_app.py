@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from engine.clients.producer.kafka_producer import SendWouldBlock
 from engine.errors import KafkaError
 
 if TYPE_CHECKING:
@@ -52,6 +53,12 @@ class ProducerApp:
         self.failed = 0
         self.per_key: dict[str, int] = {}
         self.incarnation = 0
+        # A send waiting for buffer memory, as the application's thread would sit in send():
+        # the record it holds, since when, and which retry timer is the live one.
+        self._held: tuple[bytes | None, bytes] | None = None
+        self.blocked_since_ms: int | None = None
+        self._retry_token = 0
+        self._needed = 0
         self.start()
 
     def interval_ms(self) -> int:
@@ -67,6 +74,8 @@ class ProducerApp:
     def stop(self) -> None:
         self.running = False
         self.incarnation += 1
+        self._held = None
+        self.blocked_since_ms = None
 
     def set_rate(self, rate_per_sec: float) -> None:
         if rate_per_sec <= 0:
@@ -85,28 +94,81 @@ class ProducerApp:
             return b"hot"
         return f"key-{rng.randrange(self.keys)}".encode()
 
-    def _tick(self, incarnation: int) -> None:
+    def _tick(self, incarnation: int, token: int | None = None) -> None:
         if not self.running or incarnation != self.incarnation:
             return
+        if token is not None and token != self._retry_token:
+            return  # the other of the two wake-ups of a blocked send already ran
         producer = self.producer
         if self.topic not in producer.topics:
             producer.request_metadata_update({self.topic})  # never block inside a timer
         else:
-            key = self._pick_key()
-            value = (f"{self.id}-{self.sent}-".encode() + b"x" * self.value_bytes)[
-                : max(self.value_bytes, 1)
-            ]
+            if self._held is None:
+                key = self._pick_key()
+                value = (f"{self.id}-{self.sent}-".encode() + b"x" * self.value_bytes)[
+                    : max(self.value_bytes, 1)
+                ]
+                self._held = (key, value)
+            key, value = self._held
             try:
-                future = producer._send(self.topic, value, key, None, None, None)
+                future = producer._send(self.topic, value, key, None, None, None, blocking=False)
+            except SendWouldBlock as wait:
+                if self._wait_for_memory(wait.needed, incarnation):
+                    return  # blocked in send(): no new record until memory comes back
             except KafkaError as exc:
+                self._held = None
                 self.failed += 1
                 self.ctx.emit("app_error", {"app": self.id, "error": type(exc).__name__})
             else:
+                self._unblocked(future)
                 self.sent += 1
                 name = "null" if key is None else key.decode()
                 self.per_key[name] = self.per_key.get(name, 0) + 1
                 future.add_callback(self._on_done)
         self._schedule(self.interval_ms())
+
+    def _wait_for_memory(self, needed: int, incarnation: int) -> bool:
+        """Kafka's send() waiting in BufferPool.allocate: wake when a batch's buffer comes back
+        or when max.block.ms runs out. False: it ran out, the record failed."""
+        producer = self.producer
+        now = self.ctx.now_ms
+        max_block_ms = int(producer.config["max.block.ms"])
+        self._needed = needed
+        if self.blocked_since_ms is None:
+            self.blocked_since_ms = now
+            producer.emit_buffer_event(
+                "producer_buffer_blocked", needed, None, max_block_ms=max_block_ms, app=self.id
+            )
+        waited = now - self.blocked_since_ms
+        if waited >= max_block_ms:
+            self._held = None
+            self.blocked_since_ms = None
+            self.failed += 1
+            producer.buffer_exhausted_records += 1
+            producer.emit_buffer_event(
+                "producer_buffer_exhausted", needed, None, waited_ms=waited, app=self.id
+            )
+            return False
+        self._retry_token += 1
+        token = self._retry_token
+        scheduler = self.ctx.scheduler
+        producer.buffer_pool.wait_for_memory(
+            lambda: scheduler.call_later(0, lambda: self._tick(incarnation, token))
+        )
+        scheduler.call_at(
+            self.blocked_since_ms + max_block_ms, lambda: self._tick(incarnation, token)
+        )
+        return True
+
+    def _unblocked(self, future: Any) -> None:
+        self._held = None
+        self._retry_token += 1
+        if self.blocked_since_ms is not None:
+            waited = self.ctx.now_ms - self.blocked_since_ms
+            self.blocked_since_ms = None
+            self.producer.emit_buffer_event(
+                "producer_buffer_unblocked", self._needed, future, waited_ms=waited, app=self.id
+            )
 
     def _on_done(self, metadata: Any, error: KafkaError | None) -> None:
         if error is None:
@@ -129,5 +191,6 @@ class ProducerApp:
             "sent": self.sent,
             "acknowledged": self.acknowledged,
             "failed": self.failed,
+            "blocked_since_ms": self.blocked_since_ms,
             "per_key": dict(sorted(self.per_key.items())),
         }

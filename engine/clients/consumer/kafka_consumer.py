@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from engine.clients.network_client import REQUEST_TIMED_OUT, ClientBase
@@ -19,6 +19,7 @@ from engine.errors import (
     IllegalStateError,
     InvalidGroupIdError,
     KafkaClosedError,
+    LogTruncationError,
     NoOffsetForPartitionError,
     OffsetOutOfRangeError,
 )
@@ -37,6 +38,11 @@ class CompletedFetch:
     records: deque[ConsumerRecord]
     next_fetch_offset: int
     fetch_position: int
+    # The leader epoch each record was written in (in record order), that of the last batch
+    # (a marker's too), and the leader's epoch when the fetch was made (KIP-320).
+    epochs: list[int] = field(default_factory=list)
+    last_epoch: int = -1
+    leader_epoch: int = -1
 
 
 class KafkaConsumer(ClientBase):
@@ -65,6 +71,14 @@ class KafkaConsumer(ClientBase):
         # seek_to_beginning/end and policy resets wait here until a ListOffsets answers them.
         self.requested_resets: dict[TopicPartition, str] = {}
         self.reconnect_at: dict[int, int] = {}
+        # KIP-320: the epoch of the record before each position (Kafka's FetchPosition
+        # offsetEpoch), as (position, epoch), and the leader epoch it was last validated
+        # against; a position waits for OffsetForLeaderEpoch after a leader change.
+        self.position_epochs: dict[TopicPartition, tuple[int, int]] = {}
+        self.validated_epochs: dict[TopicPartition, int] = {}
+        self.awaiting_validation: dict[TopicPartition, int] = {}
+        # Positions whose OffsetForLeaderEpoch is out (or whose truncation was reported).
+        self.validation_sent: set[TopicPartition] = set()
         self.closed = False
         self.crashed = False
         self.last_poll_ms = ctx.scheduler.now_ms
@@ -171,6 +185,9 @@ class KafkaConsumer(ClientBase):
         if not isinstance(offset, int) or offset < 0:
             raise ValueError("seek offset must not be a negative number")
         self.positions[tp] = offset
+        self.position_epochs.pop(tp, None)
+        self.awaiting_validation.pop(tp, None)
+        self.validation_sent.discard(tp)
         self.requested_resets.pop(tp, None)
         self.completed = deque(c for c in self.completed if c.tp != tp)
 
@@ -335,13 +352,19 @@ class KafkaConsumer(ClientBase):
             ):
                 self.completed.popleft()
                 continue
+            before = len(out)
             while chunk.records and len(out) < limit:
                 record = chunk.records.popleft()
                 out.append(record)
                 chunk.fetch_position = record.offset + 1
                 self.positions[chunk.tp] = record.offset + 1
+            if len(out) > before:
+                # The epoch of the record before the position (Kafka's FetchPosition.offsetEpoch).
+                self._note_epoch(chunk, chunk.epochs[len(chunk.epochs) - len(chunk.records) - 1])
             if not chunk.records:
-                self.positions[chunk.tp] = max(self.positions[chunk.tp], chunk.next_fetch_offset)
+                if chunk.next_fetch_offset > self.positions[chunk.tp]:
+                    self.positions[chunk.tp] = chunk.next_fetch_offset
+                    self._note_epoch(chunk, chunk.last_epoch)
                 self.completed.popleft()
         self.consumed_records += len(out)
         if out:
@@ -353,7 +376,10 @@ class KafkaConsumer(ClientBase):
         return [
             tp
             for tp in sorted(self.assigned)
-            if tp in self.positions and tp not in buffered and tp not in self.paused
+            if tp in self.positions
+            and tp not in buffered
+            and tp not in self.paused
+            and not self._awaits_validation(tp)
         ]
 
     def _send_fetches(self) -> None:
@@ -437,10 +463,13 @@ class KafkaConsumer(ClientBase):
         if not data.batches:
             return
         records: deque[ConsumerRecord] = deque()
+        epochs: list[int] = []
+        last_epoch = -1
         aborted = _AbortedFilter(data.aborted) if self.isolation_level == "read_committed" else None
         next_offset = fetch_offset
         for batch in data.batches:
             next_offset = max(next_offset, batch.last_offset + 1)
+            last_epoch = batch.leader_epoch
             if batch.is_control:
                 if aborted is not None:
                     aborted.on_marker(batch)
@@ -460,7 +489,18 @@ class KafkaConsumer(ClientBase):
                             record.headers,
                         )
                     )
-        self.completed.append(CompletedFetch(tp, records, next_offset, fetch_offset))
+                    epochs.append(batch.leader_epoch)
+        self.completed.append(
+            CompletedFetch(
+                tp,
+                records,
+                next_offset,
+                fetch_offset,
+                epochs,
+                last_epoch,
+                self._leader_epoch_of(tp),
+            )
+        )
 
     # --- groups (delegated) ------------------------------------------------------------------
 
@@ -534,8 +574,135 @@ class KafkaConsumer(ClientBase):
     def allow_auto_create_topics(self) -> bool:
         return bool(self.config["allow.auto.create.topics"])
 
+    # --- log truncation detection (KIP-320) ---------------------------------------------------
+
+    def _note_epoch(self, chunk: CompletedFetch, epoch: int) -> None:
+        if epoch >= 0:
+            self.position_epochs[chunk.tp] = (self.positions[chunk.tp], epoch)
+            self.validated_epochs[chunk.tp] = chunk.leader_epoch
+
+    def _leader_epoch_of(self, tp: TopicPartition) -> int:
+        infos = self.topics.get(tp.topic)
+        if infos is None or tp.partition >= len(infos):
+            return -1
+        return infos[tp.partition].leader_epoch
+
+    def _offset_epoch(self, tp: TopicPartition) -> int:
+        """The epoch of the record before the position, when the position came from records."""
+        known = self.position_epochs.get(tp)
+        position = self.positions.get(tp)
+        if known is None or position is None or known[0] != position:
+            return -1
+        return known[1]
+
+    def _awaits_validation(self, tp: TopicPartition) -> bool:
+        awaiting = self.awaiting_validation.get(tp)
+        return awaiting is not None and awaiting == self.positions.get(tp)
+
+    def _maybe_validate_positions(self) -> None:
+        """Kafka's `SubscriptionState.maybeValidatePositionForCurrentLeader`: a position with a
+        known epoch is checked against a leader with a newer epoch before it fetches there."""
+        for tp in sorted(self.assigned):
+            if self._offset_epoch(tp) < 0:
+                continue
+            if self._awaits_validation(tp):
+                if tp not in self.validation_sent:
+                    self._validate_position(tp)  # a retry, now that the metadata is fresh
+                continue
+            if self._leader_epoch_of(tp) > self.validated_epochs.get(tp, -1):
+                self._validate_position(tp)
+
+    def _validate_position(self, tp: TopicPartition) -> None:
+        """OffsetForLeaderEpoch for the position's epoch (Kafka's `OffsetsForLeaderEpochClient`,
+        then `SubscriptionState.maybeCompleteValidation`)."""
+        position = self.positions[tp]
+        offset_epoch = self._offset_epoch(tp)
+        current_epoch = self._leader_epoch_of(tp)
+        self.awaiting_validation[tp] = position  # no fetching until it is answered
+        leader = self.leader_for(tp.topic, tp.partition)
+        if leader == NO_LEADER:
+            self.request_metadata_update({tp.topic})
+            return
+        self.validation_sent.add(tp)
+
+        def handle(broker: Broker, reply: Callable[[object], None]) -> None:
+            reply(broker.handle_offset_for_leader_epoch(tp, current_epoch, offset_epoch))
+
+        def on_reply(response: object) -> None:
+            if not self._awaits_validation(tp) or self.awaiting_validation[tp] != position:
+                return  # the position moved (a seek) while the request was out
+            self.validation_sent.discard(tp)
+            if (
+                response is DISCONNECTED
+                or response == REQUEST_TIMED_OUT
+                or (isinstance(response, tuple) and response[0])
+            ):
+                # Still awaiting validation: sent again once the metadata names the leader.
+                self.request_metadata_update({tp.topic})
+                return
+            assert isinstance(response, tuple)
+            _, end_epoch, end_offset = response
+            self.progress += 1
+            if end_epoch >= 0 and end_offset >= position:
+                self.awaiting_validation.pop(tp, None)
+                self.validated_epochs[tp] = current_epoch
+                return
+            self._on_log_truncation(tp, position, offset_epoch, end_epoch, end_offset)
+
+        self.send_request(leader, "offset_for_leader_epoch", handle, on_reply)
+
+    def _on_log_truncation(
+        self, tp: TopicPartition, position: int, offset_epoch: int, end_epoch: int, end: int
+    ) -> None:
+        """With a reset policy the position moves back to where the logs diverge (or, with no
+        epoch to compare, resets by the policy); with auto.offset.reset=none poll() raises."""
+        policy = self.config["auto.offset.reset"]
+        diverged = end if end_epoch >= 0 else None
+        self.completed = deque(c for c in self.completed if c.tp != tp)
+        self.ctx.emit(
+            "log_truncation_detected",
+            {
+                "client": self.client_id,
+                "topic": tp.topic,
+                "partition": tp.partition,
+                "position": position,
+                "epoch": offset_epoch,
+                "divergent_offset": diverged,
+                "reset_to": None
+                if policy == "none"
+                else (policy if diverged is None else diverged),
+            },
+        )
+        if policy == "none":
+            self.reset_errors[tp] = LogTruncationError(
+                f"Detected truncated partitions: {tp} at fetch offset {position} "
+                + (
+                    f"(the log diverges at offset {diverged})"
+                    if diverged is not None
+                    else "(no common epoch with the leader's log)"
+                ),
+                {tp: position},
+                {} if diverged is None else {tp: diverged},
+            )
+            # The position stays awaiting validation until the application seeks.
+            self.validation_sent.add(tp)
+            return
+        self.awaiting_validation.pop(tp, None)
+        if diverged is None:
+            self.positions.pop(tp, None)
+            self._start_reset(tp, policy)
+            return
+        self.positions[tp] = diverged
+        self.position_epochs[tp] = (diverged, end_epoch)
+        self.validated_epochs[tp] = self._leader_epoch_of(tp)
+
+    def refreshes_metadata_in_background(self) -> bool:
+        # A group member's heartbeat thread polls the network client between poll() calls.
+        return self.coordinator is not None and not self.closed
+
     def on_metadata_update(self) -> None:
         self.progress += 1
+        self._maybe_validate_positions()
         for tp, where in sorted(self.requested_resets.items()):
             if tp not in self.resets_in_flight and tp not in self.positions:
                 self._start_reset(tp, where)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from engine.clients.network_client import ClientBase
+from engine.clients.producer.buffer_pool import BufferPool
 from engine.clients.producer.producer_sequences import ProducerSequences
 from engine.clients.producer.record_accumulator import ProducerBatch, RecordAccumulator
 from engine.clients.producer.sender import Sender
@@ -21,6 +22,7 @@ from engine.common.metadata import NO_LEADER
 from engine.common.record_size import RECORD_BATCH_OVERHEAD, estimate_size_in_bytes_upper_bound
 from engine.common.records import RecordMetadata, TopicPartition
 from engine.errors import (
+    BufferExhaustedError,
     IllegalStateError,
     InvalidConfigurationError,
     InvalidPartitionGivenError,
@@ -142,6 +144,9 @@ class KafkaProducer(ClientBase):
         self._max_request_size = int(resolved["max.request.size"])
         self._ignore_keys = bool(resolved["partitioner.ignore.keys"])
         self._metadata_max_age_ms = int(resolved["metadata.max.age.ms"])
+        self._max_block_ms = int(resolved["max.block.ms"])
+        self.buffer_pool = BufferPool(int(resolved["buffer.memory"]), self.batch_size)
+        self.buffer_exhausted_records = 0
         self._key_partitions: dict[tuple[bytes, int], int] = {}
         self._topic_partitions: dict[str, list[TopicPartition]] = {}
         self.partitioners: dict[str, BuiltInPartitioner] = {}
@@ -217,7 +222,11 @@ class KafkaProducer(ClientBase):
         partition: int | None,
         headers: Any,
         timestamp_ms: int | None,
+        blocking: bool = True,
     ) -> FutureRecordMetadata:
+        """The send itself. `blocking=False` (a simulated application sending from a timer,
+        which cannot wait on the clock it runs on) raises `SendWouldBlock` where Kafka's `send()`
+        would wait for buffer memory."""
         if self.closed:
             raise KafkaClosedError("Cannot send after the producer is closed.")
         if not isinstance(topic, str):
@@ -234,7 +243,12 @@ class KafkaProducer(ClientBase):
         # A cheap bound first (batch header, varints, key and value): the exact estimate only
         # matters near the limits.
         size = _SIZE_SLACK + (len(key) if key else 0) + (len(value) if value else 0)
-        if header_tuple or size > self._max_request_size or size > self.ctx.limits.max_record_bytes:
+        if (
+            header_tuple
+            or size > self._max_request_size
+            or size > self.ctx.limits.max_record_bytes
+            or size > self.buffer_pool.total_memory
+        ):
             size = estimate_size_in_bytes_upper_bound(key, value, header_tuple)
         if size > self._max_request_size:
             future._complete(
@@ -246,8 +260,18 @@ class KafkaProducer(ClientBase):
                 ),
             )
             return future
+        if size > self.buffer_pool.total_memory:
+            future._complete(
+                None,
+                RecordTooLargeError(
+                    f"The message is {size} bytes when serialized which is larger than the total "
+                    "memory buffer you have configured with the buffer.memory configuration."
+                ),
+            )
+            return future
         if size > self.ctx.limits.max_record_bytes:
             self.ctx.limits.check_record(size)
+        started_ms = self.ctx.scheduler.now_ms  # max.block.ms covers the metadata wait too
         infos = self.topics.get(topic)
         if infos is None:
             infos = self._wait_on_metadata(topic)
@@ -278,26 +302,186 @@ class KafkaProducer(ClientBase):
         elif key is not None and not self._ignore_keys:
             chosen = self._partition_for_key(key, count)
         else:
-            chosen = self._sticky(topic).peek_current_partition(count, self._available(topic))
-        known = self._topic_partitions.get(topic)
-        if known is None or len(known) != count:
-            known = self._topic_partitions[topic] = [TopicPartition(topic, n) for n in range(count)]
-        tp = known[chosen]
-        future.tp = tp
-        if self.transaction is not None:
-            self.transaction.maybe_add_partition(tp)
+            chosen = -1  # the sticky partitioner chooses in _append
+        sticky = partition is None and (key is None or self._ignore_keys)
         timestamp = self.now_ms if timestamp_ms is None else int(timestamp_ms)
-        self._pending[future.id] = future
-        appended, wake_ms = self.accumulator.append(tp, timestamp, key, value, header_tuple, future)
-        self.sender.wake(wake_ms)
-        if partition is None and (key is None or self._ignore_keys):
-            # Kafka's allBatchesFull: only a full last batch lets the sticky partition switch.
-            last = self.accumulator.batches[tp][-1]
-            full = last.closed or last.size >= self.batch_size
-            self._sticky(topic).update_partition_info(appended, count, self._available(topic), full)
+        if not self._append(
+            topic,
+            chosen,
+            count,
+            sticky,
+            timestamp,
+            key,
+            value,
+            header_tuple,
+            future,
+            started_ms,
+            blocking,
+        ):
+            return future
         self.sent_records += 1
-        self.ctx.taps.on_client_send(self, tp)
+        assert future.tp is not None
+        self.ctx.taps.on_client_send(self, future.tp)
         return future
+
+    def _append(
+        self,
+        topic: str,
+        chosen: int,
+        count: int,
+        sticky: bool,
+        timestamp: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: tuple[tuple[str, bytes | None], ...],
+        future: FutureRecordMetadata,
+        started_ms: int,
+        blocking: bool,
+    ) -> bool:
+        """Kafka's `RecordAccumulator.append`: the record goes into the partition's open batch,
+        or into a new batch whose buffer comes from the pool (waiting for what is left of
+        `max.block.ms` since `started_ms`).
+
+        For a record without a key the sticky partition may switch first: once every batch of
+        the partition is full and enough bytes went to it (`partitionChanged`). False means the
+        future failed (the pool stayed exhausted); `SendWouldBlock` that a non-blocking caller
+        must come back later."""
+        accumulator = self.accumulator
+        partitioner = self._sticky(topic) if sticky else None
+        available = self._available(topic) if partitioner is not None else []
+        allocated = 0
+        while True:
+            if partitioner is not None:
+                chosen = partitioner.peek_current_partition(count, available)
+            known = self._topic_partitions.get(topic)
+            if known is None or len(known) != count:
+                known = self._tp_list(topic, count)
+            tp = known[chosen]
+            if partitioner is not None and self._partition_changed(
+                partitioner, tp, count, available
+            ):
+                continue
+            future.tp = tp
+            appended = accumulator.try_append(tp, timestamp, key, value, headers, future)
+            if appended < 0:
+                if not allocated:
+                    allocated = self._allocate(key, value, headers, future, started_ms, blocking)
+                    if not allocated:
+                        return False
+                    if partitioner is not None:
+                        continue  # time may have passed: look at the partition again
+                appended = accumulator.append_new_batch(
+                    tp, timestamp, key, value, headers, future, allocated
+                )
+                allocated = 0
+            if allocated:
+                self.buffer_pool.deallocate(allocated)  # the open batch had room after all
+            self._pending[future.id] = future
+            if self.transaction is not None:
+                self.transaction.maybe_add_partition(tp)  # Kafka: once the append succeeded
+            # Kafka's RecordAppendResult: a full batch, or more than one, wakes the sender now.
+            queue = accumulator.batches[tp]
+            last = queue[-1]
+            if last.closed or len(queue) > 1:
+                self.sender.wake(0)
+            else:
+                self.sender.wake(max(0, last.created_ms + self.linger_ms - self.now_ms))
+            if partitioner is not None:
+                # Kafka's allBatchesFull: while the last batch is open, switching waits.
+                partitioner.update_partition_info(
+                    appended, count, available, accumulator.all_batches_full(tp)
+                )
+            return True
+
+    def _partition_changed(
+        self,
+        partitioner: BuiltInPartitioner,
+        tp: TopicPartition,
+        count: int,
+        available: list[int],
+    ) -> bool:
+        """Kafka's `partitionChanged`: with every batch of the sticky partition full, count
+        nothing more and let the partitioner switch if enough bytes already went there."""
+        if not self.accumulator.all_batches_full(tp):
+            return False
+        partitioner.update_partition_info(0, count, available, True)
+        return partitioner.current_partition != tp.partition
+
+    def _tp_list(self, topic: str, count: int) -> list[TopicPartition]:
+        known = self._topic_partitions[topic] = [TopicPartition(topic, n) for n in range(count)]
+        return known
+
+    def _allocate(
+        self,
+        key: bytes | None,
+        value: bytes | None,
+        headers: tuple[tuple[str, bytes | None], ...],
+        future: FutureRecordMetadata,
+        started_ms: int,
+        blocking: bool,
+    ) -> int:
+        """A buffer for a new batch: `batch.size`, or the record's upper bound when larger
+        (Kafka: max(batchSize, estimateSizeInBytesUpperBound)). Blocks on cluster time while
+        the pool is used up; 0 means the future failed with BufferExhaustedException."""
+        size = self.batch_size
+        rough = _SIZE_SLACK + (len(key) if key else 0) + (len(value) if value else 0)
+        if headers or rough > size:
+            size = max(size, estimate_size_in_bytes_upper_bound(key, value, headers))
+        pool = self.buffer_pool
+        if pool.try_allocate(size):
+            return size
+        if not blocking:
+            raise SendWouldBlock(size)
+        started = self.now_ms
+        max_block_ms = max(0, self._max_block_ms - (started - started_ms))
+        self.emit_buffer_event("producer_buffer_blocked", size, future, max_block_ms=max_block_ms)
+        self.ctx.run_until(lambda: pool.available_memory >= size, started + max_block_ms)
+        if pool.try_allocate(size):
+            self.emit_buffer_event(
+                "producer_buffer_unblocked", size, future, waited_ms=self.now_ms - started
+            )
+            return size
+        self.buffer_exhausted_records += 1
+        error = self.buffer_exhausted_error(size, max_block_ms)
+        self.emit_buffer_event(
+            "producer_buffer_exhausted", size, future, waited_ms=self.now_ms - started
+        )
+        future._complete(None, error)
+        return 0
+
+    def buffer_exhausted_error(self, size: int, max_block_ms: int) -> BufferExhaustedError:
+        pool = self.buffer_pool
+        return BufferExhaustedError(
+            f"Failed to allocate {size} bytes within the configured max blocking time "
+            f"{max_block_ms} ms. Total memory: {pool.total_memory} bytes. Available memory: "
+            f"{pool.available_memory} bytes. Poolable size: {pool.poolable_size} bytes"
+        )
+
+    def emit_buffer_event(
+        self, kind: str, size: int, future: FutureRecordMetadata | None, **extra: Any
+    ) -> None:
+        """The events a lesson shows back-pressure with: a send waiting for buffer memory
+        (`producer_buffer_blocked`), getting it (`..._unblocked`), or failing (`..._exhausted`)."""
+        pool = self.buffer_pool
+        tp = None if future is None else future.tp
+        self.ctx.emit(
+            kind,
+            {
+                "producer": self.client_id,
+                "topic": None if tp is None else tp.topic,
+                "partition": None if tp is None else tp.partition,
+                "needed_bytes": size,
+                "available_bytes": pool.available_memory,
+                "buffer_memory": pool.total_memory,
+                **extra,
+            },
+        )
+
+    def release_buffer(self, batch: ProducerBatch) -> None:
+        """A batch is done (acknowledged or failed): its buffer goes back to the pool."""
+        if batch.buffer_bytes:
+            size, batch.buffer_bytes = batch.buffer_bytes, 0
+            self.buffer_pool.deallocate(size)
 
     def flush(self) -> None:
         if not self._pending:
@@ -367,10 +551,15 @@ class KafkaProducer(ClientBase):
         return self.transaction
 
     def metrics(self) -> dict[str, Any]:
+        pool = self.buffer_pool
         return {
             "sent": self.sent_records,
             "acked": self.acked_records,
             "pending": len(self._pending),
+            "buffer_memory": pool.total_memory,
+            "buffered_bytes": pool.allocated_memory,
+            "buffer_available_bytes": pool.available_memory,
+            "buffer_exhausted": self.buffer_exhausted_records,
         }
 
     # --- partitioning ------------------------------------------------------------------------
@@ -461,9 +650,20 @@ class KafkaProducer(ClientBase):
         deadline = self.now_ms + (limit if timeout_ms is None else min(int(timeout_ms), limit))
         self.ctx.run_until(future.done, deadline)
 
+    def refreshes_metadata_in_background(self) -> bool:
+        return not self.closed  # the Sender thread polls the network client until close()
+
     def on_metadata_update(self) -> None:
         if any(self.accumulator.batches.values()):
             self.sender.wake(0)
+
+
+class SendWouldBlock(Exception):
+    """A non-blocking send found the buffer pool used up (`needed` bytes for a new batch)."""
+
+    def __init__(self, needed: int) -> None:
+        super().__init__(needed)
+        self.needed = needed
 
 
 # More than the batch header and every varint of a one-record batch without headers can take.

@@ -33,6 +33,7 @@ class ProducerBatch:
     done: bool = False
     in_flight: bool = False
     last_error: str = ""
+    buffer_bytes: int = 0  # taken from the producer's BufferPool, returned when the batch is done
 
 
 class RecordAccumulator:
@@ -49,7 +50,7 @@ class RecordAccumulator:
         # Kafka's flushInProgress: while a flush waits, every batch is ready, lingering or not.
         self.flushing = False
 
-    def append(
+    def try_append(
         self,
         tp: TopicPartition,
         timestamp: int,
@@ -57,35 +58,64 @@ class RecordAccumulator:
         value: bytes | None,
         headers: Any,
         future: FutureRecordMetadata,
-    ) -> tuple[int, int]:
-        """Add a record to the partition's open batch (or a new one); returns the record's size
-        and the delay after which the sender should wake (Kafka's RecordAppendResult)."""
+    ) -> int:
+        """Kafka's `tryAppend`: add the record to the partition's open batch if it has room.
+
+        Returns the bytes the batch grew by, or -1 when there is no open batch or the record does
+        not fit (the batch is then closed for appends, as Kafka's `closeForRecordAppends`)."""
         queue = self.batches.get(tp)
-        if queue is None:
-            queue = deque()
-            self.batches[tp] = queue
-        batch = queue[-1] if queue else None
-        if batch is not None and not batch.closed:
-            delta = len(batch.records)
-            size = _record_size(delta, timestamp - batch.records[0].timestamp, key, value, headers)
-            if batch.size + size > self.batch_size:
-                batch.closed = True
-                batch = None
-        else:
-            batch = None
-        if batch is None:
-            batch = ProducerBatch(tp, self._producer.now_ms)
-            queue.append(batch)
-            size = _record_size(0, 0, key, value, headers)
+        if not queue:
+            return -1
+        batch = queue[-1]
+        if batch.closed:
+            return -1
+        size = _record_size(
+            len(batch.records), timestamp - batch.records[0].timestamp, key, value, headers
+        )
+        if batch.size + size > self.batch_size:
+            batch.closed = True
+            return -1
         batch.records.append(Record(-1, timestamp, key, value, headers, size))
         batch.futures.append(future)
         batch.size += size
         if batch.size >= self.batch_size:
             batch.closed = True
-            return size, 0
-        if len(queue) > 1:
-            return size, 0  # an earlier batch is full (Kafka: dq.size() > 1 wakes the sender)
-        return size, max(0, batch.created_ms + self.linger_ms - self._producer.now_ms)
+        return size
+
+    def append_new_batch(
+        self,
+        tp: TopicPartition,
+        timestamp: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Any,
+        future: FutureRecordMetadata,
+        buffer_bytes: int,
+    ) -> int:
+        """Kafka's `appendNewBatch`: a new batch (in a buffer of `buffer_bytes` from the pool)
+        holding the record; returns the batch's size, its header included."""
+        queue = self.batches.get(tp)
+        if queue is None:
+            queue = deque()
+            self.batches[tp] = queue
+        batch = ProducerBatch(tp, self._producer.now_ms)
+        batch.buffer_bytes = buffer_bytes
+        queue.append(batch)
+        size = _record_size(0, 0, key, value, headers)
+        batch.records.append(Record(-1, timestamp, key, value, headers, size))
+        batch.futures.append(future)
+        batch.size += size
+        if batch.size >= self.batch_size:
+            batch.closed = True
+        return batch.size
+
+    def all_batches_full(self, tp: TopicPartition) -> bool:
+        """Kafka's `allBatchesFull`: only the last batch can be open, so check that one."""
+        queue = self.batches.get(tp)
+        if not queue:
+            return True
+        last = queue[-1]
+        return last.closed or last.size >= self.batch_size
 
     def expire_batches(self, now: int, fail: Callable[[ProducerBatch, KafkaError], None]) -> None:
         for queue in self.batches.values():

@@ -266,6 +266,7 @@ class Sender:
             offset = base_offset + index if base_offset >= 0 else -1
             future._complete(RecordMetadata(tp.topic, tp.partition, offset, record.timestamp), None)
         producer.acked_records += len(batch.records)
+        producer.release_buffer(batch)  # Kafka deallocates once the callbacks ran
         producer.ctx.taps.on_batch_acknowledged(producer, batch, base_offset)
 
     def fail_batch(self, batch: ProducerBatch, error: KafkaError) -> None:
@@ -275,6 +276,7 @@ class Sender:
             self._sequences.on_sequenced_batch_failed(batch.tp)
         for future in batch.futures:
             future._complete(None, error)
+        producer.release_buffer(batch)
         producer.ctx.emit(
             "produce_failed",
             {

@@ -76,6 +76,20 @@ class ClassicGroupJoin(ClassicGroupProtocol):
         if member is None or group.state in (EMPTY, DEAD):
             respond(JoinGroupResponse("UNKNOWN_MEMBER_ID", member_id=request.member_id))
             return
+        if (
+            group.state == PREPARING_REBALANCE
+            and member.awaiting_join is None
+            and sum(1 for m in group.members.values() if m.awaiting_join is not None)
+            >= int(config["group.max.size"])
+        ):
+            # Kafka's acceptJoiningMember: while rebalancing, members are taken back in the
+            # order they rejoin up to group.max.size; the rest leave the group. This is how a
+            # group loaded over capacity (group.max.size lowered) shrinks.
+            self._remove_member(
+                group, member.member_id, "member_removed", "group.max.size reached on rejoin"
+            )
+            respond(JoinGroupResponse("GROUP_MAX_SIZE_REACHED"))
+            return
         unchanged = member.protocols == request.protocols and member.metadata == request.metadata
         if group.state == PREPARING_REBALANCE:
             self._update_member(member, request, respond)

@@ -80,6 +80,13 @@ class GroupCoordinator(ClassicGroupJoin):
             self.groups[group_id] = group
         return "", group
 
+    def on_topic_deleted(self, topic: str) -> None:
+        """The broker applied a topic deletion (Kafka's BrokerMetadataPublisher calls
+        `GroupCoordinator.onPartitionsDeleted`)."""
+        store = self.broker.txn_offsets
+        pending = store.forget_topic(topic) if store is not None else {}
+        self.offsets.on_partitions_deleted(topic, pending)
+
     def _load(self, number: int, partition: Partition) -> None:
         """Kafka's `onElection`: rebuild the partition's groups from its log. Loaded members get
         a fresh session timeout, so members whose clients died meanwhile still expire."""
@@ -90,6 +97,17 @@ class GroupCoordinator(ClassicGroupJoin):
             for member in group.members.values():
                 self._schedule_session_expiry(group, member)
         self.loaded[number] = partition.leader_epoch
+        max_size = int(self.broker.config["group.max.size"])
+        for group_id, group in sorted(loaded.items()):
+            if len(group.members) > max_size:
+                # Kafka's onLoaded: a group over capacity (the setting was lowered) rebalances;
+                # only group.max.size of its members are let back in.
+                self._prepare_rebalance(
+                    group,
+                    f"Freshly-loaded group {group_id} (size {len(group.members)}) is over "
+                    f"capacity {max_size}. Rebalancing in order to give a chance for consumers "
+                    "to commit offsets",
+                )
         self._start_offsets_cleanup()
         if loaded:
             self.ctx.emit(

@@ -100,6 +100,12 @@ def read_groups(partition: Partition) -> dict[str, ClassicGroup]:
             continue
         else:
             records = batch.records
+            # An offset tombstone also drops the same offset pending in an open transaction
+            # (a deleted topic's offsets; Kafka's OffsetMetadataManager.replay).
+            tombstoned = {r.key for r in records if r.value is None and r.key is not None}
+            if tombstoned and pending:
+                for waiting in pending.values():
+                    waiting[:] = [r for r in waiting if r.key not in tombstoned]
         for record in records:
             if record.key is None:
                 continue

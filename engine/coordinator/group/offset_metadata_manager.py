@@ -129,6 +129,36 @@ class OffsetMetadataManager:
             return
         self.commit_offsets(group, offsets, respond)
 
+    # --- deleted topics ------------------------------------------------------------------------
+
+    def on_partitions_deleted(self, topic: str, pending: dict[str, set[TopicPartition]]) -> None:
+        """Kafka's `OffsetMetadataManager.onPartitionsDeleted`: a deleted topic's committed
+        offsets, and pending transactional ones (`pending`, by group), get tombstones in every
+        group this coordinator leads. A group left Empty without offsets is then deleted by the
+        next retention check, as in Kafka."""
+        coordinator = self.coordinator
+        for group_id in sorted(set(coordinator.groups) | set(pending)):
+            group = coordinator.groups.get(group_id)
+            error, _ = coordinator._group(group_id, create=False)
+            if error or group is None:
+                continue
+            removed = {tp for tp in group.offsets if tp.topic == topic}
+            removed |= pending.get(group_id, set())
+            if not removed:
+                continue
+            for tp in removed:
+                group.offsets.pop(tp, None)
+                group.commit_timestamps.pop(tp, None)
+            coordinator._emit(
+                "offsets_deleted",
+                group,
+                reason="topic deleted",
+                offsets=[[tp.topic, tp.partition] for tp in sorted(removed)],
+            )
+            coordinator._append(
+                group, [(offset_commit_key(group_id, tp), None) for tp in sorted(removed)], _ignore
+            )
+
     # --- retention (KIP-211) -------------------------------------------------------------------
 
     def expired_offsets(self, group: ClassicGroup, now_ms: int) -> list[TopicPartition]:
@@ -189,3 +219,7 @@ class OffsetMetadataManager:
                 coordinator._emit("group_deleted", group, reason="offsets expired")
             if entries:
                 coordinator._append(group, entries, lambda error: None)
+
+
+def _ignore(error: str) -> None:
+    """Tombstones for offsets of a deleted topic: Kafka does not retry a failed write either."""

@@ -124,6 +124,12 @@ class TransactionCoordinator:
             and self.transactions.get(meta.transactional_id) is meta
         )
 
+    def coordinator_epoch(self, meta: TransactionMetadata) -> int:
+        """Kafka's coordinatorEpoch: the leader epoch of the `__transaction_state` partition
+        when this broker loaded it, carried by every marker it writes."""
+        number = self.service.partition_for(meta.transactional_id)
+        return self.loaded.get(number, -1)
+
     def load(self, number: int, partition: Partition) -> None:
         self._unload(number)
         loaded = read_transaction_state(partition)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from engine.common.metadata import NO_LEADER
 from engine.common.record_size import RECORD_BATCH_OVERHEAD, record_size_in_bytes
-from engine.common.records import Record, RecordBatch, TopicPartition
+from engine.common.records import Record, RecordBatch, TopicPartition, marker_value
 from engine.errors import KafkaError, protocol_name
 from engine.sim.network import request
 
@@ -96,8 +96,15 @@ def write_txn_marker(
     producer_epoch: int,
     control_type: str,
     done: Done,
+    coordinator_epoch: int = -1,
 ) -> None:
-    """Append a one-record COMMIT or ABORT control batch and answer once it is replicated."""
+    """Append a one-record COMMIT or ABORT control batch and answer once it is replicated.
+
+    The marker carries the epoch of the coordinator that wrote it (the leader epoch of its
+    `__transaction_state` partition); a marker from an older coordinator than the last one
+    seen for the producer is refused with TRANSACTION_COORDINATOR_FENCED (Kafka's
+    `ProducerAppendInfo.checkCoordinatorEpoch`), so a zombie coordinator cannot end a
+    transaction again after its successor did."""
     partition = broker.partitions.get(tp)
     if partition is None or not partition.is_leader:
         done("NOT_LEADER_OR_FOLLOWER")
@@ -106,11 +113,14 @@ def write_txn_marker(
     if entry is not None and producer_epoch < entry.producer_epoch:
         done("INVALID_PRODUCER_EPOCH")  # Kafka's appendEndTxnMarker: checkProducerEpoch
         return
+    if entry is not None and entry.coordinator_epoch > coordinator_epoch:
+        done("TRANSACTION_COORDINATOR_FENCED")
+        return
     # A control record's key holds its version and type (ABORT 0, COMMIT 1).
     key = bytes([0, 0, 0, 1 if control_type == "COMMIT" else 0])
     batch = build_batch(
         partition,
-        [(key, bytes(6))],
+        [(key, marker_value(coordinator_epoch))],
         broker.now_ms,
         producer_id=producer_id,
         producer_epoch=producer_epoch,
@@ -177,10 +187,13 @@ class TransactionMarkerChannel:
         leader = self.ctx.nodes.broker_by_id(leader_id)
         producer_id, producer_epoch = meta.producer_id, meta.producer_epoch
         control_type = "COMMIT" if meta.state == "PrepareCommit" else "ABORT"
+        coordinator_epoch = self.coordinator.coordinator_epoch(meta)
         finished = [False]
 
         def handle(reply: Callable[[object], None]) -> None:
-            write_txn_marker(leader, tp, producer_id, producer_epoch, control_type, reply)
+            write_txn_marker(
+                leader, tp, producer_id, producer_epoch, control_type, reply, coordinator_epoch
+            )
 
         def on_reply(response: object) -> None:
             if finished[0]:
@@ -188,8 +201,10 @@ class TransactionMarkerChannel:
             finished[0] = True
             if response == "":
                 self._written(meta, tp, round_key)
-            elif response == "INVALID_PRODUCER_EPOCH":
-                return  # a newer epoch owns the partition: this round is over (Kafka drops it)
+            elif response in ("INVALID_PRODUCER_EPOCH", "TRANSACTION_COORDINATOR_FENCED"):
+                # A newer producer epoch or a newer coordinator owns the transaction: this
+                # round is over (Kafka's TransactionMarkerRequestCompletionHandler drops it).
+                return
             else:
                 self._retry(meta, tp, round_key)
 

@@ -45,7 +45,17 @@ def read_pending(partition: Partition, end: int | None = None) -> PendingOffsets
     for batch in log.iter_batches(log.log_start_offset, end):
         if batch.is_control:
             pending.pop(batch.producer_id, None)
-        elif batch.is_transactional:
+        elif not batch.is_transactional:
+            # A plain tombstone (a deleted topic's offsets) also drops pending ones (Kafka's
+            # OffsetMetadataManager.replay of an offset commit tombstone).
+            for record in batch.records:
+                if record.value is None and record.key is not None:
+                    key = json.loads(record.key)
+                    if key.get("type") == "offset_commit":
+                        tp = TopicPartition(key["topic"], key["partition"])
+                        for groups in pending.values():
+                            groups.get(key["group"], {}).pop(tp, None)
+        else:
             groups = pending.setdefault(batch.producer_id, {})
             for record in batch.records:
                 if record.key is None or record.value is None:
@@ -77,6 +87,20 @@ class TransactionalOffsets:
     def on_broker_stopped(self) -> None:
         self.pending = {}
         self.loaded = {}
+
+    def forget_topic(self, topic: str) -> dict[str, set[TopicPartition]]:
+        """Drop a deleted topic's pending offsets from the partitions this broker leads; returns
+        them by group, for the coordinator's tombstones."""
+        forgotten: dict[str, set[TopicPartition]] = {}
+        for tp, partition in sorted(self.broker.partitions.items()):
+            if tp.topic != OFFSETS_TOPIC or not partition.is_leader:
+                continue
+            for groups in self.pending_for(partition).values():
+                for group_id, offsets in groups.items():
+                    for gone in [t for t in offsets if t.topic == topic]:
+                        del offsets[gone]
+                        forgotten.setdefault(group_id, set()).add(gone)
+        return forgotten
 
     def handle_txn_offset_commit(
         self,
@@ -151,6 +175,8 @@ class TransactionalOffsets:
         coordinator = broker.group_coordinator
         number = partition.tp.partition
         for group_id, offsets in sorted(groups.items()):
+            if not offsets:
+                continue  # all of them were for a topic deleted meanwhile
             # A loaded group is updated in memory; one not loaded yet reads the marker from the log.
             if coordinator is not None and coordinator.loaded.get(number) == partition.leader_epoch:
                 group = coordinator.groups.get(group_id)
