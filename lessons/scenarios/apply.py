@@ -359,7 +359,16 @@ def reset_offsets(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyR
         else:
             runtime.later.append(("error", f"Reset of {group} failed: {kafka_error_text(refusal)}"))
 
-    groups.reset_offsets_nowait(group, topic, target, done)
+    # Members whose app was just stopped are leaving (their LeaveGroup is on its way): the
+    # reset waits for them a moment; a member still running gets Kafka's refusal at once.
+    members = runtime.cluster.describe_group(group).members
+    leaving = {
+        app.consumer.client_id
+        for app in apps_service(runtime).apps
+        if app.kind == "consumer" and app.consumer is not None and app.consumer.closed
+    }
+    grace = 5_000 if members and all(m.client_id in leaving for m in members) else 0
+    groups.reset_offsets_nowait(group, topic, target, done, grace_ms=grace)
     return ApplyResult(ok=True, message=f"Group {group}: resetting to {to} on {topic}.")
 
 

@@ -259,13 +259,20 @@ class GroupService:
         return targets
 
     def reset_offsets_nowait(
-        self, group_id: str, topic: str, to: str | int, done: Callable[[str], None]
+        self,
+        group_id: str,
+        topic: str,
+        to: str | int,
+        done: Callable[[str], None],
+        grace_ms: int = 0,
     ) -> dict[TopicPartition, int]:
         """`reset_offsets` for a caller that must not block (a live host): the checks run at
         once (and raise as `reset_offsets` does); the write goes to the group's coordinator on
         the cluster clock (looked up every 100 ms while it is not available, as the blocking
         call does) and `done(error)` gets the answer once: "" when stored, REQUEST_TIMED_OUT
-        after the same 30 s. Not recorded in the cluster's log: callers replay their own."""
+        after the same 30 s. With `grace_ms`, a group that still has members (consumers whose
+        LeaveGroup is on its way) is given that long to empty before the reset is refused with
+        NON_EMPTY_GROUP. Not recorded in the cluster's log: callers replay their own."""
         answered: list[str] = []
 
         def respond(error: str) -> None:
@@ -273,12 +280,23 @@ class GroupService:
                 answered.append(error)
                 done(error)
 
-        targets, attempt = self._reset_offsets_prepare(group_id, topic, to, respond)
         scheduler = self.ctx.scheduler
+        empty_by = scheduler.now_ms + grace_ms
+        targets, attempt = self._reset_offsets_prepare(
+            group_id, topic, to, respond, check_members=grace_ms <= 0
+        )
         deadline = scheduler.now_ms + 30000
 
         def try_now() -> None:
-            if answered or attempt():
+            if answered:
+                return
+            if grace_ms > 0 and self.describe_group(group_id).members:
+                if scheduler.now_ms >= empty_by:
+                    respond("NON_EMPTY_GROUP")
+                else:
+                    scheduler.call_later(100, try_now)
+                return
+            if attempt():
                 return
             if scheduler.now_ms + 100 > deadline:
                 respond("REQUEST_TIMED_OUT")
@@ -307,14 +325,19 @@ class GroupService:
             raise error_for_name(error)(f"Resetting offsets failed: {error}.")
 
     def _reset_offsets_prepare(
-        self, group_id: str, topic: str, to: str | int, respond: Callable[[str], None]
+        self,
+        group_id: str,
+        topic: str,
+        to: str | int,
+        respond: Callable[[str], None],
+        check_members: bool = True,
     ) -> tuple[dict[TopicPartition, int], Callable[[], bool]]:
         registration = self.controller.topics.get(topic)
         if registration is None:
             raise UnknownTopicOrPartitionError(f"Topic '{topic}' does not exist.")
         if not (to in ("earliest", "latest") or (isinstance(to, int) and not isinstance(to, bool))):
             raise ValueError("reset_offsets takes to='earliest', 'latest' or an offset number")
-        if self.describe_group(group_id).members:
+        if check_members and self.describe_group(group_id).members:
             raise GroupNotEmptyError(
                 f"Assignments can only be reset if the group '{group_id}' is inactive, "
                 "but the current state is not Empty: stop its consumers first."
