@@ -15,7 +15,10 @@ import argparse
 import asyncio
 import http.cookiejar
 import json
+import os
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -100,17 +103,33 @@ async def command(
     return frame, time.perf_counter() - started
 
 
-def long_share_token() -> str:
-    from lessons.scenarios import ClusterSpec
-    from webapp import timeline
-    from webapp.services import sandbox_setup_commands
+TOKEN_CODE = """
+from lessons.scenarios import ClusterSpec
+from webapp import timeline
+from webapp.services import sandbox_setup_commands
 
-    log = list(sandbox_setup_commands(brokers=3))
-    log += [{"type": "start_producer", "topic": "orders", "rate": 20.0, "keys": 10, "acks": "all"}]
-    # As much cluster time as the replay budget lets a link carry.
-    per_second = timeline.COST_IDLE_S + timeline.COST_PER_RECORD_PER_S * 20
-    log += [{"type": "advance", "ms": int(timeline.REPLAY_BUDGET_S / per_second * 1000 * 0.95)}]
-    return timeline.share_token_encode(spec=ClusterSpec(seed=5), commands=log)
+log = list(sandbox_setup_commands(brokers=3))
+log.append({"type": "start_producer", "topic": "orders", "rate": 20.0, "keys": 10, "acks": "all"})
+# As much cluster time as the replay budget lets a link carry.
+per_second = timeline.COST_IDLE_S + timeline.COST_PER_RECORD_PER_S * 20
+log.append({"type": "advance", "ms": int(timeline.REPLAY_BUDGET_S / per_second * 950)})
+print(timeline.share_token_encode(spec=ClusterSpec(seed=5), commands=log))
+"""
+
+
+def long_share_token(env: dict[str, str]) -> str:
+    """A share link holding the longest log the replay budget admits (made by the app)."""
+    code = "import django; django.setup()\n" + TOKEN_CODE
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    )
+    return done.stdout.strip().splitlines()[-1]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -118,7 +137,7 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * share))] if ordered else float("nan")
 
 
-async def run(port: int, seconds: float) -> dict[str, Any]:
+async def run(port: int, seconds: float, env: dict[str, str], share: bool) -> dict[str, Any]:
     base = f"http://127.0.0.1:{port}"
     heavy, calm = Browser(base), Browser(base)
     _, url, _ = await asyncio.to_thread(heavy.get, "/sandbox/")
@@ -144,11 +163,11 @@ async def run(port: int, seconds: float) -> dict[str, Any]:
     for seq, body in enumerate(setup, start=1):
         frame, _ = await command(socket_a, factory_a, seq, "heavy-visitor-1", body)
         heavy_answers.append((body["type"], (frame or {}).get("type"), (frame or {}).get("code")))
-    token = await asyncio.to_thread(long_share_token)
+    token = await asyncio.to_thread(long_share_token, env)
 
     async def share_links() -> list[int]:
         statuses = []
-        while time.perf_counter() < deadline:
+        while share and time.perf_counter() < deadline:
             status, _, _ = await asyncio.to_thread(heavy.get, f"/s/{token}/")
             statuses.append(status)
             await asyncio.sleep(2.0)
@@ -210,21 +229,59 @@ async def run(port: int, seconds: float) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument(
+        "--no-share-links", action="store_true", help="visitor A opens no share links"
+    )
     args = parser.parse_args()
-    import os
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
-    import django
-
-    django.setup()
-    from tests.web.support import migrate, running_daphne, server_env
-
     with tempfile.TemporaryDirectory(prefix="dojo-load-") as folder:
         tmp = Path(folder)
-        env = server_env(tmp, without_celery=True)
-        migrate(env)
-        with running_daphne(tmp, env) as server:
-            result = asyncio.run(run(server.port, args.seconds))
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "REDIS_URL"))}
+        env |= {
+            "DJANGO_SETTINGS_MODULE": "webapp.settings",
+            "KAFKA_DOJO_DATA_DIR": str(tmp),
+            "DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite3'}",
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        }
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        port = free_port()
+        log = (tmp / "daphne.log").open("ab")
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "webapp.asgi:application",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            for _ in range(100):
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            result = asyncio.run(run(port, args.seconds, env, not args.no_share_links))
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+            log.close()
     print(json.dumps(result, indent=2))
     page, cmd = result["calm_home_page_ms"], result["calm_command_ms"]
     ok = page["p95"] < 200 and cmd["p95"] < 200 and result["calm_commands_lost"] == 0

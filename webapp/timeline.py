@@ -229,7 +229,7 @@ MAX_TOKEN_INPUT_CHARS = 64 * 1024
 MAX_SHARED_DEPTH = 8
 # Opening a shared state replays it twice (to time its commands, then in the new sandbox's
 # host): the work is estimated before anything runs and refused above this many seconds.
-REPLAY_BUDGET_S = 5.0
+REPLAY_BUDGET_S = 1.0
 # Seconds of replay work per second of cluster time, measured on the development machine
 # (2 shared cores) with `scripts/loadtest_isolation.py --calibrate`: an idle sandbox, then per
 # record a second a producer app sends (and again per consumer app reading it), then per

@@ -365,7 +365,10 @@ def reset_offsets(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyR
     leaving = {
         app.consumer.client_id
         for app in apps_service(runtime).apps
-        if app.kind == "consumer" and app.consumer is not None and app.consumer.closed
+        if app.kind == "consumer"
+        and app.consumer is not None
+        and app.consumer.closed
+        and not app.consumer.crashed  # a crashed member stays until its session times out
     }
     grace = 5_000 if members and all(m.client_id in leaving for m in members) else 0
     groups.reset_offsets_nowait(group, topic, target, done, grace_ms=grace)
