@@ -230,10 +230,10 @@ MAX_SHARED_DEPTH = 8
 # Opening a shared state replays it twice (to time its commands, then in the new sandbox's
 # host): the work is estimated before anything runs and refused above this many seconds.
 REPLAY_BUDGET_S = 1.0
-# Seconds of replay work per second of cluster time, measured on the development machine
-# (2 shared cores) with `scripts/loadtest_isolation.py --calibrate`: an idle sandbox, then per
-# record a second a producer app sends (and again per consumer app reading it), then per
-# consumer app, per record a produce command sends and per engine log entry.
+# Seconds of replay work per second of cluster time, rounded up from replays of a sandbox on
+# the development machine (2 shared cores): idle 0.3 ms; a producer app 0.85 ms per record a
+# second (1.6 ms more per consumer app reading it); a group consumer app 2.5-3.6 ms; 30 us per
+# record a produce command sends. Per engine log entry is a guess. An estimate, not a bound.
 COST_IDLE_S = 0.0005
 COST_PER_RECORD_PER_S = 0.001
 COST_PER_CONSUMER_APP_S = 0.004
