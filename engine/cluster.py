@@ -23,12 +23,15 @@ from engine.cluster_views import (
     BrokerState,
     ControllerState,
     PartitionDescription,
+    QuorumDescription,
     TopicDescription,
     broker_states,
     build_snapshot,
     controller_states,
+    describe_quorum,
     iter_partitions,
     leader_log_partition,
+    list_offsets,
     read_log,
 )
 from engine.cluster_views import describe_topic as _describe_topic
@@ -49,6 +52,7 @@ from engine.coordinator.transaction.transaction_coordinator import TransactionSe
 from engine.coordinator.transaction.transactional_offsets import TransactionalOffsets
 from engine.errors import (
     ClusterUnavailableError,
+    InvalidConfigurationError,
     InvalidPartitionsError,
     InvalidReplicationFactorError,
     KafkaError,
@@ -78,6 +82,7 @@ __all__ = [
     "Cluster",
     "ControllerState",
     "PartitionDescription",
+    "QuorumDescription",
     "TopicDescription",
     "_dispatch",
     "_from_jsonable",
@@ -306,7 +311,9 @@ class Cluster:
         self.limits.check_topic(self.controller.topics, partitions, new_topic=True)
         effective = dict(self.topic_defaults)
         effective.update(overrides)
-        self.controller.create_topic(name, partitions, replication_factor, effective, internal)
+        self.controller.create_topic(
+            name, partitions, replication_factor, effective, internal, set(overrides)
+        )
 
     def delete_topic(self, name: str) -> None:
         self._record_call("cluster.delete_topic", {"name": name})
@@ -330,12 +337,19 @@ class Cluster:
         self.controller.add_partitions(name, total)
 
     def alter_topic_config(self, name: str, config: dict[str, Any]) -> None:
+        """Set topic configs; a value of None deletes the topic's own setting, so the key
+        follows the broker's default again (`kafka-configs --delete-config`)."""
         self._record_call("cluster.alter_topic_config", {"name": name, "config": config})
         self._forward_to_controller("IncrementalAlterConfigs")
         if name not in self.controller.topics:
             raise UnknownTopicOrPartitionError(f"Topic '{name}' does not exist.")
-        changes = TOPIC.parse(config)
-        self.controller.alter_config(name, changes)
+        deleted = [key for key, value in (config or {}).items() if value is None]
+        changes = TOPIC.parse({k: v for k, v in (config or {}).items() if v is not None})
+        for key in deleted:
+            if key not in TOPIC.keys:
+                raise InvalidConfigurationError(f"Unknown topic config '{key}'.")
+            changes[key] = self.topic_defaults[key]
+        self.controller.alter_config(name, changes, deleted)
 
     def _forward_to_controller(self, api: str) -> None:
         """A broker forwards admin requests that change metadata to the active controller
@@ -617,6 +631,53 @@ class Cluster:
     ) -> dict[TopicPartition, int]:
         self._record_call("cluster.reset_offsets", {"group_id": group_id, "topic": topic, "to": to})
         return self.groups.reset_offsets(group_id, topic, to)
+
+    def alter_group_offsets(self, group_id: str, offsets: dict[TopicPartition, int]) -> None:
+        """Commit the given offsets for an inactive group (Kafka's AlterConsumerGroupOffsets, as
+        `kafka-consumer-groups --reset-offsets --execute` sends it); `GroupNotEmptyError` while
+        the group has members."""
+        self._record_call(
+            "cluster.alter_group_offsets",
+            {
+                "group_id": group_id,
+                "offsets": [[tp.topic, tp.partition, o] for tp, o in sorted(offsets.items())],
+            },
+        )
+        self.groups.alter_offsets(group_id, dict(offsets))
+
+    def delete_group(self, group_id: str) -> None:
+        """Delete an inactive group with its committed offsets (Kafka's DeleteGroups):
+        `GroupNotEmptyError` while it has members, `GroupIdNotFoundError` when unknown."""
+        self._record_call("cluster.delete_group", {"group_id": group_id})
+        self.groups.delete_group(group_id)
+
+    def delete_group_offsets(
+        self, group_id: str, partitions: list[TopicPartition]
+    ) -> dict[TopicPartition, str]:
+        """Delete a group's committed offsets of the given partitions (Kafka's OffsetDelete):
+        per partition "" or `GROUP_SUBSCRIBED_TO_TOPIC` when a member still subscribes to its
+        topic; `GroupIdNotFoundError` for an unknown group."""
+        self._record_call(
+            "cluster.delete_group_offsets",
+            {"group_id": group_id, "partitions": [[tp.topic, tp.partition] for tp in partitions]},
+        )
+        return self.groups.delete_offsets(group_id, [TopicPartition(*tp) for tp in partitions])
+
+    def list_groups(self) -> list[str]:
+        """Every group a running coordinator knows, sorted (Kafka's ListGroups)."""
+        return self.groups.list_groups()
+
+    def list_offsets(self, topic: str, partition: int, spec: str | int = "latest") -> int | None:
+        """Kafka's ListOffsets as an admin sees it: `"earliest"` (log start), `"latest"` (high
+        watermark), `"max-timestamp"` (the record with the largest timestamp) or a timestamp (the
+        first offset whose record's timestamp is at least it); None when no offset matches.
+        Raises `LeaderNotAvailableError` while the partition has no leader."""
+        return list_offsets(self, topic, partition, spec)
+
+    def describe_quorum(self) -> QuorumDescription:
+        """The KRaft metadata quorum (Kafka's DescribeQuorum): leader, epoch, high watermark and
+        each voter's and observer's (broker's) replication state."""
+        return describe_quorum(self)
 
     # --- snapshot and replay -----------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.common.metadata import NO_LEADER
 from engine.common.records import ConsumerRecord, TopicPartition
-from engine.errors import UnknownTopicOrPartitionError
+from engine.errors import LeaderNotAvailableError, UnknownTopicOrPartitionError
 from engine.sim.command_log import _jsonable
 from engine.storage.transaction_index import aborted_transactions
 
@@ -185,6 +185,94 @@ def controller_states(cluster: Cluster) -> list[ControllerState]:
         )
         for node in sorted(controller.nodes.values(), key=lambda n: n.id)
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class QuorumReplica:
+    """One voter (controller) or observer (broker) of the metadata log."""
+
+    id: int
+    log_end_offset: int
+    last_fetch_ms: int
+    last_caught_up_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class QuorumDescription:
+    leader_id: int  # -1 while no controller holds a majority
+    leader_epoch: int
+    high_watermark: int
+    voters: list[QuorumReplica]
+    observers: list[QuorumReplica]
+
+
+def list_offsets(cluster: Cluster, topic: str, partition: int, spec: str | int) -> int | None:
+    by_time = isinstance(spec, int) and not isinstance(spec, bool)
+    if not by_time and spec not in ("earliest", "latest", "max-timestamp"):
+        raise ValueError("spec is 'earliest', 'latest', 'max-timestamp' or a timestamp")
+    registration = cluster.controller.topics.get(topic)
+    if registration is None or partition not in registration.partitions:
+        raise UnknownTopicOrPartitionError(f"{topic}-{partition} does not exist.")
+    replica = leader_log_partition(cluster, topic, partition)
+    if registration.partitions[partition].leader == NO_LEADER or replica is None:
+        raise LeaderNotAvailableError(f"{topic}-{partition} has no leader.")
+    log = replica.log
+    if spec == "earliest":
+        return int(log.log_start_offset)
+    if spec == "latest":
+        return int(log.high_watermark)
+    best: tuple[int, int] | None = None  # (timestamp, offset) of the newest record so far
+    for batch in log.iter_batches(log.log_start_offset):
+        if batch.is_control:
+            continue
+        for record in batch.records:
+            if record.offset >= log.high_watermark:  # consumers can't see past it
+                return best[1] if best is not None else None
+            if by_time and record.timestamp >= int(spec):
+                return int(record.offset)
+            if not by_time and (best is None or record.timestamp > best[0]):
+                best = (record.timestamp, record.offset)
+    return best[1] if best is not None and not by_time else None
+
+
+def describe_quorum(cluster: Cluster) -> QuorumDescription:
+    controller = cluster.controller
+    controller.track_voters()
+    now = cluster.now_ms
+    leader = controller.active_id if controller.has_quorum() else None
+    voters = []
+    for node in sorted(controller.nodes.values(), key=lambda n: n.id):
+        fetching = leader is not None and node.alive and cluster.network.reachable(leader, node.id)
+        voters.append(
+            QuorumReplica(
+                node.id,
+                node.log_end_offset,
+                now if fetching else node.last_caught_up_ms,
+                node.last_caught_up_ms,
+            )
+        )
+    observers = []
+    for broker_id in cluster.broker_ids():
+        broker = cluster.broker_by_id(broker_id)
+        fetching = (
+            leader is not None and broker.alive and cluster.network.reachable(leader, broker_id)
+        )
+        caught_up = broker.metadata_offset >= controller.metadata_offset
+        observers.append(
+            QuorumReplica(
+                broker_id,
+                broker.metadata_offset,
+                now if fetching else -1,
+                now if fetching and caught_up else -1,
+            )
+        )
+    return QuorumDescription(
+        leader if leader is not None else NO_LEADER,
+        controller.quorum_epoch,
+        controller.metadata_offset,
+        voters,
+        observers,
+    )
 
 
 def build_snapshot(cluster: Cluster) -> dict[str, Any]:

@@ -321,6 +321,14 @@ class GroupNotEmptyError(KafkaError):
     )
 
 
+class GroupSubscribedToTopicError(KafkaError):
+    code = 86
+    explanation = (
+        "The group's members still subscribe to the topic, so its committed offsets cannot be "
+        "deleted; stop the consumers or delete offsets of topics nobody reads."
+    )
+
+
 class FencedLeaderEpochError(RetriableError):
     code = 74
     explanation = "The request carried an older leader epoch than the broker's."

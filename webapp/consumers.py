@@ -292,6 +292,10 @@ class ClusterConsumer(AsyncWebsocketConsumer):
     async def client_frame(self, event: dict[str, Any]) -> None:
         await self._send_frame(event["frame"])
 
+    async def console_output(self, event: dict[str, Any]) -> None:
+        """What a tailing console consumer printed (the console panel appends it)."""
+        await self._send_frame({"type": "console.output", "text": str(event.get("text", ""))})
+
 
 class UnknownPathConsumer(AsyncWebsocketConsumer):
     """Any WebSocket path no route matches: refused cleanly (the handshake is declined)."""

@@ -16,6 +16,7 @@ urlpatterns = [
     path("sandbox/new/", views.sandbox_new, name="sandbox-new"),
     path("sandbox/<str:cluster_id>/", views.sandbox_detail, name="sandbox-detail"),
     path("sandbox/<str:cluster_id>/produce/", views.sandbox_produce, name="sandbox-produce"),
+    path("sandbox/<str:cluster_id>/console/", views.sandbox_console, name="sandbox-console"),
     # time travel, share links and "Stress it" (webapp/views_timeline.py)
     path(
         "sandbox/<str:cluster_id>/timeline/",

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from lessons.scenarios import COMMANDS
+from lessons.scenarios.commands import errors_text, validate
 from lessons.scenarios.limits import SPEEDS
 from webapp import services, visitor_limits
 from webapp.engine_host import client as host_client
@@ -83,6 +87,39 @@ def _sandbox_page(
 def sandbox_detail(request: HttpRequest, cluster_id: str) -> HttpResponse:
     sandbox = get_object_or_404(LiveCluster, pk=cluster_id, kind=LiveCluster.Kind.SANDBOX)
     return _sandbox_page(request, sandbox, ProduceForm(initial={"topic": "orders", "count": 1}))
+
+
+@require_http_methods(["GET", "POST"])
+async def sandbox_console(request: HttpRequest, cluster_id: str) -> HttpResponse:
+    """The Kafka CLI console over HTTP: POST a form field `line`, get what the tool prints as
+    text/plain (a logged command, so replay, share links and the timeline include it). GET
+    answers the panel's tab-completion data as JSON."""
+    sandbox = await aget_object_or_404(LiveCluster, pk=cluster_id)
+    if request.method == "GET":
+        frame = await host_client.host_request(sandbox.id, {"type": "host.console_complete"})
+        if frame is None:
+            return JsonResponse({"error": "The cluster did not answer in time."}, status=503)
+        return JsonResponse(frame.get("data") or {})
+    payload, errors = validate(COMMANDS["console"], {"line": request.POST.get("line")})
+    if errors:
+        return _plain(errors_text(errors) + "\n", 400)
+    frame = await host_client.host_request(
+        sandbox.id, {"type": "host.command", "command": payload}, timeout_s=30.0
+    )
+    if frame is None:
+        return _plain("The cluster did not answer in time; try again.\n", 503)
+    if frame.get("type") == "error":
+        return _plain(str(frame.get("message", "")) + "\n", 409)
+    response = _plain(str(frame.get("message", "")), 200)
+    state = frame.get("console") or {}
+    # JSON-quoted: a header value loses its trailing space ("$ ").
+    response["X-Console-Prompt"] = json.dumps(str(state.get("prompt", "$ ")))
+    response["X-Console-Running"] = "yes" if state.get("running") else "no"
+    return response
+
+
+def _plain(text: str, status: int) -> HttpResponse:
+    return HttpResponse(text, content_type="text/plain; charset=utf-8", status=status)
 
 
 @require_POST

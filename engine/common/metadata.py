@@ -31,8 +31,11 @@ class TopicRegistration:
     name: str
     topic_id: int
     partitions: dict[int, PartitionRegistration]
-    config: dict[str, Any]
+    config: dict[str, Any]  # effective values, the broker's defaults included
     internal: bool = False
+    # The keys set on the topic itself (Kafka's DYNAMIC_TOPIC_CONFIG); the others follow the
+    # broker's defaults.
+    overrides: set[str] = field(default_factory=set)
 
 
 @dataclass(slots=True)

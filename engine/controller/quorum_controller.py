@@ -9,7 +9,7 @@ on stale metadata (the zombie leader).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from random import Random
 from typing import TYPE_CHECKING, Any
@@ -44,6 +44,10 @@ EmitEvent = Callable[[str, dict[str, Any]], None]
 class ControllerNode:
     id: int
     alive: bool = True
+    # KRaft replication as `kafka-metadata-quorum describe` reports it: the metadata offset this
+    # voter last replicated and when it was last caught up with the active controller.
+    log_end_offset: int = 0
+    last_caught_up_ms: int = 0
 
 
 class QuorumController:
@@ -98,6 +102,7 @@ class QuorumController:
 
     def check_quorum(self) -> None:
         """After a fault: if the active controller lost its majority, hold an election later."""
+        self.track_voters()
         if self.has_quorum():
             if self._quorum_lost:
                 # The same controller regained its majority: heartbeats it could not process
@@ -134,6 +139,7 @@ class QuorumController:
         # A new active controller gives every broker a fresh session before fencing anyone.
         self._quorum_lost = False
         self._refresh_sessions()
+        self.track_voters()
 
     def _refresh_sessions(self) -> None:
         for broker_id, registration in self.brokers.items():
@@ -182,6 +188,7 @@ class QuorumController:
         node = self.nodes[node_id]
         if not node.alive:
             return
+        self.track_voters()
         node.alive = False
         self.emit("controller_stopped", {"controller": node_id})
         self.check_quorum()
@@ -195,6 +202,7 @@ class QuorumController:
         self.emit("controller_started", {"controller": node_id})
         self.check_quorum()
         self.on_connectivity_change()
+        self.track_voters()
 
     def require_quorum(self) -> None:
         if not self.has_quorum():
@@ -206,8 +214,20 @@ class QuorumController:
     # --- committing and publishing -----------------------------------------------------------
 
     def _commit(self, record: MetadataRecord) -> None:
+        self.track_voters()
         for broker in self.broker_nodes.values():
             self._push(broker, record)
+
+    def track_voters(self) -> None:
+        """Voters the active controller reaches replicate its metadata log as it is written; the
+        others keep the offset and time they last caught up at."""
+        if not self.has_quorum() or self.active_id is None:
+            return
+        now = self.scheduler.now_ms
+        for node in self.nodes.values():
+            if node.alive and self.network.reachable(self.active_id, node.id):
+                node.log_end_offset = self.metadata_offset
+                node.last_caught_up_ms = now
 
     def _next_record(self, kind: str, **fields: Any) -> MetadataRecord:
         self.metadata_offset += 1
@@ -588,6 +608,7 @@ class QuorumController:
         replication_factor: int,
         config: dict[str, Any],
         internal: bool = False,
+        overrides: Iterable[str] = (),
     ) -> TopicRegistration:
         self.require_quorum()
         if name in self.topics:
@@ -597,7 +618,9 @@ class QuorumController:
         if replication_factor < 1:
             raise InvalidReplicationFactorError("Replication factor must be larger than 0.")
         assignments = self.assign_replicas(partitions, replication_factor)
-        topic = TopicRegistration(name, self._next_topic_id, {}, dict(config), internal)
+        topic = TopicRegistration(
+            name, self._next_topic_id, {}, dict(config), internal, set(overrides)
+        )
         self._next_topic_id += 1
         self.topics[name] = topic
         self._commit(self._next_record("topic", topic=name, config=dict(config), internal=internal))
@@ -651,12 +674,16 @@ class QuorumController:
         self._commit(self._next_record("remove_topic", topic=name))
         self.emit("topic_deleted", {"topic": name})
 
-    def alter_config(self, name: str, config: dict[str, Any]) -> None:
+    def alter_config(self, name: str, config: dict[str, Any], deleted: Iterable[str] = ()) -> None:
+        """Set topic configs; keys in `deleted` stop being the topic's own (their values in
+        `config` are the broker's defaults they return to)."""
         self.require_quorum()
         topic = self.topics.get(name)
         if topic is None:
             raise UnknownTopicOrPartitionError(f"Topic '{name}' does not exist.")
         topic.config.update(config)
+        removed = set(deleted)
+        topic.overrides = (topic.overrides | set(config)) - removed
         self._commit(self._next_record("config", topic=name, config=dict(topic.config)))
         self.emit("topic_config_changed", {"topic": name, "changes": dict(config)})
         if config.get("unclean.leader.election.enable"):

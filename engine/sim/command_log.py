@@ -78,6 +78,10 @@ def _dispatch(cluster: Cluster, op: str, args: dict[str, Any]) -> None:
             args[renames[method]] = args.pop("id")
         if method == "partition_network":
             args["groups"] = [set(g) for g in args["groups"]]
+        if method == "delete_group_offsets":
+            args["partitions"] = [TopicPartition(t, p) for t, p in args["partitions"]]
+        if method == "alter_group_offsets":
+            args["offsets"] = {TopicPartition(t, p): o for t, p, o in args["offsets"]}
         getattr(cluster, method)(**args)
     elif owner == "producer":
         producer = cluster.producers[args.pop("producer") - 1]

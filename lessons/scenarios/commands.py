@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lessons.scenarios import apply as ap
+from lessons.scenarios import console_command
 from lessons.scenarios.fields import (
     GROUP_ID,
     Field,
@@ -752,6 +753,25 @@ _COMMANDS: tuple[CommandSpec, ...] = (
         apply=ap.advance,
         roles=frozenset({"scenario"}),
         fields=(Field("ms", "int", min_value=0, max_value=MAX_ADVANCE_MS),),
+    ),
+    CommandSpec(
+        "console",
+        label="Console",
+        help="Run one Kafka 4.0 command line (kafka-topics.sh, kafka-consumer-groups.sh, ...) "
+        "against the cluster; the answer is what the real tool prints. Lines typed while a "
+        "tool runs are its input; ^C stops it, ^D ends its input.",
+        apply=console_command.apply_console,
+        # Not a stage-socket message (the learner's console posts to /sandbox/<id>/console/).
+        roles=frozenset({"instructor", "scenario"}),
+        fields=(
+            Field(
+                "line",
+                "raw",
+                check=console_command.check_line,
+                label="Command line",
+                messages={"required": "Type a command line."},
+            ),
+        ),
     ),
     CommandSpec(
         "engine",

@@ -182,6 +182,17 @@ def _key_partition(runtime: ClusterRuntime, topic: str, key: str) -> int:
     return int(partition_for_key(key.encode(), count))
 
 
+def _console_output(runtime: ClusterRuntime, line: str) -> str:
+    """What a read-only console line prints now (both streams, as a terminal shows them), run
+    in a session of its own so the probe leaves the runtime's console alone."""
+    from lessons.console import ConsoleSession
+    from lessons.console.readonly import is_read_only
+
+    if not is_read_only(line):
+        raise ValueError(f"the console probe runs only lines that read the cluster: {line!r}")
+    return ConsoleSession(runtime.cluster).run(line).text
+
+
 _PROBES: tuple[Probe, ...] = (
     Probe(
         "leader", "the partition's leader broker (None when offline)", (TOPIC, PARTITION), _leader
@@ -291,6 +302,13 @@ _PROBES: tuple[Probe, ...] = (
         "the min.insync.replicas that applies to the topic",
         (TOPIC,),
         _effective_min_isr,
+    ),
+    Probe(
+        "console_output",
+        "what a read-only Kafka CLI line (a describe, list, dry-run reset, get-offsets or quorum "
+        "describe) prints now",
+        (Arg("line", str, help="the command line, e.g. kafka-topics.sh ... --describe"),),
+        _console_output,
     ),
 )
 

@@ -123,6 +123,10 @@ class ClusterRuntime:
         # message seen in flight is kept a moment (id -> (message, last seen ms)) for the stage.
         self.watch_messages = False
         self.recent_messages: dict[Any, tuple[dict[str, Any], int]] = {}
+        # The Kafka CLI console (the `console` command): its session, made on first use, and
+        # what a tool still running (a tailing consumer) printed since the stage last took it.
+        self.console: Any = None
+        self.console_output: list[str] = []
 
     @property
     def now_ms(self) -> int:
@@ -133,6 +137,7 @@ class ClusterRuntime:
         runtime = cls(spec)
         for payload in commands:
             runtime.apply(payload)
+        runtime.console_output.clear()  # a replay's console printed to nobody
         return runtime
 
     # -- commands -------------------------------------------------------------------------
@@ -230,12 +235,18 @@ class ClusterRuntime:
                     self._release_waiting_sends()
                 self._settle_sends()
                 self._tell_later()
+                if self.console is not None:
+                    from lessons.scenarios.console_command import tick_console
+
+                    tick_console(self)
 
     def _next_busy_boundary(self) -> int:
         """The first TICK_MS boundary at which a host client may act: a timer of the engine is
         due by then (it may answer a send or a reset), a host consumer polls, or a waiting
         record's max.block.ms runs out. Every boundary before it would do nothing, so jumping
         there makes the same engine calls as stepping tick by tick."""
+        if self.console is not None:
+            return 0  # a console tails on every tick: no jumping
         candidates = [consumer.next_poll_ms for consumer in self.consumers.values()]
         due = self.cluster.scheduler.next_due_ms()
         if due is not None:

@@ -164,6 +164,13 @@ SERVER_STEPS: list[tuple[dict[str, Any], Check]] = [
         lambda h, before: "second" in h.runtime.consumers,
     ),
     ({"type": "advance", "ms": 500}, lambda h, before: True),
+    (  # what POST /sandbox/<id>/console/ sends
+        {
+            "type": "console",
+            "line": "kafka-topics.sh --bootstrap-server localhost:9092 --create --topic typed",
+        },
+        lambda h, before: "typed" in h.runtime.cluster.list_topics(),
+    ),
     (
         {"type": "engine", "entry": {"op": "cluster.partition_network", "groups": [[1]]}},
         lambda h, before: network(h).get("groups"),

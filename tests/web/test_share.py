@@ -136,8 +136,8 @@ def test_a_share_link_made_before_the_command_table_still_opens() -> None:
     assert spec.seed == 21
     from lessons.scenarios import LOGGED_COMMANDS
 
-    # Every command the table had then; `transaction` came later.
-    assert {payload["type"] for payload in log} == LOGGED_COMMANDS - {"transaction"}
+    # Every command the table had then; `console` and `transaction` came later.
+    assert {payload["type"] for payload in log} == LOGGED_COMMANDS - {"console", "transaction"}
     runtime = ClusterRuntime(spec)
     results = [(p["type"], runtime.apply(p)) for p in log]
     # Every command is understood; the only refusal is the engine's own, logged at the time.

@@ -21,7 +21,8 @@ from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
 from django.db import IntegrityError
 
-from lessons.scenarios import CLOCK_COMMANDS, LOGGED_COMMANDS, ClusterRuntime
+from lessons.console.completion import completion_data
+from lessons.scenarios import CLOCK_COMMANDS, LOGGED_COMMANDS, ClusterRuntime, console_command
 from lessons.scenarios.limits import DEFAULT_STEP_MS, SPEEDS, TICK_MS
 from webapp import charts
 from webapp.engine_host import lesson_goal, render, store
@@ -222,7 +223,14 @@ class ClusterHost:
                 client_id=str(message.get("client") or ""),
                 client_seq=message.get("seq"),
             )
+            if (message.get("command") or {}).get("type") == "console":
+                frame["console"] = console_command.console_state(self.runtime)
             await self._reply(reply_to, frame)
+        elif kind == "host.console_complete":
+            # What the console panel's Tab offers: tools, options, this cluster's topics/groups.
+            async with self.lock:
+                data = completion_data(console_command.console_session(self.runtime))
+            await self._reply(reply_to, {"type": "console.complete", "data": data})
         else:
             logger.warning("host %s ignored message type %r", self.cluster_id, kind)
 
@@ -576,6 +584,11 @@ class ClusterHost:
             render_s = time.perf_counter() - started
             if update is not None:
                 await self.layer.group_send(viewers_group(self.cluster_id), update)
+            tail = console_command.take_console_output(self.runtime)
+            if tail:  # what a tailing console consumer printed since the last publish
+                await self.layer.group_send(
+                    viewers_group(self.cluster_id), {"type": "console.output", "text": tail}
+                )
             # Rendering runs on the event loop: after a slow render (a big cluster) the next one
             # waits twice as long as this one took, so rendering never takes more than a third
             # of the loop and sockets, commands and the clock stay responsive.

@@ -13,6 +13,7 @@ from engine.coordinator.group.classic_group import DEAD, READ_COMMITTED, Classic
 from engine.coordinator.group.group_coordinator import GroupCoordinator
 from engine.coordinator.group.group_records import OFFSETS_TOPIC, offsets_partition_for
 from engine.errors import (
+    GroupIdNotFoundError,
     GroupNotEmptyError,
     KafkaError,
     KafkaTimeoutError,
@@ -245,17 +246,31 @@ class GroupService:
     # --- admin: kafka-consumer-groups --reset-offsets ----------------------------------------
 
     def reset_offsets(self, group_id: str, topic: str, to: str | int) -> dict[TopicPartition, int]:
-        outcome: list[str] = []
-        deadline = self.ctx.now_ms + 30000
-        targets, attempt = self._reset_offsets_prepare(group_id, topic, to, outcome.append)
-        started = attempt() or self.ctx.run_until(attempt, deadline)
-        if started:
-            self.ctx.run_until(lambda: bool(outcome), deadline)
-        if not outcome:
-            raise KafkaTimeoutError(
-                "Timed out waiting for the group coordinator to store the offsets."
+        targets = self._reset_targets(group_id, topic, to, check_members=True)
+        self._admin_request(group_id, targets, "commit")
+        return targets
+
+    def _reset_targets(
+        self, group_id: str, topic: str, to: str | int, check_members: bool
+    ) -> dict[TopicPartition, int]:
+        registration = self.controller.topics.get(topic)
+        if registration is None:
+            raise UnknownTopicOrPartitionError(f"Topic '{topic}' does not exist.")
+        if not (to in ("earliest", "latest") or (isinstance(to, int) and not isinstance(to, bool))):
+            raise ValueError("reset_offsets takes to='earliest', 'latest' or an offset number")
+        if check_members and self.describe_group(group_id).members:
+            raise GroupNotEmptyError(
+                f"Assignments can only be reset if the group '{group_id}' is inactive, "
+                "but the current state is not Empty: stop its consumers first."
             )
-        self._raise_reset_error(group_id, outcome[0])
+        targets: dict[TopicPartition, int] = {}
+        for number in sorted(registration.partitions):
+            tp = TopicPartition(topic, number)
+            replica = self.leader_log_partition(topic, number)
+            earliest = replica.log.log_start_offset if replica else 0
+            latest = replica.log.high_watermark if replica else 0
+            target = earliest if to == "earliest" else latest if to == "latest" else int(to)
+            targets[tp] = min(max(target, earliest), latest)  # O5: clamped
         return targets
 
     def reset_offsets_nowait(
@@ -282,10 +297,16 @@ class GroupService:
 
         scheduler = self.ctx.scheduler
         empty_by = scheduler.now_ms + grace_ms
-        targets, attempt = self._reset_offsets_prepare(
-            group_id, topic, to, respond, check_members=grace_ms <= 0
-        )
+        targets = self._reset_targets(group_id, topic, to, check_members=grace_ms <= 0)
+        self.ensure_offsets_topic()
         deadline = scheduler.now_ms + 30000
+
+        def attempt() -> bool:
+            coordinator = self.coordinator_for(group_id)
+            if coordinator is None or not coordinator.leads(group_id):
+                return False
+            coordinator.offsets.admin_commit(group_id, targets, respond)
+            return True
 
         def try_now() -> None:
             if answered:
@@ -310,53 +331,96 @@ class GroupService:
 
     def reset_error(self, group_id: str, error: str) -> KafkaError | None:
         """The exception `reset_offsets` raises for a coordinator's answer (None: stored)."""
-        try:
-            self._raise_reset_error(group_id, error)
-        except KafkaError as raised:
-            return raised
-        return None
-
-    def _raise_reset_error(self, group_id: str, error: str) -> None:
+        if not error:
+            return None
         if error == "NON_EMPTY_GROUP":
+            return GroupNotEmptyError(
+                f"The group '{group_id}' has members; stop its consumers first."
+            )
+        return error_for_name(error)(f"Resetting offsets failed: {error}.")
+
+    def alter_offsets(self, group_id: str, offsets: dict[TopicPartition, int]) -> None:
+        """Kafka's AlterConsumerGroupOffsets for an inactive group: the offsets as given (the
+        tool computes and clamps them first)."""
+        for tp, offset in offsets.items():
+            topic = self.controller.topics.get(tp.topic)
+            if topic is None or tp.partition not in topic.partitions:
+                raise UnknownTopicOrPartitionError(f"{tp.topic}-{tp.partition} does not exist.")
+            if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+                raise ValueError("offsets must be whole, non-negative numbers")
+        if self.describe_group(group_id).members:
             raise GroupNotEmptyError(
                 f"The group '{group_id}' has members; stop its consumers first."
             )
-        if error:
-            raise error_for_name(error)(f"Resetting offsets failed: {error}.")
+        self._admin_request(group_id, dict(sorted(offsets.items())), "commit")
 
-    def _reset_offsets_prepare(
-        self,
-        group_id: str,
-        topic: str,
-        to: str | int,
-        respond: Callable[[str], None],
-        check_members: bool = True,
-    ) -> tuple[dict[TopicPartition, int], Callable[[], bool]]:
-        registration = self.controller.topics.get(topic)
-        if registration is None:
-            raise UnknownTopicOrPartitionError(f"Topic '{topic}' does not exist.")
-        if not (to in ("earliest", "latest") or (isinstance(to, int) and not isinstance(to, bool))):
-            raise ValueError("reset_offsets takes to='earliest', 'latest' or an offset number")
-        if check_members and self.describe_group(group_id).members:
-            raise GroupNotEmptyError(
-                f"Assignments can only be reset if the group '{group_id}' is inactive, "
-                "but the current state is not Empty: stop its consumers first."
-            )
-        targets: dict[TopicPartition, int] = {}
-        for number in sorted(registration.partitions):
-            tp = TopicPartition(topic, number)
-            replica = self.leader_log_partition(topic, number)
-            earliest = replica.log.log_start_offset if replica else 0
-            latest = replica.log.high_watermark if replica else 0
-            target = earliest if to == "earliest" else latest if to == "latest" else int(to)
-            targets[tp] = min(max(target, earliest), latest)  # O5: clamped
+    def delete_group(self, group_id: str) -> None:
+        """Kafka's DeleteGroups: refused while the group has members or when it is unknown."""
+        self._admin_request(group_id, {}, "delete")
+
+    def delete_offsets(
+        self, group_id: str, partitions: list[TopicPartition]
+    ) -> dict[TopicPartition, str]:
+        """Kafka's OffsetDelete: per partition "" (deleted, or nothing was committed) or
+        GROUP_SUBSCRIBED_TO_TOPIC; `GroupIdNotFoundError` for an unknown group."""
+        for tp in partitions:
+            topic = self.controller.topics.get(tp.topic)
+            if topic is None or tp.partition not in topic.partitions:
+                raise UnknownTopicOrPartitionError(f"{tp.topic}-{tp.partition} does not exist.")
+        answer: list[tuple[str, dict[TopicPartition, str]]] = []
         self.ensure_offsets_topic()
+        deadline = self.ctx.now_ms + 30000
 
         def attempt() -> bool:
             coordinator = self.coordinator_for(group_id)
             if coordinator is None or not coordinator.leads(group_id):
                 return False
-            coordinator.offsets.admin_commit(group_id, targets, respond)
+            coordinator.offsets.admin_delete_offsets(group_id, list(partitions), answer.append)
             return True
 
-        return targets, attempt
+        started = attempt() or self.ctx.run_until(attempt, deadline)
+        if started:
+            self.ctx.run_until(lambda: bool(answer), deadline)
+        if not answer:
+            raise KafkaTimeoutError("Timed out waiting for the group coordinator.")
+        error, results = answer[0]
+        if error == "GROUP_ID_NOT_FOUND":
+            raise GroupIdNotFoundError(f"The group '{group_id}' does not exist.")
+        if error:
+            raise error_for_name(error)(f"The group coordinator answered {error}.")
+        return dict(results)
+
+    def _admin_request(
+        self, group_id: str, offsets: dict[TopicPartition, int], action: str
+    ) -> None:
+        """Send an admin request to the group's coordinator, waiting (on cluster time) for a
+        coordinator to lead the group and for the stored records to be replicated."""
+        self.ensure_offsets_topic()
+        outcome: list[str] = []
+        deadline = self.ctx.now_ms + 30000
+
+        def attempt() -> bool:
+            coordinator = self.coordinator_for(group_id)
+            if coordinator is None or not coordinator.leads(group_id):
+                return False
+            if action == "delete":
+                coordinator.offsets.admin_delete_group(group_id, outcome.append)
+            else:
+                coordinator.offsets.admin_commit(group_id, offsets, outcome.append)
+            return True
+
+        started = attempt() or self.ctx.run_until(attempt, deadline)
+        if started:
+            self.ctx.run_until(lambda: bool(outcome), deadline)
+        if not outcome:
+            raise KafkaTimeoutError(
+                "Timed out waiting for the group coordinator to store the offsets."
+            )
+        if outcome[0] == "NON_EMPTY_GROUP":
+            raise GroupNotEmptyError(
+                f"The group '{group_id}' has members; stop its consumers first."
+            )
+        if outcome[0] == "GROUP_ID_NOT_FOUND":
+            raise GroupIdNotFoundError(f"The group '{group_id}' does not exist.")
+        if outcome[0]:
+            raise error_for_name(outcome[0])(f"The group coordinator answered {outcome[0]}.")

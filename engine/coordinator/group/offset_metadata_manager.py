@@ -129,6 +129,72 @@ class OffsetMetadataManager:
             return
         self.commit_offsets(group, offsets, respond)
 
+    def admin_delete_group(self, group_id: str, respond: Respond) -> None:
+        """Kafka's DeleteGroups: only an Empty (or Dead) group; its offsets and metadata get
+        tombstones and the group is gone (Dead)."""
+        coordinator = self.coordinator
+        error, group = coordinator._group(group_id, create=False)
+        if error:
+            respond(error)
+            return
+        if group is None or group.state == DEAD:
+            respond("GROUP_ID_NOT_FOUND")
+            return
+        if group.members or group.pending_members:
+            respond("NON_EMPTY_GROUP")
+            return
+        entries: list[tuple[bytes, bytes | None]] = [
+            (offset_commit_key(group_id, tp), None) for tp in sorted(group.offsets)
+        ]
+        entries.append((group_metadata_key(group_id), None))
+        group.offsets.clear()
+        group.commit_timestamps.clear()
+        group.state = DEAD
+        del coordinator.groups[group_id]
+        coordinator._emit("group_deleted", group, reason="deleted by an admin")
+        coordinator._append(group, entries, respond)
+
+    def admin_delete_offsets(
+        self, group_id: str, partitions: list[TopicPartition], respond: Respond
+    ) -> None:
+        """Kafka's OffsetDelete: offsets of topics the group's members do not subscribe to get
+        tombstones; subscribed topics answer GROUP_SUBSCRIBED_TO_TOPIC. Responds with
+        (group error, {partition: error}) once the tombstones are replicated."""
+        coordinator = self.coordinator
+        error, group = coordinator._group(group_id, create=False)
+        if error:
+            respond((error, {}))
+            return
+        if group is None or group.state == DEAD:
+            respond(("GROUP_ID_NOT_FOUND", {}))
+            return
+        subscribed = {t for m in group.members.values() for t in m.metadata.get("topics", ())}
+        results: dict[TopicPartition, str] = {}
+        deleted: list[TopicPartition] = []
+        for tp in partitions:
+            if tp.topic in subscribed:
+                results[tp] = "GROUP_SUBSCRIBED_TO_TOPIC"
+                continue
+            results[tp] = ""
+            if tp in group.offsets:
+                deleted.append(tp)
+        for tp in deleted:
+            del group.offsets[tp]
+            group.commit_timestamps.pop(tp, None)
+        if not deleted:
+            respond(("", results))
+            return
+        coordinator._emit(
+            "offsets_deleted",
+            group,
+            reason="deleted by an admin",
+            offsets=[[tp.topic, tp.partition] for tp in deleted],
+        )
+        entries: list[tuple[bytes, bytes | None]] = [
+            (offset_commit_key(group_id, tp), None) for tp in deleted
+        ]
+        coordinator._append(group, entries, lambda stored: respond((stored, results)))
+
     # --- deleted topics ------------------------------------------------------------------------
 
     def on_partitions_deleted(self, topic: str, pending: dict[str, set[TopicPartition]]) -> None:

@@ -1,0 +1,475 @@
+"""The console's one door into the cluster: an Admin-client-shaped adapter over the engine facade.
+
+Every tool talks to the cluster through `ConsoleAdmin` only, so when the engine grows its own admin
+client (issue #10) this is the one file to change. Answers and errors are shaped as Kafka's Admin
+client gives them to the tools: errors carry Kafka's exception class and message.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from engine import Cluster, TopicPartition
+from engine.common.config import BROKER, TOPIC, TOPIC_BROKER_SYNONYMS
+from engine.common.config import _parse_value as parse_config_value
+from engine.common.metadata import NO_LEADER
+from engine.common.topic_admin import INTERNAL_TOPICS, LEGAL_TOPIC, MAX_TOPIC_LENGTH
+from engine.errors import KafkaError
+
+ERRORS = "org.apache.kafka.common.errors."
+
+
+class AdminError(Exception):
+    """A failed admin call: `java_class` is Kafka's exception class, `message` its message."""
+
+    def __init__(self, java_class: str, message: str) -> None:
+        super().__init__(message)
+        self.java_class = java_class if "." in java_class else ERRORS + java_class
+        self.message = message
+
+    @property
+    def simple_name(self) -> str:
+        return self.java_class.rsplit(".", 1)[-1]
+
+    def __str__(self) -> str:  # Throwable.toString
+        return f"{self.java_class}: {self.message}"
+
+
+@dataclass(frozen=True)
+class ConfigEntry:
+    name: str
+    value: str
+    source: str  # DYNAMIC_TOPIC_CONFIG, DEFAULT_CONFIG, STATIC_BROKER_CONFIG, ...
+    synonyms: tuple[tuple[str, str, str], ...]  # (source, name, value)
+    sensitive: bool = False
+
+    @property
+    def is_default(self) -> bool:
+        return self.source == "DEFAULT_CONFIG"
+
+
+def kafka_uuid(*parts: object) -> str:
+    """A Kafka `Uuid` as it prints (URL-safe base64 of 16 bytes, no padding), derived from the
+    parts so the same cluster always shows the same ids."""
+    digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()[:16]
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def config_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    if value is None:
+        return "null"
+    return str(value)
+
+
+def _java_error(exc: KafkaError) -> AdminError:
+    name = type(exc).__name__
+    java = "TimeoutException" if name == "KafkaTimeoutError" else name.removesuffix("Error")
+    if not java.endswith("Exception"):
+        java += "Exception"
+    return AdminError(java, exc.message if hasattr(exc, "message") else str(exc))
+
+
+class ConsoleAdmin:
+    """Admin operations the tools need, answered from (and applied to) an engine `Cluster`."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+
+    # --- identity ------------------------------------------------------------------------
+
+    @property
+    def now_ms(self) -> int:
+        return self.cluster.now_ms
+
+    def cluster_id(self) -> str:
+        return kafka_uuid("cluster", self.cluster.seed)
+
+    def topic_id(self, name: str) -> str:
+        topic = self.cluster.controller.topics[name]
+        return kafka_uuid("topic", self.cluster.seed, topic.topic_id, name)
+
+    def directory_id(self, node_id: int) -> str:
+        return kafka_uuid("directory", self.cluster.seed, node_id)
+
+    @staticmethod
+    def broker_host_port(broker_id: int) -> tuple[str, int]:
+        """Where the simulation's brokers listen: broker 1 at localhost:9092, 2 at 9093, ..."""
+        return "localhost", 9091 + broker_id
+
+    @staticmethod
+    def controller_endpoint(node_id: int) -> str:
+        return f"CONTROLLER://localhost:{19000 + node_id}"
+
+    @property
+    def seed(self) -> int:
+        """The cluster's seed: the console draws its "random" names from it, so a replay names
+        them the same way."""
+        return int(self.cluster.seed)
+
+    def broker_ids(self) -> list[int]:
+        return list(self.cluster.broker_ids())
+
+    def wait(self, ms: int) -> None:
+        """Let `ms` of cluster time pass (a tool that paces itself, like a perf test)."""
+        self.cluster.advance(ms)
+
+    # --- cluster -------------------------------------------------------------------------
+
+    def live_brokers(self) -> set[int]:
+        """DescribeCluster's nodes: registered, unfenced brokers that are running."""
+        return {b.id for b in self.cluster.brokers() if b.alive and not b.fenced}
+
+    def require_quorum(self, call: str) -> None:
+        if not self.cluster.controller.has_quorum():
+            raise AdminError(
+                "TimeoutException", f"Timed out waiting for a node assignment. Call: {call}"
+            )
+
+    def _call(self, call: str, fn: Any, *args: Any) -> Any:
+        """One admin request. Without an active controller the broker keeps forwarding it for
+        60 s of cluster time (the engine blocks), then answers REQUEST_TIMED_OUT."""
+        try:
+            return fn(*args)
+        except KafkaError as exc:
+            if type(exc).__name__ == "ClusterUnavailableError":
+                raise AdminError("TimeoutException", "The request timed out.") from None
+            raise _java_error(exc) from None
+
+    # --- topics --------------------------------------------------------------------------
+
+    def list_topics(self, include_internal: bool = True) -> list[str]:
+        names = self.cluster.list_topics()
+        if include_internal:
+            return names
+        return [n for n in names if not self.is_internal(n)]
+
+    def is_internal(self, name: str) -> bool:
+        topic = self.cluster.controller.topics.get(name)
+        return name in INTERNAL_TOPICS or bool(topic is not None and topic.internal)
+
+    def describe_topic(self, name: str) -> Any:
+        try:
+            return self.cluster.describe_topic(name)
+        except KafkaError:
+            raise AdminError(
+                "UnknownTopicOrPartitionException",
+                "This server does not host this topic-partition.",
+            ) from None
+
+    def default_partitions(self) -> int:
+        return int(self.cluster.broker_config["num.partitions"])
+
+    def default_replication_factor(self) -> int:
+        return int(self.cluster.broker_config["default.replication.factor"])
+
+    def create_topic(
+        self,
+        name: str,
+        partitions: int | None,
+        replication_factor: int | None,
+        configs: dict[str, str],
+    ) -> None:
+        validate_topic_name(name)
+        if name in self.cluster.controller.topics:
+            raise AdminError("TopicExistsException", f"Topic '{name}' already exists.")
+        count = partitions if partitions is not None else self.default_partitions()
+        factor = (
+            replication_factor
+            if replication_factor is not None
+            else self.default_replication_factor()
+        )
+        registered = len(self.cluster.broker_ids())
+        if factor > registered:
+            raise AdminError(
+                "InvalidReplicationFactorException",
+                f"Unable to replicate the partition {factor} time(s): The target replication "
+                f"factor of {factor} cannot be reached because only {registered} broker(s) are "
+                "registered.",
+            )
+        parsed = self.validate_topic_configs(configs)
+        self._call("createTopics", self.cluster.create_topic, name, count, factor, parsed or None)
+
+    def delete_topic(self, name: str) -> None:
+        self._call("deleteTopics", self.cluster.delete_topic, name)
+
+    def create_partitions(self, name: str, total: int) -> None:
+        current = len(self.describe_topic(name).partitions)
+        if total == current:
+            raise AdminError(
+                "InvalidPartitionsException", f"Topic already has {current} partition(s)."
+            )
+        if total < current:
+            raise AdminError(
+                "InvalidPartitionsException",
+                f"The topic {name} currently has {current} partition(s); {total} would not be "
+                "an increase.",
+            )
+        self._call("createPartitions", self.cluster.add_partitions, name, total)
+
+    # --- configs -------------------------------------------------------------------------
+
+    def validate_topic_configs(self, configs: dict[str, str]) -> dict[str, Any]:
+        parsed: dict[str, Any] = {}
+        for key, raw in configs.items():
+            if key not in TOPIC.keys:
+                raise AdminError(
+                    "InvalidConfigurationException", f"Unknown topic config name: {key}"
+                )
+            spec = TOPIC.keys[key]
+            try:
+                value = parse_config_value(spec, raw)
+            except ValueError:
+                raise AdminError(
+                    "InvalidConfigurationException",
+                    f"Invalid value {raw} for configuration {key}: {_expectation(key)}",
+                ) from None
+            problem = spec.validator(value) if spec.validator and value is not None else None
+            if problem:
+                raise AdminError(
+                    "InvalidConfigurationException",
+                    f"Invalid value {raw} for configuration {key}: Value {problem}",
+                )
+            parsed[key] = value
+        return parsed
+
+    def topic_config_value(self, name: str, key: str) -> str | None:
+        """One config of a topic as DescribeConfigs gives it (None for an unknown topic)."""
+        topic = self.cluster.controller.topics.get(name)
+        if topic is None:
+            return None
+        return config_text(topic.config.get(key, self.topic_default(key)))
+
+    def topic_default(self, key: str) -> Any:
+        return self.cluster.topic_defaults[key]
+
+    def topic_config_entries(self, name: str) -> list[ConfigEntry]:
+        """DescribeConfigs for a topic, with synonyms: every topic config, sorted by name; those
+        set on the topic itself are DYNAMIC_TOPIC_CONFIG."""
+        if name not in self.cluster.controller.topics:
+            raise AdminError(
+                "UnknownTopicOrPartitionException",
+                "This server does not host this topic-partition.",
+            )
+        topic = self.cluster.controller.topics[name]
+        config = topic.config
+        static = self.cluster._constructor.get("config") or {}
+        entries = []
+        for key in sorted(TOPIC.keys):
+            value = config.get(key, self.topic_default(key))
+            synonyms: list[tuple[str, str, str]] = []
+            dynamic = key in topic.overrides
+            if dynamic:
+                synonyms.append(("DYNAMIC_TOPIC_CONFIG", key, config_text(value)))
+            broker_key = TOPIC_BROKER_SYNONYMS.get(key)
+            if broker_key is not None:
+                source = "STATIC_BROKER_CONFIG" if broker_key in static else "DEFAULT_CONFIG"
+                synonyms.append(
+                    (source, broker_key, config_text(self.cluster.broker_config[broker_key]))
+                )
+            else:
+                synonyms.append(("DEFAULT_CONFIG", key, config_text(TOPIC.keys[key].default)))
+            source = "DYNAMIC_TOPIC_CONFIG" if dynamic else synonyms[-1][0]
+            entries.append(ConfigEntry(key, config_text(value), source, tuple(synonyms)))
+        return entries
+
+    def alter_topic_configs(self, name: str, set_: dict[str, str], delete: list[str]) -> None:
+        """IncrementalAlterConfigs (SET and DELETE) for one topic."""
+        if name not in self.cluster.controller.topics:
+            raise AdminError(
+                "UnknownTopicOrPartitionException",
+                "This server does not host this topic-partition.",
+            )
+        changes: dict[str, Any] = {}
+        for key in delete:
+            if key not in TOPIC.keys:
+                raise AdminError(
+                    "InvalidConfigurationException", f"Unknown topic config name: {key}"
+                )
+            changes[key] = None  # the topic's own setting goes; the broker's default applies
+        changes.update(self.validate_topic_configs(set_))
+        if changes:
+            self._call("incrementalAlterConfigs", self.cluster.alter_topic_config, name, changes)
+
+    def broker_config_entries(self, broker_id: int | None, describe_all: bool) -> list[ConfigEntry]:
+        """DescribeConfigs for a broker: the simulation has no dynamic broker configs, so
+        without --all nothing is listed; with --all every broker setting, static (given when the
+        cluster was made) or default."""
+        if not describe_all:
+            return []
+        static = self.cluster._constructor.get("config") or {}
+        entries = []
+        for key in sorted(BROKER.keys):
+            value = config_text(self.cluster.broker_config[key])
+            source = "STATIC_BROKER_CONFIG" if key in static else "DEFAULT_CONFIG"
+            synonyms = [(source, key, value)]
+            if source == "STATIC_BROKER_CONFIG":
+                synonyms.append(("DEFAULT_CONFIG", key, config_text(BROKER.keys[key].default)))
+            entries.append(ConfigEntry(key, value, source, tuple(synonyms)))
+        return entries
+
+    # --- groups --------------------------------------------------------------------------
+
+    def list_groups(self) -> list[str]:
+        return self.cluster.list_groups()
+
+    def describe_group(self, group_id: str) -> Any:
+        return self.cluster.describe_group(group_id)
+
+    def list_offsets(self, tp: TopicPartition, spec: str | int) -> int | None:
+        try:
+            return self.cluster.list_offsets(tp.topic, tp.partition, spec)
+        except KafkaError as exc:
+            raise _java_error(exc) from None
+
+    def alter_group_offsets(self, group_id: str, offsets: dict[TopicPartition, int]) -> None:
+        self._call("alterConsumerGroupOffsets", self.cluster.alter_group_offsets, group_id, offsets)
+
+    def delete_group(self, group_id: str) -> None:
+        try:
+            self.cluster.delete_group(group_id)
+        except KafkaError as exc:
+            name = type(exc).__name__
+            if name == "GroupNotEmptyError":
+                raise AdminError("GroupNotEmptyException", "The group is not empty.") from None
+            if name == "GroupIdNotFoundError":
+                raise AdminError(
+                    "GroupIdNotFoundException", "The group id does not exist."
+                ) from None
+            raise _java_error(exc) from None
+
+    def delete_group_offsets(
+        self, group_id: str, partitions: list[TopicPartition]
+    ) -> dict[TopicPartition, AdminError | None]:
+        """DeleteConsumerGroupOffsets: per partition None (deleted) or its error; an unknown
+        group raises GroupIdNotFoundException."""
+        try:
+            answers = self.cluster.delete_group_offsets(group_id, partitions)
+        except KafkaError as exc:
+            if type(exc).__name__ == "GroupIdNotFoundError":
+                raise AdminError(
+                    "GroupIdNotFoundException", "The group id does not exist."
+                ) from None
+            raise _java_error(exc) from None
+        return {
+            tp: None
+            if not error
+            else AdminError(
+                "GroupSubscribedToTopicException",
+                "Deleting offsets of a topic is forbidden while the consumer group is actively "
+                "subscribed to it.",
+            )
+            for tp, error in answers.items()
+        }
+
+    # --- leaders and the quorum ----------------------------------------------------------
+
+    def elect_leaders(
+        self, election_type: str, partitions: list[TopicPartition] | None
+    ) -> dict[TopicPartition, AdminError | None]:
+        """ElectLeaders: per partition, None when elected or the error. With no partitions
+        given, every partition is tried and those needing no election are left out."""
+        every = partitions is None
+        targets = partitions if partitions is not None else self._all_partitions()
+        results: dict[TopicPartition, AdminError | None] = {}
+        for tp in targets:
+            if tp.topic not in self.cluster.controller.topics or tp.partition not in (
+                self.cluster.controller.topics[tp.topic].partitions
+            ):
+                results[tp] = AdminError(
+                    "UnknownTopicOrPartitionException",
+                    "This server does not host this topic-partition.",
+                )
+                continue
+            if every and not self._election_needed(tp, election_type):
+                continue
+            try:
+                self.cluster.elect_leaders(tp.topic, tp.partition, election_type)
+                results[tp] = None
+            except KafkaError as exc:
+                if type(exc).__name__ == "ClusterUnavailableError":  # the request timed out
+                    raise AdminError("TimeoutException", "The request timed out.") from None
+                results[tp] = _election_error(exc, tp, election_type)
+        return results
+
+    def _all_partitions(self) -> list[TopicPartition]:
+        out = []
+        for name in self.cluster.list_topics():
+            for number in sorted(self.cluster.controller.topics[name].partitions):
+                out.append(TopicPartition(name, number))
+        return out
+
+    def _election_needed(self, tp: TopicPartition, election_type: str) -> bool:
+        registration = self.cluster.controller.topics[tp.topic].partitions[tp.partition]
+        if election_type == "preferred":
+            return bool(registration.leader != registration.preferred_leader)
+        return bool(registration.leader == NO_LEADER)
+
+    def describe_quorum(self) -> Any:
+        self.require_quorum("describeMetadataQuorum")
+        return self.cluster.describe_quorum()
+
+    # --- clients -------------------------------------------------------------------------
+
+    def producer(self, config: dict[str, Any]) -> Any:
+        return self.cluster.producer(config)
+
+    def consumer(self, config: dict[str, Any]) -> Any:
+        return self.cluster.consumer(config)
+
+
+def _election_error(exc: KafkaError, tp: TopicPartition, election_type: str) -> AdminError:
+    name = type(exc).__name__
+    if name == "ElectionNotNeededError":
+        return AdminError(
+            "ElectionNotNeededException", "Leader election not needed for topic partition."
+        )
+    if name == "PreferredLeaderNotAvailableError":
+        return AdminError(
+            "PreferredLeaderNotAvailableException",
+            f"Failed to elect leader for partition {tp} under strategy "
+            f"PreferredReplicaPartitionLeaderElectionStrategy",
+        )
+    if name == "EligibleLeadersNotAvailableError":
+        return AdminError(
+            "EligibleLeadersNotAvailableException",
+            f"Failed to elect leader for partition {tp} under strategy "
+            f"OfflinePartitionLeaderElectionStrategy(true)",
+        )
+    return _java_error(exc)
+
+
+def validate_topic_name(name: str) -> None:
+    """Kafka's `Topic.validate`, with its messages."""
+    if not name:
+        raise AdminError("InvalidTopicException", "Topic name is illegal, it can't be empty")
+    if name in (".", ".."):
+        raise AdminError("InvalidTopicException", 'Topic name cannot be "." or ".."')
+    if len(name) > MAX_TOPIC_LENGTH:
+        raise AdminError(
+            "InvalidTopicException",
+            f"Topic name is illegal, it can't be longer than {MAX_TOPIC_LENGTH} characters, "
+            f"topic name: {name}",
+        )
+    if not LEGAL_TOPIC.match(name):
+        raise AdminError(
+            "InvalidTopicException",
+            f'Topic name "{name}" is illegal, it contains a character other than ASCII '
+            "alphanumerics, '.', '_' and '-'",
+        )
+
+
+def _expectation(key: str) -> str:
+    kind = TOPIC.keys[key].type
+    return {
+        "int": "Not a number of type INT",
+        "long": "Not a number of type LONG",
+        "double": "Not a number of type DOUBLE",
+        "boolean": "Expected value to be either true or false",
+    }.get(kind, "String must be one of the allowed values")

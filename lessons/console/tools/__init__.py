@@ -1,0 +1,1 @@
+"""One module per Kafka tool; each has `run(ctx, args)`."""
