@@ -100,7 +100,14 @@ def channel_layers(redis_url: str | None) -> dict[str, Any]:
                 "CONFIG": {"hosts": [redis_url], "capacity": 1000, "expiry": 30},
             }
         }
-    return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # A socket's inbox holds up to 1,000 messages (its commands are rate limited to 20 a
+    # second, so their answers always fit); a host's inbox applies back-pressure when full.
+    return {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": 1000, "expiry": 60},
+        }
+    }
 
 
 def celery_settings(env: Mapping[str, str], *, data_dir: Path) -> dict[str, Any]:

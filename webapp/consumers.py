@@ -7,6 +7,7 @@ frames `{"type": "ack" | "error", ...}` that the page's glue script shows.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -19,14 +20,19 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from lessons.scenarios import COMMANDS, commands_for
-from webapp import forms
+from webapp import forms, safe_json
 from webapp.engine_host import client as host_client
 from webapp.engine_host import store
 from webapp.engine_host.host import viewers_group
+from webapp.engine_host.registry import TooManyHosts
 
 logger = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 16 * 1024
+VIEWER_KEEPALIVE_S = 10.0
+# Whole numbers a message may carry (seq, counts, ids) and how deep it may nest.
+MAX_INT = safe_json.MAX_INT
+MAX_DEPTH = 20
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 IGNORED_FIELDS = frozenset({"type", "seq", "client", "HEADERS", "csrfmiddlewaretoken"})
 
@@ -69,6 +75,16 @@ class BadMessage(Exception):
         self.extra = extra
 
 
+def parse_message(text: str) -> Any:
+    """A browser frame as JSON, refused with a BadMessage (never an exception of another kind)
+    when it is malformed, nested too deeply, holds huge or non-finite numbers or text that
+    cannot be encoded (see `webapp.safe_json`)."""
+    try:
+        return safe_json.loads(text, max_depth=MAX_DEPTH, max_int=MAX_INT)
+    except safe_json.BadJSON as bad:
+        raise BadMessage(bad.code, bad.message) from None
+
+
 class ClusterConsumer(AsyncWebsocketConsumer):
     cluster_id: str
     version: int | None
@@ -88,14 +104,41 @@ class ClusterConsumer(AsyncWebsocketConsumer):
             return
         await self.accept()
         await self.channel_layer.group_add(viewers_group(self.cluster_id), self.channel_name)
-        await host_client.host_send(
-            self.cluster_id, {"type": "host.join", "reply_to": self.channel_name}
-        )
+        try:
+            await host_client.host_send(
+                self.cluster_id, {"type": "host.join", "reply_to": self.channel_name}
+            )
+        except TooManyHosts as full:
+            logger.warning("socket for %s refused: %s", self.cluster_id, full)
+            await self._send_frame(
+                {"type": "error", "code": "server_full", "message": full.message}
+            )
+            await self.channel_layer.group_discard(
+                viewers_group(self.cluster_id), self.channel_name
+            )
+            await self.close(code=4503)
+            return
         self.joined = True
+        self.keepalive = asyncio.get_running_loop().create_task(self._keep_watching())
+
+    async def _keep_watching(self) -> None:
+        """Tell the host this socket still watches; a socket that dies without a goodbye
+        stops these, and the host stops counting it."""
+        while True:
+            await asyncio.sleep(VIEWER_KEEPALIVE_S)
+            try:
+                await host_client.host_send(
+                    self.cluster_id, {"type": "host.viewing", "reply_to": self.channel_name}
+                )
+            except Exception:
+                logger.warning(
+                    "socket %s: keepalive to %s failed", self.channel_name, self.cluster_id
+                )
 
     async def disconnect(self, code: int) -> None:
         if not getattr(self, "joined", False):
             return
+        self.keepalive.cancel()
         await self.channel_layer.group_discard(viewers_group(self.cluster_id), self.channel_name)
         try:
             await host_client.host_send(
@@ -129,6 +172,17 @@ class ClusterConsumer(AsyncWebsocketConsumer):
                     **bad.extra,
                 }
             )
+        except host_client.HostBusy:
+            logger.warning("socket %s on %s: host busy", self.channel_name, self.cluster_id)
+            await self._send_frame(
+                {
+                    "type": "error",
+                    "code": "busy",
+                    "seq": seq if isinstance(seq, int) else None,
+                    "message": "The cluster is busy and did not take this command; "
+                    "send it again in a moment.",
+                }
+            )
         except Exception:
             logger.exception("socket %s on %s failed", self.channel_name, self.cluster_id)
             await self._send_frame(
@@ -158,13 +212,7 @@ class ClusterConsumer(AsyncWebsocketConsumer):
             )
         if not self.bucket.take():
             raise BadMessage("rate_limited", "Too many messages: slow down and try again.")
-        try:
-            message = json.loads(text_data)
-        except json.JSONDecodeError as error:
-            raise BadMessage(
-                "malformed",
-                f"Malformed JSON: {error.msg} at line {error.lineno} column {error.colno}.",
-            ) from None
+        message = parse_message(text_data)
         if not isinstance(message, dict):
             raise BadMessage("malformed", 'A message must be a JSON object with a "type".')
         return message
@@ -184,6 +232,8 @@ class ClusterConsumer(AsyncWebsocketConsumer):
         seq = message.get("seq")
         if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
             raise BadMessage("bad_seq", 'Every command needs "seq", a whole number from 1 up.')
+        if seq > MAX_INT:
+            raise BadMessage("bad_seq", f'"seq" is at most {MAX_INT}.')
         client_id = message.get("client", self.default_client)
         if not isinstance(client_id, str) or not CLIENT_ID.match(client_id):
             raise BadMessage(
@@ -245,3 +295,11 @@ class ClusterConsumer(AsyncWebsocketConsumer):
     async def console_output(self, event: dict[str, Any]) -> None:
         """What a tailing console consumer printed (the console panel appends it)."""
         await self._send_frame({"type": "console.output", "text": str(event.get("text", ""))})
+
+
+class UnknownPathConsumer(AsyncWebsocketConsumer):
+    """Any WebSocket path no route matches: refused cleanly (the handshake is declined)."""
+
+    async def connect(self) -> None:
+        logger.info("socket for unknown path %r refused", str(self.scope.get("path", ""))[:200])
+        await self.close(code=4404)

@@ -1,7 +1,9 @@
-from django.urls import path
+from django.urls import path, re_path
 
-from webapp.consumers import ClusterConsumer
+from webapp.consumers import ClusterConsumer, UnknownPathConsumer
 
 websocket_urlpatterns = [
     path("ws/clusters/<str:cluster_id>/", ClusterConsumer.as_asgi(), name="ws-cluster"),
+    # Last: every other path is declined cleanly instead of failing the router.
+    re_path(r"", UnknownPathConsumer.as_asgi()),
 ]

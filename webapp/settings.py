@@ -103,6 +103,12 @@ DOJO_WS_MESSAGES_PER_SECOND = config.env_float(ENV, "KAFKA_DOJO_WS_RATE", 20.0)
 # Real Kafka clients: a loopback Kafka listener per simulated broker (webapp/kafka_listener).
 DOJO_KAFKA_LISTENERS = config.env_bool(ENV, "KAFKA_DOJO_KAFKA_LISTENERS", default=False)
 DOJO_KAFKA_LISTENER_HOST = ENV.get("KAFKA_DOJO_KAFKA_LISTENER_HOST") or "127.0.0.1"
+# Limits per visitor and per process (webapp/visitor_limits.py, the host registry and host).
+DOJO_SANDBOXES_PER_SESSION = config.env_float(ENV, "KAFKA_DOJO_SANDBOXES_PER_SESSION", 10)
+DOJO_SANDBOXES_PER_ADDRESS = config.env_float(ENV, "KAFKA_DOJO_SANDBOXES_PER_ADDRESS", 60)
+DOJO_MAX_LIVE_HOSTS = config.env_float(ENV, "KAFKA_DOJO_MAX_LIVE_HOSTS", 40)
+DOJO_MAX_APPS_PER_CLUSTER = config.env_float(ENV, "KAFKA_DOJO_MAX_APPS", 8)
+DOJO_MAX_APP_RATE_PER_CLUSTER = config.env_float(ENV, "KAFKA_DOJO_MAX_APP_RATE", 400)
 DOJO_REDIS_URL = ENV.get("REDIS_URL") or None
 
 # Celery (read by webapp/celery.py with namespace="CELERY").

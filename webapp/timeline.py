@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from typing import Any
 
 from django.db import transaction
 
+from engine.common import config as engine_config
 from lessons.scenarios import (
     COMMANDS,
     LOGGED_COMMANDS,
@@ -33,6 +35,7 @@ from lessons.scenarios import (
     validate,
 )
 from lessons.scenarios.limits import TICK_MS
+from webapp import safe_json
 from webapp.engine_host import store
 from webapp.models import ClusterCommand, LiveCluster, SharedState
 from webapp.narration import narrate
@@ -206,9 +209,12 @@ def sandbox_from_log(
     commands: Sequence[Mapping[str, Any]],
     session_key: str = "",
     paused: bool = True,
+    times: Sequence[int] | None = None,
 ) -> LiveCluster:
-    """A new sandbox whose command log is `commands` (it opens paused, at the log's end)."""
-    times = command_times(spec=spec, commands=commands)
+    """A new sandbox whose command log is `commands` (it opens paused, at the log's end);
+    `times`: when each command applies, if already known (else found by replaying)."""
+    if times is None:
+        times = command_times(spec=spec, commands=commands)
     with transaction.atomic():
         cluster = LiveCluster.objects.create(
             kind=LiveCluster.Kind.SANDBOX,
@@ -258,6 +264,53 @@ def share_token_encode(*, spec: ClusterSpec, commands: Sequence[Mapping[str, Any
     return TOKEN_PREFIX + base64.urlsafe_b64encode(packed).decode().rstrip("=")
 
 
+# -- checking a shared log ------------------------------------------------------------------------
+
+TOKEN_CHARS = re.compile(r"^[A-Za-z0-9_-]*$")
+# A link longer than this was not made here (share links are at most MAX_TOKEN_CHARS).
+MAX_TOKEN_INPUT_CHARS = 64 * 1024
+MAX_SHARED_DEPTH = 8
+# Opening a shared state replays it twice (to time its commands, then in the new sandbox's
+# host): the work is estimated before anything runs and refused above this many seconds.
+REPLAY_BUDGET_S = 1.0
+# Seconds of replay work per second of cluster time, rounded up from replays of a sandbox on
+# the development machine (2 shared cores): idle 0.3 ms; a producer app 0.85 ms per record a
+# second (1.6 ms more per consumer app reading it); a group consumer app 2.5-3.6 ms; 30 us per
+# record a produce command sends. Per engine log entry is a guess. An estimate, not a bound.
+COST_IDLE_S = 0.0005
+COST_PER_RECORD_PER_S = 0.001
+COST_PER_CONSUMER_APP_S = 0.004
+COST_PER_SENT_RECORD_S = 0.0001
+COST_PER_ENGINE_ENTRY_S = 0.0002
+
+
+def replay_cost_s(commands: Sequence[Mapping[str, Any]]) -> float:
+    """An upper estimate of the seconds of work replaying `commands` takes (see COST_*): apps
+    count from their start to the end of the log, as if never stopped."""
+    cost = 0.0
+    record_rate = 0.0
+    consumer_apps = 0
+    for payload in commands:
+        kind = payload.get("type")
+        ms = _advance_ms(payload) or 0
+        if ms:
+            per_second = (
+                COST_IDLE_S
+                + COST_PER_RECORD_PER_S * record_rate * (1 + consumer_apps)
+                + COST_PER_CONSUMER_APP_S * consumer_apps
+            )
+            cost += per_second * ms / 1000
+        if kind == "engine":
+            cost += COST_PER_ENGINE_ENTRY_S
+        elif kind == "produce":
+            cost += COST_PER_SENT_RECORD_S * int(payload.get("count", 1))
+        elif kind == "start_producer":
+            record_rate += float(payload.get("rate", 0))
+        elif kind == "add_group_consumer":
+            consumer_apps += 1
+    return cost
+
+
 def _known_command(kind: str) -> bool:
     """A command a log may hold: a logged command of the table."""
     return kind in LOGGED_COMMANDS
@@ -266,20 +319,26 @@ def _known_command(kind: str) -> bool:
 def _validated(document: Any) -> tuple[ClusterSpec, list[dict[str, Any]]]:
     if not isinstance(document, dict):
         raise ShareError("A shared state is a JSON object.")
-    try:
-        seed, brokers, controllers = (
-            int(document["seed"]),
-            int(document["brokers"]),
-            int(document["controllers"]),
-        )
-    except (KeyError, TypeError, ValueError) as error:
-        raise ShareError("The shared state lacks its seed or cluster size.") from error
+    seed, brokers, controllers = (
+        document.get("seed"),
+        document.get("brokers"),
+        document.get("controllers"),
+    )
+    if not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in (seed, brokers, controllers)
+    ):
+        raise ShareError("The shared state lacks its seed or cluster size.")
+    assert isinstance(seed, int) and isinstance(brokers, int) and isinstance(controllers, int)
     config = document.get("config") or {}
     log = document.get("log")
     if not isinstance(config, dict) or not isinstance(log, list):
         raise ShareError("The shared state's config or log is malformed.")
     if not (1 <= brokers <= 12 and 1 <= controllers <= 7) or not 0 <= seed < 2**63:
         raise ShareError("The shared cluster's size or seed is out of range.")
+    try:
+        engine_config.broker_config(config, brokers)
+    except Exception as error:  # the engine's own sentence: unknown key, bad value
+        raise ShareError(f"The shared cluster's config is not valid: {error}") from None
     if len(log) > MAX_SHARED_COMMANDS:
         raise ShareError(f"The shared log has more than {MAX_SHARED_COMMANDS} commands.")
     total_ms = 0
@@ -310,7 +369,14 @@ def _validated(document: Any) -> tuple[ClusterSpec, list[dict[str, Any]]]:
                 raise ShareError("Time cannot go backwards in a shared log.")
             total_ms += ms
     if total_ms > MAX_SHARED_TIME_MS:
-        raise ShareError("The shared log runs longer than a shared state may.")
+        raise ShareError("The shared log runs longer than a shared state may (6 hours).")
+    cost = replay_cost_s(log)
+    if cost > REPLAY_BUDGET_S:
+        raise ShareError(
+            f"This shared state would take about {cost:.0f} s of work to rebuild; a shared "
+            f"state may take {REPLAY_BUDGET_S:g} s. Share an earlier moment, or one with "
+            "fewer or slower apps."
+        )
     spec = ClusterSpec(seed=seed, brokers=brokers, controllers=controllers, config=config or None)
     return spec, log
 
@@ -319,29 +385,40 @@ def share_token_decode(token: str) -> tuple[ClusterSpec, list[dict[str, Any]]]:
     if not token.startswith(TOKEN_PREFIX):
         raise ShareError("This share link is not one Kafka Dojo made (unknown version).")
     body = token[len(TOKEN_PREFIX) :]
+    if len(body) > MAX_TOKEN_INPUT_CHARS or not TOKEN_CHARS.match(body) or len(body) % 4 == 1:
+        raise ShareError("This share link is damaged (it did not decode).")
     try:
         packed = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
         inflater = zlib.decompressobj()
         raw = inflater.decompress(packed, MAX_SHARED_JSON_BYTES)
-        if inflater.unconsumed_tail:
-            raise ShareError("The shared state is too large.")
-        document = json.loads(raw)
-    except (binascii.Error, zlib.error, UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (binascii.Error, zlib.error, ValueError) as error:
         raise ShareError("This share link is damaged (it did not decode).") from error
+    if inflater.unconsumed_tail:
+        raise ShareError("The shared state is too large.")
+    if not inflater.eof or inflater.unused_data:
+        # A cut (or padded) link: the compressed stream must end exactly where the link ends.
+        raise ShareError("This share link is incomplete: copy the whole link and try again.")
+    try:
+        document = safe_json.loads(raw, max_depth=MAX_SHARED_DEPTH)
+    except safe_json.BadJSON as bad:
+        raise ShareError(f"This share link is damaged: {bad.message}") from None
     return _validated(document)
 
 
 def shared_state_load(*, shared_id: str) -> tuple[ClusterSpec, list[dict[str, Any]]]:
     shared = SharedState.objects.get(pk=shared_id)
-    return _validated(
-        {
-            "seed": shared.seed,
-            "brokers": shared.brokers,
-            "controllers": shared.controllers,
-            "config": shared.engine_config,
-            "log": shared.commands,
-        }
-    )
+    document = {
+        "seed": shared.seed,
+        "brokers": shared.brokers,
+        "controllers": shared.controllers,
+        "config": shared.engine_config,
+        "log": shared.commands,
+    }
+    try:
+        safe_json.check(document, max_depth=MAX_SHARED_DEPTH)
+    except safe_json.BadJSON as bad:
+        raise ShareError(f"This saved state is damaged: {bad.message}") from None
+    return _validated(document)
 
 
 @dataclass(frozen=True)

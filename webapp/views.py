@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from lessons.scenarios import COMMANDS
 from lessons.scenarios.commands import errors_text, validate
 from lessons.scenarios.limits import SPEEDS
-from webapp import services
+from webapp import services, visitor_limits
 from webapp.engine_host import client as host_client
 from webapp.forms import ProduceForm, stage_forms
 from webapp.models import LiveCluster
@@ -42,14 +42,24 @@ def sandbox_mine(request: HttpRequest) -> HttpResponse:
     sandbox_id = request.session.get(SESSION_SANDBOX)
     if sandbox_id and LiveCluster.objects.filter(pk=sandbox_id).exists():
         return redirect("sandbox-detail", cluster_id=sandbox_id)
-    sandbox = services.sandbox_create(session_key=_session_key(request))
-    request.session[SESSION_SANDBOX] = sandbox.id
-    return redirect("sandbox-detail", cluster_id=sandbox.id)
+    return _new_sandbox(request)
 
 
 @require_POST
 def sandbox_new(request: HttpRequest) -> HttpResponse:
-    sandbox = services.sandbox_create(session_key=_session_key(request))
+    return _new_sandbox(request)
+
+
+def too_many_sandboxes(message: str) -> HttpResponse:
+    return HttpResponse(message, status=429, content_type="text/plain; charset=utf-8")
+
+
+def _new_sandbox(request: HttpRequest) -> HttpResponse:
+    session_key = _session_key(request)
+    refusal = visitor_limits.sandbox_refusal(request, session_key)
+    if refusal:
+        return too_many_sandboxes(refusal)
+    sandbox = services.sandbox_create(session_key=session_key)
     request.session[SESSION_SANDBOX] = sandbox.id
     return redirect("sandbox-detail", cluster_id=sandbox.id)
 

@@ -15,13 +15,13 @@ from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, re
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from webapp import experiments, timeline
+from webapp import experiments, timeline, visitor_limits
 from webapp.engine_host import render as stage_render
 from webapp.engine_host import store
 from webapp.engine_host.host import host_group
 from webapp.engine_host.registry import get_registry
 from webapp.models import LiveCluster, SharedState, StressRun
-from webapp.views import SESSION_SANDBOX, _session_key
+from webapp.views import SESSION_SANDBOX, _session_key, too_many_sandboxes
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +115,9 @@ def sandbox_fork(request: HttpRequest, cluster_id: str) -> HttpResponse:
     at_ms = _int_param(request.POST.get("t"))
     if at_ms is None or at_ms < 0:
         return HttpResponseBadRequest("Say from which moment to fork (t, in ms).")
+    refusal = _sandbox_refusal(request)
+    if refusal:
+        return too_many_sandboxes(refusal)
     fork = timeline.sandbox_fork(
         cluster_id=sandbox.id, at_ms=at_ms, session_key=_session_key(request)
     )
@@ -149,34 +152,52 @@ def _share_error(request: HttpRequest, error: Exception) -> HttpResponse:
     return render(request, template, {"error": error}, status=400)
 
 
-def _open_shared(request: HttpRequest, spec: Any, commands: list[dict[str, Any]]) -> HttpResponse:
+def _open_shared(
+    request: HttpRequest, spec: Any, commands: list[dict[str, Any]], times: list[int]
+) -> HttpResponse:
     sandbox = timeline.sandbox_from_log(
-        spec=spec, commands=commands, session_key=_session_key(request)
+        spec=spec, commands=commands, session_key=_session_key(request), times=times
     )
     request.session[SESSION_SANDBOX] = sandbox.id
     return redirect("sandbox-detail", cluster_id=sandbox.id)
 
 
+async def _open_checked(
+    request: HttpRequest, spec: Any, commands: list[dict[str, Any]]
+) -> HttpResponse:
+    # The replay that times the commands is CPU work (bounded by the replay budget): it runs
+    # in a thread of its own, never on the event loop or the thread Django's sync views share.
+    refusal = await sync_to_async(_sandbox_refusal)(request)
+    if refusal:
+        return too_many_sandboxes(refusal)
+    times = await asyncio.to_thread(timeline.command_times, spec=spec, commands=commands)
+    return await sync_to_async(_open_shared)(request, spec, commands, times)
+
+
+def _sandbox_refusal(request: HttpRequest) -> str | None:
+    return visitor_limits.sandbox_refusal(request, _session_key(request))
+
+
 @require_GET
-def share_open(request: HttpRequest, token: str) -> HttpResponse:
+async def share_open(request: HttpRequest, token: str) -> HttpResponse:
     """Open a share link: a new sandbox replaying the seed and log inside the link."""
     try:
-        spec, commands = timeline.share_token_decode(token)
+        spec, commands = await asyncio.to_thread(timeline.share_token_decode, token)
     except timeline.ShareError as error:
-        return _share_error(request, error)
-    return _open_shared(request, spec, commands)
+        return await sync_to_async(_share_error)(request, error)
+    return await _open_checked(request, spec, commands)
 
 
 @require_GET
-def shared_open(request: HttpRequest, shared_id: str) -> HttpResponse:
+async def shared_open(request: HttpRequest, shared_id: str) -> HttpResponse:
     """Open a saved share link (a log too long for the URL)."""
     try:
-        spec, commands = timeline.shared_state_load(shared_id=shared_id)
+        spec, commands = await sync_to_async(timeline.shared_state_load)(shared_id=shared_id)
     except SharedState.DoesNotExist as error:
         raise Http404("No such shared state.") from error
     except timeline.ShareError as error:
-        return _share_error(request, error)
-    return _open_shared(request, spec, commands)
+        return await sync_to_async(_share_error)(request, error)
+    return await _open_checked(request, spec, commands)
 
 
 # -- Stress it -------------------------------------------------------------------------------

@@ -56,7 +56,9 @@ def apps_service(runtime: ClusterRuntime) -> AppService:
 
 
 def produce(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
-    from lessons.scenarios.runtime import PendingSend
+    """Send `count` records. Never blocks: with no metadata for the topic yet (Kafka's send()
+    would wait up to max.block.ms), the records wait in the runtime and go out on the clock."""
+    from lessons.scenarios.runtime import WaitingSend
 
     topic = str(payload["topic"])
     key = payload.get("key") or None
@@ -69,23 +71,33 @@ def produce(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
         return ApplyResult(ok=False, message=text, error="UnknownTopicOrPartitionError")
     if runtime.producer is None:
         runtime.producer = runtime.cluster.producer(config={"client.id": "dojo-producer"})
+    producer = runtime.producer
     tombstone = payload.get("tombstone") == "yes"
+    must_wait = topic not in producer.topics or any(
+        w.producer is producer and w.topic == topic for w in runtime.waiting_sends
+    )
+    plural = "record" if count == 1 else "records"
+    if tombstone:
+        plural = "tombstone" if count == 1 else "tombstones"
+    if must_wait:
+        producer.request_metadata_update({topic})
+        deadline = runtime.now_ms + int(producer.config["max.block.ms"])
     for index in range(count):
         record_value = value if count == 1 else f"{value}-{index + 1}"
         if tombstone:
             record_value = "null (tombstone)"
-        future = runtime.producer.send(
-            topic,
-            value=None if tombstone else record_value.encode(),
-            key=key.encode() if key is not None else None,
-        )
-        runtime.pending_sends.append(
-            PendingSend(future=future, key=key, value=record_value, sent_ms=runtime.now_ms)
+        if must_wait:
+            runtime.waiting_sends.append(
+                WaitingSend(producer, topic, key, record_value, deadline, tombstone=tombstone)
+            )
+        else:
+            runtime._send(producer, topic, key, record_value, tombstone=tombstone)
+    if must_wait:
+        return ApplyResult(
+            ok=True,
+            message=f"Sending {count} {plural} to {topic} once the producer has its metadata.",
         )
     runtime._settle_sends()
-    plural = "record" if count == 1 else "records"
-    if tombstone:
-        plural = "tombstone" if count == 1 else "tombstones"
     return ApplyResult(ok=True, message=f"Sent {count} {plural} to {topic}.")
 
 
@@ -266,16 +278,16 @@ def app_control(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyRes
 
 
 def commit_group(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
-    """A synchronous commit of a consumer app's current positions (blocks on the cluster clock)."""
+    """Commit a consumer app's current positions. Asynchronous (Kafka's commitAsync): the
+    command returns at once; the commit lands (or fails) on the cluster clock."""
     app_id = int(payload["app_id"])
     apps = apps_service(runtime).apps
     if not 1 <= app_id <= len(apps) or apps[app_id - 1].kind != "consumer":
         return runtime.refuse(f"There is no consumer app {app_id}.")
-    consumer = apps[app_id - 1].consumer
-    if consumer is None or not apps[app_id - 1].running:
+    if apps[app_id - 1].consumer is None or not apps[app_id - 1].running:
         return runtime.refuse(f"Consumer app {app_id} is not running.")
-    consumer.commit()
-    return ApplyResult(ok=True, message=f"Consumer app {app_id} committed its positions.")
+    apps_service(runtime).control(app_id, "commit")
+    return ApplyResult(ok=True, message=f"Consumer app {app_id} is committing its positions.")
 
 
 TRANSACTION_OUTCOMES = ("commit", "abort", "open", "restart")
@@ -350,12 +362,35 @@ def transaction(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyRes
 
 
 def reset_offsets(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
+    """Never blocks: the checks run now, the coordinator stores the offsets on the clock."""
+    from lessons.scenarios.runtime import kafka_error_text
+
     to = payload["to"]
     target: Any = int(to) if str(to).isdigit() else str(to)
-    runtime.cluster.reset_offsets(str(payload["group"]), str(payload["topic"]), to=target)
-    return ApplyResult(
-        ok=True, message=f"Group {payload['group']} reset to {to} on {payload['topic']}."
-    )
+    group, topic = str(payload["group"]), str(payload["topic"])
+    groups = runtime.cluster.groups
+
+    def done(error: str) -> None:
+        refusal = groups.reset_error(group, error)
+        if refusal is None:
+            runtime.later.append(("info", f"Group {group} now starts from {to} on {topic}."))
+        else:
+            runtime.later.append(("error", f"Reset of {group} failed: {kafka_error_text(refusal)}"))
+
+    # Members whose app was just stopped are leaving (their LeaveGroup is on its way): the
+    # reset waits for them a moment; a member still running gets Kafka's refusal at once.
+    members = runtime.cluster.describe_group(group).members
+    leaving = {
+        app.consumer.client_id
+        for app in apps_service(runtime).apps
+        if app.kind == "consumer"
+        and app.consumer is not None
+        and app.consumer.closed
+        and not app.consumer.crashed  # a crashed member stays until its session times out
+    }
+    grace = 5_000 if members and all(m.client_id in leaving for m in members) else 0
+    groups.reset_offsets_nowait(group, topic, target, done, grace_ms=grace)
+    return ApplyResult(ok=True, message=f"Group {group}: resetting to {to} on {topic}.")
 
 
 def add_partitions(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:

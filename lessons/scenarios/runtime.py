@@ -23,6 +23,11 @@ from lessons.scenarios.results import ApplyResult
 logger = logging.getLogger(__name__)
 
 
+# Commands whose job is to move the clock (every other one returns without running time;
+# a controlled shutdown lets the other brokers learn the new leaders, a few ms).
+CLOCK_MOVING_COMMANDS = frozenset({"advance", "engine", "shutdown_broker"})
+
+
 @dataclass(frozen=True)
 class ClusterSpec:
     """What a cluster is built from before its first command."""
@@ -64,6 +69,20 @@ class PendingSend:
     sent_ms: int = 0  # cluster time of the send: delivery.timeout.ms runs from here
 
 
+@dataclass
+class WaitingSend:
+    """A record whose topic the producer has no metadata for yet. Kafka's `send()` blocks up to
+    `max.block.ms` for it; a host never blocks, so the record waits here and is handed to the
+    producer at the first tick the metadata is there (or fails once `max.block.ms` ran out)."""
+
+    producer: Any
+    topic: str
+    key: str | None
+    value: str
+    deadline_ms: int
+    tombstone: bool = False  # a null value (the stage shows it as "null (tombstone)")
+
+
 def kafka_error_text(error: BaseException) -> str:
     """`NotEnoughReplicasException: <the engine's sentence>. <why it happens>` for a learner:
     Kafka's Java name, as in Kafka's logs, then two plain sentences (never nested brackets)."""
@@ -90,6 +109,9 @@ class ClusterRuntime:
         self.producer: Any = None
         self.consumers: dict[str, HostConsumer] = {}
         self.pending_sends: list[PendingSend] = []
+        self.waiting_sends: deque[WaitingSend] = deque()
+        # Answers that arrive later on the cluster clock (an asynchronous commit or reset).
+        self.later: list[tuple[str, str]] = []
         self.acked_sends = 0
         self.failed_sends = 0
         # Transactional producer apps by transactional.id (the `transaction` command), and the
@@ -132,6 +154,7 @@ class ClusterRuntime:
         spec = COMMANDS.get(kind) if isinstance(kind, str) else None
         if spec is None or spec.apply is None:
             return ApplyResult(ok=False, message=f"Unknown command type {kind!r}.", error="unknown")
+        started_ms = self.now_ms
         try:
             result: ApplyResult = spec.apply(self, payload)
         except KafkaError as error:
@@ -148,7 +171,50 @@ class ClusterRuntime:
             text = f"The simulator failed on this command ({type(error).__name__}: {error})."
             self._notice("error", text)
             return ApplyResult(ok=False, message=text, error="internal")
+        finally:
+            ran = self.now_ms - started_ms
+            if ran and kind not in CLOCK_MOVING_COMMANDS:
+                # A command must return at once and leave time to the clock: say so loudly.
+                logger.warning("command %r ran %d ms of cluster time", kind, ran)
         return result
+
+    def _send(
+        self, producer: Any, topic: str, key: str | None, value: str, *, tombstone: bool = False
+    ) -> None:
+        future = producer.send(
+            topic,
+            value=None if tombstone else value.encode(),
+            key=key.encode() if key is not None else None,
+        )
+        self.pending_sends.append(
+            PendingSend(future=future, key=key, value=value, sent_ms=self.now_ms)
+        )
+
+    def _release_waiting_sends(self) -> None:
+        """Hand waiting records to their producer once it knows the topic, in order; fail those
+        whose max.block.ms ran out, as Kafka's blocked send() would."""
+        while self.waiting_sends:
+            waiting = self.waiting_sends[0]
+            if waiting.topic in waiting.producer.topics:
+                self.waiting_sends.popleft()
+                self._send(
+                    waiting.producer,
+                    waiting.topic,
+                    waiting.key,
+                    waiting.value,
+                    tombstone=waiting.tombstone,
+                )
+            elif self.now_ms >= waiting.deadline_ms:
+                self.waiting_sends.popleft()
+                self.failed_sends += 1
+                self._notice(
+                    "error",
+                    f"Send of {waiting.value!r} failed: TimeoutException: Topic "
+                    f"{waiting.topic} not present in metadata after "
+                    f"{waiting.producer.config['max.block.ms']} ms.",
+                )
+            else:
+                return
 
     def refuse(self, message: str) -> ApplyResult:
         """A command the runtime turns down before the engine sees it (noticed on the stage)."""
@@ -167,6 +233,9 @@ class ClusterRuntime:
             before = self.now_ms
             if self.watch_messages:  # the engine splits time identically either way
                 boundary = before + 1
+            else:
+                # Boundaries where nothing is due do nothing: jump to the first one that may.
+                boundary = max(boundary, self._next_busy_boundary())
             self.cluster.advance(min(boundary, target) - before)
             if self.watch_messages:
                 self._watch_messages()
@@ -176,11 +245,31 @@ class ClusterRuntime:
             # 1 ms at a time (to show messages in flight) makes the same calls as replay.
             if self.now_ms % TICK_MS == 0:
                 self._poll_due_consumers()
+                if self.waiting_sends:
+                    self._release_waiting_sends()
                 self._settle_sends()
+                self._tell_later()
                 if self.console is not None:
                     from lessons.scenarios.console_command import tick_console
 
                     tick_console(self)
+
+    def _next_busy_boundary(self) -> int:
+        """The first TICK_MS boundary at which a host client may act: a timer of the engine is
+        due by then (it may answer a send or a reset), a host consumer polls, or a waiting
+        record's max.block.ms runs out. Every boundary before it would do nothing, so jumping
+        there makes the same engine calls as stepping tick by tick."""
+        if self.console is not None:
+            return 0  # a console tails on every tick: no jumping
+        candidates = [consumer.next_poll_ms for consumer in self.consumers.values()]
+        due = self.cluster.scheduler.next_due_ms()
+        if due is not None:
+            candidates.append(due)
+        if self.waiting_sends:
+            candidates.append(min(w.deadline_ms for w in self.waiting_sends))
+        if not candidates:
+            return 1 << 62
+        return -(-min(candidates) // TICK_MS) * TICK_MS
 
     def _watch_messages(self) -> None:
         now = self.now_ms
@@ -220,6 +309,12 @@ class ClusterRuntime:
                 self.failed_sends += 1
                 self._notice("error", f"Send of “{send.value}” failed: {kafka_error_text(error)}")
         self.pending_sends = still_pending
+
+    def _tell_later(self) -> None:
+        """Notices for answers that arrived on the cluster clock since the last tick."""
+        later, self.later = self.later, []
+        for level, text in later:
+            self._notice(level, text)
 
     def _notice(self, level: str, text: str) -> None:
         self.notices.append(Notice(time_ms=self.now_ms, level=level, text=text))

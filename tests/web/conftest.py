@@ -32,6 +32,15 @@ def fresh_channel_layers() -> Iterator[None]:
     channel_layers.backends = {}
 
 
+@pytest.fixture(autouse=True)
+def fresh_visitor_counts() -> Iterator[None]:
+    """Sandboxes made by earlier tests (all from 127.0.0.1) do not count against this one."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 @pytest_asyncio.fixture
 async def host_registry() -> AsyncIterator[Any]:
     """The process's engine-host registry for this test's loop, shut down afterwards."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -88,7 +89,7 @@ async def test_a_command_resent_with_the_same_client_seq_applies_once(
 
 async def test_pause_step_resume_and_speed(host_registry: Any) -> None:
     sandbox, host = await new_host(host_registry)
-    host.viewers.add("someone-watching")  # the clock only runs while someone watches
+    host.viewers["someone-watching"] = time.monotonic()  # the clock runs while someone watches
     await asyncio.sleep(0.4)
     assert host.runtime.now_ms > 0
 

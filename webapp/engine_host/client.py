@@ -5,22 +5,43 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 
 from webapp.engine_host.host import host_group
 from webapp.engine_host.registry import get_registry
 
+# How long a sender waits for room in a busy host's inbox before it gives up (back-pressure:
+# the socket stops reading meanwhile, so its browser slows down instead of losing commands).
+BUSY_WAIT_S = 2.0
 
-async def host_ensure(cluster_id: str) -> None:
-    """Start the cluster's host here unless another process owns it."""
-    await get_registry().ensure(cluster_id)
+
+class HostBusy(Exception):
+    """The host's inbox stayed full for BUSY_WAIT_S: the message was not delivered."""
 
 
 async def host_send(cluster_id: str, message: dict[str, Any]) -> None:
-    await host_ensure(cluster_id)
+    """Deliver `message` to the cluster's host. A host in this process gets it on its own
+    channel, waiting while its inbox is full (a group send would drop it silently); a host in
+    another process is reached through its group."""
+    registry = get_registry()
+    host = await registry.ensure(cluster_id)
     layer = get_channel_layer()
     assert layer is not None
-    await layer.group_send(host_group(cluster_id), message)
+    if host is None or not host.channel:
+        await layer.group_send(host_group(cluster_id), message)
+        return
+    deadline = asyncio.get_running_loop().time() + BUSY_WAIT_S
+    delay = 0.005
+    while True:
+        try:
+            await layer.send(host.channel, message)
+            return
+        except ChannelFull:
+            if asyncio.get_running_loop().time() >= deadline:
+                raise HostBusy(cluster_id) from None
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.1)
 
 
 async def host_request(

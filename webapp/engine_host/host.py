@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from channels.db import database_sync_to_async
+from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
 from django.db import IntegrityError
 
@@ -53,6 +54,13 @@ def host_group(cluster_id: str) -> str:
 class HostSettings:
     publish_max_hz: float = 10.0
     idle_seconds: float = 60.0
+    # A socket says it still watches every VIEWER_KEEPALIVE_S; silent this long, it is gone.
+    viewer_ttl_seconds: float = 30.0
+    # Seconds of engine work (CPU, in the host's worker thread) one host may spend per real
+    # second; a cluster that needs more runs its clock slower, and says so on its stage.
+    work_budget_per_s: float = 0.25
+    max_apps: int = 8
+    max_app_rate: float = 400.0
     owner_id: str = "local"
 
 
@@ -85,13 +93,15 @@ class ClusterHost:
         self.speed = stored.speed if stored.speed in SPEEDS else 1.0
         self.next_seq = stored.next_seq
         self.client_seqs: dict[str, int] = dict(stored.client_seqs)
-        self.viewers: set[str] = set()
+        # Watching sockets by channel, with when each last said it is still there.
+        self.viewers: dict[str, float] = {}
         self.published = PublishedState()
         self.running = False
         self.stop_reason = ""
         self.lock = asyncio.Lock()
         self._dirty = asyncio.Event()
         self._unlogged_advance_ms = 0
+        self._advance_seq: int | None = None  # the seq of the advance this host may lengthen
         self._last_flush = time.monotonic()
         self._idle_since = time.monotonic()
         self._channel = ""
@@ -102,6 +112,11 @@ class ClusterHost:
         # The Kafka wire front door (webapp/kafka_listener), when switched on.
         self.wire: Any = None
         self.wire_enabled = False
+        # The work budget: credit in seconds of engine work, and the clock's recent pace.
+        self._work_credit = settings.work_budget_per_s
+        self._pace: list[tuple[float, int]] = []  # (real time, cluster ms advanced)
+        self.throttled_to: float | None = None
+        self._limited_at = float("-inf")
         # A lesson step's live goal, set by the lesson page (`host.watch`).
         self.goal: Any = None
 
@@ -181,14 +196,19 @@ class ClusterHost:
         reply_to = message.get("reply_to")
         if kind == "host.join":
             if reply_to:
-                self.viewers.add(reply_to)
+                self.viewers[reply_to] = time.monotonic()
             self._mark_dirty()
             await self._send_full(reply_to)
+        elif kind == "host.viewing":
+            # A socket's keepalive: it still watches (a socket that stops sending these is
+            # dropped after viewer_ttl_seconds, whatever killed it).
+            if reply_to:
+                known = reply_to in self.viewers
+                self.viewers[reply_to] = time.monotonic()
+                if not known:
+                    self._mark_dirty()
         elif kind == "host.leave":
-            self.viewers.discard(reply_to or "")
-            if not self.viewers:
-                self._idle_since = time.monotonic()
-            self._mark_dirty()
+            self._drop_viewer(reply_to or "")
         elif kind == "host.fragment":
             # A fragment rendered elsewhere (a Stress it progress bar) joins the published state.
             self.extra_fragments[str(message.get("id"))] = str(message.get("html", ""))
@@ -227,6 +247,25 @@ class ClusterHost:
         else:
             logger.warning("host %s ignored message type %r", self.cluster_id, kind)
 
+    @property
+    def channel(self) -> str:
+        """The host's own inbox (empty until started)."""
+        return self._channel if self.running else ""
+
+    def _drop_viewer(self, channel: str) -> None:
+        self.viewers.pop(channel, None)
+        if not self.viewers:
+            self._idle_since = time.monotonic()
+        self._mark_dirty()
+
+    def _expire_viewers(self, now: float) -> None:
+        ttl = self.settings.viewer_ttl_seconds
+        for channel in [c for c, seen in self.viewers.items() if now - seen > ttl]:
+            logger.info(
+                "host %s: viewer %s went silent; no longer counted", self.cluster_id, channel
+            )
+            self._drop_viewer(channel)
+
     def _watch_locked(self, message: dict[str, Any]) -> dict[str, Any]:
         """Start watching a lesson step's goal; the reply carries where the step starts (so the
         page can re-arm it after a restart) and the previous step's final status."""
@@ -249,8 +288,18 @@ class ClusterHost:
             self._mark_dirty()
 
     async def _reply(self, reply_to: str | None, frame: dict[str, Any]) -> None:
-        if reply_to:
-            await self.layer.send(reply_to, {"type": "client.frame", "frame": frame})
+        if not reply_to:
+            return
+        message = {"type": "client.frame", "frame": frame}
+        for _ in range(40):  # a full socket inbox gets 2 s to drain before the answer is lost
+            try:
+                await self.layer.send(reply_to, message)
+                return
+            except ChannelFull:
+                await asyncio.sleep(0.05)
+        logger.warning(
+            "host %s: socket %s stopped reading; answer dropped", self.cluster_id, reply_to
+        )
 
     async def _send_full(self, reply_to: str | None) -> None:
         if not reply_to:
@@ -299,9 +348,33 @@ class ClusterHost:
         self._mark_dirty()
         return frame
 
+    def _limit_refusal(self, payload: dict[str, Any]) -> str | None:
+        """Apps and their rates are bounded per cluster (refused before they are logged)."""
+        kind = payload.get("type")
+        if kind not in ("start_producer", "add_group_consumer"):
+            return None
+        apps = list(self.runtime.cluster.apps.apps)
+        if len(apps) >= self.settings.max_apps:
+            return (
+                f"This cluster already runs {len(apps)} apps, the most one cluster may; "
+                "stop or reuse one of them."
+            )
+        if kind == "start_producer":
+            rate = sum(float(a.rate_per_sec) for a in apps if a.kind == "producer")
+            wanted = float(payload.get("rate", 0))
+            if rate + wanted > self.settings.max_app_rate:
+                return (
+                    f"Producer apps on one cluster send at most {self.settings.max_app_rate:g} "
+                    f"records a second together; this cluster's already send {rate:g}."
+                )
+        return None
+
     async def _logged_command_locked(
         self, payload: dict[str, Any], client_id: str, client_seq: int | None
     ) -> dict[str, Any]:
+        refusal = self._limit_refusal(payload)
+        if refusal:
+            return {"type": "error", "code": "limit", "message": refusal}
         await self._flush_advance_locked()
         try:
             await self._append_locked(payload, client_id=client_id, client_seq=client_seq)
@@ -373,33 +446,69 @@ class ClusterHost:
         self.next_seq += 1
 
     async def _flush_advance_locked(self) -> None:
-        """Log the time the clock has already run, so replay reaches the same moment."""
+        """Log the time the clock has already run, so replay reaches the same moment. When the
+        log's last entry is this host's own advance, it is lengthened instead of followed by a
+        new one, so flushing before every publish keeps the log short."""
         self._last_flush = time.monotonic()
         pending = self._unlogged_advance_ms
         if not pending:
             return
-        payload = {"type": "advance", "ms": pending}
-        seq = self.next_seq
-        await database_sync_to_async(store.cluster_command_append)(
-            cluster_id=self.cluster_id,
-            seq=seq,
-            payload=payload,
-            logical_time_ms=self.runtime.now_ms - pending,
-        )
-        self.next_seq += 1
+        if self._advance_seq is not None and self._advance_seq == self.next_seq - 1:
+            await database_sync_to_async(store.cluster_advance_extend)(
+                cluster_id=self.cluster_id, seq=self._advance_seq, ms=pending
+            )
+        else:
+            payload = {"type": "advance", "ms": pending}
+            seq = self.next_seq
+            await database_sync_to_async(store.cluster_command_append)(
+                cluster_id=self.cluster_id,
+                seq=seq,
+                payload=payload,
+                logical_time_ms=self.runtime.now_ms - pending,
+            )
+            self._advance_seq = seq
+            self.next_seq += 1
         self._unlogged_advance_ms = 0
 
     # -- time -----------------------------------------------------------------------------
 
-    async def advance_live(self, ms: int) -> None:
-        """Run the clock `ms` forward now (logged later, coalesced with other ticks)."""
+    async def advance_live(self, ms: int) -> float:
+        """Run the clock `ms` forward now (logged later, coalesced with other ticks), in a worker
+        thread so the event loop keeps answering; returns the engine work it took (CPU s)."""
+        runtime = self.runtime
+
+        def run() -> float:
+            started = time.thread_time()
+            runtime.advance(ms)
+            return time.thread_time() - started
+
         async with self.lock:
-            self.runtime.advance(ms)
+            spent = await asyncio.to_thread(run)
             self.metrics.observe(self.runtime)
             self._unlogged_advance_ms += ms
             await self._sync_wire()
             self._check_goal()
         self._mark_dirty()
+        return spent
+
+    def _note_pace(self, now: float, ran_ms: int, limited: bool) -> None:
+        """Keep the last 3 s of the clock's pace; below 90 % of the chosen speed while the
+        budget held it back, the stage says how fast the cluster really runs."""
+        if limited:
+            self._limited_at = now
+        self._pace.append((now, ran_ms))
+        while self._pace and now - self._pace[0][0] > 3.0:
+            self._pace.pop(0)
+        span = now - self._pace[0][0] if len(self._pace) > 1 else 0.0
+        if span < 1.0:
+            return
+        achieved = sum(ms for _, ms in self._pace[1:]) / (span * 1000)
+        throttled: float | None = None
+        if now - self._limited_at < 3.0 and achieved < 0.9 * self.speed:
+            throttled = round(achieved, 1)
+        if throttled != self.throttled_to:
+            self.throttled_to = throttled
+            self._mark_dirty()
 
     # -- the Kafka wire front door --------------------------------------------------------
 
@@ -463,10 +572,21 @@ class ClusterHost:
             elapsed, last = now - last, now
             if self.paused or not self._has_audience():
                 owed_ms = 0.0
+                self._pace.clear()
+                if self.throttled_to is not None:
+                    self.throttled_to = None
+                    self._mark_dirty()
                 continue
+            budget = self.settings.work_budget_per_s
+            self._work_credit = min(budget, self._work_credit + elapsed * budget)
             owed_ms += elapsed * 1000.0 * self.speed
             if owed_ms > MAX_ADVANCE_PER_TICK_MS:  # the loop stalled: don't race to catch up
                 owed_ms = float(MAX_ADVANCE_PER_TICK_MS)
+            if self._work_credit <= 0:
+                # Over its work budget: this tick's time is not run, so the clock slows down.
+                owed_ms = 0.0
+                self._note_pace(now, 0, limited=True)
+                continue
             # Land on a multiple of the quantum so live ticks and replay split time identically
             # (the runtime acts on TICK_MS boundaries; below 1x, 1 ms quanta let the stage show
             # messages in flight, which live for a few ms between two TICK_MS boundaries).
@@ -478,7 +598,8 @@ class ClusterHost:
                 continue
             owed_ms -= whole
             try:
-                await self.advance_live(whole)
+                self._work_credit -= await self.advance_live(whole)
+                self._note_pace(loop.time(), whole, limited=self._work_credit <= 0)
             except Exception:
                 logger.exception("host %s: the engine failed to advance; pausing", self.cluster_id)
                 self.paused = True
@@ -501,6 +622,7 @@ class ClusterHost:
                 ):
                     await self.stop("lost the ownership lease")
                     return
+            self._expire_viewers(now)
             if self.wire is not None:
                 # Open Kafka listeners keep the host loaded: their ports are what real clients
                 # were given, and a host loaded again would listen elsewhere.
@@ -522,7 +644,14 @@ class ClusterHost:
                 break
             self._dirty.clear()
             started = time.perf_counter()
-            update = self._publish()
+            async with self.lock:  # never render while the worker thread advances the runtime
+                # Durable first: no viewer sees a moment the log could not rebuild after a crash.
+                try:
+                    await self._flush_advance_locked()
+                except IntegrityError:
+                    asyncio.get_running_loop().create_task(self.stop("lost ownership of the log"))
+                    break
+                update = self._publish()
             render_s = time.perf_counter() - started
             if update is not None:
                 await self.layer.group_send(viewers_group(self.cluster_id), update)
@@ -542,6 +671,7 @@ class ClusterHost:
             paused=self.paused,
             speed=self.speed,
             viewers=len(self.viewers),
+            throttled_to=None if self.paused else self.throttled_to,
         )
 
     def _publish(self) -> dict[str, Any] | None:

@@ -10,6 +10,7 @@ import socket
 
 from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
+from django.conf import settings
 
 from lessons.scenarios.runtime import ClusterRuntime
 from webapp.engine_host import store
@@ -17,6 +18,17 @@ from webapp.engine_host.host import LEASE_TTL_S, ClusterHost, HostSettings
 from webapp.engine_host.leases import LeaseStore, LocalLeaseStore, RedisLeaseStore
 
 logger = logging.getLogger(__name__)
+
+
+class TooManyHosts(Exception):
+    """This process runs as many live clusters as it may."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"This server already runs {limit} live clusters, its limit; yours starts as soon "
+            "as one goes idle (a minute without viewers). Try again shortly."
+        )
+        self.message = str(self)
 
 
 class HostRegistry:
@@ -30,6 +42,7 @@ class HostRegistry:
         publish_max_hz: float = 10.0,
         idle_seconds: float = 60.0,
         kafka_listeners: bool = False,
+        max_hosts: int = 40,
     ) -> None:
         self.layer = layer
         # KAFKA_DOJO_KAFKA_LISTENERS: every host opens Kafka listeners for real clients.
@@ -38,15 +51,19 @@ class HostRegistry:
         self.owner_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.publish_max_hz = publish_max_hz
         self.idle_seconds = idle_seconds
+        self.max_hosts = max_hosts
         self.hosts: dict[str, ClusterHost] = {}
         self._starting: dict[str, asyncio.Task[ClusterHost | None]] = {}
         self.loop = asyncio.get_running_loop()
 
     async def ensure(self, cluster_id: str) -> ClusterHost | None:
-        """The local host of the cluster, started if this process may own it, else None."""
+        """The local host of the cluster, started if this process may own it, else None.
+        Raises TooManyHosts when this process already runs `max_hosts` live clusters."""
         host = self.hosts.get(cluster_id)
         if host is not None and host.running:
             return host
+        if cluster_id not in self._starting and len(self.hosts) >= self.max_hosts:
+            raise TooManyHosts(self.max_hosts)
         task = self._starting.get(cluster_id)
         if task is None:
             task = asyncio.create_task(self._start(cluster_id))
@@ -71,6 +88,8 @@ class HostRegistry:
                     publish_max_hz=self.publish_max_hz,
                     idle_seconds=self.idle_seconds,
                     owner_id=self.owner_id,
+                    max_apps=int(getattr(settings, "DOJO_MAX_APPS_PER_CLUSTER", 8)),
+                    max_app_rate=float(getattr(settings, "DOJO_MAX_APP_RATE_PER_CLUSTER", 400)),
                 ),
                 on_stop=self._forget,
             )
@@ -97,7 +116,6 @@ class HostRegistry:
 
 
 def build_registry() -> HostRegistry:
-    from django.conf import settings
 
     leases: LeaseStore
     if settings.DOJO_REDIS_URL:
@@ -113,6 +131,7 @@ def build_registry() -> HostRegistry:
         publish_max_hz=settings.DOJO_PUBLISH_MAX_HZ,
         idle_seconds=settings.DOJO_HOST_IDLE_SECONDS,
         kafka_listeners=settings.DOJO_KAFKA_LISTENERS,
+        max_hosts=int(settings.DOJO_MAX_LIVE_HOSTS),
     )
 
 

@@ -34,6 +34,14 @@ class ClockView:
     paused: bool
     speed: float
     viewers: int
+    # The speed the clock manages when its work budget holds it back (None: at full speed).
+    throttled_to: float | None = None
+
+    @property
+    def throttled_label(self) -> str:
+        if self.throttled_to is None:
+            return ""
+        return f"cluster running at {self.throttled_to:.1f}x: too much work"
 
     @property
     def seconds(self) -> float:

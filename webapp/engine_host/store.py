@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -84,3 +84,20 @@ def cluster_clock_save(*, cluster_id: str, speed: float, paused: bool) -> None:
 def cluster_size(*, cluster_id: str) -> tuple[int, int] | None:
     """How many brokers and controllers the cluster has, or None if there is no such cluster."""
     return LiveCluster.objects.filter(pk=cluster_id).values_list("brokers", "controllers").first()
+
+
+def cluster_advance_extend(*, cluster_id: str, seq: int, ms: int) -> None:
+    """Lengthen the log's last entry, an `advance` at `seq`, by `ms`: the time the clock ran is
+    durable without a row per flush. Raises IntegrityError if `seq` is no longer the last entry
+    or not an advance (another owner wrote since)."""
+    with transaction.atomic():
+        last = (
+            ClusterCommand.objects.select_for_update()
+            .filter(cluster_id=cluster_id)
+            .order_by("-seq")
+            .first()
+        )
+        if last is None or last.seq != seq or last.kind != "advance":
+            raise IntegrityError(f"advance {seq} of {cluster_id} is not the last entry")
+        last.payload = {**last.payload, "ms": int(last.payload["ms"]) + ms}
+        last.save(update_fields=["payload"])

@@ -117,7 +117,7 @@ class AppService:
 
     def control(self, app_id: int, action: str, value: Any = None) -> None:
         """Steer an app: consumers take crash, restart, stop, start, set_processing_ms,
-        set_poll_interval_ms; producers take stop, start, set_rate."""
+        set_poll_interval_ms, commit (asynchronous); producers take stop, start, set_rate."""
         self.ctx.record_call("apps.control", {"app_id": app_id, "action": action, "value": value})
         if not 1 <= app_id <= len(self.apps):
             raise ValueError(f"There is no app {app_id}.")
@@ -130,6 +130,7 @@ class AppService:
                 "start",
                 "set_processing_ms",
                 "set_poll_interval_ms",
+                "commit",
             ),
             "producer": ("stop", "start", "set_rate"),
         }[app.kind]

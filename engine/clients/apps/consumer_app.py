@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from engine.common.records import ConsumerRecord, TopicPartition
-from engine.errors import KafkaError
+from engine.errors import CommitFailedError, KafkaError, error_for_name
 from engine.sim.clock import Timer
 
 if TYPE_CHECKING:
@@ -161,6 +161,31 @@ class ConsumerApp:
 
         coordinator.offsets.send_commit(owned, done)
 
+    def commit(self) -> None:
+        """Commit the consumer's current positions now, asynchronously (Kafka's commitAsync):
+        the call returns at once; the broker's `offsets_committed` event says it landed, an
+        `app_error` event says it failed."""
+        consumer = self.consumer
+        if not self.running or consumer is None or consumer.coordinator is None:
+            raise ValueError(f"Consumer app {self.id} is not running.")
+        positions = {
+            tp: consumer.positions[tp]
+            for tp in sorted(consumer.assigned)
+            if tp in consumer.positions
+        }
+        if not positions or consumer.coordinator.generation < 0:
+            self.commits_failed += 1
+            self.ctx.emit("app_error", {"app": self.id, "error": CommitFailedError.__name__})
+            return
+
+        def done(error: str) -> None:
+            if error:
+                self.commits_failed += 1
+                name = error_for_name(error).__name__
+                self.ctx.emit("app_error", {"app": self.id, "error": name})
+
+        consumer.coordinator.offsets.send_commit(positions, done)
+
     def crash(self) -> None:
         if not self.running or self.consumer is None:
             return
@@ -178,7 +203,7 @@ class ConsumerApp:
         self.incarnation += 1
         self._interrupt()
         with self.ctx.unrecorded():
-            self.consumer.close()
+            self.consumer.close(timeout_ms=0)  # never block inside a timer or a control call
         self.running = False
         self.ctx.emit("app_stopped", {"app": self.id})
 

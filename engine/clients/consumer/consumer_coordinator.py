@@ -169,7 +169,12 @@ class ConsumerCoordinator:
         self.consumer.send_request(broker_id, FindCoordinatorRequest(group_id, GROUP), on_reply)
 
     def _retry_find(self) -> None:
+        """Look again after `retry.backoff.ms`. The lookup counts as in flight while it waits,
+        so polls in the meantime join this one retry instead of each starting another chain."""
+        self.finding = True
+
         def retry() -> None:
+            self.finding = False
             if self.active() and self.coordinator_id is None:
                 self.find_coordinator()
 
@@ -486,17 +491,22 @@ class ConsumerCoordinator:
         self.maybe_leave(reason)
         self.joined_subscription = set()
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Kafka's close: the last auto commit, then LeaveGroup. Without `wait` both are sent
+        and not waited for (their answers are dropped once the consumer is closed)."""
         consumer = self.consumer
         if (
             self.auto_commit
             and consumer.assigned
             and (self.generation >= 0 or not consumer.subscription)
         ):
-            try:
-                self.offsets.commit_sync(self.positions_for())
-            except KafkaError as exc:
-                self.emit("auto_commit_failed", error=type(exc).__name__)
+            if not wait:
+                self.offsets.send_commit(self.positions_for(), lambda error: None)
+            else:
+                try:
+                    self.offsets.commit_sync(self.positions_for())
+                except KafkaError as exc:
+                    self.emit("auto_commit_failed", error=type(exc).__name__)
         if consumer.subscription:
             if consumer.assigned:
                 self.emit(
@@ -507,7 +517,10 @@ class ConsumerCoordinator:
             if self.instance_id is None and self.member_id and self.coordinator_id is not None:
                 answered: list[object] = []
                 self._send_leave("the consumer is being closed", answered.append)
-                self.ctx.run_until(lambda: bool(answered), self.now_ms + self.request_timeout_ms)
+                if wait:
+                    self.ctx.run_until(
+                        lambda: bool(answered), self.now_ms + self.request_timeout_ms
+                    )
         self._stop()
 
     def on_crash(self) -> None:

@@ -532,12 +532,19 @@ class KafkaConsumer(ClientBase):
             raise InvalidGroupIdError("committed() needs a group.id.")
         return self.coordinator.fetch_committed_sync(TopicPartition(*tp))
 
-    def close(self) -> None:
+    def close(self, timeout_ms: int | None = None) -> None:
+        """Leave the group (committing first under auto commit), waiting for the answers up to
+        `timeout_ms` (default: as long as the requests take, Kafka's close()); with 0, as
+        Kafka's close(Duration.ZERO), the commit and the LeaveGroup are sent and not waited
+        for, so the call runs no cluster time."""
         if self.closed:
             return
-        self.ctx.record_call("consumer.close", {"consumer": self.client_number})
+        args: dict[str, Any] = {"consumer": self.client_number}
+        if timeout_ms is not None:
+            args["timeout_ms"] = timeout_ms
+        self.ctx.record_call("consumer.close", args)
         if self.coordinator is not None and not self.crashed:
-            self.coordinator.close()
+            self.coordinator.close(wait=timeout_ms is None or timeout_ms > 0)
         self.closed = True
         self.alive = False
 

@@ -246,12 +246,19 @@ class GroupService:
     # --- admin: kafka-consumer-groups --reset-offsets ----------------------------------------
 
     def reset_offsets(self, group_id: str, topic: str, to: str | int) -> dict[TopicPartition, int]:
+        targets = self._reset_targets(group_id, topic, to, check_members=True)
+        self._admin_request(group_id, targets, "commit")
+        return targets
+
+    def _reset_targets(
+        self, group_id: str, topic: str, to: str | int, check_members: bool
+    ) -> dict[TopicPartition, int]:
         registration = self.controller.topics.get(topic)
         if registration is None:
             raise UnknownTopicOrPartitionError(f"Topic '{topic}' does not exist.")
         if not (to in ("earliest", "latest") or (isinstance(to, int) and not isinstance(to, bool))):
             raise ValueError("reset_offsets takes to='earliest', 'latest' or an offset number")
-        if self.describe_group(group_id).members:
+        if check_members and self.describe_group(group_id).members:
             raise GroupNotEmptyError(
                 f"Assignments can only be reset if the group '{group_id}' is inactive, "
                 "but the current state is not Empty: stop its consumers first."
@@ -264,8 +271,73 @@ class GroupService:
             latest = replica.log.high_watermark if replica else 0
             target = earliest if to == "earliest" else latest if to == "latest" else int(to)
             targets[tp] = min(max(target, earliest), latest)  # O5: clamped
-        self._admin_request(group_id, targets, "commit")
         return targets
+
+    def reset_offsets_nowait(
+        self,
+        group_id: str,
+        topic: str,
+        to: str | int,
+        done: Callable[[str], None],
+        grace_ms: int = 0,
+    ) -> dict[TopicPartition, int]:
+        """`reset_offsets` for a caller that must not block (a live host): the checks run at
+        once (and raise as `reset_offsets` does); the write goes to the group's coordinator on
+        the cluster clock (looked up every 100 ms while it is not available, as the blocking
+        call does) and `done(error)` gets the answer once: "" when stored, REQUEST_TIMED_OUT
+        after the same 30 s. With `grace_ms`, a group that still has members (consumers whose
+        LeaveGroup is on its way) is given that long to empty before the reset is refused with
+        NON_EMPTY_GROUP. Not recorded in the cluster's log: callers replay their own."""
+        answered: list[str] = []
+
+        def respond(error: str) -> None:
+            if not answered:
+                answered.append(error)
+                done(error)
+
+        scheduler = self.ctx.scheduler
+        empty_by = scheduler.now_ms + grace_ms
+        targets = self._reset_targets(group_id, topic, to, check_members=grace_ms <= 0)
+        self.ensure_offsets_topic()
+        deadline = scheduler.now_ms + 30000
+
+        def attempt() -> bool:
+            coordinator = self.coordinator_for(group_id)
+            if coordinator is None or not coordinator.leads(group_id):
+                return False
+            coordinator.offsets.admin_commit(group_id, targets, respond)
+            return True
+
+        def try_now() -> None:
+            if answered:
+                return
+            if grace_ms > 0 and self.describe_group(group_id).members:
+                if scheduler.now_ms >= empty_by:
+                    respond("NON_EMPTY_GROUP")
+                else:
+                    scheduler.call_later(100, try_now)
+                return
+            if attempt():
+                return
+            if scheduler.now_ms + 100 > deadline:
+                respond("REQUEST_TIMED_OUT")
+                return
+            scheduler.call_later(100, try_now)
+
+        try_now()
+        if not answered:
+            scheduler.call_at(deadline, lambda: respond("REQUEST_TIMED_OUT"))
+        return targets
+
+    def reset_error(self, group_id: str, error: str) -> KafkaError | None:
+        """The exception `reset_offsets` raises for a coordinator's answer (None: stored)."""
+        if not error:
+            return None
+        if error == "NON_EMPTY_GROUP":
+            return GroupNotEmptyError(
+                f"The group '{group_id}' has members; stop its consumers first."
+            )
+        return error_for_name(error)(f"Resetting offsets failed: {error}.")
 
     def alter_offsets(self, group_id: str, offsets: dict[TopicPartition, int]) -> None:
         """Kafka's AlterConsumerGroupOffsets for an inactive group: the offsets as given (the
