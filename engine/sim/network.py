@@ -133,17 +133,33 @@ def response_errors(response: object) -> list[str]:
         return ""
 
     found: list[str] = []
-    items = response if isinstance(response, list) else [response]
-    for item in items:
-        if isinstance(item, tuple) and item:
-            item = item[0]
+
+    def visit(item: object, depth: int) -> None:
+        if isinstance(item, tuple) and item and isinstance(item[0], str):
+            item = item[0]  # a per-partition result `(code, ...)`
         elif isinstance(item, dict):
             item = item.get("error", "")
+        elif depth < 3 and hasattr(item, "__dataclass_fields__"):
+            # A request object's response: its own error, then its per-topic or per-partition
+            # results (ProduceResponse.responses, MetadataResponse.topics, ...).
+            name = code(getattr(item, "error", ""))
+            if name:
+                found.append(name)
+            for field_name in item.__dataclass_fields__:
+                value = getattr(item, field_name)
+                if isinstance(value, tuple | list):
+                    for part in value:
+                        if hasattr(part, "__dataclass_fields__"):
+                            visit(part, depth + 1)
+            return
         else:
             item = getattr(item, "error", item)
         name = code(item)
         if name:
             found.append(name)
+
+    for item in response if isinstance(response, list) else [response]:
+        visit(item, 0)
     return found
 
 
