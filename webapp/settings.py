@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "channels",
     "webapp.apps.WebappConfig",
     "lessons.apps.LessonsConfig",
+    "webapp.workshops.apps.WorkshopsConfig",
 ]
 
 MIDDLEWARE = [
@@ -41,6 +42,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "webapp.workshops.middleware.WorkshopClusterGuard",
 ]
 
 ROOT_URLCONF = "webapp.urls"
@@ -99,6 +101,14 @@ DOJO_PUBLISH_MAX_HZ = config.env_float(ENV, "KAFKA_DOJO_PUBLISH_MAX_HZ", 10.0)
 DOJO_HOST_IDLE_SECONDS = config.env_float(ENV, "KAFKA_DOJO_HOST_IDLE_SECONDS", 60.0)
 DOJO_WS_MESSAGES_PER_SECOND = config.env_float(ENV, "KAFKA_DOJO_WS_RATE", 20.0)
 DOJO_REDIS_URL = ENV.get("REDIS_URL") or None
+# Workshops (webapp/workshops/): room size, join attempts a minute per client, histogram rate.
+DOJO_WORKSHOP_MAX_PARTICIPANTS = int(
+    config.env_float(ENV, "KAFKA_DOJO_WORKSHOP_MAX_PARTICIPANTS", 200)
+)
+DOJO_WORKSHOP_JOINS_PER_MINUTE = int(
+    config.env_float(ENV, "KAFKA_DOJO_WORKSHOP_JOINS_PER_MINUTE", 20)
+)
+DOJO_WORKSHOP_HISTOGRAM_HZ = config.env_float(ENV, "KAFKA_DOJO_WORKSHOP_HISTOGRAM_HZ", 2.0)
 
 # Celery (read by webapp/celery.py with namespace="CELERY").
 _celery = config.celery_settings(ENV, data_dir=DATA_DIR)
