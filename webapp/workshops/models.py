@@ -116,6 +116,9 @@ class Vote(models.Model):
             models.UniqueConstraint(fields=["poll", "participant"], name="vote_once_per_poll")
         ]
 
+    def __str__(self) -> str:
+        return f"vote {self.choice} on poll {self.poll_id}"
+
 
 class ResultsExport(models.Model):
     """One CSV export of a workshop's results, built by a Celery task that writes progress."""
@@ -133,6 +136,9 @@ class ResultsExport(models.Model):
     csv = models.TextField(blank=True, default="")
     error = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"export {self.pk} of {self.workshop_id} ({self.status})"
 
     @property
     def percent(self) -> int:

@@ -130,9 +130,9 @@ class Viewer:
 
 
 def viewer_for(workshop: Workshop, *, user: Any, session: Mapping[str, Any]) -> Viewer | None:
-    if user is not None and getattr(user, "is_authenticated", False):
-        if user.is_staff and workshop.owner_id == user.pk:
-            return Viewer("instructor")
+    signed_in = user is not None and getattr(user, "is_authenticated", False)
+    if signed_in and user.is_staff and workshop.owner_id == user.pk:
+        return Viewer("instructor")
     participant = participant_for_token(workshop, session.get(session_key_for(workshop)))
     if participant is not None:
         return Viewer("learner", participant.pk)
