@@ -59,6 +59,7 @@ from engine.errors import (
     UnknownTopicOrPartitionError,
 )
 from engine.server.broker import Broker, TopicView
+from engine.server.remote_requests import RemoteClients
 from engine.sim.clock import Scheduler
 from engine.sim.command_log import (
     _dispatch,
@@ -205,6 +206,8 @@ class Cluster:
             broker.group_coordinator = self.groups.coordinators[broker.id]
         self.transactions.groups = self.groups
         self.apps = AppService(self.ctx, self.producer, self.consumer)
+        # Real Kafka clients' requests (the wire front door above the engine), recorded.
+        self.remote = RemoteClients(self)
 
     # --- recording and time ------------------------------------------------------------------
 
@@ -239,6 +242,7 @@ class Cluster:
                 "groups": self.groups,
                 "log_cleaner": self.log_cleaner,
                 "transactions": self.transactions,
+                "remote": self.remote,
             }
         )
 

@@ -387,4 +387,5 @@ def build_snapshot(cluster: Cluster) -> dict[str, Any]:
     snapshot["groups"] = cluster.groups.snapshot()
     snapshot["log_cleaner"] = cluster.log_cleaner.snapshot()
     snapshot["transactions"] = cluster.transactions.snapshot()
+    snapshot["remote"] = cluster.remote.snapshot()
     return snapshot

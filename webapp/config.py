@@ -48,16 +48,27 @@ def env_float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name}={raw!r} is not a number.") from None
 
 
+def _sqlite(name: str) -> dict[str, Any]:
+    # Writers from several threads (Daphne's sync workers, the hosts) wait for the write lock
+    # instead of failing with "database is locked": transactions take it up front, and a
+    # waiting writer retries for up to 20 s.
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": name,
+        "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+    }
+
+
 def database_from_url(url: str | None, *, default_sqlite_path: Path) -> dict[str, Any]:
     """Django DATABASES['default'] from DATABASE_URL (sqlite:///path or postgres://...)."""
     if not url:
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(default_sqlite_path)}
+        return _sqlite(str(default_sqlite_path))
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme == "sqlite":
         # sqlite:///relative.db, sqlite:////absolute/path.db, sqlite:///:memory:
         path = unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path or ":memory:"}
+        return _sqlite(path or ":memory:")
     if scheme in {"postgres", "postgresql", "pgsql"}:
         name = unquote(parts.path.lstrip("/"))
         if not name:

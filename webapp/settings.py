@@ -31,6 +31,8 @@ INSTALLED_APPS = [
     "channels",
     "webapp.apps.WebappConfig",
     "lessons.apps.LessonsConfig",
+    "lessons.drills.apps.DrillsConfig",
+    "webapp.accounts.apps.AccountsConfig",
     "webapp.workshops.apps.WorkshopsConfig",
 ]
 
@@ -100,6 +102,9 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 DOJO_PUBLISH_MAX_HZ = config.env_float(ENV, "KAFKA_DOJO_PUBLISH_MAX_HZ", 10.0)
 DOJO_HOST_IDLE_SECONDS = config.env_float(ENV, "KAFKA_DOJO_HOST_IDLE_SECONDS", 60.0)
 DOJO_WS_MESSAGES_PER_SECOND = config.env_float(ENV, "KAFKA_DOJO_WS_RATE", 20.0)
+# Real Kafka clients: a loopback Kafka listener per simulated broker (webapp/kafka_listener).
+DOJO_KAFKA_LISTENERS = config.env_bool(ENV, "KAFKA_DOJO_KAFKA_LISTENERS", default=False)
+DOJO_KAFKA_LISTENER_HOST = ENV.get("KAFKA_DOJO_KAFKA_LISTENER_HOST") or "127.0.0.1"
 DOJO_REDIS_URL = ENV.get("REDIS_URL") or None
 # Workshops (webapp/workshops/): room size, join attempts a minute per client, histogram rate.
 DOJO_WORKSHOP_MAX_PARTICIPANTS = int(

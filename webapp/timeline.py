@@ -116,6 +116,11 @@ class TimelinePoint:
     label: str
 
 
+WIRE_REQUESTS_LISTED = frozenset(
+    {"produce", "create_topics", "offset_commit", "join_group", "leave_group", "end_txn"}
+)
+
+
 def _command_label(payload: Mapping[str, Any]) -> str | None:
     kind = payload.get("type")
     if kind == "advance":
@@ -127,6 +132,15 @@ def _command_label(payload: Mapping[str, Any]) -> str | None:
             return None
         args = ", ".join(f"{k}={v}" for k, v in entry.items() if k not in ("op", "config"))
         return f"{op.split('.', 1)[-1].replace('_', ' ')} {args}".strip()
+    if kind == "wire_request":
+        # A real client's polls, fetches and heartbeats are too many to list; what it changed
+        # is listed (and narrated through the engine's events).
+        request = payload.get("request") or {}
+        api = str(request.get("api", ""))
+        if api not in WIRE_REQUESTS_LISTED:
+            return None
+        client = request.get("client_id") or "a real client"
+        return f"{client}: {api.replace('_', ' ')} via broker {payload.get('broker_id')}"
     if kind == "produce":
         count = int(payload.get("count", 1) or 1)
         key = payload.get("key") or "no key"

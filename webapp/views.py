@@ -128,3 +128,15 @@ async def sandbox_produce(request: HttpRequest, cluster_id: str) -> HttpResponse
     if frame.get("type") == "error":
         return await render_page(request, sandbox, form, 409, str(frame.get("message")))
     return redirect("sandbox-detail", cluster_id=sandbox.id)
+
+
+@require_POST
+async def sandbox_kafka(request: HttpRequest, cluster_id: str) -> HttpResponse:
+    """Open the sandbox's Kafka listeners (one loopback port per broker) for real clients."""
+    sandbox = await aget_object_or_404(LiveCluster, pk=cluster_id)
+    frame = await host_client.host_request(sandbox.id, {"type": "host.wire"})
+    if frame is None:
+        form = ProduceForm(initial={"topic": "orders", "count": 1})
+        render_page = sync_to_async(_sandbox_page)
+        return await render_page(request, sandbox, form, 503, "The cluster did not answer in time.")
+    return redirect("sandbox-detail", cluster_id=sandbox.id)

@@ -3,7 +3,8 @@
 `Cluster` records each state-changing call as one entry (`{"op": ..., **arguments}`);
 `Cluster.export_log` hands the entries out and `Cluster.from_log` rebuilds an equal cluster by
 dispatching them again. Every logged operation is dispatched here by name: `cluster.*`,
-`producer.*`, `future.*`, `consumer.*` and `apps.*` (the app service the facade wires).
+`producer.*`, `future.*`, `consumer.*`, `apps.*` (the app service the facade wires) and
+`remote.request` (a real Kafka client's request, `engine.server.remote_requests`).
 """
 
 from __future__ import annotations
@@ -120,5 +121,7 @@ def _dispatch(cluster: Cluster, op: str, args: dict[str, Any]) -> None:
             getattr(consumer, method)(**args)
     elif owner == "apps" and method in ("consumer_app", "producer_app", "control"):
         getattr(cluster.apps, method)(**args)
+    elif op == "remote.request":
+        cluster.remote.request(**args)
     else:
         raise ValueError(f"Unknown logged operation {op!r}.")

@@ -149,6 +149,17 @@ def engine_entry(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyRe
     return ApplyResult(ok=True)
 
 
+def wire_request(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
+    """A real Kafka client's request (the wire front door, `webapp/kafka_listener`), decoded
+    into the engine's vocabulary: it travels the simulated network to its broker, whose answer
+    reaches the client only on the live host; replay makes the same engine calls."""
+    from engine.server.remote_requests import from_json
+
+    request = from_json(dict(payload["request"]))
+    runtime.cluster.remote.request(int(payload["connection"]), int(payload["broker_id"]), request)
+    return ApplyResult(ok=True)
+
+
 def shutdown_broker(runtime: ClusterRuntime, payload: Mapping[str, Any]) -> ApplyResult:
     broker_id = int(payload["broker_id"])
     runtime.cluster.shutdown_broker(broker_id)

@@ -230,6 +230,15 @@ def _engine_entry(payload: dict[str, Any], limits: Limits) -> dict[str, Any]:
     return payload
 
 
+def _wire_request(payload: dict[str, Any], limits: Limits) -> dict[str, Any]:
+    from engine.server.remote_requests import APIS
+
+    request = payload.get("request")
+    if not isinstance(request, Mapping) or request.get("api") not in APIS:
+        raise FieldError("A wire request names one of the Kafka APIs the listener serves.")
+    return payload
+
+
 # -- the table ------------------------------------------------------------------------------------
 
 _COMMANDS: tuple[CommandSpec, ...] = (
@@ -782,6 +791,20 @@ _COMMANDS: tuple[CommandSpec, ...] = (
         roles=frozenset(),
         fields=(Field("entry", "raw"),),
         check=_engine_entry,
+    ),
+    CommandSpec(
+        "wire_request",
+        label="Real client request",
+        help="A request a real Kafka client sent to a broker's loopback listener, decoded "
+        "(the wire front door); written by the server only.",
+        apply=ap.wire_request,
+        roles=frozenset(),
+        fields=(
+            Field("connection", "int", min_value=1),
+            _broker(),
+            Field("request", "raw"),
+        ),
+        check=_wire_request,
     ),
 )
 

@@ -175,6 +175,15 @@ SERVER_STEPS: list[tuple[dict[str, Any], Check]] = [
         {"type": "engine", "entry": {"op": "cluster.partition_network", "groups": [[1]]}},
         lambda h, before: network(h).get("groups"),
     ),
+    (
+        {
+            "type": "wire_request",
+            "connection": 1,
+            "broker_id": 1,
+            "request": {"api": "metadata", "topics": None, "correlation_id": 1},
+        },
+        lambda h, before: h.runtime.cluster.remote.connections[1].requests == {"metadata": 1},
+    ),
 ]
 
 

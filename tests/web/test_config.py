@@ -38,7 +38,9 @@ def test_database_url_switches_to_postgresql() -> None:
 
 def test_database_url_can_name_an_sqlite_file() -> None:
     database = config.database_from_url("sqlite:////tmp/x.db", default_sqlite_path=Path("unused"))
-    assert database == {"ENGINE": "django.db.backends.sqlite3", "NAME": "/tmp/x.db"}
+    assert database["ENGINE"] == "django.db.backends.sqlite3"
+    assert database["NAME"] == "/tmp/x.db"
+    assert database["OPTIONS"]["transaction_mode"] == "IMMEDIATE"  # no "database is locked"
 
 
 def test_unsupported_database_url_is_refused_with_a_clear_message() -> None:
@@ -86,7 +88,7 @@ def _settings_in_subprocess(env: dict[str, str]) -> dict[str, object]:
         "print(json.dumps({'debug': s.DEBUG, 'hosts': s.ALLOWED_HOSTS, "
         "'db': s.DATABASES['default']['ENGINE'], "
         "'layer': s.CHANNEL_LAYERS['default']['BACKEND'], 'broker': s.CELERY_BROKER_URL, "
-        "'secret': s.SECRET_KEY}))"
+        "'secret': s.SECRET_KEY, 'kafka_listeners': s.DOJO_KAFKA_LISTENERS}))"
     )
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "REDIS"))}
     full_env |= {"DJANGO_SETTINGS_MODULE": "webapp.settings", **env}
@@ -109,6 +111,7 @@ def test_the_settings_module_reads_the_environment(tmp_path: Path) -> None:
     assert embedded["db"] == "django.db.backends.sqlite3"
     assert embedded["layer"] == "channels.layers.InMemoryChannelLayer"
     assert embedded["broker"] == "filesystem://"
+    assert embedded["kafka_listeners"] is False  # real Kafka clients: off unless switched on
 
     scaled = _settings_in_subprocess(
         {
@@ -118,6 +121,7 @@ def test_the_settings_module_reads_the_environment(tmp_path: Path) -> None:
             "DJANGO_ALLOWED_HOSTS": "dojo.example, 10.0.0.5",
             "DATABASE_URL": "postgres://u:p@h/n",
             "REDIS_URL": "redis://127.0.0.1:6399/0",
+            "KAFKA_DOJO_KAFKA_LISTENERS": "1",
         }
     )
     assert scaled["debug"] is True
@@ -126,3 +130,4 @@ def test_the_settings_module_reads_the_environment(tmp_path: Path) -> None:
     assert scaled["db"] == "django.db.backends.postgresql"
     assert scaled["layer"] == "channels_redis.core.RedisChannelLayer"
     assert scaled["broker"] == "redis://127.0.0.1:6399/0"
+    assert scaled["kafka_listeners"] is True

@@ -13,7 +13,6 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from tests.web.support import receive_json_frame
 from webapp.asgi import application
 from webapp.models import ClusterCommand, LiveCluster
 from webapp.workshops import consumers as room_consumers

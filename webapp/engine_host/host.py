@@ -99,6 +99,9 @@ class ClusterHost:
         # Lag and rate charts, sampled on the cluster clock (bounded, rendered once per sample).
         self.metrics = charts.MetricsHistory()
         self.extra_fragments: dict[str, str] = {}
+        # The Kafka wire front door (webapp/kafka_listener), when switched on.
+        self.wire: Any = None
+        self.wire_enabled = False
         # A lesson step's live goal, set by the lesson page (`host.watch`).
         self.goal: Any = None
 
@@ -108,6 +111,8 @@ class ClusterHost:
         self._channel = await self.layer.new_channel(prefix="dojo.host")
         await self.layer.group_add(host_group(self.cluster_id), self._channel)
         self.running = True
+        if self.wire_enabled:
+            await self.enable_wire()
         self._publish()
         for name, coroutine in (
             ("inbox", self._inbox()),
@@ -129,6 +134,9 @@ class ClusterHost:
         for task in others:
             task.cancel()
         self._dirty.set()  # wake the publisher, which also stops on `running`
+        if self.wire is not None:
+            with contextlib.suppress(Exception):
+                await self.wire.close()
         if others:
             # Bounded: a library that swallows a cancellation must not hang the shutdown.
             _, stuck = await asyncio.wait(others, timeout=STOP_TIMEOUT_S)
@@ -192,6 +200,11 @@ class ClusterHost:
             await self._reply(reply_to, {"type": "ack", "now_ms": self.runtime.now_ms})
         elif kind == "host.sync":
             await self._send_full(reply_to)
+        elif kind == "host.wire":
+            await self.enable_wire()
+            await self._reply(
+                reply_to, {"type": "ack", "bootstrap_servers": self.wire.bootstrap_servers()}
+            )
         elif kind == "host.watch":
             async with self.lock:
                 frame = self._watch_locked(message)
@@ -304,6 +317,7 @@ class ClusterHost:
             }
         result = self.runtime.apply(payload)
         self.metrics.observe(self.runtime)
+        await self._sync_wire()
         self._check_goal()
         if result.ok:
             return {"type": "ack", "message": result.message, "duplicate": False}
@@ -383,8 +397,61 @@ class ClusterHost:
             self.runtime.advance(ms)
             self.metrics.observe(self.runtime)
             self._unlogged_advance_ms += ms
+            await self._sync_wire()
             self._check_goal()
         self._mark_dirty()
+
+    # -- the Kafka wire front door --------------------------------------------------------
+
+    async def enable_wire(self) -> None:
+        """Open a loopback Kafka listener per running broker (idempotent)."""
+        from webapp.kafka_listener.gateway import start_listeners
+
+        if self.wire is None:
+            self.wire = start_listeners(self)
+        await self._sync_wire()
+        self._mark_dirty()
+
+    async def _sync_wire(self) -> None:
+        if self.wire is not None:
+            await self.wire.sync({b.id: b.alive for b in self.runtime.cluster.brokers()})
+
+    def _render_wire(self) -> str:
+        from django.template.loader import render_to_string
+
+        wire = None
+        if self.wire is not None:
+            open_ids = set(self.wire.connections)
+            # One row per client id, summed over its connections (one per broker it talks to).
+            by_client: dict[str, dict[str, Any]] = {}
+            for c in self.runtime.cluster.remote.snapshot():
+                row = by_client.setdefault(
+                    c["client_id"],
+                    {
+                        "client_id": c["client_id"],
+                        "brokers": set(),
+                        "open": 0,
+                        "requests": 0,
+                        "records_produced": 0,
+                        "records_fetched": 0,
+                        "last": 0,
+                    },
+                )
+                row["brokers"].add(c["broker"])
+                row["open"] += c["connection"] in open_ids
+                row["requests"] += sum(c["requests"].values())
+                row["records_produced"] += c["records_produced"]
+                row["records_fetched"] += c["records_fetched"]
+                row["last"] = max(row["last"], c["connection"])
+            clients = sorted(by_client.values(), key=lambda r: (not r["open"], -r["last"]))[:12]
+            for row in clients:
+                row["brokers"] = ", ".join(str(b) for b in sorted(row["brokers"]))
+            wire = {"bootstrap": self.wire.bootstrap_servers(), "clients": clients}
+        return render_to_string("sandbox/fragments/kafka_clients.html", {"wire": wire})
+
+    def _has_audience(self) -> bool:
+        """Someone watches, or a real Kafka client is connected: the clock runs."""
+        return bool(self.viewers) or (self.wire is not None and self.wire.connection_count > 0)
 
     async def _clock(self) -> None:
         loop = asyncio.get_running_loop()
@@ -394,7 +461,7 @@ class ClusterHost:
             await asyncio.sleep(CLOCK_TICK_S)
             now = loop.time()
             elapsed, last = now - last, now
-            if self.paused or not self.viewers:
+            if self.paused or not self._has_audience():
                 owed_ms = 0.0
                 continue
             owed_ms += elapsed * 1000.0 * self.speed
@@ -434,7 +501,11 @@ class ClusterHost:
                 ):
                     await self.stop("lost the ownership lease")
                     return
-            if not self.viewers and now - self._idle_since >= self.settings.idle_seconds:
+            if self.wire is not None:
+                # Open Kafka listeners keep the host loaded: their ports are what real clients
+                # were given, and a host loaded again would listen elsewhere.
+                self._idle_since = now
+            if not self._has_audience() and now - self._idle_since >= self.settings.idle_seconds:
                 await self.stop("idle")
                 return
 
@@ -478,6 +549,7 @@ class ClusterHost:
         try:
             fragments = render.render_fragments(self.runtime, self._clock_view())
             fragments["charts"] = self.metrics.render()
+            fragments["kafka-clients"] = self._render_wire()
             if self.goal is not None:
                 fragments["lesson-goal"] = lesson_goal.render(self.goal, self.runtime)
             fragments.update(self.extra_fragments)

@@ -29,8 +29,11 @@ class HostRegistry:
         leases: LeaseStore,
         publish_max_hz: float = 10.0,
         idle_seconds: float = 60.0,
+        kafka_listeners: bool = False,
     ) -> None:
         self.layer = layer
+        # KAFKA_DOJO_KAFKA_LISTENERS: every host opens Kafka listeners for real clients.
+        self.kafka_listeners = kafka_listeners
         self.leases = leases
         self.owner_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.publish_max_hz = publish_max_hz
@@ -71,6 +74,7 @@ class HostRegistry:
                 ),
                 on_stop=self._forget,
             )
+            host.wire_enabled = self.kafka_listeners
             await host.start()
         except BaseException:
             await self.leases.release(cluster_id, self.owner_id)
@@ -108,6 +112,7 @@ def build_registry() -> HostRegistry:
         leases=leases,
         publish_max_hz=settings.DOJO_PUBLISH_MAX_HZ,
         idle_seconds=settings.DOJO_HOST_IDLE_SECONDS,
+        kafka_listeners=settings.DOJO_KAFKA_LISTENERS,
     )
 
 

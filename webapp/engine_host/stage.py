@@ -252,7 +252,38 @@ def build_stage(
         )
         client_anchor[f"client-{prod['client_id']}"] = (PAD + 140, cy)
         cy += CLIENT_ROW
+    # Real Kafka clients (the wire front door) that produced lately: one row per client id,
+    # summed over its connections to the brokers.
+    real: dict[str, dict[str, int]] = {}
+    for conn in snap.get("remote", []):
+        if "produce" not in conn["requests"] or snap["now_ms"] - conn["last_request_ms"] > 60_000:
+            continue
+        row = real.setdefault(conn["client_id"], {"records": 0, "requests": 0})
+        row["records"] += conn["records_produced"]
+        row["requests"] += conn["requests"]["produce"]
+    for client_id, row in sorted(real.items()):
+        producers.append(
+            {
+                "client_id": client_id,
+                "app_id": None,
+                "running": True,
+                "x": PAD,
+                "y": cy,
+                "label": f"{client_id} · real Kafka client",
+                "detail": f"produce requests {row['requests']} · records appended {row['records']}",
+            }
+        )
+        client_anchor[f"client-{client_id}"] = (PAD + 140, cy)
+        cy += CLIENT_ROW
     consumer_snap = {c["client_id"]: c for c in snap.get("consumers", [])}
+    # A real consumer's positions: where it last fetched each partition from.
+    # (Summed over the client's connections, oldest first, so the newest leader's wins.)
+    real_positions: dict[str, list[list[Any]]] = {}
+    for conn in snap.get("remote", []):
+        real_positions.setdefault(conn["client_id"], []).extend(conn.get("positions", []))
+    for client_id, positions in real_positions.items():
+        if positions and client_id not in consumer_snap:
+            consumer_snap[client_id] = {"positions": positions}
     apps_by_client = {
         a.get("client"): a for a in snap.get("apps", []) if a.get("kind") == "consumer"
     }

@@ -1,0 +1,829 @@
+"""Requests of clients outside the simulation: what real Kafka clients sent over the wire.
+
+A real client (kafka-python, librdkafka, the Java tools) talks to a simulated broker through a
+loopback listener above the engine. The listener decodes each request into a plain, JSON-safe
+dict (this module's request vocabulary, one kind per Kafka API, free of any wire library) and
+hands it to `cluster.remote.request(connection, broker_id, request)`. That call is
+recorded in the cluster's log (`remote.request`), and the request then travels the simulated
+network from the node `client-wire-<connection>` to the broker like any simulated client's:
+network partitions, latency, a stopped broker and lost responses all apply. On arrival the
+broker handles it with the same broker-level code the simulated clients reach (Kafka's
+`KafkaApis` role for these requests), and the answer travels back and is handed to `sink`.
+
+`sink` is set by the live listener only: replaying the log makes the same calls at the same
+cluster times, so the cluster ends equal, and the answers go nowhere. This module is the one
+place that maps wire requests onto broker internals; once the engine has request and response
+objects of its own it is the one place to switch.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from engine.common.group_messages import JoinGroupRequest, JoinGroupResponse, SyncGroupResponse
+from engine.common.metadata import NO_LEADER
+from engine.common.record_size import batch_size_in_bytes, record_size_in_bytes
+from engine.common.records import Record, RecordBatch, TopicPartition
+from engine.common.topic_admin import validate_topic_name
+from engine.errors import (
+    InvalidPartitionsError,
+    InvalidReplicationFactorError,
+    KafkaError,
+    protocol_name,
+)
+from engine.sim.command_log import _from_jsonable, _jsonable
+from engine.sim.network import DISCONNECTED, request
+
+if TYPE_CHECKING:
+    from engine.cluster import Cluster
+    from engine.coordinator.group.group_coordinator import GroupCoordinator
+    from engine.coordinator.transaction.transaction_coordinator import TransactionCoordinator
+    from engine.coordinator.transaction.transactional_offsets import TransactionalOffsets
+    from engine.server.broker import Broker
+
+# sink(connection, correlation_id, response): response None means the broker refused the
+# connection (its process is down), so the listener closes the client's socket.
+Sink = Callable[[int, int, "dict[str, Any] | None"], None]
+Reply = Callable[[object], None]
+
+OFFSETS_TOPIC = "__consumer_offsets"
+TRANSACTION_STATE_TOPIC = "__transaction_state"
+INTERNAL_TOPICS = frozenset({OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC})
+APIS = (
+    "metadata",
+    "produce",
+    "init_producer_id",
+    "list_offsets",
+    "fetch",
+    "find_coordinator",
+    "join_group",
+    "sync_group",
+    "heartbeat",
+    "leave_group",
+    "offset_commit",
+    "offset_fetch",
+    "create_topics",
+    "describe_groups",
+    "list_groups",
+    "offset_for_leader_epoch",
+    "add_partitions_to_txn",
+    "add_offsets_to_txn",
+    "end_txn",
+    "txn_offset_commit",
+)
+
+
+@dataclass(slots=True)
+class RemoteConnection:
+    """One TCP connection of a real client, as the cluster sees it (for the stage)."""
+
+    connection: int
+    broker_id: int
+    client_id: str
+    node: str
+    requests: dict[str, int] = field(default_factory=dict)
+    records_produced: int = 0
+    records_fetched: int = 0
+    last_request_ms: int = 0
+    # The offset each partition was last fetched from: the client's position, as its broker
+    # sees it (the stage draws it like a simulated consumer's).
+    positions: dict[TopicPartition, int] = field(default_factory=dict)
+
+
+class RemoteClients:
+    """`cluster.remote`: requests of real clients, recorded and replayable."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.connections: dict[int, RemoteConnection] = {}
+        self.sink: Sink | None = None
+
+    # --- the recorded entry point ------------------------------------------------------------
+
+    def request(self, connection: int, broker_id: int, request: dict[str, Any]) -> None:
+        """Send one decoded request of a real client's connection to broker `broker_id`."""
+        if broker_id not in self.cluster.broker_ids():
+            raise ValueError(f"There is no broker {broker_id} in this cluster.")
+        api = str(request.get("api", ""))
+        if api not in APIS:
+            raise ValueError(f"Unknown wire request kind {api!r}.")
+        self.cluster._record_call(
+            "remote.request",
+            {"connection": connection, "broker_id": broker_id, "request": request},
+        )
+        client_id = str(request.get("client_id") or f"wire-{connection}")
+        state = self.connections.get(connection)
+        if state is None:
+            state = RemoteConnection(connection, broker_id, client_id, f"client-wire-{connection}")
+            self.connections[connection] = state
+        state.requests[api] = state.requests.get(api, 0) + 1
+        state.last_request_ms = self.cluster.now_ms
+        correlation = int(request.get("correlation_id", 0))
+        broker = self.cluster.broker_by_id(broker_id)
+        handler: Callable[[Broker, dict[str, Any], RemoteConnection, Reply], None] = getattr(
+            self, f"_handle_{api}"
+        )
+
+        def on_reply(response: object) -> None:
+            if self.sink is None:
+                return
+            if response is DISCONNECTED:
+                self.sink(connection, correlation, None)
+            elif isinstance(response, dict):
+                self.sink(connection, correlation, response)
+
+        def handle(reply: Reply) -> None:
+            handler(broker, request, state, reply)
+
+        request_over_network(self.cluster, state.node, broker, api, handle, on_reply)
+
+    # --- metadata and topics -------------------------------------------------------------------
+
+    def _handle_metadata(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        wanted = req.get("topics")
+        names = sorted(broker.topics) if wanted is None else [str(t) for t in wanted]
+        found, errors = self.cluster.metadata_response(
+            broker, names, bool(req.get("allow_auto_create", True)) and wanted is not None
+        )
+        brokers = sorted(r.id for r in broker.brokers.values() if not r.fenced)
+        topics: list[dict[str, Any]] = []
+        for name in names:
+            if name in errors:
+                topics.append({"name": name, "error": errors[name], "partitions": []})
+                continue
+            # A leader this broker does not list as alive is reported as none, as Kafka's
+            # metadata cache does when the leader has no endpoint (LEADER_NOT_AVAILABLE).
+            partitions = [
+                {
+                    "partition": number,
+                    "error": "" if info.leader in brokers else "LEADER_NOT_AVAILABLE",
+                    "leader": info.leader if info.leader in brokers else NO_LEADER,
+                    "leader_epoch": info.leader_epoch,
+                    "replicas": list(info.replicas),
+                    "isr": list(info.isr),
+                }
+                for number, info in enumerate(found.get(name, []))
+            ]
+            topics.append(
+                {
+                    "name": name,
+                    "error": "",
+                    "internal": name in INTERNAL_TOPICS,
+                    "partitions": partitions,
+                }
+            )
+        # KRaft brokers name a broker as "controller" (clients never reach the quorum itself).
+        controller = brokers[0] if brokers else -1
+        reply({"brokers": brokers, "controller_id": controller, "topics": topics})
+
+    def _handle_create_topics(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        results: list[dict[str, Any]] = []
+        for topic in req.get("topics", []):
+            name = str(topic["name"])
+            partitions = int(topic.get("num_partitions", -1))
+            replication = int(topic.get("replication_factor", -1))
+            if partitions == -1:
+                partitions = int(self.cluster.broker_config["num.partitions"])
+            if replication == -1:
+                replication = int(self.cluster.broker_config["default.replication.factor"])
+            error, message = "", ""
+            if not self.cluster.controller.has_quorum():
+                error, message = "NOT_CONTROLLER", "The controller quorum has no leader."
+            elif not req.get("validate_only"):
+                try:
+                    validate_topic_name(name)
+                    if partitions < 1:
+                        raise InvalidPartitionsError("Number of partitions must be larger than 0.")
+                    if replication < 1:
+                        raise InvalidReplicationFactorError(
+                            "Replication factor must be larger than 0."
+                        )
+                    self.cluster._create_topic(
+                        name, partitions, replication, dict(topic.get("configs") or {}) or None
+                    )
+                except KafkaError as exc:
+                    error, message = protocol_name(exc), exc.message
+            results.append(
+                {
+                    "name": name,
+                    "error": error,
+                    "message": message,
+                    "num_partitions": partitions,
+                    "replication_factor": replication,
+                }
+            )
+        reply({"topics": results})
+
+    # --- produce -------------------------------------------------------------------------------
+
+    def _handle_init_producer_id(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        transactional_id = req.get("transactional_id")
+        if not transactional_id:
+            # An idempotent producer: any broker hands out a new id (epoch 0).
+            reply({"error": "", "producer_id": self.cluster.allocate_producer_id(), "epoch": 0})
+            return
+
+        def respond(response: object) -> None:
+            assert isinstance(response, tuple)
+            error, ids = response
+            producer_id, epoch = ids if ids is not None else (-1, -1)
+            reply({"error": error, "producer_id": producer_id, "epoch": epoch})
+
+        self._transactions(broker).handle_init_producer_id(
+            str(transactional_id), int(req.get("transaction_timeout_ms", 60000)), None, respond
+        )
+
+    # --- transactions (the coordinator's half; markers follow from EndTxn) ----------------------
+
+    def _txn_call(self, reply: Reply) -> Callable[[object], None]:
+        def respond(response: object) -> None:
+            error = response[0] if isinstance(response, tuple) else str(response)
+            reply({"error": error})
+
+        return respond
+
+    def _handle_add_partitions_to_txn(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        tps = [TopicPartition(str(t), int(p)) for t, p in req.get("partitions", [])]
+
+        def respond(response: object) -> None:
+            error = response[0] if isinstance(response, tuple) else str(response)
+            reply(
+                {
+                    "partitions": [
+                        {"topic": tp.topic, "partition": tp.partition, "error": error} for tp in tps
+                    ]
+                }
+            )
+
+        self._transactions(broker).handle_add_partitions(
+            str(req["transactional_id"]),
+            int(req["producer_id"]),
+            int(req["producer_epoch"]),
+            tps,
+            respond,
+        )
+
+    def _handle_add_offsets_to_txn(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        self._transactions(broker).handle_add_offsets(
+            str(req["transactional_id"]),
+            int(req["producer_id"]),
+            int(req["producer_epoch"]),
+            str(req["group_id"]),
+            self._txn_call(reply),
+        )
+
+    def _handle_end_txn(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        self._transactions(broker).handle_end_txn(
+            str(req["transactional_id"]),
+            int(req["producer_id"]),
+            int(req["producer_epoch"]),
+            bool(req["committed"]),
+            self._txn_call(reply),
+        )
+
+    def _handle_txn_offset_commit(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        offsets = {TopicPartition(str(t), int(p)): int(o) for t, p, o in req.get("offsets", [])}
+
+        def respond(error: object) -> None:
+            reply(
+                {
+                    "partitions": [
+                        {"topic": tp.topic, "partition": tp.partition, "error": str(error)}
+                        for tp in sorted(offsets)
+                    ]
+                }
+            )
+
+        self._txn_offsets(broker).handle_txn_offset_commit(
+            int(req["producer_id"]),
+            int(req["producer_epoch"]),
+            str(req["group_id"]),
+            int(req.get("generation", -1)),
+            str(req.get("member_id") or ""),
+            req.get("group_instance_id"),
+            offsets,
+            respond,
+        )
+
+    def _handle_produce(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        acks = int(req.get("acks", -1))
+        timeout = int(req.get("timeout_ms", 30000))
+        parts: list[dict[str, Any]] = list(req.get("partitions", []))
+        results: list[dict[str, Any] | None] = [None] * len(parts)
+        remaining = [len(parts)]
+
+        def finish() -> None:
+            remaining[0] -= 1
+            if remaining[0] == 0 and acks != 0:
+                reply({"partitions": results})
+
+        if not parts:
+            reply({"partitions": []})
+            return
+        for index, part in enumerate(parts):
+            tp = TopicPartition(str(part["topic"]), int(part["partition"]))
+
+            def complete(
+                error: str, base: int, log_start: int, index: int = index, tp: TopicPartition = tp
+            ) -> None:
+                results[index] = {
+                    "topic": tp.topic,
+                    "partition": tp.partition,
+                    "error": error,
+                    "base_offset": base,
+                    "log_start_offset": log_start,
+                }
+                finish()
+
+            if part.get("error"):
+                complete(str(part["error"]), -1, -1)
+                continue
+            batch = _record_batch(part["batch"], self.cluster.now_ms)
+            if not batch.records:
+                complete("INVALID_RECORD", -1, -1)
+                continue
+
+            def counted(
+                error: str,
+                base: int,
+                log_start: int,
+                complete: Callable[[str, int, int], None] = complete,
+                count: int = len(batch.records),
+            ) -> None:
+                if not error:
+                    conn.records_produced += count
+                complete(error, base, log_start)
+
+            broker.handle_produce(tp, batch, acks, timeout, counted)
+
+    # --- consume -------------------------------------------------------------------------------
+
+    def _handle_list_offsets(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        isolation = str(req.get("isolation", "read_uncommitted"))
+        results = []
+        for part in req.get("partitions", []):
+            tp = TopicPartition(str(part["topic"]), int(part["partition"]))
+            timestamp = int(part["timestamp"])
+            spec: str | int = (
+                "latest" if timestamp == -1 else "earliest" if timestamp == -2 else timestamp
+            )
+            error, offset = broker.handle_list_offsets(tp, spec, isolation)
+            partition = broker.partitions.get(tp)
+            if error and tp.topic not in broker.topics:
+                error = "UNKNOWN_TOPIC_OR_PARTITION"
+            results.append(
+                {
+                    "topic": tp.topic,
+                    "partition": tp.partition,
+                    "error": error,
+                    "offset": offset,
+                    "timestamp": -1,
+                    "leader_epoch": partition.leader_epoch if partition is not None else -1,
+                }
+            )
+        reply({"partitions": results})
+
+    def _handle_fetch(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        asks: dict[TopicPartition, int] = {}
+        for part in req.get("partitions", []):
+            asks[TopicPartition(str(part["topic"]), int(part["partition"]))] = int(
+                part["fetch_offset"]
+            )
+        conn.positions.update(asks)
+        max_bytes = max(1, int(req.get("partition_max_bytes", 1048576)))
+
+        def on_fetched(response: object) -> None:
+            assert isinstance(response, dict)
+            partitions = []
+            for tp, data in sorted(response.items()):
+                batches = [_batch_dict(b) for b in data.batches]
+                conn.records_fetched += sum(len(b["records"]) for b in batches)
+                partitions.append(
+                    {
+                        "topic": tp.topic,
+                        "partition": tp.partition,
+                        "error": data.error,
+                        "high_watermark": data.high_watermark,
+                        "last_stable_offset": data.last_stable_offset,
+                        "log_start_offset": data.log_start_offset,
+                        "aborted": [list(a) for a in data.aborted],
+                        "batches": batches,
+                    }
+                )
+            reply({"partitions": partitions})
+
+        broker.handle_consumer_fetch(
+            asks,
+            str(req.get("isolation", "read_uncommitted")),
+            int(req.get("max_wait_ms", 0)),
+            max_bytes,
+            on_fetched,
+        )
+
+    def _handle_offset_for_leader_epoch(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        """KIP-101/KIP-320: where an epoch ends on the leader, so a consumer whose position
+        came from an older leader can detect truncation (Kafka's `lastOffsetForLeaderEpoch`)."""
+        results = []
+        for part in req.get("partitions", []):
+            tp = TopicPartition(str(part["topic"]), int(part["partition"]))
+            partition = broker.partitions.get(tp)
+            entry: dict[str, Any] = {
+                "topic": tp.topic,
+                "partition": tp.partition,
+                "error": "",
+                "leader_epoch": -1,
+                "end_offset": -1,
+            }
+            current = int(part.get("current_leader_epoch", -1))
+            if partition is None:
+                entry["error"] = (
+                    "UNKNOWN_TOPIC_OR_PARTITION"
+                    if tp.topic not in broker.topics
+                    else "NOT_LEADER_OR_FOLLOWER"
+                )
+            elif not partition.is_leader:
+                entry["error"] = "NOT_LEADER_OR_FOLLOWER"
+            elif 0 <= current < partition.leader_epoch:
+                entry["error"] = "FENCED_LEADER_EPOCH"
+            elif current > partition.leader_epoch:
+                entry["error"] = "UNKNOWN_LEADER_EPOCH"
+            else:
+                epoch, end = partition.log.end_offset_for_epoch(int(part["leader_epoch"]))
+                entry["leader_epoch"], entry["end_offset"] = epoch, end
+            results.append(entry)
+        reply({"partitions": results})
+
+    # --- groups --------------------------------------------------------------------------------
+
+    def _coordinator(self, broker: Broker) -> GroupCoordinator:
+        coordinator = broker.group_coordinator
+        assert coordinator is not None  # the facade wires one on every broker
+        return coordinator
+
+    def _transactions(self, broker: Broker) -> TransactionCoordinator:
+        coordinator = broker.transaction_coordinator
+        assert coordinator is not None
+        return coordinator
+
+    def _txn_offsets(self, broker: Broker) -> TransactionalOffsets:
+        offsets = broker.txn_offsets
+        assert offsets is not None
+        return offsets
+
+    def _handle_find_coordinator(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        if int(req.get("key_type", 0)) == 1:
+            found = self.cluster.transactions.handle_find_coordinator(broker, str(req["key"]))
+            error, node = found
+            reply({"error": error, "node_id": -1 if node is None else node})
+            return
+        error, node = self.cluster.groups.find_coordinator(broker, str(req["key"]))
+        reply({"error": error, "node_id": node})
+
+    def _handle_join_group(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        protocols = [(str(p["name"]), p.get("metadata") or b"") for p in req.get("protocols", [])]
+        metadata: dict[str, Any] = {
+            "topics": sorted(str(t) for t in req.get("topics", [])),
+            "wire": {name: base64.b64encode(raw).decode() for name, raw in protocols},
+        }
+        join = JoinGroupRequest(
+            str(req["group_id"]),
+            str(req.get("member_id") or ""),
+            req.get("group_instance_id"),
+            conn.client_id,
+            int(req["session_timeout_ms"]),
+            int(req.get("rebalance_timeout_ms", req["session_timeout_ms"])),
+            tuple(name for name, _ in protocols),
+            metadata,
+            str(req.get("reason") or ""),
+        )
+
+        def respond(response: object) -> None:
+            assert isinstance(response, JoinGroupResponse)
+            protocol = response.protocol or ""
+            members = [
+                {
+                    "member_id": member_id,
+                    "group_instance_id": instance,
+                    "metadata": _wire_metadata(member_metadata, protocol),
+                }
+                for member_id, instance, member_metadata in response.members
+            ]
+            reply(
+                {
+                    "error": response.error,
+                    "generation": response.generation,
+                    "protocol": response.protocol,
+                    "leader": response.leader,
+                    "member_id": response.member_id,
+                    "members": members,
+                }
+            )
+
+        self._coordinator(broker).handle_join(join, respond)
+
+    def _handle_sync_group(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        assignments: dict[str, list[TopicPartition]] | None = None
+        if req.get("assignments"):
+            assignments = {
+                str(a["member_id"]): [TopicPartition(str(t), int(p)) for t, p in a["partitions"]]
+                for a in req["assignments"]
+            }
+
+        def respond(response: object) -> None:
+            assert isinstance(response, SyncGroupResponse)
+            reply(
+                {
+                    "error": response.error,
+                    "partitions": [[tp.topic, tp.partition] for tp in response.assignment],
+                }
+            )
+
+        self._coordinator(broker).handle_sync(
+            str(req["group_id"]),
+            int(req["generation"]),
+            str(req["member_id"]),
+            req.get("group_instance_id"),
+            assignments,
+            respond,
+        )
+
+    def _handle_heartbeat(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        self._coordinator(broker).handle_heartbeat(
+            str(req["group_id"]),
+            int(req["generation"]),
+            str(req["member_id"]),
+            req.get("group_instance_id"),
+            lambda error: reply({"error": str(error)}),
+        )
+
+    def _handle_leave_group(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        coordinator = self._coordinator(broker)
+        members: list[dict[str, Any]] = list(req.get("members", []))
+        errors: list[str] = []
+
+        def collect(error: object) -> None:
+            errors.append(str(error))
+            if len(errors) == len(members):
+                reply(
+                    {
+                        "error": errors[0] if len(members) == 1 else "",
+                        "members": [
+                            {**member, "error": err}
+                            for member, err in zip(members, errors, strict=True)
+                        ],
+                    }
+                )
+
+        if not members:
+            reply({"error": "", "members": []})
+            return
+        for member in members:
+            coordinator.handle_leave(
+                str(req["group_id"]),
+                str(member.get("member_id") or ""),
+                member.get("group_instance_id"),
+                str(member.get("reason") or ""),
+                collect,
+            )
+
+    def _handle_offset_commit(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        offsets = {TopicPartition(str(t), int(p)): int(o) for t, p, o in req.get("offsets", [])}
+
+        def respond(error: object) -> None:
+            reply(
+                {
+                    "partitions": [
+                        {"topic": tp.topic, "partition": tp.partition, "error": str(error)}
+                        for tp in sorted(offsets)
+                    ]
+                }
+            )
+
+        self._coordinator(broker).offsets.handle_offset_commit(
+            str(req["group_id"]),
+            int(req.get("generation", -1)),
+            str(req.get("member_id") or ""),
+            req.get("group_instance_id"),
+            offsets,
+            respond,
+        )
+
+    def _handle_offset_fetch(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        wanted = req.get("partitions")
+        tps = None if wanted is None else [TopicPartition(str(t), int(p)) for t, p in wanted]
+
+        def respond(response: object) -> None:
+            assert isinstance(response, tuple)
+            error, offsets = response
+            reply(
+                {
+                    "error": error,
+                    "partitions": [
+                        {"topic": tp.topic, "partition": tp.partition, "offset": offset}
+                        for tp, offset in sorted(offsets.items())
+                    ],
+                }
+            )
+
+        self._coordinator(broker).offsets.handle_offset_fetch(str(req["group_id"]), tps, respond)
+
+    def _handle_describe_groups(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        coordinator = self._coordinator(broker)
+        groups = []
+        for group_id in req.get("groups", []):
+            if not coordinator.leads(str(group_id)):
+                groups.append({"group_id": group_id, "error": "NOT_COORDINATOR", "members": []})
+                continue
+            group = coordinator.view(str(group_id))
+            if group is None:
+                groups.append(
+                    {
+                        "group_id": group_id,
+                        "error": "",
+                        "state": "Dead",
+                        "protocol_type": "",
+                        "protocol": "",
+                        "members": [],
+                    }
+                )
+                continue
+            protocol = group.protocol or ""
+            groups.append(
+                {
+                    "group_id": group_id,
+                    "error": "",
+                    "state": group.state,
+                    "protocol_type": "consumer" if group.members else "",
+                    "protocol": protocol,
+                    "members": [
+                        {
+                            "member_id": m.member_id,
+                            "group_instance_id": m.group_instance_id,
+                            "client_id": m.client_id,
+                            "metadata": _wire_metadata(m.metadata, protocol),
+                            "partitions": [[tp.topic, tp.partition] for tp in m.assignment],
+                        }
+                        for m in group.members.values()
+                    ],
+                }
+            )
+        reply({"groups": groups})
+
+    def _handle_list_groups(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        coordinator = self._coordinator(broker)
+        listed = []
+        for group_id in sorted(coordinator.groups):
+            group = coordinator.groups[group_id]
+            listed.append({"group_id": group_id, "state": group.state})
+        reply({"error": "", "groups": listed})
+
+    # --- views ---------------------------------------------------------------------------------
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "connection": c.connection,
+                "broker": c.broker_id,
+                "client_id": c.client_id,
+                "requests": dict(sorted(c.requests.items())),
+                "records_produced": c.records_produced,
+                "records_fetched": c.records_fetched,
+                "last_request_ms": c.last_request_ms,
+                "positions": [[tp.topic, tp.partition, o] for tp, o in sorted(c.positions.items())],
+            }
+            for c in sorted(self.connections.values(), key=lambda c: c.connection)
+        ]
+
+
+def request_over_network(
+    cluster: Cluster,
+    node: str,
+    broker: Broker,
+    kind: str,
+    handle: Callable[[Reply], None],
+    on_reply: Reply,
+) -> None:
+    """The simulated network's request path for a node outside the simulation: no request
+    timeout here (the real client keeps its own), a lost response is simply never delivered."""
+    request(
+        cluster.network,
+        node,
+        broker.id,
+        "wire_" + kind,
+        lambda: broker.alive,
+        handle,
+        on_reply,
+        broker.lose_reply,
+    )
+
+
+def _record_batch(data: dict[str, Any], now_ms: int) -> RecordBatch:
+    """A producer's batch as decoded by the listener: relative offsets from 0, sizes computed
+    as Kafka's `DefaultRecordBatch.sizeInBytes` would."""
+    records: list[Record] = []
+    for index, record in enumerate(data.get("records", [])):
+        headers = tuple((str(k), v) for k, v in record.get("headers", []))
+        timestamp = int(record.get("timestamp", now_ms))
+        key, value = record.get("key"), record.get("value")
+        first = records[0].timestamp if records else timestamp
+        size = record_size_in_bytes(index, timestamp - first, key, value, headers)
+        records.append(Record(index, timestamp, key, value, headers, size))
+    size = batch_size_in_bytes(records, 0)
+    return RecordBatch(
+        base_offset=0,
+        records=records,
+        leader_epoch=-1,
+        producer_id=int(data.get("producer_id", -1)),
+        producer_epoch=int(data.get("producer_epoch", -1)),
+        base_sequence=int(data.get("base_sequence", -1)),
+        is_transactional=bool(data.get("is_transactional", False)),
+        size=size,
+        max_timestamp=max((r.timestamp for r in records), default=-1),
+    )
+
+
+def _batch_dict(batch: RecordBatch) -> dict[str, Any]:
+    return {
+        "base_offset": batch.base_offset,
+        "leader_epoch": batch.leader_epoch,
+        "producer_id": batch.producer_id,
+        "producer_epoch": batch.producer_epoch,
+        "base_sequence": batch.base_sequence,
+        "is_transactional": batch.is_transactional,
+        "is_control": batch.is_control,
+        "control_type": batch.control_type,
+        "max_timestamp": batch.max_timestamp,
+        "records": [
+            {
+                "offset": r.offset,
+                "timestamp": r.timestamp,
+                "key": r.key,
+                "value": r.value,
+                "headers": [[k, v] for k, v in r.headers],
+            }
+            for r in batch.records
+        ],
+    }
+
+
+def _wire_metadata(metadata: dict[str, Any], protocol: str) -> bytes | None:
+    """A member's protocol metadata as its client sent it; None for a simulated member (the
+    listener then encodes a subscription from its topics)."""
+    wire = metadata.get("wire") or {}
+    raw = wire.get(protocol)
+    return base64.b64decode(raw) if isinstance(raw, str) else None
+
+
+def to_json(request: dict[str, Any]) -> dict[str, Any]:
+    """A request in its logged, JSON-safe form (bytes as {"$bytes": base64}), as a host's command
+    log stores it; `from_json` gives the request back."""
+    result: dict[str, Any] = _jsonable(request)
+    return result
+
+
+def from_json(request: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = _from_jsonable(request)
+    return result

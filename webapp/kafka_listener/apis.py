@@ -1,0 +1,723 @@
+"""Which Kafka APIs the listener speaks, and how each maps to the engine's remote-client
+vocabulary (`engine/server/remote_requests.py`) and back.
+
+`to_engine` turns a decoded kio request into the JSON-safe dict the engine logs and handles;
+`to_wire` turns the engine's answer into the fields of the kio response of the version the
+client asked for (`codec.build` drops what that version lacks). Versions advertised stop at
+each API's last non-flexible version (plus ApiVersions 3), as KAFKA_WIRE.md recommends; their
+minimums are Apache Kafka 4.1's, so librdkafka's feature checks pass.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib
+import io
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+from kio.serial import entity_reader, entity_writer
+
+from webapp.kafka_listener import records as batches
+from webapp.kafka_listener.codec import error_code
+
+PRODUCE, FETCH, LIST_OFFSETS, METADATA = 0, 1, 2, 3
+OFFSET_COMMIT, OFFSET_FETCH, FIND_COORDINATOR = 8, 9, 10
+JOIN_GROUP, HEARTBEAT, LEAVE_GROUP, SYNC_GROUP = 11, 12, 13, 14
+DESCRIBE_GROUPS, LIST_GROUPS, API_VERSIONS, CREATE_TOPICS, INIT_PRODUCER_ID = 15, 16, 18, 19, 22
+OFFSET_FOR_LEADER_EPOCH, ADD_PARTITIONS_TO_TXN, ADD_OFFSETS_TO_TXN, END_TXN = 23, 24, 25, 26
+TXN_OFFSET_COMMIT = 28
+
+# api key -> (name in the engine's vocabulary, min advertised, max advertised)
+SUPPORTED: dict[int, tuple[str, int, int]] = {
+    PRODUCE: ("produce", 0, 8),
+    FETCH: ("fetch", 4, 11),
+    LIST_OFFSETS: ("list_offsets", 1, 5),
+    METADATA: ("metadata", 0, 8),
+    OFFSET_COMMIT: ("offset_commit", 2, 7),
+    OFFSET_FETCH: ("offset_fetch", 1, 5),
+    FIND_COORDINATOR: ("find_coordinator", 0, 2),
+    JOIN_GROUP: ("join_group", 0, 5),
+    HEARTBEAT: ("heartbeat", 0, 3),
+    LEAVE_GROUP: ("leave_group", 0, 3),
+    SYNC_GROUP: ("sync_group", 0, 3),
+    DESCRIBE_GROUPS: ("describe_groups", 0, 4),
+    LIST_GROUPS: ("list_groups", 0, 2),
+    API_VERSIONS: ("api_versions", 0, 3),
+    CREATE_TOPICS: ("create_topics", 2, 4),
+    INIT_PRODUCER_ID: ("init_producer_id", 0, 1),
+    OFFSET_FOR_LEADER_EPOCH: ("offset_for_leader_epoch", 2, 3),
+    ADD_PARTITIONS_TO_TXN: ("add_partitions_to_txn", 0, 2),
+    ADD_OFFSETS_TO_TXN: ("add_offsets_to_txn", 0, 2),
+    END_TXN: ("end_txn", 0, 2),
+    TXN_OFFSET_COMMIT: ("txn_offset_commit", 0, 2),
+}
+# Produce v0-v2 are advertised but refused, as Kafka 4.0 does: old librdkafka turns compression
+# off unless the range includes v0 (KAFKA-18659).
+REFUSED: dict[int, range] = {PRODUCE: range(0, 3)}
+ISOLATION = {0: "read_uncommitted", 1: "read_committed"}
+
+
+class UnsupportedRequest(Exception):
+    """A request version this listener advertises but does not serve (Produce v0-v2)."""
+
+
+def supported_version(api_key: int, version: int) -> bool:
+    entry = SUPPORTED.get(api_key)
+    return entry is not None and entry[1] <= version <= entry[2]
+
+
+def api_versions_body(error: str = "") -> dict[str, Any]:
+    return {
+        "error_code": error_code(error),
+        "api_keys": [
+            {"api_key": key, "min_version": low, "max_version": high}
+            for key, (_, low, high) in sorted(SUPPORTED.items())
+        ],
+        "throttle_time": 0,
+    }
+
+
+def ms(value: Any) -> int:
+    if isinstance(value, datetime.timedelta):
+        return int(value.total_seconds() * 1000)
+    return int(value)
+
+
+# --- consumer protocol payloads (opaque to the broker, read for the stage) ------------------
+
+
+def subscription_topics(metadata: bytes | None) -> list[str]:
+    """The topics in a consumer's JoinGroup metadata (ConsumerProtocolSubscription)."""
+    entity = _read_consumer_protocol("consumer_protocol_subscription", metadata)
+    return sorted(str(t) for t in entity.topics) if entity is not None else []
+
+
+def assignment_partitions(assignment: bytes | None) -> list[list[Any]]:
+    entity = _read_consumer_protocol("consumer_protocol_assignment", assignment)
+    if entity is None:
+        return []
+    return [[str(tp.topic), int(p)] for tp in entity.assigned_partitions for p in tp.partitions]
+
+
+def encode_assignment(partitions: list[list[Any]]) -> bytes:
+    from kio.schema.consumer_protocol_assignment.v0.data import (
+        ConsumerProtocolAssignment,
+        TopicPartition,
+    )
+
+    by_topic: dict[str, list[int]] = {}
+    for topic, partition in partitions:
+        by_topic.setdefault(str(topic), []).append(int(partition))
+    entity = ConsumerProtocolAssignment(
+        assigned_partitions=tuple(
+            TopicPartition(topic=t, partitions=tuple(sorted(p)))
+            for t, p in sorted(by_topic.items())
+        ),
+        user_data=None,
+    )
+    out = io.BytesIO()
+    out.write(struct.pack(">h", 0))
+    entity_writer(ConsumerProtocolAssignment)(out, entity)
+    return out.getvalue()
+
+
+def encode_subscription(topics: list[str]) -> bytes:
+    from kio.schema.consumer_protocol_subscription.v0.data import ConsumerProtocolSubscription
+
+    out = io.BytesIO()
+    out.write(struct.pack(">h", 0))
+    entity_writer(ConsumerProtocolSubscription)(
+        out, ConsumerProtocolSubscription(topics=tuple(topics), user_data=None)
+    )
+    return out.getvalue()
+
+
+def _read_consumer_protocol(schema: str, data: bytes | None) -> Any:
+    if not data or len(data) < 2:
+        return None
+    (version,) = struct.unpack_from(">h", data, 0)
+    version = min(max(version, 0), 3)  # newer versions only append fields (Kafka's rule)
+    module = importlib.import_module(f"kio.schema.{schema}.v{version}.data")
+    name = "".join(part.capitalize() for part in schema.split("_"))
+    cls = getattr(module, name)
+    try:
+        entity, _ = entity_reader(cls)(data, 2)
+    except Exception:
+        return None
+    return entity
+
+
+# --- requests -> the engine's vocabulary -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EngineRequest:
+    """A request in the engine's vocabulary. Partitions of a produce request the listener
+    refused itself (a bad CRC, a codec) carry their error and still go to the engine, which
+    answers them without touching a log. acks=0 produce requests get no response (Kafka's)."""
+
+    request: dict[str, Any]
+    expects_response: bool = True
+
+
+def to_engine(api_key: int, version: int, body: Any) -> EngineRequest:
+    name = SUPPORTED[api_key][0]
+    if api_key in REFUSED and version in REFUSED[api_key]:
+        raise UnsupportedRequest(f"{name} v{version} is advertised but no longer served")
+    builder = globals()[f"_req_{name}"]
+    request: dict[str, Any] = {"api": name, "version": version, **builder(version, body)}
+    expects = not (api_key == PRODUCE and int(body.acks) == 0)
+    return EngineRequest(request, expects)
+
+
+def _req_metadata(version: int, body: Any) -> dict[str, Any]:
+    topics = None if body.topics is None else [str(t.name) for t in body.topics]
+    if version == 0 and topics == []:
+        topics = None  # v0: an empty list means every topic
+    return {
+        "topics": topics,
+        "allow_auto_create": bool(getattr(body, "allow_auto_topic_creation", True)),
+    }
+
+
+def _req_produce(version: int, body: Any) -> dict[str, Any]:
+    partitions = []
+    for topic in body.topic_data:
+        for part in topic.partition_data:
+            entry: dict[str, Any] = {"topic": str(topic.name), "partition": int(part.index)}
+            try:
+                decoded = batches.decode_batches(part.records)
+                if len(decoded) != 1:
+                    raise batches.BatchError(
+                        "INVALID_RECORD", "a produce request holds exactly one batch per partition"
+                    )
+                if decoded[0].is_control:
+                    raise batches.BatchError(
+                        "INVALID_RECORD", "clients may not send control batches"
+                    )
+                entry["batch"] = decoded[0].engine_batch()
+            except batches.BatchError as error:
+                entry["error"] = error.error
+                entry["message"] = str(error)
+            partitions.append(entry)
+    return {
+        "acks": int(body.acks),
+        "timeout_ms": ms(body.timeout),
+        "transactional_id": body.transactional_id,
+        "partitions": partitions,
+    }
+
+
+def _req_init_producer_id(version: int, body: Any) -> dict[str, Any]:
+    return {
+        "transactional_id": body.transactional_id,
+        "transaction_timeout_ms": ms(body.transaction_timeout),
+    }
+
+
+def _req_list_offsets(version: int, body: Any) -> dict[str, Any]:
+    return {
+        "isolation": ISOLATION.get(int(getattr(body, "isolation_level", 0)), "read_uncommitted"),
+        "partitions": [
+            {
+                "topic": str(t.name),
+                "partition": int(p.partition_index),
+                "timestamp": int(p.timestamp),
+            }
+            for t in body.topics
+            for p in t.partitions
+        ],
+    }
+
+
+def _req_fetch(version: int, body: Any) -> dict[str, Any]:
+    parts = [
+        {
+            "topic": str(t.topic),
+            "partition": int(p.partition),
+            "fetch_offset": int(p.fetch_offset),
+            "partition_max_bytes": int(p.partition_max_bytes),
+        }
+        for t in body.topics
+        for p in t.partitions
+    ]
+    return {
+        "max_wait_ms": ms(body.max_wait),
+        "min_bytes": int(body.min_bytes),
+        "isolation": ISOLATION.get(int(getattr(body, "isolation_level", 0)), "read_uncommitted"),
+        "partition_max_bytes": max((p["partition_max_bytes"] for p in parts), default=1048576),
+        "partitions": parts,
+    }
+
+
+def _req_find_coordinator(version: int, body: Any) -> dict[str, Any]:
+    return {"key": str(body.key), "key_type": int(getattr(body, "key_type", 0))}
+
+
+def _req_join_group(version: int, body: Any) -> dict[str, Any]:
+    protocols = [{"name": str(p.name), "metadata": bytes(p.metadata)} for p in body.protocols]
+    topics = subscription_topics(protocols[0]["metadata"]) if protocols else []
+    session = ms(body.session_timeout)
+    return {
+        "group_id": str(body.group_id),
+        "member_id": str(body.member_id or ""),
+        "group_instance_id": getattr(body, "group_instance_id", None),
+        "session_timeout_ms": session,
+        "rebalance_timeout_ms": ms(getattr(body, "rebalance_timeout", session)),
+        "protocol_type": str(body.protocol_type),
+        "protocols": protocols,
+        "topics": topics,
+    }
+
+
+def _req_sync_group(version: int, body: Any) -> dict[str, Any]:
+    return {
+        "group_id": str(body.group_id),
+        "generation": int(body.generation_id),
+        "member_id": str(body.member_id),
+        "group_instance_id": getattr(body, "group_instance_id", None),
+        "assignments": [
+            {"member_id": str(a.member_id), "partitions": assignment_partitions(a.assignment)}
+            for a in body.assignments
+        ],
+    }
+
+
+def _req_heartbeat(version: int, body: Any) -> dict[str, Any]:
+    return {
+        "group_id": str(body.group_id),
+        "generation": int(body.generation_id),
+        "member_id": str(body.member_id),
+        "group_instance_id": getattr(body, "group_instance_id", None),
+    }
+
+
+def _req_leave_group(version: int, body: Any) -> dict[str, Any]:
+    if version <= 2:
+        members = [{"member_id": str(body.member_id), "group_instance_id": None}]
+    else:
+        members = [
+            {"member_id": str(m.member_id), "group_instance_id": m.group_instance_id}
+            for m in body.members
+        ]
+    return {"group_id": str(body.group_id), "members": members}
+
+
+def _req_offset_commit(version: int, body: Any) -> dict[str, Any]:
+    return {
+        "group_id": str(body.group_id),
+        "generation": int(getattr(body, "generation_id_or_member_epoch", -1)),
+        "member_id": str(body.member_id or ""),
+        "group_instance_id": getattr(body, "group_instance_id", None),
+        "offsets": [
+            [str(t.name), int(p.partition_index), int(p.committed_offset)]
+            for t in body.topics
+            for p in t.partitions
+        ],
+    }
+
+
+def _req_offset_fetch(version: int, body: Any) -> dict[str, Any]:
+    partitions = None
+    if body.topics is not None:
+        partitions = [
+            [str(t.name), int(p)] for t in body.topics for p in (t.partition_indexes or ())
+        ]
+    return {"group_id": str(body.group_id), "partitions": partitions}
+
+
+def _req_create_topics(version: int, body: Any) -> dict[str, Any]:
+    return {
+        "validate_only": bool(getattr(body, "validate_only", False)),
+        "topics": [
+            {
+                "name": str(t.name),
+                "num_partitions": int(t.num_partitions),
+                "replication_factor": int(t.replication_factor),
+                "configs": {str(c.name): c.value for c in t.configs},
+            }
+            for t in body.topics
+        ],
+    }
+
+
+def _req_describe_groups(version: int, body: Any) -> dict[str, Any]:
+    return {"groups": [str(g) for g in body.groups]}
+
+
+def _req_list_groups(version: int, body: Any) -> dict[str, Any]:
+    return {}
+
+
+def _req_add_partitions_to_txn(version: int, body: Any) -> dict[str, Any]:
+    return {
+        "transactional_id": str(body.v3_and_below_transactional_id),
+        "producer_id": int(body.v3_and_below_producer_id),
+        "producer_epoch": int(body.v3_and_below_producer_epoch),
+        "partitions": [
+            [str(t.name), int(p)] for t in body.v3_and_below_topics for p in t.partitions
+        ],
+    }
+
+
+def _req_add_offsets_to_txn(version: int, body: Any) -> dict[str, Any]:
+    return {
+        "transactional_id": str(body.transactional_id),
+        "producer_id": int(body.producer_id),
+        "producer_epoch": int(body.producer_epoch),
+        "group_id": str(body.group_id),
+    }
+
+
+def _req_end_txn(version: int, body: Any) -> dict[str, Any]:
+    return {
+        "transactional_id": str(body.transactional_id),
+        "producer_id": int(body.producer_id),
+        "producer_epoch": int(body.producer_epoch),
+        "committed": bool(body.committed),
+    }
+
+
+def _req_txn_offset_commit(version: int, body: Any) -> dict[str, Any]:
+    return {
+        "transactional_id": str(body.transactional_id),
+        "group_id": str(body.group_id),
+        "producer_id": int(body.producer_id),
+        "producer_epoch": int(body.producer_epoch),
+        "offsets": [
+            [str(t.name), int(p.partition_index), int(p.committed_offset)]
+            for t in body.topics
+            for p in t.partitions
+        ],
+    }
+
+
+def _req_offset_for_leader_epoch(version: int, body: Any) -> dict[str, Any]:
+    return {
+        "partitions": [
+            {
+                "topic": str(t.topic),
+                "partition": int(p.partition),
+                "current_leader_epoch": int(p.current_leader_epoch),
+                "leader_epoch": int(p.leader_epoch),
+            }
+            for t in body.topics
+            for p in t.partitions
+        ]
+    }
+
+
+# --- the engine's answers -> response fields ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Addresses:
+    """Where each broker listens, for Metadata and FindCoordinator answers."""
+
+    host: str
+    ports: dict[int, int]
+    cluster_id: str
+
+
+def to_wire(
+    api_key: int, version: int, response: dict[str, Any], where: Addresses
+) -> dict[str, Any]:
+    builder = globals()[f"_resp_{SUPPORTED[api_key][0]}"]
+    result: dict[str, Any] = builder(version, response, where)
+    result.setdefault("throttle_time", 0)
+    return result
+
+
+def _by_topic(parts: list[dict[str, Any]], make: Any) -> list[dict[str, Any]]:
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for part in parts:
+        grouped.setdefault(str(part["topic"]), []).append(make(part))
+    return [{"name": name, "topic": name, "partitions": items} for name, items in grouped.items()]
+
+
+def _resp_metadata(version: int, r: dict[str, Any], where: Addresses) -> dict[str, Any]:
+    brokers = [
+        {"node_id": b, "host": where.host, "port": where.ports[b], "rack": None}
+        for b in r["brokers"]
+        if b in where.ports
+    ]
+    return {
+        "brokers": brokers,
+        "cluster_id": where.cluster_id,
+        "controller_id": r["controller_id"],
+        "topics": [
+            {
+                "error_code": error_code(t["error"]),
+                "name": t["name"],
+                "is_internal": bool(t.get("internal", False)),
+                "partitions": [
+                    {
+                        "error_code": error_code(p["error"]),
+                        "partition_index": p["partition"],
+                        "leader_id": p["leader"],
+                        "leader_epoch": p["leader_epoch"],
+                        "replica_nodes": p["replicas"],
+                        "isr_nodes": p["isr"],
+                        "offline_replicas": [],
+                    }
+                    for p in t["partitions"]
+                ],
+            }
+            for t in r["topics"]
+        ],
+    }
+
+
+def _resp_produce(version: int, r: dict[str, Any], where: Addresses) -> dict[str, Any]:
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for p in r["partitions"]:
+        grouped.setdefault(p["topic"], []).append(
+            {
+                "index": p["partition"],
+                "error_code": error_code(p["error"]),
+                "base_offset": p["base_offset"],
+                "log_start_offset": p["log_start_offset"],
+                "record_errors": [],
+                "error_message": p.get("message"),
+            }
+        )
+    responses = [{"name": name, "partition_responses": items} for name, items in grouped.items()]
+    return {"responses": responses}
+
+
+def _resp_init_producer_id(version: int, r: dict[str, Any], where: Addresses) -> dict[str, Any]:
+    return {
+        "error_code": error_code(r["error"]),
+        "producer_id": r["producer_id"],
+        "producer_epoch": r.get("epoch", -1),
+    }
+
+
+def _resp_list_offsets(version: int, r: dict[str, Any], where: Addresses) -> dict[str, Any]:
+    return {
+        "topics": _by_topic(
+            r["partitions"],
+            lambda p: {
+                "partition_index": p["partition"],
+                "error_code": error_code(p["error"]),
+                "timestamp": p["timestamp"],
+                "offset": p["offset"],
+                "leader_epoch": p["leader_epoch"],
+            },
+        )
+    }
+
+
+def _resp_fetch(version: int, r: dict[str, Any], where: Addresses) -> dict[str, Any]:
+    def partition(p: dict[str, Any]) -> dict[str, Any]:
+        data = b"".join(batches.encode_batch(_wire_batch(b)) for b in p["batches"])
+        return {
+            "partition_index": p["partition"],
+            "error_code": error_code(p["error"]),
+            "high_watermark": p["high_watermark"],
+            "last_stable_offset": p["last_stable_offset"],
+            "log_start_offset": p["log_start_offset"],
+            "aborted_transactions": [
+                {"producer_id": pid, "first_offset": first} for pid, first in p["aborted"]
+            ]
+            if p["aborted"]
+            else None,
+            "records": data,
+        }
+
+    return {
+        "error_code": error_code(""),
+        "session_id": 0,
+        "responses": _by_topic(r["partitions"], partition),
+    }
+
+
+def _wire_batch(batch: dict[str, Any]) -> dict[str, Any]:
+    if not batch.get("is_control"):
+        return batch
+    first = batch["records"][0] if batch["records"] else None
+    offset = first["offset"] if first else batch["base_offset"]
+    timestamp = first["timestamp"] if first else batch.get("max_timestamp", 0)
+    return {**batch, "records": [batches.control_record(batch["control_type"], offset, timestamp)]}
+
+
+def _resp_find_coordinator(version: int, r: dict[str, Any], where: Addresses) -> dict[str, Any]:
+    node = int(r["node_id"])
+    known = node in where.ports
+    return {
+        "error_code": error_code(
+            r["error"] if known or r["error"] else "COORDINATOR_NOT_AVAILABLE"
+        ),
+        "error_message": None,
+        "node_id": node if known else -1,
+        "host": where.host if known else "",
+        "port": where.ports.get(node, -1),
+    }
+
+
+def _resp_join_group(version: int, r: dict[str, Any], where: Addresses) -> dict[str, Any]:
+    return {
+        "error_code": error_code(r["error"]),
+        "generation_id": r["generation"],
+        "protocol_name": r["protocol"] or "",
+        "leader": r["leader"],
+        "member_id": r["member_id"],
+        "members": [
+            {
+                "member_id": m["member_id"],
+                "group_instance_id": m["group_instance_id"],
+                "metadata": m["metadata"]
+                if m["metadata"] is not None
+                else encode_subscription(m.get("topics", [])),
+            }
+            for m in r["members"]
+        ],
+    }
+
+
+def _resp_sync_group(version: int, r: dict[str, Any], where: Addresses) -> dict[str, Any]:
+    return {
+        "error_code": error_code(r["error"]),
+        "assignment": encode_assignment(r["partitions"]) if not r["error"] else b"",
+    }
+
+
+def _resp_heartbeat(version: int, r: dict[str, Any], where: Addresses) -> dict[str, Any]:
+    return {"error_code": error_code(r["error"])}
+
+
+def _resp_leave_group(version: int, r: dict[str, Any], where: Addresses) -> dict[str, Any]:
+    return {
+        "error_code": error_code(r["error"]),
+        "members": [
+            {
+                "member_id": m["member_id"],
+                "group_instance_id": m.get("group_instance_id"),
+                "error_code": error_code(m["error"]),
+            }
+            for m in r["members"]
+        ],
+    }
+
+
+def _resp_offset_commit(version: int, r: dict[str, Any], where: Addresses) -> dict[str, Any]:
+    return {
+        "topics": _by_topic(
+            r["partitions"],
+            lambda p: {"partition_index": p["partition"], "error_code": error_code(p["error"])},
+        )
+    }
+
+
+def _resp_offset_fetch(version: int, r: dict[str, Any], where: Addresses) -> dict[str, Any]:
+    return {
+        "error_code": error_code(r["error"]),
+        "topics": _by_topic(
+            r["partitions"],
+            lambda p: {
+                "partition_index": p["partition"],
+                "committed_offset": p["offset"],
+                "committed_leader_epoch": -1,
+                "metadata": "",
+                "error_code": error_code(r["error"]),
+            },
+        ),
+    }
+
+
+def _resp_create_topics(version: int, r: dict[str, Any], where: Addresses) -> dict[str, Any]:
+    return {
+        "topics": [
+            {
+                "name": t["name"],
+                "error_code": error_code(t["error"]),
+                "error_message": t["message"] or None,
+            }
+            for t in r["topics"]
+        ]
+    }
+
+
+def _resp_describe_groups(version: int, r: dict[str, Any], where: Addresses) -> dict[str, Any]:
+    return {
+        "groups": [
+            {
+                "error_code": error_code(g["error"]),
+                "group_id": g["group_id"],
+                "group_state": g.get("state", ""),
+                "protocol_type": g.get("protocol_type", ""),
+                "protocol_data": g.get("protocol", ""),
+                "members": [
+                    {
+                        "member_id": m["member_id"],
+                        "group_instance_id": m["group_instance_id"],
+                        "client_id": m["client_id"],
+                        "client_host": "/127.0.0.1",
+                        "member_metadata": m["metadata"]
+                        if m["metadata"] is not None
+                        else encode_subscription([]),
+                        "member_assignment": encode_assignment(m["partitions"]),
+                    }
+                    for m in g["members"]
+                ],
+            }
+            for g in r["groups"]
+        ]
+    }
+
+
+def _resp_list_groups(version: int, r: dict[str, Any], where: Addresses) -> dict[str, Any]:
+    return {
+        "error_code": error_code(r["error"]),
+        "groups": [{"group_id": g["group_id"], "protocol_type": "consumer"} for g in r["groups"]],
+    }
+
+
+def _resp_offset_for_leader_epoch(
+    version: int, r: dict[str, Any], where: Addresses
+) -> dict[str, Any]:
+    return {
+        "topics": _by_topic(
+            r["partitions"],
+            lambda p: {
+                "error_code": error_code(p["error"]),
+                "partition": p["partition"],
+                "leader_epoch": p["leader_epoch"],
+                "end_offset": p["end_offset"],
+            },
+        )
+    }
+
+
+def _resp_add_partitions_to_txn(
+    version: int, r: dict[str, Any], where: Addresses
+) -> dict[str, Any]:
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for p in r["partitions"]:
+        grouped.setdefault(p["topic"], []).append(
+            {"partition_index": p["partition"], "partition_error_code": error_code(p["error"])}
+        )
+    return {
+        "results_by_topic_v3_and_below": [
+            {"name": name, "results_by_partition": items} for name, items in grouped.items()
+        ]
+    }
+
+
+def _resp_add_offsets_to_txn(version: int, r: dict[str, Any], where: Addresses) -> dict[str, Any]:
+    return {"error_code": error_code(r["error"])}
+
+
+def _resp_end_txn(version: int, r: dict[str, Any], where: Addresses) -> dict[str, Any]:
+    return {"error_code": error_code(r["error"])}
+
+
+def _resp_txn_offset_commit(version: int, r: dict[str, Any], where: Addresses) -> dict[str, Any]:
+    return {
+        "topics": _by_topic(
+            r["partitions"],
+            lambda p: {"partition_index": p["partition"], "error_code": error_code(p["error"])},
+        )
+    }
