@@ -25,6 +25,7 @@ from webapp.engine_host import client as host_client
 from webapp.engine_host import store
 from webapp.engine_host.host import viewers_group
 from webapp.engine_host.registry import TooManyHosts
+from webapp.workshops.services import is_workshop_cluster
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,12 @@ class ClusterConsumer(AsyncWebsocketConsumer):
         self.joined = False
         size = await database_sync_to_async(store.cluster_size)(cluster_id=self.cluster_id)
         self.brokers, self.controllers = size or (None, 0)
+        if self.brokers is not None and await database_sync_to_async(is_workshop_cluster)(
+            self.cluster_id
+        ):
+            # A workshop's cluster is reached only through its room socket (roles checked).
+            await self.close(code=4403)
+            return
         if self.brokers is None:
             logger.info("socket for unknown cluster %s refused", self.cluster_id)
             await self.close(code=4404)

@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "lessons.apps.LessonsConfig",
     "lessons.drills.apps.DrillsConfig",
     "webapp.accounts.apps.AccountsConfig",
+    "webapp.workshops.apps.WorkshopsConfig",
 ]
 
 MIDDLEWARE = [
@@ -43,6 +44,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "webapp.workshops.middleware.WorkshopClusterGuard",
 ]
 
 ROOT_URLCONF = "webapp.urls"
@@ -110,6 +112,14 @@ DOJO_MAX_LIVE_HOSTS = config.env_float(ENV, "KAFKA_DOJO_MAX_LIVE_HOSTS", 40)
 DOJO_MAX_APPS_PER_CLUSTER = config.env_float(ENV, "KAFKA_DOJO_MAX_APPS", 8)
 DOJO_MAX_APP_RATE_PER_CLUSTER = config.env_float(ENV, "KAFKA_DOJO_MAX_APP_RATE", 400)
 DOJO_REDIS_URL = ENV.get("REDIS_URL") or None
+# Workshops (webapp/workshops/): room size, join attempts a minute per client, histogram rate.
+DOJO_WORKSHOP_MAX_PARTICIPANTS = int(
+    config.env_float(ENV, "KAFKA_DOJO_WORKSHOP_MAX_PARTICIPANTS", 200)
+)
+DOJO_WORKSHOP_JOINS_PER_MINUTE = int(
+    config.env_float(ENV, "KAFKA_DOJO_WORKSHOP_JOINS_PER_MINUTE", 20)
+)
+DOJO_WORKSHOP_HISTOGRAM_HZ = config.env_float(ENV, "KAFKA_DOJO_WORKSHOP_HISTOGRAM_HZ", 2.0)
 
 # Celery (read by webapp/celery.py with namespace="CELERY").
 _celery = config.celery_settings(ENV, data_dir=DATA_DIR)

@@ -5,6 +5,7 @@ from webapp import views, views_drills, views_lessons, views_timeline
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("", include("webapp.workshops.urls")),
     path("sandbox/", views.sandbox_mine, name="sandbox-mine"),
     # lessons (webapp/views_lessons.py)
     path("lessons/", views_lessons.lessons_catalogue, name="lessons"),

@@ -1,0 +1,350 @@
+"""Workshops: joining and rejoining, roles checked on every message, room isolation, polls,
+the histogram's bounded rate, fork and the CSV export."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from webapp.asgi import application
+from webapp.models import ClusterCommand, LiveCluster
+from webapp.workshops import consumers as room_consumers
+from webapp.workshops import services
+from webapp.workshops.models import Participant, Poll, ResultsExport, Workshop
+from webapp.workshops.tasks import export_execute
+
+LESSON = "replication-isr"  # has a predict question
+
+
+def make_instructor(name: str = "teacher") -> Any:
+    return get_user_model().objects.create_user(name, password="pw-long-enough-1", is_staff=True)
+
+
+def signed_in(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def joined(workshop: Workshop, name: str) -> Client:
+    client = Client()
+    response = client.post(f"/w/{workshop.code}/", {"name": name})
+    assert response.status_code == 302
+    return client
+
+
+# -- HTTP ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_instructor_opens_a_room_and_sees_code_qr_and_control() -> None:
+    teacher = make_instructor()
+    client = signed_in(teacher)
+    response = client.post("/workshops/", {"title": "ISR day", "lesson": LESSON})
+    workshop = Workshop.objects.get()
+    assert (
+        response.status_code == 302
+        and response["Location"] == f"/workshops/{workshop.code}/control/"
+    )
+    control = client.get(f"/workshops/{workshop.code}/control/").content.decode()
+    assert workshop.code in control and "Push:" in control
+    qr = client.get(f"/workshops/{workshop.code}/qr.svg")
+    assert qr["Content-Type"] == "image/svg+xml" and b"<svg" in qr.content
+    present = client.get(f"/workshops/{workshop.code}/present/").content.decode()
+    assert f"/w/{workshop.code}/" in present
+
+
+@pytest.mark.django_db
+def test_workshop_pages_need_a_staff_login_and_the_owner() -> None:
+    assert Client().get("/workshops/").status_code == 302
+    owner, other = make_instructor("a"), make_instructor("b")
+    workshop = services.workshop_create(owner=owner, title="t")
+    assert signed_in(other).get(f"/workshops/{workshop.code}/control/").status_code == 404
+    learner = get_user_model().objects.create_user("c", password="x", is_staff=False)
+    assert signed_in(learner).get("/workshops/").status_code == 302
+
+
+@pytest.mark.django_db
+def test_rejoin_from_the_same_browser_keeps_name_and_score() -> None:
+    workshop = services.workshop_create(owner=make_instructor(), title="t", lesson_id=LESSON)
+    browser = joined(workshop, "Ada")
+    participant = Participant.objects.get(name="Ada")
+    poll = services.poll_push(
+        workshop=workshop, source=services.lesson_predict_questions(LESSON)[0]["source"]
+    )
+    services.vote(participant_id=participant.pk, choice=poll.answer)
+    services.poll_set_state(workshop=workshop, state=Poll.State.REVEALED)
+    # The learner leaves and comes back: same session cookie, no name asked, same score.
+    page = browser.get(f"/w/{workshop.code}/").content.decode()
+    assert "Ada" in page and 'name="name"' not in page
+    browser.post(f"/w/{workshop.code}/", {"name": "Someone else"})
+    assert list(workshop.participants.values_list("name", flat=True)) == ["Ada"]
+    assert services.leaderboard(workshop)[0] == {
+        "name": "Ada",
+        "score": 1,
+        "answered": 1,
+        "polls": 1,
+        "id": participant.pk,
+    }
+
+
+@pytest.mark.django_db
+def test_join_refuses_taken_names_full_rooms_and_too_many_attempts(settings: Any) -> None:
+    workshop = services.workshop_create(owner=make_instructor(), title="t")
+    joined(workshop, "Ada")
+    taken = Client().post(f"/w/{workshop.code}/", {"name": "ada"})
+    assert taken.status_code == 400 and b"already has that name" in taken.content
+    settings.DOJO_WORKSHOP_MAX_PARTICIPANTS = 1
+    full = Client().post(f"/w/{workshop.code}/", {"name": "Bob"})
+    assert full.status_code == 400 and b"full" in full.content
+    settings.DOJO_WORKSHOP_JOINS_PER_MINUTE = 3
+    statuses = [
+        Client().post(f"/w/{workshop.code}/", {"name": f"x{i}"}).status_code for i in range(3)
+    ]
+    assert statuses[-1] == 429
+
+
+@pytest.mark.django_db
+def test_names_are_escaped_on_every_page() -> None:
+    teacher = make_instructor()
+    workshop = services.workshop_create(owner=teacher, title="<b>t</b>")
+    browser = joined(workshop, "<script>alert(1)</script>")
+    page = browser.get(f"/w/{workshop.code}/").content.decode()
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)" in page
+    html = room_consumers.room_html(workshop)
+    assert "<script>alert" not in html
+
+
+@pytest.mark.django_db
+def test_the_shared_cluster_is_not_reachable_through_sandbox_urls() -> None:
+    workshop = services.workshop_create(owner=make_instructor(), title="t")
+    client = Client()
+    assert client.get(f"/sandbox/{workshop.cluster_id}/").status_code == 403
+    response = client.post(
+        f"/sandbox/{workshop.cluster_id}/produce/", {"topic": "orders", "value": "x", "count": 1}
+    )
+    assert response.status_code == 403
+    assert client.post(f"/sandbox/{workshop.cluster_id}/fork/", {"t": 0}).status_code == 403
+
+
+@pytest.mark.django_db
+def test_export_writes_progress_and_a_csv_of_the_results() -> None:
+    teacher = make_instructor()
+    workshop = services.workshop_create(owner=teacher, title="t", lesson_id=LESSON)
+    for name in ("Ada", "=cmd()"):
+        joined(workshop, name)
+    poll = services.poll_push(
+        workshop=workshop, source=services.lesson_predict_questions(LESSON)[0]["source"]
+    )
+    ada = Participant.objects.get(name="Ada")
+    services.vote(participant_id=ada.pk, choice=poll.answer)
+    services.poll_set_state(workshop=workshop, state=Poll.State.REVEALED)
+    export = ResultsExport.objects.create(workshop=workshop)
+    assert export_execute(export_id=export.pk) == 2
+    export.refresh_from_db()
+    assert export.status == "done" and export.percent == 100
+    lines = export.csv.splitlines()
+    assert lines[0].startswith("name,correct,revealed polls,")
+    assert lines[1].startswith(f"Ada,1,1,{poll.choices[poll.answer]}")
+    assert lines[2].startswith("'=cmd(),0,1")  # a formula-looking name stays text
+    csv = signed_in(teacher).get(f"/workshops/{workshop.code}/export/{export.pk}/csv")
+    assert csv["Content-Type"].startswith("text/csv") and csv.content.decode() == export.csv
+    other = signed_in(make_instructor("other"))
+    assert other.get(f"/workshops/{workshop.code}/export/{export.pk}/csv").status_code == 404
+
+
+# -- the room socket ----------------------------------------------------------------------------
+
+ORIGIN = [(b"origin", b"http://127.0.0.1:8000"), (b"host", b"127.0.0.1:8000")]
+
+
+def cookie_header(client: Client) -> list[tuple[bytes, bytes]]:
+    cookies = "; ".join(f"{k}={v.value}" for k, v in client.cookies.items())
+    return [*ORIGIN, (b"cookie", cookies.encode())]
+
+
+async def room_socket(workshop: Workshop, client: Client | None) -> WebsocketCommunicator:
+    headers = cookie_header(client) if client is not None else ORIGIN
+    socket = WebsocketCommunicator(application, f"/ws/workshops/{workshop.code}/", headers)
+    connected, _ = await socket.connect()
+    assert connected
+    return socket
+
+
+async def frame_of(socket: WebsocketCommunicator, kind: str, timeout: float = 10) -> dict[str, Any]:
+    async def until() -> dict[str, Any]:
+        while True:
+            text = await socket.receive_from(timeout=timeout)
+            if text.startswith("{"):
+                frame = json.loads(text)
+                if frame.get("type") == kind:
+                    return frame
+
+    return await asyncio.wait_for(until(), timeout)
+
+
+async def html_with(socket: WebsocketCommunicator, needle: str, timeout: float = 10) -> str:
+    async def until() -> str:
+        while True:
+            text = await socket.receive_from(timeout=timeout)
+            if needle in text:
+                return text
+
+    return await asyncio.wait_for(until(), timeout)
+
+
+def room_of_two() -> tuple[Workshop, Client, Client, Client]:
+    teacher = make_instructor()
+    workshop = services.workshop_create(owner=teacher, title="t", lesson_id=LESSON)
+    return workshop, signed_in(teacher), joined(workshop, "Ada"), joined(workshop, "Bob")
+
+
+def logged_kinds(cluster_id: str) -> list[str]:
+    return list(ClusterCommand.objects.filter(cluster_id=cluster_id).values_list("kind", flat=True))
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_only_the_instructor_changes_the_cluster_a_forged_learner_command_is_refused(
+    host_registry: Any,
+) -> None:
+    workshop, teacher, ada, _ = await sync_to_async(room_of_two)()
+    before = await sync_to_async(logged_kinds)(workshop.cluster_id)
+    learner = await room_socket(workshop, ada)
+    for forged in (
+        {"type": "stop_broker", "seq": 1, "broker_id": 1},
+        {"type": "produce", "seq": 2, "topic": "orders", "value": "x", "count": 1},
+        {"type": "poll_reveal", "seq": 3},
+        {"type": "advance", "seq": 4, "ms": 100000},
+        {"type": "participate", "seq": 5, "value": "x"},  # participation not handed out
+    ):
+        await learner.send_json_to(forged)
+        frame = await frame_of(learner, "error")
+        assert frame["code"] == "forbidden", forged
+    assert await sync_to_async(logged_kinds)(workshop.cluster_id) == before
+
+    instructor = await room_socket(workshop, teacher)
+    await instructor.send_json_to({"type": "stop_broker", "seq": 1, "broker_id": 1})
+    assert (await frame_of(instructor, "ack"))["seq"] == 1
+    assert await sync_to_async(logged_kinds)(workshop.cluster_id) == [*before, "stop_broker"]
+    await learner.disconnect()
+    await instructor.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_no_socket_reaches_a_room_or_cluster_it_does_not_belong_to(
+    host_registry: Any,
+) -> None:
+    workshop, _, ada, _ = await sync_to_async(room_of_two)()
+    other = await sync_to_async(services.workshop_create)(
+        owner=await sync_to_async(make_instructor)("other"), title="other"
+    )
+    for path, headers in (
+        (f"/ws/workshops/{other.code}/", cookie_header(ada)),  # Ada is not in that room
+        (f"/ws/workshops/{workshop.code}/", ORIGIN),  # nobody: no session
+        (f"/ws/clusters/{workshop.cluster_id}/", cookie_header(ada)),  # around the room
+    ):
+        socket = WebsocketCommunicator(application, path, headers)
+        connected, code = await socket.connect()
+        assert not connected and code == 4403, path
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_handed_out_participation_gives_each_learner_one_consumer_of_the_room_group(
+    host_registry: Any,
+) -> None:
+    workshop, teacher, ada, bob = await sync_to_async(room_of_two)()
+    instructor = await room_socket(workshop, teacher)
+    await instructor.send_json_to(
+        {"type": "participation", "seq": 1, "mode": "consumers", "prompt": "Join the group"}
+    )
+    await frame_of(instructor, "ack")
+    learner = await room_socket(workshop, ada)
+    # Whatever group the message names, the server uses the room's.
+    await learner.send_json_to({"type": "participate", "seq": 1, "group": "mine", "topic": "x"})
+    assert (await frame_of(learner, "ack"))["seq"] == 1
+    await learner.send_json_to({"type": "participate", "seq": 2})
+    assert (await frame_of(learner, "error"))["code"] == "forbidden"  # one consumer each
+    rows = await sync_to_async(list)(
+        ClusterCommand.objects.filter(cluster_id=workshop.cluster_id, kind="add_group_consumer")
+    )
+    assert [(r.payload["group"], r.payload["topic"]) for r in rows] == [("room", "orders")]
+
+    await instructor.send_json_to({"type": "participation", "seq": 2, "mode": "producers"})
+    await frame_of(instructor, "ack")
+    other = await room_socket(workshop, bob)
+    await other.send_json_to({"type": "participate", "seq": 1, "value": "hi", "key": "forged"})
+    await frame_of(other, "ack")
+    produce = await sync_to_async(
+        ClusterCommand.objects.filter(cluster_id=workshop.cluster_id, kind="produce").last
+    )()
+    bob_row = await Participant.objects.aget(name="Bob")
+    assert produce.payload["key"] == bob_row.producer_key and produce.payload["value"] == "hi"
+    for socket in (instructor, learner, other):
+        await socket.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_poll_flow_push_vote_histogram_at_a_bounded_rate_reveal_leaderboard(
+    host_registry: Any, settings: Any
+) -> None:
+    settings.DOJO_WORKSHOP_HISTOGRAM_HZ = 2.0
+    workshop, teacher, ada, bob = await sync_to_async(room_of_two)()
+    source = services.lesson_predict_questions(LESSON)[0]["source"]
+    instructor = await room_socket(workshop, teacher)
+    await instructor.send_json_to({"type": "poll_push", "seq": 1, "source": source})
+    await frame_of(instructor, "ack")
+    poll = await Poll.objects.aget()
+    learners = [await room_socket(workshop, ada), await room_socket(workshop, bob)]
+    # Many answers in a burst (changing minds): one vote row each, few histogram messages.
+    for i in range(10):
+        for n, socket in enumerate(learners):
+            choice = poll.answer if n == 0 else (poll.answer + 1) % len(poll.choices)
+            await socket.send_json_to(
+                {"type": "vote", "seq": 100 + i, "choice": choice if i == 9 else (i % 2)}
+            )
+            await frame_of(socket, "ack")
+    histogram = await html_with(instructor, "<h2>Answers (2)</h2>")
+    assert histogram.count('data-role="count">1<') == 2
+    await asyncio.sleep(0.8)
+    messages = 0
+    while not await instructor.receive_nothing(timeout=0.1):
+        if 'id="ws-histogram"' in await instructor.receive_from():
+            messages += 1
+    assert messages <= 1  # 20 votes within well under a second: at most two pushes in all
+    await instructor.send_json_to({"type": "poll_reveal", "seq": 2})
+    revealed = await html_with(instructor, 'class="correct"')
+    assert "Ada · 1/1" in revealed and "Bob · 0/1" in revealed
+    for socket in (instructor, *learners):
+        await socket.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fork_copies_the_shared_cluster_into_a_private_sandbox() -> None:
+    workshop, teacher, ada, _ = room_of_two()
+    from webapp.engine_host import store
+
+    store.cluster_command_append(
+        cluster_id=workshop.cluster_id,
+        seq=len(store.cluster_load(cluster_id=workshop.cluster_id).commands) + 1,
+        payload={"type": "stop_broker", "broker_id": 2},
+        logical_time_ms=0,
+    )
+    response = ada.post(f"/w/{workshop.code}/fork/")
+    assert response.status_code == 302
+    fork_id = response["Location"].split("/")[2]
+    assert fork_id != workshop.cluster_id
+    fork = LiveCluster.objects.get(pk=fork_id)
+    assert "stop_broker" in logged_kinds(fork.id)
+    assert not services.is_workshop_cluster(fork.id)
+    assert Client().post(f"/w/{workshop.code}/fork/").status_code == 403

@@ -1,0 +1,1 @@
+"""Workshops: an instructor-led room on one shared live cluster, joined by code, with polls."""

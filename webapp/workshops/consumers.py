@@ -1,0 +1,244 @@
+"""The room's socket: the shared stage of the workshop's cluster plus the room's own frames.
+
+It reuses the sandbox consumer's parsing, rate limit and fan-out (one cluster group; the host
+renders each state version once for every socket) and adds, on every message, the role check:
+the role comes from the session and the workshop row, never from the message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.template.loader import render_to_string
+
+from webapp.consumers import BadMessage, ClusterConsumer, TokenBucket
+from webapp.engine_host import client as host_client
+from webapp.engine_host.host import viewers_group
+from webapp.workshops import services
+from webapp.workshops.models import Poll, Workshop
+
+ROOM_TYPES = ("vote", "participate", "poll_push", "poll_close", "poll_reveal", "participation")
+INSTRUCTOR_ONLY = frozenset({"poll_push", "poll_close", "poll_reveal", "participation"})
+
+
+def room_group(workshop_id: int) -> str:
+    return f"dojo.workshop.{workshop_id}"
+
+
+# -- the poll's histogram: aggregated, pushed at most DOJO_WORKSHOP_HISTOGRAM_HZ a second -------
+
+_pending: dict[int, asyncio.Task[None]] = {}
+
+
+def histogram_html(workshop: Workshop) -> str:
+    poll = services.current_poll(workshop)
+    context: dict[str, Any] = {"poll": poll, "bars": []}
+    if poll is not None:
+        counts = services.histogram(poll)
+        total = sum(counts) or 1
+        context["total"] = sum(counts)
+        context["bars"] = [
+            {
+                "label": label,
+                "count": count,
+                "percent": round(100 * count / total),
+                "correct": poll.state == Poll.State.REVEALED and i == poll.answer,
+            }
+            for i, (label, count) in enumerate(zip(poll.choices, counts, strict=True))
+        ]
+    return render_to_string("workshops/fragments/histogram.html", context)
+
+
+def poll_html(workshop: Workshop) -> str:
+    return render_to_string(
+        "workshops/fragments/poll.html", {"poll": services.current_poll(workshop)}
+    )
+
+
+def room_html(workshop: Workshop) -> str:
+    """Everything of the room that is not the cluster: prompt, poll, histogram, leaderboard."""
+    workshop.refresh_from_db()
+    return (
+        render_to_string("workshops/fragments/prompt.html", {"workshop": workshop})
+        + poll_html(workshop)
+        + histogram_html(workshop)
+        + render_to_string(
+            "workshops/fragments/leaderboard.html", {"board": services.leaderboard(workshop)[:10]}
+        )
+    )
+
+
+async def push_room(workshop_id: int) -> None:
+    from channels.layers import get_channel_layer
+
+    workshop = await Workshop.objects.select_related("cluster").aget(pk=workshop_id)
+    html = await database_sync_to_async(room_html)(workshop)
+    layer = get_channel_layer()
+    assert layer is not None
+    await layer.group_send(room_group(workshop_id), {"type": "room.html", "html": html})
+
+
+def schedule_histogram(workshop_id: int) -> None:
+    """Coalesce votes: at most one histogram message per interval, whatever the vote rate."""
+    if workshop_id in _pending and not _pending[workshop_id].done():
+        return
+
+    async def later() -> None:
+        await asyncio.sleep(1.0 / float(settings.DOJO_WORKSHOP_HISTOGRAM_HZ))
+        from channels.layers import get_channel_layer
+
+        workshop = await Workshop.objects.aget(pk=workshop_id)
+        html = await database_sync_to_async(histogram_html)(workshop)
+        layer = get_channel_layer()
+        assert layer is not None
+        await layer.group_send(room_group(workshop_id), {"type": "room.html", "html": html})
+
+    _pending[workshop_id] = asyncio.get_running_loop().create_task(later())
+
+
+class WorkshopConsumer(ClusterConsumer):
+    workshop: Workshop
+    viewer: services.Viewer | None
+
+    async def connect(self) -> None:
+        code = str(self.scope["url_route"]["kwargs"]["code"])
+        self.joined = False
+        self.version = None
+        self.default_client = "ws-" + code
+        rate = float(settings.DOJO_WS_MESSAGES_PER_SECOND)
+        self.bucket = TokenBucket(rate=rate, burst=rate * 2)
+        workshop = await Workshop.objects.select_related("cluster").filter(code=code).afirst()
+        session = self.scope.get("session") or {}
+        viewer = None
+        if workshop is not None:
+            viewer = await database_sync_to_async(services.viewer_for)(
+                workshop, user=self.scope.get("user"), session=session
+            )
+        if workshop is None or viewer is None:
+            await self.close(code=4403)
+            return
+        self.workshop = workshop
+        self.viewer = viewer
+        self.cluster_id = workshop.cluster_id
+        self.brokers, self.controllers = workshop.cluster.brokers, workshop.cluster.controllers
+        self.default_client = f"{viewer.role}-{viewer.participant_id or 'x'}-{code}"
+        await self.accept()
+        await self.channel_layer.group_add(viewers_group(self.cluster_id), self.channel_name)
+        await self.channel_layer.group_add(room_group(workshop.pk), self.channel_name)
+        await host_client.host_send(
+            self.cluster_id, {"type": "host.join", "reply_to": self.channel_name}
+        )
+        self.joined = True
+        html = await database_sync_to_async(room_html)(workshop)
+        await self.send(text_data=html)
+
+    async def disconnect(self, code: int) -> None:
+        if getattr(self, "joined", False):
+            await self.channel_layer.group_discard(room_group(self.workshop.pk), self.channel_name)
+        await super().disconnect(code)
+
+    async def _dispatch(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        assert self.viewer is not None
+        if kind == "resync":
+            await super()._dispatch(message)
+            return
+        seq = message.get("seq") if isinstance(message.get("seq"), int) else None
+        if kind in ROOM_TYPES:
+            await self._room_message(str(kind), message, seq)
+            return
+        if not isinstance(kind, str):
+            raise BadMessage("unknown_type", 'A message needs a "type".')
+        data = {k: v for k, v in message.items() if k not in ("type", "seq", "client")}
+        if any(not isinstance(v, str | int | float) or isinstance(v, bool) for v in data.values()):
+            raise BadMessage("invalid", "Field values must be strings or numbers.")
+        try:
+            command = await database_sync_to_async(services.cluster_command_for)(
+                self.workshop, self.viewer, kind, data
+            )
+        except services.Forbidden as error:
+            raise BadMessage("forbidden", str(error)) from None
+        except ValueError as error:
+            raise BadMessage("invalid", str(error)) from None
+        await self._to_host(command, seq)
+
+    async def _to_host(self, command: dict[str, Any], seq: int | None) -> None:
+        if seq is None or seq < 1:
+            raise BadMessage("bad_seq", 'Every command needs "seq", a whole number from 1 up.')
+        await host_client.host_send(
+            self.cluster_id,
+            {
+                "type": "host.command",
+                "reply_to": self.channel_name,
+                "client": self.default_client,
+                "seq": seq,
+                "command": command,
+            },
+        )
+
+    async def _room_message(self, kind: str, message: dict[str, Any], seq: int | None) -> None:
+        assert self.viewer is not None
+        if kind in INSTRUCTOR_ONLY and self.viewer.role != "instructor":
+            raise BadMessage("forbidden", "Only the instructor runs the room.")
+        wid = self.workshop.pk
+        if kind == "participate":
+            if self.viewer.role != "learner":
+                raise BadMessage("forbidden", "Only a learner joins in.")
+            workshop = await Workshop.objects.select_related("cluster").aget(pk=wid)
+            try:
+                command = await database_sync_to_async(services.cluster_command_for)(
+                    workshop, self.viewer, "participate", message
+                )
+            except services.Forbidden as error:
+                raise BadMessage("forbidden", str(error)) from None
+            except ValueError as error:
+                raise BadMessage("invalid", str(error)) from None
+            await self._to_host(command, seq)
+            return
+        if kind == "vote":
+            if self.viewer.role != "learner" or self.viewer.participant_id is None:
+                raise BadMessage("forbidden", "Only a learner answers a poll.")
+            try:
+                await database_sync_to_async(services.vote)(
+                    participant_id=self.viewer.participant_id, choice=message.get("choice")
+                )
+            except ValueError as error:
+                raise BadMessage("invalid", str(error)) from None
+            schedule_histogram(wid)
+            await self._send_frame({"type": "ack", "seq": seq, "message": "Answer saved."})
+            return
+        workshop = await Workshop.objects.aget(pk=wid)
+        try:
+            if kind == "poll_push":
+                await database_sync_to_async(services.poll_push)(
+                    workshop=workshop, source=str(message.get("source", ""))
+                )
+            elif kind == "poll_close":
+                await database_sync_to_async(services.poll_set_state)(
+                    workshop=workshop, state=Poll.State.CLOSED
+                )
+            elif kind == "poll_reveal":
+                await database_sync_to_async(services.poll_set_state)(
+                    workshop=workshop, state=Poll.State.REVEALED
+                )
+            elif kind == "participation":
+                mode = str(message.get("mode", ""))
+                if mode not in Workshop.Participation.values:
+                    raise ValueError(
+                        "Participation is one of: " + ", ".join(Workshop.Participation.values)
+                    )
+                workshop.participation = mode
+                workshop.prompt = str(message.get("prompt", workshop.prompt))[:500]
+                await workshop.asave(update_fields=["participation", "prompt", "last_active_at"])
+        except ValueError as error:
+            raise BadMessage("invalid", str(error)) from None
+        await push_room(wid)
+        await self._send_frame({"type": "ack", "seq": seq, "message": "Done."})
+
+    # -- from the room group ------------------------------------------------------------------
+
+    async def room_html(self, event: dict[str, Any]) -> None:
+        await self.send(text_data=event["html"])

@@ -1,0 +1,145 @@
+"""A workshop room, its participants (no account: a browser token), its polls and votes."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+
+from webapp.models import LiveCluster
+
+# No 0/O, 1/l/I: a code read off a projector is typed without guessing.
+JOIN_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+JOIN_CODE_LENGTH = 6
+
+
+def new_join_code() -> str:
+    return "".join(secrets.choice(JOIN_CODE_ALPHABET) for _ in range(JOIN_CODE_LENGTH))
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class Workshop(models.Model):
+    class State(models.TextChoices):
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    class Participation(models.TextChoices):
+        WATCH = "watch", "Learners watch"
+        CONSUMERS = "consumers", "Each learner adds a consumer to the room's group"
+        PRODUCERS = "producers", "Each learner produces with their own key"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="workshops"
+    )
+    title = models.CharField(max_length=120)
+    lesson_id = models.CharField(max_length=64, blank=True, default="")
+    code = models.CharField(max_length=12, unique=True, default=new_join_code)
+    cluster = models.OneToOneField(LiveCluster, on_delete=models.PROTECT, related_name="workshop")
+    state = models.CharField(max_length=8, choices=State.choices, default=State.OPEN)
+    participation = models.CharField(
+        max_length=12, choices=Participation.choices, default=Participation.WATCH
+    )
+    # The room's shared consumer group and topic when participation is handed out.
+    group_id = models.CharField(max_length=64, default="room")
+    topic = models.CharField(max_length=64, default="orders")
+    prompt = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_active_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"workshop {self.code} ({self.title})"
+
+    def get_absolute_url(self) -> str:
+        return f"/w/{self.code}/"
+
+
+class Participant(models.Model):
+    workshop = models.ForeignKey(Workshop, on_delete=models.CASCADE, related_name="participants")
+    name = models.CharField(max_length=40)
+    token = models.CharField(max_length=64, unique=True, default=new_token)
+    # The learner's own consumer / producer key once participation is handed out.
+    consumer_app_id = models.CharField(max_length=64, blank=True, default="")
+    joined_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["joined_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["workshop", "name"], name="participant_name_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} in {self.workshop_id}"
+
+    @property
+    def producer_key(self) -> str:
+        return f"learner-{self.pk}"
+
+
+class Poll(models.Model):
+    class State(models.TextChoices):
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+        REVEALED = "revealed", "Revealed"
+
+    workshop = models.ForeignKey(Workshop, on_delete=models.CASCADE, related_name="polls")
+    question = models.CharField(max_length=500)
+    choices = models.JSONField()  # list of labels
+    answer = models.PositiveSmallIntegerField()  # index into choices
+    explain = models.TextField(blank=True, default="")
+    source = models.CharField(max_length=100, blank=True, default="")  # "lesson-id#step"
+    state = models.CharField(max_length=8, choices=State.choices, default=State.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"poll {self.pk} of {self.workshop_id}: {self.question[:40]}"
+
+
+class Vote(models.Model):
+    poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="votes")
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="votes")
+    choice = models.PositiveSmallIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["poll", "participant"], name="vote_once_per_poll")
+        ]
+
+    def __str__(self) -> str:
+        return f"vote {self.choice} on poll {self.poll_id}"
+
+
+class ResultsExport(models.Model):
+    """One CSV export of a workshop's results, built by a Celery task that writes progress."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    workshop = models.ForeignKey(Workshop, on_delete=models.CASCADE, related_name="exports")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    csv = models.TextField(blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"export {self.pk} of {self.workshop_id} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.done / self.total) if self.total else 0
