@@ -132,6 +132,8 @@ class WorkshopConsumer(ClusterConsumer):
             self.cluster_id, {"type": "host.join", "reply_to": self.channel_name}
         )
         self.joined = True
+        # The same keepalive as a sandbox socket: the host stops counting a socket that died.
+        self.keepalive = asyncio.get_running_loop().create_task(self._keep_watching())
         html = await database_sync_to_async(room_html)(workshop)
         await self.send(text_data=html)
 
