@@ -530,7 +530,7 @@ def _narrate_moment(
                     importance="key",
                     why="The controller stopped hearing the broker's heartbeats within "
                     "broker.session.timeout.ms, so it fenced it and moved its leaderships.",
-                    lesson="leader-election",
+                    lesson="leader-failover",
                 ),
                 sources,
             )

@@ -10,12 +10,11 @@ Lesson ids (slugs; the lesson page is `/lessons/<id>/`):
 | id | what it teaches |
 | --- | --- |
 | `replication-isr` | replicas, the ISR, high watermark, `acks` and `min.insync.replicas` |
-| `leader-election` | what happens when a leader dies: fencing, elections, epochs |
-| `unclean-election` | `unclean.leader.election.enable`: availability bought with lost records |
-| `producer-retries` | retries, `delivery.timeout.ms`, idempotence, the buffer |
-| `consumer-groups-rebalance` | group membership, rebalances, generations, assignment |
-| `zombie-fencing` | epochs that fence an old producer or consumer (a zombie) |
-| `partitions-keys` | partitions, keys and the partitioner; partitions only grow |
+| `leader-failover` | a dead leader: fencing, clean and unclean elections, epochs |
+| `idempotent-producer` | retries, `delivery.timeout.ms`, idempotence, the buffer |
+| `rebalancing` | group membership, rebalances, generations, assignment |
+| `transactions` | epochs that fence an old producer or consumer (a zombie) |
+| `keys-and-ordering` | partitions, keys and the partitioner; partitions only grow |
 | `offsets-commits` | committed offsets, auto-commit, resets |
 """
 
@@ -26,14 +25,13 @@ from dataclasses import dataclass
 from django.urls import NoReverseMatch, reverse
 
 LESSONS: dict[str, str] = {
-    "replication-isr": "Replication and the ISR",
-    "leader-election": "Leader election",
-    "unclean-election": "Unclean leader election",
-    "producer-retries": "Producer retries and delivery.timeout.ms",
-    "consumer-groups-rebalance": "Consumer groups and rebalances",
-    "zombie-fencing": "Fencing zombies",
-    "partitions-keys": "Partitions and keys",
-    "offsets-commits": "Offsets and commits",
+    "replication-isr": "Replication, the ISR, LEO and the high watermark",
+    "leader-failover": "Broker failure, leader election and unclean election",
+    "idempotent-producer": "Retries, idempotence and delivery.timeout.ms",
+    "rebalancing": "Rebalances, liveness timeouts and Kafka 4's group protocol",
+    "transactions": "Transactions, read_committed and zombie fencing",
+    "keys-and-ordering": "Keys, partitions and what ordering really means",
+    "offsets-commits": "Offsets, commit modes and replay",
 }
 
 
@@ -74,65 +72,65 @@ REFUSALS: dict[str, Why] = {
     "NotLeaderOrFollowerException": Why(
         "The producer wrote to a broker that is no longer the partition's leader; it refreshes "
         "its metadata and retries on the new leader.",
-        "leader-election",
+        "leader-failover",
     ),
     "LeaderNotAvailableException": Why(
         "The partition has no leader for a moment (an election is under way); the producer "
         "waits and retries.",
-        "leader-election",
+        "leader-failover",
     ),
     "NetworkException": Why(
         "The connection to the leader broke before an answer came back; the producer cannot "
         "know whether the write landed, so it retries.",
-        "producer-retries",
+        "idempotent-producer",
     ),
     "TimeoutException": Why(
         "delivery.timeout.ms ran out before any attempt succeeded, so the producer gave up "
         "and failed the send.",
-        "producer-retries",
+        "idempotent-producer",
     ),
     "RequestTimedOutException": Why(
         "No answer came within request.timeout.ms; the producer retries while "
         "delivery.timeout.ms allows.",
-        "producer-retries",
+        "idempotent-producer",
     ),
     "BufferExhaustedException": Why(
         "The producer's buffer.memory is full of records waiting for the cluster and "
         "max.block.ms passed without room freeing up.",
-        "producer-retries",
+        "idempotent-producer",
     ),
     "InvalidPartitionsException": Why(
         "A topic's partition count can only grow, and must be at least 1.",
-        "partitions-keys",
+        "keys-and-ordering",
     ),
     "ProducerFencedException": Why(
         "A newer producer with the same transactional.id bumped the epoch; the old one is a "
         "zombie and every write it tries is refused.",
-        "zombie-fencing",
+        "transactions",
     ),
     "InvalidProducerEpochException": Why(
         "The broker knows a newer epoch for this producer id; writes under the old epoch are "
         "refused so a zombie cannot add records.",
-        "zombie-fencing",
+        "transactions",
     ),
     "CommitFailedException": Why(
         "The group rebalanced without this consumer; its partitions belong to someone else now, "
         "so its offsets are refused.",
-        "zombie-fencing",
+        "transactions",
     ),
     "IllegalGenerationException": Why(
         "The member speaks for an old generation of the group; after a rebalance only the "
         "current generation may commit.",
-        "zombie-fencing",
+        "transactions",
     ),
     "UnknownMemberIdException": Why(
         "The coordinator removed this member (it stopped heartbeating or polling in time); it "
         "must join the group again.",
-        "consumer-groups-rebalance",
+        "rebalancing",
     ),
     "RebalanceInProgressException": Why(
         "The group is rebalancing; members stop, give up their partitions and rejoin.",
-        "consumer-groups-rebalance",
+        "rebalancing",
     ),
 }
 
@@ -141,17 +139,17 @@ SITUATIONS: dict[str, Why] = {
     "rebalance": Why(
         "The group's membership changed, so the coordinator stops every member, takes their "
         "partitions back and hands them out again; nobody reads meanwhile.",
-        "consumer-groups-rebalance",
+        "rebalancing",
     ),
     "unclean_election": Why(
         "No in-sync replica was left, and unclean.leader.election.enable let an out-of-sync "
         "replica lead: records it never had are gone for good.",
-        "unclean-election",
+        "leader-failover",
     ),
     "leader_election": Why(
         "The controller moved leadership to a replica in the ISR, with a higher leader epoch "
         "so the old leader's writes are refused if it comes back.",
-        "leader-election",
+        "leader-failover",
     ),
     "truncation": Why(
         "A replica's log held records past what the new leader had; it cut them off to match "
@@ -161,13 +159,13 @@ SITUATIONS: dict[str, Why] = {
     "fenced_zombie": Why(
         "A member the group removed tried to act under its old generation and was refused: "
         "the epoch fences the zombie.",
-        "zombie-fencing",
+        "transactions",
     ),
     "member_removed": Why(
         "The coordinator stopped hearing this member within session.timeout.ms (or it never "
         "rejoined in time) and took its partitions away; if it comes back and commits under its "
         "old generation it is refused as a zombie.",
-        "zombie-fencing",
+        "transactions",
     ),
     "effective_min_isr": Why(
         "Since Kafka 3.7 the effective min.insync.replicas is capped at the replication factor, "

@@ -81,7 +81,7 @@ def test_an_unclean_election_warns_of_lost_records() -> None:
         ]
     )
     assert told[0].text.startswith("new leader for orders-1: broker 3 (epoch 4, was broker 2)")
-    assert told[0].lesson == "unclean-election"
+    assert told[0].lesson == "leader-failover"
     assert "unclean" in told[0].text
     assert told[0].level == "bad"
 
@@ -291,6 +291,6 @@ def test_a_removed_member_and_its_refused_commit_link_the_zombie_lesson() -> Non
     )
     told = narrate([removed, refused])
     assert told[0].text == "group billing removed consumer-1 (session timeout)"
-    assert told[0].lesson == "zombie-fencing" and told[0].importance == "key"
-    assert "refused a commit" in told[1].text and told[1].lesson == "zombie-fencing"
+    assert told[0].lesson == "transactions" and told[0].importance == "key"
+    assert "refused a commit" in told[1].text and told[1].lesson == "transactions"
     assert "old generation" in told[1].why

@@ -200,7 +200,7 @@ def test_the_newcomer_path_keeps_the_cluster_in_view(
     expect(events.locator('li[data-kind="rebalance_started"]').first).to_be_visible(timeout=40_000)
     expect(
         events.locator('li[data-kind="rebalance_started"] a[data-lesson]').first
-    ).to_have_attribute("href", "/lessons/consumer-groups-rebalance/")
+    ).to_have_attribute("href", "/lessons/rebalancing/")
     # The timeline's filter: routine work (commits, joins) shows only when asked for.
     routine = events.locator("li.importance-routine")
     expect(routine.first).to_be_hidden()

@@ -231,3 +231,13 @@ def test_engine_log_arguments_are_labelled_in_words() -> None:
         }
     )
     assert label == "assign partitions orders-0, orders-2"
+
+
+def test_every_why_links_a_lesson_that_exists() -> None:
+    from lessons.catalogue import get_catalogue
+    from webapp import why
+
+    lessons = {lesson.id: lesson.title for lesson in get_catalogue().lessons}
+    for lesson_id, title in why.LESSONS.items():
+        assert lesson_id in lessons, lesson_id
+        assert title == lessons[lesson_id]
