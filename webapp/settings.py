@@ -44,7 +44,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "webapp.workshops.middleware.WorkshopClusterGuard",
+    "webapp.workshops.middleware.workshop_cluster_guard",
 ]
 
 ROOT_URLCONF = "webapp.urls"
