@@ -248,6 +248,16 @@ def _wire_request(payload: dict[str, Any], limits: Limits) -> dict[str, Any]:
 
 # -- the table ------------------------------------------------------------------------------------
 
+# One controller id field, shared by the stop and start commands.
+CONTROLLER_ID = Field(
+    "controller_id",
+    "int",
+    check=controller_id,
+    label="Controller",
+    widget="controller",
+    messages={"invalid": "A controller id is a whole number (101, 102, ...)."},
+)
+
 _COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
         "produce",
@@ -385,16 +395,7 @@ _COMMANDS: tuple[CommandSpec, ...] = (
         label="Stop controller",
         help="Stop a KRaft controller; a majority keeps the metadata quorum going.",
         apply=ap.stop_controller,
-        fields=(
-            Field(
-                "controller_id",
-                "int",
-                check=controller_id,
-                label="Controller",
-                widget="controller",
-                messages={"invalid": "A controller id is a whole number (101, 102, ...)."},
-            ),
-        ),
+        fields=(CONTROLLER_ID,),
         form="controller",
         panel="faults",
         buttons=(Button("Stop controller", danger=True),),
@@ -405,16 +406,7 @@ _COMMANDS: tuple[CommandSpec, ...] = (
         label="Start controller",
         help="Start a stopped controller again.",
         apply=ap.start_controller,
-        fields=(
-            Field(
-                "controller_id",
-                "int",
-                check=controller_id,
-                label="Controller",
-                widget="controller",
-                messages={"invalid": "A controller id is a whole number (101, 102, ...)."},
-            ),
-        ),
+        fields=(CONTROLLER_ID,),
         form="controller",
         panel="faults",
         buttons=(Button("Start controller"),),
