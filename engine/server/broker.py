@@ -25,6 +25,7 @@ from engine.common.records import Record, RecordBatch, TopicPartition
 from engine.common.requests import Request
 from engine.errors import RESOURCE_LIMIT_EXCEEDED, KafkaError, ResourceLimitError, protocol_name
 from engine.server.delayed_fetch import FetchPurgatory, ParkedFetch
+from engine.server.fetch_session import FetchSessionCache
 from engine.server.kafka_apis import KafkaApis
 from engine.server.partition import DelayedProduce, Partition
 from engine.server.replica_fetcher import ReplicaFetcher
@@ -83,6 +84,11 @@ class Broker:
         self.fetcher = ReplicaFetcher(self)
         self.replica_manager = ReplicaManager(self)
         self.purgatory = FetchPurgatory(self)
+        # The fetch sessions followers hold here (KIP-227), and a count that moves whenever
+        # the set of replicas on this broker or their leaders change (a follower's session
+        # with a leader lists the partitions it follows there, so it starts over then).
+        self.fetch_sessions = FetchSessionCache()
+        self.replica_layout = 0
         # The one request handler: every API this broker serves.
         self.apis = KafkaApis(self, create_topic, allocate_producer_id)
         self._timers: list[Timer] = []
@@ -134,6 +140,7 @@ class Broker:
         self.alive = True
         self.want_shutdown = False
         self.incarnation += 1
+        self.replica_layout += 1
         # A restarted broker replays the metadata image before acting on it (its replicas were
         # reset to followers below), so it asks the controller for everything again.
         self.metadata_offset = 0
@@ -163,6 +170,8 @@ class Broker:
         self._timers = []
         self.fetcher.stop()
         self.purgatory.stop()
+        self.fetch_sessions.clear()
+        self.replica_layout += 1
         # Followers fetching from this broker see their connections reset.
         for other in self.ctx.nodes.broker_ids():
             follower = self.ctx.nodes.broker_by_id(other)
@@ -343,6 +352,7 @@ class Broker:
             self._apply_partition(record.topic, record.partition, record.registration)
 
     def _remove_topic(self, name: str) -> None:
+        self.replica_layout += 1
         known = self.topics.pop(name, None) is not None
         for tp in [tp for tp in self.partitions if tp.topic == name]:
             partition = self.partitions.pop(tp)
@@ -359,6 +369,7 @@ class Broker:
         if view is None:
             return
         view.partitions[number] = registration
+        self.replica_layout += 1
         tp = TopicPartition(topic, number)
         if self.id not in registration.replicas:
             self.partitions.pop(tp, None)
