@@ -206,18 +206,18 @@ class ReplicaManager:
                 continue
             log = partition.log
             end = log.log_end_offset
-            state = partition.followers.get(follower_id)
+            follower = partition.followers.get(follower_id)
             if (
-                state is not None
+                follower is not None
                 and ask.fetch_offset == end
                 and log.high_watermark == end
                 and follower_id in partition.isr
-                and state.log_end_offset == end
-                and state.last_fetch_leader_log_end_offset == end
+                and follower.log_end_offset == end
+                and follower.last_fetch_leader_log_end_offset == end
             ):
                 entry.quiet = True
                 entry.partition = partition
-                entry.state = state
+                entry.state = follower
                 entry.leader_epoch = partition.leader_epoch
                 entry.isr = partition.isr
                 entry.log_end_offset = end
