@@ -96,6 +96,11 @@ class Broker:
         self.incarnation = 0
         self.heartbeat_phase_ms = 0
         self._heartbeat_timer: Timer | None = None
+        # The ISR expiration check (every replica.lag.time.max.ms / 2, from the broker's
+        # start): its next timer, or None while it is dormant, and since when it is.
+        self._isr_check_timer: Timer | None = None
+        self._isr_check_phase_ms = 0
+        self._isr_dormant_since: int | None = None
         # Coordinators living on this broker, attached by later modules.
         # The coordinators this broker hosts; the facade wires them once every broker exists.
         self.transaction_coordinator: TransactionCoordinator | None = None
@@ -148,9 +153,9 @@ class Broker:
         self.heartbeat_phase_ms = self.now_ms
         self._heartbeat_timer = None
         self.wake_heartbeats(at_once=True)
-        self._every(
-            int(self.config["replica.lag.time.max.ms"]) // 2, self._isr_expiration, incarnation
-        )
+        self._isr_check_phase_ms = self.now_ms
+        self._isr_dormant_since = None
+        self._schedule_isr_check(self.now_ms + self._isr_check_interval())
         self._every(
             int(self.config["log.retention.check.interval.ms"]), self._retention, incarnation
         )
@@ -165,6 +170,14 @@ class Broker:
         if self._heartbeat_timer is not None:
             self._heartbeat_timer.cancel()
             self._heartbeat_timer = None
+        if self._isr_check_timer is not None:
+            self._isr_check_timer.cancel()
+            self._isr_check_timer = None
+        self._isr_dormant_since = None
+        # Leaders learn of a follower's death at their next ISR check: wake theirs.
+        for other in self.ctx.nodes.broker_ids():
+            if other != self.id:
+                self.ctx.nodes.broker_by_id(other).wake_isr_checks()
         for timer in self._timers:
             timer.cancel()
         self._timers = []
@@ -201,12 +214,98 @@ class Broker:
         delay = interval_ms if first_delay is None else first_delay
         self._timers.append(self.ctx.scheduler.call_later(delay, tick))
 
+    def _isr_check_interval(self) -> int:
+        return int(self.config["replica.lag.time.max.ms"]) // 2
+
+    def _schedule_isr_check(self, due_ms: int) -> None:
+        incarnation = self.incarnation
+
+        def tick() -> None:
+            self._isr_check_timer = None
+            if not self.alive or self.incarnation != incarnation:
+                return
+            self._isr_expiration()
+            if self._isr_checks_steady():
+                self._isr_dormant_since = self.now_ms
+            else:
+                self._schedule_isr_check(self.now_ms + self._isr_check_interval())
+
+        self._isr_check_timer = self.ctx.scheduler.call_at(due_ms, tick)
+
     def _isr_expiration(self) -> None:
         self._timers = [t for t in self._timers if not t.cancelled and t.due_ms >= self.now_ms]
         for partition in list(self.partitions.values()):
             if partition.is_leader:
                 self.purgatory.refresh_followers(partition)
                 partition.maybe_shrink_isr()
+
+    def _isr_checks_steady(self) -> bool:
+        """True when every ISR check from now on would only restamp the same followers as
+        caught up: each ISR follower of each partition led here waits here, in a parked fetch,
+        at the log end, and every parked follower is alive and reachable (R5 cannot expire
+        anyone then). The checks then sleep, like steady heartbeats, and any change that could
+        matter (a fetch, an append, a metadata or network change, a broker stopping) wakes
+        them with the stamps they would have made (`wake_isr_checks`)."""
+        nodes = self.ctx.nodes
+        network = self.ctx.network
+        parked = self.purgatory.parked_followers
+        for follower_id, fetch in parked.items():
+            if fetch.done:
+                return False
+            if not nodes.broker_by_id(follower_id).alive or not network.reachable(
+                follower_id, self.id
+            ):
+                return False
+        watching = {follower_id: set(fetch.tps) for follower_id, fetch in parked.items()}
+        for partition in self.partitions.values():
+            if not partition.is_leader:
+                continue
+            if partition.pending_isr is not None:
+                return False
+            end = partition.log.log_end_offset
+            for replica in partition.isr:
+                if replica == self.id:
+                    continue
+                state = partition.followers.get(replica)
+                if (
+                    replica not in watching
+                    or state is None
+                    or state.log_end_offset < end
+                    or partition.tp not in watching[replica]
+                ):
+                    return False
+        return True
+
+    def wake_isr_checks(self) -> None:
+        """Something changed that a sleeping ISR check may need to see: stamp the followers as
+        the checks skipped since then would have (the last one at or before now), and schedule
+        the next check on the broker's schedule."""
+        since = self._isr_dormant_since
+        if since is None or not self.alive:
+            return
+        self._isr_dormant_since = None
+        interval = self._isr_check_interval()
+        now = self.now_ms
+        last = since + ((now - since) // interval) * interval
+        if last > since:
+            watching = {
+                follower_id: set(fetch.tps)
+                for follower_id, fetch in self.purgatory.parked_followers.items()
+                if not fetch.done
+            }
+            for partition in self.partitions.values():
+                if not partition.is_leader:
+                    continue
+                end = partition.log.log_end_offset
+                for follower_id, state in partition.followers.items():
+                    if (
+                        follower_id in watching
+                        and partition.tp in watching[follower_id]
+                        and state.log_end_offset >= end
+                    ):
+                        state.last_caught_up_ms = last
+                        state.last_fetch_ms = last
+        self._schedule_isr_check(last + interval)
 
     def _retention(self) -> None:
         now = self.now_ms
@@ -353,6 +452,7 @@ class Broker:
 
     def _remove_topic(self, name: str) -> None:
         self.replica_layout += 1
+        self.wake_isr_checks()
         known = self.topics.pop(name, None) is not None
         for tp in [tp for tp in self.partitions if tp.topic == name]:
             partition = self.partitions.pop(tp)
@@ -370,6 +470,7 @@ class Broker:
             return
         view.partitions[number] = registration
         self.replica_layout += 1
+        self.wake_isr_checks()
         tp = TopicPartition(topic, number)
         if self.id not in registration.replicas:
             self.partitions.pop(tp, None)
@@ -583,6 +684,7 @@ class Broker:
 
     def append_as_leader(self, partition: Partition, batch: RecordBatch) -> None:
         self.ctx.limits.check_append(self.ctx.taps, batch)
+        self.wake_isr_checks()
         partition.log.append(batch, self.now_ms)
         partition.producer_state.update(batch)
         self.ctx.taps.on_append(partition, batch)
@@ -646,6 +748,7 @@ class Broker:
         self.replica_manager.handle_replica_fetch(follower_id, asks, reply)
 
     def _refresh_parked_followers(self, partition: Partition) -> None:
+        self.wake_isr_checks()
         self.purgatory.refresh_followers(partition)
 
     def on_high_watermark_changed(self, partition: Partition) -> None:
