@@ -202,6 +202,8 @@ class Cluster:
         # The components that live beside the brokers, wired in a fixed order (their timers are
         # scheduled in this order, so the order is part of the simulation).
         self.log_cleaner = LogCleaner(self.ctx, self.broker_config)
+        for broker in self._brokers.values():
+            broker.log_cleaner = self.log_cleaner
         self.transactions = TransactionService(
             self.ctx,
             self.broker_config,

@@ -23,6 +23,7 @@ from engine.common.metadata import (
 )
 from engine.common.records import Record, RecordBatch, TopicPartition
 from engine.common.requests import Request
+from engine.coordinator.transaction.transaction_state import TRANSACTION_STATE_TOPIC
 from engine.errors import RESOURCE_LIMIT_EXCEEDED, KafkaError, ResourceLimitError, protocol_name
 from engine.server.delayed_fetch import FetchPurgatory, ParkedFetch
 from engine.server.fetch_session import FetchSessionCache
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from engine.coordinator.transaction.transaction_coordinator import TransactionCoordinator
     from engine.coordinator.transaction.transactional_offsets import TransactionalOffsets
     from engine.sim.context import CreateTopic
+    from engine.storage.log_cleaner import LogCleaner
 
 
 @dataclass(slots=True)
@@ -106,6 +108,9 @@ class Broker:
         self.transaction_coordinator: TransactionCoordinator | None = None
         self.txn_offsets: TransactionalOffsets | None = None
         self.group_coordinator: GroupCoordinator | None = None
+        # The log cleaner, told when this broker's replicas or their configs change, so that
+        # a sleeping cleaner wakes; the facade wires it.
+        self.log_cleaner: LogCleaner | None = None
 
     # --- plumbing ----------------------------------------------------------------------------
 
@@ -163,6 +168,8 @@ class Broker:
         for partition in self.partitions.values():
             partition.leader_id = NO_LEADER
             partition.followers = {}
+        if self.log_cleaner is not None:
+            self.log_cleaner.wake(self.id)
 
     def stop(self) -> None:
         self.alive = False
@@ -424,6 +431,16 @@ class Broker:
             self._apply_record(record)
 
     def _apply_record(self, record: MetadataRecord) -> None:
+        self._apply_metadata_record(record)
+        if record.kind in ("topic", "config", "partition"):
+            # A replica or its config changed: a sleeping cleaner or timed-out transactions
+            # check may have work again.
+            if self.log_cleaner is not None:
+                self.log_cleaner.wake(self.id)
+            if record.topic == TRANSACTION_STATE_TOPIC and self.transaction_coordinator:
+                self.transaction_coordinator.service.wake_timeout_checks()
+
+    def _apply_metadata_record(self, record: MetadataRecord) -> None:
         if record.kind == "broker" and record.broker is not None:
             self.brokers[record.broker.id] = record.broker
             if self.is_broker_eligible(record.broker.id):

@@ -132,19 +132,51 @@ class LogCleaner:
         # The Partition object a checkpoint belongs to (a re-created topic starts afresh).
         self._owners: dict[ReplicaKey, Partition] = {}
         self.cleanings = 0
-        for broker_id in ctx.nodes.broker_ids():
-            self._schedule(broker_id)
+        # Every broker's cleaner wakes every log.cleaner.backoff.ms from the cluster's start, the
+        # brokers in order; one timer runs the passes of all of them (they are due together and
+        # a pass schedules nothing, so they always ran back to back). It sleeps while no pass
+        # could do anything, since `_dormant_since`, until `wake`.
+        self._dormant_since: int | None = None
+        self._schedule(ctx.now_ms + self._backoff())
 
-    def _schedule(self, broker_id: int) -> None:
-        backoff = max(1, int(self.broker_config["log.cleaner.backoff.ms"]))
+    def _backoff(self) -> int:
+        return max(1, int(self.broker_config["log.cleaner.backoff.ms"]))
 
+    def _schedule(self, due_ms: int) -> None:
         def tick() -> None:
-            broker = self.ctx.nodes.broker_by_id(broker_id)
-            if broker.alive and self.broker_config["log.cleaner.enable"]:
-                self.clean_broker(broker)
-            self.ctx.scheduler.call_later(backoff, tick)
+            busy = False
+            for broker_id in self.ctx.nodes.broker_ids():
+                broker = self.ctx.nodes.broker_by_id(broker_id)
+                if not self._idle(broker):
+                    busy = True
+                    self.clean_broker(broker)
+            if busy:
+                self.ctx.scheduler.call_later(self._backoff(), tick)
+            else:
+                self._dormant_since = self.ctx.now_ms
 
-        self.ctx.scheduler.call_later(backoff, tick)
+        self.ctx.scheduler.call_at(due_ms, tick)
+
+    def _idle(self, broker: Broker) -> bool:
+        """True when a pass of this broker's cleaner can do nothing, now or until a change
+        (`wake`): the broker is down, the cleaner disabled, or no replica on it is compacted."""
+        if not broker.alive or not self.broker_config["log.cleaner.enable"]:
+            return True
+        return not any(
+            "compact" in partition.config["cleanup.policy"]
+            for partition in broker.partitions.values()
+        )
+
+    def wake(self, broker_id: int) -> None:
+        """A broker started, or its replicas or their configs changed: a sleeping cleaner
+        resumes on its schedule (the passes it skipped would have done nothing)."""
+        since = self._dormant_since
+        if since is None or self._idle(self.ctx.nodes.broker_by_id(broker_id)):
+            return
+        self._dormant_since = None
+        backoff = self._backoff()
+        now = self.ctx.now_ms
+        self._schedule(since + ((now - since) // backoff + 1) * backoff)
 
     # --- LogCleanerManager -------------------------------------------------------------------
 
