@@ -44,6 +44,9 @@ class EventKind(StrEnum):
     LEADER_ELECTED = "leader_elected"
     ISR_SHRUNK = "isr_shrunk"
     ISR_EXPANDED = "isr_expanded"
+    REASSIGNMENT_STARTED = "reassignment_started"
+    REASSIGNMENT_COMPLETED = "reassignment_completed"
+    REASSIGNMENT_CANCELLED = "reassignment_cancelled"
     # brokers and the network (the facade's fault controls)
     BROKER_STARTED = "broker_started"
     BROKER_STOPPED = "broker_stopped"
@@ -195,6 +198,28 @@ class IsrExpanded(TypedDict):
     isr: list[int]
     added: list[int]
     reason: str
+
+
+class ReassignmentStarted(TypedDict):
+    topic: str
+    partition: int
+    target: list[int]
+    adding: list[int]
+    removing: list[int]
+
+
+class ReassignmentCompleted(TypedDict):
+    topic: str
+    partition: int
+    replicas: list[int]
+    removed: list[int]
+    leader: int
+
+
+class ReassignmentCancelled(TypedDict):
+    topic: str
+    partition: int
+    replicas: list[int]
 
 
 # --- brokers and the network -------------------------------------------------------------------
@@ -581,6 +606,9 @@ PAYLOADS: Mapping[EventKind, type] = MappingProxyType(
         _K.LEADER_ELECTED: LeaderElected,
         _K.ISR_SHRUNK: IsrShrunk,
         _K.ISR_EXPANDED: IsrExpanded,
+        _K.REASSIGNMENT_STARTED: ReassignmentStarted,
+        _K.REASSIGNMENT_COMPLETED: ReassignmentCompleted,
+        _K.REASSIGNMENT_CANCELLED: ReassignmentCancelled,
         _K.BROKER_STARTED: BrokerStarted,
         _K.BROKER_STOPPED: BrokerStopped,
         _K.NETWORK_PARTITIONED: NetworkPartitioned,

@@ -17,10 +17,18 @@ class PartitionRegistration:
     leader: int
     leader_epoch: int = 0
     partition_epoch: int = 0
+    # An ongoing reassignment (KIP-455): the replicas being added and removed; `replicas` is
+    # then the target followed by the removing ones (PartitionReassignmentReplicas).
+    adding_replicas: tuple[int, ...] = ()
+    removing_replicas: tuple[int, ...] = ()
 
     @property
     def preferred_leader(self) -> int:
         return self.replicas[0]
+
+    @property
+    def reassigning(self) -> bool:
+        return bool(self.adding_replicas or self.removing_replicas)
 
     def changed(self, **changes: Any) -> PartitionRegistration:
         return replace(self, **changes)

@@ -21,6 +21,8 @@ from engine.common.requests.admin import (
     TOPIC_RESOURCE,
     UNCLEAN,
     AlterConfigsResourceResponse,
+    AlterPartitionReassignmentsRequest,
+    AlterPartitionReassignmentsResponse,
     CreatePartitionsRequest,
     CreatePartitionsResponse,
     CreateTopicsRequest,
@@ -37,6 +39,9 @@ from engine.common.requests.admin import (
     ElectLeadersResponse,
     IncrementalAlterConfigsRequest,
     IncrementalAlterConfigsResponse,
+    ListPartitionReassignmentsRequest,
+    ListPartitionReassignmentsResponse,
+    OngoingPartitionReassignment,
     PartitionResult,
     ReplicaState,
     TopicResult,
@@ -87,6 +92,8 @@ class ControllerApis:
             ApiKey.DESCRIBE_CONFIGS: self.handle_describe_configs,
             ApiKey.INCREMENTAL_ALTER_CONFIGS: self.handle_incremental_alter_configs,
             ApiKey.ELECT_LEADERS: self.handle_elect_leaders,
+            ApiKey.ALTER_PARTITION_REASSIGNMENTS: self.handle_alter_partition_reassignments,
+            ApiKey.LIST_PARTITION_REASSIGNMENTS: self.handle_list_partition_reassignments,
             ApiKey.DESCRIBE_CLUSTER: self.handle_describe_cluster,
             ApiKey.DESCRIBE_QUORUM: self.handle_describe_quorum,
         }
@@ -255,6 +262,54 @@ class ControllerApis:
             except KafkaError as exc:
                 results.append(PartitionResult(topic, partition, protocol_name(exc), exc.message))
         reply(ElectLeadersResponse(tuple(results)))
+
+    def handle_alter_partition_reassignments(
+        self, request: AlterPartitionReassignmentsRequest, reply: Reply
+    ) -> None:
+        """ReplicationControlManager.alterPartitionReassignments: each partition on its own."""
+        results = []
+        for topic in request.topics:
+            for partition in topic.partitions:
+                try:
+                    self.controller.alter_partition_reassignment(
+                        topic.name, partition.partition_index, partition.replicas
+                    )
+                    results.append(PartitionResult(topic.name, partition.partition_index))
+                except KafkaError as exc:
+                    results.append(
+                        PartitionResult(
+                            topic.name, partition.partition_index, protocol_name(exc), exc.message
+                        )
+                    )
+        reply(AlterPartitionReassignmentsResponse(tuple(results)))
+
+    def handle_list_partition_reassignments(
+        self, request: ListPartitionReassignmentsRequest, reply: Reply
+    ) -> None:
+        wanted = (
+            None
+            if request.topics is None
+            else [(t.name, p) for t in request.topics for p in t.partition_indexes]
+        )
+        try:
+            ongoing = self.controller.list_partition_reassignments(wanted)
+        except KafkaError as exc:
+            reply(ListPartitionReassignmentsResponse((), protocol_name(exc), exc.message))
+            return
+        reply(
+            ListPartitionReassignmentsResponse(
+                tuple(
+                    OngoingPartitionReassignment(
+                        name,
+                        number,
+                        registration.replicas,
+                        registration.adding_replicas,
+                        registration.removing_replicas,
+                    )
+                    for name, number, registration in ongoing
+                )
+            )
+        )
 
     def handle_describe_cluster(self, request: DescribeClusterRequest, reply: Reply) -> None:
         controller = self.controller

@@ -352,6 +352,17 @@ class Broker:
             # Kafka's BrokerMetadataPublisher: GroupCoordinator.onPartitionsDeleted.
             self.group_coordinator.on_topic_deleted(name)
 
+    def _stop_replica(self, tp: TopicPartition) -> None:
+        """This broker is no longer a replica (a reassignment removed it): Kafka's
+        `ReplicaManager.stopPartitions` drops the replica and answers what waited on it."""
+        partition = self.partitions.pop(tp, None)
+        if partition is None:
+            return
+        partition.fail_delayed_produces("NOT_LEADER_OR_FOLLOWER")
+        self.purgatory.forget_partition(tp)
+        if partition.is_leader:
+            self._notify_coordinators(False, partition)
+
     def _apply_partition(
         self, topic: str, number: int, registration: PartitionRegistration
     ) -> None:
@@ -361,7 +372,7 @@ class Broker:
         view.partitions[number] = registration
         tp = TopicPartition(topic, number)
         if self.id not in registration.replicas:
-            self.partitions.pop(tp, None)
+            self._stop_replica(tp)
             return
         partition = self.partitions.get(tp)
         if partition is None:

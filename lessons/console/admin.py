@@ -314,6 +314,51 @@ class ConsoleAdmin:
             entries.append(ConfigEntry(key, value, source, tuple(synonyms)))
         return entries
 
+    # --- partition reassignment (on the engine's admin client) ----------------------------
+
+    def cluster_node_ids(self) -> list[int]:
+        """DescribeCluster's nodes (registered, unfenced, running brokers), by id."""
+        try:
+            nodes = self.cluster.admin().describe_cluster().nodes
+        except KafkaError as exc:
+            raise _java_error(exc) from None
+        return sorted(n.id for n in nodes if not n.fenced)
+
+    def topic_replicas(self, name: str) -> dict[int, list[int]]:
+        """describeTopics: each partition's replicas, from a broker's metadata."""
+        try:
+            described = self.cluster.admin().describe_topics([name])[name]
+        except KafkaError as exc:
+            raise _java_error(exc) from None
+        return {p.partition: list(p.replicas) for p in described.partitions}
+
+    def alter_partition_reassignments(
+        self, reassignments: dict[TopicPartition, list[int] | None]
+    ) -> dict[TopicPartition, AdminError]:
+        """AlterPartitionReassignments: the partitions that failed, with their errors."""
+        outcome = self._call(
+            "alterPartitionReassignments",
+            self.cluster.admin().alter_partition_reassignments,
+            reassignments,
+        )
+        errors = {}
+        for tp in reassignments:
+            error = outcome.error(tp)
+            if error is not None:
+                errors[tp] = _java_error(error)
+        return errors
+
+    def list_partition_reassignments(
+        self, partitions: list[TopicPartition] | None = None
+    ) -> dict[TopicPartition, Any]:
+        return dict(
+            self._call(
+                "listPartitionReassignments",
+                self.cluster.admin().list_partition_reassignments,
+                partitions,
+            )
+        )
+
     # --- groups --------------------------------------------------------------------------
 
     def list_groups(self) -> list[str]:

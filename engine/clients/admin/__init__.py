@@ -29,6 +29,8 @@ from engine.common.requests.admin import (
     UNCLEAN,
     AlterableConfig,
     AlterConfigsResource,
+    AlterPartitionReassignmentsRequest,
+    AlterPartitionReassignmentsResponse,
     ConfigResource,
     CreatableTopic,
     CreatePartitionsRequest,
@@ -46,6 +48,11 @@ from engine.common.requests.admin import (
     ElectLeadersResponse,
     IncrementalAlterConfigsRequest,
     IncrementalAlterConfigsResponse,
+    ListPartitionReassignmentsRequest,
+    ListPartitionReassignmentsResponse,
+    ListPartitionReassignmentsTopic,
+    ReassignablePartition,
+    ReassignableTopic,
     ReplicaState,
 )
 from engine.common.requests.fetch import ListOffsetsRequest, ListOffsetsResponse
@@ -174,6 +181,33 @@ class QuorumInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class TopicPartitionInfo:
+    partition: int
+    leader: int | None
+    replicas: list[int]
+    isr: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class DescribedTopic:
+    """Kafka's `TopicDescription` (from Metadata): name, internal, partitions in order."""
+
+    name: str
+    internal: bool
+    partitions: list[TopicPartitionInfo]
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionReassignment:
+    """Kafka's `PartitionReassignment`: an ongoing reassignment's replicas (the target followed
+    by those being removed), and the replicas being added and removed."""
+
+    replicas: list[int]
+    adding_replicas: list[int]
+    removing_replicas: list[int]
+
+
+@dataclass(frozen=True, slots=True)
 class ConsumerGroupListing:
     group_id: str
     state: str
@@ -282,6 +316,9 @@ class AdminClient:
         elif method == "list_offsets":
             wanted = {TopicPartition(t, p): spec for t, p, spec in args["partitions"]}
             self.list_offsets(wanted, args["isolation_level"])
+        elif method == "alter_partition_reassignments":
+            wanted = {TopicPartition(t, p): r for t, p, r in args["reassignments"]}
+            self.alter_partition_reassignments(wanted)
         elif method in REPLAYED_AS_IS:
             getattr(self, method)(**args)
         else:
@@ -346,6 +383,35 @@ class AdminClient:
         assert isinstance(response, MetadataResponse)
         return sorted(t.name for t in response.topics if list_internal or not t.is_internal)
 
+    def describe_topics(self, topics: Iterable[str]) -> dict[str, DescribedTopic]:
+        """Metadata for the given topics from a running broker's cache (Kafka's
+        `describeTopics`); an unknown topic raises `UnknownTopicOrPartitionError`."""
+        names = list(topics)
+        broker_id = self._any_broker()
+        answer: list[object] = []
+        self.ctx.nodes.endpoint(broker_id).handle_request(
+            MetadataRequest(tuple(names), allow_auto_topic_creation=False), answer.append
+        )
+        response = answer[0]
+        assert isinstance(response, MetadataResponse)
+        out: dict[str, DescribedTopic] = {}
+        for topic in response.topics:
+            raise_for(topic.error, f"Topic '{topic.name}': {topic.error}")
+            out[topic.name] = DescribedTopic(
+                topic.name,
+                topic.is_internal,
+                [
+                    TopicPartitionInfo(
+                        p.partition_index,
+                        None if p.leader_id < 0 else p.leader_id,
+                        list(p.replica_nodes),
+                        list(p.isr_nodes),
+                    )
+                    for p in sorted(topic.partitions, key=lambda p: p.partition_index)
+                ],
+            )
+        return out
+
     # --- configs -----------------------------------------------------------------------------
 
     def describe_configs(self, topics: Iterable[str]) -> dict[str, list[ConfigEntry]]:
@@ -408,6 +474,60 @@ class AdminClient:
                 for r in response.replica_election_results
             }
         )
+
+    # --- partition reassignment (KIP-455) ----------------------------------------------------
+
+    def alter_partition_reassignments(
+        self, reassignments: Mapping[TopicPartition, Iterable[int] | None]
+    ) -> Outcome:
+        """Start (or replace) each partition's reassignment to the given replicas, or cancel its
+        ongoing one for None (Kafka's `Optional.empty()`). Per partition: "" or
+        INVALID_REPLICA_ASSIGNMENT, NO_REASSIGNMENT_IN_PROGRESS, UNKNOWN_TOPIC_OR_PARTITION."""
+        wanted = {tp: None if r is None else [int(b) for b in r] for tp, r in reassignments.items()}
+        self._record(
+            "alter_partition_reassignments",
+            {"reassignments": [[tp.topic, tp.partition, r] for tp, r in wanted.items()]},
+        )
+        topics: dict[str, list[ReassignablePartition]] = {}
+        for tp, replicas in wanted.items():
+            topics.setdefault(tp.topic, []).append(
+                ReassignablePartition(tp.partition, None if replicas is None else tuple(replicas))
+            )
+        request = AlterPartitionReassignmentsRequest(
+            tuple(ReassignableTopic(name, tuple(parts)) for name, parts in topics.items())
+        )
+        response = self._ask_controller(request)
+        assert isinstance(response, AlterPartitionReassignmentsResponse)
+        raise_for(response.error, response.error_message)
+        return Outcome(
+            {
+                TopicPartition(r.topic, r.partition_id): (r.error, r.error_message)
+                for r in response.responses
+            }
+        )
+
+    def list_partition_reassignments(
+        self, partitions: Iterable[TopicPartition] | None = None
+    ) -> dict[TopicPartition, PartitionReassignment]:
+        """The ongoing reassignments, of the given partitions or of all."""
+        topics = None
+        if partitions is not None:
+            by_topic: dict[str, list[int]] = {}
+            for tp in partitions:
+                by_topic.setdefault(tp.topic, []).append(tp.partition)
+            topics = tuple(
+                ListPartitionReassignmentsTopic(name, tuple(numbers))
+                for name, numbers in by_topic.items()
+            )
+        response = self._ask_controller(ListPartitionReassignmentsRequest(topics))
+        assert isinstance(response, ListPartitionReassignmentsResponse)
+        raise_for(response.error, response.error_message)
+        return {
+            TopicPartition(r.topic, r.partition_index): PartitionReassignment(
+                list(r.replicas), list(r.adding_replicas), list(r.removing_replicas)
+            )
+            for r in response.topics
+        }
 
     def describe_cluster(self) -> ClusterDescription:
         response = self._ask_controller(DescribeClusterRequest())
@@ -605,8 +725,11 @@ __all__ = [
     "ConfigEntry",
     "ConsumerGroupDescription",
     "ConsumerGroupListing",
+    "DescribedTopic",
     "NewTopic",
     "Outcome",
+    "PartitionReassignment",
     "QuorumInfo",
+    "TopicPartitionInfo",
     "raise_for",
 ]
