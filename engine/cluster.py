@@ -14,7 +14,7 @@ from random import Random
 from types import MappingProxyType
 from typing import Any
 
-from engine.checker import History
+from engine.checker import History, check
 from engine.clients.admin import AdminClient, NewTopic
 from engine.clients.apps.app_service import AppService
 from engine.clients.consumer.kafka_consumer import KafkaConsumer
@@ -199,7 +199,11 @@ class Cluster:
             broker.start()
         self.controller.on_connectivity_change()
         # The record of what was acknowledged and consumed, for `engine.checker.check`.
-        self.history = History(self)
+        self.history = History(
+            lambda: self.scheduler.now_ms,
+            self.limits.max_retained_records,
+            lambda history: check(self, history),
+        )
         self.taps.history = self.history
         # The components that live beside the brokers, wired in a fixed order (their timers are
         # scheduled in this order, so the order is part of the simulation).
