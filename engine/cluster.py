@@ -154,7 +154,11 @@ class Cluster:
         self._brokers: dict[int, Broker] = {}
         # The controller quorum's request handler: the admin APIs (CreateTopics, ...).
         self.controller_apis = ControllerApis(
-            self.controller, self.topic_defaults, self.limits, self.broker_ids
+            self.controller,
+            self.topic_defaults,
+            self.limits,
+            self.broker_ids,
+            frozenset(config or {}),
         )
         self.nodes = Nodes(self._brokers)
         self.taps = Taps(self.nodes)

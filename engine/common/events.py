@@ -41,6 +41,7 @@ class EventKind(StrEnum):
     TOPIC_DELETED = "topic_deleted"
     PARTITIONS_ADDED = "partitions_added"
     TOPIC_CONFIG_CHANGED = "topic_config_changed"
+    BROKER_CONFIG_CHANGED = "broker_config_changed"
     LEADER_ELECTED = "leader_elected"
     ISR_SHRUNK = "isr_shrunk"
     ISR_EXPANDED = "isr_expanded"
@@ -198,6 +199,12 @@ class IsrExpanded(TypedDict):
     isr: list[int]
     added: list[int]
     reason: str
+
+
+class BrokerConfigChanged(TypedDict):
+    broker: int | None  # None: the cluster-wide default (every broker)
+    changes: dict[str, Any]
+    deleted: list[str]
 
 
 class ReassignmentStarted(TypedDict):
@@ -603,6 +610,7 @@ PAYLOADS: Mapping[EventKind, type] = MappingProxyType(
         _K.TOPIC_DELETED: TopicDeleted,
         _K.PARTITIONS_ADDED: PartitionsAdded,
         _K.TOPIC_CONFIG_CHANGED: TopicConfigChanged,
+        _K.BROKER_CONFIG_CHANGED: BrokerConfigChanged,
         _K.LEADER_ELECTED: LeaderElected,
         _K.ISR_SHRUNK: IsrShrunk,
         _K.ISR_EXPANDED: IsrExpanded,

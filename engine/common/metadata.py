@@ -56,7 +56,9 @@ class BrokerRegistration:
 
 @dataclass(frozen=True, slots=True)
 class MetadataRecord:
-    """One committed change: kind is topic, partition, remove_topic, config, or broker."""
+    """One committed change: kind is topic, partition, remove_topic, config, broker, or
+    broker_config (a dynamic broker config layer: `topic` holds its entity, "" for every
+    broker, "1" for broker 1, and `config` the layer's keys)."""
 
     offset: int
     kind: str
@@ -66,3 +68,6 @@ class MetadataRecord:
     config: dict[str, Any] = field(default_factory=dict)
     broker: BrokerRegistration | None = None
     internal: bool = False
+    # topic and config records: the keys the topic sets itself (the others follow the brokers'
+    # defaults, which a broker's own dynamic config may change for the replicas it hosts).
+    overrides: frozenset[str] = frozenset()

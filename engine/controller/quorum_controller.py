@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from random import Random
 from typing import TYPE_CHECKING, Any
 
+from engine.common.config import TOPIC_BROKER_SYNONYMS
 from engine.common.metadata import (
     NO_LEADER,
     BrokerRegistration,
@@ -86,6 +87,10 @@ class QuorumController:
         self._rebalance_timer: Timer | None = None
         self._quorum_lost = False
         self._disconnected: set[int] = set()
+        # Dynamic broker configs by entity ("" for every broker, "1" for broker 1), and the
+        # broker config the cluster was made with, which deleting a dynamic key returns to.
+        self.broker_configs: dict[str, dict[str, Any]] = {}
+        self.static_config = dict(config)
         self.network.on_change.append(self.check_quorum)
         self.network.on_change.append(self.on_connectivity_change)
         self._schedule_leader_rebalance()
@@ -254,7 +259,12 @@ class QuorumController:
         for topic in self.topics.values():
             records.append(
                 MetadataRecord(
-                    0, "topic", topic=topic.name, config=dict(topic.config), internal=topic.internal
+                    0,
+                    "topic",
+                    topic=topic.name,
+                    config=dict(topic.config),
+                    internal=topic.internal,
+                    overrides=frozenset(topic.overrides),
                 )
             )
             for partition, registration in topic.partitions.items():
@@ -267,6 +277,8 @@ class QuorumController:
                         registration=registration,
                     )
                 )
+        for entity, layer in sorted(self.broker_configs.items()):
+            records.append(MetadataRecord(0, "broker_config", topic=entity, config=dict(layer)))
         return self.metadata_offset, records
 
     def _set_partition(
@@ -772,7 +784,15 @@ class QuorumController:
         )
         self._next_topic_id += 1
         self.topics[name] = topic
-        self._commit(self._next_record("topic", topic=name, config=dict(config), internal=internal))
+        self._commit(
+            self._next_record(
+                "topic",
+                topic=name,
+                config=dict(config),
+                internal=internal,
+                overrides=frozenset(topic.overrides),
+            )
+        )
         for partition, replicas in enumerate(assignments):
             self._set_partition(
                 name,
@@ -833,10 +853,80 @@ class QuorumController:
         topic.config.update(config)
         removed = set(deleted)
         topic.overrides = (topic.overrides | set(config)) - removed
-        self._commit(self._next_record("config", topic=name, config=dict(topic.config)))
+        self._commit(
+            self._next_record(
+                "config",
+                topic=name,
+                config=dict(topic.config),
+                overrides=frozenset(topic.overrides),
+            )
+        )
         self.emit("topic_config_changed", {"topic": name, "changes": dict(config)})
         if config.get("unclean.leader.election.enable"):
             self.try_unclean_elections(name)
+
+    # --- dynamic broker configs (IncrementalAlterConfigs on BROKER resources) -----------------
+
+    def alter_broker_config(
+        self,
+        entity: str,
+        sets: dict[str, Any],
+        deletes: Iterable[str],
+        topic_defaults: dict[str, Any],
+    ) -> None:
+        """Commit one entity's dynamic broker config layer (validated by the caller) and apply
+        it: the cluster default changes the broker defaults every topic follows (the topics'
+        effective configs and the controller's unclean-election rule); a broker's own layer is
+        applied by that broker to the replicas it hosts."""
+        self.require_quorum()
+        layer = dict(self.broker_configs.get(entity, {}))
+        removed = [k for k in deletes if k in layer]
+        for key in removed:
+            del layer[key]
+        layer.update(sets)
+        if layer:
+            self.broker_configs[entity] = layer
+        else:
+            self.broker_configs.pop(entity, None)
+        self._commit(self._next_record("broker_config", topic=entity, config=dict(layer)))
+        if entity == "":
+            self._apply_cluster_defaults([*sets, *removed], topic_defaults)
+        self.emit(
+            "broker_config_changed",
+            {
+                "broker": None if entity == "" else int(entity),
+                "changes": dict(sets),
+                "deleted": removed,
+            },
+        )
+
+    def _apply_cluster_defaults(self, keys: list[str], topic_defaults: dict[str, Any]) -> None:
+        layer = self.broker_configs.get("", {})
+        for key in keys:
+            self.config[key] = layer.get(key, self.static_config[key])
+        changed = {
+            topic_key: self.config[broker_key]
+            for topic_key, broker_key in TOPIC_BROKER_SYNONYMS.items()
+            if broker_key in keys
+        }
+        topic_defaults.update(changed)
+        for topic in self.topics.values():
+            follows = {k: v for k, v in changed.items() if k not in topic.overrides}
+            if not follows or all(topic.config.get(k) == v for k, v in follows.items()):
+                continue
+            topic.config.update(follows)
+            self._commit(
+                self._next_record(
+                    "config",
+                    topic=topic.name,
+                    config=dict(topic.config),
+                    overrides=frozenset(topic.overrides),
+                )
+            )
+            if follows.get("unclean.leader.election.enable"):
+                # DynamicLogConfig.reconfigure: enabling it cluster-wide elects leaderless
+                # partitions at once.
+                self.try_unclean_elections(topic.name)
 
 
 def _copy_broker(registration: BrokerRegistration) -> BrokerRegistration:

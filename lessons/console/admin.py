@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine import Cluster, TopicPartition
-from engine.common.config import BROKER, TOPIC, TOPIC_BROKER_SYNONYMS
+from engine.common.config import TOPIC, TOPIC_BROKER_SYNONYMS
 from engine.common.config import _parse_value as parse_config_value
 from engine.common.metadata import NO_LEADER
 from engine.common.topic_admin import INTERNAL_TOPICS, LEGAL_TOPIC, MAX_TOPIC_LENGTH
@@ -298,21 +298,42 @@ class ConsoleAdmin:
             self._call("incrementalAlterConfigs", self.cluster.alter_topic_config, name, changes)
 
     def broker_config_entries(self, broker_id: int | None, describe_all: bool) -> list[ConfigEntry]:
-        """DescribeConfigs for a broker: the simulation has no dynamic broker configs, so
-        without --all nothing is listed; with --all every broker setting, static (given when the
-        cluster was made) or default."""
-        if not describe_all:
-            return []
-        static = self.cluster._constructor.get("config") or {}
-        entries = []
-        for key in sorted(BROKER.keys):
-            value = config_text(self.cluster.broker_config[key])
-            source = "STATIC_BROKER_CONFIG" if key in static else "DEFAULT_CONFIG"
-            synonyms = [(source, key, value)]
-            if source == "STATIC_BROKER_CONFIG":
-                synonyms.append(("DEFAULT_CONFIG", key, config_text(BROKER.keys[key].default)))
-            entries.append(ConfigEntry(key, value, source, tuple(synonyms)))
-        return entries
+        """DescribeConfigs (with synonyms) for a broker, or for the cluster default when
+        `broker_id` is None, on the engine's admin client. Without --all, only what is set at
+        that level: DYNAMIC_BROKER_CONFIG for a broker, DYNAMIC_DEFAULT_BROKER_CONFIG for the
+        default (ConfigCommand's source filter)."""
+        entity = "" if broker_id is None else str(broker_id)
+        try:
+            described = self.cluster.admin().describe_broker_configs([entity])[entity]
+        except KafkaError as exc:
+            raise _java_error(exc) from None
+        wanted = "DYNAMIC_BROKER_CONFIG" if entity else "DYNAMIC_DEFAULT_BROKER_CONFIG"
+        return [
+            ConfigEntry(
+                e.name,
+                config_text(e.value),
+                e.source,
+                tuple((src, name, config_text(value)) for src, name, value in e.synonyms),
+            )
+            for e in sorted(described, key=lambda e: e.name)
+            if describe_all or e.source == wanted
+        ]
+
+    def alter_broker_configs(
+        self, broker_id: int | None, set_: dict[str, str], delete: list[str]
+    ) -> None:
+        """IncrementalAlterConfigs on a BROKER resource (None: every broker's default)."""
+        entity = "" if broker_id is None else str(broker_id)
+        outcome = self._call(
+            "incrementalAlterConfigs",
+            self.cluster.admin().alter_broker_configs,
+            entity,
+            set_,
+            delete,
+        )
+        error = outcome.error(entity)
+        if error is not None:
+            raise _java_error(error)
 
     # --- partition reassignment (on the engine's admin client) ----------------------------
 

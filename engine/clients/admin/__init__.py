@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from engine.common.records import TopicPartition
 from engine.common.requests import Reply, Request
 from engine.common.requests.admin import (
+    BROKER_RESOURCE,
     DELETE,
     PREFERRED,
     SET,
@@ -107,6 +108,7 @@ REPLAYED_AS_IS = frozenset(
         "describe_consumer_groups",
         "delete_consumer_groups",
         "list_consumer_group_offsets",
+        "alter_broker_configs",
     )
 )
 
@@ -147,6 +149,19 @@ class ConfigEntry:
     name: str
     value: Any
     is_default: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerConfigEntry:
+    """One broker config as DescribeConfigs gives it (with synonyms): the value in effect, its
+    source (DYNAMIC_BROKER_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG, STATIC_BROKER_CONFIG or
+    DEFAULT_CONFIG), whether it can change while the cluster runs, and every level's value."""
+
+    name: str
+    value: Any
+    source: str
+    read_only: bool
+    synonyms: list[tuple[str, str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -452,6 +467,67 @@ class AdminClient:
             {r.resource.resource_name: (r.error, r.error_message) for r in response.responses}
         )
 
+    def describe_broker_configs(
+        self, entities: Iterable[str]
+    ) -> dict[str, list[BrokerConfigEntry]]:
+        """DescribeConfigs for BROKER resources: "1" is broker 1 (every key), "" the cluster
+        default (the keys set there). A broker that is not registered answers nothing: Kafka's
+        client times out waiting for a node assignment."""
+        names = [str(e) for e in entities]
+        for name in names:
+            if self._unregistered(name):
+                raise KafkaTimeoutError(
+                    "Timed out waiting for a node assignment. Call: describeConfigs"
+                )
+        request = DescribeConfigsRequest(
+            tuple(ConfigResource(BROKER_RESOURCE, name) for name in names)
+        )
+        response = self._ask_controller(request)
+        assert isinstance(response, DescribeConfigsResponse)
+        out: dict[str, list[BrokerConfigEntry]] = {}
+        for result in response.results:
+            raise_for(result.error, result.error_message)
+            out[result.resource.resource_name] = [
+                BrokerConfigEntry(c.name, c.value, c.source, c.read_only, list(c.synonyms))
+                for c in result.configs
+            ]
+        return out
+
+    def alter_broker_configs(
+        self,
+        entity: str,
+        configs: Mapping[str, Any],
+        delete: Iterable[str] = (),
+    ) -> Outcome:
+        """IncrementalAlterConfigs on one BROKER resource ("1" or "" for every broker): SET
+        `configs`, DELETE `delete`. Keys that cannot change at run time are refused with
+        INVALID_REQUEST, as Kafka's broker refuses them."""
+        entity = str(entity)
+        sets = dict(configs)
+        deletes = list(delete)
+        self._record("alter_broker_configs", {"entity": entity, "configs": sets, "delete": deletes})
+        if (
+            entity
+            and entity.lstrip("-").isdigit()
+            and int(entity) not in self.ctx.nodes.broker_ids()
+        ):
+            raise KafkaTimeoutError(
+                "Timed out waiting for a node assignment. Call: incrementalAlterConfigs"
+            )
+        ops = [AlterableConfig(k, SET, v) for k, v in sets.items()]
+        ops += [AlterableConfig(k, DELETE) for k in deletes]
+        resource = AlterConfigsResource(ConfigResource(BROKER_RESOURCE, entity), tuple(ops))
+        response = self._ask_controller(IncrementalAlterConfigsRequest((resource,)))
+        assert isinstance(response, IncrementalAlterConfigsResponse)
+        return Outcome(
+            {r.resource.resource_name: (r.error, r.error_message) for r in response.responses}
+        )
+
+    def _unregistered(self, entity: str) -> bool:
+        """A broker id no broker of the cluster has (no node to send the request to)."""
+        digits = entity.lstrip("-")
+        return bool(digits.isdigit()) and int(entity) not in self.ctx.nodes.broker_ids()
+
     # --- elections, the cluster, the quorum --------------------------------------------------
 
     def elect_leaders(self, election_type: str, partitions: Iterable[TopicPartition]) -> Outcome:
@@ -721,6 +797,7 @@ def _group_message(group_id: str, error: str) -> str | None:
 
 __all__ = [
     "AdminClient",
+    "BrokerConfigEntry",
     "ClusterDescription",
     "ConfigEntry",
     "ConsumerGroupDescription",

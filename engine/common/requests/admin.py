@@ -108,6 +108,10 @@ class DescribeConfigsResourceResult:
     # for a default inherited from the broker.
     is_default: bool
     read_only: bool = False
+    # Kafka's ConfigSource of the value in effect, and its synonyms in precedence order as
+    # (source, name, value): filled for BROKER resources.
+    source: str = ""
+    synonyms: tuple[tuple[str, str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
