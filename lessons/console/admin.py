@@ -1,8 +1,16 @@
-"""The console's one door into the cluster: an Admin-client-shaped adapter over the engine facade.
+"""The console's one door into the cluster: an Admin-client-shaped adapter the tools call.
 
-Every tool talks to the cluster through `ConsoleAdmin` only, so when the engine grows its own admin
-client (issue #10) this is the one file to change. Answers and errors are shaped as Kafka's Admin
-client gives them to the tools: errors carry Kafka's exception class and message.
+What changes the cluster goes through the engine's admin client (`cluster.admin()`, Kafka's Admin
+API on the request catalogue): CreateTopics, DeleteTopics, CreatePartitions,
+IncrementalAlterConfigs (topics and brokers), DescribeConfigs for brokers, ElectLeaders,
+DescribeCluster, AlterPartitionReassignments and ListPartitionReassignments, and the topics'
+replica lists for the reassignment tool (Metadata). The operator views the tools print
+(describe a topic with its offsets, describe a group with its lag, list topics, ListOffsets by
+timestamp, the group commands and the quorum) still read the facade: they answer from every
+replica's log and the controller's image at once, while the Admin API answers from a broker's
+metadata cache a network hop later and runs the clock to find coordinators, which would change
+what those lines print. Answers and errors are shaped as Kafka's Admin client gives them to the
+tools: errors carry Kafka's exception class and message.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine import Cluster, TopicPartition
+from engine.clients.admin import AdminClient, NewTopic
 from engine.common.config import TOPIC, TOPIC_BROKER_SYNONYMS
 from engine.common.config import _parse_value as parse_config_value
 from engine.common.metadata import NO_LEADER
@@ -124,13 +133,17 @@ class ConsoleAdmin:
 
     def live_brokers(self) -> set[int]:
         """DescribeCluster's nodes: registered, unfenced brokers that are running."""
-        return {b.id for b in self.cluster.brokers() if b.alive and not b.fenced}
+        return set(self.cluster_node_ids())
 
     def require_quorum(self, call: str) -> None:
         if not self.cluster.controller.has_quorum():
             raise AdminError(
                 "TimeoutException", f"Timed out waiting for a node assignment. Call: {call}"
             )
+
+    def _admin(self) -> AdminClient:
+        """The engine's admin client (Kafka's Admin API on the request catalogue)."""
+        return self.cluster.admin()
 
     def _call(self, call: str, fn: Any, *args: Any) -> Any:
         """One admin request. Without an active controller the broker keeps forwarding it for
@@ -194,10 +207,11 @@ class ConsoleAdmin:
                 "registered.",
             )
         parsed = self.validate_topic_configs(configs)
-        self._call("createTopics", self.cluster.create_topic, name, count, factor, parsed or None)
+        new_topic = NewTopic(name, count, factor, parsed or None)
+        self._call("createTopics", lambda: self._admin().create_topics([new_topic]).all())
 
     def delete_topic(self, name: str) -> None:
-        self._call("deleteTopics", self.cluster.delete_topic, name)
+        self._call("deleteTopics", lambda: self._admin().delete_topics([name]).all())
 
     def create_partitions(self, name: str, total: int) -> None:
         current = len(self.describe_topic(name).partitions)
@@ -211,7 +225,7 @@ class ConsoleAdmin:
                 f"The topic {name} currently has {current} partition(s); {total} would not be "
                 "an increase.",
             )
-        self._call("createPartitions", self.cluster.add_partitions, name, total)
+        self._call("createPartitions", lambda: self._admin().create_partitions({name: total}).all())
 
     # --- configs -------------------------------------------------------------------------
 
@@ -286,16 +300,23 @@ class ConsoleAdmin:
                 "UnknownTopicOrPartitionException",
                 "This server does not host this topic-partition.",
             )
-        changes: dict[str, Any] = {}
         for key in delete:
             if key not in TOPIC.keys:
                 raise AdminError(
                     "InvalidConfigurationException", f"Unknown topic config name: {key}"
                 )
-            changes[key] = None  # the topic's own setting goes; the broker's default applies
-        changes.update(self.validate_topic_configs(set_))
-        if changes:
-            self._call("incrementalAlterConfigs", self.cluster.alter_topic_config, name, changes)
+        sets = self.validate_topic_configs(set_)
+        # A key both set and deleted is set (the facade's alter_topic_config rule).
+        deleted = [k for k in dict.fromkeys(delete) if k not in sets]
+        if sets or deleted:
+            self._call(
+                "incrementalAlterConfigs",
+                lambda: (
+                    self._admin()
+                    .incremental_alter_configs({name: sets}, delete={name: deleted})
+                    .all()
+                ),
+            )
 
     def broker_config_entries(self, broker_id: int | None, describe_all: bool) -> list[ConfigEntry]:
         """DescribeConfigs (with synonyms) for a broker, or for the cluster default when
@@ -456,7 +477,7 @@ class ConsoleAdmin:
             if every and not self._election_needed(tp, election_type):
                 continue
             try:
-                self.cluster.elect_leaders(tp.topic, tp.partition, election_type)
+                self._admin().elect_leaders(election_type, [tp]).all()
                 results[tp] = None
             except KafkaError as exc:
                 if type(exc).__name__ == "ClusterUnavailableError":  # the request timed out
