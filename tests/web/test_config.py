@@ -54,7 +54,9 @@ def test_redis_url_switches_the_channel_layer() -> None:
     )
     redis_layer = config.channel_layers("redis://127.0.0.1:6390/2")["default"]
     assert redis_layer["BACKEND"] == "channels_redis.core.RedisChannelLayer"
-    assert redis_layer["CONFIG"]["hosts"] == ["redis://127.0.0.1:6390/2"]
+    assert redis_layer["CONFIG"]["hosts"] == [
+        {"address": "redis://127.0.0.1:6390/2", "socket_timeout": config.REDIS_SOCKET_TIMEOUT_S}
+    ]
 
 
 def test_celery_runs_on_files_without_redis_and_on_redis_with_it(tmp_path: Path) -> None:
