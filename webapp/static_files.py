@@ -18,8 +18,19 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 from whitenoise.middleware import WhiteNoiseMiddleware
+
+
+class _WhiteNoiseSettings:
+    """Django's settings as WhiteNoise reads them; serving from source (the finders), it does
+    not look in STATIC_ROOT (which need not exist then)."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "STATIC_ROOT" and getattr(settings, "WHITENOISE_USE_FINDERS", False):
+            return None
+        return getattr(settings, name)
 
 
 class StaticFilesMiddleware:
@@ -28,7 +39,7 @@ class StaticFilesMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         self.get_response = get_response
-        self.whitenoise = WhiteNoiseMiddleware(get_response=None)
+        self.whitenoise = WhiteNoiseMiddleware(get_response=None, settings=_WhiteNoiseSettings())
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
             markcoroutinefunction(self)

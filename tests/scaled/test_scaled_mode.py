@@ -20,6 +20,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,6 @@ import pytest
 import redis
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.scaled.servers import postgres_server, redis_server
 from tests.web.support import ROOT, LiveServer, free_port, stop_process
 
 pytestmark = [pytest.mark.scaled, pytest.mark.redis]
@@ -66,44 +66,52 @@ class Stack:
 
 def _manage(env: dict[str, str], *args: str) -> None:
     subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True
+        [sys.executable, "manage.py", *args, "--noinput"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
     )
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, postgres_url: str, redis_url: str
+) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("scaled")
-    with postgres_server() as database_url, redis_server() as redis_url:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_"))}
-        env |= {
-            "DJANGO_SETTINGS_MODULE": "webapp.settings",
-            "DJANGO_SECRET_KEY": "scaled-mode-test-key",
-            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "KAFKA_DOJO_DATA_DIR": str(tmp),
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "KAFKA_DOJO_HOSTS": "worker",
-            "KAFKA_DOJO_STATIC": "collected",
-        }
-        _manage(env, "migrate", "--noinput")
-        _manage(env, "collectstatic", "--noinput")
-        daphnes = []
-        for name in ("a", "b"):
-            port = free_port()
-            daphnes.append(
-                LiveServer(f"http://127.0.0.1:{port}", port, env, tmp / f"daphne-{name}.log")
-            )
-        scaled = Stack(env, database_url, redis_url, daphnes, tmp / "worker.log")
-        try:
-            scaled.start_worker()
-            for daphne in daphnes:
-                daphne.start()
-            yield scaled
-        finally:
-            for daphne in daphnes:
-                daphne.stop()
-            if scaled.worker is not None and scaled.worker.poll() is None:
-                stop_process(scaled.worker, timeout_s=20)
+    database_url = postgres_url
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_"))}
+    env |= {
+        "DJANGO_SETTINGS_MODULE": "webapp.settings",
+        "DJANGO_SECRET_KEY": "scaled-mode-test-key",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "KAFKA_DOJO_DATA_DIR": str(tmp),
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "KAFKA_DOJO_HOSTS": "worker",
+        "KAFKA_DOJO_STATIC": "collected",
+    }
+    with ThreadPoolExecutor() as pool:  # independent: run side by side
+        list(pool.map(lambda args: _manage(env, *args), [["migrate"], ["collectstatic"]]))
+    daphnes = []
+    for name in ("a", "b"):
+        port = free_port()
+        daphnes.append(
+            LiveServer(f"http://127.0.0.1:{port}", port, env, tmp / f"daphne-{name}.log")
+        )
+    scaled = Stack(env, database_url, redis_url, daphnes, tmp / "worker.log")
+    try:
+        with ThreadPoolExecutor() as pool:  # each waits for its own process to be ready
+            for started in [pool.submit(scaled.start_worker)] + [
+                pool.submit(daphne.start) for daphne in daphnes
+            ]:
+                started.result()
+        yield scaled
+    finally:
+        for daphne in daphnes:
+            daphne.stop()
+        if scaled.worker is not None and scaled.worker.poll() is None:
+            stop_process(scaled.worker, timeout_s=20)
 
 
 def _new_sandbox(server: LiveServer) -> tuple[str, str]:
