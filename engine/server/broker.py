@@ -109,6 +109,7 @@ class Broker:
         # start): its next timer, or None while it is dormant, and since when it is.
         self._isr_check_timer: Timer | None = None
         self._isr_check_phase_ms = 0
+        self._isr_interval_ms = 0
         self._isr_dormant_since: int | None = None
         # Coordinators living on this broker, attached by later modules.
         # The coordinators this broker hosts; the facade wires them once every broker exists.
@@ -166,6 +167,7 @@ class Broker:
         self._heartbeat_timer = None
         self.wake_heartbeats(at_once=True)
         self._isr_check_phase_ms = self.now_ms
+        self._isr_interval_ms = int(self.config["replica.lag.time.max.ms"]) // 2
         self._isr_dormant_since = None
         self._schedule_isr_check(self.now_ms + self._isr_check_interval())
         self._every(
@@ -229,7 +231,8 @@ class Broker:
         self._timers.append(self.ctx.scheduler.call_later(delay, tick))
 
     def _isr_check_interval(self) -> int:
-        return int(self.config["replica.lag.time.max.ms"]) // 2
+        """replica.lag.time.max.ms / 2, as it was when the broker started."""
+        return self._isr_interval_ms
 
     def _schedule_isr_check(self, due_ms: int) -> None:
         incarnation = self.incarnation
@@ -440,7 +443,7 @@ class Broker:
 
     def _apply_record(self, record: MetadataRecord) -> None:
         self._apply_metadata_record(record)
-        if record.kind in ("topic", "config", "partition"):
+        if record.kind in ("topic", "config", "broker_config", "partition"):
             # A replica or its config changed: a sleeping cleaner or timed-out transactions
             # check may have work again.
             if self.log_cleaner is not None:

@@ -137,10 +137,12 @@ class LogCleaner:
         # a pass schedules nothing, so they always ran back to back). It sleeps while no pass
         # could do anything, since `_dormant_since`, until `wake`.
         self._dormant_since: int | None = None
+        self._backoff_ms = max(1, int(self.broker_config["log.cleaner.backoff.ms"]))
         self._schedule(ctx.now_ms + self._backoff())
 
     def _backoff(self) -> int:
-        return max(1, int(self.broker_config["log.cleaner.backoff.ms"]))
+        """log.cleaner.backoff.ms as it was when the cluster was built."""
+        return self._backoff_ms
 
     def _schedule(self, due_ms: int) -> None:
         def tick() -> None:

@@ -484,12 +484,14 @@ class TransactionService:
         # The timed-out transactions check sleeps while it could find nothing: no broker holds
         # a partition of the state topic, so no coordinator has loaded or holds a transaction.
         self._dormant_since: int | None = None
+        self._check_interval_ms = int(
+            broker_config["transaction.abort.timed.out.transaction.cleanup.interval.ms"]
+        )
         self._schedule_timeout_check(ctx.now_ms + self._check_interval())
 
     def _check_interval(self) -> int:
-        return int(
-            self.broker_config["transaction.abort.timed.out.transaction.cleanup.interval.ms"]
-        )
+        """The check's interval as it was when the cluster was built."""
+        return self._check_interval_ms
 
     def _schedule_timeout_check(self, due_ms: int) -> None:
         def tick() -> None:
