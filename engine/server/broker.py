@@ -530,14 +530,15 @@ class Broker:
         append_time = config["message.timestamp.type"] == "LogAppendTime"
         records = []
         max_timestamp = -1
-        for index, record in enumerate(batch.records):
+        offset = base
+        for record in batch.records:
             timestamp = now if append_time else record.timestamp
             records.append(
-                Record(
-                    base + index, timestamp, record.key, record.value, record.headers, record.size
-                )
+                Record(offset, timestamp, record.key, record.value, record.headers, record.size)
             )
-            max_timestamp = max(max_timestamp, timestamp)
+            offset += 1
+            if timestamp > max_timestamp:
+                max_timestamp = timestamp
         stored = RecordBatch(
             base_offset=base,
             records=records,

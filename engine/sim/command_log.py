@@ -52,8 +52,10 @@ def log_entry(op: str, args: dict[str, Any]) -> dict[str, Any]:
     # Plain values and bytes (immutable) are kept as they are and made JSON-safe by export_log;
     # anything mutable is copied into its JSON form now.
     entry = {"op": op}
+    entry.update(args)  # the same keys in the same order; replaced in place below if needed
     for name, value in args.items():
-        entry[name] = value if type(value) in _LOGGED_AS_IS else _jsonable(value)
+        if type(value) not in _LOGGED_AS_IS:
+            entry[name] = _jsonable(value)
     return entry
 
 

@@ -50,7 +50,10 @@ class FutureRecordMetadata:
         self._done = False
         self.id = future_id
         self.tp = tp
-        self.callbacks: list[Callable[[RecordMetadata | None, KafkaError | None], None]] = []
+        # Made on the first add_callback: most sends never get one.
+        self.callbacks: list[Callable[[RecordMetadata | None, KafkaError | None], None]] | None = (
+            None
+        )
 
     def done(self) -> bool:
         return self._done
@@ -76,14 +79,17 @@ class FutureRecordMetadata:
         self._value = value
         self._error = error
         self._producer._pending.pop(self.id, None)
-        for callback in self.callbacks:
-            callback(value, error)
+        if self.callbacks is not None:
+            for callback in self.callbacks:
+                callback(value, error)
 
     def add_callback(
         self, callback: Callable[[RecordMetadata | None, KafkaError | None], None]
     ) -> None:
         if self._done:
             callback(self._value, self._error)
+        elif self.callbacks is None:
+            self.callbacks = [callback]
         else:
             self.callbacks.append(callback)
 
@@ -239,10 +245,11 @@ class KafkaProducer(ClientBase):
         # A cheap bound first (batch header, varints, key and value): the exact estimate only
         # matters near the limits.
         size = _SIZE_SLACK + (len(key) if key else 0) + (len(value) if value else 0)
+        ctx = self.ctx
         if (
             header_tuple
             or size > self._max_request_size
-            or size > self.ctx.limits.max_record_bytes
+            or size > ctx.limits.max_record_bytes
             or size > self.buffer_pool.total_memory
         ):
             size = estimate_size_in_bytes_upper_bound(key, value, header_tuple)
@@ -267,11 +274,13 @@ class KafkaProducer(ClientBase):
             return future
         if size > self.ctx.limits.max_record_bytes:
             self.ctx.limits.check_record(size)
-        started_ms = self.ctx.scheduler.now_ms  # max.block.ms covers the metadata wait too
+        scheduler = ctx.scheduler
+        started_ms = now = scheduler.now_ms  # max.block.ms covers the metadata wait too
         infos = self.topics.get(topic)
         if infos is None:
             infos = self._wait_on_metadata(topic)
-        elif self.now_ms - self.last_metadata_ms >= self._metadata_max_age_ms:
+            now = scheduler.now_ms
+        elif now - self.last_metadata_ms >= self._metadata_max_age_ms:
             self.request_metadata_update()  # metadata.max.age.ms: learn new partitions and leaders
         if infos is None:
             error = self.topic_errors.get(topic)
@@ -296,11 +305,12 @@ class KafkaProducer(ClientBase):
                 )
             chosen = partition
         elif key is not None and not self._ignore_keys:
-            chosen = self._partition_for_key(key, count)
+            found = self._key_partitions.get((key, count))
+            chosen = self._partition_for_key(key, count) if found is None else found
         else:
             chosen = -1  # the sticky partitioner chooses in _append
         sticky = partition is None and (key is None or self._ignore_keys)
-        timestamp = self.now_ms if timestamp_ms is None else int(timestamp_ms)
+        timestamp = now if timestamp_ms is None else int(timestamp_ms)
         if not self._append(
             topic,
             chosen,
@@ -317,7 +327,7 @@ class KafkaProducer(ClientBase):
             return future
         self.sent_records += 1
         assert future.tp is not None
-        self.ctx.taps.on_client_send(self, future.tp)
+        ctx.taps.on_client_send(self, future.tp)
         return future
 
     def _append(
@@ -346,12 +356,16 @@ class KafkaProducer(ClientBase):
         partitioner = self._sticky(topic) if sticky else None
         available = self._available(topic) if partitioner is not None else []
         allocated = 0
+        known = self._topic_partitions.get(topic)
+        if known is None or len(known) != count:
+            known = self._tp_list(topic, count)
         while True:
             if partitioner is not None:
                 chosen = partitioner.peek_current_partition(count, available)
-            known = self._topic_partitions.get(topic)
-            if known is None or len(known) != count:
-                known = self._tp_list(topic, count)
+                # Time may have passed while waiting for memory: the partitions may have grown.
+                known = self._topic_partitions.get(topic)
+                if known is None or len(known) != count:
+                    known = self._tp_list(topic, count)
             tp = known[chosen]
             if partitioner is not None and self._partition_changed(
                 partitioner, tp, count, available
@@ -378,10 +392,12 @@ class KafkaProducer(ClientBase):
             # Kafka's RecordAppendResult: a full batch, or more than one, wakes the sender now.
             queue = accumulator.batches[tp]
             last = queue[-1]
+            now = self.ctx.scheduler.now_ms
             if last.closed or len(queue) > 1:
-                self.sender.wake(0)
+                self.sender.wake_at(now)
             else:
-                self.sender.wake(max(0, last.created_ms + self.linger_ms - self.now_ms))
+                due = last.created_ms + self.linger_ms
+                self.sender.wake_at(due if due > now else now)
             if partitioner is not None:
                 # Kafka's allBatchesFull: while the last batch is open, switching waits.
                 partitioner.update_partition_info(

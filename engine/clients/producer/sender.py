@@ -50,11 +50,15 @@ class Sender:
         self._pid_in_flight = False
 
     def wake(self, delay_ms: int) -> None:
-        due = self._producer.now_ms + delay_ms
-        if self._timer is not None and not self._timer.cancelled and self._due <= due:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
+        self.wake_at(self._producer.ctx.scheduler.now_ms + delay_ms)
+
+    def wake_at(self, due: int) -> None:
+        """Run at `due` at the latest (an earlier wake-up already scheduled stands)."""
+        timer = self._timer
+        if timer is not None:
+            if self._due <= due and not timer.cancelled:
+                return
+            timer.cancel()
         self._due = due
         self._timer = self._producer.ctx.scheduler.call_at(due, self.run)
 
@@ -247,10 +251,21 @@ class Sender:
     def complete_batch(self, batch: ProducerBatch, base_offset: int) -> None:
         producer = self._producer
         batch.done = True
-        tp = batch.tp
-        for index, (record, future) in enumerate(zip(batch.records, batch.futures, strict=True)):
-            offset = base_offset + index if base_offset >= 0 else -1
-            future._complete(RecordMetadata(tp.topic, tp.partition, offset, record.timestamp), None)
+        topic, partition = batch.tp
+        pending = producer._pending
+        make = tuple.__new__  # RecordMetadata's own constructor, without its Python-level call
+        offset = base_offset if base_offset >= 0 else -1
+        for record, future in zip(batch.records, batch.futures, strict=True):
+            value = make(RecordMetadata, (topic, partition, offset, record.timestamp))
+            if base_offset >= 0:
+                offset += 1
+            if future.callbacks is not None or future._done:
+                future._complete(value, None)
+                continue
+            # FutureRecordMetadata._complete without callbacks, inline: one per record sent.
+            future._done = True
+            future._value = value
+            pending.pop(future.id, None)
         producer.acked_records += len(batch.records)
         producer.release_buffer(batch)  # Kafka deallocates once the callbacks ran
         producer.ctx.taps.on_batch_acknowledged(producer, batch, base_offset)
