@@ -356,11 +356,18 @@ class KafkaConsumer(ClientBase):
                 self.completed.popleft()
                 continue
             before = len(out)
-            while chunk.records and len(out) < limit:
-                record = chunk.records.popleft()
-                out.append(record)
-                chunk.fetch_position = record.offset + 1
-                self.positions[chunk.tp] = record.offset + 1
+            buffered = chunk.records
+            take = min(limit - before, len(buffered))
+            if take == len(buffered):
+                out.extend(buffered)
+                buffered.clear()
+            else:
+                popleft = buffered.popleft
+                out.extend([popleft() for _ in range(take)])
+            if take > 0:
+                # The position follows the last record handed out.
+                chunk.fetch_position = out[-1].offset + 1
+                self.positions[chunk.tp] = chunk.fetch_position
             if len(out) > before:
                 # The epoch of the record before the position (Kafka's FetchPosition.offsetEpoch).
                 self._note_epoch(chunk, chunk.epochs[len(chunk.epochs) - len(chunk.records) - 1])
@@ -464,6 +471,7 @@ class KafkaConsumer(ClientBase):
         records: deque[ConsumerRecord] = deque()
         epochs: list[int] = []
         last_epoch = -1
+        topic, partition = tp
         aborted = _AbortedFilter(data.aborted) if self.isolation_level == "read_committed" else None
         next_offset = fetch_offset
         for batch in data.batches:
@@ -475,7 +483,30 @@ class KafkaConsumer(ClientBase):
                 continue
             if aborted is not None and aborted.is_aborted(batch):
                 continue
-            for record in batch.records:
+            batch_records = batch.records
+            if batch_records and batch_records[0].offset >= fetch_offset:
+                # The whole batch is past the fetch offset (the common case): one pass.
+                make = tuple.__new__  # ConsumerRecord's constructor without its Python call
+                records.extend(
+                    [
+                        make(
+                            ConsumerRecord,
+                            (
+                                topic,
+                                partition,
+                                record.offset,
+                                record.timestamp,
+                                record.key,
+                                record.value,
+                                record.headers,
+                            ),
+                        )
+                        for record in batch_records
+                    ]
+                )
+                epochs.extend([batch.leader_epoch] * len(batch_records))
+                continue
+            for record in batch_records:
                 if record.offset >= fetch_offset:
                     records.append(
                         ConsumerRecord(
