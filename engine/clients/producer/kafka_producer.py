@@ -15,12 +15,16 @@ from typing import TYPE_CHECKING, Any
 from engine.clients.network_client import ClientBase
 from engine.clients.producer.buffer_pool import BufferPool
 from engine.clients.producer.producer_sequences import ProducerSequences
-from engine.clients.producer.record_accumulator import ProducerBatch, RecordAccumulator
+from engine.clients.producer.record_accumulator import (
+    ProducerBatch,
+    RecordAccumulator,
+    _zigzag_size,
+)
 from engine.clients.producer.sender import Sender
 from engine.common.config import PRODUCER
 from engine.common.metadata import NO_LEADER
 from engine.common.record_size import RECORD_BATCH_OVERHEAD, estimate_size_in_bytes_upper_bound
-from engine.common.records import RecordMetadata, TopicPartition
+from engine.common.records import Record, RecordMetadata, TopicPartition
 from engine.errors import (
     BufferExhaustedError,
     IllegalStateError,
@@ -214,7 +218,91 @@ class KafkaProducer(ClientBase):
                 "timestamp_ms": timestamp_ms,
             },
         )
+        if (
+            type(key) is bytes
+            and partition is None
+            and headers is None
+            and timestamp_ms is None
+            and (value is None or type(value) is bytes)
+            and type(topic) is str
+        ):
+            future = self._send_to_open_batch(topic, key, value)
+            if future is not None:
+                return future
         return self._send(topic, value, key, partition, headers, timestamp_ms)
+
+    def _send_to_open_batch(
+        self, topic: str, key: bytes, value: bytes | None
+    ) -> FutureRecordMetadata | None:
+        """`_send` for the commonest send, in one step: a keyed record without headers, to a
+        topic whose metadata is fresh, for a key whose partition is known, that fits in the
+        partition's open batch. None (having changed nothing) when any of that does not hold;
+        `_send` then does the whole work, step by step, with the same result."""
+        if self.closed or self.transaction is not None or self._ignore_keys:
+            return None
+        ctx = self.ctx
+        size = _SIZE_SLACK + len(key) + (len(value) if value is not None else 0)
+        if (
+            size > self._max_request_size
+            or size > ctx.limits.max_record_bytes
+            or size > self.buffer_pool.total_memory
+        ):
+            return None
+        now = ctx.scheduler.now_ms
+        infos = self.topics.get(topic)
+        if infos is None or now - self.last_metadata_ms >= self._metadata_max_age_ms:
+            return None
+        count = len(infos)
+        chosen = self._key_partitions.get((key, count))
+        known = self._topic_partitions.get(topic)
+        if chosen is None or known is None or len(known) != count:
+            return None
+        tp = known[chosen]
+        accumulator = self.accumulator
+        queue = accumulator.batches.get(tp)
+        if not queue:
+            return None
+        batch = queue[-1]
+        if batch.closed:
+            return None
+        records = batch.records
+        offset_delta = len(records)
+        timestamp_delta = now - records[0].timestamp
+        if timestamp_delta < 0 or offset_delta >= 8192 or timestamp_delta >= 8192:
+            return None
+        # RecordAccumulator.try_append's size (record_size_in_bytes), for these small numbers.
+        body = 4 if offset_delta < 64 else 5
+        if timestamp_delta >= 64:
+            body += 1
+        length = len(key)
+        body += length + (1 if length < 64 else 2 if length < 8192 else _zigzag_size(length))
+        if value is None:
+            body += 1
+        else:
+            length = len(value)
+            body += length + (1 if length < 64 else 2 if length < 8192 else _zigzag_size(length))
+        record_size = body + (1 if body < 64 else 2 if body < 8192 else _zigzag_size(body))
+        grown = batch.size + record_size
+        batch_size = accumulator.batch_size
+        if grown > batch_size:
+            return None  # try_append closes the batch; a new one is needed
+        self._next_future += 1
+        future = FutureRecordMetadata(self, self._next_future, tp)
+        records.append(Record(-1, now, key, value, (), record_size))
+        batch.futures.append(future)
+        batch.size = grown
+        if grown >= batch_size:
+            batch.closed = True
+        self._pending[future.id] = future
+        # Kafka's RecordAppendResult: a full batch, or more than one, wakes the sender now.
+        if batch.closed or len(queue) > 1:
+            self.sender.wake_at(now)
+        else:
+            due = batch.created_ms + self.linger_ms
+            self.sender.wake_at(due if due > now else now)
+        self.sent_records += 1
+        ctx.taps.on_client_send(self, tp)
+        return future
 
     def _send(
         self,

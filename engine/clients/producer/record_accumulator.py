@@ -91,12 +91,14 @@ class RecordAccumulator:
                 body += 1
             else:
                 length = len(key)
-                body += length + (1 if length < 64 else 2 if length < 8192 else _zigzag_size(length))
+                body += length
+                body += 1 if length < 64 else 2 if length < 8192 else _zigzag_size(length)
             if value is None:
                 body += 1
             else:
                 length = len(value)
-                body += length + (1 if length < 64 else 2 if length < 8192 else _zigzag_size(length))
+                body += length
+                body += 1 if length < 64 else 2 if length < 8192 else _zigzag_size(length)
             size = body + (1 if body < 64 else 2 if body < 8192 else _zigzag_size(body))
         grown = batch.size + size
         batch_size = self.batch_size
