@@ -533,9 +533,17 @@ class Broker:
         offset = base
         for record in batch.records:
             timestamp = now if append_time else record.timestamp
-            records.append(
-                Record(offset, timestamp, record.key, record.value, record.headers, record.size)
-            )
+            if record.offset == -1 and not append_time:
+                # A record fresh from a producer (offset still unassigned) becomes the stored
+                # record: records are never changed once they have an offset, so the producer's
+                # batch (which reads only timestamps, keys and values) may keep it. A record that
+                # already has one (a retry of a batch appended before) is copied.
+                record.offset = offset
+                records.append(record)
+            else:
+                records.append(
+                    Record(offset, timestamp, record.key, record.value, record.headers, record.size)
+                )
             offset += 1
             if timestamp > max_timestamp:
                 max_timestamp = timestamp

@@ -51,11 +51,13 @@ def log_entry(op: str, args: dict[str, Any]) -> dict[str, Any]:
     """One log entry for a call, taken now so later changes to mutable arguments don't leak in."""
     # Plain values and bytes (immutable) are kept as they are and made JSON-safe by export_log;
     # anything mutable is copied into its JSON form now.
-    entry = {"op": op}
-    entry.update(args)  # the same keys in the same order; replaced in place below if needed
-    for name, value in args.items():
+    entry = {"op": op, **args}  # the same keys in the same order; replaced in place if needed
+    for value in args.values():
         if type(value) not in _LOGGED_AS_IS:
-            entry[name] = _jsonable(value)
+            for name, item in args.items():
+                if type(item) not in _LOGGED_AS_IS:
+                    entry[name] = _jsonable(item)
+            break
     return entry
 
 

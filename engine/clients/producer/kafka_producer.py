@@ -296,10 +296,15 @@ class KafkaProducer(ClientBase):
         self._pending[future.id] = future
         # Kafka's RecordAppendResult: a full batch, or more than one, wakes the sender now.
         if batch.closed or len(queue) > 1:
-            self.sender.wake_at(now)
+            due = now
         else:
             due = batch.created_ms + self.linger_ms
-            self.sender.wake_at(due if due > now else now)
+            if due < now:
+                due = now
+        sender = self.sender
+        timer = sender._timer
+        if timer is None or sender._due > due or timer.cancelled:  # Sender.wake_at's own test
+            sender.wake_at(due)
         self.sent_records += 1
         ctx.taps.on_client_send(self, tp)
         return future
