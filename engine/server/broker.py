@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
+from operator import attrgetter
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -491,7 +492,7 @@ class Broker:
         if batch.size > int(config["max.message.bytes"]):
             complete("MESSAGE_TOO_LARGE", -1, -1)
             return
-        if "compact" in config["cleanup.policy"] and any(r.key is None for r in batch.records):
+        if "compact" in config["cleanup.policy"] and None in map(_KEY, batch.records):
             complete("INVALID_RECORD", -1, -1)
             return
         log = partition.log
@@ -757,3 +758,7 @@ class Broker:
 
 def _error_name(error: KafkaError) -> str:
     return protocol_name(error)
+
+
+# A record's key, read in C by map() (keys are bytes or None).
+_KEY = attrgetter("key")

@@ -152,9 +152,14 @@ class LogCleaner:
     def clean_broker(self, broker: Broker) -> int:
         """One pass of a broker's cleaner: every log past its dirty ratio, the dirtiest first."""
         candidates: list[LogToClean] = []
+        owners = self._owners
         for tp in sorted(broker.partitions):
             partition = broker.partitions[tp]
             if "compact" not in partition.config["cleanup.policy"]:
+                continue
+            if len(partition.log.segments) == 1 and owners.get((broker.id, tp)) is partition:
+                # Only the active segment: nothing is cleanable (log_to_clean would find no
+                # dirty bytes, and its checkpoint needs no reset for a known replica).
                 continue
             candidate = self.log_to_clean(broker.id, partition)
             min_ratio = float(partition.config["min.cleanable.dirty.ratio"])

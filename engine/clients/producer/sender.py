@@ -5,6 +5,7 @@ producer its id (InitProducerId)."""
 from __future__ import annotations
 
 from collections import deque
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from engine.clients.network_client import REQUEST_TIMED_OUT
@@ -29,6 +30,9 @@ _METADATA_ERRORS = {
     "UNKNOWN_LEADER_EPOCH",
     "NETWORK_EXCEPTION",
 }
+
+
+_TIMESTAMP = attrgetter("timestamp")  # read in C by max(map(...)) over a batch's records
 
 
 class Sender:
@@ -157,7 +161,7 @@ class Sender:
                         base_sequence=batch.base_sequence,
                         is_transactional=batch.is_transactional,
                         size=batch.size,
-                        max_timestamp=max(r.timestamp for r in batch.records),
+                        max_timestamp=max(map(_TIMESTAMP, batch.records)),
                     ),
                 )
             )
