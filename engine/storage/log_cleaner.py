@@ -21,7 +21,8 @@ than `max.compaction.lag.ms` (KIP-354).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from operator import attrgetter
+from itertools import compress, repeat
+from operator import attrgetter, le
 from typing import TYPE_CHECKING, Any
 
 from engine.common.record_size import RECORD_BATCH_OVERHEAD
@@ -389,7 +390,17 @@ class LogCleaner:
                 # goes only when a later offset of its key is in the map (the loop below, with
                 # its two first branches never taken).
                 latest_of = offset_map.get
-                kept = [r for r in records if latest_of(r.key, -1) <= r.offset]
+                # [r for r in records if latest_of(r.key, -1) <= r.offset], in C.
+                kept = list(
+                    compress(
+                        records,
+                        map(
+                            le,
+                            map(latest_of, map(_KEY, records), repeat(-1)),
+                            map(_OFFSET, records),
+                        ),
+                    )
+                )
                 removed = len(records) - len(kept)
                 if removed:
                     stats.records_removed += removed
@@ -461,6 +472,8 @@ class LogCleaner:
 
 # (key, offset) and value of a record, read in C by map() on the cleaner's per-record passes.
 _KEY_AND_OFFSET = attrgetter("key", "offset")
+_KEY = attrgetter("key")
+_OFFSET = attrgetter("offset")
 _VALUE = attrgetter("value")
 
 
