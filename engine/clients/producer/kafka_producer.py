@@ -206,18 +206,6 @@ class KafkaProducer(ClientBase):
         headers: Any = None,
         timestamp_ms: int | None = None,
     ) -> FutureRecordMetadata:
-        self.ctx.record_call(
-            "producer.send",
-            {
-                "producer": self.client_number,
-                "topic": topic,
-                "value": value,
-                "key": key,
-                "partition": partition,
-                "headers": headers,
-                "timestamp_ms": timestamp_ms,
-            },
-        )
         if (
             type(key) is bytes
             and partition is None
@@ -226,9 +214,35 @@ class KafkaProducer(ClientBase):
             and (value is None or type(value) is bytes)
             and type(topic) is str
         ):
+            # Every argument is already in its logged form: the entry record_call would make.
+            self.ctx.record_entry(
+                {
+                    "op": "producer.send",
+                    "producer": self.client_number,
+                    "topic": topic,
+                    "value": value,
+                    "key": key,
+                    "partition": None,
+                    "headers": None,
+                    "timestamp_ms": None,
+                }
+            )
             future = self._send_to_open_batch(topic, key, value)
             if future is not None:
                 return future
+        else:
+            self.ctx.record_call(
+                "producer.send",
+                {
+                    "producer": self.client_number,
+                    "topic": topic,
+                    "value": value,
+                    "key": key,
+                    "partition": partition,
+                    "headers": headers,
+                    "timestamp_ms": timestamp_ms,
+                },
+            )
         return self._send(topic, value, key, partition, headers, timestamp_ms)
 
     def _send_to_open_batch(

@@ -5,6 +5,7 @@ producer its id (InitProducerId)."""
 from __future__ import annotations
 
 from collections import deque
+from itertools import repeat
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
@@ -257,12 +258,15 @@ class Sender:
         batch.done = True
         topic, partition = batch.tp
         pending = producer._pending
-        make = tuple.__new__  # RecordMetadata's own constructor, without its Python-level call
-        offset = base_offset if base_offset >= 0 else -1
-        for record, future in zip(batch.records, batch.futures, strict=True):
-            value = make(RecordMetadata, (topic, partition, offset, record.timestamp))
-            if base_offset >= 0:
-                offset += 1
+        records = batch.records
+        # RecordMetadata(topic, partition, offset, timestamp) per record, made in C.
+        offsets = range(base_offset, base_offset + len(records)) if base_offset >= 0 else repeat(-1)
+        values = map(
+            tuple.__new__,
+            repeat(RecordMetadata),
+            zip(repeat(topic), repeat(partition), offsets, map(_TIMESTAMP, records)),
+        )
+        for value, future in zip(values, batch.futures, strict=True):
             if future.callbacks is not None or future._done:
                 future._complete(value, None)
                 continue
