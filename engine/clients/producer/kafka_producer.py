@@ -154,6 +154,8 @@ class KafkaProducer(ClientBase):
         self.buffer_pool = BufferPool(int(resolved["buffer.memory"]), self.batch_size)
         self.buffer_exhausted_records = 0
         self._key_partitions: dict[tuple[bytes, int], int] = {}
+        # (topic, key, partition count) -> the partition a keyed send went to (the fast path's).
+        self._key_tps: dict[tuple[str, bytes, int], TopicPartition] = {}
         self._topic_partitions: dict[str, list[TopicPartition]] = {}
         self.partitioners: dict[str, BuiltInPartitioner] = {}
         self.accumulator = RecordAccumulator(
@@ -255,7 +257,9 @@ class KafkaProducer(ClientBase):
         if self.closed or self.transaction is not None or self._ignore_keys:
             return None
         ctx = self.ctx
-        size = _SIZE_SLACK + len(key) + (len(value) if value is not None else 0)
+        key_length = len(key)
+        value_length = len(value) if value is not None else -1
+        size = _SIZE_SLACK + key_length + (value_length if value_length > 0 else 0)
         if (
             size > self._max_request_size
             or size > ctx.limits.max_record_bytes
@@ -266,12 +270,10 @@ class KafkaProducer(ClientBase):
         infos = self.topics.get(topic)
         if infos is None or now - self.last_metadata_ms >= self._metadata_max_age_ms:
             return None
-        count = len(infos)
-        chosen = self._key_partitions.get((key, count))
-        known = self._topic_partitions.get(topic)
-        if chosen is None or known is None or len(known) != count:
+        # The partition `_send` chose for this key at this partition count (known[chosen]).
+        tp = self._key_tps.get((topic, key, len(infos)))
+        if tp is None:
             return None
-        tp = known[chosen]
         accumulator = self.accumulator
         queue = accumulator.batches.get(tp)
         if not queue:
@@ -288,12 +290,12 @@ class KafkaProducer(ClientBase):
         body = 4 if offset_delta < 64 else 5
         if timestamp_delta >= 64:
             body += 1
-        length = len(key)
+        length = key_length
         body += length + (1 if length < 64 else 2 if length < 8192 else _zigzag_size(length))
         if value is None:
             body += 1
         else:
-            length = len(value)
+            length = value_length
             body += length + (1 if length < 64 else 2 if length < 8192 else _zigzag_size(length))
         record_size = body + (1 if body < 64 else 2 if body < 8192 else _zigzag_size(body))
         grown = batch.size + record_size
@@ -414,6 +416,11 @@ class KafkaProducer(ClientBase):
         elif key is not None and not self._ignore_keys:
             found = self._key_partitions.get((key, count))
             chosen = self._partition_for_key(key, count) if found is None else found
+            key_tps = self._key_tps
+            if (topic, key, count) not in key_tps:
+                if len(key_tps) > 4096:
+                    key_tps.clear()
+                key_tps[(topic, key, count)] = TopicPartition(topic, chosen)
         else:
             chosen = -1  # the sticky partitioner chooses in _append
         sticky = partition is None and (key is None or self._ignore_keys)
