@@ -601,7 +601,13 @@ class Broker:
             complete("", base_offset, partition.log.log_start_offset)
             return
 
+        expiry: list[Timer] = []
+
         def done(error: str) -> None:
+            if expiry:
+                # Completed: the expiry timer would find the produce done and do nothing, so it
+                # is cancelled, and lets go of the request (its batches) at once.
+                expiry[0].cancel()
             complete(
                 error,
                 base_offset if not error or error == "NOT_ENOUGH_REPLICAS_AFTER_APPEND" else -1,
@@ -611,8 +617,10 @@ class Broker:
         delayed = DelayedProduce(required_offset, done, self.now_ms + timeout_ms)
         partition.add_delayed_produce(delayed)
         if not delayed.done:
-            self.ctx.scheduler.call_later(
-                timeout_ms, lambda: partition.expire_delayed_produce(delayed)
+            expiry.append(
+                self.ctx.scheduler.call_later(
+                    timeout_ms, lambda: partition.expire_delayed_produce(delayed)
+                )
             )
 
     # --- the components' names as other modules know them (Cluster, Partition, tests) --------
