@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import add, attrgetter
 from typing import TYPE_CHECKING, Any
 
 from engine.clients.network_client import REQUEST_TIMED_OUT, ClientBase
@@ -37,6 +39,10 @@ from engine.sim.network import DISCONNECTED
 if TYPE_CHECKING:
     from engine.clients.consumer.consumer_coordinator import ConsumerCoordinator
     from engine.sim.context import SimContext
+
+
+# A stored record's fields as a consumer record has them, after its topic and partition.
+_RECORD_FIELDS = attrgetter("offset", "timestamp", "key", "value", "headers")
 
 
 @dataclass(slots=True)
@@ -486,23 +492,14 @@ class KafkaConsumer(ClientBase):
             batch_records = batch.records
             if batch_records and batch_records[0].offset >= fetch_offset:
                 # The whole batch is past the fetch offset (the common case): one pass.
-                make = tuple.__new__  # ConsumerRecord's constructor without its Python call
+                # ConsumerRecord(topic, partition, offset, timestamp, key, value, headers) per
+                # record, made in C: (topic, partition) + the record's five fields.
                 records.extend(
-                    [
-                        make(
-                            ConsumerRecord,
-                            (
-                                topic,
-                                partition,
-                                record.offset,
-                                record.timestamp,
-                                record.key,
-                                record.value,
-                                record.headers,
-                            ),
-                        )
-                        for record in batch_records
-                    ]
+                    map(
+                        tuple.__new__,
+                        repeat(ConsumerRecord),
+                        map(add, repeat((topic, partition)), map(_RECORD_FIELDS, batch_records)),
+                    )
                 )
                 epochs.extend([batch.leader_epoch] * len(batch_records))
                 continue
