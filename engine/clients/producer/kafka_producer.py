@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 class FutureRecordMetadata:
     """What `send()` returns: `get()` advances the cluster's clock until the send completes."""
 
-    __slots__ = ("_producer", "_value", "_error", "_done", "id", "tp", "callbacks")
+    __slots__ = ("_producer", "_value", "_error", "_done", "id", "tp", "_callbacks")
 
     def __init__(self, producer: KafkaProducer, future_id: int, tp: TopicPartition | None) -> None:
         self._producer = producer
@@ -54,10 +54,17 @@ class FutureRecordMetadata:
         self._done = False
         self.id = future_id
         self.tp = tp
-        # Made on the first add_callback: most sends never get one.
-        self.callbacks: list[Callable[[RecordMetadata | None, KafkaError | None], None]] | None = (
+        # Made when first asked for (`callbacks`, `add_callback`): most sends never get one.
+        self._callbacks: list[Callable[[RecordMetadata | None, KafkaError | None], None]] | None = (
             None
         )
+
+    @property
+    def callbacks(self) -> list[Callable[[RecordMetadata | None, KafkaError | None], None]]:
+        """The callbacks run when the send completes (callers may append to this list)."""
+        if self._callbacks is None:
+            self._callbacks = []
+        return self._callbacks
 
     def done(self) -> bool:
         return self._done
@@ -83,8 +90,8 @@ class FutureRecordMetadata:
         self._value = value
         self._error = error
         self._producer._pending.pop(self.id, None)
-        if self.callbacks is not None:
-            for callback in self.callbacks:
+        if self._callbacks is not None:
+            for callback in self._callbacks:
                 callback(value, error)
 
     def add_callback(
@@ -92,8 +99,6 @@ class FutureRecordMetadata:
     ) -> None:
         if self._done:
             callback(self._value, self._error)
-        elif self.callbacks is None:
-            self.callbacks = [callback]
         else:
             self.callbacks.append(callback)
 

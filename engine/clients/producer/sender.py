@@ -267,7 +267,7 @@ class Sender:
             zip(repeat(topic), repeat(partition), offsets, map(_TIMESTAMP, records)),
         )
         for value, future in zip(values, batch.futures, strict=True):
-            if future.callbacks is not None or future._done:
+            if future._callbacks is not None or future._done:
                 future._complete(value, None)
                 continue
             # FutureRecordMetadata._complete without callbacks, inline: one per record sent.
