@@ -16,6 +16,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from webapp.engine_host.fanout import capture_server_send  # noqa: E402
 from webapp.routing import websocket_urlpatterns  # noqa: E402
 
 http_application = (
@@ -25,8 +26,9 @@ http_application = (
 application = ProtocolTypeRouter(
     {
         "http": http_application,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        # capture_server_send: the fan-out writes prepared frames to Daphne's sockets.
+        "websocket": capture_server_send(
+            AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

@@ -344,6 +344,9 @@ class ClusterHost:
                 }
             if client_id and client_seq is not None and frame["type"] == "ack":
                 self.client_seqs[client_id] = max(client_seq, self.client_seqs.get(client_id, 0))
+            # Renders happen under the lock, so the next version is the first to show this
+            # command's effect (a page or the room benchmark can tell when viewers see it).
+            frame["visible_in"] = self.published.version + 1
         frame["seq"] = client_seq
         self._mark_dirty()
         return frame

@@ -16,6 +16,7 @@ from django.template.loader import render_to_string
 
 from webapp.consumers import BadMessage, ClusterConsumer, TokenBucket
 from webapp.engine_host import client as host_client
+from webapp.engine_host import fanout
 from webapp.engine_host.host import viewers_group
 from webapp.workshops import services
 from webapp.workshops.models import Poll, Workshop
@@ -126,8 +127,9 @@ class WorkshopConsumer(ClusterConsumer):
         self.brokers, self.controllers = workshop.cluster.brokers, workshop.cluster.controllers
         self.default_client = f"{viewer.role}-{viewer.participant_id or 'x'}-{code}"
         await self.accept()
-        await self.channel_layer.group_add(viewers_group(self.cluster_id), self.channel_name)
-        await self.channel_layer.group_add(room_group(workshop.pk), self.channel_name)
+        # The stage's versions and the room's frames both come through the process's relays.
+        await fanout.subscribe(viewers_group(self.cluster_id), self, self.scope)
+        await fanout.subscribe(room_group(workshop.pk), self, self.scope)
         await host_client.host_send(
             self.cluster_id, {"type": "host.join", "reply_to": self.channel_name}
         )
@@ -139,7 +141,7 @@ class WorkshopConsumer(ClusterConsumer):
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "joined", False):
-            await self.channel_layer.group_discard(room_group(self.workshop.pk), self.channel_name)
+            await fanout.unsubscribe(room_group(self.workshop.pk), self)
         await super().disconnect(code)
 
     async def _dispatch(self, message: dict[str, Any]) -> None:
