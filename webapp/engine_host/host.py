@@ -391,12 +391,17 @@ class ClusterHost:
                 "code": "moved",
                 "message": "This cluster moved to another server; reload the page.",
             }
+        apps_before = len(self.runtime.cluster.apps.apps)
         result = self.runtime.apply(payload)
         self.metrics.observe(self.runtime)
         await self._sync_wire()
         self._check_goal()
         if result.ok:
-            return {"type": "ack", "message": result.message, "duplicate": False}
+            frame: dict[str, Any] = {"type": "ack", "message": result.message, "duplicate": False}
+            apps = self.runtime.cluster.apps.apps
+            if len(apps) > apps_before:  # the app this command started, by its number
+                frame["app_id"] = apps[-1].id
+            return frame
         # The command is in the log (replay repeats the same refusal); tell the learner why.
         return {
             "type": "error",

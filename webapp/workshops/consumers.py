@@ -8,6 +8,7 @@ the role comes from the session and the workshop row, never from the message.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -20,6 +21,8 @@ from webapp.engine_host import fanout
 from webapp.engine_host.host import viewers_group
 from webapp.workshops import services
 from webapp.workshops.models import Poll, Workshop
+
+logger = logging.getLogger(__name__)
 
 ROOM_TYPES = ("vote", "participate", "poll_push", "poll_close", "poll_reveal", "participation")
 INSTRUCTOR_ONLY = frozenset({"poll_push", "poll_close", "poll_reveal", "participation"})
@@ -183,6 +186,32 @@ class WorkshopConsumer(ClusterConsumer):
             },
         )
 
+    async def _host_request(
+        self, command: dict[str, Any], seq: int | None
+    ) -> dict[str, Any] | None:
+        """A command whose answer this consumer reads before the browser gets it."""
+        if seq is None or seq < 1:
+            raise BadMessage("bad_seq", 'Every command needs "seq", a whole number from 1 up.')
+        return await host_client.host_request(
+            self.cluster_id,
+            {"type": "host.command", "client": self.default_client, "seq": seq, "command": command},
+        )
+
+    async def _stop_learner_consumers(self, workshop: Workshop) -> None:
+        """Participation switched away from consumers: every learner's consumer app closes
+        (it leaves the room's group, which rebalances), on the cluster the room shows."""
+        apps = await database_sync_to_async(services.participation_consumers_take)(workshop)
+        for app_id in apps:
+            frame = await host_client.host_request(
+                workshop.cluster_id,
+                {
+                    "type": "host.command",
+                    "command": {"type": "app_control", "app_id": app_id, "action": "stop"},
+                },
+            )
+            if not frame or frame.get("type") != "ack":
+                logger.warning("room %s: app %s did not stop: %r", workshop.code, app_id, frame)
+
     async def _room_message(self, kind: str, message: dict[str, Any], seq: int | None) -> None:
         assert self.viewer is not None
         if kind in INSTRUCTOR_ONLY and self.viewer.role != "instructor":
@@ -200,7 +229,17 @@ class WorkshopConsumer(ClusterConsumer):
                 raise BadMessage("forbidden", str(error)) from None
             except ValueError as error:
                 raise BadMessage("invalid", str(error)) from None
-            await self._to_host(command, seq)
+            if command["type"] != "add_group_consumer":
+                await self._to_host(command, seq)
+                return
+            # The learner's own consumer: the host's ack names the app, kept so that switching
+            # participation off stops it.
+            frame = await self._host_request(command, seq)
+            await database_sync_to_async(services.participant_consumer_set)(
+                participant_id=self.viewer.participant_id,
+                app_id=frame.get("app_id") if frame and frame.get("type") == "ack" else None,
+            )
+            await self._send_frame(frame or {"type": "error", "code": "busy", "seq": seq})
             return
         if kind == "vote":
             if self.viewer.role != "learner" or self.viewer.participant_id is None:
@@ -237,6 +276,8 @@ class WorkshopConsumer(ClusterConsumer):
                 workshop.participation = mode
                 workshop.prompt = str(message.get("prompt", workshop.prompt))[:500]
                 await workshop.asave(update_fields=["participation", "prompt", "last_active_at"])
+                if mode != Workshop.Participation.CONSUMERS:
+                    await self._stop_learner_consumers(workshop)
         except ValueError as error:
             raise BadMessage("invalid", str(error)) from None
         await push_room(wid)

@@ -10,18 +10,21 @@ import csv
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q
+from django.utils import timezone
 
 from lessons.catalogue import get_catalogue
 from lessons.scenarios import COMMANDS, Limits, commands_for, validate
 from lessons.scenarios.commands import errors_text
 from webapp import services as sandbox_services
-from webapp.workshops.models import Participant, Poll, Vote, Workshop
+from webapp.models import LiveCluster
+from webapp.workshops.models import Participant, Poll, RoomCluster, Vote, Workshop
 
 MAX_NAME_LENGTH = 40
 
@@ -47,7 +50,7 @@ def workshop_create(*, owner: Any, title: str, lesson_id: str = "") -> Workshop:
         for _ in range(5):  # a clash of six-letter codes is rare; retry a few times
             try:
                 with transaction.atomic():
-                    return Workshop.objects.create(
+                    workshop = Workshop.objects.create(
                         owner=owner,
                         title=title.strip()[:120] or "Workshop",
                         lesson_id=lesson_id,
@@ -55,13 +58,37 @@ def workshop_create(*, owner: Any, title: str, lesson_id: str = "") -> Workshop:
                         topic=sandbox_services.SANDBOX_TOPIC,
                         group_id="room",
                     )
+                    RoomCluster.objects.create(workshop=workshop, cluster=cluster)
+                    return workshop
             except IntegrityError:
                 continue
     raise RuntimeError("Could not find a free join code.")
 
 
 def is_workshop_cluster(cluster_id: str) -> bool:
-    return Workshop.objects.filter(cluster_id=cluster_id).exists()
+    """A cluster some room shows or showed: reached only through that room's socket."""
+    return (
+        RoomCluster.objects.filter(cluster_id=cluster_id).exists()
+        or Workshop.objects.filter(cluster_id=cluster_id).exists()
+    )
+
+
+def workshops_delete_idle(*, max_idle_days: float) -> int:
+    """Delete rooms nobody touched for `max_idle_days` (neither the room nor its cluster's
+    log), with their participants, polls, exports and every cluster they showed."""
+    cutoff = timezone.now() - timedelta(days=max_idle_days)
+    idle = Workshop.objects.filter(last_active_at__lt=cutoff, cluster__last_active_at__lt=cutoff)
+    deleted = 0
+    for workshop in idle:
+        with transaction.atomic():
+            cluster_ids = {
+                workshop.cluster_id,
+                *workshop.room_clusters.values_list("cluster_id", flat=True),
+            }
+            workshop.delete()
+            LiveCluster.objects.filter(pk__in=cluster_ids).delete()
+            deleted += 1
+    return deleted
 
 
 # -- joining -------------------------------------------------------------------------------------
@@ -163,6 +190,26 @@ def cluster_command_for(
     return payload
 
 
+PENDING_APP = "pending"
+
+
+def participant_consumer_set(*, participant_id: int, app_id: int | None) -> None:
+    """Record the learner's consumer app as the host numbered it (None: it did not start)."""
+    Participant.objects.filter(pk=participant_id).update(
+        consumer_app_id="" if app_id is None else str(app_id)
+    )
+
+
+def participation_consumers_take(workshop: Workshop) -> list[int]:
+    """The learners' consumer apps of the room, forgotten now: the caller stops them on the
+    cluster (participation switched off, or away from consumers)."""
+    with transaction.atomic():
+        rows = workshop.participants.exclude(consumer_app_id="").select_for_update()
+        apps = [int(p.consumer_app_id) for p in rows if p.consumer_app_id.isdigit()]
+        rows.update(consumer_app_id="")
+    return sorted(apps)
+
+
 def _participation_command(
     workshop: Workshop, viewer: Viewer, data: Mapping[str, Any], limits: Limits
 ) -> tuple[dict[str, Any], dict[str, list[str]]]:
@@ -178,8 +225,8 @@ def _participation_command(
             {"group": workshop.group_id, "topic": workshop.topic},
             runtime_limits=limits,
         )
-        if not errors:
-            participant.consumer_app_id = workshop.group_id
+        if not errors:  # reserved now; the host's ack names the app (participant_consumer_set)
+            participant.consumer_app_id = PENDING_APP
             participant.save(update_fields=["consumer_app_id"])
         return payload, errors
     if mode == Workshop.Participation.PRODUCERS:
