@@ -517,3 +517,86 @@ def test_the_embedded_worker_runs_the_sweep_on_its_own_schedule(tmp_path: Any) -
         while time.monotonic() < deadline and left() != ([fresh], 0):
             time.sleep(0.5)
     assert left() == ([fresh], 0), (tmp_path / "worker.log").read_text()[-3000:]
+
+
+# -- polls from the drills ----------------------------------------------------------------------
+
+DRILL = "null-keys-sticky"  # a predict drill: 12 keyless records, how many partitions get them
+
+
+def room_replay(cluster_id: str) -> Any:
+    """The room cluster's runtime rebuilt from its command log alone."""
+    from lessons.scenarios import ClusterRuntime
+    from webapp.engine_host import store
+
+    stored = store.cluster_load(cluster_id=cluster_id)
+    runtime = ClusterRuntime(stored.spec)
+    for payload in stored.commands:
+        runtime.apply(payload)
+    return runtime, stored.commands
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_drill_poll_runs_its_scenario_on_the_shared_cluster_then_reveals_the_engines_key(
+    host_registry: Any,
+) -> None:
+    from lessons.drills import keys, progress
+    from lessons.drills.bank import default_bank
+    from lessons.scenarios import read_probe
+    from webapp.drills_stage import scenario_log
+    from webapp.engine_host import fanout
+    from webapp.engine_host.host import viewers_group
+
+    drill = default_bank().get(DRILL)
+    assert drill is not None
+    engine_key = (await sync_to_async(progress.answer_key)(drill)).key
+    workshop, teacher, ada, bob = await sync_to_async(room_of_two)()
+    first_cluster = workshop.cluster_id
+    instructor = await room_socket(workshop, teacher)
+    learners = [await room_socket(workshop, ada), await room_socket(workshop, bob)]
+    await instructor.send_json_to({"type": "poll_push", "seq": 1, "source": f"drill:{DRILL}"})
+    await frame_of(instructor, "ack")
+    poll = await Poll.objects.aget()
+    room = await Workshop.objects.aget(pk=workshop.pk)
+    # The room moved to a cluster built like the drill's scenario, paused before its steps.
+    assert room.cluster_id == poll.cluster_id != first_cluster
+    assert poll.drill_id == DRILL and poll.choices == [c.text for c in drill.choices]
+    assert poll.answer == [c.id for c in drill.choices].index(engine_key)
+    for cluster_id in (first_cluster, room.cluster_id):  # both stay the room's alone
+        assert await sync_to_async(services.is_workshop_cluster)(cluster_id)
+    for _ in range(100):  # every socket follows the room to the new cluster
+        if fanout.local_members(viewers_group(room.cluster_id)) == 3:
+            break
+        await asyncio.sleep(0.05)
+    assert fanout.local_members(viewers_group(room.cluster_id)) == 3
+    assert fanout.local_members(viewers_group(first_cluster)) == 0
+    await html_with(learners[0], "logs")  # the drill's topic is on the learner's stage
+
+    wrong = (poll.answer + 1) % len(poll.choices)
+    for socket, choice in zip(learners, (poll.answer, wrong), strict=True):
+        await socket.send_json_to({"type": "vote", "seq": 10, "choice": choice})
+        await frame_of(socket, "ack")
+    await instructor.send_json_to({"type": "poll_reveal", "seq": 2})
+    running = await html_with(learners[1], 'data-role="running"')
+    assert 'class="correct"' not in running  # no answer while the scenario runs
+    assert (await Poll.objects.aget()).state == Poll.State.RUNNING
+    revealed = await html_with(learners[1], 'data-role="answer"', timeout=60)
+    assert "computed by the engine" in revealed and "Ada · 1/1" in revealed
+    assert "Bob · 0/1" in revealed
+
+    # The room's cluster ran the whole scenario: its log holds the drill's steps, and the
+    # answer read off the room's own run is the engine's key.
+    runtime, logged = await sync_to_async(room_replay)(room.cluster_id)
+    _, scenario = scenario_log(dict(drill.body["scenario"]), source=DRILL)
+    steps = [c["type"] for c in scenario if c["type"] != "advance"]
+    assert [c["type"] for c in logged if c["type"] != "advance"] == steps
+    end_ms = (await sync_to_async(progress.answer_key)(drill)).computed["end_ms"]
+    assert runtime.now_ms >= end_ms
+    spec = drill.body["key"]
+    observed = [read_probe(runtime, spec["probe"], dict(a)) for a in spec["args"]]
+    assert keys.choose(drill, keys.reduce_value(spec.get("reduce"), observed)) == engine_key
+    board = await sync_to_async(services.leaderboard)(room)
+    assert [(r["name"], r["score"], r["polls"]) for r in board] == [("Ada", 1, 1), ("Bob", 0, 1)]
+    for socket in (instructor, *learners):
+        await socket.disconnect()

@@ -155,7 +155,13 @@ class Relay:
         elif kind == "room.html":  # a workshop room's prompt, poll, histogram, leaderboard
             await self._everyone(str(message.get("html", "")))
         else:
-            logger.warning("relay %s ignored %r", self.group, kind)
+            # An event each socket acts on itself (a room moving to another cluster).
+            for member in list(self.members.values()):
+                handler = getattr(member.sink, "relay_event", None)
+                if handler is None:
+                    logger.warning("relay %s: a socket ignored %r", self.group, kind)
+                else:
+                    await handler(message)
 
     async def _everyone(self, text: str) -> None:
         frame: bytes | None = None

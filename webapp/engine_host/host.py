@@ -119,6 +119,10 @@ class ClusterHost:
         self._limited_at = float("-inf")
         # A lesson step's live goal, set by the lesson page (`host.watch`).
         self.goal: Any = None
+        # Commands the server asked this clock to play (`host.play`: a drill's steps revealed
+        # to a workshop room): each applied when the clock has run the advances before it.
+        self.playback: list[dict[str, Any]] = []
+        self._play_reply: str | None = None
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -239,6 +243,14 @@ class ClusterHost:
             if (message.get("command") or {}).get("type") == "console":
                 frame["console"] = console_command.console_state(self.runtime)
             await self._reply(reply_to, frame)
+        elif kind == "host.play":
+            # Only server code sends this (webapp/workshops: a drill poll's reveal); a browser's
+            # message never becomes one.
+            async with self.lock:
+                frame = await self._play_locked(list(message.get("commands") or []), reply_to)
+            self._mark_dirty()
+            if frame is not None:
+                await self._reply(reply_to, frame)
         elif kind == "host.console_complete":
             # What the console panel's Tab offers: tools, options, this cluster's topics/groups.
             async with self.lock:
@@ -478,6 +490,64 @@ class ClusterHost:
             self.next_seq += 1
         self._unlogged_advance_ms = 0
 
+    # -- playing a scenario's steps --------------------------------------------------------
+
+    async def _play_locked(
+        self, commands: list[dict[str, Any]], reply_to: str | None
+    ) -> dict[str, Any] | None:
+        """Start playing `commands` (a command log tail: advances and commands) on the live
+        clock; the answer comes when the last one is applied (None: not yet)."""
+        if self.playback:
+            return {"type": "error", "code": "playing", "message": "Already playing steps."}
+        self.playback = [dict(c) for c in commands]
+        self._play_reply = reply_to
+        if self.paused:
+            self.paused = False
+            await database_sync_to_async(store.cluster_clock_save)(
+                cluster_id=self.cluster_id, speed=self.speed, paused=False
+            )
+        frame = await self._play_due_locked()
+        if frame is not None:
+            self._play_reply = None  # nothing had to wait for the clock: answered now
+        return frame
+
+    async def _play_due_locked(self) -> dict[str, Any] | None:
+        """Apply the commands now due (up to the next advance still to run); when none is
+        left, the answer for whoever asked."""
+        while self.playback:
+            head = self.playback[0]
+            if head.get("type") == "advance" and int(head.get("ms", 0)) > 0:
+                return None
+            self.playback.pop(0)
+            if head.get("type") != "advance":
+                await self._logged_command_locked(head, "", None)
+        return {"type": "ack", "message": "Played.", "now_ms": self.runtime.now_ms}
+
+    def _play_cap(self, ms: int) -> int:
+        """At most the time left before the next command to play."""
+        if self.playback and self.playback[0].get("type") == "advance":
+            return max(0, min(ms, int(self.playback[0]["ms"])))
+        return ms
+
+    async def _played(self, ms: int) -> None:
+        """The clock ran `ms`: count it off the advance being played, apply what is due."""
+        async with self.lock:
+            if not self.playback or self.playback[0].get("type") != "advance":
+                return
+            left = int(self.playback[0]["ms"]) - ms
+            if left > 0:
+                self.playback[0]["ms"] = left
+                return
+            self.playback.pop(0)
+            frame = await self._play_due_locked()
+            reply_to = self._play_reply if not self.playback else None
+            if not self.playback:
+                self._play_reply = None
+                await self._flush_advance_locked()  # played means logged: the log holds it all
+        self._mark_dirty()
+        if frame is not None and reply_to:
+            await self._reply(reply_to, frame)
+
     # -- time -----------------------------------------------------------------------------
 
     async def advance_live(self, ms: int) -> float:
@@ -602,12 +672,15 @@ class ClusterHost:
             quantum = TICK_MS if self.speed >= 1 else 1
             now_ms = self.runtime.now_ms
             whole = (now_ms + int(owed_ms)) // quantum * quantum - now_ms
+            whole = self._play_cap(whole)  # a step being played applies at its exact time
             if whole <= 0:
                 continue
             owed_ms -= whole
             try:
                 self._work_credit -= await self.advance_live(whole)
                 self._note_pace(loop.time(), whole, limited=self._work_credit <= 0)
+                if self.playback:
+                    await self._played(whole)
             except Exception:
                 logger.exception("host %s: the engine failed to advance; pausing", self.cluster_id)
                 self.paused = True

@@ -85,6 +85,46 @@ async def push_room(workshop_id: int) -> None:
     await layer.group_send(room_group(workshop_id), {"type": "room.html", "html": html})
 
 
+async def _room_send(workshop_id: int, message: dict[str, Any]) -> None:
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    assert layer is not None
+    await layer.group_send(room_group(workshop_id), message)
+
+
+# Reveals being played, kept referenced until they finish (they outlive the socket that
+# started them: the instructor may reload meanwhile).
+_plays: set[asyncio.Task[None]] = set()
+PLAY_SLACK_S = 30.0
+
+
+def _start_play(workshop_id: int, poll: Poll) -> None:
+    task = asyncio.get_running_loop().create_task(
+        play_and_reveal(workshop_id, poll.pk, str(poll.cluster_id), list(poll.playback))
+    )
+    _plays.add(task)
+    task.add_done_callback(_plays.discard)
+
+
+async def play_and_reveal(
+    workshop_id: int, poll_id: int, cluster_id: str, commands: list[dict[str, Any]]
+) -> None:
+    """Play a drill poll's steps on the room's cluster, then reveal the engine's answer (also
+    when the run takes far longer than the scenario's own time: a paused clock)."""
+    run_s = sum(int(c.get("ms", 0)) for c in commands if c.get("type") == "advance") / 1000
+    try:
+        await host_client.host_request(
+            cluster_id,
+            {"type": "host.play", "commands": commands},
+            timeout_s=4 * run_s + PLAY_SLACK_S,
+        )
+    except Exception:
+        logger.exception("room %s: playing poll %s failed; revealing", workshop_id, poll_id)
+    await database_sync_to_async(services.poll_reveal_done)(poll_id=poll_id)
+    await push_room(workshop_id)
+
+
 def schedule_histogram(workshop_id: int) -> None:
     """Coalesce votes: at most one histogram message per interval, whatever the vote rate."""
     if workshop_id in _pending and not _pending[workshop_id].done():
@@ -256,17 +296,22 @@ class WorkshopConsumer(ClusterConsumer):
         workshop = await Workshop.objects.aget(pk=wid)
         try:
             if kind == "poll_push":
-                await database_sync_to_async(services.poll_push)(
+                poll = await database_sync_to_async(services.poll_push)(
                     workshop=workshop, source=str(message.get("source", ""))
                 )
+                if poll.cluster_id and poll.cluster_id != self.cluster_id:
+                    # A drill poll moved the room to the drill's cluster: every socket follows.
+                    await _room_send(wid, {"type": "room.cluster", "cluster": poll.cluster_id})
             elif kind == "poll_close":
                 await database_sync_to_async(services.poll_set_state)(
                     workshop=workshop, state=Poll.State.CLOSED
                 )
             elif kind == "poll_reveal":
-                await database_sync_to_async(services.poll_set_state)(
-                    workshop=workshop, state=Poll.State.REVEALED
-                )
+                poll = await database_sync_to_async(services.poll_reveal)(workshop=workshop)
+                if poll.state == Poll.State.RUNNING:
+                    # A drill poll: the room watches the scenario's steps play on the stage,
+                    # then sees the engine's answer.
+                    _start_play(workshop.pk, poll)
             elif kind == "participation":
                 mode = str(message.get("mode", ""))
                 if mode not in Workshop.Participation.values:
@@ -284,6 +329,29 @@ class WorkshopConsumer(ClusterConsumer):
         await self._send_frame({"type": "ack", "seq": seq, "message": "Done."})
 
     # -- from the room group ------------------------------------------------------------------
+
+    async def relay_event(self, event: dict[str, Any]) -> None:
+        """The room moved to another cluster (a drill poll): watch that one from now on."""
+        if event.get("type") != "room.cluster":
+            return
+        new = str(event.get("cluster", ""))
+        if not new or new == self.cluster_id:
+            return
+        old = self.cluster_id
+        await fanout.unsubscribe(viewers_group(old), self)
+        try:
+            await host_client.host_send(old, {"type": "host.leave", "reply_to": self.channel_name})
+        except Exception:
+            logger.warning("room socket %s: could not leave %s", self.channel_name, old)
+        self.workshop = await Workshop.objects.select_related("cluster").aget(pk=self.workshop.pk)
+        self.cluster_id = self.workshop.cluster_id
+        self.brokers = self.workshop.cluster.brokers
+        self.controllers = self.workshop.cluster.controllers
+        self.version = None  # the new host's full state comes next
+        await fanout.subscribe(viewers_group(self.cluster_id), self, self.scope)
+        await host_client.host_send(
+            self.cluster_id, {"type": "host.join", "reply_to": self.channel_name}
+        )
 
     async def room_html(self, event: dict[str, Any]) -> None:
         await self.send(text_data=event["html"])

@@ -99,6 +99,7 @@ class Poll(models.Model):
     class State(models.TextChoices):
         OPEN = "open", "Open"
         CLOSED = "closed", "Closed"
+        RUNNING = "running", "Running the scenario"  # a drill poll's reveal plays its steps
         REVEALED = "revealed", "Revealed"
 
     workshop = models.ForeignKey(Workshop, on_delete=models.CASCADE, related_name="polls")
@@ -123,6 +124,10 @@ class Poll(models.Model):
 
     def __str__(self) -> str:
         return f"poll {self.pk} of {self.workshop_id}: {self.question[:40]}"
+
+    @property
+    def answer_label(self) -> str:
+        return str(self.choices[self.answer]) if 0 <= self.answer < len(self.choices) else ""
 
 
 class Vote(models.Model):

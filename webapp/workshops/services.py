@@ -271,7 +271,9 @@ def lesson_predict_questions(lesson_id: str) -> list[dict[str, Any]]:
 
 
 def poll_push(*, workshop: Workshop, source: str) -> Poll:
-    """Open the poll of a lesson question (closing any open one)."""
+    """Open the poll of a lesson question or a predict drill (closing any open one)."""
+    if source.startswith(DRILL_SOURCE):
+        return poll_push_drill(workshop=workshop, drill_id=source[len(DRILL_SOURCE) :])
     drafts = {d["source"]: d for d in lesson_predict_questions(workshop.lesson_id)}
     draft = drafts.get(source)
     if draft is None:
@@ -285,6 +287,84 @@ def poll_push(*, workshop: Workshop, source: str) -> Poll:
             answer=draft["answer"],
             explain=draft["explain"],
             source=source,
+        )
+
+
+DRILL_SOURCE = "drill:"
+
+
+def drill_questions() -> list[dict[str, Any]]:
+    """The predict drills a room can be polled on (lessons/drills): choice questions whose
+    answer key the engine computes by running the drill's scenario."""
+    from lessons.drills.bank import default_bank
+
+    return [
+        {"source": DRILL_SOURCE + d.id, "title": d.title, "question": d.prompt, "lesson": d.lesson}
+        for d in default_bank()
+        if d.kind == "predict" and d.question_type == "choice"
+    ]
+
+
+def _drill_run(drill: Any) -> tuple[Any, list[dict[str, Any]], list[dict[str, Any]], int]:
+    """The drill's scenario as a command log split where its steps begin: (cluster spec, the
+    topics and setup, the steps to play, the time the engine's run ends)."""
+    from lessons.drills import progress
+    from lessons.scenarios import ClusterRuntime, load_scenario
+    from webapp.drills_stage import scenario_log
+
+    raw = dict(drill.body["scenario"])
+    where = f"{drill.source}#{drill.id}"
+    scenario = load_scenario(raw, source=where)
+    spec, commands = scenario_log(raw, source=where)
+    start = len(scenario.topics) + len(scenario.setup)
+    setup, steps = commands[:start], commands[start:]
+    # The runner may run on after the last step; the room's run ends where the key was read.
+    end_ms = int(progress.answer_key(drill).computed.get("end_ms") or 0)
+    runtime = ClusterRuntime(spec)
+    for payload in commands:
+        runtime.apply(payload)
+    if end_ms > runtime.now_ms:
+        steps.append({"type": "advance", "ms": end_ms - runtime.now_ms})
+    return spec, setup, steps, end_ms
+
+
+def poll_push_drill(*, workshop: Workshop, drill_id: str) -> Poll:
+    """A poll from a predict drill: the room moves to a fresh cluster built like the drill's
+    scenario (its topics and setup done, clock paused), so learners predict from what they see;
+    the reveal plays the scenario's steps on it. The answer is the engine's key."""
+    from lessons.drills import progress
+    from lessons.drills.bank import default_bank
+    from webapp import timeline
+
+    drill = default_bank().get(drill_id)
+    if drill is None or drill.kind != "predict" or drill.question_type != "choice":
+        raise ValueError(f"No predict drill {drill_id!r} with choices to poll on.")
+    key = progress.answer_key(drill)
+    choices = drill.choices
+    ids = [c.id for c in choices]
+    if key.key not in ids:
+        raise ValueError(f"The engine's answer to {drill_id!r} is not one of its choices.")
+    spec, setup, steps, _ = _drill_run(drill)
+    with transaction.atomic():
+        cluster = timeline.sandbox_from_log(spec=spec, commands=setup, paused=True)
+        RoomCluster.objects.create(workshop=workshop, cluster=cluster)
+        workshop.polls.filter(state=Poll.State.OPEN).update(state=Poll.State.CLOSED)
+        workshop.cluster = cluster
+        workshop.save(update_fields=["cluster", "last_active_at"])
+        # The learners' consumers were apps of the cluster the room left.
+        workshop.participants.update(consumer_app_id="")
+        observed = key.computed.get("observed")
+        return Poll.objects.create(
+            workshop=workshop,
+            question=drill.prompt,
+            choices=[c.text for c in choices],
+            answer=ids.index(key.key),
+            explain=drill.explanation,
+            source=DRILL_SOURCE + drill.id,
+            drill_id=drill.id,
+            cluster=cluster,
+            playback=steps,
+            observed="" if observed is None else str(observed),
         )
 
 
@@ -324,6 +404,28 @@ def poll_set_state(*, workshop: Workshop, state: str) -> Poll:
     poll.state = state
     poll.save(update_fields=["state"])
     return poll
+
+
+def poll_reveal(*, workshop: Workshop) -> Poll:
+    """Reveal the current poll. A drill poll still to be played on the room's cluster goes to
+    RUNNING (its steps play, then `poll_reveal_done`); revealing a running one again skips to
+    the answer."""
+    poll = current_poll(workshop)
+    if poll is None:
+        raise ValueError("No poll to change.")
+    playable = (
+        poll.drill_id
+        and poll.playback
+        and poll.cluster_id == workshop.cluster_id
+        and poll.state in (Poll.State.OPEN, Poll.State.CLOSED)
+    )
+    poll.state = Poll.State.RUNNING if playable else Poll.State.REVEALED
+    poll.save(update_fields=["state"])
+    return poll
+
+
+def poll_reveal_done(*, poll_id: int) -> None:
+    Poll.objects.filter(pk=poll_id, state=Poll.State.RUNNING).update(state=Poll.State.REVEALED)
 
 
 def leaderboard(workshop: Workshop) -> list[dict[str, Any]]:

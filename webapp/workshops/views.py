@@ -75,6 +75,7 @@ def workshop_control(request: HttpRequest, code: str) -> HttpResponse:
     context.update(
         {
             "questions": services.lesson_predict_questions(workshop.lesson_id),
+            "drills": services.drill_questions(),
             "modes": Workshop.Participation.choices,
             "stage_forms": stage_forms(
                 brokers=workshop.cluster.brokers, controllers=workshop.cluster.controllers
