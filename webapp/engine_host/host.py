@@ -100,6 +100,7 @@ class ClusterHost:
         self.stop_reason = ""
         self.lock = asyncio.Lock()
         self._dirty = asyncio.Event()
+        self._urgent = asyncio.Event()  # a command changed the state: publish it promptly
         self._unlogged_advance_ms = 0
         self._advance_seq: int | None = None  # the seq of the advance this host may lengthen
         self._last_flush = time.monotonic()
@@ -361,6 +362,7 @@ class ClusterHost:
             frame["visible_in"] = self.published.version + 1
         frame["seq"] = client_seq
         self._mark_dirty()
+        self._urgent.set()
         return frame
 
     def _limit_refusal(self, payload: dict[str, Any]) -> str | None:
@@ -724,7 +726,7 @@ class ClusterHost:
             if not self.running:
                 break
             self._dirty.clear()
-            started = time.perf_counter()
+            self._urgent.clear()
             async with self.lock:  # never render while the worker thread advances the runtime
                 # Durable first: no viewer sees a moment the log could not rebuild after a crash.
                 try:
@@ -732,8 +734,11 @@ class ClusterHost:
                 except IntegrityError:
                     asyncio.get_running_loop().create_task(self.stop("lost ownership of the log"))
                     break
+                # Only the render itself holds the event loop (the flush above waits on the
+                # database in a thread), so only it counts towards the pause below.
+                started = time.perf_counter()
                 update = self._publish()
-            render_s = time.perf_counter() - started
+                render_s = time.perf_counter() - started
             if update is not None:
                 await self.layer.group_send(viewers_group(self.cluster_id), update)
             tail = console_command.take_console_output(self.runtime)
@@ -744,7 +749,14 @@ class ClusterHost:
             # Rendering runs on the event loop: after a slow render (a big cluster) the next one
             # waits twice as long as this one took, so rendering never takes more than a third
             # of the loop and sockets, commands and the clock stay responsive.
-            await asyncio.sleep(max(interval, 2 * render_s))
+            await asyncio.sleep(2 * render_s)
+            # Clock ticks alone publish at most publish_max_hz; a command (someone acted and
+            # watches for the effect, a whole room in a workshop) is published as soon as that
+            # third-of-the-loop bound allows. Commands are rate-limited per socket upstream.
+            rest = interval - 2 * render_s
+            if rest > 0 and not self._urgent.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._urgent.wait(), rest)
 
     def _clock_view(self) -> render.ClockView:
         return render.ClockView(
