@@ -142,10 +142,11 @@ class ClusterConsumer(AsyncWebsocketConsumer):
                 )
 
     async def disconnect(self, code: int) -> None:
+        if getattr(self, "cluster_id", None):  # idempotent: also after a connect that failed
+            await fanout.unsubscribe(viewers_group(self.cluster_id), self)
         if not getattr(self, "joined", False):
             return
         self.keepalive.cancel()
-        await fanout.unsubscribe(viewers_group(self.cluster_id), self)
         try:
             await host_client.host_send(
                 self.cluster_id, {"type": "host.leave", "reply_to": self.channel_name}

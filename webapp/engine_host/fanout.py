@@ -163,13 +163,23 @@ class Relay:
                 else:
                     await handler(message)
 
+    async def _send(self, member: Member, frame: bytes | None, text: str) -> None:
+        """One socket's share: the prepared frame, or its consumer's own send. A socket that
+        fails (it is going away) never keeps the others from their frame."""
+        try:
+            if frame is None or not member.write(frame):
+                await member.sink.relay_text(text)
+        except Exception:
+            logger.warning(
+                "relay %s: socket %s missed a frame", self.group, member.sink.channel_name
+            )
+
     async def _everyone(self, text: str) -> None:
         frame: bytes | None = None
         for member in list(self.members.values()):
             if frame is None and member.protocol is not None:
                 frame = text_frame(text)
-            if frame is None or not member.write(frame):
-                await member.sink.relay_text(text)
+            await self._send(member, frame, text)
 
     async def _state(self, message: dict[str, Any]) -> None:
         version, base, html = int(message["version"]), int(message["base"]), str(message["html"])
@@ -179,16 +189,20 @@ class Relay:
             if sink.version is None or version <= sink.version:
                 continue  # the full state is on its way, or this one is old
             if base != sink.version:
-                await sink.relay_resync()  # a version went missing: the whole state again
+                # A version went missing: this socket asks for the whole state (in its own
+                # task: a busy host must not hold up everyone else's frame).
+                task = asyncio.get_running_loop().create_task(sink.relay_resync())
+                _resyncs.add(task)
+                task.add_done_callback(_resyncs.discard)
                 continue
             sink.version = version
             if frame is None and member.protocol is not None:
                 frame = text_frame(html)  # once per version, for every socket
-            if frame is None or not member.write(frame):
-                await sink.relay_text(html)
+            await self._send(member, frame, html)
 
 
 _relays: dict[str, Relay] = {}
+_resyncs: set[asyncio.Task[None]] = set()
 
 
 async def subscribe(group: str, sink: Sink, scope: dict[str, Any]) -> None:

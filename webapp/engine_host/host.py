@@ -31,6 +31,8 @@ from webapp.engine_host.leases import LeaseStore
 logger = logging.getLogger(__name__)
 
 CLOCK_TICK_S = 0.05
+# While the clock runs, a fragment whose only change is its time label is re-sent this often.
+TIME_LABEL_REFRESH_S = 1.0
 ADVANCE_FLUSH_S = 2.0
 MAX_ADVANCE_PER_TICK_MS = 5_000
 LEASE_TTL_S = 15.0
@@ -101,6 +103,10 @@ class ClusterHost:
         self.lock = asyncio.Lock()
         self._dirty = asyncio.Event()
         self._urgent = asyncio.Event()  # a command changed the state: publish it promptly
+        # When each published fragment was rendered (cluster ms), and when time labels were
+        # last refreshed everywhere (see _changed_fragments).
+        self._fragment_times: dict[str, int] = {}
+        self._labels_sent_at = float("-inf")
         self._unlogged_advance_ms = 0
         self._advance_seq: int | None = None  # the seq of the advance this host may lengthen
         self._last_flush = time.monotonic()
@@ -767,6 +773,36 @@ class ClusterHost:
             throttled_to=None if self.paused else self.throttled_to,
         )
 
+    def _changed_fragments(self, fragments: dict[str, str], held: dict[str, str]) -> dict[str, str]:
+        """The fragments to send. While the clock runs, a fragment whose only change is the
+        cluster time it is labelled with (the stage picture's and the text mirror's "at N ms")
+        is re-sent at most every TIME_LABEL_REFRESH_S; the clock fragment carries the exact
+        time. Without this every viewer got the whole stage (~12 KB) on every tick. `fragments`
+        is updated in place to what viewers hold, so a new viewer's full state matches."""
+        now = self.runtime.now_ms
+        mono = time.monotonic()
+        relabel = self.paused or mono - self._labels_sent_at >= TIME_LABEL_REFRESH_S
+        changed: dict[str, str] = {}
+        for key, html in fragments.items():
+            old = held.get(key)
+            if old == html:
+                continue
+            at = self._fragment_times.get(key)
+            if (
+                not relabel
+                and key != "clock"
+                and old is not None
+                and at is not None
+                and old.replace(str(at), "\x00") == html.replace(str(now), "\x00")
+            ):
+                fragments[key] = old  # only its time label moved: viewers keep theirs
+                continue
+            changed[key] = html
+            self._fragment_times[key] = now
+        if relabel:
+            self._labels_sent_at = mono
+        return changed
+
     def _publish(self) -> dict[str, Any] | None:
         """Render the current state once; return the group message if anything changed."""
         try:
@@ -781,9 +817,7 @@ class ClusterHost:
             fragments = dict(self.published.fragments)
             fragments.update(render.render_error_fragment(f"{type(error).__name__}: {error}"))
         previous = self.published
-        changed = {
-            key: html for key, html in fragments.items() if previous.fragments.get(key) != html
-        }
+        changed = self._changed_fragments(fragments, previous.fragments)
         if previous.version and not changed:
             return None
         version = previous.version + 1

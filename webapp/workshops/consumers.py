@@ -183,7 +183,7 @@ class WorkshopConsumer(ClusterConsumer):
         await self.send(text_data=html)
 
     async def disconnect(self, code: int) -> None:
-        if getattr(self, "joined", False):
+        if getattr(self, "workshop", None) is not None:  # idempotent, as the cluster's
             await fanout.unsubscribe(room_group(self.workshop.pk), self)
         await super().disconnect(code)
 
