@@ -278,6 +278,10 @@ async def run(
     size = sum(v.bytes for v in viewers) - bytes_start
     for viewer in [*viewers, instructor]:
         viewer.sendClose()
+    for _ in range(50):  # let the closing handshakes finish before the loop goes away
+        if all(v.closed for v in [*viewers, instructor]):
+            break
+        await asyncio.sleep(0.1)
     per_viewer = max(len(viewers), 1) * elapsed
     return {
         "viewers": len(viewers),
