@@ -296,6 +296,16 @@ class ClusterConsumer(AsyncWebsocketConsumer):
         self.version = int(event["version"])
         await self.send(text_data=event["html"])
 
+    async def cluster_rehosted(self, event: dict[str, Any]) -> None:
+        """A new host runs the cluster (scaled mode: its worker restarted): join it, and take
+        its whole state (its version numbers start again)."""
+        if not getattr(self, "joined", False):
+            return
+        self.version = None
+        await host_client.host_send(
+            self.cluster_id, {"type": "host.join", "reply_to": self.channel_name}
+        )
+
     # -- from the process's relay (webapp/engine_host/fanout.py) ----------------------------
 
     async def relay_text(self, text: str) -> None:
@@ -306,6 +316,11 @@ class ClusterConsumer(AsyncWebsocketConsumer):
         await host_client.host_send(
             self.cluster_id, {"type": "host.sync", "reply_to": self.channel_name}
         )
+
+    async def relay_event(self, event: dict[str, Any]) -> None:
+        """A fan-out event this socket acts on itself (the relay has no frame for it)."""
+        if event.get("type") == "cluster.rehosted":
+            await self.cluster_rehosted(event)
 
     async def client_frame(self, event: dict[str, Any]) -> None:
         await self._send_frame(event["frame"])

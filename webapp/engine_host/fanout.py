@@ -119,7 +119,7 @@ class Relay:
     async def start(self) -> None:
         layer = get_channel_layer()
         assert layer is not None
-        self.channel = await layer.new_channel(prefix="dojo.relay")
+        self.channel = await layer.new_channel()
         await layer.group_add(self.group, self.channel)
         self.task = asyncio.get_running_loop().create_task(self._loop(), name=f"relay-{self.group}")
         self.ready.set()

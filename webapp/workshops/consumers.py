@@ -333,6 +333,7 @@ class WorkshopConsumer(ClusterConsumer):
     async def relay_event(self, event: dict[str, Any]) -> None:
         """The room moved to another cluster (a drill poll): watch that one from now on."""
         if event.get("type") != "room.cluster":
+            await super().relay_event(event)
             return
         new = str(event.get("cluster", ""))
         if not new or new == self.cluster_id:
