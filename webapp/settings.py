@@ -143,6 +143,19 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXTENDED = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# The periodic sweep of idle rooms and sandboxes (webapp.tasks.delete_idle). Scaled mode runs
+# `celery -A webapp beat`; the embedded worker of ./scripts/run runs the same schedule itself
+# (`worker -B`), so no extra process is needed.
+DOJO_SANDBOX_IDLE_DAYS = config.env_float(ENV, "KAFKA_DOJO_SANDBOX_IDLE_DAYS", 30.0)
+DOJO_ROOM_IDLE_DAYS = config.env_float(ENV, "KAFKA_DOJO_ROOM_IDLE_DAYS", 2.0)
+DOJO_IDLE_SWEEP_SECONDS = config.env_float(ENV, "KAFKA_DOJO_IDLE_SWEEP_SECONDS", 3600.0)
+CELERY_BEAT_SCHEDULE = {
+    "delete-idle-rooms-and-sandboxes": {
+        "task": "webapp.delete_idle",
+        "schedule": DOJO_IDLE_SWEEP_SECONDS,
+    },
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celery" / "beat-schedule")
 DOJO_CELERY_DIRS = [str(path) for path in config.celery_dirs(_celery)]
 
 LOG_LEVEL = ENV.get("DJANGO_LOG_LEVEL", "INFO").upper()

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
+from operator import attrgetter
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -660,7 +661,7 @@ class Broker:
         if batch.size > int(config["max.message.bytes"]):
             complete("MESSAGE_TOO_LARGE", -1, -1)
             return
-        if "compact" in config["cleanup.policy"] and any(r.key is None for r in batch.records):
+        if "compact" in config["cleanup.policy"] and None in map(_KEY, batch.records):
             complete("INVALID_RECORD", -1, -1)
             return
         log = partition.log
@@ -699,14 +700,23 @@ class Broker:
         append_time = config["message.timestamp.type"] == "LogAppendTime"
         records = []
         max_timestamp = -1
-        for index, record in enumerate(batch.records):
+        offset = base
+        for record in batch.records:
             timestamp = now if append_time else record.timestamp
-            records.append(
-                Record(
-                    base + index, timestamp, record.key, record.value, record.headers, record.size
+            if record.offset == -1 and not append_time:
+                # A record fresh from a producer (offset still unassigned) becomes the stored
+                # record: records are never changed once they have an offset, so the producer's
+                # batch (which reads only timestamps, keys and values) may keep it. A record that
+                # already has one (a retry of a batch appended before) is copied.
+                record.offset = offset
+                records.append(record)
+            else:
+                records.append(
+                    Record(offset, timestamp, record.key, record.value, record.headers, record.size)
                 )
-            )
-            max_timestamp = max(max_timestamp, timestamp)
+            offset += 1
+            if timestamp > max_timestamp:
+                max_timestamp = timestamp
         stored = RecordBatch(
             base_offset=base,
             records=records,
@@ -761,7 +771,13 @@ class Broker:
             complete("", base_offset, partition.log.log_start_offset)
             return
 
+        expiry: list[Timer] = []
+
         def done(error: str) -> None:
+            if expiry:
+                # Completed: the expiry timer would find the produce done and do nothing, so it
+                # is cancelled, and lets go of the request (its batches) at once.
+                expiry[0].cancel()
             complete(
                 error,
                 base_offset if not error or error == "NOT_ENOUGH_REPLICAS_AFTER_APPEND" else -1,
@@ -771,8 +787,10 @@ class Broker:
         delayed = DelayedProduce(required_offset, done, self.now_ms + timeout_ms)
         partition.add_delayed_produce(delayed)
         if not delayed.done:
-            self.ctx.scheduler.call_later(
-                timeout_ms, lambda: partition.expire_delayed_produce(delayed)
+            expiry.append(
+                self.ctx.scheduler.call_later(
+                    timeout_ms, lambda: partition.expire_delayed_produce(delayed)
+                )
             )
 
     # --- the components' names as other modules know them (Cluster, Partition, tests) --------
@@ -919,3 +937,7 @@ class Broker:
 
 def _error_name(error: KafkaError) -> str:
     return protocol_name(error)
+
+
+# A record's key, read in C by map() (keys are bytes or None).
+_KEY = attrgetter("key")

@@ -31,6 +31,8 @@ from webapp.engine_host.leases import LeaseStore
 logger = logging.getLogger(__name__)
 
 CLOCK_TICK_S = 0.05
+# While the clock runs, a fragment whose only change is its time label is re-sent this often.
+TIME_LABEL_REFRESH_S = 1.0
 ADVANCE_FLUSH_S = 2.0
 MAX_ADVANCE_PER_TICK_MS = 5_000
 LEASE_TTL_S = 15.0
@@ -100,6 +102,11 @@ class ClusterHost:
         self.stop_reason = ""
         self.lock = asyncio.Lock()
         self._dirty = asyncio.Event()
+        self._urgent = asyncio.Event()  # a command changed the state: publish it promptly
+        # When each published fragment was rendered (cluster ms), and when time labels were
+        # last refreshed everywhere (see _changed_fragments).
+        self._fragment_times: dict[str, int] = {}
+        self._labels_sent_at = float("-inf")
         self._unlogged_advance_ms = 0
         self._advance_seq: int | None = None  # the seq of the advance this host may lengthen
         self._last_flush = time.monotonic()
@@ -119,6 +126,10 @@ class ClusterHost:
         self._limited_at = float("-inf")
         # A lesson step's live goal, set by the lesson page (`host.watch`).
         self.goal: Any = None
+        # Commands the server asked this clock to play (`host.play`: a drill's steps revealed
+        # to a workshop room): each applied when the clock has run the advances before it.
+        self.playback: list[dict[str, Any]] = []
+        self._play_reply: str | None = None
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -246,6 +257,14 @@ class ClusterHost:
             if (message.get("command") or {}).get("type") == "console":
                 frame["console"] = console_command.console_state(self.runtime)
             await self._reply(reply_to, frame)
+        elif kind == "host.play":
+            # Only server code sends this (webapp/workshops: a drill poll's reveal); a browser's
+            # message never becomes one.
+            async with self.lock:
+                frame = await self._play_locked(list(message.get("commands") or []), reply_to)
+            self._mark_dirty()
+            if frame is not None:
+                await self._reply(reply_to, frame)
         elif kind == "host.console_complete":
             # What the console panel's Tab offers: tools, options, this cluster's topics/groups.
             async with self.lock:
@@ -351,8 +370,12 @@ class ClusterHost:
                 }
             if client_id and client_seq is not None and frame["type"] == "ack":
                 self.client_seqs[client_id] = max(client_seq, self.client_seqs.get(client_id, 0))
+            # Renders happen under the lock, so the next version is the first to show this
+            # command's effect (a page or the room benchmark can tell when viewers see it).
+            frame["visible_in"] = self.published.version + 1
         frame["seq"] = client_seq
         self._mark_dirty()
+        self._urgent.set()
         return frame
 
     def _limit_refusal(self, payload: dict[str, Any]) -> str | None:
@@ -395,12 +418,17 @@ class ClusterHost:
                 "code": "moved",
                 "message": "This cluster moved to another server; reload the page.",
             }
+        apps_before = len(self.runtime.cluster.apps.apps)
         result = self.runtime.apply(payload)
         self.metrics.observe(self.runtime)
         await self._sync_wire()
         self._check_goal()
         if result.ok:
-            return {"type": "ack", "message": result.message, "duplicate": False}
+            frame: dict[str, Any] = {"type": "ack", "message": result.message, "duplicate": False}
+            apps = self.runtime.cluster.apps.apps
+            if len(apps) > apps_before:  # the app this command started, by its number
+                frame["app_id"] = apps[-1].id
+            return frame
         # The command is in the log (replay repeats the same refusal); tell the learner why.
         return {
             "type": "error",
@@ -476,6 +504,64 @@ class ClusterHost:
             self._advance_seq = seq
             self.next_seq += 1
         self._unlogged_advance_ms = 0
+
+    # -- playing a scenario's steps --------------------------------------------------------
+
+    async def _play_locked(
+        self, commands: list[dict[str, Any]], reply_to: str | None
+    ) -> dict[str, Any] | None:
+        """Start playing `commands` (a command log tail: advances and commands) on the live
+        clock; the answer comes when the last one is applied (None: not yet)."""
+        if self.playback:
+            return {"type": "error", "code": "playing", "message": "Already playing steps."}
+        self.playback = [dict(c) for c in commands]
+        self._play_reply = reply_to
+        if self.paused:
+            self.paused = False
+            await database_sync_to_async(store.cluster_clock_save)(
+                cluster_id=self.cluster_id, speed=self.speed, paused=False
+            )
+        frame = await self._play_due_locked()
+        if frame is not None:
+            self._play_reply = None  # nothing had to wait for the clock: answered now
+        return frame
+
+    async def _play_due_locked(self) -> dict[str, Any] | None:
+        """Apply the commands now due (up to the next advance still to run); when none is
+        left, the answer for whoever asked."""
+        while self.playback:
+            head = self.playback[0]
+            if head.get("type") == "advance" and int(head.get("ms", 0)) > 0:
+                return None
+            self.playback.pop(0)
+            if head.get("type") != "advance":
+                await self._logged_command_locked(head, "", None)
+        return {"type": "ack", "message": "Played.", "now_ms": self.runtime.now_ms}
+
+    def _play_cap(self, ms: int) -> int:
+        """At most the time left before the next command to play."""
+        if self.playback and self.playback[0].get("type") == "advance":
+            return max(0, min(ms, int(self.playback[0]["ms"])))
+        return ms
+
+    async def _played(self, ms: int) -> None:
+        """The clock ran `ms`: count it off the advance being played, apply what is due."""
+        async with self.lock:
+            if not self.playback or self.playback[0].get("type") != "advance":
+                return
+            left = int(self.playback[0]["ms"]) - ms
+            if left > 0:
+                self.playback[0]["ms"] = left
+                return
+            self.playback.pop(0)
+            frame = await self._play_due_locked()
+            reply_to = self._play_reply if not self.playback else None
+            if not self.playback:
+                self._play_reply = None
+                await self._flush_advance_locked()  # played means logged: the log holds it all
+        self._mark_dirty()
+        if frame is not None and reply_to:
+            await self._reply(reply_to, frame)
 
     # -- time -----------------------------------------------------------------------------
 
@@ -601,12 +687,15 @@ class ClusterHost:
             quantum = TICK_MS if self.speed >= 1 else 1
             now_ms = self.runtime.now_ms
             whole = (now_ms + int(owed_ms)) // quantum * quantum - now_ms
+            whole = self._play_cap(whole)  # a step being played applies at its exact time
             if whole <= 0:
                 continue
             owed_ms -= whole
             try:
                 self._work_credit -= await self.advance_live(whole)
                 self._note_pace(loop.time(), whole, limited=self._work_credit <= 0)
+                if self.playback:
+                    await self._played(whole)
             except Exception:
                 logger.exception("host %s: the engine failed to advance; pausing", self.cluster_id)
                 self.paused = True
@@ -650,7 +739,7 @@ class ClusterHost:
             if not self.running:
                 break
             self._dirty.clear()
-            started = time.perf_counter()
+            self._urgent.clear()
             async with self.lock:  # never render while the worker thread advances the runtime
                 # Durable first: no viewer sees a moment the log could not rebuild after a crash.
                 try:
@@ -658,8 +747,11 @@ class ClusterHost:
                 except IntegrityError:
                     asyncio.get_running_loop().create_task(self.stop("lost ownership of the log"))
                     break
+                # Only the render itself holds the event loop (the flush above waits on the
+                # database in a thread), so only it counts towards the pause below.
+                started = time.perf_counter()
                 update = self._publish()
-            render_s = time.perf_counter() - started
+                render_s = time.perf_counter() - started
             if update is not None:
                 await self.layer.group_send(viewers_group(self.cluster_id), update)
             tail = console_command.take_console_output(self.runtime)
@@ -670,7 +762,14 @@ class ClusterHost:
             # Rendering runs on the event loop: after a slow render (a big cluster) the next one
             # waits twice as long as this one took, so rendering never takes more than a third
             # of the loop and sockets, commands and the clock stay responsive.
-            await asyncio.sleep(max(interval, 2 * render_s))
+            await asyncio.sleep(2 * render_s)
+            # Clock ticks alone publish at most publish_max_hz; a command (someone acted and
+            # watches for the effect, a whole room in a workshop) is published as soon as that
+            # third-of-the-loop bound allows. Commands are rate-limited per socket upstream.
+            rest = interval - 2 * render_s
+            if rest > 0 and not self._urgent.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._urgent.wait(), rest)
 
     def _clock_view(self) -> render.ClockView:
         return render.ClockView(
@@ -680,6 +779,36 @@ class ClusterHost:
             viewers=len(self.viewers),
             throttled_to=None if self.paused else self.throttled_to,
         )
+
+    def _changed_fragments(self, fragments: dict[str, str], held: dict[str, str]) -> dict[str, str]:
+        """The fragments to send. While the clock runs, a fragment whose only change is the
+        cluster time it is labelled with (the stage picture's and the text mirror's "at N ms")
+        is re-sent at most every TIME_LABEL_REFRESH_S; the clock fragment carries the exact
+        time. Without this every viewer got the whole stage (~12 KB) on every tick. `fragments`
+        is updated in place to what viewers hold, so a new viewer's full state matches."""
+        now = self.runtime.now_ms
+        mono = time.monotonic()
+        relabel = self.paused or mono - self._labels_sent_at >= TIME_LABEL_REFRESH_S
+        changed: dict[str, str] = {}
+        for key, html in fragments.items():
+            old = held.get(key)
+            if old == html:
+                continue
+            at = self._fragment_times.get(key)
+            if (
+                not relabel
+                and key != "clock"
+                and old is not None
+                and at is not None
+                and old.replace(str(at), "\x00") == html.replace(str(now), "\x00")
+            ):
+                fragments[key] = old  # only its time label moved: viewers keep theirs
+                continue
+            changed[key] = html
+            self._fragment_times[key] = now
+        if relabel:
+            self._labels_sent_at = mono
+        return changed
 
     def _publish(self) -> dict[str, Any] | None:
         """Render the current state once; return the group message if anything changed."""
@@ -695,9 +824,7 @@ class ClusterHost:
             fragments = dict(self.published.fragments)
             fragments.update(render.render_error_fragment(f"{type(error).__name__}: {error}"))
         previous = self.published
-        changed = {
-            key: html for key, html in fragments.items() if previous.fragments.get(key) != html
-        }
+        changed = self._changed_fragments(fragments, previous.fragments)
         if previous.version and not changed:
             return None
         version = previous.version + 1
