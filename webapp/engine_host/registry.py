@@ -95,6 +95,12 @@ def _stop_on_reactor_shutdown(registry: HostRegistry) -> None:
         return defer.Deferred.fromFuture(asyncio.ensure_future(registry.shutdown()))
 
     reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)
+    # Once the reactor has shut down (hosts stopped, their logs written and committed), the
+    # process ends at once: the interpreter's own finalization garbage-collected live engine
+    # runtimes and asyncio queues and crashed the process (SIGSEGV, faulthandler: "Garbage-
+    # collecting" in asyncio/queues.py, tests/web/test_server_process.py under load), and it
+    # would also join worker threads still running an engine tick.
+    reactor.addSystemEventTrigger("after", "shutdown", _exit_now)
     replay_pool.warm()  # a server: its replay workers start now, not on the first share link
 
 
@@ -104,6 +110,14 @@ class NoEngineHost(TooManyHosts):
     def __init__(self, detail: str) -> None:
         Exception.__init__(self, detail)
         self.message = detail
+
+
+def _exit_now() -> None:
+    logging.shutdown()
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(0)
 
 
 class HostRegistry:
