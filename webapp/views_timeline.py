@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from webapp import experiments, timeline, visitor_limits
 from webapp.engine_host import client as host_client
 from webapp.engine_host import render as stage_render
-from webapp.engine_host import store
+from webapp.engine_host import replay_pool, store
 from webapp.models import LiveCluster, SharedState, StressRun
 from webapp.views import SESSION_SANDBOX, _session_key, too_many_sandboxes
 
@@ -147,11 +147,12 @@ async def _open_checked(
     request: HttpRequest, spec: Any, commands: list[dict[str, Any]]
 ) -> HttpResponse:
     # The replay that times the commands is CPU work (bounded by the replay budget): it runs
-    # in a thread of its own, never on the event loop or the thread Django's sync views share.
+    # in a replay worker process, so it holds neither the event loop, nor the thread Django's
+    # sync views share, nor this process's GIL (webapp/engine_host/replay_pool.py).
     refusal = await sync_to_async(_sandbox_refusal)(request)
     if refusal:
         return too_many_sandboxes(refusal)
-    times = await asyncio.to_thread(timeline.command_times, spec=spec, commands=commands)
+    times = await replay_pool.run(timeline.command_times, spec=spec, commands=commands)
     return await sync_to_async(_open_shared)(request, spec, commands, times)
 
 

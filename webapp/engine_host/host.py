@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from channels.db import database_sync_to_async
+from channels.db import database_sync_to_async as _database_sync_to_async
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
 from django.db import IntegrityError
@@ -25,10 +25,20 @@ from lessons.console.completion import completion_data
 from lessons.scenarios import CLOCK_COMMANDS, LOGGED_COMMANDS, ClusterRuntime, console_command
 from lessons.scenarios.limits import DEFAULT_STEP_MS, SPEEDS, TICK_MS
 from webapp import charts
-from webapp.engine_host import lesson_goal, render, store
+from webapp.engine_host import lesson_goal, memory, render, store
 from webapp.engine_host.leases import LeaseStore
 
 logger = logging.getLogger(__name__)
+
+
+def database_sync_to_async(function: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    """The host's log writes run in a thread of their own, not the one thread every sync view
+    and `database_sync_to_async` call of the process share: measured with py-spy during
+    scripts/loadtest_isolation.py, a busy host's flushes (one before each publish) were most
+    of that thread's time, and another visitor's command and page waited behind them. (Writes
+    of one host stay ordered: each is awaited under the host's lock.)"""
+    return _database_sync_to_async(function, thread_sensitive=False)
+
 
 CLOCK_TICK_S = 0.05
 # While the clock runs, a fragment whose only change is its time label is re-sent this often.
@@ -40,6 +50,9 @@ STOP_TIMEOUT_S = 6.0
 # LOGGED_COMMANDS (they change the engine, so they go to the command log first) and
 # CLOCK_COMMANDS (pause, resume, speed, step: the host's own clock) come from the command table.
 __all__ = ["CLOCK_COMMANDS", "LOGGED_COMMANDS", "ClusterHost", "HostSettings"]
+# Commands that add records to a cluster, refused while it is over its memory bound (the
+# others, deleting records or lowering retention among them, are how it gets back under).
+MEMORY_GROWING_COMMANDS = frozenset({"produce", "start_producer", "transaction"})
 
 
 def viewers_group(cluster_id: str) -> str:
@@ -63,6 +76,9 @@ class HostSettings:
     work_budget_per_s: float = 0.25
     max_apps: int = 8
     max_app_rate: float = 400.0
+    # The memory one cluster's stored records may take (webapp/engine_host/memory.py); over
+    # it the clock stops and produces are refused, said on the stage, until it holds less.
+    memory_bound_bytes: int = 256 * 2**20
     owner_id: str = "local"
 
 
@@ -130,6 +146,11 @@ class ClusterHost:
         # to a workshop room): each applied when the clock has run the advances before it.
         self.playback: list[dict[str, Any]] = []
         self._play_reply: str | None = None
+        # The memory bound: the estimate last taken, and the stage's message while over it.
+        self.memory_bytes = 0
+        self.memory_stopped: str | None = None
+        # Set by `freeze` (a controlled shutdown): the clock runs no more cluster time.
+        self.frozen = False
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -141,7 +162,8 @@ class ClusterHost:
         self.running = True
         if self.wire_enabled:
             await self.enable_wire()
-        self._publish()
+        fragments, _ = await asyncio.to_thread(self._render_runtime_fragments)
+        self._publish(fragments)
         for name, coroutine in (
             ("inbox", self._inbox()),
             ("clock", self._clock()),
@@ -151,6 +173,32 @@ class ClusterHost:
             task = asyncio.create_task(coroutine, name=f"dojo-host-{self.cluster_id}-{name}")
             self._tasks.append(task)
         logger.info("host %s started at %d ms", self.cluster_id, self.runtime.now_ms)
+
+    def freeze(self) -> None:
+        """Stop the clock now, before the slower parts of a shutdown (the tick in flight, if
+        any, still completes and is logged by `stop`)."""
+        self.frozen = True
+
+    def check_memory(self) -> bool:
+        """Take the memory estimate; stop or restart the clock on the bound. True if over."""
+        self.memory_bytes = memory.cluster_memory_bytes(self.runtime)
+        bound = self.settings.memory_bound_bytes
+        stopped = (
+            memory.over_bound_message(self.memory_bytes, bound)
+            if self.memory_bytes > bound
+            else None
+        )
+        if stopped != self.memory_stopped:
+            if stopped and not self.memory_stopped:
+                logger.warning(
+                    "host %s over its memory bound (%d > %d bytes): clock stopped",
+                    self.cluster_id,
+                    self.memory_bytes,
+                    bound,
+                )
+            self.memory_stopped = stopped
+            self._mark_dirty()
+        return stopped is not None
 
     async def announce_start(self) -> None:
         """Tell every socket of the cluster (in any process) that this host now runs it: they
@@ -379,8 +427,11 @@ class ClusterHost:
         return frame
 
     def _limit_refusal(self, payload: dict[str, Any]) -> str | None:
-        """Apps and their rates are bounded per cluster (refused before they are logged)."""
+        """Apps and their rates are bounded per cluster (refused before they are logged), and
+        a cluster over its memory bound takes no more records."""
         kind = payload.get("type")
+        if kind in MEMORY_GROWING_COMMANDS and self.check_memory():
+            return self.memory_stopped
         if kind not in ("start_producer", "add_group_consumer"):
             return None
         apps = list(self.runtime.cluster.apps.apps)
@@ -663,18 +714,22 @@ class ClusterHost:
             await asyncio.sleep(CLOCK_TICK_S)
             now = loop.time()
             elapsed, last = now - last, now
-            if self.paused or not self._has_audience():
+            budget = self.settings.work_budget_per_s
+            self._work_credit = min(budget, self._work_credit + elapsed * budget)
+            if self.frozen or self.paused or not self._has_audience():
                 owed_ms = 0.0
                 self._pace.clear()
                 if self.throttled_to is not None:
                     self.throttled_to = None
                     self._mark_dirty()
                 continue
-            budget = self.settings.work_budget_per_s
-            self._work_credit = min(budget, self._work_credit + elapsed * budget)
             owed_ms += elapsed * 1000.0 * self.speed
             if owed_ms > MAX_ADVANCE_PER_TICK_MS:  # the loop stalled: don't race to catch up
                 owed_ms = float(MAX_ADVANCE_PER_TICK_MS)
+            if self.memory_stopped is not None:
+                # Over its memory bound: the clock stays stopped (the keeper re-checks).
+                owed_ms = 0.0
+                continue
             if self._work_credit <= 0:
                 # Over its work budget: this tick's time is not run, so the clock slows down.
                 owed_ms = 0.0
@@ -719,6 +774,7 @@ class ClusterHost:
                     await self.stop("lost the ownership lease")
                     return
             self._expire_viewers(now)
+            self.check_memory()
             if self.wire is not None:
                 # Open Kafka listeners keep the host loaded: their ports are what real clients
                 # were given, and a host loaded again would listen elsewhere.
@@ -740,6 +796,11 @@ class ClusterHost:
                 break
             self._dirty.clear()
             self._urgent.clear()
+            # Rendering is this host's work too: it waits for budget like the clock does, and
+            # what it costs is taken from the same credit (so a big cluster's clock slows down
+            # rather than its stage taking the process's time).
+            while self.running and self._work_credit <= 0:
+                await asyncio.sleep(CLOCK_TICK_S)
             async with self.lock:  # never render while the worker thread advances the runtime
                 # Durable first: no viewer sees a moment the log could not rebuild after a crash.
                 try:
@@ -747,11 +808,13 @@ class ClusterHost:
                 except IntegrityError:
                     asyncio.get_running_loop().create_task(self.stop("lost ownership of the log"))
                     break
-                # Only the render itself holds the event loop (the flush above waits on the
-                # database in a thread), so only it counts towards the pause below.
-                started = time.perf_counter()
-                update = self._publish()
-                render_s = time.perf_counter() - started
+                # Rendering a big cluster takes tens of ms of CPU: like the clock's ticks it runs
+                # in a worker thread, off the event loop (measured with py-spy during
+                # scripts/loadtest_isolation.py: rendering on the loop was half of the loop
+                # thread's busy time, and every other visitor's page and command waited on it).
+                fragments, render_s = await asyncio.to_thread(self._render_runtime_fragments)
+                self._work_credit -= render_s
+                update = self._publish(fragments)
             if update is not None:
                 await self.layer.group_send(viewers_group(self.cluster_id), update)
             tail = console_command.take_console_output(self.runtime)
@@ -759,13 +822,12 @@ class ClusterHost:
                 await self.layer.group_send(
                     viewers_group(self.cluster_id), {"type": "console.output", "text": tail}
                 )
-            # Rendering runs on the event loop: after a slow render (a big cluster) the next one
-            # waits twice as long as this one took, so rendering never takes more than a third
-            # of the loop and sockets, commands and the clock stay responsive.
+            # After a slow render (a big cluster) the next one waits twice as long as this one
+            # took, so rendering takes at most a third of the time the GIL is shared.
             await asyncio.sleep(2 * render_s)
             # Clock ticks alone publish at most publish_max_hz; a command (someone acted and
             # watches for the effect, a whole room in a workshop) is published as soon as that
-            # third-of-the-loop bound allows. Commands are rate-limited per socket upstream.
+            # third-of-the-time bound allows. Commands are rate-limited per socket upstream.
             rest = interval - 2 * render_s
             if rest > 0 and not self._urgent.is_set():
                 with contextlib.suppress(TimeoutError):
@@ -778,6 +840,7 @@ class ClusterHost:
             speed=self.speed,
             viewers=len(self.viewers),
             throttled_to=None if self.paused else self.throttled_to,
+            memory_stopped=self.memory_stopped,
         )
 
     def _changed_fragments(self, fragments: dict[str, str], held: dict[str, str]) -> dict[str, str]:
@@ -810,14 +873,32 @@ class ClusterHost:
             self._labels_sent_at = mono
         return changed
 
-    def _publish(self) -> dict[str, Any] | None:
-        """Render the current state once; return the group message if anything changed."""
+    def _render_runtime_fragments(self) -> tuple[dict[str, str] | Exception, float]:
+        """The fragments drawn from the runtime (run in a worker thread, under the lock), or
+        the error that stopped them, and the CPU seconds it took."""
+        started = time.thread_time()
         try:
             fragments = render.render_fragments(self.runtime, self._clock_view())
             fragments["charts"] = self.metrics.render()
-            fragments["kafka-clients"] = self._render_wire()
             if self.goal is not None:
                 fragments["lesson-goal"] = lesson_goal.render(self.goal, self.runtime)
+        except Exception as error:
+            return error, time.thread_time() - started
+        return fragments, time.thread_time() - started
+
+    def _publish(
+        self, runtime_fragments: dict[str, str] | Exception | None = None
+    ) -> dict[str, Any] | None:
+        """Render the current state once; return the group message if anything changed.
+        `runtime_fragments`: rendered already, off the loop (else rendered here)."""
+        try:
+            if runtime_fragments is None:
+                runtime_fragments, _ = self._render_runtime_fragments()
+            if isinstance(runtime_fragments, Exception):
+                raise runtime_fragments
+            fragments = dict(runtime_fragments)
+            # On the loop: the Kafka listeners' connections change on the loop.
+            fragments["kafka-clients"] = self._render_wire()
             fragments.update(self.extra_fragments)
         except Exception as error:
             logger.exception("host %s failed to render", self.cluster_id)
