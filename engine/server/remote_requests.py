@@ -528,13 +528,22 @@ class RemoteClients:
     def _handle_find_coordinator(
         self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
     ) -> None:
-        if int(req.get("key_type", 0)) == 1:
-            found = self.cluster.transactions.handle_find_coordinator(broker, str(req["key"]))
-            error, node = found
-            reply({"error": error, "node_id": -1 if node is None else node})
+        key_type = int(req.get("key_type", 0))
+
+        def find(key: str) -> dict[str, Any]:
+            if key_type == 1:
+                error, node = self.cluster.transactions.handle_find_coordinator(broker, key)
+                return {"key": key, "error": error, "node_id": -1 if node is None else node}
+            if key_type != 0:
+                return {"key": key, "error": "INVALID_REQUEST", "node_id": -1}
+            error, group_node = self.cluster.groups.find_coordinator(broker, key)
+            return {"key": key, "error": error, "node_id": group_node}
+
+        if "keys" in req:  # KIP-699 (v4+): one answer per key
+            reply({"coordinators": [find(str(key)) for key in req["keys"]]})
             return
-        error, node = self.cluster.groups.find_coordinator(broker, str(req["key"]))
-        reply({"error": error, "node_id": node})
+        found = find(str(req["key"]))
+        reply({"error": found["error"], "node_id": found["node_id"]})
 
     def _handle_join_group(
         self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
@@ -590,16 +599,33 @@ class RemoteClients:
                 for a in req["assignments"]
             }
 
+        coordinator = self._coordinator(broker)
+        group = coordinator.view(str(req["group_id"])) if coordinator.leads(
+            str(req["group_id"])
+        ) else None
+        protocol = group.protocol if group is not None else None
+        # SyncGroup v5+ names the protocol type and name; Kafka refuses a mismatch with the
+        # group's (GroupCoordinator.isValidProtocol... INCONSISTENT_GROUP_PROTOCOL).
+        wanted_type, wanted_name = req.get("protocol_type"), req.get("protocol_name")
+        if (wanted_type is not None and wanted_type != "consumer") or (
+            wanted_name is not None and protocol is not None and wanted_name != protocol
+        ):
+            reply({"error": "INCONSISTENT_GROUP_PROTOCOL", "partitions": []})
+            return
+
         def respond(response: object) -> None:
             assert isinstance(response, SyncGroupResponse)
+            view = coordinator.view(str(req["group_id"]))
             reply(
                 {
                     "error": response.error,
                     "partitions": [[tp.topic, tp.partition] for tp in response.assignment],
+                    "protocol_type": "consumer",
+                    "protocol_name": view.protocol if view is not None else None,
                 }
             )
 
-        self._coordinator(broker).handle_sync(
+        coordinator.handle_sync(
             str(req["group_id"]),
             int(req["generation"]),
             str(req["member_id"]),
@@ -678,23 +704,70 @@ class RemoteClients:
     def _handle_offset_fetch(
         self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
     ) -> None:
-        wanted = req.get("partitions")
+        stable = bool(req.get("require_stable"))
+        if "groups" in req:  # KIP-709 (v8+): several groups, answered in order
+            asked = list(req["groups"])
+            answers: list[dict[str, Any]] = []
+
+            def next_group() -> None:
+                if len(answers) == len(asked):
+                    reply({"groups": answers})
+                    return
+                group = asked[len(answers)]
+                self._offset_fetch_one(
+                    broker, str(group["group_id"]), group.get("partitions"), stable, collect
+                )
+
+            def collect(answer: dict[str, Any]) -> None:
+                answers.append(answer)
+                next_group()
+
+            next_group()
+            return
+        self._offset_fetch_one(broker, str(req["group_id"]), req.get("partitions"), stable, reply)
+
+    def _offset_fetch_one(
+        self,
+        broker: Broker,
+        group_id: str,
+        wanted: list[list[Any]] | None,
+        require_stable: bool,
+        reply: Callable[[dict[str, Any]], None],
+    ) -> None:
         tps = None if wanted is None else [TopicPartition(str(t), int(p)) for t, p in wanted]
 
         def respond(response: object) -> None:
             assert isinstance(response, tuple)
             error, offsets = response
+            unstable = self._pending_txn_offsets(broker, group_id) if require_stable else set()
             reply(
                 {
+                    "group_id": group_id,
                     "error": error,
                     "partitions": [
-                        {"topic": tp.topic, "partition": tp.partition, "offset": offset}
+                        # KIP-447: with require_stable, a partition whose offset a transaction
+                        # has written but not yet committed or aborted is answered
+                        # UNSTABLE_OFFSET_COMMIT (the consumer retries).
+                        {
+                            "topic": tp.topic,
+                            "partition": tp.partition,
+                            "offset": -1 if tp in unstable else offset,
+                            "error": "UNSTABLE_OFFSET_COMMIT" if tp in unstable else error,
+                        }
                         for tp, offset in sorted(offsets.items())
                     ],
                 }
             )
 
-        self._coordinator(broker).offsets.handle_offset_fetch(str(req["group_id"]), tps, respond)
+        self._coordinator(broker).offsets.handle_offset_fetch(group_id, tps, respond)
+
+    def _pending_txn_offsets(self, broker: Broker, group_id: str) -> set[TopicPartition]:
+        tp = TopicPartition(OFFSETS_TOPIC, self.cluster.groups.partition_for(group_id))
+        partition = broker.partitions.get(tp)
+        if partition is None or not partition.is_leader:
+            return set()
+        pending = self._txn_offsets(broker).pending_for(partition)
+        return {t for groups in pending.values() for t in groups.get(group_id, {})}
 
     def _handle_describe_groups(
         self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
@@ -744,9 +817,13 @@ class RemoteClients:
         self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
     ) -> None:
         coordinator = self._coordinator(broker)
+        # ListGroups v4+ (KIP-518): only groups in one of these states (case-insensitive).
+        wanted = {str(s).lower() for s in req.get("states_filter") or ()}
         listed = []
         for group_id in sorted(coordinator.groups):
             group = coordinator.groups[group_id]
+            if wanted and group.state.lower() not in wanted:
+                continue
             listed.append({"group_id": group_id, "state": group.state})
         reply({"error": "", "groups": listed})
 

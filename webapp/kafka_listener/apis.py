@@ -4,8 +4,11 @@ vocabulary (`engine/server/remote_requests.py`) and back.
 `to_engine` turns a decoded kio request into the JSON-safe dict the engine logs and handles;
 `to_wire` turns the engine's answer into the fields of the kio response of the version the
 client asked for (`codec.build` drops what that version lacks). Versions advertised stop at
-each API's last non-flexible version (plus ApiVersions 3), as KAFKA_WIRE.md recommends; their
-minimums are Apache Kafka 4.1's, so librdkafka's feature checks pass.
+the highest version whose semantics the engine serves (Kafka 4.0's own maxima are higher for
+several: Produce 12 needs transactions v2, Fetch 13 topic ids, ListOffsets 7 MAX_TIMESTAMP,
+JoinGroup 9 skip_assignment, TxnOffsetCommit 3 generation fencing); flexible versions (compact
+types, tagged fields) are read and written by kio, unknown tagged fields skipped by the codec.
+Minimums are Apache Kafka 4.1's, so librdkafka's feature checks pass.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import datetime
 import importlib
 import io
 import struct
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +25,8 @@ from kio.serial import entity_reader, entity_writer
 
 from webapp.kafka_listener import records as batches
 from webapp.kafka_listener.codec import error_code
+
+_ZERO_ID = uuid.UUID(int=0)
 
 PRODUCE, FETCH, LIST_OFFSETS, METADATA = 0, 1, 2, 3
 OFFSET_COMMIT, OFFSET_FETCH, FIND_COORDINATOR = 8, 9, 10
@@ -31,26 +37,26 @@ TXN_OFFSET_COMMIT = 28
 
 # api key -> (name in the engine's vocabulary, min advertised, max advertised)
 SUPPORTED: dict[int, tuple[str, int, int]] = {
-    PRODUCE: ("produce", 0, 8),
-    FETCH: ("fetch", 4, 11),
-    LIST_OFFSETS: ("list_offsets", 1, 5),
-    METADATA: ("metadata", 0, 8),
-    OFFSET_COMMIT: ("offset_commit", 2, 7),
-    OFFSET_FETCH: ("offset_fetch", 1, 5),
-    FIND_COORDINATOR: ("find_coordinator", 0, 2),
-    JOIN_GROUP: ("join_group", 0, 5),
-    HEARTBEAT: ("heartbeat", 0, 3),
-    LEAVE_GROUP: ("leave_group", 0, 3),
-    SYNC_GROUP: ("sync_group", 0, 3),
-    DESCRIBE_GROUPS: ("describe_groups", 0, 4),
-    LIST_GROUPS: ("list_groups", 0, 2),
-    API_VERSIONS: ("api_versions", 0, 3),
+    PRODUCE: ("produce", 0, 11),
+    FETCH: ("fetch", 4, 12),
+    LIST_OFFSETS: ("list_offsets", 1, 6),
+    METADATA: ("metadata", 0, 12),
+    OFFSET_COMMIT: ("offset_commit", 2, 9),
+    OFFSET_FETCH: ("offset_fetch", 1, 9),
+    FIND_COORDINATOR: ("find_coordinator", 0, 4),
+    JOIN_GROUP: ("join_group", 0, 8),
+    HEARTBEAT: ("heartbeat", 0, 4),
+    LEAVE_GROUP: ("leave_group", 0, 5),
+    SYNC_GROUP: ("sync_group", 0, 5),
+    DESCRIBE_GROUPS: ("describe_groups", 0, 5),
+    LIST_GROUPS: ("list_groups", 0, 4),
+    API_VERSIONS: ("api_versions", 0, 4),
     CREATE_TOPICS: ("create_topics", 2, 4),
-    INIT_PRODUCER_ID: ("init_producer_id", 0, 1),
-    OFFSET_FOR_LEADER_EPOCH: ("offset_for_leader_epoch", 2, 3),
-    ADD_PARTITIONS_TO_TXN: ("add_partitions_to_txn", 0, 2),
-    ADD_OFFSETS_TO_TXN: ("add_offsets_to_txn", 0, 2),
-    END_TXN: ("end_txn", 0, 2),
+    INIT_PRODUCER_ID: ("init_producer_id", 0, 4),
+    OFFSET_FOR_LEADER_EPOCH: ("offset_for_leader_epoch", 2, 4),
+    ADD_PARTITIONS_TO_TXN: ("add_partitions_to_txn", 0, 3),
+    ADD_OFFSETS_TO_TXN: ("add_offsets_to_txn", 0, 3),
+    END_TXN: ("end_txn", 0, 3),
     TXN_OFFSET_COMMIT: ("txn_offset_commit", 0, 2),
 }
 # Produce v0-v2 are advertised but refused, as Kafka 4.0 does: old librdkafka turns compression
@@ -160,6 +166,9 @@ class EngineRequest:
 
     request: dict[str, Any]
     expects_response: bool = True
+    # What the answer needs from the request but the engine does not echo (kept by the
+    # listener with the pending request, never logged).
+    context: dict[str, Any] | None = None
 
 
 def to_engine(api_key: int, version: int, body: Any) -> EngineRequest:
@@ -167,18 +176,28 @@ def to_engine(api_key: int, version: int, body: Any) -> EngineRequest:
     if api_key in REFUSED and version in REFUSED[api_key]:
         raise UnsupportedRequest(f"{name} v{version} is advertised but no longer served")
     builder = globals()[f"_req_{name}"]
-    request: dict[str, Any] = {"api": name, "version": version, **builder(version, body)}
+    fields_ = dict(builder(version, body))
+    context = fields_.pop("_context", None)
+    request: dict[str, Any] = {"api": name, "version": version, **fields_}
     expects = not (api_key == PRODUCE and int(body.acks) == 0)
-    return EngineRequest(request, expects)
+    return EngineRequest(request, expects, context)
 
 
 def _req_metadata(version: int, body: Any) -> dict[str, Any]:
-    topics = None if body.topics is None else [str(t.name) for t in body.topics]
+    topics = None if body.topics is None else [str(t.name) for t in body.topics if t.name]
     if version == 0 and topics == []:
         topics = None  # v0: an empty list means every topic
+    # v10+: a topic may be named by id alone. The engine keeps no topic ids (every topic's
+    # is the zero id), so those are answered UNKNOWN_TOPIC_ID, as Kafka answers an unknown id.
+    by_id = [
+        t.topic_id
+        for t in (body.topics or ())
+        if not t.name and getattr(t, "topic_id", None) not in (None, _ZERO_ID)
+    ]
     return {
         "topics": topics,
         "allow_auto_create": bool(getattr(body, "allow_auto_topic_creation", True)),
+        "_context": {"topic_ids": by_id} if by_id else None,
     }
 
 
@@ -214,6 +233,9 @@ def _req_init_producer_id(version: int, body: Any) -> dict[str, Any]:
     return {
         "transactional_id": body.transactional_id,
         "transaction_timeout_ms": ms(body.transaction_timeout),
+        # v3+ (KIP-360): the producer's current id and epoch, -1 on a first call.
+        "producer_id": int(getattr(body, "producer_id", -1)),
+        "producer_epoch": int(getattr(body, "producer_epoch", -1)),
     }
 
 
@@ -253,6 +275,8 @@ def _req_fetch(version: int, body: Any) -> dict[str, Any]:
 
 
 def _req_find_coordinator(version: int, body: Any) -> dict[str, Any]:
+    if version >= 4:  # KIP-699: a batch of keys
+        return {"keys": [str(k) for k in body.coordinator_keys], "key_type": int(body.key_type)}
     return {"key": str(body.key), "key_type": int(getattr(body, "key_type", 0))}
 
 
@@ -269,6 +293,8 @@ def _req_join_group(version: int, body: Any) -> dict[str, Any]:
         "protocol_type": str(body.protocol_type),
         "protocols": protocols,
         "topics": topics,
+        "reason": getattr(body, "reason", None),
+        "_context": {"protocol_type": str(body.protocol_type)},
     }
 
 
@@ -282,6 +308,9 @@ def _req_sync_group(version: int, body: Any) -> dict[str, Any]:
             {"member_id": str(a.member_id), "partitions": assignment_partitions(a.assignment)}
             for a in body.assignments
         ],
+        # v5+: checked against the group's by the coordinator (INCONSISTENT_GROUP_PROTOCOL).
+        "protocol_type": getattr(body, "protocol_type", None),
+        "protocol_name": getattr(body, "protocol_name", None),
     }
 
 
@@ -299,7 +328,11 @@ def _req_leave_group(version: int, body: Any) -> dict[str, Any]:
         members = [{"member_id": str(body.member_id), "group_instance_id": None}]
     else:
         members = [
-            {"member_id": str(m.member_id), "group_instance_id": m.group_instance_id}
+            {
+                "member_id": str(m.member_id),
+                "group_instance_id": m.group_instance_id,
+                "reason": getattr(m, "reason", None),
+            }
             for m in body.members
         ]
     return {"group_id": str(body.group_id), "members": members}
@@ -320,12 +353,23 @@ def _req_offset_commit(version: int, body: Any) -> dict[str, Any]:
 
 
 def _req_offset_fetch(version: int, body: Any) -> dict[str, Any]:
-    partitions = None
-    if body.topics is not None:
-        partitions = [
-            [str(t.name), int(p)] for t in body.topics for p in (t.partition_indexes or ())
-        ]
-    return {"group_id": str(body.group_id), "partitions": partitions}
+    def wanted(topics: Any) -> list[list[Any]] | None:
+        if topics is None:
+            return None
+        return [[str(t.name), int(p)] for t in topics for p in (t.partition_indexes or ())]
+
+    if version >= 8:  # KIP-709: several groups in one request
+        return {
+            "groups": [
+                {"group_id": str(g.group_id), "partitions": wanted(g.topics)} for g in body.groups
+            ],
+            "require_stable": bool(body.require_stable),
+        }
+    return {
+        "group_id": str(body.group_id),
+        "partitions": wanted(body.topics),
+        "require_stable": bool(getattr(body, "require_stable", False)),
+    }
 
 
 def _req_create_topics(version: int, body: Any) -> dict[str, Any]:
@@ -348,7 +392,7 @@ def _req_describe_groups(version: int, body: Any) -> dict[str, Any]:
 
 
 def _req_list_groups(version: int, body: Any) -> dict[str, Any]:
-    return {}
+    return {"states_filter": [str(s) for s in getattr(body, "states_filter", ())]}
 
 
 def _req_add_partitions_to_txn(version: int, body: Any) -> dict[str, Any]:
@@ -422,12 +466,37 @@ class Addresses:
 
 
 def to_wire(
-    api_key: int, version: int, response: dict[str, Any], where: Addresses
+    api_key: int,
+    version: int,
+    response: dict[str, Any],
+    where: Addresses,
+    context: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     builder = globals()[f"_resp_{SUPPORTED[api_key][0]}"]
     result: dict[str, Any] = builder(version, response, where)
+    finish = globals().get(f"_finish_{SUPPORTED[api_key][0]}")
+    if finish is not None and context:
+        finish(version, result, context)
     result.setdefault("throttle_time", 0)
     return result
+
+
+def _finish_metadata(version: int, result: dict[str, Any], context: dict[str, Any]) -> None:
+    for topic_id in context.get("topic_ids", ()):
+        result["topics"].append(
+            {
+                "error_code": error_code("UNKNOWN_TOPIC_ID"),
+                "name": None,
+                "topic_id": topic_id,
+                "is_internal": False,
+                "partitions": [],
+            }
+        )
+
+
+def _finish_join_group(version: int, result: dict[str, Any], context: dict[str, Any]) -> None:
+    # v7+: the group's protocol type, which every member's JoinGroup must match.
+    result["protocol_type"] = context.get("protocol_type")
 
 
 def _by_topic(parts: list[dict[str, Any]], make: Any) -> list[dict[str, Any]]:
@@ -544,17 +613,23 @@ def _wire_batch(batch: dict[str, Any]) -> dict[str, Any]:
 
 
 def _resp_find_coordinator(version: int, r: dict[str, Any], where: Addresses) -> dict[str, Any]:
-    node = int(r["node_id"])
-    known = node in where.ports
-    return {
-        "error_code": error_code(
-            r["error"] if known or r["error"] else "COORDINATOR_NOT_AVAILABLE"
-        ),
-        "error_message": None,
-        "node_id": node if known else -1,
-        "host": where.host if known else "",
-        "port": where.ports.get(node, -1),
-    }
+    def coordinator(found: dict[str, Any]) -> dict[str, Any]:
+        node = int(found["node_id"])
+        known = node in where.ports
+        return {
+            "key": found.get("key", ""),
+            "error_code": error_code(
+                found["error"] if known or found["error"] else "COORDINATOR_NOT_AVAILABLE"
+            ),
+            "error_message": None,
+            "node_id": node if known else -1,
+            "host": where.host if known else "",
+            "port": where.ports.get(node, -1),
+        }
+
+    if "coordinators" in r:  # v4+
+        return {"coordinators": [coordinator(c) for c in r["coordinators"]]}
+    return coordinator(r)
 
 
 def _resp_join_group(version: int, r: dict[str, Any], where: Addresses) -> dict[str, Any]:
@@ -580,6 +655,8 @@ def _resp_join_group(version: int, r: dict[str, Any], where: Addresses) -> dict[
 def _resp_sync_group(version: int, r: dict[str, Any], where: Addresses) -> dict[str, Any]:
     return {
         "error_code": error_code(r["error"]),
+        "protocol_type": r.get("protocol_type"),
+        "protocol_name": r.get("protocol_name"),
         "assignment": encode_assignment(r["partitions"]) if not r["error"] else b"",
     }
 
@@ -612,19 +689,25 @@ def _resp_offset_commit(version: int, r: dict[str, Any], where: Addresses) -> di
 
 
 def _resp_offset_fetch(version: int, r: dict[str, Any], where: Addresses) -> dict[str, Any]:
-    return {
-        "error_code": error_code(r["error"]),
-        "topics": _by_topic(
-            r["partitions"],
-            lambda p: {
-                "partition_index": p["partition"],
-                "committed_offset": p["offset"],
-                "committed_leader_epoch": -1,
-                "metadata": "",
-                "error_code": error_code(r["error"]),
-            },
-        ),
-    }
+    def group(g: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "group_id": g.get("group_id", ""),
+            "error_code": error_code(g["error"]),
+            "topics": _by_topic(
+                g["partitions"],
+                lambda p: {
+                    "partition_index": p["partition"],
+                    "committed_offset": p["offset"],
+                    "committed_leader_epoch": -1,
+                    "metadata": "",
+                    "error_code": error_code(p.get("error", g["error"])),
+                },
+            ),
+        }
+
+    if "groups" in r:  # v8+
+        return {"groups": [group(g) for g in r["groups"]]}
+    return group(r)
 
 
 def _resp_create_topics(version: int, r: dict[str, Any], where: Addresses) -> dict[str, Any]:
@@ -671,7 +754,10 @@ def _resp_describe_groups(version: int, r: dict[str, Any], where: Addresses) -> 
 def _resp_list_groups(version: int, r: dict[str, Any], where: Addresses) -> dict[str, Any]:
     return {
         "error_code": error_code(r["error"]),
-        "groups": [{"group_id": g["group_id"], "protocol_type": "consumer"} for g in r["groups"]],
+        "groups": [
+            {"group_id": g["group_id"], "protocol_type": "consumer", "group_state": g["state"]}
+            for g in r["groups"]
+        ],
     }
 
 

@@ -51,6 +51,7 @@ class _Pending:
     version: int
     frame: bytes | None = None
     done: bool = False
+    context: dict[str, Any] | None = None
 
 
 @dataclass
@@ -290,7 +291,9 @@ class ClusterListeners:
         payload["client_id"] = header.client_id or ""
         if engine.expects_response:
             connection.pending.append(
-                _Pending(header.correlation_id, header.api_key, header.api_version)
+                _Pending(
+                    header.correlation_id, header.api_key, header.api_version, context=engine.context
+                )
             )
         # Shielded: closing this connection must not cut a request off between its log entry
         # and its application (the log would then hold a request the live cluster never saw).
@@ -330,7 +333,9 @@ class ClusterListeners:
         for entry in connection.pending:
             if entry.correlation_id == correlation_id and not entry.done:
                 try:
-                    body = apis.to_wire(entry.api_key, entry.version, response, self.addresses())
+                    body = apis.to_wire(
+                        entry.api_key, entry.version, response, self.addresses(), entry.context
+                    )
                     entry.frame = codec.encode_response(
                         entry.api_key, entry.version, correlation_id, body
                     )
