@@ -27,6 +27,7 @@ from engine.common.group_messages import JoinGroupRequest, JoinGroupResponse, Sy
 from engine.common.metadata import NO_LEADER
 from engine.common.record_size import batch_size_in_bytes, record_size_in_bytes
 from engine.common.records import Record, RecordBatch, TopicPartition
+from engine.common.requests.fetch import FetchPartitionData
 from engine.common.requests.metadata import MetadataRequest, MetadataResponse
 from engine.common.topic_admin import validate_topic_name
 from engine.errors import (
@@ -36,7 +37,9 @@ from engine.errors import (
     protocol_name,
 )
 from engine.sim.command_log import _from_jsonable, _jsonable
+from engine.server.delayed_fetch import ParkedFetch
 from engine.sim.network import DISCONNECTED, request
+from engine.storage.transaction_index import aborted_transactions
 
 if TYPE_CHECKING:
     from engine.cluster import Cluster
@@ -44,6 +47,7 @@ if TYPE_CHECKING:
     from engine.coordinator.transaction.transaction_coordinator import TransactionCoordinator
     from engine.coordinator.transaction.transactional_offsets import TransactionalOffsets
     from engine.server.broker import Broker
+    from engine.server.partition import Partition
 
 # sink(connection, correlation_id, response): response None means the broker refused the
 # connection (its process is down), so the listener closes the client's socket.
@@ -443,12 +447,10 @@ class RemoteClients:
                 part["fetch_offset"]
             )
         conn.positions.update(asks)
-        max_bytes = max(1, int(req.get("partition_max_bytes", 1048576)))
 
-        def on_fetched(response: object) -> None:
-            assert isinstance(response, dict)
+        def answer(response: dict[TopicPartition, FetchPartitionData]) -> None:
             partitions = []
-            for tp, data in sorted(response.items()):
+            for tp, data in response.items():
                 batches = [_batch_dict(b) for b in data.batches]
                 conn.records_fetched += sum(len(b["records"]) for b in batches)
                 partitions.append(
@@ -464,6 +466,18 @@ class RemoteClients:
                     }
                 )
             reply({"partitions": partitions})
+
+        if "max_bytes" in req:
+            _ConsumerFetch(broker, req, answer).start()
+            return
+
+        # Requests logged before the listener sent max_bytes: the broker's plain consumer
+        # fetch (any data completes it; one size limit for every partition), as they ran then.
+        max_bytes = max(1, int(req.get("partition_max_bytes", 1048576)))
+
+        def on_fetched(response: object) -> None:
+            assert isinstance(response, dict)
+            answer(dict(sorted(response.items())))
 
         broker.handle_consumer_fetch(
             asks,
@@ -843,6 +857,141 @@ class RemoteClients:
             }
             for c in sorted(self.connections.values(), key=lambda c: c.connection)
         ]
+
+
+class _ConsumerFetch:
+    """A consumer's Fetch as Kafka's broker serves it (`ReplicaManager.fetchMessages` and
+    `DelayedFetch`): answered at once when the bytes available reach `min_bytes` (each
+    partition counted up to its own `partition_max_bytes`), when a partition has an error to
+    report, or when `max_wait_ms` of cluster time has passed; otherwise parked in the broker's
+    purgatory, where every append re-checks it. The answer reads the partitions in request
+    order, each up to its own limit and all together up to `max_bytes`; the first partition
+    that has data returns at least one whole batch even when that batch is larger (KIP-74), so
+    a consumer can always make progress. `current_leader_epoch` fences a consumer that knows
+    a newer or older leader (KIP-320)."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        req: dict[str, Any],
+        answer: Callable[[dict[TopicPartition, FetchPartitionData]], None],
+    ) -> None:
+        self.broker = broker
+        self.isolation = str(req.get("isolation", "read_uncommitted"))
+        self.min_bytes = int(req.get("min_bytes", 1))
+        self.max_bytes = int(req["max_bytes"])
+        self.max_wait_ms = int(req.get("max_wait_ms", 0))
+        self.asks = [
+            (
+                TopicPartition(str(p["topic"]), int(p["partition"])),
+                int(p["fetch_offset"]),
+                int(p.get("partition_max_bytes", 1048576)),
+                int(p.get("current_leader_epoch", -1)),
+            )
+            for p in req.get("partitions", [])
+        ]
+        self.answer = answer
+
+    def start(self) -> None:
+        if self.max_wait_ms <= 0 or self.min_bytes <= 0 or not self.asks or self.ready():
+            self.answer(self.build())
+            return
+        broker = self.broker
+        broker.purgatory.park(
+            ParkedFetch(
+                [tp for tp, _, _, _ in self.asks],
+                self.ready,
+                lambda: self.answer(self.build()),
+                broker.now_ms,
+                self.max_wait_ms,
+            )
+        )
+
+    def _upper(self, partition: Partition) -> int:
+        log = partition.log
+        if self.isolation == "read_committed":
+            return int(log.last_stable_offset)
+        return int(log.high_watermark)
+
+    def _error(self, tp: TopicPartition, offset: int, epoch: int) -> str:
+        partition = self.broker.partitions.get(tp)
+        if partition is None:
+            if tp.topic not in self.broker.topics:
+                return "UNKNOWN_TOPIC_OR_PARTITION"
+            return "NOT_LEADER_OR_FOLLOWER"
+        if not partition.is_leader:
+            return "NOT_LEADER_OR_FOLLOWER"
+        if epoch >= 0 and epoch < partition.leader_epoch:
+            return "FENCED_LEADER_EPOCH"
+        if epoch > partition.leader_epoch:
+            return "UNKNOWN_LEADER_EPOCH"
+        log = partition.log
+        if offset < log.log_start_offset or offset > log.log_end_offset:
+            return "OFFSET_OUT_OF_RANGE"
+        return ""
+
+    def ready(self) -> bool:
+        """Kafka's `DelayedFetch.tryComplete`: an error to report, or enough bytes."""
+        available = 0
+        for tp, offset, limit, epoch in self.asks:
+            if self._error(tp, offset, epoch):
+                return True
+            partition = self.broker.partitions[tp]
+            upper = self._upper(partition)
+            if offset >= upper:
+                continue
+            here = 0
+            for batch in partition.log.iter_batches(offset, upper):
+                if batch.base_offset >= upper or here >= limit:
+                    break
+                here += batch.size
+            available += min(here, limit)
+            if available >= self.min_bytes:
+                return True
+        return False
+
+    def build(self) -> dict[TopicPartition, FetchPartitionData]:
+        response: dict[TopicPartition, FetchPartitionData] = {}
+        remaining = self.max_bytes
+        first = True  # no partition has returned data yet: one batch may exceed the limits
+        for tp, offset, limit, epoch in self.asks:
+            error = self._error(tp, offset, epoch)
+            partition = self.broker.partitions.get(tp)
+            if error:
+                log = partition.log if partition is not None and partition.is_leader else None
+                response[tp] = FetchPartitionData(
+                    error=error,
+                    high_watermark=log.high_watermark if log is not None else -1,
+                    log_start_offset=log.log_start_offset if log is not None else -1,
+                )
+                continue
+            assert partition is not None
+            log = partition.log
+            upper = self._upper(partition)
+            batches: list[RecordBatch] = []
+            size = 0
+            budget = min(limit, remaining)
+            if offset < upper:
+                for batch in log.iter_batches(offset, upper):
+                    if batch.base_offset >= upper:
+                        break
+                    if size + batch.size > budget and not (first and not batches):
+                        break
+                    batches.append(batch)
+                    size += batch.size
+            if batches:
+                first = False
+                remaining = max(0, remaining - size)
+            data = FetchPartitionData(
+                high_watermark=log.high_watermark,
+                last_stable_offset=log.last_stable_offset,
+                log_start_offset=log.log_start_offset,
+                batches=batches,
+            )
+            if self.isolation == "read_committed" and batches:
+                data.aborted = aborted_transactions(partition, offset, upper)
+            response[tp] = data
+        return response
 
 
 def request_over_network(

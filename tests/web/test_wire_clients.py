@@ -513,9 +513,18 @@ async def test_a_transactional_producer_commits_and_aborts_and_read_committed_se
             group_id="committed-reader",
             isolation_level="read_committed",
             auto_offset_reset="earliest",
-            consumer_timeout_ms=4000,
         )
-        values = [r.value for r in consumer]
+        # The group's first join waits group.initial.rebalance.delay.ms (3 s of cluster time,
+        # run in real time while a client is connected): poll until the four committed
+        # records arrived, then a little longer, so an aborted one would show.
+        values: list[bytes] = []
+        deadline = time.monotonic() + 40
+        settle: float | None = None
+        while time.monotonic() < deadline and (settle is None or time.monotonic() < settle):
+            for batch in consumer.poll(timeout_ms=300).values():
+                values.extend(r.value for r in batch)
+            if len(values) >= 4 and settle is None:
+                settle = time.monotonic() + 2
         consumer.close()
         return values
 

@@ -261,14 +261,29 @@ def _req_fetch(version: int, body: Any) -> dict[str, Any]:
             "partition": int(p.partition),
             "fetch_offset": int(p.fetch_offset),
             "partition_max_bytes": int(p.partition_max_bytes),
+            "current_leader_epoch": int(getattr(p, "current_leader_epoch", -1)),
         }
         for t in body.topics
         for p in t.partitions
     ]
+    return fetch_request(
+        ms(body.max_wait),
+        int(body.min_bytes),
+        int(body.max_bytes),
+        ISOLATION.get(int(getattr(body, "isolation_level", 0)), "read_uncommitted"),
+        parts,
+    )
+
+
+def fetch_request(
+    max_wait_ms: int, min_bytes: int, max_bytes: int, isolation: str, parts: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """A Fetch in the engine's vocabulary (the listener's fetch sessions build them too)."""
     return {
-        "max_wait_ms": ms(body.max_wait),
-        "min_bytes": int(body.min_bytes),
-        "isolation": ISOLATION.get(int(getattr(body, "isolation_level", 0)), "read_uncommitted"),
+        "max_wait_ms": max_wait_ms,
+        "min_bytes": min_bytes,
+        "max_bytes": max_bytes,
+        "isolation": isolation,
         "partition_max_bytes": max((p["partition_max_bytes"] for p in parts), default=1048576),
         "partitions": parts,
     }
