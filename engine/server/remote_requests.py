@@ -36,8 +36,8 @@ from engine.errors import (
     KafkaError,
     protocol_name,
 )
-from engine.sim.command_log import _from_jsonable, _jsonable
 from engine.server.delayed_fetch import ParkedFetch
+from engine.sim.command_log import _from_jsonable, _jsonable
 from engine.sim.network import DISCONNECTED, request
 from engine.storage.transaction_index import aborted_transactions
 
@@ -614,9 +614,11 @@ class RemoteClients:
             }
 
         coordinator = self._coordinator(broker)
-        group = coordinator.view(str(req["group_id"])) if coordinator.leads(
-            str(req["group_id"])
-        ) else None
+        group = (
+            coordinator.view(str(req["group_id"]))
+            if coordinator.leads(str(req["group_id"]))
+            else None
+        )
         protocol = group.protocol if group is not None else None
         # SyncGroup v5+ names the protocol type and name; Kafka refuses a mismatch with the
         # group's (GroupCoordinator.isValidProtocol... INCONSISTENT_GROUP_PROTOCOL).

@@ -117,6 +117,9 @@ async def test_kafka_python_consumes_in_a_group_commits_and_shows_in_describe_gr
                 break
             await asyncio.to_thread(consumer.poll, 300)
         assert fetched == wanted
+        # kafka-python fetches in incremental sessions (KIP-227): the listener served some.
+        sessions = host.wire.fetch_sessions.values()
+        assert sum(s.incremental_fetches for s in sessions) > 0
 
         def describe_over_the_wire() -> Any:
             from kafka import KafkaAdminClient

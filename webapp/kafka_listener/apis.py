@@ -266,13 +266,31 @@ def _req_fetch(version: int, body: Any) -> dict[str, Any]:
         for t in body.topics
         for p in t.partitions
     ]
-    return fetch_request(
+    request = fetch_request(
         ms(body.max_wait),
         int(body.min_bytes),
         int(body.max_bytes),
         ISOLATION.get(int(getattr(body, "isolation_level", 0)), "read_uncommitted"),
         parts,
     )
+    if version >= 7:  # KIP-227: the listener resolves the session before the engine sees it
+        request["_context"] = {
+            "session_id": int(body.session_id),
+            "session_epoch": int(body.session_epoch),
+            "forgotten": [
+                (str(t.topic), int(p)) for t in body.forgotten_topics_data for p in t.partitions
+            ],
+        }
+    return request
+
+
+def with_partitions(request: dict[str, Any], parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """A Fetch in the engine's vocabulary for another list of partitions (a session's)."""
+    return {
+        **request,
+        "partitions": parts,
+        "partition_max_bytes": max((p["partition_max_bytes"] for p in parts), default=1048576),
+    }
 
 
 def fetch_request(
@@ -507,6 +525,10 @@ def _finish_metadata(version: int, result: dict[str, Any], context: dict[str, An
                 "partitions": [],
             }
         )
+
+
+def _finish_fetch(version: int, result: dict[str, Any], context: dict[str, Any]) -> None:
+    result["session_id"] = int(context.get("session_id", 0))
 
 
 def _finish_join_group(version: int, result: dict[str, Any], context: dict[str, Any]) -> None:
