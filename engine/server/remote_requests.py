@@ -23,12 +23,37 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
+from engine.common.config import TOPIC
 from engine.common.group_messages import JoinGroupRequest, JoinGroupResponse, SyncGroupResponse
 from engine.common.metadata import NO_LEADER
 from engine.common.record_size import batch_size_in_bytes, record_size_in_bytes
 from engine.common.records import Record, RecordBatch, TopicPartition
+from engine.common.requests import Request
+from engine.common.requests.admin import (
+    AlterableConfig,
+    AlterConfigsResource,
+    ConfigResource,
+    CreatePartitionsRequest,
+    CreatePartitionsTopic,
+    DeleteTopicsRequest,
+    DescribeConfigsRequest,
+    DescribeQuorumRequest,
+    ElectLeadersRequest,
+    IncrementalAlterConfigsRequest,
+    TopicResult,
+)
 from engine.common.requests.fetch import FetchPartitionData
-from engine.common.requests.metadata import MetadataRequest, MetadataResponse
+from engine.common.requests.group import (
+    DeleteGroupsRequest,
+    DeleteGroupsResponse,
+    OffsetDeleteRequest,
+    OffsetDeleteResponse,
+)
+from engine.common.requests.metadata import (
+    DescribeClusterRequest,
+    MetadataRequest,
+    MetadataResponse,
+)
 from engine.common.topic_admin import validate_topic_name
 from engine.errors import (
     InvalidPartitionsError,
@@ -78,7 +103,21 @@ APIS = (
     "add_offsets_to_txn",
     "end_txn",
     "txn_offset_commit",
+    # Admin APIs (the Java admin client, kafka-python's KafkaAdminClient, kcat, librdkafka).
+    "describe_configs",
+    "incremental_alter_configs",
+    "create_partitions",
+    "delete_topics",
+    "delete_groups",
+    "offset_delete",
+    "elect_leaders",
+    "describe_cluster",
+    "describe_quorum",
 )
+# Kafka's ConfigEntry.ConfigType by the engine's config key kinds (DescribeConfigs v3+).
+CONFIG_TYPES = {"boolean": 1, "string": 2, "int": 3, "long": 5, "double": 6, "list": 7}
+# DescribeConfigs config sources: a topic's own setting, or the broker default it inherits.
+DYNAMIC_TOPIC_CONFIG, DEFAULT_CONFIG = 1, 5
 
 
 class _PartitionInfo(NamedTuple):
@@ -843,6 +882,265 @@ class RemoteClients:
             listed.append({"group_id": group_id, "state": group.state})
         reply({"error": "", "groups": listed})
 
+    # --- admin -------------------------------------------------------------------------------
+    # Brokers forward the APIs that change metadata to the active controller (Kafka's
+    # ForwardingManager); without one, each resource is answered NOT_CONTROLLER (retriable),
+    # as CreateTopics is above. The answers are the controller quorum's own handlers'.
+
+    def _controller(self, request: Request) -> Any:
+        answer: list[object] = []
+        self.cluster.controller_apis.handle(request, answer.append)
+        assert answer, f"the controller quorum did not answer {request.api_key.name}"
+        return answer[0]
+
+    def _no_quorum(self) -> bool:
+        return not self.cluster.controller.has_quorum()
+
+    def _handle_describe_configs(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        asked = list(req.get("resources", []))
+        response = self._controller(
+            DescribeConfigsRequest(
+                tuple(
+                    ConfigResource(int(r["resource_type"]), str(r["resource_name"])) for r in asked
+                )
+            )
+        )
+        results = []
+        for wanted, result in zip(asked, response.results, strict=True):
+            keys = wanted.get("keys")
+            results.append(
+                {
+                    "resource_type": result.resource.resource_type,
+                    "resource_name": result.resource.resource_name,
+                    "error": result.error,
+                    "message": result.error_message,
+                    "configs": [
+                        {
+                            "name": c.name,
+                            "value": _config_text(c.value),
+                            "read_only": c.read_only,
+                            "source": DEFAULT_CONFIG if c.is_default else DYNAMIC_TOPIC_CONFIG,
+                            "type": CONFIG_TYPES.get(
+                                TOPIC.keys[c.name].type if c.name in TOPIC.keys else "", 0
+                            ),
+                        }
+                        for c in result.configs
+                        if keys is None or c.name in keys
+                    ],
+                }
+            )
+        reply({"results": results})
+
+    def _handle_incremental_alter_configs(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        resources = []
+        for r in req.get("resources", []):
+            resource = ConfigResource(int(r["resource_type"]), str(r["resource_name"]))
+            configs = tuple(
+                AlterableConfig(str(c["name"]), int(c["operation"]), c.get("value"))
+                for c in r.get("configs", [])
+            )
+            resources.append(AlterConfigsResource(resource, configs))
+        if self._no_quorum():
+            reply({"responses": [_no_controller(r.resource) for r in resources]})
+            return
+        response = self._controller(
+            IncrementalAlterConfigsRequest(
+                tuple(resources), validate_only=bool(req.get("validate_only"))
+            )
+        )
+        reply(
+            {
+                "responses": [
+                    {
+                        "resource_type": r.resource.resource_type,
+                        "resource_name": r.resource.resource_name,
+                        "error": r.error,
+                        "message": r.error_message,
+                    }
+                    for r in response.responses
+                ]
+            }
+        )
+
+    def _handle_create_partitions(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        topics = [(str(t["name"]), int(t["count"])) for t in req.get("topics", [])]
+        if self._no_quorum():
+            reply({"results": [_topic_no_controller(name) for name, _ in topics]})
+            return
+        if req.get("validate_only"):
+            # Kafka validates without creating; the checks are the controller's own, so run
+            # them on a request for zero changes: each topic must exist and grow.
+            results = []
+            for name, count in topics:
+                topic = self.cluster.controller.topics.get(name)
+                if topic is None:
+                    results.append(
+                        _topic_error(
+                            name, "UNKNOWN_TOPIC_OR_PARTITION", f"Topic '{name}' does not exist."
+                        )
+                    )
+                elif count <= len(topic.partitions):
+                    results.append(
+                        _topic_error(
+                            name,
+                            "INVALID_PARTITIONS",
+                            f"Topic '{name}' has {len(topic.partitions)} partitions; the new "
+                            f"total must be larger, not {count}.",
+                        )
+                    )
+                else:
+                    results.append(_topic_error(name, "", None))
+            reply({"results": results})
+            return
+        response = self._controller(
+            CreatePartitionsRequest(tuple(CreatePartitionsTopic(n, c) for n, c in topics))
+        )
+        reply({"results": [_topic_result(r) for r in response.results]})
+
+    def _handle_delete_topics(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        names = [str(n) for n in req.get("topics", [])]
+        if self._no_quorum():
+            reply({"responses": [_topic_no_controller(name) for name in names]})
+            return
+        response = self._controller(DeleteTopicsRequest(tuple(names)))
+        reply({"responses": [_topic_result(r) for r in response.responses]})
+
+    def _handle_delete_groups(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        def respond(response: object) -> None:
+            assert isinstance(response, DeleteGroupsResponse)
+            reply(
+                {
+                    "results": [
+                        {"group_id": group_id, "error": error}
+                        for group_id, error in response.results.items()
+                    ]
+                }
+            )
+
+        broker.apis.handle_delete_groups(
+            DeleteGroupsRequest(tuple(str(g) for g in req.get("groups", []))), respond
+        )
+
+    def _handle_offset_delete(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        tps = [TopicPartition(str(t), int(p)) for t, p in req.get("partitions", [])]
+
+        def respond(response: object) -> None:
+            assert isinstance(response, OffsetDeleteResponse)
+            reply(
+                {
+                    "error": response.error,
+                    "partitions": [
+                        {
+                            "topic": tp.topic,
+                            "partition": tp.partition,
+                            "error": response.partition_errors.get(tp, ""),
+                        }
+                        for tp in tps
+                    ]
+                    if not response.error
+                    else [],
+                }
+            )
+
+        broker.apis.handle_offset_delete(
+            OffsetDeleteRequest(str(req["group_id"]), tuple(tps)), respond
+        )
+
+    def _handle_elect_leaders(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        asked = req.get("partitions")
+        if asked is None:  # every partition (Kafka: null topic_partitions)
+            pairs = [
+                (name, number)
+                for name, topic in sorted(self.cluster.controller.topics.items())
+                for number in range(len(topic.partitions))
+            ]
+        else:
+            pairs = [(str(t), int(p)) for t, p in asked]
+        if self._no_quorum():
+            reply(
+                {
+                    "error": "",
+                    "partitions": [
+                        {"topic": t, "partition": p, "error": "NOT_CONTROLLER", "message": None}
+                        for t, p in pairs
+                    ],
+                }
+            )
+            return
+        response = self._controller(
+            ElectLeadersRequest(int(req.get("election_type", 0)), tuple(pairs))
+        )
+        reply(
+            {
+                "error": "",
+                "partitions": [
+                    {
+                        "topic": r.topic,
+                        "partition": r.partition_id,
+                        "error": r.error,
+                        "message": r.error_message,
+                    }
+                    for r in response.replica_election_results
+                ],
+            }
+        )
+
+    def _handle_describe_cluster(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        response = self._controller(DescribeClusterRequest())
+        # A broker answers from its metadata: the running brokers (fenced ones only when asked,
+        # v2), and, as for Metadata, a broker named as the "controller" clients can reach.
+        fenced = bool(req.get("include_fenced"))
+        brokers = [
+            {"broker_id": b.broker_id, "fenced": b.fenced}
+            for b in response.brokers
+            if fenced or not b.fenced
+        ]
+        reply(
+            {
+                "error": "",
+                "controller_id": brokers[0]["broker_id"] if brokers else -1,
+                "brokers": brokers,
+            }
+        )
+
+    def _handle_describe_quorum(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        response = self._controller(DescribeQuorumRequest())
+
+        def replicas(states: Any) -> list[dict[str, Any]]:
+            return [
+                {"replica_id": r.replica_id, "log_end_offset": r.log_end_offset} for r in states
+            ]
+
+        reply(
+            {
+                "error": response.error,
+                "message": response.error_message,
+                "leader_id": response.leader_id,
+                "leader_epoch": response.leader_epoch,
+                "high_watermark": response.high_watermark,
+                "voters": replicas(response.current_voters),
+                "observers": replicas(response.observers),
+            }
+        )
+
     # --- views ---------------------------------------------------------------------------------
 
     def snapshot(self) -> list[dict[str, Any]]:
@@ -994,6 +1292,38 @@ class _ConsumerFetch:
                 data.aborted = aborted_transactions(partition, offset, upper)
             response[tp] = data
         return response
+
+
+def _config_text(value: Any) -> str | None:
+    """A config value as Kafka's DescribeConfigs writes it."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _topic_result(result: TopicResult) -> dict[str, Any]:
+    return _topic_error(result.name, result.error, result.error_message)
+
+
+def _topic_error(name: str, error: str, message: str | None) -> dict[str, Any]:
+    return {"name": name, "error": error, "message": message}
+
+
+def _topic_no_controller(name: str) -> dict[str, Any]:
+    return _topic_error(name, "NOT_CONTROLLER", "The controller quorum has no leader.")
+
+
+def _no_controller(resource: ConfigResource) -> dict[str, Any]:
+    return {
+        "resource_type": resource.resource_type,
+        "resource_name": resource.resource_name,
+        "error": "NOT_CONTROLLER",
+        "message": "The controller quorum has no leader.",
+    }
 
 
 def request_over_network(

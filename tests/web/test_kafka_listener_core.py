@@ -272,6 +272,44 @@ ENGINE_ANSWERS: dict[int, dict[str, Any]] = {
     25: {"error": "CONCURRENT_TRANSACTIONS"},
     26: {"error": ""},
     28: {"partitions": [{"topic": "t", "partition": 0, "error": ""}]},
+    20: {"responses": [{"name": "t", "error": "", "message": None}]},
+    32: {
+        "results": [
+            {
+                "resource_type": 2,
+                "resource_name": "t",
+                "error": "",
+                "message": None,
+                "configs": [
+                    {
+                        "name": "retention.ms",
+                        "value": "1000",
+                        "read_only": False,
+                        "source": 1,
+                        "type": 5,
+                    }
+                ],
+            }
+        ]
+    },
+    37: {"results": [{"name": "t", "error": "INVALID_PARTITIONS", "message": "smaller"}]},
+    42: {"results": [{"group_id": "g", "error": "NON_EMPTY_GROUP"}]},
+    43: {
+        "error": "",
+        "partitions": [{"topic": "t", "partition": 0, "error": "", "message": None}],
+    },
+    44: {"responses": [{"resource_type": 2, "resource_name": "t", "error": "", "message": None}]},
+    47: {"error": "", "partitions": [{"topic": "t", "partition": 0, "error": ""}]},
+    55: {
+        "error": "",
+        "message": None,
+        "leader_id": 3000,
+        "leader_epoch": 1,
+        "high_watermark": 40,
+        "voters": [{"replica_id": 3000, "log_end_offset": 40}],
+        "observers": [{"replica_id": 1, "log_end_offset": 40}],
+    },
+    60: {"error": "", "controller_id": 1, "brokers": [{"broker_id": 2, "fenced": False}]},
 }
 
 
@@ -314,11 +352,16 @@ def test_every_advertised_version_of_every_answer_encodes_and_reads_back() -> No
                 group = answer["groups"][0] if version >= 8 else answer
                 [topic] = group["topics"]
                 assert topic["partitions"][0]["committed_offset"] == 3, version
+            if key == 60:
+                assert [(b["broker_id"], b["port"]) for b in answer["brokers"]] == [(2, 9002)]
+            if key == 32:
+                [config] = answer["results"][0]["configs"]
+                assert (config["name"], config["value"]) == ("retention.ms", "1000")
             if key == 3:
                 assert answer["brokers"][1]["port"] == 9002
                 assert answer["topics"][0]["partitions"][0]["leader_id"] == 1
             checked += 1
-    assert checked == 122  # 20 APIs; Produce from v3 (v0-v2 are refused)
+    assert checked == 151  # 29 APIs; Produce from v3 (v0-v2 are refused)
 
 
 WIRE_REQUESTS: dict[int, dict[str, Any]] = {
@@ -421,11 +464,37 @@ WIRE_REQUESTS: dict[int, dict[str, Any]] = {
             }
         ],
     },
+    20: {"topic_names": ["t"], "timeout": 1000},
+    32: {
+        "resources": [{"resource_type": 2, "resource_name": "t", "configuration_keys": None}],
+        "include_synonyms": False,
+    },
+    37: {"topics": [{"name": "t", "count": 6, "assignments": None}], "timeout": 1000},
+    42: {"groups_names": ["g"]},
+    43: {
+        "election_type": 0,
+        "topic_partitions": [{"topic": "t", "partitions": [0]}],
+        "timeout": 1000,
+    },
+    44: {
+        "resources": [
+            {
+                "resource_type": 2,
+                "resource_name": "t",
+                "configs": [{"name": "retention.ms", "config_operation": 0, "value": "9"}],
+            }
+        ],
+        "validate_only": False,
+    },
+    47: {"group_id": "g", "topics": [{"name": "t", "partitions": [{"partition_index": 0}]}]},
+    55: {"topics": [{"topic_name": "__cluster_metadata", "partitions": [{"partition_index": 0}]}]},
+    60: {"include_cluster_authorized_operations": False},
 }
 # Fields renamed or regrouped at a version: (api key, first version) -> the request's fields.
 WIRE_REQUESTS_FROM: dict[tuple[int, int], dict[str, Any]] = {
     (9, 8): {"groups": [{"group_id": "g", "topics": [{"name": "t", "partition_indexes": [0]}]}]},
     (10, 4): {"key_type": 0, "coordinator_keys": ["g"]},
+    (20, 6): {"topics": [{"name": "t", "topic_id": None}], "timeout": 1000},
 }
 
 
@@ -458,6 +527,17 @@ EXPECTED = {
     25: lambda r: r["group_id"] == "g",
     26: lambda r: r["committed"] is True,
     28: lambda r: r["offsets"] == [["t", 1, 8]],
+    20: lambda r: r["topics"] == ["t"],
+    32: lambda r: r["resources"] == [{"resource_type": 2, "resource_name": "t", "keys": None}],
+    37: lambda r: r["topics"] == [{"name": "t", "count": 6}],
+    42: lambda r: r["groups"] == ["g"],
+    43: lambda r: r["partitions"] == [["t", 0]] and r["election_type"] == 0,
+    44: lambda r: (
+        r["resources"][0]["configs"] == [{"name": "retention.ms", "operation": 0, "value": "9"}]
+    ),
+    47: lambda r: r["partitions"] == [["t", 0]] and r["group_id"] == "g",
+    55: lambda r: r["partitions"] == [["__cluster_metadata", 0]],
+    60: lambda r: r["include_fenced"] is False,
 }
 
 
@@ -478,7 +558,7 @@ def test_every_advertised_version_of_every_request_decodes_into_the_engine_vocab
             assert engine["api"] == name
             assert EXPECTED[key](engine), (key, version, engine)
             checked += 1
-    assert checked == 122
+    assert checked == 151
 
 
 def test_the_timeline_lists_what_a_real_client_changed_not_its_polls() -> None:

@@ -669,3 +669,87 @@ async def test_confluent_kafka_creates_a_topic_produces_idempotently_and_consume
     description = host.runtime.cluster.describe_topic("payments")
     assert [len(p.replicas) for p in description.partitions] == [3, 3]
     assert sum(p.high_watermark for p in description.partitions) == 50
+
+
+async def test_kafka_python_admin_changes_configs_partitions_topics_and_groups(
+    host_registry: Any,
+) -> None:
+    from kafka.admin import (
+        ConfigResource,
+        ConfigResourceType,
+        KafkaAdminClient,
+        NewPartitions,
+        NewTopic,
+    )
+
+    host = await wired_host(host_registry)
+    bootstrap = host.wire.bootstrap_servers()
+    before = await logged_commands(host)
+
+    def administer() -> dict[str, Any]:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+        try:
+            seen: dict[str, Any] = {}
+            topic = ConfigResource(ConfigResourceType.TOPIC, "orders")
+            admin.alter_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, "orders", {"retention.ms": "3600000"})]
+            )
+            seen["described"] = admin.describe_configs([topic], config_filter="all")
+            admin.create_partitions({"orders": NewPartitions(total_count=5)})
+            admin.create_topics([NewTopic("scratch", 1, 1)])
+            admin.delete_topics(["scratch"])
+            seen["quorum"] = admin.describe_metadata_quorum()
+            seen["elected"] = admin.elect_leaders(0, None)
+            return seen
+        finally:
+            admin.close()
+
+    seen = await asyncio.to_thread(administer)
+    cluster = host.runtime.cluster
+    described = cluster.describe_topic("orders")
+    assert len(described.partitions) == 5
+    assert described.config["retention.ms"] == 3600000
+    assert "scratch" not in cluster.list_topics()
+    # DescribeConfigs: the topic's own setting and an inherited default, with their sources.
+    configs = seen["described"]["topic"]["orders"]
+    assert configs["retention.ms"]["value"] == "3600000"
+    assert configs["retention.ms"]["config_source"] == "DYNAMIC_TOPIC_CONFIG"
+    assert configs["segment.bytes"]["config_source"] == "DEFAULT_CONFIG"
+    assert configs["segment.bytes"]["config_type"] == "INT"
+    [quorum] = seen["quorum"]["topics"][0]["partitions"]
+    assert quorum["leader_id"] == cluster.describe_quorum().leader_id
+    assert await logged_commands(host) > before
+    # What the admin client changed is on the timeline, and replays to an equal cluster.
+    from webapp.timeline import _command_label
+
+    labels = [
+        _command_label({"type": "wire_request", "broker_id": 1, "request": {"api": api}})
+        for api in ("incremental_alter_configs", "create_partitions", "delete_topics")
+    ]
+    assert all(labels)
+
+
+async def test_kafka_python_admin_deletes_group_offsets_and_groups(host_registry: Any) -> None:
+    from kafka import TopicPartition as KafkaTopicPartition
+    from kafka.admin import KafkaAdminClient
+
+    host = await wired_host(host_registry)
+    bootstrap = host.wire.bootstrap_servers()
+    await asyncio.to_thread(produce_with_keys, bootstrap)
+    _, consumer = await asyncio.to_thread(consume_in_group, bootstrap, len(KEYS))
+    await asyncio.to_thread(consumer.close)
+
+    def administer() -> None:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+        try:
+            admin.delete_group_offsets("billing", [KafkaTopicPartition("orders", 0)])
+            assert admin.list_group_offsets("billing")["billing"].keys() == {
+                KafkaTopicPartition("orders", 1),
+                KafkaTopicPartition("orders", 2),
+            }
+            admin.delete_groups(["billing"])
+        finally:
+            admin.close()
+
+    await asyncio.to_thread(administer)
+    assert "billing" not in host.runtime.cluster.list_groups()

@@ -34,6 +34,9 @@ JOIN_GROUP, HEARTBEAT, LEAVE_GROUP, SYNC_GROUP = 11, 12, 13, 14
 DESCRIBE_GROUPS, LIST_GROUPS, API_VERSIONS, CREATE_TOPICS, INIT_PRODUCER_ID = 15, 16, 18, 19, 22
 OFFSET_FOR_LEADER_EPOCH, ADD_PARTITIONS_TO_TXN, ADD_OFFSETS_TO_TXN, END_TXN = 23, 24, 25, 26
 TXN_OFFSET_COMMIT = 28
+DELETE_TOPICS, DESCRIBE_CONFIGS, CREATE_PARTITIONS, DELETE_GROUPS = 20, 32, 37, 42
+ELECT_LEADERS, INCREMENTAL_ALTER_CONFIGS, OFFSET_DELETE = 43, 44, 47
+DESCRIBE_QUORUM, DESCRIBE_CLUSTER = 55, 60
 
 # api key -> (name in the engine's vocabulary, min advertised, max advertised)
 SUPPORTED: dict[int, tuple[str, int, int]] = {
@@ -58,6 +61,17 @@ SUPPORTED: dict[int, tuple[str, int, int]] = {
     ADD_OFFSETS_TO_TXN: ("add_offsets_to_txn", 0, 3),
     END_TXN: ("end_txn", 0, 3),
     TXN_OFFSET_COMMIT: ("txn_offset_commit", 0, 2),
+    # Admin APIs, at Kafka 4.0's ranges. DescribeQuorum v2 lists the voters' listeners: the
+    # simulated controllers have none a client could reach, so each voter is listed without.
+    DELETE_TOPICS: ("delete_topics", 1, 6),
+    DESCRIBE_CONFIGS: ("describe_configs", 1, 4),
+    CREATE_PARTITIONS: ("create_partitions", 0, 3),
+    DELETE_GROUPS: ("delete_groups", 0, 2),
+    ELECT_LEADERS: ("elect_leaders", 0, 2),
+    INCREMENTAL_ALTER_CONFIGS: ("incremental_alter_configs", 0, 1),
+    OFFSET_DELETE: ("offset_delete", 0, 0),
+    DESCRIBE_QUORUM: ("describe_quorum", 0, 2),
+    DESCRIBE_CLUSTER: ("describe_cluster", 0, 2),
 }
 # Produce v0-v2 are advertised but refused, as Kafka 4.0 does: old librdkafka turns compression
 # off unless the range includes v0 (KAFKA-18659).
@@ -486,6 +500,89 @@ def _req_offset_for_leader_epoch(version: int, body: Any) -> dict[str, Any]:
     }
 
 
+def _req_describe_configs(version: int, body: Any) -> dict[str, Any]:
+    return {
+        "resources": [
+            {
+                "resource_type": int(r.resource_type),
+                "resource_name": str(r.resource_name),
+                "keys": None
+                if r.configuration_keys is None
+                else [str(k) for k in r.configuration_keys],
+            }
+            for r in body.resources
+        ]
+    }
+
+
+def _req_incremental_alter_configs(version: int, body: Any) -> dict[str, Any]:
+    return {
+        "validate_only": bool(body.validate_only),
+        "resources": [
+            {
+                "resource_type": int(r.resource_type),
+                "resource_name": str(r.resource_name),
+                "configs": [
+                    {"name": str(c.name), "operation": int(c.config_operation), "value": c.value}
+                    for c in r.configs
+                ],
+            }
+            for r in body.resources
+        ],
+    }
+
+
+def _req_create_partitions(version: int, body: Any) -> dict[str, Any]:
+    return {
+        "validate_only": bool(body.validate_only),
+        "topics": [{"name": str(t.name), "count": int(t.count)} for t in body.topics],
+    }
+
+
+def _req_delete_topics(version: int, body: Any) -> dict[str, Any]:
+    if version >= 6:  # by name, or by id (the engine has none: UNKNOWN_TOPIC_ID)
+        names = [str(t.name) for t in body.topics if t.name]
+        ids = [t.topic_id for t in body.topics if not t.name]
+        return {"topics": names, "_context": {"topic_ids": ids} if ids else None}
+    return {"topics": [str(n) for n in body.topic_names]}
+
+
+def _req_delete_groups(version: int, body: Any) -> dict[str, Any]:
+    return {"groups": [str(g) for g in body.groups_names]}
+
+
+def _req_offset_delete(version: int, body: Any) -> dict[str, Any]:
+    return {
+        "group_id": str(body.group_id),
+        "partitions": [
+            [str(t.name), int(p.partition_index)] for t in body.topics for p in t.partitions
+        ],
+    }
+
+
+def _req_elect_leaders(version: int, body: Any) -> dict[str, Any]:
+    partitions = None
+    if body.topic_partitions is not None:
+        partitions = [[str(t.topic), int(p)] for t in body.topic_partitions for p in t.partitions]
+    # v0 knows only preferred elections.
+    return {"election_type": int(getattr(body, "election_type", 0)), "partitions": partitions}
+
+
+def _req_describe_cluster(version: int, body: Any) -> dict[str, Any]:
+    return {
+        "endpoint_type": int(getattr(body, "endpoint_type", 1)),
+        "include_fenced": bool(getattr(body, "include_fenced_brokers", False)),
+    }
+
+
+def _req_describe_quorum(version: int, body: Any) -> dict[str, Any]:
+    return {
+        "partitions": [
+            [str(t.topic_name), int(p.partition_index)] for t in body.topics for p in t.partitions
+        ]
+    }
+
+
 # --- the engine's answers -> response fields ---------------------------------------------------
 
 
@@ -529,6 +626,18 @@ def _finish_metadata(version: int, result: dict[str, Any], context: dict[str, An
 
 def _finish_fetch(version: int, result: dict[str, Any], context: dict[str, Any]) -> None:
     result["session_id"] = int(context.get("session_id", 0))
+
+
+def _finish_delete_topics(version: int, result: dict[str, Any], context: dict[str, Any]) -> None:
+    for topic_id in context.get("topic_ids", ()):
+        result["responses"].append(
+            {
+                "name": None,
+                "topic_id": topic_id,
+                "error_code": error_code("UNKNOWN_TOPIC_ID"),
+                "error_message": "This server does not know topic ids.",
+            }
+        )
 
 
 def _finish_join_group(version: int, result: dict[str, Any], context: dict[str, Any]) -> None:
@@ -843,4 +952,154 @@ def _resp_txn_offset_commit(version: int, r: dict[str, Any], where: Addresses) -
             r["partitions"],
             lambda p: {"partition_index": p["partition"], "error_code": error_code(p["error"])},
         )
+    }
+
+
+def _resp_describe_configs(version: int, r: dict[str, Any], where: Addresses) -> dict[str, Any]:
+    return {
+        "results": [
+            {
+                "error_code": error_code(res["error"]),
+                "error_message": res["message"],
+                "resource_type": res["resource_type"],
+                "resource_name": res["resource_name"],
+                "configs": [
+                    {
+                        "name": c["name"],
+                        "value": c["value"],
+                        "read_only": c["read_only"],
+                        "config_source": c["source"],
+                        "is_sensitive": False,
+                        "synonyms": [],
+                        "config_type": c["type"],
+                        "documentation": None,
+                    }
+                    for c in res["configs"]
+                ],
+            }
+            for res in r["results"]
+        ]
+    }
+
+
+def _resp_incremental_alter_configs(
+    version: int, r: dict[str, Any], where: Addresses
+) -> dict[str, Any]:
+    return {
+        "responses": [
+            {
+                "error_code": error_code(res["error"]),
+                "error_message": res["message"],
+                "resource_type": res["resource_type"],
+                "resource_name": res["resource_name"],
+            }
+            for res in r["responses"]
+        ]
+    }
+
+
+def _topic_results(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {"name": t["name"], "error_code": error_code(t["error"]), "error_message": t["message"]}
+        for t in items
+    ]
+
+
+def _resp_create_partitions(version: int, r: dict[str, Any], where: Addresses) -> dict[str, Any]:
+    return {"results": _topic_results(r["results"])}
+
+
+def _resp_delete_topics(version: int, r: dict[str, Any], where: Addresses) -> dict[str, Any]:
+    return {"responses": _topic_results(r["responses"])}
+
+
+def _resp_delete_groups(version: int, r: dict[str, Any], where: Addresses) -> dict[str, Any]:
+    return {
+        "results": [
+            {"group_id": g["group_id"], "error_code": error_code(g["error"])} for g in r["results"]
+        ]
+    }
+
+
+def _resp_offset_delete(version: int, r: dict[str, Any], where: Addresses) -> dict[str, Any]:
+    return {
+        "error_code": error_code(r["error"]),
+        "topics": _by_topic(
+            r["partitions"],
+            lambda p: {"partition_index": p["partition"], "error_code": error_code(p["error"])},
+        ),
+    }
+
+
+def _resp_elect_leaders(version: int, r: dict[str, Any], where: Addresses) -> dict[str, Any]:
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for p in r["partitions"]:
+        grouped.setdefault(p["topic"], []).append(
+            {
+                "partition_id": p["partition"],
+                "error_code": error_code(p["error"]),
+                "error_message": p["message"],
+            }
+        )
+    return {
+        "error_code": error_code(r["error"]),
+        "replica_election_results": [
+            {"topic": topic, "partition_result": items} for topic, items in grouped.items()
+        ],
+    }
+
+
+def _resp_describe_cluster(version: int, r: dict[str, Any], where: Addresses) -> dict[str, Any]:
+    return {
+        "error_code": error_code(r["error"]),
+        "error_message": None,
+        "endpoint_type": 1,
+        "cluster_id": where.cluster_id,
+        "controller_id": r["controller_id"],
+        "brokers": [
+            {
+                "broker_id": b["broker_id"],
+                "host": where.host,
+                "port": where.ports.get(b["broker_id"], -1),
+                "rack": None,
+                "is_fenced": b["fenced"],
+            }
+            for b in r["brokers"]
+            if b["broker_id"] in where.ports
+        ],
+        "cluster_authorized_operations": -(2**31),
+    }
+
+
+def _resp_describe_quorum(version: int, r: dict[str, Any], where: Addresses) -> dict[str, Any]:
+    def replicas(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            {
+                "replica_id": i["replica_id"],
+                "log_end_offset": i["log_end_offset"],
+                "last_fetch_timestamp": -1,
+                "last_caught_up_timestamp": -1,
+            }
+            for i in items
+        ]
+
+    return {
+        "error_code": error_code(""),
+        "topics": [
+            {
+                "topic_name": "__cluster_metadata",
+                "partitions": [
+                    {
+                        "partition_index": 0,
+                        "error_code": error_code(r["error"]),
+                        "leader_id": r["leader_id"],
+                        "leader_epoch": r["leader_epoch"],
+                        "high_watermark": r["high_watermark"],
+                        "current_voters": replicas(r["voters"]),
+                        "observers": replicas(r["observers"]),
+                    }
+                ],
+            }
+        ],
+        "nodes": [{"node_id": v["replica_id"], "listeners": []} for v in r["voters"]],
     }
