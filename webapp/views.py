@@ -14,6 +14,7 @@ from lessons.scenarios.commands import errors_text, validate
 from lessons.scenarios.limits import SPEEDS
 from webapp import services, visitor_limits
 from webapp.engine_host import client as host_client
+from webapp.engine_host import store
 from webapp.forms import ProduceForm, stage_forms
 from webapp.models import LiveCluster
 
@@ -142,9 +143,13 @@ async def sandbox_produce(request: HttpRequest, cluster_id: str) -> HttpResponse
 
 @require_POST
 async def sandbox_kafka(request: HttpRequest, cluster_id: str) -> HttpResponse:
-    """Open the sandbox's Kafka listeners (one loopback port per broker) for real clients."""
+    """Open (or, with action=close, close) the sandbox's Kafka listeners: one loopback port
+    per broker for real clients. The choice is stored on the sandbox, so its listeners open
+    again, on the same ports where they are free, whenever its host starts."""
     sandbox = await aget_object_or_404(LiveCluster, pk=cluster_id)
-    frame = await host_client.host_request(sandbox.id, {"type": "host.wire"})
+    enabled = request.POST.get("action", "open") != "close"
+    await sync_to_async(store.cluster_kafka_listeners_save)(cluster_id=sandbox.id, enabled=enabled)
+    frame = await host_client.host_request(sandbox.id, {"type": "host.wire", "enabled": enabled})
     if frame is None:
         form = ProduceForm(initial={"topic": "orders", "count": 1})
         render_page = sync_to_async(_sandbox_page)

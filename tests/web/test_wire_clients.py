@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
+import socket
 import subprocess
 import time
 from typing import Any
@@ -829,3 +830,52 @@ async def test_librdkafka_uses_flexible_versions_and_its_admin_client_works(
     assert used["offset_commit"] >= 8 and used["offset_fetch"] >= 6
     # librdkafka's own maximum for DescribeConfigs is 1; its describe_cluster reads Metadata.
     assert used["incremental_alter_configs"] >= 1 and "describe_configs" in used
+
+
+async def test_the_sandbox_button_is_stored_and_its_listeners_reopen_on_the_same_ports(
+    host_registry: Any,
+) -> None:
+    from django.test import AsyncClient
+
+    from webapp.models import LiveCluster
+
+    sandbox = await database_sync_to_async(services.sandbox_create)()
+    host = await host_registry.ensure(sandbox.id)
+    assert host is not None and host.wire is None
+    client = AsyncClient()
+    page = await client.get(f"/sandbox/{sandbox.id}/")
+    assert b'data-role="enable-kafka-listeners"' in page.content
+    response = await client.post(f"/sandbox/{sandbox.id}/kafka/", {"action": "open"})
+    assert response.status_code == 302
+    assert host.wire is not None
+    ports = dict(host.wire.ports)
+    for _ in range(50):  # the ports are stored in the background
+        row = await LiveCluster.objects.aget(pk=sandbox.id)
+        if row.kafka_listener_ports:
+            break
+        await asyncio.sleep(0.05)
+    assert row.kafka_listeners is True
+    assert {int(b): p for b, p in row.kafka_listener_ports.items()} == ports
+    page = await client.get(f"/sandbox/{sandbox.id}/")
+    assert b'data-role="disable-kafka-listeners"' in page.content
+
+    # The host stops (a restart, or idle); loaded again, it listens on the same ports.
+    await host.stop("test")
+    again = await host_registry.ensure(sandbox.id)
+    assert again is not None and again is not host and again.wire is not None
+    assert again.wire.ports == ports
+    assert (
+        f"bootstrap.servers={again.wire.bootstrap_servers()}"
+        in (again.published.fragments["kafka-clients"])
+    )
+    metadata = await asyncio.to_thread(produce_with_keys, again.wire.bootstrap_servers())
+    assert len(metadata) == len(KEYS)
+
+    # Closed with the button: the sockets close, and stay closed on the next start.
+    await client.post(f"/sandbox/{sandbox.id}/kafka/", {"action": "close"})
+    assert again.wire is None
+    with pytest.raises(ConnectionRefusedError):
+        await asyncio.to_thread(__import__("socket").create_connection, ("127.0.0.1", ports[1]), 1)
+    await again.stop("test")
+    last = await host_registry.ensure(sandbox.id)
+    assert last is not None and last.wire is None

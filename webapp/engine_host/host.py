@@ -112,6 +112,7 @@ class ClusterHost:
         # The Kafka wire front door (webapp/kafka_listener), when switched on.
         self.wire: Any = None
         self.wire_enabled = False
+        self.wire_ports: dict[str, int] = {}  # the ports the sandbox's listeners had
         # The work budget: credit in seconds of engine work, and the clock's recent pace.
         self._work_credit = settings.work_budget_per_s
         self._pace: list[tuple[float, int]] = []  # (real time, cluster ms advanced)
@@ -221,10 +222,13 @@ class ClusterHost:
         elif kind == "host.sync":
             await self._send_full(reply_to)
         elif kind == "host.wire":
-            await self.enable_wire()
-            await self._reply(
-                reply_to, {"type": "ack", "bootstrap_servers": self.wire.bootstrap_servers()}
-            )
+            if message.get("enabled", True):
+                await self.enable_wire()
+                bootstrap = self.wire.bootstrap_servers()
+            else:
+                await self.disable_wire()
+                bootstrap = ""
+            await self._reply(reply_to, {"type": "ack", "bootstrap_servers": bootstrap})
         elif kind == "host.watch":
             async with self.lock:
                 frame = self._watch_locked(message)
@@ -519,6 +523,14 @@ class ClusterHost:
         if self.wire is None:
             self.wire = start_listeners(self)
         await self._sync_wire()
+        self._mark_dirty()
+
+    async def disable_wire(self) -> None:
+        """Close the listeners and every real client's connection (idempotent)."""
+        if self.wire is not None:
+            wire, self.wire = self.wire, None
+            self.runtime.cluster.remote.sink = None
+            await wire.close()
         self._mark_dirty()
 
     async def _sync_wire(self) -> None:

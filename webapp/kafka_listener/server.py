@@ -79,12 +79,17 @@ class ClusterListeners:
         limits: ListenerLimits | None = None,
         first_connection_id: int = 1,
         on_change: Callable[[], None] | None = None,
+        ports: dict[int, int] | None = None,
+        on_ports: Callable[[dict[int, int]], None] | None = None,
     ) -> None:
         self.gateway = gateway
         self.cluster_id = cluster_id
         self.host = host
         self.limits = limits or ListenerLimits()
-        self.ports: dict[int, int] = {}
+        # The port of each broker's listener: kept while it is closed, so it reopens there
+        # (and, given the ports a sandbox had before, across restarts of the host).
+        self.ports: dict[int, int] = dict(ports or {})
+        self._on_ports = on_ports
         self.servers: dict[int, asyncio.Server] = {}
         self.connections: dict[int, _Connection] = {}
         self._next_connection = first_connection_id
@@ -128,17 +133,33 @@ class ClusterListeners:
         try:
             server = await asyncio.start_server(accept, self.host, port, reuse_address=True)
         except OSError as error:
-            logger.error(
-                "cluster %s: broker %d cannot listen on %s:%d: %s",
+            if port == 0:
+                logger.error(
+                    "cluster %s: broker %d cannot listen on %s: %s",
+                    self.cluster_id,
+                    broker_id,
+                    self.host,
+                    error,
+                )
+                return
+            # Its old port is taken (by another program since): listen on a new one; the
+            # page shows the new bootstrap.servers.
+            logger.warning(
+                "cluster %s: broker %d cannot listen on its port %d again (%s); it takes another",
                 self.cluster_id,
                 broker_id,
-                self.host,
                 port,
                 error,
             )
+            self.ports.pop(broker_id, None)
+            await self._open(broker_id)
             return
         self.servers[broker_id] = server
-        self.ports[broker_id] = server.sockets[0].getsockname()[1]
+        new_port = server.sockets[0].getsockname()[1]
+        changed = self.ports.get(broker_id) != new_port
+        self.ports[broker_id] = new_port
+        if changed and self._on_ports is not None:
+            self._on_ports(dict(self.ports))
         logger.info(
             "cluster %s: broker %d listens on %s:%d",
             self.cluster_id,
