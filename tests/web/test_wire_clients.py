@@ -240,7 +240,6 @@ async def test_killing_the_leader_fails_the_real_producer_over_and_keeps_every_a
 def raw_exchange(port: int, data: bytes, wait_s: float = 5.0) -> bytes:
     """Send bytes and end the stream, then read until the server closes the connection (or
     `wait_s` passes: "<still open>")."""
-    import socket
 
     with socket.create_connection(("127.0.0.1", port), timeout=wait_s) as sock:
         sock.sendall(data)
@@ -271,7 +270,6 @@ async def test_fuzzed_frames_close_only_their_connection_and_change_nothing(
     host_registry: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     import random
-    import socket
     import struct
 
     host = await wired_host(host_registry)
