@@ -7,6 +7,7 @@ import json
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from lessons.scenarios import COMMANDS
@@ -154,4 +155,13 @@ async def sandbox_kafka(request: HttpRequest, cluster_id: str) -> HttpResponse:
         form = ProduceForm(initial={"topic": "orders", "count": 1})
         render_page = sync_to_async(_sandbox_page)
         return await render_page(request, sandbox, form, 503, "The cluster did not answer in time.")
+    if enabled and frame.get("ports"):
+        # Stored before the redirect, so the page it loads shows the addresses.
+        ports = {int(b): int(p) for b, p in frame["ports"].items()}
+        await sync_to_async(store.cluster_kafka_listeners_save)(cluster_id=sandbox.id, ports=ports)
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(target)
     return redirect("sandbox-detail", cluster_id=sandbox.id)

@@ -222,13 +222,17 @@ class ClusterHost:
         elif kind == "host.sync":
             await self._send_full(reply_to)
         elif kind == "host.wire":
+            ports: dict[str, int] = {}
             if message.get("enabled", True):
                 await self.enable_wire()
                 bootstrap = self.wire.bootstrap_servers()
+                ports = {str(b): p for b, p in self.wire.ports.items()}
             else:
                 await self.disable_wire()
                 bootstrap = ""
-            await self._reply(reply_to, {"type": "ack", "bootstrap_servers": bootstrap})
+            await self._reply(
+                reply_to, {"type": "ack", "bootstrap_servers": bootstrap, "ports": ports}
+            )
         elif kind == "host.watch":
             async with self.lock:
                 frame = self._watch_locked(message)
