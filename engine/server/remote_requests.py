@@ -23,13 +23,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
-from engine.common.config import TOPIC
+from engine.common.config import BROKER, TOPIC
 from engine.common.group_messages import JoinGroupRequest, JoinGroupResponse, SyncGroupResponse
 from engine.common.metadata import NO_LEADER
 from engine.common.record_size import batch_size_in_bytes, record_size_in_bytes
 from engine.common.records import Record, RecordBatch, TopicPartition
 from engine.common.requests import Request
 from engine.common.requests.admin import (
+    BROKER_RESOURCE,
     AlterableConfig,
     AlterConfigsResource,
     ConfigResource,
@@ -118,6 +119,15 @@ APIS = (
 CONFIG_TYPES = {"boolean": 1, "string": 2, "int": 3, "long": 5, "double": 6, "list": 7}
 # DescribeConfigs config sources: a topic's own setting, or the broker default it inherits.
 DYNAMIC_TOPIC_CONFIG, DEFAULT_CONFIG = 1, 5
+# Kafka's DescribeConfigsResponse ConfigSource codes, by name (broker resources name theirs).
+CONFIG_SOURCES = {
+    "DYNAMIC_TOPIC_CONFIG": 1,
+    "DYNAMIC_BROKER_CONFIG": 2,
+    "DYNAMIC_DEFAULT_BROKER_CONFIG": 3,
+    "STATIC_BROKER_CONFIG": 4,
+    "DEFAULT_CONFIG": 5,
+    "DYNAMIC_BROKER_LOGGER_CONFIG": 6,
+}
 
 
 class _PartitionInfo(NamedTuple):
@@ -921,10 +931,12 @@ class RemoteClients:
                             "name": c.name,
                             "value": _config_text(c.value),
                             "read_only": c.read_only,
-                            "source": DEFAULT_CONFIG if c.is_default else DYNAMIC_TOPIC_CONFIG,
-                            "type": CONFIG_TYPES.get(
-                                TOPIC.keys[c.name].type if c.name in TOPIC.keys else "", 0
-                            ),
+                            "source": CONFIG_SOURCES.get(c.source, 0)
+                            if c.source
+                            else DEFAULT_CONFIG
+                            if c.is_default
+                            else DYNAMIC_TOPIC_CONFIG,
+                            "type": _config_type(result.resource.resource_type, c.name),
                         }
                         for c in result.configs
                         if keys is None or c.name in keys
@@ -1292,6 +1304,12 @@ class _ConsumerFetch:
                 data.aborted = aborted_transactions(partition, offset, upper)
             response[tp] = data
         return response
+
+
+def _config_type(resource_type: int, name: str) -> int:
+    definition = BROKER if resource_type == BROKER_RESOURCE else TOPIC
+    key = definition.keys.get(name)
+    return CONFIG_TYPES.get(key.type, 0) if key is not None else 0
 
 
 def _config_text(value: Any) -> str | None:

@@ -694,6 +694,8 @@ async def test_kafka_python_admin_changes_configs_partitions_topics_and_groups(
                 [ConfigResource(ConfigResourceType.TOPIC, "orders", {"retention.ms": "3600000"})]
             )
             seen["described"] = admin.describe_configs([topic], config_filter="all")
+            broker = ConfigResource(ConfigResourceType.BROKER, "1")
+            seen["broker"] = admin.describe_configs([broker], config_filter="all")
             admin.create_partitions({"orders": NewPartitions(total_count=5)})
             admin.create_topics([NewTopic("scratch", 1, 1)])
             admin.delete_topics(["scratch"])
@@ -715,6 +717,12 @@ async def test_kafka_python_admin_changes_configs_partitions_topics_and_groups(
     assert configs["retention.ms"]["config_source"] == "DYNAMIC_TOPIC_CONFIG"
     assert configs["segment.bytes"]["config_source"] == "DEFAULT_CONFIG"
     assert configs["segment.bytes"]["config_type"] == "INT"
+    broker_configs = seen["broker"]["broker"]["1"]
+    assert broker_configs["num.partitions"]["config_type"] == "INT"
+    assert broker_configs["num.partitions"]["config_source"] in (
+        "DEFAULT_CONFIG",
+        "STATIC_BROKER_CONFIG",
+    )
     [quorum] = seen["quorum"]["topics"][0]["partitions"]
     assert quorum["leader_id"] == cluster.describe_quorum().leader_id
     assert await logged_commands(host) > before
