@@ -135,6 +135,7 @@ class ClusterHost:
         # The Kafka wire front door (webapp/kafka_listener), when switched on.
         self.wire: Any = None
         self.wire_enabled = False
+        self.wire_ports: dict[str, int] = {}  # the ports the sandbox's listeners had
         # The work budget: credit in seconds of engine work, and the clock's recent pace.
         self._work_credit = settings.work_budget_per_s
         self._pace: list[tuple[float, int]] = []  # (real time, cluster ms advanced)
@@ -287,9 +288,16 @@ class ClusterHost:
         elif kind == "host.sync":
             await self._send_full(reply_to)
         elif kind == "host.wire":
-            await self.enable_wire()
+            ports: dict[str, int] = {}
+            if message.get("enabled", True):
+                await self.enable_wire()
+                bootstrap = self.wire.bootstrap_servers()
+                ports = {str(b): p for b, p in self.wire.ports.items()}
+            else:
+                await self.disable_wire()
+                bootstrap = ""
             await self._reply(
-                reply_to, {"type": "ack", "bootstrap_servers": self.wire.bootstrap_servers()}
+                reply_to, {"type": "ack", "bootstrap_servers": bootstrap, "ports": ports}
             )
         elif kind == "host.watch":
             async with self.lock:
@@ -663,6 +671,14 @@ class ClusterHost:
         if self.wire is None:
             self.wire = start_listeners(self)
         await self._sync_wire()
+        self._mark_dirty()
+
+    async def disable_wire(self) -> None:
+        """Close the listeners and every real client's connection (idempotent)."""
+        if self.wire is not None:
+            wire, self.wire = self.wire, None
+            self.runtime.cluster.remote.sink = None
+            await wire.close()
         self._mark_dirty()
 
     async def _sync_wire(self) -> None:

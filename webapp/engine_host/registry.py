@@ -248,7 +248,8 @@ class HostRegistry:
                 ),
                 on_stop=self._forget,
             )
-            host.wire_enabled = self.kafka_listeners
+            host.wire_enabled = self.kafka_listeners or stored.kafka_listeners
+            host.wire_ports = dict(stored.kafka_listener_ports or {})
             await host.start()
             if self.announce_start:
                 await host.announce_start()
