@@ -18,7 +18,7 @@ import binascii
 import json
 import re
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,7 @@ from lessons.scenarios import (
     ClusterRuntime,
     ClusterSpec,
     Limits,
+    checkpoints,
     errors_text,
     validate,
 )
@@ -56,53 +57,23 @@ class ShareError(ValueError):
 # -- replay to a moment ------------------------------------------------------------------------
 
 
-def _advance_ms(payload: Mapping[str, Any]) -> int | None:
-    """How far a log entry moves the clock by itself, or None for other commands."""
-    if payload.get("type") == "advance":
-        return int(payload["ms"])
-    entry = payload.get("entry")
-    is_engine = payload.get("type") == "engine" and isinstance(entry, Mapping)
-    if is_engine and entry.get("op") == "cluster.advance":
-        return int(entry["ms"])
-    return None
-
-
-def _with_advance_ms(payload: Mapping[str, Any], ms: int) -> dict[str, Any]:
-    if payload.get("type") == "advance":
-        return {**payload, "ms": ms}
-    return {**payload, "entry": {**payload["entry"], "ms": ms}}
+# How far a log entry moves the clock by itself (None for other commands).
+_advance_ms = checkpoints.advance_ms
 
 
 def replay_until(
-    *, spec: ClusterSpec, commands: Iterable[Mapping[str, Any]], at_ms: int | None = None
+    *, spec: ClusterSpec, commands: Sequence[Mapping[str, Any]], at_ms: int | None = None
 ) -> tuple[ClusterRuntime, list[dict[str, Any]]]:
     """The runtime at logical time `at_ms` (None: the end of the log) and the log prefix that
-    rebuilds it. Commands logged at exactly `at_ms` are included."""
-    runtime = ClusterRuntime(spec)
-    prefix: list[dict[str, Any]] = []
-    for payload in commands:
-        ms = _advance_ms(payload)
-        if at_ms is not None:
-            if runtime.now_ms > at_ms or (ms is not None and runtime.now_ms >= at_ms):
-                break
-            if ms is not None and runtime.now_ms + ms > at_ms:
-                cut = _with_advance_ms(payload, at_ms - runtime.now_ms)
-                runtime.apply(cut)
-                prefix.append(cut)
-                break
-        runtime.apply(payload)
-        prefix.append(dict(payload))
-    return runtime, prefix
+    rebuilds it. Commands logged at exactly `at_ms` are included. Replays from the nearest
+    checkpoint this process keeps (lessons/scenarios/checkpoints.py), keeping new ones."""
+    replayed = checkpoints.replay(spec, commands, at_ms)
+    return replayed.runtime, replayed.prefix
 
 
 def command_times(*, spec: ClusterSpec, commands: Sequence[Mapping[str, Any]]) -> list[int]:
     """The logical time at which each command of the log was applied (by replaying it)."""
-    runtime = ClusterRuntime(spec)
-    times = []
-    for payload in commands:
-        times.append(runtime.now_ms)
-        runtime.apply(payload)
-    return times
+    return checkpoints.replay(spec, commands).times
 
 
 def snap_to_tick(ms: int) -> int:
@@ -241,8 +212,13 @@ def sandbox_from_log(
 def sandbox_fork(*, cluster_id: str, at_ms: int, session_key: str = "") -> LiveCluster:
     """A new sandbox at the original's state at `at_ms`; the original is not touched."""
     stored = store.cluster_load(cluster_id=cluster_id)
-    _, prefix = replay_until(spec=stored.spec, commands=stored.commands, at_ms=snap_to_tick(at_ms))
-    return sandbox_from_log(spec=stored.spec, commands=prefix, session_key=session_key)
+    replayed = checkpoints.replay(stored.spec, stored.commands, snap_to_tick(at_ms))
+    return sandbox_from_log(
+        spec=stored.spec,
+        commands=replayed.prefix,
+        session_key=session_key,
+        times=replayed.times,
+    )
 
 
 # -- share links ---------------------------------------------------------------------------------

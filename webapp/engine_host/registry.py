@@ -12,7 +12,7 @@ from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 
-from lessons.scenarios.runtime import ClusterRuntime
+from lessons.scenarios import checkpoints
 from webapp.engine_host import store
 from webapp.engine_host.host import LEASE_TTL_S, ClusterHost, HostSettings
 from webapp.engine_host.leases import LeaseStore, LocalLeaseStore, RedisLeaseStore
@@ -77,11 +77,13 @@ class HostRegistry:
         try:
             stored = await database_sync_to_async(store.cluster_load)(cluster_id=cluster_id)
             # Replaying a long log is CPU work: keep it off the event loop.
-            runtime = await asyncio.to_thread(ClusterRuntime.replay, stored.spec, stored.commands)
+            # From the nearest checkpoint this process keeps (a fork, a share link, a reload).
+            replayed = await asyncio.to_thread(checkpoints.replay, stored.spec, stored.commands)
             host = ClusterHost(
                 cluster_id=cluster_id,
-                runtime=runtime,
+                runtime=replayed.runtime,
                 stored=stored,
+                times=replayed.times,
                 layer=self.layer,
                 leases=self.leases,
                 settings=HostSettings(
