@@ -260,15 +260,23 @@ COST_PER_SENT_RECORD_S = 0.0001
 COST_PER_ENGINE_ENTRY_S = 0.0002
 
 
-def replay_cost_s(commands: Sequence[Mapping[str, Any]]) -> float:
+def replay_cost_s(
+    commands: Sequence[Mapping[str, Any]], *, start: tuple[int, int] = (0, 0)
+) -> float:
     """An upper estimate of the seconds of work replaying `commands` takes (see COST_*): apps
-    count from their start to the end of the log, as if never stopped."""
+    count from their start to the end of the log, as if never stopped. `start`: the replay
+    starts from a checkpoint before command `start[0]`, `start[1]` ms into it."""
     cost = 0.0
     record_rate = 0.0
     consumer_apps = 0
-    for payload in commands:
+    from_index, into_ms = start
+    for index, payload in enumerate(commands):
         kind = payload.get("type")
         ms = _advance_ms(payload) or 0
+        if index < from_index:
+            ms = 0
+        elif index == from_index:
+            ms = max(0, ms - into_ms)
         if ms:
             per_second = (
                 COST_IDLE_S
@@ -276,9 +284,10 @@ def replay_cost_s(commands: Sequence[Mapping[str, Any]]) -> float:
                 + COST_PER_CONSUMER_APP_S * consumer_apps
             )
             cost += per_second * ms / 1000
-        if kind == "engine":
+        replayed = index >= from_index  # (earlier ones: rebuilt by the checkpoint; apps run on)
+        if kind == "engine" and replayed:
             cost += COST_PER_ENGINE_ENTRY_S
-        elif kind == "produce":
+        elif kind == "produce" and replayed:
             cost += COST_PER_SENT_RECORD_S * int(payload.get("count", 1))
         elif kind == "start_producer":
             record_rate += float(payload.get("rate", 0))
@@ -346,14 +355,17 @@ def _validated(document: Any) -> tuple[ClusterSpec, list[dict[str, Any]]]:
             total_ms += ms
     if total_ms > MAX_SHARED_TIME_MS:
         raise ShareError("The shared log runs longer than a shared state may (6 hours).")
-    cost = replay_cost_s(log)
+    spec = ClusterSpec(seed=seed, brokers=brokers, controllers=controllers, config=config or None)
+    # Only what follows the nearest checkpoint this process keeps is replayed.
+    kept = checkpoints.default_store().nearest(log, checkpoints.log_digests(spec, log), None)
+    start = (0, 0) if kept is None else (kept.index, kept.position.into_ms)
+    cost = replay_cost_s(log, start=start)
     if cost > REPLAY_BUDGET_S:
         raise ShareError(
             f"This shared state would take about {cost:.0f} s of work to rebuild; a shared "
             f"state may take {REPLAY_BUDGET_S:g} s. Share an earlier moment, or one with "
             "fewer or slower apps."
         )
-    spec = ClusterSpec(seed=seed, brokers=brokers, controllers=controllers, config=config or None)
     return spec, log
 
 
