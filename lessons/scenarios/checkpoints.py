@@ -48,6 +48,9 @@ logger = logging.getLogger(__name__)
 # Taken every this many ms of cluster time by the host and by replays (the longest stretch a
 # scrub replays after restoring one).
 CHECKPOINT_EVERY_MS = 2_000
+# A checkpoint is kept once the work since the last one is this many times what that one cost
+# to take: keeping them never costs more than half as much again as the work itself.
+WORK_PER_DUMP = 2.0
 MAX_CHECKPOINTS = 600
 MAX_CHECKPOINT_BYTES = 512 * 1024 * 1024
 
@@ -249,6 +252,10 @@ def normalised(runtime: ClusterRuntime, applied: int) -> ClusterRuntime:
     return runtime
 
 
+# Attributes the stage's rendering sets on a runtime it renders (webapp/metrics.py).
+RENDER_ATTRIBUTES = frozenset({"stage_metrics"})
+
+
 class CheckpointStore:
     """Checkpoints by log position, bounded by count and by bytes (least recently used out)."""
 
@@ -404,10 +411,14 @@ def replay(
     store: CheckpointStore | None = None,
     every_ms: int = CHECKPOINT_EVERY_MS,
     keep: bool = True,
+    work_per_dump: float | None = None,
 ) -> Replay:
     """The runtime at logical time `at_ms` (None: the end of the log), the log prefix that
-    rebuilds it and its commands' times: from the nearest checkpoint of `store`, taking new
-    ones every `every_ms` of cluster time on the way and at the end (`keep`).
+    rebuilds it and its commands' times: from the nearest checkpoint of `store`, keeping new
+    ones (`keep`) at its end and on the way, on `every_ms` boundaries of cluster time once the
+    replay's work since the last is `work_per_dump` times what that one cost (default
+    WORK_PER_DUMP; 0: at every boundary), so keeping them never costs more than a share of
+    the replay.
 
     The rules of a replay from the start: commands logged at exactly `at_ms` are included, an
     advance that starts at `at_ms` is not, and the advance that crosses `at_ms` is cut there.
@@ -415,6 +426,7 @@ def replay(
     if every_ms <= 0 or every_ms % TICK_MS:
         raise ValueError(f"checkpoints are taken on TICK_MS ({TICK_MS} ms) boundaries")
     store = default_store() if store is None else store
+    pace = _Pace(WORK_PER_DUMP if work_per_dump is None else work_per_dump)
     digests = log_digests(spec, commands)
     found = store.nearest(commands, digests, at_ms)
     prefix: list[dict[str, Any]]
@@ -422,7 +434,9 @@ def replay(
         runtime = ClusterRuntime(spec)
         start, into, times, prefix = 0, 0, [], []
     else:
+        restored_at = time.thread_time()
         runtime = found.restore()
+        pace.dump_s = 2 * (time.thread_time() - restored_at)  # a dump costs about two loads
         start, into, times = found.index, found.position.into_ms, list(found.times)
         prefix = [dict(c) for c in commands[:start]]
     next_keep = (runtime.now_ms // every_ms + 1) * every_ms
@@ -452,20 +466,25 @@ def replay(
             while keep and runtime.now_ms < next_keep <= began + total:
                 _advance_stretch(runtime, next_keep - runtime.now_ms, first)
                 first = False
-                store.put(
-                    LogPosition(digests[index], runtime.now_ms - began),
-                    runtime,
-                    index=index,
-                    times=times[:index],
-                )
+                if pace.due():
+                    with pace.dumping():
+                        store.put(
+                            LogPosition(digests[index], runtime.now_ms - began),
+                            runtime,
+                            index=index,
+                            times=times[:index],
+                        )
                 next_keep += every_ms
             if first or runtime.now_ms < began + total:
                 _advance_stretch(runtime, began + total - runtime.now_ms, first)
         else:
             runtime.apply(entry)
-            if keep and not cut and runtime.now_ms >= next_keep:
+            if keep and not cut and runtime.now_ms >= next_keep and pace.due():
                 # An engine log's advance is kept whole: a checkpoint after it.
-                store.put(LogPosition(digests[index + 1]), runtime, index=index + 1, times=times)
+                with pace.dumping():
+                    store.put(
+                        LogPosition(digests[index + 1]), runtime, index=index + 1, times=times
+                    )
         into = 0
         while next_keep <= runtime.now_ms:
             next_keep += every_ms
@@ -483,6 +502,25 @@ def replay(
         whole = len(prefix) - (1 if end.into_ms else 0)
         store.put(end, runtime, index=whole, times=times[:whole])
     return Replay(runtime, prefix, times, None if found is None else found.time_ms)
+
+
+class _Pace:
+    """Work done since the last checkpoint kept, against what keeping that one cost."""
+
+    def __init__(self, work_per_dump: float) -> None:
+        self.work_per_dump = work_per_dump
+        self.dump_s = 0.0
+        self._since = time.thread_time()
+
+    def due(self) -> bool:
+        return time.thread_time() - self._since >= self.work_per_dump * self.dump_s
+
+    @contextlib.contextmanager
+    def dumping(self) -> Iterator[None]:
+        started = time.thread_time()
+        yield
+        self._since = time.thread_time()
+        self.dump_s = self._since - started
 
 
 def _advance_stretch(runtime: ClusterRuntime, ms: int, first: bool) -> None:
@@ -504,7 +542,6 @@ def _with_advance_ms(payload: Mapping[str, Any], ms: int) -> dict[str, Any]:
 # engine work since the last one is at least WORK_PER_DUMP times what that one cost to take,
 # so checkpoints never cost more than 1 / WORK_PER_DUMP of the cluster's own work.
 LIVE_EVERY_MS = 2_000
-WORK_PER_DUMP = 2.0
 
 
 class LiveCheckpoints:
@@ -608,10 +645,17 @@ def keep_normalised(
         runtime.console_output,
         runtime.applied,
     )
+    # What the stage's rendering hung on the runtime (its metrics tracker, fed at each
+    # publish): a replay has rendered nothing yet.
+    rendered = {k: v for k, v in vars(runtime).items() if k in RENDER_ATTRIBUTES}
     try:
         normalised(runtime, applied)
+        for name in rendered:
+            delattr(runtime, name)
         return store.put(position, runtime, index=len(times), times=times) is not None
     finally:
+        for name, value in rendered.items():
+            setattr(runtime, name, value)
         (
             runtime.watch_messages,
             runtime.recent_messages,

@@ -90,7 +90,7 @@ def end_ms() -> int:
 def kept() -> cp.CheckpointStore:
     """A store filled by one replay of the whole log (checkpoints every 2 s, and at its end)."""
     store = cp.CheckpointStore()
-    cp.replay(SPEC, LOG, store=store)
+    cp.replay(SPEC, LOG, store=store, work_per_dump=0)
     return store
 
 
@@ -154,7 +154,7 @@ def test_an_engine_log_replays_the_same_from_checkpoints() -> None:
     commands = [{"type": "engine", "entry": entry} for entry in cluster.export_log()[1:]]
     spec = ClusterSpec(seed=5)
     store = cp.CheckpointStore()
-    cp.replay(spec, commands, store=store)
+    cp.replay(spec, commands, store=store, work_per_dump=0)
     assert len(store) >= 2
     for at_ms in (2_550, 4_100, 5_990):
         fast = cp.replay(spec, commands, at_ms, store=store)
@@ -167,18 +167,18 @@ def test_an_engine_log_replays_the_same_from_checkpoints() -> None:
 
 def test_the_store_keeps_within_its_count_and_bytes(end_ms: int) -> None:
     by_count = cp.CheckpointStore(max_count=3)
-    cp.replay(SPEC, LOG, store=by_count)
+    cp.replay(SPEC, LOG, store=by_count, work_per_dump=0)
     assert len(by_count) == 3
     assert by_count.bytes == sum(len(c.data) for c in by_count._items.values())
     one = next(iter(by_count._items.values()))
     by_bytes = cp.CheckpointStore(max_bytes=int(len(one.data) * 2.5))
-    cp.replay(SPEC, LOG, store=by_bytes)
+    cp.replay(SPEC, LOG, store=by_bytes, work_per_dump=0)
     assert 1 <= len(by_bytes) <= 2
     assert by_bytes.bytes <= by_bytes.max_bytes
     # The newest survive (least recently used go first): the end of the log is kept.
     assert cp.replay(SPEC, LOG, store=by_bytes, keep=False).from_checkpoint_ms == end_ms
     tiny = cp.CheckpointStore(max_bytes=1_000)
-    cp.replay(SPEC, LOG, store=tiny)
+    cp.replay(SPEC, LOG, store=tiny, work_per_dump=0)
     assert len(tiny) == 0 and tiny.bytes == 0
 
 
@@ -239,13 +239,26 @@ def test_a_live_runtime_is_kept_as_a_replay_holds_it() -> None:
     runtime.advance(1_000)
     runtime.watch_messages = True
     runtime.console_output.append("printed to a viewer")
+    runtime.stage_metrics = {"fed by": "the stage's rendering"}  # type: ignore[attr-defined]
     position = cp.LogPosition(cp.log_digests(SPEC, SETUP)[-1], 1_000)
     assert cp.keep_normalised(store, position, runtime, len(SETUP) + 1, [0, 0])
     assert runtime.watch_messages and runtime.console_output  # the live one is untouched
+    assert runtime.stage_metrics
     kept = cp.replay(SPEC, [*SETUP, {"type": "advance", "ms": 1_000}], store=store, keep=False)
     assert kept.from_checkpoint_ms == 1_000
     assert not kept.runtime.watch_messages and not kept.runtime.console_output
+    assert not hasattr(kept.runtime, "stage_metrics")
     assert kept.runtime.applied == len(SETUP) + 1
+
+
+def test_a_replay_keeps_checkpoints_at_a_pace_its_work_pays_for() -> None:
+    """By default a checkpoint on the way is kept only once the replay worked twice as long
+    as keeping the last one took: fewer than at every boundary, never none."""
+    paced, dense = cp.CheckpointStore(), cp.CheckpointStore()
+    cp.replay(SPEC, LOG, store=paced)
+    cp.replay(SPEC, LOG, store=dense, work_per_dump=0)
+    assert 2 <= len(paced) <= len(dense)
+    assert cp.replay(SPEC, LOG, store=paced, keep=False).times == from_start(None).times
 
 
 def test_checkpoints_only_on_tick_boundaries() -> None:
