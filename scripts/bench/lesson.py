@@ -257,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     if measure_engine_workloads is not None:
         print("engine facade (scripts.bench.workload):")
         print(measure_engine_workloads())
+    else:
+        print("engine facade rows: scripts.bench.workload is not in this tree")
 
     print("web runtime (ClusterRuntime), producer app 20/s + group consumer app:")
     figure = runtime_ms_per_cluster_s(20, args.repeat)
