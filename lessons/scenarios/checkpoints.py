@@ -212,10 +212,9 @@ def advance_ms(payload: Mapping[str, Any]) -> int | None:
     if payload.get("type") == "advance":
         return int(payload["ms"])
     entry = payload.get("entry")
-    is_engine = payload.get("type") == "engine" and isinstance(entry, Mapping)
-    if is_engine and entry.get("op") == "cluster.advance":
-        return int(entry["ms"])
-    return None
+    if not isinstance(entry, Mapping) or payload.get("type") != "engine":
+        return None
+    return int(entry["ms"]) if entry.get("op") == "cluster.advance" else None
 
 
 def splittable(payload: Mapping[str, Any]) -> bool:
@@ -275,7 +274,7 @@ class CheckpointStore:
         return len(self._items)
 
     @property
-    def bytes(self) -> int:
+    def size_bytes(self) -> int:
         return self._bytes
 
     def clear(self) -> None:

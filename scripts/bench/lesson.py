@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"10-minute session run live: {elapsed:.1f} s wall, engine {session.work_s:.1f} s, "
         f"live checkpoints {session.checkpoint_s:.1f} s ({session.live.kept} kept, "
-        f"{len(store)} in the store, {store.bytes / 2**20:.0f} MiB); log of "
+        f"{len(store)} in the store, {store.size_bytes / 2**20:.0f} MiB); log of "
         f"{len(session.log)} commands"
     )
     print("scrub (replay + render of the past page), fork, share-link open:")

@@ -169,17 +169,17 @@ def test_the_store_keeps_within_its_count_and_bytes(end_ms: int) -> None:
     by_count = cp.CheckpointStore(max_count=3)
     cp.replay(SPEC, LOG, store=by_count, work_per_dump=0)
     assert len(by_count) == 3
-    assert by_count.bytes == sum(len(c.data) for c in by_count._items.values())
+    assert by_count.size_bytes == sum(len(c.data) for c in by_count._items.values())
     one = next(iter(by_count._items.values()))
     by_bytes = cp.CheckpointStore(max_bytes=int(len(one.data) * 2.5))
     cp.replay(SPEC, LOG, store=by_bytes, work_per_dump=0)
     assert 1 <= len(by_bytes) <= 2
-    assert by_bytes.bytes <= by_bytes.max_bytes
+    assert by_bytes.size_bytes <= by_bytes.max_bytes
     # The newest survive (least recently used go first): the end of the log is kept.
     assert cp.replay(SPEC, LOG, store=by_bytes, keep=False).from_checkpoint_ms == end_ms
     tiny = cp.CheckpointStore(max_bytes=1_000)
     cp.replay(SPEC, LOG, store=tiny, work_per_dump=0)
-    assert len(tiny) == 0 and tiny.bytes == 0
+    assert len(tiny) == 0 and tiny.size_bytes == 0
 
 
 def test_a_live_host_keeps_checkpoints_a_replay_uses() -> None:
