@@ -9,6 +9,7 @@ order, an offset reused for different data.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -63,8 +64,18 @@ class Anomaly:
 
 
 class History:
-    def __init__(self, cluster: Cluster) -> None:
-        self.cluster = cluster
+    """What the clients were told. It gets only what it needs from the facade: the cluster's
+    clock (`now_ms`), its window (`max_entries`, the records the cluster may retain) and the
+    check to run on it (`check(cluster, history)` bound to its cluster by the facade)."""
+
+    def __init__(
+        self,
+        now_ms: Callable[[], int],
+        max_entries: int,
+        checker: Callable[[History], list[Anomaly]] | None = None,
+    ) -> None:
+        self._now_ms = now_ms
+        self._checker = checker
         self.acknowledged: list[Acknowledged] = []
         self.consumed: list[tuple[str, int, ConsumerRecord]] = []
         # What read_committed consumers were handed: none of it may be an aborted record (T5).
@@ -76,12 +87,12 @@ class History:
         self.enabled = True
         # A sandbox can run for hours: keep a bounded window (as many entries as the cluster may
         # retain records), so the history never outgrows the cluster it describes.
-        self.max_entries = cluster.limits.max_retained_records
+        self.max_entries = max_entries
 
     def on_acknowledged(self, producer: Any, batch: Any, base_offset: int) -> None:
         if not self.enabled:
             return
-        now = self.cluster.now_ms
+        now = self._now_ms()
         futures = getattr(batch, "futures", None)
         for index, record in enumerate(batch.records):
             self._send_counter += 1
@@ -133,7 +144,7 @@ class History:
     def on_consumed(self, consumer: Any, records: list[ConsumerRecord]) -> None:
         if not self.enabled:
             return
-        now = self.cluster.now_ms
+        now = self._now_ms()
         for record in records:
             self.consumed.append((consumer.client_id, now, record))
         if getattr(consumer, "isolation_level", "read_uncommitted") == "read_committed":
@@ -144,7 +155,9 @@ class History:
                 del seen[: len(seen) - self.max_entries]
 
     def check(self) -> list[Anomaly]:
-        return check(self.cluster, self)
+        if self._checker is None:
+            raise ValueError("this history was made without a cluster to check it against")
+        return self._checker(self)
 
 
 def _final_log(cluster: Cluster, tp: TopicPartition) -> tuple[dict[int, ConsumerRecord], int]:

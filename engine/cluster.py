@@ -14,7 +14,7 @@ from random import Random
 from types import MappingProxyType
 from typing import Any
 
-from engine.checker import History
+from engine.checker import History, check
 from engine.clients.admin import AdminClient, NewTopic
 from engine.clients.apps.app_service import AppService
 from engine.clients.consumer.kafka_consumer import KafkaConsumer
@@ -101,6 +101,8 @@ FORWARDED_APIS = frozenset(
         ApiKey.CREATE_PARTITIONS,
         ApiKey.INCREMENTAL_ALTER_CONFIGS,
         ApiKey.ELECT_LEADERS,
+        ApiKey.ALTER_PARTITION_REASSIGNMENTS,
+        ApiKey.LIST_PARTITION_REASSIGNMENTS,
     )
 )
 
@@ -152,7 +154,11 @@ class Cluster:
         self._brokers: dict[int, Broker] = {}
         # The controller quorum's request handler: the admin APIs (CreateTopics, ...).
         self.controller_apis = ControllerApis(
-            self.controller, self.topic_defaults, self.limits, self.broker_ids
+            self.controller,
+            self.topic_defaults,
+            self.limits,
+            self.broker_ids,
+            frozenset(config or {}),
         )
         self.nodes = Nodes(self._brokers)
         self.taps = Taps(self.nodes)
@@ -197,7 +203,11 @@ class Cluster:
             broker.start()
         self.controller.on_connectivity_change()
         # The record of what was acknowledged and consumed, for `engine.checker.check`.
-        self.history = History(self)
+        self.history = History(
+            lambda: self.scheduler.now_ms,
+            self.limits.max_retained_records,
+            lambda history: check(self, history),
+        )
         self.taps.history = self.history
         # The components that live beside the brokers, wired in a fixed order (their timers are
         # scheduled in this order, so the order is part of the simulation).

@@ -321,6 +321,11 @@ class GroupNotEmptyError(KafkaError):
     )
 
 
+class NoReassignmentInProgressError(KafkaError):
+    code = 85
+    explanation = "No partition reassignment is in progress."
+
+
 class GroupSubscribedToTopicError(KafkaError):
     code = 86
     explanation = (

@@ -13,14 +13,11 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
-from django.conf import settings  # noqa: E402
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from webapp.routing import websocket_urlpatterns  # noqa: E402
 
-http_application = (
-    ASGIStaticFilesHandler(django_asgi_app) if settings.DOJO_SERVE_STATIC else django_asgi_app
-)
+# /static/ is served by WhiteNoise in the middleware stack (webapp/static_files.py).
+http_application = django_asgi_app
 
 application = ProtocolTypeRouter(
     {

@@ -9,7 +9,6 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
@@ -48,48 +47,89 @@ def env_float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name}={raw!r} is not a number.") from None
 
 
+# The engines this app ships drivers for (psycopg for PostgreSQL; sqlite3 comes with Python).
+SUPPORTED_ENGINES = frozenset({"django.db.backends.sqlite3", "django.db.backends.postgresql"})
+# Writers from several threads (Daphne's sync workers, the hosts) wait for the write lock
+# instead of failing with "database is locked": transactions take it up front, and a waiting
+# writer retries for up to 20 s.
+SQLITE_OPTIONS = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+
+
 def _sqlite(name: str) -> dict[str, Any]:
-    # Writers from several threads (Daphne's sync workers, the hosts) wait for the write lock
-    # instead of failing with "database is locked": transactions take it up front, and a
-    # waiting writer retries for up to 20 s.
     return {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": name,
-        "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+        "OPTIONS": dict(SQLITE_OPTIONS),
     }
 
 
 def database_from_url(url: str | None, *, default_sqlite_path: Path) -> dict[str, Any]:
-    """Django DATABASES['default'] from DATABASE_URL (sqlite:///path or postgres://...)."""
+    """Django DATABASES['default'] from DATABASE_URL, parsed by dj-database-url.
+
+    Unset: SQLite in the data folder. `sqlite:////abs/path.db` (or `sqlite:///:memory:`) keeps
+    the SQLite options above; `postgres://user:pass@host:port/name?sslmode=...` (also
+    `postgresql://`, `pgsql://`; a unix socket as `postgres:///name?host=/run/postgresql`)
+    gets persistent, health-checked connections. Other engines are refused: no driver ships.
+    """
     if not url:
         return _sqlite(str(default_sqlite_path))
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme == "sqlite":
-        # sqlite:///relative.db, sqlite:////absolute/path.db, sqlite:///:memory:
-        path = unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
-        return _sqlite(path or ":memory:")
-    if scheme in {"postgres", "postgresql", "pgsql"}:
-        name = unquote(parts.path.lstrip("/"))
-        if not name:
-            raise ConfigError("DATABASE_URL names no database: use postgres://user:pass@host/name.")
-        options = dict(parse_qsl(parts.query))
-        config: dict[str, Any] = {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": name,
-            "USER": unquote(parts.username or ""),
-            "PASSWORD": unquote(parts.password or ""),
-            "HOST": parts.hostname or "",
-            "PORT": str(parts.port or ""),
-            "CONN_MAX_AGE": 60,
-            "CONN_HEALTH_CHECKS": True,
-        }
-        if options:
-            config["OPTIONS"] = options
-        return config
-    raise ConfigError(
-        f"DATABASE_URL scheme {scheme!r} is not supported: use sqlite:///path or postgres://..."
-    )
+    import dj_database_url
+
+    try:
+        parsed: dict[str, Any] = dict(
+            dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+        )
+    except (ValueError, dj_database_url.UnknownSchemeError) as error:
+        raise ConfigError(f"DATABASE_URL is not usable: {error}") from None
+    engine = parsed.get("ENGINE")
+    if engine not in SUPPORTED_ENGINES:
+        scheme = url.split(":", 1)[0]
+        raise ConfigError(
+            f"DATABASE_URL scheme {scheme!r} is not supported: use sqlite:///path or "
+            "postgres://user:pass@host:5432/name."
+        )
+    if engine == "django.db.backends.sqlite3":
+        return _sqlite(str(parsed["NAME"]) or ":memory:")
+    if not parsed.get("NAME"):
+        raise ConfigError("DATABASE_URL names no database: use postgres://user:pass@host/name.")
+    parsed["PORT"] = str(parsed.get("PORT") or "")
+    parsed.pop("DISABLE_SERVER_SIDE_CURSORS", None)
+    return parsed
+
+
+SOURCE_STATIC_STORAGE = "django.contrib.staticfiles.storage.StaticFilesStorage"
+COLLECTED_STATIC_STORAGE = "whitenoise.storage.CompressedManifestStaticFilesStorage"
+
+
+def static_storages(env: Mapping[str, str]) -> dict[str, Any]:
+    """STORAGES from KAFKA_DOJO_STATIC: `source` (default: serve static/ as it is, nothing to
+    build, works offline) or `collected` (run `manage.py collectstatic` first: hashed names,
+    gzip copies, cached for a year)."""
+    mode = (env.get("KAFKA_DOJO_STATIC") or "source").strip().lower()
+    backends = {"source": SOURCE_STATIC_STORAGE, "collected": COLLECTED_STATIC_STORAGE}
+    if mode not in backends:
+        raise ConfigError(f"KAFKA_DOJO_STATIC={mode!r}: use source or collected.")
+    return {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": backends[mode]},
+    }
+
+
+def hosts_mode(env: Mapping[str, str]) -> str:
+    """KAFKA_DOJO_HOSTS: `process` (default) or `worker` (engine hosts in their own workers,
+    which reach the Daphne processes through Redis, so REDIS_URL is required)."""
+    mode = (env.get("KAFKA_DOJO_HOSTS") or "process").strip().lower()
+    if mode not in ("process", "worker"):
+        raise ConfigError(f"KAFKA_DOJO_HOSTS={mode!r}: use process or worker.")
+    if mode == "worker" and not env.get("REDIS_URL"):
+        raise ConfigError(
+            "KAFKA_DOJO_HOSTS=worker needs REDIS_URL: the workers and the Daphne processes "
+            "meet on the Redis channel layer."
+        )
+    return mode
+
+
+REDIS_SOCKET_TIMEOUT_S = 20.0
 
 
 def channel_layers(redis_url: str | None) -> dict[str, Any]:
@@ -97,7 +137,14 @@ def channel_layers(redis_url: str | None) -> dict[str, Any]:
         return {
             "default": {
                 "BACKEND": "channels_redis.core.RedisChannelLayer",
-                "CONFIG": {"hosts": [redis_url], "capacity": 1000, "expiry": 30},
+                "CONFIG": {
+                    # redis-py 8 reads with a 5 s socket timeout by default, the same as
+                    # channels_redis's blocking pop: an idle receive would fail with "Timeout
+                    # reading". Reads get REDIS_SOCKET_TIMEOUT_S instead.
+                    "hosts": [{"address": redis_url, "socket_timeout": REDIS_SOCKET_TIMEOUT_S}],
+                    "capacity": 1000,
+                    "expiry": 30,
+                },
             }
         }
     # A socket's inbox holds up to 1,000 messages (its commands are rate limited to 20 a

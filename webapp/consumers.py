@@ -296,6 +296,16 @@ class ClusterConsumer(AsyncWebsocketConsumer):
         self.version = int(event["version"])
         await self.send(text_data=event["html"])
 
+    async def cluster_rehosted(self, event: dict[str, Any]) -> None:
+        """A new host runs the cluster (scaled mode: its worker restarted): join it, and take
+        its whole state (its version numbers start again)."""
+        if not getattr(self, "joined", False):
+            return
+        self.version = None
+        await host_client.host_send(
+            self.cluster_id, {"type": "host.join", "reply_to": self.channel_name}
+        )
+
     async def client_frame(self, event: dict[str, Any]) -> None:
         await self._send_frame(event["frame"])
 

@@ -38,6 +38,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # WhiteNoise serves /static/ (webapp/static_files.py), unless DJANGO_SERVE_STATIC=0.
+    "webapp.static_files.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -89,9 +91,14 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = DATA_DIR / "staticfiles"
-# Daphne serves /static/ itself unless a front proxy does (DJANGO_SERVE_STATIC=0).
+STATIC_ROOT = Path(ENV.get("KAFKA_DOJO_STATIC_ROOT") or DATA_DIR / "staticfiles").resolve()
+# Daphne serves /static/ itself (WhiteNoise) unless a front proxy does (DJANGO_SERVE_STATIC=0).
 DOJO_SERVE_STATIC = config.env_bool(ENV, "DJANGO_SERVE_STATIC", default=True)
+if not DOJO_SERVE_STATIC:
+    MIDDLEWARE.remove("webapp.static_files.StaticFilesMiddleware")
+STORAGES = config.static_storages(ENV)
+# `source`: static/ as it is, found by the finders; `collected`: collectstatic's hashed copies.
+WHITENOISE_USE_FINDERS = STORAGES["staticfiles"]["BACKEND"] == config.SOURCE_STATIC_STORAGE
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -112,6 +119,9 @@ DOJO_MAX_LIVE_HOSTS = config.env_float(ENV, "KAFKA_DOJO_MAX_LIVE_HOSTS", 40)
 DOJO_MAX_APPS_PER_CLUSTER = config.env_float(ENV, "KAFKA_DOJO_MAX_APPS", 8)
 DOJO_MAX_APP_RATE_PER_CLUSTER = config.env_float(ENV, "KAFKA_DOJO_MAX_APP_RATE", 400)
 DOJO_REDIS_URL = ENV.get("REDIS_URL") or None
+# Where engine hosts run: `process` (in the Daphne that is asked; the embedded default) or
+# `worker` (only in `manage.py run_engine_hosts` workers; scaled mode, needs REDIS_URL).
+DOJO_HOSTS = config.hosts_mode(ENV)
 # Workshops (webapp/workshops/): room size, join attempts a minute per client, histogram rate.
 DOJO_WORKSHOP_MAX_PARTICIPANTS = int(
     config.env_float(ENV, "KAFKA_DOJO_WORKSHOP_MAX_PARTICIPANTS", 200)

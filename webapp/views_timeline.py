@@ -39,7 +39,7 @@ async def _flush_host(cluster_id: str) -> None:
         return
     layer = get_channel_layer()
     assert layer is not None
-    reply_channel = await layer.new_channel(prefix="dojo.reply")
+    reply_channel = await layer.new_channel()
     await layer.group_send(
         host_group(cluster_id), {"type": "host.flush", "reply_to": reply_channel}
     )

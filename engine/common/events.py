@@ -41,9 +41,13 @@ class EventKind(StrEnum):
     TOPIC_DELETED = "topic_deleted"
     PARTITIONS_ADDED = "partitions_added"
     TOPIC_CONFIG_CHANGED = "topic_config_changed"
+    BROKER_CONFIG_CHANGED = "broker_config_changed"
     LEADER_ELECTED = "leader_elected"
     ISR_SHRUNK = "isr_shrunk"
     ISR_EXPANDED = "isr_expanded"
+    REASSIGNMENT_STARTED = "reassignment_started"
+    REASSIGNMENT_COMPLETED = "reassignment_completed"
+    REASSIGNMENT_CANCELLED = "reassignment_cancelled"
     # brokers and the network (the facade's fault controls)
     BROKER_STARTED = "broker_started"
     BROKER_STOPPED = "broker_stopped"
@@ -195,6 +199,34 @@ class IsrExpanded(TypedDict):
     isr: list[int]
     added: list[int]
     reason: str
+
+
+class BrokerConfigChanged(TypedDict):
+    broker: int | None  # None: the cluster-wide default (every broker)
+    changes: dict[str, Any]
+    deleted: list[str]
+
+
+class ReassignmentStarted(TypedDict):
+    topic: str
+    partition: int
+    target: list[int]
+    adding: list[int]
+    removing: list[int]
+
+
+class ReassignmentCompleted(TypedDict):
+    topic: str
+    partition: int
+    replicas: list[int]
+    removed: list[int]
+    leader: int
+
+
+class ReassignmentCancelled(TypedDict):
+    topic: str
+    partition: int
+    replicas: list[int]
 
 
 # --- brokers and the network -------------------------------------------------------------------
@@ -578,9 +610,13 @@ PAYLOADS: Mapping[EventKind, type] = MappingProxyType(
         _K.TOPIC_DELETED: TopicDeleted,
         _K.PARTITIONS_ADDED: PartitionsAdded,
         _K.TOPIC_CONFIG_CHANGED: TopicConfigChanged,
+        _K.BROKER_CONFIG_CHANGED: BrokerConfigChanged,
         _K.LEADER_ELECTED: LeaderElected,
         _K.ISR_SHRUNK: IsrShrunk,
         _K.ISR_EXPANDED: IsrExpanded,
+        _K.REASSIGNMENT_STARTED: ReassignmentStarted,
+        _K.REASSIGNMENT_COMPLETED: ReassignmentCompleted,
+        _K.REASSIGNMENT_CANCELLED: ReassignmentCancelled,
         _K.BROKER_STARTED: BrokerStarted,
         _K.BROKER_STOPPED: BrokerStopped,
         _K.NETWORK_PARTITIONED: NetworkPartitioned,

@@ -17,10 +17,18 @@ class PartitionRegistration:
     leader: int
     leader_epoch: int = 0
     partition_epoch: int = 0
+    # An ongoing reassignment (KIP-455): the replicas being added and removed; `replicas` is
+    # then the target followed by the removing ones (PartitionReassignmentReplicas).
+    adding_replicas: tuple[int, ...] = ()
+    removing_replicas: tuple[int, ...] = ()
 
     @property
     def preferred_leader(self) -> int:
         return self.replicas[0]
+
+    @property
+    def reassigning(self) -> bool:
+        return bool(self.adding_replicas or self.removing_replicas)
 
     def changed(self, **changes: Any) -> PartitionRegistration:
         return replace(self, **changes)
@@ -48,7 +56,9 @@ class BrokerRegistration:
 
 @dataclass(frozen=True, slots=True)
 class MetadataRecord:
-    """One committed change: kind is topic, partition, remove_topic, config, or broker."""
+    """One committed change: kind is topic, partition, remove_topic, config, broker, or
+    broker_config (a dynamic broker config layer: `topic` holds its entity, "" for every
+    broker, "1" for broker 1, and `config` the layer's keys)."""
 
     offset: int
     kind: str
@@ -58,3 +68,6 @@ class MetadataRecord:
     config: dict[str, Any] = field(default_factory=dict)
     broker: BrokerRegistration | None = None
     internal: bool = False
+    # topic and config records: the keys the topic sets itself (the others follow the brokers'
+    # defaults, which a broker's own dynamic config may change for the replicas it hosts).
+    overrides: frozenset[str] = frozenset()

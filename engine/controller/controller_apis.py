@@ -12,15 +12,20 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from engine.common.config import TOPIC
+from engine.common.config import BROKER, TOPIC
 from engine.common.requests import ApiKey, Reply, Request
 from engine.common.requests.admin import (
+    BROKER_RESOURCE,
     DELETE,
     PREFERRED,
     SET,
     TOPIC_RESOURCE,
     UNCLEAN,
+    AlterConfigsResource,
     AlterConfigsResourceResponse,
+    AlterPartitionReassignmentsRequest,
+    AlterPartitionReassignmentsResponse,
+    ConfigResource,
     CreatePartitionsRequest,
     CreatePartitionsResponse,
     CreateTopicsRequest,
@@ -37,6 +42,9 @@ from engine.common.requests.admin import (
     ElectLeadersResponse,
     IncrementalAlterConfigsRequest,
     IncrementalAlterConfigsResponse,
+    ListPartitionReassignmentsRequest,
+    ListPartitionReassignmentsResponse,
+    OngoingPartitionReassignment,
     PartitionResult,
     ReplicaState,
     TopicResult,
@@ -47,6 +55,12 @@ from engine.common.requests.metadata import (
     DescribeClusterResponse,
 )
 from engine.common.topic_admin import validate_new_topic
+from engine.controller.dynamic_broker_config import (
+    APPLIED,
+    resolved,
+    validate_broker_changes,
+    validate_broker_name,
+)
 from engine.errors import (
     InvalidConfigurationError,
     InvalidPartitionsError,
@@ -72,12 +86,15 @@ class ControllerApis:
     def __init__(
         self,
         controller: QuorumController,
-        topic_defaults: Mapping[str, Any],
+        topic_defaults: dict[str, Any],
         limits: ResourceLimits,
         broker_ids: Callable[[], list[int]],
+        static_keys: frozenset[str] = frozenset(),
     ) -> None:
         self.controller = controller
         self.topic_defaults = topic_defaults
+        # The broker keys given when the cluster was made (STATIC_BROKER_CONFIG).
+        self.static_keys = static_keys
         self.limits = limits
         self.broker_ids = broker_ids
         self.handlers: dict[ApiKey, Handler] = {
@@ -87,6 +104,8 @@ class ControllerApis:
             ApiKey.DESCRIBE_CONFIGS: self.handle_describe_configs,
             ApiKey.INCREMENTAL_ALTER_CONFIGS: self.handle_incremental_alter_configs,
             ApiKey.ELECT_LEADERS: self.handle_elect_leaders,
+            ApiKey.ALTER_PARTITION_REASSIGNMENTS: self.handle_alter_partition_reassignments,
+            ApiKey.LIST_PARTITION_REASSIGNMENTS: self.handle_list_partition_reassignments,
             ApiKey.DESCRIBE_CLUSTER: self.handle_describe_cluster,
             ApiKey.DESCRIBE_QUORUM: self.handle_describe_quorum,
         }
@@ -177,8 +196,11 @@ class ControllerApis:
         for resource in request.resources:
             topic = self.controller.topics.get(resource.resource_name)
             error: KafkaError
+            if resource.resource_type == BROKER_RESOURCE:
+                results.append(self._describe_broker(resource))
+                continue
             if resource.resource_type != TOPIC_RESOURCE:
-                error = InvalidRequestError("Only topic configs are described here.")
+                error = InvalidRequestError("Only topic and broker configs are described here.")
                 results.append(
                     DescribeConfigsResult(resource, (), protocol_name(error), error.message)
                 )
@@ -200,6 +222,51 @@ class ControllerApis:
             results.append(DescribeConfigsResult(resource, configs))
         reply(DescribeConfigsResponse(tuple(results)))
 
+    def _describe_broker(self, resource: ConfigResource) -> DescribeConfigsResult:
+        """DescribeConfigs for a broker ("1": every broker key, each with its synonyms) or for
+        the cluster default ("": the keys set there)."""
+        entity = resource.resource_name
+        try:
+            validate_broker_name(entity)
+        except KafkaError as exc:
+            return DescribeConfigsResult(resource, (), protocol_name(exc), exc.message)
+        controller = self.controller
+        layers = controller.broker_configs
+        keys = sorted(layers.get("", {})) if entity == "" else sorted(BROKER.keys)
+        configs = []
+        for key in keys:
+            synonyms = resolved(key, entity, layers, controller.static_config, self.static_keys)
+            source, value = synonyms[0]
+            configs.append(
+                DescribeConfigsResourceResult(
+                    key,
+                    value,
+                    is_default=source == "DEFAULT_CONFIG",
+                    read_only=key not in APPLIED,
+                    source=source,
+                    synonyms=tuple((src, key, v) for src, v in synonyms),
+                )
+            )
+        return DescribeConfigsResult(resource, tuple(configs))
+
+    def _alter_broker(self, entry: AlterConfigsResource, validate_only: bool) -> None:
+        entity = entry.resource.resource_name
+        validate_broker_name(entity)
+        sets: dict[str, Any] = {}
+        deletes: list[str] = []
+        for config in entry.configs:
+            if config.config_operation == SET:
+                if config.value is None:
+                    raise InvalidRequestError(f"Null value not supported for : {config.name}")
+                sets[config.name] = config.value
+            elif config.config_operation == DELETE:
+                deletes.append(config.name)
+            else:
+                raise InvalidRequestError(f"Unknown operations type {config.config_operation}")
+        parsed = validate_broker_changes(entity, sets, deletes)
+        if not validate_only:
+            self.controller.alter_broker_config(entity, parsed, deletes, self.topic_defaults)
+
     def handle_incremental_alter_configs(
         self, request: IncrementalAlterConfigsRequest, reply: Reply
     ) -> None:
@@ -209,8 +276,12 @@ class ControllerApis:
             resource = entry.resource
             name = resource.resource_name
             try:
+                if resource.resource_type == BROKER_RESOURCE:
+                    self._alter_broker(entry, request.validate_only)
+                    results.append(AlterConfigsResourceResponse(resource))
+                    continue
                 if resource.resource_type != TOPIC_RESOURCE:
-                    raise InvalidRequestError("Only topic configs can be altered here.")
+                    raise InvalidRequestError("Only topic and broker configs can be altered here.")
                 if name not in self.controller.topics:
                     raise UnknownTopicOrPartitionError(f"Topic '{name}' does not exist.")
                 sets: dict[str, Any] = {}
@@ -255,6 +326,54 @@ class ControllerApis:
             except KafkaError as exc:
                 results.append(PartitionResult(topic, partition, protocol_name(exc), exc.message))
         reply(ElectLeadersResponse(tuple(results)))
+
+    def handle_alter_partition_reassignments(
+        self, request: AlterPartitionReassignmentsRequest, reply: Reply
+    ) -> None:
+        """ReplicationControlManager.alterPartitionReassignments: each partition on its own."""
+        results = []
+        for topic in request.topics:
+            for partition in topic.partitions:
+                try:
+                    self.controller.alter_partition_reassignment(
+                        topic.name, partition.partition_index, partition.replicas
+                    )
+                    results.append(PartitionResult(topic.name, partition.partition_index))
+                except KafkaError as exc:
+                    results.append(
+                        PartitionResult(
+                            topic.name, partition.partition_index, protocol_name(exc), exc.message
+                        )
+                    )
+        reply(AlterPartitionReassignmentsResponse(tuple(results)))
+
+    def handle_list_partition_reassignments(
+        self, request: ListPartitionReassignmentsRequest, reply: Reply
+    ) -> None:
+        wanted = (
+            None
+            if request.topics is None
+            else [(t.name, p) for t in request.topics for p in t.partition_indexes]
+        )
+        try:
+            ongoing = self.controller.list_partition_reassignments(wanted)
+        except KafkaError as exc:
+            reply(ListPartitionReassignmentsResponse((), protocol_name(exc), exc.message))
+            return
+        reply(
+            ListPartitionReassignmentsResponse(
+                tuple(
+                    OngoingPartitionReassignment(
+                        name,
+                        number,
+                        registration.replicas,
+                        registration.adding_replicas,
+                        registration.removing_replicas,
+                    )
+                    for name, number, registration in ongoing
+                )
+            )
+        )
 
     def handle_describe_cluster(self, request: DescribeClusterRequest, reply: Reply) -> None:
         controller = self.controller

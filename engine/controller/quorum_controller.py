@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from random import Random
 from typing import TYPE_CHECKING, Any
 
+from engine.common.config import TOPIC_BROKER_SYNONYMS
 from engine.common.metadata import (
     NO_LEADER,
     BrokerRegistration,
@@ -21,12 +22,19 @@ from engine.common.metadata import (
     PartitionRegistration,
     TopicRegistration,
 )
+from engine.controller.reassignment import (
+    ReassignmentReplicas,
+    revert,
+    validate_manual_assignment,
+)
 from engine.errors import (
     ClusterUnavailableError,
     ElectionNotNeededError,
     EligibleLeadersNotAvailableError,
     InvalidPartitionsError,
+    InvalidReplicaAssignmentError,
     InvalidReplicationFactorError,
+    NoReassignmentInProgressError,
     PreferredLeaderNotAvailableError,
     TopicExistsError,
     UnknownTopicOrPartitionError,
@@ -79,6 +87,10 @@ class QuorumController:
         self._rebalance_timer: Timer | None = None
         self._quorum_lost = False
         self._disconnected: set[int] = set()
+        # Dynamic broker configs by entity ("" for every broker, "1" for broker 1), and the
+        # broker config the cluster was made with, which deleting a dynamic key returns to.
+        self.broker_configs: dict[str, dict[str, Any]] = {}
+        self.static_config = dict(config)
         self.network.on_change.append(self.check_quorum)
         self.network.on_change.append(self.on_connectivity_change)
         self._schedule_leader_rebalance()
@@ -247,7 +259,12 @@ class QuorumController:
         for topic in self.topics.values():
             records.append(
                 MetadataRecord(
-                    0, "topic", topic=topic.name, config=dict(topic.config), internal=topic.internal
+                    0,
+                    "topic",
+                    topic=topic.name,
+                    config=dict(topic.config),
+                    internal=topic.internal,
+                    overrides=frozenset(topic.overrides),
                 )
             )
             for partition, registration in topic.partitions.items():
@@ -260,6 +277,8 @@ class QuorumController:
                         registration=registration,
                     )
                 )
+        for entity, layer in sorted(self.broker_configs.items()):
+            records.append(MetadataRecord(0, "broker_config", topic=entity, config=dict(layer)))
         return self.metadata_offset, records
 
     def _set_partition(
@@ -444,6 +463,9 @@ class QuorumController:
             # The ISR never becomes empty: the last member stays (C4).
             isr = shrunk if shrunk else isr
         unclean = force_unclean or bool(topic.config.get("unclean.leader.election.enable"))
+        if current.reassigning:  # the change may complete the reassignment (PartitionChangeBuilder)
+            self._build_change(topic, partition, isr=isr, unclean=unclean, reason=reason)
+            return
         leader = current.leader
         elected_unclean = False
         if leader in (NO_LEADER, remove) or not self.is_eligible(leader):
@@ -481,12 +503,14 @@ class QuorumController:
         for replica in new_isr:
             if replica not in current.isr and not self.is_eligible(replica):
                 return "INELIGIBLE_REPLICA", current
-        new = current.changed(isr=tuple(new_isr), partition_epoch=current.partition_epoch + 1)
         reason = (
             "follower fell behind (replica.lag.time.max.ms)"
             if len(new_isr) < len(current.isr)
             else "follower caught up"
         )
+        if current.reassigning:  # an adding replica caught up: the reassignment may complete
+            return "", self._build_change(topic, partition, isr=tuple(new_isr), reason=reason)
+        new = current.changed(isr=tuple(new_isr), partition_epoch=current.partition_epoch + 1)
         self._set_partition(topic_name, partition, new, reason)
         return "", new
 
@@ -569,6 +593,143 @@ class QuorumController:
             if current.leader == NO_LEADER:
                 self._change_partition(topic, partition, reason="unclean")
 
+    # --- partition reassignment (KIP-455) ----------------------------------------------------
+
+    def _build_change(
+        self,
+        topic: TopicRegistration,
+        partition: int,
+        *,
+        isr: tuple[int, ...] | None = None,
+        target: ReassignmentReplicas | None = None,
+        unclean: bool = False,
+        reason: str = "",
+    ) -> PartitionRegistration:
+        """Kafka's `PartitionChangeBuilder.build` for a partition that is (or starts) being
+        reassigned: complete the reassignment when the ISR allows, keep the leader while it is
+        a valid one (in the ISR and eligible) or elect the first valid target replica, and bump
+        the leader epoch when the leader changes or replicas are removed."""
+        current = topic.partitions[partition]
+        ongoing = target or ReassignmentReplicas.ongoing(current)
+        replicas, new_isr = ongoing.replicas, current.isr if isr is None else isr
+        adding, removing = ongoing.adding, ongoing.removing
+        completed = ongoing.maybe_complete(new_isr)
+        if completed is not None:
+            replicas, new_isr = completed
+            adding, removing = (), ()
+        leader = current.leader
+        elected_unclean = False
+        if not (leader in new_isr and self.is_eligible(leader)):
+            valid = [r for r in replicas if r in new_isr and self.is_eligible(r)]
+            if valid:
+                leader = valid[0]
+            elif unclean and any(self.is_eligible(r) for r in replicas):
+                leader = next(r for r in replicas if self.is_eligible(r))
+                new_isr, elected_unclean = (leader,), True
+            else:
+                leader = NO_LEADER
+        bump = leader != current.leader or not set(current.replicas) <= set(replicas)
+        new = current.changed(
+            replicas=replicas,
+            isr=new_isr,
+            leader=leader,
+            adding_replicas=adding,
+            removing_replicas=removing,
+            leader_epoch=current.leader_epoch + (1 if bump else 0),
+            partition_epoch=current.partition_epoch + 1,
+        )
+        if new.changed(partition_epoch=current.partition_epoch) == current:
+            return current
+        if completed is not None:
+            reason = "partition reassignment completed"
+        self._set_partition(topic.name, partition, new, "unclean" if elected_unclean else reason)
+        if completed is not None:
+            self.emit(
+                "reassignment_completed",
+                {
+                    "topic": topic.name,
+                    "partition": partition,
+                    "replicas": list(replicas),
+                    "removed": list(ongoing.removing),
+                    "leader": leader,
+                },
+            )
+        return new
+
+    def alter_partition_reassignment(
+        self, topic_name: str, partition: int, target: Iterable[int] | None
+    ) -> None:
+        """AlterPartitionReassignments for one partition: start (or replace) a reassignment to
+        `target`, or cancel the ongoing one when `target` is None (raises KafkaError)."""
+        self.require_quorum()
+        topic = self.topics.get(topic_name)
+        if topic is None:
+            raise UnknownTopicOrPartitionError(f"Unable to find a topic named {topic_name}.")
+        current = topic.partitions.get(partition)
+        if current is None:
+            raise UnknownTopicOrPartitionError(
+                f"Unable to find partition {topic_name}:{partition}."
+            )
+        if target is None:
+            self._cancel_reassignment(topic, partition, current)
+            return
+        wanted = tuple(target)
+        validate_manual_assignment(wanted, set(self.brokers))
+        reassignment = ReassignmentReplicas.of(current.replicas, wanted)
+        new = self._build_change(
+            topic, partition, target=reassignment, reason="partition reassignment"
+        )
+        if new.reassigning:
+            self.emit(
+                "reassignment_started",
+                {
+                    "topic": topic_name,
+                    "partition": partition,
+                    "target": list(wanted),
+                    "adding": list(new.adding_replicas),
+                    "removing": list(new.removing_replicas),
+                },
+            )
+
+    def _cancel_reassignment(
+        self, topic: TopicRegistration, partition: int, current: PartitionRegistration
+    ) -> None:
+        if not current.reassigning:
+            raise NoReassignmentInProgressError("No partition reassignment is in progress.")
+        replicas, isr, needs_unclean = revert(current)
+        unclean = bool(topic.config.get("unclean.leader.election.enable"))
+        if needs_unclean and not unclean:
+            raise InvalidReplicaAssignmentError(
+                f"Unable to revert partition assignment for {topic.name}:{partition} because "
+                "it would require an unclean leader election."
+            )
+        self._build_change(
+            topic,
+            partition,
+            isr=isr,
+            target=ReassignmentReplicas((), (), replicas),
+            unclean=unclean,
+            reason="partition reassignment cancelled",
+        )
+        self.emit(
+            "reassignment_cancelled",
+            {"topic": topic.name, "partition": partition, "replicas": list(replicas)},
+        )
+
+    def list_partition_reassignments(
+        self, partitions: Iterable[tuple[str, int]] | None = None
+    ) -> list[tuple[str, int, PartitionRegistration]]:
+        """ListPartitionReassignments: the ongoing reassignments (of the given partitions, or
+        all), sorted by topic and partition."""
+        self.require_quorum()
+        wanted = None if partitions is None else set(partitions)
+        found = []
+        for name in sorted(self.topics):
+            for number, registration in sorted(self.topics[name].partitions.items()):
+                if registration.reassigning and (wanted is None or (name, number) in wanted):
+                    found.append((name, number, registration))
+        return found
+
     # --- topics ------------------------------------------------------------------------------
 
     def assign_replicas(
@@ -623,7 +784,15 @@ class QuorumController:
         )
         self._next_topic_id += 1
         self.topics[name] = topic
-        self._commit(self._next_record("topic", topic=name, config=dict(config), internal=internal))
+        self._commit(
+            self._next_record(
+                "topic",
+                topic=name,
+                config=dict(config),
+                internal=internal,
+                overrides=frozenset(topic.overrides),
+            )
+        )
         for partition, replicas in enumerate(assignments):
             self._set_partition(
                 name,
@@ -684,10 +853,80 @@ class QuorumController:
         topic.config.update(config)
         removed = set(deleted)
         topic.overrides = (topic.overrides | set(config)) - removed
-        self._commit(self._next_record("config", topic=name, config=dict(topic.config)))
+        self._commit(
+            self._next_record(
+                "config",
+                topic=name,
+                config=dict(topic.config),
+                overrides=frozenset(topic.overrides),
+            )
+        )
         self.emit("topic_config_changed", {"topic": name, "changes": dict(config)})
         if config.get("unclean.leader.election.enable"):
             self.try_unclean_elections(name)
+
+    # --- dynamic broker configs (IncrementalAlterConfigs on BROKER resources) -----------------
+
+    def alter_broker_config(
+        self,
+        entity: str,
+        sets: dict[str, Any],
+        deletes: Iterable[str],
+        topic_defaults: dict[str, Any],
+    ) -> None:
+        """Commit one entity's dynamic broker config layer (validated by the caller) and apply
+        it: the cluster default changes the broker defaults every topic follows (the topics'
+        effective configs and the controller's unclean-election rule); a broker's own layer is
+        applied by that broker to the replicas it hosts."""
+        self.require_quorum()
+        layer = dict(self.broker_configs.get(entity, {}))
+        removed = [k for k in deletes if k in layer]
+        for key in removed:
+            del layer[key]
+        layer.update(sets)
+        if layer:
+            self.broker_configs[entity] = layer
+        else:
+            self.broker_configs.pop(entity, None)
+        self._commit(self._next_record("broker_config", topic=entity, config=dict(layer)))
+        if entity == "":
+            self._apply_cluster_defaults([*sets, *removed], topic_defaults)
+        self.emit(
+            "broker_config_changed",
+            {
+                "broker": None if entity == "" else int(entity),
+                "changes": dict(sets),
+                "deleted": removed,
+            },
+        )
+
+    def _apply_cluster_defaults(self, keys: list[str], topic_defaults: dict[str, Any]) -> None:
+        layer = self.broker_configs.get("", {})
+        for key in keys:
+            self.config[key] = layer.get(key, self.static_config[key])
+        changed = {
+            topic_key: self.config[broker_key]
+            for topic_key, broker_key in TOPIC_BROKER_SYNONYMS.items()
+            if broker_key in keys
+        }
+        topic_defaults.update(changed)
+        for topic in self.topics.values():
+            follows = {k: v for k, v in changed.items() if k not in topic.overrides}
+            if not follows or all(topic.config.get(k) == v for k, v in follows.items()):
+                continue
+            topic.config.update(follows)
+            self._commit(
+                self._next_record(
+                    "config",
+                    topic=topic.name,
+                    config=dict(topic.config),
+                    overrides=frozenset(topic.overrides),
+                )
+            )
+            if follows.get("unclean.leader.election.enable"):
+                # DynamicLogConfig.reconfigure: enabling it cluster-wide elects leaderless
+                # partitions at once.
+                self.try_unclean_elections(topic.name)
 
 
 def _copy_broker(registration: BrokerRegistration) -> BrokerRegistration:

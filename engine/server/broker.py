@@ -15,6 +15,7 @@ from functools import partial
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from engine.common.config import TOPIC_BROKER_SYNONYMS
 from engine.common.metadata import (
     NO_LEADER,
     BrokerRegistration,
@@ -56,6 +57,10 @@ class TopicView:
     config: dict[str, Any]
     partitions: dict[int, PartitionRegistration] = field(default_factory=dict)
     internal: bool = False
+    # The controller's effective config and the keys the topic sets itself: `config` is that
+    # config with this broker's own dynamic broker config applied to the other keys.
+    cluster_config: dict[str, Any] = field(default_factory=dict)
+    overrides: frozenset[str] = frozenset()
 
 
 class Broker:
@@ -79,6 +84,8 @@ class Broker:
         self.topics: dict[str, TopicView] = {}
         self.brokers: dict[int, BrokerRegistration] = {}
         self.metadata_offset = 0
+        # This broker's own dynamic broker config (DYNAMIC_BROKER_CONFIG), from the metadata log.
+        self.dynamic_config: dict[str, Any] = {}
         self.lost_responses = 0
         self.fetcher = ReplicaFetcher(self)
         self.replica_manager = ReplicaManager(self)
@@ -308,6 +315,7 @@ class Broker:
         if offset <= self.metadata_offset:
             return
         self.metadata_offset = offset
+        self.dynamic_config = {}  # the image holds this broker's layer, if it has one
         known = {record.topic for record in records if record.kind == "topic"}
         for name in list(self.topics):
             if name not in known:
@@ -327,20 +335,38 @@ class Broker:
         elif record.kind == "topic":
             view = self.topics.get(record.topic)
             if view is None:
-                self.topics[record.topic] = TopicView(
-                    record.topic, dict(record.config), {}, record.internal
-                )
-            else:
-                view.config = dict(record.config)
+                view = TopicView(record.topic, {}, {}, record.internal)
+                self.topics[record.topic] = view
+            view.cluster_config, view.overrides = dict(record.config), record.overrides
+            # In place: the partitions hosted here read this dict.
+            view.config.clear()
+            view.config.update(self._local_config(view))
         elif record.kind == "config":
             view = self.topics.get(record.topic)
             if view is not None:
+                view.cluster_config, view.overrides = dict(record.config), record.overrides
                 view.config.clear()
-                view.config.update(record.config)
+                view.config.update(self._local_config(view))
+        elif record.kind == "broker_config":
+            if record.topic == str(self.id):
+                self.dynamic_config = dict(record.config)
+                for view in self.topics.values():
+                    view.config.clear()
+                    view.config.update(self._local_config(view))
         elif record.kind == "remove_topic":
             self._remove_topic(record.topic)
         elif record.kind == "partition" and record.registration is not None:
             self._apply_partition(record.topic, record.partition, record.registration)
+
+    def _local_config(self, view: TopicView) -> dict[str, Any]:
+        """A topic's config on this broker: the controller's, with this broker's dynamic
+        broker config (DYNAMIC_BROKER_CONFIG) for the keys the topic does not set itself."""
+        config = dict(view.cluster_config)
+        if self.dynamic_config:
+            for topic_key, broker_key in TOPIC_BROKER_SYNONYMS.items():
+                if topic_key not in view.overrides and broker_key in self.dynamic_config:
+                    config[topic_key] = self.dynamic_config[broker_key]
+        return config
 
     def _remove_topic(self, name: str) -> None:
         known = self.topics.pop(name, None) is not None
@@ -352,6 +378,17 @@ class Broker:
             # Kafka's BrokerMetadataPublisher: GroupCoordinator.onPartitionsDeleted.
             self.group_coordinator.on_topic_deleted(name)
 
+    def _stop_replica(self, tp: TopicPartition) -> None:
+        """This broker is no longer a replica (a reassignment removed it): Kafka's
+        `ReplicaManager.stopPartitions` drops the replica and answers what waited on it."""
+        partition = self.partitions.pop(tp, None)
+        if partition is None:
+            return
+        partition.fail_delayed_produces("NOT_LEADER_OR_FOLLOWER")
+        self.purgatory.forget_partition(tp)
+        if partition.is_leader:
+            self._notify_coordinators(False, partition)
+
     def _apply_partition(
         self, topic: str, number: int, registration: PartitionRegistration
     ) -> None:
@@ -361,7 +398,7 @@ class Broker:
         view.partitions[number] = registration
         tp = TopicPartition(topic, number)
         if self.id not in registration.replicas:
-            self.partitions.pop(tp, None)
+            self._stop_replica(tp)
             return
         partition = self.partitions.get(tp)
         if partition is None:

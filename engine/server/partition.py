@@ -130,6 +130,10 @@ class Partition:
             for replica in registration.replicas:
                 if replica != self.broker.id and replica not in self.followers:
                     self.followers[replica] = FollowerState(replica)
+            if len(self.followers) >= len(registration.replicas):  # a reassignment removed some
+                self.followers = {
+                    r: s for r, s in self.followers.items() if r in registration.replicas
+                }
             if self.is_under_min_isr():
                 # R3: appended, but the ISR fell below the minimum before the answer; since
                 # 3.7 the HW cannot cover these records until the ISR recovers, so answer now.

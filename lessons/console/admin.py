@@ -1,8 +1,16 @@
-"""The console's one door into the cluster: an Admin-client-shaped adapter over the engine facade.
+"""The console's one door into the cluster: an Admin-client-shaped adapter the tools call.
 
-Every tool talks to the cluster through `ConsoleAdmin` only, so when the engine grows its own admin
-client (issue #10) this is the one file to change. Answers and errors are shaped as Kafka's Admin
-client gives them to the tools: errors carry Kafka's exception class and message.
+What changes the cluster goes through the engine's admin client (`cluster.admin()`, Kafka's Admin
+API on the request catalogue): CreateTopics, DeleteTopics, CreatePartitions,
+IncrementalAlterConfigs (topics and brokers), DescribeConfigs for brokers, ElectLeaders,
+DescribeCluster, AlterPartitionReassignments and ListPartitionReassignments, and the topics'
+replica lists for the reassignment tool (Metadata). The operator views the tools print
+(describe a topic with its offsets, describe a group with its lag, list topics, ListOffsets by
+timestamp, the group commands and the quorum) still read the facade: they answer from every
+replica's log and the controller's image at once, while the Admin API answers from a broker's
+metadata cache a network hop later and runs the clock to find coordinators, which would change
+what those lines print. Answers and errors are shaped as Kafka's Admin client gives them to the
+tools: errors carry Kafka's exception class and message.
 """
 
 from __future__ import annotations
@@ -13,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine import Cluster, TopicPartition
-from engine.common.config import BROKER, TOPIC, TOPIC_BROKER_SYNONYMS
+from engine.clients.admin import AdminClient, NewTopic
+from engine.common.config import TOPIC, TOPIC_BROKER_SYNONYMS
 from engine.common.config import _parse_value as parse_config_value
 from engine.common.metadata import NO_LEADER
 from engine.common.topic_admin import INTERNAL_TOPICS, LEGAL_TOPIC, MAX_TOPIC_LENGTH
@@ -124,13 +133,17 @@ class ConsoleAdmin:
 
     def live_brokers(self) -> set[int]:
         """DescribeCluster's nodes: registered, unfenced brokers that are running."""
-        return {b.id for b in self.cluster.brokers() if b.alive and not b.fenced}
+        return set(self.cluster_node_ids())
 
     def require_quorum(self, call: str) -> None:
         if not self.cluster.controller.has_quorum():
             raise AdminError(
                 "TimeoutException", f"Timed out waiting for a node assignment. Call: {call}"
             )
+
+    def _admin(self) -> AdminClient:
+        """The engine's admin client (Kafka's Admin API on the request catalogue)."""
+        return self.cluster.admin()
 
     def _call(self, call: str, fn: Any, *args: Any) -> Any:
         """One admin request. Without an active controller the broker keeps forwarding it for
@@ -194,10 +207,11 @@ class ConsoleAdmin:
                 "registered.",
             )
         parsed = self.validate_topic_configs(configs)
-        self._call("createTopics", self.cluster.create_topic, name, count, factor, parsed or None)
+        new_topic = NewTopic(name, count, factor, parsed or None)
+        self._call("createTopics", lambda: self._admin().create_topics([new_topic]).all())
 
     def delete_topic(self, name: str) -> None:
-        self._call("deleteTopics", self.cluster.delete_topic, name)
+        self._call("deleteTopics", lambda: self._admin().delete_topics([name]).all())
 
     def create_partitions(self, name: str, total: int) -> None:
         current = len(self.describe_topic(name).partitions)
@@ -211,7 +225,7 @@ class ConsoleAdmin:
                 f"The topic {name} currently has {current} partition(s); {total} would not be "
                 "an increase.",
             )
-        self._call("createPartitions", self.cluster.add_partitions, name, total)
+        self._call("createPartitions", lambda: self._admin().create_partitions({name: total}).all())
 
     # --- configs -------------------------------------------------------------------------
 
@@ -286,33 +300,106 @@ class ConsoleAdmin:
                 "UnknownTopicOrPartitionException",
                 "This server does not host this topic-partition.",
             )
-        changes: dict[str, Any] = {}
         for key in delete:
             if key not in TOPIC.keys:
                 raise AdminError(
                     "InvalidConfigurationException", f"Unknown topic config name: {key}"
                 )
-            changes[key] = None  # the topic's own setting goes; the broker's default applies
-        changes.update(self.validate_topic_configs(set_))
-        if changes:
-            self._call("incrementalAlterConfigs", self.cluster.alter_topic_config, name, changes)
+        sets = self.validate_topic_configs(set_)
+        # A key both set and deleted is set (the facade's alter_topic_config rule).
+        deleted = [k for k in dict.fromkeys(delete) if k not in sets]
+        if sets or deleted:
+            self._call(
+                "incrementalAlterConfigs",
+                lambda: (
+                    self._admin()
+                    .incremental_alter_configs({name: sets}, delete={name: deleted})
+                    .all()
+                ),
+            )
 
     def broker_config_entries(self, broker_id: int | None, describe_all: bool) -> list[ConfigEntry]:
-        """DescribeConfigs for a broker: the simulation has no dynamic broker configs, so
-        without --all nothing is listed; with --all every broker setting, static (given when the
-        cluster was made) or default."""
-        if not describe_all:
-            return []
-        static = self.cluster._constructor.get("config") or {}
-        entries = []
-        for key in sorted(BROKER.keys):
-            value = config_text(self.cluster.broker_config[key])
-            source = "STATIC_BROKER_CONFIG" if key in static else "DEFAULT_CONFIG"
-            synonyms = [(source, key, value)]
-            if source == "STATIC_BROKER_CONFIG":
-                synonyms.append(("DEFAULT_CONFIG", key, config_text(BROKER.keys[key].default)))
-            entries.append(ConfigEntry(key, value, source, tuple(synonyms)))
-        return entries
+        """DescribeConfigs (with synonyms) for a broker, or for the cluster default when
+        `broker_id` is None, on the engine's admin client. Without --all, only what is set at
+        that level: DYNAMIC_BROKER_CONFIG for a broker, DYNAMIC_DEFAULT_BROKER_CONFIG for the
+        default (ConfigCommand's source filter)."""
+        entity = "" if broker_id is None else str(broker_id)
+        try:
+            described = self.cluster.admin().describe_broker_configs([entity])[entity]
+        except KafkaError as exc:
+            raise _java_error(exc) from None
+        wanted = "DYNAMIC_BROKER_CONFIG" if entity else "DYNAMIC_DEFAULT_BROKER_CONFIG"
+        return [
+            ConfigEntry(
+                e.name,
+                config_text(e.value),
+                e.source,
+                tuple((src, name, config_text(value)) for src, name, value in e.synonyms),
+            )
+            for e in sorted(described, key=lambda e: e.name)
+            if describe_all or e.source == wanted
+        ]
+
+    def alter_broker_configs(
+        self, broker_id: int | None, set_: dict[str, str], delete: list[str]
+    ) -> None:
+        """IncrementalAlterConfigs on a BROKER resource (None: every broker's default)."""
+        entity = "" if broker_id is None else str(broker_id)
+        outcome = self._call(
+            "incrementalAlterConfigs",
+            self.cluster.admin().alter_broker_configs,
+            entity,
+            set_,
+            delete,
+        )
+        error = outcome.error(entity)
+        if error is not None:
+            raise _java_error(error)
+
+    # --- partition reassignment (on the engine's admin client) ----------------------------
+
+    def cluster_node_ids(self) -> list[int]:
+        """DescribeCluster's nodes (registered, unfenced, running brokers), by id."""
+        try:
+            nodes = self.cluster.admin().describe_cluster().nodes
+        except KafkaError as exc:
+            raise _java_error(exc) from None
+        return sorted(n.id for n in nodes if not n.fenced)
+
+    def topic_replicas(self, name: str) -> dict[int, list[int]]:
+        """describeTopics: each partition's replicas, from a broker's metadata."""
+        try:
+            described = self.cluster.admin().describe_topics([name])[name]
+        except KafkaError as exc:
+            raise _java_error(exc) from None
+        return {p.partition: list(p.replicas) for p in described.partitions}
+
+    def alter_partition_reassignments(
+        self, reassignments: dict[TopicPartition, list[int] | None]
+    ) -> dict[TopicPartition, AdminError]:
+        """AlterPartitionReassignments: the partitions that failed, with their errors."""
+        outcome = self._call(
+            "alterPartitionReassignments",
+            self.cluster.admin().alter_partition_reassignments,
+            reassignments,
+        )
+        errors = {}
+        for tp in reassignments:
+            error = outcome.error(tp)
+            if error is not None:
+                errors[tp] = _java_error(error)
+        return errors
+
+    def list_partition_reassignments(
+        self, partitions: list[TopicPartition] | None = None
+    ) -> dict[TopicPartition, Any]:
+        return dict(
+            self._call(
+                "listPartitionReassignments",
+                self.cluster.admin().list_partition_reassignments,
+                partitions,
+            )
+        )
 
     # --- groups --------------------------------------------------------------------------
 
@@ -390,7 +477,7 @@ class ConsoleAdmin:
             if every and not self._election_needed(tp, election_type):
                 continue
             try:
-                self.cluster.elect_leaders(tp.topic, tp.partition, election_type)
+                self._admin().elect_leaders(election_type, [tp]).all()
                 results[tp] = None
             except KafkaError as exc:
                 if type(exc).__name__ == "ClusterUnavailableError":  # the request timed out

@@ -18,11 +18,13 @@ from lessons.console.tools import (
     leader_election,
     metadata_quorum,
     perf,
+    reassign_partitions,
     topics,
 )
 
 TOPIC_OPTIONS = frozenset({"--topic", "--entity-name", "--include"})
 GROUP_OPTIONS = frozenset({"--group"})
+FILE_OPTIONS = frozenset({"--reassignment-json-file", "--topics-to-move-json-file"})
 
 
 def _jopt(parser: OptionParser) -> list[dict[str, Any]]:
@@ -59,6 +61,7 @@ def tool_options() -> dict[str, list[dict[str, Any]]]:
         "kafka-metadata-quorum.sh": _argparse(metadata_quorum.build_parser(Output())),
         "kafka-producer-perf-test.sh": _argparse(perf.producer_parser()),
         "kafka-consumer-perf-test.sh": _jopt(perf.CONSUMER_PARSER),
+        "kafka-reassign-partitions.sh": _jopt(reassign_partitions.PARSER),
     }
 
 
@@ -71,6 +74,7 @@ def completion_data(session: ConsoleSession) -> dict[str, Any]:
         "options": tool_options(),
         "topics": admin.list_topics(include_internal=True),
         "groups": admin.list_groups(),
+        "files": sorted(session.files),
     }
 
 
@@ -94,6 +98,8 @@ def complete(line: str, data: dict[str, Any]) -> list[str]:
         return [t for t in data["topics"] if t.startswith(current)]
     if previous in GROUP_OPTIONS:
         return [g for g in data["groups"] if g.startswith(current)]
+    if previous in FILE_OPTIONS:
+        return [f for f in data.get("files", []) if f.startswith(current)]
     if previous in ("--bootstrap-server", "--bootstrap-controller"):
         return [s for s in data.get("servers", []) if s.startswith(current)]
     options = data["options"].get(tool, [])

@@ -16,7 +16,7 @@ from engine import Cluster
 from lessons.console.admin import ConsoleAdmin
 from lessons.console.context import ToolContext
 from lessons.console.output import Output, ToolExit
-from lessons.console.shell import ShellError, parse
+from lessons.console.shell import CommandLine, ShellError, echo_output, parse
 from lessons.console.tools import (
     config_tool,
     console_consumer,
@@ -26,6 +26,7 @@ from lessons.console.tools import (
     leader_election,
     metadata_quorum,
     perf,
+    reassign_partitions,
     topics,
 )
 
@@ -62,16 +63,17 @@ TOOLS: dict[str, Callable[[ToolContext, list[str]], None]] = {
     "kafka-get-offsets.sh": _tool(get_offsets),
     "kafka-leader-election.sh": _tool(leader_election),
     "kafka-metadata-quorum.sh": _tool(metadata_quorum),
+    "kafka-reassign-partitions.sh": _tool(reassign_partitions),
     "kafka-producer-perf-test.sh": perf.run_producer_perf,
     "kafka-consumer-perf-test.sh": perf.run_consumer_perf,
 }
 
 
-UNMODELLED = {
-    "kafka-reassign-partitions.sh": (
-        "moving replicas between brokers (partition reassignment) is not simulated yet"
-    ),
-}
+# Kafka tools the simulation cannot run, with the reason it gives (none at present).
+UNMODELLED: dict[str, str] = {}
+SHELL_BUILTINS = frozenset({"echo", "printf", "cat", "ls", "rm"})
+MAX_FILES = 20
+MAX_FILE_CHARS = 64_000
 
 
 def _unmodelled(ctx: ToolContext, name: str) -> None:
@@ -91,6 +93,8 @@ class ConsoleSession:
         self.admin = ConsoleAdmin(cluster)
         self.foreground: Foreground | None = None
         self.runs = 0  # lines run, used to name console consumers' groups deterministically
+        # The session's own small text files (`echo ... > name`, `cat > name`), by name.
+        self.files: dict[str, str] = {}
 
     @property
     def cluster(self) -> Cluster:
@@ -116,6 +120,13 @@ class ConsoleSession:
             return out
         if command.tool in (INTERRUPT, END_OF_INPUT):
             return out
+        if command.tool in SHELL_BUILTINS:
+            try:
+                self._builtin(command, out)
+            except ShellError as exc:
+                out.eprintln(str(exc))
+                out.exit_code = 1
+            return out
         runner = tool_for(command.tool)
         unmodelled = command.tool if command.tool in UNMODELLED else command.tool + ".sh"
         if runner is None and unmodelled in UNMODELLED:
@@ -136,6 +147,54 @@ class ConsoleSession:
         except ToolExit as exc:
             out.exit_code = exc.code
         return out
+
+    def read_file(self, name: str) -> str | None:
+        """A session file's text (None when there is no such file)."""
+        return self.files.get(name.removeprefix("./"))
+
+    def _builtin(self, command: CommandLine, out: Output) -> None:
+        """echo/printf (optionally `> file`), cat (files, or `> file` with pasted lines), ls, rm."""
+        args = list(command.args)
+        target: str | None = None
+        for index, token in enumerate(args):
+            if token.startswith(">"):
+                name = token[1:] or (args[index + 1] if index + 1 < len(args) else "")
+                if not name:
+                    raise ShellError("bash: syntax error near unexpected token `newline'")
+                target = name.removeprefix("./")
+                del args[index : index + (1 if token[1:] else 2)]
+                break
+        if command.tool in ("echo", "printf"):
+            lines = echo_output([command.tool, *args])
+        elif command.tool == "cat":
+            if args:
+                lines = []
+                for name in args:
+                    text = self.read_file(name)
+                    if text is None:
+                        raise ShellError(f"cat: {name}: No such file or directory")
+                    lines += text.split("\n")[:-1] if text.endswith("\n") else text.split("\n")
+            else:
+                lines = list(command.stdin or [])
+        elif command.tool == "ls":
+            out.out("".join(f"{name}\n" for name in sorted(self.files)))
+            return
+        else:  # rm
+            for name in args:
+                if self.files.pop(name.removeprefix("./"), None) is None:
+                    raise ShellError(f"rm: cannot remove '{name}': No such file or directory")
+            return
+        text = "".join(line + "\n" for line in lines)
+        if target is None:
+            out.out(text)
+            return
+        if target not in self.files and len(self.files) >= MAX_FILES:
+            raise ShellError(f"bash: {target}: No space left on device ({MAX_FILES} files at most)")
+        if len(text) > MAX_FILE_CHARS:
+            raise ShellError(
+                f"bash: {target}: File too large (at most {MAX_FILE_CHARS} characters)"
+            )
+        self.files[target] = text
 
     def _to_foreground(self, text: str, out: Output) -> None:
         process = self.foreground

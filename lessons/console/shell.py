@@ -1,5 +1,10 @@
 """The shell around the tools: splitting a line as bash would (shlex), `echo ... |` pipes and
-here-documents that feed a tool's standard input, and finding the tool a command names."""
+here-documents that feed a tool's standard input, and finding the tool a command names.
+
+The console has no file system, but a session keeps small text files of its own (a tool's
+`--reassignment-json-file` or `--topics-to-move-json-file` reads them): `echo '<text>' > name`
+or `printf ... > name` writes one, `cat > name` followed by pasted lines (the rest of the entry)
+writes those lines, `cat name` prints it, `ls` lists them and `rm name` removes one."""
 
 from __future__ import annotations
 
@@ -63,6 +68,11 @@ def _tokens(line: str) -> list[str]:
     except ValueError:
         split_line(line)  # raises bash's message
         raise
+
+
+def echo_output(tokens: list[str]) -> list[str]:
+    """The lines `echo ...` or `printf ...` (tokens with the command first) writes."""
+    return _producer_of(tokens)
 
 
 def _producer_of(tokens: list[str]) -> list[str]:

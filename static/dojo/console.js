@@ -42,6 +42,9 @@
     const previous = words[words.length - 2];
     if (["--topic", "--entity-name", "--include"].includes(previous)) return starts(data.topics);
     if (previous === "--group") return starts(data.groups);
+    if (["--reassignment-json-file", "--topics-to-move-json-file"].includes(previous)) {
+      return starts(data.files || []);
+    }
     if (previous === "--bootstrap-server" || previous === "--bootstrap-controller") {
       return starts(data.servers || []);
     }

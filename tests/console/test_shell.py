@@ -28,13 +28,9 @@ def test_blank_lines_do_nothing(console: Console) -> None:
     assert console.run("   ").text == ""
 
 
-def test_a_kafka_tool_the_simulator_cannot_run_says_so(console: Console) -> None:
+def test_kafka_reassign_partitions_is_a_tool_now(console: Console) -> None:
     out = console.run("kafka-reassign-partitions.sh $B --list")
-    assert out.exit_code == 1
-    assert out.stderr == (
-        "kafka-reassign-partitions.sh: this simulator cannot run this tool: moving replicas "
-        "between brokers (partition reassignment) is not simulated yet.\n"
-    )
+    assert (out.exit_code, out.text) == (0, "No partition reassignments found.\n")
 
 
 def test_options_removed_in_4_0_are_refused_as_each_tool_refuses_unknown_options(

@@ -26,6 +26,8 @@ NAMED_APIS = {
     "AddPartitionsToTxn", "AddOffsetsToTxn", "TxnOffsetCommit", "EndTxn", "WriteTxnMarkers",
     "CreateTopics", "DeleteTopics", "CreatePartitions", "DescribeConfigs",
     "IncrementalAlterConfigs", "ElectLeaders", "DescribeCluster", "DescribeQuorum",
+    # issue #17: partition reassignment (KIP-455)
+    "AlterPartitionReassignments", "ListPartitionReassignments",
 }  # fmt: skip
 
 

@@ -54,7 +54,9 @@ def test_redis_url_switches_the_channel_layer() -> None:
     )
     redis_layer = config.channel_layers("redis://127.0.0.1:6390/2")["default"]
     assert redis_layer["BACKEND"] == "channels_redis.core.RedisChannelLayer"
-    assert redis_layer["CONFIG"]["hosts"] == ["redis://127.0.0.1:6390/2"]
+    assert redis_layer["CONFIG"]["hosts"] == [
+        {"address": "redis://127.0.0.1:6390/2", "socket_timeout": config.REDIS_SOCKET_TIMEOUT_S}
+    ]
 
 
 def test_celery_runs_on_files_without_redis_and_on_redis_with_it(tmp_path: Path) -> None:
@@ -131,3 +133,32 @@ def test_the_settings_module_reads_the_environment(tmp_path: Path) -> None:
     assert scaled["layer"] == "channels_redis.core.RedisChannelLayer"
     assert scaled["broker"] == "redis://127.0.0.1:6399/0"
     assert scaled["kafka_listeners"] is True
+
+
+def test_database_url_through_dj_database_url_keeps_its_forms() -> None:
+    socket = config.database_from_url(
+        "postgres:///dojo?host=/run/postgresql", default_sqlite_path=Path("unused")
+    )
+    assert (socket["NAME"], socket["OPTIONS"]) == ("dojo", {"host": "/run/postgresql"})
+    assert (socket["CONN_MAX_AGE"], socket["CONN_HEALTH_CHECKS"]) == (60, True)
+    memory = config.database_from_url("sqlite:///:memory:", default_sqlite_path=Path("unused"))
+    assert memory["NAME"] == ":memory:"
+    assert memory["OPTIONS"] == {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    with pytest.raises(config.ConfigError, match="unknown"):
+        config.database_from_url("nosuchdb://x/y", default_sqlite_path=Path("unused"))
+    with pytest.raises(config.ConfigError, match="names no database"):
+        config.database_from_url("postgres://u:p@h", default_sqlite_path=Path("unused"))
+
+
+def test_hosts_mode_and_static_mode_are_checked() -> None:
+    assert config.hosts_mode({}) == "process"
+    assert config.hosts_mode({"KAFKA_DOJO_HOSTS": "worker", "REDIS_URL": "redis://x"}) == "worker"
+    with pytest.raises(config.ConfigError, match="needs REDIS_URL"):
+        config.hosts_mode({"KAFKA_DOJO_HOSTS": "worker"})
+    with pytest.raises(config.ConfigError, match="process or worker"):
+        config.hosts_mode({"KAFKA_DOJO_HOSTS": "daphne"})
+    assert config.static_storages({})["staticfiles"]["BACKEND"] == config.SOURCE_STATIC_STORAGE
+    collected = config.static_storages({"KAFKA_DOJO_STATIC": "collected"})
+    assert collected["staticfiles"]["BACKEND"] == config.COLLECTED_STATIC_STORAGE
+    with pytest.raises(config.ConfigError, match="source or collected"):
+        config.static_storages({"KAFKA_DOJO_STATIC": "cdn"})

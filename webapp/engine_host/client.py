@@ -50,7 +50,7 @@ async def host_request(
     """Send a message to the host and wait for its reply frame (None on timeout)."""
     layer = get_channel_layer()
     assert layer is not None
-    reply_channel = await layer.new_channel(prefix="dojo.reply")
+    reply_channel = await layer.new_channel()
     await host_send(cluster_id, {**message, "reply_to": reply_channel})
     try:
         reply = await asyncio.wait_for(layer.receive(reply_channel), timeout_s)

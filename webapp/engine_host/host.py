@@ -134,7 +134,9 @@ class ClusterHost:
     # -- life cycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._channel = await self.layer.new_channel(prefix="dojo.host")
+        # The layer's default prefix: channels_redis pops one prefix's inbox at a time per
+        # process, so a prefix of its own would wait behind the sockets' (up to 5 s a turn).
+        self._channel = await self.layer.new_channel()
         await self.layer.group_add(host_group(self.cluster_id), self._channel)
         self.running = True
         if self.wire_enabled:
@@ -149,6 +151,11 @@ class ClusterHost:
             task = asyncio.create_task(coroutine, name=f"dojo-host-{self.cluster_id}-{name}")
             self._tasks.append(task)
         logger.info("host %s started at %d ms", self.cluster_id, self.runtime.now_ms)
+
+    async def announce_start(self) -> None:
+        """Tell every socket of the cluster (in any process) that this host now runs it: they
+        join again, so a host started after another died has its viewers at once."""
+        await self.layer.group_send(viewers_group(self.cluster_id), {"type": "cluster.rehosted"})
 
     async def stop(self, reason: str) -> None:
         if not self.running:

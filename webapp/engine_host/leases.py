@@ -25,6 +25,14 @@ return 0
 """
 
 
+ADOPT_SCRIPT = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
+return 0
+"""
+
+
 class LeaseStore(Protocol):
     async def acquire(self, cluster_id: str, owner: str, ttl_s: float) -> bool: ...
 
@@ -97,6 +105,22 @@ class RedisLeaseStore:
     async def owner(self, cluster_id: str) -> str | None:
         value = await self._redis.get(self._key(cluster_id))
         return str(value) if value is not None else None
+
+    async def adopt(self, name: str, owner: str, ttl_s: float) -> list[str]:
+        """Take over the leases an earlier run of the worker called `name` still holds (owners
+        are `name/<token>`; a worker killed with -9 leaves its leases until they expire).
+        Returns the clusters now leased to `owner`, which must start their hosts."""
+        adopted: list[str] = []
+        async for key in self._redis.scan_iter(match=f"{self._prefix}*", count=500):
+            held = await self._redis.get(key)
+            if held is None or held == owner or not str(held).startswith(f"{name}/"):
+                continue
+            swapped = await self._redis.eval(  # type: ignore[misc]
+                ADOPT_SCRIPT, 1, key, held, owner, int(ttl_s * 1000)
+            )
+            if swapped:
+                adopted.append(str(key)[len(self._prefix) :])
+        return sorted(adopted)
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -1,4 +1,10 @@
-"""The process's engine hosts: starts a host on demand when this process wins the lease."""
+"""The process's engine hosts: starts a host on demand when this process wins the lease.
+
+KAFKA_DOJO_HOSTS picks where hosts run. `process` (the default): in the process that is asked
+(embedded mode, one Daphne). `worker` (scaled mode): only in engine-host workers
+(`manage.py run_engine_hosts`, webapp/engine_host/worker.py); a Daphne process then owns no
+cluster and asks the workers, over the channel layer, to make sure one of them hosts it.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +25,13 @@ from webapp.engine_host.leases import LeaseStore, LocalLeaseStore, RedisLeaseSto
 
 logger = logging.getLogger(__name__)
 
+# The group every engine-host worker listens on for "engine.ensure" requests.
+WORKERS_GROUP = "dojo.engine-workers"
+# How long a Daphne process waits for a worker to start (replay) a cluster.
+WORKER_START_TIMEOUT_S = 30.0
+# After a worker said it is full, how long to wait for another that may have room.
+WORKER_FULL_GRACE_S = 1.0
+
 
 class TooManyHosts(Exception):
     """This process runs as many live clusters as it may."""
@@ -29,6 +42,14 @@ class TooManyHosts(Exception):
             "as one goes idle (a minute without viewers). Try again shortly."
         )
         self.message = str(self)
+
+
+class NoEngineHost(TooManyHosts):
+    """Scaled mode: no engine-host worker took the cluster in time."""
+
+    def __init__(self, detail: str) -> None:
+        Exception.__init__(self, detail)
+        self.message = detail
 
 
 class HostRegistry:
@@ -43,8 +64,18 @@ class HostRegistry:
         idle_seconds: float = 60.0,
         kafka_listeners: bool = False,
         max_hosts: int = 40,
+        hosts_here: bool = True,
+        announce_start: bool = False,
     ) -> None:
         self.layer = layer
+        # False: this process hosts nothing; workers do (see the module docstring).
+        self.hosts_here = hosts_here
+        # True (workers): a started host tells the cluster's sockets to join it again, so
+        # sockets watching a host that died see its successor at once.
+        self.announce_start = announce_start
+        # Scaled mode, this process: which owner last said it hosts a cluster.
+        self._ready_owner: dict[str, str] = {}
+        self._asking: dict[str, asyncio.Task[None]] = {}
         # KAFKA_DOJO_KAFKA_LISTENERS: every host opens Kafka listeners for real clients.
         self.kafka_listeners = kafka_listeners
         self.leases = leases
@@ -59,6 +90,9 @@ class HostRegistry:
     async def ensure(self, cluster_id: str) -> ClusterHost | None:
         """The local host of the cluster, started if this process may own it, else None.
         Raises TooManyHosts when this process already runs `max_hosts` live clusters."""
+        if not self.hosts_here:
+            await self._ensure_elsewhere(cluster_id)
+            return None
         host = self.hosts.get(cluster_id)
         if host is not None and host.running:
             return host
@@ -70,6 +104,50 @@ class HostRegistry:
             self._starting[cluster_id] = task
             task.add_done_callback(lambda _: self._starting.pop(cluster_id, None))
         return await asyncio.shield(task)
+
+    async def _ensure_elsewhere(self, cluster_id: str) -> None:
+        """Scaled mode: make sure a worker hosts the cluster. One Redis read when the owner is
+        the one that last said it was ready; else ask the workers and wait for the answer."""
+        owner = await self.leases.owner(cluster_id)
+        if owner is not None and self._ready_owner.get(cluster_id) == owner:
+            return
+        task = self._asking.get(cluster_id)
+        if task is None:
+            task = asyncio.create_task(self._ask_workers(cluster_id))
+            self._asking[cluster_id] = task
+            task.add_done_callback(lambda _: self._asking.pop(cluster_id, None))
+        await asyncio.shield(task)
+
+    async def _ask_workers(self, cluster_id: str) -> None:
+        reply_channel = await self.layer.new_channel()
+        await self.layer.group_send(
+            WORKERS_GROUP,
+            {"type": "engine.ensure", "cluster_id": cluster_id, "reply_to": reply_channel},
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WORKER_START_TIMEOUT_S
+        full: str | None = None
+        while True:
+            try:
+                answer = await asyncio.wait_for(
+                    self.layer.receive(reply_channel), max(deadline - loop.time(), 0.01)
+                )
+            except TimeoutError:
+                if full is not None:
+                    raise NoEngineHost(full) from None
+                raise NoEngineHost(
+                    "No engine-host worker answered: the cluster cannot start now. "
+                    "(Operators: start one with `manage.py run_engine_hosts`.)"
+                ) from None
+            kind = answer.get("type")
+            if kind == "engine.ready":
+                self._ready_owner[cluster_id] = str(answer["owner"])
+                return
+            if kind == "engine.full":
+                full = str(answer.get("message") or "Every engine-host worker is full.")
+                deadline = min(deadline, loop.time() + WORKER_FULL_GRACE_S)
+            elif kind == "engine.error":
+                raise RuntimeError(f"engine-host worker failed on {cluster_id}: {answer}")
 
     async def _start(self, cluster_id: str) -> ClusterHost | None:
         if not await self.leases.acquire(cluster_id, self.owner_id, LEASE_TTL_S):
@@ -97,6 +175,8 @@ class HostRegistry:
             )
             host.wire_enabled = self.kafka_listeners
             await host.start()
+            if self.announce_start:
+                await host.announce_start()
         except BaseException:
             await self.leases.release(cluster_id, self.owner_id)
             raise
@@ -117,7 +197,9 @@ class HostRegistry:
             await close()
 
 
-def build_registry() -> HostRegistry:
+def build_registry(*, worker: bool = False) -> HostRegistry:
+    """This process's registry from the settings; `worker`: an engine-host worker's (it hosts
+    clusters whatever KAFKA_DOJO_HOSTS says, and announces each host it starts)."""
 
     leases: LeaseStore
     if settings.DOJO_REDIS_URL:
@@ -134,6 +216,8 @@ def build_registry() -> HostRegistry:
         idle_seconds=settings.DOJO_HOST_IDLE_SECONDS,
         kafka_listeners=settings.DOJO_KAFKA_LISTENERS,
         max_hosts=int(settings.DOJO_MAX_LIVE_HOSTS),
+        hosts_here=worker or settings.DOJO_HOSTS == "process",
+        announce_start=worker,
     )
 
 

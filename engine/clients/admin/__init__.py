@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from engine.common.records import TopicPartition
 from engine.common.requests import Reply, Request
 from engine.common.requests.admin import (
+    BROKER_RESOURCE,
     DELETE,
     PREFERRED,
     SET,
@@ -29,6 +30,8 @@ from engine.common.requests.admin import (
     UNCLEAN,
     AlterableConfig,
     AlterConfigsResource,
+    AlterPartitionReassignmentsRequest,
+    AlterPartitionReassignmentsResponse,
     ConfigResource,
     CreatableTopic,
     CreatePartitionsRequest,
@@ -46,6 +49,11 @@ from engine.common.requests.admin import (
     ElectLeadersResponse,
     IncrementalAlterConfigsRequest,
     IncrementalAlterConfigsResponse,
+    ListPartitionReassignmentsRequest,
+    ListPartitionReassignmentsResponse,
+    ListPartitionReassignmentsTopic,
+    ReassignablePartition,
+    ReassignableTopic,
     ReplicaState,
 )
 from engine.common.requests.fetch import ListOffsetsRequest, ListOffsetsResponse
@@ -100,6 +108,7 @@ REPLAYED_AS_IS = frozenset(
         "describe_consumer_groups",
         "delete_consumer_groups",
         "list_consumer_group_offsets",
+        "alter_broker_configs",
     )
 )
 
@@ -143,6 +152,19 @@ class ConfigEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class BrokerConfigEntry:
+    """One broker config as DescribeConfigs gives it (with synonyms): the value in effect, its
+    source (DYNAMIC_BROKER_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG, STATIC_BROKER_CONFIG or
+    DEFAULT_CONFIG), whether it can change while the cluster runs, and every level's value."""
+
+    name: str
+    value: Any
+    source: str
+    read_only: bool
+    synonyms: list[tuple[str, str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
 class BrokerNode:
     id: int
     host: str
@@ -171,6 +193,33 @@ class QuorumInfo:
     high_watermark: int
     voters: list[QuorumReplica]
     observers: list[QuorumReplica]
+
+
+@dataclass(frozen=True, slots=True)
+class TopicPartitionInfo:
+    partition: int
+    leader: int | None
+    replicas: list[int]
+    isr: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class DescribedTopic:
+    """Kafka's `TopicDescription` (from Metadata): name, internal, partitions in order."""
+
+    name: str
+    internal: bool
+    partitions: list[TopicPartitionInfo]
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionReassignment:
+    """Kafka's `PartitionReassignment`: an ongoing reassignment's replicas (the target followed
+    by those being removed), and the replicas being added and removed."""
+
+    replicas: list[int]
+    adding_replicas: list[int]
+    removing_replicas: list[int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,6 +331,9 @@ class AdminClient:
         elif method == "list_offsets":
             wanted = {TopicPartition(t, p): spec for t, p, spec in args["partitions"]}
             self.list_offsets(wanted, args["isolation_level"])
+        elif method == "alter_partition_reassignments":
+            wanted = {TopicPartition(t, p): r for t, p, r in args["reassignments"]}
+            self.alter_partition_reassignments(wanted)
         elif method in REPLAYED_AS_IS:
             getattr(self, method)(**args)
         else:
@@ -346,6 +398,35 @@ class AdminClient:
         assert isinstance(response, MetadataResponse)
         return sorted(t.name for t in response.topics if list_internal or not t.is_internal)
 
+    def describe_topics(self, topics: Iterable[str]) -> dict[str, DescribedTopic]:
+        """Metadata for the given topics from a running broker's cache (Kafka's
+        `describeTopics`); an unknown topic raises `UnknownTopicOrPartitionError`."""
+        names = list(topics)
+        broker_id = self._any_broker()
+        answer: list[object] = []
+        self.ctx.nodes.endpoint(broker_id).handle_request(
+            MetadataRequest(tuple(names), allow_auto_topic_creation=False), answer.append
+        )
+        response = answer[0]
+        assert isinstance(response, MetadataResponse)
+        out: dict[str, DescribedTopic] = {}
+        for topic in response.topics:
+            raise_for(topic.error, f"Topic '{topic.name}': {topic.error}")
+            out[topic.name] = DescribedTopic(
+                topic.name,
+                topic.is_internal,
+                [
+                    TopicPartitionInfo(
+                        p.partition_index,
+                        None if p.leader_id < 0 else p.leader_id,
+                        list(p.replica_nodes),
+                        list(p.isr_nodes),
+                    )
+                    for p in sorted(topic.partitions, key=lambda p: p.partition_index)
+                ],
+            )
+        return out
+
     # --- configs -----------------------------------------------------------------------------
 
     def describe_configs(self, topics: Iterable[str]) -> dict[str, list[ConfigEntry]]:
@@ -386,6 +467,67 @@ class AdminClient:
             {r.resource.resource_name: (r.error, r.error_message) for r in response.responses}
         )
 
+    def describe_broker_configs(
+        self, entities: Iterable[str]
+    ) -> dict[str, list[BrokerConfigEntry]]:
+        """DescribeConfigs for BROKER resources: "1" is broker 1 (every key), "" the cluster
+        default (the keys set there). A broker that is not registered answers nothing: Kafka's
+        client times out waiting for a node assignment."""
+        names = [str(e) for e in entities]
+        for name in names:
+            if self._unregistered(name):
+                raise KafkaTimeoutError(
+                    "Timed out waiting for a node assignment. Call: describeConfigs"
+                )
+        request = DescribeConfigsRequest(
+            tuple(ConfigResource(BROKER_RESOURCE, name) for name in names)
+        )
+        response = self._ask_controller(request)
+        assert isinstance(response, DescribeConfigsResponse)
+        out: dict[str, list[BrokerConfigEntry]] = {}
+        for result in response.results:
+            raise_for(result.error, result.error_message)
+            out[result.resource.resource_name] = [
+                BrokerConfigEntry(c.name, c.value, c.source, c.read_only, list(c.synonyms))
+                for c in result.configs
+            ]
+        return out
+
+    def alter_broker_configs(
+        self,
+        entity: str,
+        configs: Mapping[str, Any],
+        delete: Iterable[str] = (),
+    ) -> Outcome:
+        """IncrementalAlterConfigs on one BROKER resource ("1" or "" for every broker): SET
+        `configs`, DELETE `delete`. Keys that cannot change at run time are refused with
+        INVALID_REQUEST, as Kafka's broker refuses them."""
+        entity = str(entity)
+        sets = dict(configs)
+        deletes = list(delete)
+        self._record("alter_broker_configs", {"entity": entity, "configs": sets, "delete": deletes})
+        if (
+            entity
+            and entity.lstrip("-").isdigit()
+            and int(entity) not in self.ctx.nodes.broker_ids()
+        ):
+            raise KafkaTimeoutError(
+                "Timed out waiting for a node assignment. Call: incrementalAlterConfigs"
+            )
+        ops = [AlterableConfig(k, SET, v) for k, v in sets.items()]
+        ops += [AlterableConfig(k, DELETE) for k in deletes]
+        resource = AlterConfigsResource(ConfigResource(BROKER_RESOURCE, entity), tuple(ops))
+        response = self._ask_controller(IncrementalAlterConfigsRequest((resource,)))
+        assert isinstance(response, IncrementalAlterConfigsResponse)
+        return Outcome(
+            {r.resource.resource_name: (r.error, r.error_message) for r in response.responses}
+        )
+
+    def _unregistered(self, entity: str) -> bool:
+        """A broker id no broker of the cluster has (no node to send the request to)."""
+        digits = entity.lstrip("-")
+        return bool(digits.isdigit()) and int(entity) not in self.ctx.nodes.broker_ids()
+
     # --- elections, the cluster, the quorum --------------------------------------------------
 
     def elect_leaders(self, election_type: str, partitions: Iterable[TopicPartition]) -> Outcome:
@@ -408,6 +550,60 @@ class AdminClient:
                 for r in response.replica_election_results
             }
         )
+
+    # --- partition reassignment (KIP-455) ----------------------------------------------------
+
+    def alter_partition_reassignments(
+        self, reassignments: Mapping[TopicPartition, Iterable[int] | None]
+    ) -> Outcome:
+        """Start (or replace) each partition's reassignment to the given replicas, or cancel its
+        ongoing one for None (Kafka's `Optional.empty()`). Per partition: "" or
+        INVALID_REPLICA_ASSIGNMENT, NO_REASSIGNMENT_IN_PROGRESS, UNKNOWN_TOPIC_OR_PARTITION."""
+        wanted = {tp: None if r is None else [int(b) for b in r] for tp, r in reassignments.items()}
+        self._record(
+            "alter_partition_reassignments",
+            {"reassignments": [[tp.topic, tp.partition, r] for tp, r in wanted.items()]},
+        )
+        topics: dict[str, list[ReassignablePartition]] = {}
+        for tp, replicas in wanted.items():
+            topics.setdefault(tp.topic, []).append(
+                ReassignablePartition(tp.partition, None if replicas is None else tuple(replicas))
+            )
+        request = AlterPartitionReassignmentsRequest(
+            tuple(ReassignableTopic(name, tuple(parts)) for name, parts in topics.items())
+        )
+        response = self._ask_controller(request)
+        assert isinstance(response, AlterPartitionReassignmentsResponse)
+        raise_for(response.error, response.error_message)
+        return Outcome(
+            {
+                TopicPartition(r.topic, r.partition_id): (r.error, r.error_message)
+                for r in response.responses
+            }
+        )
+
+    def list_partition_reassignments(
+        self, partitions: Iterable[TopicPartition] | None = None
+    ) -> dict[TopicPartition, PartitionReassignment]:
+        """The ongoing reassignments, of the given partitions or of all."""
+        topics = None
+        if partitions is not None:
+            by_topic: dict[str, list[int]] = {}
+            for tp in partitions:
+                by_topic.setdefault(tp.topic, []).append(tp.partition)
+            topics = tuple(
+                ListPartitionReassignmentsTopic(name, tuple(numbers))
+                for name, numbers in by_topic.items()
+            )
+        response = self._ask_controller(ListPartitionReassignmentsRequest(topics))
+        assert isinstance(response, ListPartitionReassignmentsResponse)
+        raise_for(response.error, response.error_message)
+        return {
+            TopicPartition(r.topic, r.partition_index): PartitionReassignment(
+                list(r.replicas), list(r.adding_replicas), list(r.removing_replicas)
+            )
+            for r in response.topics
+        }
 
     def describe_cluster(self) -> ClusterDescription:
         response = self._ask_controller(DescribeClusterRequest())
@@ -601,12 +797,16 @@ def _group_message(group_id: str, error: str) -> str | None:
 
 __all__ = [
     "AdminClient",
+    "BrokerConfigEntry",
     "ClusterDescription",
     "ConfigEntry",
     "ConsumerGroupDescription",
     "ConsumerGroupListing",
+    "DescribedTopic",
     "NewTopic",
     "Outcome",
+    "PartitionReassignment",
     "QuorumInfo",
+    "TopicPartitionInfo",
     "raise_for",
 ]

@@ -1,5 +1,6 @@
 """The admin APIs the controller quorum serves: CreateTopics, DeleteTopics, CreatePartitions,
-DescribeConfigs, IncrementalAlterConfigs, ElectLeaders and DescribeQuorum.
+DescribeConfigs, IncrementalAlterConfigs, ElectLeaders, AlterPartitionReassignments,
+ListPartitionReassignments and DescribeQuorum.
 
 Each result carries Kafka's `error` (an `Errors` name) and `error_message`."""
 
@@ -107,6 +108,10 @@ class DescribeConfigsResourceResult:
     # for a default inherited from the broker.
     is_default: bool
     read_only: bool = False
+    # Kafka's ConfigSource of the value in effect, and its synonyms in precedence order as
+    # (source, name, value): filled for BROKER resources.
+    source: str = ""
+    synonyms: tuple[tuple[str, str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,5 +204,63 @@ class DescribeQuorumResponse(Response):
     high_watermark: int
     current_voters: tuple[ReplicaState, ...]
     observers: tuple[ReplicaState, ...]
+    error: str = ""
+    error_message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReassignablePartition:
+    partition_index: int
+    # The target replicas; None cancels the partition's ongoing reassignment.
+    replicas: tuple[int, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReassignableTopic:
+    name: str
+    partitions: tuple[ReassignablePartition, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AlterPartitionReassignmentsRequest(Request):
+    api_key = ApiKey.ALTER_PARTITION_REASSIGNMENTS
+    topics: tuple[ReassignableTopic, ...]
+    timeout_ms: int = 60000
+
+
+@dataclass(frozen=True, slots=True)
+class AlterPartitionReassignmentsResponse(Response):
+    # One result per partition, in request order (Kafka groups them by topic).
+    responses: tuple[PartitionResult, ...]
+    error: str = ""
+    error_message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListPartitionReassignmentsTopic:
+    name: str
+    partition_indexes: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ListPartitionReassignmentsRequest(Request):
+    api_key = ApiKey.LIST_PARTITION_REASSIGNMENTS
+    # None lists every ongoing reassignment.
+    topics: tuple[ListPartitionReassignmentsTopic, ...] | None = None
+    timeout_ms: int = 60000
+
+
+@dataclass(frozen=True, slots=True)
+class OngoingPartitionReassignment:
+    topic: str
+    partition_index: int
+    replicas: tuple[int, ...]
+    adding_replicas: tuple[int, ...]
+    removing_replicas: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ListPartitionReassignmentsResponse(Response):
+    topics: tuple[OngoingPartitionReassignment, ...]
     error: str = ""
     error_message: str | None = None

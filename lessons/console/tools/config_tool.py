@@ -275,14 +275,11 @@ def describe(ctx: ToolContext, opts: OptionSet, types: list[str], names: list[st
         for entity in entities:
             if entity == "":
                 out.println("Default configs for brokers in the cluster are:")
-                continue
-            out.println(f"{'All' if describe_all else 'Dynamic'} configs for broker {entity} are:")
-            if int(entity) not in admin.broker_ids():
-                raise AdminError(
-                    "TimeoutException",
-                    "Timed out waiting for a node assignment. Call: describeConfigs",
-                )
-            for entry in admin.broker_config_entries(int(entity), describe_all):
+            else:
+                label = "All" if describe_all else "Dynamic"
+                out.println(f"{label} configs for broker {entity} are:")
+            broker_id = int(entity) if entity else None
+            for entry in admin.broker_config_entries(broker_id, describe_all):
                 out.println(_entry_line(entry))
         return
     raise AdminError(
@@ -337,13 +334,17 @@ def alter(ctx: ToolContext, opts: OptionSet, types: list[str], names: list[str])
         out.println(f"Completed updating config for topic {name}.")
         return
     if kind == "brokers":
-        if to_delete:
-            raise Refused(f"Invalid config(s): {','.join(to_delete)}")
-        raise AdminError(
-            "InvalidRequestException",
-            "This simulator cannot change broker configs while the cluster runs; set them when "
-            "the sandbox is created.",
-        )
+        broker_id = int(name) if name else None
+        current = {e.name for e in admin.broker_config_entries(broker_id, describe_all=False)}
+        invalid = [k for k in to_delete if k not in current]
+        if invalid:
+            raise Refused(f"Invalid config(s): {','.join(invalid)}")
+        admin.alter_broker_configs(broker_id, to_add, to_delete)
+        if name:
+            out.println(f"Completed updating config for broker {name}.")
+        else:
+            out.println("Completed updating default config for brokers in the cluster.")
+        return
     raise AdminError(
         "InvalidRequestException",
         f"This simulator has no {kind} configs to change; it models topic and broker configs.",
