@@ -18,7 +18,7 @@ import binascii
 import json
 import re
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,7 @@ from lessons.scenarios import (
     ClusterRuntime,
     ClusterSpec,
     Limits,
+    checkpoints,
     errors_text,
     validate,
 )
@@ -56,53 +57,23 @@ class ShareError(ValueError):
 # -- replay to a moment ------------------------------------------------------------------------
 
 
-def _advance_ms(payload: Mapping[str, Any]) -> int | None:
-    """How far a log entry moves the clock by itself, or None for other commands."""
-    if payload.get("type") == "advance":
-        return int(payload["ms"])
-    entry = payload.get("entry")
-    is_engine = payload.get("type") == "engine" and isinstance(entry, Mapping)
-    if is_engine and entry.get("op") == "cluster.advance":
-        return int(entry["ms"])
-    return None
-
-
-def _with_advance_ms(payload: Mapping[str, Any], ms: int) -> dict[str, Any]:
-    if payload.get("type") == "advance":
-        return {**payload, "ms": ms}
-    return {**payload, "entry": {**payload["entry"], "ms": ms}}
+# How far a log entry moves the clock by itself (None for other commands).
+_advance_ms = checkpoints.advance_ms
 
 
 def replay_until(
-    *, spec: ClusterSpec, commands: Iterable[Mapping[str, Any]], at_ms: int | None = None
+    *, spec: ClusterSpec, commands: Sequence[Mapping[str, Any]], at_ms: int | None = None
 ) -> tuple[ClusterRuntime, list[dict[str, Any]]]:
     """The runtime at logical time `at_ms` (None: the end of the log) and the log prefix that
-    rebuilds it. Commands logged at exactly `at_ms` are included."""
-    runtime = ClusterRuntime(spec)
-    prefix: list[dict[str, Any]] = []
-    for payload in commands:
-        ms = _advance_ms(payload)
-        if at_ms is not None:
-            if runtime.now_ms > at_ms or (ms is not None and runtime.now_ms >= at_ms):
-                break
-            if ms is not None and runtime.now_ms + ms > at_ms:
-                cut = _with_advance_ms(payload, at_ms - runtime.now_ms)
-                runtime.apply(cut)
-                prefix.append(cut)
-                break
-        runtime.apply(payload)
-        prefix.append(dict(payload))
-    return runtime, prefix
+    rebuilds it. Commands logged at exactly `at_ms` are included. Replays from the nearest
+    checkpoint this process keeps (lessons/scenarios/checkpoints.py), keeping new ones."""
+    replayed = checkpoints.replay(spec, commands, at_ms)
+    return replayed.runtime, replayed.prefix
 
 
 def command_times(*, spec: ClusterSpec, commands: Sequence[Mapping[str, Any]]) -> list[int]:
     """The logical time at which each command of the log was applied (by replaying it)."""
-    runtime = ClusterRuntime(spec)
-    times = []
-    for payload in commands:
-        times.append(runtime.now_ms)
-        runtime.apply(payload)
-    return times
+    return checkpoints.replay(spec, commands).times
 
 
 def snap_to_tick(ms: int) -> int:
@@ -254,8 +225,13 @@ def sandbox_from_log(
 def sandbox_fork(*, cluster_id: str, at_ms: int, session_key: str = "") -> LiveCluster:
     """A new sandbox at the original's state at `at_ms`; the original is not touched."""
     stored = store.cluster_load(cluster_id=cluster_id)
-    _, prefix = replay_until(spec=stored.spec, commands=stored.commands, at_ms=snap_to_tick(at_ms))
-    return sandbox_from_log(spec=stored.spec, commands=prefix, session_key=session_key)
+    replayed = checkpoints.replay(stored.spec, stored.commands, snap_to_tick(at_ms))
+    return sandbox_from_log(
+        spec=stored.spec,
+        commands=replayed.prefix,
+        session_key=session_key,
+        times=replayed.times,
+    )
 
 
 # -- share links ---------------------------------------------------------------------------------
@@ -297,15 +273,23 @@ COST_PER_SENT_RECORD_S = 0.0001
 COST_PER_ENGINE_ENTRY_S = 0.0002
 
 
-def replay_cost_s(commands: Sequence[Mapping[str, Any]]) -> float:
+def replay_cost_s(
+    commands: Sequence[Mapping[str, Any]], *, start: tuple[int, int] = (0, 0)
+) -> float:
     """An upper estimate of the seconds of work replaying `commands` takes (see COST_*): apps
-    count from their start to the end of the log, as if never stopped."""
+    count from their start to the end of the log, as if never stopped. `start`: the replay
+    starts from a checkpoint before command `start[0]`, `start[1]` ms into it."""
     cost = 0.0
     record_rate = 0.0
     consumer_apps = 0
-    for payload in commands:
+    from_index, into_ms = start
+    for index, payload in enumerate(commands):
         kind = payload.get("type")
         ms = _advance_ms(payload) or 0
+        if index < from_index:
+            ms = 0
+        elif index == from_index:
+            ms = max(0, ms - into_ms)
         if ms:
             per_second = (
                 COST_IDLE_S
@@ -313,9 +297,10 @@ def replay_cost_s(commands: Sequence[Mapping[str, Any]]) -> float:
                 + COST_PER_CONSUMER_APP_S * consumer_apps
             )
             cost += per_second * ms / 1000
-        if kind == "engine":
+        replayed = index >= from_index  # (earlier ones: rebuilt by the checkpoint; apps run on)
+        if kind == "engine" and replayed:
             cost += COST_PER_ENGINE_ENTRY_S
-        elif kind == "produce":
+        elif kind == "produce" and replayed:
             cost += COST_PER_SENT_RECORD_S * int(payload.get("count", 1))
         elif kind == "start_producer":
             record_rate += float(payload.get("rate", 0))
@@ -383,14 +368,17 @@ def _validated(document: Any) -> tuple[ClusterSpec, list[dict[str, Any]]]:
             total_ms += ms
     if total_ms > MAX_SHARED_TIME_MS:
         raise ShareError("The shared log runs longer than a shared state may (6 hours).")
-    cost = replay_cost_s(log)
+    spec = ClusterSpec(seed=seed, brokers=brokers, controllers=controllers, config=config or None)
+    # Only what follows the nearest checkpoint this process keeps is replayed.
+    kept = checkpoints.default_store().nearest(log, checkpoints.log_digests(spec, log), None)
+    start = (0, 0) if kept is None else (kept.index, kept.position.into_ms)
+    cost = replay_cost_s(log, start=start)
     if cost > REPLAY_BUDGET_S:
         raise ShareError(
             f"This shared state would take about {cost:.0f} s of work to rebuild; a shared "
             f"state may take {REPLAY_BUDGET_S:g} s. Share an earlier moment, or one with "
             "fewer or slower apps."
         )
-    spec = ClusterSpec(seed=seed, brokers=brokers, controllers=controllers, config=config or None)
     return spec, log
 
 

@@ -16,9 +16,15 @@ Plain functions only (no Django): the Celery task in webapp/tasks.py and the vie
 from __future__ import annotations
 
 import contextlib
+import logging
+import multiprocessing
+import os
 import random
+import threading
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -26,6 +32,8 @@ from engine import Cluster, TopicPartition
 from engine.checker import Anomaly, check
 from engine.errors import KafkaError
 from lessons.scenarios.runtime import ClusterRuntime, ClusterSpec
+
+logger = logging.getLogger(__name__)
 
 # How one run is shaped; small on purpose: a run must cost a few hundred ms of CPU.
 STEP_MS = 100
@@ -314,14 +322,18 @@ def stress_experiment(
     runs: int,
     base_seed: int,
     on_progress: Callable[[int, int], None] | None = None,
+    processes: int | None = None,
 ) -> dict[str, Any]:
-    """Run `runs` seeded schedules; the report the page shows (JSON-safe)."""
+    """Run `runs` seeded schedules; the report the page shows (JSON-safe). The runs are spread
+    over `processes` worker processes (None: one per core; 1: this process only); a run is a
+    pure function of its config and seed, so the report never depends on how many."""
     runs = max(1, min(runs, MAX_RUNS))
     totals: Counter[str] = Counter()
     failing: list[dict[str, Any]] = []
     acknowledged = 0
-    for index, seed in enumerate(run_seeds(base_seed, runs)):
-        result = stress_run_one(config, seed)
+    seeds = run_seeds(base_seed, runs)
+    for index, result in enumerate(_run_all(config, seeds, processes)):
+        seed = seeds[index]
         acknowledged += result.acknowledged
         totals.update(result.counts)
         if result.anomalies:
@@ -347,3 +359,70 @@ def stress_experiment(
         "failing_runs": failing[:50],
         "failing_count": len(failing),
     }
+
+
+# -- runs over worker processes ------------------------------------------------------------------
+
+_POOL: ProcessPoolExecutor | None = None
+_POOL_SIZE = 0
+_POOL_LOCK = threading.Lock()
+
+
+def default_processes() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+def _pool(size: int) -> ProcessPoolExecutor:
+    """One pool of `size` processes, kept for the next experiment (forked from a server that
+    imported the engine once, so a worker starts in milliseconds and shares no threads)."""
+    global _POOL, _POOL_SIZE
+    with _POOL_LOCK:
+        if _POOL is None or size != _POOL_SIZE:
+            if _POOL is not None:
+                _POOL.shutdown(wait=False, cancel_futures=True)
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload([__name__])
+            _POOL = ProcessPoolExecutor(max_workers=size, mp_context=context)
+            _POOL_SIZE = size
+        return _POOL
+
+
+def shutdown_pool() -> None:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is not None:
+            _POOL.shutdown(wait=True, cancel_futures=True)
+            _POOL = None
+
+
+def _run_chunk(config: StressConfig, seeds: list[int]) -> list[RunResult]:
+    return [stress_run_one(config, seed) for seed in seeds]
+
+
+def _run_all(config: StressConfig, seeds: list[int], processes: int | None) -> Iterator[RunResult]:
+    """Every run's result in the order of `seeds`, as each becomes known."""
+    size = min(default_processes() if processes is None else max(1, processes), len(seeds))
+    if size <= 1:
+        for seed in seeds:
+            yield stress_run_one(config, seed)
+        return
+    # Small chunks, in order: progress moves steadily and the last chunks balance the load.
+    step = max(1, min(8, len(seeds) // (size * 4)))
+    chunks = [seeds[i : i + step] for i in range(0, len(seeds), step)]
+    try:
+        futures = [_pool(size).submit(_run_chunk, config, chunk) for chunk in chunks]
+    except (OSError, RuntimeError, AssertionError) as error:
+        # No worker processes here (a daemonic worker, no /dev/shm): the runs go one by one.
+        logger.warning("Stress it runs in one process: %s", error)
+        for seed in seeds:
+            yield stress_run_one(config, seed)
+        return
+    try:
+        for future in futures:
+            yield from future.result()
+    except BrokenProcessPool:
+        shutdown_pool()
+        raise
+    finally:
+        for future in futures:
+            future.cancel()

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,13 @@ from channels.layers import BaseChannelLayer
 from django.db import IntegrityError
 
 from lessons.console.completion import completion_data
-from lessons.scenarios import CLOCK_COMMANDS, LOGGED_COMMANDS, ClusterRuntime, console_command
+from lessons.scenarios import (
+    CLOCK_COMMANDS,
+    LOGGED_COMMANDS,
+    ClusterRuntime,
+    checkpoints,
+    console_command,
+)
 from lessons.scenarios.limits import DEFAULT_STEP_MS, SPEEDS, TICK_MS
 from webapp import charts
 from webapp.engine_host import lesson_goal, memory, render, store
@@ -100,6 +106,7 @@ class ClusterHost:
         leases: LeaseStore,
         settings: HostSettings,
         on_stop: Callable[[ClusterHost], Awaitable[None] | None] | None = None,
+        times: Sequence[int] | None = None,
     ) -> None:
         self.cluster_id = cluster_id
         self.runtime = runtime
@@ -152,6 +159,10 @@ class ClusterHost:
         self.memory_stopped: str | None = None
         # Set by `freeze` (a controlled shutdown): the clock runs no more cluster time.
         self.frozen = False
+        # Checkpoints of the live runtime for time travel (given the logged commands' times).
+        self.checkpoints: checkpoints.LiveCheckpoints | None = None
+        if times is not None:
+            self.checkpoints = checkpoints.LiveCheckpoints(stored.spec, stored.commands, times)
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -538,6 +549,8 @@ class ClusterHost:
             client_seq=client_seq,
         )
         self.next_seq += 1
+        if self.checkpoints is not None:
+            self.checkpoints.logged(payload, self.runtime.now_ms)
 
     async def _flush_advance_locked(self) -> None:
         """Log the time the clock has already run, so replay reaches the same moment. When the
@@ -551,6 +564,8 @@ class ClusterHost:
             await database_sync_to_async(store.cluster_advance_extend)(
                 cluster_id=self.cluster_id, seq=self._advance_seq, ms=pending
             )
+            if self.checkpoints is not None:
+                self.checkpoints.extended(pending)
         else:
             payload = {"type": "advance", "ms": pending}
             seq = self.next_seq
@@ -562,6 +577,8 @@ class ClusterHost:
             )
             self._advance_seq = seq
             self.next_seq += 1
+            if self.checkpoints is not None:
+                self.checkpoints.logged(payload, self.runtime.now_ms - pending)
         self._unlogged_advance_ms = 0
 
     # -- playing a scenario's steps --------------------------------------------------------
@@ -628,14 +645,31 @@ class ClusterHost:
         """Run the clock `ms` forward now (logged later, coalesced with other ticks), in a worker
         thread so the event loop keeps answering; returns the engine work it took (CPU s)."""
         runtime = self.runtime
+        live = self.checkpoints
 
-        def run() -> float:
+        def run(unlogged_ms: int, extends_last: bool, allowed: bool) -> float:
             started = time.thread_time()
             runtime.advance(ms)
-            return time.thread_time() - started
+            spent = time.thread_time() - started
+            if live is not None:
+                spent += live.maybe_keep(
+                    runtime,
+                    unlogged_ms=unlogged_ms,
+                    extends_last=extends_last,
+                    work_s=spent,
+                    allowed=allowed,
+                )
+            return spent
 
         async with self.lock:
-            spent = await asyncio.to_thread(run)
+            # Where the clock will stand in the log once this time is logged; no checkpoint
+            # while a real Kafka client may be connected (its answers reach it only live).
+            spent = await asyncio.to_thread(
+                run,
+                self._unlogged_advance_ms + ms,
+                self._advance_seq is not None and self._advance_seq == self.next_seq - 1,
+                self.wire is None,
+            )
             self.metrics.observe(self.runtime)
             self._unlogged_advance_ms += ms
             await self._sync_wire()

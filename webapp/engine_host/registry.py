@@ -22,7 +22,7 @@ from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 
-from lessons.scenarios.runtime import ClusterRuntime
+from lessons.scenarios import checkpoints
 from webapp.engine_host import replay_pool, store
 from webapp.engine_host.host import LEASE_TTL_S, ClusterHost, HostSettings
 from webapp.engine_host.leases import LeaseStore, LocalLeaseStore, RedisLeaseStore
@@ -52,12 +52,15 @@ class TooManyHosts(Exception):
 SHUTDOWN_TIMEOUT_S = 8.0
 
 
-async def replay_in_daemon_thread(spec: Any, commands: list[dict[str, Any]]) -> ClusterRuntime:
-    """`ClusterRuntime.replay` in a daemon thread: like `asyncio.to_thread`, except that the
-    interpreter's exit does not join it (the default executor's threads are joined, which
-    made a SIGTERM wait for minutes behind a long replay)."""
+async def replay_in_daemon_thread(
+    spec: Any, commands: list[dict[str, Any]]
+) -> checkpoints.Replay:
+    """`checkpoints.replay` (from the nearest checkpoint) in a daemon thread: like
+    `asyncio.to_thread`, except that the interpreter's exit does not join it (the default
+    executor's threads are joined, which made a SIGTERM wait for minutes behind a long
+    replay)."""
     loop = asyncio.get_running_loop()
-    done: asyncio.Future[ClusterRuntime] = loop.create_future()
+    done: asyncio.Future[checkpoints.Replay] = loop.create_future()
 
     def settle(result: Any, error: BaseException | None) -> None:
         if done.done():
@@ -71,7 +74,7 @@ async def replay_in_daemon_thread(spec: Any, commands: list[dict[str, Any]]) -> 
         result: Any = None
         error: BaseException | None = None
         try:
-            result = ClusterRuntime.replay(spec, commands)
+            result = checkpoints.replay(spec, commands)
         except BaseException as failure:  # handed to the awaiting task, raised there
             error = failure
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
@@ -226,14 +229,16 @@ class HostRegistry:
             return None  # another process owns it; the channel layer reaches that host
         try:
             stored = await database_sync_to_async(store.cluster_load)(cluster_id=cluster_id)
-            # Replaying a long log is CPU work: keep it off the event loop. (A live runtime
+            # Replaying a long log is CPU work: keep it off the event loop, from the nearest
+            # checkpoint this process keeps (a fork, a share link, a reload). (A live runtime
             # cannot cross to a replay process: it holds closures. A daemon thread, so a
             # SIGTERM never waits for a long replay to finish.)
-            runtime = await replay_in_daemon_thread(stored.spec, stored.commands)
+            replayed = await replay_in_daemon_thread(stored.spec, stored.commands)
             host = ClusterHost(
                 cluster_id=cluster_id,
-                runtime=runtime,
+                runtime=replayed.runtime,
                 stored=stored,
+                times=replayed.times,
                 layer=self.layer,
                 leases=self.leases,
                 settings=HostSettings(

@@ -1,0 +1,663 @@
+"""Checkpoints for time travel: copies of a `ClusterRuntime` kept in memory, so a scrub, a fork
+or a share link replays a log from the nearest checkpoint at or before its target instead of
+from the start.
+
+A cluster is its seed plus its command log, so a checkpoint is named by where in a log it
+stands: `LogPosition(digest, into_ms)`, the digest of the spec and of every command applied
+before it, and how far into the next command (an `advance`) the clock had run. Any log with
+the same spec and the same commands up to that point reaches the same state there, whoever
+replayed it: the host running the cluster live, a scrub's replay or a share link's. Advances
+are cut on TICK_MS boundaries only, where `advance(a) + advance(b)` equals `advance(a + b)`.
+
+A checkpoint is an optimisation only: a replay from it gives the same runtime as a replay from
+the start (tested, with broker kills and restarts, groups and producer apps). The store is
+bounded by count and by bytes and drops the least recently used checkpoint first.
+
+Copies are pickles made in this process for this process: the engine's timers hold closures
+(lambdas over their request), which the standard pickler refuses, so `copy_runtime`'s pickler
+reduces a closure to its code object (kept in a process-wide table, never serialised), its real
+module globals, its defaults and its cells. Cells are pickled like any object, so two closures
+sharing a variable still share it in the copy, and the engine stays exactly as deterministic.
+The bytes are never written anywhere and mean nothing to another process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copyreg
+import gc
+import hashlib
+import io
+import json
+import logging
+import pickle
+import sys
+import threading
+import time
+import types
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lessons.scenarios.limits import TICK_MS
+from lessons.scenarios.runtime import ClusterRuntime, ClusterSpec
+
+logger = logging.getLogger(__name__)
+
+# Taken every this many ms of cluster time by the host and by replays (the longest stretch a
+# scrub replays after restoring one).
+CHECKPOINT_EVERY_MS = 2_000
+# A checkpoint is kept once the work since the last one is this many times what that one cost
+# to take: keeping them never costs more than half as much again as the work itself.
+WORK_PER_DUMP = 2.0
+MAX_CHECKPOINTS = 600
+MAX_CHECKPOINT_BYTES = 512 * 1024 * 1024
+
+
+# -- copying a runtime --------------------------------------------------------------------------
+
+# Code objects of the closures copied so far, by id (kept alive here, so an id stays unique).
+_CODES: dict[int, types.CodeType] = {}
+_CODES_LOCK = threading.Lock()
+
+
+def _code_key(code: types.CodeType) -> int:
+    key = id(code)
+    if key not in _CODES:
+        with _CODES_LOCK:
+            _CODES.setdefault(key, code)
+    return key
+
+
+def _make_function(
+    code_key: int,
+    module: str,
+    name: str,
+    qualname: str,
+    defaults: tuple[Any, ...] | None,
+    closure: tuple[types.CellType, ...] | None,
+) -> types.FunctionType:
+    function = types.FunctionType(
+        _CODES[code_key], vars(sys.modules[module]), name, defaults, closure
+    )
+    function.__qualname__ = qualname
+    return function
+
+
+def _set_function_state(function: types.FunctionType, state: tuple[Any, Any]) -> None:
+    kwdefaults, attributes = state
+    function.__kwdefaults__ = kwdefaults
+    if attributes:
+        function.__dict__.update(attributes)
+
+
+_EMPTY = object()  # a cell not yet assigned (a local function referring to a later variable)
+
+
+def _set_cell(cell: types.CellType, contents: Any) -> None:
+    if contents is not _EMPTY:
+        cell.cell_contents = contents
+
+
+def _empty_marker() -> object:
+    return _EMPTY
+
+
+def _new_cell() -> types.CellType:
+    return types.CellType()
+
+
+def _reduce_cell(cell: types.CellType) -> tuple[Any, ...]:
+    try:
+        contents = cell.cell_contents
+    except ValueError:
+        contents = _EMPTY
+    # Made empty, memoised, then filled: a closure whose own cell refers to it copies fine.
+    return (_new_cell, (), contents, None, None, _set_cell)
+
+
+class _RuntimePickler(pickle.Pickler):
+    dispatch_table = copyreg.dispatch_table.copy()
+    dispatch_table[types.CellType] = _reduce_cell
+
+    def reducer_override(self, obj: Any) -> Any:
+        if obj is _EMPTY:
+            return (_empty_marker, ())
+        if type(obj) is not types.FunctionType:
+            return NotImplemented
+        if "<" not in obj.__qualname__:  # a module-level function: pickled by name
+            return NotImplemented
+        return (
+            _make_function,
+            (
+                _code_key(obj.__code__),
+                obj.__module__,
+                obj.__name__,
+                obj.__qualname__,
+                obj.__defaults__,
+                obj.__closure__,
+            ),
+            (obj.__kwdefaults__, obj.__dict__ or None),
+            None,
+            None,
+            _set_function_state,
+        )
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pickling allocates tens of thousands of objects that all live on: the cyclic collector
+    would walk the whole heap again and again meanwhile (it more than doubles the time)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def dump_runtime(runtime: ClusterRuntime) -> bytes:
+    """The runtime as bytes that `load_runtime` turns into an independent, equal runtime (in
+    this process only)."""
+    buffer = io.BytesIO()
+    with _no_gc():
+        _RuntimePickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(runtime)
+    return buffer.getvalue()
+
+
+def load_runtime(data: bytes) -> ClusterRuntime:
+    with _no_gc():
+        runtime = pickle.loads(data)
+    assert isinstance(runtime, ClusterRuntime)
+    return runtime
+
+
+def copy_runtime(runtime: ClusterRuntime) -> ClusterRuntime:
+    """An independent copy: advancing either never changes the other."""
+    return load_runtime(dump_runtime(runtime))
+
+
+# -- where in a log ----------------------------------------------------------------------------
+
+
+def spec_digest(spec: ClusterSpec) -> bytes:
+    text = json.dumps(
+        [spec.seed, spec.brokers, spec.controllers, dict(spec.config or {})],
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.blake2b(b"spec:" + text.encode(), digest_size=20).digest()
+
+
+def command_digest(previous: bytes, payload: Mapping[str, Any]) -> bytes:
+    """The digest of a log prefix one command longer."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.blake2b(previous + text.encode(), digest_size=20).digest()
+
+
+def log_digests(spec: ClusterSpec, commands: Iterable[Mapping[str, Any]]) -> list[bytes]:
+    """digests[i]: the position before command i (len(commands) + 1 entries)."""
+    digests = [spec_digest(spec)]
+    for payload in commands:
+        digests.append(command_digest(digests[-1], payload))
+    return digests
+
+
+def advance_ms(payload: Mapping[str, Any]) -> int | None:
+    """How far a log entry moves the clock by itself: the ms of an `advance`, the ms of an
+    engine log's `cluster.advance`, None for other commands."""
+    if payload.get("type") == "advance":
+        return int(payload["ms"])
+    entry = payload.get("entry")
+    if not isinstance(entry, Mapping) or payload.get("type") != "engine":
+        return None
+    return int(entry["ms"]) if entry.get("op") == "cluster.advance" else None
+
+
+def splittable(payload: Mapping[str, Any]) -> bool:
+    """Whether a checkpoint may stand inside this command: a host `advance` only (an engine
+    log's advance is kept whole, as its entry is copied into the engine's own log)."""
+    return payload.get("type") == "advance"
+
+
+@dataclass(frozen=True)
+class LogPosition:
+    digest: bytes  # of the spec and the commands applied before this position
+    into_ms: int = 0  # how far into the next command (an advance) the clock ran
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    position: LogPosition
+    index: int  # how many commands were applied whole before it
+    time_ms: int
+    data: bytes
+    times: tuple[int, ...]  # when each of those commands was applied
+
+    def restore(self) -> ClusterRuntime:
+        return load_runtime(self.data)
+
+
+def normalised(runtime: ClusterRuntime, applied: int) -> ClusterRuntime:
+    """What a replay of the log to this moment would hold, for the parts of a live runtime a
+    replay never fills: slow motion off, nothing in flight watched, no console tail."""
+    runtime.watch_messages = False
+    runtime.recent_messages = {}
+    runtime.console_output = []
+    runtime.applied = applied
+    return runtime
+
+
+# Attributes the stage's rendering sets on a runtime it renders (webapp/metrics.py).
+RENDER_ATTRIBUTES = frozenset({"stage_metrics"})
+
+
+class CheckpointStore:
+    """Checkpoints by log position, bounded by count and by bytes (least recently used out)."""
+
+    def __init__(
+        self, *, max_count: int = MAX_CHECKPOINTS, max_bytes: int = MAX_CHECKPOINT_BYTES
+    ) -> None:
+        self.max_count = max_count
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[LogPosition, Checkpoint] = OrderedDict()
+        self._by_digest: dict[bytes, dict[int, LogPosition]] = {}
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._by_digest.clear()
+            self._bytes = 0
+
+    def __contains__(self, position: object) -> bool:
+        return position in self._items
+
+    def put(
+        self,
+        position: LogPosition,
+        runtime: ClusterRuntime,
+        *,
+        index: int,
+        times: Sequence[int],
+    ) -> Checkpoint | None:
+        """Keep a copy of `runtime` at `position` (a runtime exactly as a replay of the log to
+        there leaves it). Returns None when it is already kept or alone exceeds the bound."""
+        if position in self._items:
+            with self._lock:
+                if position in self._items:
+                    self._items.move_to_end(position)
+            return None
+        try:
+            data = dump_runtime(runtime)
+        except (pickle.PicklingError, TypeError, AttributeError) as error:
+            # A live object a replay never holds (say, a connected console): no checkpoint.
+            logger.info("no checkpoint at %d ms: %s", runtime.now_ms, error)
+            return None
+        if len(data) > self.max_bytes:
+            return None
+        checkpoint = Checkpoint(position, index, runtime.now_ms, data, tuple(times))
+        with self._lock:
+            if position in self._items:
+                return None
+            self._items[position] = checkpoint
+            self._by_digest.setdefault(position.digest, {})[position.into_ms] = position
+            self._bytes += len(data)
+            while self._items and (
+                len(self._items) > self.max_count or self._bytes > self.max_bytes
+            ):
+                _, dropped = self._items.popitem(last=False)
+                self._forget(dropped)
+        return checkpoint
+
+    def _forget(self, dropped: Checkpoint) -> None:
+        self._bytes -= len(dropped.data)
+        into = self._by_digest.get(dropped.position.digest)
+        if into is not None:
+            into.pop(dropped.position.into_ms, None)
+            if not into:
+                del self._by_digest[dropped.position.digest]
+
+    def nearest(
+        self,
+        commands: Sequence[Mapping[str, Any]],
+        digests: Sequence[bytes],
+        at_ms: int | None,
+    ) -> Checkpoint | None:
+        """The latest checkpoint of this log at or before `at_ms` (None: the log's end)."""
+        best: Checkpoint | None = None
+        with self._lock:
+            for index, digest in enumerate(digests):
+                into = self._by_digest.get(digest)
+                if not into:
+                    continue
+                stop = False
+                for into_ms in sorted(into):
+                    checkpoint = self._items[into[into_ms]]
+                    if at_ms is not None and checkpoint.time_ms > at_ms:
+                        stop = True  # the clock only moves on: nothing later can be earlier
+                        break
+                    if into_ms:
+                        if index >= len(commands) or not splittable(commands[index]):
+                            continue
+                        if (advance_ms(commands[index]) or 0) < into_ms:
+                            continue  # this log's advance is shorter than the checkpoint's
+                    elif checkpoint.time_ms == at_ms and _stopped_earlier(
+                        commands, checkpoint, at_ms
+                    ):
+                        continue
+                    best = checkpoint
+                if stop:
+                    break
+            if best is not None:
+                self._items.move_to_end(best.position)
+                self.hits += 1
+            else:
+                self.misses += 1
+        return best
+
+
+def _stopped_earlier(
+    commands: Sequence[Mapping[str, Any]], checkpoint: Checkpoint, at_ms: int
+) -> bool:
+    """Whether a replay to `at_ms` stops before this checkpoint's position: at an advance
+    (of 0 ms) applied at `at_ms` itself, with more commands logged after it."""
+    for index in range(checkpoint.index - 1, -1, -1):
+        if checkpoint.times[index] < at_ms:
+            return False
+        if advance_ms(commands[index]) is not None:
+            return True
+    return False
+
+
+_STORE = CheckpointStore()
+
+
+def default_store() -> CheckpointStore:
+    """The store this process keeps (hosts, scrubs, forks and share links share it)."""
+    return _STORE
+
+
+# -- replaying from a checkpoint --------------------------------------------------------------
+
+
+@dataclass
+class Replay:
+    runtime: ClusterRuntime
+    prefix: list[dict[str, Any]]  # the log that rebuilds exactly this moment
+    times: list[int]  # when each command of the prefix was applied
+    from_checkpoint_ms: int | None  # where the replay started (None: from the start)
+
+
+def replay(
+    spec: ClusterSpec,
+    commands: Sequence[Mapping[str, Any]],
+    at_ms: int | None = None,
+    *,
+    store: CheckpointStore | None = None,
+    every_ms: int = CHECKPOINT_EVERY_MS,
+    keep: bool = True,
+    work_per_dump: float | None = None,
+) -> Replay:
+    """The runtime at logical time `at_ms` (None: the end of the log), the log prefix that
+    rebuilds it and its commands' times: from the nearest checkpoint of `store`, keeping new
+    ones (`keep`) at its end and on the way, on `every_ms` boundaries of cluster time once the
+    replay's work since the last is `work_per_dump` times what that one cost (default
+    WORK_PER_DUMP; 0: at every boundary), so keeping them never costs more than a share of
+    the replay.
+
+    The rules of a replay from the start: commands logged at exactly `at_ms` are included, an
+    advance that starts at `at_ms` is not, and the advance that crosses `at_ms` is cut there.
+    The console's tail is dropped (a replay's console printed to nobody)."""
+    if every_ms <= 0 or every_ms % TICK_MS:
+        raise ValueError(f"checkpoints are taken on TICK_MS ({TICK_MS} ms) boundaries")
+    store = default_store() if store is None else store
+    pace = _Pace(WORK_PER_DUMP if work_per_dump is None else work_per_dump)
+    digests = log_digests(spec, commands)
+    found = store.nearest(commands, digests, at_ms)
+    prefix: list[dict[str, Any]]
+    if found is None:
+        runtime = ClusterRuntime(spec)
+        start, into, times, prefix = 0, 0, [], []
+    else:
+        restored_at = time.thread_time()
+        runtime = found.restore()
+        pace.dump_s = 2 * (time.thread_time() - restored_at)  # a dump costs about two loads
+        start, into, times = found.index, found.position.into_ms, list(found.times)
+        prefix = [dict(c) for c in commands[:start]]
+    next_keep = (runtime.now_ms // every_ms + 1) * every_ms
+    end: LogPosition | None = LogPosition(digests[len(commands)])
+    for index in range(start, len(commands)):
+        payload = commands[index]
+        ms = advance_ms(payload)
+        began = runtime.now_ms - into  # when this command was applied
+        if (
+            at_ms is not None
+            and not into
+            and (runtime.now_ms > at_ms or (ms is not None and runtime.now_ms >= at_ms))
+        ):
+            end = LogPosition(digests[index])
+            break
+        times.append(began)
+        if ms is None:
+            runtime.apply(payload)
+            prefix.append(dict(payload))
+            continue
+        total = ms if at_ms is None else min(ms, at_ms - began)
+        cut = total < ms
+        entry = _with_advance_ms(payload, total) if cut else dict(payload)
+        prefix.append(entry)
+        if splittable(payload):
+            first = not into
+            while keep and runtime.now_ms < next_keep <= began + total:
+                _advance_stretch(runtime, next_keep - runtime.now_ms, first)
+                first = False
+                if pace.due():
+                    with pace.dumping():
+                        store.put(
+                            LogPosition(digests[index], runtime.now_ms - began),
+                            runtime,
+                            index=index,
+                            times=times[:index],
+                        )
+                next_keep += every_ms
+            if first or runtime.now_ms < began + total:
+                _advance_stretch(runtime, began + total - runtime.now_ms, first)
+        else:
+            runtime.apply(entry)
+            if keep and not cut and runtime.now_ms >= next_keep and pace.due():
+                # An engine log's advance is kept whole: a checkpoint after it.
+                with pace.dumping():
+                    store.put(
+                        LogPosition(digests[index + 1]), runtime, index=index + 1, times=times
+                    )
+        into = 0
+        while next_keep <= runtime.now_ms:
+            next_keep += every_ms
+        if cut:
+            end = LogPosition(digests[index], total) if splittable(payload) else None
+            break
+    else:
+        last = commands[-1] if commands else None
+        if last is not None and splittable(last) and (advance_ms(last) or 0) > 0:
+            # The log's last advance may be lengthened later (a live host's clock): kept as a
+            # position inside it, the checkpoint serves the longer log too.
+            end = LogPosition(digests[len(commands) - 1], int(advance_ms(last) or 0))
+    runtime.console_output.clear()
+    if keep and end is not None:
+        whole = len(prefix) - (1 if end.into_ms else 0)
+        store.put(end, runtime, index=whole, times=times[:whole])
+    return Replay(runtime, prefix, times, None if found is None else found.time_ms)
+
+
+class _Pace:
+    """Work done since the last checkpoint kept, against what keeping that one cost."""
+
+    def __init__(self, work_per_dump: float) -> None:
+        self.work_per_dump = work_per_dump
+        self.dump_s = 0.0
+        self._since = time.thread_time()
+
+    def due(self) -> bool:
+        return time.thread_time() - self._since >= self.work_per_dump * self.dump_s
+
+    @contextlib.contextmanager
+    def dumping(self) -> Iterator[None]:
+        started = time.thread_time()
+        yield
+        self._since = time.thread_time()
+        self.dump_s = self._since - started
+
+
+def _advance_stretch(runtime: ClusterRuntime, ms: int, first: bool) -> None:
+    """One stretch of a logged advance, applied as the command is (counted once)."""
+    runtime.apply({"type": "advance", "ms": ms})
+    if not first:
+        runtime.applied -= 1
+
+
+def _with_advance_ms(payload: Mapping[str, Any], ms: int) -> dict[str, Any]:
+    if payload.get("type") == "advance":
+        return {**payload, "ms": ms}
+    return {**payload, "entry": {**payload["entry"], "ms": ms}}
+
+
+# -- a host's live runtime ------------------------------------------------------------------------
+
+# A live host keeps a checkpoint at most every this many ms of cluster time, and only once the
+# engine work since the last one is at least WORK_PER_DUMP times what that one cost to take,
+# so checkpoints never cost more than 1 / WORK_PER_DUMP of the cluster's own work.
+LIVE_EVERY_MS = 2_000
+
+
+class LiveCheckpoints:
+    """Where a host's live runtime stands in its command log, and when to keep a copy of it.
+
+    The host tells it every command it logs (`logged`) and every time it lengthens its own last
+    advance (`extended`); after each live advance, `maybe_keep` keeps a checkpoint when due."""
+
+    def __init__(
+        self,
+        spec: ClusterSpec,
+        commands: Sequence[Mapping[str, Any]],
+        times: Sequence[int],
+        *,
+        store: CheckpointStore | None = None,
+        every_ms: int = LIVE_EVERY_MS,
+        work_per_dump: float = WORK_PER_DUMP,
+    ) -> None:
+        if len(times) != len(commands):
+            raise ValueError("every logged command needs its time")
+        self.store = default_store() if store is None else store
+        self.every_ms = every_ms
+        self.work_per_dump = work_per_dump
+        digests = log_digests(spec, commands)
+        self._digest = digests[-1]  # of the whole log as logged
+        self._before_last = digests[-2] if commands else digests[-1]
+        self._last: dict[str, Any] | None = dict(commands[-1]) if commands else None
+        self._times = list(times)
+        self._last_kept_ms = -every_ms
+        self._work_s = 0.0
+        self._dump_s = 0.0
+        self.kept = 0
+
+    def logged(self, payload: Mapping[str, Any], time_ms: int) -> None:
+        self._before_last = self._digest
+        self._last = dict(payload)
+        self._digest = command_digest(self._digest, self._last)
+        self._times.append(int(time_ms))
+
+    def extended(self, ms: int) -> None:
+        """The log's last entry, an advance, was lengthened by `ms`."""
+        if self._last is None or self._last.get("type") != "advance":
+            raise ValueError("only an advance is lengthened")
+        self._last = {**self._last, "ms": int(self._last["ms"]) + int(ms)}
+        self._digest = command_digest(self._before_last, self._last)
+
+    def position(self, unlogged_ms: int, extends_last: bool) -> tuple[LogPosition, int]:
+        """The live runtime's position and how many commands it applied whole, given the ms it
+        ran that are not logged yet and whether they will lengthen the log's last advance."""
+        whole = len(self._times)
+        if not unlogged_ms:
+            return LogPosition(self._digest), whole
+        if extends_last:
+            assert self._last is not None
+            return LogPosition(self._before_last, int(self._last["ms"]) + unlogged_ms), whole - 1
+        return LogPosition(self._digest, unlogged_ms), whole
+
+    def maybe_keep(
+        self,
+        runtime: ClusterRuntime,
+        *,
+        unlogged_ms: int,
+        extends_last: bool,
+        work_s: float,
+        allowed: bool = True,
+    ) -> float:
+        """Keep a checkpoint of `runtime` when one is due; returns the seconds it took."""
+        self._work_s += work_s
+        if (
+            not allowed
+            or runtime.watch_messages  # slow motion: 1 ms quanta, a moment a replay never stops at
+            or runtime.now_ms % TICK_MS
+            or runtime.now_ms - self._last_kept_ms < self.every_ms
+            or self._work_s < self.work_per_dump * self._dump_s
+        ):
+            return 0.0
+        position, whole = self.position(unlogged_ms, extends_last)
+        started = time.thread_time()
+        applied = whole + (1 if position.into_ms else 0)
+        kept = keep_normalised(self.store, position, runtime, applied, self._times[:whole])
+        self._dump_s = time.thread_time() - started
+        self._work_s = 0.0
+        self._last_kept_ms = runtime.now_ms
+        self.kept += kept
+        return self._dump_s
+
+
+def keep_normalised(
+    store: CheckpointStore,
+    position: LogPosition,
+    runtime: ClusterRuntime,
+    applied: int,
+    times: Sequence[int],
+) -> bool:
+    """Keep a checkpoint of a live runtime as a replay to the same moment would hold it (see
+    `normalised`), without changing the live runtime. False if it could not be copied (a live
+    object a replay never has, such as a connected console)."""
+    saved = (
+        runtime.watch_messages,
+        runtime.recent_messages,
+        runtime.console_output,
+        runtime.applied,
+    )
+    # What the stage's rendering hung on the runtime (its metrics tracker, fed at each
+    # publish): a replay has rendered nothing yet.
+    rendered = {k: v for k, v in vars(runtime).items() if k in RENDER_ATTRIBUTES}
+    try:
+        normalised(runtime, applied)
+        for name in rendered:
+            delattr(runtime, name)
+        return store.put(position, runtime, index=len(times), times=times) is not None
+    finally:
+        for name, value in rendered.items():
+            setattr(runtime, name, value)
+        (
+            runtime.watch_messages,
+            runtime.recent_messages,
+            runtime.console_output,
+            runtime.applied,
+        ) = saved

@@ -1,0 +1,266 @@
+"""Checkpoints are an optimisation only: a replay from the nearest checkpoint gives the same
+runtime, prefix and command times as a replay from the start, at any moment of a log with
+producer apps, groups, a standalone consumer and broker kills and restarts; and the store
+stays within its bounds."""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import pytest
+
+from lessons.scenarios import checkpoints as cp
+from lessons.scenarios.runtime import ClusterRuntime, ClusterSpec
+from lessons.scenarios.stress import StressConfig, stress_cluster
+
+SPEC = ClusterSpec(seed=11)
+SETUP: list[dict[str, Any]] = [
+    {"type": "create_topic", "name": "orders", "partitions": 3, "replication_factor": 3},
+    {
+        "type": "add_consumer",
+        "name": "reader",
+        "topic": "orders",
+        "poll_interval_ms": 500,
+        "max_records": 1,
+    },
+]
+PRODUCER = {"type": "start_producer", "topic": "orders", "rate": 20.0, "keys": 10, "acks": "all"}
+GROUP = {
+    "type": "add_group_consumer",
+    "group": "billing",
+    "topic": "orders",
+    "commit": "auto",
+    "strategy": "range",
+    "isolation": "read_uncommitted",
+}
+# 24 s of a session: apps, a broker killed and restarted, a controlled shutdown, a produce
+# command, a zero-length advance with a command logged after it at the same moment.
+LOG: list[dict[str, Any]] = [
+    *SETUP,
+    PRODUCER,
+    GROUP,
+    {"type": "advance", "ms": 5_000},
+    {"type": "stop_broker", "broker_id": 2},
+    {"type": "advance", "ms": 4_330},
+    {"type": "produce", "topic": "orders", "key": "k", "value": "hello", "count": 3},
+    {"type": "advance", "ms": 0},
+    {"type": "start_broker", "broker_id": 2},
+    {"type": "advance", "ms": 6_670},
+    {"type": "shutdown_broker", "broker_id": 3},
+    {"type": "advance", "ms": 3_000},
+    {"type": "start_broker", "broker_id": 3},
+    {"type": "advance", "ms": 5_000},
+]
+END_MS = 24_000  # of advances (a controlled shutdown adds a few ms)
+
+
+def state(runtime: ClusterRuntime) -> str:
+    """Everything a replay leaves: the engine's snapshot and events, the host clients."""
+    return json.dumps(
+        {
+            "now": runtime.now_ms,
+            "snapshot": runtime.cluster.snapshot(),
+            "events": [e.to_dict() for e in runtime.cluster.events],
+            "notices": [(n.time_ms, n.level, n.text) for n in runtime.notices],
+            "sends": [runtime.acked_sends, runtime.failed_sends, len(runtime.pending_sends)],
+            "consumers": {
+                name: [c.records_read, sorted(c.positions.items()), c.next_poll_ms, c.last_error]
+                for name, c in runtime.consumers.items()
+            },
+            "applied": runtime.applied,
+            "history": [repr(a) for a in runtime.cluster.history.acknowledged],
+        },
+        sort_keys=True,
+        default=repr,
+    )
+
+
+def from_start(at_ms: int | None) -> cp.Replay:
+    return cp.replay(SPEC, LOG, at_ms, store=cp.CheckpointStore(), keep=False)
+
+
+@pytest.fixture(scope="module")
+def end_ms() -> int:
+    return from_start(None).runtime.now_ms
+
+
+@pytest.fixture(scope="module")
+def kept() -> cp.CheckpointStore:
+    """A store filled by one replay of the whole log (checkpoints every 2 s, and at its end)."""
+    store = cp.CheckpointStore()
+    cp.replay(SPEC, LOG, store=store, work_per_dump=0)
+    return store
+
+
+def test_a_copy_is_independent_and_equal() -> None:
+    runtime = ClusterRuntime.replay(SPEC, LOG[:6])
+    copy = cp.copy_runtime(runtime)
+    assert state(copy) == state(runtime)
+    copy.advance(2_000)
+    assert copy.now_ms == runtime.now_ms + 2_000  # the original did not move
+    runtime.advance(2_000)
+    assert state(copy) == state(runtime)
+
+
+def test_replays_from_checkpoints_equal_replays_from_the_start(
+    kept: cp.CheckpointStore, end_ms: int
+) -> None:
+    assert len(kept) >= END_MS // cp.CHECKPOINT_EVERY_MS
+    targets = random.Random(19).sample(range(0, END_MS + 1, 10), 5)
+    # Exact command moments: a stop, the produce, the zero advance and what follows it.
+    targets += [5_000, 9_330, 16_000, end_ms, end_ms + 500]
+    for at_ms in targets:
+        fast = cp.replay(SPEC, LOG, at_ms, store=kept)
+        slow = from_start(at_ms)
+        if at_ms >= cp.CHECKPOINT_EVERY_MS:  # the first one is taken 2 s in
+            assert fast.from_checkpoint_ms is not None, at_ms
+            assert at_ms - fast.from_checkpoint_ms < cp.CHECKPOINT_EVERY_MS, at_ms
+        assert fast.prefix == slow.prefix, at_ms
+        assert fast.times == slow.times, at_ms
+        assert state(fast.runtime) == state(slow.runtime), at_ms
+        # The prefix rebuilds the same moment from the start, too.
+        assert state(ClusterRuntime.replay(SPEC, fast.prefix)) == state(slow.runtime), at_ms
+
+
+def test_the_end_of_the_log_and_its_times_come_from_a_checkpoint(
+    kept: cp.CheckpointStore, end_ms: int
+) -> None:
+    fast, slow = cp.replay(SPEC, LOG, store=kept), from_start(None)
+    assert fast.from_checkpoint_ms == end_ms
+    assert fast.times == slow.times
+    assert state(fast.runtime) == state(slow.runtime)
+
+
+def test_a_longer_last_advance_starts_where_the_shorter_log_ended(end_ms: int) -> None:
+    """A live host lengthens its last advance: the checkpoint at the old end still serves."""
+    store = cp.CheckpointStore()
+    cp.replay(SPEC, LOG, store=store, every_ms=10**9)  # only the end of the log is kept
+    assert len(store) == 1
+    longer = [*LOG[:-1], {"type": "advance", "ms": 7_500}]
+    fast = cp.replay(SPEC, longer, store=store, keep=False)
+    slow = cp.replay(SPEC, longer, store=cp.CheckpointStore(), keep=False)
+    assert fast.from_checkpoint_ms == end_ms
+    assert state(fast.runtime) == state(slow.runtime)
+    # A different log of the same length shares nothing after its first difference.
+    other = [*LOG[:-2], {"type": "start_broker", "broker_id": 1}, LOG[-1]]
+    assert cp.replay(SPEC, other, store=store, keep=False).from_checkpoint_ms is None
+
+
+def test_an_engine_log_replays_the_same_from_checkpoints() -> None:
+    """A Stress it run opened on the stage is a log of engine entries (kept whole)."""
+    cluster = stress_cluster(StressConfig(), 5, until_ms=6_000)
+    commands = [{"type": "engine", "entry": entry} for entry in cluster.export_log()[1:]]
+    spec = ClusterSpec(seed=5)
+    store = cp.CheckpointStore()
+    cp.replay(spec, commands, store=store, work_per_dump=0)
+    assert len(store) >= 2
+    for at_ms in (2_550, 4_100, 5_990):
+        fast = cp.replay(spec, commands, at_ms, store=store)
+        slow = cp.replay(spec, commands, at_ms, store=cp.CheckpointStore(), keep=False)
+        assert fast.from_checkpoint_ms is not None
+        assert fast.prefix == slow.prefix
+        assert state(fast.runtime) == state(slow.runtime)
+        assert fast.runtime.cluster.export_log() == slow.runtime.cluster.export_log()
+
+
+def test_the_store_keeps_within_its_count_and_bytes(end_ms: int) -> None:
+    by_count = cp.CheckpointStore(max_count=3)
+    cp.replay(SPEC, LOG, store=by_count, work_per_dump=0)
+    assert len(by_count) == 3
+    assert by_count.size_bytes == sum(len(c.data) for c in by_count._items.values())
+    one = next(iter(by_count._items.values()))
+    by_bytes = cp.CheckpointStore(max_bytes=int(len(one.data) * 2.5))
+    cp.replay(SPEC, LOG, store=by_bytes, work_per_dump=0)
+    assert 1 <= len(by_bytes) <= 2
+    assert by_bytes.size_bytes <= by_bytes.max_bytes
+    # The newest survive (least recently used go first): the end of the log is kept.
+    assert cp.replay(SPEC, LOG, store=by_bytes, keep=False).from_checkpoint_ms == end_ms
+    tiny = cp.CheckpointStore(max_bytes=1_000)
+    cp.replay(SPEC, LOG, store=tiny, work_per_dump=0)
+    assert len(tiny) == 0 and tiny.size_bytes == 0
+
+
+def test_a_live_host_keeps_checkpoints_a_replay_uses() -> None:
+    """The host's clock runs in ticks it logs later as one advance, lengthened as it goes;
+    its checkpoints stand where a replay of that log passes."""
+    store = cp.CheckpointStore()
+    setup = [*SETUP, PRODUCER, GROUP]
+    runtime = ClusterRuntime.replay(SPEC, setup)
+    live = cp.LiveCheckpoints(
+        SPEC, setup, [0] * len(setup), store=store, every_ms=1_000, work_per_dump=0
+    )
+    log = [dict(c) for c in setup]
+    unlogged, extends = 0, False
+
+    def flush() -> None:  # as the host's `_flush_advance_locked`
+        nonlocal unlogged, extends
+        if not unlogged:
+            return
+        if extends:
+            log[-1] = {"type": "advance", "ms": log[-1]["ms"] + unlogged}
+            live.extended(unlogged)
+        else:
+            log.append({"type": "advance", "ms": unlogged})
+            live.logged(log[-1], runtime.now_ms - unlogged)
+        unlogged, extends = 0, True
+
+    rng = random.Random(3)
+    while runtime.now_ms < 12_000:
+        ms = rng.choice((50, 100, 250, 700))
+        runtime.advance(ms)
+        unlogged += ms
+        live.maybe_keep(runtime, unlogged_ms=unlogged, extends_last=extends, work_s=0.01)
+        if rng.random() < 0.2:
+            flush()
+        if runtime.now_ms > 6_000 and len(log) < 8:  # a command between two advances
+            flush()
+            command = {"type": "stop_broker", "broker_id": 1}
+            live.logged(command, runtime.now_ms)
+            runtime.apply(command)
+            log.append(command)
+            extends = False
+    flush()
+    assert live.kept >= 8
+    for at_ms in (2_000, 6_500, 9_000, runtime.now_ms):
+        fast = cp.replay(SPEC, log, at_ms, store=store, keep=False)
+        slow = cp.replay(SPEC, log, at_ms, store=cp.CheckpointStore(), keep=False)
+        assert fast.from_checkpoint_ms is not None and fast.from_checkpoint_ms > at_ms - 2_000
+        assert fast.times == slow.times
+        assert state(fast.runtime) == state(slow.runtime), at_ms
+    runtime.applied = len(log)  # a live runtime runs its clock without applying advances
+    assert state(cp.replay(SPEC, log, store=store, keep=False).runtime) == state(runtime)
+
+
+def test_a_live_runtime_is_kept_as_a_replay_holds_it() -> None:
+    store = cp.CheckpointStore()
+    runtime = ClusterRuntime.replay(SPEC, SETUP)
+    runtime.advance(1_000)
+    runtime.watch_messages = True
+    runtime.console_output.append("printed to a viewer")
+    runtime.stage_metrics = {"fed by": "the stage's rendering"}  # type: ignore[attr-defined]
+    position = cp.LogPosition(cp.log_digests(SPEC, SETUP)[-1], 1_000)
+    assert cp.keep_normalised(store, position, runtime, len(SETUP) + 1, [0, 0])
+    assert runtime.watch_messages and runtime.console_output  # the live one is untouched
+    assert runtime.stage_metrics
+    kept = cp.replay(SPEC, [*SETUP, {"type": "advance", "ms": 1_000}], store=store, keep=False)
+    assert kept.from_checkpoint_ms == 1_000
+    assert not kept.runtime.watch_messages and not kept.runtime.console_output
+    assert not hasattr(kept.runtime, "stage_metrics")
+    assert kept.runtime.applied == len(SETUP) + 1
+
+
+def test_a_replay_keeps_checkpoints_at_a_pace_its_work_pays_for() -> None:
+    """By default a checkpoint on the way is kept only once the replay worked twice as long
+    as keeping the last one took: fewer than at every boundary, never none."""
+    paced, dense = cp.CheckpointStore(), cp.CheckpointStore()
+    cp.replay(SPEC, LOG, store=paced)
+    cp.replay(SPEC, LOG, store=dense, work_per_dump=0)
+    assert 2 <= len(paced) <= len(dense)
+    assert cp.replay(SPEC, LOG, store=paced, keep=False).times == from_start(None).times
+
+
+def test_checkpoints_only_on_tick_boundaries() -> None:
+    with pytest.raises(ValueError, match="TICK_MS"):
+        cp.replay(SPEC, LOG, store=cp.CheckpointStore(), every_ms=1_005)

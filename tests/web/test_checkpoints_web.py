@@ -1,0 +1,145 @@
+"""Time travel from checkpoints: the past page, a fork and a share link give what a replay from
+the start gives (the rendered stage included), and a live host keeps the checkpoints they use."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+
+from lessons.scenarios import checkpoints
+from lessons.scenarios.runtime import ClusterRuntime, ClusterSpec
+from webapp import services, timeline
+from webapp.engine_host import render, store
+from webapp.models import ClusterCommand
+
+SPEC = ClusterSpec(seed=23)
+APP = {"type": "start_producer", "topic": "orders", "rate": 20.0, "keys": 10, "acks": "all"}
+GROUP = {
+    "type": "add_group_consumer",
+    "group": "billing",
+    "topic": "orders",
+    "commit": "auto",
+    "strategy": "range",
+    "isolation": "read_uncommitted",
+}
+
+
+def a_log() -> list[dict[str, Any]]:
+    return [
+        *services.sandbox_setup_commands(brokers=3),
+        APP,
+        GROUP,
+        {"type": "advance", "ms": 4_000},
+        {"type": "stop_broker", "broker_id": 2},
+        {"type": "advance", "ms": 5_500},
+        {"type": "start_broker", "broker_id": 2},
+        {"type": "advance", "ms": 6_000},
+    ]
+
+
+def rendered(runtime: ClusterRuntime) -> dict[str, str]:
+    clock = render.ClockView(now_ms=runtime.now_ms, paused=True, speed=1.0, viewers=0)
+    return render.render_fragments(runtime, clock, readonly=True)
+
+
+@pytest.fixture(autouse=True)
+def fresh_store() -> Any:
+    checkpoints.default_store().clear()
+    yield
+    checkpoints.default_store().clear()
+
+
+def test_the_past_stage_renders_the_same_from_a_checkpoint() -> None:
+    log = a_log()
+    checkpoints.replay(SPEC, log, work_per_dump=0)  # keeps checkpoints every 2 s and the end
+    assert len(checkpoints.default_store()) >= 7
+    for at_ms in [*random.Random(5).sample(range(2_000, 15_500, 10), 4), 9_500]:
+        runtime, prefix = timeline.replay_until(spec=SPEC, commands=log, at_ms=at_ms)
+        start = checkpoints.replay(SPEC, log, at_ms, store=checkpoints.CheckpointStore())
+        assert prefix == start.prefix
+        assert runtime.cluster.snapshot() == start.runtime.cluster.snapshot()
+        assert rendered(runtime) == rendered(start.runtime), at_ms
+
+
+@pytest.mark.django_db
+def test_a_fork_from_checkpoints_logs_the_prefix_and_times_a_replay_gives() -> None:
+    sandbox = services.sandbox_create(seed=SPEC.seed)
+    for seq, payload in enumerate(a_log()[2:], start=3):
+        store.cluster_command_append(
+            cluster_id=sandbox.id, seq=seq, payload=payload, logical_time_ms=0
+        )
+    stored = store.cluster_load(cluster_id=sandbox.id)
+    timeline.replay_until(spec=stored.spec, commands=stored.commands)
+    fork = timeline.sandbox_fork(cluster_id=sandbox.id, at_ms=12_345)
+    rows = list(ClusterCommand.objects.filter(cluster=fork).order_by("seq"))
+    start = checkpoints.replay(
+        stored.spec, stored.commands, 12_340, store=checkpoints.CheckpointStore()
+    )
+    assert [r.payload for r in rows] == start.prefix
+    assert [r.logical_time_ms for r in rows] == start.times
+    assert start.prefix[-1] == {"type": "advance", "ms": 12_340 - 9_500}
+
+
+def test_a_share_link_of_a_long_session_opens_from_its_checkpoint() -> None:
+    """The replay budget counts only what follows the nearest checkpoint: a link this process
+    can rebuild quickly opens, the same link elsewhere would be refused as too much work."""
+    log = [*a_log()[:-1], {"type": "advance", "ms": 600_000}]
+    token = timeline.share_token_encode(spec=SPEC, commands=log)
+    with pytest.raises(timeline.ShareError, match="work to rebuild"):
+        timeline.share_token_decode(token)
+    end = checkpoints.LogPosition(checkpoints.log_digests(SPEC, log)[-2], 600_000)
+    runtime = ClusterRuntime.replay(SPEC, log[:-1])
+    runtime.advance(3_000)  # stands in for the 600 s run live (its position is what counts)
+    checkpoints.default_store().put(end, runtime, index=len(log) - 1, times=[0] * (len(log) - 1))
+    spec, commands = timeline.share_token_decode(token)
+    assert (spec, commands) == (SPEC, log)
+    assert timeline.replay_cost_s(log, start=(len(log) - 1, 600_000)) < 0.01
+    assert timeline.replay_cost_s(log) > timeline.REPLAY_BUDGET_S
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_live_host_keeps_checkpoints_the_past_page_starts_from(
+    host_registry: Any,
+) -> None:
+    sandbox = await database_sync_to_async(services.sandbox_create)()
+    host = await host_registry.ensure(sandbox.id)
+    assert host is not None and host.checkpoints is not None
+    host.checkpoints.work_per_dump = 0.0  # keep one every 2 s of cluster time, whatever it costs
+    host.paused = True  # the test drives the clock
+    assert (await host.command(APP))["type"] == "ack"
+    for _ in range(12):
+        await host.advance_live(500)
+    async with host.lock:
+        await host._flush_advance_locked()
+    assert (await host.command({"type": "stop_broker", "broker_id": 3}))["type"] == "ack"
+    for _ in range(10):
+        await host.advance_live(500)
+    async with host.lock:
+        await host._flush_advance_locked()
+    assert host.checkpoints.kept >= 4
+    stored = await database_sync_to_async(store.cluster_load)(cluster_id=sandbox.id)
+    for at_ms in (4_000, 6_000, 10_500):
+        fast = await asyncio.to_thread(
+            checkpoints.replay, stored.spec, stored.commands, at_ms, keep=False
+        )
+        start = await asyncio.to_thread(
+            checkpoints.replay,
+            stored.spec,
+            stored.commands,
+            at_ms,
+            store=checkpoints.CheckpointStore(),
+        )
+        assert fast.from_checkpoint_ms is not None and at_ms - fast.from_checkpoint_ms <= 2_000
+        assert fast.times == start.times
+        assert fast.runtime.cluster.snapshot() == start.runtime.cluster.snapshot()
+        assert rendered(fast.runtime) == rendered(start.runtime)
+    # The live runtime itself is where a replay of its log ends.
+    end = await asyncio.to_thread(
+        checkpoints.replay, stored.spec, stored.commands, store=checkpoints.CheckpointStore()
+    )
+    assert end.runtime.cluster.snapshot() == host.runtime.cluster.snapshot()
