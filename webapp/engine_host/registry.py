@@ -52,9 +52,7 @@ class TooManyHosts(Exception):
 SHUTDOWN_TIMEOUT_S = 8.0
 
 
-async def replay_in_daemon_thread(
-    spec: Any, commands: list[dict[str, Any]]
-) -> checkpoints.Replay:
+async def replay_in_daemon_thread(spec: Any, commands: list[dict[str, Any]]) -> checkpoints.Replay:
     """`checkpoints.replay` (from the nearest checkpoint) in a daemon thread: like
     `asyncio.to_thread`, except that the interpreter's exit does not join it (the default
     executor's threads are joined, which made a SIGTERM wait for minutes behind a long
