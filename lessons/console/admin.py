@@ -60,6 +60,27 @@ class ConfigEntry:
         return self.source == "DEFAULT_CONFIG"
 
 
+@dataclass(frozen=True)
+class QuorumReplica:
+    """A replica of the metadata log as `QuorumInfo.ReplicaState` gives it (-1: unknown)."""
+
+    id: int
+    log_end_offset: int
+    last_fetch_ms: int
+    last_caught_up_ms: int
+
+
+@dataclass(frozen=True)
+class Quorum:
+    """Kafka's `QuorumInfo`: the leader, its epoch, the high watermark, voters and observers."""
+
+    leader_id: int
+    leader_epoch: int
+    high_watermark: int
+    voters: list[QuorumReplica]
+    observers: list[QuorumReplica]
+
+
 def kafka_uuid(*parts: object) -> str:
     """A Kafka `Uuid` as it prints (URL-safe base64 of 16 bytes, no padding), derived from the
     parts so the same cluster always shows the same ids."""
@@ -498,9 +519,24 @@ class ConsoleAdmin:
             return bool(registration.leader != registration.preferred_leader)
         return bool(registration.leader == NO_LEADER)
 
-    def describe_quorum(self) -> Any:
+    def describe_quorum(self) -> Quorum:
+        """describeMetadataQuorum on the engine's admin client (DescribeQuorum to the active
+        controller)."""
         self.require_quorum("describeMetadataQuorum")
-        return self.cluster.describe_quorum()
+        info = self._call("describeMetadataQuorum", self._admin().describe_metadata_quorum)
+
+        def replica(r: Any) -> QuorumReplica:
+            return QuorumReplica(
+                r.replica_id, r.log_end_offset, r.last_fetch_timestamp, r.last_caught_up_timestamp
+            )
+
+        return Quorum(
+            info.leader_id,
+            info.leader_epoch,
+            info.high_watermark,
+            [replica(v) for v in info.voters],
+            [replica(o) for o in info.observers],
+        )
 
     # --- clients -------------------------------------------------------------------------
 

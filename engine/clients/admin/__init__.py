@@ -181,9 +181,13 @@ class ClusterDescription:
 
 @dataclass(frozen=True, slots=True)
 class QuorumReplica:
+    """Kafka's `QuorumInfo.ReplicaState`; the timestamps are -1 when unknown."""
+
     replica_id: int
     log_end_offset: int
     alive: bool
+    last_fetch_timestamp: int = -1
+    last_caught_up_timestamp: int = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -623,11 +627,8 @@ class AdminClient:
             response.leader_id,
             response.leader_epoch,
             response.high_watermark,
-            [
-                QuorumReplica(r.replica_id, r.log_end_offset, r.alive)
-                for r in response.current_voters
-            ],
-            [QuorumReplica(r.replica_id, r.log_end_offset, r.alive) for r in response.observers],
+            [_replica(r) for r in response.current_voters],
+            [_replica(r) for r in response.observers],
         )
 
     # --- consumer groups ---------------------------------------------------------------------
@@ -782,7 +783,13 @@ class AdminClient:
 
 
 def _replica(state: ReplicaState) -> QuorumReplica:
-    return QuorumReplica(state.replica_id, state.log_end_offset, state.alive)
+    return QuorumReplica(
+        state.replica_id,
+        state.log_end_offset,
+        state.alive,
+        state.last_fetch_timestamp,
+        state.last_caught_up_timestamp,
+    )
 
 
 def _group_message(group_id: str, error: str) -> str | None:
