@@ -61,6 +61,25 @@ class ConfigEntry:
 
 
 @dataclass(frozen=True)
+class PartitionInfo:
+    """Kafka's `TopicPartitionInfo` as the tools read it: `leader` is -1 without a leader."""
+
+    partition: int
+    leader: int
+    replicas: list[int]
+    isr: list[int]
+
+
+@dataclass(frozen=True)
+class Topic:
+    """Kafka's `TopicDescription`: the name, whether internal, the partitions in order."""
+
+    name: str
+    internal: bool
+    partitions: list[PartitionInfo]
+
+
+@dataclass(frozen=True)
 class QuorumReplica:
     """A replica of the metadata log as `QuorumInfo.ReplicaState` gives it (-1: unknown)."""
 
@@ -179,23 +198,38 @@ class ConsoleAdmin:
     # --- topics --------------------------------------------------------------------------
 
     def list_topics(self, include_internal: bool = True) -> list[str]:
-        names = self.cluster.list_topics()
-        if include_internal:
-            return names
-        return [n for n in names if not self.is_internal(n)]
+        """listTopics on the engine's admin client (Metadata from a running broker's cache)."""
+        return list(self._call("listTopics", lambda: self._admin().list_topics(include_internal)))
 
     def is_internal(self, name: str) -> bool:
         topic = self.cluster.controller.topics.get(name)
         return name in INTERNAL_TOPICS or bool(topic is not None and topic.internal)
 
-    def describe_topic(self, name: str) -> Any:
+    def describe_topic(self, name: str) -> Topic:
+        """describeTopics on the engine's admin client: the partitions as a broker's metadata
+        cache has them, in order."""
         try:
-            return self.cluster.describe_topic(name)
-        except KafkaError:
-            raise AdminError(
-                "UnknownTopicOrPartitionException",
-                "This server does not host this topic-partition.",
-            ) from None
+            described = self._admin().describe_topics([name])[name]
+        except KafkaError as exc:
+            if type(exc).__name__ == "UnknownTopicOrPartitionError":
+                raise AdminError(
+                    "UnknownTopicOrPartitionException",
+                    "This server does not host this topic-partition.",
+                ) from None
+            raise _java_error(exc) from None
+        return Topic(
+            name,
+            described.internal,
+            [
+                PartitionInfo(
+                    p.partition,
+                    NO_LEADER if p.leader is None else p.leader,
+                    list(p.replicas),
+                    list(p.isr),
+                )
+                for p in described.partitions
+            ],
+        )
 
     def default_partitions(self) -> int:
         return int(self.cluster.broker_config["num.partitions"])
