@@ -195,6 +195,16 @@ class ConsoleAdmin:
                 raise AdminError("TimeoutException", "The request timed out.") from None
             raise _java_error(exc) from None
 
+    # --- completion (not a tool: no request, no clock, nothing logged) -------------------
+
+    def known_topics(self) -> list[str]:
+        """The cluster's topics for tab completion, read from the controller's image: completing
+        a word is not a command, so it sends no request and runs no clock."""
+        return self.cluster.list_topics()
+
+    def known_groups(self) -> list[str]:
+        return self.cluster.list_groups()
+
     # --- topics --------------------------------------------------------------------------
 
     def list_topics(self, include_internal: bool = True) -> list[str]:
