@@ -80,6 +80,29 @@ class Topic:
 
 
 @dataclass(frozen=True)
+class GroupMember:
+    """Kafka's `MemberDescription`: the member's ids and its assigned partitions."""
+
+    member_id: str
+    group_instance_id: str | None
+    client_id: str
+    assignment: set[TopicPartition]
+
+
+@dataclass(frozen=True)
+class Group:
+    """A `ConsumerGroupDescription` with the group's committed offsets
+    (`listConsumerGroupOffsets`), as ConsumerGroupCommand combines them."""
+
+    group_id: str
+    state: str
+    protocol: str | None
+    members: list[GroupMember]
+    offsets: dict[TopicPartition, int]
+    coordinator: int
+
+
+@dataclass(frozen=True)
 class QuorumReplica:
     """A replica of the metadata log as `QuorumInfo.ReplicaState` gives it (-1: unknown)."""
 
@@ -469,56 +492,69 @@ class ConsoleAdmin:
     # --- groups --------------------------------------------------------------------------
 
     def list_groups(self) -> list[str]:
-        return self.cluster.list_groups()
+        """listConsumerGroups: ListGroups to every running broker, merged."""
+        listed = self._call("listConsumerGroups", self._admin().list_consumer_groups)
+        return [g.group_id for g in listed]
 
-    def describe_group(self, group_id: str) -> Any:
-        return self.cluster.describe_group(group_id)
+    def describe_group(self, group_id: str) -> Group:
+        """describeConsumerGroups and listConsumerGroupOffsets (FindCoordinator, then
+        DescribeGroups and OffsetFetch to the coordinator): what ConsumerGroupCommand asks."""
+        admin = self._admin()
+        described = self._call(
+            "describeConsumerGroups", lambda: admin.describe_consumer_groups([group_id])
+        )[group_id]
+        offsets = self._call(
+            "listConsumerGroupOffsets", lambda: admin.list_consumer_group_offsets(group_id)
+        )
+        return Group(
+            group_id,
+            described.state,
+            described.partition_assignor or None,
+            [
+                GroupMember(m.member_id, m.group_instance_id, m.client_id, set(m.assignment))
+                for m in described.members
+            ],
+            dict(offsets),
+            described.coordinator,
+        )
 
     def list_offsets(self, tp: TopicPartition, spec: str | int) -> int | None:
-        try:
-            return self.cluster.list_offsets(tp.topic, tp.partition, spec)
-        except KafkaError as exc:
-            raise _java_error(exc) from None
+        """listOffsets to the partition's leader; None when no record is that recent."""
+        answers = self._call(
+            "listOffsets", lambda: self._admin().list_offsets({tp: spec}, "read_uncommitted")
+        )
+        offset = int(answers[tp])
+        return None if offset < 0 else offset
 
     def alter_group_offsets(self, group_id: str, offsets: dict[TopicPartition, int]) -> None:
-        self._call("alterConsumerGroupOffsets", self.cluster.alter_group_offsets, group_id, offsets)
+        """alterConsumerGroupOffsets (OffsetCommit from no member: only an empty group takes
+        it)."""
+        try:
+            self._admin().alter_consumer_group_offsets(group_id, offsets)
+        except KafkaError as exc:
+            raise _group_error(exc) from None
 
     def delete_group(self, group_id: str) -> None:
+        """deleteConsumerGroups (DeleteGroups to the group's coordinator)."""
         try:
-            self.cluster.delete_group(group_id)
+            self._admin().delete_consumer_groups([group_id]).all()
         except KafkaError as exc:
-            name = type(exc).__name__
-            if name == "GroupNotEmptyError":
-                raise AdminError("GroupNotEmptyException", "The group is not empty.") from None
-            if name == "GroupIdNotFoundError":
-                raise AdminError(
-                    "GroupIdNotFoundException", "The group id does not exist."
-                ) from None
-            raise _java_error(exc) from None
+            raise _group_error(exc) from None
 
     def delete_group_offsets(
         self, group_id: str, partitions: list[TopicPartition]
     ) -> dict[TopicPartition, AdminError | None]:
-        """DeleteConsumerGroupOffsets: per partition None (deleted) or its error; an unknown
+        """deleteConsumerGroupOffsets: per partition None (deleted) or its error; an unknown
         group raises GroupIdNotFoundException."""
         try:
-            answers = self.cluster.delete_group_offsets(group_id, partitions)
+            outcome = self._admin().delete_consumer_group_offsets(group_id, partitions)
         except KafkaError as exc:
-            if type(exc).__name__ == "GroupIdNotFoundError":
-                raise AdminError(
-                    "GroupIdNotFoundException", "The group id does not exist."
-                ) from None
-            raise _java_error(exc) from None
-        return {
-            tp: None
-            if not error
-            else AdminError(
-                "GroupSubscribedToTopicException",
-                "Deleting offsets of a topic is forbidden while the consumer group is actively "
-                "subscribed to it.",
-            )
-            for tp, error in answers.items()
-        }
+            raise _group_error(exc) from None
+        out: dict[TopicPartition, AdminError | None] = {}
+        for tp in partitions:
+            error = outcome.error(tp)
+            out[tp] = None if error is None else _group_error(error)
+        return out
 
     # --- leaders and the quorum ----------------------------------------------------------
 
@@ -589,6 +625,24 @@ class ConsoleAdmin:
 
     def consumer(self, config: dict[str, Any]) -> Any:
         return self.cluster.consumer(config)
+
+
+def _group_error(exc: KafkaError) -> AdminError:
+    """A group call's error as Kafka's Admin client throws it to ConsumerGroupCommand."""
+    name = type(exc).__name__
+    if name == "GroupNotEmptyError":
+        return AdminError("GroupNotEmptyException", "The group is not empty.")
+    if name == "GroupIdNotFoundError":
+        return AdminError("GroupIdNotFoundException", "The group id does not exist.")
+    if name == "GroupSubscribedToTopicError":
+        return AdminError(
+            "GroupSubscribedToTopicException",
+            "Deleting offsets of a topic is forbidden while the consumer group is actively "
+            "subscribed to it.",
+        )
+    if name == "ClusterUnavailableError":
+        return AdminError("TimeoutException", "The request timed out.")
+    return _java_error(exc)
 
 
 def _election_error(exc: KafkaError, tp: TopicPartition, election_type: str) -> AdminError:

@@ -97,6 +97,13 @@ if TYPE_CHECKING:
 # Requests the controller quorum answers, handed to its request handler by the facade.
 ControllerChannel = Callable[[Request, Reply], None]
 DEFAULT_API_TIMEOUT_MS = 60000
+# retry.backoff.ms: the wait before a group request is sent again after a coordinator error.
+RETRY_BACKOFF_MS = 100
+# The coordinator errors Kafka's Admin client retries (CoordinatorStrategy): it finds the
+# coordinator again and resends, until default.api.timeout.ms.
+RETRIABLE_COORDINATOR = frozenset(
+    ("NOT_COORDINATOR", "COORDINATOR_LOAD_IN_PROGRESS", "COORDINATOR_NOT_AVAILABLE")
+)
 ELECTION_TYPES = {"preferred": PREFERRED, "unclean": UNCLEAN}
 # Recorded calls whose JSON arguments are the call's own (replayed by name).
 REPLAYED_AS_IS = frozenset(
@@ -315,6 +322,26 @@ class AdminClient:
         if not found:
             raise KafkaTimeoutError(f"No coordinator was found for group '{group_id}' ({last[0]}).")
         return found[0]
+
+    def _ask_coordinator(
+        self, group_id: str, request: Request, what: str, error_of: Callable[[Any], str]
+    ) -> tuple[int, Any]:
+        """A group request to the group's coordinator: on a coordinator error (not the
+        coordinator, still loading, not available) wait retry.backoff.ms, find the coordinator
+        again and resend, as Kafka's Admin client does, until default.api.timeout.ms."""
+        deadline = self.ctx.now_ms + DEFAULT_API_TIMEOUT_MS
+        while True:
+            coordinator = self._group_coordinator(group_id)
+            response = self._ask_broker(coordinator, request, what)
+            error = error_of(response)
+            if error not in RETRIABLE_COORDINATOR:
+                return coordinator, response
+            if self.ctx.now_ms + RETRY_BACKOFF_MS > deadline:
+                raise KafkaTimeoutError(
+                    f"{what} for group '{group_id}' did not complete within "
+                    f"default.api.timeout.ms ({error})."
+                )
+            self.ctx.run_until(lambda: False, self.ctx.now_ms + RETRY_BACKOFF_MS)
 
     def _record(self, op: str, args: dict[str, Any]) -> None:
         self.ctx.record_call(f"admin.{op}", args)
@@ -653,9 +680,11 @@ class AdminClient:
         self._record("describe_consumer_groups", {"group_ids": ids})
         out: dict[str, ConsumerGroupDescription] = {}
         for group_id in ids:
-            coordinator = self._group_coordinator(group_id)
-            response = self._ask_broker(
-                coordinator, DescribeGroupsRequest((group_id,)), "DescribeGroups"
+            coordinator, response = self._ask_coordinator(
+                group_id,
+                DescribeGroupsRequest((group_id,)),
+                "DescribeGroups",
+                lambda r: str(r.groups[0].error),
             )
             assert isinstance(response, DescribeGroupsResponse)
             group: DescribedGroup = response.groups[0]
@@ -681,9 +710,11 @@ class AdminClient:
         self._record("delete_consumer_groups", {"group_ids": ids})
         errors: dict[Any, tuple[str, str | None]] = {}
         for group_id in ids:
-            coordinator = self._group_coordinator(group_id)
-            response = self._ask_broker(
-                coordinator, DeleteGroupsRequest((group_id,)), "DeleteGroups"
+            _, response = self._ask_coordinator(
+                group_id,
+                DeleteGroupsRequest((group_id,)),
+                "DeleteGroups",
+                lambda r, g=group_id: str(r.results.get(g, "")),
             )
             assert isinstance(response, DeleteGroupsResponse)
             error = response.results.get(group_id, "")
@@ -692,8 +723,9 @@ class AdminClient:
 
     def list_consumer_group_offsets(self, group_id: str) -> dict[TopicPartition, int]:
         self._record("list_consumer_group_offsets", {"group_id": group_id})
-        coordinator = self._group_coordinator(group_id)
-        response = self._ask_broker(coordinator, OffsetFetchRequest(group_id, None), "OffsetFetch")
+        _, response = self._ask_coordinator(
+            group_id, OffsetFetchRequest(group_id, None), "OffsetFetch", lambda r: str(r.error)
+        )
         assert isinstance(response, OffsetFetchResponse)
         raise_for(response.error)
         return {tp: offset for tp, offset in sorted(response.offsets.items()) if offset >= 0}
@@ -710,9 +742,11 @@ class AdminClient:
                 "offsets": [[tp.topic, tp.partition, o] for tp, o in sorted(targets.items())],
             },
         )
-        coordinator = self._group_coordinator(group_id)
-        response = self._ask_broker(
-            coordinator, OffsetCommitRequest(group_id, -1, "", None, targets), "OffsetCommit"
+        _, response = self._ask_coordinator(
+            group_id,
+            OffsetCommitRequest(group_id, -1, "", None, targets),
+            "OffsetCommit",
+            lambda r: str(r.error),
         )
         assert isinstance(response, OffsetCommitResponse)
         raise_for(response.error, _group_message(group_id, response.error))
@@ -725,9 +759,11 @@ class AdminClient:
             "delete_consumer_group_offsets",
             {"group_id": group_id, "partitions": [[tp.topic, tp.partition] for tp in tps]},
         )
-        coordinator = self._group_coordinator(group_id)
-        response = self._ask_broker(
-            coordinator, OffsetDeleteRequest(group_id, tuple(tps)), "OffsetDelete"
+        _, response = self._ask_coordinator(
+            group_id,
+            OffsetDeleteRequest(group_id, tuple(tps)),
+            "OffsetDelete",
+            lambda r: str(r.error),
         )
         assert isinstance(response, OffsetDeleteResponse)
         raise_for(response.error, _group_message(group_id, response.error))
