@@ -1,16 +1,20 @@
 """The console's one door into the cluster: an Admin-client-shaped adapter the tools call.
 
-What changes the cluster goes through the engine's admin client (`cluster.admin()`, Kafka's Admin
-API on the request catalogue): CreateTopics, DeleteTopics, CreatePartitions,
-IncrementalAlterConfigs (topics and brokers), DescribeConfigs for brokers, ElectLeaders,
-DescribeCluster, AlterPartitionReassignments and ListPartitionReassignments, and the topics'
-replica lists for the reassignment tool (Metadata). The operator views the tools print
-(describe a topic with its offsets, describe a group with its lag, list topics, ListOffsets by
-timestamp, the group commands and the quorum) still read the facade: they answer from every
-replica's log and the controller's image at once, while the Admin API answers from a broker's
-metadata cache a network hop later and runs the clock to find coordinators, which would change
-what those lines print. Answers and errors are shaped as Kafka's Admin client gives them to the
-tools: errors carry Kafka's exception class and message.
+Every tool asks through the engine's admin client (`cluster.admin()`, Kafka's Admin API on the
+request catalogue), with the calls Kafka's tools make: CreateTopics, DeleteTopics,
+CreatePartitions, IncrementalAlterConfigs (topics and brokers), DescribeConfigs for brokers,
+ElectLeaders, DescribeCluster, AlterPartitionReassignments and ListPartitionReassignments;
+TopicCommand's listTopics / describeTopics (Metadata from a broker's cache, one network hop
+behind the controller) with listPartitionReassignments; ConsumerGroupCommand's
+listConsumerGroups, describeConsumerGroups, listConsumerGroupOffsets, listOffsets (log-end
+offsets), alterConsumerGroupOffsets, deleteConsumerGroups and deleteConsumerGroupOffsets
+(FindCoordinator first, which may run the clock: console lines are logged commands, so replay
+repeats it); GetOffsetShell's listOffsets; MetadataQuorumCommand's describeMetadataQuorum.
+Still read from the facade: a topic's DescribeConfigs entries (`topic_config_entries`, the
+config tool and describe's Configs column), topic ids (the engine's Metadata carries none) and,
+for tab completion only, the topic and group names (completing a word sends no request).
+Answers and errors are shaped as Kafka's Admin client gives them to the tools: errors carry
+Kafka's exception class and message.
 """
 
 from __future__ import annotations
