@@ -710,11 +710,12 @@ class AdminClient:
         self._record("delete_consumer_groups", {"group_ids": ids})
         errors: dict[Any, tuple[str, str | None]] = {}
         for group_id in ids:
+
+            def error_of(r: Any, g: str = group_id) -> str:
+                return str(r.results.get(g, ""))
+
             _, response = self._ask_coordinator(
-                group_id,
-                DeleteGroupsRequest((group_id,)),
-                "DeleteGroups",
-                lambda r, g=group_id: str(r.results.get(g, "")),
+                group_id, DeleteGroupsRequest((group_id,)), "DeleteGroups", error_of
             )
             assert isinstance(response, DeleteGroupsResponse)
             error = response.results.get(group_id, "")
