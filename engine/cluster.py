@@ -169,6 +169,7 @@ class Cluster:
             rng=self.rng,
             emit=self.emit,
             record_call=self._record_call,
+            record_entry=self._record_entry,
             run_until=self._run_until,
             unrecorded=self._unrecorded,
             limits=self.limits,
@@ -212,6 +213,8 @@ class Cluster:
         # The components that live beside the brokers, wired in a fixed order (their timers are
         # scheduled in this order, so the order is part of the simulation).
         self.log_cleaner = LogCleaner(self.ctx, self.broker_config)
+        for broker in self._brokers.values():
+            broker.log_cleaner = self.log_cleaner
         self.transactions = TransactionService(
             self.ctx,
             self.broker_config,
@@ -243,6 +246,10 @@ class Cluster:
     def _record_call(self, op: str, args: dict[str, Any]) -> None:
         if self._depth == 0 and not self._replaying:
             self._log.append(log_entry(op, args))
+
+    def _record_entry(self, entry: dict[str, Any]) -> None:
+        if self._depth == 0 and not self._replaying:
+            self._log.append(entry)
 
     @contextmanager
     def _unrecorded(self) -> Iterator[None]:

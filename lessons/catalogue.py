@@ -97,6 +97,30 @@ class Goal:
 
 
 @dataclass(frozen=True)
+class Snippet:
+    """A real client's code for a step, with `{bootstrap}` where the cluster's
+    bootstrap.servers go (the lesson page fills in the lesson cluster's listener addresses)."""
+
+    label: str
+    language: str  # "python" (kafka-python) or "shell" (kcat)
+    code: str
+
+
+@dataclass(frozen=True)
+class RealClient:
+    """A step the learner may do with a real Kafka client over the wire. The step's show_me
+    does the same through the engine (the walk-through checks the goal with it), and the test
+    suite runs each python snippet with kafka-python against a live listener."""
+
+    text: str
+    snippets: tuple[Snippet, ...]
+
+
+SNIPPET_LANGUAGES = ("python", "shell")
+BOOTSTRAP_PLACEHOLDER = "{bootstrap}"
+
+
+@dataclass(frozen=True)
 class Step:
     index: int
     title: str
@@ -109,6 +133,7 @@ class Step:
     claims: tuple[Claim, ...]
     quiz: Quiz | None
     widget: Mapping[str, Any] | None
+    real_client: RealClient | None = None
 
 
 @dataclass(frozen=True)
@@ -416,6 +441,10 @@ def _parse_step(source: str, index: int, raw: Any) -> Step:
     widget = r.mapping("widget", required=False)
     if widget is not None and widget.get("kind") not in WIDGETS:
         raise r.error("widget.kind", f"must be one of {', '.join(WIDGETS)}")
+    real_client = None
+    real_reader = r.child("real_client", required=False)
+    if real_reader is not None:
+        real_client = _parse_real_client(real_reader)
     step = Step(
         index=index,
         title=r.text("title"),
@@ -428,11 +457,40 @@ def _parse_step(source: str, index: int, raw: Any) -> Step:
         claims=tuple(claims),
         quiz=quiz,
         widget=widget,
+        real_client=real_client,
     )
     if not step.show_me and not _goal_needs_no_action(step):
         raise r.error("show_me", "is required: 'show me' must be able to perform the step")
+    if real_client is not None and not step.show_me:
+        raise r.error(
+            "show_me",
+            "is required with real_client: it does the step through the engine, so the "
+            "walk-through can check the goal a real client reaches",
+        )
     r.done()
     return step
+
+
+def _parse_real_client(r: _Reader) -> RealClient:
+    snippets = []
+    for i, raw in enumerate(r.items("snippets", min_items=1)):
+        sr = _Reader(r.source, raw, f"{r.path}.snippets[{i}]")
+        language = sr.text("language")
+        if language not in SNIPPET_LANGUAGES:
+            raise sr.error("language", f"must be one of {', '.join(SNIPPET_LANGUAGES)}")
+        code = sr.data.get("code")
+        sr.read.add("code")
+        if not isinstance(code, str) or not code.strip():
+            raise sr.error("code", f"expected non-empty text, got {_kind(code)}")
+        if BOOTSTRAP_PLACEHOLDER not in code:
+            raise sr.error(
+                "code", f"must contain {BOOTSTRAP_PLACEHOLDER} (where bootstrap.servers go)"
+            )
+        snippets.append(Snippet(label=sr.text("label"), language=language, code=code.strip()))
+        sr.done()
+    client = RealClient(text=r.text("text"), snippets=tuple(snippets))
+    r.done()
+    return client
 
 
 def _expectations(r: _Reader, key: str) -> tuple[Mapping[str, Any], ...]:

@@ -165,11 +165,14 @@ async def run(port: int, seconds: float, env: dict[str, str], share: bool) -> di
         heavy_answers.append((body["type"], (frame or {}).get("type"), (frame or {}).get("code")))
     token = await asyncio.to_thread(long_share_token, env)
 
+    share_open_s: list[float] = []
+
     async def share_links() -> list[int]:
         statuses = []
         while share and time.perf_counter() < deadline:
-            status, _, _ = await asyncio.to_thread(heavy.get, f"/s/{token}/")
+            status, _, took = await asyncio.to_thread(heavy.get, f"/s/{token}/")
             statuses.append(status)
+            share_open_s.append(round(took, 2))
             await asyncio.sleep(2.0)
         return statuses
 
@@ -207,6 +210,7 @@ async def run(port: int, seconds: float, env: dict[str, str], share: bool) -> di
         "seconds": seconds,
         "heavy_setup": heavy_answers,
         "heavy_share_link_statuses": share_statuses,
+        "heavy_share_link_open_s": share_open_s,
         "heavy_stage_said_throttled": factory_a.throttled,
         "calm_home_page_ms": {
             "n": len(page_s),
@@ -231,6 +235,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument(
         "--no-share-links", action="store_true", help="visitor A opens no share links"
+    )
+    parser.add_argument("--server-log", type=Path, help="copy the server's log here at the end")
+    parser.add_argument(
+        "--py-spy",
+        type=Path,
+        help="sample the server with py-spy (threads apart, collapsed stacks) into this file",
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="dojo-load-") as folder:
@@ -274,7 +284,28 @@ def main() -> int:
                     break
                 except OSError:
                     time.sleep(0.2)
+            spy = None
+            if args.py_spy:
+                spy = subprocess.Popen(
+                    [
+                        str(Path(sys.executable).with_name("py-spy")),
+                        "record",
+                        "--pid",
+                        str(server.pid),
+                        "--threads",
+                        "--format",
+                        "raw",
+                        "--duration",
+                        str(int(args.seconds + 10)),
+                        "-o",
+                        str(args.py_spy),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
             result = asyncio.run(run(port, args.seconds, env, not args.no_share_links))
+            if spy is not None:
+                spy.wait(timeout=60)
         finally:
             server.terminate()
             try:
@@ -282,6 +313,8 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 server.kill()
             log.close()
+            if args.server_log:
+                args.server_log.write_bytes((tmp / "daphne.log").read_bytes())
     print(json.dumps(result, indent=2))
     page, cmd = result["calm_home_page_ms"], result["calm_command_ms"]
     ok = page["p95"] < 200 and cmd["p95"] < 200 and result["calm_commands_lost"] == 0

@@ -14,6 +14,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from webapp.engine_host.fanout import capture_server_send  # noqa: E402
 from webapp.routing import websocket_urlpatterns  # noqa: E402
 
 # /static/ is served by WhiteNoise in the middleware stack (webapp/static_files.py).
@@ -22,8 +23,9 @@ http_application = django_asgi_app
 application = ProtocolTypeRouter(
     {
         "http": http_application,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        # capture_server_send: the fan-out writes prepared frames to Daphne's sockets.
+        "websocket": capture_server_send(
+            AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

@@ -22,7 +22,7 @@ from django.conf import settings
 from lessons.scenarios import COMMANDS, commands_for
 from webapp import forms, safe_json
 from webapp.engine_host import client as host_client
-from webapp.engine_host import store
+from webapp.engine_host import fanout, store
 from webapp.engine_host.host import viewers_group
 from webapp.engine_host.registry import TooManyHosts
 from webapp.workshops.services import is_workshop_cluster
@@ -110,7 +110,8 @@ class ClusterConsumer(AsyncWebsocketConsumer):
             await self.close(code=4404)
             return
         await self.accept()
-        await self.channel_layer.group_add(viewers_group(self.cluster_id), self.channel_name)
+        # State versions reach this socket through the process's relay (one frame per version).
+        await fanout.subscribe(viewers_group(self.cluster_id), self, self.scope)
         try:
             await host_client.host_send(
                 self.cluster_id, {"type": "host.join", "reply_to": self.channel_name}
@@ -120,9 +121,7 @@ class ClusterConsumer(AsyncWebsocketConsumer):
             await self._send_frame(
                 {"type": "error", "code": "server_full", "message": full.message}
             )
-            await self.channel_layer.group_discard(
-                viewers_group(self.cluster_id), self.channel_name
-            )
+            await fanout.unsubscribe(viewers_group(self.cluster_id), self)
             await self.close(code=4503)
             return
         self.joined = True
@@ -143,10 +142,11 @@ class ClusterConsumer(AsyncWebsocketConsumer):
                 )
 
     async def disconnect(self, code: int) -> None:
+        if getattr(self, "cluster_id", None):  # idempotent: also after a connect that failed
+            await fanout.unsubscribe(viewers_group(self.cluster_id), self)
         if not getattr(self, "joined", False):
             return
         self.keepalive.cancel()
-        await self.channel_layer.group_discard(viewers_group(self.cluster_id), self.channel_name)
         try:
             await host_client.host_send(
                 self.cluster_id, {"type": "host.leave", "reply_to": self.channel_name}
@@ -305,6 +305,22 @@ class ClusterConsumer(AsyncWebsocketConsumer):
         await host_client.host_send(
             self.cluster_id, {"type": "host.join", "reply_to": self.channel_name}
         )
+
+    # -- from the process's relay (webapp/engine_host/fanout.py) ----------------------------
+
+    async def relay_text(self, text: str) -> None:
+        """A fan-out frame for a socket the relay cannot write to directly."""
+        await self.send(text_data=text)
+
+    async def relay_resync(self) -> None:
+        await host_client.host_send(
+            self.cluster_id, {"type": "host.sync", "reply_to": self.channel_name}
+        )
+
+    async def relay_event(self, event: dict[str, Any]) -> None:
+        """A fan-out event this socket acts on itself (the relay has no frame for it)."""
+        if event.get("type") == "cluster.rehosted":
+            await self.cluster_rehosted(event)
 
     async def client_frame(self, event: dict[str, Any]) -> None:
         await self._send_frame(event["frame"])

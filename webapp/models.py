@@ -34,6 +34,10 @@ class LiveCluster(models.Model):
     owner_session_key = models.CharField(max_length=40, blank=True, db_index=True)
     speed = models.FloatField(default=1.0)
     paused = models.BooleanField(default=False)
+    # The sandbox's Kafka listeners (its button): open again, on the same ports when they are
+    # free, whenever its host starts, so bootstrap.servers survives a restart.
+    kafka_listeners = models.BooleanField(default=False)
+    kafka_listener_ports = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_active_at = models.DateTimeField(auto_now_add=True, db_index=True)
 

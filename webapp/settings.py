@@ -116,6 +116,13 @@ DOJO_KAFKA_LISTENER_HOST = ENV.get("KAFKA_DOJO_KAFKA_LISTENER_HOST") or "127.0.0
 DOJO_SANDBOXES_PER_SESSION = config.env_float(ENV, "KAFKA_DOJO_SANDBOXES_PER_SESSION", 10)
 DOJO_SANDBOXES_PER_ADDRESS = config.env_float(ENV, "KAFKA_DOJO_SANDBOXES_PER_ADDRESS", 60)
 DOJO_MAX_LIVE_HOSTS = config.env_float(ENV, "KAFKA_DOJO_MAX_LIVE_HOSTS", 40)
+# Worker processes that replay share links, saved states and forks off the server's GIL
+# (webapp/engine_host/replay_pool.py); 0 replays in a thread of the server instead.
+# The memory one live cluster's stored records may take (webapp/engine_host/memory.py).
+DOJO_HOST_MEMORY_MB = config.env_float(ENV, "KAFKA_DOJO_HOST_MEMORY_MB", 256)
+# How long a busy engine thread may hold the GIL before the event loop gets it back (ms).
+DOJO_GIL_SWITCH_INTERVAL_MS = config.env_float(ENV, "KAFKA_DOJO_GIL_SWITCH_INTERVAL_MS", 1.0)
+DOJO_REPLAY_WORKERS = int(config.env_float(ENV, "KAFKA_DOJO_REPLAY_WORKERS", 1))
 DOJO_MAX_APPS_PER_CLUSTER = config.env_float(ENV, "KAFKA_DOJO_MAX_APPS", 8)
 DOJO_MAX_APP_RATE_PER_CLUSTER = config.env_float(ENV, "KAFKA_DOJO_MAX_APP_RATE", 400)
 DOJO_REDIS_URL = ENV.get("REDIS_URL") or None
@@ -143,6 +150,19 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXTENDED = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# The periodic sweep of idle rooms and sandboxes (webapp.tasks.delete_idle). Scaled mode runs
+# `celery -A webapp beat`; the embedded worker of ./scripts/run runs the same schedule itself
+# (`worker -B`), so no extra process is needed.
+DOJO_SANDBOX_IDLE_DAYS = config.env_float(ENV, "KAFKA_DOJO_SANDBOX_IDLE_DAYS", 30.0)
+DOJO_ROOM_IDLE_DAYS = config.env_float(ENV, "KAFKA_DOJO_ROOM_IDLE_DAYS", 2.0)
+DOJO_IDLE_SWEEP_SECONDS = config.env_float(ENV, "KAFKA_DOJO_IDLE_SWEEP_SECONDS", 3600.0)
+CELERY_BEAT_SCHEDULE = {
+    "delete-idle-rooms-and-sandboxes": {
+        "task": "webapp.delete_idle",
+        "schedule": DOJO_IDLE_SWEEP_SECONDS,
+    },
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celery" / "beat-schedule")
 DOJO_CELERY_DIRS = [str(path) for path in config.celery_dirs(_celery)]
 
 LOG_LEVEL = ENV.get("DJANGO_LOG_LEVEL", "INFO").upper()

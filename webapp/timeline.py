@@ -143,7 +143,20 @@ def _plain(value: Any) -> str:
 
 
 WIRE_REQUESTS_LISTED = frozenset(
-    {"produce", "create_topics", "offset_commit", "join_group", "leave_group", "end_txn"}
+    {
+        "produce",
+        "create_topics",
+        "offset_commit",
+        "join_group",
+        "leave_group",
+        "end_txn",
+        "incremental_alter_configs",
+        "create_partitions",
+        "delete_topics",
+        "delete_groups",
+        "offset_delete",
+        "elect_leaders",
+    }
 )
 
 

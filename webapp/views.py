@@ -7,6 +7,7 @@ import json
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from lessons.scenarios import COMMANDS
@@ -14,6 +15,7 @@ from lessons.scenarios.commands import errors_text, validate
 from lessons.scenarios.limits import SPEEDS
 from webapp import services, visitor_limits
 from webapp.engine_host import client as host_client
+from webapp.engine_host import store
 from webapp.forms import ProduceForm, stage_forms
 from webapp.models import LiveCluster
 
@@ -142,11 +144,24 @@ async def sandbox_produce(request: HttpRequest, cluster_id: str) -> HttpResponse
 
 @require_POST
 async def sandbox_kafka(request: HttpRequest, cluster_id: str) -> HttpResponse:
-    """Open the sandbox's Kafka listeners (one loopback port per broker) for real clients."""
+    """Open (or, with action=close, close) the sandbox's Kafka listeners: one loopback port
+    per broker for real clients. The choice is stored on the sandbox, so its listeners open
+    again, on the same ports where they are free, whenever its host starts."""
     sandbox = await aget_object_or_404(LiveCluster, pk=cluster_id)
-    frame = await host_client.host_request(sandbox.id, {"type": "host.wire"})
+    enabled = request.POST.get("action", "open") != "close"
+    await sync_to_async(store.cluster_kafka_listeners_save)(cluster_id=sandbox.id, enabled=enabled)
+    frame = await host_client.host_request(sandbox.id, {"type": "host.wire", "enabled": enabled})
     if frame is None:
         form = ProduceForm(initial={"topic": "orders", "count": 1})
         render_page = sync_to_async(_sandbox_page)
         return await render_page(request, sandbox, form, 503, "The cluster did not answer in time.")
+    if enabled and frame.get("ports"):
+        # Stored before the redirect, so the page it loads shows the addresses.
+        ports = {int(b): int(p) for b, p in frame["ports"].items()}
+        await sync_to_async(store.cluster_kafka_listeners_save)(cluster_id=sandbox.id, ports=ports)
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(target)
     return redirect("sandbox-detail", cluster_id=sandbox.id)

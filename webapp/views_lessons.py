@@ -17,7 +17,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from lessons import progress
-from lessons.catalogue import LEVELS, Lesson, get_catalogue
+from lessons.catalogue import BOOTSTRAP_PLACEHOLDER, LEVELS, Lesson, get_catalogue
 from lessons.models import LessonProgress
 from lessons.scenarios.limits import SPEEDS
 from lessons.walkthrough import compile_lesson
@@ -116,7 +116,39 @@ def _ensure_run(request: HttpRequest, lesson: Lesson) -> tuple[LessonProgress, L
     return row, cluster
 
 
-def _steps_view(lesson: Lesson, row: LessonProgress, brokers: int) -> list[dict[str, Any]]:
+def bootstrap_servers(cluster: LiveCluster) -> str | None:
+    """The cluster's bootstrap.servers while its Kafka listeners are open (from its row: the
+    ports its listeners took), else None."""
+    from django.conf import settings
+
+    ports = cluster.kafka_listener_ports or {}
+    if not cluster.kafka_listeners or not ports:
+        return None
+    host = getattr(settings, "DOJO_KAFKA_LISTENER_HOST", "127.0.0.1")
+    return ",".join(f"{host}:{port}" for _, port in sorted((int(b), p) for b, p in ports.items()))
+
+
+def _real_client_view(step: Any, bootstrap: str | None) -> dict[str, Any] | None:
+    client = step.real_client
+    if client is None:
+        return None
+    return {
+        "text": client.text,
+        "bootstrap": bootstrap,
+        "snippets": [
+            {
+                "label": snippet.label,
+                "language": snippet.language,
+                "code": snippet.code.replace(BOOTSTRAP_PLACEHOLDER, bootstrap) if bootstrap else "",
+            }
+            for snippet in client.snippets
+        ],
+    }
+
+
+def _steps_view(
+    lesson: Lesson, row: LessonProgress, brokers: int, bootstrap: str | None = None
+) -> list[dict[str, Any]]:
     compiled = compile_lesson(lesson)
     views = []
     for step, plan in zip(lesson.steps, compiled.steps, strict=True):
@@ -128,6 +160,7 @@ def _steps_view(lesson: Lesson, row: LessonProgress, brokers: int) -> list[dict[
                 "number": step.index + 1,
                 "forms": command_forms(step, [p for _, p in plan.show_me], brokers),
                 "show_me_json": json.dumps(show_me),
+                "real_client": _real_client_view(step, bootstrap),
                 "predicted": saved.get("predict"),
                 "quizzed": saved.get("quiz"),
                 "done_ms": saved.get("done_ms"),
@@ -160,7 +193,7 @@ def lesson_page(request: HttpRequest, lesson_id: str) -> HttpResponse:
         "lesson": lesson,
         "progress": row,
         "sandbox": cluster,
-        "steps": _steps_view(lesson, row, cluster.brokers),
+        "steps": _steps_view(lesson, row, cluster.brokers, bootstrap_servers(cluster)),
         "current_step": min(row.step, lesson.step_count),
         "speeds": [(f"{s:g}", s == cluster.speed) for s in SPEEDS],
         "broker_ids": range(1, cluster.brokers + 1),

@@ -4,22 +4,19 @@ webapp/stress.py and webapp/experiments.py)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from webapp import experiments, timeline, visitor_limits
+from webapp.engine_host import client as host_client
 from webapp.engine_host import render as stage_render
-from webapp.engine_host import store
-from webapp.engine_host.host import host_group
-from webapp.engine_host.registry import get_registry
+from webapp.engine_host import replay_pool, store
 from webapp.models import LiveCluster, SharedState, StressRun
 from webapp.views import SESSION_SANDBOX, _session_key, too_many_sandboxes
 
@@ -27,24 +24,8 @@ logger = logging.getLogger(__name__)
 
 # Fragments shown beside the stage on the past page; every other one is part of the stage.
 SIDE_FRAGMENTS = ("consumers", "events", "notices")
-FLUSH_TIMEOUT_S = 2.0
 # Watchers of running experiments, kept referenced until they finish.
 _watchers: set[asyncio.Task[None]] = set()
-
-
-async def _flush_host(cluster_id: str) -> None:
-    """Ask the cluster's host, if one runs anywhere, to log the time its clock already ran (no
-    host: the log is complete; no answer in time: use what is logged)."""
-    if await get_registry().leases.owner(cluster_id) is None:
-        return
-    layer = get_channel_layer()
-    assert layer is not None
-    reply_channel = await layer.new_channel()
-    await layer.group_send(
-        host_group(cluster_id), {"type": "host.flush", "reply_to": reply_channel}
-    )
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(layer.receive(reply_channel), FLUSH_TIMEOUT_S)
 
 
 def _int_param(value: Any) -> int | None:
@@ -104,7 +85,7 @@ def _past_page(
 async def sandbox_timeline(request: HttpRequest, cluster_id: str) -> HttpResponse:
     """The sandbox as it was at `?t=<ms>` (default: the end of its log), read-only."""
     sandbox = await aget_object_or_404(LiveCluster, pk=cluster_id)
-    await _flush_host(sandbox.id)
+    await host_client.flush_host(sandbox.id)
     asked = request.GET.get("t")
     return await sync_to_async(_past_page)(request, sandbox, _int_param(asked), asked)
 
@@ -142,7 +123,7 @@ def _share_page(request: HttpRequest, sandbox: LiveCluster, at_ms: int | None) -
 @require_POST
 async def sandbox_share(request: HttpRequest, cluster_id: str) -> HttpResponse:
     sandbox = await aget_object_or_404(LiveCluster, pk=cluster_id)
-    await _flush_host(sandbox.id)
+    await host_client.flush_host(sandbox.id)
     at_ms = _int_param(request.POST.get("t"))
     return await sync_to_async(_share_page)(request, sandbox, at_ms)
 
@@ -166,11 +147,12 @@ async def _open_checked(
     request: HttpRequest, spec: Any, commands: list[dict[str, Any]]
 ) -> HttpResponse:
     # The replay that times the commands is CPU work (bounded by the replay budget): it runs
-    # in a thread of its own, never on the event loop or the thread Django's sync views share.
+    # in a replay worker process, so it holds neither the event loop, nor the thread Django's
+    # sync views share, nor this process's GIL (webapp/engine_host/replay_pool.py).
     refusal = await sync_to_async(_sandbox_refusal)(request)
     if refusal:
         return too_many_sandboxes(refusal)
-    times = await asyncio.to_thread(timeline.command_times, spec=spec, commands=commands)
+    times = await replay_pool.run(timeline.command_times, spec=spec, commands=commands)
     return await sync_to_async(_open_shared)(request, spec, commands, times)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
+from operator import attrgetter
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +25,10 @@ from engine.common.metadata import (
 )
 from engine.common.records import Record, RecordBatch, TopicPartition
 from engine.common.requests import Request
+from engine.coordinator.transaction.transaction_state import TRANSACTION_STATE_TOPIC
 from engine.errors import RESOURCE_LIMIT_EXCEEDED, KafkaError, ResourceLimitError, protocol_name
 from engine.server.delayed_fetch import FetchPurgatory, ParkedFetch
+from engine.server.fetch_session import FetchSessionCache
 from engine.server.kafka_apis import KafkaApis
 from engine.server.partition import DelayedProduce, Partition
 from engine.server.replica_fetcher import ReplicaFetcher
@@ -47,6 +50,7 @@ if TYPE_CHECKING:
     from engine.coordinator.transaction.transaction_coordinator import TransactionCoordinator
     from engine.coordinator.transaction.transactional_offsets import TransactionalOffsets
     from engine.sim.context import CreateTopic
+    from engine.storage.log_cleaner import LogCleaner
 
 
 @dataclass(slots=True)
@@ -90,6 +94,11 @@ class Broker:
         self.fetcher = ReplicaFetcher(self)
         self.replica_manager = ReplicaManager(self)
         self.purgatory = FetchPurgatory(self)
+        # The fetch sessions followers hold here (KIP-227), and a count that moves whenever
+        # the set of replicas on this broker or their leaders change (a follower's session
+        # with a leader lists the partitions it follows there, so it starts over then).
+        self.fetch_sessions = FetchSessionCache()
+        self.replica_layout = 0
         # The one request handler: every API this broker serves.
         self.apis = KafkaApis(self, create_topic, allocate_producer_id)
         self._timers: list[Timer] = []
@@ -97,11 +106,20 @@ class Broker:
         self.incarnation = 0
         self.heartbeat_phase_ms = 0
         self._heartbeat_timer: Timer | None = None
+        # The ISR expiration check (every replica.lag.time.max.ms / 2, from the broker's
+        # start): its next timer, or None while it is dormant, and since when it is.
+        self._isr_check_timer: Timer | None = None
+        self._isr_check_phase_ms = 0
+        self._isr_interval_ms = 0
+        self._isr_dormant_since: int | None = None
         # Coordinators living on this broker, attached by later modules.
         # The coordinators this broker hosts; the facade wires them once every broker exists.
         self.transaction_coordinator: TransactionCoordinator | None = None
         self.txn_offsets: TransactionalOffsets | None = None
         self.group_coordinator: GroupCoordinator | None = None
+        # The log cleaner, told when this broker's replicas or their configs change, so that
+        # a sleeping cleaner wakes; the facade wires it.
+        self.log_cleaner: LogCleaner | None = None
 
     # --- plumbing ----------------------------------------------------------------------------
 
@@ -141,6 +159,7 @@ class Broker:
         self.alive = True
         self.want_shutdown = False
         self.incarnation += 1
+        self.replica_layout += 1
         # A restarted broker replays the metadata image before acting on it (its replicas were
         # reset to followers below), so it asks the controller for everything again.
         self.metadata_offset = 0
@@ -148,9 +167,10 @@ class Broker:
         self.heartbeat_phase_ms = self.now_ms
         self._heartbeat_timer = None
         self.wake_heartbeats(at_once=True)
-        self._every(
-            int(self.config["replica.lag.time.max.ms"]) // 2, self._isr_expiration, incarnation
-        )
+        self._isr_check_phase_ms = self.now_ms
+        self._isr_interval_ms = int(self.config["replica.lag.time.max.ms"]) // 2
+        self._isr_dormant_since = None
+        self._schedule_isr_check(self.now_ms + self._isr_check_interval())
         self._every(
             int(self.config["log.retention.check.interval.ms"]), self._retention, incarnation
         )
@@ -158,6 +178,8 @@ class Broker:
         for partition in self.partitions.values():
             partition.leader_id = NO_LEADER
             partition.followers = {}
+        if self.log_cleaner is not None:
+            self.log_cleaner.wake(self.id)
 
     def stop(self) -> None:
         self.alive = False
@@ -165,11 +187,21 @@ class Broker:
         if self._heartbeat_timer is not None:
             self._heartbeat_timer.cancel()
             self._heartbeat_timer = None
+        if self._isr_check_timer is not None:
+            self._isr_check_timer.cancel()
+            self._isr_check_timer = None
+        self._isr_dormant_since = None
+        # Leaders learn of a follower's death at their next ISR check: wake theirs.
+        for other in self.ctx.nodes.broker_ids():
+            if other != self.id:
+                self.ctx.nodes.broker_by_id(other).wake_isr_checks()
         for timer in self._timers:
             timer.cancel()
         self._timers = []
         self.fetcher.stop()
         self.purgatory.stop()
+        self.fetch_sessions.clear()
+        self.replica_layout += 1
         # Followers fetching from this broker see their connections reset.
         for other in self.ctx.nodes.broker_ids():
             follower = self.ctx.nodes.broker_by_id(other)
@@ -199,12 +231,99 @@ class Broker:
         delay = interval_ms if first_delay is None else first_delay
         self._timers.append(self.ctx.scheduler.call_later(delay, tick))
 
+    def _isr_check_interval(self) -> int:
+        """replica.lag.time.max.ms / 2, as it was when the broker started."""
+        return self._isr_interval_ms
+
+    def _schedule_isr_check(self, due_ms: int) -> None:
+        incarnation = self.incarnation
+
+        def tick() -> None:
+            self._isr_check_timer = None
+            if not self.alive or self.incarnation != incarnation:
+                return
+            self._isr_expiration()
+            if self._isr_checks_steady():
+                self._isr_dormant_since = self.now_ms
+            else:
+                self._schedule_isr_check(self.now_ms + self._isr_check_interval())
+
+        self._isr_check_timer = self.ctx.scheduler.call_at(due_ms, tick)
+
     def _isr_expiration(self) -> None:
         self._timers = [t for t in self._timers if not t.cancelled and t.due_ms >= self.now_ms]
         for partition in list(self.partitions.values()):
             if partition.is_leader:
                 self.purgatory.refresh_followers(partition)
                 partition.maybe_shrink_isr()
+
+    def _isr_checks_steady(self) -> bool:
+        """True when every ISR check from now on would only restamp the same followers as
+        caught up: each ISR follower of each partition led here waits here, in a parked fetch,
+        at the log end, and every parked follower is alive and reachable (R5 cannot expire
+        anyone then). The checks then sleep, like steady heartbeats, and any change that could
+        matter (a fetch, an append, a metadata or network change, a broker stopping) wakes
+        them with the stamps they would have made (`wake_isr_checks`)."""
+        nodes = self.ctx.nodes
+        network = self.ctx.network
+        parked = self.purgatory.parked_followers
+        for follower_id, fetch in parked.items():
+            if fetch.done:
+                return False
+            if not nodes.broker_by_id(follower_id).alive or not network.reachable(
+                follower_id, self.id
+            ):
+                return False
+        watching = {follower_id: set(fetch.tps) for follower_id, fetch in parked.items()}
+        for partition in self.partitions.values():
+            if not partition.is_leader:
+                continue
+            if partition.pending_isr is not None:
+                return False
+            end = partition.log.log_end_offset
+            for replica in partition.isr:
+                if replica == self.id:
+                    continue
+                state = partition.followers.get(replica)
+                if (
+                    replica not in watching
+                    or state is None
+                    or state.log_end_offset < end
+                    or partition.tp not in watching[replica]
+                ):
+                    return False
+        return True
+
+    def wake_isr_checks(self) -> None:
+        """Something changed that a sleeping ISR check may need to see: stamp the followers as
+        the checks skipped since then would have (the last one at or before now), and schedule
+        the next check on the broker's schedule."""
+        since = self._isr_dormant_since
+        if since is None or not self.alive:
+            return
+        self._isr_dormant_since = None
+        interval = self._isr_check_interval()
+        now = self.now_ms
+        last = since + ((now - since) // interval) * interval
+        if last > since:
+            watching = {
+                follower_id: set(fetch.tps)
+                for follower_id, fetch in self.purgatory.parked_followers.items()
+                if not fetch.done
+            }
+            for partition in self.partitions.values():
+                if not partition.is_leader:
+                    continue
+                end = partition.log.log_end_offset
+                for follower_id, state in partition.followers.items():
+                    if (
+                        follower_id in watching
+                        and partition.tp in watching[follower_id]
+                        and state.log_end_offset >= end
+                    ):
+                        state.last_caught_up_ms = last
+                        state.last_fetch_ms = last
+        self._schedule_isr_check(last + interval)
 
     def _retention(self) -> None:
         now = self.now_ms
@@ -324,6 +443,16 @@ class Broker:
             self._apply_record(record)
 
     def _apply_record(self, record: MetadataRecord) -> None:
+        self._apply_metadata_record(record)
+        if record.kind in ("topic", "config", "broker_config", "partition"):
+            # A replica or its config changed: a sleeping cleaner or timed-out transactions
+            # check may have work again.
+            if self.log_cleaner is not None:
+                self.log_cleaner.wake(self.id)
+            if record.topic == TRANSACTION_STATE_TOPIC and self.transaction_coordinator:
+                self.transaction_coordinator.service.wake_timeout_checks()
+
+    def _apply_metadata_record(self, record: MetadataRecord) -> None:
         if record.kind == "broker" and record.broker is not None:
             self.brokers[record.broker.id] = record.broker
             if self.is_broker_eligible(record.broker.id):
@@ -369,6 +498,8 @@ class Broker:
         return config
 
     def _remove_topic(self, name: str) -> None:
+        self.replica_layout += 1
+        self.wake_isr_checks()
         known = self.topics.pop(name, None) is not None
         for tp in [tp for tp in self.partitions if tp.topic == name]:
             partition = self.partitions.pop(tp)
@@ -396,6 +527,8 @@ class Broker:
         if view is None:
             return
         view.partitions[number] = registration
+        self.replica_layout += 1
+        self.wake_isr_checks()
         tp = TopicPartition(topic, number)
         if self.id not in registration.replicas:
             self._stop_replica(tp)
@@ -528,7 +661,7 @@ class Broker:
         if batch.size > int(config["max.message.bytes"]):
             complete("MESSAGE_TOO_LARGE", -1, -1)
             return
-        if "compact" in config["cleanup.policy"] and any(r.key is None for r in batch.records):
+        if "compact" in config["cleanup.policy"] and None in map(_KEY, batch.records):
             complete("INVALID_RECORD", -1, -1)
             return
         log = partition.log
@@ -567,14 +700,23 @@ class Broker:
         append_time = config["message.timestamp.type"] == "LogAppendTime"
         records = []
         max_timestamp = -1
-        for index, record in enumerate(batch.records):
+        offset = base
+        for record in batch.records:
             timestamp = now if append_time else record.timestamp
-            records.append(
-                Record(
-                    base + index, timestamp, record.key, record.value, record.headers, record.size
+            if record.offset == -1 and not append_time:
+                # A record fresh from a producer (offset still unassigned) becomes the stored
+                # record: records are never changed once they have an offset, so the producer's
+                # batch (which reads only timestamps, keys and values) may keep it. A record that
+                # already has one (a retry of a batch appended before) is copied.
+                record.offset = offset
+                records.append(record)
+            else:
+                records.append(
+                    Record(offset, timestamp, record.key, record.value, record.headers, record.size)
                 )
-            )
-            max_timestamp = max(max_timestamp, timestamp)
+            offset += 1
+            if timestamp > max_timestamp:
+                max_timestamp = timestamp
         stored = RecordBatch(
             base_offset=base,
             records=records,
@@ -609,6 +751,7 @@ class Broker:
 
     def append_as_leader(self, partition: Partition, batch: RecordBatch) -> None:
         self.ctx.limits.check_append(self.ctx.taps, batch)
+        self.wake_isr_checks()
         partition.log.append(batch, self.now_ms)
         partition.producer_state.update(batch)
         self.ctx.taps.on_append(partition, batch)
@@ -628,7 +771,13 @@ class Broker:
             complete("", base_offset, partition.log.log_start_offset)
             return
 
+        expiry: list[Timer] = []
+
         def done(error: str) -> None:
+            if expiry:
+                # Completed: the expiry timer would find the produce done and do nothing, so it
+                # is cancelled, and lets go of the request (its batches) at once.
+                expiry[0].cancel()
             complete(
                 error,
                 base_offset if not error or error == "NOT_ENOUGH_REPLICAS_AFTER_APPEND" else -1,
@@ -638,8 +787,10 @@ class Broker:
         delayed = DelayedProduce(required_offset, done, self.now_ms + timeout_ms)
         partition.add_delayed_produce(delayed)
         if not delayed.done:
-            self.ctx.scheduler.call_later(
-                timeout_ms, lambda: partition.expire_delayed_produce(delayed)
+            expiry.append(
+                self.ctx.scheduler.call_later(
+                    timeout_ms, lambda: partition.expire_delayed_produce(delayed)
+                )
             )
 
     # --- the components' names as other modules know them (Cluster, Partition, tests) --------
@@ -672,6 +823,7 @@ class Broker:
         self.replica_manager.handle_replica_fetch(follower_id, asks, reply)
 
     def _refresh_parked_followers(self, partition: Partition) -> None:
+        self.wake_isr_checks()
         self.purgatory.refresh_followers(partition)
 
     def on_high_watermark_changed(self, partition: Partition) -> None:
@@ -785,3 +937,7 @@ class Broker:
 
 def _error_name(error: KafkaError) -> str:
     return protocol_name(error)
+
+
+# A record's key, read in C by map() (keys are bytes or None).
+_KEY = attrgetter("key")

@@ -56,6 +56,8 @@ class FetchPurgatory:
         self.parked.pop(tp, None)
 
     def park(self, parked: ParkedFetch) -> None:
+        if parked.follower_id is not None:
+            self.broker.wake_isr_checks()
         for tp in parked.tps:
             self.parked.setdefault(tp, []).append(parked)
         if parked.follower_id is not None:
@@ -67,6 +69,7 @@ class FetchPurgatory:
 
     def supersede_follower(self, follower_id: int) -> None:
         """A newer fetch from the same follower supersedes the one waiting here."""
+        self.broker.wake_isr_checks()
         superseded = self.parked_followers.pop(follower_id, None)
         if superseded is not None and not superseded.done:
             superseded.done = True
@@ -77,6 +80,8 @@ class FetchPurgatory:
     def respond(self, parked: ParkedFetch) -> None:
         if parked.done:
             return
+        if parked.follower_id is not None:
+            self.broker.wake_isr_checks()
         parked.done = True
         if parked.timer is not None:
             parked.timer.cancel()

@@ -230,11 +230,7 @@ class KafkaApis:
 
     def handle_fetch(self, request: FetchRequest | FollowerFetchRequest, reply: Reply) -> None:
         if isinstance(request, FollowerFetchRequest):
-            self.broker.replica_manager.handle_replica_fetch(
-                request.replica_id,
-                list(request.partitions),
-                lambda response: reply(FetchResponse(response)),  # type: ignore[arg-type]
-            )
+            self.broker.replica_manager.handle_follower_fetch(request, reply)
             return
         self.broker.handle_consumer_fetch(
             dict(request.fetch_offsets),

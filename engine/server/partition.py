@@ -90,6 +90,7 @@ class Partition:
     # --- leadership changes ------------------------------------------------------------------
 
     def make_leader(self, registration: PartitionRegistration) -> None:
+        self.broker.wake_isr_checks()
         new_epoch = registration.leader_epoch != self.leader_epoch or not self.is_leader
         self.registration = registration
         self.leader_id = registration.leader
@@ -110,6 +111,7 @@ class Partition:
         self.maybe_increment_high_watermark()
 
     def make_follower(self, registration: PartitionRegistration) -> None:
+        self.broker.wake_isr_checks()
         self.registration = registration
         self.leader_id = registration.leader
         self.leader_epoch = registration.leader_epoch
@@ -121,6 +123,7 @@ class Partition:
 
     def update_registration(self, registration: PartitionRegistration) -> None:
         """A partition change that kept the leader (an ISR change committed by the controller)."""
+        self.broker.wake_isr_checks()
         self.registration = registration
         self.partition_epoch = registration.partition_epoch
         self.isr = registration.isr
@@ -194,12 +197,14 @@ class Partition:
             self._propose_isr(tuple(b for b in self.isr if b not in out_of_sync))
 
     def _propose_isr(self, new_isr: tuple[int, ...]) -> None:
+        self.broker.wake_isr_checks()
         self.pending_isr = new_isr
         self.broker.send_alter_partition(self, new_isr)
 
     def on_alter_partition_response(
         self, error: str, registration: PartitionRegistration | None
     ) -> None:
+        self.broker.wake_isr_checks()
         self.pending_isr = None
         if registration is None:
             return

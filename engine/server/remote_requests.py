@@ -23,11 +23,38 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
+from engine.common.config import BROKER, TOPIC
 from engine.common.group_messages import JoinGroupRequest, JoinGroupResponse, SyncGroupResponse
 from engine.common.metadata import NO_LEADER
 from engine.common.record_size import batch_size_in_bytes, record_size_in_bytes
 from engine.common.records import Record, RecordBatch, TopicPartition
-from engine.common.requests.metadata import MetadataRequest, MetadataResponse
+from engine.common.requests import Request
+from engine.common.requests.admin import (
+    BROKER_RESOURCE,
+    AlterableConfig,
+    AlterConfigsResource,
+    ConfigResource,
+    CreatePartitionsRequest,
+    CreatePartitionsTopic,
+    DeleteTopicsRequest,
+    DescribeConfigsRequest,
+    DescribeQuorumRequest,
+    ElectLeadersRequest,
+    IncrementalAlterConfigsRequest,
+    TopicResult,
+)
+from engine.common.requests.fetch import FetchPartitionData
+from engine.common.requests.group import (
+    DeleteGroupsRequest,
+    DeleteGroupsResponse,
+    OffsetDeleteRequest,
+    OffsetDeleteResponse,
+)
+from engine.common.requests.metadata import (
+    DescribeClusterRequest,
+    MetadataRequest,
+    MetadataResponse,
+)
 from engine.common.topic_admin import validate_topic_name
 from engine.errors import (
     InvalidPartitionsError,
@@ -35,8 +62,10 @@ from engine.errors import (
     KafkaError,
     protocol_name,
 )
+from engine.server.delayed_fetch import ParkedFetch
 from engine.sim.command_log import _from_jsonable, _jsonable
 from engine.sim.network import DISCONNECTED, request
+from engine.storage.transaction_index import aborted_transactions
 
 if TYPE_CHECKING:
     from engine.cluster import Cluster
@@ -44,6 +73,7 @@ if TYPE_CHECKING:
     from engine.coordinator.transaction.transaction_coordinator import TransactionCoordinator
     from engine.coordinator.transaction.transactional_offsets import TransactionalOffsets
     from engine.server.broker import Broker
+    from engine.server.partition import Partition
 
 # sink(connection, correlation_id, response): response None means the broker refused the
 # connection (its process is down), so the listener closes the client's socket.
@@ -74,7 +104,30 @@ APIS = (
     "add_offsets_to_txn",
     "end_txn",
     "txn_offset_commit",
+    # Admin APIs (the Java admin client, kafka-python's KafkaAdminClient, kcat, librdkafka).
+    "describe_configs",
+    "incremental_alter_configs",
+    "create_partitions",
+    "delete_topics",
+    "delete_groups",
+    "offset_delete",
+    "elect_leaders",
+    "describe_cluster",
+    "describe_quorum",
 )
+# Kafka's ConfigEntry.ConfigType by the engine's config key kinds (DescribeConfigs v3+).
+CONFIG_TYPES = {"boolean": 1, "string": 2, "int": 3, "long": 5, "double": 6, "list": 7}
+# DescribeConfigs config sources: a topic's own setting, or the broker default it inherits.
+DYNAMIC_TOPIC_CONFIG, DEFAULT_CONFIG = 1, 5
+# Kafka's DescribeConfigsResponse ConfigSource codes, by name (broker resources name theirs).
+CONFIG_SOURCES = {
+    "DYNAMIC_TOPIC_CONFIG": 1,
+    "DYNAMIC_BROKER_CONFIG": 2,
+    "DYNAMIC_DEFAULT_BROKER_CONFIG": 3,
+    "STATIC_BROKER_CONFIG": 4,
+    "DEFAULT_CONFIG": 5,
+    "DYNAMIC_BROKER_LOGGER_CONFIG": 6,
+}
 
 
 class _PartitionInfo(NamedTuple):
@@ -443,12 +496,10 @@ class RemoteClients:
                 part["fetch_offset"]
             )
         conn.positions.update(asks)
-        max_bytes = max(1, int(req.get("partition_max_bytes", 1048576)))
 
-        def on_fetched(response: object) -> None:
-            assert isinstance(response, dict)
+        def answer(response: dict[TopicPartition, FetchPartitionData]) -> None:
             partitions = []
-            for tp, data in sorted(response.items()):
+            for tp, data in response.items():
                 batches = [_batch_dict(b) for b in data.batches]
                 conn.records_fetched += sum(len(b["records"]) for b in batches)
                 partitions.append(
@@ -464,6 +515,18 @@ class RemoteClients:
                     }
                 )
             reply({"partitions": partitions})
+
+        if "max_bytes" in req:
+            _ConsumerFetch(broker, req, answer).start()
+            return
+
+        # Requests logged before the listener sent max_bytes: the broker's plain consumer
+        # fetch (any data completes it; one size limit for every partition), as they ran then.
+        max_bytes = max(1, int(req.get("partition_max_bytes", 1048576)))
+
+        def on_fetched(response: object) -> None:
+            assert isinstance(response, dict)
+            answer(dict(sorted(response.items())))
 
         broker.handle_consumer_fetch(
             asks,
@@ -528,13 +591,22 @@ class RemoteClients:
     def _handle_find_coordinator(
         self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
     ) -> None:
-        if int(req.get("key_type", 0)) == 1:
-            found = self.cluster.transactions.handle_find_coordinator(broker, str(req["key"]))
-            error, node = found
-            reply({"error": error, "node_id": -1 if node is None else node})
+        key_type = int(req.get("key_type", 0))
+
+        def find(key: str) -> dict[str, Any]:
+            if key_type == 1:
+                error, node = self.cluster.transactions.handle_find_coordinator(broker, key)
+                return {"key": key, "error": error, "node_id": -1 if node is None else node}
+            if key_type != 0:
+                return {"key": key, "error": "INVALID_REQUEST", "node_id": -1}
+            error, group_node = self.cluster.groups.find_coordinator(broker, key)
+            return {"key": key, "error": error, "node_id": group_node}
+
+        if "keys" in req:  # KIP-699 (v4+): one answer per key
+            reply({"coordinators": [find(str(key)) for key in req["keys"]]})
             return
-        error, node = self.cluster.groups.find_coordinator(broker, str(req["key"]))
-        reply({"error": error, "node_id": node})
+        found = find(str(req["key"]))
+        reply({"error": found["error"], "node_id": found["node_id"]})
 
     def _handle_join_group(
         self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
@@ -590,16 +662,35 @@ class RemoteClients:
                 for a in req["assignments"]
             }
 
+        coordinator = self._coordinator(broker)
+        group = (
+            coordinator.view(str(req["group_id"]))
+            if coordinator.leads(str(req["group_id"]))
+            else None
+        )
+        protocol = group.protocol if group is not None else None
+        # SyncGroup v5+ names the protocol type and name; Kafka refuses a mismatch with the
+        # group's (GroupCoordinator.isValidProtocol... INCONSISTENT_GROUP_PROTOCOL).
+        wanted_type, wanted_name = req.get("protocol_type"), req.get("protocol_name")
+        if (wanted_type is not None and wanted_type != "consumer") or (
+            wanted_name is not None and protocol is not None and wanted_name != protocol
+        ):
+            reply({"error": "INCONSISTENT_GROUP_PROTOCOL", "partitions": []})
+            return
+
         def respond(response: object) -> None:
             assert isinstance(response, SyncGroupResponse)
+            view = coordinator.view(str(req["group_id"]))
             reply(
                 {
                     "error": response.error,
                     "partitions": [[tp.topic, tp.partition] for tp in response.assignment],
+                    "protocol_type": "consumer",
+                    "protocol_name": view.protocol if view is not None else None,
                 }
             )
 
-        self._coordinator(broker).handle_sync(
+        coordinator.handle_sync(
             str(req["group_id"]),
             int(req["generation"]),
             str(req["member_id"]),
@@ -678,23 +769,70 @@ class RemoteClients:
     def _handle_offset_fetch(
         self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
     ) -> None:
-        wanted = req.get("partitions")
+        stable = bool(req.get("require_stable"))
+        if "groups" in req:  # KIP-709 (v8+): several groups, answered in order
+            asked = list(req["groups"])
+            answers: list[dict[str, Any]] = []
+
+            def next_group() -> None:
+                if len(answers) == len(asked):
+                    reply({"groups": answers})
+                    return
+                group = asked[len(answers)]
+                self._offset_fetch_one(
+                    broker, str(group["group_id"]), group.get("partitions"), stable, collect
+                )
+
+            def collect(answer: dict[str, Any]) -> None:
+                answers.append(answer)
+                next_group()
+
+            next_group()
+            return
+        self._offset_fetch_one(broker, str(req["group_id"]), req.get("partitions"), stable, reply)
+
+    def _offset_fetch_one(
+        self,
+        broker: Broker,
+        group_id: str,
+        wanted: list[list[Any]] | None,
+        require_stable: bool,
+        reply: Callable[[dict[str, Any]], None],
+    ) -> None:
         tps = None if wanted is None else [TopicPartition(str(t), int(p)) for t, p in wanted]
 
         def respond(response: object) -> None:
             assert isinstance(response, tuple)
             error, offsets = response
+            unstable = self._pending_txn_offsets(broker, group_id) if require_stable else set()
             reply(
                 {
+                    "group_id": group_id,
                     "error": error,
                     "partitions": [
-                        {"topic": tp.topic, "partition": tp.partition, "offset": offset}
+                        # KIP-447: with require_stable, a partition whose offset a transaction
+                        # has written but not yet committed or aborted is answered
+                        # UNSTABLE_OFFSET_COMMIT (the consumer retries).
+                        {
+                            "topic": tp.topic,
+                            "partition": tp.partition,
+                            "offset": -1 if tp in unstable else offset,
+                            "error": "UNSTABLE_OFFSET_COMMIT" if tp in unstable else error,
+                        }
                         for tp, offset in sorted(offsets.items())
                     ],
                 }
             )
 
-        self._coordinator(broker).offsets.handle_offset_fetch(str(req["group_id"]), tps, respond)
+        self._coordinator(broker).offsets.handle_offset_fetch(group_id, tps, respond)
+
+    def _pending_txn_offsets(self, broker: Broker, group_id: str) -> set[TopicPartition]:
+        tp = TopicPartition(OFFSETS_TOPIC, self.cluster.groups.partition_for(group_id))
+        partition = broker.partitions.get(tp)
+        if partition is None or not partition.is_leader:
+            return set()
+        pending = self._txn_offsets(broker).pending_for(partition)
+        return {t for groups in pending.values() for t in groups.get(group_id, {})}
 
     def _handle_describe_groups(
         self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
@@ -744,11 +882,276 @@ class RemoteClients:
         self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
     ) -> None:
         coordinator = self._coordinator(broker)
+        # ListGroups v4+ (KIP-518): only groups in one of these states (case-insensitive).
+        wanted = {str(s).lower() for s in req.get("states_filter") or ()}
         listed = []
         for group_id in sorted(coordinator.groups):
             group = coordinator.groups[group_id]
+            if wanted and group.state.lower() not in wanted:
+                continue
             listed.append({"group_id": group_id, "state": group.state})
         reply({"error": "", "groups": listed})
+
+    # --- admin -------------------------------------------------------------------------------
+    # Brokers forward the APIs that change metadata to the active controller (Kafka's
+    # ForwardingManager); without one, each resource is answered NOT_CONTROLLER (retriable),
+    # as CreateTopics is above. The answers are the controller quorum's own handlers'.
+
+    def _controller(self, request: Request) -> Any:
+        answer: list[object] = []
+        self.cluster.controller_apis.handle(request, answer.append)
+        assert answer, f"the controller quorum did not answer {request.api_key.name}"
+        return answer[0]
+
+    def _no_quorum(self) -> bool:
+        return not self.cluster.controller.has_quorum()
+
+    def _handle_describe_configs(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        asked = list(req.get("resources", []))
+        response = self._controller(
+            DescribeConfigsRequest(
+                tuple(
+                    ConfigResource(int(r["resource_type"]), str(r["resource_name"])) for r in asked
+                )
+            )
+        )
+        results = []
+        for wanted, result in zip(asked, response.results, strict=True):
+            keys = wanted.get("keys")
+            results.append(
+                {
+                    "resource_type": result.resource.resource_type,
+                    "resource_name": result.resource.resource_name,
+                    "error": result.error,
+                    "message": result.error_message,
+                    "configs": [
+                        {
+                            "name": c.name,
+                            "value": _config_text(c.value),
+                            "read_only": c.read_only,
+                            "source": CONFIG_SOURCES.get(c.source, 0)
+                            if c.source
+                            else DEFAULT_CONFIG
+                            if c.is_default
+                            else DYNAMIC_TOPIC_CONFIG,
+                            "type": _config_type(result.resource.resource_type, c.name),
+                        }
+                        for c in result.configs
+                        if keys is None or c.name in keys
+                    ],
+                }
+            )
+        reply({"results": results})
+
+    def _handle_incremental_alter_configs(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        resources = []
+        for r in req.get("resources", []):
+            resource = ConfigResource(int(r["resource_type"]), str(r["resource_name"]))
+            configs = tuple(
+                AlterableConfig(str(c["name"]), int(c["operation"]), c.get("value"))
+                for c in r.get("configs", [])
+            )
+            resources.append(AlterConfigsResource(resource, configs))
+        if self._no_quorum():
+            reply({"responses": [_no_controller(r.resource) for r in resources]})
+            return
+        response = self._controller(
+            IncrementalAlterConfigsRequest(
+                tuple(resources), validate_only=bool(req.get("validate_only"))
+            )
+        )
+        reply(
+            {
+                "responses": [
+                    {
+                        "resource_type": r.resource.resource_type,
+                        "resource_name": r.resource.resource_name,
+                        "error": r.error,
+                        "message": r.error_message,
+                    }
+                    for r in response.responses
+                ]
+            }
+        )
+
+    def _handle_create_partitions(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        topics = [(str(t["name"]), int(t["count"])) for t in req.get("topics", [])]
+        if self._no_quorum():
+            reply({"results": [_topic_no_controller(name) for name, _ in topics]})
+            return
+        if req.get("validate_only"):
+            # Kafka validates without creating; the checks are the controller's own, so run
+            # them on a request for zero changes: each topic must exist and grow.
+            results = []
+            for name, count in topics:
+                topic = self.cluster.controller.topics.get(name)
+                if topic is None:
+                    results.append(
+                        _topic_error(
+                            name, "UNKNOWN_TOPIC_OR_PARTITION", f"Topic '{name}' does not exist."
+                        )
+                    )
+                elif count <= len(topic.partitions):
+                    results.append(
+                        _topic_error(
+                            name,
+                            "INVALID_PARTITIONS",
+                            f"Topic '{name}' has {len(topic.partitions)} partitions; the new "
+                            f"total must be larger, not {count}.",
+                        )
+                    )
+                else:
+                    results.append(_topic_error(name, "", None))
+            reply({"results": results})
+            return
+        response = self._controller(
+            CreatePartitionsRequest(tuple(CreatePartitionsTopic(n, c) for n, c in topics))
+        )
+        reply({"results": [_topic_result(r) for r in response.results]})
+
+    def _handle_delete_topics(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        names = [str(n) for n in req.get("topics", [])]
+        if self._no_quorum():
+            reply({"responses": [_topic_no_controller(name) for name in names]})
+            return
+        response = self._controller(DeleteTopicsRequest(tuple(names)))
+        reply({"responses": [_topic_result(r) for r in response.responses]})
+
+    def _handle_delete_groups(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        def respond(response: object) -> None:
+            assert isinstance(response, DeleteGroupsResponse)
+            reply(
+                {
+                    "results": [
+                        {"group_id": group_id, "error": error}
+                        for group_id, error in response.results.items()
+                    ]
+                }
+            )
+
+        broker.apis.handle_delete_groups(
+            DeleteGroupsRequest(tuple(str(g) for g in req.get("groups", []))), respond
+        )
+
+    def _handle_offset_delete(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        tps = [TopicPartition(str(t), int(p)) for t, p in req.get("partitions", [])]
+
+        def respond(response: object) -> None:
+            assert isinstance(response, OffsetDeleteResponse)
+            reply(
+                {
+                    "error": response.error,
+                    "partitions": [
+                        {
+                            "topic": tp.topic,
+                            "partition": tp.partition,
+                            "error": response.partition_errors.get(tp, ""),
+                        }
+                        for tp in tps
+                    ]
+                    if not response.error
+                    else [],
+                }
+            )
+
+        broker.apis.handle_offset_delete(
+            OffsetDeleteRequest(str(req["group_id"]), tuple(tps)), respond
+        )
+
+    def _handle_elect_leaders(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        asked = req.get("partitions")
+        if asked is None:  # every partition (Kafka: null topic_partitions)
+            pairs = [
+                (name, number)
+                for name, topic in sorted(self.cluster.controller.topics.items())
+                for number in range(len(topic.partitions))
+            ]
+        else:
+            pairs = [(str(t), int(p)) for t, p in asked]
+        if self._no_quorum():
+            reply(
+                {
+                    "error": "",
+                    "partitions": [
+                        {"topic": t, "partition": p, "error": "NOT_CONTROLLER", "message": None}
+                        for t, p in pairs
+                    ],
+                }
+            )
+            return
+        response = self._controller(
+            ElectLeadersRequest(int(req.get("election_type", 0)), tuple(pairs))
+        )
+        reply(
+            {
+                "error": "",
+                "partitions": [
+                    {
+                        "topic": r.topic,
+                        "partition": r.partition_id,
+                        "error": r.error,
+                        "message": r.error_message,
+                    }
+                    for r in response.replica_election_results
+                ],
+            }
+        )
+
+    def _handle_describe_cluster(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        response = self._controller(DescribeClusterRequest())
+        # A broker answers from its metadata: the running brokers (fenced ones only when asked,
+        # v2), and, as for Metadata, a broker named as the "controller" clients can reach.
+        fenced = bool(req.get("include_fenced"))
+        brokers = [
+            {"broker_id": b.broker_id, "fenced": b.fenced}
+            for b in response.brokers
+            if fenced or not b.fenced
+        ]
+        reply(
+            {
+                "error": "",
+                "controller_id": brokers[0]["broker_id"] if brokers else -1,
+                "brokers": brokers,
+            }
+        )
+
+    def _handle_describe_quorum(
+        self, broker: Broker, req: dict[str, Any], conn: RemoteConnection, reply: Reply
+    ) -> None:
+        response = self._controller(DescribeQuorumRequest())
+
+        def replicas(states: Any) -> list[dict[str, Any]]:
+            return [
+                {"replica_id": r.replica_id, "log_end_offset": r.log_end_offset} for r in states
+            ]
+
+        reply(
+            {
+                "error": response.error,
+                "message": response.error_message,
+                "leader_id": response.leader_id,
+                "leader_epoch": response.leader_epoch,
+                "high_watermark": response.high_watermark,
+                "voters": replicas(response.current_voters),
+                "observers": replicas(response.observers),
+            }
+        )
 
     # --- views ---------------------------------------------------------------------------------
 
@@ -766,6 +1169,179 @@ class RemoteClients:
             }
             for c in sorted(self.connections.values(), key=lambda c: c.connection)
         ]
+
+
+class _ConsumerFetch:
+    """A consumer's Fetch as Kafka's broker serves it (`ReplicaManager.fetchMessages` and
+    `DelayedFetch`): answered at once when the bytes available reach `min_bytes` (each
+    partition counted up to its own `partition_max_bytes`), when a partition has an error to
+    report, or when `max_wait_ms` of cluster time has passed; otherwise parked in the broker's
+    purgatory, where every append re-checks it. The answer reads the partitions in request
+    order, each up to its own limit and all together up to `max_bytes`; the first partition
+    that has data returns at least one whole batch even when that batch is larger (KIP-74), so
+    a consumer can always make progress. `current_leader_epoch` fences a consumer that knows
+    a newer or older leader (KIP-320)."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        req: dict[str, Any],
+        answer: Callable[[dict[TopicPartition, FetchPartitionData]], None],
+    ) -> None:
+        self.broker = broker
+        self.isolation = str(req.get("isolation", "read_uncommitted"))
+        self.min_bytes = int(req.get("min_bytes", 1))
+        self.max_bytes = int(req["max_bytes"])
+        self.max_wait_ms = int(req.get("max_wait_ms", 0))
+        self.asks = [
+            (
+                TopicPartition(str(p["topic"]), int(p["partition"])),
+                int(p["fetch_offset"]),
+                int(p.get("partition_max_bytes", 1048576)),
+                int(p.get("current_leader_epoch", -1)),
+            )
+            for p in req.get("partitions", [])
+        ]
+        self.answer = answer
+
+    def start(self) -> None:
+        if self.max_wait_ms <= 0 or self.min_bytes <= 0 or not self.asks or self.ready():
+            self.answer(self.build())
+            return
+        broker = self.broker
+        broker.purgatory.park(
+            ParkedFetch(
+                [tp for tp, _, _, _ in self.asks],
+                self.ready,
+                lambda: self.answer(self.build()),
+                broker.now_ms,
+                self.max_wait_ms,
+            )
+        )
+
+    def _upper(self, partition: Partition) -> int:
+        log = partition.log
+        if self.isolation == "read_committed":
+            return int(log.last_stable_offset)
+        return int(log.high_watermark)
+
+    def _error(self, tp: TopicPartition, offset: int, epoch: int) -> str:
+        partition = self.broker.partitions.get(tp)
+        if partition is None:
+            if tp.topic not in self.broker.topics:
+                return "UNKNOWN_TOPIC_OR_PARTITION"
+            return "NOT_LEADER_OR_FOLLOWER"
+        if not partition.is_leader:
+            return "NOT_LEADER_OR_FOLLOWER"
+        if epoch >= 0 and epoch < partition.leader_epoch:
+            return "FENCED_LEADER_EPOCH"
+        if epoch > partition.leader_epoch:
+            return "UNKNOWN_LEADER_EPOCH"
+        log = partition.log
+        if offset < log.log_start_offset or offset > log.log_end_offset:
+            return "OFFSET_OUT_OF_RANGE"
+        return ""
+
+    def ready(self) -> bool:
+        """Kafka's `DelayedFetch.tryComplete`: an error to report, or enough bytes."""
+        available = 0
+        for tp, offset, limit, epoch in self.asks:
+            if self._error(tp, offset, epoch):
+                return True
+            partition = self.broker.partitions[tp]
+            upper = self._upper(partition)
+            if offset >= upper:
+                continue
+            here = 0
+            for batch in partition.log.iter_batches(offset, upper):
+                if batch.base_offset >= upper or here >= limit:
+                    break
+                here += batch.size
+            available += min(here, limit)
+            if available >= self.min_bytes:
+                return True
+        return False
+
+    def build(self) -> dict[TopicPartition, FetchPartitionData]:
+        response: dict[TopicPartition, FetchPartitionData] = {}
+        remaining = self.max_bytes
+        first = True  # no partition has returned data yet: one batch may exceed the limits
+        for tp, offset, limit, epoch in self.asks:
+            error = self._error(tp, offset, epoch)
+            partition = self.broker.partitions.get(tp)
+            if error:
+                log = partition.log if partition is not None and partition.is_leader else None
+                response[tp] = FetchPartitionData(
+                    error=error,
+                    high_watermark=log.high_watermark if log is not None else -1,
+                    log_start_offset=log.log_start_offset if log is not None else -1,
+                )
+                continue
+            assert partition is not None
+            log = partition.log
+            upper = self._upper(partition)
+            batches: list[RecordBatch] = []
+            size = 0
+            budget = min(limit, remaining)
+            if offset < upper:
+                for batch in log.iter_batches(offset, upper):
+                    if batch.base_offset >= upper:
+                        break
+                    if size + batch.size > budget and not (first and not batches):
+                        break
+                    batches.append(batch)
+                    size += batch.size
+            if batches:
+                first = False
+                remaining = max(0, remaining - size)
+            data = FetchPartitionData(
+                high_watermark=log.high_watermark,
+                last_stable_offset=log.last_stable_offset,
+                log_start_offset=log.log_start_offset,
+                batches=batches,
+            )
+            if self.isolation == "read_committed" and batches:
+                data.aborted = aborted_transactions(partition, offset, upper)
+            response[tp] = data
+        return response
+
+
+def _config_type(resource_type: int, name: str) -> int:
+    definition = BROKER if resource_type == BROKER_RESOURCE else TOPIC
+    key = definition.keys.get(name)
+    return CONFIG_TYPES.get(key.type, 0) if key is not None else 0
+
+
+def _config_text(value: Any) -> str | None:
+    """A config value as Kafka's DescribeConfigs writes it."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _topic_result(result: TopicResult) -> dict[str, Any]:
+    return _topic_error(result.name, result.error, result.error_message)
+
+
+def _topic_error(name: str, error: str, message: str | None) -> dict[str, Any]:
+    return {"name": name, "error": error, "message": message}
+
+
+def _topic_no_controller(name: str) -> dict[str, Any]:
+    return _topic_error(name, "NOT_CONTROLLER", "The controller quorum has no leader.")
+
+
+def _no_controller(resource: ConfigResource) -> dict[str, Any]:
+    return {
+        "resource_type": resource.resource_type,
+        "resource_name": resource.resource_name,
+        "error": "NOT_CONTROLLER",
+        "message": "The controller quorum has no leader.",
+    }
 
 
 def request_over_network(

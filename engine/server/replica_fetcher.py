@@ -16,6 +16,12 @@ from engine.common.requests.fetch import (
     FollowerFetchPartition,
     FollowerFetchRequest,
 )
+from engine.server.fetch_session import (
+    INITIAL_EPOCH,
+    INVALID_SESSION_ID,
+    FetchSessionHandler,
+    next_epoch,
+)
 from engine.server.replica_manager import Reply
 from engine.sim.clock import Timer
 from engine.sim.network import DISCONNECTED, request
@@ -33,10 +39,13 @@ class ReplicaFetcher:
         self.fetching_from: set[int] = set()
         self.fetch_session: dict[int, int] = {}
         self.fetch_backoff: dict[int, Timer] = {}
+        # The incremental fetch session with each leader (KIP-227).
+        self.sessions: dict[int, FetchSessionHandler] = {}
 
     def stop(self) -> None:
-        """The broker stopped: its fetches and pending retries are gone."""
+        """The broker stopped: its fetches, sessions and pending retries are gone."""
         self.fetching_from.clear()
+        self.sessions.clear()
         for timer in self.fetch_backoff.values():
             timer.cancel()
         self.fetch_backoff.clear()
@@ -62,31 +71,56 @@ class ReplicaFetcher:
 
     def send_replica_fetch(self, leader_id: int) -> None:
         broker = self.broker
-        partitions = self.followed_from(leader_id)
-        if not partitions or not broker.alive:
+        if not broker.alive:
+            return
+        handler = self.sessions.get(leader_id)
+        if handler is None:
+            handler = self.sessions[leader_id] = FetchSessionHandler()
+        layout = broker.replica_layout
+        full = handler.wants_full(layout)
+        partitions = self.followed_from(leader_id) if full else handler.partitions
+        if not partitions:
             return
         if not broker.ctx.network.reachable(broker.id, leader_id):
             # No route: the follower tries again when the network changes (Cluster heals it).
             self.fetching_from.discard(leader_id)
             return
         self.fetching_from.add(leader_id)
-        asks = [
-            FollowerFetchPartition(
-                p.tp,
-                p.log.log_end_offset,
-                p.log.latest_epoch(),
-                p.leader_epoch,
-                p.log.high_watermark,
+        if full:
+            asks = [_ask(p) for p in partitions]
+            handler.sent = {ask.tp: ask for ask in asks}
+            handler.partitions = partitions
+            handler.layout = layout
+            handler.epoch = INITIAL_EPOCH
+            fetch_request = FollowerFetchRequest(
+                broker.id, tuple(asks), handler.session_id, INITIAL_EPOCH
             )
-            for p in partitions
-        ]
+        else:
+            # Incremental: only the partitions whose fetch state moved, in session order.
+            sent = handler.sent
+            changed: list[FollowerFetchPartition] = []
+            if handler.touched:
+                followed = broker.partitions
+                for tp in handler.touched:
+                    previous = sent.get(tp)
+                    partition = followed.get(tp)
+                    if previous is None or partition is None:
+                        continue
+                    ask = _ask(partition)
+                    if ask != previous:
+                        sent[tp] = ask
+                        changed.append(ask)
+                handler.touched.clear()
+            fetch_request = FollowerFetchRequest(
+                broker.id, tuple(changed), handler.session_id, handler.epoch
+            )
+            handler.epoch = next_epoch(handler.epoch)
+        handler.in_flight = True
         leader = broker.ctx.nodes.broker_by_id(leader_id)
         incarnation = broker.incarnation
         session = self.fetch_session.get(leader_id, 0) + 1
         self.fetch_session[leader_id] = session
         finished = [False]
-
-        fetch_request = FollowerFetchRequest(broker.id, tuple(asks))
 
         def handle(reply: Reply) -> None:
             leader.handle_request(fetch_request, reply)
@@ -98,10 +132,23 @@ class ReplicaFetcher:
             if self.fetch_session.get(leader_id) != session:
                 return  # superseded by a newer fetch
             self.fetching_from.discard(leader_id)
+            handler.in_flight = False
             if response is DISCONNECTED:
+                handler.reset()
                 self.backoff_fetch(leader_id)
                 return
             assert isinstance(response, FetchResponse)
+            if response.error:
+                # FETCH_SESSION_ID_NOT_FOUND or INVALID_FETCH_SESSION_EPOCH: a full fetch now.
+                handler.handle_error(response.error)
+                self.send_replica_fetch(leader_id)
+                return
+            if fetch_request.session_epoch == INITIAL_EPOCH:
+                handler.session_id = response.session_id
+                handler.epoch = next_epoch(INITIAL_EPOCH)
+                if handler.session_id == INVALID_SESSION_ID:
+                    handler.reset(keep_session=False)
+            handler.touched.update(dict.fromkeys(response.responses))
             self.process_replica_fetch(leader_id, response.responses)
 
         request(
@@ -121,6 +168,10 @@ class ReplicaFetcher:
             return
         self.fetching_from.discard(leader_id)
         self.fetch_session[leader_id] = self.fetch_session.get(leader_id, 0) + 1
+        handler = self.sessions.get(leader_id)
+        if handler is not None:
+            handler.in_flight = False
+            handler.reset()
         self.backoff_fetch(leader_id)
 
     def backoff_fetch(self, leader_id: int) -> None:
@@ -225,3 +276,14 @@ class ReplicaFetcher:
                 },
             )
             broker.ctx.taps.on_truncate(partition, removed)
+
+
+def _ask(partition: Partition) -> FollowerFetchPartition:
+    log = partition.log
+    return FollowerFetchPartition(
+        partition.tp,
+        log.log_end_offset,
+        log.latest_epoch(),
+        partition.leader_epoch,
+        log.high_watermark,
+    )

@@ -10,10 +10,24 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from engine.common.records import RecordBatch, TopicPartition
-from engine.common.requests.fetch import FetchPartitionData, FollowerFetchPartition
+from engine.common.requests.fetch import (
+    FetchPartitionData,
+    FetchResponse,
+    FollowerFetchPartition,
+    FollowerFetchRequest,
+)
 
 __all__ = ["FetchPartitionData", "FollowerFetchPartition", "ReplicaManager", "read_batches"]
 from engine.server.delayed_fetch import ParkedFetch
+from engine.server.fetch_session import (
+    FETCH_SESSION_ID_NOT_FOUND,
+    FINAL_EPOCH,
+    INITIAL_EPOCH,
+    INVALID_FETCH_SESSION_EPOCH,
+    CachedPartition,
+    FetchSession,
+    next_epoch,
+)
 
 if TYPE_CHECKING:
     from engine.server.broker import Broker
@@ -40,6 +54,174 @@ class ReplicaManager:
 
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
+
+    def handle_follower_fetch(self, request: FollowerFetchRequest, reply: Reply) -> None:
+        """A follower's Fetch: sessionless (epoch -1), or in a fetch session (KIP-227): a full
+        fetch that opens one (epoch 0) or an incremental fetch in a known one."""
+        broker = self.broker
+        cache = broker.fetch_sessions
+        follower_id = request.replica_id
+        epoch = request.session_epoch
+        if epoch == FINAL_EPOCH:
+            if request.session_id:
+                cache.remove(request.session_id)
+            self.handle_replica_fetch(
+                follower_id,
+                list(request.partitions),
+                lambda response: reply(FetchResponse(response)),  # type: ignore[arg-type]
+            )
+            return
+        broker.purgatory.supersede_follower(follower_id)
+        if epoch == INITIAL_EPOCH:
+            if request.session_id:
+                cache.remove(request.session_id)
+            session = cache.create(follower_id, request.partitions, broker.now_ms)
+            self._serve_session(session, True, reply)
+            return
+        found = cache.sessions.get(request.session_id)
+        if found is None or found.replica_id != follower_id:
+            reply(FetchResponse({}, FETCH_SESSION_ID_NOT_FOUND))
+            return
+        if found.epoch != epoch:
+            reply(FetchResponse({}, INVALID_FETCH_SESSION_EPOCH))
+            return
+        cached = found.partitions
+        for tp in request.forgotten:
+            cached.pop(tp, None)
+        for ask in request.partitions:
+            entry = cached.get(ask.tp)
+            if entry is None:
+                cached[ask.tp] = CachedPartition(ask)
+            else:
+                entry.ask = ask
+                entry.quiet = False
+        found.epoch = next_epoch(epoch)
+        found.last_used_ms = broker.now_ms
+        self._serve_session(found, False, reply)
+
+    def _serve_session(self, session: FetchSession, full: bool, reply: Reply) -> None:
+        """Answer a session's fetch now if it has news, or park it until it has (as
+        `handle_replica_fetch` does for a sessionless one)."""
+        broker = self.broker
+        purgatory = broker.purgatory
+        cached = session.partitions
+
+        def send(read: tuple[dict[TopicPartition, FetchPartitionData], bool]) -> None:
+            response = read[0]
+            for tp, data in response.items():
+                entry = cached.get(tp)
+                if entry is not None:
+                    entry.high_watermark = data.high_watermark
+                    entry.log_start_offset = data.log_start_offset
+                    entry.last_stable_offset = data.last_stable_offset
+            reply(FetchResponse(response, "", session.id))
+
+        first, behind = self.read_session(session, full)
+        if any(data.batches or data.error or data.diverging_epoch for data in first.values()):
+            send((first, behind))
+            return
+        partitions = broker.partitions
+        asks = [entry.ask for entry in cached.values()]
+
+        def ready() -> bool:
+            for ask in asks:
+                partition = partitions.get(ask.tp)
+                if (
+                    partition is None
+                    or not partition.is_leader
+                    or partition.log.log_end_offset > ask.fetch_offset
+                ):
+                    return True
+            return False
+
+        parked = ParkedFetch(
+            list(cached),
+            ready,
+            lambda: send(self.read_session(session, full)),
+            broker.now_ms,
+            None,
+            follower_id=session.replica_id,
+        )
+        purgatory.park(parked)
+        if behind:
+            wait = int(broker.config["replica.fetch.wait.max.ms"])
+            parked.timer = broker.ctx.scheduler.call_later(wait, lambda: purgatory.respond(parked))
+
+    def read_session(
+        self, session: FetchSession, full: bool
+    ) -> tuple[dict[TopicPartition, FetchPartitionData], bool]:
+        """Read every partition of the session, in session order, as `read_for_follower` does;
+        a quiet partition whose leader-side state has not moved is not read again, only the
+        follower's fetch times are stamped (what the read would change). Returns the partitions
+        to answer for (all of them for a full fetch) and whether the follower is behind on a
+        high watermark it could already have (R7)."""
+        broker = self.broker
+        partitions = broker.partitions
+        me = broker.id
+        follower_id = session.replica_id
+        now = broker.now_ms
+        response: dict[TopicPartition, FetchPartitionData] = {}
+        behind = False
+        for tp, entry in session.partitions.items():
+            if entry.quiet and not full:
+                partition = entry.partition
+                assert partition is not None and entry.state is not None
+                log = partition.log
+                end = entry.log_end_offset
+                if (
+                    partitions.get(tp) is partition
+                    and partition.leader_id == me
+                    and partition.leader_epoch == entry.leader_epoch
+                    and partition.isr is entry.isr
+                    and log.log_end_offset == end
+                    and log.high_watermark == end
+                    and log.log_start_offset == entry.log_start_offset
+                    and partition.followers.get(follower_id) is entry.state
+                ):
+                    # What update_follower_fetch does for a follower at the log end.
+                    state = entry.state
+                    if now > state.last_caught_up_ms:
+                        state.last_caught_up_ms = now
+                    state.last_fetch_ms = now
+                    continue
+                entry.quiet = False
+            ask = entry.ask
+            data = self.read_for_follower(follower_id, ask)
+            clamped_hw = min(data.high_watermark, ask.fetch_offset)
+            if ask.high_watermark < clamped_hw:
+                behind = True
+            news = bool(data.error or data.batches or data.diverging_epoch is not None)
+            if (
+                full
+                or news
+                or ask.high_watermark != clamped_hw
+                or data.high_watermark != entry.high_watermark
+                or data.log_start_offset != entry.log_start_offset
+                or data.last_stable_offset != entry.last_stable_offset
+            ):
+                response[tp] = data
+                continue
+            partition = partitions.get(tp)
+            if partition is None:
+                continue
+            log = partition.log
+            end = log.log_end_offset
+            follower = partition.followers.get(follower_id)
+            if (
+                follower is not None
+                and ask.fetch_offset == end
+                and log.high_watermark == end
+                and follower_id in partition.isr
+                and follower.log_end_offset == end
+                and follower.last_fetch_leader_log_end_offset == end
+            ):
+                entry.quiet = True
+                entry.partition = partition
+                entry.state = follower
+                entry.leader_epoch = partition.leader_epoch
+                entry.isr = partition.isr
+                entry.log_end_offset = end
+        return response, behind
 
     def handle_replica_fetch(
         self, follower_id: int, asks: list[FollowerFetchPartition], reply: Reply

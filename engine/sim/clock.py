@@ -23,6 +23,13 @@ class Timer:
 
     def cancel(self) -> None:
         self.cancelled = True
+        # A cancelled timer never runs; dropping its action now frees what the action holds
+        # (a request's callbacks and batches, say) instead of keeping it until the timer's time.
+        self.action = _never_run
+
+
+def _never_run() -> None:
+    """The action of a cancelled timer (never called: the scheduler skips cancelled timers)."""
 
 
 class Scheduler:

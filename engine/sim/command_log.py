@@ -51,9 +51,13 @@ def log_entry(op: str, args: dict[str, Any]) -> dict[str, Any]:
     """One log entry for a call, taken now so later changes to mutable arguments don't leak in."""
     # Plain values and bytes (immutable) are kept as they are and made JSON-safe by export_log;
     # anything mutable is copied into its JSON form now.
-    entry = {"op": op}
-    for name, value in args.items():
-        entry[name] = value if type(value) in _LOGGED_AS_IS else _jsonable(value)
+    entry = {"op": op, **args}  # the same keys in the same order; replaced in place if needed
+    for value in args.values():
+        if type(value) not in _LOGGED_AS_IS:
+            for name, item in args.items():
+                if type(item) not in _LOGGED_AS_IS:
+                    entry[name] = _jsonable(item)
+            break
     return entry
 
 

@@ -115,6 +115,9 @@ class SimContext:
     emit: EventSink
     # Records a state-changing call in the command log (only at the outermost level).
     record_call: CallRecorder
+    # Records an entry already in its logged form (`{"op": ..., **arguments}` holding only
+    # str, int, float, bool, None and bytes): `record_call` without the copy, for the hot path.
+    record_entry: Callable[[dict[str, Any]], None]
     # Runs the clock until the condition holds or the deadline passes (calls inside are not
     # recorded again).
     run_until: RunUntil

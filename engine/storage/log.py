@@ -46,7 +46,10 @@ class LogSegment:
     bytes_since_last_index_entry: int = 0
     largest_timestamp: int = -1
     first_batch_timestamp: int | None = None
-    digest: int = 0
+    # The fingerprint of `batches`, folded in on demand (`digest`): a snapshot asks for it, the
+    # write path never does. `_digested` batches are in `_digest` so far.
+    _digest: int = 0
+    _digested: int = 0
 
     @property
     def next_offset(self) -> int:
@@ -56,13 +59,26 @@ class LogSegment:
     def record_count(self) -> int:
         return sum(len(batch.records) for batch in self.batches)
 
+    @property
+    def digest(self) -> int:
+        """The crc32 chained over every batch (`batch_digest`), the same value as folding each
+        batch in as it is appended; batches are only appended, or the segment is rebuilt
+        (`rebuild_stats`) after any other change, so the folded prefix stays valid."""
+        batches = self.batches
+        if self._digested < len(batches):
+            digest = self._digest
+            for batch in batches[self._digested :]:
+                digest = batch_digest(batch, digest)
+            self._digest = digest
+            self._digested = len(batches)
+        return self._digest
+
     def append(self, batch: RecordBatch, index_interval_bytes: int) -> None:
         # Kafka adds an index entry once index.interval.bytes were written since the last one.
         if self.bytes_since_last_index_entry > index_interval_bytes:
             self.index.append((batch.last_offset, self.size))
             self.bytes_since_last_index_entry = 0
         self.batches.append(batch)
-        self.digest = batch_digest(batch, self.digest)
         self.last_offsets.append(batch.last_offset)
         self.size += batch.size
         self.bytes_since_last_index_entry += batch.size
@@ -76,10 +92,8 @@ class LogSegment:
         return len(self.index) >= self.max_index_entries
 
     def rebuild_stats(self) -> None:
-        digest = 0
-        for batch in self.batches:
-            digest = batch_digest(batch, digest)
-        self.digest = digest
+        self._digest = 0
+        self._digested = 0  # folded again on demand
         self.last_offsets = [batch.last_offset for batch in self.batches]
         self.size = sum(batch.size for batch in self.batches)
         self.largest_timestamp = max((b.max_timestamp for b in self.batches), default=-1)

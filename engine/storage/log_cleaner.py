@@ -21,6 +21,8 @@ than `max.compaction.lag.ms` (KIP-354).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import compress, repeat
+from operator import attrgetter, le
 from typing import TYPE_CHECKING, Any
 
 from engine.common.record_size import RECORD_BATCH_OVERHEAD
@@ -132,28 +134,67 @@ class LogCleaner:
         # The Partition object a checkpoint belongs to (a re-created topic starts afresh).
         self._owners: dict[ReplicaKey, Partition] = {}
         self.cleanings = 0
-        for broker_id in ctx.nodes.broker_ids():
-            self._schedule(broker_id)
+        # Every broker's cleaner wakes every log.cleaner.backoff.ms from the cluster's start, the
+        # brokers in order; one timer runs the passes of all of them (they are due together and
+        # a pass schedules nothing, so they always ran back to back). It sleeps while no pass
+        # could do anything, since `_dormant_since`, until `wake`.
+        self._dormant_since: int | None = None
+        self._backoff_ms = max(1, int(self.broker_config["log.cleaner.backoff.ms"]))
+        self._schedule(ctx.now_ms + self._backoff())
 
-    def _schedule(self, broker_id: int) -> None:
-        backoff = max(1, int(self.broker_config["log.cleaner.backoff.ms"]))
+    def _backoff(self) -> int:
+        """log.cleaner.backoff.ms as it was when the cluster was built."""
+        return self._backoff_ms
 
+    def _schedule(self, due_ms: int) -> None:
         def tick() -> None:
-            broker = self.ctx.nodes.broker_by_id(broker_id)
-            if broker.alive and self.broker_config["log.cleaner.enable"]:
-                self.clean_broker(broker)
-            self.ctx.scheduler.call_later(backoff, tick)
+            busy = False
+            for broker_id in self.ctx.nodes.broker_ids():
+                broker = self.ctx.nodes.broker_by_id(broker_id)
+                if not self._idle(broker):
+                    busy = True
+                    self.clean_broker(broker)
+            if busy:
+                self.ctx.scheduler.call_later(self._backoff(), tick)
+            else:
+                self._dormant_since = self.ctx.now_ms
 
-        self.ctx.scheduler.call_later(backoff, tick)
+        self.ctx.scheduler.call_at(due_ms, tick)
+
+    def _idle(self, broker: Broker) -> bool:
+        """True when a pass of this broker's cleaner can do nothing, now or until a change
+        (`wake`): the broker is down, the cleaner disabled, or no replica on it is compacted."""
+        if not broker.alive or not self.broker_config["log.cleaner.enable"]:
+            return True
+        return not any(
+            "compact" in partition.config["cleanup.policy"]
+            for partition in broker.partitions.values()
+        )
+
+    def wake(self, broker_id: int) -> None:
+        """A broker started, or its replicas or their configs changed: a sleeping cleaner
+        resumes on its schedule (the passes it skipped would have done nothing)."""
+        since = self._dormant_since
+        if since is None or self._idle(self.ctx.nodes.broker_by_id(broker_id)):
+            return
+        self._dormant_since = None
+        backoff = self._backoff()
+        now = self.ctx.now_ms
+        self._schedule(since + ((now - since) // backoff + 1) * backoff)
 
     # --- LogCleanerManager -------------------------------------------------------------------
 
     def clean_broker(self, broker: Broker) -> int:
         """One pass of a broker's cleaner: every log past its dirty ratio, the dirtiest first."""
         candidates: list[LogToClean] = []
+        owners = self._owners
         for tp in sorted(broker.partitions):
             partition = broker.partitions[tp]
             if "compact" not in partition.config["cleanup.policy"]:
+                continue
+            if len(partition.log.segments) == 1 and owners.get((broker.id, tp)) is partition:
+                # Only the active segment: nothing is cleanable (log_to_clean would find no
+                # dirty bytes, and its checkpoint needs no reset for a known replica).
                 continue
             candidate = self.log_to_clean(broker.id, partition)
             min_ratio = float(partition.config["min.cleanable.dirty.ratio"])
@@ -237,7 +278,12 @@ class LogCleaner:
                 continue
             if scan.on_batch_read(batch):
                 continue
-            for record in batch.records:
+            records = batch.records
+            if records and first_dirty <= records[0].offset and batch.last_offset < end:
+                # The whole batch is in the dirty section: a C-level pass over (key, offset).
+                offset_map.update(map(_KEY_AND_OFFSET, records))
+                continue
+            for record in records:
                 if first_dirty <= record.offset < end:
                     offset_map[record.key] = record.offset
 
@@ -275,7 +321,11 @@ class LogCleaner:
                 if (
                     batch.base_offset not in horizons
                     and not batch.is_control
-                    and any(r.value is None and r.offset < end for r in batch.records)
+                    and (
+                        None in map(_VALUE, batch.records)  # values are bytes or None
+                        if batch.last_offset < end
+                        else any(r.value is None and r.offset < end for r in batch.records)
+                    )
                 ):
                     horizons[batch.base_offset] = now + delete_retention_ms
                     stats.tombstones_stamped += 1
@@ -368,6 +418,31 @@ class LogCleaner:
             return batch
         else:
             horizon = horizons.get(batch.base_offset)
+            records = batch.records
+            if batch.last_offset < end and (horizon is None or now < horizon):
+                # Every record is below `end` and no tombstone's horizon has passed: a record
+                # goes only when a later offset of its key is in the map (the loop below, with
+                # its two first branches never taken).
+                latest_of = offset_map.get
+                # [r for r in records if latest_of(r.key, -1) <= r.offset], in C.
+                kept = list(
+                    compress(
+                        records,
+                        map(
+                            le,
+                            map(latest_of, map(_KEY, records), repeat(-1)),
+                            map(_OFFSET, records),
+                        ),
+                    )
+                )
+                removed = len(records) - len(kept)
+                if removed:
+                    stats.records_removed += removed
+                    stats.tombstones_removed += sum(
+                        1 for r in records if r.value is None and latest_of(r.key, -1) > r.offset
+                    )
+                    return _rewritten(batch, kept, retain_header, stats)
+                return batch
             kept = []
             for record in batch.records:
                 if record.offset >= end:
@@ -386,27 +461,7 @@ class LogCleaner:
                 kept.append(record)
         if len(kept) == len(batch.records):
             return batch
-        if not kept and not retain_header:
-            return None
-        if not kept:
-            # The producer's last batch keeps its header: its sequence numbers and epoch.
-            stats.batch_headers_retained += 1
-        # A new batch object (fetch responses in flight may still hold the old one), with the
-        # original batch's last offset.
-        return CleanedBatch(
-            base_offset=batch.base_offset,
-            records=kept,
-            leader_epoch=batch.leader_epoch,
-            producer_id=batch.producer_id,
-            producer_epoch=batch.producer_epoch,
-            base_sequence=batch.base_sequence,
-            is_transactional=batch.is_transactional,
-            is_control=batch.is_control,
-            control_type=batch.control_type,
-            size=RECORD_BATCH_OVERHEAD + sum(r.size for r in kept),
-            max_timestamp=max((r.timestamp for r in kept), default=batch.max_timestamp),
-            header_last_offset=batch.last_offset,
-        )
+        return _rewritten(batch, kept, retain_header, stats)
 
     @staticmethod
     def _replace_segments(
@@ -447,3 +502,37 @@ class LogCleaner:
                 for base, horizon in sorted(entries.items())
             ],
         }
+
+
+# (key, offset) and value of a record, read in C by map() on the cleaner's per-record passes.
+_KEY_AND_OFFSET = attrgetter("key", "offset")
+_KEY = attrgetter("key")
+_OFFSET = attrgetter("offset")
+_VALUE = attrgetter("value")
+
+
+def _rewritten(
+    batch: RecordBatch, kept: list[Record], retain_header: bool, stats: CleaningStats
+) -> RecordBatch | None:
+    """A batch that lost records: None when nothing (not even its header) is kept, else a new
+    batch object (fetch responses in flight may still hold the old one), with the original
+    batch's last offset."""
+    if not kept and not retain_header:
+        return None
+    if not kept:
+        # The producer's last batch keeps its header: its sequence numbers and epoch.
+        stats.batch_headers_retained += 1
+    return CleanedBatch(
+        base_offset=batch.base_offset,
+        records=kept,
+        leader_epoch=batch.leader_epoch,
+        producer_id=batch.producer_id,
+        producer_epoch=batch.producer_epoch,
+        base_sequence=batch.base_sequence,
+        is_transactional=batch.is_transactional,
+        is_control=batch.is_control,
+        control_type=batch.control_type,
+        size=RECORD_BATCH_OVERHEAD + sum(r.size for r in kept),
+        max_timestamp=max((r.timestamp for r in kept), default=batch.max_timestamp),
+        header_last_offset=batch.last_offset,
+    )

@@ -1,6 +1,7 @@
 """Benchmark: produce N keyed records and consume them back, end to end.
 
     python -m scripts.bench.engine --records 20000
+    python -m scripts.bench.engine --records 20000 --runs 5
 
 Prints records per second for the engine with RF=1 acks=1, with RF=3 acks=all (as a ratio to
 RF=1 in the same run) and for the full run (RF=3, acks=all, idempotent, consumed through a
@@ -9,12 +10,19 @@ of a Kafka client, a dev dependency) doing the same work, and for a bare Python 
 ratios; then the cost of fast-forwarding an idle cluster by 7 days and of a snapshot of a
 9-broker, 200-partition cluster. This module measures wall time on purpose; nothing else in the
 engine does.
+
+`--runs N` instead alternates N rounds of (engine full run, mockafka-py, engine RF=1 acks=1), so
+machine noise hits both sides alike, and prints each round's ratios (of wall time, and of CPU
+time beside them) and their medians. Every timed run starts after a `gc.collect()`: a finished
+engine run leaves its cluster as cyclic garbage, which is not the next run's work.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
+import statistics
 import time
 from collections.abc import Callable
 from typing import Any
@@ -144,6 +152,9 @@ def _timed(work: Callable[[], int], repeat: int = 3) -> tuple[float, int]:
     best = float("inf")
     done = 0
     for _ in range(repeat):
+        # A finished run leaves its cluster (reference cycles) for the cyclic garbage collector;
+        # collect it now, untimed, so the next run does not pay for freeing the previous one.
+        gc.collect()
         start = time.perf_counter()
         done = work()
         best = min(best, time.perf_counter() - start)
@@ -165,12 +176,77 @@ def snapshot_cost(repeat: int = 20) -> float:
     return (time.perf_counter() - start) / repeat
 
 
+def _once(work: Callable[[], int]) -> tuple[float, float]:
+    """Wall seconds and CPU seconds of one run (CPU time leaves out the time this process was
+    waiting for a core, which on a busy machine is most of the noise)."""
+    gc.collect()  # the previous run's garbage is not this run's work (see _timed)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    work()
+    return time.perf_counter() - start, time.process_time() - cpu_start
+
+
+def alternating(records: int, runs: int) -> dict[str, Any]:
+    """`runs` rounds of engine full run, mockafka-py, engine RF=1 acks=1, one after the other;
+    each round's ratios compare runs made seconds apart, the medians summarise the rounds."""
+    run_engine(500, 3, "all")  # warm-up: imports, extension modules, caches
+    run_full(3000)  # ... and the group consumer's modules, imported on first use
+    run_mockafka(500)
+    full_ratios: list[float] = []
+    rf1_ratios: list[float] = []
+    full_cpu_ratios: list[float] = []
+    rf1_cpu_ratios: list[float] = []
+    print(f"{runs} alternating rounds, {records} keyed records to {PARTITIONS} partitions")
+    for round_number in range(1, runs + 1):
+        full, full_cpu = _once(lambda: run_full(records))
+        mock, mock_cpu = _once(lambda: run_mockafka(records))
+        rf1, rf1_cpu = _once(lambda: run_engine(records, 1, "1"))
+        # Same record count on both sides: the ratio of rates is the inverse ratio of times.
+        full_ratios.append(mock / full)
+        rf1_ratios.append(mock / rf1)
+        full_cpu_ratios.append(mock_cpu / full_cpu)
+        rf1_cpu_ratios.append(mock_cpu / rf1_cpu)
+        print(
+            f"  round {round_number}: full run {full:.3f} s, mockafka-py {mock:.3f} s, "
+            f"RF=1 {rf1:.3f} s; full run / mockafka-py = {mock / full:.2f} "
+            f"(CPU {mock_cpu / full_cpu:.2f}), RF=1 / mockafka-py = {mock / rf1:.2f} "
+            f"(CPU {mock_cpu / rf1_cpu:.2f})"
+        )
+    full_median = statistics.median(full_ratios)
+    rf1_median = statistics.median(rf1_ratios)
+    full_cpu_median = statistics.median(full_cpu_ratios)
+    rf1_cpu_median = statistics.median(rf1_cpu_ratios)
+    print(
+        f"  median engine full run / mockafka-py = {full_median:.2f} "
+        f"(CPU time: {full_cpu_median:.2f})"
+    )
+    print(f"  median engine RF=1 / mockafka-py = {rf1_median:.2f} (CPU time: {rf1_cpu_median:.2f})")
+    return {
+        "records": records,
+        "full_ratios": full_ratios,
+        "rf1_ratios": rf1_ratios,
+        "full_median": full_median,
+        "rf1_median": rf1_median,
+        "full_cpu_median": full_cpu_median,
+        "rf1_cpu_median": rf1_cpu_median,
+    }
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--skip-mockafka", action="store_true")
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=0,
+        help="alternate this many rounds of full run / mockafka-py / RF=1 and print the medians",
+    )
     args = parser.parse_args(argv)
     n = args.records
+    if args.runs > 0:
+        if args.skip_mockafka:
+            parser.error("--runs compares with mockafka-py; it cannot skip it")
+        return alternating(n, args.runs)
     results: dict[str, Any] = {"records": n}
     rows: list[tuple[str, float, int]] = []
     run_engine(500, 3, "all")  # warm-up: imports, extension modules, caches

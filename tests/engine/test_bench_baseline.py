@@ -30,3 +30,13 @@ def test_the_benchmark_runs_as_a_module_from_the_repository_root() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "engine full run / mockafka-py = " in done.stdout
+
+
+def test_alternating_rounds_report_a_ratio_per_round_and_their_median(capsys) -> None:
+    results = bench.main(["--records", "3000", "--runs", "3"])
+    assert len(results["full_ratios"]) == 3 and len(results["rf1_ratios"]) == 3
+    assert results["full_median"] == sorted(results["full_ratios"])[1]
+    assert results["rf1_median"] == sorted(results["rf1_ratios"])[1]
+    assert results["full_cpu_median"] > 0 and results["rf1_cpu_median"] > 0
+    out = capsys.readouterr().out
+    assert out.count("round ") == 3 and "median engine full run / mockafka-py" in out

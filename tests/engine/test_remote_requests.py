@@ -189,3 +189,124 @@ def test_offset_for_leader_epoch_answers_where_an_older_epoch_ended() -> None:
     assert ask(new_epoch, new_epoch)["end_offset"] == 3  # the log end, nothing newer yet
     assert ask(old_epoch, old_epoch)["error"] == "FENCED_LEADER_EPOCH"
     assert ask(old_epoch, new_epoch + 1)["error"] == "UNKNOWN_LEADER_EPOCH"
+
+
+def _fill(cluster: Cluster, partition: int, batches: int, value: bytes) -> None:
+    """`batches` single-record batches on `partition`, replicated (high watermark moved)."""
+    key = next(k for k in (b"k%d" % i for i in range(200)) if partition_for_key(k, 3) == partition)
+    for _ in range(batches):
+        cluster.remote.request(
+            9, leader_of(cluster, partition), produce_request(cluster, key, value)
+        )
+        cluster.advance(100)
+
+
+def fetch(partitions: list[tuple[int, int, int]], **rules: int) -> dict[str, Any]:
+    return {
+        "api": "fetch",
+        "correlation_id": 11,
+        "client_id": "real-consumer",
+        "isolation": "read_uncommitted",
+        "max_wait_ms": rules.get("max_wait_ms", 0),
+        "min_bytes": rules.get("min_bytes", 1),
+        "max_bytes": rules.get("max_bytes", 1 << 20),
+        "partitions": [
+            {"topic": "orders", "partition": p, "fetch_offset": o, "partition_max_bytes": m}
+            for p, o, m in partitions
+        ],
+    }
+
+
+def _answer(answers: list[Any]) -> dict[str, Any]:
+    fetched = [r for _, corr, r in answers if corr == 11]
+    assert len(fetched) == 1
+    assert fetched[0] is not None
+    return fetched[0]
+
+
+def test_fetch_waits_for_min_bytes_on_cluster_time_and_answers_at_max_wait() -> None:
+    cluster, answers = wired()
+    _fill(cluster, 0, 1, b"x" * 50)
+    size = cluster.read("orders", 0)[0]  # one batch of roughly 120 bytes
+    assert size is not None
+    leader = leader_of(cluster, 0)
+    cluster.remote.request(3, leader, fetch([(0, 0, 1 << 16)], min_bytes=10_000, max_wait_ms=500))
+    cluster.advance(300)
+    assert [a for a in answers if a[1] == 11] == []  # 1 batch < min_bytes: still parked
+    cluster.advance(300)
+    [part] = _answer(answers)["partitions"]  # max_wait passed: answered with what there is
+    assert len(part["batches"]) == 1
+    # With enough bytes available the fetch completes as soon as they are.
+    answers.clear()
+    cluster.remote.request(3, leader, fetch([(0, 1, 1 << 16)], min_bytes=100, max_wait_ms=5000))
+    cluster.advance(50)
+    assert [a for a in answers if a[1] == 11] == []
+    _fill(cluster, 0, 1, b"y" * 200)
+    [part] = _answer(answers)["partitions"]
+    assert [r["value"] for b in part["batches"] for r in b["records"]] == [b"y" * 200]
+
+
+def test_fetch_limits_bytes_per_partition_and_per_response_but_always_returns_one_batch() -> None:
+    from engine import TopicPartition
+
+    cluster, answers = wired()
+    for p in (0, 1):
+        _fill(cluster, p, 3, b"v" * 300)
+    leader = leader_of(cluster, 0)
+    log = cluster.broker_by_id(leader).partitions[TopicPartition("orders", 0)].log
+    sizes = [b.size for b in log.iter_batches(0, None)]
+    assert len(sizes) == 3
+    # KIP-74: a partition limit smaller than one batch still returns that first batch.
+    cluster.remote.request(3, leader, fetch([(0, 0, 10)]))
+    cluster.advance(100)
+    [part] = _answer(answers)["partitions"]
+    assert len(part["batches"]) == 1
+    # Room for two batches of the three (one byte short of the third).
+    answers.clear()
+    budget = sizes[0] + sizes[1] + sizes[2] - 1
+    cluster.remote.request(3, leader, fetch([(0, 0, 1 << 16)], max_bytes=budget))
+    cluster.advance(100)
+    [part] = _answer(answers)["partitions"]
+    assert len(part["batches"]) == 2
+    # The same through the partition's own limit.
+    answers.clear()
+    cluster.remote.request(3, leader, fetch([(0, 0, budget)]))
+    cluster.advance(100)
+    [part] = _answer(answers)["partitions"]
+    assert len(part["batches"]) == 2
+    # A response limit of 1 byte: the first partition's first batch only.
+    answers.clear()
+    cluster.remote.request(3, leader, fetch([(0, 0, 1 << 16)], max_bytes=1))
+    cluster.advance(100)
+    [part] = _answer(answers)["partitions"]
+    assert [b["base_offset"] for b in part["batches"]] == [0]
+
+
+def test_fetch_fences_a_consumer_with_an_old_leader_epoch() -> None:
+    cluster, answers = wired()
+    leader = leader_of(cluster, 0)
+    request = fetch([(0, 0, 1 << 16)])
+    request["partitions"][0]["current_leader_epoch"] = 99
+    cluster.remote.request(3, leader, request)
+    cluster.advance(100)
+    [part] = _answer(answers)["partitions"]
+    assert part["error"] == "UNKNOWN_LEADER_EPOCH"
+
+
+def test_after_the_first_partition_with_data_the_response_limit_is_hard() -> None:
+    cluster = Cluster(brokers=1, seed=5)
+    cluster.create_topic("orders", partitions=3, replication_factor=1)
+    cluster.advance(100)
+    answers: list[tuple[int, int, dict[str, Any] | None]] = []
+    cluster.remote.sink = lambda c, corr, r: answers.append((c, corr, r))
+    for p in (1, 2):
+        _fill(cluster, p, 2, b"w" * 100)
+    # Partition 0 is empty; 1 returns its first batch over the 1-byte limit; 2 gets nothing.
+    cluster.remote.request(
+        3, 1, fetch([(0, 0, 1 << 16), (1, 0, 1 << 16), (2, 0, 1 << 16)], max_bytes=1)
+    )
+    cluster.advance(100)
+    empty, first, last = _answer(answers)["partitions"]
+    assert [p["partition"] for p in (empty, first, last)] == [0, 1, 2]  # request order
+    assert (len(empty["batches"]), len(first["batches"]), len(last["batches"])) == (0, 1, 0)
+    assert last["high_watermark"] == 2

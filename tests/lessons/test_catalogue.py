@@ -188,3 +188,39 @@ def test_drills_that_name_a_lesson_are_linked_from_it(tmp_path: Path) -> None:
     catalogue = load_catalogue(folder, drills_dir=drills)
     lesson = catalogue.lesson("leader-failover")
     assert lesson is not None and lesson.drills == ("failover-timing",)
+
+
+def test_a_real_client_step_reads_its_snippets() -> None:
+    step = load_catalogue().lesson("keys-and-ordering").steps[2]  # type: ignore[union-attr]
+    assert step.real_client is not None
+    assert [s.language for s in step.real_client.snippets] == ["python", "shell"]
+    assert all("{bootstrap}" in s.code for s in step.real_client.snippets)
+
+
+def _keys_refused(data: dict[str, Any]) -> str:
+    with pytest.raises(LessonContentError) as caught:
+        parse_lesson(
+            data,
+            source="lessons/content/lessons/keys-and-ordering.yaml",
+            glossary=_glossary(),
+            drill_ids=set(),
+        )
+    return str(caught.value)
+
+
+def test_a_real_client_snippet_needs_the_bootstrap_placeholder_and_a_known_language() -> None:
+    data = _shipped("keys-and-ordering")
+    step = next(s for s in data["steps"] if "real_client" in s)
+    step["real_client"]["snippets"][0]["code"] = "print('no address')"
+    assert "real_client.snippets[0].code: must contain {bootstrap}" in _keys_refused(data)
+    data = _shipped("keys-and-ordering")
+    step = next(s for s in data["steps"] if "real_client" in s)
+    step["real_client"]["snippets"][1]["language"] = "ruby"
+    assert "real_client.snippets[1].language: must be one of python, shell" in _keys_refused(data)
+
+
+def test_a_real_client_step_still_needs_its_engine_equivalent() -> None:
+    data = _shipped("keys-and-ordering")
+    step = next(s for s in data["steps"] if "real_client" in s)
+    del step["show_me"]
+    assert "show_me: is required" in _keys_refused(data)

@@ -40,6 +40,7 @@ CELERY_WORKER_COMMAND = [
     "-A",
     "webapp",
     "worker",
+    "-B",  # as ./scripts/run: the embedded worker runs the periodic schedule itself
     "--pool=solo",
     "--loglevel=INFO",
     "--without-gossip",

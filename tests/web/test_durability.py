@@ -33,8 +33,8 @@ async def test_a_crashed_host_replays_to_at_least_what_viewers_saw(host_registry
     seen: list[tuple[int, int]] = []
     publish = host._publish
 
-    def watched_publish() -> Any:
-        update = publish()
+    def watched_publish(*rendered: Any) -> Any:
+        update = publish(*rendered)
         seen.append((host.runtime.now_ms, records(host.runtime)))
         return update
 

@@ -171,3 +171,47 @@ async def test_an_update_carries_only_the_fragments_that_changed(host_registry: 
         if message["type"] == "cluster.state" and 'id="clock"' in message["html"]:
             break
     assert 'id="brokers"' not in message["html"]
+
+
+async def test_a_fragment_whose_only_change_is_its_time_label_is_resent_once_a_second(
+    host_registry: Any,
+) -> None:
+    sandbox, host = await new_host(host_registry)
+    layer = get_channel_layer()
+    watcher = await layer.new_channel()
+    await layer.group_add(viewers_group(sandbox.id), watcher)
+    await layer.group_send(host_group(sandbox.id), {"type": "host.join", "reply_to": watcher})
+    assert (await asyncio.wait_for(layer.receive(watcher), 2))["type"] == "cluster.full"
+
+    async def states(seconds: float) -> list[str]:
+        found: list[str] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while (remaining := deadline - loop.time()) > 0:
+            try:
+                message = await asyncio.wait_for(layer.receive(watcher), remaining)
+            except TimeoutError:
+                break
+            if message["type"] == "cluster.state":
+                found.append(message["html"])
+        return found
+
+    # An idle running cluster: the clock moves every version, the stage only in its label.
+    running = await states(2.5)
+    assert len(running) >= 8
+    stages = [html for html in running if 'class="stage-svg"' in html]
+    assert 1 <= len(stages) <= 4, len(stages)
+    # A real change reaches the stage at once, whatever the label's schedule.
+    await host.command(
+        {"type": "stop_broker", "broker_id": 2}, client_id="client-0001", client_seq=1
+    )
+    changed = await states(0.5)
+    assert any('class="broker is-stopped" data-broker="2"' in html for html in changed)
+    # Paused, each step shows its time on the stage too.
+    await host.command({"type": "pause"})
+    await states(0.3)
+    await host.command({"type": "step", "ms": 100}, client_id="client-0001", client_seq=2)
+    stepped = await states(0.5)
+    assert any(
+        f'data-now-ms="{host.runtime.now_ms}"' in html and "stage-svg" in html for html in stepped
+    )

@@ -83,8 +83,10 @@ def test_api_versions_lists_the_advertised_ranges() -> None:
     response, _ = entity_reader(ApiVersionsResponse)(frame, 8)
     ranges = {k.api_key: (k.min_version, k.max_version) for k in response.api_keys}
     assert response.error_code.value == 35
-    assert ranges[0] == (0, 8) and ranges[1] == (4, 11) and ranges[3] == (0, 8)
-    assert ranges[22] == (0, 1) and ranges[8] == (2, 7) and ranges[9] == (1, 5)
+    assert ranges[0] == (0, 11) and ranges[1] == (4, 12) and ranges[3] == (0, 12)
+    assert ranges[22] == (0, 4) and ranges[8] == (2, 9) and ranges[9] == (1, 9)
+    assert ranges[10] == (0, 4) and ranges[11] == (0, 8) and ranges[14] == (0, 5)
+    assert ranges[18] == (0, 4) and ranges[2] == (1, 6)
 
 
 class RecordingGateway:
@@ -270,7 +272,60 @@ ENGINE_ANSWERS: dict[int, dict[str, Any]] = {
     25: {"error": "CONCURRENT_TRANSACTIONS"},
     26: {"error": ""},
     28: {"partitions": [{"topic": "t", "partition": 0, "error": ""}]},
+    20: {"responses": [{"name": "t", "error": "", "message": None}]},
+    32: {
+        "results": [
+            {
+                "resource_type": 2,
+                "resource_name": "t",
+                "error": "",
+                "message": None,
+                "configs": [
+                    {
+                        "name": "retention.ms",
+                        "value": "1000",
+                        "read_only": False,
+                        "source": 1,
+                        "type": 5,
+                    }
+                ],
+            }
+        ]
+    },
+    37: {"results": [{"name": "t", "error": "INVALID_PARTITIONS", "message": "smaller"}]},
+    42: {"results": [{"group_id": "g", "error": "NON_EMPTY_GROUP"}]},
+    43: {
+        "error": "",
+        "partitions": [{"topic": "t", "partition": 0, "error": "", "message": None}],
+    },
+    44: {"responses": [{"resource_type": 2, "resource_name": "t", "error": "", "message": None}]},
+    47: {"error": "", "partitions": [{"topic": "t", "partition": 0, "error": ""}]},
+    55: {
+        "error": "",
+        "message": None,
+        "leader_id": 3000,
+        "leader_epoch": 1,
+        "high_watermark": 40,
+        "voters": [{"replica_id": 3000, "log_end_offset": 40}],
+        "observers": [{"replica_id": 1, "log_end_offset": 40}],
+    },
+    60: {"error": "", "controller_id": 1, "brokers": [{"broker_id": 2, "fenced": False}]},
 }
+
+
+# The engine's answer to a request of the regrouped versions (see WIRE_REQUESTS_FROM).
+ENGINE_ANSWERS_FROM: dict[tuple[int, int], dict[str, Any]] = {
+    (9, 8): {"groups": [{"group_id": "g", **ENGINE_ANSWERS[9]}]},
+    (10, 4): {"coordinators": [{"key": "g", **ENGINE_ANSWERS[10]}]},
+}
+
+
+def engine_answer(key: int, version: int) -> dict[str, Any]:
+    chosen = ENGINE_ANSWERS[key]
+    for (api, first), answer in sorted(ENGINE_ANSWERS_FROM.items()):
+        if api == key and version >= first:
+            chosen = answer
+    return chosen
 
 
 def test_every_advertised_version_of_every_answer_encodes_and_reads_back() -> None:
@@ -282,15 +337,31 @@ def test_every_advertised_version_of_every_answer_encodes_and_reads_back() -> No
         if key == apis.API_VERSIONS:
             continue
         for version in range(max(low, 3 if key == 0 else low), high + 1):
-            body = apis.to_wire(key, version, ENGINE_ANSWERS[key], where)
+            body = apis.to_wire(key, version, engine_answer(key, version), where)
             frame = codec.encode_response(key, version, 77, body)
             schema = load_response_schema(key, version)
             offset = 8 + (1 if schema.__flexible__ else 0)
             decoded, used = entity_reader(schema)(frame, offset)
             assert offset + used == len(frame), (key, version)
             assert struct.unpack_from(">i", frame, 4) == (77,)
+            answer = codec.plain(decoded)
+            if key == 10:  # the coordinator's address, in either layout
+                found = answer["coordinators"][0] if version >= 4 else answer
+                assert (found["node_id"], found["port"]) == (2, 9002), version
+            if key == 9:
+                group = answer["groups"][0] if version >= 8 else answer
+                [topic] = group["topics"]
+                assert topic["partitions"][0]["committed_offset"] == 3, version
+            if key == 60:
+                assert [(b["broker_id"], b["port"]) for b in answer["brokers"]] == [(2, 9002)]
+            if key == 32:
+                [config] = answer["results"][0]["configs"]
+                assert (config["name"], config["value"]) == ("retention.ms", "1000")
+            if key == 3:
+                assert answer["brokers"][1]["port"] == 9002
+                assert answer["topics"][0]["partitions"][0]["leader_id"] == 1
             checked += 1
-    assert checked == 87  # 20 APIs; Produce from v3 (v0-v2 are refused)
+    assert checked == 151  # 29 APIs; Produce from v3 (v0-v2 are refused)
 
 
 WIRE_REQUESTS: dict[int, dict[str, Any]] = {
@@ -393,15 +464,56 @@ WIRE_REQUESTS: dict[int, dict[str, Any]] = {
             }
         ],
     },
+    20: {"topic_names": ["t"], "timeout": 1000},
+    32: {
+        "resources": [{"resource_type": 2, "resource_name": "t", "configuration_keys": None}],
+        "include_synonyms": False,
+    },
+    37: {"topics": [{"name": "t", "count": 6, "assignments": None}], "timeout": 1000},
+    42: {"groups_names": ["g"]},
+    43: {
+        "election_type": 0,
+        "topic_partitions": [{"topic": "t", "partitions": [0]}],
+        "timeout": 1000,
+    },
+    44: {
+        "resources": [
+            {
+                "resource_type": 2,
+                "resource_name": "t",
+                "configs": [{"name": "retention.ms", "config_operation": 0, "value": "9"}],
+            }
+        ],
+        "validate_only": False,
+    },
+    47: {"group_id": "g", "topics": [{"name": "t", "partitions": [{"partition_index": 0}]}]},
+    55: {"topics": [{"topic_name": "__cluster_metadata", "partitions": [{"partition_index": 0}]}]},
+    60: {"include_cluster_authorized_operations": False},
 }
+# Fields renamed or regrouped at a version: (api key, first version) -> the request's fields.
+WIRE_REQUESTS_FROM: dict[tuple[int, int], dict[str, Any]] = {
+    (9, 8): {"groups": [{"group_id": "g", "topics": [{"name": "t", "partition_indexes": [0]}]}]},
+    (10, 4): {"key_type": 0, "coordinator_keys": ["g"]},
+    (20, 6): {"topics": [{"name": "t", "topic_id": None}], "timeout": 1000},
+}
+
+
+def wire_request(key: int, version: int) -> dict[str, Any]:
+    chosen = WIRE_REQUESTS[key]
+    for (api, first), fields in sorted(WIRE_REQUESTS_FROM.items()):
+        if api == key and version >= first:
+            chosen = fields
+    return chosen
+
+
 EXPECTED = {
     0: lambda r: r["partitions"][0]["batch"]["records"][1]["headers"][0] == ["trace", b"abc"],
     1: lambda r: r["partitions"][0]["fetch_offset"] == 3 and r["max_wait_ms"] == 500,
     2: lambda r: r["partitions"] == [{"topic": "t", "partition": 0, "timestamp": -2}],
     3: lambda r: r["topics"] == ["t"],
     8: lambda r: r["offsets"] == [["t", 0, 5]],
-    9: lambda r: r["partitions"] == [["t", 0]],
-    10: lambda r: r["key"] == "g",
+    9: lambda r: r.get("partitions", r.get("groups", [{}])[0].get("partitions")) == [["t", 0]],
+    10: lambda r: r.get("key", r.get("keys", [None])[0]) == "g",
     11: lambda r: r["topics"] == ["t"] and r["session_timeout_ms"] == 10000,
     12: lambda r: r["member_id"] == "m" and r["generation"] == 1,
     13: lambda r: [m["member_id"] for m in r["members"]] == ["m"],
@@ -415,6 +527,17 @@ EXPECTED = {
     25: lambda r: r["group_id"] == "g",
     26: lambda r: r["committed"] is True,
     28: lambda r: r["offsets"] == [["t", 1, 8]],
+    20: lambda r: r["topics"] == ["t"],
+    32: lambda r: r["resources"] == [{"resource_type": 2, "resource_name": "t", "keys": None}],
+    37: lambda r: r["topics"] == [{"name": "t", "count": 6}],
+    42: lambda r: r["groups"] == ["g"],
+    43: lambda r: r["partitions"] == [["t", 0]] and r["election_type"] == 0,
+    44: lambda r: (
+        r["resources"][0]["configs"] == [{"name": "retention.ms", "operation": 0, "value": "9"}]
+    ),
+    47: lambda r: r["partitions"] == [["t", 0]] and r["group_id"] == "g",
+    55: lambda r: r["partitions"] == [["__cluster_metadata", 0]],
+    60: lambda r: r["include_fenced"] is False,
 }
 
 
@@ -427,7 +550,7 @@ def test_every_advertised_version_of_every_request_decodes_into_the_engine_vocab
             continue
         for version in range(max(low, 3 if key == 0 else low), high + 1):
             schema = load_request_schema(key, version)
-            body = codec.build(schema, WIRE_REQUESTS[key])
+            body = codec.build(schema, wire_request(key, version))
             frame = codec.encode_request(codec.Header(key, version, 5, "table"), body)
             request = codec.decode_request(frame[4:])
             assert request.header == codec.Header(key, version, 5, "table")
@@ -435,7 +558,7 @@ def test_every_advertised_version_of_every_request_decodes_into_the_engine_vocab
             assert engine["api"] == name
             assert EXPECTED[key](engine), (key, version, engine)
             checked += 1
-    assert checked == 87
+    assert checked == 151
 
 
 def test_the_timeline_lists_what_a_real_client_changed_not_its_polls() -> None:
@@ -462,3 +585,34 @@ async def test_the_wire_benchmark_runs_without_django_and_its_log_replays(
     out = capsys.readouterr().out
     assert "replay gives an equal snapshot: True" in out
     assert "produced (acks=all, RF=3)" in out
+
+
+def _with_unknown_tag(raw: bytes, at: int) -> bytes:
+    """`raw` with tag 9 (3 bytes, unknown to every schema) added to the empty tagged-field
+    section whose count byte sits at `at`."""
+    assert raw[at] == 0
+    return raw[:at] + b"\x01\x09\x03abc" + raw[at + 1 :]
+
+
+def test_unknown_tagged_fields_are_skipped_as_kafka_skips_them() -> None:
+    from kio.index import load_request_schema
+
+    schema = load_request_schema(3, 12)
+    body = codec.build(schema, {"topics": [{"name": "orders"}], "allow_auto_topic_creation": True})
+    clean = codec.encode_request(codec.Header(3, 12, 4, "newer-client"), body)[4:]
+    header_tags = 10 + len("newer-client")
+    # In the header, in a topic (before the request's two booleans and its own tag count), and
+    # at the end of the request.
+    framed = _with_unknown_tag(clean, len(clean) - 1)
+    framed = _with_unknown_tag(framed, len(clean) - 4)
+    framed = _with_unknown_tag(framed, header_tags)
+    assert len(framed) == len(clean) + 3 * 5
+    with pytest.raises(Exception, match="tag"):  # kio alone refuses them
+        entity_reader(schema)(framed, header_tags + 6)
+    request = codec.decode_request(framed)
+    assert request.body == codec.decode_request(clean).body
+    assert apis.to_engine(3, 12, request.body).request["topics"] == ["orders"]
+    # A tagged field whose size runs past the frame is still a bad frame.
+    broken = framed[:-2]
+    with pytest.raises(codec.FrameError):
+        codec.decode_request(broken)

@@ -102,7 +102,12 @@ def test_every_lesson_opens_on_its_live_stage(stage_server: LiveServer, chromium
         expect(page.locator("#connection")).to_have_text("live", timeout=20_000)
         goal = page.locator("#lesson-goal")
         expect(goal).to_have_attribute("data-step", "0", timeout=20_000)
-        expect(goal).to_contain_text(lesson.steps[0].goal.waiting[:20])
+        # The live clock runs: a goal the cluster reaches by itself (a lesson's apps at work)
+        # may already read as done by the time the page is looked at.
+        first = lesson.steps[0].goal
+        expect(goal).to_contain_text(
+            re.compile(f"{re.escape(first.waiting[:20])}|{re.escape(first.done[:20])}")
+        )
         expect(page.locator("#stage svg .broker")).to_have_count(
             int(lesson.scenario["cluster"]["brokers"])
         )

@@ -352,3 +352,251 @@ def test_fork_copies_the_shared_cluster_into_a_private_sandbox() -> None:
     assert "stop_broker" in logged_kinds(fork.id)
     assert not services.is_workshop_cluster(fork.id)
     assert Client().post(f"/w/{workshop.code}/fork/").status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_switching_participation_off_stops_every_learners_consumer(
+    host_registry: Any,
+) -> None:
+    workshop, teacher, ada, bob = await sync_to_async(room_of_two)()
+    instructor = await room_socket(workshop, teacher)
+    await instructor.send_json_to({"type": "participation", "seq": 1, "mode": "consumers"})
+    await frame_of(instructor, "ack")
+    learners = [await room_socket(workshop, ada), await room_socket(workshop, bob)]
+    for socket in learners:
+        await socket.send_json_to({"type": "participate", "seq": 1})
+        assert (await frame_of(socket, "ack"))["app_id"] in (1, 2)
+    apps = sorted(
+        int(a)
+        for a in await sync_to_async(list)(
+            Participant.objects.values_list("consumer_app_id", flat=True)
+        )
+    )
+    assert apps == [1, 2]
+
+    await instructor.send_json_to({"type": "participation", "seq": 2, "mode": "watch"})
+    await frame_of(instructor, "ack")
+    stops = await sync_to_async(list)(
+        ClusterCommand.objects.filter(cluster_id=workshop.cluster_id, kind="app_control")
+    )
+    assert sorted((r.payload["app_id"], r.payload["action"]) for r in stops) == [
+        (1, "stop"),
+        (2, "stop"),
+    ]
+    assert not await Participant.objects.exclude(consumer_app_id="").aexists()
+    # Off means off: the learners' own commands are refused again.
+    for socket in learners:
+        await socket.send_json_to({"type": "participate", "seq": 2, "value": "x"})
+        assert (await frame_of(socket, "error"))["code"] == "forbidden"
+
+    await instructor.send_json_to({"type": "participation", "seq": 3, "mode": "producers"})
+    await frame_of(instructor, "ack")
+    await learners[0].send_json_to({"type": "participate", "seq": 3, "value": "mine"})
+    await frame_of(learners[0], "ack")
+    await instructor.send_json_to({"type": "participation", "seq": 4, "mode": "watch"})
+    await frame_of(instructor, "ack")
+    await learners[0].send_json_to({"type": "participate", "seq": 4, "value": "again"})
+    assert (await frame_of(learners[0], "error"))["code"] == "forbidden"
+    produced = await sync_to_async(list)(
+        ClusterCommand.objects.filter(cluster_id=workshop.cluster_id, kind="produce")
+    )
+    assert [r.payload["value"] for r in produced] == ["mine"]  # a producer per message: none left
+    for socket in (instructor, *learners):
+        await socket.disconnect()
+
+
+# -- idle rooms and sandboxes -------------------------------------------------------------------
+
+
+def _age(workshop: Workshop | None, cluster_ids: list[str], days: float) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    then = timezone.now() - timedelta(days=days)
+    if workshop is not None:
+        Workshop.objects.filter(pk=workshop.pk).update(last_active_at=then)
+    LiveCluster.objects.filter(pk__in=cluster_ids).update(last_active_at=then)
+
+
+@pytest.mark.django_db
+def test_the_sweep_removes_idle_rooms_with_their_clusters_and_idle_sandboxes_only() -> None:
+    from webapp import services as sandbox_services
+    from webapp.tasks import idle_sweep
+
+    teacher = make_instructor()
+    idle_room = services.workshop_create(owner=teacher, title="old")
+    busy_room = services.workshop_create(owner=teacher, title="new")
+    idle_sandbox = sandbox_services.sandbox_create()
+    fresh_sandbox = sandbox_services.sandbox_create()
+    joined(idle_room, "Ada")
+    _age(idle_room, [idle_room.cluster_id, idle_sandbox.id], days=40)
+    # A room whose row is old but whose cluster is in use is not idle; nor is its cluster a
+    # sandbox the sandbox sweep may take.
+    _age(busy_room, [], days=40)
+    assert idle_sweep(sandbox_idle_days=30, room_idle_days=2) == {"rooms": 1, "sandboxes": 1}
+    assert list(Workshop.objects.values_list("pk", flat=True)) == [busy_room.pk]
+    assert set(LiveCluster.objects.values_list("pk", flat=True)) == {
+        busy_room.cluster_id,
+        fresh_sandbox.id,
+    }
+    assert not Participant.objects.exists()
+    _age(None, [busy_room.cluster_id], days=40)
+    Workshop.objects.filter(pk=busy_room.pk).update(
+        last_active_at=LiveCluster.objects.get(pk=busy_room.cluster_id).created_at
+    )
+    # The room's cluster idle for the sandbox age while the room is fresh: kept with its room.
+    assert idle_sweep(sandbox_idle_days=30, room_idle_days=100) == {"rooms": 0, "sandboxes": 0}
+    assert LiveCluster.objects.filter(pk=busy_room.cluster_id).exists()
+
+
+def test_the_periodic_sweep_is_on_the_beat_schedule() -> None:
+    from django.conf import settings
+
+    from webapp.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["delete-idle-rooms-and-sandboxes"]
+    app.loader.import_default_modules()
+    assert entry["task"] in app.tasks
+    assert float(entry["schedule"]) == float(settings.DOJO_IDLE_SWEEP_SECONDS)
+
+
+SWEEP_SETUP = """
+import django, json
+django.setup()
+from datetime import timedelta
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from webapp import services as sandbox_services
+from webapp.models import LiveCluster
+from webapp.workshops import services
+from webapp.workshops.models import Workshop
+teacher = get_user_model().objects.create_user("t", password="pw-long-enough-1", is_staff=True)
+room = services.workshop_create(owner=teacher, title="old")
+idle = sandbox_services.sandbox_create()
+fresh = sandbox_services.sandbox_create()
+then = timezone.now() - timedelta(days=40)
+Workshop.objects.filter(pk=room.pk).update(last_active_at=then)
+LiveCluster.objects.filter(pk__in=[room.cluster_id, idle.id]).update(last_active_at=then)
+print(json.dumps({"fresh": fresh.id}))
+"""
+
+
+def test_the_embedded_worker_runs_the_sweep_on_its_own_schedule(tmp_path: Any) -> None:
+    """`celery worker -B` as ./scripts/run starts it, with the sweep every second: idle rooms
+    and sandboxes go without any beat process or server."""
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    from tests.web.support import ROOT, celery_worker_process, migrate, server_env
+
+    env = server_env(tmp_path, without_celery=True) | {"KAFKA_DOJO_IDLE_SWEEP_SECONDS": "1"}
+    migrate(env)
+    done = subprocess.run(
+        [sys.executable, "-c", SWEEP_SETUP],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    fresh = json.loads(done.stdout.strip().splitlines()[-1])["fresh"]
+
+    def left() -> tuple[list[str], int]:
+        with sqlite3.connect(tmp_path / "db.sqlite3", timeout=20) as db:
+            clusters = [row[0] for row in db.execute("select id from webapp_livecluster")]
+            rooms = db.execute("select count(*) from workshops_workshop").fetchone()[0]
+        return clusters, rooms
+
+    assert len(left()[0]) == 3
+    with celery_worker_process(env, tmp_path / "worker.log"):
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and left() != ([fresh], 0):
+            time.sleep(0.5)
+    assert left() == ([fresh], 0), (tmp_path / "worker.log").read_text()[-3000:]
+
+
+# -- polls from the drills ----------------------------------------------------------------------
+
+DRILL = "null-keys-sticky"  # a predict drill: 12 keyless records, how many partitions get them
+
+
+def room_replay(cluster_id: str) -> Any:
+    """The room cluster's runtime rebuilt from its command log alone."""
+    from lessons.scenarios import ClusterRuntime
+    from webapp.engine_host import store
+
+    stored = store.cluster_load(cluster_id=cluster_id)
+    runtime = ClusterRuntime(stored.spec)
+    for payload in stored.commands:
+        runtime.apply(payload)
+    return runtime, stored.commands
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_drill_poll_runs_its_scenario_on_the_shared_cluster_then_reveals_the_engines_key(
+    host_registry: Any,
+) -> None:
+    from lessons.drills import keys, progress
+    from lessons.drills.bank import default_bank
+    from lessons.scenarios import read_probe
+    from webapp.drills_stage import scenario_log
+    from webapp.engine_host import fanout
+    from webapp.engine_host.host import viewers_group
+
+    drill = default_bank().get(DRILL)
+    assert drill is not None
+    engine_key = (await sync_to_async(progress.answer_key)(drill)).key
+    workshop, teacher, ada, bob = await sync_to_async(room_of_two)()
+    first_cluster = workshop.cluster_id
+    instructor = await room_socket(workshop, teacher)
+    learners = [await room_socket(workshop, ada), await room_socket(workshop, bob)]
+    await instructor.send_json_to({"type": "poll_push", "seq": 1, "source": f"drill:{DRILL}"})
+    await frame_of(instructor, "ack")
+    poll = await Poll.objects.aget()
+    room = await Workshop.objects.aget(pk=workshop.pk)
+    # The room moved to a cluster built like the drill's scenario, paused before its steps.
+    assert room.cluster_id == poll.cluster_id != first_cluster
+    assert poll.drill_id == DRILL and poll.choices == [c.text for c in drill.choices]
+    assert poll.answer == [c.id for c in drill.choices].index(engine_key)
+    for cluster_id in (first_cluster, room.cluster_id):  # both stay the room's alone
+        assert await sync_to_async(services.is_workshop_cluster)(cluster_id)
+    for _ in range(100):  # every socket follows the room to the new cluster
+        if fanout.local_members(viewers_group(room.cluster_id)) == 3:
+            break
+        await asyncio.sleep(0.05)
+    assert fanout.local_members(viewers_group(room.cluster_id)) == 3
+    assert fanout.local_members(viewers_group(first_cluster)) == 0
+    await html_with(learners[0], "logs")  # the drill's topic is on the learner's stage
+
+    wrong = (poll.answer + 1) % len(poll.choices)
+    for socket, choice in zip(learners, (poll.answer, wrong), strict=True):
+        await socket.send_json_to({"type": "vote", "seq": 10, "choice": choice})
+        await frame_of(socket, "ack")
+    await instructor.send_json_to({"type": "poll_reveal", "seq": 2})
+    running = await html_with(learners[1], 'data-role="running"')
+    assert 'class="correct"' not in running  # no answer while the scenario runs
+    assert (await Poll.objects.aget()).state == Poll.State.RUNNING
+    revealed = await html_with(learners[1], 'data-role="answer"', timeout=60)
+    assert "computed by the engine" in revealed and "Ada · 1/1" in revealed
+    assert "Bob · 0/1" in revealed
+
+    # The room's cluster ran the whole scenario: its log holds the drill's steps, and the
+    # answer read off the room's own run is the engine's key.
+    runtime, logged = await sync_to_async(room_replay)(room.cluster_id)
+    _, scenario = scenario_log(dict(drill.body["scenario"]), source=DRILL)
+    steps = [c["type"] for c in scenario if c["type"] != "advance"]
+    assert [c["type"] for c in logged if c["type"] != "advance"] == steps
+    end_ms = (await sync_to_async(progress.answer_key)(drill)).computed["end_ms"]
+    assert runtime.now_ms >= end_ms
+    spec = drill.body["key"]
+    observed = [read_probe(runtime, spec["probe"], dict(a)) for a in spec["args"]]
+    assert keys.choose(drill, keys.reduce_value(spec.get("reduce"), observed)) == engine_key
+    board = await sync_to_async(services.leaderboard)(room)
+    assert [(r["name"], r["score"], r["polls"]) for r in board] == [("Ada", 1, 1), ("Bob", 0, 1)]
+    for socket in (instructor, *learners):
+        await socket.disconnect()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from channels.exceptions import ChannelFull
@@ -14,6 +15,8 @@ from webapp.engine_host.registry import get_registry
 # How long a sender waits for room in a busy host's inbox before it gives up (back-pressure:
 # the socket stops reading meanwhile, so its browser slows down instead of losing commands).
 BUSY_WAIT_S = 2.0
+# How long flush_host waits for the host to say the time it ran is logged.
+FLUSH_TIMEOUT_S = 2.0
 
 
 class HostBusy(Exception):
@@ -58,3 +61,19 @@ async def host_request(
         return None
     frame = reply.get("frame")
     return frame if isinstance(frame, dict) else None
+
+
+async def flush_host(cluster_id: str) -> None:
+    """Ask the cluster's host, if one runs anywhere, to log the time its clock already ran, so
+    a reader of the command log (a share link, the timeline, a fork) sees all of it. No host:
+    the log is complete; no answer in FLUSH_TIMEOUT_S: what is logged is used."""
+    if await get_registry().leases.owner(cluster_id) is None:
+        return
+    layer = get_channel_layer()
+    assert layer is not None
+    reply_channel = await layer.new_channel()
+    await layer.group_send(
+        host_group(cluster_id), {"type": "host.flush", "reply_to": reply_channel}
+    )
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(layer.receive(reply_channel), FLUSH_TIMEOUT_S)

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from channels.db import database_sync_to_async
+from channels.db import database_sync_to_async as _database_sync_to_async
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
 from django.db import IntegrityError
@@ -25,12 +25,24 @@ from lessons.console.completion import completion_data
 from lessons.scenarios import CLOCK_COMMANDS, LOGGED_COMMANDS, ClusterRuntime, console_command
 from lessons.scenarios.limits import DEFAULT_STEP_MS, SPEEDS, TICK_MS
 from webapp import charts
-from webapp.engine_host import lesson_goal, render, store
+from webapp.engine_host import lesson_goal, memory, render, store
 from webapp.engine_host.leases import LeaseStore
 
 logger = logging.getLogger(__name__)
 
+
+def database_sync_to_async(function: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    """The host's log writes run in a thread of their own, not the one thread every sync view
+    and `database_sync_to_async` call of the process share: measured with py-spy during
+    scripts/loadtest_isolation.py, a busy host's flushes (one before each publish) were most
+    of that thread's time, and another visitor's command and page waited behind them. (Writes
+    of one host stay ordered: each is awaited under the host's lock.)"""
+    return _database_sync_to_async(function, thread_sensitive=False)
+
+
 CLOCK_TICK_S = 0.05
+# While the clock runs, a fragment whose only change is its time label is re-sent this often.
+TIME_LABEL_REFRESH_S = 1.0
 ADVANCE_FLUSH_S = 2.0
 MAX_ADVANCE_PER_TICK_MS = 5_000
 LEASE_TTL_S = 15.0
@@ -38,6 +50,9 @@ STOP_TIMEOUT_S = 6.0
 # LOGGED_COMMANDS (they change the engine, so they go to the command log first) and
 # CLOCK_COMMANDS (pause, resume, speed, step: the host's own clock) come from the command table.
 __all__ = ["CLOCK_COMMANDS", "LOGGED_COMMANDS", "ClusterHost", "HostSettings"]
+# Commands that add records to a cluster, refused while it is over its memory bound (the
+# others, deleting records or lowering retention among them, are how it gets back under).
+MEMORY_GROWING_COMMANDS = frozenset({"produce", "start_producer", "transaction"})
 
 
 def viewers_group(cluster_id: str) -> str:
@@ -61,6 +76,9 @@ class HostSettings:
     work_budget_per_s: float = 0.25
     max_apps: int = 8
     max_app_rate: float = 400.0
+    # The memory one cluster's stored records may take (webapp/engine_host/memory.py); over
+    # it the clock stops and produces are refused, said on the stage, until it holds less.
+    memory_bound_bytes: int = 256 * 2**20
     owner_id: str = "local"
 
 
@@ -100,6 +118,11 @@ class ClusterHost:
         self.stop_reason = ""
         self.lock = asyncio.Lock()
         self._dirty = asyncio.Event()
+        self._urgent = asyncio.Event()  # a command changed the state: publish it promptly
+        # When each published fragment was rendered (cluster ms), and when time labels were
+        # last refreshed everywhere (see _changed_fragments).
+        self._fragment_times: dict[str, int] = {}
+        self._labels_sent_at = float("-inf")
         self._unlogged_advance_ms = 0
         self._advance_seq: int | None = None  # the seq of the advance this host may lengthen
         self._last_flush = time.monotonic()
@@ -112,6 +135,7 @@ class ClusterHost:
         # The Kafka wire front door (webapp/kafka_listener), when switched on.
         self.wire: Any = None
         self.wire_enabled = False
+        self.wire_ports: dict[str, int] = {}  # the ports the sandbox's listeners had
         # The work budget: credit in seconds of engine work, and the clock's recent pace.
         self._work_credit = settings.work_budget_per_s
         self._pace: list[tuple[float, int]] = []  # (real time, cluster ms advanced)
@@ -119,6 +143,15 @@ class ClusterHost:
         self._limited_at = float("-inf")
         # A lesson step's live goal, set by the lesson page (`host.watch`).
         self.goal: Any = None
+        # Commands the server asked this clock to play (`host.play`: a drill's steps revealed
+        # to a workshop room): each applied when the clock has run the advances before it.
+        self.playback: list[dict[str, Any]] = []
+        self._play_reply: str | None = None
+        # The memory bound: the estimate last taken, and the stage's message while over it.
+        self.memory_bytes = 0
+        self.memory_stopped: str | None = None
+        # Set by `freeze` (a controlled shutdown): the clock runs no more cluster time.
+        self.frozen = False
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -130,7 +163,8 @@ class ClusterHost:
         self.running = True
         if self.wire_enabled:
             await self.enable_wire()
-        self._publish()
+        fragments, _ = await asyncio.to_thread(self._render_runtime_fragments)
+        self._publish(fragments)
         for name, coroutine in (
             ("inbox", self._inbox()),
             ("clock", self._clock()),
@@ -140,6 +174,32 @@ class ClusterHost:
             task = asyncio.create_task(coroutine, name=f"dojo-host-{self.cluster_id}-{name}")
             self._tasks.append(task)
         logger.info("host %s started at %d ms", self.cluster_id, self.runtime.now_ms)
+
+    def freeze(self) -> None:
+        """Stop the clock now, before the slower parts of a shutdown (the tick in flight, if
+        any, still completes and is logged by `stop`)."""
+        self.frozen = True
+
+    def check_memory(self) -> bool:
+        """Take the memory estimate; stop or restart the clock on the bound. True if over."""
+        self.memory_bytes = memory.cluster_memory_bytes(self.runtime)
+        bound = self.settings.memory_bound_bytes
+        stopped = (
+            memory.over_bound_message(self.memory_bytes, bound)
+            if self.memory_bytes > bound
+            else None
+        )
+        if stopped != self.memory_stopped:
+            if stopped and not self.memory_stopped:
+                logger.warning(
+                    "host %s over its memory bound (%d > %d bytes): clock stopped",
+                    self.cluster_id,
+                    self.memory_bytes,
+                    bound,
+                )
+            self.memory_stopped = stopped
+            self._mark_dirty()
+        return stopped is not None
 
     async def announce_start(self) -> None:
         """Tell every socket of the cluster (in any process) that this host now runs it: they
@@ -228,9 +288,16 @@ class ClusterHost:
         elif kind == "host.sync":
             await self._send_full(reply_to)
         elif kind == "host.wire":
-            await self.enable_wire()
+            ports: dict[str, int] = {}
+            if message.get("enabled", True):
+                await self.enable_wire()
+                bootstrap = self.wire.bootstrap_servers()
+                ports = {str(b): p for b, p in self.wire.ports.items()}
+            else:
+                await self.disable_wire()
+                bootstrap = ""
             await self._reply(
-                reply_to, {"type": "ack", "bootstrap_servers": self.wire.bootstrap_servers()}
+                reply_to, {"type": "ack", "bootstrap_servers": bootstrap, "ports": ports}
             )
         elif kind == "host.watch":
             async with self.lock:
@@ -246,6 +313,14 @@ class ClusterHost:
             if (message.get("command") or {}).get("type") == "console":
                 frame["console"] = console_command.console_state(self.runtime)
             await self._reply(reply_to, frame)
+        elif kind == "host.play":
+            # Only server code sends this (webapp/workshops: a drill poll's reveal); a browser's
+            # message never becomes one.
+            async with self.lock:
+                frame = await self._play_locked(list(message.get("commands") or []), reply_to)
+            self._mark_dirty()
+            if frame is not None:
+                await self._reply(reply_to, frame)
         elif kind == "host.console_complete":
             # What the console panel's Tab offers: tools, options, this cluster's topics/groups.
             async with self.lock:
@@ -351,13 +426,20 @@ class ClusterHost:
                 }
             if client_id and client_seq is not None and frame["type"] == "ack":
                 self.client_seqs[client_id] = max(client_seq, self.client_seqs.get(client_id, 0))
+            # Renders happen under the lock, so the next version is the first to show this
+            # command's effect (a page or the room benchmark can tell when viewers see it).
+            frame["visible_in"] = self.published.version + 1
         frame["seq"] = client_seq
         self._mark_dirty()
+        self._urgent.set()
         return frame
 
     def _limit_refusal(self, payload: dict[str, Any]) -> str | None:
-        """Apps and their rates are bounded per cluster (refused before they are logged)."""
+        """Apps and their rates are bounded per cluster (refused before they are logged), and
+        a cluster over its memory bound takes no more records."""
         kind = payload.get("type")
+        if kind in MEMORY_GROWING_COMMANDS and self.check_memory():
+            return self.memory_stopped
         if kind not in ("start_producer", "add_group_consumer"):
             return None
         apps = list(self.runtime.cluster.apps.apps)
@@ -395,12 +477,17 @@ class ClusterHost:
                 "code": "moved",
                 "message": "This cluster moved to another server; reload the page.",
             }
+        apps_before = len(self.runtime.cluster.apps.apps)
         result = self.runtime.apply(payload)
         self.metrics.observe(self.runtime)
         await self._sync_wire()
         self._check_goal()
         if result.ok:
-            return {"type": "ack", "message": result.message, "duplicate": False}
+            frame: dict[str, Any] = {"type": "ack", "message": result.message, "duplicate": False}
+            apps = self.runtime.cluster.apps.apps
+            if len(apps) > apps_before:  # the app this command started, by its number
+                frame["app_id"] = apps[-1].id
+            return frame
         # The command is in the log (replay repeats the same refusal); tell the learner why.
         return {
             "type": "error",
@@ -477,6 +564,64 @@ class ClusterHost:
             self.next_seq += 1
         self._unlogged_advance_ms = 0
 
+    # -- playing a scenario's steps --------------------------------------------------------
+
+    async def _play_locked(
+        self, commands: list[dict[str, Any]], reply_to: str | None
+    ) -> dict[str, Any] | None:
+        """Start playing `commands` (a command log tail: advances and commands) on the live
+        clock; the answer comes when the last one is applied (None: not yet)."""
+        if self.playback:
+            return {"type": "error", "code": "playing", "message": "Already playing steps."}
+        self.playback = [dict(c) for c in commands]
+        self._play_reply = reply_to
+        if self.paused:
+            self.paused = False
+            await database_sync_to_async(store.cluster_clock_save)(
+                cluster_id=self.cluster_id, speed=self.speed, paused=False
+            )
+        frame = await self._play_due_locked()
+        if frame is not None:
+            self._play_reply = None  # nothing had to wait for the clock: answered now
+        return frame
+
+    async def _play_due_locked(self) -> dict[str, Any] | None:
+        """Apply the commands now due (up to the next advance still to run); when none is
+        left, the answer for whoever asked."""
+        while self.playback:
+            head = self.playback[0]
+            if head.get("type") == "advance" and int(head.get("ms", 0)) > 0:
+                return None
+            self.playback.pop(0)
+            if head.get("type") != "advance":
+                await self._logged_command_locked(head, "", None)
+        return {"type": "ack", "message": "Played.", "now_ms": self.runtime.now_ms}
+
+    def _play_cap(self, ms: int) -> int:
+        """At most the time left before the next command to play."""
+        if self.playback and self.playback[0].get("type") == "advance":
+            return max(0, min(ms, int(self.playback[0]["ms"])))
+        return ms
+
+    async def _played(self, ms: int) -> None:
+        """The clock ran `ms`: count it off the advance being played, apply what is due."""
+        async with self.lock:
+            if not self.playback or self.playback[0].get("type") != "advance":
+                return
+            left = int(self.playback[0]["ms"]) - ms
+            if left > 0:
+                self.playback[0]["ms"] = left
+                return
+            self.playback.pop(0)
+            frame = await self._play_due_locked()
+            reply_to = self._play_reply if not self.playback else None
+            if not self.playback:
+                self._play_reply = None
+                await self._flush_advance_locked()  # played means logged: the log holds it all
+        self._mark_dirty()
+        if frame is not None and reply_to:
+            await self._reply(reply_to, frame)
+
     # -- time -----------------------------------------------------------------------------
 
     async def advance_live(self, ms: int) -> float:
@@ -528,6 +673,14 @@ class ClusterHost:
         await self._sync_wire()
         self._mark_dirty()
 
+    async def disable_wire(self) -> None:
+        """Close the listeners and every real client's connection (idempotent)."""
+        if self.wire is not None:
+            wire, self.wire = self.wire, None
+            self.runtime.cluster.remote.sink = None
+            await wire.close()
+        self._mark_dirty()
+
     async def _sync_wire(self) -> None:
         if self.wire is not None:
             await self.wire.sync({b.id: b.alive for b in self.runtime.cluster.brokers()})
@@ -577,18 +730,22 @@ class ClusterHost:
             await asyncio.sleep(CLOCK_TICK_S)
             now = loop.time()
             elapsed, last = now - last, now
-            if self.paused or not self._has_audience():
+            budget = self.settings.work_budget_per_s
+            self._work_credit = min(budget, self._work_credit + elapsed * budget)
+            if self.frozen or self.paused or not self._has_audience():
                 owed_ms = 0.0
                 self._pace.clear()
                 if self.throttled_to is not None:
                     self.throttled_to = None
                     self._mark_dirty()
                 continue
-            budget = self.settings.work_budget_per_s
-            self._work_credit = min(budget, self._work_credit + elapsed * budget)
             owed_ms += elapsed * 1000.0 * self.speed
             if owed_ms > MAX_ADVANCE_PER_TICK_MS:  # the loop stalled: don't race to catch up
                 owed_ms = float(MAX_ADVANCE_PER_TICK_MS)
+            if self.memory_stopped is not None:
+                # Over its memory bound: the clock stays stopped (the keeper re-checks).
+                owed_ms = 0.0
+                continue
             if self._work_credit <= 0:
                 # Over its work budget: this tick's time is not run, so the clock slows down.
                 owed_ms = 0.0
@@ -601,12 +758,15 @@ class ClusterHost:
             quantum = TICK_MS if self.speed >= 1 else 1
             now_ms = self.runtime.now_ms
             whole = (now_ms + int(owed_ms)) // quantum * quantum - now_ms
+            whole = self._play_cap(whole)  # a step being played applies at its exact time
             if whole <= 0:
                 continue
             owed_ms -= whole
             try:
                 self._work_credit -= await self.advance_live(whole)
                 self._note_pace(loop.time(), whole, limited=self._work_credit <= 0)
+                if self.playback:
+                    await self._played(whole)
             except Exception:
                 logger.exception("host %s: the engine failed to advance; pausing", self.cluster_id)
                 self.paused = True
@@ -630,6 +790,7 @@ class ClusterHost:
                     await self.stop("lost the ownership lease")
                     return
             self._expire_viewers(now)
+            self.check_memory()
             if self.wire is not None:
                 # Open Kafka listeners keep the host loaded: their ports are what real clients
                 # were given, and a host loaded again would listen elsewhere.
@@ -650,7 +811,12 @@ class ClusterHost:
             if not self.running:
                 break
             self._dirty.clear()
-            started = time.perf_counter()
+            self._urgent.clear()
+            # Rendering is this host's work too: it waits for budget like the clock does, and
+            # what it costs is taken from the same credit (so a big cluster's clock slows down
+            # rather than its stage taking the process's time).
+            while self.running and self._work_credit <= 0:
+                await asyncio.sleep(CLOCK_TICK_S)
             async with self.lock:  # never render while the worker thread advances the runtime
                 # Durable first: no viewer sees a moment the log could not rebuild after a crash.
                 try:
@@ -658,8 +824,13 @@ class ClusterHost:
                 except IntegrityError:
                     asyncio.get_running_loop().create_task(self.stop("lost ownership of the log"))
                     break
-                update = self._publish()
-            render_s = time.perf_counter() - started
+                # Rendering a big cluster takes tens of ms of CPU: like the clock's ticks it runs
+                # in a worker thread, off the event loop (measured with py-spy during
+                # scripts/loadtest_isolation.py: rendering on the loop was half of the loop
+                # thread's busy time, and every other visitor's page and command waited on it).
+                fragments, render_s = await asyncio.to_thread(self._render_runtime_fragments)
+                self._work_credit -= render_s
+                update = self._publish(fragments)
             if update is not None:
                 await self.layer.group_send(viewers_group(self.cluster_id), update)
             tail = console_command.take_console_output(self.runtime)
@@ -667,10 +838,16 @@ class ClusterHost:
                 await self.layer.group_send(
                     viewers_group(self.cluster_id), {"type": "console.output", "text": tail}
                 )
-            # Rendering runs on the event loop: after a slow render (a big cluster) the next one
-            # waits twice as long as this one took, so rendering never takes more than a third
-            # of the loop and sockets, commands and the clock stay responsive.
-            await asyncio.sleep(max(interval, 2 * render_s))
+            # After a slow render (a big cluster) the next one waits twice as long as this one
+            # took, so rendering takes at most a third of the time the GIL is shared.
+            await asyncio.sleep(2 * render_s)
+            # Clock ticks alone publish at most publish_max_hz; a command (someone acted and
+            # watches for the effect, a whole room in a workshop) is published as soon as that
+            # third-of-the-time bound allows. Commands are rate-limited per socket upstream.
+            rest = interval - 2 * render_s
+            if rest > 0 and not self._urgent.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._urgent.wait(), rest)
 
     def _clock_view(self) -> render.ClockView:
         return render.ClockView(
@@ -679,25 +856,72 @@ class ClusterHost:
             speed=self.speed,
             viewers=len(self.viewers),
             throttled_to=None if self.paused else self.throttled_to,
+            memory_stopped=self.memory_stopped,
         )
 
-    def _publish(self) -> dict[str, Any] | None:
-        """Render the current state once; return the group message if anything changed."""
+    def _changed_fragments(self, fragments: dict[str, str], held: dict[str, str]) -> dict[str, str]:
+        """The fragments to send. While the clock runs, a fragment whose only change is the
+        cluster time it is labelled with (the stage picture's and the text mirror's "at N ms")
+        is re-sent at most every TIME_LABEL_REFRESH_S; the clock fragment carries the exact
+        time. Without this every viewer got the whole stage (~12 KB) on every tick. `fragments`
+        is updated in place to what viewers hold, so a new viewer's full state matches."""
+        now = self.runtime.now_ms
+        mono = time.monotonic()
+        relabel = self.paused or mono - self._labels_sent_at >= TIME_LABEL_REFRESH_S
+        changed: dict[str, str] = {}
+        for key, html in fragments.items():
+            old = held.get(key)
+            if old == html:
+                continue
+            at = self._fragment_times.get(key)
+            if (
+                not relabel
+                and key != "clock"
+                and old is not None
+                and at is not None
+                and old.replace(str(at), "\x00") == html.replace(str(now), "\x00")
+            ):
+                fragments[key] = old  # only its time label moved: viewers keep theirs
+                continue
+            changed[key] = html
+            self._fragment_times[key] = now
+        if relabel:
+            self._labels_sent_at = mono
+        return changed
+
+    def _render_runtime_fragments(self) -> tuple[dict[str, str] | Exception, float]:
+        """The fragments drawn from the runtime (run in a worker thread, under the lock), or
+        the error that stopped them, and the CPU seconds it took."""
+        started = time.thread_time()
         try:
             fragments = render.render_fragments(self.runtime, self._clock_view())
             fragments["charts"] = self.metrics.render()
-            fragments["kafka-clients"] = self._render_wire()
             if self.goal is not None:
                 fragments["lesson-goal"] = lesson_goal.render(self.goal, self.runtime)
+        except Exception as error:
+            return error, time.thread_time() - started
+        return fragments, time.thread_time() - started
+
+    def _publish(
+        self, runtime_fragments: dict[str, str] | Exception | None = None
+    ) -> dict[str, Any] | None:
+        """Render the current state once; return the group message if anything changed.
+        `runtime_fragments`: rendered already, off the loop (else rendered here)."""
+        try:
+            if runtime_fragments is None:
+                runtime_fragments, _ = self._render_runtime_fragments()
+            if isinstance(runtime_fragments, Exception):
+                raise runtime_fragments
+            fragments = dict(runtime_fragments)
+            # On the loop: the Kafka listeners' connections change on the loop.
+            fragments["kafka-clients"] = self._render_wire()
             fragments.update(self.extra_fragments)
         except Exception as error:
             logger.exception("host %s failed to render", self.cluster_id)
             fragments = dict(self.published.fragments)
             fragments.update(render.render_error_fragment(f"{type(error).__name__}: {error}"))
         previous = self.published
-        changed = {
-            key: html for key, html in fragments.items() if previous.fragments.get(key) != html
-        }
+        changed = self._changed_fragments(fragments, previous.fragments)
         if previous.version and not changed:
             return None
         version = previous.version + 1

@@ -9,17 +9,21 @@ cluster and asks the workers, over the channel layer, to make sure one of them h
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
 import socket
+import sys
+import threading
+from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 
 from lessons.scenarios.runtime import ClusterRuntime
-from webapp.engine_host import store
+from webapp.engine_host import replay_pool, store
 from webapp.engine_host.host import LEASE_TTL_S, ClusterHost, HostSettings
 from webapp.engine_host.leases import LeaseStore, LocalLeaseStore, RedisLeaseStore
 
@@ -44,12 +48,76 @@ class TooManyHosts(Exception):
         self.message = str(self)
 
 
+# A controlled shutdown (SIGTERM) waits at most this long for hosts to flush and let go.
+SHUTDOWN_TIMEOUT_S = 8.0
+
+
+async def replay_in_daemon_thread(spec: Any, commands: list[dict[str, Any]]) -> ClusterRuntime:
+    """`ClusterRuntime.replay` in a daemon thread: like `asyncio.to_thread`, except that the
+    interpreter's exit does not join it (the default executor's threads are joined, which
+    made a SIGTERM wait for minutes behind a long replay)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[ClusterRuntime] = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if done.done():
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(result)
+
+    def work() -> None:
+        result: Any = None
+        error: BaseException | None = None
+        try:
+            result = ClusterRuntime.replay(spec, commands)
+        except BaseException as failure:  # handed to the awaiting task, raised there
+            error = failure
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=work, name="dojo-host-replay", daemon=True).start()
+    return await done
+
+
+def _stop_on_reactor_shutdown(registry: HostRegistry) -> None:
+    """Under Daphne (a Twisted reactor runs this loop), SIGTERM stops the reactor: stop the
+    hosts first, so no clock keeps running cluster time while the server winds down."""
+    reactor = sys.modules.get("twisted.internet.reactor")
+    if reactor is None or not getattr(reactor, "running", False):
+        return
+    if getattr(reactor, "_asyncioEventloop", None) is not registry.loop:
+        return
+    from twisted.internet import defer
+
+    def before_shutdown() -> Any:
+        return defer.Deferred.fromFuture(asyncio.ensure_future(registry.shutdown()))
+
+    reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)
+    # Once the reactor has shut down (hosts stopped, their logs written and committed), the
+    # process ends at once: the interpreter's own finalization garbage-collected live engine
+    # runtimes and asyncio queues and crashed the process (SIGSEGV, faulthandler: "Garbage-
+    # collecting" in asyncio/queues.py, tests/web/test_server_process.py under load), and it
+    # would also join worker threads still running an engine tick.
+    reactor.addSystemEventTrigger("after", "shutdown", _exit_now)
+    replay_pool.warm()  # a server: its replay workers start now, not on the first share link
+
+
 class NoEngineHost(TooManyHosts):
     """Scaled mode: no engine-host worker took the cluster in time."""
 
     def __init__(self, detail: str) -> None:
         Exception.__init__(self, detail)
         self.message = detail
+
+
+def _exit_now() -> None:
+    logging.shutdown()
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(0)
 
 
 class HostRegistry:
@@ -86,6 +154,8 @@ class HostRegistry:
         self.hosts: dict[str, ClusterHost] = {}
         self._starting: dict[str, asyncio.Task[ClusterHost | None]] = {}
         self.loop = asyncio.get_running_loop()
+        # Set by `shutdown`: no new host starts, and every clock has stopped.
+        self.closing = False
 
     async def ensure(self, cluster_id: str) -> ClusterHost | None:
         """The local host of the cluster, started if this process may own it, else None.
@@ -96,6 +166,8 @@ class HostRegistry:
         host = self.hosts.get(cluster_id)
         if host is not None and host.running:
             return host
+        if self.closing:
+            return None  # shutting down: nothing starts (the socket is told to reload)
         if cluster_id not in self._starting and len(self.hosts) >= self.max_hosts:
             raise TooManyHosts(self.max_hosts)
         task = self._starting.get(cluster_id)
@@ -154,8 +226,10 @@ class HostRegistry:
             return None  # another process owns it; the channel layer reaches that host
         try:
             stored = await database_sync_to_async(store.cluster_load)(cluster_id=cluster_id)
-            # Replaying a long log is CPU work: keep it off the event loop.
-            runtime = await asyncio.to_thread(ClusterRuntime.replay, stored.spec, stored.commands)
+            # Replaying a long log is CPU work: keep it off the event loop. (A live runtime
+            # cannot cross to a replay process: it holds closures. A daemon thread, so a
+            # SIGTERM never waits for a long replay to finish.)
+            runtime = await replay_in_daemon_thread(stored.spec, stored.commands)
             host = ClusterHost(
                 cluster_id=cluster_id,
                 runtime=runtime,
@@ -168,10 +242,14 @@ class HostRegistry:
                     owner_id=self.owner_id,
                     max_apps=int(getattr(settings, "DOJO_MAX_APPS_PER_CLUSTER", 8)),
                     max_app_rate=float(getattr(settings, "DOJO_MAX_APP_RATE_PER_CLUSTER", 400)),
+                    memory_bound_bytes=int(
+                        float(getattr(settings, "DOJO_HOST_MEMORY_MB", 256)) * 2**20
+                    ),
                 ),
                 on_stop=self._forget,
             )
-            host.wire_enabled = self.kafka_listeners
+            host.wire_enabled = self.kafka_listeners or stored.kafka_listeners
+            host.wire_ports = dict(stored.kafka_listener_ports or {})
             await host.start()
             if self.announce_start:
                 await host.announce_start()
@@ -187,9 +265,20 @@ class HostRegistry:
             del self.hosts[host.cluster_id]
 
     async def shutdown(self) -> None:
-        for host in list(self.hosts.values()):
-            await host.stop("shutdown")
+        """Stop every host: first every clock at once (no cluster time runs past the moment
+        shutdown began), then each host flushes its log and releases its lease, in parallel
+        and bounded; replay workers are killed, not waited for."""
+        self.closing = True
+        hosts = list(self.hosts.values())
+        for host in hosts:
+            host.freeze()
+        if hosts:
+            stops = [asyncio.ensure_future(host.stop("shutdown")) for host in hosts]
+            _, stuck = await asyncio.wait(stops, timeout=SHUTDOWN_TIMEOUT_S)
+            if stuck:
+                logger.warning("shutdown: %d hosts did not stop in time", len(stuck))
         self.hosts.clear()
+        replay_pool.shutdown()
         close = getattr(self.leases, "close", None)
         if close is not None:
             await close()
@@ -198,6 +287,11 @@ class HostRegistry:
 def build_registry(*, worker: bool = False) -> HostRegistry:
     """This process's registry from the settings; `worker`: an engine-host worker's (it hosts
     clusters whatever KAFKA_DOJO_HOSTS says, and announces each host it starts)."""
+    # Engine work (clock ticks, rendering) runs in worker threads that share the GIL with the
+    # event loop; each time the loop thread waits on a socket it must win the GIL back, which
+    # a busy thread holds for up to the switch interval (5 ms by default, many times per
+    # request). A shorter interval hands it back sooner (KAFKA_DOJO_GIL_SWITCH_INTERVAL_MS).
+    sys.setswitchinterval(float(getattr(settings, "DOJO_GIL_SWITCH_INTERVAL_MS", 1.0)) / 1000)
 
     leases: LeaseStore
     if settings.DOJO_REDIS_URL:
@@ -228,4 +322,5 @@ def get_registry() -> HostRegistry:
     if registry is None or registry.loop is not asyncio.get_running_loop():
         registry = build_registry()
         app_config.host_registry = registry  # type: ignore[attr-defined]
+        _stop_on_reactor_shutdown(registry)
     return registry

@@ -36,6 +36,8 @@ class ClockView:
     viewers: int
     # The speed the clock manages when its work budget holds it back (None: at full speed).
     throttled_to: float | None = None
+    # Why the clock is stopped by the host's memory bound (None: it is not).
+    memory_stopped: str | None = None
 
     @property
     def throttled_label(self) -> str:

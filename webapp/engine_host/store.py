@@ -23,6 +23,9 @@ class StoredCluster:
     client_seqs: dict[str, int]
     speed: float
     paused: bool
+    kafka_listeners: bool = False
+    # broker id (as a string, JSON's keys) -> the port its listener had
+    kafka_listener_ports: dict[str, int] | None = None
 
 
 def cluster_load(*, cluster_id: str) -> StoredCluster:
@@ -50,6 +53,8 @@ def cluster_load(*, cluster_id: str) -> StoredCluster:
         client_seqs=client_seqs,
         speed=cluster.speed,
         paused=cluster.paused,
+        kafka_listeners=cluster.kafka_listeners,
+        kafka_listener_ports=dict(cluster.kafka_listener_ports or {}),
     )
 
 
@@ -101,3 +106,16 @@ def cluster_advance_extend(*, cluster_id: str, seq: int, ms: int) -> None:
             raise IntegrityError(f"advance {seq} of {cluster_id} is not the last entry")
         last.payload = {**last.payload, "ms": int(last.payload["ms"]) + ms}
         last.save(update_fields=["payload"])
+
+
+def cluster_kafka_listeners_save(
+    *, cluster_id: str, enabled: bool | None = None, ports: dict[int, int] | None = None
+) -> None:
+    """Remember whether the sandbox's Kafka listeners are open, and on which ports."""
+    changes: dict[str, Any] = {}
+    if enabled is not None:
+        changes["kafka_listeners"] = enabled
+    if ports is not None:
+        changes["kafka_listener_ports"] = {str(b): int(p) for b, p in sorted(ports.items())}
+    if changes:
+        LiveCluster.objects.filter(pk=cluster_id).update(**changes)

@@ -75,13 +75,163 @@ def decode_request(frame: bytes) -> Request:
         _, offset = entity_reader(header_schema)(frame, 0)
         body, used = entity_reader(schema)(frame, offset)
     except Exception as error:
-        raise FrameError(f"{schema.__name__} v{header.api_version}: {error}") from error
+        if not schema.__flexible__:
+            raise FrameError(f"{schema.__name__} v{header.api_version}: {error}") from error
+        # kio's reader refuses tagged fields its schema does not name; Kafka skips them
+        # (KIP-482: a newer client may add tagged fields to an existing version). Strip them
+        # and read again.
+        try:
+            frame = strip_unknown_tags(schema, frame)
+            _, offset = entity_reader(header_schema)(frame, 0)
+            body, used = entity_reader(schema)(frame, offset)
+        except Exception as again:
+            raise FrameError(f"{schema.__name__} v{header.api_version}: {again}") from error
     if offset + used != len(frame):
         raise FrameError(
             f"{schema.__name__} v{header.api_version}: {len(frame) - offset - used} bytes "
             "left over after the request body"
         )
     return Request(header, body)
+
+
+# --- unknown tagged fields ---------------------------------------------------------------------
+
+_FIXED = {"bool": 1, "int8": 1, "int16": 2, "uint16": 2, "int32": 4, "uint32": 4, "int64": 8}
+_FIXED.update({"float64": 8, "uuid": 16})
+_VARIABLE = frozenset({"string", "bytes", "records"})
+
+
+def strip_unknown_tags(schema: type[Any], frame: bytes) -> bytes:
+    """`frame` (a flexible request, header v2) without the tagged fields its schema does not
+    know: the header's tagged fields (v2 names none) and every struct's unknown tags go."""
+    (length,) = struct.unpack_from(">h", frame, 8)
+    pos = 10 + max(length, 0)
+    out = bytearray(frame[:pos])
+    pos = _copy_tags(frame, pos, out, {})
+    end = _copy_entity(schema, frame, pos, out)
+    if end != len(frame):
+        raise FrameError(f"{len(frame) - end} bytes left over after the request body")
+    return bytes(out)
+
+
+def _uvarint(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= len(data):
+            raise FrameError("a varint runs past the end of the frame")
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+        if shift > 28:
+            raise FrameError("a varint longer than 5 bytes")
+
+
+def _put_uvarint(out: bytearray, value: int) -> None:
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+
+
+@functools.cache
+def _layout(cls: type[Any]) -> tuple[list[Any], dict[int, Any]]:
+    from kio.serial._introspect import classify_field, get_field_tag, is_optional
+
+    plain_fields: list[Any] = []
+    tagged: dict[int, Any] = {}
+    hints = typing.get_type_hints(cls)
+    for f in fields(cls):
+        kind = classify_field(f)
+        hint = hints[f.name]
+        entry = (f.metadata.get("kafka_type"), kind, is_optional(f) or _nullable_struct(hint))
+        tag = get_field_tag(f)
+        if tag is None:
+            plain_fields.append(entry)
+        else:
+            tagged[int(tag)] = entry
+    return plain_fields, tagged
+
+
+def _nullable_struct(hint: Any) -> bool:
+    return typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in (
+        typing.get_args(hint)
+    )
+
+
+def _copy_entity(cls: type[Any], data: bytes, pos: int, out: bytearray) -> int:
+    plain_fields, tagged = _layout(cls)
+    for kafka_type, kind, optional in plain_fields:
+        pos = _copy_field(kafka_type, kind, optional, data, pos, out)
+    return _copy_tags(data, pos, out, tagged)
+
+
+def _copy_field(
+    kafka_type: str | None, kind: Any, optional: bool, data: bytes, pos: int, out: bytearray
+) -> int:
+    if kind.is_array:
+        count, after = _uvarint(data, pos)
+        out += data[pos:after]
+        pos = after
+        for _ in range(max(count - 1, 0)):
+            pos = _copy_one(kafka_type, kind, False, data, pos, out)
+        return pos
+    return _copy_one(kafka_type, kind, optional, data, pos, out)
+
+
+def _copy_one(
+    kafka_type: str | None, kind: Any, optional: bool, data: bytes, pos: int, out: bytearray
+) -> int:
+    if is_dataclass(kind.type_):
+        if optional:  # a nullable struct: an int8 marker, -1 for null
+            marker = data[pos : pos + 1]
+            out += marker
+            pos += 1
+            if marker == b"\xff":
+                return pos
+        return _copy_entity(kind.type_, data, pos, out)
+    if kafka_type in _FIXED:
+        end = pos + _FIXED[kafka_type]
+    elif kafka_type in _VARIABLE:
+        size, start = _uvarint(data, pos)
+        end = start + max(size - 1, 0)
+    else:
+        raise FrameError(f"no reader for a field of type {kafka_type!r}")
+    if end > len(data):
+        raise FrameError("a field runs past the end of the frame")
+    out += data[pos:end]
+    return end
+
+
+def _copy_tags(data: bytes, pos: int, out: bytearray, known: dict[int, Any]) -> int:
+    count, pos = _uvarint(data, pos)
+    kept: list[tuple[int, bytes]] = []
+    previous = -1
+    for _ in range(count):
+        tag, pos = _uvarint(data, pos)
+        size, pos = _uvarint(data, pos)
+        if tag <= previous:
+            raise FrameError("tagged fields out of order")
+        previous = tag
+        payload = data[pos : pos + size]
+        if len(payload) != size:
+            raise FrameError("a tagged field runs past the end of the frame")
+        pos += size
+        if tag in known:
+            kafka_type, kind, optional = known[tag]
+            inner = bytearray()
+            used = _copy_field(kafka_type, kind, optional, payload, 0, inner)
+            if used != size:
+                raise FrameError(f"tagged field {tag} holds {size - used} bytes too many")
+            kept.append((tag, bytes(inner)))
+    _put_uvarint(out, len(kept))
+    for tag, payload in kept:
+        _put_uvarint(out, tag)
+        _put_uvarint(out, len(payload))
+        out += payload
+    return pos
 
 
 def response_class(api_key: int, version: int) -> type[Any]:

@@ -9,12 +9,16 @@ scrub rebuilds a cluster a real client changed. Answers reach the client through
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
+
+from channels.db import database_sync_to_async
 
 from engine.server.remote_requests import to_json
 from lessons.scenarios import COMMANDS, Limits, validate
 from lessons.scenarios.commands import errors_text
+from webapp.engine_host import store
 from webapp.kafka_listener.server import ClusterListeners
 
 if TYPE_CHECKING:
@@ -54,12 +58,34 @@ def start_listeners(host: ClusterHost) -> ClusterListeners:
     from django.conf import settings
 
     remote = host.runtime.cluster.remote
+    saved = getattr(host, "wire_ports", None) or {}
     listeners = ClusterListeners(
         HostGateway(host),
         cluster_id=host.cluster_id,
         host=getattr(settings, "DOJO_KAFKA_LISTENER_HOST", "127.0.0.1"),
         first_connection_id=max(remote.connections, default=0) + 1,
         on_change=host._mark_dirty,
+        ports={int(b): int(p) for b, p in saved.items()},
+        on_ports=lambda ports: _remember_ports(host.cluster_id, ports),
     )
     remote.sink = listeners.deliver
     return listeners
+
+
+_saving: set[asyncio.Task[None]] = set()
+
+
+def _remember_ports(cluster_id: str, ports: dict[int, int]) -> None:
+    """Store the listeners' ports on the sandbox's row (in the background)."""
+
+    async def save() -> None:
+        try:
+            await database_sync_to_async(store.cluster_kafka_listeners_save)(
+                cluster_id=cluster_id, ports=ports
+            )
+        except Exception:
+            logger.exception("cluster %s: could not store its listener ports", cluster_id)
+
+    task = asyncio.get_running_loop().create_task(save())
+    _saving.add(task)
+    task.add_done_callback(_saving.discard)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from webapp.kafka_listener import apis, codec
+from webapp.kafka_listener.fetch_sessions import FetchSessions
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class _Pending:
     version: int
     frame: bytes | None = None
     done: bool = False
+    context: dict[str, Any] | None = None
 
 
 @dataclass
@@ -77,12 +79,17 @@ class ClusterListeners:
         limits: ListenerLimits | None = None,
         first_connection_id: int = 1,
         on_change: Callable[[], None] | None = None,
+        ports: dict[int, int] | None = None,
+        on_ports: Callable[[dict[int, int]], None] | None = None,
     ) -> None:
         self.gateway = gateway
         self.cluster_id = cluster_id
         self.host = host
         self.limits = limits or ListenerLimits()
-        self.ports: dict[int, int] = {}
+        # The port of each broker's listener: kept while it is closed, so it reopens there
+        # (and, given the ports a sandbox had before, across restarts of the host).
+        self.ports: dict[int, int] = dict(ports or {})
+        self._on_ports = on_ports
         self.servers: dict[int, asyncio.Server] = {}
         self.connections: dict[int, _Connection] = {}
         self._next_connection = first_connection_id
@@ -91,6 +98,7 @@ class ClusterListeners:
         self._on_change = on_change
         self.closed_for_errors = 0
         self.requests_seen = 0
+        self.fetch_sessions: dict[int, FetchSessions] = {}
 
     # -- addresses ------------------------------------------------------------------------
 
@@ -125,17 +133,33 @@ class ClusterListeners:
         try:
             server = await asyncio.start_server(accept, self.host, port, reuse_address=True)
         except OSError as error:
-            logger.error(
-                "cluster %s: broker %d cannot listen on %s:%d: %s",
+            if port == 0:
+                logger.error(
+                    "cluster %s: broker %d cannot listen on %s: %s",
+                    self.cluster_id,
+                    broker_id,
+                    self.host,
+                    error,
+                )
+                return
+            # Its old port is taken (by another program since): listen on a new one; the
+            # page shows the new bootstrap.servers.
+            logger.warning(
+                "cluster %s: broker %d cannot listen on its port %d again (%s); it takes another",
                 self.cluster_id,
                 broker_id,
-                self.host,
                 port,
                 error,
             )
+            self.ports.pop(broker_id, None)
+            await self._open(broker_id)
             return
         self.servers[broker_id] = server
-        self.ports[broker_id] = server.sockets[0].getsockname()[1]
+        new_port = server.sockets[0].getsockname()[1]
+        changed = self.ports.get(broker_id) != new_port
+        self.ports[broker_id] = new_port
+        if changed and self._on_ports is not None:
+            self._on_ports(dict(self.ports))
         logger.info(
             "cluster %s: broker %d listens on %s:%d",
             self.cluster_id,
@@ -148,6 +172,7 @@ class ClusterListeners:
     async def _close_broker(self, broker_id: int) -> None:
         server = self.servers.pop(broker_id)
         server.close()
+        self.fetch_sessions.pop(broker_id, None)  # a stopped broker forgets its sessions
         for connection in [c for c in self.connections.values() if c.broker_id == broker_id]:
             self._drop(connection, "its broker stopped")
         with contextlib.suppress(Exception):
@@ -288,13 +313,44 @@ class ClusterListeners:
         payload = dict(engine.request)
         payload["correlation_id"] = header.correlation_id
         payload["client_id"] = header.client_id or ""
+        context = engine.context
+        if header.api_key == apis.FETCH and context is not None:
+            sessions = self.fetch_sessions.setdefault(connection.broker_id, FetchSessions())
+            prepared = sessions.prepare(
+                context["session_id"],
+                context["session_epoch"],
+                payload["partitions"],
+                context["forgotten"],
+            )
+            if prepared.partitions is None:  # a session error: answered here, nothing logged
+                self._answer_now(connection, header, {"partitions": []}, prepared.error)
+                return
+            payload = apis.with_partitions(payload, prepared.partitions)
+            context = {"fetch_session": prepared, "sessions": sessions}
         if engine.expects_response:
             connection.pending.append(
-                _Pending(header.correlation_id, header.api_key, header.api_version)
+                _Pending(header.correlation_id, header.api_key, header.api_version, context=context)
             )
         # Shielded: closing this connection must not cut a request off between its log entry
         # and its application (the log would then hold a request the live cluster never saw).
         await asyncio.shield(self.gateway.submit(connection.id, connection.broker_id, payload))
+
+    def _answer_now(
+        self,
+        connection: _Connection,
+        header: codec.Header,
+        response: dict[str, Any],
+        error: str,
+    ) -> None:
+        body = apis.to_wire(header.api_key, header.api_version, response, self.addresses())
+        body["error_code"] = codec.error_code(error)
+        entry = _Pending(header.correlation_id, header.api_key, header.api_version)
+        entry.frame = codec.encode_response(
+            header.api_key, header.api_version, header.correlation_id, body
+        )
+        entry.done = True
+        connection.pending.append(entry)
+        self._flush(connection)
 
     def _answer_api_versions(
         self, connection: _Connection, frame: bytes, header: codec.Header
@@ -330,7 +386,14 @@ class ClusterListeners:
         for entry in connection.pending:
             if entry.correlation_id == correlation_id and not entry.done:
                 try:
-                    body = apis.to_wire(entry.api_key, entry.version, response, self.addresses())
+                    context = entry.context
+                    if context is not None and "fetch_session" in context:
+                        prepared = context["fetch_session"]
+                        response = context["sessions"].answer(prepared, response)
+                        context = {"session_id": prepared.response_session_id}
+                    body = apis.to_wire(
+                        entry.api_key, entry.version, response, self.addresses(), context
+                    )
                     entry.frame = codec.encode_response(
                         entry.api_key, entry.version, correlation_id, body
                     )

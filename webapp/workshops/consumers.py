@@ -8,6 +8,7 @@ the role comes from the session and the workshop row, never from the message.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -16,9 +17,12 @@ from django.template.loader import render_to_string
 
 from webapp.consumers import BadMessage, ClusterConsumer, TokenBucket
 from webapp.engine_host import client as host_client
+from webapp.engine_host import fanout
 from webapp.engine_host.host import viewers_group
 from webapp.workshops import services
 from webapp.workshops.models import Poll, Workshop
+
+logger = logging.getLogger(__name__)
 
 ROOM_TYPES = ("vote", "participate", "poll_push", "poll_close", "poll_reveal", "participation")
 INSTRUCTOR_ONLY = frozenset({"poll_push", "poll_close", "poll_reveal", "participation"})
@@ -81,6 +85,46 @@ async def push_room(workshop_id: int) -> None:
     await layer.group_send(room_group(workshop_id), {"type": "room.html", "html": html})
 
 
+async def _room_send(workshop_id: int, message: dict[str, Any]) -> None:
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    assert layer is not None
+    await layer.group_send(room_group(workshop_id), message)
+
+
+# Reveals being played, kept referenced until they finish (they outlive the socket that
+# started them: the instructor may reload meanwhile).
+_plays: set[asyncio.Task[None]] = set()
+PLAY_SLACK_S = 30.0
+
+
+def _start_play(workshop_id: int, poll: Poll) -> None:
+    task = asyncio.get_running_loop().create_task(
+        play_and_reveal(workshop_id, poll.pk, str(poll.cluster_id), list(poll.playback))
+    )
+    _plays.add(task)
+    task.add_done_callback(_plays.discard)
+
+
+async def play_and_reveal(
+    workshop_id: int, poll_id: int, cluster_id: str, commands: list[dict[str, Any]]
+) -> None:
+    """Play a drill poll's steps on the room's cluster, then reveal the engine's answer (also
+    when the run takes far longer than the scenario's own time: a paused clock)."""
+    run_s = sum(int(c.get("ms", 0)) for c in commands if c.get("type") == "advance") / 1000
+    try:
+        await host_client.host_request(
+            cluster_id,
+            {"type": "host.play", "commands": commands},
+            timeout_s=4 * run_s + PLAY_SLACK_S,
+        )
+    except Exception:
+        logger.exception("room %s: playing poll %s failed; revealing", workshop_id, poll_id)
+    await database_sync_to_async(services.poll_reveal_done)(poll_id=poll_id)
+    await push_room(workshop_id)
+
+
 def schedule_histogram(workshop_id: int) -> None:
     """Coalesce votes: at most one histogram message per interval, whatever the vote rate."""
     if workshop_id in _pending and not _pending[workshop_id].done():
@@ -126,8 +170,9 @@ class WorkshopConsumer(ClusterConsumer):
         self.brokers, self.controllers = workshop.cluster.brokers, workshop.cluster.controllers
         self.default_client = f"{viewer.role}-{viewer.participant_id or 'x'}-{code}"
         await self.accept()
-        await self.channel_layer.group_add(viewers_group(self.cluster_id), self.channel_name)
-        await self.channel_layer.group_add(room_group(workshop.pk), self.channel_name)
+        # The stage's versions and the room's frames both come through the process's relays.
+        await fanout.subscribe(viewers_group(self.cluster_id), self, self.scope)
+        await fanout.subscribe(room_group(workshop.pk), self, self.scope)
         await host_client.host_send(
             self.cluster_id, {"type": "host.join", "reply_to": self.channel_name}
         )
@@ -138,8 +183,8 @@ class WorkshopConsumer(ClusterConsumer):
         await self.send(text_data=html)
 
     async def disconnect(self, code: int) -> None:
-        if getattr(self, "joined", False):
-            await self.channel_layer.group_discard(room_group(self.workshop.pk), self.channel_name)
+        if getattr(self, "workshop", None) is not None:  # idempotent, as the cluster's
+            await fanout.unsubscribe(room_group(self.workshop.pk), self)
         await super().disconnect(code)
 
     async def _dispatch(self, message: dict[str, Any]) -> None:
@@ -181,6 +226,32 @@ class WorkshopConsumer(ClusterConsumer):
             },
         )
 
+    async def _host_request(
+        self, command: dict[str, Any], seq: int | None
+    ) -> dict[str, Any] | None:
+        """A command whose answer this consumer reads before the browser gets it."""
+        if seq is None or seq < 1:
+            raise BadMessage("bad_seq", 'Every command needs "seq", a whole number from 1 up.')
+        return await host_client.host_request(
+            self.cluster_id,
+            {"type": "host.command", "client": self.default_client, "seq": seq, "command": command},
+        )
+
+    async def _stop_learner_consumers(self, workshop: Workshop) -> None:
+        """Participation switched away from consumers: every learner's consumer app closes
+        (it leaves the room's group, which rebalances), on the cluster the room shows."""
+        apps = await database_sync_to_async(services.participation_consumers_take)(workshop)
+        for app_id in apps:
+            frame = await host_client.host_request(
+                workshop.cluster_id,
+                {
+                    "type": "host.command",
+                    "command": {"type": "app_control", "app_id": app_id, "action": "stop"},
+                },
+            )
+            if not frame or frame.get("type") != "ack":
+                logger.warning("room %s: app %s did not stop: %r", workshop.code, app_id, frame)
+
     async def _room_message(self, kind: str, message: dict[str, Any], seq: int | None) -> None:
         assert self.viewer is not None
         if kind in INSTRUCTOR_ONLY and self.viewer.role != "instructor":
@@ -198,7 +269,17 @@ class WorkshopConsumer(ClusterConsumer):
                 raise BadMessage("forbidden", str(error)) from None
             except ValueError as error:
                 raise BadMessage("invalid", str(error)) from None
-            await self._to_host(command, seq)
+            if command["type"] != "add_group_consumer":
+                await self._to_host(command, seq)
+                return
+            # The learner's own consumer: the host's ack names the app, kept so that switching
+            # participation off stops it.
+            frame = await self._host_request(command, seq)
+            await database_sync_to_async(services.participant_consumer_set)(
+                participant_id=self.viewer.participant_id,
+                app_id=frame.get("app_id") if frame and frame.get("type") == "ack" else None,
+            )
+            await self._send_frame(frame or {"type": "error", "code": "busy", "seq": seq})
             return
         if kind == "vote":
             if self.viewer.role != "learner" or self.viewer.participant_id is None:
@@ -215,17 +296,22 @@ class WorkshopConsumer(ClusterConsumer):
         workshop = await Workshop.objects.aget(pk=wid)
         try:
             if kind == "poll_push":
-                await database_sync_to_async(services.poll_push)(
+                poll = await database_sync_to_async(services.poll_push)(
                     workshop=workshop, source=str(message.get("source", ""))
                 )
+                if poll.cluster_id and poll.cluster_id != self.cluster_id:
+                    # A drill poll moved the room to the drill's cluster: every socket follows.
+                    await _room_send(wid, {"type": "room.cluster", "cluster": poll.cluster_id})
             elif kind == "poll_close":
                 await database_sync_to_async(services.poll_set_state)(
                     workshop=workshop, state=Poll.State.CLOSED
                 )
             elif kind == "poll_reveal":
-                await database_sync_to_async(services.poll_set_state)(
-                    workshop=workshop, state=Poll.State.REVEALED
-                )
+                poll = await database_sync_to_async(services.poll_reveal)(workshop=workshop)
+                if poll.state == Poll.State.RUNNING:
+                    # A drill poll: the room watches the scenario's steps play on the stage,
+                    # then sees the engine's answer.
+                    _start_play(workshop.pk, poll)
             elif kind == "participation":
                 mode = str(message.get("mode", ""))
                 if mode not in Workshop.Participation.values:
@@ -235,12 +321,38 @@ class WorkshopConsumer(ClusterConsumer):
                 workshop.participation = mode
                 workshop.prompt = str(message.get("prompt", workshop.prompt))[:500]
                 await workshop.asave(update_fields=["participation", "prompt", "last_active_at"])
+                if mode != Workshop.Participation.CONSUMERS:
+                    await self._stop_learner_consumers(workshop)
         except ValueError as error:
             raise BadMessage("invalid", str(error)) from None
         await push_room(wid)
         await self._send_frame({"type": "ack", "seq": seq, "message": "Done."})
 
     # -- from the room group ------------------------------------------------------------------
+
+    async def relay_event(self, event: dict[str, Any]) -> None:
+        """The room moved to another cluster (a drill poll): watch that one from now on."""
+        if event.get("type") != "room.cluster":
+            await super().relay_event(event)
+            return
+        new = str(event.get("cluster", ""))
+        if not new or new == self.cluster_id:
+            return
+        old = self.cluster_id
+        await fanout.unsubscribe(viewers_group(old), self)
+        try:
+            await host_client.host_send(old, {"type": "host.leave", "reply_to": self.channel_name})
+        except Exception:
+            logger.warning("room socket %s: could not leave %s", self.channel_name, old)
+        self.workshop = await Workshop.objects.select_related("cluster").aget(pk=self.workshop.pk)
+        self.cluster_id = self.workshop.cluster_id
+        self.brokers = self.workshop.cluster.brokers
+        self.controllers = self.workshop.cluster.controllers
+        self.version = None  # the new host's full state comes next
+        await fanout.subscribe(viewers_group(self.cluster_id), self, self.scope)
+        await host_client.host_send(
+            self.cluster_id, {"type": "host.join", "reply_to": self.channel_name}
+        )
 
     async def room_html(self, event: dict[str, Any]) -> None:
         await self.send(text_data=event["html"])

@@ -60,6 +60,18 @@ class Workshop(models.Model):
         return f"/w/{self.code}/"
 
 
+class RoomCluster(models.Model):
+    """Every cluster a room has shown (its first, and one per drill poll it ran): the room's
+    alone, never reachable as a sandbox, removed with the room."""
+
+    workshop = models.ForeignKey(Workshop, on_delete=models.CASCADE, related_name="room_clusters")
+    cluster = models.OneToOneField(LiveCluster, on_delete=models.CASCADE, related_name="room")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"cluster {self.cluster_id} of {self.workshop_id}"
+
+
 class Participant(models.Model):
     workshop = models.ForeignKey(Workshop, on_delete=models.CASCADE, related_name="participants")
     name = models.CharField(max_length=40)
@@ -87,6 +99,7 @@ class Poll(models.Model):
     class State(models.TextChoices):
         OPEN = "open", "Open"
         CLOSED = "closed", "Closed"
+        RUNNING = "running", "Running the scenario"  # a drill poll's reveal plays its steps
         REVEALED = "revealed", "Revealed"
 
     workshop = models.ForeignKey(Workshop, on_delete=models.CASCADE, related_name="polls")
@@ -95,6 +108,14 @@ class Poll(models.Model):
     answer = models.PositiveSmallIntegerField()  # index into choices
     explain = models.TextField(blank=True, default="")
     source = models.CharField(max_length=100, blank=True, default="")  # "lesson-id#step"
+    # A poll from a predict drill (lessons/drills): the drill, the cluster its scenario runs on
+    # for the room, and the scenario's steps that the reveal plays on it (a command log tail).
+    drill_id = models.CharField(max_length=100, blank=True, default="")
+    cluster = models.ForeignKey(
+        LiveCluster, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    playback = models.JSONField(default=list, blank=True)
+    observed = models.TextField(blank=True, default="")  # what the engine's run gave
     state = models.CharField(max_length=8, choices=State.choices, default=State.OPEN)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -103,6 +124,10 @@ class Poll(models.Model):
 
     def __str__(self) -> str:
         return f"poll {self.pk} of {self.workshop_id}: {self.question[:40]}"
+
+    @property
+    def answer_label(self) -> str:
+        return str(self.choices[self.answer]) if 0 <= self.answer < len(self.choices) else ""
 
 
 class Vote(models.Model):

@@ -10,18 +10,21 @@ import csv
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q
+from django.utils import timezone
 
 from lessons.catalogue import get_catalogue
 from lessons.scenarios import COMMANDS, Limits, commands_for, validate
 from lessons.scenarios.commands import errors_text
 from webapp import services as sandbox_services
-from webapp.workshops.models import Participant, Poll, Vote, Workshop
+from webapp.models import LiveCluster
+from webapp.workshops.models import Participant, Poll, RoomCluster, Vote, Workshop
 
 MAX_NAME_LENGTH = 40
 
@@ -47,7 +50,7 @@ def workshop_create(*, owner: Any, title: str, lesson_id: str = "") -> Workshop:
         for _ in range(5):  # a clash of six-letter codes is rare; retry a few times
             try:
                 with transaction.atomic():
-                    return Workshop.objects.create(
+                    workshop = Workshop.objects.create(
                         owner=owner,
                         title=title.strip()[:120] or "Workshop",
                         lesson_id=lesson_id,
@@ -55,13 +58,37 @@ def workshop_create(*, owner: Any, title: str, lesson_id: str = "") -> Workshop:
                         topic=sandbox_services.SANDBOX_TOPIC,
                         group_id="room",
                     )
+                    RoomCluster.objects.create(workshop=workshop, cluster=cluster)
+                    return workshop
             except IntegrityError:
                 continue
     raise RuntimeError("Could not find a free join code.")
 
 
 def is_workshop_cluster(cluster_id: str) -> bool:
-    return Workshop.objects.filter(cluster_id=cluster_id).exists()
+    """A cluster some room shows or showed: reached only through that room's socket."""
+    return (
+        RoomCluster.objects.filter(cluster_id=cluster_id).exists()
+        or Workshop.objects.filter(cluster_id=cluster_id).exists()
+    )
+
+
+def workshops_delete_idle(*, max_idle_days: float) -> int:
+    """Delete rooms nobody touched for `max_idle_days` (neither the room nor its cluster's
+    log), with their participants, polls, exports and every cluster they showed."""
+    cutoff = timezone.now() - timedelta(days=max_idle_days)
+    idle = Workshop.objects.filter(last_active_at__lt=cutoff, cluster__last_active_at__lt=cutoff)
+    deleted = 0
+    for workshop in idle:
+        with transaction.atomic():
+            cluster_ids = {
+                workshop.cluster_id,
+                *workshop.room_clusters.values_list("cluster_id", flat=True),
+            }
+            workshop.delete()
+            LiveCluster.objects.filter(pk__in=cluster_ids).delete()
+            deleted += 1
+    return deleted
 
 
 # -- joining -------------------------------------------------------------------------------------
@@ -163,6 +190,26 @@ def cluster_command_for(
     return payload
 
 
+PENDING_APP = "pending"
+
+
+def participant_consumer_set(*, participant_id: int, app_id: int | None) -> None:
+    """Record the learner's consumer app as the host numbered it (None: it did not start)."""
+    Participant.objects.filter(pk=participant_id).update(
+        consumer_app_id="" if app_id is None else str(app_id)
+    )
+
+
+def participation_consumers_take(workshop: Workshop) -> list[int]:
+    """The learners' consumer apps of the room, forgotten now: the caller stops them on the
+    cluster (participation switched off, or away from consumers)."""
+    with transaction.atomic():
+        rows = workshop.participants.exclude(consumer_app_id="").select_for_update()
+        apps = [int(p.consumer_app_id) for p in rows if p.consumer_app_id.isdigit()]
+        rows.update(consumer_app_id="")
+    return sorted(apps)
+
+
 def _participation_command(
     workshop: Workshop, viewer: Viewer, data: Mapping[str, Any], limits: Limits
 ) -> tuple[dict[str, Any], dict[str, list[str]]]:
@@ -178,8 +225,8 @@ def _participation_command(
             {"group": workshop.group_id, "topic": workshop.topic},
             runtime_limits=limits,
         )
-        if not errors:
-            participant.consumer_app_id = workshop.group_id
+        if not errors:  # reserved now; the host's ack names the app (participant_consumer_set)
+            participant.consumer_app_id = PENDING_APP
             participant.save(update_fields=["consumer_app_id"])
         return payload, errors
     if mode == Workshop.Participation.PRODUCERS:
@@ -224,7 +271,9 @@ def lesson_predict_questions(lesson_id: str) -> list[dict[str, Any]]:
 
 
 def poll_push(*, workshop: Workshop, source: str) -> Poll:
-    """Open the poll of a lesson question (closing any open one)."""
+    """Open the poll of a lesson question or a predict drill (closing any open one)."""
+    if source.startswith(DRILL_SOURCE):
+        return poll_push_drill(workshop=workshop, drill_id=source[len(DRILL_SOURCE) :])
     drafts = {d["source"]: d for d in lesson_predict_questions(workshop.lesson_id)}
     draft = drafts.get(source)
     if draft is None:
@@ -238,6 +287,84 @@ def poll_push(*, workshop: Workshop, source: str) -> Poll:
             answer=draft["answer"],
             explain=draft["explain"],
             source=source,
+        )
+
+
+DRILL_SOURCE = "drill:"
+
+
+def drill_questions() -> list[dict[str, Any]]:
+    """The predict drills a room can be polled on (lessons/drills): choice questions whose
+    answer key the engine computes by running the drill's scenario."""
+    from lessons.drills.bank import default_bank
+
+    return [
+        {"source": DRILL_SOURCE + d.id, "title": d.title, "question": d.prompt, "lesson": d.lesson}
+        for d in default_bank()
+        if d.kind == "predict" and d.question_type == "choice"
+    ]
+
+
+def _drill_run(drill: Any) -> tuple[Any, list[dict[str, Any]], list[dict[str, Any]], int]:
+    """The drill's scenario as a command log split where its steps begin: (cluster spec, the
+    topics and setup, the steps to play, the time the engine's run ends)."""
+    from lessons.drills import progress
+    from lessons.scenarios import ClusterRuntime, load_scenario
+    from webapp.drills_stage import scenario_log
+
+    raw = dict(drill.body["scenario"])
+    where = f"{drill.source}#{drill.id}"
+    scenario = load_scenario(raw, source=where)
+    spec, commands = scenario_log(raw, source=where)
+    start = len(scenario.topics) + len(scenario.setup)
+    setup, steps = commands[:start], commands[start:]
+    # The runner may run on after the last step; the room's run ends where the key was read.
+    end_ms = int(progress.answer_key(drill).computed.get("end_ms") or 0)
+    runtime = ClusterRuntime(spec)
+    for payload in commands:
+        runtime.apply(payload)
+    if end_ms > runtime.now_ms:
+        steps.append({"type": "advance", "ms": end_ms - runtime.now_ms})
+    return spec, setup, steps, end_ms
+
+
+def poll_push_drill(*, workshop: Workshop, drill_id: str) -> Poll:
+    """A poll from a predict drill: the room moves to a fresh cluster built like the drill's
+    scenario (its topics and setup done, clock paused), so learners predict from what they see;
+    the reveal plays the scenario's steps on it. The answer is the engine's key."""
+    from lessons.drills import progress
+    from lessons.drills.bank import default_bank
+    from webapp import timeline
+
+    drill = default_bank().get(drill_id)
+    if drill is None or drill.kind != "predict" or drill.question_type != "choice":
+        raise ValueError(f"No predict drill {drill_id!r} with choices to poll on.")
+    key = progress.answer_key(drill)
+    choices = drill.choices
+    ids = [c.id for c in choices]
+    if key.key not in ids:
+        raise ValueError(f"The engine's answer to {drill_id!r} is not one of its choices.")
+    spec, setup, steps, _ = _drill_run(drill)
+    with transaction.atomic():
+        cluster = timeline.sandbox_from_log(spec=spec, commands=setup, paused=True)
+        RoomCluster.objects.create(workshop=workshop, cluster=cluster)
+        workshop.polls.filter(state=Poll.State.OPEN).update(state=Poll.State.CLOSED)
+        workshop.cluster = cluster
+        workshop.save(update_fields=["cluster", "last_active_at"])
+        # The learners' consumers were apps of the cluster the room left.
+        workshop.participants.update(consumer_app_id="")
+        observed = key.computed.get("observed")
+        return Poll.objects.create(
+            workshop=workshop,
+            question=drill.prompt,
+            choices=[c.text for c in choices],
+            answer=ids.index(key.key),
+            explain=drill.explanation,
+            source=DRILL_SOURCE + drill.id,
+            drill_id=drill.id,
+            cluster=cluster,
+            playback=steps,
+            observed="" if observed is None else str(observed),
         )
 
 
@@ -277,6 +404,28 @@ def poll_set_state(*, workshop: Workshop, state: str) -> Poll:
     poll.state = state
     poll.save(update_fields=["state"])
     return poll
+
+
+def poll_reveal(*, workshop: Workshop) -> Poll:
+    """Reveal the current poll. A drill poll still to be played on the room's cluster goes to
+    RUNNING (its steps play, then `poll_reveal_done`); revealing a running one again skips to
+    the answer."""
+    poll = current_poll(workshop)
+    if poll is None:
+        raise ValueError("No poll to change.")
+    playable = (
+        poll.drill_id
+        and poll.playback
+        and poll.cluster_id == workshop.cluster_id
+        and poll.state in (Poll.State.OPEN, Poll.State.CLOSED)
+    )
+    poll.state = Poll.State.RUNNING if playable else Poll.State.REVEALED
+    poll.save(update_fields=["state"])
+    return poll
+
+
+def poll_reveal_done(*, poll_id: int) -> None:
+    Poll.objects.filter(pk=poll_id, state=Poll.State.RUNNING).update(state=Poll.State.REVEALED)
 
 
 def leaderboard(workshop: Workshop) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from lessons.catalogue import get_catalogue
 from webapp import timeline
-from webapp.views_timeline import _flush_host
+from webapp.engine_host.client import flush_host
 from webapp.workshops import services
 from webapp.workshops.models import ResultsExport, Workshop
 
@@ -75,6 +75,7 @@ def workshop_control(request: HttpRequest, code: str) -> HttpResponse:
     context.update(
         {
             "questions": services.lesson_predict_questions(workshop.lesson_id),
+            "drills": services.drill_questions(),
             "modes": Workshop.Participation.choices,
             "stage_forms": stage_forms(
                 brokers=workshop.cluster.brokers, controllers=workshop.cluster.controllers
@@ -160,7 +161,7 @@ def workshop_fork(request: HttpRequest, code: str) -> HttpResponse:
     viewer = services.viewer_for(workshop, user=request.user, session=request.session)
     if viewer is None:
         return HttpResponse("Join the room first.", status=403, content_type="text/plain")
-    async_to_sync(_flush_host)(workshop.cluster_id)
+    async_to_sync(flush_host)(workshop.cluster_id)
     if not request.session.session_key:
         request.session.save()
     fork = timeline.sandbox_fork(

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import add, attrgetter
 from typing import TYPE_CHECKING, Any
 
 from engine.clients.network_client import REQUEST_TIMED_OUT, ClientBase
@@ -37,6 +39,10 @@ from engine.sim.network import DISCONNECTED
 if TYPE_CHECKING:
     from engine.clients.consumer.consumer_coordinator import ConsumerCoordinator
     from engine.sim.context import SimContext
+
+
+# A stored record's fields as a consumer record has them, after its topic and partition.
+_RECORD_FIELDS = attrgetter("offset", "timestamp", "key", "value", "headers")
 
 
 @dataclass(slots=True)
@@ -356,11 +362,18 @@ class KafkaConsumer(ClientBase):
                 self.completed.popleft()
                 continue
             before = len(out)
-            while chunk.records and len(out) < limit:
-                record = chunk.records.popleft()
-                out.append(record)
-                chunk.fetch_position = record.offset + 1
-                self.positions[chunk.tp] = record.offset + 1
+            buffered = chunk.records
+            take = min(limit - before, len(buffered))
+            if take == len(buffered):
+                out.extend(buffered)
+                buffered.clear()
+            else:
+                popleft = buffered.popleft
+                out.extend([popleft() for _ in range(take)])
+            if take > 0:
+                # The position follows the last record handed out.
+                chunk.fetch_position = out[-1].offset + 1
+                self.positions[chunk.tp] = chunk.fetch_position
             if len(out) > before:
                 # The epoch of the record before the position (Kafka's FetchPosition.offsetEpoch).
                 self._note_epoch(chunk, chunk.epochs[len(chunk.epochs) - len(chunk.records) - 1])
@@ -464,6 +477,7 @@ class KafkaConsumer(ClientBase):
         records: deque[ConsumerRecord] = deque()
         epochs: list[int] = []
         last_epoch = -1
+        topic, partition = tp
         aborted = _AbortedFilter(data.aborted) if self.isolation_level == "read_committed" else None
         next_offset = fetch_offset
         for batch in data.batches:
@@ -475,7 +489,21 @@ class KafkaConsumer(ClientBase):
                 continue
             if aborted is not None and aborted.is_aborted(batch):
                 continue
-            for record in batch.records:
+            batch_records = batch.records
+            if batch_records and batch_records[0].offset >= fetch_offset:
+                # The whole batch is past the fetch offset (the common case): one pass.
+                # ConsumerRecord(topic, partition, offset, timestamp, key, value, headers) per
+                # record, made in C: (topic, partition) + the record's five fields.
+                records.extend(
+                    map(
+                        tuple.__new__,
+                        repeat(ConsumerRecord),
+                        map(add, repeat((topic, partition)), map(_RECORD_FIELDS, batch_records)),
+                    )
+                )
+                epochs.extend([batch.leader_epoch] * len(batch_records))
+                continue
+            for record in batch_records:
                 if record.offset >= fetch_offset:
                     records.append(
                         ConsumerRecord(

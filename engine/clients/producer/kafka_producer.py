@@ -15,12 +15,16 @@ from typing import TYPE_CHECKING, Any
 from engine.clients.network_client import ClientBase
 from engine.clients.producer.buffer_pool import BufferPool
 from engine.clients.producer.producer_sequences import ProducerSequences
-from engine.clients.producer.record_accumulator import ProducerBatch, RecordAccumulator
+from engine.clients.producer.record_accumulator import (
+    ProducerBatch,
+    RecordAccumulator,
+    _zigzag_size,
+)
 from engine.clients.producer.sender import Sender
 from engine.common.config import PRODUCER
 from engine.common.metadata import NO_LEADER
 from engine.common.record_size import RECORD_BATCH_OVERHEAD, estimate_size_in_bytes_upper_bound
-from engine.common.records import RecordMetadata, TopicPartition
+from engine.common.records import Record, RecordMetadata, TopicPartition
 from engine.errors import (
     BufferExhaustedError,
     IllegalStateError,
@@ -41,7 +45,7 @@ if TYPE_CHECKING:
 class FutureRecordMetadata:
     """What `send()` returns: `get()` advances the cluster's clock until the send completes."""
 
-    __slots__ = ("_producer", "_value", "_error", "_done", "id", "tp", "callbacks")
+    __slots__ = ("_producer", "_value", "_error", "_done", "id", "tp", "_callbacks")
 
     def __init__(self, producer: KafkaProducer, future_id: int, tp: TopicPartition | None) -> None:
         self._producer = producer
@@ -50,7 +54,17 @@ class FutureRecordMetadata:
         self._done = False
         self.id = future_id
         self.tp = tp
-        self.callbacks: list[Callable[[RecordMetadata | None, KafkaError | None], None]] = []
+        # Made when first asked for (`callbacks`, `add_callback`): most sends never get one.
+        self._callbacks: list[Callable[[RecordMetadata | None, KafkaError | None], None]] | None = (
+            None
+        )
+
+    @property
+    def callbacks(self) -> list[Callable[[RecordMetadata | None, KafkaError | None], None]]:
+        """The callbacks run when the send completes (callers may append to this list)."""
+        if self._callbacks is None:
+            self._callbacks = []
+        return self._callbacks
 
     def done(self) -> bool:
         return self._done
@@ -76,8 +90,9 @@ class FutureRecordMetadata:
         self._value = value
         self._error = error
         self._producer._pending.pop(self.id, None)
-        for callback in self.callbacks:
-            callback(value, error)
+        if self._callbacks is not None:
+            for callback in self._callbacks:
+                callback(value, error)
 
     def add_callback(
         self, callback: Callable[[RecordMetadata | None, KafkaError | None], None]
@@ -144,6 +159,8 @@ class KafkaProducer(ClientBase):
         self.buffer_pool = BufferPool(int(resolved["buffer.memory"]), self.batch_size)
         self.buffer_exhausted_records = 0
         self._key_partitions: dict[tuple[bytes, int], int] = {}
+        # (topic, key, partition count) -> the partition a keyed send went to (the fast path's).
+        self._key_tps: dict[tuple[str, bytes, int], TopicPartition] = {}
         self._topic_partitions: dict[str, list[TopicPartition]] = {}
         self.partitioners: dict[str, BuiltInPartitioner] = {}
         self.accumulator = RecordAccumulator(
@@ -196,19 +213,122 @@ class KafkaProducer(ClientBase):
         headers: Any = None,
         timestamp_ms: int | None = None,
     ) -> FutureRecordMetadata:
-        self.ctx.record_call(
-            "producer.send",
-            {
-                "producer": self.client_number,
-                "topic": topic,
-                "value": value,
-                "key": key,
-                "partition": partition,
-                "headers": headers,
-                "timestamp_ms": timestamp_ms,
-            },
-        )
+        if (
+            type(key) is bytes
+            and partition is None
+            and headers is None
+            and timestamp_ms is None
+            and (value is None or type(value) is bytes)
+            and type(topic) is str
+        ):
+            # Every argument is already in its logged form: the entry record_call would make.
+            self.ctx.record_entry(
+                {
+                    "op": "producer.send",
+                    "producer": self.client_number,
+                    "topic": topic,
+                    "value": value,
+                    "key": key,
+                    "partition": None,
+                    "headers": None,
+                    "timestamp_ms": None,
+                }
+            )
+            future = self._send_to_open_batch(topic, key, value)
+            if future is not None:
+                return future
+        else:
+            self.ctx.record_call(
+                "producer.send",
+                {
+                    "producer": self.client_number,
+                    "topic": topic,
+                    "value": value,
+                    "key": key,
+                    "partition": partition,
+                    "headers": headers,
+                    "timestamp_ms": timestamp_ms,
+                },
+            )
         return self._send(topic, value, key, partition, headers, timestamp_ms)
+
+    def _send_to_open_batch(
+        self, topic: str, key: bytes, value: bytes | None
+    ) -> FutureRecordMetadata | None:
+        """`_send` for the commonest send, in one step: a keyed record without headers, to a
+        topic whose metadata is fresh, for a key whose partition is known, that fits in the
+        partition's open batch. None (having changed nothing) when any of that does not hold;
+        `_send` then does the whole work, step by step, with the same result."""
+        if self.closed or self.transaction is not None or self._ignore_keys:
+            return None
+        ctx = self.ctx
+        key_length = len(key)
+        value_length = len(value) if value is not None else -1
+        size = _SIZE_SLACK + key_length + (value_length if value_length > 0 else 0)
+        if (
+            size > self._max_request_size
+            or size > ctx.limits.max_record_bytes
+            or size > self.buffer_pool.total_memory
+        ):
+            return None
+        now = ctx.scheduler.now_ms
+        infos = self.topics.get(topic)
+        if infos is None or now - self.last_metadata_ms >= self._metadata_max_age_ms:
+            return None
+        # The partition `_send` chose for this key at this partition count (known[chosen]).
+        tp = self._key_tps.get((topic, key, len(infos)))
+        if tp is None:
+            return None
+        accumulator = self.accumulator
+        queue = accumulator.batches.get(tp)
+        if not queue:
+            return None
+        batch = queue[-1]
+        if batch.closed:
+            return None
+        records = batch.records
+        offset_delta = len(records)
+        timestamp_delta = now - records[0].timestamp
+        if timestamp_delta < 0 or offset_delta >= 8192 or timestamp_delta >= 8192:
+            return None
+        # RecordAccumulator.try_append's size (record_size_in_bytes), for these small numbers.
+        body = 4 if offset_delta < 64 else 5
+        if timestamp_delta >= 64:
+            body += 1
+        length = key_length
+        body += length + (1 if length < 64 else 2 if length < 8192 else _zigzag_size(length))
+        if value is None:
+            body += 1
+        else:
+            length = value_length
+            body += length + (1 if length < 64 else 2 if length < 8192 else _zigzag_size(length))
+        record_size = body + (1 if body < 64 else 2 if body < 8192 else _zigzag_size(body))
+        grown = batch.size + record_size
+        batch_size = accumulator.batch_size
+        if grown > batch_size:
+            return None  # try_append closes the batch; a new one is needed
+        self._next_future += 1
+        future = FutureRecordMetadata(self, self._next_future, tp)
+        records.append(Record(-1, now, key, value, (), record_size))
+        batch.futures.append(future)
+        batch.size = grown
+        if grown >= batch_size:
+            batch.closed = True
+        self._pending[future.id] = future
+        # Kafka's RecordAppendResult: a full batch, or more than one, wakes the sender now.
+        if batch.closed or len(queue) > 1:
+            due = now
+        else:
+            due = batch.created_ms + self.linger_ms
+            if due < now:
+                due = now
+        sender = self.sender
+        timer = sender._timer
+        if timer is None or sender._due > due or timer.cancelled:  # Sender.wake_at's own test
+            sender.wake_at(due)
+        self.sent_records += 1
+        ctx.taps.on_client_send(self, tp)
+        return future
 
     def _send(
         self,
@@ -239,10 +359,11 @@ class KafkaProducer(ClientBase):
         # A cheap bound first (batch header, varints, key and value): the exact estimate only
         # matters near the limits.
         size = _SIZE_SLACK + (len(key) if key else 0) + (len(value) if value else 0)
+        ctx = self.ctx
         if (
             header_tuple
             or size > self._max_request_size
-            or size > self.ctx.limits.max_record_bytes
+            or size > ctx.limits.max_record_bytes
             or size > self.buffer_pool.total_memory
         ):
             size = estimate_size_in_bytes_upper_bound(key, value, header_tuple)
@@ -267,11 +388,13 @@ class KafkaProducer(ClientBase):
             return future
         if size > self.ctx.limits.max_record_bytes:
             self.ctx.limits.check_record(size)
-        started_ms = self.ctx.scheduler.now_ms  # max.block.ms covers the metadata wait too
+        scheduler = ctx.scheduler
+        started_ms = now = scheduler.now_ms  # max.block.ms covers the metadata wait too
         infos = self.topics.get(topic)
         if infos is None:
             infos = self._wait_on_metadata(topic)
-        elif self.now_ms - self.last_metadata_ms >= self._metadata_max_age_ms:
+            now = scheduler.now_ms
+        elif now - self.last_metadata_ms >= self._metadata_max_age_ms:
             self.request_metadata_update()  # metadata.max.age.ms: learn new partitions and leaders
         if infos is None:
             error = self.topic_errors.get(topic)
@@ -296,11 +419,17 @@ class KafkaProducer(ClientBase):
                 )
             chosen = partition
         elif key is not None and not self._ignore_keys:
-            chosen = self._partition_for_key(key, count)
+            found = self._key_partitions.get((key, count))
+            chosen = self._partition_for_key(key, count) if found is None else found
+            key_tps = self._key_tps
+            if (topic, key, count) not in key_tps:
+                if len(key_tps) > 4096:
+                    key_tps.clear()
+                key_tps[(topic, key, count)] = TopicPartition(topic, chosen)
         else:
             chosen = -1  # the sticky partitioner chooses in _append
         sticky = partition is None and (key is None or self._ignore_keys)
-        timestamp = self.now_ms if timestamp_ms is None else int(timestamp_ms)
+        timestamp = now if timestamp_ms is None else int(timestamp_ms)
         if not self._append(
             topic,
             chosen,
@@ -317,7 +446,7 @@ class KafkaProducer(ClientBase):
             return future
         self.sent_records += 1
         assert future.tp is not None
-        self.ctx.taps.on_client_send(self, future.tp)
+        ctx.taps.on_client_send(self, future.tp)
         return future
 
     def _append(
@@ -346,12 +475,16 @@ class KafkaProducer(ClientBase):
         partitioner = self._sticky(topic) if sticky else None
         available = self._available(topic) if partitioner is not None else []
         allocated = 0
+        known = self._topic_partitions.get(topic)
+        if known is None or len(known) != count:
+            known = self._tp_list(topic, count)
         while True:
             if partitioner is not None:
                 chosen = partitioner.peek_current_partition(count, available)
-            known = self._topic_partitions.get(topic)
-            if known is None or len(known) != count:
-                known = self._tp_list(topic, count)
+                # Time may have passed while waiting for memory: the partitions may have grown.
+                known = self._topic_partitions.get(topic)
+                if known is None or len(known) != count:
+                    known = self._tp_list(topic, count)
             tp = known[chosen]
             if partitioner is not None and self._partition_changed(
                 partitioner, tp, count, available
@@ -378,10 +511,12 @@ class KafkaProducer(ClientBase):
             # Kafka's RecordAppendResult: a full batch, or more than one, wakes the sender now.
             queue = accumulator.batches[tp]
             last = queue[-1]
+            now = self.ctx.scheduler.now_ms
             if last.closed or len(queue) > 1:
-                self.sender.wake(0)
+                self.sender.wake_at(now)
             else:
-                self.sender.wake(max(0, last.created_ms + self.linger_ms - self.now_ms))
+                due = last.created_ms + self.linger_ms
+                self.sender.wake_at(due if due > now else now)
             if partitioner is not None:
                 # Kafka's allBatchesFull: while the last batch is open, switching waits.
                 partitioner.update_partition_info(

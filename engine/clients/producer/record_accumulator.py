@@ -69,16 +69,46 @@ class RecordAccumulator:
         batch = queue[-1]
         if batch.closed:
             return -1
-        size = _record_size(
-            len(batch.records), timestamp - batch.records[0].timestamp, key, value, headers
-        )
-        if batch.size + size > self.batch_size:
+        records = batch.records
+        offset_delta = len(records)
+        timestamp_delta = timestamp - records[0].timestamp
+        if headers or timestamp_delta < 0 or offset_delta > 0x3FFFFFFF:
+            size = record_size_in_bytes(offset_delta, timestamp_delta, key, value, headers)
+        else:
+            # _record_size inline (one call per record sent): varints of small numbers first.
+            body = 2
+            body += (
+                1 if offset_delta < 64 else 2 if offset_delta < 8192 else _zigzag_size(offset_delta)
+            )
+            body += (
+                1
+                if timestamp_delta < 64
+                else 2
+                if timestamp_delta < 8192
+                else _zigzag_size(timestamp_delta)
+            )
+            if key is None:
+                body += 1
+            else:
+                length = len(key)
+                body += length
+                body += 1 if length < 64 else 2 if length < 8192 else _zigzag_size(length)
+            if value is None:
+                body += 1
+            else:
+                length = len(value)
+                body += length
+                body += 1 if length < 64 else 2 if length < 8192 else _zigzag_size(length)
+            size = body + (1 if body < 64 else 2 if body < 8192 else _zigzag_size(body))
+        grown = batch.size + size
+        batch_size = self.batch_size
+        if grown > batch_size:
             batch.closed = True
             return -1
-        batch.records.append(Record(-1, timestamp, key, value, headers, size))
+        records.append(Record(-1, timestamp, key, value, headers, size))
         batch.futures.append(future)
-        batch.size += size
-        if batch.size >= self.batch_size:
+        batch.size = grown
+        if grown >= batch_size:
             batch.closed = True
         return size
 

@@ -5,6 +5,8 @@ producer its id (InitProducerId)."""
 from __future__ import annotations
 
 from collections import deque
+from itertools import repeat
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from engine.clients.network_client import REQUEST_TIMED_OUT
@@ -31,6 +33,9 @@ _METADATA_ERRORS = {
 }
 
 
+_TIMESTAMP = attrgetter("timestamp")  # read in C by max(map(...)) over a batch's records
+
+
 class Sender:
     """The producer's background loop, run on the cluster's scheduler whenever it is woken."""
 
@@ -50,11 +55,15 @@ class Sender:
         self._pid_in_flight = False
 
     def wake(self, delay_ms: int) -> None:
-        due = self._producer.now_ms + delay_ms
-        if self._timer is not None and not self._timer.cancelled and self._due <= due:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
+        self.wake_at(self._producer.ctx.scheduler.now_ms + delay_ms)
+
+    def wake_at(self, due: int) -> None:
+        """Run at `due` at the latest (an earlier wake-up already scheduled stands)."""
+        timer = self._timer
+        if timer is not None:
+            if self._due <= due and not timer.cancelled:
+                return
+            timer.cancel()
         self._due = due
         self._timer = self._producer.ctx.scheduler.call_at(due, self.run)
 
@@ -153,7 +162,7 @@ class Sender:
                         base_sequence=batch.base_sequence,
                         is_transactional=batch.is_transactional,
                         size=batch.size,
-                        max_timestamp=max(r.timestamp for r in batch.records),
+                        max_timestamp=max(map(_TIMESTAMP, batch.records)),
                     ),
                 )
             )
@@ -247,10 +256,24 @@ class Sender:
     def complete_batch(self, batch: ProducerBatch, base_offset: int) -> None:
         producer = self._producer
         batch.done = True
-        tp = batch.tp
-        for index, (record, future) in enumerate(zip(batch.records, batch.futures, strict=True)):
-            offset = base_offset + index if base_offset >= 0 else -1
-            future._complete(RecordMetadata(tp.topic, tp.partition, offset, record.timestamp), None)
+        topic, partition = batch.tp
+        pending = producer._pending
+        records = batch.records
+        # RecordMetadata(topic, partition, offset, timestamp) per record, made in C.
+        offsets = range(base_offset, base_offset + len(records)) if base_offset >= 0 else repeat(-1)
+        values = map(
+            tuple.__new__,
+            repeat(RecordMetadata),
+            zip(repeat(topic), repeat(partition), offsets, map(_TIMESTAMP, records)),
+        )
+        for value, future in zip(values, batch.futures, strict=True):
+            if future._callbacks is not None or future._done:
+                future._complete(value, None)
+                continue
+            # FutureRecordMetadata._complete without callbacks, inline: one per record sent.
+            future._done = True
+            future._value = value
+            pending.pop(future.id, None)
         producer.acked_records += len(batch.records)
         producer.release_buffer(batch)  # Kafka deallocates once the callbacks ran
         producer.ctx.taps.on_batch_acknowledged(producer, batch, base_offset)

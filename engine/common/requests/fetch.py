@@ -42,6 +42,8 @@ class FetchRequest(Request):
 class FetchResponse(Response):
     responses: dict[TopicPartition, FetchPartitionData]
     error: str = ""
+    # The fetch session the answer belongs to (KIP-227); 0 for a sessionless fetch.
+    session_id: int = 0
 
 
 @dataclass(slots=True)
@@ -55,12 +57,20 @@ class FollowerFetchPartition:
 
 @dataclass(frozen=True, slots=True)
 class FollowerFetchRequest(Request):
-    """Kafka's Fetch with a replica id: a follower replicating from its leader."""
+    """Kafka's Fetch with a replica id: a follower replicating from its leader.
+
+    With a fetch session (KIP-227, `engine.server.fetch_session`): `session_id` 0 and
+    `session_epoch` 0 open a new session with every partition listed; a known session id and
+    its next epoch make an incremental fetch that lists only the partitions whose fetch state
+    moved and `forgotten` the ones left out; epoch -1 is a sessionless full fetch."""
 
     api_key = ApiKey.FETCH
     network_kind = "replica_fetch"
     replica_id: int
     partitions: tuple[FollowerFetchPartition, ...]
+    session_id: int = 0
+    session_epoch: int = -1
+    forgotten: tuple[TopicPartition, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

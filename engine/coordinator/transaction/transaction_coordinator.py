@@ -481,14 +481,47 @@ class TransactionService:
             self.coordinators[broker_id] = coordinator
         # The group coordinators' service, for AddOffsetsToTxn; the facade wires it.
         self.groups: GroupService | None = None
-        interval = int(broker_config["transaction.abort.timed.out.transaction.cleanup.interval.ms"])
+        # The timed-out transactions check sleeps while it could find nothing: no broker holds
+        # a partition of the state topic, so no coordinator has loaded or holds a transaction.
+        self._dormant_since: int | None = None
+        self._check_interval_ms = int(
+            broker_config["transaction.abort.timed.out.transaction.cleanup.interval.ms"]
+        )
+        self._schedule_timeout_check(ctx.now_ms + self._check_interval())
 
+    def _check_interval(self) -> int:
+        """The check's interval as it was when the cluster was built."""
+        return self._check_interval_ms
+
+    def _schedule_timeout_check(self, due_ms: int) -> None:
         def tick() -> None:
             for broker_id in sorted(self.coordinators):
                 self.coordinators[broker_id].abort_timed_out_transactions()
-            ctx.scheduler.call_later(interval, tick)
+            if self._nothing_to_check():
+                self._dormant_since = self.ctx.now_ms
+            else:
+                self.ctx.scheduler.call_later(self._check_interval(), tick)
 
-        ctx.scheduler.call_later(interval, tick)
+        self.ctx.scheduler.call_at(due_ms, tick)
+
+    def _nothing_to_check(self) -> bool:
+        for coordinator in self.coordinators.values():
+            if coordinator.transactions or coordinator.loaded:
+                return False
+            if any(tp.topic == TRANSACTION_STATE_TOPIC for tp in coordinator.broker.partitions):
+                return False
+        return True
+
+    def wake_timeout_checks(self) -> None:
+        """A state-topic partition reached a broker: a sleeping check resumes on its schedule
+        (the checks it skipped found nothing)."""
+        since = self._dormant_since
+        if since is None:
+            return
+        self._dormant_since = None
+        interval = self._check_interval()
+        now = self.ctx.now_ms
+        self._schedule_timeout_check(since + ((now - since) // interval + 1) * interval)
 
     # --- where coordinators live -------------------------------------------------------------
 

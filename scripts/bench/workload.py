@@ -1,0 +1,128 @@
+"""Benchmark: what one lesson cluster costs per second of cluster time, through the facade.
+
+    python -m scripts.bench.workload
+
+The lesson workload of issue 19: 3 brokers, topic `orders` with 3 partitions RF 3; an idle
+cluster, then a producer app at 20 records/s (one record every 50 ms, acks=all), then also a
+consumer app in a group polling every 100 ms. Each row is the median over `--repeat` runs of
+the wall milliseconds one cluster second costs, measured over `--seconds` cluster seconds after
+a warm-up (the group has joined, the producer has metadata). Then the 7-day idle fast-forward
+of a 3-broker cluster: its wall time and how many timers ran. `measure_engine_workloads()`
+returns the rows, for benchmarks at the lesson level. This module measures wall time on
+purpose; nothing else in the engine does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from dataclasses import dataclass
+
+from engine.cluster import Cluster
+
+WORKLOADS = ("idle cluster", "+ producer at 20 records/s", "+ consumer group")
+WARM_UP_MS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadRow:
+    """One workload: median wall and CPU ms per cluster second (CPU time is the steadier figure
+    on a shared machine), and the timers one cluster second ran."""
+
+    name: str
+    wall_ms_per_cluster_second: float
+    cpu_ms_per_cluster_second: float
+    timers_per_cluster_second: float
+    runs: tuple[float, ...]
+
+
+def lesson_cluster(workload: str, seed: int = 1) -> Cluster:
+    """The lesson cluster with the apps of `workload` (one of WORKLOADS), warmed up."""
+    level = WORKLOADS.index(workload)
+    cluster = Cluster(brokers=3, seed=seed)
+    cluster.create_topic("orders", 3, 3)
+    if level >= 1:
+        cluster.apps.producer_app("orders", rate_per_sec=20, acks="all")
+    if level >= 2:
+        cluster.apps.consumer_app("orders-group", "orders", poll_interval_ms=100)
+    cluster.advance(WARM_UP_MS)
+    return cluster
+
+
+def _measure(workload: str, seconds: int) -> tuple[float, float, float]:
+    cluster = lesson_cluster(workload)
+    before = cluster.scheduler.executed
+    start = time.perf_counter()
+    cpu_start = time.process_time()
+    cluster.advance(seconds * 1000)
+    cpu_ms = (time.process_time() - cpu_start) * 1000
+    wall_ms = (time.perf_counter() - start) * 1000
+    return wall_ms / seconds, cpu_ms / seconds, (cluster.scheduler.executed - before) / seconds
+
+
+def measure_engine_workloads(seconds: int = 60, repeat: int = 3) -> list[WorkloadRow]:
+    """The three workloads, measured alternately `repeat` times; medians."""
+    runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in WORKLOADS}
+    for _ in range(repeat):
+        for name in WORKLOADS:
+            runs[name].append(_measure(name, seconds))
+    return [
+        WorkloadRow(
+            name,
+            statistics.median(wall for wall, _, _ in runs[name]),
+            statistics.median(cpu for _, cpu, _ in runs[name]),
+            statistics.median(timers for _, _, timers in runs[name]),
+            tuple(wall for wall, _, _ in runs[name]),
+        )
+        for name in WORKLOADS
+    ]
+
+
+def idle_fast_forward(days: int = 7, repeat: int = 3) -> tuple[float, float, int]:
+    """Median wall and CPU seconds and the timers to fast-forward an idle 3-broker cluster
+    (topic `orders`, 3 partitions RF 3) by `days`."""
+    walls: list[float] = []
+    cpus: list[float] = []
+    timers = 0
+    for _ in range(repeat):
+        cluster = Cluster(brokers=3, seed=1)
+        cluster.create_topic("orders", 3, 3)
+        cluster.advance(1000)
+        before = cluster.scheduler.executed
+        start = time.perf_counter()
+        cpu_start = time.process_time()
+        cluster.advance(days * 24 * 3600 * 1000)
+        cpus.append(time.process_time() - cpu_start)
+        walls.append(time.perf_counter() - start)
+        timers = cluster.scheduler.executed - before
+    return statistics.median(walls), statistics.median(cpus), timers
+
+
+def main(argv: list[str] | None = None) -> list[WorkloadRow]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=60, help="cluster seconds measured")
+    parser.add_argument("--repeat", type=int, default=3, help="alternating runs per workload")
+    args = parser.parse_args(argv)
+    lesson_cluster(WORKLOADS[-1]).advance(2000)  # warm-up: imports and caches
+    rows = measure_engine_workloads(args.seconds, args.repeat)
+    print(
+        f"lesson workload through the facade (3 brokers, orders 3x RF3), "
+        f"{args.seconds} cluster s, median of {args.repeat}"
+    )
+    print(
+        f"  {'workload':<30} {'wall ms / cluster s':>20} {'CPU ms / cluster s':>19}"
+        f" {'timers / cluster s':>19}"
+    )
+    for row in rows:
+        print(
+            f"  {row.name:<30} {row.wall_ms_per_cluster_second:>20.3f}"
+            f" {row.cpu_ms_per_cluster_second:>19.3f} {row.timers_per_cluster_second:>19.1f}"
+        )
+    wall, cpu, timers = idle_fast_forward()
+    print(f"  7 idle days fast-forwarded: {wall:.3f} s wall, {cpu:.3f} s CPU, {timers} timers")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
