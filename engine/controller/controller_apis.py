@@ -391,12 +391,15 @@ class ControllerApis:
         reply(DescribeClusterResponse(CLUSTER_ID, -1 if active is None else active, brokers))
 
     def handle_describe_quorum(self, request: DescribeQuorumRequest, reply: Reply) -> None:
+        """The active controller's view of the metadata log's replicas: a voter it reaches
+        fetches now and is caught up; one it does not keeps the offset and time it last caught up
+        at; a broker it reaches fetches now, caught up once it has applied the whole log."""
         controller = self.controller
-        voters = tuple(
-            ReplicaState(node.id, controller.metadata_offset if node.alive else -1, node.alive)
-            for node in sorted(controller.nodes.values(), key=lambda n: n.id)
-        )
         if not controller.has_quorum() or controller.active_id is None:
+            voters = tuple(
+                ReplicaState(node.id, controller.metadata_offset if node.alive else -1, node.alive)
+                for node in sorted(controller.nodes.values(), key=lambda n: n.id)
+            )
             reply(
                 DescribeQuorumResponse(
                     -1,
@@ -409,21 +412,41 @@ class ControllerApis:
                 )
             )
             return
-        observers = tuple(
+        controller.track_voters()
+        leader = controller.active_id
+        now = controller.scheduler.now_ms
+        reachable = controller.network.reachable
+        voters = tuple(
             ReplicaState(
-                broker_id,
-                controller.broker_nodes[broker_id].metadata_offset,
-                controller.broker_nodes[broker_id].alive,
+                node.id,
+                node.log_end_offset,
+                node.alive,
+                now if node.alive and reachable(leader, node.id) else node.last_caught_up_ms,
+                node.last_caught_up_ms,
             )
-            for broker_id in self.broker_ids()
+            for node in sorted(controller.nodes.values(), key=lambda n: n.id)
         )
+        observers = []
+        for broker_id in self.broker_ids():
+            broker = controller.broker_nodes[broker_id]
+            fetching = broker.alive and reachable(leader, broker_id)
+            caught_up = broker.metadata_offset >= controller.metadata_offset
+            observers.append(
+                ReplicaState(
+                    broker_id,
+                    broker.metadata_offset,
+                    broker.alive,
+                    now if fetching else -1,
+                    now if fetching and caught_up else -1,
+                )
+            )
         reply(
             DescribeQuorumResponse(
-                controller.active_id,
+                leader,
                 controller.quorum_epoch,
                 controller.metadata_offset,
                 voters,
-                observers,
+                tuple(observers),
             )
         )
 

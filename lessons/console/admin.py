@@ -1,16 +1,20 @@
 """The console's one door into the cluster: an Admin-client-shaped adapter the tools call.
 
-What changes the cluster goes through the engine's admin client (`cluster.admin()`, Kafka's Admin
-API on the request catalogue): CreateTopics, DeleteTopics, CreatePartitions,
-IncrementalAlterConfigs (topics and brokers), DescribeConfigs for brokers, ElectLeaders,
-DescribeCluster, AlterPartitionReassignments and ListPartitionReassignments, and the topics'
-replica lists for the reassignment tool (Metadata). The operator views the tools print
-(describe a topic with its offsets, describe a group with its lag, list topics, ListOffsets by
-timestamp, the group commands and the quorum) still read the facade: they answer from every
-replica's log and the controller's image at once, while the Admin API answers from a broker's
-metadata cache a network hop later and runs the clock to find coordinators, which would change
-what those lines print. Answers and errors are shaped as Kafka's Admin client gives them to the
-tools: errors carry Kafka's exception class and message.
+Every tool asks through the engine's admin client (`cluster.admin()`, Kafka's Admin API on the
+request catalogue), with the calls Kafka's tools make: CreateTopics, DeleteTopics,
+CreatePartitions, IncrementalAlterConfigs (topics and brokers), DescribeConfigs for brokers,
+ElectLeaders, DescribeCluster, AlterPartitionReassignments and ListPartitionReassignments;
+TopicCommand's listTopics / describeTopics (Metadata from a broker's cache, one network hop
+behind the controller) with listPartitionReassignments; ConsumerGroupCommand's
+listConsumerGroups, describeConsumerGroups, listConsumerGroupOffsets, listOffsets (log-end
+offsets), alterConsumerGroupOffsets, deleteConsumerGroups and deleteConsumerGroupOffsets
+(FindCoordinator first, which may run the clock: console lines are logged commands, so replay
+repeats it); GetOffsetShell's listOffsets; MetadataQuorumCommand's describeMetadataQuorum.
+Still read from the facade: a topic's DescribeConfigs entries (`topic_config_entries`, the
+config tool and describe's Configs column), topic ids (the engine's Metadata carries none) and,
+for tab completion only, the topic and group names (completing a word sends no request).
+Answers and errors are shaped as Kafka's Admin client gives them to the tools: errors carry
+Kafka's exception class and message.
 """
 
 from __future__ import annotations
@@ -58,6 +62,69 @@ class ConfigEntry:
     @property
     def is_default(self) -> bool:
         return self.source == "DEFAULT_CONFIG"
+
+
+@dataclass(frozen=True)
+class PartitionInfo:
+    """Kafka's `TopicPartitionInfo` as the tools read it: `leader` is -1 without a leader."""
+
+    partition: int
+    leader: int
+    replicas: list[int]
+    isr: list[int]
+
+
+@dataclass(frozen=True)
+class Topic:
+    """Kafka's `TopicDescription`: the name, whether internal, the partitions in order."""
+
+    name: str
+    internal: bool
+    partitions: list[PartitionInfo]
+
+
+@dataclass(frozen=True)
+class GroupMember:
+    """Kafka's `MemberDescription`: the member's ids and its assigned partitions."""
+
+    member_id: str
+    group_instance_id: str | None
+    client_id: str
+    assignment: set[TopicPartition]
+
+
+@dataclass(frozen=True)
+class Group:
+    """A `ConsumerGroupDescription` with the group's committed offsets
+    (`listConsumerGroupOffsets`), as ConsumerGroupCommand combines them."""
+
+    group_id: str
+    state: str
+    protocol: str | None
+    members: list[GroupMember]
+    offsets: dict[TopicPartition, int]
+    coordinator: int
+
+
+@dataclass(frozen=True)
+class QuorumReplica:
+    """A replica of the metadata log as `QuorumInfo.ReplicaState` gives it (-1: unknown)."""
+
+    id: int
+    log_end_offset: int
+    last_fetch_ms: int
+    last_caught_up_ms: int
+
+
+@dataclass(frozen=True)
+class Quorum:
+    """Kafka's `QuorumInfo`: the leader, its epoch, the high watermark, voters and observers."""
+
+    leader_id: int
+    leader_epoch: int
+    high_watermark: int
+    voters: list[QuorumReplica]
+    observers: list[QuorumReplica]
 
 
 def kafka_uuid(*parts: object) -> str:
@@ -155,26 +222,51 @@ class ConsoleAdmin:
                 raise AdminError("TimeoutException", "The request timed out.") from None
             raise _java_error(exc) from None
 
+    # --- completion (not a tool: no request, no clock, nothing logged) -------------------
+
+    def known_topics(self) -> list[str]:
+        """The cluster's topics for tab completion, read from the controller's image: completing
+        a word is not a command, so it sends no request and runs no clock."""
+        return self.cluster.list_topics()
+
+    def known_groups(self) -> list[str]:
+        return self.cluster.list_groups()
+
     # --- topics --------------------------------------------------------------------------
 
     def list_topics(self, include_internal: bool = True) -> list[str]:
-        names = self.cluster.list_topics()
-        if include_internal:
-            return names
-        return [n for n in names if not self.is_internal(n)]
+        """listTopics on the engine's admin client (Metadata from a running broker's cache)."""
+        return list(self._call("listTopics", lambda: self._admin().list_topics(include_internal)))
 
     def is_internal(self, name: str) -> bool:
         topic = self.cluster.controller.topics.get(name)
         return name in INTERNAL_TOPICS or bool(topic is not None and topic.internal)
 
-    def describe_topic(self, name: str) -> Any:
+    def describe_topic(self, name: str) -> Topic:
+        """describeTopics on the engine's admin client: the partitions as a broker's metadata
+        cache has them, in order."""
         try:
-            return self.cluster.describe_topic(name)
-        except KafkaError:
-            raise AdminError(
-                "UnknownTopicOrPartitionException",
-                "This server does not host this topic-partition.",
-            ) from None
+            described = self._admin().describe_topics([name])[name]
+        except KafkaError as exc:
+            if type(exc).__name__ == "UnknownTopicOrPartitionError":
+                raise AdminError(
+                    "UnknownTopicOrPartitionException",
+                    "This server does not host this topic-partition.",
+                ) from None
+            raise _java_error(exc) from None
+        return Topic(
+            name,
+            described.internal,
+            [
+                PartitionInfo(
+                    p.partition,
+                    NO_LEADER if p.leader is None else p.leader,
+                    list(p.replicas),
+                    list(p.isr),
+                )
+                for p in described.partitions
+            ],
+        )
 
     def default_partitions(self) -> int:
         return int(self.cluster.broker_config["num.partitions"])
@@ -404,56 +496,69 @@ class ConsoleAdmin:
     # --- groups --------------------------------------------------------------------------
 
     def list_groups(self) -> list[str]:
-        return self.cluster.list_groups()
+        """listConsumerGroups: ListGroups to every running broker, merged."""
+        listed = self._call("listConsumerGroups", self._admin().list_consumer_groups)
+        return [g.group_id for g in listed]
 
-    def describe_group(self, group_id: str) -> Any:
-        return self.cluster.describe_group(group_id)
+    def describe_group(self, group_id: str) -> Group:
+        """describeConsumerGroups and listConsumerGroupOffsets (FindCoordinator, then
+        DescribeGroups and OffsetFetch to the coordinator): what ConsumerGroupCommand asks."""
+        admin = self._admin()
+        described = self._call(
+            "describeConsumerGroups", lambda: admin.describe_consumer_groups([group_id])
+        )[group_id]
+        offsets = self._call(
+            "listConsumerGroupOffsets", lambda: admin.list_consumer_group_offsets(group_id)
+        )
+        return Group(
+            group_id,
+            described.state,
+            described.partition_assignor or None,
+            [
+                GroupMember(m.member_id, m.group_instance_id, m.client_id, set(m.assignment))
+                for m in described.members
+            ],
+            dict(offsets),
+            described.coordinator,
+        )
 
     def list_offsets(self, tp: TopicPartition, spec: str | int) -> int | None:
-        try:
-            return self.cluster.list_offsets(tp.topic, tp.partition, spec)
-        except KafkaError as exc:
-            raise _java_error(exc) from None
+        """listOffsets to the partition's leader; None when no record is that recent."""
+        answers = self._call(
+            "listOffsets", lambda: self._admin().list_offsets({tp: spec}, "read_uncommitted")
+        )
+        offset = int(answers[tp])
+        return None if offset < 0 else offset
 
     def alter_group_offsets(self, group_id: str, offsets: dict[TopicPartition, int]) -> None:
-        self._call("alterConsumerGroupOffsets", self.cluster.alter_group_offsets, group_id, offsets)
+        """alterConsumerGroupOffsets (OffsetCommit from no member: only an empty group takes
+        it)."""
+        try:
+            self._admin().alter_consumer_group_offsets(group_id, offsets)
+        except KafkaError as exc:
+            raise _group_error(exc) from None
 
     def delete_group(self, group_id: str) -> None:
+        """deleteConsumerGroups (DeleteGroups to the group's coordinator)."""
         try:
-            self.cluster.delete_group(group_id)
+            self._admin().delete_consumer_groups([group_id]).all()
         except KafkaError as exc:
-            name = type(exc).__name__
-            if name == "GroupNotEmptyError":
-                raise AdminError("GroupNotEmptyException", "The group is not empty.") from None
-            if name == "GroupIdNotFoundError":
-                raise AdminError(
-                    "GroupIdNotFoundException", "The group id does not exist."
-                ) from None
-            raise _java_error(exc) from None
+            raise _group_error(exc) from None
 
     def delete_group_offsets(
         self, group_id: str, partitions: list[TopicPartition]
     ) -> dict[TopicPartition, AdminError | None]:
-        """DeleteConsumerGroupOffsets: per partition None (deleted) or its error; an unknown
+        """deleteConsumerGroupOffsets: per partition None (deleted) or its error; an unknown
         group raises GroupIdNotFoundException."""
         try:
-            answers = self.cluster.delete_group_offsets(group_id, partitions)
+            outcome = self._admin().delete_consumer_group_offsets(group_id, partitions)
         except KafkaError as exc:
-            if type(exc).__name__ == "GroupIdNotFoundError":
-                raise AdminError(
-                    "GroupIdNotFoundException", "The group id does not exist."
-                ) from None
-            raise _java_error(exc) from None
-        return {
-            tp: None
-            if not error
-            else AdminError(
-                "GroupSubscribedToTopicException",
-                "Deleting offsets of a topic is forbidden while the consumer group is actively "
-                "subscribed to it.",
-            )
-            for tp, error in answers.items()
-        }
+            raise _group_error(exc) from None
+        out: dict[TopicPartition, AdminError | None] = {}
+        for tp in partitions:
+            error = outcome.error(tp)
+            out[tp] = None if error is None else _group_error(error)
+        return out
 
     # --- leaders and the quorum ----------------------------------------------------------
 
@@ -498,9 +603,24 @@ class ConsoleAdmin:
             return bool(registration.leader != registration.preferred_leader)
         return bool(registration.leader == NO_LEADER)
 
-    def describe_quorum(self) -> Any:
+    def describe_quorum(self) -> Quorum:
+        """describeMetadataQuorum on the engine's admin client (DescribeQuorum to the active
+        controller)."""
         self.require_quorum("describeMetadataQuorum")
-        return self.cluster.describe_quorum()
+        info = self._call("describeMetadataQuorum", self._admin().describe_metadata_quorum)
+
+        def replica(r: Any) -> QuorumReplica:
+            return QuorumReplica(
+                r.replica_id, r.log_end_offset, r.last_fetch_timestamp, r.last_caught_up_timestamp
+            )
+
+        return Quorum(
+            info.leader_id,
+            info.leader_epoch,
+            info.high_watermark,
+            [replica(v) for v in info.voters],
+            [replica(o) for o in info.observers],
+        )
 
     # --- clients -------------------------------------------------------------------------
 
@@ -509,6 +629,24 @@ class ConsoleAdmin:
 
     def consumer(self, config: dict[str, Any]) -> Any:
         return self.cluster.consumer(config)
+
+
+def _group_error(exc: KafkaError) -> AdminError:
+    """A group call's error as Kafka's Admin client throws it to ConsumerGroupCommand."""
+    name = type(exc).__name__
+    if name == "GroupNotEmptyError":
+        return AdminError("GroupNotEmptyException", "The group is not empty.")
+    if name == "GroupIdNotFoundError":
+        return AdminError("GroupIdNotFoundException", "The group id does not exist.")
+    if name == "GroupSubscribedToTopicError":
+        return AdminError(
+            "GroupSubscribedToTopicException",
+            "Deleting offsets of a topic is forbidden while the consumer group is actively "
+            "subscribed to it.",
+        )
+    if name == "ClusterUnavailableError":
+        return AdminError("TimeoutException", "The request timed out.")
+    return _java_error(exc)
 
 
 def _election_error(exc: KafkaError, tp: TopicPartition, election_type: str) -> AdminError:

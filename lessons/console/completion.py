@@ -72,8 +72,8 @@ def completion_data(session: ConsoleSession) -> dict[str, Any]:
         "servers": servers,
         "tools": sorted(tool_options()),
         "options": tool_options(),
-        "topics": admin.list_topics(include_internal=True),
-        "groups": admin.list_groups(),
+        "topics": admin.known_topics(),
+        "groups": admin.known_groups(),
         "files": sorted(session.files),
     }
 

@@ -190,7 +190,17 @@ def _console_output(runtime: ClusterRuntime, line: str) -> str:
 
     if not is_read_only(line):
         raise ValueError(f"the console probe runs only lines that read the cluster: {line!r}")
-    return ConsoleSession(runtime.cluster).run(line).text
+    before = runtime.cluster.now_ms
+    text = ConsoleSession(runtime.cluster).run(line).text
+    if runtime.cluster.now_ms != before:
+        # The tools ask through Kafka's Admin client: finding a group's coordinator can wait for
+        # it to be elected (and create __consumer_offsets). A probe is not a logged command, so
+        # it must not run the clock: make that line a console step first.
+        raise ValueError(
+            f"the console line ran {runtime.cluster.now_ms - before} ms of cluster time, which a "
+            f"probe may not (run it as a console step first): {line!r}"
+        )
+    return text
 
 
 _PROBES: tuple[Probe, ...] = (

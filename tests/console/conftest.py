@@ -24,6 +24,12 @@ class Console:
     def text(self, line: str) -> str:
         return self.run(line).text
 
+    def wait(self, ms: int = 100) -> None:
+        """Let cluster time pass before the next line, as a user typing it would: the tools read
+        a broker's metadata cache (Kafka's Admin client), which learns of a change one network
+        hop after the controller commits it."""
+        self.cluster.advance(ms)
+
 
 @pytest.fixture
 def console() -> Console:

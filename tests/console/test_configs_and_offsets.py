@@ -143,6 +143,7 @@ def test_leader_election_usage_errors(orders: Console) -> None:
 
 def test_a_config_set_to_its_default_value_is_still_the_topic_s_own(console: Console) -> None:
     console.run("kafka-topics.sh $B --create --topic t --config min.insync.replicas=1")
+    console.wait()
     assert "\tConfigs: min.insync.replicas=1\n" in console.text(
         "kafka-topics.sh $B --describe --topic t"
     )

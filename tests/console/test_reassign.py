@@ -227,3 +227,27 @@ def test_a_console_reassignment_round_trips_through_replay() -> None:
     rebuilt = Cluster.from_log(live.export_log())
     assert rebuilt.snapshot() == live.snapshot()
     assert rebuilt.controller.topics == live.controller.topics
+
+
+def test_describe_shows_an_ongoing_reassignment_as_topic_command_does() -> None:
+    """TopicCommand asks listPartitionReassignments: a moving partition prints its adding and
+    removing replicas after Isr, and its replication factor leaves the removing ones out (so a
+    partition whose ISR holds that many is not under-replicated)."""
+    console = four_brokers()
+    console.run(
+        "cat > move.json\n"
+        '{"version":1,"partitions":[{"topic":"orders","partition":0,"replicas":[3,4]}]}'
+    )
+    console.run("kafka-reassign-partitions.sh $B --execute --reassignment-json-file move.json")
+    console.cluster.stop_broker(3)  # the adding replica never catches up
+    console.cluster.advance(2000)
+    topic_id = console.session.admin.topic_id("orders")
+    assert console.text("kafka-topics.sh $B --describe --topic orders") == (
+        f"Topic: orders\tTopicId: {topic_id}\tPartitionCount: 2\tReplicationFactor: 2\t"
+        "Configs: \n"
+        "\tTopic: orders\tPartition: 0\tLeader: 2\tReplicas: 3,4,2\tIsr: 2,4\t"
+        "Adding Replicas: 3\tRemoving Replicas: 2\tElr: \tLastKnownElr: \n"
+        "\tTopic: orders\tPartition: 1\tLeader: 3\tReplicas: 3,1\tIsr: 3,1\tElr: \t"
+        "LastKnownElr: \n"
+    )
+    assert console.text("kafka-topics.sh $B --describe --under-replicated-partitions") == ""

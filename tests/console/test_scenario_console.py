@@ -38,7 +38,12 @@ def test_console_steps_run_and_the_probe_prints_what_the_tool_prints() -> None:
     assert messages[0] == "Created topic audit.\n"
     assert messages[1] == "\nError: Consumer group 'none' does not exist.\n"
     printed = result.outcomes[0].observed
-    lines = printed.splitlines()
+    every = printed.splitlines()
+    # Describing the group sent FindCoordinator, which created __consumer_offsets (as Kafka's
+    # broker does for a group coordinator): its RF-3 partitions lost broker 3 too.
+    offsets_topic = [line for line in every if line.startswith("\tTopic: __consumer_offsets\t")]
+    assert len(offsets_topic) == 50
+    lines = [line for line in every if line not in offsets_topic]
     # orders (RF 3) lost broker 3 from every ISR; audit has one replica, so it is never
     # under-replicated, only unavailable where broker 3 held it.
     assert len(lines) == 3
@@ -73,3 +78,19 @@ def test_the_example_scenario_with_console_lines_passes() -> None:
         "Partition: 1",
     ]
     assert all("2" not in line.split("\tIsr: ")[1].split("\t")[0] for line in printed.splitlines())
+
+
+def test_the_probe_refuses_a_line_that_ran_the_clock() -> None:
+    """On a cluster without __consumer_offsets, describing a group waits for FindCoordinator to
+    create it and elect a coordinator: cluster time a probe (not a logged command) may not run."""
+    scenario = {"cluster": {"seed": 4, "brokers": 3}, "steps": [], "expect": []}
+    runtime = run_scenario(load_scenario(scenario, source="test")).runtime
+    line = f"kafka-consumer-groups.sh {B} --describe --group g"
+    assert is_read_only(line)
+    before = runtime.cluster.now_ms
+    assert read_probe(runtime, "console_output", {"line": line}) is None
+    assert runtime.cluster.now_ms > before
+    # Now that the coordinator is there, the same line reads without running the clock.
+    assert read_probe(runtime, "console_output", {"line": line}) == (
+        "\nError: Consumer group 'g' does not exist.\n"
+    )

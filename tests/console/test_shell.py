@@ -12,6 +12,7 @@ def test_unknown_command_is_bash_s_command_not_found(console: Console) -> None:
 
 def test_paths_and_confluent_names_reach_the_same_tool(console: Console) -> None:
     console.run("kafka-topics.sh $B --create --topic t")
+    console.wait()
     assert console.text("bin/kafka-topics.sh $B --list") == "t\n"
     assert console.text("/opt/kafka/bin/kafka-topics.sh $B --list") == "t\n"
     assert console.text("kafka-topics $B --list") == "t\n"

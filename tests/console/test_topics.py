@@ -24,6 +24,7 @@ def test_describe_prints_the_topic_line_and_one_tab_separated_line_per_partition
         "kafka-topics.sh $B --create --topic orders --partitions 2 --replication-factor 3 "
         "--config min.insync.replicas=2 --config retention.ms=60000"
     )
+    console.wait()
     topic_id = console.session.admin.topic_id("orders")
     assert len(topic_id) == 22
     described = console.cluster.describe_topic("orders")
@@ -124,6 +125,7 @@ def test_bootstrap_server_is_required_and_zookeeper_is_not_an_option_in_4_0(
 
 def test_errors_print_error_while_executing_topic_command(console: Console) -> None:
     console.run("kafka-topics.sh $B --create --topic orders --partitions 3")
+    console.wait()
     cases = {
         "kafka-topics.sh $B --create --topic orders": "Topic 'orders' already exists.",
         "kafka-topics.sh $B --alter --topic orders --partitions 3": (
@@ -168,6 +170,7 @@ def test_if_not_exists_and_if_exists_make_the_action_quiet(console: Console) -> 
 
 def test_alter_adds_partitions_and_delete_removes_the_topic(console: Console) -> None:
     console.run("kafka-topics.sh $B --create --topic orders --partitions 1")
+    console.wait()
     assert console.text("kafka-topics.sh $B --alter --topic orders --partitions 4") == ""
     assert len(console.cluster.describe_topic("orders").partitions) == 4
     assert console.text("kafka-topics.sh $B --delete --topic orders") == ""
@@ -195,3 +198,20 @@ def test_without_a_controller_quorum_create_hangs_60_s_then_times_out(console: C
     assert out.text == "Error while executing topic command : The request timed out.\n"
     assert console.cluster.now_ms - before >= 60_000
     assert console.cluster.list_topics() == []
+
+
+def test_the_tools_read_a_broker_s_metadata_one_hop_behind_the_controller(
+    console: Console,
+) -> None:
+    """describeTopics answers from a broker's metadata cache: a line typed in the same instant
+    as the create does not see the topic yet; once the metadata has reached the brokers it does."""
+    console.run("kafka-topics.sh $B --create --topic orders --partitions 1")
+    early = console.run("kafka-topics.sh $B --describe --topic orders")
+    assert (early.exit_code, early.text) == (
+        1,
+        "Error while executing topic command : Topic 'Optional[orders]' does not exist as "
+        "expected\n",
+    )
+    console.wait()
+    assert console.text("kafka-topics.sh $B --list") == "orders\n"
+    assert "\tPartition: 0\t" in console.text("kafka-topics.sh $B --describe --topic orders")

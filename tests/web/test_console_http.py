@@ -31,6 +31,11 @@ async def test_a_line_answers_text_plain_and_is_logged_and_replays(host_registry
     assert created["Content-Type"] == "text/plain; charset=utf-8"
     assert created.content.decode() == "Created topic payments.\n"
     assert (created["X-Console-Prompt"], created["X-Console-Running"]) == ('"$ "', "no")
+    # The learner types the next line a moment later: by then the brokers' metadata has the
+    # topic (the tools read it through the Admin client, one network hop after the controller).
+    host = await host_registry.ensure(sandbox.id)
+    host.paused = True
+    await host.advance_live(100)
 
     described = await _console(
         client, sandbox.id, f"kafka-topics.sh {B} --describe --topic payments"

@@ -97,6 +97,13 @@ if TYPE_CHECKING:
 # Requests the controller quorum answers, handed to its request handler by the facade.
 ControllerChannel = Callable[[Request, Reply], None]
 DEFAULT_API_TIMEOUT_MS = 60000
+# retry.backoff.ms: the wait before a group request is sent again after a coordinator error.
+RETRY_BACKOFF_MS = 100
+# The coordinator errors Kafka's Admin client retries (CoordinatorStrategy): it finds the
+# coordinator again and resends, until default.api.timeout.ms.
+RETRIABLE_COORDINATOR = frozenset(
+    ("NOT_COORDINATOR", "COORDINATOR_LOAD_IN_PROGRESS", "COORDINATOR_NOT_AVAILABLE")
+)
 ELECTION_TYPES = {"preferred": PREFERRED, "unclean": UNCLEAN}
 # Recorded calls whose JSON arguments are the call's own (replayed by name).
 REPLAYED_AS_IS = frozenset(
@@ -181,9 +188,13 @@ class ClusterDescription:
 
 @dataclass(frozen=True, slots=True)
 class QuorumReplica:
+    """Kafka's `QuorumInfo.ReplicaState`; the timestamps are -1 when unknown."""
+
     replica_id: int
     log_end_offset: int
     alive: bool
+    last_fetch_timestamp: int = -1
+    last_caught_up_timestamp: int = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,6 +322,26 @@ class AdminClient:
         if not found:
             raise KafkaTimeoutError(f"No coordinator was found for group '{group_id}' ({last[0]}).")
         return found[0]
+
+    def _ask_coordinator(
+        self, group_id: str, request: Request, what: str, error_of: Callable[[Any], str]
+    ) -> tuple[int, Any]:
+        """A group request to the group's coordinator: on a coordinator error (not the
+        coordinator, still loading, not available) wait retry.backoff.ms, find the coordinator
+        again and resend, as Kafka's Admin client does, until default.api.timeout.ms."""
+        deadline = self.ctx.now_ms + DEFAULT_API_TIMEOUT_MS
+        while True:
+            coordinator = self._group_coordinator(group_id)
+            response = self._ask_broker(coordinator, request, what)
+            error = error_of(response)
+            if error not in RETRIABLE_COORDINATOR:
+                return coordinator, response
+            if self.ctx.now_ms + RETRY_BACKOFF_MS > deadline:
+                raise KafkaTimeoutError(
+                    f"{what} for group '{group_id}' did not complete within "
+                    f"default.api.timeout.ms ({error})."
+                )
+            self.ctx.run_until(lambda: False, self.ctx.now_ms + RETRY_BACKOFF_MS)
 
     def _record(self, op: str, args: dict[str, Any]) -> None:
         self.ctx.record_call(f"admin.{op}", args)
@@ -623,11 +654,8 @@ class AdminClient:
             response.leader_id,
             response.leader_epoch,
             response.high_watermark,
-            [
-                QuorumReplica(r.replica_id, r.log_end_offset, r.alive)
-                for r in response.current_voters
-            ],
-            [QuorumReplica(r.replica_id, r.log_end_offset, r.alive) for r in response.observers],
+            [_replica(r) for r in response.current_voters],
+            [_replica(r) for r in response.observers],
         )
 
     # --- consumer groups ---------------------------------------------------------------------
@@ -652,9 +680,11 @@ class AdminClient:
         self._record("describe_consumer_groups", {"group_ids": ids})
         out: dict[str, ConsumerGroupDescription] = {}
         for group_id in ids:
-            coordinator = self._group_coordinator(group_id)
-            response = self._ask_broker(
-                coordinator, DescribeGroupsRequest((group_id,)), "DescribeGroups"
+            coordinator, response = self._ask_coordinator(
+                group_id,
+                DescribeGroupsRequest((group_id,)),
+                "DescribeGroups",
+                lambda r: str(r.groups[0].error),
             )
             assert isinstance(response, DescribeGroupsResponse)
             group: DescribedGroup = response.groups[0]
@@ -680,9 +710,12 @@ class AdminClient:
         self._record("delete_consumer_groups", {"group_ids": ids})
         errors: dict[Any, tuple[str, str | None]] = {}
         for group_id in ids:
-            coordinator = self._group_coordinator(group_id)
-            response = self._ask_broker(
-                coordinator, DeleteGroupsRequest((group_id,)), "DeleteGroups"
+
+            def error_of(r: Any, g: str = group_id) -> str:
+                return str(r.results.get(g, ""))
+
+            _, response = self._ask_coordinator(
+                group_id, DeleteGroupsRequest((group_id,)), "DeleteGroups", error_of
             )
             assert isinstance(response, DeleteGroupsResponse)
             error = response.results.get(group_id, "")
@@ -691,8 +724,9 @@ class AdminClient:
 
     def list_consumer_group_offsets(self, group_id: str) -> dict[TopicPartition, int]:
         self._record("list_consumer_group_offsets", {"group_id": group_id})
-        coordinator = self._group_coordinator(group_id)
-        response = self._ask_broker(coordinator, OffsetFetchRequest(group_id, None), "OffsetFetch")
+        _, response = self._ask_coordinator(
+            group_id, OffsetFetchRequest(group_id, None), "OffsetFetch", lambda r: str(r.error)
+        )
         assert isinstance(response, OffsetFetchResponse)
         raise_for(response.error)
         return {tp: offset for tp, offset in sorted(response.offsets.items()) if offset >= 0}
@@ -709,9 +743,11 @@ class AdminClient:
                 "offsets": [[tp.topic, tp.partition, o] for tp, o in sorted(targets.items())],
             },
         )
-        coordinator = self._group_coordinator(group_id)
-        response = self._ask_broker(
-            coordinator, OffsetCommitRequest(group_id, -1, "", None, targets), "OffsetCommit"
+        _, response = self._ask_coordinator(
+            group_id,
+            OffsetCommitRequest(group_id, -1, "", None, targets),
+            "OffsetCommit",
+            lambda r: str(r.error),
         )
         assert isinstance(response, OffsetCommitResponse)
         raise_for(response.error, _group_message(group_id, response.error))
@@ -724,9 +760,11 @@ class AdminClient:
             "delete_consumer_group_offsets",
             {"group_id": group_id, "partitions": [[tp.topic, tp.partition] for tp in tps]},
         )
-        coordinator = self._group_coordinator(group_id)
-        response = self._ask_broker(
-            coordinator, OffsetDeleteRequest(group_id, tuple(tps)), "OffsetDelete"
+        _, response = self._ask_coordinator(
+            group_id,
+            OffsetDeleteRequest(group_id, tuple(tps)),
+            "OffsetDelete",
+            lambda r: str(r.error),
         )
         assert isinstance(response, OffsetDeleteResponse)
         raise_for(response.error, _group_message(group_id, response.error))
@@ -782,7 +820,13 @@ class AdminClient:
 
 
 def _replica(state: ReplicaState) -> QuorumReplica:
-    return QuorumReplica(state.replica_id, state.log_end_offset, state.alive)
+    return QuorumReplica(
+        state.replica_id,
+        state.log_end_offset,
+        state.alive,
+        state.last_fetch_timestamp,
+        state.last_caught_up_timestamp,
+    )
 
 
 def _group_message(group_id: str, error: str) -> str | None:

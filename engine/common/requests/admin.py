@@ -195,6 +195,10 @@ class ReplicaState:
     log_end_offset: int
     # Not in Kafka's response: whether the controller process is running.
     alive: bool = True
+    # When the leader last had a fetch from this replica, and when the replica last had fetched
+    # up to the leader's end (Kafka's LastFetchTimestamp and LastCaughtUpTimestamp; -1 unknown).
+    last_fetch_timestamp: int = -1
+    last_caught_up_timestamp: int = -1
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from engine import TopicPartition
 from lessons.console.admin import AdminError
 from lessons.console.context import KAFKA_VERSION, ToolContext, include_list
 from lessons.console.jopt import REQUIRED, Opt, OptionError, OptionParser, OptionSet
@@ -243,15 +246,10 @@ def check_args(ctx: ToolContext, opts: OptionSet, args: list[str]) -> None:
 
 def topics(ctx: ToolContext, opts: OptionSet) -> list[str]:
     """`getTopics`: every topic, sorted, filtered by --topic (a regex) and --exclude-internal."""
-    exclude = opts.has("exclude-internal")
-    names = ctx.admin.list_topics(include_internal=True)
+    names = ctx.admin.list_topics(include_internal=not opts.has("exclude-internal"))
     pattern = opts.value("topic")
     matcher = include_list(pattern) if pattern is not None else None
-    return [
-        n
-        for n in names
-        if (matcher is None or matcher.fullmatch(n)) and not (exclude and ctx.admin.is_internal(n))
-    ]
+    return [n for n in names if matcher is None or matcher.fullmatch(n)]
 
 
 def ensure_exists(found: list[str], opts: OptionSet, require: bool) -> None:
@@ -346,43 +344,67 @@ def describe(ctx: ToolContext, opts: OptionSet) -> None:
     describe_configs = not reports
     describe_partitions = not opts.has("topics-with-overrides")
     live = admin.live_brokers()
-    for name in found:
-        topic = admin.describe_topic(name)
+    described = [admin.describe_topic(name) for name in found]
+    # listPartitionReassignments for every partition described (TopicCommand.listAllReassignments)
+    reassignments = (
+        admin.list_partition_reassignments(
+            [TopicPartition(t.name, p.partition) for t in described for p in t.partitions]
+        )
+        if described
+        else {}
+    )
+    for topic in described:
+        name = topic.name
         entries = admin.topic_config_entries(name)
         overrides = [e for e in entries if not e.is_default]
         min_isr = int(next(e.value for e in entries if e.name == "min.insync.replicas"))
         if describe_configs and (not opts.has("topics-with-overrides") or overrides):
             first = topic.partitions[0]
+            factor = _replication_factor(first, reassignments.get(TopicPartition(name, 0)))
             out.println(
                 f"Topic: {name}\tTopicId: {admin.topic_id(name)}\t"
                 f"PartitionCount: {len(topic.partitions)}\t"
-                f"ReplicationFactor: {len(first.replicas)}\t"
+                f"ReplicationFactor: {factor}\t"
                 f"Configs: {','.join(f'{e.name}={e.value}' for e in overrides)}"
             )
         if not describe_partitions:
             continue
         for p in topic.partitions:
+            reassignment = reassignments.get(TopicPartition(name, p.partition))
             has_leader = p.leader != -1
             shown = describe_configs or any(
-                _reported(report, p, live, min_isr) for report in reports
+                _reported(report, p, reassignment, live, min_isr) for report in reports
             )
             if shown:
+                moving = ""
+                if reassignment is not None:
+                    moving = (
+                        f"\tAdding Replicas: {','.join(map(str, reassignment.adding_replicas))}"
+                        "\tRemoving Replicas: "
+                        f"{','.join(map(str, reassignment.removing_replicas))}"
+                    )
                 out.println(
                     f"\tTopic: {name}\tPartition: {p.partition}\t"
                     f"Leader: {p.leader if has_leader else 'none'}\t"
                     f"Replicas: {','.join(map(str, p.replicas))}\t"
-                    f"Isr: {','.join(map(str, p.isr))}\tElr: \tLastKnownElr: "
+                    f"Isr: {','.join(map(str, p.isr))}{moving}\tElr: \tLastKnownElr: "
                 )
 
 
-def _reported(report: str, p: object, live: set[int], min_isr: int) -> bool:
+def _replication_factor(p: Any, reassignment: Any) -> int:
+    """`getReplicationFactor`: during a reassignment, the replicas not being removed."""
+    if reassignment is None:
+        return len(p.replicas)
+    return len(reassignment.replicas) - len(reassignment.removing_replicas)
+
+
+def _reported(report: str, p: Any, reassignment: Any, live: set[int], min_isr: int) -> bool:
     """`DescribeOptions.shouldPrint...`: whether a report flag picks this partition."""
     leader: int = p.leader
     isr: list[int] = p.isr
-    replicas: list[int] = p.replicas
     has_leader = leader != -1
     if report == "under-replicated-partitions":
-        return len(replicas) > len(isr)
+        return _replication_factor(p, reassignment) > len(isr)
     if report == "unavailable-partitions":
         return not has_leader or leader not in live
     if report == "under-min-isr-partitions":
