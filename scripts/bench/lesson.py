@@ -5,7 +5,7 @@
 Prints
 - the web runtime's wall ms per cluster second (`ClusterRuntime`: a producer app at 20/s and a
   group consumer app on a 3-broker cluster with `orders`, 3 partitions RF 3), and the engine
-  facade's rows if `scripts.bench.workload` is there;
+  facade's rows from `scripts.bench.workload`;
 - a 10-minute session as a host runs it live (producer app at 20/s, a consumer group, broker 2
   killed at 200 s and restarted at 260 s; the clock in 500 ms ticks, logged as a host logs it,
   live checkpoints kept by `LiveCheckpoints`), then the scrub times to its 60th/300th/590th
@@ -249,16 +249,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _django()
     from lessons.scenarios import checkpoints
+    from scripts.bench import workload
 
-    try:
-        from scripts.bench.workload import measure_engine_workloads  # type: ignore[import-not-found]
-    except ImportError:
-        measure_engine_workloads = None
-    if measure_engine_workloads is not None:
-        print("engine facade (scripts.bench.workload):")
-        print(measure_engine_workloads())
-    else:
-        print("engine facade rows: scripts.bench.workload is not in this tree")
+    # The engine's own rows first (idle / + producer / + group, and the 7-day fast-forward),
+    # through the facade, in this same run.
+    workload.main(["--seconds", "30", "--repeat", str(args.repeat)])
 
     print("web runtime (ClusterRuntime), producer app 20/s + group consumer app:")
     figure = runtime_ms_per_cluster_s(20, args.repeat)
