@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import redis
 from channels.db import database_sync_to_async
 from channels_redis.core import RedisChannelLayer
 
-from tests.web.support import free_port
+from tests.scaled.servers import redis_server
 from webapp import config, services
 from webapp.engine_host.host import host_group
 from webapp.engine_host.leases import RedisLeaseStore
@@ -24,46 +19,10 @@ pytestmark = pytest.mark.redis
 
 
 @pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = shutil.which("redis-server") or "/usr/bin/redis-server"
-    if not Path(server).exists():
-        pytest.fail(
-            "redis-server is missing: ./scripts/test installs it (apt package redis-server)"
-        )
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    process = subprocess.Popen(
-        [
-            server,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                redis.Redis.from_url(url).ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-                time.sleep(0.05)
+def redis_url() -> Iterator[str]:
+    """A redis-server of its own on a free loopback port (the scaled tests' helper)."""
+    with redis_server() as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def redis_layer(url: str) -> RedisChannelLayer:
