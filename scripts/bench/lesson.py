@@ -29,6 +29,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from lessons.scenarios import workloads
+
 SESSION_S = 600
 TICK_MS = 500
 FLUSH_EVERY_MS = 2_000
@@ -36,23 +38,9 @@ KILL_AT_MS, RESTART_AT_MS = 200_000, 260_000
 TARGETS_S = (60, 300, 590)
 
 SETUP: list[dict[str, Any]] = [
-    {"type": "create_topic", "name": "orders", "partitions": 3, "replication_factor": 3},
-    {
-        "type": "add_consumer",
-        "name": "reader",
-        "topic": "orders",
-        "poll_interval_ms": 500,
-        "max_records": 1,
-    },
-    {"type": "start_producer", "topic": "orders", "rate": 20.0, "keys": 10, "acks": "all"},
-    {
-        "type": "add_group_consumer",
-        "group": "billing",
-        "topic": "orders",
-        "commit": "auto",
-        "strategy": "range",
-        "isolation": "read_uncommitted",
-    },
+    *workloads.SETUP,
+    workloads.PRODUCER_APP,
+    workloads.GROUP_APP,
 ]
 
 

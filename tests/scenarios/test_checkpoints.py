@@ -12,29 +12,14 @@ from typing import Any
 import pytest
 
 from lessons.scenarios import checkpoints as cp
+from lessons.scenarios import workloads
 from lessons.scenarios.runtime import ClusterRuntime, ClusterSpec
 from lessons.scenarios.stress import StressConfig, stress_cluster
 
 SPEC = ClusterSpec(seed=11)
-SETUP: list[dict[str, Any]] = [
-    {"type": "create_topic", "name": "orders", "partitions": 3, "replication_factor": 3},
-    {
-        "type": "add_consumer",
-        "name": "reader",
-        "topic": "orders",
-        "poll_interval_ms": 500,
-        "max_records": 1,
-    },
-]
-PRODUCER = {"type": "start_producer", "topic": "orders", "rate": 20.0, "keys": 10, "acks": "all"}
-GROUP = {
-    "type": "add_group_consumer",
-    "group": "billing",
-    "topic": "orders",
-    "commit": "auto",
-    "strategy": "range",
-    "isolation": "read_uncommitted",
-}
+SETUP = workloads.SETUP
+PRODUCER = workloads.PRODUCER_APP
+GROUP = workloads.GROUP_APP
 # 24 s of a session: apps, a broker killed and restarted, a controlled shutdown, a produce
 # command, a zero-length advance with a command logged after it at the same moment.
 LOG: list[dict[str, Any]] = [

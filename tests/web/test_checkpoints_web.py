@@ -10,22 +10,15 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 
-from lessons.scenarios import checkpoints
+from lessons.scenarios import checkpoints, workloads
 from lessons.scenarios.runtime import ClusterRuntime, ClusterSpec
 from webapp import services, timeline
 from webapp.engine_host import render, store
 from webapp.models import ClusterCommand
 
 SPEC = ClusterSpec(seed=23)
-APP = {"type": "start_producer", "topic": "orders", "rate": 20.0, "keys": 10, "acks": "all"}
-GROUP = {
-    "type": "add_group_consumer",
-    "group": "billing",
-    "topic": "orders",
-    "commit": "auto",
-    "strategy": "range",
-    "isolation": "read_uncommitted",
-}
+APP = workloads.PRODUCER_APP
+GROUP = workloads.GROUP_APP
 
 
 def a_log() -> list[dict[str, Any]]:
