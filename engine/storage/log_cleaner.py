@@ -20,9 +20,10 @@ than `max.compaction.lag.ms` (KIP-354).
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from itertools import compress, repeat
-from operator import attrgetter, le
+from operator import attrgetter, countOf, le
 from typing import TYPE_CHECKING, Any
 
 from engine.common.record_size import RECORD_BATCH_OVERHEAD
@@ -270,6 +271,8 @@ class LogCleaner:
         # The offset map: the latest offset of every key in the dirty section, aborted
         # transactions left out (Kafka's `buildOffsetMap`).
         offset_map: dict[bytes | None, int] = {}
+        # Base offsets of the batches that went into the map whole, with consecutive offsets.
+        mapped: set[int] = set()
         first_dirty = candidate.first_dirty_offset
         scan = CleanedTransactionMetadata(aborted_transactions(partition, first_dirty, end))
         for batch in log.iter_batches(first_dirty, end):
@@ -281,13 +284,23 @@ class LogCleaner:
             records = batch.records
             if records and first_dirty <= records[0].offset and batch.last_offset < end:
                 # The whole batch is in the dirty section: a C-level pass over (key, offset).
-                offset_map.update(map(_KEY_AND_OFFSET, records))
+                first = records[0].offset
+                count = len(records)
+                if records[-1].offset - first == count - 1:  # no gaps: first, first + 1, ...
+                    offset_map.update(
+                        zip(map(_KEY, records), range(first, first + count), strict=True)
+                    )
+                    mapped.add(batch.base_offset)
+                else:
+                    offset_map.update(map(_KEY_AND_OFFSET, records))
                 continue
             for record in records:
                 if first_dirty <= record.offset < end:
                     offset_map[record.key] = record.offset
 
         stats = CleaningStats()
+        # The offsets the map keeps (each key's latest), in order.
+        survivors = sorted(offset_map.values())
         txn = CleanedTransactionMetadata(aborted_transactions(partition, start, end))
         last_batches = self._last_batches_of_producers(partition)
         cleaned = [s for s in log.segments[:-1] if s.base_offset < end]
@@ -303,6 +316,8 @@ class LogCleaner:
                     batch,
                     end,
                     offset_map,
+                    mapped,
+                    survivors,
                     horizons,
                     txn,
                     last_batches,
@@ -383,6 +398,8 @@ class LogCleaner:
         batch: RecordBatch,
         end: int,
         offset_map: dict[bytes | None, int],
+        mapped: set[int],
+        survivors: list[int],
         horizons: dict[int, int],
         txn: CleanedTransactionMetadata,
         last_batches: dict[int, tuple[int | None, int]],
@@ -391,7 +408,8 @@ class LogCleaner:
         stats: CleaningStats,
     ) -> RecordBatch | None:
         """The batch as it survives this cleaning: itself, a rewritten copy, or None (gone).
-        Kafka's `checkBatchRetention` and `shouldRetainRecord`."""
+        Kafka's `checkBatchRetention` and `shouldRetainRecord`. `mapped` and `survivors` are
+        the map's whole gap-free batches and its values, sorted (see `_kept_by_survivors`)."""
         if batch.is_control:
             can_discard = txn.on_control_batch_read(batch)
             horizon = horizons.get(batch.base_offset)
@@ -423,23 +441,17 @@ class LogCleaner:
                 # Every record is below `end` and no tombstone's horizon has passed: a record
                 # goes only when a later offset of its key is in the map (the loop below, with
                 # its two first branches never taken).
-                latest_of = offset_map.get
-                # [r for r in records if latest_of(r.key, -1) <= r.offset], in C.
-                kept = list(
-                    compress(
-                        records,
-                        map(
-                            le,
-                            map(latest_of, map(_KEY, records), repeat(-1)),
-                            map(_OFFSET, records),
-                        ),
-                    )
-                )
+                if batch.base_offset in mapped:
+                    kept = _kept_by_survivors(records, survivors)
+                else:
+                    kept = _kept_by_offset_map(records, offset_map)
                 removed = len(records) - len(kept)
                 if removed:
                     stats.records_removed += removed
-                    stats.tombstones_removed += sum(
-                        1 for r in records if r.value is None and latest_of(r.key, -1) > r.offset
+                    # The removed records are the batch's less the kept ones (values are bytes
+                    # or None: countOf counts the tombstones, in C).
+                    stats.tombstones_removed += countOf(map(_VALUE, records), None) - countOf(
+                        map(_VALUE, kept), None
                     )
                     return _rewritten(batch, kept, retain_header, stats)
                 return batch
@@ -509,6 +521,33 @@ _KEY_AND_OFFSET = attrgetter("key", "offset")
 _KEY = attrgetter("key")
 _OFFSET = attrgetter("offset")
 _VALUE = attrgetter("value")
+
+
+def _kept_by_offset_map(records: list[Record], offset_map: dict[bytes | None, int]) -> list[Record]:
+    """The records no later offset of their key in the map replaces (a key the map lacks
+    stays): `[r for r in records if offset_map.get(r.key, -1) <= r.offset]`, in C."""
+    return list(
+        compress(
+            records,
+            map(
+                le,
+                map(offset_map.get, map(_KEY, records), repeat(-1)),
+                map(_OFFSET, records),
+            ),
+        )
+    )
+
+
+def _kept_by_survivors(records: list[Record], survivors: list[int]) -> list[Record]:
+    """`_kept_by_offset_map` for a batch that went into the map whole and has no gaps (offsets
+    first .. first + n - 1): the map holds every key of it at that record's offset or a later
+    one, so a record stays exactly when its offset is one the map keeps. Those are picked out
+    of `survivors` (the map's offsets, sorted) by bisection, without visiting the records that
+    go: a compacted topic keeps a few records per key out of many."""
+    first = records[0].offset
+    low = bisect_left(survivors, first)
+    high = bisect_right(survivors, first + len(records) - 1, low)
+    return [records[offset - first] for offset in survivors[low:high]]
 
 
 def _rewritten(

@@ -222,18 +222,7 @@ class KafkaProducer(ClientBase):
             and type(topic) is str
         ):
             # Every argument is already in its logged form: the entry record_call would make.
-            self.ctx.record_entry(
-                {
-                    "op": "producer.send",
-                    "producer": self.client_number,
-                    "topic": topic,
-                    "value": value,
-                    "key": key,
-                    "partition": None,
-                    "headers": None,
-                    "timestamp_ms": None,
-                }
-            )
+            self.ctx.record_send(self.client_number, topic, value, key)
             future = self._send_to_open_batch(topic, key, value)
             if future is not None:
                 return future
