@@ -271,8 +271,9 @@ class LogCleaner:
         # The offset map: the latest offset of every key in the dirty section, aborted
         # transactions left out (Kafka's `buildOffsetMap`).
         offset_map: dict[bytes | None, int] = {}
-        # Base offsets of the batches that went into the map whole, with consecutive offsets.
-        mapped: set[int] = set()
+        # The batches that went into the map whole, with consecutive offsets: base offset ->
+        # how many tombstones the batch holds (counted while its records are at hand).
+        mapped: dict[int, int] = {}
         first_dirty = candidate.first_dirty_offset
         scan = CleanedTransactionMetadata(aborted_transactions(partition, first_dirty, end))
         for batch in log.iter_batches(first_dirty, end):
@@ -290,7 +291,7 @@ class LogCleaner:
                     offset_map.update(
                         zip(map(_KEY, records), range(first, first + count), strict=True)
                     )
-                    mapped.add(batch.base_offset)
+                    mapped[batch.base_offset] = countOf(map(_VALUE, records), None)
                 else:
                     offset_map.update(map(_KEY_AND_OFFSET, records))
                 continue
@@ -398,7 +399,7 @@ class LogCleaner:
         batch: RecordBatch,
         end: int,
         offset_map: dict[bytes | None, int],
-        mapped: set[int],
+        mapped: dict[int, int],
         survivors: list[int],
         horizons: dict[int, int],
         txn: CleanedTransactionMetadata,
@@ -441,7 +442,8 @@ class LogCleaner:
                 # Every record is below `end` and no tombstone's horizon has passed: a record
                 # goes only when a later offset of its key is in the map (the loop below, with
                 # its two first branches never taken).
-                if batch.base_offset in mapped:
+                tombstones = mapped.get(batch.base_offset)
+                if tombstones is not None:
                     kept = _kept_by_survivors(records, survivors)
                 else:
                     kept = _kept_by_offset_map(records, offset_map)
@@ -450,9 +452,9 @@ class LogCleaner:
                     stats.records_removed += removed
                     # The removed records are the batch's less the kept ones (values are bytes
                     # or None: countOf counts the tombstones, in C).
-                    stats.tombstones_removed += countOf(map(_VALUE, records), None) - countOf(
-                        map(_VALUE, kept), None
-                    )
+                    if tombstones is None:
+                        tombstones = countOf(map(_VALUE, records), None)
+                    stats.tombstones_removed += tombstones - countOf(map(_VALUE, kept), None)
                     return _rewritten(batch, kept, retain_header, stats)
                 return batch
             kept = []
