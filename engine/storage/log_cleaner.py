@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from engine.storage.log import LogSegment, UnifiedLog
 
 ReplicaKey = tuple[int, TopicPartition]
+# id of a batch's first record -> (its records, key -> last offset, tombstones): see `clean`.
+BatchMaps = dict[int, tuple[list[Record], dict[bytes | None, int], int]]
 
 
 @dataclass(slots=True)
@@ -150,11 +152,13 @@ class LogCleaner:
     def _schedule(self, due_ms: int) -> None:
         def tick() -> None:
             busy = False
+            # One pass of every broker's cleaner shares what it read of each batch.
+            batch_maps: BatchMaps = {}
             for broker_id in self.ctx.nodes.broker_ids():
                 broker = self.ctx.nodes.broker_by_id(broker_id)
                 if not self._idle(broker):
                     busy = True
-                    self.clean_broker(broker)
+                    self.clean_broker(broker, batch_maps)
             if busy:
                 self.ctx.scheduler.call_later(self._backoff(), tick)
             else:
@@ -185,8 +189,12 @@ class LogCleaner:
 
     # --- LogCleanerManager -------------------------------------------------------------------
 
-    def clean_broker(self, broker: Broker) -> int:
-        """One pass of a broker's cleaner: every log past its dirty ratio, the dirtiest first."""
+    def clean_broker(self, broker: Broker, batch_maps: BatchMaps | None = None) -> int:
+        """One pass of a broker's cleaner: every log past its dirty ratio, the dirtiest first.
+        `batch_maps` carries what cleanings read of whole batches to the next ones (see
+        `clean`); passes of the cleaners of one tick share it."""
+        if batch_maps is None:
+            batch_maps = {}
         candidates: list[LogToClean] = []
         owners = self._owners
         for tp in sorted(broker.partitions):
@@ -205,7 +213,7 @@ class LogCleaner:
                 candidates.append(candidate)
         candidates.sort(key=lambda c: (-c.cleanable_ratio, c.partition.tp))
         for candidate in candidates:
-            self.clean(broker, candidate)
+            self.clean(broker, candidate, batch_maps)
         return len(candidates)
 
     def first_dirty_offset(self, broker_id: int, partition: Partition) -> int:
@@ -259,7 +267,20 @@ class LogCleaner:
 
     # --- Cleaner -----------------------------------------------------------------------------
 
-    def clean(self, broker: Broker, candidate: LogToClean) -> CleaningStats:
+    def clean(
+        self, broker: Broker, candidate: LogToClean, batch_maps: BatchMaps | None = None
+    ) -> CleaningStats:
+        """Clean one replica's log up to the candidate's first uncleanable offset.
+
+        `batch_maps` holds, per whole gap-free batch an earlier cleaning of the same pass put
+        into its offset map (keyed by the id of its first record, which the entry keeps alive),
+        the batch's records, their key -> last offset map and tombstone count. The replicas of
+        a partition hold the same record objects (a follower copies the leader's records, not
+        their contents), so the second and third replica add such a batch to their map with
+        one dict update instead of a pass over its records. An entry is used only for a list
+        of records equal to its own, so the map is the one the records give either way."""
+        if batch_maps is None:
+            batch_maps = {}
         partition = candidate.partition
         log = partition.log
         key = (broker.id, partition.tp)
@@ -288,10 +309,17 @@ class LogCleaner:
                 first = records[0].offset
                 count = len(records)
                 if records[-1].offset - first == count - 1:  # no gaps: first, first + 1, ...
-                    offset_map.update(
-                        zip(map(_KEY, records), range(first, first + count), strict=True)
-                    )
-                    mapped[batch.base_offset] = countOf(map(_VALUE, records), None)
+                    known = batch_maps.get(id(records[0]))
+                    if known is not None and known[0] == records:  # the same objects: cheap
+                        _records, keys, tombstones = known
+                    else:
+                        keys = dict(
+                            zip(map(_KEY, records), range(first, first + count), strict=True)
+                        )
+                        tombstones = countOf(map(_VALUE, records), None)
+                        batch_maps[id(records[0])] = (records, keys, tombstones)
+                    offset_map.update(keys)
+                    mapped[batch.base_offset] = tombstones
                 else:
                     offset_map.update(map(_KEY_AND_OFFSET, records))
                 continue
