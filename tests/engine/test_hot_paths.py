@@ -158,3 +158,30 @@ def test_compaction_keeps_each_keys_latest_record_on_every_replica() -> None:
         # Each key's last record is its latest value; cleaned sections hold one record a key.
         assert {k: v[-1] for k, v in by_key.items()} == latest
         assert len(records) < 3 * 600 // 2
+
+
+def test_followers_copy_the_leaders_records_through_restarts_and_truncation() -> None:
+    """The follower's copy of a fetched batch (whole when it lies past the log end, record by
+    record when it overlaps it) leaves every replica with the leader's records."""
+    cluster = Cluster(brokers=3, seed=11, config={"replica.lag.time.max.ms": 2000})
+    cluster.create_topic("r", 2, 3, {"min.insync.replicas": 1})
+    producer = cluster.producer({"acks": 1, "enable.idempotence": False, "linger.ms": 3})
+    for i in range(300):
+        producer.send("r", value=b"v%d" % i, key=b"k%d" % (i % 17))
+        if i == 100:
+            cluster.stop_broker(2)
+        if i == 150:
+            cluster.stop_broker(1)  # unclean enough: a leader change while 2 is away
+        if i == 200:
+            cluster.start_broker(2)
+            cluster.start_broker(1)
+        cluster.advance(2)
+    producer.flush()
+    cluster.advance(30_000)
+    for partition in (0, 1):
+        views = [
+            [(r.offset, r.key, r.value) for r in cluster.read("r", partition, replica=broker)]
+            for broker in (1, 2, 3)
+        ]
+        assert views[0] == views[1] == views[2]
+        assert len(views[0]) > 50
