@@ -13,7 +13,9 @@ Prints
   fragments) and without (a replay from the start, as before checkpoints);
 - fork and share-link open times at the same moments: the replays each makes (a fork: the
   prefix and its times, then the new sandbox's host replaying it; a share link: made, decoded
-  and checked, its commands timed, then the host's replay), without the database rows;
+  and checked, its commands timed (read off the log, or replayed as a replay worker process
+  does, without this process's checkpoints), then the host's replay), without the database
+  rows;
 - Stress it's runs (default 200), in this process and over worker processes (same report).
 
 Wall time on a shared machine: compare figures of one run only. Without checkpoints the 300th
@@ -200,7 +202,9 @@ def share_open(session: LiveSession, at_ms: int, store: Any = None) -> float:
 
     def run() -> None:
         spec, commands = timeline.share_token_decode(token)
-        checkpoints.replay(spec, commands, store=store)  # command_times
+        if timeline.logged_times(commands) is None:
+            # `command_times` in a replay worker process: none of this process's checkpoints.
+            checkpoints.replay(spec, commands, store=checkpoints.CheckpointStore(), keep=False)
         checkpoints.replay(spec, commands, store=store)  # the host's replay
 
     return _timed(run)[0]
@@ -225,6 +229,11 @@ def stress_runs(runs: int) -> tuple[float, float, int, bool]:
 # -- the report ----------------------------------------------------------------------------------
 
 
+def _copy_mib(kept: Any) -> float:
+    """A checkpoint's own bytes (its pickle and the slots of the snapshots it shares)."""
+    return float(kept.copy.own_bytes) / 2**20
+
+
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:,.0f} ms"
 
@@ -234,18 +243,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="replays from the start: 60th s")
     parser.add_argument("--stress-runs", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3, help="medians of this many runs")
+    parser.add_argument(
+        "--time-travel", action="store_true", help="only the session, scrub, fork and share"
+    )
     args = parser.parse_args(argv)
     _django()
     from lessons.scenarios import checkpoints
     from scripts.bench import workload
 
-    # The engine's own rows first (idle / + producer / + group, and the 7-day fast-forward),
-    # through the facade, in this same run.
-    workload.main(["--seconds", "30", "--repeat", str(args.repeat)])
+    if not args.time_travel:
+        # The engine's own rows first (idle / + producer / + group, and the 7-day
+        # fast-forward), through the facade, in this same run.
+        workload.main(["--seconds", "30", "--repeat", str(args.repeat)])
 
-    print("web runtime (ClusterRuntime), producer app 20/s + group consumer app:")
-    figure = runtime_ms_per_cluster_s(20, args.repeat)
-    print(f"  {figure:.1f} wall ms per cluster second (median of {args.repeat} x 20 s)")
+        print("web runtime (ClusterRuntime), producer app 20/s + group consumer app:")
+        figure = runtime_ms_per_cluster_s(20, args.repeat)
+        print(f"  {figure:.1f} wall ms per cluster second (median of {args.repeat} x 20 s)")
 
     store = checkpoints.default_store()
     store.clear()
@@ -290,10 +303,12 @@ def main(argv: list[str] | None = None) -> int:
     dump_wall, dump_cpu = (statistics.median(f[i] for f in dumps) for i in (0, 1))
     print(
         f"  the latest checkpoint ({kept.time_ms / 1000:.0f} s, "
-        f"{len(kept.data) / 2**20:.1f} MiB): restored in {_ms(load_wall)} (CPU "
+        f"{_copy_mib(kept):.1f} MiB): restored in {_ms(load_wall)} (CPU "
         f"{_ms(load_cpu)}), taken in {_ms(dump_wall)} (CPU {_ms(dump_cpu)})"
     )
 
+    if args.time_travel:
+        return 0
     serial_s, spread_s, processes, same = stress_runs(args.stress_runs)
     print(
         f"Stress it, {args.stress_runs} runs: {serial_s:.1f} s in one process, {spread_s:.1f} s "

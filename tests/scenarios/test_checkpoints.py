@@ -150,16 +150,60 @@ def test_an_engine_log_replays_the_same_from_checkpoints() -> None:
         assert fast.runtime.cluster.export_log() == slow.runtime.cluster.export_log()
 
 
+def shared_items(kept: Any) -> list[Any]:
+    """Every item the checkpoints share, once (by identity)."""
+    items: dict[int, Any] = {}
+    for checkpoint in kept:
+        for snapshot in checkpoint.copy.shared:
+            dictionary = isinstance(snapshot, dict)
+            for part in [snapshot.keys(), snapshot.values()] if dictionary else [snapshot]:
+                items.update((id(item), item) for item in part)
+    return list(items.values())
+
+
+def accounted(store: cp.CheckpointStore) -> int:
+    """What the store should count: each checkpoint's own bytes, each shared item once."""
+    kept = list(store._items.values())
+    own = sum(c.copy.own_bytes for c in kept)
+    return own + sum(map(cp._item_bytes, shared_items(kept)))
+
+
+def test_a_checkpoint_shares_stored_data_and_counts_it_once() -> None:
+    """The batches of the logs, the engine's log and the checker's history are shared with
+    the runtime copied, not pickled; the store counts an item two checkpoints share once."""
+    store = cp.CheckpointStore()
+    cp.replay(SPEC, LOG, store=store, work_per_dump=0)
+    kept = list(store._items.values())
+    assert len(kept) >= 2
+    batches = [i for i in shared_items(kept) if type(i).__name__ == "RecordBatch"]
+    assert len(batches) > 100
+    last = kept[-1]
+    one, other = last.restore(), last.restore()
+    assert one.cluster._log == other.cluster._log and one.cluster._log is not other.cluster._log
+    assert all(a is b for a, b in zip(one.cluster._log, other.cluster._log, strict=True))
+    assert store.size_bytes == accounted(store)
+    assert store.size_bytes < sum(c.copy.own_bytes for c in kept) + sum(
+        sum(map(cp._item_bytes, shared_items([c]))) for c in kept
+    )
+    # Dropping them all uncounts everything.
+    store.max_count = 0
+    store.put(cp.LogPosition(b"x"), last.restore(), index=0, times=[])
+    assert len(store) == 0 and store.size_bytes == 0 and not store._held
+
+
 def test_the_store_keeps_within_its_count_and_bytes(end_ms: int) -> None:
     by_count = cp.CheckpointStore(max_count=3)
     cp.replay(SPEC, LOG, store=by_count, work_per_dump=0)
     assert len(by_count) == 3
-    assert by_count.size_bytes == sum(len(c.data) for c in by_count._items.values())
+    assert by_count.size_bytes == accounted(by_count)
     one = next(iter(by_count._items.values()))
-    by_bytes = cp.CheckpointStore(max_bytes=int(len(one.data) * 2.5))
+    alone = one.copy.own_bytes + sum(map(cp._item_bytes, shared_items([one])))
+    by_bytes = cp.CheckpointStore(max_bytes=int(alone * 1.5))
     cp.replay(SPEC, LOG, store=by_bytes, work_per_dump=0)
-    assert 1 <= len(by_bytes) <= 2
-    assert by_bytes.size_bytes <= by_bytes.max_bytes
+    every = cp.CheckpointStore()
+    cp.replay(SPEC, LOG, store=every, work_per_dump=0)
+    assert 1 <= len(by_bytes) < len(every)
+    assert by_bytes.size_bytes == accounted(by_bytes) <= by_bytes.max_bytes
     # The newest survive (least recently used go first): the end of the log is kept.
     assert cp.replay(SPEC, LOG, store=by_bytes, keep=False).from_checkpoint_ms == end_ms
     tiny = cp.CheckpointStore(max_bytes=1_000)
