@@ -36,19 +36,24 @@ import copyreg
 import gc
 import hashlib
 import io
+import itertools
 import json
 import logging
+import operator
 import pickle
 import sys
 import threading
 import time
 import types
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from engine.checker import History
+from engine.cluster import Cluster
 from engine.common.records import RecordBatch
+from engine.storage.log import LogSegment
 from lessons.scenarios.limits import TICK_MS
 from lessons.scenarios.runtime import ClusterRuntime, ClusterSpec
 
@@ -132,12 +137,8 @@ def _shared_attributes() -> dict[type, tuple[str, ...]]:
     (a truncation replaces a batch it shortens, the cleaner writes new ones) and their offsets
     and index entries; the engine's command log (entries copied in as logged); the checker's
     history (frozen acknowledgements, tuples of consumed records, tuples by offset)."""
-    from engine.checker import History
-    from engine.cluster import Cluster
-    from engine.storage.log import LogSegment
-
     return {
-        LogSegment: ("batches", "last_offsets", "index"),
+        LogSegment: ("batches",),
         Cluster: ("_log",),
         History: ("acknowledged", "consumed", "read_committed_consumed", "offset_owner"),
     }
@@ -183,6 +184,10 @@ class _RuntimePickler(pickle.Pickler):
         self.shared: list[tuple[Any, ...] | dict[Any, Any]] = []
 
     def _sharing(self, obj: Any, names: tuple[str, ...]) -> Any:
+        if type(obj) is LogSegment:
+            # Its fingerprint folded in now (in the runtime copied, too: a cache of the same
+            # value), so a snapshot of a restored copy does not fold every batch again.
+            obj.digest  # noqa: B018
         if hasattr(obj, "__dict__"):
             state = dict(obj.__dict__)
         else:
@@ -368,12 +373,10 @@ def _item_bytes(item: Any) -> int:
     return sys.getsizeof(item) + 120
 
 
-def _items(snapshot: tuple[Any, ...] | dict[Any, Any]) -> Iterator[Any]:
+def _items(snapshot: tuple[Any, ...] | dict[Any, Any]) -> Iterable[Any]:
     if type(snapshot) is dict:
-        yield from snapshot.keys()
-        yield from snapshot.values()
-    else:
-        yield from snapshot
+        return itertools.chain(snapshot.keys(), snapshot.values())
+    return snapshot
 
 
 class CheckpointStore:
@@ -390,8 +393,10 @@ class CheckpointStore:
         self._items: OrderedDict[LogPosition, Checkpoint] = OrderedDict()
         self._by_digest: dict[bytes, dict[int, LogPosition]] = {}
         self._bytes = 0
-        # Items the kept checkpoints share, by id: [the item, how many snapshots hold it, bytes].
-        self._held: dict[int, list[Any]] = {}
+        # Items the kept checkpoints share, by id: (the item, its bytes), and how many of the
+        # checkpoints' snapshots hold each.
+        self._held: dict[int, tuple[Any, int]] = {}
+        self._counts: Counter[int] = Counter()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -408,6 +413,7 @@ class CheckpointStore:
             self._items.clear()
             self._by_digest.clear()
             self._held.clear()
+            self._counts.clear()
             self._bytes = 0
 
     def __contains__(self, position: object) -> bool:
@@ -451,29 +457,30 @@ class CheckpointStore:
         return checkpoint
 
     def _hold(self, copy: RuntimeCopy) -> int:
-        """Count the items a new checkpoint shares; the bytes of those no other one held."""
-        held, added = self._held, 0
-        for snapshot in copy.shared:
-            for item in _items(snapshot):
-                entry = held.get(id(item))
-                if entry is None:
-                    size = _item_bytes(item)
-                    held[id(item)] = [item, 1, size]
-                    added += size
-                else:
-                    entry[1] += 1
+        """Count the items a new checkpoint shares; the bytes of those no other one held.
+        (In C loops: a long session's checkpoint shares ~10^5 items, nearly all held already.)"""
+        items = list(itertools.chain.from_iterable(map(_items, copy.shared)))
+        ids = list(map(id, items))
+        counts = self._counts
+        fresh = list(itertools.compress(items, map(operator.not_, map(counts.__contains__, ids))))
+        counts.update(ids)
+        added = 0
+        for item in fresh:
+            size = _item_bytes(item)
+            self._held[id(item)] = (item, size)  # kept alive here: its id stays its own
+            added += size
         return added
 
     def _release(self, copy: RuntimeCopy) -> int:
         """Uncount a dropped checkpoint's items; the bytes of those no other one holds."""
-        held, freed = self._held, 0
-        for snapshot in copy.shared:
-            for item in _items(snapshot):
-                entry = held[id(item)]
-                entry[1] -= 1
-                if not entry[1]:
-                    del held[id(item)]
-                    freed += entry[2]
+        counts, freed = self._counts, 0
+        for key in map(id, itertools.chain.from_iterable(map(_items, copy.shared))):
+            left = counts[key] - 1
+            if left:
+                counts[key] = left
+            else:
+                del counts[key]
+                freed += self._held.pop(key)[1]
         return freed
 
     def _forget(self, dropped: Checkpoint) -> None:

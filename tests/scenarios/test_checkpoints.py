@@ -188,7 +188,7 @@ def test_a_checkpoint_shares_stored_data_and_counts_it_once() -> None:
     # Dropping them all uncounts everything.
     store.max_count = 0
     store.put(cp.LogPosition(b"x"), last.restore(), index=0, times=[])
-    assert len(store) == 0 and store.size_bytes == 0 and not store._held
+    assert len(store) == 0 and store.size_bytes == 0 and not store._held and not store._counts
 
 
 def test_the_store_keeps_within_its_count_and_bytes(end_ms: int) -> None:
@@ -208,7 +208,7 @@ def test_the_store_keeps_within_its_count_and_bytes(end_ms: int) -> None:
     assert cp.replay(SPEC, LOG, store=by_bytes, keep=False).from_checkpoint_ms == end_ms
     tiny = cp.CheckpointStore(max_bytes=1_000)
     cp.replay(SPEC, LOG, store=tiny, work_per_dump=0)
-    assert len(tiny) == 0 and tiny.size_bytes == 0
+    assert len(tiny) == 0 and tiny.size_bytes == 0 and not tiny._held
 
 
 def test_a_live_host_keeps_checkpoints_a_replay_uses() -> None:
