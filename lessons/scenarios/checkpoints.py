@@ -133,13 +133,14 @@ def _reduce_cell(cell: types.CellType) -> tuple[Any, ...]:
 
 def _shared_attributes() -> dict[type, tuple[str, ...]]:
     """Containers whose items are never changed once in them (items are only appended or
-    removed, or the container replaced): a copy shares their items. A log segment's batches
-    (a truncation replaces a batch it shortens, the cleaner writes new ones) and their offsets
-    and index entries; the engine's command log (entries copied in as logged); the checker's
+    removed, or the container replaced; a list only appended to or with a prefix deleted): a
+    copy shares their items. A log segment's batches (a truncation replaces a batch it
+    shortens, the cleaner writes new segments) with their last offsets and index entries; the
+    engine's command log (entries copied in as logged) and its events (frozen); the checker's
     history (frozen acknowledgements, tuples of consumed records, tuples by offset)."""
     return {
-        LogSegment: ("batches",),
-        Cluster: ("_log",),
+        LogSegment: ("batches", "last_offsets", "index"),
+        Cluster: ("_log", "_events"),
         History: ("acknowledged", "consumed", "read_committed_consumed", "offset_owner"),
     }
 
@@ -151,7 +152,47 @@ _LOADING = threading.local()  # the snapshots of the copy being loaded (on this 
 def _unshare(index: int) -> Any:
     """A new container holding the items of the snapshot `index` of the copy being loaded."""
     snapshot = _LOADING.shared[index]
-    return dict(snapshot) if type(snapshot) is dict else list(snapshot)
+    if type(snapshot) is dict:
+        return dict(snapshot)
+    return list(itertools.chain.from_iterable(snapshot))
+
+
+class _Chunk(tuple):  # type: ignore[type-arg]
+    """A run of a shared list's items, itself shared by the snapshots taken after it."""
+
+    __slots__ = ()
+
+
+# The chunks of the lists last snapshotted, by id: (the list, its chunks, how many items they
+# hold). A later snapshot of the same list whose first and last chunked items are still in
+# place (it was only appended to) adds a chunk of its new items; anything else (a prefix
+# deleted) starts over. The list is held here, so its id is not reused meanwhile.
+_CHUNKS: OrderedDict[int, tuple[list[Any], tuple[_Chunk, ...], int]] = OrderedDict()
+_CHUNKS_LOCK = threading.Lock()
+MAX_CHUNKED_LISTS = 8_192
+MAX_CHUNKS = 32  # more, and a snapshot starts over in one chunk
+
+
+def _chunks(value: list[Any]) -> tuple[_Chunk, ...]:
+    """A snapshot of a shared list: chunks of its items, reusing those of its last snapshot."""
+    key = id(value)
+    with _CHUNKS_LOCK:
+        last = _CHUNKS.get(key)
+    chunks: tuple[_Chunk, ...] = ()
+    if last is not None and last[0] is value and len(last[1]) < MAX_CHUNKS:
+        _, before, count = last
+        if len(value) >= count and (
+            not count or (value[0] is before[0][0] and value[count - 1] is before[-1][-1])
+        ):
+            chunks = before if len(value) == count else (*before, _Chunk(value[count:]))
+    if not chunks and value:
+        chunks = (_Chunk(value),)
+    with _CHUNKS_LOCK:
+        _CHUNKS[key] = (value, chunks, len(value))
+        _CHUNKS.move_to_end(key)
+        while len(_CHUNKS) > MAX_CHUNKED_LISTS:
+            _CHUNKS.popitem(last=False)
+    return chunks
 
 
 def _new_object(cls: type) -> Any:
@@ -195,7 +236,7 @@ class _RuntimePickler(pickle.Pickler):
         for name in names:
             value = state.get(name)
             if type(value) is list:
-                self.shared.append(tuple(value))
+                self.shared.append(_chunks(value))
             elif type(value) is dict:
                 self.shared.append(dict(value))
             else:
@@ -368,12 +409,17 @@ def _item_bytes(item: Any) -> int:
     kind = type(item)
     if kind is RecordBatch:
         return 200 + 150 * len(item.records) + int(item.size)
+    if kind is _Chunk:
+        return sys.getsizeof(item) + sum(map(_item_bytes, item))
     if kind is dict or kind is tuple:
         return sys.getsizeof(item) + 80 * len(item)
+    if kind is int:
+        return sys.getsizeof(item)
     return sys.getsizeof(item) + 120
 
 
 def _items(snapshot: tuple[Any, ...] | dict[Any, Any]) -> Iterable[Any]:
+    """What a snapshot shares: a dict's keys and values, a list's chunks."""
     if type(snapshot) is dict:
         return itertools.chain(snapshot.keys(), snapshot.values())
     return snapshot

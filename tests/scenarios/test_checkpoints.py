@@ -5,6 +5,7 @@ stays within its bounds."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from typing import Any
@@ -175,7 +176,8 @@ def test_a_checkpoint_shares_stored_data_and_counts_it_once() -> None:
     cp.replay(SPEC, LOG, store=store, work_per_dump=0)
     kept = list(store._items.values())
     assert len(kept) >= 2
-    batches = [i for i in shared_items(kept) if type(i).__name__ == "RecordBatch"]
+    chunks = [i for i in shared_items(kept) if isinstance(i, tuple)]
+    batches = [i for chunk in chunks for i in chunk if type(i).__name__ == "RecordBatch"]
     assert len(batches) > 100
     last = kept[-1]
     one, other = last.restore(), last.restore()
@@ -189,6 +191,24 @@ def test_a_checkpoint_shares_stored_data_and_counts_it_once() -> None:
     store.max_count = 0
     store.put(cp.LogPosition(b"x"), last.restore(), index=0, times=[])
     assert len(store) == 0 and store.size_bytes == 0 and not store._held and not store._counts
+
+
+def test_a_list_snapshot_reuses_its_chunks_only_while_appended_to() -> None:
+    items = [object() for _ in range(5)]
+    first = cp._chunks(items)
+    assert list(itertools.chain.from_iterable(first)) == items
+    items += [object(), object()]
+    second = cp._chunks(items)
+    assert second[0] is first[0] and list(itertools.chain.from_iterable(second)) == items
+    assert cp._chunks(items) == second  # unchanged: the same chunks
+    del items[:2]  # a prefix deleted (the checker's window): starts over
+    third = cp._chunks(items)
+    assert len(third) == 1 and list(third[0]) == items
+    items[-1] = object()  # the last chunked item replaced (a truncation and an append)
+    items.append(object())
+    assert list(itertools.chain.from_iterable(cp._chunks(items))) == items
+    items.clear()
+    assert cp._chunks(items) == ()
 
 
 def test_the_store_keeps_within_its_count_and_bytes(end_ms: int) -> None:
