@@ -166,10 +166,14 @@ class _Chunk(tuple):  # type: ignore[type-arg]
 # The chunks of the lists last snapshotted, by id: (the list, its chunks, how many items they
 # hold). A later snapshot of the same list whose first and last chunked items are still in
 # place (it was only appended to) adds a chunk of its new items; anything else (a prefix
-# deleted) starts over. The list is held here, so its id is not reused meanwhile.
+# deleted) starts over. The list is held here, so its id is not reused meanwhile; the least
+# recently snapshotted go first, past MAX_CHUNKED_LISTS lists or MAX_CHUNKED_ITEMS items in all
+# (about two long sessions' worth: what it keeps alive beyond the store stays small).
 _CHUNKS: OrderedDict[int, tuple[list[Any], tuple[_Chunk, ...], int]] = OrderedDict()
 _CHUNKS_LOCK = threading.Lock()
-MAX_CHUNKED_LISTS = 8_192
+_chunked_items = 0
+MAX_CHUNKED_LISTS = 4_096
+MAX_CHUNKED_ITEMS = 300_000
 MAX_CHUNKS = 32  # more, and a snapshot starts over in one chunk
 
 
@@ -187,11 +191,14 @@ def _chunks(value: list[Any]) -> tuple[_Chunk, ...]:
             chunks = before if len(value) == count else (*before, _Chunk(value[count:]))
     if not chunks and value:
         chunks = (_Chunk(value),)
+    global _chunked_items
     with _CHUNKS_LOCK:
+        replaced = _CHUNKS.pop(key, None)
+        _chunked_items += len(value) - (replaced[2] if replaced else 0)
         _CHUNKS[key] = (value, chunks, len(value))
-        _CHUNKS.move_to_end(key)
-        while len(_CHUNKS) > MAX_CHUNKED_LISTS:
-            _CHUNKS.popitem(last=False)
+        while len(_CHUNKS) > MAX_CHUNKED_LISTS or _chunked_items > MAX_CHUNKED_ITEMS:
+            _, (_, _, count) = _CHUNKS.popitem(last=False)
+            _chunked_items -= count
     return chunks
 
 

@@ -209,6 +209,13 @@ def test_a_list_snapshot_reuses_its_chunks_only_while_appended_to() -> None:
     assert list(itertools.chain.from_iterable(cp._chunks(items))) == items
     items.clear()
     assert cp._chunks(items) == ()
+    # The cache of chunked lists stays within its bounds.
+    lists = [[object()] * 10 for _ in range(cp.MAX_CHUNKED_ITEMS // 10 + 5)]
+    for listed in lists:
+        cp._chunks(listed)
+    assert cp._chunked_items == sum(count for _, _, count in cp._CHUNKS.values())
+    assert cp._chunked_items <= cp.MAX_CHUNKED_ITEMS
+    assert len(cp._CHUNKS) <= cp.MAX_CHUNKED_LISTS
 
 
 def test_the_store_keeps_within_its_count_and_bytes(end_ms: int) -> None:
