@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.checker import History
+from engine.clients.apps.consumer_app import ConsumerApp
 from engine.cluster import Cluster
 from engine.common.records import RecordBatch
 from engine.storage.log import LogSegment
@@ -137,15 +138,19 @@ def _shared_attributes() -> dict[type, tuple[str, ...]]:
     copy shares their items. A log segment's batches (a truncation replaces a batch it
     shortens, the cleaner writes new segments) with their last offsets and index entries; the
     engine's command log (entries copied in as logged) and its events (frozen); the checker's
-    history (frozen acknowledgements, tuples of consumed records, tuples by offset)."""
+    history (frozen acknowledgements, tuples of consumed records, tuples by offset); the
+    records a consumer app has seen (tuples)."""
     return {
         LogSegment: ("batches", "last_offsets", "index"),
+        ConsumerApp: ("seen",),
         Cluster: ("_log", "_events"),
         History: ("acknowledged", "consumed", "read_committed_consumed", "offset_owner"),
     }
 
 
 SHARED_ATTRIBUTES = _shared_attributes()
+# A shared container's snapshot: a list's chunks, a dict's or a set's copy.
+Snapshot = tuple[Any, ...] | dict[Any, Any] | frozenset[Any]
 _LOADING = threading.local()  # the snapshots of the copy being loaded (on this thread)
 
 
@@ -154,6 +159,8 @@ def _unshare(index: int) -> Any:
     snapshot = _LOADING.shared[index]
     if type(snapshot) is dict:
         return dict(snapshot)
+    if type(snapshot) is frozenset:
+        return set(snapshot)
     return list(itertools.chain.from_iterable(snapshot))
 
 
@@ -229,7 +236,7 @@ class _RuntimePickler(pickle.Pickler):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.shared: list[tuple[Any, ...] | dict[Any, Any]] = []
+        self.shared: list[Snapshot] = []
 
     def _sharing(self, obj: Any, names: tuple[str, ...]) -> Any:
         if type(obj) is LogSegment:
@@ -246,6 +253,8 @@ class _RuntimePickler(pickle.Pickler):
                 self.shared.append(_chunks(value))
             elif type(value) is dict:
                 self.shared.append(dict(value))
+            elif type(value) is set:
+                self.shared.append(frozenset(value))
             else:
                 continue
             state[name] = _Shared(len(self.shared) - 1)
@@ -300,7 +309,7 @@ class RuntimeCopy:
     the pickle and the snapshots of the containers whose items it shares (see the module)."""
 
     data: bytes
-    shared: tuple[tuple[Any, ...] | dict[Any, Any], ...]
+    shared: tuple[Snapshot, ...]
 
     @property
     def own_bytes(self) -> int:
@@ -425,8 +434,8 @@ def _item_bytes(item: Any) -> int:
     return sys.getsizeof(item) + 120
 
 
-def _items(snapshot: tuple[Any, ...] | dict[Any, Any]) -> Iterable[Any]:
-    """What a snapshot shares: a dict's keys and values, a list's chunks."""
+def _items(snapshot: Snapshot) -> Iterable[Any]:
+    """What a snapshot shares: a dict's keys and values, a set's items, a list's chunks."""
     if type(snapshot) is dict:
         return itertools.chain(snapshot.keys(), snapshot.values())
     return snapshot
@@ -453,6 +462,7 @@ class CheckpointStore:
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        self.put_s = 0.0  # the CPU seconds the last checkpoint kept took to copy and count
 
     def __len__(self) -> int:
         return len(self._items)
@@ -487,6 +497,7 @@ class CheckpointStore:
                 if position in self._items:
                     self._items.move_to_end(position)
             return None
+        started = time.thread_time()
         try:
             copy = dump_runtime(runtime)
         except (pickle.PicklingError, TypeError, AttributeError) as error:
@@ -502,6 +513,7 @@ class CheckpointStore:
             self._items[position] = checkpoint
             self._by_digest.setdefault(position.digest, {})[position.into_ms] = position
             self._bytes += copy.own_bytes + self._hold(copy)
+            self.put_s = time.thread_time() - started
             while self._items and (
                 len(self._items) > self.max_count or self._bytes > self.max_bytes
             ):
@@ -648,7 +660,8 @@ def replay(
     else:
         restored_at = time.thread_time()
         runtime = found.restore()
-        pace.dump_s = 2 * (time.thread_time() - restored_at)  # a dump costs about two loads
+        # What keeping one costs: as the store last measured it, else about two loads.
+        pace.dump_s = store.put_s or 2 * (time.thread_time() - restored_at)
         start, into, times = found.index, found.position.into_ms, list(found.times)
         prefix = [dict(c) for c in commands[:start]]
     next_keep = (runtime.now_ms // every_ms + 1) * every_ms
@@ -710,7 +723,9 @@ def replay(
             # position inside it, the checkpoint serves the longer log too.
             end = LogPosition(digests[len(commands) - 1], int(advance_ms(last) or 0))
     runtime.console_output.clear()
-    if keep and end is not None:
+    if keep and end is not None and (found is None or pace.due()):
+        # (From a checkpoint, a replay shorter than keeping its end would take is kept by
+        # none: doing it again costs less than the copy, and the past page waits for neither.)
         whole = len(prefix) - (1 if end.into_ms else 0)
         store.put(end, runtime, index=whole, times=times[:whole])
     return Replay(runtime, prefix, times, None if found is None else found.time_ms)

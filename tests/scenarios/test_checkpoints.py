@@ -320,3 +320,23 @@ def test_a_replay_keeps_checkpoints_at_a_pace_its_work_pays_for() -> None:
 def test_checkpoints_only_on_tick_boundaries() -> None:
     with pytest.raises(ValueError, match="TICK_MS"):
         cp.replay(SPEC, LOG, store=cp.CheckpointStore(), every_ms=1_005)
+
+
+def test_a_short_replay_from_a_checkpoint_keeps_no_copy_of_its_end() -> None:
+    """Keeping the end of a replay costs what the store last measured a copy to cost: a replay
+    from a checkpoint that worked less than WORK_PER_DUMP times that keeps none; one from the
+    start always does."""
+    store = cp.CheckpointStore()
+    cp.replay(SPEC, LOG, 4_000, store=store, work_per_dump=0)
+    count = len(store)
+    store.put_s = 3_600.0  # as if a copy took an hour: no replay is worth one
+    short = cp.replay(SPEC, LOG, 4_500, store=store)
+    assert short.from_checkpoint_ms == 4_000 and len(store) == count
+    assert state(short.runtime) == state(from_start(4_500).runtime)
+    store.put_s = 1e-9  # a copy costs next to nothing: any replay is worth one
+    cp.replay(SPEC, LOG, 4_500, store=store)
+    assert len(store) == count + 1
+    fresh = cp.CheckpointStore()
+    fresh.put_s = 3_600.0
+    cp.replay(SPEC, LOG, 1_000, store=fresh)
+    assert len(fresh) == 1
