@@ -165,9 +165,16 @@ def _unshare(index: int) -> Any:
 
 
 class _Chunk(tuple):  # type: ignore[type-arg]
-    """A run of a shared list's items, itself shared by the snapshots taken after it."""
+    """A run of a shared list's items, itself shared by the snapshots taken after it, with
+    the estimate of the memory its items hold (`_item_bytes`, summed once)."""
 
-    __slots__ = ()
+    bytes: int
+
+    @classmethod
+    def of(cls, items: Iterable[Any], known: int | None = None) -> _Chunk:
+        chunk = cls(items)
+        chunk.bytes = sum(map(_item_bytes, chunk)) if known is None else known
+        return chunk
 
 
 # The chunks of the lists last snapshotted, by id: (the list, its chunks, how many items they
@@ -181,7 +188,7 @@ _CHUNKS_LOCK = threading.Lock()
 _chunked_items = 0
 MAX_CHUNKED_LISTS = 4_096
 MAX_CHUNKED_ITEMS = 300_000
-MAX_CHUNKS = 32  # more, and a snapshot starts over in one chunk
+MAX_CHUNKS = 32  # more, and a snapshot merges them into one
 
 
 def _chunks(value: list[Any]) -> tuple[_Chunk, ...]:
@@ -190,14 +197,17 @@ def _chunks(value: list[Any]) -> tuple[_Chunk, ...]:
     with _CHUNKS_LOCK:
         last = _CHUNKS.get(key)
     chunks: tuple[_Chunk, ...] = ()
-    if last is not None and last[0] is value and len(last[1]) < MAX_CHUNKS:
+    if last is not None and last[0] is value:
         _, before, count = last
         if len(value) >= count and (
             not count or (value[0] is before[0][0] and value[count - 1] is before[-1][-1])
         ):
-            chunks = before if len(value) == count else (*before, _Chunk(value[count:]))
+            if len(before) >= MAX_CHUNKS:  # merged into one (its items' bytes known)
+                whole = sum(chunk.bytes for chunk in before)
+                before = (_Chunk.of(itertools.chain.from_iterable(before), whole),)
+            chunks = before if len(value) == count else (*before, _Chunk.of(value[count:]))
     if not chunks and value:
-        chunks = (_Chunk(value),)
+        chunks = (_Chunk.of(value),)
     global _chunked_items
     with _CHUNKS_LOCK:
         replaced = _CHUNKS.pop(key, None)
@@ -426,7 +436,7 @@ def _item_bytes(item: Any) -> int:
     if kind is RecordBatch:
         return 200 + 150 * len(item.records) + int(item.size)
     if kind is _Chunk:
-        return sys.getsizeof(item) + sum(map(_item_bytes, item))
+        return sys.getsizeof(item) + int(item.bytes)
     if kind is dict or kind is tuple:
         return sys.getsizeof(item) + 80 * len(item)
     if kind is int:

@@ -207,6 +207,12 @@ def test_a_list_snapshot_reuses_its_chunks_only_while_appended_to() -> None:
     items[-1] = object()  # the last chunked item replaced (a truncation and an append)
     items.append(object())
     assert list(itertools.chain.from_iterable(cp._chunks(items))) == items
+    for _ in range(cp.MAX_CHUNKS + 5):  # many snapshots: their chunks merged, bytes kept
+        items.append((object(), 1))
+        chunks = cp._chunks(items)
+        assert len(chunks) <= cp.MAX_CHUNKS
+        assert list(itertools.chain.from_iterable(chunks)) == items
+        assert sum(c.bytes for c in chunks) == sum(map(cp._item_bytes, items))
     items.clear()
     assert cp._chunks(items) == ()
     # The cache of chunked lists stays within its bounds.
