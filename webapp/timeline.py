@@ -36,6 +36,7 @@ from lessons.scenarios import (
     validate,
 )
 from lessons.scenarios.limits import TICK_MS
+from lessons.scenarios.runtime import CLOCK_MOVING_COMMANDS
 from webapp import safe_json
 from webapp.engine_host import store
 from webapp.models import ClusterCommand, LiveCluster, SharedState
@@ -71,8 +72,34 @@ def replay_until(
     return replayed.runtime, replayed.prefix
 
 
+# Commands that move the clock by an amount only a replay knows (a controlled shutdown runs
+# until its brokers have moved their leaders; an engine log's entries other than advances).
+_CLOCK_MOVED_BY_REPLAY = CLOCK_MOVING_COMMANDS - {"advance"}
+
+
+def logged_times(commands: Sequence[Mapping[str, Any]]) -> list[int] | None:
+    """When each command of the log applies, read off the log itself: every command starts
+    where the advances before it end (an advance moves the clock by exactly its ms, other
+    commands return at once). None when the log holds a command whose time only a replay
+    knows (see _CLOCK_MOVED_BY_REPLAY; an engine log's own advances are fine)."""
+    times: list[int] = []
+    now = 0
+    for payload in commands:
+        times.append(now)
+        ms = _advance_ms(payload)
+        if ms is not None:
+            now += ms
+        elif payload.get("type") in _CLOCK_MOVED_BY_REPLAY:
+            return None
+    return times
+
+
 def command_times(*, spec: ClusterSpec, commands: Sequence[Mapping[str, Any]]) -> list[int]:
-    """The logical time at which each command of the log was applied (by replaying it)."""
+    """The logical time at which each command of the log was applied: read off the log when
+    it can be (`logged_times`), else by replaying it (from the nearest checkpoint)."""
+    times = logged_times(commands)
+    if times is not None:
+        return times
     return checkpoints.replay(spec, commands).times
 
 

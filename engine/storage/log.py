@@ -10,7 +10,7 @@ from __future__ import annotations
 import zlib
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from engine.common.record_size import RECORD_BATCH_OVERHEAD
@@ -267,9 +267,9 @@ class UnifiedLog:
             keep = [record for record in batch.records if record.offset < offset]
             removed.extend(record for record in batch.records if record.offset >= offset)
             if keep:
-                batch.records = keep
-                batch.size = RECORD_BATCH_OVERHEAD + sum(record.size for record in keep)
-                kept.append(batch)
+                # A shorter copy: a stored batch is never changed (checkpoints share them).
+                size = RECORD_BATCH_OVERHEAD + sum(record.size for record in keep)
+                kept.append(replace(batch, records=keep, size=size))
         segment.batches = kept
         segment.rebuild_stats()
         self.log_end_offset = max(offset, self.log_start_offset)

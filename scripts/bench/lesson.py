@@ -10,10 +10,14 @@ Prints
   killed at 200 s and restarted at 260 s; the clock in 500 ms ticks, logged as a host logs it,
   live checkpoints kept by `LiveCheckpoints`), then the scrub times to its 60th/300th/590th
   second with checkpoints (`webapp.timeline.replay_until` + rendering the past page's
-  fragments) and without (a replay from the start, as before checkpoints);
+  fragments) and without (a replay from the start, as before checkpoints), and at the moment
+  a first scrub replays the most (before the live checkpoint after the widest gap between
+  two), the renderer warmed first as a server's is;
 - fork and share-link open times at the same moments: the replays each makes (a fork: the
   prefix and its times, then the new sandbox's host replaying it; a share link: made, decoded
-  and checked, its commands timed, then the host's replay), without the database rows;
+  and checked, its commands timed (read off the log, or replayed as a replay worker process
+  does, without this process's checkpoints), then the host's replay), without the database
+  rows;
 - Stress it's runs (default 200), in this process and over worker processes (same report).
 
 Wall time on a shared machine: compare figures of one run only. Without checkpoints the 300th
@@ -23,6 +27,7 @@ and 590th second take minutes; `--quick` measures those at the 60th only.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import time
@@ -178,18 +183,19 @@ def scrub_from_start(session: LiveSession, at_ms: int) -> float:
     return _timed(run)[0]
 
 
-def fork(session: LiveSession, at_ms: int, store: Any = None) -> float:
-    """`timeline.sandbox_fork`'s replay (prefix and times), then the new host's replay."""
+def fork(session: LiveSession, at_ms: int, store: Any = None) -> tuple[float, float]:
+    """`timeline.sandbox_fork`'s replay (prefix and times), then the new host's replay. Wall
+    and CPU s."""
     from lessons.scenarios import checkpoints
 
     def run() -> None:
         replayed = checkpoints.replay(session.spec, session.log, at_ms, store=store)
         checkpoints.replay(session.spec, replayed.prefix, store=store)
 
-    return _timed(run)[0]
+    return _cpu_timed(run)[:2]
 
 
-def share_open(session: LiveSession, at_ms: int, store: Any = None) -> float:
+def share_open(session: LiveSession, at_ms: int, store: Any = None) -> tuple[float, float]:
     """A share link made at `at_ms`, then opened: decoded and checked (the replay budget), its
     commands timed (`command_times`) and the new sandbox's host replay."""
     from lessons.scenarios import checkpoints
@@ -200,10 +206,35 @@ def share_open(session: LiveSession, at_ms: int, store: Any = None) -> float:
 
     def run() -> None:
         spec, commands = timeline.share_token_decode(token)
-        checkpoints.replay(spec, commands, store=store)  # command_times
+        if timeline.logged_times(commands) is None:
+            # `command_times` in a replay worker process: none of this process's checkpoints.
+            checkpoints.replay(spec, commands, store=checkpoints.CheckpointStore(), keep=False)
         checkpoints.replay(spec, commands, store=store)  # the host's replay
 
-    return _timed(run)[0]
+    return _cpu_timed(run)[:2]
+
+
+def warm_renderer(session: LiveSession) -> None:
+    """Render the live stage once: a server has (its templates compiled, its code loaded)."""
+    from webapp.engine_host import render
+
+    runtime = session.runtime
+    clock = render.ClockView(now_ms=runtime.now_ms, paused=False, speed=1.0, viewers=1)
+    render.render_fragments(runtime, clock, readonly=True)
+
+
+def widest_gap_ms(store: Any) -> tuple[int, int]:
+    """The moment just before the live checkpoint that follows the widest gap between two of
+    them (a first scrub there replays the most), and that gap."""
+    times = sorted({c.time_ms for c in store._items.values()})
+    gap, at = max((b - a, b) for a, b in itertools.pairwise(times))
+    return at - TICK_MS, gap
+
+
+def _pair(figures: list[tuple[float, float]]) -> str:
+    wall = statistics.median(f[0] for f in figures)
+    cpu = statistics.median(f[1] for f in figures)
+    return f"{wall * 1000:,.0f}/{cpu * 1000:,.0f}"
 
 
 # -- Stress it -----------------------------------------------------------------------------------
@@ -225,6 +256,11 @@ def stress_runs(runs: int) -> tuple[float, float, int, bool]:
 # -- the report ----------------------------------------------------------------------------------
 
 
+def _copy_mib(kept: Any) -> float:
+    """A checkpoint's own bytes (its pickle and the slots of the snapshots it shares)."""
+    return float(kept.copy.own_bytes) / 2**20
+
+
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:,.0f} ms"
 
@@ -234,18 +270,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="replays from the start: 60th s")
     parser.add_argument("--stress-runs", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3, help="medians of this many runs")
+    parser.add_argument(
+        "--time-travel", action="store_true", help="only the session, scrub, fork and share"
+    )
     args = parser.parse_args(argv)
     _django()
     from lessons.scenarios import checkpoints
     from scripts.bench import workload
 
-    # The engine's own rows first (idle / + producer / + group, and the 7-day fast-forward),
-    # through the facade, in this same run.
-    workload.main(["--seconds", "30", "--repeat", str(args.repeat)])
+    if not args.time_travel:
+        # The engine's own rows first (idle / + producer / + group, and the 7-day
+        # fast-forward), through the facade, in this same run.
+        workload.main(["--seconds", "30", "--repeat", str(args.repeat)])
 
-    print("web runtime (ClusterRuntime), producer app 20/s + group consumer app:")
-    figure = runtime_ms_per_cluster_s(20, args.repeat)
-    print(f"  {figure:.1f} wall ms per cluster second (median of {args.repeat} x 20 s)")
+        print("web runtime (ClusterRuntime), producer app 20/s + group consumer app:")
+        figure = runtime_ms_per_cluster_s(20, args.repeat)
+        print(f"  {figure:.1f} wall ms per cluster second (median of {args.repeat} x 20 s)")
 
     store = checkpoints.default_store()
     store.clear()
@@ -256,32 +296,36 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(store)} in the store, {store.size_bytes / 2**20:.0f} MiB); log of "
         f"{len(session.log)} commands"
     )
-    print("scrub (replay + render of the past page), fork, share-link open:")
+    warm_renderer(session)
+    worst_ms, gap_ms = widest_gap_ms(store)
+    print("scrub (replay + render of the past page), fork, share-link open; ms wall/CPU:")
     print(
-        f"  {'moment':>8} {'1st scrub':>10} {'its CPU':>10} {'from':>8} {'again':>10} "
-        f"{'fork':>10} {'share':>10} {'scrub from start':>18}"
+        f"  {'moment':>8} {'1st scrub':>12} {'from':>8} {'again':>12} "
+        f"{'fork':>12} {'share':>12} {'scrub from start':>18}"
     )
-    for seconds in TARGETS_S:
-        at_ms = seconds * 1000
+    for at_ms in (worst_ms, *(seconds * 1000 for seconds in TARGETS_S)):
         # The first from a live checkpoint (it keeps one at the moment), then from that one.
         first_s, first_cpu, from_ms = scrub(session, at_ms)
-        scrubs = [scrub(session, at_ms)[0] for _ in range(args.repeat)]
+        scrubs = [scrub(session, at_ms)[:2] for _ in range(args.repeat)]
         forks = [fork(session, at_ms) for _ in range(args.repeat)]
         shares = [share_open(session, at_ms) for _ in range(args.repeat)]
         start = "(--quick)"
-        if not args.quick or seconds == TARGETS_S[0]:
+        if not args.quick or at_ms == TARGETS_S[0] * 1000:
             start = _ms(scrub_from_start(session, at_ms))
         print(
-            f"  {seconds:>6} s {_ms(first_s):>10} {_ms(first_cpu):>10} "
-            f"{(from_ms or 0) / 1000:>6.0f} s {_ms(statistics.median(scrubs)):>10} "
-            f"{_ms(statistics.median(forks)):>10} {_ms(statistics.median(shares)):>10} "
-            f"{start:>18}"
+            f"  {at_ms / 1000:>6.1f} s {_pair([(first_s, first_cpu)]):>12} "
+            f"{(from_ms or 0) / 1000:>6.1f} s {_pair(scrubs):>12} "
+            f"{_pair(forks):>12} {_pair(shares):>12} {start:>18}"
         )
+    print(
+        f"  (the first row: before the live checkpoint after the widest gap, {gap_ms / 1000:.1f} s"
+        ", between two)"
+    )
     empty = checkpoints.CheckpointStore(max_count=0)
     at_ms = TARGETS_S[0] * 1000
     print(
-        f"  without checkpoints at {TARGETS_S[0]} s: fork {_ms(fork(session, at_ms, empty))}, "
-        f"share-link open {_ms(share_open(session, at_ms, empty))}"
+        f"  without checkpoints at {TARGETS_S[0]} s: fork {_pair([fork(session, at_ms, empty)])}"
+        f", share-link open {_pair([share_open(session, at_ms, empty)])}"
     )
     kept = max(store._items.values(), key=lambda c: c.time_ms)
     loads = [_cpu_timed(kept.restore)[:2] for _ in range(args.repeat)]
@@ -290,10 +334,12 @@ def main(argv: list[str] | None = None) -> int:
     dump_wall, dump_cpu = (statistics.median(f[i] for f in dumps) for i in (0, 1))
     print(
         f"  the latest checkpoint ({kept.time_ms / 1000:.0f} s, "
-        f"{len(kept.data) / 2**20:.1f} MiB): restored in {_ms(load_wall)} (CPU "
+        f"{_copy_mib(kept):.1f} MiB): restored in {_ms(load_wall)} (CPU "
         f"{_ms(load_cpu)}), taken in {_ms(dump_wall)} (CPU {_ms(dump_cpu)})"
     )
 
+    if args.time_travel:
+        return 0
     serial_s, spread_s, processes, same = stress_runs(args.stress_runs)
     print(
         f"Stress it, {args.stress_runs} runs: {serial_s:.1f} s in one process, {spread_s:.1f} s "

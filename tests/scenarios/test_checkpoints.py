@@ -5,6 +5,7 @@ stays within its bounds."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from typing import Any
@@ -150,21 +151,97 @@ def test_an_engine_log_replays_the_same_from_checkpoints() -> None:
         assert fast.runtime.cluster.export_log() == slow.runtime.cluster.export_log()
 
 
+def shared_items(kept: Any) -> list[Any]:
+    """Every item the checkpoints share, once (by identity)."""
+    items: dict[int, Any] = {}
+    for checkpoint in kept:
+        for snapshot in checkpoint.copy.shared:
+            dictionary = isinstance(snapshot, dict)
+            for part in [snapshot.keys(), snapshot.values()] if dictionary else [snapshot]:
+                items.update((id(item), item) for item in part)
+    return list(items.values())
+
+
+def accounted(store: cp.CheckpointStore) -> int:
+    """What the store should count: each checkpoint's own bytes, each shared item once."""
+    kept = list(store._items.values())
+    own = sum(c.copy.own_bytes for c in kept)
+    return own + sum(map(cp._item_bytes, shared_items(kept)))
+
+
+def test_a_checkpoint_shares_stored_data_and_counts_it_once() -> None:
+    """The batches of the logs, the engine's log and the checker's history are shared with
+    the runtime copied, not pickled; the store counts an item two checkpoints share once."""
+    store = cp.CheckpointStore()
+    cp.replay(SPEC, LOG, store=store, work_per_dump=0)
+    kept = list(store._items.values())
+    assert len(kept) >= 2
+    chunks = [i for i in shared_items(kept) if isinstance(i, tuple)]
+    batches = [i for chunk in chunks for i in chunk if type(i).__name__ == "RecordBatch"]
+    assert len(batches) > 100
+    last = kept[-1]
+    one, other = last.restore(), last.restore()
+    assert one.cluster._log == other.cluster._log and one.cluster._log is not other.cluster._log
+    assert all(a is b for a, b in zip(one.cluster._log, other.cluster._log, strict=True))
+    assert store.size_bytes == accounted(store)
+    assert store.size_bytes < sum(c.copy.own_bytes for c in kept) + sum(
+        sum(map(cp._item_bytes, shared_items([c]))) for c in kept
+    )
+    # Dropping them all uncounts everything.
+    store.max_count = 0
+    store.put(cp.LogPosition(b"x"), last.restore(), index=0, times=[])
+    assert len(store) == 0 and store.size_bytes == 0 and not store._held and not store._counts
+
+
+def test_a_list_snapshot_reuses_its_chunks_only_while_appended_to() -> None:
+    items = [object() for _ in range(5)]
+    first = cp._chunks(items)
+    assert list(itertools.chain.from_iterable(first)) == items
+    items += [object(), object()]
+    second = cp._chunks(items)
+    assert second[0] is first[0] and list(itertools.chain.from_iterable(second)) == items
+    assert cp._chunks(items) == second  # unchanged: the same chunks
+    del items[:2]  # a prefix deleted (the checker's window): starts over
+    third = cp._chunks(items)
+    assert len(third) == 1 and list(third[0]) == items
+    items[-1] = object()  # the last chunked item replaced (a truncation and an append)
+    items.append(object())
+    assert list(itertools.chain.from_iterable(cp._chunks(items))) == items
+    for _ in range(cp.MAX_CHUNKS + 5):  # many snapshots: their chunks merged, bytes kept
+        items.append((object(), 1))
+        chunks = cp._chunks(items)
+        assert len(chunks) <= cp.MAX_CHUNKS
+        assert list(itertools.chain.from_iterable(chunks)) == items
+        assert sum(c.bytes for c in chunks) == sum(map(cp._item_bytes, items))
+    items.clear()
+    assert cp._chunks(items) == ()
+    # The cache of chunked lists stays within its bounds.
+    lists = [[object()] * 10 for _ in range(cp.MAX_CHUNKED_ITEMS // 10 + 5)]
+    for listed in lists:
+        cp._chunks(listed)
+    assert cp._chunked_items == sum(count for _, _, count in cp._CHUNKS.values())
+    assert cp._chunked_items <= cp.MAX_CHUNKED_ITEMS
+    assert len(cp._CHUNKS) <= cp.MAX_CHUNKED_LISTS
+
+
 def test_the_store_keeps_within_its_count_and_bytes(end_ms: int) -> None:
     by_count = cp.CheckpointStore(max_count=3)
     cp.replay(SPEC, LOG, store=by_count, work_per_dump=0)
     assert len(by_count) == 3
-    assert by_count.size_bytes == sum(len(c.data) for c in by_count._items.values())
+    assert by_count.size_bytes == accounted(by_count)
     one = next(iter(by_count._items.values()))
-    by_bytes = cp.CheckpointStore(max_bytes=int(len(one.data) * 2.5))
+    alone = one.copy.own_bytes + sum(map(cp._item_bytes, shared_items([one])))
+    by_bytes = cp.CheckpointStore(max_bytes=int(alone * 1.5))
     cp.replay(SPEC, LOG, store=by_bytes, work_per_dump=0)
-    assert 1 <= len(by_bytes) <= 2
-    assert by_bytes.size_bytes <= by_bytes.max_bytes
+    every = cp.CheckpointStore()
+    cp.replay(SPEC, LOG, store=every, work_per_dump=0)
+    assert 1 <= len(by_bytes) < len(every)
+    assert by_bytes.size_bytes == accounted(by_bytes) <= by_bytes.max_bytes
     # The newest survive (least recently used go first): the end of the log is kept.
     assert cp.replay(SPEC, LOG, store=by_bytes, keep=False).from_checkpoint_ms == end_ms
     tiny = cp.CheckpointStore(max_bytes=1_000)
     cp.replay(SPEC, LOG, store=tiny, work_per_dump=0)
-    assert len(tiny) == 0 and tiny.size_bytes == 0
+    assert len(tiny) == 0 and tiny.size_bytes == 0 and not tiny._held
 
 
 def test_a_live_host_keeps_checkpoints_a_replay_uses() -> None:
@@ -249,3 +326,23 @@ def test_a_replay_keeps_checkpoints_at_a_pace_its_work_pays_for() -> None:
 def test_checkpoints_only_on_tick_boundaries() -> None:
     with pytest.raises(ValueError, match="TICK_MS"):
         cp.replay(SPEC, LOG, store=cp.CheckpointStore(), every_ms=1_005)
+
+
+def test_a_short_replay_from_a_checkpoint_keeps_no_copy_of_its_end() -> None:
+    """Keeping the end of a replay costs what the store last measured a copy to cost: a replay
+    from a checkpoint that worked less than WORK_PER_DUMP times that keeps none; one from the
+    start always does."""
+    store = cp.CheckpointStore()
+    cp.replay(SPEC, LOG, 4_000, store=store, work_per_dump=0)
+    count = len(store)
+    store.put_s = 3_600.0  # as if a copy took an hour: no replay is worth one
+    short = cp.replay(SPEC, LOG, 4_500, store=store)
+    assert short.from_checkpoint_ms == 4_000 and len(store) == count
+    assert state(short.runtime) == state(from_start(4_500).runtime)
+    store.put_s = 1e-9  # a copy costs next to nothing: any replay is worth one
+    cp.replay(SPEC, LOG, 4_500, store=store)
+    assert len(store) == count + 1
+    fresh = cp.CheckpointStore()
+    fresh.put_s = 3_600.0
+    cp.replay(SPEC, LOG, 1_000, store=fresh)
+    assert len(fresh) == 1

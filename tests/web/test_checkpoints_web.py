@@ -136,3 +136,19 @@ async def test_a_live_host_keeps_checkpoints_the_past_page_starts_from(
         checkpoints.replay, stored.spec, stored.commands, store=checkpoints.CheckpointStore()
     )
     assert end.runtime.cluster.snapshot() == host.runtime.cluster.snapshot()
+
+
+def test_command_times_read_off_a_log_are_those_a_replay_gives() -> None:
+    """A share link's commands are timed from the log itself (nothing replayed in a worker
+    process without this process's checkpoints), unless a command moves the clock by what
+    only a replay knows (a controlled shutdown): then it is replayed."""
+    log = [*a_log(), {"type": "produce", "topic": "orders", "value": "v", "count": 2}]
+    log += [{"type": "advance", "ms": 0}, {"type": "stop_broker", "broker_id": 1}]
+    replayed = checkpoints.replay(SPEC, log, store=checkpoints.CheckpointStore(), keep=False)
+    assert timeline.logged_times(log) == replayed.times
+    assert timeline.command_times(spec=SPEC, commands=log) == replayed.times
+    shutdown = [*log, {"type": "shutdown_broker", "broker_id": 3}, {"type": "advance", "ms": 500}]
+    assert timeline.logged_times(shutdown) is None
+    slow = checkpoints.replay(SPEC, shutdown, store=checkpoints.CheckpointStore(), keep=False)
+    assert timeline.command_times(spec=SPEC, commands=shutdown) == slow.times
+    assert slow.times[-1] > sum(c.get("ms", 0) for c in shutdown[:-1])  # it did move the clock
