@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -130,11 +131,36 @@ def stress_runs_fragment(*, cluster_id: str) -> str:
     )
 
 
-def _record_exists(config: Any, seed: int, anomaly: dict[str, Any], at_ms: int) -> bool:
-    cluster = stress.stress_cluster(config, seed, until_ms=at_ms)
+@dataclass(frozen=True)
+class RunLog:
+    """One run of an experiment as a sandbox replays it: its spec, its engine log as
+    commands, and the logical time its last command ends (the read-back included)."""
+
+    spec: ClusterSpec
+    commands: list[dict[str, Any]]
+    end_ms: int
+
+
+def run_log(config: stress.StressConfig, seed: int) -> RunLog:
+    cluster = stress.stress_cluster(config, seed)
+    log = cluster.export_log()
+    spec = ClusterSpec(
+        seed=seed,
+        brokers=config.brokers,
+        controllers=config.controllers,
+        config=dict(config.broker_config) or None,
+    )
+    commands = [{"type": "engine", "entry": entry} for entry in log[1:]]
+    return RunLog(spec=spec, commands=commands, end_ms=cluster.now_ms)
+
+
+def _record_exists(run: RunLog, anomaly: dict[str, Any], at_ms: int) -> bool:
+    """Whether the anomaly's record is in its partition's log at `at_ms`, on the stage that
+    "Open on the stage" shows: the sandbox's own replay of the run's log."""
+    runtime, _ = timeline.replay_until(spec=run.spec, commands=run.commands, at_ms=at_ms)
     topic, partition, offset = anomaly["topic"], int(anomaly["partition"]), int(anomaly["offset"])
     try:
-        description = cluster.describe_topic(topic)
+        description = runtime.cluster.describe_topic(topic)
     except Exception:  # the topic is not there yet
         return False
     for p in description.partitions:
@@ -143,29 +169,34 @@ def _record_exists(config: Any, seed: int, anomaly: dict[str, Any], at_ms: int) 
     return False
 
 
-def anomaly_visible_ms(config: Any, seed: int, anomaly: dict[str, Any]) -> int:
+def anomaly_visible_ms(
+    config: stress.StressConfig, seed: int, anomaly: dict[str, Any], run: RunLog | None = None
+) -> int:
     """The first moment (on the 10 ms grid) at which the anomaly can be seen on the stage.
 
     A duplicate's or a reordered record's time is when it was created by the producer; the
-    copy that makes the anomaly is written later (after a retry), so opening the stage at the
-    anomaly's own time would show a log without it. The moment is found by bisecting replays
-    of the run (a run replays in well under 100 ms). Losses open at the event that lost the
-    record (an unclean election or a truncation), which is already when the loss is visible.
+    copy that makes the anomaly is written later (after a retry, possibly only during the
+    read-back after the schedule), so opening the stage at the anomaly's own time would show a
+    log without it. The moment is found by bisecting replays of the run's log, the same replay
+    the opened sandbox makes (from checkpoints, so each is short). Losses open at the event
+    that lost the record (an unclean election or a truncation), which is already when the loss
+    is visible.
     """
     start = timeline.snap_to_tick(int(anomaly["time_ms"]))
     if anomaly.get("kind") not in ("duplicated", "reordered", "offset_reused", "changed"):
         return start
-    if _record_exists(config, seed, anomaly, start):
+    run = run or run_log(config, seed)
+    if _record_exists(run, anomaly, start):
         return start
-    high = stress.SCHEDULE_MS + stress.SETTLE_MS
-    if not _record_exists(config, seed, anomaly, high):
+    high = run.end_ms
+    if not _record_exists(run, anomaly, high):
         return start
     low = start  # not visible at low, visible at high
     while high - low > 10:
         middle = timeline.snap_to_tick((low + high) // 2)
         if middle <= low:
             middle = low + 10
-        if _record_exists(config, seed, anomaly, middle):
+        if _record_exists(run, anomaly, middle):
             high = middle
         else:
             low = middle
@@ -179,25 +210,19 @@ def stress_run_open(
     (with `lost`: of its first lost acknowledged record)."""
     run = StressRun.objects.get(pk=run_id)
     failing = {f["index"]: f for f in (run.report or {}).get("failing_runs", [])}
+    config = stress.StressConfig.from_dict(run.config)
     if index in failing:
         anomaly = (lost and failing[index].get("first_lost")) or failing[index]["first"]
-        seed, at_ms = int(failing[index]["seed"]), int(anomaly["time_ms"])
-        at_ms = anomaly_visible_ms(stress.StressConfig.from_dict(run.config), seed, anomaly)
+        seed = int(failing[index]["seed"])
+        log = run_log(config, seed)
+        at_ms = anomaly_visible_ms(config, seed, anomaly, log)
     else:
         seeds = stress.run_seeds(run.base_seed, run.runs)
         if not 0 <= index < len(seeds):
             raise StressRun.DoesNotExist(f"run {index} is not part of this experiment")
         seed, at_ms = seeds[index], 0
-    config = stress.StressConfig.from_dict(run.config)
-    cluster = stress.stress_cluster(config, seed)
-    log = cluster.export_log()
-    spec = ClusterSpec(
-        seed=seed,
-        brokers=config.brokers,
-        controllers=config.controllers,
-        config=dict(config.broker_config) or None,
-    )
-    commands = [{"type": "engine", "entry": entry} for entry in log[1:]]
+        log = run_log(config, seed)
+    spec, commands = log.spec, log.commands
     sandbox = timeline.sandbox_from_log(spec=spec, commands=commands, session_key=session_key)
     return sandbox, at_ms
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from lessons.scenarios import stress
 from webapp.engine_host import render
-from webapp.experiments import _record_exists, anomaly_visible_ms
+from webapp.experiments import _record_exists, anomaly_visible_ms, run_log
 
 # A run of the acks=1 experiment (base seed 42, run 9) in which the producer's retry wrote a
 # record a second time: the checker dates the duplicate by the record's creation, 2805 ms.
@@ -22,11 +22,34 @@ def _first_duplicate() -> dict[str, Any]:
 
 def test_a_duplicate_opens_on_the_stage_once_its_second_copy_is_in_the_log() -> None:
     duplicate = _first_duplicate()
-    assert not _record_exists(ACKS_1, DUPLICATE_SEED, duplicate, duplicate["time_ms"])
+    run = run_log(ACKS_1, DUPLICATE_SEED)
+    assert not _record_exists(run, duplicate, duplicate["time_ms"])
     at_ms = anomaly_visible_ms(ACKS_1, DUPLICATE_SEED, duplicate)
     assert at_ms % 10 == 0 and at_ms > duplicate["time_ms"]
-    assert _record_exists(ACKS_1, DUPLICATE_SEED, duplicate, at_ms)
-    assert not _record_exists(ACKS_1, DUPLICATE_SEED, duplicate, at_ms - 10)
+    assert _record_exists(run, duplicate, at_ms)
+    assert not _record_exists(run, duplicate, at_ms - 10)
+
+
+# A run (acks=1, no idempotence, min.insync.replicas=1; base seed 15, its first failing run)
+# whose duplicate's second copy is written only during the read-back after the schedule, past
+# the 35 s the faults and the settling take: the stage opens there, not at the schedule's end.
+LATE_COPY_SEED = 155376646
+ACKS_1_PLAIN = stress.StressConfig(
+    producer_config={"acks": "1", "enable.idempotence": False},
+    topic_config={"min.insync.replicas": 1},
+)
+
+
+def test_a_duplicate_written_during_the_read_back_opens_once_it_is_there() -> None:
+    result = stress.stress_run_one(ACKS_1_PLAIN, LATE_COPY_SEED)
+    duplicate = next(a for a in result.anomalies if a["kind"] == "duplicated")
+    run = run_log(ACKS_1_PLAIN, LATE_COPY_SEED)
+    schedule_end = stress.SCHEDULE_MS + stress.SETTLE_MS
+    assert not _record_exists(run, duplicate, schedule_end)
+    at_ms = anomaly_visible_ms(ACKS_1_PLAIN, LATE_COPY_SEED, duplicate, run)
+    assert schedule_end < at_ms <= run.end_ms
+    assert _record_exists(run, duplicate, at_ms)
+    assert not _record_exists(run, duplicate, at_ms - 10)
 
 
 def test_anomaly_details_name_values_in_words_not_python_reprs() -> None:
