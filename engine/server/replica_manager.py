@@ -121,26 +121,28 @@ class ReplicaManager:
             send((first, behind))
             return
         partitions = broker.partitions
-        asks = [entry.ask for entry in cached.values()]
 
         def ready() -> bool:
-            for ask in asks:
-                partition = partitions.get(ask.tp)
+            # The session's partitions and asks stay as they are while the fetch waits: only
+            # the follower's next fetch changes them, and that one supersedes this.
+            for tp, entry in cached.items():
+                partition = partitions.get(tp)
                 if (
                     partition is None
                     or not partition.is_leader
-                    or partition.log.log_end_offset > ask.fetch_offset
+                    or partition.log.log_end_offset > entry.ask.fetch_offset
                 ):
                     return True
             return False
 
         parked = ParkedFetch(
-            list(cached),
+            [],
             ready,
             lambda: send(self.read_session(session, full)),
             broker.now_ms,
             None,
             follower_id=session.replica_id,
+            watch=cached,
         )
         purgatory.park(parked)
         if behind:
