@@ -286,12 +286,12 @@ class Broker:
                 if replica == self.id:
                     continue
                 state = partition.followers.get(replica)
-                fetch = parked.get(replica)
+                waiting = parked.get(replica)
                 if (
-                    fetch is None
+                    waiting is None
                     or state is None
                     or state.log_end_offset < end
-                    or not fetch.parked_with(partition.tp)
+                    or not waiting.parked_with(partition.tp)
                 ):
                     return False
         return True

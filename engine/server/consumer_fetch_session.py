@@ -68,7 +68,8 @@ def handle_consumer_session_fetch(broker: Broker, request: FetchRequest, reply: 
         full = False
     answered = session
 
-    def respond(response: dict[TopicPartition, FetchPartitionData]) -> None:
+    def respond(answer: object) -> None:
+        response: dict[TopicPartition, FetchPartitionData] = answer  # type: ignore[assignment]
         if answered is None:
             # No slot for a session: a sessionless answer, and the consumer stays on full fetches.
             reply(FetchResponse(response, "", INVALID_SESSION_ID))
