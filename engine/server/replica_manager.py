@@ -121,15 +121,17 @@ class ReplicaManager:
             send((first, behind))
             return
         partitions = broker.partitions
+        me = broker.id
 
         def ready() -> bool:
             # The session's partitions and asks stay as they are while the fetch waits: only
             # the follower's next fetch changes them, and that one supersedes this.
+            get = partitions.get
             for tp, entry in cached.items():
-                partition = partitions.get(tp)
+                partition = get(tp)
                 if (
                     partition is None
-                    or not partition.is_leader
+                    or partition.leader_id != me
                     or partition.log.log_end_offset > entry.ask.fetch_offset
                 ):
                     return True
