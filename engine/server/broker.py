@@ -100,6 +100,9 @@ class Broker:
         self.fetch_sessions = FetchSessionCache()
         self.consumer_fetch_sessions = ConsumerFetchSessionCache()
         self.replica_layout = 0
+        # A count that moves whenever a replica here changes leader, epoch, ISR or follower
+        # states, or a replica comes or goes: quiet session partitions are re-checked then.
+        self.replica_states = 0
         # The one request handler: every API this broker serves.
         self.apis = KafkaApis(self, create_topic, allocate_producer_id)
         self._timers: list[Timer] = []
@@ -161,6 +164,7 @@ class Broker:
         self.want_shutdown = False
         self.incarnation += 1
         self.replica_layout += 1
+        self.replica_states += 1
         # A restarted broker replays the metadata image before acting on it (its replicas were
         # reset to followers below), so it asks the controller for everything again.
         self.metadata_offset = 0
@@ -204,6 +208,7 @@ class Broker:
         self.fetch_sessions.clear()
         self.consumer_fetch_sessions.clear()
         self.replica_layout += 1
+        self.replica_states += 1
         # Followers fetching from this broker see their connections reset.
         for other in self.ctx.nodes.broker_ids():
             follower = self.ctx.nodes.broker_by_id(other)
@@ -501,6 +506,7 @@ class Broker:
 
     def _remove_topic(self, name: str) -> None:
         self.replica_layout += 1
+        self.replica_states += 1
         self.wake_isr_checks()
         known = self.topics.pop(name, None) is not None
         for tp in [tp for tp in self.partitions if tp.topic == name]:
@@ -530,6 +536,7 @@ class Broker:
             return
         view.partitions[number] = registration
         self.replica_layout += 1
+        self.replica_states += 1
         self.wake_isr_checks()
         tp = TopicPartition(topic, number)
         if self.id not in registration.replicas:

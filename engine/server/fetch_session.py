@@ -83,6 +83,9 @@ class CachedPartition:
     leader_epoch: int = -1
     isr: tuple[int, ...] = ()
     log_end_offset: int = -1
+    # The broker's `replica_states` count when the partition's replica state (its place in the
+    # broker, leader, epoch, ISR, follower states) was last seen as it was when it went quiet.
+    replica_states: int = -1
 
 
 @dataclass(slots=True)
