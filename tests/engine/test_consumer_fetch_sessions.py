@@ -413,3 +413,10 @@ def test_follower_sessions_give_the_same_run_as_full_fetches_every_time(monkeypa
         patch.setattr(FollowerHandler, "wants_full", lambda self, layout: True)
         eager = run(seed)
     assert eager == lazy
+
+
+def test_the_workload_benchmark_counts_function_calls_per_cluster_second():
+    from scripts.bench.workload import WORKLOADS, calls_per_cluster_second
+
+    idle, producing, consuming = (calls_per_cluster_second(name, 2) for name in WORKLOADS)
+    assert 0 < idle < producing < consuming
