@@ -138,25 +138,13 @@ def _code(value: object) -> str:
     return ""
 
 
-# The field names of each dataclass type met in a response (None: not a dataclass).
-_FIELDS: dict[type, tuple[str, ...] | None] = {}
-
-
-def _fields_of(kind: type) -> tuple[str, ...] | None:
-    fields = getattr(kind, "__dataclass_fields__", None)
-    names = None if fields is None else tuple(fields)
-    _FIELDS[kind] = names
-    return names
-
-
 def _visit(item: object, depth: int, found: list[str]) -> None:
     if isinstance(item, tuple) and item and isinstance(item[0], str):
         item = item[0]  # a per-partition result `(code, ...)`
     elif isinstance(item, dict):
         item = item.get("error", "")
     else:
-        kind = type(item)
-        names = _FIELDS[kind] if kind in _FIELDS else _fields_of(kind)
+        names = getattr(item, "__dataclass_fields__", None)
         if depth < 3 and names is not None:
             # A request object's response: its own error, then its per-topic or per-partition
             # results (ProduceResponse.responses, MetadataResponse.topics, ...).
