@@ -28,7 +28,7 @@ from engine.common.requests import Request
 from engine.coordinator.transaction.transaction_state import TRANSACTION_STATE_TOPIC
 from engine.errors import RESOURCE_LIMIT_EXCEEDED, KafkaError, ResourceLimitError, protocol_name
 from engine.server.delayed_fetch import FetchPurgatory, ParkedFetch
-from engine.server.fetch_session import FetchSessionCache
+from engine.server.fetch_session import ConsumerFetchSessionCache, FetchSessionCache
 from engine.server.kafka_apis import KafkaApis
 from engine.server.partition import DelayedProduce, Partition
 from engine.server.replica_fetcher import ReplicaFetcher
@@ -98,7 +98,11 @@ class Broker:
         # the set of replicas on this broker or their leaders change (a follower's session
         # with a leader lists the partitions it follows there, so it starts over then).
         self.fetch_sessions = FetchSessionCache()
+        self.consumer_fetch_sessions = ConsumerFetchSessionCache()
         self.replica_layout = 0
+        # A count that moves whenever a replica here changes leader, epoch, ISR or follower
+        # states, or a replica comes or goes: quiet session partitions are re-checked then.
+        self.replica_states = 0
         # The one request handler: every API this broker serves.
         self.apis = KafkaApis(self, create_topic, allocate_producer_id)
         self._timers: list[Timer] = []
@@ -160,6 +164,7 @@ class Broker:
         self.want_shutdown = False
         self.incarnation += 1
         self.replica_layout += 1
+        self.replica_states += 1
         # A restarted broker replays the metadata image before acting on it (its replicas were
         # reset to followers below), so it asks the controller for everything again.
         self.metadata_offset = 0
@@ -201,7 +206,9 @@ class Broker:
         self.fetcher.stop()
         self.purgatory.stop()
         self.fetch_sessions.clear()
+        self.consumer_fetch_sessions.clear()
         self.replica_layout += 1
+        self.replica_states += 1
         # Followers fetching from this broker see their connections reset.
         for other in self.ctx.nodes.broker_ids():
             follower = self.ctx.nodes.broker_by_id(other)
@@ -274,7 +281,6 @@ class Broker:
                 follower_id, self.id
             ):
                 return False
-        watching = {follower_id: set(fetch.tps) for follower_id, fetch in parked.items()}
         for partition in self.partitions.values():
             if not partition.is_leader:
                 continue
@@ -285,11 +291,12 @@ class Broker:
                 if replica == self.id:
                     continue
                 state = partition.followers.get(replica)
+                waiting = parked.get(replica)
                 if (
-                    replica not in watching
+                    waiting is None
                     or state is None
                     or state.log_end_offset < end
-                    or partition.tp not in watching[replica]
+                    or not waiting.parked_with(partition.tp)
                 ):
                     return False
         return True
@@ -307,7 +314,7 @@ class Broker:
         last = since + ((now - since) // interval) * interval
         if last > since:
             watching = {
-                follower_id: set(fetch.tps)
+                follower_id: fetch
                 for follower_id, fetch in self.purgatory.parked_followers.items()
                 if not fetch.done
             }
@@ -318,7 +325,7 @@ class Broker:
                 for follower_id, state in partition.followers.items():
                     if (
                         follower_id in watching
-                        and partition.tp in watching[follower_id]
+                        and watching[follower_id].parked_with(partition.tp)
                         and state.log_end_offset >= end
                     ):
                         state.last_caught_up_ms = last
@@ -499,6 +506,7 @@ class Broker:
 
     def _remove_topic(self, name: str) -> None:
         self.replica_layout += 1
+        self.replica_states += 1
         self.wake_isr_checks()
         known = self.topics.pop(name, None) is not None
         for tp in [tp for tp in self.partitions if tp.topic == name]:
@@ -528,6 +536,7 @@ class Broker:
             return
         view.partitions[number] = registration
         self.replica_layout += 1
+        self.replica_states += 1
         self.wake_isr_checks()
         tp = TopicPartition(topic, number)
         if self.id not in registration.replicas:

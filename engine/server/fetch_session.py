@@ -31,25 +31,40 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from engine.common.records import TopicPartition
-from engine.common.requests.fetch import FollowerFetchPartition
+from engine.common.requests.fetch import (
+    FETCH_SESSION_ID_NOT_FOUND,
+    FINAL_EPOCH,
+    INITIAL_EPOCH,
+    INVALID_FETCH_SESSION_EPOCH,
+    INVALID_SESSION_ID,
+    FollowerFetchPartition,
+    next_epoch,
+)
 
 if TYPE_CHECKING:
     from engine.server.partition import FollowerState, Partition
 
-INVALID_SESSION_ID = 0
-INITIAL_EPOCH = 0
-FINAL_EPOCH = -1
-FETCH_SESSION_ID_NOT_FOUND = "FETCH_SESSION_ID_NOT_FOUND"
-INVALID_FETCH_SESSION_EPOCH = "INVALID_FETCH_SESSION_EPOCH"
+__all__ = [
+    "FETCH_SESSION_ID_NOT_FOUND",
+    "FINAL_EPOCH",
+    "INITIAL_EPOCH",
+    "INVALID_FETCH_SESSION_EPOCH",
+    "INVALID_SESSION_ID",
+    "CachedPartition",
+    "ConsumerFetchSession",
+    "ConsumerFetchSessionCache",
+    "ConsumerSessionPartition",
+    "FetchSession",
+    "FetchSessionCache",
+    "FetchSessionHandler",
+    "next_epoch",
+]
 
-
-def next_epoch(epoch: int) -> int:
-    """Kafka's `FetchMetadata.nextEpoch`: 1 after the initial epoch, wrapping past 2^31 - 1."""
-    if epoch < 0:
-        return FINAL_EPOCH
-    if epoch == 2**31 - 1:
-        return 1
-    return epoch + 1
+# Kafka's max.incremental.fetch.session.cache.slots default: the consumer sessions one broker
+# keeps; and how long a session must have been idle before a new one may evict it (Kafka's
+# FetchSessionCache evictionMs).
+CONSUMER_SESSION_SLOTS = 1000
+CONSUMER_SESSION_EVICTION_MS = 120_000
 
 
 @dataclass(slots=True)
@@ -68,6 +83,9 @@ class CachedPartition:
     leader_epoch: int = -1
     isr: tuple[int, ...] = ()
     log_end_offset: int = -1
+    # The broker's `replica_states` count when the partition's replica state (its place in the
+    # broker, leader, epoch, ISR, follower states) was last seen as it was when it went quiet.
+    replica_states: int = -1
 
 
 @dataclass(slots=True)
@@ -155,3 +173,68 @@ class FetchSessionHandler:
         """Kafka's `handleResponse` on a top-level error: a session the leader does not know is
         forgotten, any other error closes the existing session with the next full fetch."""
         self.reset(keep_session=error != FETCH_SESSION_ID_NOT_FOUND)
+
+
+@dataclass(slots=True)
+class ConsumerSessionPartition:
+    """One partition of a consumer's session on the leader: the consumer's fetch offset and what
+    it was last told (-2: nothing yet)."""
+
+    fetch_offset: int
+    high_watermark: int = -2
+    log_start_offset: int = -2
+    last_stable_offset: int = -2
+
+
+@dataclass(slots=True)
+class ConsumerFetchSession:
+    """A consumer's session on the leader (Kafka's `FetchSession` for a replica id of -1)."""
+
+    id: int
+    epoch: int
+    partitions: dict[TopicPartition, ConsumerSessionPartition]
+    last_used_ms: int
+
+
+class ConsumerFetchSessionCache:
+    """The consumers' sessions one broker holds, least recently used first (Kafka's
+    `FetchSessionCache`, bounded by max.incremental.fetch.session.cache.slots: when it is full a
+    new session evicts the least recently used one idle for CONSUMER_SESSION_EVICTION_MS, or, with
+    none to evict, the fetch is answered without a session and the consumer stays on full
+    fetches). Its ids are its own: follower sessions keep the ids they had."""
+
+    def __init__(self, slots: int = CONSUMER_SESSION_SLOTS) -> None:
+        self.sessions: dict[int, ConsumerFetchSession] = {}
+        self.slots = slots
+        self.next_id = 1
+
+    def clear(self) -> None:
+        self.sessions.clear()
+
+    def create(
+        self, offsets: dict[TopicPartition, int], now_ms: int
+    ) -> ConsumerFetchSession | None:
+        sessions = self.sessions
+        if len(sessions) >= self.slots:
+            oldest = next(iter(sessions.values()))
+            if now_ms - oldest.last_used_ms < CONSUMER_SESSION_EVICTION_MS:
+                return None
+            del sessions[oldest.id]
+        session = ConsumerFetchSession(
+            self.next_id,
+            next_epoch(INITIAL_EPOCH),
+            {tp: ConsumerSessionPartition(offset) for tp, offset in offsets.items()},
+            now_ms,
+        )
+        self.next_id += 1
+        sessions[session.id] = session
+        return session
+
+    def touch(self, session: ConsumerFetchSession, now_ms: int) -> None:
+        """Used now: the session moves to the most recently used end."""
+        session.last_used_ms = now_ms
+        del self.sessions[session.id]
+        self.sessions[session.id] = session
+
+    def remove(self, session_id: int) -> None:
+        self.sessions.pop(session_id, None)

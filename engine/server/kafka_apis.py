@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.common.requests import ApiKey, Reply, Request
 from engine.common.requests.fetch import (
+    FINAL_EPOCH,
     FetchRequest,
     FetchResponse,
     FollowerFetchRequest,
@@ -78,6 +79,7 @@ from engine.common.topic_admin import validate_topic_name
 from engine.coordinator.group.classic_group import DEAD
 from engine.coordinator.transaction.transaction_markers import write_txn_marker
 from engine.errors import KafkaError, protocol_name
+from engine.server.consumer_fetch_session import handle_consumer_session_fetch
 
 if TYPE_CHECKING:
     from engine.coordinator.group.group_coordinator import GroupCoordinator
@@ -231,6 +233,9 @@ class KafkaApis:
     def handle_fetch(self, request: FetchRequest | FollowerFetchRequest, reply: Reply) -> None:
         if isinstance(request, FollowerFetchRequest):
             self.broker.replica_manager.handle_follower_fetch(request, reply)
+            return
+        if request.session_epoch != FINAL_EPOCH:
+            handle_consumer_session_fetch(self.broker, request, reply)
             return
         self.broker.handle_consumer_fetch(
             dict(request.fetch_offsets),

@@ -91,6 +91,7 @@ class Partition:
 
     def make_leader(self, registration: PartitionRegistration) -> None:
         self.broker.wake_isr_checks()
+        self.broker.replica_states += 1
         new_epoch = registration.leader_epoch != self.leader_epoch or not self.is_leader
         self.registration = registration
         self.leader_id = registration.leader
@@ -112,6 +113,7 @@ class Partition:
 
     def make_follower(self, registration: PartitionRegistration) -> None:
         self.broker.wake_isr_checks()
+        self.broker.replica_states += 1
         self.registration = registration
         self.leader_id = registration.leader
         self.leader_epoch = registration.leader_epoch
@@ -124,6 +126,7 @@ class Partition:
     def update_registration(self, registration: PartitionRegistration) -> None:
         """A partition change that kept the leader (an ISR change committed by the controller)."""
         self.broker.wake_isr_checks()
+        self.broker.replica_states += 1
         self.registration = registration
         self.partition_epoch = registration.partition_epoch
         self.isr = registration.isr

@@ -31,6 +31,7 @@ from engine.server.fetch_session import (
 
 if TYPE_CHECKING:
     from engine.server.broker import Broker
+    from engine.server.partition import Partition
 
 Reply = Callable[[object], None]
 
@@ -121,26 +122,30 @@ class ReplicaManager:
             send((first, behind))
             return
         partitions = broker.partitions
-        asks = [entry.ask for entry in cached.values()]
+        me = broker.id
 
         def ready() -> bool:
-            for ask in asks:
-                partition = partitions.get(ask.tp)
+            # The session's partitions and asks stay as they are while the fetch waits: only
+            # the follower's next fetch changes them, and that one supersedes this.
+            get = partitions.get
+            for tp, entry in cached.items():
+                partition = get(tp)
                 if (
                     partition is None
-                    or not partition.is_leader
-                    or partition.log.log_end_offset > ask.fetch_offset
+                    or partition.leader_id != me
+                    or partition.log.log_end_offset > entry.ask.fetch_offset
                 ):
                     return True
             return False
 
         parked = ParkedFetch(
-            list(cached),
+            [],
             ready,
             lambda: send(self.read_session(session, full)),
             broker.now_ms,
             None,
             follower_id=session.replica_id,
+            watch=cached,
         )
         purgatory.park(parked)
         if behind:
@@ -157,29 +162,30 @@ class ReplicaManager:
         high watermark it could already have (R7)."""
         broker = self.broker
         partitions = broker.partitions
-        me = broker.id
         follower_id = session.replica_id
         now = broker.now_ms
+        replica_states = broker.replica_states
         response: dict[TopicPartition, FetchPartitionData] = {}
         behind = False
         for tp, entry in session.partitions.items():
             if entry.quiet and not full:
                 partition = entry.partition
-                assert partition is not None and entry.state is not None
+                state = entry.state
+                assert partition is not None and state is not None
                 log = partition.log
                 end = entry.log_end_offset
                 if (
-                    partitions.get(tp) is partition
-                    and partition.leader_id == me
-                    and partition.leader_epoch == entry.leader_epoch
-                    and partition.isr is entry.isr
-                    and log.log_end_offset == end
+                    log.log_end_offset == end
                     and log.high_watermark == end
                     and log.log_start_offset == entry.log_start_offset
-                    and partition.followers.get(follower_id) is entry.state
+                    and (
+                        # No replica on this broker changed since the last look: the partition
+                        # is still here, led here, in the same epoch, ISR and follower state.
+                        entry.replica_states == replica_states
+                        or self._still_led_as(partition, entry, follower_id, replica_states)
+                    )
                 ):
                     # What update_follower_fetch does for a follower at the log end.
-                    state = entry.state
                     if now > state.last_caught_up_ms:
                         state.last_caught_up_ms = now
                     state.last_fetch_ms = now
@@ -221,7 +227,25 @@ class ReplicaManager:
                 entry.leader_epoch = partition.leader_epoch
                 entry.isr = partition.isr
                 entry.log_end_offset = end
+                entry.replica_states = replica_states
         return response, behind
+
+    def _still_led_as(
+        self, partition: Partition, entry: CachedPartition, follower_id: int, replica_states: int
+    ) -> bool:
+        """Whether a quiet partition's replica state is as it was when it went quiet (then
+        remembered as seen at `replica_states`)."""
+        broker = self.broker
+        if (
+            broker.partitions.get(partition.tp) is partition
+            and partition.leader_id == broker.id
+            and partition.leader_epoch == entry.leader_epoch
+            and partition.isr is entry.isr
+            and partition.followers.get(follower_id) is entry.state
+        ):
+            entry.replica_states = replica_states
+            return True
+        return False
 
     def handle_replica_fetch(
         self, follower_id: int, asks: list[FollowerFetchPartition], reply: Reply

@@ -126,41 +126,42 @@ DISCONNECTED = _Disconnected()
 def response_errors(response: object) -> list[str]:
     """The error codes a response carries: a bare code (`"NOT_LEADER_OR_FOLLOWER"`), per
     partition results `(code, ...)`, or mappings with an `"error"` key; `""`/`"NONE"` is none."""
-
-    def code(value: object) -> str:
-        if isinstance(value, str) and value not in ("", "NONE") and value.isupper():
-            return value
-        return ""
-
     found: list[str] = []
+    for item in response if isinstance(response, list) else [response]:
+        _visit(item, 0, found)
+    return found
 
-    def visit(item: object, depth: int) -> None:
-        if isinstance(item, tuple) and item and isinstance(item[0], str):
-            item = item[0]  # a per-partition result `(code, ...)`
-        elif isinstance(item, dict):
-            item = item.get("error", "")
-        elif depth < 3 and hasattr(item, "__dataclass_fields__"):
+
+def _code(value: object) -> str:
+    if isinstance(value, str) and value not in ("", "NONE") and value.isupper():
+        return value
+    return ""
+
+
+def _visit(item: object, depth: int, found: list[str]) -> None:
+    if isinstance(item, tuple) and item and isinstance(item[0], str):
+        item = item[0]  # a per-partition result `(code, ...)`
+    elif isinstance(item, dict):
+        item = item.get("error", "")
+    else:
+        names = getattr(item, "__dataclass_fields__", None)
+        if depth < 3 and names is not None:
             # A request object's response: its own error, then its per-topic or per-partition
             # results (ProduceResponse.responses, MetadataResponse.topics, ...).
-            name = code(getattr(item, "error", ""))
+            name = _code(getattr(item, "error", ""))
             if name:
                 found.append(name)
-            for field_name in item.__dataclass_fields__:
+            for field_name in names:
                 value = getattr(item, field_name)
                 if isinstance(value, tuple | list):
                     for part in value:
                         if hasattr(part, "__dataclass_fields__"):
-                            visit(part, depth + 1)
+                            _visit(part, depth + 1, found)
             return
-        else:
-            item = getattr(item, "error", item)
-        name = code(item)
-        if name:
-            found.append(name)
-
-    for item in response if isinstance(response, list) else [response]:
-        visit(item, 0)
-    return found
+        item = getattr(item, "error", item)
+    name = _code(item)
+    if name:
+        found.append(name)
 
 
 def request(

@@ -79,6 +79,21 @@ def measure_engine_workloads(seconds: int = 60, repeat: int = 3) -> list[Workloa
     ]
 
 
+def calls_per_cluster_second(workload: str, seconds: int = 60) -> float:
+    """The Python function calls one cluster second of `workload` makes (cProfile's count after
+    the warm-up): unlike time, a figure the machine's load does not move, for comparing two
+    versions of the engine on a busy machine."""
+    import cProfile
+    import pstats
+
+    cluster = lesson_cluster(workload)
+    profile = cProfile.Profile()
+    profile.enable()
+    cluster.advance(seconds * 1000)
+    profile.disable()
+    return pstats.Stats(profile).total_calls / seconds  # type: ignore[attr-defined]
+
+
 def idle_fast_forward(days: int = 7, repeat: int = 3) -> tuple[float, float, int]:
     """Median wall and CPU seconds and the timers to fast-forward an idle 3-broker cluster
     (topic `orders`, 3 partitions RF 3) by `days`."""
@@ -103,6 +118,11 @@ def main(argv: list[str] | None = None) -> list[WorkloadRow]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=60, help="cluster seconds measured")
     parser.add_argument("--repeat", type=int, default=3, help="alternating runs per workload")
+    parser.add_argument(
+        "--calls",
+        action="store_true",
+        help="also count the Python function calls per cluster second (independent of load)",
+    )
     args = parser.parse_args(argv)
     lesson_cluster(WORKLOADS[-1]).advance(2000)  # warm-up: imports and caches
     rows = measure_engine_workloads(args.seconds, args.repeat)
@@ -119,6 +139,10 @@ def main(argv: list[str] | None = None) -> list[WorkloadRow]:
             f"  {row.name:<30} {row.wall_ms_per_cluster_second:>20.3f}"
             f" {row.cpu_ms_per_cluster_second:>19.3f} {row.timers_per_cluster_second:>19.1f}"
         )
+    if args.calls:
+        for name in WORKLOADS:
+            calls = calls_per_cluster_second(name, args.seconds)
+            print(f"  {name:<30} {calls:>12,.0f} Python function calls / cluster s")
     wall, cpu, timers = idle_fast_forward()
     print(f"  7 idle days fast-forwarded: {wall:.3f} s wall, {cpu:.3f} s CPU, {timers} timers")
     return rows

@@ -13,6 +13,7 @@ from itertools import repeat
 from operator import add, attrgetter
 from typing import TYPE_CHECKING, Any
 
+from engine.clients.consumer.fetch_sessions import FetchSessionHandler
 from engine.clients.network_client import REQUEST_TIMED_OUT, ClientBase
 from engine.common.config import CONSUMER
 from engine.common.metadata import NO_LEADER
@@ -83,6 +84,8 @@ class KafkaConsumer(ClientBase):
         # seek_to_beginning/end and policy resets wait here until a ListOffsets answers them.
         self.requested_resets: dict[TopicPartition, str] = {}
         self.reconnect_at: dict[int, int] = {}
+        # The incremental fetch session with each broker fetched from (KIP-227).
+        self.fetch_sessions: dict[int, FetchSessionHandler] = {}
         # KIP-320: the epoch of the record before each position (Kafka's FetchPosition
         # offsetEpoch), as (position, epoch), and the leader epoch it was last validated
         # against; a position waits for OffsetForLeaderEpoch after a leader change.
@@ -416,22 +419,42 @@ class KafkaConsumer(ClientBase):
         isolation = self.isolation_level
         wait = int(self.config["fetch.max.wait.ms"])
         max_bytes = int(self.config["max.partition.fetch.bytes"])
+        handler = self.fetch_sessions.get(leader)
+        if handler is None:
+            handler = self.fetch_sessions[leader] = FetchSessionHandler()
+        sent = handler.build(asks)
 
         def on_reply(response: object) -> None:
             self.fetches_in_flight.discard(leader)
             self.progress += 1
             if response is DISCONNECTED or response == REQUEST_TIMED_OUT:
+                handler.handle_error()
                 if response is DISCONNECTED:
                     self._back_off_from(leader)
                 self.request_metadata_update({tp.topic for tp in asks})
                 return
             assert isinstance(response, FetchResponse)
-            for tp, data in response.responses.items():
-                self._handle_fetch_data(tp, asks[tp], data)
+            if not handler.handle_response(sent, response):
+                return  # the next fetch (at once, the poll is woken) is a full one
+            responses = response.responses
+            # An incremental answer holds only the partitions with news; they are taken in the
+            # order they were asked for.
+            for tp, offset in asks.items():
+                data = responses.get(tp)
+                if data is not None:
+                    self._handle_fetch_data(tp, offset, data)
 
         self.send_request(
             leader,
-            FetchRequest(dict(asks), isolation, wait, max_bytes),
+            FetchRequest(
+                sent.offsets,
+                isolation,
+                wait,
+                max_bytes,
+                session_id=sent.session_id,
+                session_epoch=sent.epoch,
+                forgotten=sent.forgotten,
+            ),
             on_reply,
             timeout_ms=int(self.config["request.timeout.ms"]) + wait,
         )

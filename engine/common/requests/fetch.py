@@ -10,6 +10,23 @@ from engine.common.requests import ApiKey, Request, Response
 READ_UNCOMMITTED = "read_uncommitted"
 READ_COMMITTED = "read_committed"
 
+# Fetch sessions (KIP-227), shared by the brokers (`engine.server.fetch_session`) and the
+# consumer (`engine.clients.consumer.fetch_sessions`).
+INVALID_SESSION_ID = 0
+INITIAL_EPOCH = 0
+FINAL_EPOCH = -1
+FETCH_SESSION_ID_NOT_FOUND = "FETCH_SESSION_ID_NOT_FOUND"
+INVALID_FETCH_SESSION_EPOCH = "INVALID_FETCH_SESSION_EPOCH"
+
+
+def next_epoch(epoch: int) -> int:
+    """Kafka's `FetchMetadata.nextEpoch`: 1 after the initial epoch, wrapping past 2^31 - 1."""
+    if epoch < 0:
+        return FINAL_EPOCH
+    if epoch == 2**31 - 1:
+        return 1
+    return epoch + 1
+
 
 @dataclass(slots=True)
 class FetchPartitionData:
@@ -28,7 +45,12 @@ class FetchPartitionData:
 
 @dataclass(frozen=True, slots=True)
 class FetchRequest(Request):
-    """A consumer's fetch: each partition from the given offset."""
+    """A consumer's fetch: each partition from the given offset.
+
+    In a fetch session (KIP-227): `session_epoch` 0 opens a session holding every partition
+    listed (closing `session_id` if one is given); a known `session_id` with its next epoch is an
+    incremental fetch that lists only the partitions added or whose offset moved, and
+    `forgotten` the ones the session drops. Epoch -1 (the default) is a sessionless fetch."""
 
     api_key = ApiKey.FETCH
     fetch_offsets: dict[TopicPartition, int]
@@ -36,6 +58,9 @@ class FetchRequest(Request):
     max_wait_ms: int
     partition_max_bytes: int
     replica_id: int = -1
+    session_id: int = INVALID_SESSION_ID
+    session_epoch: int = FINAL_EPOCH
+    forgotten: tuple[TopicPartition, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
