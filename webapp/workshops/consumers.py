@@ -70,7 +70,8 @@ def room_html(workshop: Workshop) -> str:
         + poll_html(workshop)
         + histogram_html(workshop)
         + render_to_string(
-            "workshops/fragments/leaderboard.html", {"board": services.leaderboard(workshop)[:10]}
+            "workshops/fragments/leaderboard.html",
+            {"board": services.leaderboard(workshop, limit=10)},
         )
     )
 
@@ -143,6 +144,17 @@ def schedule_histogram(workshop_id: int) -> None:
     _pending[workshop_id] = asyncio.get_running_loop().create_task(later())
 
 
+def _room_and_viewer(
+    code: str, *, user: Any, session: Any
+) -> tuple[Workshop | None, services.Viewer | None]:
+    """The room of a code and who the socket is, in one trip to the database thread (a room's
+    sockets connect together, and every trip waits behind the others')."""
+    workshop = Workshop.objects.select_related("cluster").filter(code=code).first()
+    if workshop is None:
+        return None, None
+    return workshop, services.viewer_for(workshop, user=user, session=session)
+
+
 class WorkshopConsumer(ClusterConsumer):
     workshop: Workshop
     viewer: services.Viewer | None
@@ -154,13 +166,9 @@ class WorkshopConsumer(ClusterConsumer):
         self.default_client = "ws-" + code
         rate = float(settings.DOJO_WS_MESSAGES_PER_SECOND)
         self.bucket = TokenBucket(rate=rate, burst=rate * 2)
-        workshop = await Workshop.objects.select_related("cluster").filter(code=code).afirst()
-        session = self.scope.get("session") or {}
-        viewer = None
-        if workshop is not None:
-            viewer = await database_sync_to_async(services.viewer_for)(
-                workshop, user=self.scope.get("user"), session=session
-            )
+        workshop, viewer = await database_sync_to_async(_room_and_viewer)(
+            code, user=self.scope.get("user"), session=self.scope.get("session") or {}
+        )
         if workshop is None or viewer is None:
             await self.close(code=4403)
             return
