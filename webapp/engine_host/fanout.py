@@ -148,6 +148,9 @@ class Relay:
         self.latest: int | None = None
         # Sockets that asked the host for the whole state, and when.
         self.resyncing: dict[str, float] = {}
+        # How many messages this relay took (what a process caches of the group's state is
+        # current while this has not moved: see `generation`).
+        self.received = 0
 
     async def start(self) -> None:
         layer = get_channel_layer()
@@ -180,6 +183,7 @@ class Relay:
                 logger.exception("relay %s failed to deliver %r", self.group, message.get("type"))
 
     async def deliver(self, message: dict[str, Any]) -> None:
+        self.received += 1
         kind = message.get("type")
         if kind == "cluster.state":
             await self._state(message)
@@ -316,6 +320,16 @@ async def catch_up(group: str, sink: Sink) -> None:
     relay = _relays.get(group)
     if relay is not None and relay.loop is asyncio.get_running_loop():
         await relay.catch_up(sink)
+
+
+def generation(group: str) -> tuple[int, int] | None:
+    """Changes when the process's relay of `group` takes a message (or is replaced); None
+    while no relay runs here. Something rendered under one generation is still what the group
+    would show while the generation stays the same."""
+    relay = _relays.get(group)
+    if relay is None or relay.loop is not asyncio.get_running_loop():
+        return None
+    return id(relay), relay.received
 
 
 def local_members(group: str) -> int:

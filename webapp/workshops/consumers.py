@@ -76,6 +76,49 @@ def room_html(workshop: Workshop) -> str:
     )
 
 
+# A socket that joins gets the room's current frame (prompt, poll, histogram, leaderboard):
+# rendered once for the sockets joining together, while no room message came in meanwhile
+# (every change of the room is pushed to its group, so a new message means a new frame) and
+# for at most ROOM_FRAME_REUSE_S. Before, each of a few hundred sockets joining together
+# rendered it (six queries and four templates) on the process's one database thread, and the
+# last ones waited past Daphne's 5 s handshake limit.
+ROOM_FRAME_REUSE_S = 2.0
+
+
+class _RoomFrame:
+    __slots__ = ("at", "generation", "loop", "task")
+
+    def __init__(
+        self, at: float, generation: tuple[int, int] | None, task: asyncio.Task[str]
+    ) -> None:
+        self.at, self.generation, self.task = at, generation, task
+        self.loop = asyncio.get_running_loop()
+
+
+_room_frames: dict[int, _RoomFrame] = {}
+
+
+async def room_frame(workshop: Workshop) -> str:
+    """`room_html` for a socket that joins, shared with the others joining meanwhile."""
+    loop = asyncio.get_running_loop()
+    generation = fanout.generation(room_group(workshop.pk))
+    kept = _room_frames.get(workshop.pk)
+    if (
+        kept is None
+        or kept.loop is not loop
+        or generation is None
+        or kept.generation != generation
+        or loop.time() - kept.at > ROOM_FRAME_REUSE_S
+        or (kept.task.done() and (kept.task.cancelled() or kept.task.exception() is not None))
+    ):
+        now = loop.time()
+        for pk in [pk for pk, old in _room_frames.items() if now - old.at > ROOM_FRAME_REUSE_S]:
+            del _room_frames[pk]  # rooms nobody joined lately keep nothing here
+        task = loop.create_task(database_sync_to_async(room_html)(workshop))
+        kept = _room_frames[workshop.pk] = _RoomFrame(now, generation, task)
+    return await asyncio.shield(kept.task)
+
+
 async def push_room(workshop_id: int) -> None:
     from channels.layers import get_channel_layer
 
@@ -187,8 +230,7 @@ class WorkshopConsumer(ClusterConsumer):
         self.joined = True
         # The same keepalive as a sandbox socket: the host stops counting a socket that died.
         self.keepalive = asyncio.get_running_loop().create_task(self._keep_watching())
-        html = await database_sync_to_async(room_html)(workshop)
-        await self.send(text_data=html)
+        await self.send(text_data=await room_frame(workshop))
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "workshop", None) is not None:  # idempotent, as the cluster's
