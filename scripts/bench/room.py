@@ -378,7 +378,16 @@ async def run(
     failures = Counter(why for failed, _ in opened for why in failed)
     connect_errors = sum(failures.values())
     connect_s = [took for _, times in opened for took in times]
-    instructor = await open_viewer(bases[0], code, setup["instructor"])
+    instructor = None
+    for _ in range(5):  # as a browser's page does, the instructor's socket tries again
+        try:
+            instructor = await open_viewer(bases[0], code, setup["instructor"])
+            break
+        except (OSError, TimeoutError) as error:
+            failures[f"instructor: {type(error).__name__}: {error}"[:160]] += 1
+            connect_errors += 1
+    if instructor is None:
+        raise RuntimeError(f"the instructor could not connect: {dict(failures)}")
     await asyncio.sleep(2.0)  # every socket got its full state
     rss_start = {pid: rss_mb([pid]) for pid in pids}
     cpu_start = {pid: cpu_s([pid]) for pid in pids}
