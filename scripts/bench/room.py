@@ -219,14 +219,18 @@ def home_page_ms(base: str) -> float | None:
     return time.monotonic() - started
 
 
+# Handshakes in flight at once, over all client processes: a burst of 500 is not what is
+# measured.
+CONNECTING = 25
+
+
 async def open_viewers(
-    bases: list[str], code: str, learners: list[tuple[int, str]]
+    bases: list[str], code: str, learners: list[tuple[int, str]], batch: int = CONNECTING
 ) -> tuple[list[Viewer], list[str]]:
     """Open the learners' sockets (index, cookie), in batches: a burst of 500 handshakes is
     not what is measured. Returns the open viewers and why the others failed to connect."""
     viewers: list[Viewer] = []
     failed: list[str] = []
-    batch = 25
     for start in range(0, len(learners), batch):
         results = await asyncio.gather(
             *(
@@ -269,12 +273,14 @@ class Pool:
 
 
 class Local(Pool):
-    def __init__(self, bases: list[str], code: str, learners: list[tuple[int, str]]) -> None:
-        self.bases, self.code, self.learners = bases, code, learners
+    def __init__(
+        self, bases: list[str], code: str, learners: list[tuple[int, str]], batch: int
+    ) -> None:
+        self.bases, self.code, self.learners, self.batch = bases, code, learners, batch
         self.viewers: list[Viewer] = []
 
     async def open(self) -> tuple[list[str], list[float]]:
-        self.viewers, failed = await open_viewers(self.bases, self.code, self.learners)
+        self.viewers, failed = await open_viewers(self.bases, self.code, self.learners, self.batch)
         return failed, [v.connect_s for v in self.viewers]
 
     async def mark(self) -> None:
@@ -295,8 +301,10 @@ class Local(Pool):
 class Remote(Pool):
     """A client process (`--client-process`), spoken to by lines of JSON on its stdin/stdout."""
 
-    def __init__(self, bases: list[str], code: str, learners: list[tuple[int, str]]) -> None:
-        self.job = {"bases": bases, "code": code, "learners": learners}
+    def __init__(
+        self, bases: list[str], code: str, learners: list[tuple[int, str]], batch: int
+    ) -> None:
+        self.job = {"bases": bases, "code": code, "learners": learners, "batch": batch}
 
     async def _line(self) -> dict[str, Any]:
         assert self.process.stdout is not None
@@ -345,7 +353,7 @@ async def client_process() -> None:
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     job = json.loads(await reader.readline())
     learners = [(int(i), str(c)) for i, c in job["learners"]]
-    pool = Local(job["bases"], job["code"], learners)
+    pool = Local(job["bases"], job["code"], learners, int(job["batch"]))
     failed, connect_s = await pool.open()
     print(json.dumps({"failed": failed, "connect_s": connect_s}), flush=True)
     await reader.readline()  # mark
@@ -371,9 +379,10 @@ async def run(
     learners = list(enumerate(setup["learners"]))
     pools: list[Pool]
     if clients <= 1:
-        pools = [Local(bases, code, learners)]
+        pools = [Local(bases, code, learners, CONNECTING)]
     else:
-        pools = [Remote(bases, code, learners[i::clients]) for i in range(clients)]
+        batch = max(1, CONNECTING // clients)
+        pools = [Remote(bases, code, learners[i::clients], batch) for i in range(clients)]
     opened = await asyncio.gather(*(pool.open() for pool in pools))
     failures = Counter(why for failed, _ in opened for why in failed)
     connect_errors = sum(failures.values())
@@ -399,6 +408,14 @@ async def run(
     refused = unanswered = 0
     page_s: list[float] = []
     loop = asyncio.get_running_loop()
+
+    rss_series: list[float | None] = []
+
+    async def memory() -> None:
+        """The servers' resident memory every 10 s of the run (is it flat?)."""
+        while loop.time() < deadline:
+            rss_series.append(rss_mb(pids))
+            await asyncio.sleep(10.0)
 
     async def home_pages() -> None:
         while loop.time() < deadline:
@@ -435,6 +452,7 @@ async def run(
     started_at = loop.time()
     deadline = started_at + seconds
     pages = asyncio.create_task(home_pages())
+    memory_task = asyncio.create_task(memory()) if pids else None
     actions = []
     seq = 0
     while loop.time() < deadline:
@@ -445,6 +463,8 @@ async def run(
     await asyncio.sleep(3.0)  # the last versions reach everyone
     elapsed = loop.time() - started_at
     await pages
+    if memory_task is not None:
+        await memory_task
     rss_end = {pid: rss_mb([pid]) for pid in pids}
     cpu_end = {pid: cpu_s([pid]) for pid in pids}
     wait_end = {pid: wait_s([pid]) for pid in pids}
@@ -525,6 +545,7 @@ async def run(
         "server_rss_mb": {
             "start": round(sum(rss_start[p] or 0 for p in pids), 1) if pids else None,
             "end": round(sum(rss_end[p] or 0 for p in pids), 1) if pids else None,
+            "every_10_s": rss_series,
         },
         # Of one core: above ~90 % a process (a server or a client) is what limits.
         "server_cpu_percent": percent(
