@@ -124,11 +124,29 @@ async def test_the_history_is_bounded_and_a_new_host_starts_it_again() -> None:
     assert min(c.version for c in relay.changes.values()) == 21
     assert sink.version == fanout.HISTORY + 20
 
+    # Big changes: the text kept stays under HISTORY_BYTES (the newest is always kept).
+    big = "x" * (fanout.HISTORY_BYTES // 3)
+    start = fanout.HISTORY + 20
+    for version in range(start + 1, start + 6):
+        await layer.group_send(
+            group, {"type": "cluster.state", "version": version, "base": version - 1, "html": big}
+        )
+    await settle(layer, group)
+    assert sum(len(c.html) for c in relay.changes.values()) == relay.kept_bytes
+    assert relay.kept_bytes <= fanout.HISTORY_BYTES and len(relay.changes) == 3
+    assert sink.version == start + 5
+    huge = "y" * (2 * fanout.HISTORY_BYTES)
+    await layer.group_send(
+        group, {"type": "cluster.state", "version": start + 6, "base": start + 5, "html": huge}
+    )
+    await settle(layer, group)
+    assert list(relay.changes) == [start + 5] and sink.version == start + 6
+
     # A restarted host numbers from 1 again; the relay forgets the old numbers.
     sink.version = None
     await layer.group_send(group, {"type": "cluster.rehosted"})
     await settle(layer, group)
-    assert relay.changes == {} and relay.latest is None
+    assert relay.changes == {} and relay.latest is None and relay.kept_bytes == 0
     await layer.group_send(group, state(2))
     await settle(layer, group)
     sink.version = 1

@@ -11,10 +11,10 @@ cluster's group once (a relay channel), and when a version arrives it:
   not mask) and writes those same bytes to every local Daphne socket's transport;
 - keeps the per-socket part to what really differs: the version a socket holds and whether it
   is open;
-- keeps the last HISTORY versions' changes, so a socket that is behind (its whole state
-  arrived through its own channel after the relay had passed on newer versions, or it skipped
-  some while closing its gap) is brought up to date from them, in order, with the frames
-  already built. Only a socket whose gap the history does not cover asks the host for the
+- keeps the last versions' changes (bounded: HISTORY, HISTORY_BYTES), so a socket that is
+  behind (its whole state arrived through its own channel after the relay had passed on newer
+  versions, or it skipped some while closing its gap) is brought up to date from them, in
+  order, with the frames already built. Only a socket whose gap the history does not cover asks the host for the
   whole state, and at most once per RESYNC_RETRY_S: before, every version that arrived while a
   socket's full state was on its way (a join during a connect storm, a host busy for a moment)
   made it ask again, and with hundreds of sockets those whole states (~13 KB each, through
@@ -42,8 +42,12 @@ from channels.layers import get_channel_layer
 logger = logging.getLogger(__name__)
 
 SERVER_SEND_KEY = "dojo.server_send"
-# Versions of changes a relay keeps for sockets that are behind (a few seconds of publishing).
-HISTORY = 64
+# Versions of changes a relay keeps for sockets that are behind, at most HISTORY of them and
+# HISTORY_BYTES of text (a room's stage changes are ~40 KB: then about three versions, enough
+# for a whole state that arrived a moment after the relay's newer versions). Each watched
+# cluster costs each process holding its sockets at most twice that (text and frame).
+HISTORY = 32
+HISTORY_BYTES = 128 * 1024
 # A socket that asked for the whole state does not ask again for this long.
 RESYNC_RETRY_S = 2.0
 
@@ -143,8 +147,10 @@ class Relay:
         self.channel = ""
         self.task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
-        # The last HISTORY versions' changes by the version they apply to (their base).
+        # The last versions' changes by the version they apply to (their base), and the
+        # length of their text.
         self.changes: dict[int, Change] = {}
+        self.kept_bytes = 0
         self.latest: int | None = None
         # Sockets that asked the host for the whole state, and when.
         self.resyncing: dict[str, float] = {}
@@ -194,6 +200,7 @@ class Relay:
         else:
             if kind == "cluster.rehosted":  # a new host numbers its versions from 1 again
                 self.changes.clear()
+                self.kept_bytes = 0
                 self.latest = None
             # An event each socket acts on itself (a room moving to another cluster).
             for member in list(self.members.values()):
@@ -225,12 +232,17 @@ class Relay:
         if self.latest is not None and change.version <= self.latest:
             if change.version < self.latest - HISTORY:
                 self.changes.clear()  # numbered from the start again: another host's
+                self.kept_bytes = 0
             else:
                 return  # already passed on
         self.changes[change.base] = change
+        self.kept_bytes += len(change.html)
         self.latest = change.version
-        while len(self.changes) > HISTORY:
-            del self.changes[next(iter(self.changes))]  # the oldest (dicts keep their order)
+        # The oldest go first (dicts keep their order); the newest is always kept.
+        while len(self.changes) > 1 and (
+            len(self.changes) > HISTORY or self.kept_bytes > HISTORY_BYTES
+        ):
+            self.kept_bytes -= len(self.changes.pop(next(iter(self.changes))).html)
 
     def _path(self, held: int, target: int) -> list[Change] | None:
         """The changes that take a socket from version `held` to `target`, if all are kept."""
