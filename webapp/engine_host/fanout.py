@@ -14,11 +14,11 @@ cluster's group once (a relay channel), and when a version arrives it:
 - keeps the last versions' changes (bounded: HISTORY, HISTORY_BYTES), so a socket that is
   behind (its whole state arrived through its own channel after the relay had passed on newer
   versions, or it skipped some while closing its gap) is brought up to date from them, in
-  order, with the frames already built. Only a socket whose gap the history does not cover asks the host for the
-  whole state, and at most once per RESYNC_RETRY_S: before, every version that arrived while a
-  socket's full state was on its way (a join during a connect storm, a host busy for a moment)
-  made it ask again, and with hundreds of sockets those whole states (~13 KB each, through
-  Redis in scaled mode) kept the host and the layer too busy to ever catch up.
+  order, with the frames already built. Only a socket whose gap the history does not cover
+  asks the host for the whole state, and at most once per RESYNC_RETRY_S. Before, every
+  version that arrived while a socket's whole state was on its way (a join during a connect
+  storm, a busy host) made it ask again, each answer a whole state (tens of KB) sent to that
+  one socket through the layer.
 
 A socket not served by Daphne (Channels' test communicator) gets the same text through its
 consumer's ordinary `send`. Sandboxes and workshop rooms share this path (webapp/consumers.py,
