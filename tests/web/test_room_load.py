@@ -24,6 +24,7 @@ class FakeWorkshop:
         self.pk = pk
 
 
+@pytest.mark.django_db
 @pytest.mark.asyncio
 async def test_sockets_joining_together_share_one_room_frame_until_the_room_changes(
     monkeypatch: pytest.MonkeyPatch,
@@ -64,6 +65,7 @@ async def test_sockets_joining_together_share_one_room_frame_until_the_room_chan
     assert renders == [7, 7, 7, 7]
 
 
+@pytest.mark.django_db
 @pytest.mark.asyncio
 async def test_a_failed_room_frame_is_not_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
