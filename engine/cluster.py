@@ -60,6 +60,7 @@ from engine.server.broker import Broker
 from engine.server.remote_requests import RemoteClients
 from engine.sim.clock import Scheduler
 from engine.sim.command_log import (
+    SendRun,
     _dispatch,
     _from_jsonable,
     _jsonable,
@@ -132,7 +133,11 @@ class Cluster:
             "controllers": controllers,
             "limits": self.limits.to_dict(),
         }
-        self._log: list[dict[str, Any]] = [{"op": "cluster.new", **_jsonable(self._constructor)}]
+        self._log: list[dict[str, Any] | SendRun] = [
+            {"op": "cluster.new", **_jsonable(self._constructor)}
+        ]
+        # The fields of the SendRun at the end of the log, while it is the last entry.
+        self._send_run: list[Any] | None = None
         self._depth = 0
         self._replaying = False
         self._events: list[Event] = []
@@ -169,7 +174,7 @@ class Cluster:
             rng=self.rng,
             emit=self.emit,
             record_call=self._record_call,
-            record_entry=self._record_entry,
+            record_send=self._record_send,
             run_until=self._run_until,
             unrecorded=self._unrecorded,
             limits=self.limits,
@@ -246,10 +251,19 @@ class Cluster:
     def _record_call(self, op: str, args: dict[str, Any]) -> None:
         if self._depth == 0 and not self._replaying:
             self._log.append(log_entry(op, args))
+            self._send_run = None
 
-    def _record_entry(self, entry: dict[str, Any]) -> None:
+    def _record_send(self, producer: int, topic: str, value: bytes | None, key: bytes) -> None:
+        """`_record_call("producer.send", ...)` for a keyed send whose arguments are all in their
+        logged form (no partition, headers or timestamp): four values in the log's open
+        `SendRun`, not a dict of eight (export_log gives the same entry back)."""
         if self._depth == 0 and not self._replaying:
-            self._log.append(entry)
+            run = self._send_run
+            if run is None:
+                sends = SendRun()
+                self._log.append(sends)
+                run = self._send_run = sends.fields
+            run += (producer, topic, value, key)
 
     @contextmanager
     def _unrecorded(self) -> Iterator[None]:
@@ -664,7 +678,13 @@ class Cluster:
         return build_snapshot(self)
 
     def export_log(self) -> list[dict[str, Any]]:
-        return [_jsonable(entry) for entry in self._log]
+        exported: list[dict[str, Any]] = []
+        for entry in self._log:
+            if type(entry) is SendRun:
+                exported.extend(map(_jsonable, entry.entries()))
+            else:
+                exported.append(_jsonable(entry))
+        return exported
 
     @classmethod
     def from_log(cls, log: list[dict[str, Any]]) -> Cluster:
@@ -691,6 +711,7 @@ class Cluster:
         finally:
             self._replaying = False
         self._log.append(dict(entry))
+        self._send_run = None
 
 
 def _copy(registration: Any) -> Any:

@@ -209,11 +209,17 @@ class ReplicaFetcher:
             ):
                 log.truncate_fully_and_start_at(data.log_start_offset, broker.now_ms)
             for batch in data.batches:
-                if batch.last_offset < log.log_end_offset:
+                end = log.log_end_offset
+                if batch.last_offset < end:
                     continue
+                records = batch.records
                 copy = RecordBatch(
                     base_offset=batch.base_offset,
-                    records=[r for r in batch.records if r.offset >= log.log_end_offset],
+                    # Records are in offset order: a batch wholly past the log end is copied in
+                    # one C-level step, one that overlaps it record by record.
+                    records=records[:]
+                    if records and records[0].offset >= end
+                    else [r for r in records if r.offset >= end],
                     leader_epoch=batch.leader_epoch,
                     producer_id=batch.producer_id,
                     producer_epoch=batch.producer_epoch,

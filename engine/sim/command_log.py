@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from engine.common.records import TopicPartition
@@ -59,6 +60,36 @@ def log_entry(op: str, args: dict[str, Any]) -> dict[str, Any]:
                     entry[name] = _jsonable(item)
             break
     return entry
+
+
+class SendRun:
+    """A run of consecutive `producer.send` entries whose arguments are all in their logged form
+    already (a keyed send of bytes, no partition, headers or timestamp): the commonest entry by
+    far, kept flat in the log as four values a send (producer, topic, value, key) instead of one
+    dict each. `entries()` gives back exactly the entries `log_entry` would have made, in order;
+    `Cluster.export_log` hands those out, so an exported log is the same either way."""
+
+    __slots__ = ("fields",)
+
+    def __init__(self) -> None:
+        self.fields: list[Any] = []
+
+    def __len__(self) -> int:
+        return len(self.fields) // 4
+
+    def entries(self) -> Iterator[dict[str, Any]]:
+        fields = self.fields
+        for index in range(0, len(fields), 4):
+            yield {
+                "op": "producer.send",
+                "producer": fields[index],
+                "topic": fields[index + 1],
+                "value": fields[index + 2],
+                "key": fields[index + 3],
+                "partition": None,
+                "headers": None,
+                "timestamp_ms": None,
+            }
 
 
 def replay_entry(cluster: Cluster, entry: dict[str, Any]) -> None:

@@ -115,9 +115,9 @@ class SimContext:
     emit: EventSink
     # Records a state-changing call in the command log (only at the outermost level).
     record_call: CallRecorder
-    # Records an entry already in its logged form (`{"op": ..., **arguments}` holding only
-    # str, int, float, bool, None and bytes): `record_call` without the copy, for the hot path.
-    record_entry: Callable[[dict[str, Any]], None]
+    # Records `producer.send` for a keyed send of bytes without partition, headers or timestamp
+    # (producer number, topic, value, key): `record_call` for the hot path, kept compact.
+    record_send: Callable[[int, str, bytes | None, bytes], None]
     # Runs the clock until the condition holds or the deadline passes (calls inside are not
     # recorded again).
     run_until: RunUntil

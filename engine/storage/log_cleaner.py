@@ -20,9 +20,10 @@ than `max.compaction.lag.ms` (KIP-354).
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from itertools import compress, repeat
-from operator import attrgetter, le
+from operator import attrgetter, countOf, le
 from typing import TYPE_CHECKING, Any
 
 from engine.common.record_size import RECORD_BATCH_OVERHEAD
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
     from engine.storage.log import LogSegment, UnifiedLog
 
 ReplicaKey = tuple[int, TopicPartition]
+# id of a batch's first record -> (its records, key -> last offset, tombstones): see `clean`.
+BatchMaps = dict[int, tuple[list[Record], dict[bytes | None, int], int]]
 
 
 @dataclass(slots=True)
@@ -149,11 +152,13 @@ class LogCleaner:
     def _schedule(self, due_ms: int) -> None:
         def tick() -> None:
             busy = False
+            # One pass of every broker's cleaner shares what it read of each batch.
+            batch_maps: BatchMaps = {}
             for broker_id in self.ctx.nodes.broker_ids():
                 broker = self.ctx.nodes.broker_by_id(broker_id)
                 if not self._idle(broker):
                     busy = True
-                    self.clean_broker(broker)
+                    self.clean_broker(broker, batch_maps)
             if busy:
                 self.ctx.scheduler.call_later(self._backoff(), tick)
             else:
@@ -184,8 +189,12 @@ class LogCleaner:
 
     # --- LogCleanerManager -------------------------------------------------------------------
 
-    def clean_broker(self, broker: Broker) -> int:
-        """One pass of a broker's cleaner: every log past its dirty ratio, the dirtiest first."""
+    def clean_broker(self, broker: Broker, batch_maps: BatchMaps | None = None) -> int:
+        """One pass of a broker's cleaner: every log past its dirty ratio, the dirtiest first.
+        `batch_maps` carries what cleanings read of whole batches to the next ones (see
+        `clean`); passes of the cleaners of one tick share it."""
+        if batch_maps is None:
+            batch_maps = {}
         candidates: list[LogToClean] = []
         owners = self._owners
         for tp in sorted(broker.partitions):
@@ -204,7 +213,7 @@ class LogCleaner:
                 candidates.append(candidate)
         candidates.sort(key=lambda c: (-c.cleanable_ratio, c.partition.tp))
         for candidate in candidates:
-            self.clean(broker, candidate)
+            self.clean(broker, candidate, batch_maps)
         return len(candidates)
 
     def first_dirty_offset(self, broker_id: int, partition: Partition) -> int:
@@ -258,7 +267,20 @@ class LogCleaner:
 
     # --- Cleaner -----------------------------------------------------------------------------
 
-    def clean(self, broker: Broker, candidate: LogToClean) -> CleaningStats:
+    def clean(
+        self, broker: Broker, candidate: LogToClean, batch_maps: BatchMaps | None = None
+    ) -> CleaningStats:
+        """Clean one replica's log up to the candidate's first uncleanable offset.
+
+        `batch_maps` holds, per whole gap-free batch an earlier cleaning of the same pass put
+        into its offset map (keyed by the id of its first record, which the entry keeps alive),
+        the batch's records, their key -> last offset map and tombstone count. The replicas of
+        a partition hold the same record objects (a follower copies the leader's records, not
+        their contents), so the second and third replica add such a batch to their map with
+        one dict update instead of a pass over its records. An entry is used only for a list
+        of records equal to its own, so the map is the one the records give either way."""
+        if batch_maps is None:
+            batch_maps = {}
         partition = candidate.partition
         log = partition.log
         key = (broker.id, partition.tp)
@@ -270,6 +292,9 @@ class LogCleaner:
         # The offset map: the latest offset of every key in the dirty section, aborted
         # transactions left out (Kafka's `buildOffsetMap`).
         offset_map: dict[bytes | None, int] = {}
+        # The batches that went into the map whole, with consecutive offsets: base offset ->
+        # how many tombstones the batch holds (counted while its records are at hand).
+        mapped: dict[int, int] = {}
         first_dirty = candidate.first_dirty_offset
         scan = CleanedTransactionMetadata(aborted_transactions(partition, first_dirty, end))
         for batch in log.iter_batches(first_dirty, end):
@@ -281,13 +306,30 @@ class LogCleaner:
             records = batch.records
             if records and first_dirty <= records[0].offset and batch.last_offset < end:
                 # The whole batch is in the dirty section: a C-level pass over (key, offset).
-                offset_map.update(map(_KEY_AND_OFFSET, records))
+                first = records[0].offset
+                count = len(records)
+                if records[-1].offset - first == count - 1:  # no gaps: first, first + 1, ...
+                    known = batch_maps.get(id(records[0]))
+                    if known is not None and known[0] == records:  # the same objects: cheap
+                        _records, keys, tombstones = known
+                    else:
+                        keys = dict(
+                            zip(map(_KEY, records), range(first, first + count), strict=True)
+                        )
+                        tombstones = countOf(map(_VALUE, records), None)
+                        batch_maps[id(records[0])] = (records, keys, tombstones)
+                    offset_map.update(keys)
+                    mapped[batch.base_offset] = tombstones
+                else:
+                    offset_map.update(map(_KEY_AND_OFFSET, records))
                 continue
             for record in records:
                 if first_dirty <= record.offset < end:
                     offset_map[record.key] = record.offset
 
         stats = CleaningStats()
+        # The offsets the map keeps (each key's latest), in order.
+        survivors = sorted(offset_map.values())
         txn = CleanedTransactionMetadata(aborted_transactions(partition, start, end))
         last_batches = self._last_batches_of_producers(partition)
         cleaned = [s for s in log.segments[:-1] if s.base_offset < end]
@@ -303,6 +345,8 @@ class LogCleaner:
                     batch,
                     end,
                     offset_map,
+                    mapped,
+                    survivors,
                     horizons,
                     txn,
                     last_batches,
@@ -383,6 +427,8 @@ class LogCleaner:
         batch: RecordBatch,
         end: int,
         offset_map: dict[bytes | None, int],
+        mapped: dict[int, int],
+        survivors: list[int],
         horizons: dict[int, int],
         txn: CleanedTransactionMetadata,
         last_batches: dict[int, tuple[int | None, int]],
@@ -391,7 +437,8 @@ class LogCleaner:
         stats: CleaningStats,
     ) -> RecordBatch | None:
         """The batch as it survives this cleaning: itself, a rewritten copy, or None (gone).
-        Kafka's `checkBatchRetention` and `shouldRetainRecord`."""
+        Kafka's `checkBatchRetention` and `shouldRetainRecord`. `mapped` and `survivors` are
+        the map's whole gap-free batches and its values, sorted (see `_kept_by_survivors`)."""
         if batch.is_control:
             can_discard = txn.on_control_batch_read(batch)
             horizon = horizons.get(batch.base_offset)
@@ -423,24 +470,19 @@ class LogCleaner:
                 # Every record is below `end` and no tombstone's horizon has passed: a record
                 # goes only when a later offset of its key is in the map (the loop below, with
                 # its two first branches never taken).
-                latest_of = offset_map.get
-                # [r for r in records if latest_of(r.key, -1) <= r.offset], in C.
-                kept = list(
-                    compress(
-                        records,
-                        map(
-                            le,
-                            map(latest_of, map(_KEY, records), repeat(-1)),
-                            map(_OFFSET, records),
-                        ),
-                    )
-                )
+                tombstones = mapped.get(batch.base_offset)
+                if tombstones is not None:
+                    kept = _kept_by_survivors(records, survivors)
+                else:
+                    kept = _kept_by_offset_map(records, offset_map)
                 removed = len(records) - len(kept)
                 if removed:
                     stats.records_removed += removed
-                    stats.tombstones_removed += sum(
-                        1 for r in records if r.value is None and latest_of(r.key, -1) > r.offset
-                    )
+                    # The removed records are the batch's less the kept ones (values are bytes
+                    # or None: countOf counts the tombstones, in C).
+                    if tombstones is None:
+                        tombstones = countOf(map(_VALUE, records), None)
+                    stats.tombstones_removed += tombstones - countOf(map(_VALUE, kept), None)
                     return _rewritten(batch, kept, retain_header, stats)
                 return batch
             kept = []
@@ -509,6 +551,33 @@ _KEY_AND_OFFSET = attrgetter("key", "offset")
 _KEY = attrgetter("key")
 _OFFSET = attrgetter("offset")
 _VALUE = attrgetter("value")
+
+
+def _kept_by_offset_map(records: list[Record], offset_map: dict[bytes | None, int]) -> list[Record]:
+    """The records no later offset of their key in the map replaces (a key the map lacks
+    stays): `[r for r in records if offset_map.get(r.key, -1) <= r.offset]`, in C."""
+    return list(
+        compress(
+            records,
+            map(
+                le,
+                map(offset_map.get, map(_KEY, records), repeat(-1)),
+                map(_OFFSET, records),
+            ),
+        )
+    )
+
+
+def _kept_by_survivors(records: list[Record], survivors: list[int]) -> list[Record]:
+    """`_kept_by_offset_map` for a batch that went into the map whole and has no gaps (offsets
+    first .. first + n - 1): the map holds every key of it at that record's offset or a later
+    one, so a record stays exactly when its offset is one the map keeps. Those are picked out
+    of `survivors` (the map's offsets, sorted) by bisection, without visiting the records that
+    go: a compacted topic keeps a few records per key out of many."""
+    first = records[0].offset
+    low = bisect_left(survivors, first)
+    high = bisect_right(survivors, first + len(records) - 1, low)
+    return [records[offset - first] for offset in survivors[low:high]]
 
 
 def _rewritten(

@@ -159,8 +159,9 @@ class KafkaProducer(ClientBase):
         self.buffer_pool = BufferPool(int(resolved["buffer.memory"]), self.batch_size)
         self.buffer_exhausted_records = 0
         self._key_partitions: dict[tuple[bytes, int], int] = {}
-        # (topic, key, partition count) -> the partition a keyed send went to (the fast path's).
-        self._key_tps: dict[tuple[str, bytes, int], TopicPartition] = {}
+        # topic -> (partition count, key -> the partition a keyed send went to at that count):
+        # the fast path's, looked up without building a tuple.
+        self._key_tps: dict[str, tuple[int, dict[bytes, TopicPartition]]] = {}
         self._topic_partitions: dict[str, list[TopicPartition]] = {}
         self.partitioners: dict[str, BuiltInPartitioner] = {}
         self.accumulator = RecordAccumulator(
@@ -222,18 +223,7 @@ class KafkaProducer(ClientBase):
             and type(topic) is str
         ):
             # Every argument is already in its logged form: the entry record_call would make.
-            self.ctx.record_entry(
-                {
-                    "op": "producer.send",
-                    "producer": self.client_number,
-                    "topic": topic,
-                    "value": value,
-                    "key": key,
-                    "partition": None,
-                    "headers": None,
-                    "timestamp_ms": None,
-                }
-            )
+            self.ctx.record_send(self.client_number, topic, value, key)
             future = self._send_to_open_batch(topic, key, value)
             if future is not None:
                 return future
@@ -276,7 +266,10 @@ class KafkaProducer(ClientBase):
         if infos is None or now - self.last_metadata_ms >= self._metadata_max_age_ms:
             return None
         # The partition `_send` chose for this key at this partition count (known[chosen]).
-        tp = self._key_tps.get((topic, key, len(infos)))
+        known = self._key_tps.get(topic)
+        if known is None or known[0] != len(infos):
+            return None
+        tp = known[1].get(key)
         if tp is None:
             return None
         accumulator = self.accumulator
@@ -421,11 +414,14 @@ class KafkaProducer(ClientBase):
         elif key is not None and not self._ignore_keys:
             found = self._key_partitions.get((key, count))
             chosen = self._partition_for_key(key, count) if found is None else found
-            key_tps = self._key_tps
-            if (topic, key, count) not in key_tps:
+            known = self._key_tps.get(topic)
+            if known is None or known[0] != count:
+                known = self._key_tps[topic] = (count, {})
+            key_tps = known[1]
+            if key not in key_tps:
                 if len(key_tps) > 4096:
                     key_tps.clear()
-                key_tps[(topic, key, count)] = TopicPartition(topic, chosen)
+                key_tps[key] = TopicPartition(topic, chosen)
         else:
             chosen = -1  # the sticky partitioner chooses in _append
         sticky = partition is None and (key is None or self._ignore_keys)
