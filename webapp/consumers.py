@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import re
 import secrets
 import time
@@ -129,9 +130,11 @@ class ClusterConsumer(AsyncWebsocketConsumer):
 
     async def _keep_watching(self) -> None:
         """Tell the host this socket still watches; a socket that dies without a goodbye
-        stops these, and the host stops counting it."""
+        stops these, and the host stops counting it. The first comes after a random part of
+        the interval: a room's sockets connect together, and their keepalives would otherwise
+        reach the host (through Redis, in scaled mode) in one burst every interval."""
+        await asyncio.sleep(random.uniform(0.1, 1.0) * VIEWER_KEEPALIVE_S)
         while True:
-            await asyncio.sleep(VIEWER_KEEPALIVE_S)
             try:
                 await host_client.host_send(
                     self.cluster_id, {"type": "host.viewing", "reply_to": self.channel_name}
@@ -140,6 +143,7 @@ class ClusterConsumer(AsyncWebsocketConsumer):
                 logger.warning(
                     "socket %s: keepalive to %s failed", self.channel_name, self.cluster_id
                 )
+            await asyncio.sleep(VIEWER_KEEPALIVE_S)
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "cluster_id", None):  # idempotent: also after a connect that failed
@@ -281,6 +285,8 @@ class ClusterConsumer(AsyncWebsocketConsumer):
     async def cluster_full(self, event: dict[str, Any]) -> None:
         self.version = int(event["version"])
         await self.send(text_data=event["html"])
+        # The versions the process's relay passed on while this was on its way.
+        await fanout.catch_up(viewers_group(self.cluster_id), self)
 
     async def cluster_state(self, event: dict[str, Any]) -> None:
         if self.version is None:

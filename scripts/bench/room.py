@@ -11,6 +11,13 @@ With --url it targets servers already running; the room, the instructor and the 
 then created through this process's settings (DATABASE_URL etc. must name the servers'
 database), and viewers are spread over the URLs round-robin (the instructor uses the first).
 
+With --clients K the viewers are spread over K client processes (this one keeps the instructor
+and the home-page probe): one Python process decoding hundreds of sockets' frames can be what
+limits on a small machine, and then the figures measure the client, not the server. Arrival
+times are compared across processes on the system-wide monotonic clock (`time.monotonic`:
+CLOCK_MONOTONIC). The client CPU is reported per process, like the servers' (give every server
+process: Daphnes, the engine-host worker, Redis).
+
 Each viewer is a learner of the room with their own session. The instructor produces one
 record twice a second. The host's ack says which state version first shows the command
 (`visible_in`); every viewer notes when each version reaches it, so "command -> last viewer" is
@@ -30,17 +37,19 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from scripts.bench.ws_viewers import client as ws_client
-from scripts.bench.ws_viewers import free_port, summary
+from autobahn.asyncio.websocket import WebSocketClientFactory, WebSocketClientProtocol
 
 ROOT = Path(__file__).resolve().parents[2]
 VERSION = re.compile(r'id="state-version" data-version="(\d+)"')
@@ -75,28 +84,74 @@ print(json.dumps({"code": workshop.code, "instructor": instructor, "learners": l
 """
 
 
-class Viewer(ws_client.Viewer):
+class Viewer(WebSocketClientProtocol):
     """One socket: notes when each state version first arrives, and the JSON frames."""
 
     def onConnect(self, response: Any) -> None:  # noqa: N802 (autobahn's names)
-        super().onConnect(response)
         self.seen: dict[int, float] = {}
+        self.frames = 0
+        self.bytes = 0
+        self.closed = False
+        self.connect_s = 0.0
 
-    def on_fragment(self, payload: bytes, now: float) -> None:
+    def onOpen(self) -> None:  # noqa: N802
+        self.factory.opened.set_result(self)
+
+    def onMessage(self, payload: bytes, is_binary: bool) -> None:  # noqa: N802
+        now = time.monotonic()
+        self.frames += 1
+        self.bytes += len(payload)
+        if payload[:1] == b"{":
+            frame = json.loads(payload)
+            waiter = self.factory.waiting.pop(frame.get("seq"), None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result((now, frame))
+            return
         match = VERSION.search(payload[:400].decode(errors="replace"))
         if match:
             self.seen.setdefault(int(match.group(1)), now)
 
-    def first_at_or_after(self, version: int) -> float | None:
-        times = [t for v, t in self.seen.items() if v >= version]
-        return min(times) if times else None
+    def onClose(self, was_clean: bool, code: int | None, reason: str | None) -> None:  # noqa: N802
+        self.closed = True
+        if not self.factory.opened.done():
+            self.factory.opened.set_exception(ConnectionError(f"closed {code}: {reason}"))
 
 
 async def open_viewer(base: str, code: str, cookie: str) -> Viewer:
-    viewer: Viewer = await ws_client.open_viewer(
-        base, f"/ws/workshops/{code}/", cookie, protocol=Viewer, validate_utf8=False
-    )
+    parts = urlsplit(base)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    url = f"ws://{host}:{port}/ws/workshops/{code}/"
+    factory = WebSocketClientFactory(url, origin=base, headers={"Cookie": cookie})
+    # The payload is the server's own HTML: skip the client-side UTF-8 check (pure Python).
+    # A browser waits far longer than autobahn's 5 s for a handshake: how long each took is
+    # reported (connect_ms), a socket that took over 30 s counts as failed.
+    factory.setProtocolOptions(utf8validateIncoming=False, openHandshakeTimeout=30)
+    factory.protocol = Viewer
+    loop = asyncio.get_running_loop()
+    factory.opened = loop.create_future()
+    factory.waiting = {}
+    started = time.monotonic()
+    await loop.create_connection(factory, host, port)
+    viewer: Viewer = await asyncio.wait_for(factory.opened, 35)
+    viewer.connect_s = time.monotonic() - started
     return viewer
+
+
+def percentile(values: list[float], share: float) -> float | None:
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    return round(ordered[min(len(ordered) - 1, int(len(ordered) * share))] * 1000, 1)
+
+
+def summary(values: list[float]) -> dict[str, Any]:
+    return {
+        "n": len(values),
+        "p50": percentile(values, 0.50),
+        "p95": percentile(values, 0.95),
+        "p99": percentile(values, 0.99),
+        "max": percentile(values, 1.0),
+    }
 
 
 def rss_mb(pids: list[int]) -> float | None:
@@ -125,29 +180,62 @@ def cpu_s(pids: list[int]) -> float | None:
     return total
 
 
+def wait_s(pids: list[int]) -> float | None:
+    """Seconds the processes' threads waited for a CPU while runnable (the scheduler's run
+    queue, /proc/PID/task/TID/schedstat): on a shared machine, time lost to other load."""
+    total = 0
+    for pid in pids:
+        try:
+            tasks = list(Path(f"/proc/{pid}/task").iterdir())
+        except OSError:
+            return None
+        for task in tasks:
+            try:
+                total += int((task / "schedstat").read_text().split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    return total / 1e9
+
+
+def process_name(pid: int) -> str:
+    try:
+        words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "?"
+    text = " ".join(w.decode(errors="replace") for w in words if w)
+    for known in ("daphne", "run_engine_hosts", "redis-server", "celery", "postgres"):
+        if known in text:
+            return known
+    return Path(words[0].decode(errors="replace")).name if words and words[0] else "?"
+
+
 def home_page_ms(base: str) -> float | None:
-    started = time.perf_counter()
+    started = time.monotonic()
     try:
         with urllib.request.urlopen(base + "/", timeout=30) as response:
             response.read()
     except (OSError, urllib.error.HTTPError):
         return None
-    return time.perf_counter() - started
+    return time.monotonic() - started
 
 
-async def run(
-    bases: list[str], setup: dict[str, Any], seconds: float, rate: float, pids: list[int]
-) -> dict[str, Any]:
-    code = setup["code"]
+# Handshakes in flight at once, over all client processes: a burst of 500 is not what is
+# measured.
+CONNECTING = 25
+
+
+async def open_viewers(
+    bases: list[str], code: str, learners: list[tuple[int, str]], batch: int = CONNECTING
+) -> tuple[list[Viewer], list[str]]:
+    """Open the learners' sockets (index, cookie), in batches: a burst of 500 handshakes is
+    not what is measured. Returns the open viewers and why the others failed to connect."""
     viewers: list[Viewer] = []
-    connect_errors = 0
-    batch = 25  # connect in batches: a burst of 500 handshakes is not what is measured
-    learners = setup["learners"]
+    failed: list[str] = []
     for start in range(0, len(learners), batch):
         results = await asyncio.gather(
             *(
-                open_viewer(bases[(start + i) % len(bases)], code, cookie)
-                for i, cookie in enumerate(learners[start : start + batch])
+                open_viewer(bases[i % len(bases)], code, cookie)
+                for i, cookie in learners[start : start + batch]
             ),
             return_exceptions=True,
         )
@@ -155,17 +243,179 @@ async def run(
             if isinstance(result, Viewer):
                 viewers.append(result)
             else:
-                connect_errors += 1
-    instructor = await open_viewer(bases[0], code, setup["instructor"])
+                failed.append(f"{type(result).__name__}: {result}"[:160])
+    return viewers, failed
+
+
+async def close_viewers(viewers: list[Viewer]) -> None:
+    for viewer in viewers:
+        viewer.sendClose()
+    for _ in range(50):  # let the closing handshakes finish before the loop goes away
+        if all(v.closed for v in viewers):
+            break
+        await asyncio.sleep(0.1)
+
+
+class Pool:
+    """Some of the viewers: in this process, or (`Remote`) in a client process of their own."""
+
+    async def open(self) -> tuple[list[str], list[float]]:
+        """Connect; returns why sockets failed to connect and how long the others took."""
+        raise NotImplementedError
+
+    async def mark(self) -> None:
+        """The measured window starts (frames, bytes and CPU are counted from here)."""
+        raise NotImplementedError
+
+    async def finish(self) -> dict[str, Any]:
+        """The window ended: what every socket saw, then close them."""
+        raise NotImplementedError
+
+
+class Local(Pool):
+    def __init__(
+        self, bases: list[str], code: str, learners: list[tuple[int, str]], batch: int
+    ) -> None:
+        self.bases, self.code, self.learners, self.batch = bases, code, learners, batch
+        self.viewers: list[Viewer] = []
+
+    async def open(self) -> tuple[list[str], list[float]]:
+        self.viewers, failed = await open_viewers(self.bases, self.code, self.learners, self.batch)
+        return failed, [v.connect_s for v in self.viewers]
+
+    async def mark(self) -> None:
+        self.frames = sum(v.frames for v in self.viewers)
+        self.bytes = sum(v.bytes for v in self.viewers)
+
+    async def finish(self) -> dict[str, Any]:
+        result = {
+            "seen": [v.seen for v in self.viewers],
+            "closed": sum(v.closed for v in self.viewers),
+            "frames": sum(v.frames for v in self.viewers) - self.frames,
+            "bytes": sum(v.bytes for v in self.viewers) - self.bytes,
+        }
+        await close_viewers(self.viewers)
+        return result
+
+
+class Remote(Pool):
+    """A client process (`--client-process`), spoken to by lines of JSON on its stdin/stdout."""
+
+    def __init__(
+        self, bases: list[str], code: str, learners: list[tuple[int, str]], batch: int
+    ) -> None:
+        self.job = {"bases": bases, "code": code, "learners": learners, "batch": batch}
+
+    async def _line(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = await self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"client process {self.process.pid} ended early")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    async def _say(self, word: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(word.encode() + b"\n")
+        await self.process.stdin.drain()
+
+    async def open(self) -> tuple[list[str], list[float]]:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "scripts.bench.room",
+            "--client-process",
+            cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            limit=1 << 30,
+        )
+        await self._say(json.dumps(self.job))
+        answer = await self._line()
+        return list(answer["failed"]), list(answer["connect_s"])
+
+    async def mark(self) -> None:
+        await self._say("mark")
+        await self._line()
+
+    async def finish(self) -> dict[str, Any]:
+        await self._say("finish")
+        result = await self._line()
+        result["seen"] = [{int(v): t for v, t in seen.items()} for seen in result["seen"]]
+        await self.process.wait()
+        return result
+
+
+async def client_process() -> None:
+    """One client process's part: open its viewers, count from "mark", report at "finish"."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=1 << 30)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    job = json.loads(await reader.readline())
+    learners = [(int(i), str(c)) for i, c in job["learners"]]
+    pool = Local(job["bases"], job["code"], learners, int(job["batch"]))
+    failed, connect_s = await pool.open()
+    print(json.dumps({"failed": failed, "connect_s": connect_s}), flush=True)
+    await reader.readline()  # mark
+    await pool.mark()
+    cpu = time.process_time()
+    print(json.dumps({"marked": True}), flush=True)
+    await reader.readline()  # finish
+    cpu = time.process_time() - cpu
+    result = await pool.finish()
+    result["cpu_s"] = cpu
+    print(json.dumps(result), flush=True)
+
+
+async def run(
+    bases: list[str],
+    setup: dict[str, Any],
+    seconds: float,
+    rate: float,
+    pids: list[int],
+    clients: int = 1,
+) -> dict[str, Any]:
+    code = setup["code"]
+    learners = list(enumerate(setup["learners"]))
+    pools: list[Pool]
+    if clients <= 1:
+        pools = [Local(bases, code, learners, CONNECTING)]
+    else:
+        batch = max(1, CONNECTING // clients)
+        pools = [Remote(bases, code, learners[i::clients], batch) for i in range(clients)]
+    opened = await asyncio.gather(*(pool.open() for pool in pools))
+    failures = Counter(why for failed, _ in opened for why in failed)
+    connect_errors = sum(failures.values())
+    connect_s = [took for _, times in opened for took in times]
+    instructor = None
+    for _ in range(5):  # as a browser's page does, the instructor's socket tries again
+        try:
+            instructor = await open_viewer(bases[0], code, setup["instructor"])
+            break
+        except (OSError, TimeoutError) as error:
+            failures[f"instructor: {type(error).__name__}: {error}"[:160]] += 1
+            connect_errors += 1
+    if instructor is None:
+        raise RuntimeError(f"the instructor could not connect: {dict(failures)}")
     await asyncio.sleep(2.0)  # every socket got its full state
-    rss_start = rss_mb(pids)
-    cpu_start, client_start = cpu_s(pids), time.process_time()
-    frames_start = sum(v.frames for v in viewers)
-    bytes_start = sum(v.bytes for v in viewers)
+    rss_start = {pid: rss_mb([pid]) for pid in pids}
+    cpu_start = {pid: cpu_s([pid]) for pid in pids}
+    wait_start = {pid: wait_s([pid]) for pid in pids}
+    await asyncio.gather(*(pool.mark() for pool in pools))
+    client_start = time.process_time()
     sent: list[tuple[float, int]] = []  # (sent at, visible_in)
+    acked: list[float] = []  # command -> the host's ack at the instructor
     refused = unanswered = 0
     page_s: list[float] = []
     loop = asyncio.get_running_loop()
+
+    rss_series: list[float | None] = []
+
+    async def memory() -> None:
+        """The servers' resident memory every 10 s of the run (is it flat?)."""
+        while loop.time() < deadline:
+            rss_series.append(rss_mb(pids))
+            await asyncio.sleep(10.0)
 
     async def home_pages() -> None:
         while loop.time() < deadline:
@@ -178,7 +428,7 @@ async def run(
         nonlocal refused, unanswered
         waiter = loop.create_future()
         instructor.factory.waiting[seq] = waiter
-        started = time.perf_counter()
+        started = time.monotonic()
         body = {
             "type": "produce",
             "seq": seq,
@@ -189,7 +439,7 @@ async def run(
         }
         instructor.sendMessage(json.dumps(body).encode())
         try:
-            _, frame = await asyncio.wait_for(waiter, 10)
+            answered_at, frame = await asyncio.wait_for(waiter, 10)
         except TimeoutError:
             unanswered += 1
             return
@@ -197,10 +447,12 @@ async def run(
             refused += 1
             return
         sent.append((started, int(frame["visible_in"])))
+        acked.append(answered_at - started)
 
     started_at = loop.time()
     deadline = started_at + seconds
     pages = asyncio.create_task(home_pages())
+    memory_task = asyncio.create_task(memory()) if pids else None
     actions = []
     seq = 0
     while loop.time() < deadline:
@@ -211,37 +463,71 @@ async def run(
     await asyncio.sleep(3.0)  # the last versions reach everyone
     elapsed = loop.time() - started_at
     await pages
-    rss_end = rss_mb(pids)
-    cpu_end, client_end = cpu_s(pids), time.process_time()
+    if memory_task is not None:
+        await memory_task
+    rss_end = {pid: rss_mb([pid]) for pid in pids}
+    cpu_end = {pid: cpu_s([pid]) for pid in pids}
+    wait_end = {pid: wait_s([pid]) for pid in pids}
+    client_cpu = [time.process_time() - client_start]
+    parts = await asyncio.gather(*(pool.finish() for pool in pools))
+    if clients > 1:
+        client_cpu += [part["cpu_s"] for part in parts]
+    else:
+        client_cpu = [client_cpu[0]]
+    seen_all = [seen for part in parts for seen in part["seen"]]
     last_viewer: list[float] = []
+    first_viewer: list[float] = []
     every_viewer: list[float] = []
     missed = 0
     for at, version in sent:
         delays = []
-        for viewer in viewers:
-            arrived = viewer.first_at_or_after(version)
-            if arrived is None:
+        for seen in seen_all:
+            times = [t for v, t in seen.items() if v >= version]
+            if not times:
                 missed += 1
             else:
-                delays.append(max(0.0, arrived - at))
+                delays.append(max(0.0, min(times) - at))
         every_viewer.extend(delays)
         if delays:
             last_viewer.append(max(delays))
-    closed = sum(v.closed for v in viewers)
-    frames = sum(v.frames for v in viewers) - frames_start
-    size = sum(v.bytes for v in viewers) - bytes_start
-    for viewer in [*viewers, instructor]:
-        viewer.sendClose()
-    for _ in range(50):  # let the closing handshakes finish before the loop goes away
-        if all(v.closed for v in [*viewers, instructor]):
-            break
-        await asyncio.sleep(0.1)
-    per_viewer = max(len(viewers), 1) * elapsed
+            first_viewer.append(min(delays))
+    closed = sum(part["closed"] for part in parts)
+    frames = sum(part["frames"] for part in parts)
+    size = sum(part["bytes"] for part in parts)
+    await close_viewers([instructor])
+    per_viewer = max(len(seen_all), 1) * elapsed
+
+    def percent(used: float | None) -> int | None:
+        return None if used is None else round(100 * used / elapsed)
+
+    per_process = {
+        f"{process_name(pid)} {pid}": {
+            "cpu_percent": percent(
+                None
+                if cpu_end[pid] is None or cpu_start[pid] is None
+                else cpu_end[pid] - cpu_start[pid]  # type: ignore[operator]
+            ),
+            "rss_mb": {"start": rss_start[pid], "end": rss_end[pid]},
+            # Of the run's wall time: how long its threads were runnable but not running.
+            "cpu_wait_percent": percent(
+                None
+                if wait_end[pid] is None or wait_start[pid] is None
+                else wait_end[pid] - wait_start[pid]  # type: ignore[operator]
+            ),
+        }
+        for pid in pids
+    }
+    known = [p for p in pids if cpu_start[p] is not None and cpu_end[p] is not None]
     return {
-        "viewers": len(viewers),
+        "viewers": len(seen_all),
         "servers": bases,
         "seconds": round(elapsed, 1),
         "commands": seq,
+        "connect_ms": summary(connect_s),
+        # Where the time goes: to the host and back (the ack), to the first viewer (the
+        # host published and one relay wrote it), to the last (every socket written and read).
+        "command_to_ack_ms": summary(acked),
+        "command_to_first_viewer_ms": summary(first_viewer),
         "command_to_last_viewer_ms": summary(last_viewer),
         "command_to_each_viewer_ms": summary(every_viewer),
         "errors": {
@@ -251,19 +537,32 @@ async def run(
             "sockets_closed": closed,
             "versions_never_seen": missed,
         },
+        "connect_failures": dict(failures.most_common(5)),
         "home_page_ms": summary(page_s),
         "frames_per_viewer_per_s": round(frames / per_viewer, 2),
         "kb_per_viewer_per_s": round(size / per_viewer / 1024, 1),
         "bytes_per_frame": round(size / frames) if frames else None,
-        "server_rss_mb": {"start": rss_start, "end": rss_end},
-        # Of one core: above ~90 % the process (server or this client) is what limits.
-        "server_cpu_percent": (
-            round(100 * (cpu_end - cpu_start) / elapsed)
-            if cpu_start is not None and cpu_end is not None
-            else None
-        ),
-        "client_cpu_percent": round(100 * (client_end - client_start) / elapsed),
+        "server_rss_mb": {
+            "start": round(sum(rss_start[p] or 0 for p in pids), 1) if pids else None,
+            "end": round(sum(rss_end[p] or 0 for p in pids), 1) if pids else None,
+            "every_10_s": rss_series,
+        },
+        # Of one core: above ~90 % a process (a server or a client) is what limits.
+        "server_cpu_percent": percent(
+            sum(cpu_end[p] - cpu_start[p] for p in known)  # type: ignore[operator]
+        )
+        if known
+        else None,
+        "server_processes": per_process,
+        "client_processes": len(pools) + (1 if clients > 1 else 0),
+        "client_cpu_percent": [percent(c) for c in client_cpu],
     }
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def make_room(viewers: int, env: dict[str, str]) -> dict[str, Any]:
@@ -298,9 +597,16 @@ def main() -> int:
     parser.add_argument("--server-pid", type=int, action="append", default=[])
     parser.add_argument("--goal-p95-ms", type=float, default=150.0)
     parser.add_argument(
+        "--clients", type=int, default=1, help="client processes the viewers are spread over"
+    )
+    parser.add_argument("--client-process", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
         "--profile", type=Path, help="run the started Daphne under cProfile, stats to this file"
     )
     args = parser.parse_args()
+    if args.client_process:
+        asyncio.run(client_process())
+        return 0
     env = {k: v for k, v in os.environ.items()}
     env.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
     with tempfile.TemporaryDirectory(prefix="dojo-room-") as folder:
@@ -342,7 +648,7 @@ def main() -> int:
             for base in bases:
                 wait_healthy(base)
             setup = make_room(args.viewers, env)
-            result = asyncio.run(run(bases, setup, args.seconds, args.rate, pids))
+            result = asyncio.run(run(bases, setup, args.seconds, args.rate, pids, args.clients))
         finally:
             if server is not None:
                 # SIGINT: Daphne stops cleanly (and cProfile, if used, writes its stats).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from typing import Any
 
 from channels.exceptions import ChannelFull
@@ -19,14 +20,40 @@ BUSY_WAIT_S = 2.0
 FLUSH_TIMEOUT_S = 2.0
 
 
+# How many host_send calls of one process talk to the channel layer at once; the others wait
+# their turn. redis-py's pool (channels-redis's and the leases') holds at most 100 connections
+# and refuses the 101st at once ("Too many connections"): a room of a few hundred sockets
+# connecting, leaving or sending keepalives together went past it, and those joins and
+# keepalives were lost (measured: scripts/bench/room.py, 500 viewers over 2 Daphne + Redis).
+HOST_SEND_CONCURRENCY = 32
+
+_turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 class HostBusy(Exception):
     """The host's inbox stayed full for BUSY_WAIT_S: the message was not delivered."""
+
+
+def _turn() -> asyncio.Semaphore:
+    """This event loop's bound on concurrent sends (one per loop: tests run several)."""
+    loop = asyncio.get_running_loop()
+    turn = _turns.get(loop)
+    if turn is None:
+        turn = _turns[loop] = asyncio.Semaphore(HOST_SEND_CONCURRENCY)
+    return turn
 
 
 async def host_send(cluster_id: str, message: dict[str, Any]) -> None:
     """Deliver `message` to the cluster's host. A host in this process gets it on its own
     channel, waiting while its inbox is full (a group send would drop it silently); a host in
-    another process is reached through its group."""
+    another process is reached through its group. At most HOST_SEND_CONCURRENCY at once."""
+    async with _turn():
+        await _host_send(cluster_id, message)
+
+
+async def _host_send(cluster_id: str, message: dict[str, Any]) -> None:
     registry = get_registry()
     host = await registry.ensure(cluster_id)
     layer = get_channel_layer()

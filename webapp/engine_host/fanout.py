@@ -9,8 +9,16 @@ cluster's group once (a relay channel), and when a version arrives it:
 
 - builds the WebSocket frame once (RFC 6455: FIN, text opcode, length, payload; a server does
   not mask) and writes those same bytes to every local Daphne socket's transport;
-- keeps the per-socket part to what really differs: the version a socket holds (a socket that
-  missed one asks the host for the whole state) and whether it is open.
+- keeps the per-socket part to what really differs: the version a socket holds and whether it
+  is open;
+- keeps the last versions' changes (bounded: HISTORY, HISTORY_BYTES), so a socket that is
+  behind (its whole state arrived through its own channel after the relay had passed on newer
+  versions, or it skipped some while closing its gap) is brought up to date from them, in
+  order, with the frames already built. Only a socket whose gap the history does not cover
+  asks the host for the whole state, and at most once per RESYNC_RETRY_S. Before, every
+  version that arrived while a socket's whole state was on its way (a join during a connect
+  storm, a busy host) made it ask again, each answer a whole state (tens of KB) sent to that
+  one socket through the layer.
 
 A socket not served by Daphne (Channels' test communicator) gets the same text through its
 consumer's ordinary `send`. Sandboxes and workshop rooms share this path (webapp/consumers.py,
@@ -34,6 +42,14 @@ from channels.layers import get_channel_layer
 logger = logging.getLogger(__name__)
 
 SERVER_SEND_KEY = "dojo.server_send"
+# Versions of changes a relay keeps for sockets that are behind, at most HISTORY of them and
+# HISTORY_BYTES of text (a room's stage changes are ~40 KB: then about three versions, enough
+# for a whole state that arrived a moment after the relay's newer versions). Each watched
+# cluster costs each process holding its sockets at most twice that (text and frame).
+HISTORY = 32
+HISTORY_BYTES = 128 * 1024
+# A socket that asked for the whole state does not ask again for this long.
+RESYNC_RETRY_S = 2.0
 
 
 def text_frame(text: str) -> bytes:
@@ -104,6 +120,22 @@ class Member:
         return True
 
 
+class Change:
+    """One state version's changes as the relay passed them on (its frame built once)."""
+
+    __slots__ = ("_frame", "base", "html", "version")
+
+    def __init__(self, version: int, base: int, html: str) -> None:
+        self.version, self.base, self.html = version, base, html
+        self._frame: bytes | None = None
+
+    @property
+    def frame(self) -> bytes:
+        if self._frame is None:
+            self._frame = text_frame(self.html)
+        return self._frame
+
+
 class Relay:
     """This process's one member of a group: a channel and a loop that hands each message to
     the local sockets."""
@@ -115,6 +147,16 @@ class Relay:
         self.channel = ""
         self.task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
+        # The last versions' changes by the version they apply to (their base), and the
+        # length of their text.
+        self.changes: dict[int, Change] = {}
+        self.kept_bytes = 0
+        self.latest: int | None = None
+        # Sockets that asked the host for the whole state, and when.
+        self.resyncing: dict[str, float] = {}
+        # How many messages this relay took (what a process caches of the group's state is
+        # current while this has not moved: see `generation`).
+        self.received = 0
 
     async def start(self) -> None:
         layer = get_channel_layer()
@@ -147,6 +189,7 @@ class Relay:
                 logger.exception("relay %s failed to deliver %r", self.group, message.get("type"))
 
     async def deliver(self, message: dict[str, Any]) -> None:
+        self.received += 1
         kind = message.get("type")
         if kind == "cluster.state":
             await self._state(message)
@@ -155,6 +198,10 @@ class Relay:
         elif kind == "room.html":  # a workshop room's prompt, poll, histogram, leaderboard
             await self._everyone(str(message.get("html", "")))
         else:
+            if kind == "cluster.rehosted":  # a new host numbers its versions from 1 again
+                self.changes.clear()
+                self.kept_bytes = 0
+                self.latest = None
             # An event each socket acts on itself (a room moving to another cluster).
             for member in list(self.members.values()):
                 handler = getattr(member.sink, "relay_event", None)
@@ -181,24 +228,69 @@ class Relay:
                 frame = text_frame(text)
             await self._send(member, frame, text)
 
+    def _remember(self, change: Change) -> None:
+        if self.latest is not None and change.version <= self.latest:
+            if change.version < self.latest - HISTORY:
+                self.changes.clear()  # numbered from the start again: another host's
+                self.kept_bytes = 0
+            else:
+                return  # already passed on
+        self.changes[change.base] = change
+        self.kept_bytes += len(change.html)
+        self.latest = change.version
+        # The oldest go first (dicts keep their order); the newest is always kept.
+        while len(self.changes) > 1 and (
+            len(self.changes) > HISTORY or self.kept_bytes > HISTORY_BYTES
+        ):
+            self.kept_bytes -= len(self.changes.pop(next(iter(self.changes))).html)
+
+    def _path(self, held: int, target: int) -> list[Change] | None:
+        """The changes that take a socket from version `held` to `target`, if all are kept."""
+        path: list[Change] = []
+        while held < target:
+            change = self.changes.get(held)
+            if change is None or change.version > target:
+                return None
+            path.append(change)
+            held = change.version
+        return path
+
+    async def _bring_up(self, member: Member, target: int) -> None:
+        """Take one socket to version `target`: the kept changes in order, or (a gap the
+        history does not cover) the whole state from the host, asked for at most once per
+        RESYNC_RETRY_S."""
+        sink = member.sink
+        if sink.version is None or target <= sink.version:
+            return  # its whole state is on its way (then `catch_up`), or it is up to date
+        path = self._path(sink.version, target)
+        if path is None:
+            now = self.loop.time()
+            asked = self.resyncing.get(sink.channel_name)
+            if asked is not None and now - asked < RESYNC_RETRY_S:
+                return
+            self.resyncing[sink.channel_name] = now
+            # In its own task: a busy host must not hold up everyone else's frame.
+            task = self.loop.create_task(sink.relay_resync())
+            _resyncs.add(task)
+            task.add_done_callback(_resyncs.discard)
+            return
+        self.resyncing.pop(sink.channel_name, None)
+        for change in path:
+            sink.version = change.version
+            frame = change.frame if member.protocol is not None else None
+            await self._send(member, frame, change.html)
+
     async def _state(self, message: dict[str, Any]) -> None:
-        version, base, html = int(message["version"]), int(message["base"]), str(message["html"])
-        frame: bytes | None = None
+        change = Change(int(message["version"]), int(message["base"]), str(message["html"]))
+        self._remember(change)
         for member in list(self.members.values()):
-            sink = member.sink
-            if sink.version is None or version <= sink.version:
-                continue  # the full state is on its way, or this one is old
-            if base != sink.version:
-                # A version went missing: this socket asks for the whole state (in its own
-                # task: a busy host must not hold up everyone else's frame).
-                task = asyncio.get_running_loop().create_task(sink.relay_resync())
-                _resyncs.add(task)
-                task.add_done_callback(_resyncs.discard)
-                continue
-            sink.version = version
-            if frame is None and member.protocol is not None:
-                frame = text_frame(html)  # once per version, for every socket
-            await self._send(member, frame, html)
+            await self._bring_up(member, change.version)
+
+    async def catch_up(self, sink: Sink) -> None:
+        """A socket's whole state just arrived: the changes the relay passed on since."""
+        member = self.members.get(sink.channel_name)
+        if member is not None and self.latest is not None:
+            await self._bring_up(member, self.latest)
 
 
 _relays: dict[str, Relay] = {}
@@ -228,9 +320,28 @@ async def unsubscribe(group: str, sink: Sink) -> None:
     if relay is None:
         return
     relay.members.pop(sink.channel_name, None)
+    relay.resyncing.pop(sink.channel_name, None)
     if not relay.members and _relays.get(group) is relay:
         del _relays[group]
         await relay.stop()
+
+
+async def catch_up(group: str, sink: Sink) -> None:
+    """Call after a socket took the whole state (`sink.version` set): it gets the versions the
+    relay passed on meanwhile, so it does not wait for (or ask again on) the next one."""
+    relay = _relays.get(group)
+    if relay is not None and relay.loop is asyncio.get_running_loop():
+        await relay.catch_up(sink)
+
+
+def generation(group: str) -> tuple[int, int] | None:
+    """Changes when the process's relay of `group` takes a message (or is replaced); None
+    while no relay runs here. Something rendered under one generation is still what the group
+    would show while the generation stays the same."""
+    relay = _relays.get(group)
+    if relay is None or relay.loop is not asyncio.get_running_loop():
+        return None
+    return id(relay), relay.received
 
 
 def local_members(group: str) -> int:

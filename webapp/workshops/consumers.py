@@ -70,9 +70,53 @@ def room_html(workshop: Workshop) -> str:
         + poll_html(workshop)
         + histogram_html(workshop)
         + render_to_string(
-            "workshops/fragments/leaderboard.html", {"board": services.leaderboard(workshop)[:10]}
+            "workshops/fragments/leaderboard.html",
+            {"board": services.leaderboard(workshop, limit=10)},
         )
     )
+
+
+# A socket that joins gets the room's current frame (prompt, poll, histogram, leaderboard):
+# rendered once for the sockets joining together, while no room message came in meanwhile
+# (every change of the room is pushed to its group, so a new message means a new frame) and
+# for at most ROOM_FRAME_REUSE_S. Before, each of a few hundred sockets joining together
+# rendered it (six queries and four templates) on the process's one database thread, and the
+# last ones waited past Daphne's 5 s handshake limit.
+ROOM_FRAME_REUSE_S = 2.0
+
+
+class _RoomFrame:
+    __slots__ = ("at", "generation", "loop", "task")
+
+    def __init__(
+        self, at: float, generation: tuple[int, int] | None, task: asyncio.Task[str]
+    ) -> None:
+        self.at, self.generation, self.task = at, generation, task
+        self.loop = asyncio.get_running_loop()
+
+
+_room_frames: dict[int, _RoomFrame] = {}
+
+
+async def room_frame(workshop: Workshop) -> str:
+    """`room_html` for a socket that joins, shared with the others joining meanwhile."""
+    loop = asyncio.get_running_loop()
+    generation = fanout.generation(room_group(workshop.pk))
+    kept = _room_frames.get(workshop.pk)
+    if (
+        kept is None
+        or kept.loop is not loop
+        or generation is None
+        or kept.generation != generation
+        or loop.time() - kept.at > ROOM_FRAME_REUSE_S
+        or (kept.task.done() and (kept.task.cancelled() or kept.task.exception() is not None))
+    ):
+        now = loop.time()
+        for pk in [pk for pk, old in _room_frames.items() if now - old.at > ROOM_FRAME_REUSE_S]:
+            del _room_frames[pk]  # rooms nobody joined lately keep nothing here
+        task = loop.create_task(database_sync_to_async(room_html)(workshop))
+        kept = _room_frames[workshop.pk] = _RoomFrame(now, generation, task)
+    return await asyncio.shield(kept.task)
 
 
 async def push_room(workshop_id: int) -> None:
@@ -143,6 +187,17 @@ def schedule_histogram(workshop_id: int) -> None:
     _pending[workshop_id] = asyncio.get_running_loop().create_task(later())
 
 
+def _room_and_viewer(
+    code: str, *, user: Any, session: Any
+) -> tuple[Workshop | None, services.Viewer | None]:
+    """The room of a code and who the socket is, in one trip to the database thread (a room's
+    sockets connect together, and every trip waits behind the others')."""
+    workshop = Workshop.objects.select_related("cluster").filter(code=code).first()
+    if workshop is None:
+        return None, None
+    return workshop, services.viewer_for(workshop, user=user, session=session)
+
+
 class WorkshopConsumer(ClusterConsumer):
     workshop: Workshop
     viewer: services.Viewer | None
@@ -154,13 +209,9 @@ class WorkshopConsumer(ClusterConsumer):
         self.default_client = "ws-" + code
         rate = float(settings.DOJO_WS_MESSAGES_PER_SECOND)
         self.bucket = TokenBucket(rate=rate, burst=rate * 2)
-        workshop = await Workshop.objects.select_related("cluster").filter(code=code).afirst()
-        session = self.scope.get("session") or {}
-        viewer = None
-        if workshop is not None:
-            viewer = await database_sync_to_async(services.viewer_for)(
-                workshop, user=self.scope.get("user"), session=session
-            )
+        workshop, viewer = await database_sync_to_async(_room_and_viewer)(
+            code, user=self.scope.get("user"), session=self.scope.get("session") or {}
+        )
         if workshop is None or viewer is None:
             await self.close(code=4403)
             return
@@ -179,8 +230,7 @@ class WorkshopConsumer(ClusterConsumer):
         self.joined = True
         # The same keepalive as a sandbox socket: the host stops counting a socket that died.
         self.keepalive = asyncio.get_running_loop().create_task(self._keep_watching())
-        html = await database_sync_to_async(room_html)(workshop)
-        await self.send(text_data=html)
+        await self.send(text_data=await room_frame(workshop))
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "workshop", None) is not None:  # idempotent, as the cluster's

@@ -428,8 +428,10 @@ def poll_reveal_done(*, poll_id: int) -> None:
     Poll.objects.filter(pk=poll_id, state=Poll.State.RUNNING).update(state=Poll.State.REVEALED)
 
 
-def leaderboard(workshop: Workshop) -> list[dict[str, Any]]:
-    """Participants by correct predictions on revealed polls (ties: who joined first)."""
+def leaderboard(workshop: Workshop, limit: int | None = None) -> list[dict[str, Any]]:
+    """Participants by correct predictions on revealed polls (ties: who joined first); the
+    first `limit` of them when given (the database sorts and cuts: a room's page shows ten of
+    hundreds, and every socket that joins renders it)."""
     revealed = workshop.polls.filter(state=Poll.State.REVEALED)
     total = revealed.count()
     rows = workshop.participants.annotate(
@@ -438,7 +440,9 @@ def leaderboard(workshop: Workshop) -> list[dict[str, Any]]:
             filter=Q(votes__poll__in=revealed) & Q(votes__choice=F("votes__poll__answer")),
         ),
         answered=Count("votes", filter=Q(votes__poll__in=revealed)),
-    ).order_by("-score", "joined_at")
+    ).order_by("-score", "joined_at", "pk")
+    if limit is not None:
+        rows = rows[:limit]
     return [
         {"name": p.name, "score": p.score, "answered": p.answered, "polls": total, "id": p.pk}
         for p in rows
