@@ -37,7 +37,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -47,9 +46,9 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from autobahn.asyncio.websocket import WebSocketClientFactory, WebSocketClientProtocol
+from scripts.bench.ws_viewers import client as ws_client
+from scripts.bench.ws_viewers import free_port, summary
 
 ROOT = Path(__file__).resolve().parents[2]
 VERSION = re.compile(r'id="state-version" data-version="(\d+)"')
@@ -84,74 +83,39 @@ print(json.dumps({"code": workshop.code, "instructor": instructor, "learners": l
 """
 
 
-class Viewer(WebSocketClientProtocol):
-    """One socket: notes when each state version first arrives, and the JSON frames."""
+class Viewer(ws_client.Viewer):
+    """One socket: notes when each state version first arrives (on the system-wide monotonic
+    clock, compared across client processes), and the JSON frames."""
+
+    clock = staticmethod(time.monotonic)
 
     def onConnect(self, response: Any) -> None:  # noqa: N802 (autobahn's names)
+        super().onConnect(response)
         self.seen: dict[int, float] = {}
-        self.frames = 0
-        self.bytes = 0
-        self.closed = False
         self.connect_s = 0.0
 
-    def onOpen(self) -> None:  # noqa: N802
-        self.factory.opened.set_result(self)
-
-    def onMessage(self, payload: bytes, is_binary: bool) -> None:  # noqa: N802
-        now = time.monotonic()
-        self.frames += 1
-        self.bytes += len(payload)
-        if payload[:1] == b"{":
-            frame = json.loads(payload)
-            waiter = self.factory.waiting.pop(frame.get("seq"), None)
-            if waiter is not None and not waiter.done():
-                waiter.set_result((now, frame))
-            return
+    def on_fragment(self, payload: bytes, now: float) -> None:
         match = VERSION.search(payload[:400].decode(errors="replace"))
         if match:
             self.seen.setdefault(int(match.group(1)), now)
 
-    def onClose(self, was_clean: bool, code: int | None, reason: str | None) -> None:  # noqa: N802
-        self.closed = True
-        if not self.factory.opened.done():
-            self.factory.opened.set_exception(ConnectionError(f"closed {code}: {reason}"))
-
 
 async def open_viewer(base: str, code: str, cookie: str) -> Viewer:
-    parts = urlsplit(base)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    url = f"ws://{host}:{port}/ws/workshops/{code}/"
-    factory = WebSocketClientFactory(url, origin=base, headers={"Cookie": cookie})
-    # The payload is the server's own HTML: skip the client-side UTF-8 check (pure Python).
-    # A browser waits far longer than autobahn's 5 s for a handshake: how long each took is
+    # The payload is the server's own HTML: no client-side UTF-8 check (pure Python). A
+    # browser waits far longer than autobahn's 5 s for a handshake: how long each took is
     # reported (connect_ms), a socket that took over 30 s counts as failed.
-    factory.setProtocolOptions(utf8validateIncoming=False, openHandshakeTimeout=30)
-    factory.protocol = Viewer
-    loop = asyncio.get_running_loop()
-    factory.opened = loop.create_future()
-    factory.waiting = {}
     started = time.monotonic()
-    await loop.create_connection(factory, host, port)
-    viewer: Viewer = await asyncio.wait_for(factory.opened, 35)
+    viewer: Viewer = await ws_client.open_viewer(
+        base,
+        f"/ws/workshops/{code}/",
+        cookie,
+        protocol=Viewer,
+        timeout_s=35,
+        validate_utf8=False,
+        handshake_timeout_s=30,
+    )
     viewer.connect_s = time.monotonic() - started
     return viewer
-
-
-def percentile(values: list[float], share: float) -> float | None:
-    ordered = sorted(values)
-    if not ordered:
-        return None
-    return round(ordered[min(len(ordered) - 1, int(len(ordered) * share))] * 1000, 1)
-
-
-def summary(values: list[float]) -> dict[str, Any]:
-    return {
-        "n": len(values),
-        "p50": percentile(values, 0.50),
-        "p95": percentile(values, 0.95),
-        "p99": percentile(values, 0.99),
-        "max": percentile(values, 1.0),
-    }
 
 
 def rss_mb(pids: list[int]) -> float | None:
@@ -557,12 +521,6 @@ async def run(
         "client_processes": len(pools) + (1 if clients > 1 else 0),
         "client_cpu_percent": [percent(c) for c in client_cpu],
     }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def make_room(viewers: int, env: dict[str, str]) -> dict[str, Any]:

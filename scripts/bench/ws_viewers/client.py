@@ -18,7 +18,11 @@ from autobahn.asyncio.websocket import WebSocketClientFactory, WebSocketClientPr
 
 
 class Viewer(WebSocketClientProtocol):
-    """One socket: counts frames and bytes, answers waiting commands, hands on the rest."""
+    """One socket: counts frames and bytes, answers waiting commands, hands on the rest.
+    Arrival times are read from `clock` (a subclass that compares them across processes sets
+    the system-wide `time.monotonic`)."""
+
+    clock = staticmethod(time.perf_counter)
 
     def onConnect(self, response: Any) -> None:  # noqa: N802 (autobahn's names)
         self.frames = 0
@@ -30,7 +34,7 @@ class Viewer(WebSocketClientProtocol):
         self.factory.opened.set_result(self)
 
     def onMessage(self, payload: bytes, is_binary: bool) -> None:  # noqa: N802
-        now = time.perf_counter()
+        now = self.clock()
         self.frames += 1
         self.bytes += len(payload)
         if payload[:1] == b"{":
@@ -86,6 +90,7 @@ async def open_viewer(
     protocol: type[Viewer] = Viewer,
     timeout_s: float = 30.0,
     validate_utf8: bool = True,
+    handshake_timeout_s: float | None = None,
 ) -> Any:
     """A socket (of class `protocol`) to `path` (e.g. /ws/clusters/<id>/) of the server at `base` (http://host:port),
     with the session `cookie`, once its handshake is done."""
@@ -97,6 +102,8 @@ async def open_viewer(
     if not validate_utf8:
         # The payload is the server's own HTML: skip the client-side UTF-8 check (pure Python).
         factory.setProtocolOptions(utf8validateIncoming=False)
+    if handshake_timeout_s is not None:  # autobahn's own default is 5 s
+        factory.setProtocolOptions(openHandshakeTimeout=handshake_timeout_s)
     factory.protocol = protocol
     loop = asyncio.get_running_loop()
     factory.opened = loop.create_future()
