@@ -120,6 +120,20 @@ async def test_pause_step_resume_and_speed(host_registry: Any) -> None:
     assert (saved.speed, saved.paused) == (10.0, False)
 
 
+async def test_a_clock_tick_that_waited_for_a_pause_does_not_run(host_registry: Any) -> None:
+    sandbox, host = await new_host(host_registry)
+    before = host.runtime.now_ms
+    async with host.lock:  # a command (here: pause) holds the host while the tick waits
+        tick = asyncio.get_running_loop().create_task(host.advance_live(500, running_clock=True))
+        await asyncio.sleep(0.05)
+        host.paused = True
+    assert await tick is None
+    assert host.runtime.now_ms == before
+    # Time run on purpose (a step, a test's own advance) is not the clock's tick: it runs.
+    assert await host.advance_live(500) is not None
+    assert host.runtime.now_ms == before + 500
+
+
 async def test_time_that_ran_is_in_the_log_so_replay_reaches_the_same_moment(
     host_registry: Any,
 ) -> None:

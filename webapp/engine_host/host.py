@@ -641,9 +641,12 @@ class ClusterHost:
 
     # -- time -----------------------------------------------------------------------------
 
-    async def advance_live(self, ms: int) -> float:
+    async def advance_live(self, ms: int, *, running_clock: bool = False) -> float | None:
         """Run the clock `ms` forward now (logged later, coalesced with other ticks), in a worker
-        thread so the event loop keeps answering; returns the engine work it took (CPU s)."""
+        thread so the event loop keeps answering; returns the engine work it took (CPU s).
+        With `running_clock` (the clock loop's ticks) nothing runs, and None is returned, if the
+        clock was paused while this tick waited for the lock: once "pause" is acknowledged, the
+        cluster's time stands still."""
         runtime = self.runtime
         live = self.checkpoints
 
@@ -662,6 +665,8 @@ class ClusterHost:
             return spent
 
         async with self.lock:
+            if running_clock and (self.paused or not self.running):
+                return None
             # Where the clock will stand in the log once this time is logged; no checkpoint
             # while a real Kafka client may be connected (its answers reach it only live).
             spent = await asyncio.to_thread(
@@ -797,7 +802,11 @@ class ClusterHost:
                 continue
             owed_ms -= whole
             try:
-                self._work_credit -= await self.advance_live(whole)
+                spent = await self.advance_live(whole, running_clock=True)
+                if spent is None:  # paused meanwhile: this tick's time is not run
+                    owed_ms = 0.0
+                    continue
+                self._work_credit -= spent
                 self._note_pace(loop.time(), whole, limited=self._work_credit <= 0)
                 if self.playback:
                     await self._played(whole)
