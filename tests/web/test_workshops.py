@@ -731,3 +731,77 @@ def test_number_answers_fall_into_round_buckets(values: list[float], labels: lis
         marked = services.number_buckets([float(v) for v in values], key=float(values[0]))
         assert [b.label for b in marked] == labels
         assert sum(b.holds_key for b in marked) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_reveal_is_in_the_log_so_a_host_killed_mid_play_plays_on_to_the_same_state(
+    host_registry: Any,
+) -> None:
+    from lessons.drills import progress
+    from lessons.drills.bank import default_bank
+    from webapp.engine_host import store
+
+    drill = default_bank().get(NUMBER_DRILL)
+    assert drill is not None
+    key = await sync_to_async(progress.answer_key)(drill)
+    workshop, teacher, ada, _ = await sync_to_async(room_of_two)()
+    instructor = await room_socket(workshop, teacher)
+    learner = await room_socket(workshop, ada)
+    await instructor.send_json_to(
+        {"type": "poll_push", "seq": 1, "source": f"drill:{NUMBER_DRILL}"}
+    )
+    await frame_of(instructor, "ack")
+    room = await Workshop.objects.aget(pk=workshop.pk)
+    await learner.send_json_to({"type": "vote", "seq": 1, "value": str(key.key)})
+    await frame_of(learner, "ack")
+    await instructor.send_json_to({"type": "speed", "seq": 2, "speed": 5})
+    await frame_of(instructor, "ack")
+    await instructor.send_json_to({"type": "poll_reveal", "seq": 3})
+    await html_with(learner, 'data-role="running"')
+
+    # The play is in the log before the clock plays it: each command with its cluster time.
+    host = host_registry.hosts[room.cluster_id]
+    stored = await sync_to_async(store.cluster_load)(cluster_id=room.cluster_id)
+    assert stored.playback is not None and stored.playback["applied"] == 0
+    (kill,) = stored.playback["plan"]
+    assert kill["command"]["type"] == "stop_broker"
+    assert store.PLAY_KIND not in [c["type"] for c in stored.commands]  # never replayed
+    while host.runtime.now_ms < kill["at_ms"] - 400:  # part-way to the step, not at it
+        await asyncio.sleep(0.02)
+    assert host._play_applied == 0
+    # kill -9: the host's tasks die where they stand; nothing is flushed or released.
+    for task in host._tasks:
+        task.cancel()
+    host.running = False
+    host_registry._forget(host)
+    await asyncio.sleep(0.2)
+
+    restarted = await host_registry.ensure(room.cluster_id)
+    assert restarted is not None and restarted is not host
+    revealed = await html_with(learner, 'data-role="answer"', timeout=60)
+    assert "Ada · 1/1" in revealed
+
+    # The log holds the whole scenario once, and the room's cluster rebuilt from it is the
+    # engine's own run: the new leader comes at the time the drill's key says.
+    runtime, logged = await sync_to_async(room_replay)(room.cluster_id)
+    assert [c["type"] for c in logged if c["type"] != "advance"].count("stop_broker") == 1
+    assert runtime.now_ms >= key.computed["end_ms"]
+    elected = [
+        e.time_ms
+        for e in runtime.cluster.events
+        if e.kind == "leader_elected" and e.data.get("topic") == "orders" and e.time_ms > 1000
+    ]
+    assert elected[0] == key.key
+    after = await sync_to_async(store.cluster_load)(cluster_id=room.cluster_id)
+    assert after.playback is not None and after.playback["applied"] == 1
+
+    # A fork after the reveal holds it too.
+    response = await sync_to_async(ada.post)(f"/w/{workshop.code}/fork/")
+    assert response.status_code == 302
+    fork_runtime, fork_log = await sync_to_async(room_replay)(response["Location"].split("/")[2])
+    assert "stop_broker" in [c["type"] for c in fork_log]
+    assert fork_runtime.now_ms >= key.computed["end_ms"]
+    assert fork_runtime.cluster.describe_topic("orders").partitions[0].leader != 2
+    for socket in (instructor, learner):
+        await socket.disconnect()

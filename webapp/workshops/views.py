@@ -174,11 +174,16 @@ def workshop_fork(request: HttpRequest, code: str) -> HttpResponse:
 
 
 def _logged_end_ms(cluster_id: str) -> int:
+    """Where the room's logged clock stands: the last command's time, plus its length when it
+    is the clock's own advance (the time run since the last command is state too)."""
     from webapp.engine_host import store
 
     stored = store.cluster_load(cluster_id=cluster_id)
     times = timeline.command_times(spec=stored.spec, commands=stored.commands)
-    return times[-1] if times else 0
+    if not times:
+        return 0
+    last = stored.commands[-1]
+    return times[-1] + (int(last.get("ms", 0)) if last.get("type") == "advance" else 0)
 
 
 @staff_required
