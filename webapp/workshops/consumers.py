@@ -144,29 +144,31 @@ async def play_and_reveal(
     await push_room(workshop_id)
 
 
-def schedule_histogram(workshop_id: int, slot: pushes.PushSlot | None = None) -> None:
+def schedule_histogram(
+    workshop_id: int, slot: pushes.PushSlot | None = None, layer: Any = None
+) -> None:
     """Coalesce votes: at most one histogram push per interval per room, whatever the vote rate
     and however many processes take the votes (the room's push slot, webapp/workshops/pushes)."""
     task = asyncio.get_running_loop().create_task(
-        _histogram_pushes(workshop_id, slot or pushes.push_slot())
+        _histogram_pushes(workshop_id, slot or pushes.push_slot(), layer)
     )
     _pending.add(task)
     task.add_done_callback(_pending.discard)
 
 
-async def _histogram_pushes(workshop_id: int, slot: pushes.PushSlot) -> None:
+async def _histogram_pushes(workshop_id: int, slot: pushes.PushSlot, layer: Any) -> None:
     from channels.layers import get_channel_layer
 
     try:
         if not await slot.claim(workshop_id):
             return  # the holder (maybe another process) pushes this vote too
+        layer = layer or get_channel_layer()
+        assert layer is not None
         while True:
             await asyncio.sleep(1.0 / float(settings.DOJO_WORKSHOP_HISTOGRAM_HZ))
             await slot.begin(workshop_id)
             workshop = await Workshop.objects.aget(pk=workshop_id)
             html = await database_sync_to_async(histogram_html)(workshop)
-            layer = get_channel_layer()
-            assert layer is not None
             await layer.group_send(room_group(workshop_id), {"type": "room.html", "html": html})
             if not await slot.again(workshop_id):
                 return
