@@ -66,6 +66,7 @@ def test_instructor_opens_a_room_and_sees_code_qr_and_control() -> None:
     assert workshop.code in control and "Push:" in control
     qr = client.get(f"/workshops/{workshop.code}/qr.svg")
     assert qr["Content-Type"] == "image/svg+xml" and b"<svg" in qr.content
+    assert b'xmlns="http://www.w3.org/2000/svg"' in qr.content  # else an <img> shows nothing
     present = client.get(f"/workshops/{workshop.code}/present/").content.decode()
     assert f"/w/{workshop.code}/" in present
 
