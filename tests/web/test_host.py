@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import re
 import time
 from typing import Any
 
@@ -173,6 +175,16 @@ async def test_an_update_carries_only_the_fragments_that_changed(host_registry: 
     assert 'id="brokers"' not in message["html"]
 
 
+def _stage_without_time_label(html: str) -> str:
+    """The stage picture of a state message, with the cluster time it is labelled with
+    blanked out."""
+    stage = re.search(r'<svg class="stage-svg".*?</svg>', html, re.DOTALL)
+    assert stage is not None
+    now_ms = re.search(r'data-now-ms="(\d+)"', stage.group(0))
+    assert now_ms is not None
+    return stage.group(0).replace(now_ms.group(1), "\x00")
+
+
 async def test_a_fragment_whose_only_change_is_its_time_label_is_resent_once_a_second(
     host_registry: Any,
 ) -> None:
@@ -200,7 +212,14 @@ async def test_a_fragment_whose_only_change_is_its_time_label_is_resent_once_a_s
     running = await states(2.5)
     assert len(running) >= 8
     stages = [html for html in running if 'class="stage-svg"' in html]
-    assert 1 <= len(stages) <= 4, len(stages)
+    assert stages
+    # Count the re-sends whose only change from the stage before is its time label (a real
+    # change, such as the young cluster electing a leader, is sent at once and not counted).
+    label_only = 0
+    for before, after in itertools.pairwise(stages):
+        if _stage_without_time_label(before) == _stage_without_time_label(after):
+            label_only += 1
+    assert 1 <= label_only <= 3, label_only
     # A real change reaches the stage at once, whatever the label's schedule.
     await host.command(
         {"type": "stop_broker", "broker_id": 2}, client_id="client-0001", client_seq=1
