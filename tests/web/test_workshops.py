@@ -806,3 +806,47 @@ async def test_a_reveal_is_in_the_log_so_a_host_killed_mid_play_plays_on_to_the_
     assert fork_runtime.cluster.describe_topic("orders").partitions[0].leader != 2
     for socket in (instructor, learner):
         await socket.disconnect()
+
+
+EVIL = "<img src=x onerror=alert(1)>"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_names_titles_prompts_and_learners_values_are_escaped_for_every_viewer(
+    host_registry: Any,
+) -> None:
+    teacher_user = await sync_to_async(make_instructor)()
+    workshop = await sync_to_async(services.workshop_create)(owner=teacher_user, title=EVIL)
+    teacher = await sync_to_async(signed_in)(teacher_user)
+    ada = await sync_to_async(joined)(workshop, EVIL)
+    for client, path in (
+        (teacher, f"/workshops/{workshop.code}/control/"),
+        (teacher, f"/workshops/{workshop.code}/present/"),
+        (teacher, "/workshops/"),
+        (ada, f"/w/{workshop.code}/"),
+    ):
+        page = (await sync_to_async(client.get)(path)).content.decode()
+        assert EVIL not in page and "&lt;img src=x onerror=alert(1)&gt;" in page, path
+
+    instructor = await room_socket(workshop, teacher)
+    await instructor.send_json_to(
+        {"type": "participation", "seq": 1, "mode": "producers", "prompt": EVIL}
+    )
+    await frame_of(instructor, "ack")
+    learner = await room_socket(workshop, ada)
+    await learner.send_json_to({"type": "participate", "seq": 1, "value": EVIL})
+    await frame_of(learner, "ack")
+    # The record with the learner's value reaches the stage of every viewer, as text.
+    texts: list[str] = []
+    for _ in range(200):
+        text = await instructor.receive_from(timeout=10)
+        texts.append(text)
+        if "onerror=alert(1)&gt;" in text and 'id="topics"' in text:
+            break
+    assert any("onerror=alert(1)&gt;" in t for t in texts)
+    assert not any(EVIL in t for t in texts)
+    board = await sync_to_async(room_consumers.room_html)(workshop)
+    assert EVIL not in board and "&lt;img" in board
+    for socket in (instructor, learner):
+        await socket.disconnect()
