@@ -681,8 +681,9 @@ def test_number_and_pick_drills_become_polls_whose_key_is_the_drills_own() -> No
     workshop = services.workshop_create(owner=teacher, title="t")
     ada = services.join(workshop=workshop, name="Ada", token=None)
     bank = default_bank()
-    kinds = {q["kind"] for q in services.drill_questions()}
-    assert kinds == {"predict", "number", "pick"}
+    kinds = [q["kind"] for q in services.drill_questions()]
+    assert set(kinds) == {"predict", "number", "pick"}
+    assert kinds == sorted(kinds, key=services.POLL_KINDS.index)  # one group each in the list
     number = next(d for d in bank if d.kind == "number")
     poll = services.poll_push(workshop=workshop, source=f"drill:{number.id}")
     assert poll.kind == Poll.Kind.NUMBER and not poll.playback and poll.cluster_id is None

@@ -326,8 +326,9 @@ def drill_questions() -> list[dict[str, Any]]:
             "kind": d.kind,
             "answer": "number" if _number_drill(d) else "choice",
         }
-        for d in default_bank()
-        if _pollable(d)
+        for d in sorted(
+            (d for d in default_bank() if _pollable(d)), key=lambda d: POLL_KINDS.index(d.kind)
+        )
     ]
 
 
