@@ -329,6 +329,7 @@ def stress_experiment(
     pure function of its config and seed, so the report never depends on how many."""
     runs = max(1, min(runs, MAX_RUNS))
     totals: Counter[str] = Counter()
+    runs_with: Counter[str] = Counter()
     failing: list[dict[str, Any]] = []
     acknowledged = 0
     seeds = run_seeds(base_seed, runs)
@@ -336,6 +337,7 @@ def stress_experiment(
         seed = seeds[index]
         acknowledged += result.acknowledged
         totals.update(result.counts)
+        runs_with.update(kind for kind, count in result.counts.items() if count)
         if result.anomalies:
             failing.append(
                 {
@@ -356,6 +358,8 @@ def stress_experiment(
         "base_seed": base_seed,
         "acknowledged": acknowledged,
         "totals": {kind: totals.get(kind, 0) for kind in REPORTED_KINDS},
+        # How many runs had at least one anomaly of each kind.
+        "runs_with": {kind: runs_with.get(kind, 0) for kind in REPORTED_KINDS},
         "failing_runs": failing[:50],
         "failing_count": len(failing),
     }

@@ -30,7 +30,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,9 +38,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from autobahn.asyncio.websocket import WebSocketClientFactory, WebSocketClientProtocol
+from scripts.bench.ws_viewers import client as ws_client
+from scripts.bench.ws_viewers import free_port, summary
 
 ROOT = Path(__file__).resolve().parents[2]
 VERSION = re.compile(r'id="state-version" data-version="(\d+)"')
@@ -76,36 +75,17 @@ print(json.dumps({"code": workshop.code, "instructor": instructor, "learners": l
 """
 
 
-class Viewer(WebSocketClientProtocol):
+class Viewer(ws_client.Viewer):
     """One socket: notes when each state version first arrives, and the JSON frames."""
 
     def onConnect(self, response: Any) -> None:  # noqa: N802 (autobahn's names)
+        super().onConnect(response)
         self.seen: dict[int, float] = {}
-        self.frames = 0
-        self.bytes = 0
-        self.closed = False
 
-    def onOpen(self) -> None:  # noqa: N802
-        self.factory.opened.set_result(self)
-
-    def onMessage(self, payload: bytes, is_binary: bool) -> None:  # noqa: N802
-        now = time.perf_counter()
-        self.frames += 1
-        self.bytes += len(payload)
-        if payload[:1] == b"{":
-            frame = json.loads(payload)
-            waiter = self.factory.waiting.pop(frame.get("seq"), None)
-            if waiter is not None and not waiter.done():
-                waiter.set_result((now, frame))
-            return
+    def on_fragment(self, payload: bytes, now: float) -> None:
         match = VERSION.search(payload[:400].decode(errors="replace"))
         if match:
             self.seen.setdefault(int(match.group(1)), now)
-
-    def onClose(self, was_clean: bool, code: int | None, reason: str | None) -> None:  # noqa: N802
-        self.closed = True
-        if not self.factory.opened.done():
-            self.factory.opened.set_exception(ConnectionError(f"closed {code}: {reason}"))
 
     def first_at_or_after(self, version: int) -> float | None:
         times = [t for v, t in self.seen.items() if v >= version]
@@ -113,36 +93,10 @@ class Viewer(WebSocketClientProtocol):
 
 
 async def open_viewer(base: str, code: str, cookie: str) -> Viewer:
-    parts = urlsplit(base)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    url = f"ws://{host}:{port}/ws/workshops/{code}/"
-    factory = WebSocketClientFactory(url, origin=base, headers={"Cookie": cookie})
-    # The payload is the server's own HTML: skip the client-side UTF-8 check (pure Python).
-    factory.setProtocolOptions(utf8validateIncoming=False)
-    factory.protocol = Viewer
-    loop = asyncio.get_running_loop()
-    factory.opened = loop.create_future()
-    factory.waiting = {}
-    await loop.create_connection(factory, host, port)
-    viewer: Viewer = await asyncio.wait_for(factory.opened, 30)
+    viewer: Viewer = await ws_client.open_viewer(
+        base, f"/ws/workshops/{code}/", cookie, protocol=Viewer, validate_utf8=False
+    )
     return viewer
-
-
-def percentile(values: list[float], share: float) -> float | None:
-    ordered = sorted(values)
-    if not ordered:
-        return None
-    return round(ordered[min(len(ordered) - 1, int(len(ordered) * share))] * 1000, 1)
-
-
-def summary(values: list[float]) -> dict[str, Any]:
-    return {
-        "n": len(values),
-        "p50": percentile(values, 0.50),
-        "p95": percentile(values, 0.95),
-        "p99": percentile(values, 0.99),
-        "max": percentile(values, 1.0),
-    }
 
 
 def rss_mb(pids: list[int]) -> float | None:
@@ -310,12 +264,6 @@ async def run(
         ),
         "client_cpu_percent": round(100 * (client_end - client_start) / elapsed),
     }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def make_room(viewers: int, env: dict[str, str]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from engine import Cluster, TopicPartition
-from engine.clients.admin import AdminClient, NewTopic
+from engine.clients.admin import AdminClient, NewTopic, QuorumReplica
 from engine.errors import (
     ClusterUnavailableError,
     ElectionNotNeededError,
@@ -161,6 +161,19 @@ def test_describe_cluster_and_quorum_follow_faults() -> None:
     assert admin.describe_cluster().controller is None
     with pytest.raises(Exception, match="No controller leads the quorum"):
         admin.describe_metadata_quorum()
+
+
+def test_new_topic_and_quorum_replica_keep_their_admin_api_shape() -> None:
+    # One definition each, shared with the request catalogue: NewTopic is the CreateTopics
+    # entry (defaults: one partition, one replica), QuorumReplica the DescribeQuorum replica.
+    assert NewTopic("t") == NewTopic("t", 1, 1, None)
+    assert NewTopic("t", 3, 2, {"retention.ms": 1}).configs == {"retention.ms": 1}
+    cluster = make_cluster()
+    quorum = cluster.admin().describe_metadata_quorum()
+    leader = next(v for v in quorum.voters if v.replica_id == 101)
+    assert isinstance(leader, QuorumReplica) and leader.alive
+    assert QuorumReplica(7, 10, False) == QuorumReplica(7, 10, False, -1, -1)
+    assert isinstance(quorum.voters, list) and isinstance(quorum.observers, list)
 
 
 # --- groups and offsets --------------------------------------------------------------------------

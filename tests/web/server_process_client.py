@@ -1,5 +1,6 @@
 """The viewer side of tests/web/test_server_process.py, run as its own process (autobahn's
-asyncio flavour cannot share pytest's process, where txaio is bound to Twisted already).
+asyncio flavour cannot share pytest's process, where txaio is bound to Twisted already), on the
+shared WebSocket viewer of scripts/bench/ws_viewers/.
 
     python tests/web/server_process_client.py MODE PORT CLUSTER_ID COOKIE SERVER_PID [TOKEN]
 
@@ -17,85 +18,69 @@ import signal
 import sys
 import time
 import urllib.request
+from pathlib import Path
 from typing import Any
 
-from autobahn.asyncio.websocket import WebSocketClientFactory, WebSocketClientProtocol
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))  # run as a script: the shared viewer lives under scripts/
+
+from scripts.bench.ws_viewers.client import Viewer, open_viewer  # noqa: E402
 
 NOW_MS = re.compile(r'<span class="time" data-now-ms="(\d+)"')
 HW = re.compile(r'<li data-partition="orders-(\d+)">[^<]*?HW (\d+),')
 APP = {"type": "start_producer", "topic": "orders", "rate": "50", "keys": "10", "acks": "all"}
 
 
-class Viewer(WebSocketClientProtocol):
+class StageViewer(Viewer):
     """Keeps the latest clock time and per-partition high watermark it was shown."""
 
-    def onOpen(self) -> None:  # noqa: N802 (autobahn's names)
-        self.factory.opened.set_result(self)
+    def onConnect(self, response: Any) -> None:  # noqa: N802 (autobahn's names)
+        super().onConnect(response)
+        self.seen: dict[str, Any] = {"now_ms": -1, "hw": {}}
 
-    def onMessage(self, payload: bytes, is_binary: bool) -> None:  # noqa: N802
+    def on_fragment(self, payload: bytes, now: float) -> None:
         text = payload.decode(errors="replace")
-        if text.startswith("{"):
-            frame = json.loads(text)
-            waiter = self.factory.waiting.pop(frame.get("seq"), None)
-            if waiter is not None and not waiter.done():
-                waiter.set_result(frame)
-            return
-        seen = self.factory.seen
         for match in NOW_MS.finditer(text):
-            seen["now_ms"] = int(match.group(1))
+            self.seen["now_ms"] = int(match.group(1))
         for partition, hw in HW.findall(text):
-            seen["hw"][partition] = int(hw)
-        seen["frames"] += 1
-
-    def onClose(self, was_clean: bool, code: int | None, reason: str | None) -> None:  # noqa: N802
-        if not self.factory.closed.done():
-            self.factory.closed.set_result(code)
+            self.seen["hw"][partition] = int(hw)
 
 
-async def open_viewer(port: int, cluster_id: str, cookie: str) -> Any:
-    factory = WebSocketClientFactory(
-        f"ws://127.0.0.1:{port}/ws/clusters/{cluster_id}/",
-        origin=f"http://127.0.0.1:{port}",
-        headers={"Cookie": cookie},
+async def open_stage(port: int, cluster_id: str, cookie: str) -> StageViewer:
+    viewer: StageViewer = await open_viewer(
+        f"http://127.0.0.1:{port}",
+        f"/ws/clusters/{cluster_id}/",
+        cookie,
+        protocol=StageViewer,
+        timeout_s=15,
     )
-    factory.protocol = Viewer
-    loop = asyncio.get_running_loop()
-    factory.opened = loop.create_future()
-    factory.closed = loop.create_future()
-    factory.waiting = {}
-    factory.seen = {"now_ms": -1, "hw": {}, "frames": 0}
-    await loop.create_connection(factory, "127.0.0.1", port)
-    factory.socket = await asyncio.wait_for(factory.opened, 15)
-    return factory
+    return viewer
 
 
-async def send_command(factory: Any, seq: int, body: dict[str, Any]) -> dict[str, Any]:
-    waiter = asyncio.get_running_loop().create_future()
-    factory.waiting[seq] = waiter
-    factory.socket.sendMessage(json.dumps({**body, "seq": seq, "client": "viewer-1"}).encode())
-    frame: dict[str, Any] = await asyncio.wait_for(waiter, 30)
+async def send_command(viewer: StageViewer, seq: int, body: dict[str, Any]) -> dict[str, Any]:
+    _, frame = await viewer.command(seq, {**body, "client": "viewer-1"}, timeout_s=30)
     return frame
 
 
 async def first_full_state(port: int, cluster_id: str, cookie: str) -> dict[str, Any]:
     """What a new viewer is shown first: the host's state right after it replayed the log."""
-    factory = await open_viewer(port, cluster_id, cookie)
+    viewer = await open_stage(port, cluster_id, cookie)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 60
-    while factory.seen["now_ms"] < 0 or not factory.seen["hw"]:
+    while viewer.seen["now_ms"] < 0 or not viewer.seen["hw"]:
         assert loop.time() < deadline, "the restarted server sent no state"
         await asyncio.sleep(0.01)
-    seen = {"now_ms": factory.seen["now_ms"], "hw": dict(factory.seen["hw"])}
-    factory.socket.sendClose()
+    seen = {"now_ms": viewer.seen["now_ms"], "hw": dict(viewer.seen["hw"])}
+    viewer.sendClose()
     return seen
 
 
 async def watch_then_kill(port: int, cluster_id: str, cookie: str, pid: int) -> dict[str, Any]:
-    viewer = await open_viewer(port, cluster_id, cookie)
+    viewer = await open_stage(port, cluster_id, cookie)
     assert (await send_command(viewer, 1, APP))["type"] == "ack"
     await asyncio.sleep(4.0)  # the app produces; the viewer is sent up to 10 states a second
     os.kill(pid, signal.SIGKILL)  # no flush, no lease release, no goodbye
-    await asyncio.wait_for(viewer.closed, 15)
+    await viewer.wait_closed(15)
     return {"now_ms": viewer.seen["now_ms"], "hw": viewer.seen["hw"]}
 
 
@@ -117,7 +102,7 @@ HEAVY += [
 async def load_then_terminate(
     port: int, cluster_id: str, cookie: str, pid: int, token: str
 ) -> dict[str, Any]:
-    viewer = await open_viewer(port, cluster_id, cookie)
+    viewer = await open_stage(port, cluster_id, cookie)
     for seq, body in enumerate(HEAVY, start=1):
         assert (await send_command(viewer, seq, body))["type"] == "ack"
     # Share links with the longest log the replay budget admits, opened while it runs.
@@ -132,8 +117,7 @@ async def load_then_terminate(
     terminated = time.time()
     os.kill(pid, signal.SIGTERM)
     await asyncio.gather(*opens, return_exceptions=True)
-    with_timeout = asyncio.wait_for(viewer.closed, 30)
-    await asyncio.gather(with_timeout, return_exceptions=True)
+    await asyncio.gather(viewer.wait_closed(30), return_exceptions=True)
     return {"seen_at_term_ms": seen_at, "last_shown_ms": viewer.seen["now_ms"], "at": terminated}
 
 

@@ -26,6 +26,8 @@ def test_acks_1_loses_acknowledged_records_under_faults() -> None:
     assert report["runs"] == 3
     assert report["totals"]["lost"] > 0
     assert report["failing_count"] >= 1
+    assert 1 <= report["runs_with"]["lost"] <= report["failing_count"]
+    assert report["runs_with"]["aborted_read"] == 0
     first = report["failing_runs"][0]
     assert first["first"]["time_ms"] > 0 and first["faults"]
 

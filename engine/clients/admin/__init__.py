@@ -126,13 +126,9 @@ def raise_for(error: str, message: str | None = None) -> None:
         raise error_class(error)(message)
 
 
-@dataclass(frozen=True, slots=True)
-class NewTopic:
-    name: str
-    num_partitions: int = 1
-    replication_factor: int = 1
-    # Checked by the controller (a mapping of topic config keys to values).
-    configs: Any = None
+# Kafka's `NewTopic` (name, partitions, replication factor, configs) is the CreateTopics entry
+# the request carries, so the admin call hands it on as it is.
+NewTopic = CreatableTopic
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,15 +182,9 @@ class ClusterDescription:
     nodes: list[BrokerNode]
 
 
-@dataclass(frozen=True, slots=True)
-class QuorumReplica:
-    """Kafka's `QuorumInfo.ReplicaState`; the timestamps are -1 when unknown."""
-
-    replica_id: int
-    log_end_offset: int
-    alive: bool
-    last_fetch_timestamp: int = -1
-    last_caught_up_timestamp: int = -1
+# Kafka's `QuorumInfo.ReplicaState` is the DescribeQuorum response's `ReplicaState`: replica id,
+# log end offset, whether the controller runs, the fetch timestamps (-1 when unknown).
+QuorumReplica = ReplicaState
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,12 +378,7 @@ class AdminClient:
                 ]
             },
         )
-        request = CreateTopicsRequest(
-            tuple(
-                CreatableTopic(t.name, t.num_partitions, t.replication_factor, t.configs)
-                for t in topics
-            )
-        )
+        request = CreateTopicsRequest(tuple(topics))
         response = self._ask_controller(request)
         assert isinstance(response, CreateTopicsResponse)
         return Outcome({r.name: (r.error, r.error_message) for r in response.topics})
@@ -654,8 +639,8 @@ class AdminClient:
             response.leader_id,
             response.leader_epoch,
             response.high_watermark,
-            [_replica(r) for r in response.current_voters],
-            [_replica(r) for r in response.observers],
+            list(response.current_voters),
+            list(response.observers),
         )
 
     # --- consumer groups ---------------------------------------------------------------------
@@ -819,16 +804,6 @@ class AdminClient:
         raise LeaderNotAvailableError(f"{tp.topic}-{tp.partition} has no leader.")
 
 
-def _replica(state: ReplicaState) -> QuorumReplica:
-    return QuorumReplica(
-        state.replica_id,
-        state.log_end_offset,
-        state.alive,
-        state.last_fetch_timestamp,
-        state.last_caught_up_timestamp,
-    )
-
-
 def _group_message(group_id: str, error: str) -> str | None:
     if not error:
         return None
@@ -851,6 +826,7 @@ __all__ = [
     "Outcome",
     "PartitionReassignment",
     "QuorumInfo",
+    "QuorumReplica",
     "TopicPartitionInfo",
     "raise_for",
 ]

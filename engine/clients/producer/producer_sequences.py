@@ -1,6 +1,8 @@
 """The idempotent half of Kafka's producer `TransactionManager`: the producer id and epoch,
-each partition's next sequence number and the epoch it belongs to (`TxnPartitionEntry`), and
-the KIP-360 epoch bump after a sequenced batch fails."""
+each partition's next sequence number, last acknowledged sequence and the epoch they belong to
+(`TxnPartitionEntry`), the KIP-360 epoch bump after a sequenced batch fails, and the unresolved
+sequences a batch leaves when it expires after being sent (`markSequenceUnresolved`,
+`maybeResolveSequences`)."""
 
 from __future__ import annotations
 
@@ -27,6 +29,13 @@ class ProducerSequences:
         self.sequence_epoch: dict[TopicPartition, int] = {}
         self.rewrite_sequences: set[TopicPartition] = set()
         self.epoch_bump_needed = False
+        # The highest sequence the broker acknowledged, per partition, under its sequence epoch.
+        self.last_acked: dict[TopicPartition, int] = {}
+        # Partitions where a batch that had been sent expired (delivery.timeout.ms) while being
+        # retried: whether the broker wrote it is unknown until what follows it is answered.
+        # The value is the sequence after the expired batch (Kafka's
+        # partitionsWithUnresolvedSequences).
+        self.unresolved: dict[TopicPartition, int] = {}
 
     def assign_sequence(self, batch: ProducerBatch) -> None:
         tp = batch.tp
@@ -34,6 +43,7 @@ class ProducerSequences:
         if epoch != self.producer_epoch and not self.sequenced_pending(tp, batch):
             epoch = self.sequence_epoch[tp] = self.producer_epoch
             self.next_sequence[tp] = 0
+            self.last_acked[tp] = -1
         batch.base_sequence = self.next_sequence.get(tp, 0)
         self.next_sequence[tp] = (batch.base_sequence + len(batch.records)) % (2**31)
         batch.producer_id = self.producer_id
@@ -41,12 +51,42 @@ class ProducerSequences:
         batch.is_transactional = self._producer.transaction is not None
 
     def may_drain(self, batch: ProducerBatch) -> bool:
-        """A fresh batch of a partition whose sequences are being rewritten waits for the bump."""
+        """A fresh batch of a partition whose sequences are being rewritten waits for the bump,
+        and one of a partition with an unresolved sequence waits until it is resolved (Kafka's
+        `shouldStopDrainBatchesForPartition`)."""
+        if batch.base_sequence >= 0:
+            return True
+        tp = batch.tp
         return not (
-            self.epoch_bump_needed
-            and batch.base_sequence < 0
-            and batch.tp in self.rewrite_sequences
+            (self.epoch_bump_needed and tp in self.rewrite_sequences) or tp in self.unresolved
         )
+
+    def on_acknowledged(self, batch: ProducerBatch) -> None:
+        """Kafka's `maybeUpdateLastAckedSequence` for a batch the broker acknowledged."""
+        tp = batch.tp
+        if batch.producer_epoch != self.sequence_epoch.get(tp):
+            return  # sequenced under an epoch this partition has left
+        last = batch.base_sequence + len(batch.records) - 1
+        if last > self.last_acked.get(tp, -1):
+            self.last_acked[tp] = last
+
+    def mark_unresolved(self, batch: ProducerBatch) -> None:
+        """A batch expired after it had been retried: the broker may or may not hold it."""
+        after = batch.base_sequence + len(batch.records)
+        tp = batch.tp
+        self.unresolved[tp] = max(self.unresolved.get(tp, after), after)
+
+    def maybe_resolve(self) -> None:
+        """Kafka's `maybeResolveSequences`: once nothing sequenced is pending for a partition
+        with an unresolved sequence, it is resolved if the broker acknowledged everything up to
+        the next sequence (the expired batch was written, later batches followed it); otherwise
+        the idempotent producer bumps its epoch for that partition (KIP-360)."""
+        for tp in sorted(self.unresolved):
+            if self.sequenced_pending(tp):
+                continue
+            del self.unresolved[tp]
+            if self.next_sequence.get(tp, 0) - self.last_acked.get(tp, -1) != 1:
+                self.on_sequenced_batch_failed(tp)
 
     def sequenced_pending(self, tp: TopicPartition, besides: ProducerBatch | None = None) -> bool:
         producer = self._producer
@@ -81,6 +121,8 @@ class ProducerSequences:
         for tp in sorted(self.rewrite_sequences):
             self.sequence_epoch[tp] = self.producer_epoch
             self.next_sequence[tp] = 0
+            self.last_acked[tp] = -1
+            self.unresolved.pop(tp, None)
             for batch in batches.get(tp, ()):
                 batch.base_sequence = -1
         self.rewrite_sequences.clear()

@@ -75,10 +75,12 @@ class Sender:
         if not producer.alive:
             return
         now = producer.now_ms
-        accumulator.expire_batches(now, self.fail_batch)
+        accumulator.expire_batches(now, self.expire_batch)
         if producer.idempotent and sequences.producer_id < 0 and producer.transaction is None:
             self._init_producer_id()  # a transactional producer gets its id in init_transactions
             return
+        if sequences.unresolved:
+            sequences.maybe_resolve()
         sequences.maybe_bump_epoch()
         if producer.transaction is not None and not producer.transaction.ready_to_send():
             return
@@ -128,6 +130,9 @@ class Sender:
                         and not queue[0].in_flight
                         and sequences.may_drain(queue[0])
                         and (queue[0].closed or accumulator.flushing)
+                        # Kafka drains a retried batch only when it is the partition's first in
+                        # flight: never behind the batch that just went.
+                        and not (producer.idempotent and queue[0].base_sequence >= 0)
                     ):
                         batches.append(queue[0])  # a ready next batch may join the next request
                 self._send_produce(leader, request)
@@ -238,13 +243,29 @@ class Sender:
                 },
             )
             return
-        if elapsed >= producer.delivery_timeout_ms and retriable:
-            exception = KafkaTimeoutError(
-                f"Expiring {len(batch.records)} record(s) for {batch.tp}:{elapsed} ms "
-                f"has passed since "
-                f"batch creation (last error: {exception.kafka_name})"
+        if elapsed >= producer.delivery_timeout_ms:
+            # Kafka's Sender expires a batch in flight once delivery.timeout.ms has passed,
+            # whatever its answer would be: it fails without touching the sequences, and one
+            # that was being retried leaves its partition's sequence unresolved.
+            self.expire_batch(
+                batch,
+                KafkaTimeoutError(
+                    f"Expiring {len(batch.records)} record(s) for {batch.tp}:{elapsed} ms "
+                    f"has passed since "
+                    f"batch creation (last error: {exception.kafka_name})"
+                ),
+                retried=batch.attempts > 1,
             )
-        self.fail_batch(batch, exception)
+            return
+        # Kafka adjusts the sequences (here: an epoch bump, KIP-360) only for a batch that did
+        # not use up its retries: after the last retry whether the broker holds it is unknown.
+        # An OUT_OF_ORDER_SEQUENCE_NUMBER always does (TransactionManager.handleFailedBatch).
+        self.fail_batch(
+            batch,
+            exception,
+            adjust_sequences=batch.attempts <= producer.retries
+            or error == "OUT_OF_ORDER_SEQUENCE_NUMBER",
+        )
 
     def _earlier_batch_pending(self, batch: ProducerBatch) -> bool:
         queue = self._accumulator.batches.get(batch.tp, deque())
@@ -275,13 +296,40 @@ class Sender:
             future._value = value
             pending.pop(future.id, None)
         producer.acked_records += len(batch.records)
+        if batch.base_sequence >= 0:
+            self._sequences.on_acknowledged(batch)
         producer.release_buffer(batch)  # Kafka deallocates once the callbacks ran
         producer.ctx.taps.on_batch_acknowledged(producer, batch, base_offset)
 
-    def fail_batch(self, batch: ProducerBatch, error: KafkaError) -> None:
+    def expire_batch(
+        self, batch: ProducerBatch, error: KafkaError, *, retried: bool | None = None
+    ) -> None:
+        """A batch past delivery.timeout.ms: it fails without adjusting sequences; if it had
+        been sent and was being retried, its partition's sequence is unresolved (Kafka's
+        `markSequenceUnresolved`). In the accumulator, a sequenced batch is a retried one."""
+        producer = self._producer
+        self.fail_batch(batch, error, adjust_sequences=False)
+        if retried is None:
+            retried = batch.attempts > 0
+        if (
+            retried
+            and producer.idempotent
+            and producer.transaction is None
+            and batch.base_sequence >= 0
+        ):
+            self._sequences.mark_unresolved(batch)
+
+    def fail_batch(
+        self, batch: ProducerBatch, error: KafkaError, *, adjust_sequences: bool = True
+    ) -> None:
         producer = self._producer
         batch.done = True
-        if producer.idempotent and producer.transaction is None and batch.base_sequence >= 0:
+        if (
+            adjust_sequences
+            and producer.idempotent
+            and producer.transaction is None
+            and batch.base_sequence >= 0
+        ):
             self._sequences.on_sequenced_batch_failed(batch.tp)
         for future in batch.futures:
             future._complete(None, error)

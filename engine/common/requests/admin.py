@@ -26,9 +26,13 @@ UNCLEAN = 1
 
 @dataclass(frozen=True, slots=True)
 class CreatableTopic:
+    """One topic to create; the admin client's `NewTopic` too. The defaults are the brokers'
+    `num.partitions` and `default.replication.factor` (1)."""
+
     name: str
-    num_partitions: int
-    replication_factor: int
+    num_partitions: int = 1
+    replication_factor: int = 1
+    # Checked by the controller (a mapping of topic config keys to values).
     configs: Any = None
 
 
