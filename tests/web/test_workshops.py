@@ -762,7 +762,11 @@ async def test_a_reveal_is_in_the_log_so_a_host_killed_mid_play_plays_on_to_the_
 
     # The play is in the log before the clock plays it: each command with its cluster time.
     host = host_registry.hosts[room.cluster_id]
-    stored = await sync_to_async(store.cluster_load)(cluster_id=room.cluster_id)
+    for _ in range(200):  # the room shows "running" as the play request leaves for the host
+        stored = await sync_to_async(store.cluster_load)(cluster_id=room.cluster_id)
+        if stored.playback is not None:
+            break
+        await asyncio.sleep(0.02)
     assert stored.playback is not None and stored.playback["applied"] == 0
     (kill,) = stored.playback["plan"]
     assert kill["command"]["type"] == "stop_broker"
