@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
@@ -98,3 +100,73 @@ async def test_a_host_owned_through_redis_answers_commands_sent_through_redis(
     finally:
         await owner.shutdown()
         await other.shutdown()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_the_poll_histogram_rate_bound_holds_per_room_across_processes(
+    redis_url: str, settings: Any
+) -> None:
+    """Votes for one room through two processes (two Redis clients and channel layers, as two
+    Daphnes have): the histogram is pushed at most once an interval in all, never once per
+    process, and the last push counts every vote."""
+    from django.contrib.auth import get_user_model
+
+    from webapp.workshops import consumers as room_consumers
+    from webapp.workshops import services as room_services
+    from webapp.workshops.pushes import RedisPushSlot
+
+    settings.DOJO_WORKSHOP_HISTOGRAM_HZ = 5.0
+    interval = 1 / 5.0
+
+    def room() -> tuple[int, list[int]]:
+        teacher = get_user_model().objects.create_user("t", password="pw-long-1", is_staff=True)
+        workshop = room_services.workshop_create(owner=teacher, title="two daphnes")
+        room_services.poll_push(workshop=workshop, source="drill:kafka-vs-kinesis-cost")
+        learners = [
+            room_services.join(workshop=workshop, name=f"learner {i}", token=None).pk
+            for i in range(6)
+        ]
+        return workshop.pk, learners
+
+    workshop_id, learners = await database_sync_to_async(room)()
+    sent: list[float] = []
+
+    class Recorded(RedisChannelLayer):
+        async def group_send(self, group: str, message: dict[str, Any]) -> None:
+            sent.append(time.monotonic())
+            await super().group_send(group, message)
+
+    layer_config = config.channel_layers(redis_url)["default"]["CONFIG"]
+    processes = [
+        (RedisPushSlot(redis_url, prefix="test-histogram:"), Recorded(**layer_config))
+        for _ in range(2)
+    ]
+    watcher = redis_layer(redis_url)
+    channel = await watcher.new_channel()
+    await watcher.group_add(room_consumers.room_group(workshop_id), channel)
+
+    started = time.monotonic()
+    for turn in range(30):  # 30 votes over ~1.5 s, alternating processes, minds changing
+        slot, layer = processes[turn % 2]
+        await database_sync_to_async(room_services.vote)(
+            participant_id=learners[turn % len(learners)], choice=turn % 2
+        )
+        room_consumers.schedule_histogram(workshop_id, slot, layer)
+        await asyncio.sleep(0.05)
+    while room_consumers._pending:
+        await asyncio.sleep(0.05)
+    elapsed = time.monotonic() - started
+
+    assert len(sent) >= 2
+    gaps = [b - a for a, b in zip(sent, sent[1:], strict=False)]
+    assert min(gaps) >= interval * 0.95, gaps  # one slot per room, whichever process votes
+    assert len(sent) <= elapsed / interval + 1
+    last = None
+    while True:
+        try:
+            last = await asyncio.wait_for(watcher.receive(channel), 0.5)
+        except TimeoutError:
+            break
+    assert last is not None and "<h2>Answers (6)</h2>" in last["html"]
+    await watcher.flush()

@@ -26,6 +26,20 @@ get_user_model().objects.create_user("teacher", password={PASSWORD!r}, is_staff=
 """
 
 
+def in_view(page: object, *selectors: str) -> None:
+    """Each element is wholly inside the window as it is, unscrolled."""
+    from playwright.sync_api import Page, expect
+
+    assert isinstance(page, Page)
+    assert page.evaluate("window.scrollY") == 0
+    try:
+        for selector in selectors:
+            expect(page.locator(selector).first).to_be_in_viewport(ratio=1.0, timeout=10_000)
+    except AssertionError:
+        page.screenshot(path=str(SCREENSHOTS / "workshop-not-in-view.png"))
+        raise
+
+
 def test_a_whole_workshop_instructor_and_two_learners(
     stage_server: LiveServer, chromium: object
 ) -> None:
@@ -81,16 +95,54 @@ def test_a_whole_workshop_instructor_and_two_learners(
         expect(broker).to_have_class("broker is-stopped", timeout=10_000)
 
     # A poll from the drills: learners answer, the histogram counts them live.
-    teacher.get_by_role("button", name=f"Push drill: {DRILL_TITLE}").click()
+    teacher.get_by_label("Drill").select_option(label=DRILL_TITLE)
+    teacher.get_by_role("button", name="Push the drill").click()
     for learner in (ada, bob):
         expect(learner.locator('#ws-poll [data-role="question"]')).to_contain_text(
             "Twelve records with no key"
         )
         expect(learner.locator("#stage")).to_contain_text("logs", timeout=10_000)
+    # One screen at 1280x900: the live stage and the question both in view, no scrolling.
+    for page in (ada, teacher):
+        in_view(page, "#stage .stage-svg", "#ws-poll [data-role='question']", "#narration")
     ada.locator("#ws-poll").get_by_role("button", name=re.compile(r"^One")).click()
     bob.locator("#ws-poll").get_by_role("button", name="Two", exact=True).click()
     expect(teacher.locator("#ws-histogram h2")).to_have_text("Answers (2)", timeout=10_000)
     teacher.screenshot(path=str(SCREENSHOTS / "workshop-histogram-1280x900.png"))
+    in_view(teacher, "#ws-histogram h2")
+    ada.screenshot(path=str(SCREENSHOTS / "workshop-learner-poll-1280x900.png"))
+
+    # The projector's view: the stage, the join code and the answers on one screen.
+    projector = context_page()
+    teacher_cookies = teacher.context.cookies()
+    projector.context.add_cookies(teacher_cookies)  # type: ignore[arg-type]
+    projector.goto(stage_server.url + f"/workshops/{code}/present/")
+    expect(projector.locator("#connection")).to_have_text("live", timeout=15_000)
+    expect(projector.locator("#ws-histogram h2")).to_have_text("Answers (2)", timeout=10_000)
+    in_view(projector, "#stage .stage-svg", '[data-role="code"]', "#ws-histogram h2")
+    qr = projector.get_by_alt_text("QR code of the join link")
+    expect(qr).to_be_in_viewport()
+    assert projector.evaluate("document.querySelector('.join-panel img').naturalWidth") > 0
+    projector.screenshot(path=str(SCREENSHOTS / "workshop-presenter-1280x900.png"))
+    projector.context.close()
+
+    # A phone: the question first; the stage under it, as wide as on the sandbox page (it
+    # scrolls sideways inside its panel, the page does not).
+    phone = chromium.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    phone.add_cookies(bob.context.cookies())  # type: ignore[arg-type]
+    small = phone.new_page()
+    small.on("pageerror", lambda error: errors.append(str(error)))
+    small.goto(stage_server.url + f"/w/{code}/")
+    expect(small.locator("#connection")).to_have_text("live", timeout=15_000)
+    expect(small.locator("#stage")).to_contain_text("logs", timeout=10_000)
+    in_view(small, "#ws-poll [data-role='question']")
+    question = small.locator("#ws-poll [data-role='question']").bounding_box()
+    stage = small.locator("#stage .stage-svg").bounding_box()
+    assert question is not None and stage is not None
+    assert question["y"] < stage["y"] and stage["x"] >= 0
+    assert small.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll
+    small.screenshot(path=str(SCREENSHOTS / "workshop-learner-390x844.png"), full_page=True)
+    phone.close()
 
     # The reveal runs the drill's scenario on the room's cluster, then shows the answer.
     teacher.get_by_role("button", name="Reveal").click()

@@ -17,7 +17,16 @@ from webapp.asgi import application
 from webapp.models import ClusterCommand, LiveCluster
 from webapp.workshops import consumers as room_consumers
 from webapp.workshops import services
-from webapp.workshops.models import Participant, Poll, ResultsExport, Workshop
+from webapp.workshops.models import (
+    Participant,
+    Poll,
+    ResultsExport,
+    Vote,
+    Workshop,
+)
+from webapp.workshops.models import (
+    format_number as fmt,
+)
 from webapp.workshops.tasks import export_execute
 
 LESSON = "replication-isr"  # has a predict question
@@ -57,6 +66,7 @@ def test_instructor_opens_a_room_and_sees_code_qr_and_control() -> None:
     assert workshop.code in control and "Push:" in control
     qr = client.get(f"/workshops/{workshop.code}/qr.svg")
     assert qr["Content-Type"] == "image/svg+xml" and b"<svg" in qr.content
+    assert b'xmlns="http://www.w3.org/2000/svg"' in qr.content  # else an <img> shows nothing
     present = client.get(f"/workshops/{workshop.code}/present/").content.decode()
     assert f"/w/{workshop.code}/" in present
 
@@ -599,4 +609,250 @@ async def test_a_drill_poll_runs_its_scenario_on_the_shared_cluster_then_reveals
     board = await sync_to_async(services.leaderboard)(room)
     assert [(r["name"], r["score"], r["polls"]) for r in board] == [("Ada", 1, 1), ("Bob", 0, 1)]
     for socket in (instructor, *learners):
+        await socket.disconnect()
+
+
+NUMBER_DRILL = "leader-failover-time"  # predict, a number: when the partition gets a new leader
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_number_drill_poll_takes_numbers_buckets_them_and_reveals_the_engines_number(
+    host_registry: Any,
+) -> None:
+    from lessons.drills import progress
+    from lessons.drills.bank import default_bank
+
+    drill = default_bank().get(NUMBER_DRILL)
+    assert drill is not None and drill.question_type == "number"
+    engine_key = (await sync_to_async(progress.answer_key)(drill)).key
+    workshop, teacher, ada, bob = await sync_to_async(room_of_two)()
+    listed = {q["source"]: q for q in await sync_to_async(services.drill_questions)()}
+    assert listed[f"drill:{NUMBER_DRILL}"]["answer"] == "number"
+    instructor = await room_socket(workshop, teacher)
+    learners = [await room_socket(workshop, ada), await room_socket(workshop, bob)]
+    await instructor.send_json_to(
+        {"type": "poll_push", "seq": 1, "source": f"drill:{NUMBER_DRILL}"}
+    )
+    await frame_of(instructor, "ack")
+    poll = await Poll.objects.aget()
+    assert poll.kind == Poll.Kind.NUMBER and poll.choices == [] and poll.playback
+    assert poll.answer_value == float(engine_key) and poll.tolerance_absolute == 2000
+    await html_with(learners[0], 'inputmode="decimal"')  # a number box, not buttons
+
+    # Bad numbers are refused and save nothing; a learner's typed number is fine.
+    for bad in ("", "soon", "1e400", True):
+        await learners[0].send_json_to({"type": "vote", "seq": 5, "value": bad})
+        assert (await frame_of(learners[0], "error"))["code"] == "invalid", bad
+    assert await Vote.objects.acount() == 0
+    near = f"{int(engine_key) + 1500:,}"  # within ±2,000 ms, written with a digit group
+    far = str(int(engine_key) + 6000)
+    for socket, value in zip(learners, (near, far), strict=True):
+        await socket.send_json_to({"type": "vote", "seq": 10, "value": value})
+        await frame_of(socket, "ack")
+    histogram = await html_with(instructor, "<h2>Answers (2)</h2>")
+    assert 'class="correct"' not in histogram  # the bars never hint at the key before the reveal
+    await instructor.send_json_to({"type": "poll_reveal", "seq": 2})
+    revealed = await html_with(learners[1], 'data-role="answer"', timeout=60)
+    assert "computed by the engine" in revealed and "Ada · 1/1" in revealed
+    assert "Bob · 0/1" in revealed and 'data-role="within">1 of 2' in revealed
+
+    # The number the room was told is the one the room's own run gives: the first new leader
+    # of the drill's topic after the kill, read off the cluster rebuilt from its log.
+    room = await Workshop.objects.aget(pk=workshop.pk)
+    runtime, _ = await sync_to_async(room_replay)(room.cluster_id)
+    elected = [
+        e.time_ms
+        for e in runtime.cluster.events
+        if e.kind == "leader_elected" and e.data.get("topic") == "orders" and e.time_ms > 1000
+    ]
+    assert elected and elected[0] == engine_key
+    assert f"<strong>{fmt(engine_key)}" in revealed
+    for socket in (instructor, *learners):
+        await socket.disconnect()
+
+
+@pytest.mark.django_db
+def test_number_and_pick_drills_become_polls_whose_key_is_the_drills_own() -> None:
+    from lessons.drills import grading
+    from lessons.drills.bank import default_bank
+
+    teacher = make_instructor()
+    workshop = services.workshop_create(owner=teacher, title="t")
+    ada = services.join(workshop=workshop, name="Ada", token=None)
+    bank = default_bank()
+    kinds = [q["kind"] for q in services.drill_questions()]
+    assert set(kinds) == {"predict", "number", "pick"}
+    assert kinds == sorted(kinds, key=services.POLL_KINDS.index)  # one group each in the list
+    number = next(d for d in bank if d.kind == "number")
+    poll = services.poll_push(workshop=workshop, source=f"drill:{number.id}")
+    assert poll.kind == Poll.Kind.NUMBER and not poll.playback and poll.cluster_id is None
+    assert "{" not in poll.question  # the parameters are filled in
+    services.vote(participant_id=ada.pk, value=str(poll.answer_value))
+    vote = Vote.objects.get(poll=poll)
+    expected = grading.grade_number(
+        str(poll.answer_value), float(poll.answer_value or 0), **number.tolerance
+    )
+    assert vote.correct is expected.correct is True
+
+    pick = next(d for d in bank if d.kind == "pick")
+    poll = services.poll_push(workshop=workshop, source=f"drill:{pick.id}")
+    assert poll.choices == [c.text for c in pick.choices]
+    assert poll.answer_label == next(c.text for c in pick.choices if c.id == pick.body["answer"])
+    wrong = (poll.answer + 1) % len(poll.choices)
+    services.vote(participant_id=ada.pk, choice=wrong)
+    assert not Vote.objects.get(poll=poll).correct
+    with pytest.raises(ValueError):
+        services.poll_push(workshop=workshop, source="drill:no-such-drill")
+    explain = next(d for d in bank if d.kind == "explain")
+    with pytest.raises(ValueError):
+        services.poll_push(workshop=workshop, source=f"drill:{explain.id}")
+
+
+@pytest.mark.parametrize(
+    ("values", "labels"),
+    [
+        ([], []),
+        ([7, 7, 7], ["7"]),
+        ([1, 2, 2, 3], ["1", "2", "3"]),
+        (
+            [9000, 9500, 10000, 10100, 11000, 12000],
+            ["9,000–9,999", "10,000–10,999", "11,000–11,999", "12,000–12,999"],
+        ),
+        ([0.5, 0.75, 1.0, 1.25], ["0.5 to 1", "1 to 1.5"]),
+        # One wild guess goes to its own open bar instead of squashing the rest into one.
+        ([10, 11, 12, 12, 13, 14, 10**9], ["10–11", "12–13", "14–15", "above 14"]),
+    ],
+)
+def test_number_answers_fall_into_round_buckets(values: list[float], labels: list[str]) -> None:
+    buckets = services.number_buckets([float(v) for v in values])
+    assert [b.label for b in buckets] == labels
+    assert sum(b.count for b in buckets) == len(values)
+    assert len(buckets) <= services.MAX_BUCKETS + 2
+    if values:  # the key marks the bar it falls in, and never changes the bars
+        marked = services.number_buckets([float(v) for v in values], key=float(values[0]))
+        assert [b.label for b in marked] == labels
+        assert sum(b.holds_key for b in marked) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_reveal_is_in_the_log_so_a_host_killed_mid_play_plays_on_to_the_same_state(
+    host_registry: Any,
+) -> None:
+    from lessons.drills import progress
+    from lessons.drills.bank import default_bank
+    from webapp.engine_host import store
+
+    drill = default_bank().get(NUMBER_DRILL)
+    assert drill is not None
+    key = await sync_to_async(progress.answer_key)(drill)
+    workshop, teacher, ada, _ = await sync_to_async(room_of_two)()
+    instructor = await room_socket(workshop, teacher)
+    learner = await room_socket(workshop, ada)
+    await instructor.send_json_to(
+        {"type": "poll_push", "seq": 1, "source": f"drill:{NUMBER_DRILL}"}
+    )
+    await frame_of(instructor, "ack")
+    room = await Workshop.objects.aget(pk=workshop.pk)
+    await learner.send_json_to({"type": "vote", "seq": 1, "value": str(key.key)})
+    await frame_of(learner, "ack")
+    await instructor.send_json_to({"type": "poll_reveal", "seq": 3})
+    await html_with(learner, 'data-role="running"')
+
+    # The play is in the log before the clock plays it: each command with its cluster time.
+    host = host_registry.hosts[room.cluster_id]
+    for _ in range(200):  # the room shows "running" as the play request leaves for the host
+        stored = await sync_to_async(store.cluster_load)(cluster_id=room.cluster_id)
+        if stored.playback is not None:
+            break
+        await asyncio.sleep(0.02)
+    assert stored.playback is not None and stored.playback["applied"] == 0
+    (kill,) = stored.playback["plan"]
+    assert kill["command"]["type"] == "stop_broker"
+    assert store.PLAY_KIND not in [c["type"] for c in stored.commands]  # never replayed
+    while host.runtime.now_ms < kill["at_ms"] - 700:  # part-way to the step (at 1x), not at it
+        await asyncio.sleep(0.01)
+    assert host._play_applied == 0
+    # kill -9 (no await since the check): the host's tasks die where they stand; nothing is
+    # flushed or released.
+    for task in host._tasks:
+        task.cancel()
+    host.running = False
+    host_registry._forget(host)
+    await asyncio.sleep(0.2)
+
+    restarted = await host_registry.ensure(room.cluster_id)
+    assert restarted is not None and restarted is not host
+    await instructor.send_json_to({"type": "speed", "seq": 4, "speed": 5})  # the rest, faster
+    await frame_of(instructor, "ack")
+    revealed = await html_with(learner, 'data-role="answer"', timeout=60)
+    assert "Ada · 1/1" in revealed
+
+    # The log holds the whole scenario once, and the room's cluster rebuilt from it is the
+    # engine's own run: the new leader comes at the time the drill's key says.
+    runtime, logged = await sync_to_async(room_replay)(room.cluster_id)
+    assert [c["type"] for c in logged if c["type"] != "advance"].count("stop_broker") == 1
+    assert runtime.now_ms >= key.computed["end_ms"]
+    elected = [
+        e.time_ms
+        for e in runtime.cluster.events
+        if e.kind == "leader_elected" and e.data.get("topic") == "orders" and e.time_ms > 1000
+    ]
+    assert elected[0] == key.key
+    after = await sync_to_async(store.cluster_load)(cluster_id=room.cluster_id)
+    assert after.playback is not None and after.playback["applied"] == 1
+
+    # A fork after the reveal holds it too.
+    response = await sync_to_async(ada.post)(f"/w/{workshop.code}/fork/")
+    assert response.status_code == 302
+    fork_runtime, fork_log = await sync_to_async(room_replay)(response["Location"].split("/")[2])
+    assert "stop_broker" in [c["type"] for c in fork_log]
+    assert fork_runtime.now_ms >= key.computed["end_ms"]
+    assert fork_runtime.cluster.describe_topic("orders").partitions[0].leader != 2
+    for socket in (instructor, learner):
+        await socket.disconnect()
+
+
+EVIL = "<img src=x onerror=alert(1)>"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_names_titles_prompts_and_learners_values_are_escaped_for_every_viewer(
+    host_registry: Any,
+) -> None:
+    teacher_user = await sync_to_async(make_instructor)()
+    workshop = await sync_to_async(services.workshop_create)(owner=teacher_user, title=EVIL)
+    teacher = await sync_to_async(signed_in)(teacher_user)
+    ada = await sync_to_async(joined)(workshop, EVIL)
+    for client, path in (
+        (teacher, f"/workshops/{workshop.code}/control/"),
+        (teacher, f"/workshops/{workshop.code}/present/"),
+        (teacher, "/workshops/"),
+        (ada, f"/w/{workshop.code}/"),
+    ):
+        page = (await sync_to_async(client.get)(path)).content.decode()
+        assert EVIL not in page and "&lt;img src=x onerror=alert(1)&gt;" in page, path
+
+    instructor = await room_socket(workshop, teacher)
+    await instructor.send_json_to(
+        {"type": "participation", "seq": 1, "mode": "producers", "prompt": EVIL}
+    )
+    await frame_of(instructor, "ack")
+    learner = await room_socket(workshop, ada)
+    await learner.send_json_to({"type": "participate", "seq": 1, "value": EVIL})
+    await frame_of(learner, "ack")
+    # The record with the learner's value reaches the stage of every viewer, as text.
+    texts: list[str] = []
+    for _ in range(200):
+        text = await instructor.receive_from(timeout=10)
+        texts.append(text)
+        if "onerror=alert(1)&gt;" in text and 'id="topics"' in text:
+            break
+    assert any("onerror=alert(1)&gt;" in t for t in texts)
+    assert not any(EVIL in t for t in texts)
+    board = await sync_to_async(room_consumers.room_html)(workshop)
+    assert EVIL not in board and "&lt;img" in board
+    for socket in (instructor, learner):
         await socket.disconnect()

@@ -61,6 +61,34 @@ __all__ = ["CLOCK_COMMANDS", "LOGGED_COMMANDS", "ClusterHost", "HostSettings"]
 MEMORY_GROWING_COMMANDS = frozenset({"produce", "start_producer", "transaction"})
 
 
+def play_plan(commands: Sequence[dict[str, Any]], *, start_ms: int) -> tuple[list[Any], int]:
+    """A command log tail (advances and commands) as the cluster time each command is due at,
+    from `start_ms`, and the time the tail ends."""
+    at = start_ms
+    plan: list[dict[str, Any]] = []
+    for command in commands:
+        if command.get("type") == "advance":
+            at += max(0, int(command.get("ms", 0)))
+        else:
+            plan.append({"at_ms": at, "command": dict(command)})
+    return plan, at
+
+
+def relative_playback(plan: Sequence[dict[str, Any]], end_ms: int, *, now_ms: int) -> list[Any]:
+    """What the clock plays from `now_ms`: advances up to each command's time, then the rest."""
+    playback: list[dict[str, Any]] = []
+    at = now_ms
+    for step in plan:
+        due = int(step["at_ms"])
+        if due > at:
+            playback.append({"type": "advance", "ms": due - at})
+            at = due
+        playback.append(dict(step["command"]))
+    if end_ms > at:
+        playback.append({"type": "advance", "ms": end_ms - at})
+    return playback
+
+
 def viewers_group(cluster_id: str) -> str:
     """The group every socket watching the cluster joins: state versions fan out here."""
     return f"dojo.cluster.{cluster_id}"
@@ -154,6 +182,12 @@ class ClusterHost:
         # to a workshop room): each applied when the clock has run the advances before it.
         self.playback: list[dict[str, Any]] = []
         self._play_reply: str | None = None
+        # The log's `play` entry being played (store.PLAY_KIND) and how many of its commands
+        # are applied: a host started after a crash or a restart plays on from there.
+        self._play_seq: int | None = None
+        self._play_applied = 0
+        if stored.playback is not None:
+            self._resume_play(stored.playback)
         # The memory bound: the estimate last taken, and the stage's message while over it.
         self.memory_bytes = 0
         self.memory_stopped: str | None = None
@@ -174,6 +208,8 @@ class ClusterHost:
         self.running = True
         if self.wire_enabled:
             await self.enable_wire()
+        if self.playback:  # resumed from the log: what was due when the last host stopped
+            await self._played(0)
         fragments, _ = await asyncio.to_thread(self._render_runtime_fragments)
         self._publish(fragments)
         for name, coroutine in (
@@ -587,10 +623,29 @@ class ClusterHost:
         self, commands: list[dict[str, Any]], reply_to: str | None
     ) -> dict[str, Any] | None:
         """Start playing `commands` (a command log tail: advances and commands) on the live
-        clock; the answer comes when the last one is applied (None: not yet)."""
+        clock; the answer comes when the last one is applied (None: not yet). The steps go to
+        the log first, as one `play` entry (each command with the cluster time it is due at),
+        so a host that starts after this one died plays on where the log stands."""
         if self.playback:
             return {"type": "error", "code": "playing", "message": "Already playing steps."}
-        self.playback = [dict(c) for c in commands]
+        plan, end_ms = play_plan(commands, start_ms=self.runtime.now_ms)
+        await self._flush_advance_locked()
+        entry = {"type": store.PLAY_KIND, "plan": plan, "end_ms": end_ms, "reply_to": reply_to}
+        try:
+            # Not the runtime's: kept out of the replayed commands (and of the checkpoints).
+            await database_sync_to_async(store.cluster_command_append)(
+                cluster_id=self.cluster_id,
+                seq=self.next_seq,
+                payload=entry,
+                logical_time_ms=self.runtime.now_ms,
+            )
+        except IntegrityError:
+            asyncio.get_running_loop().create_task(self.stop("lost ownership of the log"))
+            return {"type": "error", "code": "moved", "message": "This cluster moved."}
+        self._play_seq = self.next_seq
+        self._play_applied = 0
+        self.next_seq += 1
+        self.playback = relative_playback(plan, end_ms, now_ms=self.runtime.now_ms)
         self._play_reply = reply_to
         if self.paused:
             self.paused = False
@@ -600,7 +655,24 @@ class ClusterHost:
         frame = await self._play_due_locked()
         if frame is not None:
             self._play_reply = None  # nothing had to wait for the clock: answered now
+            self._play_seq = None
         return frame
+
+    def _resume_play(self, entry: dict[str, Any]) -> None:
+        """Play on from the log's `play` entry: its commands not yet applied, each at its own
+        cluster time, then the clock up to where the play ends."""
+        plan = list(entry.get("plan") or [])
+        applied = int(entry.get("applied") or 0)
+        end_ms = int(entry.get("end_ms") or 0)
+        if applied >= len(plan) and self.runtime.now_ms >= end_ms:
+            return  # played to the end
+        self._play_seq = int(entry["seq"])
+        self._play_applied = applied
+        self.playback = relative_playback(plan[applied:], end_ms, now_ms=self.runtime.now_ms)
+        self._play_reply = entry.get("reply_to") or None
+        logger.info(
+            "host %s plays on: %d of %d steps left", self.cluster_id, len(plan) - applied, len(plan)
+        )
 
     async def _play_due_locked(self) -> dict[str, Any] | None:
         """Apply the commands now due (up to the next advance still to run); when none is
@@ -611,7 +683,11 @@ class ClusterHost:
                 return None
             self.playback.pop(0)
             if head.get("type") != "advance":
-                await self._logged_command_locked(head, "", None)
+                self._play_applied += 1
+                client = f"{store.PLAY_CLIENT}{self._play_seq}" if self._play_seq else ""
+                await self._logged_command_locked(
+                    head, client, self._play_applied if client else None
+                )
         return {"type": "ack", "message": "Played.", "now_ms": self.runtime.now_ms}
 
     def _play_cap(self, ms: int) -> int:
@@ -623,17 +699,19 @@ class ClusterHost:
     async def _played(self, ms: int) -> None:
         """The clock ran `ms`: count it off the advance being played, apply what is due."""
         async with self.lock:
-            if not self.playback or self.playback[0].get("type") != "advance":
+            if not self.playback:
                 return
-            left = int(self.playback[0]["ms"]) - ms
-            if left > 0:
-                self.playback[0]["ms"] = left
-                return
-            self.playback.pop(0)
+            if self.playback[0].get("type") == "advance":
+                left = int(self.playback[0]["ms"]) - ms
+                if left > 0:
+                    self.playback[0]["ms"] = left
+                    return
+                self.playback.pop(0)
             frame = await self._play_due_locked()
             reply_to = self._play_reply if not self.playback else None
             if not self.playback:
                 self._play_reply = None
+                self._play_seq = None
                 await self._flush_advance_locked()  # played means logged: the log holds it all
         self._mark_dirty()
         if frame is not None and reply_to:

@@ -26,6 +26,17 @@ class StoredCluster:
     kafka_listeners: bool = False
     # broker id (as a string, JSON's keys) -> the port its listener had
     kafka_listener_ports: dict[str, int] | None = None
+    # The last `play` entry of the log (steps the server asked the clock to play, see
+    # PLAY_KIND), with how many of its commands are applied: a host resumes what is left.
+    playback: dict[str, Any] | None = None
+
+
+# A log entry the runtime never applies: the steps `host.play` was asked to play (a drill's
+# scenario revealed to a workshop room), each command at its cluster time. The commands are
+# logged one by one as the clock reaches them (client id PLAY_CLIENT + the entry's seq, client
+# seq its position), so the log says what is left to play after a crash.
+PLAY_KIND = "play"
+PLAY_CLIENT = "play-"
 
 
 def cluster_load(*, cluster_id: str) -> StoredCluster:
@@ -33,7 +44,7 @@ def cluster_load(*, cluster_id: str) -> StoredCluster:
     rows = list(
         ClusterCommand.objects.filter(cluster_id=cluster_id)
         .order_by("seq")
-        .values_list("seq", "payload")
+        .values_list("seq", "payload", "kind")
     )
     client_seqs = dict(
         ClusterCommand.objects.filter(cluster_id=cluster_id, client_seq__isnull=False)
@@ -48,14 +59,25 @@ def cluster_load(*, cluster_id: str) -> StoredCluster:
             controllers=cluster.controllers,
             config=cluster.engine_config or None,
         ),
-        commands=[payload for _, payload in rows],
+        commands=[payload for _, payload, kind in rows if kind != PLAY_KIND],
         next_seq=(rows[-1][0] + 1) if rows else 1,
         client_seqs=client_seqs,
         speed=cluster.speed,
         paused=cluster.paused,
         kafka_listeners=cluster.kafka_listeners,
         kafka_listener_ports=dict(cluster.kafka_listener_ports or {}),
+        playback=_playback(rows, client_seqs),
     )
+
+
+def _playback(
+    rows: list[tuple[int, dict[str, Any], str]], client_seqs: dict[str, int]
+) -> dict[str, Any] | None:
+    plays = [(seq, payload) for seq, payload, kind in rows if kind == PLAY_KIND]
+    if not plays:
+        return None
+    seq, payload = plays[-1]
+    return {**payload, "seq": seq, "applied": client_seqs.get(f"{PLAY_CLIENT}{seq}", 0)}
 
 
 def cluster_command_append(

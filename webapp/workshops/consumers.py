@@ -19,7 +19,7 @@ from webapp.consumers import BadMessage, ClusterConsumer, TokenBucket
 from webapp.engine_host import client as host_client
 from webapp.engine_host import fanout
 from webapp.engine_host.host import viewers_group
-from webapp.workshops import services
+from webapp.workshops import pushes, services
 from webapp.workshops.models import Poll, Workshop
 
 logger = logging.getLogger(__name__)
@@ -34,26 +34,45 @@ def room_group(workshop_id: int) -> str:
 
 # -- the poll's histogram: aggregated, pushed at most DOJO_WORKSHOP_HISTOGRAM_HZ a second -------
 
-_pending: dict[int, asyncio.Task[None]] = {}
+_pending: set[asyncio.Task[None]] = set()
 
 
 def histogram_html(workshop: Workshop) -> str:
     poll = services.current_poll(workshop)
     context: dict[str, Any] = {"poll": poll, "bars": []}
-    if poll is not None:
+    if poll is not None and poll.kind == Poll.Kind.NUMBER:
+        revealed = poll.state == Poll.State.REVEALED
+        votes = list(poll.votes.values_list("value", "correct"))
+        values = [float(v) for v, _ in votes if v is not None]
+        buckets = services.number_buckets(values, key=poll.answer_value if revealed else None)
+        context["total"] = len(values)
+        context["bars"] = _bars([(b.label, b.count, b.holds_key) for b in buckets], len(values))
+        if revealed:
+            context["within"] = sum(1 for _, correct in votes if correct)
+    elif poll is not None:
         counts = services.histogram(poll)
-        total = sum(counts) or 1
+        revealed = poll.state == Poll.State.REVEALED
         context["total"] = sum(counts)
-        context["bars"] = [
-            {
-                "label": label,
-                "count": count,
-                "percent": round(100 * count / total),
-                "correct": poll.state == Poll.State.REVEALED and i == poll.answer,
-            }
-            for i, (label, count) in enumerate(zip(poll.choices, counts, strict=True))
-        ]
+        context["bars"] = _bars(
+            [
+                (label, count, revealed and i == poll.answer)
+                for i, (label, count) in enumerate(zip(poll.choices, counts, strict=True))
+            ],
+            sum(counts),
+        )
     return render_to_string("workshops/fragments/histogram.html", context)
+
+
+def _bars(rows: list[tuple[str, int, bool]], total: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "label": label,
+            "count": count,
+            "percent": round(100 * count / (total or 1)),
+            "correct": correct,
+        }
+        for label, count, correct in rows
+    ]
 
 
 def poll_html(workshop: Workshop) -> str:
@@ -169,22 +188,36 @@ async def play_and_reveal(
     await push_room(workshop_id)
 
 
-def schedule_histogram(workshop_id: int) -> None:
-    """Coalesce votes: at most one histogram message per interval, whatever the vote rate."""
-    if workshop_id in _pending and not _pending[workshop_id].done():
-        return
+def schedule_histogram(
+    workshop_id: int, slot: pushes.PushSlot | None = None, layer: Any = None
+) -> None:
+    """Coalesce votes: at most one histogram push per interval per room, whatever the vote rate
+    and however many processes take the votes (the room's push slot, webapp/workshops/pushes)."""
+    task = asyncio.get_running_loop().create_task(
+        _histogram_pushes(workshop_id, slot or pushes.push_slot(), layer)
+    )
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
 
-    async def later() -> None:
-        await asyncio.sleep(1.0 / float(settings.DOJO_WORKSHOP_HISTOGRAM_HZ))
-        from channels.layers import get_channel_layer
 
-        workshop = await Workshop.objects.aget(pk=workshop_id)
-        html = await database_sync_to_async(histogram_html)(workshop)
-        layer = get_channel_layer()
+async def _histogram_pushes(workshop_id: int, slot: pushes.PushSlot, layer: Any) -> None:
+    from channels.layers import get_channel_layer
+
+    try:
+        if not await slot.claim(workshop_id):
+            return  # the holder (maybe another process) pushes this vote too
+        layer = layer or get_channel_layer()
         assert layer is not None
-        await layer.group_send(room_group(workshop_id), {"type": "room.html", "html": html})
-
-    _pending[workshop_id] = asyncio.get_running_loop().create_task(later())
+        while True:
+            await asyncio.sleep(1.0 / float(settings.DOJO_WORKSHOP_HISTOGRAM_HZ))
+            await slot.begin(workshop_id)
+            workshop = await Workshop.objects.aget(pk=workshop_id)
+            html = await database_sync_to_async(histogram_html)(workshop)
+            await layer.group_send(room_group(workshop_id), {"type": "room.html", "html": html})
+            if not await slot.again(workshop_id):
+                return
+    except Exception:
+        logger.exception("room %s: the histogram push failed", workshop_id)
 
 
 def _room_and_viewer(
@@ -336,7 +369,9 @@ class WorkshopConsumer(ClusterConsumer):
                 raise BadMessage("forbidden", "Only a learner answers a poll.")
             try:
                 await database_sync_to_async(services.vote)(
-                    participant_id=self.viewer.participant_id, choice=message.get("choice")
+                    participant_id=self.viewer.participant_id,
+                    choice=message.get("choice"),
+                    value=message.get("value"),
                 )
             except ValueError as error:
                 raise BadMessage("invalid", str(error)) from None

@@ -102,10 +102,20 @@ class Poll(models.Model):
         RUNNING = "running", "Running the scenario"  # a drill poll's reveal plays its steps
         REVEALED = "revealed", "Revealed"
 
+    class Kind(models.TextChoices):
+        CHOICE = "choice", "Pick one of the choices"
+        NUMBER = "number", "Type a number"
+
     workshop = models.ForeignKey(Workshop, on_delete=models.CASCADE, related_name="polls")
-    question = models.CharField(max_length=500)
-    choices = models.JSONField()  # list of labels
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.CHOICE)
+    question = models.CharField(max_length=1000)
+    choices = models.JSONField()  # list of labels (empty for a number poll)
     answer = models.PositiveSmallIntegerField()  # index into choices
+    # A number poll's key (the engine's run or the drill's formula) and how near counts.
+    answer_value = models.FloatField(null=True, blank=True)
+    tolerance_absolute = models.FloatField(default=0)
+    tolerance_relative = models.FloatField(default=0)
+    unit = models.CharField(max_length=40, blank=True, default="")
     explain = models.TextField(blank=True, default="")
     source = models.CharField(max_length=100, blank=True, default="")  # "lesson-id#step"
     # A poll from a predict drill (lessons/drills): the drill, the cluster its scenario runs on
@@ -127,13 +137,50 @@ class Poll(models.Model):
 
     @property
     def answer_label(self) -> str:
+        if self.kind == Poll.Kind.NUMBER:
+            if self.answer_value is None:
+                return ""
+            return " ".join(filter(None, (format_number(self.answer_value), self.unit)))
         return str(self.choices[self.answer]) if 0 <= self.answer < len(self.choices) else ""
+
+    @property
+    def tolerance_label(self) -> str:
+        parts = []
+        if self.tolerance_absolute:
+            parts.append(f"±{format_number(self.tolerance_absolute)}")
+        if self.tolerance_relative:
+            parts.append(f"±{format_number(self.tolerance_relative * 100)}%")
+        return " or ".join(parts) if parts else "exact"
+
+    def is_correct(self, *, choice: int | None = None, value: float | None = None) -> bool:
+        """Whether an answer is right: the key's choice, or a number within the tolerance."""
+        if self.kind == Poll.Kind.NUMBER:
+            from lessons.drills.grading import within
+
+            if value is None or self.answer_value is None:
+                return False
+            return within(
+                value,
+                self.answer_value,
+                absolute=self.tolerance_absolute,
+                relative=self.tolerance_relative,
+            )
+        return choice is not None and choice == self.answer
+
+
+def format_number(value: float) -> str:
+    """A number as a learner would write it: 12,500 or 1.75 (never 12500.0)."""
+    from lessons.drills.numbers import fmt
+
+    return fmt(value)
 
 
 class Vote(models.Model):
     poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="votes")
     participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="votes")
-    choice = models.PositiveSmallIntegerField()
+    choice = models.PositiveSmallIntegerField(default=0)  # a choice poll's answer
+    value = models.FloatField(null=True, blank=True)  # a number poll's answer
+    correct = models.BooleanField(default=False)  # against the poll's key, when it was cast
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

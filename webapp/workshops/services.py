@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import io
+import math
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,7 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from lessons.catalogue import get_catalogue
@@ -24,7 +26,14 @@ from lessons.scenarios import COMMANDS, Limits, commands_for, validate
 from lessons.scenarios.commands import errors_text
 from webapp import services as sandbox_services
 from webapp.models import LiveCluster
-from webapp.workshops.models import Participant, Poll, RoomCluster, Vote, Workshop
+from webapp.workshops.models import (
+    Participant,
+    Poll,
+    RoomCluster,
+    Vote,
+    Workshop,
+    format_number,
+)
 
 MAX_NAME_LENGTH = 40
 
@@ -291,18 +300,40 @@ def poll_push(*, workshop: Workshop, source: str) -> Poll:
 
 
 DRILL_SOURCE = "drill:"
+# Drill kinds a room can answer in a poll: one choice, or one number. (`explain` and `design`
+# are free text graded by the learner against a model answer, `order` a full ranking: none has
+# one answer a histogram can show.)
+POLL_KINDS = ("predict", "number", "pick")
+
+
+def _pollable(drill: Any) -> bool:
+    return drill.kind in POLL_KINDS
 
 
 def drill_questions() -> list[dict[str, Any]]:
-    """The predict drills a room can be polled on (lessons/drills): choice questions whose
-    answer key the engine computes by running the drill's scenario."""
+    """The drills a room can be polled on (lessons/drills): predict drills (choice or number;
+    the key is the engine's run of the drill's scenario, played on the room's cluster at the
+    reveal), number drills (the key is the drill's formula over one draw of its parameters)
+    and pick drills (one choice)."""
     from lessons.drills.bank import default_bank
 
     return [
-        {"source": DRILL_SOURCE + d.id, "title": d.title, "question": d.prompt, "lesson": d.lesson}
-        for d in default_bank()
-        if d.kind == "predict" and d.question_type == "choice"
+        {
+            "source": DRILL_SOURCE + d.id,
+            "title": d.title,
+            "question": d.prompt,
+            "lesson": d.lesson,
+            "kind": d.kind,
+            "answer": "number" if _number_drill(d) else "choice",
+        }
+        for d in sorted(
+            (d for d in default_bank() if _pollable(d)), key=lambda d: POLL_KINDS.index(d.kind)
+        )
     ]
+
+
+def _number_drill(drill: Any) -> bool:
+    return drill.kind == "number" or (drill.kind == "predict" and drill.question_type == "number")
 
 
 def _drill_run(drill: Any) -> tuple[Any, list[dict[str, Any]], list[dict[str, Any]], int]:
@@ -329,21 +360,74 @@ def _drill_run(drill: Any) -> tuple[Any, list[dict[str, Any]], list[dict[str, An
 
 
 def poll_push_drill(*, workshop: Workshop, drill_id: str) -> Poll:
-    """A poll from a predict drill: the room moves to a fresh cluster built like the drill's
-    scenario (its topics and setup done, clock paused), so learners predict from what they see;
-    the reveal plays the scenario's steps on it. The answer is the engine's key."""
-    from lessons.drills import progress
+    """A poll from a drill. A predict drill moves the room to a fresh cluster built like the
+    drill's scenario (its topics and setup done, clock paused), so learners predict from what
+    they see; the reveal plays the scenario's steps on it, and the answer is the engine's key
+    (a choice, or a number with the drill's tolerance). A number drill asks one draw of its
+    parameters, keyed by its formula; a pick drill asks its choices."""
     from lessons.drills.bank import default_bank
-    from webapp import timeline
 
     drill = default_bank().get(drill_id)
-    if drill is None or drill.kind != "predict" or drill.question_type != "choice":
-        raise ValueError(f"No predict drill {drill_id!r} with choices to poll on.")
+    if drill is None or not _pollable(drill):
+        raise ValueError(f"No drill {drill_id!r} to poll on.")
+    if drill.kind == "predict":
+        return _poll_push_predict(workshop, drill)
+    fields: dict[str, Any] = {
+        "workshop": workshop,
+        "explain": drill.explanation,
+        "source": DRILL_SOURCE + drill.id,
+        "drill_id": drill.id,
+    }
+    if drill.kind == "number":
+        instance = drill.number_instance(secrets.randbelow(2**31))
+        tolerance = drill.tolerance
+        fields.update(
+            kind=Poll.Kind.NUMBER,
+            question=instance["prompt"].strip(),
+            choices=[],
+            answer=0,
+            answer_value=float(instance["key"]),
+            tolerance_absolute=tolerance["absolute"],
+            tolerance_relative=tolerance["relative"],
+            unit=instance["unit"],
+            explain=" ".join(filter(None, (instance["solution"].strip(), drill.explanation))),
+        )
+    else:  # pick: the drill's own key, as its page grades it
+        ids = [c.id for c in drill.choices]
+        fields.update(
+            question=drill.prompt.strip(),
+            choices=[c.text for c in drill.choices],
+            answer=ids.index(str(drill.body["answer"])),
+        )
+    with transaction.atomic():
+        workshop.polls.filter(state=Poll.State.OPEN).update(state=Poll.State.CLOSED)
+        return Poll.objects.create(**fields)
+
+
+def _poll_push_predict(workshop: Workshop, drill: Any) -> Poll:
+    from lessons.drills import progress
+    from webapp import timeline
+
     key = progress.answer_key(drill)
-    choices = drill.choices
-    ids = [c.id for c in choices]
-    if key.key not in ids:
-        raise ValueError(f"The engine's answer to {drill_id!r} is not one of its choices.")
+    fields: dict[str, Any]
+    if drill.question_type == "number":
+        if isinstance(key.key, bool) or not isinstance(key.key, int | float):
+            raise ValueError(f"The engine's answer to {drill.id!r} is not a number.")
+        tolerance = drill.tolerance
+        fields = {
+            "kind": Poll.Kind.NUMBER,
+            "choices": [],
+            "answer": 0,
+            "answer_value": float(key.key),
+            "tolerance_absolute": tolerance["absolute"],
+            "tolerance_relative": tolerance["relative"],
+            "unit": str(drill.body["question"].get("unit", "")),
+        }
+    else:
+        ids = [c.id for c in drill.choices]
+        if key.key not in ids:
+            raise ValueError(f"The engine's answer to {drill.id!r} is not one of its choices.")
+        fields = {"choices": [c.text for c in drill.choices], "answer": ids.index(key.key)}
     spec, setup, steps, _ = _drill_run(drill)
     with transaction.atomic():
         cluster = timeline.sandbox_from_log(spec=spec, commands=setup, paused=True)
@@ -356,45 +440,162 @@ def poll_push_drill(*, workshop: Workshop, drill_id: str) -> Poll:
         observed = key.computed.get("observed")
         return Poll.objects.create(
             workshop=workshop,
-            question=drill.prompt,
-            choices=[c.text for c in choices],
-            answer=ids.index(key.key),
+            question=drill.prompt.strip(),
             explain=drill.explanation,
             source=DRILL_SOURCE + drill.id,
             drill_id=drill.id,
             cluster=cluster,
             playback=steps,
-            observed="" if observed is None else str(observed),
+            observed="" if observed is None else _observed_text(observed),
+            **fields,
         )
+
+
+def _observed_text(observed: Any) -> str:
+    if isinstance(observed, float | int) and not isinstance(observed, bool):
+        return format_number(observed)
+    return str(observed)
 
 
 def current_poll(workshop: Workshop) -> Poll | None:
     return workshop.polls.order_by("-created_at", "-pk").first()
 
 
-def vote(*, participant_id: int, choice: Any) -> Poll:
+def vote(*, participant_id: int, choice: Any = None, value: Any = None) -> Poll:
+    """Save (or change) the learner's answer to the open poll: a choice's index, or a number
+    (typed as a learner writes it: 12,500 is fine). Whether it is right is kept with it."""
+    from lessons.drills.grading import AnswerError, parse_number
+
     participant = Participant.objects.select_related("workshop").get(pk=participant_id)
     poll = current_poll(participant.workshop)
     if poll is None or poll.state != Poll.State.OPEN:
         raise ValueError("No question is open right now.")
-    if isinstance(choice, bool) or not isinstance(choice, int | str):
-        raise ValueError("Pick one of the answers.")
-    try:
-        index = int(choice)
-    except ValueError:
-        raise ValueError("Pick one of the answers.") from None
-    if not 0 <= index < len(poll.choices):
-        raise ValueError("Pick one of the answers.")
-    Vote.objects.update_or_create(poll=poll, participant=participant, defaults={"choice": index})
+    if poll.kind == Poll.Kind.NUMBER:
+        raw = value if value is not None else choice
+        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+            raise ValueError("Type a number.")
+        try:
+            number = float(raw) if isinstance(raw, int | float) else parse_number(raw)
+        except AnswerError as error:
+            raise ValueError(f"Type a number: {error}.") from None
+        if not math.isfinite(number) or abs(number) > MAX_POLL_NUMBER:
+            raise ValueError("Type a number between -10^15 and 10^15.")
+        defaults: dict[str, Any] = {
+            "choice": 0,
+            "value": number,
+            "correct": poll.is_correct(value=number),
+        }
+    else:
+        if isinstance(choice, bool) or not isinstance(choice, int | str):
+            raise ValueError("Pick one of the answers.")
+        try:
+            index = int(choice)
+        except ValueError:
+            raise ValueError("Pick one of the answers.") from None
+        if not 0 <= index < len(poll.choices):
+            raise ValueError("Pick one of the answers.")
+        defaults = {"choice": index, "value": None, "correct": poll.is_correct(choice=index)}
+    Vote.objects.update_or_create(poll=poll, participant=participant, defaults=defaults)
     return poll
 
 
+MAX_POLL_NUMBER = 1e15
+
+
 def histogram(poll: Poll) -> list[int]:
+    """A choice poll's answers: how many picked each choice."""
     counts = [0] * len(poll.choices)
     for row in poll.votes.values("choice").annotate(n=Count("id")):
         if 0 <= row["choice"] < len(counts):
             counts[row["choice"]] = row["n"]
     return counts
+
+
+@dataclass(frozen=True)
+class Bucket:
+    low: float  # included
+    high: float  # excluded (the last bucket includes it)
+    count: int
+    label: str
+    holds_key: bool = False
+
+
+MAX_BUCKETS = 8
+
+
+def _nice_step(raw: float) -> float:
+    """The smallest 1, 2 or 5 times a power of ten at least `raw`."""
+    power = 10 ** math.floor(math.log10(raw))
+    for factor in (1, 2, 5, 10):
+        if factor * power >= raw - 1e-12 * power:
+            return float(factor * power)
+    return float(10 * power)
+
+
+def number_buckets(values: list[float], *, key: float | None = None) -> list[Bucket]:
+    """A number poll's answers as at most MAX_BUCKETS bars of one round width (1, 2 or 5 times
+    a power of ten, whole numbers when every answer is whole), from the answers alone: the key
+    (given only once revealed) marks its bar and never shapes the bars. Answers far outside the
+    rest (beyond 3 interquartile ranges) count in an open "below" / "above" bar, so one wild
+    guess does not squash everyone else into a single bar."""
+    if not values:
+        return []
+    ordered = sorted(values)
+    low, high = ordered[0], ordered[-1]
+    below: list[float] = []
+    above: list[float] = []
+    if len(ordered) >= 4:
+        q1, q3 = ordered[len(ordered) // 4], ordered[(3 * len(ordered)) // 4]
+        spread = q3 - q1
+        if spread > 0:
+            low_fence, high_fence = q1 - 3 * spread, q3 + 3 * spread
+            below = [v for v in ordered if v < low_fence]
+            above = [v for v in ordered if v > high_fence]
+            inside = [v for v in ordered if low_fence <= v <= high_fence]
+            low, high = inside[0], inside[-1]
+    whole = all(float(v).is_integer() for v in ordered)
+    fmt = format_number
+    bars: list[Bucket] = []
+    if below:
+        edge = low
+        bars.append(
+            Bucket(float("-inf"), edge, len(below), f"below {fmt(edge)}", _holds(key, None, edge))
+        )
+    if high == low:
+        bars.append(Bucket(low, low, sum(1 for v in ordered if v == low), fmt(low), key == low))
+    else:
+        bins = min(MAX_BUCKETS, max(2, math.ceil(math.sqrt(len(ordered)))))
+        step = _nice_step((high - low) / bins)
+        if whole:
+            step = max(1.0, round(step))
+        start = math.floor(low / step) * step
+        edges = [start]
+        while edges[-1] + step <= high:
+            edges.append(edges[-1] + step)
+        for i, edge in enumerate(edges):
+            top = edge + step
+            last = i == len(edges) - 1
+            count = sum(1 for v in ordered if edge <= v < top or (last and v == top))
+            if whole and step == 1:
+                label = fmt(edge)
+            elif whole:
+                label = f"{fmt(edge)}–{fmt(top - 1)}"
+            else:
+                label = f"{fmt(edge)} to {fmt(top)}"
+            holds = key is not None and (edge <= key < top)
+            bars.append(Bucket(edge, top, count, label, holds))
+    if above:
+        edge = high
+        bars.append(
+            Bucket(edge, float("inf"), len(above), f"above {fmt(edge)}", _holds(key, edge, None))
+        )
+    return bars
+
+
+def _holds(key: float | None, low: float | None, high: float | None) -> bool:
+    if key is None:
+        return False
+    return (low is None or key > low) and (high is None or key < high)
 
 
 def poll_set_state(*, workshop: Workshop, state: str) -> Poll:
@@ -435,10 +636,7 @@ def leaderboard(workshop: Workshop, limit: int | None = None) -> list[dict[str, 
     revealed = workshop.polls.filter(state=Poll.State.REVEALED)
     total = revealed.count()
     rows = workshop.participants.annotate(
-        score=Count(
-            "votes",
-            filter=Q(votes__poll__in=revealed) & Q(votes__choice=F("votes__poll__answer")),
-        ),
+        score=Count("votes", filter=Q(votes__poll__in=revealed) & Q(votes__correct=True)),
         answered=Count("votes", filter=Q(votes__poll__in=revealed)),
     ).order_by("-score", "joined_at", "pk")
     if limit is not None:
@@ -451,15 +649,21 @@ def leaderboard(workshop: Workshop, limit: int | None = None) -> list[dict[str, 
 
 def results_rows(workshop: Workshop) -> list[list[str]]:
     polls = list(workshop.polls.filter(state=Poll.State.REVEALED).order_by("created_at", "pk"))
-    votes = {(v.participant_id, v.poll_id): v.choice for v in Vote.objects.filter(poll__in=polls)}
+    votes = {(v.participant_id, v.poll_id): v for v in Vote.objects.filter(poll__in=polls)}
     rows = []
     for entry in leaderboard(workshop):
         row = [entry["name"], str(entry["score"]), str(entry["polls"])]
         for poll in polls:
-            choice = votes.get((entry["id"], poll.pk))
-            row.append("" if choice is None else poll.choices[choice])
+            cast = votes.get((entry["id"], poll.pk))
+            row.append("" if cast is None else answer_text(poll, cast))
         rows.append(row)
     return rows
+
+
+def answer_text(poll: Poll, cast: Vote) -> str:
+    if poll.kind == Poll.Kind.NUMBER:
+        return "" if cast.value is None else format_number(cast.value)
+    return str(poll.choices[cast.choice]) if 0 <= cast.choice < len(poll.choices) else ""
 
 
 def results_header(workshop: Workshop) -> list[str]:

@@ -3,6 +3,7 @@ learner's join and room pages, the QR image, fork and the results export."""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import segno
@@ -97,7 +98,10 @@ def workshop_present(request: HttpRequest, code: str) -> HttpResponse:
 def workshop_qr(request: HttpRequest, code: str) -> HttpResponse:
     workshop = get_object_or_404(Workshop, code=code.upper())
     qr = segno.make(_join_url(request, workshop), error="m")
-    return HttpResponse(qr.svg_inline(scale=6, border=2), content_type="image/svg+xml")
+    out = io.BytesIO()
+    # A document of its own (XML declaration, the SVG namespace): an <img> shows only that.
+    qr.save(out, kind="svg", scale=6, border=2, title=f"Join {workshop.code}")
+    return HttpResponse(out.getvalue(), content_type="image/svg+xml")
 
 
 def _client_key(request: HttpRequest) -> str:
@@ -174,11 +178,16 @@ def workshop_fork(request: HttpRequest, code: str) -> HttpResponse:
 
 
 def _logged_end_ms(cluster_id: str) -> int:
+    """Where the room's logged clock stands: the last command's time, plus its length when it
+    is the clock's own advance (the time run since the last command is state too)."""
     from webapp.engine_host import store
 
     stored = store.cluster_load(cluster_id=cluster_id)
     times = timeline.command_times(spec=stored.spec, commands=stored.commands)
-    return times[-1] if times else 0
+    if not times:
+        return 0
+    last = stored.commands[-1]
+    return times[-1] + (int(last.get("ms", 0)) if last.get("type") == "advance" else 0)
 
 
 @staff_required
