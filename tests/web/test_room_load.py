@@ -145,7 +145,7 @@ def test_the_leaderboard_limit_is_the_top_of_the_whole_board() -> None:
         workshop=workshop, question="?", choices=["a", "b"], answer=1, state=Poll.State.REVEALED
     )
     for person in people[5:8]:
-        Vote.objects.create(poll=poll, participant=person, choice=1)
+        Vote.objects.create(poll=poll, participant=person, choice=1, correct=True)
     whole = services.leaderboard(workshop)
     top = services.leaderboard(workshop, limit=4)
     assert len(whole) == 15 and top == whole[:4]
