@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,8 @@ from typing import Any
 
 from celery import Celery
 from channels.testing import WebsocketCommunicator
+
+from scripts.bench.ws_viewers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -49,10 +50,21 @@ CELERY_WORKER_COMMAND = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def room_bench(*arguments: str) -> dict[str, Any]:
+    """A short run of scripts/bench/room.py (4 viewers, 3 s, no goal) with `arguments` added:
+    its printed result, once it exited cleanly."""
+    done = subprocess.run(
+        [sys.executable, "-m", "scripts.bench.room", "--viewers", "4", "--seconds", "3"]
+        + ["--goal-p95-ms", "1e9", *arguments],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")},
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result: dict[str, Any] = json.loads(done.stdout[: done.stdout.rindex("}") + 1])
+    return result
 
 
 async def wait_until(

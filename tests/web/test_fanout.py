@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from channels.layers import get_channel_layer
 
-from tests.web.support import ROOT
+from tests.web.support import ROOT, room_bench
 from webapp.engine_host import fanout
 
 
@@ -164,17 +164,7 @@ def test_daphne_passes_its_protocol_under_send_so_frames_can_be_written_directly
 def test_the_room_benchmark_runs_against_a_real_daphne_without_errors() -> None:
     """A short run of scripts/bench/room.py: every viewer sees every command's version through
     the prepared frames (no timing is asserted)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "scripts.bench.room", "--viewers", "4", "--seconds", "3"]
-        + ["--goal-p95-ms", "1e9"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env={k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")},
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    result = json.loads(done.stdout[: done.stdout.rindex("}") + 1])
+    result = room_bench()
     assert result["viewers"] == 4 and result["commands"] >= 5
     assert result["errors"] == {
         "connect_failed": 0,

@@ -155,24 +155,9 @@ def test_the_leaderboard_limit_is_the_top_of_the_whole_board() -> None:
 def test_the_room_benchmark_spreads_viewers_over_client_processes() -> None:
     """scripts/bench/room.py --clients 2: the viewers live in two client processes, every one
     sees every command's version, and each process's CPU is reported (no timing asserted)."""
-    import json
-    import os
-    import subprocess
-    import sys
+    from tests.web.support import room_bench
 
-    from tests.web.support import ROOT
-
-    done = subprocess.run(
-        [sys.executable, "-m", "scripts.bench.room", "--viewers", "4", "--seconds", "3"]
-        + ["--clients", "2", "--goal-p95-ms", "1e9"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env={k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")},
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    result = json.loads(done.stdout[: done.stdout.rindex("}") + 1])
+    result = room_bench("--clients", "2")
     assert result["viewers"] == 4 and sum(result["errors"].values()) == 0
     assert result["command_to_each_viewer_ms"]["n"] == 4 * result["commands"]
     assert result["client_processes"] == 3 and len(result["client_cpu_percent"]) == 3
