@@ -142,16 +142,10 @@ class RunLog:
 
 
 def run_log(config: stress.StressConfig, seed: int) -> RunLog:
-    cluster = stress.stress_cluster(config, seed)
-    log = cluster.export_log()
-    spec = ClusterSpec(
-        seed=seed,
-        brokers=config.brokers,
-        controllers=config.controllers,
-        config=dict(config.broker_config) or None,
-    )
+    runtime = stress.stress_runtime(config, seed)
+    log = runtime.cluster.export_log()
     commands = [{"type": "engine", "entry": entry} for entry in log[1:]]
-    return RunLog(spec=spec, commands=commands, end_ms=cluster.now_ms)
+    return RunLog(spec=runtime.spec, commands=commands, end_ms=runtime.cluster.now_ms)
 
 
 def _record_exists(run: RunLog, anomaly: dict[str, Any], at_ms: int) -> bool:
