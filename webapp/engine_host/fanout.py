@@ -99,14 +99,20 @@ class Sink(Protocol):
     async def relay_resync(self) -> None: ...
 
 
+View = Callable[[str], str]
+
+
 class Member:
-    """One local socket: its consumer and, under Daphne, its protocol for direct writes."""
+    """One local socket: its consumer, under Daphne its protocol for direct writes, and the
+    view of the state it gets (None: the host's text; a workshop learner's stage has no
+    buttons it may not use, webapp/workshops/stage.py)."""
 
-    __slots__ = ("protocol", "sink")
+    __slots__ = ("protocol", "sink", "view")
 
-    def __init__(self, sink: Sink, protocol: Any) -> None:
+    def __init__(self, sink: Sink, protocol: Any, view: View | None = None) -> None:
         self.sink = sink
         self.protocol = protocol
+        self.view = view
 
     def write(self, frame: bytes) -> bool:
         """Write the prepared frame; False when this socket needs the ordinary send."""
@@ -123,11 +129,23 @@ class Member:
 class Change:
     """One state version's changes as the relay passed them on (its frame built once)."""
 
-    __slots__ = ("_frame", "base", "html", "version")
+    __slots__ = ("_frame", "_views", "base", "html", "version")
 
     def __init__(self, version: int, base: int, html: str) -> None:
         self.version, self.base, self.html = version, base, html
         self._frame: bytes | None = None
+        self._views: dict[View, Change] | None = None
+
+    def viewed(self, view: View | None) -> Change:
+        """This change as `view` shows it, cut once for all the sockets of that view."""
+        if view is None:
+            return self
+        if self._views is None:
+            self._views = {}
+        shown = self._views.get(view)
+        if shown is None:
+            shown = self._views[view] = Change(self.version, self.base, view(self.html))
+        return shown
 
     @property
     def frame(self) -> bytes:
@@ -277,8 +295,9 @@ class Relay:
         self.resyncing.pop(sink.channel_name, None)
         for change in path:
             sink.version = change.version
-            frame = change.frame if member.protocol is not None else None
-            await self._send(member, frame, change.html)
+            shown = change.viewed(member.view)
+            frame = shown.frame if member.protocol is not None else None
+            await self._send(member, frame, shown.html)
 
     async def _state(self, message: dict[str, Any]) -> None:
         change = Change(int(message["version"]), int(message["base"]), str(message["html"]))
@@ -297,21 +316,24 @@ _relays: dict[str, Relay] = {}
 _resyncs: set[asyncio.Task[None]] = set()
 
 
-async def subscribe(group: str, sink: Sink, scope: dict[str, Any]) -> None:
-    """Let this socket receive the group's fan-out (the relay joins the group on first use)."""
+async def subscribe(
+    group: str, sink: Sink, scope: dict[str, Any], view: View | None = None
+) -> None:
+    """Let this socket receive the group's fan-out (the relay joins the group on first use),
+    each state version as `view` shows it."""
     relay = _relays.get(group)
     if relay is not None and relay.loop is not asyncio.get_running_loop():
         relay = None  # left over from another event loop (tests run one loop each)
     if relay is None:
         relay = _relays[group] = Relay(group)
-        relay.members[sink.channel_name] = Member(sink, daphne_protocol(scope))
+        relay.members[sink.channel_name] = Member(sink, daphne_protocol(scope), view)
         try:
             await relay.start()
         except BaseException:
             _relays.pop(group, None)
             raise
         return
-    relay.members[sink.channel_name] = Member(sink, daphne_protocol(scope))
+    relay.members[sink.channel_name] = Member(sink, daphne_protocol(scope), view)
     await relay.ready.wait()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -20,7 +21,8 @@ from webapp.engine_host import client as host_client
 from webapp.engine_host import fanout
 from webapp.engine_host.host import viewers_group
 from webapp.workshops import pushes, services
-from webapp.workshops.models import Poll, Workshop
+from webapp.workshops.models import Participant, Poll, Workshop
+from webapp.workshops.stage import StageView, stage_view
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +32,11 @@ INSTRUCTOR_ONLY = frozenset({"poll_push", "poll_close", "poll_reveal", "particip
 
 def room_group(workshop_id: int) -> str:
     return f"dojo.workshop.{workshop_id}"
+
+
+def learners_group(workshop_id: int) -> str:
+    """The room's learners' sockets only: their participation controls."""
+    return f"dojo.workshop.{workshop_id}.learners"
 
 
 # -- the poll's histogram: aggregated, pushed at most DOJO_WORKSHOP_HISTOGRAM_HZ a second -------
@@ -78,6 +85,17 @@ def _bars(rows: list[tuple[str, int, bool]], total: int) -> list[dict[str, Any]]
 def poll_html(workshop: Workshop) -> str:
     return render_to_string(
         "workshops/fragments/poll.html", {"poll": services.current_poll(workshop)}
+    )
+
+
+def participate_html(workshop: Workshop, participant: Participant | None) -> str:
+    """The learner's participation controls: only what `offered_commands` gives them now.
+    Without a participant, as every learner has it right after the instructor changed the
+    participation or the room's cluster (nobody has a consumer yet)."""
+    offered = services.offered_commands(workshop, "learner", participant or Participant())
+    return render_to_string(
+        "workshops/fragments/participate.html",
+        {"workshop": workshop, "participant": participant, "offered": offered},
     )
 
 
@@ -138,7 +156,7 @@ async def room_frame(workshop: Workshop) -> str:
     return await asyncio.shield(kept.task)
 
 
-async def push_room(workshop_id: int) -> None:
+async def push_room(workshop_id: int, *, participation: bool = False) -> None:
     from channels.layers import get_channel_layer
 
     workshop = await Workshop.objects.select_related("cluster").aget(pk=workshop_id)
@@ -146,6 +164,9 @@ async def push_room(workshop_id: int) -> None:
     layer = get_channel_layer()
     assert layer is not None
     await layer.group_send(room_group(workshop_id), {"type": "room.html", "html": html})
+    if participation:  # every learner's controls as they all are now: nobody has a consumer
+        html = await database_sync_to_async(participate_html)(workshop, None)
+        await layer.group_send(learners_group(workshop_id), {"type": "room.html", "html": html})
 
 
 async def _room_send(workshop_id: int, message: dict[str, Any]) -> None:
@@ -220,15 +241,34 @@ async def _histogram_pushes(workshop_id: int, slot: pushes.PushSlot, layer: Any)
         logger.exception("room %s: the histogram push failed", workshop_id)
 
 
-def _room_and_viewer(
-    code: str, *, user: Any, session: Any
-) -> tuple[Workshop | None, services.Viewer | None]:
-    """The room of a code and who the socket is, in one trip to the database thread (a room's
-    sockets connect together, and every trip waits behind the others')."""
+@dataclass
+class _Joining:
+    workshop: Workshop | None = None
+    viewer: services.Viewer | None = None
+    view: StageView | None = None  # the stage as the viewer's role shows it
+    participate: str = ""  # a learner's own participation controls
+
+
+def _room_and_viewer(code: str, *, user: Any, session: Any) -> _Joining:
+    """The room of a code, who the socket is and what it is offered, in one trip to the
+    database thread (a room's sockets connect together, and every trip waits behind the
+    others')."""
     workshop = Workshop.objects.select_related("cluster").filter(code=code).first()
     if workshop is None:
-        return None, None
-    return workshop, services.viewer_for(workshop, user=user, session=session)
+        return _Joining()
+    viewer = services.viewer_for(workshop, user=user, session=session)
+    if viewer is None:
+        return _Joining(workshop)
+    participant = (
+        Participant.objects.get(pk=viewer.participant_id) if viewer.participant_id else None
+    )
+    offered = services.offered_commands(workshop, viewer.role, participant)
+    return _Joining(
+        workshop,
+        viewer,
+        stage_view(offered),
+        participate_html(workshop, participant) if participant is not None else "",
+    )
 
 
 class WorkshopConsumer(ClusterConsumer):
@@ -242,32 +282,37 @@ class WorkshopConsumer(ClusterConsumer):
         self.default_client = "ws-" + code
         rate = float(settings.DOJO_WS_MESSAGES_PER_SECOND)
         self.bucket = TokenBucket(rate=rate, burst=rate * 2)
-        workshop, viewer = await database_sync_to_async(_room_and_viewer)(
+        joining = await database_sync_to_async(_room_and_viewer)(
             code, user=self.scope.get("user"), session=self.scope.get("session") or {}
         )
+        workshop, viewer = joining.workshop, joining.viewer
         if workshop is None or viewer is None:
             await self.close(code=4403)
             return
         self.workshop = workshop
         self.viewer = viewer
+        self.view = joining.view
         self.cluster_id = workshop.cluster_id
         self.brokers, self.controllers = workshop.cluster.brokers, workshop.cluster.controllers
         self.default_client = f"{viewer.role}-{viewer.participant_id or 'x'}-{code}"
         await self.accept()
         # The stage's versions and the room's frames both come through the process's relays.
-        await fanout.subscribe(viewers_group(self.cluster_id), self, self.scope)
+        await fanout.subscribe(viewers_group(self.cluster_id), self, self.scope, self.view)
         await fanout.subscribe(room_group(workshop.pk), self, self.scope)
+        if viewer.role == "learner":
+            await fanout.subscribe(learners_group(workshop.pk), self, self.scope)
         await host_client.host_send(
             self.cluster_id, {"type": "host.join", "reply_to": self.channel_name}
         )
         self.joined = True
         # The same keepalive as a sandbox socket: the host stops counting a socket that died.
         self.keepalive = asyncio.get_running_loop().create_task(self._keep_watching())
-        await self.send(text_data=await room_frame(workshop))
+        await self.send(text_data=await room_frame(workshop) + joining.participate)
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "workshop", None) is not None:  # idempotent, as the cluster's
             await fanout.unsubscribe(room_group(self.workshop.pk), self)
+            await fanout.unsubscribe(learners_group(self.workshop.pk), self)
         await super().disconnect(code)
 
     async def _dispatch(self, message: dict[str, Any]) -> None:
@@ -352,17 +397,22 @@ class WorkshopConsumer(ClusterConsumer):
                 raise BadMessage("forbidden", str(error)) from None
             except ValueError as error:
                 raise BadMessage("invalid", str(error)) from None
-            if command["type"] != "add_group_consumer":
+            if command["type"] not in ("add_group_consumer", "app_control"):
                 await self._to_host(command, seq)
                 return
             # The learner's own consumer: the host's ack names the app, kept so that switching
-            # participation off stops it.
+            # participation off stops it (and that its owner may remove it).
             frame = await self._host_request(command, seq)
+            acked = bool(frame and frame.get("type") == "ack")
+            if command["type"] == "add_group_consumer":
+                app_id = frame.get("app_id") if frame and acked else None
+            else:  # removed: gone when acked, else still theirs
+                app_id = None if acked else int(command["app_id"])
             await database_sync_to_async(services.participant_consumer_set)(
-                participant_id=self.viewer.participant_id,
-                app_id=frame.get("app_id") if frame and frame.get("type") == "ack" else None,
+                participant_id=self.viewer.participant_id, app_id=app_id
             )
             await self._send_frame(frame or {"type": "error", "code": "busy", "seq": seq})
+            await self._send_participate()
             return
         if kind == "vote":
             if self.viewer.role != "learner" or self.viewer.participant_id is None:
@@ -410,8 +460,32 @@ class WorkshopConsumer(ClusterConsumer):
                     await self._stop_learner_consumers(workshop)
         except ValueError as error:
             raise BadMessage("invalid", str(error)) from None
-        await push_room(wid)
+        # Participation changed (or a drill poll moved the room, forgetting the learners'
+        # consumers): every learner's controls change with it.
+        await push_room(wid, participation=kind in ("participation", "poll_push"))
         await self._send_frame({"type": "ack", "seq": seq, "message": "Done."})
+
+    async def _send_participate(self) -> None:
+        assert self.viewer is not None
+
+        def render() -> str:
+            workshop = Workshop.objects.get(pk=self.workshop.pk)
+            participant = Participant.objects.get(pk=self.viewer.participant_id)
+            return participate_html(workshop, participant)
+
+        await self.send(text_data=await database_sync_to_async(render)())
+
+    # -- the stage as this role sees it ---------------------------------------------------------
+
+    def _shown(self, html: str) -> str:
+        view = getattr(self, "view", None)
+        return html if view is None else view(html)
+
+    async def cluster_full(self, event: dict[str, Any]) -> None:
+        await super().cluster_full({**event, "html": self._shown(str(event["html"]))})
+
+    async def cluster_state(self, event: dict[str, Any]) -> None:
+        await super().cluster_state({**event, "html": self._shown(str(event["html"]))})
 
     # -- from the room group ------------------------------------------------------------------
 
@@ -434,7 +508,7 @@ class WorkshopConsumer(ClusterConsumer):
         self.brokers = self.workshop.cluster.brokers
         self.controllers = self.workshop.cluster.controllers
         self.version = None  # the new host's full state comes next
-        await fanout.subscribe(viewers_group(self.cluster_id), self, self.scope)
+        await fanout.subscribe(viewers_group(self.cluster_id), self, self.scope, self.view)
         await host_client.host_send(
             self.cluster_id, {"type": "host.join", "reply_to": self.channel_name}
         )

@@ -19,6 +19,7 @@ from webapp import timeline
 from webapp.engine_host.client import flush_host
 from webapp.workshops import services
 from webapp.workshops.models import ResultsExport, Workshop
+from webapp.workshops.stage import NODE_ACTION_COMMANDS
 
 LOGIN_URL = "workshops-login"
 staff_required = staff_member_required(login_url=LOGIN_URL)
@@ -57,10 +58,16 @@ def workshop_list(request: HttpRequest) -> HttpResponse:
     return render(request, "workshops/list.html", context, status=400 if error else 200)
 
 
-def _stage_context(request: HttpRequest, workshop: Workshop, role: str) -> dict[str, Any]:
+def _stage_context(
+    request: HttpRequest, workshop: Workshop, role: str, participant: Any = None
+) -> dict[str, Any]:
+    offered = services.offered_commands(workshop, role, participant)
     return {
         "workshop": workshop,
         "role": role,
+        "offered": offered,
+        # The stage's node buttons send through this form: only for a role that has some.
+        "stage_actions": bool(set(offered) & NODE_ACTION_COMMANDS),
         "join_url": _join_url(request, workshop),
         "ws_url": f"/ws/workshops/{workshop.code}/",
     }
@@ -73,14 +80,19 @@ def workshop_control(request: HttpRequest, code: str) -> HttpResponse:
 
     workshop = _owned(request, code)
     context = _stage_context(request, workshop, "instructor")
+    offered = context["offered"]
     context.update(
         {
             "questions": services.lesson_predict_questions(workshop.lesson_id),
             "drills": services.drill_questions(),
             "modes": Workshop.Participation.choices,
-            "stage_forms": stage_forms(
-                brokers=workshop.cluster.brokers, controllers=workshop.cluster.controllers
-            ),
+            "stage_forms": [
+                form
+                for form in stage_forms(
+                    brokers=workshop.cluster.brokers, controllers=workshop.cluster.controllers
+                )
+                if all(button.command in offered for button in form.buttons)
+            ],
             "exports": workshop.exports.order_by("-created_at")[:3],
         }
     )
@@ -153,7 +165,7 @@ def workshop_room(request: HttpRequest, code: str) -> HttpResponse:
         return redirect("workshop-room", code=workshop.code)
     if participant is None:
         return render(request, "workshops/join.html", {"workshop": workshop})
-    context = _stage_context(request, workshop, "learner")
+    context = _stage_context(request, workshop, "learner", participant)
     context["participant"] = participant
     return render(request, "workshops/room.html", context)
 
