@@ -31,7 +31,7 @@ from lessons.scenarios import (
 )
 from lessons.scenarios.limits import DEFAULT_STEP_MS, SPEEDS, TICK_MS
 from webapp import charts
-from webapp.engine_host import lesson_goal, memory, render, store
+from webapp.engine_host import lesson_goal, memory, render, signals, store
 from webapp.engine_host.leases import LeaseStore
 
 logger = logging.getLogger(__name__)
@@ -186,6 +186,7 @@ class ClusterHost:
         # are applied: a host started after a crash or a restart plays on from there.
         self._play_seq: int | None = None
         self._play_applied = 0
+        self._play_tag: Any = None  # the asker's, sent back with `signals.play_finished`
         if stored.playback is not None:
             self._resume_play(stored.playback)
         # The memory bound: the estimate last taken, and the stage's message while over it.
@@ -364,8 +365,12 @@ class ClusterHost:
             # Only server code sends this (webapp/workshops: a drill poll's reveal); a browser's
             # message never becomes one.
             async with self.lock:
-                frame = await self._play_locked(list(message.get("commands") or []), reply_to)
+                frame = await self._play_locked(
+                    list(message.get("commands") or []), reply_to, message.get("tag")
+                )
             self._mark_dirty()
+            if frame is not None and frame.get("type") == "ack":
+                await self._play_finished()
             if frame is not None:
                 await self._reply(reply_to, frame)
         elif kind == "host.console_complete":
@@ -620,7 +625,7 @@ class ClusterHost:
     # -- playing a scenario's steps --------------------------------------------------------
 
     async def _play_locked(
-        self, commands: list[dict[str, Any]], reply_to: str | None
+        self, commands: list[dict[str, Any]], reply_to: str | None, tag: Any = None
     ) -> dict[str, Any] | None:
         """Start playing `commands` (a command log tail: advances and commands) on the live
         clock; the answer comes when the last one is applied (None: not yet). The steps go to
@@ -631,6 +636,7 @@ class ClusterHost:
         plan, end_ms = play_plan(commands, start_ms=self.runtime.now_ms)
         await self._flush_advance_locked()
         entry = {"type": store.PLAY_KIND, "plan": plan, "end_ms": end_ms, "reply_to": reply_to}
+        entry["tag"] = tag
         try:
             # Not the runtime's: kept out of the replayed commands (and of the checkpoints).
             await database_sync_to_async(store.cluster_command_append)(
@@ -644,6 +650,7 @@ class ClusterHost:
             return {"type": "error", "code": "moved", "message": "This cluster moved."}
         self._play_seq = self.next_seq
         self._play_applied = 0
+        self._play_tag = tag
         self.next_seq += 1
         self.playback = relative_playback(plan, end_ms, now_ms=self.runtime.now_ms)
         self._play_reply = reply_to
@@ -670,6 +677,7 @@ class ClusterHost:
         self._play_applied = applied
         self.playback = relative_playback(plan[applied:], end_ms, now_ms=self.runtime.now_ms)
         self._play_reply = entry.get("reply_to") or None
+        self._play_tag = entry.get("tag")
         logger.info(
             "host %s plays on: %d of %d steps left", self.cluster_id, len(plan) - applied, len(plan)
         )
@@ -716,6 +724,17 @@ class ClusterHost:
         self._mark_dirty()
         if frame is not None and reply_to:
             await self._reply(reply_to, frame)
+        if frame is not None and not self.playback:
+            await self._play_finished()
+
+    async def _play_finished(self) -> None:
+        """Tell whoever tagged the play that it is over, whether or not its asker still waits
+        (a room marks its poll revealed: webapp/workshops/apps.py)."""
+        tag, self._play_tag = self._play_tag, None
+        if tag is not None:
+            await signals.play_finished.asend_robust(
+                sender=type(self), cluster_id=self.cluster_id, tag=tag
+            )
 
     # -- time -----------------------------------------------------------------------------
 

@@ -195,18 +195,33 @@ async def play_and_reveal(
     workshop_id: int, poll_id: int, cluster_id: str, commands: list[dict[str, Any]]
 ) -> None:
     """Play a drill poll's steps on the room's cluster, then reveal the engine's answer (also
-    when the run takes far longer than the scenario's own time: a paused clock)."""
+    when the run takes far longer than the scenario's own time: a paused clock). The play is
+    tagged with the poll: when it finishes with nobody waiting here any more (this process
+    restarted), the host's `play_finished` reveals it all the same (`reveal_played`)."""
     run_s = sum(int(c.get("ms", 0)) for c in commands if c.get("type") == "advance") / 1000
     try:
         await host_client.host_request(
             cluster_id,
-            {"type": "host.play", "commands": commands},
+            {"type": "host.play", "commands": commands, "tag": play_tag(workshop_id, poll_id)},
             timeout_s=4 * run_s + PLAY_SLACK_S,
         )
     except Exception:
         logger.exception("room %s: playing poll %s failed; revealing", workshop_id, poll_id)
-    await database_sync_to_async(services.poll_reveal_done)(poll_id=poll_id)
-    await push_room(workshop_id)
+    if await database_sync_to_async(services.poll_reveal_done)(poll_id=poll_id):
+        await push_room(workshop_id)
+
+
+def play_tag(workshop_id: int, poll_id: int) -> dict[str, Any]:
+    return {"workshop": workshop_id, "poll": poll_id}
+
+
+async def reveal_played(sender: Any, *, cluster_id: str, tag: Any, **_: Any) -> None:
+    """The host finished a play (webapp/engine_host/signals.py): a room's drill poll is
+    revealed, once, and the room sees the answer (wired in webapp/workshops/apps.py)."""
+    if not isinstance(tag, dict) or not {"workshop", "poll"} <= tag.keys():
+        return
+    if await database_sync_to_async(services.poll_reveal_done)(poll_id=int(tag["poll"])):
+        await push_room(int(tag["workshop"]))
 
 
 def schedule_histogram(

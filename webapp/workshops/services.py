@@ -665,8 +665,12 @@ def poll_reveal(*, workshop: Workshop) -> Poll:
     return poll
 
 
-def poll_reveal_done(*, poll_id: int) -> None:
-    Poll.objects.filter(pk=poll_id, state=Poll.State.RUNNING).update(state=Poll.State.REVEALED)
+def poll_reveal_done(*, poll_id: int) -> bool:
+    """A running drill poll's play is over: revealed now (False: it was not running)."""
+    changed = Poll.objects.filter(pk=poll_id, state=Poll.State.RUNNING).update(
+        state=Poll.State.REVEALED
+    )
+    return changed > 0
 
 
 def leaderboard(workshop: Workshop, limit: int | None = None) -> list[dict[str, Any]]:
