@@ -17,7 +17,7 @@ from engine.errors import KafkaError
 from lessons.scenarios.runtime import ClusterRuntime, kafka_error_text
 from webapp.engine_host.stage import build_mirror, build_stage
 from webapp.metrics import metrics_view, tracker_for
-from webapp.narration import NarratedEvent, headline, narrate
+from webapp.narration import NarratedEvent, headline, narrate, quiet_since
 from webapp.why import why_refused
 
 logger = logging.getLogger(__name__)
@@ -341,6 +341,7 @@ def render_fragments(
         ),
         "mirror": build_mirror(snap),
         "headline": headline(told),
+        "quiet_since": quiet_since(told, runtime.now_ms),
         "clock": clock,
         "topics": topics,
         "consumers": _consumers_view(runtime, topics),
