@@ -1014,11 +1014,13 @@ class ClusterHost:
         )
 
     def _changed_fragments(self, fragments: dict[str, str], held: dict[str, str]) -> dict[str, str]:
-        """The fragments to send. While the clock runs, a fragment whose only change is the
-        cluster time it is labelled with (the stage picture's and the text mirror's "at N ms")
-        is re-sent at most every TIME_LABEL_REFRESH_S; the clock fragment carries the exact
-        time. Without this every viewer got the whole stage (~12 KB) on every tick. `fragments`
-        is updated in place to what viewers hold, so a new viewer's full state matches."""
+        """The units (fragments, or a split fragment's skeleton and parts: fragment_units) to
+        send. While the clock runs, a unit whose only change is the cluster time it is labelled
+        with (the stage picture's and the text mirror's "at N ms") is re-sent at most every
+        TIME_LABEL_REFRESH_S (a room's: room_time_label_refresh_s); the clock fragment carries
+        the exact time. Without this every viewer got the whole stage (~12 KB) on every tick.
+        `fragments` is updated in place to what viewers hold, so a new viewer's full state
+        matches."""
         now = self.runtime.now_ms
         mono = time.monotonic()
         every = self.settings.room_time_label_refresh_s if self.room else TIME_LABEL_REFRESH_S
