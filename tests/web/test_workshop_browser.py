@@ -50,11 +50,22 @@ def test_a_whole_workshop_instructor_and_two_learners(
         [sys.executable, "-c", MAKE_INSTRUCTOR], cwd=ROOT, env=stage_server.env, check=True
     )
     errors: list[str] = []
+    # htmx's complaints (logged with console.error), e.g. `htmx:oobErrorNoTarget`: the room's
+    # host sent a fragment the page has no slot for.
+    htmx_errors: list[str] = []
 
     def context_page() -> Page:
         context = chromium.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()
         page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on(
+            "console",
+            lambda message: (
+                htmx_errors.append(message.text)
+                if message.type == "error" and "htmx:" in message.text
+                else None
+            ),
+        )
         return page
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -163,6 +174,8 @@ def test_a_whole_workshop_instructor_and_two_learners(
     expect(ada.get_by_label("Your display name")).to_have_count(0)
     expect(ada.locator("#connection")).to_have_text("live", timeout=15_000)
     expect(ada.locator("#ws-leaderboard")).to_contain_text("Ada · 1/1")
+
+    assert not htmx_errors, htmx_errors  # every fragment a room page got had its slot
 
     # Bob takes the shared cluster home: a private sandbox of his own, live.
     bob.get_by_role("button", name="Take this cluster home (fork)").click()

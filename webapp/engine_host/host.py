@@ -114,6 +114,12 @@ class HostSettings:
     # it the clock stops and produces are refused, said on the stage, until it holds less.
     memory_bound_bytes: int = 256 * 2**20
     owner_id: str = "local"
+    # A workshop room's cluster (StoredCluster.room): a few hundred sockets get every version,
+    # so clock ticks alone publish at most this often (a command's own version still goes out
+    # at once: command -> viewer is what a room waits on), and a fragment whose only change
+    # is its time label is re-sent this often instead of every TIME_LABEL_REFRESH_S.
+    room_publish_max_hz: float = 2.0
+    room_time_label_refresh_s: float = 10.0
 
 
 @dataclass
@@ -121,6 +127,31 @@ class PublishedState:
     version: int = 0
     fragments: dict[str, str] = field(default_factory=dict)
     full_html: str = ""
+    # What viewers hold, as the units compared version to version: each fragment, except a
+    # split one (render.SPLIT_FRAGMENTS) as its skeleton and its parts (`fragment#part-id`).
+    units: dict[str, str] = field(default_factory=dict)
+
+
+def fragment_units(fragments: dict[str, str]) -> dict[str, str]:
+    """Fragments as the units the host compares: split fragments as skeleton and parts."""
+    units: dict[str, str] = {}
+    for key, html in fragments.items():
+        if key in render.SPLIT_FRAGMENTS:
+            skeleton, parts = render.split_parts(html)
+            units[key] = skeleton
+            for part_id, part in parts.items():
+                units[f"{key}#{part_id}"] = part
+        else:
+            units[key] = html
+    return units
+
+
+def joined_fragment(units: dict[str, str], key: str) -> str:
+    if key not in render.SPLIT_FRAGMENTS:
+        return units[key]
+    skeleton = units[key]
+    parts = {part_id: units[f"{key}#{part_id}"] for part_id in render.part_ids(skeleton)}
+    return render.join_parts(skeleton, parts)
 
 
 class ClusterHost:
@@ -143,6 +174,7 @@ class ClusterHost:
         self.settings = settings
         self._on_stop = on_stop
         self.paused = stored.paused
+        self.room = stored.room
         self.speed = stored.speed if stored.speed in SPEEDS else 1.0
         self.next_seq = stored.next_seq
         self.client_seqs: dict[str, int] = dict(stored.client_seqs)
@@ -945,7 +977,8 @@ class ClusterHost:
         self._dirty.set()
 
     async def _publisher(self) -> None:
-        interval = 1.0 / max(self.settings.publish_max_hz, 0.1)
+        hz = self.settings.room_publish_max_hz if self.room else self.settings.publish_max_hz
+        interval = 1.0 / max(hz, 0.1)
         while self.running:
             await self._dirty.wait()
             if not self.running:
@@ -1000,14 +1033,17 @@ class ClusterHost:
         )
 
     def _changed_fragments(self, fragments: dict[str, str], held: dict[str, str]) -> dict[str, str]:
-        """The fragments to send. While the clock runs, a fragment whose only change is the
-        cluster time it is labelled with (the stage picture's and the text mirror's "at N ms")
-        is re-sent at most every TIME_LABEL_REFRESH_S; the clock fragment carries the exact
-        time. Without this every viewer got the whole stage (~12 KB) on every tick. `fragments`
-        is updated in place to what viewers hold, so a new viewer's full state matches."""
+        """The units (fragments, or a split fragment's skeleton and parts: fragment_units) to
+        send. While the clock runs, a unit whose only change is the cluster time it is labelled
+        with (the stage picture's and the text mirror's "at N ms") is re-sent at most every
+        TIME_LABEL_REFRESH_S (a room's: room_time_label_refresh_s); the clock fragment carries
+        the exact time. Without this every viewer got the whole stage (~12 KB) on every tick.
+        `fragments` is updated in place to what viewers hold, so a new viewer's full state
+        matches."""
         now = self.runtime.now_ms
         mono = time.monotonic()
-        relabel = self.paused or mono - self._labels_sent_at >= TIME_LABEL_REFRESH_S
+        every = self.settings.room_time_label_refresh_s if self.room else TIME_LABEL_REFRESH_S
+        relabel = self.paused or mono - self._labels_sent_at >= every
         changed: dict[str, str] = {}
         for key, html in fragments.items():
             old = held.get(key)
@@ -1034,6 +1070,10 @@ class ClusterHost:
         the error that stopped them, and the CPU seconds it took."""
         started = time.thread_time()
         try:
+            if self.room:  # only what the room pages have a slot for
+                return render.render_fragments(
+                    self.runtime, self._clock_view(), only=render.ROOM_FRAGMENTS
+                ), time.thread_time() - started
             fragments = render.render_fragments(self.runtime, self._clock_view())
             fragments["charts"] = self.metrics.render()
             if self.goal is not None:
@@ -1053,26 +1093,43 @@ class ClusterHost:
             if isinstance(runtime_fragments, Exception):
                 raise runtime_fragments
             fragments = dict(runtime_fragments)
-            # On the loop: the Kafka listeners' connections change on the loop.
-            fragments["kafka-clients"] = self._render_wire()
+            if not self.room:  # a room page has no Kafka clients panel
+                # On the loop: the Kafka listeners' connections change on the loop.
+                fragments["kafka-clients"] = self._render_wire()
             fragments.update(self.extra_fragments)
         except Exception as error:
             logger.exception("host %s failed to render", self.cluster_id)
             fragments = dict(self.published.fragments)
             fragments.update(render.render_error_fragment(f"{type(error).__name__}: {error}"))
         previous = self.published
-        changed = self._changed_fragments(fragments, previous.fragments)
-        if previous.version and not changed:
+        # Compared part by part: a split fragment whose skeleton is what viewers hold is sent
+        # as its changed parts only (a room's stage: the partition row a record went to, the
+        # producer's counts), not whole (measured: scripts/bench/room_host.py).
+        units = fragment_units(fragments)
+        changed_units = self._changed_fragments(units, previous.units)
+        if previous.version and not changed_units:
             return None
+        held: dict[str, str] = {}
+        changed: list[str] = []
+        for key in fragments:
+            held[key] = joined_fragment(units, key)
+            if key in changed_units or key not in render.SPLIT_FRAGMENTS:
+                if key in changed_units:
+                    changed.append(held[key])
+                continue
+            for part_id in render.part_ids(units[key]):
+                if f"{key}#{part_id}" in changed_units:
+                    changed.append(units[f"{key}#{part_id}"])
         version = previous.version + 1
         self.published = PublishedState(
             version=version,
-            fragments=fragments,
-            full_html=render.version_marker(version, None) + "".join(fragments.values()),
+            fragments=held,
+            full_html=render.version_marker(version, None) + "".join(held.values()),
+            units=units,
         )
         return {
             "type": "cluster.state",
             "version": version,
             "base": previous.version,
-            "html": render.version_marker(version, previous.version) + "".join(changed.values()),
+            "html": render.version_marker(version, previous.version) + "".join(changed),
         }

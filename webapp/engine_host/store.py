@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from lessons.scenarios import ClusterSpec
@@ -29,6 +29,9 @@ class StoredCluster:
     # The last `play` entry of the log (steps the server asked the clock to play, see
     # PLAY_KIND), with how many of its commands are applied: a host resumes what is left.
     playback: dict[str, Any] | None = None
+    # A workshop room's cluster (webapp.workshops RoomCluster): watched by a whole room, so its
+    # host renders what the room pages show and publishes clock ticks less often.
+    room: bool = False
 
 
 # A log entry the runtime never applies: the steps `host.play` was asked to play (a drill's
@@ -67,7 +70,16 @@ def cluster_load(*, cluster_id: str) -> StoredCluster:
         kafka_listeners=cluster.kafka_listeners,
         kafka_listener_ports=dict(cluster.kafka_listener_ports or {}),
         playback=_playback(rows, client_seqs),
+        room=_is_room(cluster_id),
     )
+
+
+def _is_room(cluster_id: str) -> bool:
+    """A cluster some workshop room shows or showed (the reverse relations of
+    webapp.workshops' RoomCluster and Workshop)."""
+    return LiveCluster.objects.filter(
+        Q(pk=cluster_id) & (Q(room__isnull=False) | Q(workshop__isnull=False))
+    ).exists()
 
 
 def _playback(
