@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
+from heapq import heappop, heappush
 
 
 class Timer:
@@ -41,13 +42,18 @@ class Scheduler:
         self.executed = 0
 
     def call_at(self, due_ms: int, action: Callable[[], None]) -> Timer:
-        timer = Timer(max(due_ms, self.now_ms), action)
-        self._sequence += 1
-        heapq.heappush(self._heap, (timer.due_ms, self._sequence, timer))
+        now = self.now_ms
+        timer = Timer(due_ms if due_ms > now else now, action)
+        self._sequence = sequence = self._sequence + 1
+        heappush(self._heap, (timer.due_ms, sequence, timer))
         return timer
 
     def call_later(self, delay_ms: int, action: Callable[[], None]) -> Timer:
-        return self.call_at(self.now_ms + max(0, delay_ms), action)
+        # call_at(now + max(0, delay)), inlined: the commonest way a timer is made.
+        timer = Timer(self.now_ms + delay_ms if delay_ms > 0 else self.now_ms, action)
+        self._sequence = sequence = self._sequence + 1
+        heappush(self._heap, (timer.due_ms, sequence, timer))
+        return timer
 
     def next_due_ms(self) -> int | None:
         heap = self._heap
@@ -62,17 +68,28 @@ class Scheduler:
         that timer's time); otherwise the clock ends at `until_ms` and the result is False.
         """
         heap = self._heap
-        if stop is not None and stop():
-            return True
-        while heap and heap[0][0] <= until_ms:
-            due_ms, _, timer = heapq.heappop(heap)
-            if timer.cancelled:
-                continue
-            self.now_ms = due_ms
-            self.executed += 1
-            timer.action()
-            if stop is not None and stop():
+        pop = heappop
+        if stop is None:
+            # The same loop without the stop condition, checked per timer otherwise.
+            while heap and heap[0][0] <= until_ms:
+                due_ms, _, timer = pop(heap)
+                if timer.cancelled:
+                    continue
+                self.now_ms = due_ms
+                self.executed += 1
+                timer.action()
+        else:
+            if stop():
                 return True
+            while heap and heap[0][0] <= until_ms:
+                due_ms, _, timer = pop(heap)
+                if timer.cancelled:
+                    continue
+                self.now_ms = due_ms
+                self.executed += 1
+                timer.action()
+                if stop():
+                    return True
         if until_ms > self.now_ms:
             self.now_ms = until_ms
         return False

@@ -1,0 +1,114 @@
+"""The cheap paths of the lesson workload (issue 19) do what the paths they replaced did: the
+same timers in the same order at the same times, the same random draws."""
+
+from __future__ import annotations
+
+from random import Random
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.sim.clock import Scheduler
+from engine.sim.network import Network, _randbelow
+from tests.engine.reference_paths import ReferenceScheduler, reference_delay
+
+# One step of a script run against both schedulers: schedule at/later (from the top level or
+# from inside a running timer), cancel a timer made earlier, or run (with or without a stop).
+_step = st.one_of(
+    st.tuples(st.just("at"), st.integers(-5, 60), st.booleans()),
+    st.tuples(st.just("later"), st.integers(-5, 60), st.booleans()),
+    st.tuples(st.just("cancel"), st.integers(0, 40), st.booleans()),
+    st.tuples(st.just("run"), st.integers(0, 80), st.booleans()),
+)
+
+
+def _play(scheduler: Any, script: list[tuple[str, int, bool]]) -> list[tuple[Any, ...]]:
+    seen: list[tuple[Any, ...]] = []
+    timers: list[Any] = []
+    ran = [0]
+
+    def action(label: int, nested: bool) -> Any:
+        def run() -> None:
+            ran[0] += 1
+            seen.append(("ran", label, scheduler.now_ms, scheduler.executed))
+            if nested:
+                # A timer that schedules another, as most engine timers do.
+                timers.append(scheduler.call_later(label % 7, action(label + 1000, False)))
+
+        return run
+
+    for index, (op, value, flag) in enumerate(script):
+        if op == "at":
+            timers.append(scheduler.call_at(scheduler.now_ms + value, action(index, flag)))
+        elif op == "later":
+            timers.append(scheduler.call_later(value, action(index, flag)))
+        elif op == "cancel":
+            if timers:
+                timers[value % len(timers)].cancel()
+        else:
+            target = ran[0] + 2
+            stop = (lambda target=target: ran[0] >= target) if flag else None
+            stopped = scheduler.run_until(scheduler.now_ms + value, stop)
+            seen.append(("run", stopped, scheduler.now_ms, scheduler.executed))
+    return seen
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_step, max_size=60))
+def test_scheduler_runs_what_the_reference_runs(script: list[tuple[str, int, bool]]) -> None:
+    assert _play(Scheduler(), script) == _play(ReferenceScheduler(), script)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 2**32), st.integers(1, 300), st.integers(1, 60))
+def test_exact_draw_is_randint_on_the_same_stream(seed: int, n: int, draws: int) -> None:
+    fast, reference = Random(seed), Random(seed)
+    assert [_randbelow(fast, n) for _ in range(draws)] == [
+        reference.randint(0, n - 1) for _ in range(draws)
+    ]
+    assert fast.random() == reference.random()  # the streams are left in the same state
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 2**32), st.integers(0, 20), st.integers(0, 9), st.integers(1, 30))
+def test_network_delays_are_the_reference_delays(
+    seed: int, latency: int, jitter: int, messages: int
+) -> None:
+    scheduler = Scheduler()
+    network = Network(scheduler, Random(seed), latency, jitter)
+    arrivals: list[int] = []
+    for index in range(messages):
+        network.send(index % 3, "client-1", "kind", lambda: arrivals.append(scheduler.now_ms))
+    assert [m.arrives_ms for m in network.in_flight.values()] == _per_link(
+        Random(seed), latency, jitter, messages
+    )
+    scheduler.run_until(10_000)
+    assert sorted(arrivals) == sorted(_per_link(Random(seed), latency, jitter, messages))
+    assert not network.in_flight
+
+
+def _per_link(rng: Random, latency: int, jitter: int, messages: int) -> list[int]:
+    """When each message arrives: the reference delay, in send order on each link."""
+    last: dict[int, int] = {}
+    out = []
+    for index in range(messages):
+        arrives = max(reference_delay(rng, latency, jitter), last.get(index % 3, 0))
+        last[index % 3] = arrives
+        out.append(arrives)
+    return out
+
+
+class _Subclassed(Random):
+    """A Random that overrides random(): randint then draws through random(), not getrandbits."""
+
+    def random(self) -> float:
+        return super().random()
+
+
+def test_a_random_subclass_keeps_randint() -> None:
+    network = Network(Scheduler(), _Subclassed(3), 5, 4)
+    reference = _Subclassed(3)
+    assert [network.delay() for _ in range(50)] == [
+        reference_delay(reference, 5, 4) for _ in range(50)
+    ]
