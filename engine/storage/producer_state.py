@@ -133,12 +133,12 @@ class ProducerStateManager:
             )
 
     def first_unstable_offset(self) -> int | None:
-        offsets = [
-            e.current_txn_first_offset
-            for e in self.producers.values()
-            if e.current_txn_first_offset is not None
-        ]
-        return min(offsets) if offsets else None
+        first: int | None = None
+        for entry in self.producers.values():
+            offset = entry.current_txn_first_offset
+            if offset is not None and (first is None or offset < first):
+                first = offset
+        return first
 
     def rebuild(self, batches: list[RecordBatch]) -> None:
         self.producers.clear()

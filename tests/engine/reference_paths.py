@@ -6,6 +6,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable
 from random import Random
+from typing import Any
 
 from engine.sim.clock import Timer
 
@@ -52,3 +53,37 @@ def reference_delay(rng: Random, latency_ms: int, jitter_ms: int) -> int:
     if jitter_ms <= 0:
         return latency_ms
     return latency_ms + rng.randint(0, jitter_ms)
+
+
+def reference_high_watermark(partition: Any) -> int | None:
+    """What `Partition.maybe_increment_high_watermark` sets the HW to (None: it leaves it), as
+    the loop over every follower computed it before the fast path at the log end."""
+    if not partition.is_leader or partition.is_under_min_isr():
+        return None
+    broker = partition.broker
+    now = broker.now_ms
+    log = partition.log
+    leader_end = log.log_end_offset
+    max_lag = int(broker.config["replica.lag.time.max.ms"])
+    maximal = partition.maximal_isr
+    new_hw = leader_end
+    for state in partition.followers.values():
+        if state.log_end_offset >= new_hw:
+            continue
+        waits = state.broker_id in maximal or (
+            state.is_caught_up(leader_end, now, max_lag)
+            and broker.is_broker_eligible(state.broker_id)
+        )
+        if waits:
+            new_hw = max(state.log_end_offset, 0)
+    clamped = min(max(new_hw, log.log_start_offset), log.log_end_offset)
+    return clamped if clamped > log.high_watermark else None
+
+
+def reference_first_unstable_offset(producer_state: Any) -> int | None:
+    offsets = [
+        e.current_txn_first_offset
+        for e in producer_state.producers.values()
+        if e.current_txn_first_offset is not None
+    ]
+    return min(offsets) if offsets else None

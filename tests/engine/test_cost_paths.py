@@ -3,15 +3,25 @@ same timers in the same order at the same times, the same random draws."""
 
 from __future__ import annotations
 
+import contextlib
 from random import Random
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine import Cluster
+from engine.errors import KafkaError
+from engine.server.partition import Partition
 from engine.sim.clock import Scheduler
 from engine.sim.network import Network, _randbelow
-from tests.engine.reference_paths import ReferenceScheduler, reference_delay
+from engine.storage.producer_state import ProducerStateManager
+from tests.engine.reference_paths import (
+    ReferenceScheduler,
+    reference_delay,
+    reference_first_unstable_offset,
+    reference_high_watermark,
+)
 
 # One step of a script run against both schedulers: schedule at/later (from the top level or
 # from inside a running timer), cancel a timer made earlier, or run (with or without a stop).
@@ -112,3 +122,77 @@ def test_a_random_subclass_keeps_randint() -> None:
     assert [network.delay() for _ in range(50)] == [
         reference_delay(reference, 5, 4) for _ in range(50)
     ]
+
+
+# Faults and traffic for a replicated partition: the HW and the last stable offset must follow
+# the reference computations through ISR shrinks and expansions, leader changes and restarts.
+_fault = st.one_of(
+    st.tuples(st.just("send"), st.integers(1, 4)),
+    st.tuples(st.just("advance"), st.integers(1, 400)),
+    st.tuples(st.just("stop"), st.integers(1, 3)),
+    st.tuples(st.just("start"), st.integers(1, 3)),
+    st.tuples(st.just("cut"), st.integers(1, 3)),
+    st.tuples(st.just("heal"), st.just(0)),
+    st.tuples(st.just("txn"), st.integers(1, 3)),
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 1000), st.lists(_fault, min_size=1, max_size=25))
+def test_high_watermark_and_stable_offset_follow_the_references(
+    seed: int, script: list[tuple[str, int]]
+) -> None:
+    checked = [0]
+    original = Partition.maybe_increment_high_watermark
+    original_unstable = ProducerStateManager.first_unstable_offset
+
+    def checked_hw(self: Partition) -> bool:
+        expected = reference_high_watermark(self)
+        before = self.log.high_watermark
+        moved = original(self)
+        assert moved == (expected is not None)
+        assert self.log.high_watermark == (before if expected is None else expected)
+        checked[0] += 1
+        return moved
+
+    def checked_unstable(self: ProducerStateManager) -> int | None:
+        found = original_unstable(self)
+        assert found == reference_first_unstable_offset(self)
+        return found
+
+    Partition.maybe_increment_high_watermark = checked_hw  # type: ignore[method-assign]
+    ProducerStateManager.first_unstable_offset = checked_unstable  # type: ignore[method-assign]
+    try:
+        cluster = Cluster(brokers=3, seed=seed)
+        cluster.create_topic("t", 2, 3, {"min.insync.replicas": 2})
+        producer = cluster.producer({"acks": "all", "linger.ms": 0, "retries": 0})
+        transactional = cluster.producer({"transactional.id": "tx", "linger.ms": 0})
+        transactional.init_transactions()
+        stopped: set[int] = set()
+        for op, value in script:
+            if op == "send":
+                for index in range(value):
+                    producer.send("t", value=b"v%d" % index, key=b"k%d" % index)
+            elif op == "advance":
+                cluster.advance(value)
+            elif op == "stop" and value not in stopped and len(stopped) < 2:
+                cluster.stop_broker(value)
+                stopped.add(value)
+            elif op == "start" and value in stopped:
+                cluster.start_broker(value)
+                stopped.discard(value)
+            elif op == "cut":
+                cluster.partition_network([{value}])
+            elif op == "heal":
+                cluster.heal_network()
+            elif op == "txn" and not stopped:
+                with contextlib.suppress(KafkaError):
+                    transactional.begin_transaction()
+                    transactional.send("t", value=b"t", key=b"k%d" % value)
+                    cluster.advance(50)
+                    transactional.commit_transaction()
+        cluster.advance(2000)
+    finally:
+        Partition.maybe_increment_high_watermark = original  # type: ignore[method-assign]
+        ProducerStateManager.first_unstable_offset = original_unstable  # type: ignore[method-assign]
+    assert checked[0] > 0
