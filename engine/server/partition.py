@@ -53,7 +53,9 @@ class Partition:
         self.broker = broker
         self.tp = tp
         self.config = config
-        self.log = UnifiedLog(tp.topic, tp.partition, config, broker.now_ms, broker.emit_log_event)
+        self.log = UnifiedLog(
+            tp.topic, tp.partition, config, broker.ctx.scheduler.now_ms, broker.emit_log_event
+        )
         self.producer_state = ProducerStateManager()
         self.log.first_unstable_offset = self.producer_state.first_unstable_offset
         self.registration: PartitionRegistration | None = None
@@ -99,7 +101,7 @@ class Partition:
         self.partition_epoch = registration.partition_epoch
         self.isr = registration.isr
         self.pending_isr = None
-        now = self.broker.now_ms
+        now = self.broker.ctx.scheduler.now_ms
         # Kafka records where the new leader epoch starts, for followers' truncation (R8).
         self.log._assign_epoch(registration.leader_epoch, self.log.log_end_offset)
         if new_epoch:
@@ -190,7 +192,7 @@ class Partition:
     def maybe_shrink_isr(self) -> None:
         if not self.is_leader or self.pending_isr is not None:
             return
-        now = self.broker.now_ms
+        now = self.broker.ctx.scheduler.now_ms
         max_lag = int(self.broker.config["replica.lag.time.max.ms"])
         leader_end = self.log.log_end_offset
         out_of_sync = [
@@ -272,7 +274,7 @@ class Partition:
 
     def check_enough_replicas_reach_offset(self, required_offset: int) -> str | None:
         """Kafka's `checkEnoughReplicasReachOffset`: None while still waiting."""
-        if not self.is_leader:
+        if self.leader_id != self.broker.id:
             return "NOT_LEADER_OR_FOLLOWER"
         if self.log.high_watermark >= required_offset:
             if self.effective_min_isr() > len(self.maximal_isr):

@@ -76,7 +76,7 @@ class ReplicaManager:
         if epoch == INITIAL_EPOCH:
             if request.session_id:
                 cache.remove(request.session_id)
-            session = cache.create(follower_id, request.partitions, broker.now_ms)
+            session = cache.create(follower_id, request.partitions, broker.ctx.scheduler.now_ms)
             self._serve_session(session, True, reply)
             return
         found = cache.sessions.get(request.session_id)
@@ -97,7 +97,7 @@ class ReplicaManager:
                 entry.ask = ask
                 entry.quiet = False
         found.epoch = next_epoch(epoch)
-        found.last_used_ms = broker.now_ms
+        found.last_used_ms = broker.ctx.scheduler.now_ms
         self._serve_session(found, False, reply)
 
     def _serve_session(self, session: FetchSession, full: bool, reply: Reply) -> None:
@@ -142,7 +142,7 @@ class ReplicaManager:
             [],
             ready,
             lambda: send(self.read_session(session, full)),
-            broker.now_ms,
+            broker.ctx.scheduler.now_ms,
             None,
             follower_id=session.replica_id,
             watch=cached,
@@ -163,7 +163,7 @@ class ReplicaManager:
         broker = self.broker
         partitions = broker.partitions
         follower_id = session.replica_id
-        now = broker.now_ms
+        now = broker.ctx.scheduler.now_ms
         replica_states = broker.replica_states
         response: dict[TopicPartition, FetchPartitionData] = {}
         behind = False
@@ -279,7 +279,12 @@ class ReplicaManager:
             return False
 
         parked = ParkedFetch(
-            watched, ready, lambda: reply(build()), broker.now_ms, None, follower_id=follower_id
+            watched,
+            ready,
+            lambda: reply(build()),
+            broker.ctx.scheduler.now_ms,
+            None,
+            follower_id=follower_id,
         )
         purgatory.park(parked)
         # A follower behind on the high watermark learns it with the next response, at the
