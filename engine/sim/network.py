@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Collection, Hashable
 from dataclasses import dataclass
+from heapq import heappush
 from random import Random
 
-from engine.sim.clock import Scheduler
+from engine.sim.clock import Scheduler, Timer
 
 CLIENTS = "clients"
 Node = Hashable
@@ -104,7 +105,14 @@ class Network:
         if jitter <= 0:
             arrives = now + self.latency_ms
         elif self._exact_draw:
-            arrives = now + self.latency_ms + _randbelow(self.rng, jitter + 1)
+            # _randbelow(rng, jitter + 1), inlined.
+            bound = jitter + 1
+            getrandbits = self.rng.getrandbits
+            bits = bound.bit_length()
+            draw = getrandbits(bits)
+            while draw >= bound:
+                draw = getrandbits(bits)
+            arrives = now + self.latency_ms + draw
         else:
             arrives = now + self.latency_ms + self.rng.randint(0, jitter)
         # One connection per pair of nodes, like TCP: messages arrive in the order they were sent.
@@ -131,7 +139,10 @@ class Network:
             ):
                 deliver()
 
-        scheduler.call_at(arrives, arrive)
+        # scheduler.call_at(arrives, arrive), inlined.
+        due = arrives if arrives > now else now
+        scheduler._sequence = sequence = scheduler._sequence + 1
+        heappush(scheduler._heap, (due, sequence, Timer(due, arrive)))
         return True
 
 

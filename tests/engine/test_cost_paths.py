@@ -10,7 +10,11 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import engine.cluster  # noqa: F401  (imports every request class)
 from engine import Cluster
+from engine.common.requests import Request
+from engine.common.requests.fetch import FollowerFetchRequest
+from engine.common.requests.produce import ProduceRequest
 from engine.errors import KafkaError
 from engine.server.partition import Partition
 from engine.sim.clock import Scheduler
@@ -196,3 +200,19 @@ def test_high_watermark_and_stable_offset_follow_the_references(
         Partition.maybe_increment_high_watermark = original  # type: ignore[method-assign]
         ProducerStateManager.first_unstable_offset = original_unstable  # type: ignore[method-assign]
     assert checked[0] > 0
+
+
+def _subclasses(cls: type) -> set[type]:
+    found: set[type] = set()
+    for sub in cls.__subclasses__():
+        found |= {sub, *_subclasses(sub)}
+    return found
+
+
+def test_every_request_travels_under_the_kind_its_api_names() -> None:
+    requests = [cls for cls in _subclasses(Request) if hasattr(cls, "api_key")]
+    assert len(requests) > 30
+    for cls in requests:
+        assert cls.kind() == (cls.network_kind or cls.api_key.name.lower())
+    assert FollowerFetchRequest.kind() == "replica_fetch"
+    assert ProduceRequest.kind() == "produce"
