@@ -11,6 +11,9 @@ import heapq
 from collections.abc import Callable
 from heapq import heappop, heappush
 
+# Every this many timers (plus one) made, the heap is checked for cancelled timers to drop.
+COMPACT_EVERY = 1023
+
 
 class Timer:
     """A scheduled action; `cancel()` keeps it on the heap but makes it a no-op."""
@@ -46,6 +49,8 @@ class Scheduler:
         timer = Timer(due_ms if due_ms > now else now, action)
         self._sequence = sequence = self._sequence + 1
         heappush(self._heap, (timer.due_ms, sequence, timer))
+        if not sequence & COMPACT_EVERY:
+            self.compact()
         return timer
 
     def call_later(self, delay_ms: int, action: Callable[[], None]) -> Timer:
@@ -53,7 +58,19 @@ class Scheduler:
         timer = Timer(self.now_ms + delay_ms if delay_ms > 0 else self.now_ms, action)
         self._sequence = sequence = self._sequence + 1
         heappush(self._heap, (timer.due_ms, sequence, timer))
+        if not sequence & COMPACT_EVERY:
+            self.compact()
         return timer
+
+    def compact(self) -> None:
+        """Drop cancelled timers from the heap once they are most of it (a request's timeout
+        is cancelled when its answer comes, but stays on the heap until its time otherwise).
+        The heap keeps its order: timers run by (due time, sequence), and both are unique."""
+        heap = self._heap
+        live = [entry for entry in heap if not entry[2].cancelled]
+        if len(live) * 2 < len(heap):
+            heap[:] = live  # in place: a run_until in progress holds this list
+            heapq.heapify(heap)
 
     def next_due_ms(self) -> int | None:
         heap = self._heap

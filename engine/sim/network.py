@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from heapq import heappush
 from random import Random
 
-from engine.sim.clock import Scheduler, Timer
+from engine.sim.clock import COMPACT_EVERY, Scheduler, Timer
 
 CLIENTS = "clients"
 Node = Hashable
@@ -143,6 +143,8 @@ class Network:
         due = arrives if arrives > now else now
         scheduler._sequence = sequence = scheduler._sequence + 1
         heappush(scheduler._heap, (due, sequence, Timer(due, arrive)))
+        if not sequence & COMPACT_EVERY:
+            scheduler.compact()
         return True
 
 

@@ -216,3 +216,33 @@ def test_every_request_travels_under_the_kind_its_api_names() -> None:
         assert cls.kind() == (cls.network_kind or cls.api_key.name.lower())
     assert FollowerFetchRequest.kind() == "replica_fetch"
     assert ProduceRequest.kind() == "produce"
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**32))
+def test_compacting_the_heap_keeps_the_order_of_timers(seed: int) -> None:
+    # Thousands of long timers, most of them cancelled (as request timeouts are), between short
+    # ones and runs: the scheduler drops the cancelled ones from its heap now and then, the
+    # reference never does; the same timers run in the same order at the same times.
+    def play(scheduler: Any) -> tuple[list[tuple[int, int]], int]:
+        rng = Random(seed)
+        ran: list[tuple[int, int]] = []
+        timers: list[Any] = []
+        for index in range(5000):
+            delay = rng.randint(20_000, 30_000) if rng.random() < 0.7 else rng.randint(0, 50)
+            timers.append(
+                scheduler.call_later(delay, lambda i=index: ran.append((i, scheduler.now_ms)))
+            )
+            if rng.random() < 0.8:
+                # Mostly one of the latest few, as an answered request cancels its timeout.
+                timers[max(0, len(timers) - 1 - rng.randrange(5))].cancel()
+            if rng.random() < 0.05:
+                scheduler.run_until(scheduler.now_ms + rng.randint(0, 30))
+        heap_size = len(scheduler._heap)
+        scheduler.run_until(scheduler.now_ms + 40_000)
+        return ran, heap_size
+
+    fast, fast_heap = play(Scheduler())
+    reference, reference_heap = play(ReferenceScheduler())
+    assert fast == reference
+    assert fast_heap < reference_heap  # cancelled timers were dropped along the way
