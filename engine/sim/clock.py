@@ -11,12 +11,14 @@ import heapq
 from collections.abc import Callable
 from heapq import heappop, heappush
 
-# Every this many timers (plus one) made, the heap is checked for cancelled timers to drop.
+# A mask: each time the count of timers made is a multiple of COMPACT_EVERY + 1 (1,024), the
+# heap is checked for cancelled timers to drop (`Scheduler.compact`).
 COMPACT_EVERY = 1023
 
 
 class Timer:
-    """A scheduled action; `cancel()` keeps it on the heap but makes it a no-op."""
+    """A scheduled action; `cancel()` makes it a no-op (it leaves the heap when its time comes,
+    or earlier when the scheduler compacts its heap)."""
 
     __slots__ = ("action", "cancelled", "due_ms")
 
