@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from lessons.catalogue import get_catalogue
 from webapp import timeline
 from webapp.engine_host.client import flush_host
+from webapp.views import FORKED_FROM_ROOM, FORKS_REMEMBERED
 from webapp.workshops import services
 from webapp.workshops.models import ResultsExport, Workshop
 from webapp.workshops.stage import NODE_ACTION_COMMANDS
@@ -186,6 +187,9 @@ def workshop_fork(request: HttpRequest, code: str) -> HttpResponse:
         session_key=request.session.session_key or "",
     )
     request.session["sandbox_id"] = fork.id
+    forks = dict(request.session.get(FORKED_FROM_ROOM) or {})
+    forks[fork.id] = {"title": workshop.title, "code": workshop.code}
+    request.session[FORKED_FROM_ROOM] = dict(list(forks.items())[-FORKS_REMEMBERED:])
     return redirect("sandbox-detail", cluster_id=fork.id)
 
 
