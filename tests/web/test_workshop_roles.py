@@ -77,6 +77,7 @@ def test_the_learners_page_offers_only_their_part_and_the_control_view_the_instr
     page = ada.get(f"/w/{workshop.code}/").content.decode()
     assert 'id="ws-participate"' in page and 'data-role="watching"' in page
     assert 'id="stage-action"' not in page  # no way to send a node button's command
+    assert 'data-command="pause"' not in page  # nor the room's clock
     assert "Add my consumer" not in page and "Produce</button>" not in page
 
     _set_mode(workshop, Workshop.Participation.CONSUMERS)
@@ -93,6 +94,7 @@ def test_the_learners_page_offers_only_their_part_and_the_control_view_the_instr
 
     control = signed_in(teacher).get(f"/workshops/{workshop.code}/control/").content.decode()
     assert 'id="stage-action"' in control and 'id="ws-participate"' not in control
+    assert 'data-command="pause"' in control and 'data-command="speed"' in control
     assert 'value="console"' not in control
 
 

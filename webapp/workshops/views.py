@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from lessons.catalogue import get_catalogue
+from lessons.scenarios.limits import SPEEDS
 from webapp import timeline
 from webapp.engine_host.client import flush_host
 from webapp.views import FORKED_FROM_ROOM, FORKS_REMEMBERED
@@ -65,6 +66,7 @@ def _stage_context(
     offered = services.offered_commands(workshop, role, participant)
     return {
         "workshop": workshop,
+        "speeds": [(f"{s:g}", s == workshop.cluster.speed) for s in SPEEDS],
         "role": role,
         "offered": offered,
         # The stage's node buttons send through this form: only for a role that has some.
