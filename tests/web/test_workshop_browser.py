@@ -158,10 +158,12 @@ def test_a_whole_workshop_instructor_and_two_learners(
     assert small.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll
     small.screenshot(path=str(SCREENSHOTS / "workshop-learner-390x844.png"), full_page=True)
     phone.close()
+    # A 375 px phone, and a display name as long as allowed with no space to wrap at.
     narrow = chromium.new_context(viewport={"width": 375, "height": 812})
-    narrow.add_cookies(bob.context.cookies())  # type: ignore[arg-type]
     small = narrow.new_page()
     small.goto(stage_server.url + f"/w/{code}/")
+    small.get_by_label("Your display name").fill("W" * 40)
+    small.get_by_role("button", name="Join the room").click()
     expect(small.locator("#stage")).to_contain_text("logs", timeout=10_000)
     expect(small.get_by_role("button", name="Add my consumer")).to_be_visible()
     small.screenshot(path=str(SCREENSHOTS / "workshop-learner-375x812.png"), full_page=True)
