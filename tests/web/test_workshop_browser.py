@@ -97,6 +97,21 @@ def test_a_whole_workshop_instructor_and_two_learners(
 
     ada, bob = join("Ada"), join("Bob")
 
+    # Roles as the pages show them: the learners' stage has no node buttons, the instructor's
+    # has; a learner is offered their own consumer once handed out, then its removal.
+    expect(teacher.locator("#stage .stage-action").first).to_be_visible(timeout=10_000)
+    expect(ada.locator("#stage .broker").first).to_be_visible(timeout=10_000)
+    expect(ada.locator("#stage .stage-action")).to_have_count(0)
+    expect(ada.locator("#ws-participate [data-role='watching']")).to_be_visible()
+    teacher.get_by_label("Participation").select_option("consumers")
+    teacher.get_by_role("button", name="Update the room").click()
+    ada.get_by_role("button", name="Add my consumer").click()
+    expect(ada.get_by_role("button", name="Remove my consumer")).to_be_visible(timeout=10_000)
+    expect(ada.get_by_role("button", name="Add my consumer")).to_have_count(0)
+    expect(bob.get_by_role("button", name="Add my consumer")).to_be_visible()
+    ada.get_by_role("button", name="Remove my consumer").click()
+    expect(ada.get_by_role("button", name="Add my consumer")).to_be_visible(timeout=10_000)
+
     # The instructor acts on the shared cluster (kills broker 1): both learners see it fall.
     teacher.locator('form[data-command="broker"]').get_by_role(
         "button", name="Kill (crash)"
@@ -154,6 +169,17 @@ def test_a_whole_workshop_instructor_and_two_learners(
     assert small.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll
     small.screenshot(path=str(SCREENSHOTS / "workshop-learner-390x844.png"), full_page=True)
     phone.close()
+    # A 375 px phone, and a display name as long as allowed with no space to wrap at.
+    narrow = chromium.new_context(viewport={"width": 375, "height": 812})
+    small = narrow.new_page()
+    small.goto(stage_server.url + f"/w/{code}/")
+    small.get_by_label("Your display name").fill("W" * 40)
+    small.get_by_role("button", name="Join the room").click()
+    expect(small.locator("#stage")).to_contain_text("logs", timeout=10_000)
+    expect(small.get_by_role("button", name="Add my consumer")).to_be_visible()
+    small.screenshot(path=str(SCREENSHOTS / "workshop-learner-375x812.png"), full_page=True)
+    assert small.evaluate("document.documentElement.scrollWidth") <= 375  # no sideways scroll
+    narrow.close()
 
     # The reveal runs the drill's scenario on the room's cluster, then shows the answer.
     teacher.get_by_role("button", name="Reveal").click()
@@ -182,4 +208,6 @@ def test_a_whole_workshop_instructor_and_two_learners(
     bob.wait_for_url(re.compile(r".*/sandbox/[A-Za-z0-9_-]+/$"))
     expect(bob.locator("#connection")).to_have_text("live", timeout=15_000)
     expect(bob.locator("#stage")).to_contain_text("logs")
+    expect(bob.locator("[data-role='forked-from']")).to_contain_text("Kafka morning")
+    expect(bob.locator("[data-role='forked-from']")).to_contain_text(code)
     assert not errors, errors

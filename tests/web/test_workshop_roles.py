@@ -4,6 +4,7 @@ has no node buttons, their participation controls follow what they did."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -76,6 +77,7 @@ def test_the_learners_page_offers_only_their_part_and_the_control_view_the_instr
     page = ada.get(f"/w/{workshop.code}/").content.decode()
     assert 'id="ws-participate"' in page and 'data-role="watching"' in page
     assert 'id="stage-action"' not in page  # no way to send a node button's command
+    assert 'data-command="pause"' not in page  # nor the room's clock
     assert "Add my consumer" not in page and "Produce</button>" not in page
 
     _set_mode(workshop, Workshop.Participation.CONSUMERS)
@@ -92,6 +94,7 @@ def test_the_learners_page_offers_only_their_part_and_the_control_view_the_instr
 
     control = signed_in(teacher).get(f"/workshops/{workshop.code}/control/").content.decode()
     assert 'id="stage-action"' in control and 'id="ws-participate"' not in control
+    assert 'data-command="pause"' in control and 'data-command="speed"' in control
     assert 'value="console"' not in control
 
 
@@ -140,3 +143,56 @@ async def test_add_my_consumer_becomes_remove_my_consumer_and_back(host_registry
     assert row.consumer_app_id == "" and app_id
     for socket in (instructor, learner):
         await socket.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_the_fan_out_cuts_a_version_once_for_all_the_sockets_of_a_role() -> None:
+    import functools
+
+    from channels.layers import get_channel_layer
+
+    from tests.web.test_fanout import FakeProtocol, FakeSink, fake_handle_reply, parse_frame
+    from webapp.engine_host import fanout
+    from webapp.workshops.stage import stage_view
+
+    cuts = 0
+    learner_view = stage_view([])  # a learner is offered no node button's command
+    assert learner_view is not None
+    assert stage_view(services.offered_commands(Workshop(), "instructor")) is None
+
+    def counted(html: str) -> str:
+        nonlocal cuts
+        cuts += 1
+        assert learner_view is not None
+        return learner_view(html)
+
+    layer = get_channel_layer()
+    group = "dojo.cluster.role-view-test"
+    learners = [FakeProtocol() for _ in range(20)]
+    instructor = FakeProtocol()
+    for i, protocol in enumerate(learners):
+        scope = {fanout.SERVER_SEND_KEY: functools.partial(fake_handle_reply, protocol)}
+        await fanout.subscribe(group, FakeSink(f"learner-{i}", 1), scope, counted)
+    scope = {fanout.SERVER_SEND_KEY: functools.partial(fake_handle_reply, instructor)}
+    await fanout.subscribe(group, FakeSink("instructor", 1), scope)
+    stage = (
+        '<g class="broker" data-broker="1"><text>Broker 1</text>'
+        '<g class="stage-action" role="button" tabindex="0" aria-label="Kill broker 1" '
+        'data-command="stop_broker" data-field="broker_id" data-value="1"><rect/>'
+        "<text>kill</text></g></g>"
+    )
+    await layer.group_send(group, {"type": "cluster.state", "version": 2, "base": 1, "html": stage})
+    for _ in range(100):
+        if instructor.transport.written:
+            break
+        await asyncio.sleep(0.01)
+    assert cuts == 1  # once for the version, whatever the number of learners
+    frames = [p.transport.written[0] for p in learners]
+    assert all(frame is frames[0] for frame in frames)  # and one frame for all of them
+    assert (
+        parse_frame(frames[0])[1] == '<g class="broker" data-broker="1"><text>Broker 1</text></g>'
+    )
+    assert parse_frame(instructor.transport.written[0])[1] == stage
+    for i in range(20):
+        await fanout.unsubscribe(group, FakeSink(f"learner-{i}", 1))
+    await fanout.unsubscribe(group, FakeSink("instructor", 1))

@@ -358,6 +358,9 @@ def test_fork_copies_the_shared_cluster_into_a_private_sandbox() -> None:
     assert response.status_code == 302
     fork_id = response["Location"].split("/")[2]
     assert fork_id != workshop.cluster_id
+    page = ada.get(response["Location"]).content.decode()  # the fork says where it came from
+    assert "Taken home from the workshop room" in page and workshop.code in page
+    assert "Taken home" not in Client().get(response["Location"]).content.decode()
     fork = LiveCluster.objects.get(pk=fork_id)
     assert "stop_broker" in logged_kinds(fork.id)
     assert not services.is_workshop_cluster(fork.id)

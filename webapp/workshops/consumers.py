@@ -271,12 +271,9 @@ def _room_and_viewer(code: str, *, user: Any, session: Any) -> _Joining:
     workshop = Workshop.objects.select_related("cluster").filter(code=code).first()
     if workshop is None:
         return _Joining()
-    viewer = services.viewer_for(workshop, user=user, session=session)
+    viewer, participant = services.viewer_and_participant(workshop, user=user, session=session)
     if viewer is None:
         return _Joining(workshop)
-    participant = (
-        Participant.objects.get(pk=viewer.participant_id) if viewer.participant_id else None
-    )
     offered = services.offered_commands(workshop, viewer.role, participant)
     return _Joining(
         workshop,

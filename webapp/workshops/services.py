@@ -166,13 +166,20 @@ class Viewer:
 
 
 def viewer_for(workshop: Workshop, *, user: Any, session: Mapping[str, Any]) -> Viewer | None:
+    return viewer_and_participant(workshop, user=user, session=session)[0]
+
+
+def viewer_and_participant(
+    workshop: Workshop, *, user: Any, session: Mapping[str, Any]
+) -> tuple[Viewer | None, Participant | None]:
+    """Who this is, and a learner's participant row (read once)."""
     signed_in = user is not None and getattr(user, "is_authenticated", False)
     if signed_in and user.is_staff and workshop.owner_id == user.pk:
-        return Viewer("instructor")
+        return Viewer("instructor"), None
     participant = participant_for_token(workshop, session.get(session_key_for(workshop)))
     if participant is not None:
-        return Viewer("learner", participant.pk)
-    return None
+        return Viewer("learner", participant.pk), participant
+    return None, None
 
 
 def offered_commands(

@@ -15,8 +15,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from lessons.catalogue import get_catalogue
+from lessons.scenarios.limits import SPEEDS
 from webapp import timeline
 from webapp.engine_host.client import flush_host
+from webapp.views import FORKED_FROM_ROOM, FORKS_REMEMBERED
 from webapp.workshops import services
 from webapp.workshops.models import ResultsExport, Workshop
 from webapp.workshops.stage import NODE_ACTION_COMMANDS
@@ -64,6 +66,7 @@ def _stage_context(
     offered = services.offered_commands(workshop, role, participant)
     return {
         "workshop": workshop,
+        "speeds": [(f"{s:g}", s == workshop.cluster.speed) for s in SPEEDS],
         "role": role,
         "offered": offered,
         # The stage's node buttons send through this form: only for a role that has some.
@@ -186,6 +189,9 @@ def workshop_fork(request: HttpRequest, code: str) -> HttpResponse:
         session_key=request.session.session_key or "",
     )
     request.session["sandbox_id"] = fork.id
+    forks = dict(request.session.get(FORKED_FROM_ROOM) or {})
+    forks[fork.id] = {"title": workshop.title, "code": workshop.code}
+    request.session[FORKED_FROM_ROOM] = dict(list(forks.items())[-FORKS_REMEMBERED:])
     return redirect("sandbox-detail", cluster_id=fork.id)
 
 
