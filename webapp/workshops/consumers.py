@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 from webapp.consumers import BadMessage, ClusterConsumer, TokenBucket
 from webapp.engine_host import client as host_client
@@ -106,10 +109,7 @@ def room_html(workshop: Workshop) -> str:
         render_to_string("workshops/fragments/prompt.html", {"workshop": workshop})
         + poll_html(workshop)
         + histogram_html(workshop)
-        + render_to_string(
-            "workshops/fragments/leaderboard.html",
-            {"board": services.leaderboard(workshop, limit=10)},
-        )
+        + leaderboard_html(workshop)
     )
 
 
@@ -229,31 +229,52 @@ def schedule_histogram(
 ) -> None:
     """Coalesce votes: at most one histogram push per interval per room, whatever the vote rate
     and however many processes take the votes (the room's push slot, webapp/workshops/pushes)."""
-    task = asyncio.get_running_loop().create_task(
-        _histogram_pushes(workshop_id, slot or pushes.push_slot(), layer)
+    _schedule_push(workshop_id, histogram_html, slot or pushes.push_slot("histogram"), layer)
+
+
+def leaderboard_html(workshop: Workshop) -> str:
+    return render_to_string(
+        "workshops/fragments/leaderboard.html",
+        {"board": services.leaderboard(workshop, limit=10)},
     )
+
+
+def schedule_leaderboard(
+    workshop_id: int, slot: pushes.PushSlot | None = None, layer: Any = None
+) -> None:
+    """A learner joined: the room's leaderboard lists them (score 0) at the next push, one push
+    per interval per room however many join together."""
+    _schedule_push(workshop_id, leaderboard_html, slot or pushes.push_slot("leaderboard"), layer)
+
+
+def _schedule_push(
+    workshop_id: int, render: Callable[[Workshop], str], slot: pushes.PushSlot, layer: Any
+) -> None:
+    task = asyncio.get_running_loop().create_task(_pushes(workshop_id, render, slot, layer))
     _pending.add(task)
     task.add_done_callback(_pending.discard)
 
 
-async def _histogram_pushes(workshop_id: int, slot: pushes.PushSlot, layer: Any) -> None:
+async def _pushes(
+    workshop_id: int, render: Callable[[Workshop], str], slot: pushes.PushSlot, layer: Any
+) -> None:
     from channels.layers import get_channel_layer
 
     try:
         if not await slot.claim(workshop_id):
-            return  # the holder (maybe another process) pushes this vote too
+            return  # the holder (maybe another process) pushes this change too
         layer = layer or get_channel_layer()
         assert layer is not None
         while True:
             await asyncio.sleep(1.0 / float(settings.DOJO_WORKSHOP_HISTOGRAM_HZ))
             await slot.begin(workshop_id)
             workshop = await Workshop.objects.aget(pk=workshop_id)
-            html = await database_sync_to_async(histogram_html)(workshop)
+            html = await database_sync_to_async(render)(workshop)
             await layer.group_send(room_group(workshop_id), {"type": "room.html", "html": html})
             if not await slot.again(workshop_id):
                 return
     except Exception:
-        logger.exception("room %s: the histogram push failed", workshop_id)
+        logger.exception("room %s: the %s push failed", workshop_id, render.__name__)
 
 
 @dataclass
@@ -262,6 +283,12 @@ class _Joining:
     viewer: services.Viewer | None = None
     view: StageView | None = None  # the stage as the viewer's role shows it
     participate: str = ""  # a learner's own participation controls
+    new_learner: bool = False  # joined just now: the room's leaderboard is to list them
+
+
+# A learner's socket that connects this soon after their join is their first: the room's
+# leaderboard (pushed at a bounded rate) is to list them; a rejoin later is already listed.
+JOIN_LEADERBOARD_WINDOW = timedelta(seconds=60)
 
 
 def _room_and_viewer(code: str, *, user: Any, session: Any) -> _Joining:
@@ -280,6 +307,8 @@ def _room_and_viewer(code: str, *, user: Any, session: Any) -> _Joining:
         viewer,
         stage_view(offered),
         participate_html(workshop, participant) if participant is not None else "",
+        participant is not None
+        and timezone.now() - participant.joined_at < JOIN_LEADERBOARD_WINDOW,
     )
 
 
@@ -320,6 +349,8 @@ class WorkshopConsumer(ClusterConsumer):
         # The same keepalive as a sandbox socket: the host stops counting a socket that died.
         self.keepalive = asyncio.get_running_loop().create_task(self._keep_watching())
         await self.send(text_data=await room_frame(workshop) + joining.participate)
+        if joining.new_learner:
+            schedule_leaderboard(workshop.pk)
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "workshop", None) is not None:  # idempotent, as the cluster's
