@@ -189,7 +189,7 @@ def fork(session: LiveSession, at_ms: int, store: Any = None) -> tuple[float, fl
     from lessons.scenarios import checkpoints
 
     def run() -> None:
-        replayed = checkpoints.replay(session.spec, session.log, at_ms, store=store)
+        replayed = checkpoints.replay(session.spec, session.log, at_ms, store=store, keep_end=True)
         checkpoints.replay(session.spec, replayed.prefix, store=store)
 
     return _cpu_timed(run)[:2]
@@ -201,7 +201,7 @@ def share_open(session: LiveSession, at_ms: int, store: Any = None) -> tuple[flo
     from lessons.scenarios import checkpoints
     from webapp import timeline
 
-    replayed = checkpoints.replay(session.spec, session.log, at_ms, store=store)
+    replayed = checkpoints.replay(session.spec, session.log, at_ms, store=store, keep_end=True)
     token = timeline.share_token_encode(spec=session.spec, commands=replayed.prefix)
 
     def run() -> None:

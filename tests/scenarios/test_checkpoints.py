@@ -5,12 +5,15 @@ stays within its bounds."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import random
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lessons.scenarios import checkpoints as cp
 from lessons.scenarios import workloads
@@ -346,3 +349,100 @@ def test_a_short_replay_from_a_checkpoint_keeps_no_copy_of_its_end() -> None:
     fresh.put_s = 3_600.0
     cp.replay(SPEC, LOG, 1_000, store=fresh)
     assert len(fresh) == 1
+
+
+def run_live(live: cp.LiveCheckpoints, until_ms: int, tick_ms: int = 500) -> ClusterRuntime:
+    """A host's clock in ticks, logged as one advance lengthened every 2 s (as the host does)."""
+    runtime = ClusterRuntime.replay(SPEC, [*SETUP, PRODUCER, GROUP])
+    unlogged, extends, since_flush = 0, False, 0
+    while runtime.now_ms < until_ms:
+        runtime.advance(tick_ms)
+        unlogged += tick_ms
+        live.maybe_keep(runtime, unlogged_ms=unlogged, extends_last=extends, work_s=1e-6)
+        since_flush += tick_ms
+        if since_flush >= 2_000:
+            if extends:
+                live.extended(unlogged)
+            else:
+                live.logged({"type": "advance", "ms": unlogged}, runtime.now_ms - unlogged)
+            unlogged, extends, since_flush = 0, True, 0
+    return runtime
+
+
+def test_a_live_host_keeps_a_checkpoint_every_so_many_timers_whatever_copies_cost() -> None:
+    """However dear a copy seems (the work it pays for never reached), a live host keeps one
+    once the engine ran `max_replay_timers` timers since the last: where they stand is counted,
+    not timed, so two runs of the same session keep them at the same moments."""
+    setup = [*SETUP, PRODUCER, GROUP]
+    kept_at: list[list[int]] = []
+    for _ in range(2):
+        store = cp.CheckpointStore()
+        live = cp.LiveCheckpoints(
+            SPEC, setup, [0] * len(setup), store=store, work_per_dump=1e9, max_replay_timers=600
+        )
+        run_live(live, 20_000)
+        kept_at.append(sorted(c.time_ms for c in store._items.values()))
+        timers = [timers_at(ms) for ms in kept_at[-1]]
+    assert kept_at[0] == kept_at[1]
+    assert len(kept_at[0]) >= 4, kept_at[0]
+    # Never more than the cap (plus the one 500 ms tick that crossed it) between two.
+    ticks = [timers_at(ms) for ms in range(0, 20_001, 500)]
+    per_tick = max(b - a for a, b in itertools.pairwise(ticks))
+    assert all(b - a <= 600 + per_tick for a, b in itertools.pairwise(timers)), timers
+    assert timers_at(kept_at[0][0]) <= 600 + per_tick
+
+
+@functools.cache
+def _timers_by_moment() -> dict[int, int]:
+    runtime = ClusterRuntime.replay(SPEC, [*SETUP, PRODUCER, GROUP])
+    counted = {0: cp.timers_run(runtime)}
+    while runtime.now_ms < 20_000:
+        runtime.advance(500)
+        counted[runtime.now_ms] = cp.timers_run(runtime)
+    return counted
+
+
+def timers_at(ms: int) -> int:
+    return _timers_by_moment()[ms]
+
+
+def test_a_replay_keeps_a_checkpoint_every_so_many_timers_whatever_copies_cost() -> None:
+    """However dear a copy seems (the work it pays for never reached: the pace alone keeps the
+    first one only), a replay keeps one once it ran `max_replay_timers` timers since the last."""
+    store = cp.CheckpointStore()
+    cp.replay(SPEC, LOG, store=store, work_per_dump=1e9, max_replay_timers=500)
+    assert len(store) >= 6
+    again = cp.CheckpointStore()
+    cp.replay(SPEC, LOG, store=again, work_per_dump=1e9, max_replay_timers=500)
+    assert set(store._items) == set(again._items)  # counted, not timed
+    assert state(cp.replay(SPEC, LOG, 12_345, store=store).runtime) == state(
+        from_start(12_345).runtime
+    )
+
+
+def test_a_replay_for_a_fork_keeps_its_end_for_the_new_host() -> None:
+    """A fork's (or a share link's) new host replays exactly the prefix next: kept whatever the
+    pace says, it restores instead of replaying it again."""
+    store = cp.CheckpointStore()
+    cp.replay(SPEC, LOG, 4_000, store=store, work_per_dump=0)
+    store.put_s = 3_600.0
+    plain = cp.replay(SPEC, LOG, 4_500, store=store)
+    assert cp.replay(SPEC, plain.prefix, store=store, keep=False).from_checkpoint_ms == 4_000
+    forked = cp.replay(SPEC, LOG, 5_500, store=store, keep_end=True)
+    host = cp.replay(SPEC, forked.prefix, store=store, keep=False)
+    assert host.from_checkpoint_ms == 5_500
+    assert state(host.runtime) == state(from_start(5_500).runtime)
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(at_ms=st.integers(min_value=0, max_value=END_MS + 600))
+def test_a_replay_from_the_nearest_checkpoint_equals_one_from_the_start(
+    kept: cp.CheckpointStore, at_ms: int
+) -> None:
+    fast = cp.replay(SPEC, LOG, at_ms, store=kept, keep=False)
+    slow = from_start(at_ms)
+    assert fast.prefix == slow.prefix
+    assert fast.times == slow.times
+    assert state(fast.runtime) == state(slow.runtime)
