@@ -219,8 +219,10 @@ def _command_label(payload: Mapping[str, Any]) -> str | None:
 def timeline_points(
     *, spec: ClusterSpec, commands: Sequence[Mapping[str, Any]], times: Sequence[int]
 ) -> tuple[list[TimelinePoint], int]:
-    """Narrated moments to jump to (commands, then the engine's events) and the log's end."""
-    runtime, _ = replay_until(spec=spec, commands=commands)
+    """Narrated moments to jump to (commands, then the engine's events) and the log's end.
+    The end is kept whatever the pace of copies says: every request of the past page asks for
+    it again (a live host's longer log, too, replays only what it ran since)."""
+    runtime = checkpoints.replay(spec, commands, keep_end=True).runtime
     points: list[TimelinePoint] = []
     for payload, time_ms in zip(commands, times, strict=True):
         label = _command_label(payload)

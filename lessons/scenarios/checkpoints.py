@@ -166,7 +166,11 @@ def _unshare(index: int) -> Any:
         return dict(snapshot)
     if type(snapshot) is frozenset:
         return set(snapshot)
-    return list(itertools.chain.from_iterable(snapshot))
+    restored = list(itertools.chain.from_iterable(snapshot))
+    # Its chunks are known: a copy of the restored runtime (a scrub's replay keeping one on
+    # its way) adds a chunk of what was appended since instead of chunking every item again.
+    _remember(restored, snapshot)
+    return restored
 
 
 class _Chunk(tuple):  # type: ignore[type-arg]
@@ -186,13 +190,14 @@ class _Chunk(tuple):  # type: ignore[type-arg]
 # hold). A later snapshot of the same list whose first and last chunked items are still in
 # place (it was only appended to) adds a chunk of its new items; anything else (a prefix
 # deleted) starts over. The list is held here, so its id is not reused meanwhile; the least
-# recently snapshotted go first, past MAX_CHUNKED_LISTS lists or MAX_CHUNKED_ITEMS items in all
-# (about two long sessions' worth: what it keeps alive beyond the store stays small).
+# recently snapshotted (or restored) go first, past MAX_CHUNKED_LISTS lists or MAX_CHUNKED_ITEMS
+# items in all (a few long sessions' worth, a host's and the copies scrubs restored: what it
+# keeps alive beyond the store and the runtimes stays small).
 _CHUNKS: OrderedDict[int, tuple[list[Any], tuple[_Chunk, ...], int]] = OrderedDict()
 _CHUNKS_LOCK = threading.Lock()
 _chunked_items = 0
-MAX_CHUNKED_LISTS = 4_096
-MAX_CHUNKED_ITEMS = 300_000
+MAX_CHUNKED_LISTS = 8_192
+MAX_CHUNKED_ITEMS = 600_000
 MAX_CHUNKS = 32  # more, and a snapshot merges them into one
 
 
@@ -213,7 +218,14 @@ def _chunks(value: list[Any]) -> tuple[_Chunk, ...]:
             chunks = before if len(value) == count else (*before, _Chunk.of(value[count:]))
     if not chunks and value:
         chunks = (_Chunk.of(value),)
+    _remember(value, chunks)
+    return chunks
+
+
+def _remember(value: list[Any], chunks: tuple[_Chunk, ...]) -> None:
+    """`chunks` hold exactly the items of `value`, for its next snapshot."""
     global _chunked_items
+    key = id(value)
     with _CHUNKS_LOCK:
         replaced = _CHUNKS.pop(key, None)
         _chunked_items += len(value) - (replaced[2] if replaced else 0)
@@ -221,7 +233,6 @@ def _chunks(value: list[Any]) -> tuple[_Chunk, ...]:
         while len(_CHUNKS) > MAX_CHUNKED_LISTS or _chunked_items > MAX_CHUNKED_ITEMS:
             _, (_, _, count) = _CHUNKS.popitem(last=False)
             _chunked_items -= count
-    return chunks
 
 
 def _new_object(cls: type) -> Any:
@@ -666,14 +677,16 @@ def replay(
     keep: bool = True,
     keep_end: bool = False,
     work_per_dump: float | None = None,
-    max_replay_timers: int = MAX_REPLAY_TIMERS,
+    max_replay_timers: int = 2 * MAX_REPLAY_TIMERS,
 ) -> Replay:
     """The runtime at logical time `at_ms` (None: the end of the log), the log prefix that
     rebuilds it and its commands' times: from the nearest checkpoint of `store`, keeping new
     ones (`keep`) at its end and on the way, on `every_ms` boundaries of cluster time once the
     replay's work since the last is `work_per_dump` times what that one cost (default
     WORK_PER_DUMP; 0: at every boundary), so keeping them never costs more than a share of
-    the replay, or once it ran `max_replay_timers` engine timers since the last. `keep_end`:
+    the replay, or once it ran `max_replay_timers` engine timers since the last (by default
+    twice a live host's bound: a first scrub's replay from a live checkpoint, at most one
+    bound long, keeps no copy its pace did not pay for). `keep_end`:
     keep the end whatever the pace says (a fork's or a share link's new host replays exactly
     this log next: it restores the copy instead of replaying it again).
 

@@ -215,8 +215,13 @@ def share_open(session: LiveSession, at_ms: int, store: Any = None) -> tuple[flo
 
 
 def warm_renderer(session: LiveSession) -> None:
-    """Render the live stage once: a server has (its templates compiled, its code loaded)."""
+    """Render the live stage once and resolve its URLs: a server has (its templates compiled,
+    its code loaded, its URL patterns read by the request that asks for the past page)."""
+    from django.urls import get_resolver
+
     from webapp.engine_host import render
+
+    get_resolver().reverse_dict  # noqa: B018
 
     runtime = session.runtime
     clock = render.ClockView(now_ms=runtime.now_ms, paused=False, speed=1.0, viewers=1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import operator
 import random
 from typing import Any
 
@@ -225,6 +226,29 @@ def test_a_list_snapshot_reuses_its_chunks_only_while_appended_to() -> None:
     assert cp._chunked_items == sum(count for _, _, count in cp._CHUNKS.values())
     assert cp._chunked_items <= cp.MAX_CHUNKED_ITEMS
     assert len(cp._CHUNKS) <= cp.MAX_CHUNKED_LISTS
+
+
+def test_a_copy_of_a_restored_runtime_reuses_the_chunks_it_was_restored_from() -> None:
+    """A scrub's replay restores a copy, runs on and keeps another: the lists it restored
+    are chunked already (only what was appended since is new), not chunked item by item
+    again."""
+    runtime = ClusterRuntime.replay(SPEC, [*SETUP, PRODUCER, GROUP])
+    runtime.advance(3_000)
+    first = cp.dump_runtime(runtime)
+    restored = cp.load_runtime(first)
+    again = cp.dump_runtime(restored)
+    lists = [i for i, snapshot in enumerate(first.shared) if type(snapshot) is tuple and snapshot]
+    assert len(lists) > 10
+    for i in lists:
+        assert again.shared[i] == first.shared[i]
+        assert all(map(operator.is_, again.shared[i], first.shared[i])), i
+    restored.advance(1_000)
+    later = cp.dump_runtime(restored)
+    # The logs appended to: a chunk more each, their earlier chunks the same objects.
+    before = {id(chunk) for i in lists for chunk in first.shared[i]}
+    after = {id(c) for snapshot in later.shared if type(snapshot) is tuple for c in snapshot}
+    assert len(after) > len(before) and before <= after
+    assert state(cp.load_runtime(later)) == state(restored)
 
 
 def test_the_store_keeps_within_its_count_and_bytes(end_ms: int) -> None:

@@ -191,3 +191,16 @@ def test_a_fork_and_a_share_link_keep_the_moment_their_new_host_replays() -> Non
     assert opened.from_checkpoint_ms == 7_770
     start = checkpoints.replay(spec, commands, store=checkpoints.CheckpointStore(), keep=False)
     assert rendered(opened.runtime) == rendered(start.runtime)
+
+
+def test_the_past_page_keeps_the_end_of_the_log_it_asks_for_each_time() -> None:
+    """Every request of the past page lists the log's moments, from a replay to its end: kept
+    whatever the pace says, the next request restores it instead of replaying again."""
+    log = a_log()
+    checkpoints.replay(SPEC, log, 9_000, work_per_dump=0)
+    checkpoints.default_store().put_s = 3_600.0  # as if a copy took an hour
+    times = checkpoints.replay(SPEC, log, store=checkpoints.CheckpointStore(), keep=False).times
+    points, end_ms = timeline.timeline_points(spec=SPEC, commands=log, times=times)
+    again = checkpoints.replay(SPEC, log, keep=False)
+    assert again.from_checkpoint_ms == end_ms == 15_500
+    assert timeline.timeline_points(spec=SPEC, commands=log, times=times) == (points, end_ms)
