@@ -944,6 +944,26 @@ class LiveCheckpoints:
         started = time.thread_time()
         applied = whole + (1 if position.into_ms else 0)
         kept = keep_normalised(self.store, position, runtime, applied, self._times[:whole])
+        return self._kept(runtime, started, kept)
+
+    def keep_end(self, runtime: ClusterRuntime, *, allowed: bool = True) -> float:
+        """Keep `runtime` at the end of the log, all of its clock logged, whatever the pace:
+        a reader of the log (the past page, a fork, a share link) flushed it to replay to
+        here next. Returns the seconds it took (0 when kept already or not allowed)."""
+        if not allowed or runtime.watch_messages or runtime.now_ms % TICK_MS:
+            return 0.0
+        last, whole = self._last, len(self._times)
+        position = LogPosition(self._digest)
+        if last is not None and splittable(last) and int(last["ms"]) > 0:
+            # Inside the last advance, as a replay keeps its end: a host's longer log uses it.
+            position, whole = LogPosition(self._before_last, int(last["ms"])), whole - 1
+        if position in self.store:
+            return 0.0
+        started = time.thread_time()
+        kept = keep_normalised(self.store, position, runtime, len(self._times), self._times[:whole])
+        return self._kept(runtime, started, kept)
+
+    def _kept(self, runtime: ClusterRuntime, started: float, kept: bool) -> float:
         self._dump_s = time.thread_time() - started
         self._work_s = 0.0
         self._timers_kept = timers_run(runtime)

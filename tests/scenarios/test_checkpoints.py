@@ -390,6 +390,11 @@ def run_live(live: cp.LiveCheckpoints, until_ms: int, tick_ms: int = 500) -> Clu
             else:
                 live.logged({"type": "advance", "ms": unlogged}, runtime.now_ms - unlogged)
             unlogged, extends, since_flush = 0, True, 0
+    if unlogged:  # the rest logged (the host's flush)
+        if extends:
+            live.extended(unlogged)
+        else:
+            live.logged({"type": "advance", "ms": unlogged}, runtime.now_ms - unlogged)
     return runtime
 
 
@@ -470,3 +475,26 @@ def test_a_replay_from_the_nearest_checkpoint_equals_one_from_the_start(
     assert fast.prefix == slow.prefix
     assert fast.times == slow.times
     assert state(fast.runtime) == state(slow.runtime)
+
+
+def test_a_live_host_keeps_the_end_of_its_log_when_a_reader_flushed_it() -> None:
+    """A reader of the log (the past page, a fork, a share link) has the host log its clock,
+    then replays to the end: the host keeps its live runtime there, whatever the pace, where
+    a replay of that log (or of a longer one: its last advance lengthened) starts."""
+    setup = [*SETUP, PRODUCER, GROUP]
+    store = cp.CheckpointStore()
+    live = cp.LiveCheckpoints(
+        SPEC, setup, [0] * len(setup), store=store, work_per_dump=1e9, max_replay_timers=10**9
+    )
+    runtime = run_live(live, 6_000)  # one kept at its first tick only, then none
+    assert sorted(c.time_ms for c in store._items.values()) == [500]
+    log = [*setup, {"type": "advance", "ms": 6_000}]
+    assert live.keep_end(runtime) > 0
+    assert live.keep_end(runtime) == 0.0  # kept already
+    fast = cp.replay(SPEC, log, store=store, keep=False)
+    slow = cp.replay(SPEC, log, store=cp.CheckpointStore(), keep=False)
+    assert fast.from_checkpoint_ms == 6_000
+    assert fast.times == slow.times and state(fast.runtime) == state(slow.runtime)
+    longer = [*setup, {"type": "advance", "ms": 7_000}]
+    assert cp.replay(SPEC, longer, store=store, keep=False).from_checkpoint_ms == 6_000
+    assert live.keep_end(runtime, allowed=False) == 0.0

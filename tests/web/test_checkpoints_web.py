@@ -204,3 +204,28 @@ def test_the_past_page_keeps_the_end_of_the_log_it_asks_for_each_time() -> None:
     again = checkpoints.replay(SPEC, log, keep=False)
     assert again.from_checkpoint_ms == end_ms == 15_500
     assert timeline.timeline_points(spec=SPEC, commands=log, times=times) == (points, end_ms)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_flushed_host_keeps_the_end_its_reader_replays_to(host_registry: Any) -> None:
+    """The past page, a fork and a share link flush the host before they read its log: the
+    host keeps its live runtime at the log's end then, so their replay to it restores."""
+    sandbox = await database_sync_to_async(services.sandbox_create)()
+    host = await host_registry.ensure(sandbox.id)
+    assert host is not None and host.checkpoints is not None
+    host.checkpoints.work_per_dump = 1e9  # the pace alone keeps none after the first
+    host.checkpoints.max_replay_timers = 10**9
+    host.paused = True
+    assert (await host.command(APP))["type"] == "ack"
+    for _ in range(9):
+        await host.advance_live(500)
+    await host.handle({"type": "host.flush"})
+    stored = await database_sync_to_async(store.cluster_load)(cluster_id=sandbox.id)
+    fast = await asyncio.to_thread(checkpoints.replay, stored.spec, stored.commands, keep=False)
+    assert fast.from_checkpoint_ms == host.runtime.now_ms == 4_500
+    start = await asyncio.to_thread(
+        checkpoints.replay, stored.spec, stored.commands, store=checkpoints.CheckpointStore()
+    )
+    assert fast.runtime.cluster.snapshot() == start.runtime.cluster.snapshot()
+    assert rendered(fast.runtime) == rendered(start.runtime)
