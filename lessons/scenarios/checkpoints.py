@@ -154,22 +154,23 @@ def _shared_attributes() -> dict[type, tuple[str, ...]]:
 
 
 SHARED_ATTRIBUTES = _shared_attributes()
-# A shared container's snapshot: a list's chunks, a dict's or a set's copy.
-Snapshot = tuple[Any, ...] | dict[Any, Any] | frozenset[Any]
+# A shared container's snapshot: its chunks (a list's items, a dict's (key, value) pairs, a
+# set's items), shared with the snapshots of the same container taken before and after it.
+Snapshot = tuple[Any, ...]
 _LOADING = threading.local()  # the snapshots of the copy being loaded (on this thread)
 
 
 def _unshare(index: int) -> Any:
     """A new container holding the items of the snapshot `index` of the copy being loaded."""
     snapshot = _LOADING.shared[index]
-    if type(snapshot) is dict:
-        return dict(snapshot)
-    if type(snapshot) is frozenset:
-        return set(snapshot)
-    restored = list(itertools.chain.from_iterable(snapshot))
+    kind = type(snapshot)
+    items = itertools.chain.from_iterable(snapshot)
+    restored: Any = (
+        dict(items) if kind is _DictChunks else set(items) if kind is _SetChunks else list(items)
+    )
     # Its chunks are known: a copy of the restored runtime (a scrub's replay keeping one on
-    # its way) adds a chunk of what was appended since instead of chunking every item again.
-    _remember(restored, snapshot)
+    # its way) adds a chunk of what was added since instead of chunking every item again.
+    _remember(restored, tuple(snapshot))
     return restored
 
 
@@ -186,10 +187,20 @@ class _Chunk(tuple):  # type: ignore[type-arg]
         return chunk
 
 
-# The chunks of the lists last snapshotted, by id: (the list, its chunks, how many items they
-# hold). A later snapshot of the same list whose first and last chunked items are still in
-# place (it was only appended to) adds a chunk of its new items; anything else (a prefix
-# deleted) starts over. The list is held here, so its id is not reused meanwhile; the least
+class _DictChunks(tuple):  # type: ignore[type-arg]
+    """A dict's snapshot: chunks of its (key, value) pairs, in its order."""
+
+
+class _SetChunks(tuple):  # type: ignore[type-arg]
+    """A set's snapshot: chunks of its items."""
+
+
+# The chunks of the containers last snapshotted, by id: (the container, its chunks, how many
+# items they hold). A later snapshot of the same list whose first and last chunked items are
+# still in place (it was only appended to), of the same dict whose first pairs are still the
+# same (only added to), of the same set still holding all of them, adds a chunk of its new
+# items; anything else (a prefix deleted, a pair replaced) starts over. The container is held
+# here, so its id is not reused meanwhile; the least
 # recently snapshotted (or restored) go first, past MAX_CHUNKED_LISTS lists or MAX_CHUNKED_ITEMS
 # items in all (a few long sessions' worth, a host's and the copies scrubs restored: what it
 # keeps alive beyond the store and the runtimes stays small).
@@ -222,8 +233,62 @@ def _chunks(value: list[Any]) -> tuple[_Chunk, ...]:
     return chunks
 
 
-def _remember(value: list[Any], chunks: tuple[_Chunk, ...]) -> None:
-    """`chunks` hold exactly the items of `value`, for its next snapshot."""
+def _merged(before: tuple[_Chunk, ...]) -> tuple[_Chunk, ...]:
+    """Chunks past MAX_CHUNKS merged into one (its items' bytes known)."""
+    if len(before) < MAX_CHUNKS:
+        return before
+    whole = sum(chunk.bytes for chunk in before)
+    return (_Chunk.of(itertools.chain.from_iterable(before), whole),)
+
+
+def _last_chunks(value: Any) -> tuple[tuple[_Chunk, ...], int] | None:
+    with _CHUNKS_LOCK:
+        last = _CHUNKS.get(id(value))
+    if last is None or last[0] is not value:
+        return None
+    return last[1], last[2]
+
+
+def _dict_chunks(value: dict[Any, Any]) -> _DictChunks:
+    """A snapshot of a shared dict: chunks of its pairs, reusing those of its last snapshot
+    while its first pairs are still the same (compared in C: the same objects, mostly)."""
+    last = _last_chunks(value)
+    chunks: tuple[_Chunk, ...] = ()
+    if last is not None and len(value) >= last[1]:
+        before, count = last
+        head = itertools.islice(value.items(), count)
+        if all(map(operator.eq, head, itertools.chain.from_iterable(before))):
+            before = _merged(before)
+            if len(value) == count:
+                chunks = before
+            else:
+                chunks = (*before, _Chunk.of(itertools.islice(value.items(), count, None)))
+    if not chunks and value:
+        chunks = (_Chunk.of(value.items()),)
+    _remember(value, chunks)
+    return _DictChunks(chunks)
+
+
+def _set_chunks(value: set[Any]) -> _SetChunks:
+    """A snapshot of a shared set: chunks of its items, reusing those of its last snapshot
+    while it still holds all of their items."""
+    last = _last_chunks(value)
+    chunks: tuple[_Chunk, ...] = ()
+    if last is not None and last[1] and len(value) >= last[1]:
+        before, count = last
+        new = value.difference(*before)
+        if len(value) - len(new) == count:  # every earlier item still in it
+            before = _merged(before)
+            chunks = (*before, _Chunk.of(new)) if new else before
+    if not chunks and value:
+        chunks = (_Chunk.of(value),)
+    _remember(value, chunks)
+    return _SetChunks(chunks)
+
+
+def _remember(value: Any, chunks: tuple[_Chunk, ...]) -> None:
+    """`chunks` hold exactly the items of `value` (a list, a dict, a set), for its next
+    snapshot."""
     global _chunked_items
     key = id(value)
     with _CHUNKS_LOCK:
@@ -278,9 +343,9 @@ class _RuntimePickler(pickle.Pickler):
             if type(value) is list:
                 self.shared.append(_chunks(value))
             elif type(value) is dict:
-                self.shared.append(dict(value))
+                self.shared.append(_dict_chunks(value))
             elif type(value) is set:
-                self.shared.append(frozenset(value))
+                self.shared.append(_set_chunks(value))
             else:
                 continue
             state[name] = _Shared(len(self.shared) - 1)
@@ -475,9 +540,7 @@ def _item_bytes(item: Any) -> int:
 
 
 def _items(snapshot: Snapshot) -> Iterable[Any]:
-    """What a snapshot shares: a dict's keys and values, a set's items, a list's chunks."""
-    if type(snapshot) is dict:
-        return itertools.chain(snapshot.keys(), snapshot.values())
+    """What a snapshot shares: its chunks."""
     return snapshot
 
 

@@ -284,6 +284,12 @@ def past_pages(
         client = Client(HTTP_HOST="localhost")
         store = checkpoints.default_store()
         _keep_only(store, live)
+        # The page flushes the cluster's host first: it keeps its live runtime at the log's
+        # end then (`LiveCheckpoints.keep_end`), where the page's timeline replays to.
+        keep_end = getattr(session.live, "keep_end", None)
+        if keep_end is not None:
+            keep_end(session.runtime)
+            live = set(store._items)
         client.get(f"/sandbox/{sandbox.id}/timeline/?t=0")  # a server's first request
         rows = []
         for at_ms in moments:

@@ -228,6 +228,38 @@ def test_a_list_snapshot_reuses_its_chunks_only_while_appended_to() -> None:
     assert len(cp._CHUNKS) <= cp.MAX_CHUNKED_LISTS
 
 
+def test_a_dict_or_set_snapshot_reuses_its_chunks_only_while_added_to() -> None:
+    """The checker's offset owners (a dict) and an app's records seen (a set) grow by a few
+    items between two checkpoints: a snapshot shares the chunks of the last one and adds one
+    of the new items, instead of copying every item again."""
+    owners = {(f"t{i}", 0, i): (b"k", b"v", i) for i in range(5)}
+    first = cp._dict_chunks(owners)
+    assert dict(itertools.chain.from_iterable(first)) == owners
+    owners[("t9", 0, 9)] = (b"k", b"v", 9)
+    second = cp._dict_chunks(owners)
+    assert second[0] is first[0] and len(second) == 2
+    assert dict(itertools.chain.from_iterable(second)) == owners
+    assert cp._dict_chunks(owners) == second  # unchanged: the same chunks
+    owners[("t1", 0, 1)] = (b"k2", b"v2", 1)  # a pair replaced: starts over
+    third = cp._dict_chunks(owners)
+    assert len(third) == 1 and dict(third[0]) == owners
+    del owners[("t0", 0, 0)]  # removed (the checker's window): starts over
+    assert dict(itertools.chain.from_iterable(cp._dict_chunks(owners))) == owners
+    seen = {("orders", 0, i) for i in range(5)}
+    before = cp._set_chunks(seen)
+    seen |= {("orders", 1, 0), ("orders", 1, 1)}
+    after = cp._set_chunks(seen)
+    assert after[0] is before[0] and set(after[1]) == {("orders", 1, 0), ("orders", 1, 1)}
+    seen.discard(("orders", 0, 0))
+    seen.add(("orders", 2, 0))  # as many items, not the same ones: starts over
+    assert set(itertools.chain.from_iterable(cp._set_chunks(seen))) == seen
+    for _ in range(cp.MAX_CHUNKS + 3):
+        seen.add(object())
+        chunks = cp._set_chunks(seen)
+        assert len(chunks) <= cp.MAX_CHUNKS
+        assert set(itertools.chain.from_iterable(chunks)) == seen
+
+
 def test_a_copy_of_a_restored_runtime_reuses_the_chunks_it_was_restored_from() -> None:
     """A scrub's replay restores a copy, runs on and keeps another: the lists it restored
     are chunked already (only what was appended since is new), not chunked item by item
