@@ -200,10 +200,10 @@ class _SetChunks(tuple):  # type: ignore[type-arg]
 # still in place (it was only appended to), of the same dict whose first pairs are still the
 # same (only added to), of the same set still holding all of them, adds a chunk of its new
 # items; anything else (a prefix deleted, a pair replaced) starts over. The container is held
-# here, so its id is not reused meanwhile; the least
-# recently snapshotted (or restored) go first, past MAX_CHUNKED_LISTS lists or MAX_CHUNKED_ITEMS
-# items in all (a few long sessions' worth, a host's and the copies scrubs restored: what it
-# keeps alive beyond the store and the runtimes stays small).
+# here, so its id is not reused meanwhile; the least recently snapshotted (or restored) go
+# first, past MAX_CHUNKED_LISTS containers or MAX_CHUNKED_ITEMS items in all (a few long
+# sessions' worth, a host's and the copies scrubs restored: what it keeps alive beyond the
+# store and the runtimes stays small).
 _CHUNKS: OrderedDict[int, tuple[list[Any], tuple[_Chunk, ...], int]] = OrderedDict()
 _CHUNKS_LOCK = threading.Lock()
 _chunked_items = 0
