@@ -364,6 +364,13 @@ class ClusterHost:
             # Log the time the clock already ran, so a share link or the timeline sees it all.
             async with self.lock:
                 await self._flush_advance_locked()
+                if self.checkpoints is not None:
+                    # Whoever asked replays to the log's end next: a copy of the live runtime
+                    # there costs less than that replay (none while a real client may be
+                    # connected: its answers reach it only live).
+                    await asyncio.to_thread(
+                        self.checkpoints.keep_end, self.runtime, allowed=self.wire is None
+                    )
             await self._reply(reply_to, {"type": "ack", "now_ms": self.runtime.now_ms})
         elif kind == "host.sync":
             await self._send_full(reply_to)
