@@ -24,14 +24,12 @@ import json
 import os
 import re
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-TOP_LEVEL_ID = re.compile(r'^<\w+\b[^>]*?\bid="([^"]+)"')
+TOP_LEVEL_ID = re.compile(r'<(\w+)\b[^>]*?\bid="([^"]+)"')
 
 
 def setup_django(folder: Path) -> None:
@@ -42,7 +40,6 @@ def setup_django(folder: Path) -> None:
         "KAFKA_DOJO_DATA_DIR": str(folder),
         "DATABASE_URL": f"sqlite:///{folder / 'db.sqlite3'}",
     }
-    sys.path.insert(0, str(ROOT))
     import django
     from django.core.management import call_command
 
@@ -50,14 +47,25 @@ def setup_django(folder: Path) -> None:
     call_command("migrate", verbosity=0, interactive=False)
 
 
-def sent_ids(html: str) -> list[str]:
-    """The ids of a version's top-level elements (what htmx swaps), in order."""
-    ids = []
-    for chunk in re.split(r"(?=<(?:div|svg|section|p|span|ol|ul|aside) )", html):
-        match = TOP_LEVEL_ID.match(chunk)
-        if match:
-            ids.append(match.group(1))
-    return ids
+def sent_elements(html: str) -> list[tuple[str, int]]:
+    """A version's top-level elements (what htmx swaps) as (id, bytes), in order, after the
+    version marker; the stage's replica parts (stage-row-N-bB) named stage-row-*."""
+    found = []
+    at = 0
+    while (match := TOP_LEVEL_ID.search(html, at)) is not None:
+        end = element_end(html, match.start(), match.group(1))
+        found.append((match.group(2), len(html[match.start() : end].encode())))
+        at = end
+    return [(re.sub(r"^stage-row-\d+(-b\d+)?$", "stage-row-*", i), n) for i, n in found[1:]]
+
+
+def element_end(html: str, start: int, tag: str) -> int:
+    depth = 0
+    for match in re.finditer(rf"<{tag}[\s>]|</{tag}>", html[start:]):
+        depth += -1 if match.group(0).startswith("</") else 1
+        if depth == 0:
+            return start + match.end()
+    raise ValueError(f"<{tag}> at {start} is not closed")
 
 
 async def run(seconds: float, rate: float, cluster_id: str) -> dict[str, Any]:
@@ -74,6 +82,7 @@ async def run(seconds: float, rate: float, cluster_id: str) -> dict[str, Any]:
 
     versions: list[tuple[float, int, int]] = []  # (arrived, version, bytes)
     ids: collections.Counter[str] = collections.Counter()
+    sizes: collections.Counter[str] = collections.Counter()
     arrived: dict[int, float] = {}
     renders = {"count": 0, "cpu_s": 0.0}
     render = host._render_runtime_fragments
@@ -95,12 +104,15 @@ async def run(seconds: float, rate: float, cluster_id: str) -> dict[str, Any]:
             now = time.monotonic()
             versions.append((now, int(message["version"]), len(html.encode())))
             arrived[int(message["version"])] = now
-            ids.update(sent_ids(html)[1:])  # after the version marker
+            for element_id, size in sent_elements(html):
+                ids[element_id] += 1
+                sizes[element_id] += size
 
     receiver = asyncio.create_task(receive())
     await asyncio.sleep(2.0)  # the host's first versions (the clock starting) are not counted
     versions.clear()
     ids.clear()
+    sizes.clear()
     renders.update(count=0, cpu_s=0.0)
     delays: list[float] = []
     pending: list[tuple[float, int]] = []
@@ -154,8 +166,13 @@ async def run(seconds: float, rate: float, cluster_id: str) -> dict[str, Any]:
         "command_to_version_ms_p95": (
             round(delays[int(0.95 * (len(delays) - 1))], 1) if delays else None
         ),
-        "elements_sent_per_version": {
-            key: round(n / max(1, len(counted_versions)), 2) for key, n in ids.most_common(12)
+        # Per version: how many of each element were sent, and their KB.
+        "elements_per_version": {
+            key: [
+                round(n / max(1, len(counted_versions)), 2),
+                round(sizes[key] / max(1, len(counted_versions)) / 1024, 2),
+            ]
+            for key, n in ids.most_common(16)
         },
     }
 
