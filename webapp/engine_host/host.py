@@ -555,9 +555,8 @@ class ClusterHost:
         refusal = self._limit_refusal(payload)
         if refusal:
             return {"type": "error", "code": "limit", "message": refusal}
-        await self._flush_advance_locked()
         try:
-            await self._append_locked(payload, client_id=client_id, client_seq=client_seq)
+            await self._write_log_locked(payload, client_id=client_id, client_seq=client_seq)
         except IntegrityError:
             logger.error(
                 "host %s could not log seq %d: owner changed", self.cluster_id, self.next_seq
@@ -636,30 +635,60 @@ class ClusterHost:
         """Log the time the clock has already run, so replay reaches the same moment. When the
         log's last entry is this host's own advance, it is lengthened instead of followed by a
         new one, so flushing before every publish keeps the log short."""
+        await self._write_log_locked(None)
+
+    async def _write_log_locked(
+        self,
+        command: dict[str, Any] | None,
+        *,
+        client_id: str = "",
+        client_seq: int | None = None,
+    ) -> None:
+        """Flush the clock's unlogged time (as `_flush_advance_locked`) and then log `command`,
+        both in one transaction and one trip to the database thread: a learner's command waits
+        for one commit before it runs, not two."""
         self._last_flush = time.monotonic()
         pending = self._unlogged_advance_ms
-        if not pending:
+        now_ms = self.runtime.now_ms
+        extend = bool(pending) and self._advance_seq == self.next_seq - 1
+        writes: list[store.AdvanceExtend | store.CommandAppend] = []
+        seq = self.next_seq
+        if pending and extend:
+            assert self._advance_seq is not None
+            writes.append(store.AdvanceExtend(seq=self._advance_seq, ms=pending))
+        elif pending:
+            advance = {"type": "advance", "ms": pending}
+            writes.append(store.CommandAppend(seq, advance, now_ms - pending))
+            seq += 1
+        if command is not None:
+            writes.append(
+                store.CommandAppend(
+                    seq,
+                    command,
+                    now_ms,
+                    client_id=client_id if client_seq is not None else "",
+                    client_seq=client_seq,
+                )
+            )
+        if not writes:
             return
-        if self._advance_seq is not None and self._advance_seq == self.next_seq - 1:
-            await database_sync_to_async(store.cluster_advance_extend)(
-                cluster_id=self.cluster_id, seq=self._advance_seq, ms=pending
-            )
-            if self.checkpoints is not None:
-                self.checkpoints.extended(pending)
-        else:
-            payload = {"type": "advance", "ms": pending}
-            seq = self.next_seq
-            await database_sync_to_async(store.cluster_command_append)(
-                cluster_id=self.cluster_id,
-                seq=seq,
-                payload=payload,
-                logical_time_ms=self.runtime.now_ms - pending,
-            )
-            self._advance_seq = seq
+        await database_sync_to_async(store.cluster_log_write)(
+            cluster_id=self.cluster_id, writes=writes
+        )
+        if pending:
+            if extend:
+                if self.checkpoints is not None:
+                    self.checkpoints.extended(pending)
+            else:
+                self._advance_seq = self.next_seq
+                self.next_seq += 1
+                if self.checkpoints is not None:
+                    self.checkpoints.logged({"type": "advance", "ms": pending}, now_ms - pending)
+            self._unlogged_advance_ms = 0
+        if command is not None:
             self.next_seq += 1
             if self.checkpoints is not None:
-                self.checkpoints.logged(payload, self.runtime.now_ms - pending)
-        self._unlogged_advance_ms = 0
+                self.checkpoints.logged(command, now_ms)
 
     # -- playing a scenario's steps --------------------------------------------------------
 

@@ -116,6 +116,49 @@ def cluster_command_append(
     return command
 
 
+@dataclass(frozen=True)
+class AdvanceExtend:
+    """Lengthen the log's last entry, the advance at `seq`, by `ms` (see cluster_advance_extend)."""
+
+    seq: int
+    ms: int
+
+
+@dataclass(frozen=True)
+class CommandAppend:
+    """One new entry of the log (see cluster_command_append)."""
+
+    seq: int
+    payload: dict[str, Any]
+    logical_time_ms: int
+    client_id: str = ""
+    client_seq: int | None = None
+
+
+def cluster_log_write(*, cluster_id: str, writes: list[AdvanceExtend | CommandAppend]) -> None:
+    """Several writes to the log in one transaction, in order: a host's command is logged with
+    the clock time run before it in one trip to the database (one commit), not two. Raises
+    IntegrityError (and writes none of them) if any one is refused (lost ownership)."""
+    with transaction.atomic():
+        appended = False
+        for write in writes:
+            if isinstance(write, AdvanceExtend):
+                cluster_advance_extend(cluster_id=cluster_id, seq=write.seq, ms=write.ms)
+                continue
+            ClusterCommand.objects.create(
+                cluster_id=cluster_id,
+                seq=write.seq,
+                kind=str(write.payload["type"]),
+                payload=write.payload,
+                logical_time_ms=write.logical_time_ms,
+                client_id=write.client_id,
+                client_seq=write.client_seq,
+            )
+            appended = True
+        if appended:
+            LiveCluster.objects.filter(pk=cluster_id).update(last_active_at=timezone.now())
+
+
 def cluster_clock_save(*, cluster_id: str, speed: float, paused: bool) -> None:
     LiveCluster.objects.filter(pk=cluster_id).update(speed=speed, paused=paused)
 
