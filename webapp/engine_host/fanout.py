@@ -20,6 +20,11 @@ cluster's group once (a relay channel), and when a version arrives it:
   storm, a busy host) made it ask again, each answer a whole state (tens of KB) sent to that
   one socket through the layer.
 
+The relay of a cluster's viewers group also tells the host which sockets still watch: one
+`host.viewing` message every KEEPALIVE_S naming all of this process's sockets of the cluster.
+Before, every socket sent its own, so a room of 500 sockets was 50 channel-layer messages a
+second (Redis writes, then the host's inbox) for nothing but "still here".
+
 A socket not served by Daphne (Channels' test communicator) gets the same text through its
 consumer's ordinary `send`. Sandboxes and workshop rooms share this path (webapp/consumers.py,
 webapp/workshops/consumers.py); the host is unchanged apart from the group it sends to holding
@@ -33,6 +38,7 @@ import contextlib
 import functools
 import json
 import logging
+import random
 import struct
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -50,6 +56,12 @@ HISTORY = 32
 HISTORY_BYTES = 128 * 1024
 # A socket that asked for the whole state does not ask again for this long.
 RESYNC_RETRY_S = 2.0
+# How often a relay with a keepalive names its sockets to the host (the host forgets a socket
+# not named for HostSettings.viewer_ttl_seconds, 30 s).
+KEEPALIVE_S = 10.0
+
+# Tells the host the named sockets (channel names) still watch.
+Keepalive = Callable[[list[str]], Awaitable[None]]
 
 
 def text_frame(text: str) -> bytes:
@@ -140,8 +152,10 @@ class Relay:
     """This process's one member of a group: a channel and a loop that hands each message to
     the local sockets."""
 
-    def __init__(self, group: str) -> None:
+    def __init__(self, group: str, keepalive: Keepalive | None = None) -> None:
         self.group = group
+        self.keepalive = keepalive
+        self.keepalive_task: asyncio.Task[None] | None = None
         self.loop = asyncio.get_running_loop()
         self.members: dict[str, Member] = {}
         self.channel = ""
@@ -164,13 +178,41 @@ class Relay:
         self.channel = await layer.new_channel()
         await layer.group_add(self.group, self.channel)
         self.task = asyncio.get_running_loop().create_task(self._loop(), name=f"relay-{self.group}")
+        self.start_keepalive()
         self.ready.set()
 
+    def start_keepalive(self) -> None:
+        if self.keepalive is not None and self.keepalive_task is None:
+            self.keepalive_task = self.loop.create_task(
+                self._keep_alive(), name=f"keepalive-{self.group}"
+            )
+
+    async def _keep_alive(self) -> None:
+        """Every KEEPALIVE_S, one message naming every local socket that joined the host. The
+        first comes after a random part of the interval, so the relays of several processes
+        (and of several clusters in one) do not reach the layer together."""
+        await asyncio.sleep(random.uniform(0.1, 1.0) * KEEPALIVE_S)
+        while True:
+            names = [
+                name
+                for name, member in self.members.items()
+                if getattr(member.sink, "joined", True)
+            ]
+            if names and self.keepalive is not None:
+                try:
+                    await self.keepalive(names)
+                except Exception:
+                    logger.warning(
+                        "relay %s: keepalive of %d sockets failed", self.group, len(names)
+                    )
+            await asyncio.sleep(KEEPALIVE_S)
+
     async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.task
+        for task in (self.task, self.keepalive_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         layer = get_channel_layer()
         if layer is not None and self.channel:
             with contextlib.suppress(Exception):
@@ -297,13 +339,17 @@ _relays: dict[str, Relay] = {}
 _resyncs: set[asyncio.Task[None]] = set()
 
 
-async def subscribe(group: str, sink: Sink, scope: dict[str, Any]) -> None:
-    """Let this socket receive the group's fan-out (the relay joins the group on first use)."""
+async def subscribe(
+    group: str, sink: Sink, scope: dict[str, Any], *, keepalive: Keepalive | None = None
+) -> None:
+    """Let this socket receive the group's fan-out (the relay joins the group on first use).
+    With `keepalive`, the relay names its sockets through it every KEEPALIVE_S (one call for
+    all of them; the first subscriber's keepalive is the relay's)."""
     relay = _relays.get(group)
     if relay is not None and relay.loop is not asyncio.get_running_loop():
         relay = None  # left over from another event loop (tests run one loop each)
     if relay is None:
-        relay = _relays[group] = Relay(group)
+        relay = _relays[group] = Relay(group, keepalive)
         relay.members[sink.channel_name] = Member(sink, daphne_protocol(scope))
         try:
             await relay.start()
@@ -313,6 +359,9 @@ async def subscribe(group: str, sink: Sink, scope: dict[str, Any]) -> None:
         return
     relay.members[sink.channel_name] = Member(sink, daphne_protocol(scope))
     await relay.ready.wait()
+    if keepalive is not None and relay.keepalive is None:
+        relay.keepalive = keepalive
+        relay.start_keepalive()
 
 
 async def unsubscribe(group: str, sink: Sink) -> None:

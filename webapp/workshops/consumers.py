@@ -15,7 +15,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.template.loader import render_to_string
 
-from webapp.consumers import BadMessage, ClusterConsumer, TokenBucket
+from webapp.consumers import BadMessage, ClusterConsumer, TokenBucket, viewing_keepalive
 from webapp.engine_host import client as host_client
 from webapp.engine_host import fanout
 from webapp.engine_host.host import viewers_group
@@ -255,14 +255,18 @@ class WorkshopConsumer(ClusterConsumer):
         self.default_client = f"{viewer.role}-{viewer.participant_id or 'x'}-{code}"
         await self.accept()
         # The stage's versions and the room's frames both come through the process's relays.
-        await fanout.subscribe(viewers_group(self.cluster_id), self, self.scope)
+        await fanout.subscribe(
+            viewers_group(self.cluster_id),
+            self,
+            self.scope,
+            keepalive=viewing_keepalive(self.cluster_id),
+        )
         await fanout.subscribe(room_group(workshop.pk), self, self.scope)
         await host_client.host_send(
             self.cluster_id, {"type": "host.join", "reply_to": self.channel_name}
         )
+        # Counted by the host while the process's relay names it (as a sandbox socket).
         self.joined = True
-        # The same keepalive as a sandbox socket: the host stops counting a socket that died.
-        self.keepalive = asyncio.get_running_loop().create_task(self._keep_watching())
         await self.send(text_data=await room_frame(workshop))
 
     async def disconnect(self, code: int) -> None:
@@ -434,7 +438,12 @@ class WorkshopConsumer(ClusterConsumer):
         self.brokers = self.workshop.cluster.brokers
         self.controllers = self.workshop.cluster.controllers
         self.version = None  # the new host's full state comes next
-        await fanout.subscribe(viewers_group(self.cluster_id), self, self.scope)
+        await fanout.subscribe(
+            viewers_group(self.cluster_id),
+            self,
+            self.scope,
+            keepalive=viewing_keepalive(self.cluster_id),
+        )
         await host_client.host_send(
             self.cluster_id, {"type": "host.join", "reply_to": self.channel_name}
         )
