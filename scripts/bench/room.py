@@ -374,11 +374,15 @@ async def run(
     loop = asyncio.get_running_loop()
 
     rss_series: list[float | None] = []
+    rss_each: dict[int, list[float | None]] = {pid: [] for pid in pids}
 
     async def memory() -> None:
-        """The servers' resident memory every 10 s of the run (is it flat?)."""
+        """The servers' resident memory every 10 s of the run (is it flat?), in all and per
+        process."""
         while loop.time() < deadline:
             rss_series.append(rss_mb(pids))
+            for pid in pids:
+                rss_each[pid].append(rss_mb([pid]))
             await asyncio.sleep(10.0)
 
     async def home_pages() -> None:
@@ -464,14 +468,20 @@ async def run(
     def percent(used: float | None) -> int | None:
         return None if used is None else round(100 * used / elapsed)
 
+    def used(pid: int) -> float | None:
+        start, end = cpu_start[pid], cpu_end[pid]
+        return None if start is None or end is None else end - start
+
+    def per_frame_us(pid: int) -> float | None:
+        """CPU this process spent per frame a viewer received (microseconds)."""
+        spent = used(pid)
+        return None if spent is None or not frames else round(1e6 * spent / frames, 1)
+
     per_process = {
         f"{process_name(pid)} {pid}": {
-            "cpu_percent": percent(
-                None
-                if cpu_end[pid] is None or cpu_start[pid] is None
-                else cpu_end[pid] - cpu_start[pid]  # type: ignore[operator]
-            ),
-            "rss_mb": {"start": rss_start[pid], "end": rss_end[pid]},
+            "cpu_percent": percent(used(pid)),
+            "cpu_us_per_viewer_frame": per_frame_us(pid),
+            "rss_mb": {"start": rss_start[pid], "end": rss_end[pid], "every_10_s": rss_each[pid]},
             # Of the run's wall time: how long its threads were runnable but not running.
             "cpu_wait_percent": percent(
                 None
@@ -523,10 +533,11 @@ async def run(
     }
 
 
-def make_room(viewers: int, env: dict[str, str]) -> dict[str, Any]:
+def make_room(viewers: int, env: dict[str, str], root: Path = ROOT) -> dict[str, Any]:
+    """The room, its instructor and `viewers` learners, made by the server code in `root`."""
     done = subprocess.run(
         [sys.executable, "-c", SETUP_CODE, str(viewers)],
-        cwd=ROOT,
+        cwd=root,
         env=env,
         check=True,
         capture_output=True,
