@@ -332,8 +332,8 @@ def main() -> int:
                 mine_kinds = [per_kind(r, key) for r in first]
                 their_kinds = [per_kind(r, key) for r in other]
                 for kind in sorted({k for kinds in mine_kinds + their_kinds for k in kinds}):
-                    a = statistics.median(k.get(kind, 0.0) for k in mine_kinds)
-                    b = statistics.median(k.get(kind, 0.0) for k in their_kinds)
+                    a = round(statistics.median(k.get(kind, 0.0) for k in mine_kinds), 1)
+                    b = round(statistics.median(k.get(kind, 0.0) for k in their_kinds), 1)
                     ratio = f"{a / b:.2f}" if b else "n/a"
                     print(f"  {key} {kind}: {names[0]} {a} / {other_name} {b} = {ratio}")
     print(

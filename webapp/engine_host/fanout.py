@@ -11,6 +11,9 @@ cluster's group once (a relay channel), and when a version arrives it:
   not mask) and writes those same bytes to every local Daphne socket's transport;
 - keeps the per-socket part to what really differs: the version a socket holds and whether it
   is open;
+- skips a socket whose transport already holds BACKLOG_BYTES unsent (its reader is slower than
+  the room: Twisted would buffer every version for it, without bound), and brings it up to
+  date once it drains, as below;
 - keeps the last versions' changes (bounded: HISTORY, HISTORY_BYTES), so a socket that is
   behind (its whole state arrived through its own channel after the relay had passed on newer
   versions, or it skipped some while closing its gap) is brought up to date from them, in
@@ -56,6 +59,12 @@ HISTORY = 32
 HISTORY_BYTES = 128 * 1024
 # A socket that asked for the whole state does not ask again for this long.
 RESYNC_RETRY_S = 2.0
+# A socket whose transport holds more than this, unsent (a slow or stalled reader), is
+# skipped: Twisted would otherwise buffer every version for it, without bound. Once under it
+# again it is brought up to date from the kept changes, or with one whole state.
+BACKLOG_BYTES = 256 * 1024
+# How soon a skipped socket is looked at again when no new version comes (a paused clock).
+BACKLOG_RETRY_S = 0.5
 # How often a relay with a keepalive names its sockets to the host (the host forgets a socket
 # not named for HostSettings.viewer_ttl_seconds, 30 s).
 KEEPALIVE_S = 10.0
@@ -111,6 +120,16 @@ class Sink(Protocol):
     async def relay_resync(self) -> None: ...
 
 
+def pending_bytes(transport: Any) -> int:
+    """Bytes a Twisted transport holds that the kernel has not taken yet (its socket buffer is
+    full: the peer reads slower than we write). Twisted keeps them in `dataBuffer` from
+    `offset` on, plus the writes of this reactor turn in `_tempDataBuffer` (`_tempDataLen`)."""
+    try:
+        return len(transport.dataBuffer) - int(transport.offset) + int(transport._tempDataLen)
+    except (AttributeError, TypeError):
+        return 0
+
+
 class Member:
     """One local socket: its consumer and, under Daphne, its protocol for direct writes."""
 
@@ -119,6 +138,14 @@ class Member:
     def __init__(self, sink: Sink, protocol: Any) -> None:
         self.sink = sink
         self.protocol = protocol
+
+    def backlogged(self) -> bool:
+        """More than BACKLOG_BYTES wait in this socket's transport: it gets no more versions
+        until they drain, then the kept changes (or the whole state) bring it up to date."""
+        protocol = self.protocol
+        if protocol is None or getattr(protocol, "transport", None) is None:
+            return False
+        return pending_bytes(protocol.transport) > BACKLOG_BYTES
 
     def write(self, frame: bytes) -> bool:
         """Write the prepared frame; False when this socket needs the ordinary send."""
@@ -168,6 +195,9 @@ class Relay:
         self.latest: int | None = None
         # Sockets that asked the host for the whole state, and when.
         self.resyncing: dict[str, float] = {}
+        # Versions not written to a backlogged socket, and the sockets to look at again.
+        self.skipped = 0
+        self.retrying: set[str] = set()
         # How many messages this relay took (what a process caches of the group's state is
         # current while this has not moved: see `generation`).
         self.received = 0
@@ -304,6 +334,10 @@ class Relay:
         sink = member.sink
         if sink.version is None or target <= sink.version:
             return  # its whole state is on its way (then `catch_up`), or it is up to date
+        if member.backlogged():
+            self.skipped += 1
+            self._retry_later(sink.channel_name)
+            return  # keeps its version: caught up once its transport drains
         path = self._path(sink.version, target)
         if path is None:
             now = self.loop.time()
@@ -318,9 +352,30 @@ class Relay:
             return
         self.resyncing.pop(sink.channel_name, None)
         for change in path:
+            if member.backlogged():
+                self.skipped += 1
+                self._retry_later(sink.channel_name)
+                return
             sink.version = change.version
             frame = change.frame if member.protocol is not None else None
             await self._send(member, frame, change.html)
+
+    def _retry_later(self, channel: str) -> None:
+        """Look at a skipped socket again in BACKLOG_RETRY_S (new versions also do)."""
+        if channel in self.retrying:
+            return
+        self.retrying.add(channel)
+
+        async def retry() -> None:
+            await asyncio.sleep(BACKLOG_RETRY_S)
+            self.retrying.discard(channel)
+            member = self.members.get(channel)
+            if member is not None and self.latest is not None:
+                await self._bring_up(member, self.latest)
+
+        task = self.loop.create_task(retry())
+        _resyncs.add(task)
+        task.add_done_callback(_resyncs.discard)
 
     async def _state(self, message: dict[str, Any]) -> None:
         change = Change(int(message["version"]), int(message["base"]), str(message["html"]))
