@@ -338,9 +338,14 @@ async def run(
     rate: float,
     pids: list[int],
     clients: int = 1,
+    stalled: int = 0,
 ) -> dict[str, Any]:
+    """`stalled`: that many more learners (the last of `setup`'s) connect and then stop
+    reading (a stalled browser): not counted as viewers, they show what the servers keep for
+    a socket that does not read (their memory)."""
     code = setup["code"]
-    learners = list(enumerate(setup["learners"]))
+    every = list(enumerate(setup["learners"]))
+    learners, stalled_learners = every[: len(every) - stalled], every[len(every) - stalled :]
     pools: list[Pool]
     if clients <= 1:
         pools = [Local(bases, code, learners, CONNECTING)]
@@ -361,6 +366,9 @@ async def run(
             connect_errors += 1
     if instructor is None:
         raise RuntimeError(f"the instructor could not connect: {dict(failures)}")
+    stuck, stuck_failed = await open_viewers(bases, code, stalled_learners)
+    for viewer in stuck:
+        viewer.transport.pause_reading()  # type: ignore[attr-defined]
     await asyncio.sleep(2.0)  # every socket got its full state
     rss_start = {pid: rss_mb([pid]) for pid in pids}
     cpu_start = {pid: cpu_s([pid]) for pid in pids}
@@ -463,6 +471,8 @@ async def run(
     frames = sum(part["frames"] for part in parts)
     size = sum(part["bytes"] for part in parts)
     await close_viewers([instructor])
+    for viewer in stuck:
+        viewer.transport.abort()  # type: ignore[attr-defined]
     per_viewer = max(len(seen_all), 1) * elapsed
 
     def percent(used: float | None) -> int | None:
@@ -528,6 +538,7 @@ async def run(
         if known
         else None,
         "server_processes": per_process,
+        "stalled_sockets": {"open": len(stuck), "failed": len(stuck_failed)},
         "client_processes": len(pools) + (1 if clients > 1 else 0),
         "client_cpu_percent": [percent(c) for c in client_cpu],
     }
@@ -567,6 +578,9 @@ def main() -> int:
     parser.add_argument("--goal-p95-ms", type=float, default=150.0)
     parser.add_argument(
         "--clients", type=int, default=1, help="client processes the viewers are spread over"
+    )
+    parser.add_argument(
+        "--stalled", type=int, default=0, help="more sockets that connect, then stop reading"
     )
     parser.add_argument("--client-process", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
@@ -616,8 +630,10 @@ def main() -> int:
         try:
             for base in bases:
                 wait_healthy(base)
-            setup = make_room(args.viewers, env)
-            result = asyncio.run(run(bases, setup, args.seconds, args.rate, pids, args.clients))
+            setup = make_room(args.viewers + args.stalled, env)
+            result = asyncio.run(
+                run(bases, setup, args.seconds, args.rate, pids, args.clients, args.stalled)
+            )
         finally:
             if server is not None:
                 # SIGINT: Daphne stops cleanly (and cProfile, if used, writes its stats).

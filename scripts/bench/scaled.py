@@ -232,13 +232,21 @@ def run_once(
             load_start = loadavg()
             try:
                 stack.start()
-                setup = room.make_room(args.viewers, stack.env, root)
+                setup = room.make_room(args.viewers + args.stalled, stack.env, root)
                 redis_port = redis_url.rsplit(":", 1)[1].split("/")[0]
                 pids = stack.pids + pids_whose_command_has("redis-server", f":{redis_port}")
                 if args.database == "postgres":
                     pids += postgres_pids(database_url)
                 result = asyncio.run(
-                    room.run(stack.urls, setup, args.seconds, args.rate, pids, args.clients)
+                    room.run(
+                        stack.urls,
+                        setup,
+                        args.seconds,
+                        args.rate,
+                        pids,
+                        args.clients,
+                        args.stalled,
+                    )
                 )
             finally:
                 stack.stop()
@@ -281,6 +289,9 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=2.0, help="instructor commands a second")
     parser.add_argument("--clients", type=int, default=3, help="viewer client processes")
     parser.add_argument("--daphnes", type=int, default=2)
+    parser.add_argument(
+        "--stalled", type=int, default=0, help="more sockets that connect, then stop reading"
+    )
     parser.add_argument("--database", choices=("postgres", "sqlite"), default="postgres")
     parser.add_argument(
         "--server-root",
