@@ -810,7 +810,7 @@ class ClusterHost:
             await self.wire.sync({b.id: b.alive for b in self.runtime.cluster.brokers()})
 
     def _render_wire(self) -> str:
-        from django.template.loader import render_to_string
+        from webapp.engine_host.templating import render_to_string
 
         wire = None
         if self.wire is not None:
