@@ -311,7 +311,12 @@ class Cluster:
         if ms > self.limits.max_advance_ms:
             raise ValueError(f"advance is limited to {self.limits.max_advance_ms} ms at a time")
         self._record_call("cluster.advance", {"ms": ms})
-        self._run_until(lambda: False, self.now_ms + ms)
+        # _run_until with no stop condition: the scheduler's loop that checks none per timer.
+        self._depth += 1
+        try:
+            self.scheduler.run_until(self.now_ms + ms)
+        finally:
+            self._depth -= 1
 
     def emit(self, kind: str, data: dict[str, Any]) -> None:
         event = Event(self.scheduler.now_ms, kind, data)

@@ -80,6 +80,7 @@ HEADLINE_RANK = {
     "broker_stopped": 3,
 }
 HEADLINE_HOLD_MS = 5_000  # a key event stays the headline this long over routine work
+QUIET_AFTER_MS = 10_000  # with nothing told for this long, the narration says since when
 
 
 @dataclass(frozen=True)
@@ -622,3 +623,14 @@ def headline(told: Sequence[NarratedEvent]) -> NarratedEvent | None:
     # Events of the latest key moment; among them the highest ranked kind, then the gravest.
     moment = [e for e in recent if e.time_ms == latest_moment]
     return max(moment, key=lambda e: (HEADLINE_RANK.get(e.kind, 0), rank.get(e.level, 0)))
+
+
+def quiet_since(told: Sequence[NarratedEvent], now_ms: int) -> float | None:
+    """When the cluster went quiet (seconds of cluster time: its last told event, 0 if none),
+    once nothing has been told for QUIET_AFTER_MS; None while something happened lately. A
+    room left alone then reads "nothing has happened since t = 12.30 s" rather than the same
+    old line as if it were news (and the line stays the same text while it stays quiet)."""
+    last_ms = told[-1].time_ms if told else 0
+    if now_ms - last_ms < QUIET_AFTER_MS:
+        return None
+    return last_ms / 1000

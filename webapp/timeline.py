@@ -94,6 +94,27 @@ def logged_times(commands: Sequence[Mapping[str, Any]]) -> list[int] | None:
     return times
 
 
+def kept_times(*, spec: ClusterSpec, commands: Sequence[Mapping[str, Any]]) -> list[int] | None:
+    """When each command of the log applies, read off a checkpoint this process keeps at the
+    log's end (a share link's, a fork's or a host's): nothing replayed. None if none is kept
+    there."""
+    kept = checkpoints.default_store().nearest(
+        commands, checkpoints.log_digests(spec, commands), None
+    )
+    if kept is None:
+        return None
+    if kept.index == len(commands) and not kept.position.into_ms:
+        return list(kept.times)
+    last = commands[-1] if commands else None
+    if (
+        kept.index == len(commands) - 1
+        and last is not None
+        and kept.position.into_ms == _advance_ms(last)
+    ):
+        return [*kept.times, kept.time_ms - kept.position.into_ms]  # inside the last advance
+    return None
+
+
 def command_times(*, spec: ClusterSpec, commands: Sequence[Mapping[str, Any]]) -> list[int]:
     """The logical time at which each command of the log was applied: read off the log when
     it can be (`logged_times`), else by replaying it (from the nearest checkpoint)."""
@@ -198,8 +219,10 @@ def _command_label(payload: Mapping[str, Any]) -> str | None:
 def timeline_points(
     *, spec: ClusterSpec, commands: Sequence[Mapping[str, Any]], times: Sequence[int]
 ) -> tuple[list[TimelinePoint], int]:
-    """Narrated moments to jump to (commands, then the engine's events) and the log's end."""
-    runtime, _ = replay_until(spec=spec, commands=commands)
+    """Narrated moments to jump to (commands, then the engine's events) and the log's end.
+    The end is kept whatever the pace of copies says: every request of the past page asks for
+    it again (a live host's longer log, too, replays only what it ran since)."""
+    runtime = checkpoints.replay(spec, commands, keep_end=True).runtime
     points: list[TimelinePoint] = []
     for payload, time_ms in zip(commands, times, strict=True):
         label = _command_label(payload)
@@ -252,7 +275,8 @@ def sandbox_from_log(
 def sandbox_fork(*, cluster_id: str, at_ms: int, session_key: str = "") -> LiveCluster:
     """A new sandbox at the original's state at `at_ms`; the original is not touched."""
     stored = store.cluster_load(cluster_id=cluster_id)
-    replayed = checkpoints.replay(stored.spec, stored.commands, snap_to_tick(at_ms))
+    # Its end kept whatever the pace: the new sandbox's host replays exactly this prefix next.
+    replayed = checkpoints.replay(stored.spec, stored.commands, snap_to_tick(at_ms), keep_end=True)
     return sandbox_from_log(
         spec=stored.spec,
         commands=replayed.prefix,
@@ -465,7 +489,10 @@ def share_link_create(
     stored = store.cluster_load(cluster_id=cluster_id)
     commands = stored.commands
     if at_ms is not None:
-        _, commands = replay_until(spec=stored.spec, commands=commands, at_ms=snap_to_tick(at_ms))
+        # Its end kept whatever the pace: opening the link replays exactly this prefix.
+        commands = checkpoints.replay(
+            stored.spec, commands, snap_to_tick(at_ms), keep_end=True
+        ).prefix
     time_ms = sum(_advance_ms(c) or 0 for c in commands)
     token = share_token_encode(spec=stored.spec, commands=commands)
     if len(token) <= max_token_chars:

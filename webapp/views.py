@@ -66,6 +66,10 @@ def _new_sandbox(request: HttpRequest) -> HttpResponse:
     return redirect("sandbox-detail", cluster_id=sandbox.id)
 
 
+FORKED_FROM_ROOM = "forked_from_room"  # session: {fork's cluster id: {"title", "code"}}
+FORKS_REMEMBERED = 10
+
+
 def _sandbox_page(
     request: HttpRequest,
     sandbox: LiveCluster,
@@ -81,6 +85,8 @@ def _sandbox_page(
         "controller_ids": range(101, 101 + sandbox.controllers),
         "stage_forms": stage_forms(brokers=sandbox.brokers, controllers=sandbox.controllers),
         "page_error": error,
+        # A fork taken home from a workshop room (webapp/workshops/views.py) says which.
+        "forked_from_room": (request.session.get(FORKED_FROM_ROOM) or {}).get(sandbox.id),
     }
     return render(request, "sandbox/sandbox.html", context, status=status)
 

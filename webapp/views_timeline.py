@@ -153,6 +153,8 @@ async def _open_checked(
     if refusal:
         return too_many_sandboxes(refusal)
     times = timeline.logged_times(commands)  # read off the log: nothing to replay
+    if times is None:  # read off a checkpoint kept at the log's end (the link's own, say)
+        times = await asyncio.to_thread(timeline.kept_times, spec=spec, commands=commands)
     if times is None:
         times = await replay_pool.run(timeline.command_times, spec=spec, commands=commands)
     return await sync_to_async(_open_shared)(request, spec, commands, times)

@@ -169,13 +169,13 @@ class Broker:
         # reset to followers below), so it asks the controller for everything again.
         self.metadata_offset = 0
         incarnation = self.incarnation
-        self.heartbeat_phase_ms = self.now_ms
+        self.heartbeat_phase_ms = self.ctx.scheduler.now_ms
         self._heartbeat_timer = None
         self.wake_heartbeats(at_once=True)
-        self._isr_check_phase_ms = self.now_ms
+        self._isr_check_phase_ms = self.ctx.scheduler.now_ms
         self._isr_interval_ms = int(self.config["replica.lag.time.max.ms"]) // 2
         self._isr_dormant_since = None
-        self._schedule_isr_check(self.now_ms + self._isr_check_interval())
+        self._schedule_isr_check(self.ctx.scheduler.now_ms + self._isr_check_interval())
         self._every(
             int(self.config["log.retention.check.interval.ms"]), self._retention, incarnation
         )
@@ -251,14 +251,16 @@ class Broker:
                 return
             self._isr_expiration()
             if self._isr_checks_steady():
-                self._isr_dormant_since = self.now_ms
+                self._isr_dormant_since = self.ctx.scheduler.now_ms
             else:
-                self._schedule_isr_check(self.now_ms + self._isr_check_interval())
+                self._schedule_isr_check(self.ctx.scheduler.now_ms + self._isr_check_interval())
 
         self._isr_check_timer = self.ctx.scheduler.call_at(due_ms, tick)
 
     def _isr_expiration(self) -> None:
-        self._timers = [t for t in self._timers if not t.cancelled and t.due_ms >= self.now_ms]
+        self._timers = [
+            t for t in self._timers if not t.cancelled and t.due_ms >= self.ctx.scheduler.now_ms
+        ]
         for partition in list(self.partitions.values()):
             if partition.is_leader:
                 self.purgatory.refresh_followers(partition)
@@ -310,7 +312,7 @@ class Broker:
             return
         self._isr_dormant_since = None
         interval = self._isr_check_interval()
-        now = self.now_ms
+        now = self.ctx.scheduler.now_ms
         last = since + ((now - since) // interval) * interval
         if last > since:
             watching = {
@@ -333,7 +335,7 @@ class Broker:
         self._schedule_isr_check(last + interval)
 
     def _retention(self) -> None:
-        now = self.now_ms
+        now = self.ctx.scheduler.now_ms
         for partition in list(self.partitions.values()):
             if partition.log.delete_old_segments(now):
                 self._after_log_start_change(partition)
@@ -366,7 +368,7 @@ class Broker:
         if not self.alive or self._heartbeat_timer is not None:
             return
         interval = int(self.config["broker.heartbeat.interval.ms"])
-        elapsed = self.now_ms - self.heartbeat_phase_ms
+        elapsed = self.ctx.scheduler.now_ms - self.heartbeat_phase_ms
         delay = 0 if at_once or elapsed % interval == 0 else interval - elapsed % interval
         incarnation = self.incarnation
 
@@ -385,9 +387,9 @@ class Broker:
         latency = self.ctx.network.latency_ms
         sent = (
             self.heartbeat_phase_ms
-            + ((self.now_ms - self.heartbeat_phase_ms) // interval) * interval
+            + ((self.ctx.scheduler.now_ms - self.heartbeat_phase_ms) // interval) * interval
         )
-        if sent + latency > self.now_ms:
+        if sent + latency > self.ctx.scheduler.now_ms:
             sent -= interval
         return max(self.heartbeat_phase_ms, sent + latency)
 
@@ -663,7 +665,7 @@ class Broker:
                 -1,
             )
             return
-        if not partition.is_leader:
+        if partition.leader_id != self.id:
             complete("NOT_LEADER_OR_FOLLOWER", -1, -1)
             return
         config = partition.config
@@ -704,7 +706,7 @@ class Broker:
         if problem is not None:
             complete(_error_name(problem), -1, -1)
             return
-        now = self.now_ms
+        now = self.ctx.scheduler.now_ms
         base = log.log_end_offset
         append_time = config["message.timestamp.type"] == "LogAppendTime"
         records = []
@@ -761,7 +763,7 @@ class Broker:
     def append_as_leader(self, partition: Partition, batch: RecordBatch) -> None:
         self.ctx.limits.check_append(self.ctx.taps, batch)
         self.wake_isr_checks()
-        partition.log.append(batch, self.now_ms)
+        partition.log.append(batch, self.ctx.scheduler.now_ms)
         partition.producer_state.update(batch)
         self.ctx.taps.on_append(partition, batch)
         self.purgatory.wake(partition.tp)
@@ -793,7 +795,7 @@ class Broker:
                 partition.log.log_start_offset,
             )
 
-        delayed = DelayedProduce(required_offset, done, self.now_ms + timeout_ms)
+        delayed = DelayedProduce(required_offset, done, self.ctx.scheduler.now_ms + timeout_ms)
         partition.add_delayed_produce(delayed)
         if not delayed.done:
             expiry.append(
@@ -865,7 +867,7 @@ class Broker:
                     )
                     response[tp] = FetchPartitionData(error=error)
                     continue
-                if not partition.is_leader:
+                if partition.leader_id != self.id:
                     response[tp] = FetchPartitionData(error="NOT_LEADER_OR_FOLLOWER")
                     continue
                 log = partition.log
@@ -894,7 +896,7 @@ class Broker:
         def ready() -> bool:
             for tp, offset in asks.items():
                 partition = self.partitions.get(tp)
-                if partition is None or not partition.is_leader or upper(partition) > offset:
+                if partition is None or partition.leader_id != self.id or upper(partition) > offset:
                     return True
             return False
 
@@ -902,7 +904,9 @@ class Broker:
             reply(build())
             return
         self.purgatory.park(
-            ParkedFetch(list(asks), ready, lambda: reply(build()), self.now_ms, max_wait_ms)
+            ParkedFetch(
+                list(asks), ready, lambda: reply(build()), self.ctx.scheduler.now_ms, max_wait_ms
+            )
         )
 
     def handle_list_offsets(

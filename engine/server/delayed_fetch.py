@@ -193,8 +193,8 @@ class FetchPurgatory:
             node = broker.ctx.nodes.broker_by_id(follower)
             if node.alive and broker.ctx.network.reachable(follower, broker.id):
                 if state.log_end_offset >= partition.log.log_end_offset:
-                    state.last_caught_up_ms = broker.now_ms
-                    state.last_fetch_ms = broker.now_ms
+                    state.last_caught_up_ms = broker.ctx.scheduler.now_ms
+                    state.last_fetch_ms = broker.ctx.scheduler.now_ms
             else:
                 self.respond(parked)
                 waiting = [p for p in waiting if not p.done]

@@ -53,7 +53,9 @@ class Partition:
         self.broker = broker
         self.tp = tp
         self.config = config
-        self.log = UnifiedLog(tp.topic, tp.partition, config, broker.now_ms, broker.emit_log_event)
+        self.log = UnifiedLog(
+            tp.topic, tp.partition, config, broker.ctx.scheduler.now_ms, broker.emit_log_event
+        )
         self.producer_state = ProducerStateManager()
         self.log.first_unstable_offset = self.producer_state.first_unstable_offset
         self.registration: PartitionRegistration | None = None
@@ -99,7 +101,7 @@ class Partition:
         self.partition_epoch = registration.partition_epoch
         self.isr = registration.isr
         self.pending_isr = None
-        now = self.broker.now_ms
+        now = self.broker.ctx.scheduler.now_ms
         # Kafka records where the new leader epoch starts, for followers' truncation (R8).
         self.log._assign_epoch(registration.leader_epoch, self.log.log_end_offset)
         if new_epoch:
@@ -152,16 +154,21 @@ class Partition:
         state = self.followers.get(follower_id)
         if state is None:
             return
-        now = self.broker.now_ms
+        now = self.broker.ctx.scheduler.now_ms
         leader_end = self.log.log_end_offset
         if fetch_offset >= leader_end:
-            state.last_caught_up_ms = max(state.last_caught_up_ms, now)
-        elif fetch_offset >= state.last_fetch_leader_log_end_offset:
-            state.last_caught_up_ms = max(state.last_caught_up_ms, state.last_fetch_ms)
+            if now > state.last_caught_up_ms:
+                state.last_caught_up_ms = now
+        elif (
+            fetch_offset >= state.last_fetch_leader_log_end_offset
+            and state.last_fetch_ms > state.last_caught_up_ms
+        ):
+            state.last_caught_up_ms = state.last_fetch_ms
         state.log_end_offset = fetch_offset
         state.last_fetch_leader_log_end_offset = leader_end
         state.last_fetch_ms = now
-        self.maybe_expand_isr(state)
+        if self.pending_isr is None and follower_id not in self.isr:
+            self.maybe_expand_isr(state)
         self.maybe_increment_high_watermark()
 
     def leader_epoch_start_offset(self) -> int:
@@ -185,7 +192,7 @@ class Partition:
     def maybe_shrink_isr(self) -> None:
         if not self.is_leader or self.pending_isr is not None:
             return
-        now = self.broker.now_ms
+        now = self.broker.ctx.scheduler.now_ms
         max_lag = int(self.broker.config["replica.lag.time.max.ms"])
         leader_end = self.log.log_end_offset
         out_of_sync = [
@@ -217,23 +224,40 @@ class Partition:
     def maybe_increment_high_watermark(self) -> bool:
         """R4: min log end over the maximal ISR and caught-up eligible followers, and not at all
         while the ISR is below the effective minimum (Kafka 3.7+)."""
-        if not self.is_leader or self.is_under_min_isr():
+        broker = self.broker
+        if self.leader_id != broker.id:
             return False
-        now = self.broker.now_ms
-        leader_end = self.log.log_end_offset
-        max_lag = int(self.broker.config["replica.lag.time.max.ms"])
-        maximal = self.maximal_isr
+        registration = self.registration
+        # is_under_min_isr(), inlined.
+        if len(self.isr) < min(
+            int(self.config["min.insync.replicas"]),
+            (len(registration.replicas) if registration else 0) or 1,
+        ):
+            return False
+        log = self.log
+        leader_end = log.log_end_offset
         new_hw = leader_end
+        if log.high_watermark >= leader_end:
+            # Already at the log end: nothing can raise it, and the loop below only reads.
+            return False
+        maximal: tuple[int, ...] | None = None
+        now = 0
+        max_lag = 0
         for state in self.followers.values():
             if state.log_end_offset >= new_hw:
                 continue
+            if maximal is None:
+                # Worked out once, for the first follower behind the leader.
+                maximal = self.maximal_isr
+                now = broker.ctx.scheduler.now_ms
+                max_lag = int(broker.config["replica.lag.time.max.ms"])
             waits = state.broker_id in maximal or (
                 state.is_caught_up(leader_end, now, max_lag)
-                and self.broker.is_broker_eligible(state.broker_id)
+                and broker.is_broker_eligible(state.broker_id)
             )
             if waits:
                 new_hw = max(state.log_end_offset, 0)
-        if self.log.maybe_increment_high_watermark(new_hw):
+        if log.maybe_increment_high_watermark(new_hw):
             self.on_high_watermark_changed()
             return True
         return False
@@ -250,7 +274,7 @@ class Partition:
 
     def check_enough_replicas_reach_offset(self, required_offset: int) -> str | None:
         """Kafka's `checkEnoughReplicasReachOffset`: None while still waiting."""
-        if not self.is_leader:
+        if self.leader_id != self.broker.id:
             return "NOT_LEADER_OR_FOLLOWER"
         if self.log.high_watermark >= required_offset:
             if self.effective_min_isr() > len(self.maximal_isr):

@@ -193,7 +193,7 @@ class ReplicaFetcher:
         errors = False
         for tp, data in response.items():
             partition = broker.partitions.get(tp)
-            if partition is None or partition.is_leader or partition.leader_id != leader_id:
+            if partition is None or partition.leader_id != leader_id or leader_id == broker.id:
                 continue
             if data.error:
                 errors = True
@@ -207,7 +207,7 @@ class ReplicaFetcher:
                 and data.batches[0].base_offset > log.log_end_offset
                 and log.log_end_offset < data.log_start_offset
             ):
-                log.truncate_fully_and_start_at(data.log_start_offset, broker.now_ms)
+                log.truncate_fully_and_start_at(data.log_start_offset, broker.ctx.scheduler.now_ms)
             for batch in data.batches:
                 end = log.log_end_offset
                 if batch.last_offset < end:
@@ -233,7 +233,7 @@ class ReplicaFetcher:
                 if not copy.records:
                     continue
                 copy.base_offset = copy.records[0].offset
-                log.append(copy, broker.now_ms)
+                log.append(copy, broker.ctx.scheduler.now_ms)
                 partition.producer_state.update(copy)
                 broker.ctx.taps.on_follower_append(partition, copy)
             # R7: a follower's HW is the leader's, clamped to its own log end.

@@ -76,7 +76,7 @@ class ReplicaManager:
         if epoch == INITIAL_EPOCH:
             if request.session_id:
                 cache.remove(request.session_id)
-            session = cache.create(follower_id, request.partitions, broker.now_ms)
+            session = cache.create(follower_id, request.partitions, broker.ctx.scheduler.now_ms)
             self._serve_session(session, True, reply)
             return
         found = cache.sessions.get(request.session_id)
@@ -97,7 +97,7 @@ class ReplicaManager:
                 entry.ask = ask
                 entry.quiet = False
         found.epoch = next_epoch(epoch)
-        found.last_used_ms = broker.now_ms
+        found.last_used_ms = broker.ctx.scheduler.now_ms
         self._serve_session(found, False, reply)
 
     def _serve_session(self, session: FetchSession, full: bool, reply: Reply) -> None:
@@ -142,7 +142,7 @@ class ReplicaManager:
             [],
             ready,
             lambda: send(self.read_session(session, full)),
-            broker.now_ms,
+            broker.ctx.scheduler.now_ms,
             None,
             follower_id=session.replica_id,
             watch=cached,
@@ -163,7 +163,7 @@ class ReplicaManager:
         broker = self.broker
         partitions = broker.partitions
         follower_id = session.replica_id
-        now = broker.now_ms
+        now = broker.ctx.scheduler.now_ms
         replica_states = broker.replica_states
         response: dict[TopicPartition, FetchPartitionData] = {}
         behind = False
@@ -279,7 +279,12 @@ class ReplicaManager:
             return False
 
         parked = ParkedFetch(
-            watched, ready, lambda: reply(build()), broker.now_ms, None, follower_id=follower_id
+            watched,
+            ready,
+            lambda: reply(build()),
+            broker.ctx.scheduler.now_ms,
+            None,
+            follower_id=follower_id,
         )
         purgatory.park(parked)
         # A follower behind on the high watermark learns it with the next response, at the
@@ -294,35 +299,39 @@ class ReplicaManager:
     def read_for_follower(
         self, follower_id: int, ask: FollowerFetchPartition
     ) -> FetchPartitionData:
-        partition = self.broker.partitions.get(ask.tp)
-        if partition is None or not partition.is_leader:
+        broker = self.broker
+        partition = broker.partitions.get(ask.tp)
+        if partition is None or partition.leader_id != broker.id:
             return FetchPartitionData(error="NOT_LEADER_OR_FOLLOWER")
-        if ask.current_leader_epoch < partition.leader_epoch:
+        leader_epoch = partition.leader_epoch
+        if ask.current_leader_epoch < leader_epoch:
             return FetchPartitionData(error="FENCED_LEADER_EPOCH")
-        if ask.current_leader_epoch > partition.leader_epoch:
+        if ask.current_leader_epoch > leader_epoch:
             return FetchPartitionData(error="UNKNOWN_LEADER_EPOCH")
         log = partition.log
+        fetch_offset = ask.fetch_offset
         if ask.last_fetched_epoch >= 0:
             epoch, end = log.end_offset_for_epoch(ask.last_fetched_epoch)
-            if epoch != ask.last_fetched_epoch or end < ask.fetch_offset:
+            if epoch != ask.last_fetched_epoch or end < fetch_offset:
                 return FetchPartitionData(
                     high_watermark=log.high_watermark,
                     log_start_offset=log.log_start_offset,
                     diverging_epoch=(epoch, end),
                 )
-        if ask.fetch_offset > log.log_end_offset:
+        if fetch_offset > log.log_end_offset:
             return FetchPartitionData(
                 high_watermark=log.high_watermark,
                 log_start_offset=log.log_start_offset,
                 diverging_epoch=(log.latest_epoch(), log.log_end_offset),
             )
-        fetch_offset = max(ask.fetch_offset, log.log_start_offset)
-        partition.update_follower_fetch(follower_id, ask.fetch_offset)
-        batches = read_batches(
-            log,
-            fetch_offset,
-            log.log_end_offset,
-            int(self.broker.config["replica.fetch.max.bytes"]),
+        partition.update_follower_fetch(follower_id, fetch_offset)
+        log_end = log.log_end_offset
+        start = max(fetch_offset, log.log_start_offset)
+        # A follower at the log end is sent no batches (what read_batches finds there).
+        batches = (
+            read_batches(log, start, log_end, int(broker.config["replica.fetch.max.bytes"]))
+            if start < log_end
+            else []
         )
         return FetchPartitionData(
             high_watermark=log.high_watermark,

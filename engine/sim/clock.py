@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
+from heapq import heappop, heappush
+
+# A mask: each time the count of timers made is a multiple of COMPACT_EVERY + 1 (1,024), the
+# heap is checked for cancelled timers to drop (`Scheduler.compact`).
+COMPACT_EVERY = 1023
 
 
 class Timer:
-    """A scheduled action; `cancel()` keeps it on the heap but makes it a no-op."""
+    """A scheduled action; `cancel()` makes it a no-op (it leaves the heap when its time comes,
+    or earlier when the scheduler compacts its heap)."""
 
     __slots__ = ("action", "cancelled", "due_ms")
 
@@ -41,13 +47,32 @@ class Scheduler:
         self.executed = 0
 
     def call_at(self, due_ms: int, action: Callable[[], None]) -> Timer:
-        timer = Timer(max(due_ms, self.now_ms), action)
-        self._sequence += 1
-        heapq.heappush(self._heap, (timer.due_ms, self._sequence, timer))
+        now = self.now_ms
+        timer = Timer(due_ms if due_ms > now else now, action)
+        self._sequence = sequence = self._sequence + 1
+        heappush(self._heap, (timer.due_ms, sequence, timer))
+        if not sequence & COMPACT_EVERY:
+            self.compact()
         return timer
 
     def call_later(self, delay_ms: int, action: Callable[[], None]) -> Timer:
-        return self.call_at(self.now_ms + max(0, delay_ms), action)
+        # call_at(now + max(0, delay)), inlined: the commonest way a timer is made.
+        timer = Timer(self.now_ms + delay_ms if delay_ms > 0 else self.now_ms, action)
+        self._sequence = sequence = self._sequence + 1
+        heappush(self._heap, (timer.due_ms, sequence, timer))
+        if not sequence & COMPACT_EVERY:
+            self.compact()
+        return timer
+
+    def compact(self) -> None:
+        """Drop cancelled timers from the heap once they are most of it (a request's timeout
+        is cancelled when its answer comes, but stays on the heap until its time otherwise).
+        The heap keeps its order: timers run by (due time, sequence), and both are unique."""
+        heap = self._heap
+        live = [entry for entry in heap if not entry[2].cancelled]
+        if len(live) * 2 < len(heap):
+            heap[:] = live  # in place: a run_until in progress holds this list
+            heapq.heapify(heap)
 
     def next_due_ms(self) -> int | None:
         heap = self._heap
@@ -62,17 +87,28 @@ class Scheduler:
         that timer's time); otherwise the clock ends at `until_ms` and the result is False.
         """
         heap = self._heap
-        if stop is not None and stop():
-            return True
-        while heap and heap[0][0] <= until_ms:
-            due_ms, _, timer = heapq.heappop(heap)
-            if timer.cancelled:
-                continue
-            self.now_ms = due_ms
-            self.executed += 1
-            timer.action()
-            if stop is not None and stop():
+        pop = heappop
+        if stop is None:
+            # The same loop without the stop condition, checked per timer otherwise.
+            while heap and heap[0][0] <= until_ms:
+                due_ms, _, timer = pop(heap)
+                if timer.cancelled:
+                    continue
+                self.now_ms = due_ms
+                self.executed += 1
+                timer.action()
+        else:
+            if stop():
                 return True
+            while heap and heap[0][0] <= until_ms:
+                due_ms, _, timer = pop(heap)
+                if timer.cancelled:
+                    continue
+                self.now_ms = due_ms
+                self.executed += 1
+                timer.action()
+                if stop():
+                    return True
         if until_ms > self.now_ms:
             self.now_ms = until_ms
         return False

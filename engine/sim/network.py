@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Collection, Hashable
 from dataclasses import dataclass
+from heapq import heappush
 from random import Random
 
-from engine.sim.clock import Scheduler
+from engine.sim.clock import COMPACT_EVERY, Scheduler, Timer
 
 CLIENTS = "clients"
 Node = Hashable
@@ -46,6 +47,10 @@ class Network:
         self._last_arrival: dict[tuple[Node, Node], int] = {}
         self._next_id = 0
         self.is_up: Callable[[Node], bool] = lambda node: True
+        # A plain Random draws randint(0, n - 1) as _randbelow does below (checked, not assumed).
+        self._exact_draw = getattr(type(rng), "_randbelow", None) is getattr(
+            Random, "_randbelow_with_getrandbits", object()
+        )
         self.on_change: list[Callable[[], None]] = []
         # Requests sent per API (the request's kind) and error codes answered per API: the
         # stage's request rates and errors (Kafka's RequestsPerSec and ErrorsPerSec).
@@ -79,38 +84,79 @@ class Network:
         return side_a == side_b
 
     def delay(self) -> int:
-        if self.jitter_ms <= 0:
+        jitter = self.jitter_ms
+        if jitter <= 0:
             return self.latency_ms
-        return self.latency_ms + self.rng.randint(0, self.jitter_ms)
+        if self._exact_draw:
+            return self.latency_ms + _randbelow(self.rng, jitter + 1)
+        return self.latency_ms + self.rng.randint(0, jitter)
 
     def send(self, source: Node, destination: Node, kind: str, deliver: Callable[[], None]) -> bool:
         """Send a message; `deliver` runs on arrival if the path and receiver are still up.
 
         Returns False when the message is dropped at once (no path)."""
-        if not self.reachable(source, destination):
+        if self.partitioned and not self.reachable(source, destination):
             return False
-        self._next_id += 1
-        message_id = self._next_id
+        self._next_id = message_id = self._next_id + 1
+        scheduler = self.scheduler
+        now = scheduler.now_ms
+        # delay(), inlined: the same draw from the same random stream.
+        jitter = self.jitter_ms
+        if jitter <= 0:
+            arrives = now + self.latency_ms
+        elif self._exact_draw:
+            # _randbelow(rng, jitter + 1), inlined.
+            bound = jitter + 1
+            getrandbits = self.rng.getrandbits
+            bits = bound.bit_length()
+            draw = getrandbits(bits)
+            while draw >= bound:
+                draw = getrandbits(bits)
+            arrives = now + self.latency_ms + draw
+        else:
+            arrives = now + self.latency_ms + self.rng.randint(0, jitter)
         # One connection per pair of nodes, like TCP: messages arrive in the order they were sent.
         link = (source, destination)
-        arrives = max(self.scheduler.now_ms + self.delay(), self._last_arrival.get(link, 0))
-        self._last_arrival[link] = arrives
-        self.in_flight[message_id] = InFlight(
+        last_arrival = self._last_arrival
+        previous = last_arrival.get(link, 0)
+        if previous > arrives:
+            arrives = previous
+        last_arrival[link] = arrives
+        in_flight = self.in_flight
+        in_flight[message_id] = InFlight(
             message_id,
-            node_name(source),
-            node_name(destination),
+            source if type(source) is str else str(source),
+            destination if type(destination) is str else str(destination),
             kind,
-            self.scheduler.now_ms,
+            now,
             arrives,
         )
 
         def arrive() -> None:
-            self.in_flight.pop(message_id, None)
-            if self.reachable(source, destination) and self.is_up(destination):
+            in_flight.pop(message_id, None)
+            if (not self.partitioned or self.reachable(source, destination)) and self.is_up(
+                destination
+            ):
                 deliver()
 
-        self.scheduler.call_at(arrives, arrive)
+        # scheduler.call_at(arrives, arrive), inlined.
+        due = arrives if arrives > now else now
+        scheduler._sequence = sequence = scheduler._sequence + 1
+        heappush(scheduler._heap, (due, sequence, Timer(due, arrive)))
+        if not sequence & COMPACT_EVERY:
+            scheduler.compact()
         return True
+
+
+def _randbelow(rng: Random, n: int) -> int:
+    """`rng.randint(0, n - 1)` for a plain `Random`: the same draws from the same stream
+    (CPython's `_randbelow_with_getrandbits`), without randint's and randrange's checks."""
+    getrandbits = rng.getrandbits
+    k = n.bit_length()
+    r = getrandbits(k)
+    while r >= n:
+        r = getrandbits(k)
+    return r
 
 
 class _Disconnected:

@@ -73,13 +73,18 @@ class LogSegment:
             self._digested = len(batches)
         return self._digest
 
-    def append(self, batch: RecordBatch, index_interval_bytes: int) -> None:
+    def append(
+        self, batch: RecordBatch, index_interval_bytes: int, last_offset: int | None = None
+    ) -> None:
+        """Add `batch` (whose `last_offset` the caller may pass, already worked out)."""
+        if last_offset is None:
+            last_offset = batch.last_offset
         # Kafka adds an index entry once index.interval.bytes were written since the last one.
         if self.bytes_since_last_index_entry > index_interval_bytes:
-            self.index.append((batch.last_offset, self.size))
+            self.index.append((last_offset, self.size))
             self.bytes_since_last_index_entry = 0
         self.batches.append(batch)
-        self.last_offsets.append(batch.last_offset)
+        self.last_offsets.append(last_offset)
         self.size += batch.size
         self.bytes_since_last_index_entry += batch.size
         if batch.max_timestamp > self.largest_timestamp:
@@ -192,12 +197,18 @@ class UnifiedLog:
             )
         if batch.size == 0:
             batch.size = RECORD_BATCH_OVERHEAD + sum(record.size for record in batch.records)
-        self._maybe_roll(batch, now_ms)
-        self._assign_epoch(batch.leader_epoch, batch.base_offset)
-        self.active_segment.append(batch, int(self.config["index.interval.bytes"]))
-        self.log_end_offset = batch.last_offset + 1
+        if self.segments[-1].size:
+            self._maybe_roll(batch, now_ms)  # an empty active segment is never rolled
+        epoch = batch.leader_epoch
+        epoch_cache = self.epoch_cache
+        if epoch >= 0 and (not epoch_cache or epoch > epoch_cache[-1].epoch):
+            self._assign_epoch(epoch, batch.base_offset)
+        records = batch.records
+        last_offset = records[-1].offset if records else batch.base_offset
+        self.segments[-1].append(batch, int(self.config["index.interval.bytes"]), last_offset)
+        self.log_end_offset = last_offset + 1
         self.size += batch.size
-        self.record_count += len(batch.records)
+        self.record_count += len(records)
 
     def _maybe_roll(self, batch: RecordBatch, now_ms: int) -> None:
         segment = self.active_segment

@@ -117,28 +117,33 @@ class ProducerStateManager:
                 )
             entry.current_txn_first_offset = None
             return
+        base_offset = batch.base_offset
         if batch.is_transactional and entry.current_txn_first_offset is None:
-            entry.current_txn_first_offset = batch.base_offset
-        if batch.base_sequence >= 0 and batch.last_offset >= batch.base_offset:
-            # The span of offsets, not the record count: a batch rewritten by the log cleaner
-            # keeps its last offset (and so its last sequence), even emptied.
-            entry.batches.append(
-                BatchMetadata(
-                    batch.base_sequence,
-                    batch.base_sequence + batch.last_offset - batch.base_offset,
-                    batch.base_offset,
-                    batch.last_offset,
-                    batch.max_timestamp,
+            entry.current_txn_first_offset = base_offset
+        base_sequence = batch.base_sequence
+        if base_sequence >= 0:
+            records = batch.records
+            last_offset = records[-1].offset if records else base_offset
+            if last_offset >= base_offset:
+                # The span of offsets, not the record count: a batch rewritten by the log
+                # cleaner keeps its last offset (and so its last sequence), even emptied.
+                entry.batches.append(
+                    BatchMetadata(
+                        base_sequence,
+                        base_sequence + last_offset - base_offset,
+                        base_offset,
+                        last_offset,
+                        batch.max_timestamp,
+                    )
                 )
-            )
 
     def first_unstable_offset(self) -> int | None:
-        offsets = [
-            e.current_txn_first_offset
-            for e in self.producers.values()
-            if e.current_txn_first_offset is not None
-        ]
-        return min(offsets) if offsets else None
+        first: int | None = None
+        for entry in self.producers.values():
+            offset = entry.current_txn_first_offset
+            if offset is not None and (first is None or offset < first):
+                first = offset
+        return first
 
     def rebuild(self, batches: list[RecordBatch]) -> None:
         self.producers.clear()

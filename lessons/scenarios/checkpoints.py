@@ -66,6 +66,11 @@ CHECKPOINT_EVERY_MS = 2_000
 # A checkpoint is kept once the work since the last one is this many times what that one cost
 # to take: keeping them never costs more than half as much again as the work itself.
 WORK_PER_DUMP = 2.0
+# ... and at the latest once the engine ran this many timers since the last one, however much
+# a copy cost to take: what a first scrub replays from the nearest checkpoint stays bounded by
+# work (about 50 ms here at ~24 us a timer; ~9 s of a lesson session's cluster time), counted
+# deterministically, so where checkpoints stand never depends on the machine's speed or load.
+MAX_REPLAY_TIMERS = 2_000
 MAX_CHECKPOINTS = 600
 MAX_CHECKPOINT_BYTES = 512 * 1024 * 1024
 
@@ -149,19 +154,24 @@ def _shared_attributes() -> dict[type, tuple[str, ...]]:
 
 
 SHARED_ATTRIBUTES = _shared_attributes()
-# A shared container's snapshot: a list's chunks, a dict's or a set's copy.
-Snapshot = tuple[Any, ...] | dict[Any, Any] | frozenset[Any]
+# A shared container's snapshot: its chunks (a list's items, a dict's (key, value) pairs, a
+# set's items), shared with the snapshots of the same container taken before and after it.
+Snapshot = tuple[Any, ...]
 _LOADING = threading.local()  # the snapshots of the copy being loaded (on this thread)
 
 
 def _unshare(index: int) -> Any:
     """A new container holding the items of the snapshot `index` of the copy being loaded."""
     snapshot = _LOADING.shared[index]
-    if type(snapshot) is dict:
-        return dict(snapshot)
-    if type(snapshot) is frozenset:
-        return set(snapshot)
-    return list(itertools.chain.from_iterable(snapshot))
+    kind = type(snapshot)
+    items = itertools.chain.from_iterable(snapshot)
+    restored: Any = (
+        dict(items) if kind is _DictChunks else set(items) if kind is _SetChunks else list(items)
+    )
+    # Its chunks are known: a copy of the restored runtime (a scrub's replay keeping one on
+    # its way) adds a chunk of what was added since instead of chunking every item again.
+    _remember(restored, tuple(snapshot))
+    return restored
 
 
 class _Chunk(tuple):  # type: ignore[type-arg]
@@ -177,17 +187,28 @@ class _Chunk(tuple):  # type: ignore[type-arg]
         return chunk
 
 
-# The chunks of the lists last snapshotted, by id: (the list, its chunks, how many items they
-# hold). A later snapshot of the same list whose first and last chunked items are still in
-# place (it was only appended to) adds a chunk of its new items; anything else (a prefix
-# deleted) starts over. The list is held here, so its id is not reused meanwhile; the least
-# recently snapshotted go first, past MAX_CHUNKED_LISTS lists or MAX_CHUNKED_ITEMS items in all
-# (about two long sessions' worth: what it keeps alive beyond the store stays small).
+class _DictChunks(tuple):  # type: ignore[type-arg]
+    """A dict's snapshot: chunks of its (key, value) pairs, in its order."""
+
+
+class _SetChunks(tuple):  # type: ignore[type-arg]
+    """A set's snapshot: chunks of its items."""
+
+
+# The chunks of the containers last snapshotted, by id: (the container, its chunks, how many
+# items they hold). A later snapshot of the same list whose first and last chunked items are
+# still in place (it was only appended to), of the same dict whose first pairs are still the
+# same (only added to), of the same set still holding all of them, adds a chunk of its new
+# items; anything else (a prefix deleted, a pair replaced) starts over. The container is held
+# here, so its id is not reused meanwhile; the least recently snapshotted (or restored) go
+# first, past MAX_CHUNKED_LISTS containers or MAX_CHUNKED_ITEMS items in all (a few long
+# sessions' worth, a host's and the copies scrubs restored: what it keeps alive beyond the
+# store and the runtimes stays small).
 _CHUNKS: OrderedDict[int, tuple[list[Any], tuple[_Chunk, ...], int]] = OrderedDict()
 _CHUNKS_LOCK = threading.Lock()
 _chunked_items = 0
-MAX_CHUNKED_LISTS = 4_096
-MAX_CHUNKED_ITEMS = 300_000
+MAX_CHUNKED_LISTS = 8_192
+MAX_CHUNKED_ITEMS = 600_000
 MAX_CHUNKS = 32  # more, and a snapshot merges them into one
 
 
@@ -208,7 +229,68 @@ def _chunks(value: list[Any]) -> tuple[_Chunk, ...]:
             chunks = before if len(value) == count else (*before, _Chunk.of(value[count:]))
     if not chunks and value:
         chunks = (_Chunk.of(value),)
+    _remember(value, chunks)
+    return chunks
+
+
+def _merged(before: tuple[_Chunk, ...]) -> tuple[_Chunk, ...]:
+    """Chunks past MAX_CHUNKS merged into one (its items' bytes known)."""
+    if len(before) < MAX_CHUNKS:
+        return before
+    whole = sum(chunk.bytes for chunk in before)
+    return (_Chunk.of(itertools.chain.from_iterable(before), whole),)
+
+
+def _last_chunks(value: Any) -> tuple[tuple[_Chunk, ...], int] | None:
+    with _CHUNKS_LOCK:
+        last = _CHUNKS.get(id(value))
+    if last is None or last[0] is not value:
+        return None
+    return last[1], last[2]
+
+
+def _dict_chunks(value: dict[Any, Any]) -> _DictChunks:
+    """A snapshot of a shared dict: chunks of its pairs, reusing those of its last snapshot
+    while its first pairs are still the same (compared in C: the same objects, mostly)."""
+    last = _last_chunks(value)
+    chunks: tuple[_Chunk, ...] = ()
+    if last is not None and len(value) >= last[1]:
+        before, count = last
+        head = itertools.islice(value.items(), count)
+        if all(map(operator.eq, head, itertools.chain.from_iterable(before))):
+            before = _merged(before)
+            if len(value) == count:
+                chunks = before
+            else:
+                chunks = (*before, _Chunk.of(itertools.islice(value.items(), count, None)))
+    if not chunks and value:
+        chunks = (_Chunk.of(value.items()),)
+    _remember(value, chunks)
+    return _DictChunks(chunks)
+
+
+def _set_chunks(value: set[Any]) -> _SetChunks:
+    """A snapshot of a shared set: chunks of its items, reusing those of its last snapshot
+    while it still holds all of their items."""
+    last = _last_chunks(value)
+    chunks: tuple[_Chunk, ...] = ()
+    if last is not None and last[1] and len(value) >= last[1]:
+        before, count = last
+        new = value.difference(*before)
+        if len(value) - len(new) == count:  # every earlier item still in it
+            before = _merged(before)
+            chunks = (*before, _Chunk.of(new)) if new else before
+    if not chunks and value:
+        chunks = (_Chunk.of(value),)
+    _remember(value, chunks)
+    return _SetChunks(chunks)
+
+
+def _remember(value: Any, chunks: tuple[_Chunk, ...]) -> None:
+    """`chunks` hold exactly the items of `value` (a list, a dict, a set), for its next
+    snapshot."""
     global _chunked_items
+    key = id(value)
     with _CHUNKS_LOCK:
         replaced = _CHUNKS.pop(key, None)
         _chunked_items += len(value) - (replaced[2] if replaced else 0)
@@ -216,7 +298,6 @@ def _chunks(value: list[Any]) -> tuple[_Chunk, ...]:
         while len(_CHUNKS) > MAX_CHUNKED_LISTS or _chunked_items > MAX_CHUNKED_ITEMS:
             _, (_, _, count) = _CHUNKS.popitem(last=False)
             _chunked_items -= count
-    return chunks
 
 
 def _new_object(cls: type) -> Any:
@@ -262,9 +343,9 @@ class _RuntimePickler(pickle.Pickler):
             if type(value) is list:
                 self.shared.append(_chunks(value))
             elif type(value) is dict:
-                self.shared.append(dict(value))
+                self.shared.append(_dict_chunks(value))
             elif type(value) is set:
-                self.shared.append(frozenset(value))
+                self.shared.append(_set_chunks(value))
             else:
                 continue
             state[name] = _Shared(len(self.shared) - 1)
@@ -300,17 +381,31 @@ class _RuntimePickler(pickle.Pickler):
         )
 
 
+# How many `no_gc` blocks run now (in any thread), and whether the collector was on before.
+_NO_GC_LOCK = threading.Lock()
+_no_gc_depth = 0
+_gc_was_enabled = False
+
+
 @contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
-    """Pickling allocates tens of thousands of objects that all live on: the cyclic collector
-    would walk the whole heap again and again meanwhile (it more than doubles the time)."""
-    enabled = gc.isenabled()
-    gc.disable()
+def no_gc() -> Iterator[None]:
+    """The cyclic collector off meanwhile, back on (if it was) once no such block runs in any
+    thread. Pickling and replaying allocate tens of thousands of objects that nearly all live
+    on (a copy's objects, a log's batches, timers): the collector would walk the whole heap
+    again and again meanwhile, finding next to nothing (it more than doubles a copy's time)."""
+    global _no_gc_depth, _gc_was_enabled
+    with _NO_GC_LOCK:
+        if not _no_gc_depth:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _no_gc_depth += 1
     try:
         yield
     finally:
-        if enabled:
-            gc.enable()
+        with _NO_GC_LOCK:
+            _no_gc_depth -= 1
+            if not _no_gc_depth and _gc_was_enabled:
+                gc.enable()
 
 
 @dataclass(frozen=True)
@@ -331,7 +426,7 @@ def dump_runtime(runtime: ClusterRuntime) -> RuntimeCopy:
     """The runtime as a `RuntimeCopy` that `load_runtime` turns into an independent, equal
     runtime (in this process only)."""
     buffer = io.BytesIO()
-    with _no_gc():
+    with no_gc():
         pickler = _RuntimePickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
         pickler.dump(runtime)
     return RuntimeCopy(buffer.getvalue(), tuple(pickler.shared))
@@ -340,7 +435,7 @@ def dump_runtime(runtime: ClusterRuntime) -> RuntimeCopy:
 def load_runtime(copy: RuntimeCopy) -> ClusterRuntime:
     _LOADING.shared = copy.shared
     try:
-        with _no_gc():
+        with no_gc():
             runtime = pickle.loads(copy.data)
     finally:
         _LOADING.shared = ()
@@ -445,9 +540,7 @@ def _item_bytes(item: Any) -> int:
 
 
 def _items(snapshot: Snapshot) -> Iterable[Any]:
-    """What a snapshot shares: a dict's keys and values, a set's items, a list's chunks."""
-    if type(snapshot) is dict:
-        return itertools.chain(snapshot.keys(), snapshot.values())
+    """What a snapshot shares: its chunks."""
     return snapshot
 
 
@@ -645,33 +738,65 @@ def replay(
     store: CheckpointStore | None = None,
     every_ms: int = CHECKPOINT_EVERY_MS,
     keep: bool = True,
+    keep_end: bool = False,
     work_per_dump: float | None = None,
+    max_replay_timers: int = 2 * MAX_REPLAY_TIMERS,
 ) -> Replay:
     """The runtime at logical time `at_ms` (None: the end of the log), the log prefix that
     rebuilds it and its commands' times: from the nearest checkpoint of `store`, keeping new
     ones (`keep`) at its end and on the way, on `every_ms` boundaries of cluster time once the
     replay's work since the last is `work_per_dump` times what that one cost (default
     WORK_PER_DUMP; 0: at every boundary), so keeping them never costs more than a share of
-    the replay.
+    the replay, or once it ran `max_replay_timers` engine timers since the last (by default
+    twice a live host's bound: a first scrub's replay from a live checkpoint, at most one
+    bound long, keeps no copy its pace did not pay for). `keep_end`:
+    keep the end whatever the pace says (a fork's or a share link's new host replays exactly
+    this log next: it restores the copy instead of replaying it again).
 
     The rules of a replay from the start: commands logged at exactly `at_ms` are included, an
     advance that starts at `at_ms` is not, and the advance that crosses `at_ms` is cut there.
     The console's tail is dropped (a replay's console printed to nobody)."""
     if every_ms <= 0 or every_ms % TICK_MS:
         raise ValueError(f"checkpoints are taken on TICK_MS ({TICK_MS} ms) boundaries")
-    store = default_store() if store is None else store
-    pace = _Pace(WORK_PER_DUMP if work_per_dump is None else work_per_dump)
+    with no_gc():
+        return _replay(
+            spec,
+            commands,
+            at_ms,
+            store=default_store() if store is None else store,
+            every_ms=every_ms,
+            keep=keep,
+            keep_end=keep_end,
+            pace=_Pace(
+                WORK_PER_DUMP if work_per_dump is None else work_per_dump, max_replay_timers
+            ),
+        )
+
+
+def _replay(
+    spec: ClusterSpec,
+    commands: Sequence[Mapping[str, Any]],
+    at_ms: int | None,
+    *,
+    store: CheckpointStore,
+    every_ms: int,
+    keep: bool,
+    keep_end: bool,
+    pace: _Pace,
+) -> Replay:
     digests = log_digests(spec, commands)
     found = store.nearest(commands, digests, at_ms)
     prefix: list[dict[str, Any]]
     if found is None:
         runtime = ClusterRuntime(spec)
         start, into, times, prefix = 0, 0, [], []
+        pace.started(runtime)
     else:
         restored_at = time.thread_time()
         runtime = found.restore()
         # What keeping one costs: as the store last measured it, else about two loads.
         pace.dump_s = store.put_s or 2 * (time.thread_time() - restored_at)
+        pace.started(runtime)
         start, into, times = found.index, found.position.into_ms, list(found.times)
         prefix = [dict(c) for c in commands[:start]]
     next_keep = (runtime.now_ms // every_ms + 1) * every_ms
@@ -701,8 +826,8 @@ def replay(
             while keep and runtime.now_ms < next_keep <= began + total:
                 _advance_stretch(runtime, next_keep - runtime.now_ms, first)
                 first = False
-                if pace.due():
-                    with pace.dumping():
+                if pace.due(runtime):
+                    with pace.dumping(runtime):
                         store.put(
                             LogPosition(digests[index], runtime.now_ms - began),
                             runtime,
@@ -714,9 +839,9 @@ def replay(
                 _advance_stretch(runtime, began + total - runtime.now_ms, first)
         else:
             runtime.apply(entry)
-            if keep and not cut and runtime.now_ms >= next_keep and pace.due():
+            if keep and not cut and runtime.now_ms >= next_keep and pace.due(runtime):
                 # An engine log's advance is kept whole: a checkpoint after it.
-                with pace.dumping():
+                with pace.dumping(runtime):
                     store.put(
                         LogPosition(digests[index + 1]), runtime, index=index + 1, times=times
                     )
@@ -733,7 +858,7 @@ def replay(
             # position inside it, the checkpoint serves the longer log too.
             end = LogPosition(digests[len(commands) - 1], int(advance_ms(last) or 0))
     runtime.console_output.clear()
-    if keep and end is not None and (found is None or pace.due()):
+    if keep and end is not None and (keep_end or found is None or pace.due(runtime)):
         # (From a checkpoint, a replay shorter than keeping its end would take is kept by
         # none: doing it again costs less than the copy, and the past page waits for neither.)
         whole = len(prefix) - (1 if end.into_ms else 0)
@@ -742,22 +867,37 @@ def replay(
 
 
 class _Pace:
-    """Work done since the last checkpoint kept, against what keeping that one cost."""
+    """Work done since the last checkpoint kept, against what keeping that one cost, and the
+    engine timers run since (at most `max_timers`)."""
 
-    def __init__(self, work_per_dump: float) -> None:
+    def __init__(self, work_per_dump: float, max_timers: int) -> None:
         self.work_per_dump = work_per_dump
+        self.max_timers = max_timers
         self.dump_s = 0.0
         self._since = time.thread_time()
+        self._timers = 0
 
-    def due(self) -> bool:
-        return time.thread_time() - self._since >= self.work_per_dump * self.dump_s
+    def started(self, runtime: ClusterRuntime) -> None:
+        self._timers = timers_run(runtime)
+
+    def due(self, runtime: ClusterRuntime) -> bool:
+        return (
+            timers_run(runtime) - self._timers >= self.max_timers
+            or time.thread_time() - self._since >= self.work_per_dump * self.dump_s
+        )
 
     @contextlib.contextmanager
-    def dumping(self) -> Iterator[None]:
+    def dumping(self, runtime: ClusterRuntime) -> Iterator[None]:
         started = time.thread_time()
         yield
         self._since = time.thread_time()
         self.dump_s = self._since - started
+        self._timers = timers_run(runtime)
+
+
+def timers_run(runtime: ClusterRuntime) -> int:
+    """How many engine timers the runtime's cluster has run: its replay work, counted."""
+    return int(runtime.cluster.scheduler.executed)
 
 
 def _advance_stretch(runtime: ClusterRuntime, ms: int, first: bool) -> None:
@@ -777,7 +917,8 @@ def _with_advance_ms(payload: Mapping[str, Any], ms: int) -> dict[str, Any]:
 
 # A live host keeps a checkpoint at most every this many ms of cluster time, and only once the
 # engine work since the last one is at least WORK_PER_DUMP times what that one cost to take,
-# so checkpoints never cost more than 1 / WORK_PER_DUMP of the cluster's own work.
+# so checkpoints never cost more than 1 / WORK_PER_DUMP of the cluster's own work; or once the
+# engine ran MAX_REPLAY_TIMERS timers since the last, so a scrub's replay stays short.
 LIVE_EVERY_MS = 2_000
 
 
@@ -796,12 +937,14 @@ class LiveCheckpoints:
         store: CheckpointStore | None = None,
         every_ms: int = LIVE_EVERY_MS,
         work_per_dump: float = WORK_PER_DUMP,
+        max_replay_timers: int = MAX_REPLAY_TIMERS,
     ) -> None:
         if len(times) != len(commands):
             raise ValueError("every logged command needs its time")
         self.store = default_store() if store is None else store
         self.every_ms = every_ms
         self.work_per_dump = work_per_dump
+        self.max_replay_timers = max_replay_timers
         digests = log_digests(spec, commands)
         self._digest = digests[-1]  # of the whole log as logged
         self._before_last = digests[-2] if commands else digests[-1]
@@ -810,6 +953,7 @@ class LiveCheckpoints:
         self._last_kept_ms = -every_ms
         self._work_s = 0.0
         self._dump_s = 0.0
+        self._timers_kept: int | None = None  # timers run at the last checkpoint kept
         self.kept = 0
 
     def logged(self, payload: Mapping[str, Any], time_ms: int) -> None:
@@ -852,15 +996,40 @@ class LiveCheckpoints:
             or runtime.watch_messages  # slow motion: 1 ms quanta, a moment a replay never stops at
             or runtime.now_ms % TICK_MS
             or runtime.now_ms - self._last_kept_ms < self.every_ms
-            or self._work_s < self.work_per_dump * self._dump_s
+            or (
+                self._work_s < self.work_per_dump * self._dump_s
+                and self._timers_kept is not None
+                and timers_run(runtime) - self._timers_kept < self.max_replay_timers
+            )
         ):
             return 0.0
         position, whole = self.position(unlogged_ms, extends_last)
         started = time.thread_time()
         applied = whole + (1 if position.into_ms else 0)
         kept = keep_normalised(self.store, position, runtime, applied, self._times[:whole])
+        return self._kept(runtime, started, kept)
+
+    def keep_end(self, runtime: ClusterRuntime, *, allowed: bool = True) -> float:
+        """Keep `runtime` at the end of the log, all of its clock logged, whatever the pace:
+        a reader of the log (the past page, a fork, a share link) flushed it to replay to
+        here next. Returns the seconds it took (0 when kept already or not allowed)."""
+        if not allowed or runtime.watch_messages or runtime.now_ms % TICK_MS:
+            return 0.0
+        last, whole = self._last, len(self._times)
+        position = LogPosition(self._digest)
+        if last is not None and splittable(last) and int(last["ms"]) > 0:
+            # Inside the last advance, as a replay keeps its end: a host's longer log uses it.
+            position, whole = LogPosition(self._before_last, int(last["ms"])), whole - 1
+        if position in self.store:
+            return 0.0
+        started = time.thread_time()
+        kept = keep_normalised(self.store, position, runtime, len(self._times), self._times[:whole])
+        return self._kept(runtime, started, kept)
+
+    def _kept(self, runtime: ClusterRuntime, started: float, kept: bool) -> float:
         self._dump_s = time.thread_time() - started
         self._work_s = 0.0
+        self._timers_kept = timers_run(runtime)
         self._last_kept_ms = runtime.now_ms
         self.kept += kept
         return self._dump_s

@@ -18,6 +18,10 @@ Prints
   and checked, its commands timed (read off the log, or replayed as a replay worker process
   does, without this process's checkpoints), then the host's replay), without the database
   rows;
+- the past page as a browser asks for it (`GET /sandbox/<id>/timeline/?t=`, through Django's
+  middleware and the view: the log read from the database, the timeline's moments, the
+  replay, the rendered page) at the same moments, the first request from the live
+  checkpoints only, then again (a test database, made and dropped by this run);
 - Stress it's runs (default 200), in this process and over worker processes (same report).
 
 Wall time on a shared machine: compare figures of one run only. Without checkpoints the 300th
@@ -189,7 +193,7 @@ def fork(session: LiveSession, at_ms: int, store: Any = None) -> tuple[float, fl
     from lessons.scenarios import checkpoints
 
     def run() -> None:
-        replayed = checkpoints.replay(session.spec, session.log, at_ms, store=store)
+        replayed = checkpoints.replay(session.spec, session.log, at_ms, store=store, keep_end=True)
         checkpoints.replay(session.spec, replayed.prefix, store=store)
 
     return _cpu_timed(run)[:2]
@@ -201,7 +205,7 @@ def share_open(session: LiveSession, at_ms: int, store: Any = None) -> tuple[flo
     from lessons.scenarios import checkpoints
     from webapp import timeline
 
-    replayed = checkpoints.replay(session.spec, session.log, at_ms, store=store)
+    replayed = checkpoints.replay(session.spec, session.log, at_ms, store=store, keep_end=True)
     token = timeline.share_token_encode(spec=session.spec, commands=replayed.prefix)
 
     def run() -> None:
@@ -215,8 +219,13 @@ def share_open(session: LiveSession, at_ms: int, store: Any = None) -> tuple[flo
 
 
 def warm_renderer(session: LiveSession) -> None:
-    """Render the live stage once: a server has (its templates compiled, its code loaded)."""
+    """Render the live stage once and resolve its URLs: a server has (its templates compiled,
+    its code loaded, its URL patterns read by the request that asks for the past page)."""
+    from django.urls import get_resolver
+
     from webapp.engine_host import render
+
+    get_resolver().reverse_dict  # noqa: B018
 
     runtime = session.runtime
     clock = render.ClockView(now_ms=runtime.now_ms, paused=False, speed=1.0, viewers=1)
@@ -235,6 +244,64 @@ def _pair(figures: list[tuple[float, float]]) -> str:
     wall = statistics.median(f[0] for f in figures)
     cpu = statistics.median(f[1] for f in figures)
     return f"{wall * 1000:,.0f}/{cpu * 1000:,.0f}"
+
+
+def _keep_only(store: Any, positions: set[Any]) -> None:
+    """Drop the checkpoints kept since (scrubs, forks, shares): back to the live ones."""
+    with store._lock:
+        for position in [p for p in store._items if p not in positions]:
+            store._forget(store._items.pop(position))
+
+
+def past_pages(
+    session: LiveSession, moments: list[int], live: set[Any], repeat: int
+) -> list[tuple[int, tuple[float, float], list[tuple[float, float]]]]:
+    """The past page's HTTP request at each moment: first from the live checkpoints only,
+    then `repeat` times again. Wall and CPU s (CPU: every thread of this process)."""
+    from django.db import connection
+    from django.test import Client
+
+    from lessons.scenarios import checkpoints
+    from webapp import timeline
+    from webapp.engine_host import store as cluster_store
+    from webapp.models import LiveCluster
+
+    name = connection.creation.create_test_db(verbosity=0)
+    try:
+        sandbox = LiveCluster.objects.create(
+            kind=LiveCluster.Kind.SANDBOX,
+            seed=session.spec.seed,
+            brokers=session.spec.brokers,
+            controllers=session.spec.controllers,
+            engine_config={},
+            paused=True,
+        )
+        times = timeline.logged_times(session.log) or [0] * len(session.log)
+        for seq, (payload, time_ms) in enumerate(zip(session.log, times, strict=True), start=1):
+            cluster_store.cluster_command_append(
+                cluster_id=sandbox.id, seq=seq, payload=payload, logical_time_ms=time_ms
+            )
+        client = Client(HTTP_HOST="localhost")
+        store = checkpoints.default_store()
+        _keep_only(store, live)
+        # The page flushes the cluster's host first: it keeps its live runtime at the log's
+        # end then (`LiveCheckpoints.keep_end`), where the page's timeline replays to.
+        keep_end = getattr(session.live, "keep_end", None)
+        if keep_end is not None:
+            keep_end(session.runtime)
+            live = set(store._items)
+        client.get(f"/sandbox/{sandbox.id}/timeline/?t=0")  # a server's first request
+        rows = []
+        for at_ms in moments:
+            _keep_only(store, live)
+            url = f"/sandbox/{sandbox.id}/timeline/?t={at_ms}"
+            first = _cpu_timed(lambda u=url: client.get(u))
+            assert first[2].status_code == 200, first[2].status_code
+            again = [_cpu_timed(lambda u=url: client.get(u))[:2] for _ in range(repeat)]
+            rows.append((at_ms, first[:2], again))
+        return rows
+    finally:
+        connection.creation.destroy_test_db(name, verbosity=0)
 
 
 # -- Stress it -----------------------------------------------------------------------------------
@@ -297,13 +364,15 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(session.log)} commands"
     )
     warm_renderer(session)
+    live = set(store._items)
     worst_ms, gap_ms = widest_gap_ms(store)
     print("scrub (replay + render of the past page), fork, share-link open; ms wall/CPU:")
     print(
         f"  {'moment':>8} {'1st scrub':>12} {'from':>8} {'again':>12} "
         f"{'fork':>12} {'share':>12} {'scrub from start':>18}"
     )
-    for at_ms in (worst_ms, *(seconds * 1000 for seconds in TARGETS_S)):
+    moments = [worst_ms, *(seconds * 1000 for seconds in TARGETS_S)]
+    for at_ms in moments:
         # The first from a live checkpoint (it keeps one at the moment), then from that one.
         first_s, first_cpu, from_ms = scrub(session, at_ms)
         scrubs = [scrub(session, at_ms)[:2] for _ in range(args.repeat)]
@@ -337,6 +406,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{_copy_mib(kept):.1f} MiB): restored in {_ms(load_wall)} (CPU "
         f"{_ms(load_cpu)}), taken in {_ms(dump_wall)} (CPU {_ms(dump_cpu)})"
     )
+
+    print("past page, GET /sandbox/<id>/timeline/?t= (from the live checkpoints); ms wall/CPU:")
+    for at_ms, first, again in past_pages(session, moments, live, args.repeat):
+        print(f"  {at_ms / 1000:>6.1f} s   first {_pair([first]):>12}   again {_pair(again):>12}")
 
     if args.time_travel:
         return 0

@@ -5,12 +5,16 @@ stays within its bounds."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
+import operator
 import random
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lessons.scenarios import checkpoints as cp
 from lessons.scenarios import workloads
@@ -224,6 +228,61 @@ def test_a_list_snapshot_reuses_its_chunks_only_while_appended_to() -> None:
     assert len(cp._CHUNKS) <= cp.MAX_CHUNKED_LISTS
 
 
+def test_a_dict_or_set_snapshot_reuses_its_chunks_only_while_added_to() -> None:
+    """The checker's offset owners (a dict) and an app's records seen (a set) grow by a few
+    items between two checkpoints: a snapshot shares the chunks of the last one and adds one
+    of the new items, instead of copying every item again."""
+    owners = {(f"t{i}", 0, i): (b"k", b"v", i) for i in range(5)}
+    first = cp._dict_chunks(owners)
+    assert dict(itertools.chain.from_iterable(first)) == owners
+    owners[("t9", 0, 9)] = (b"k", b"v", 9)
+    second = cp._dict_chunks(owners)
+    assert second[0] is first[0] and len(second) == 2
+    assert dict(itertools.chain.from_iterable(second)) == owners
+    assert cp._dict_chunks(owners) == second  # unchanged: the same chunks
+    owners[("t1", 0, 1)] = (b"k2", b"v2", 1)  # a pair replaced: starts over
+    third = cp._dict_chunks(owners)
+    assert len(third) == 1 and dict(third[0]) == owners
+    del owners[("t0", 0, 0)]  # removed (the checker's window): starts over
+    assert dict(itertools.chain.from_iterable(cp._dict_chunks(owners))) == owners
+    seen = {("orders", 0, i) for i in range(5)}
+    before = cp._set_chunks(seen)
+    seen |= {("orders", 1, 0), ("orders", 1, 1)}
+    after = cp._set_chunks(seen)
+    assert after[0] is before[0] and set(after[1]) == {("orders", 1, 0), ("orders", 1, 1)}
+    seen.discard(("orders", 0, 0))
+    seen.add(("orders", 2, 0))  # as many items, not the same ones: starts over
+    assert set(itertools.chain.from_iterable(cp._set_chunks(seen))) == seen
+    for _ in range(cp.MAX_CHUNKS + 3):
+        seen.add(object())
+        chunks = cp._set_chunks(seen)
+        assert len(chunks) <= cp.MAX_CHUNKS
+        assert set(itertools.chain.from_iterable(chunks)) == seen
+
+
+def test_a_copy_of_a_restored_runtime_reuses_the_chunks_it_was_restored_from() -> None:
+    """A scrub's replay restores a copy, runs on and keeps another: the lists it restored
+    are chunked already (only what was appended since is new), not chunked item by item
+    again."""
+    runtime = ClusterRuntime.replay(SPEC, [*SETUP, PRODUCER, GROUP])
+    runtime.advance(3_000)
+    first = cp.dump_runtime(runtime)
+    restored = cp.load_runtime(first)
+    again = cp.dump_runtime(restored)
+    lists = [i for i, snapshot in enumerate(first.shared) if type(snapshot) is tuple and snapshot]
+    assert len(lists) > 10
+    for i in lists:
+        assert again.shared[i] == first.shared[i]
+        assert all(map(operator.is_, again.shared[i], first.shared[i])), i
+    restored.advance(1_000)
+    later = cp.dump_runtime(restored)
+    # The logs appended to: a chunk more each, their earlier chunks the same objects.
+    before = {id(chunk) for i in lists for chunk in first.shared[i]}
+    after = {id(c) for snapshot in later.shared if type(snapshot) is tuple for c in snapshot}
+    assert len(after) > len(before) and before <= after
+    assert state(cp.load_runtime(later)) == state(restored)
+
+
 def test_the_store_keeps_within_its_count_and_bytes(end_ms: int) -> None:
     by_count = cp.CheckpointStore(max_count=3)
     cp.replay(SPEC, LOG, store=by_count, work_per_dump=0)
@@ -346,3 +405,128 @@ def test_a_short_replay_from_a_checkpoint_keeps_no_copy_of_its_end() -> None:
     fresh.put_s = 3_600.0
     cp.replay(SPEC, LOG, 1_000, store=fresh)
     assert len(fresh) == 1
+
+
+def run_live(live: cp.LiveCheckpoints, until_ms: int, tick_ms: int = 500) -> ClusterRuntime:
+    """A host's clock in ticks, logged as one advance lengthened every 2 s (as the host does)."""
+    runtime = ClusterRuntime.replay(SPEC, [*SETUP, PRODUCER, GROUP])
+    unlogged, extends, since_flush = 0, False, 0
+    while runtime.now_ms < until_ms:
+        runtime.advance(tick_ms)
+        unlogged += tick_ms
+        live.maybe_keep(runtime, unlogged_ms=unlogged, extends_last=extends, work_s=1e-6)
+        since_flush += tick_ms
+        if since_flush >= 2_000:
+            if extends:
+                live.extended(unlogged)
+            else:
+                live.logged({"type": "advance", "ms": unlogged}, runtime.now_ms - unlogged)
+            unlogged, extends, since_flush = 0, True, 0
+    if unlogged:  # the rest logged (the host's flush)
+        if extends:
+            live.extended(unlogged)
+        else:
+            live.logged({"type": "advance", "ms": unlogged}, runtime.now_ms - unlogged)
+    return runtime
+
+
+def test_a_live_host_keeps_a_checkpoint_every_so_many_timers_whatever_copies_cost() -> None:
+    """However dear a copy seems (the work it pays for never reached), a live host keeps one
+    once the engine ran `max_replay_timers` timers since the last: where they stand is counted,
+    not timed, so two runs of the same session keep them at the same moments."""
+    setup = [*SETUP, PRODUCER, GROUP]
+    kept_at: list[list[int]] = []
+    for _ in range(2):
+        store = cp.CheckpointStore()
+        live = cp.LiveCheckpoints(
+            SPEC, setup, [0] * len(setup), store=store, work_per_dump=1e9, max_replay_timers=600
+        )
+        run_live(live, 20_000)
+        kept_at.append(sorted(c.time_ms for c in store._items.values()))
+        timers = [timers_at(ms) for ms in kept_at[-1]]
+    assert kept_at[0] == kept_at[1]
+    assert len(kept_at[0]) >= 4, kept_at[0]
+    # Never more than the cap (plus the one 500 ms tick that crossed it) between two.
+    ticks = [timers_at(ms) for ms in range(0, 20_001, 500)]
+    per_tick = max(b - a for a, b in itertools.pairwise(ticks))
+    assert all(b - a <= 600 + per_tick for a, b in itertools.pairwise(timers)), timers
+    assert timers_at(kept_at[0][0]) <= 600 + per_tick
+
+
+@functools.cache
+def _timers_by_moment() -> dict[int, int]:
+    runtime = ClusterRuntime.replay(SPEC, [*SETUP, PRODUCER, GROUP])
+    counted = {0: cp.timers_run(runtime)}
+    while runtime.now_ms < 20_000:
+        runtime.advance(500)
+        counted[runtime.now_ms] = cp.timers_run(runtime)
+    return counted
+
+
+def timers_at(ms: int) -> int:
+    return _timers_by_moment()[ms]
+
+
+def test_a_replay_keeps_a_checkpoint_every_so_many_timers_whatever_copies_cost() -> None:
+    """However dear a copy seems (the work it pays for never reached: the pace alone keeps the
+    first one only), a replay keeps one once it ran `max_replay_timers` timers since the last."""
+    store = cp.CheckpointStore()
+    cp.replay(SPEC, LOG, store=store, work_per_dump=1e9, max_replay_timers=500)
+    assert len(store) >= 6
+    again = cp.CheckpointStore()
+    cp.replay(SPEC, LOG, store=again, work_per_dump=1e9, max_replay_timers=500)
+    assert set(store._items) == set(again._items)  # counted, not timed
+    assert state(cp.replay(SPEC, LOG, 12_345, store=store).runtime) == state(
+        from_start(12_345).runtime
+    )
+
+
+def test_a_replay_for_a_fork_keeps_its_end_for_the_new_host() -> None:
+    """A fork's (or a share link's) new host replays exactly the prefix next: kept whatever the
+    pace says, it restores instead of replaying it again."""
+    store = cp.CheckpointStore()
+    cp.replay(SPEC, LOG, 4_000, store=store, work_per_dump=0)
+    store.put_s = 3_600.0
+    plain = cp.replay(SPEC, LOG, 4_500, store=store)
+    assert cp.replay(SPEC, plain.prefix, store=store, keep=False).from_checkpoint_ms == 4_000
+    forked = cp.replay(SPEC, LOG, 5_500, store=store, keep_end=True)
+    host = cp.replay(SPEC, forked.prefix, store=store, keep=False)
+    assert host.from_checkpoint_ms == 5_500
+    assert state(host.runtime) == state(from_start(5_500).runtime)
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(at_ms=st.integers(min_value=0, max_value=END_MS + 600))
+def test_a_replay_from_the_nearest_checkpoint_equals_one_from_the_start(
+    kept: cp.CheckpointStore, at_ms: int
+) -> None:
+    fast = cp.replay(SPEC, LOG, at_ms, store=kept, keep=False)
+    slow = from_start(at_ms)
+    assert fast.prefix == slow.prefix
+    assert fast.times == slow.times
+    assert state(fast.runtime) == state(slow.runtime)
+
+
+def test_a_live_host_keeps_the_end_of_its_log_when_a_reader_flushed_it() -> None:
+    """A reader of the log (the past page, a fork, a share link) has the host log its clock,
+    then replays to the end: the host keeps its live runtime there, whatever the pace, where
+    a replay of that log (or of a longer one: its last advance lengthened) starts."""
+    setup = [*SETUP, PRODUCER, GROUP]
+    store = cp.CheckpointStore()
+    live = cp.LiveCheckpoints(
+        SPEC, setup, [0] * len(setup), store=store, work_per_dump=1e9, max_replay_timers=10**9
+    )
+    runtime = run_live(live, 6_000)  # one kept at its first tick only, then none
+    assert sorted(c.time_ms for c in store._items.values()) == [500]
+    log = [*setup, {"type": "advance", "ms": 6_000}]
+    assert live.keep_end(runtime) > 0
+    assert live.keep_end(runtime) == 0.0  # kept already
+    fast = cp.replay(SPEC, log, store=store, keep=False)
+    slow = cp.replay(SPEC, log, store=cp.CheckpointStore(), keep=False)
+    assert fast.from_checkpoint_ms == 6_000
+    assert fast.times == slow.times and state(fast.runtime) == state(slow.runtime)
+    longer = [*setup, {"type": "advance", "ms": 7_000}]
+    assert cp.replay(SPEC, longer, store=store, keep=False).from_checkpoint_ms == 6_000
+    assert live.keep_end(runtime, allowed=False) == 0.0

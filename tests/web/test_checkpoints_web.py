@@ -152,3 +152,80 @@ def test_command_times_read_off_a_log_are_those_a_replay_gives() -> None:
     slow = checkpoints.replay(SPEC, shutdown, store=checkpoints.CheckpointStore(), keep=False)
     assert timeline.command_times(spec=SPEC, commands=shutdown) == slow.times
     assert slow.times[-1] > sum(c.get("ms", 0) for c in shutdown[:-1])  # it did move the clock
+
+
+def test_a_shared_log_is_timed_from_the_checkpoint_kept_at_its_end() -> None:
+    """A log whose times only a replay knows (a controlled shutdown) is timed from the
+    checkpoint its share link kept at its end: nothing replayed again, the same times."""
+    log = [*a_log(), {"type": "shutdown_broker", "broker_id": 3}, {"type": "advance", "ms": 3_000}]
+    assert timeline.logged_times(log) is None
+    assert timeline.kept_times(spec=SPEC, commands=log) is None  # nothing kept yet
+    start = checkpoints.replay(SPEC, log, store=checkpoints.CheckpointStore(), keep=False)
+    checkpoints.replay(SPEC, log, keep_end=True)  # kept inside its last advance
+    assert timeline.kept_times(spec=SPEC, commands=log) == start.times
+    cut = checkpoints.replay(SPEC, log, start.times[-1] + 1_500, keep_end=True)
+    at = checkpoints.replay(SPEC, cut.prefix, store=checkpoints.CheckpointStore(), keep=False)
+    assert timeline.kept_times(spec=SPEC, commands=cut.prefix) == at.times
+    assert timeline.kept_times(spec=SPEC, commands=[*cut.prefix, APP]) is None
+
+
+@pytest.mark.django_db
+def test_a_fork_and_a_share_link_keep_the_moment_their_new_host_replays() -> None:
+    """Whatever the pace of copies says, the moment forked or shared is kept: the new
+    sandbox's host (or the link's) restores it instead of replaying."""
+    sandbox = services.sandbox_create(seed=SPEC.seed)
+    for seq, payload in enumerate(a_log()[2:], start=3):
+        store.cluster_command_append(
+            cluster_id=sandbox.id, seq=seq, payload=payload, logical_time_ms=0
+        )
+    stored = store.cluster_load(cluster_id=sandbox.id)
+    checkpoints.replay(stored.spec, stored.commands, work_per_dump=0)
+    checkpoints.default_store().put_s = 3_600.0  # as if a copy took an hour
+    fork = timeline.sandbox_fork(cluster_id=sandbox.id, at_ms=12_345)
+    forked = store.cluster_load(cluster_id=fork.id)
+    host = checkpoints.replay(forked.spec, forked.commands, keep=False)
+    assert host.from_checkpoint_ms == 12_340
+    link = timeline.share_link_create(cluster_id=sandbox.id, at_ms=7_777)
+    spec, commands = timeline.share_token_decode(link.path.split("/")[2])
+    opened = checkpoints.replay(spec, commands, keep=False)
+    assert opened.from_checkpoint_ms == 7_770
+    start = checkpoints.replay(spec, commands, store=checkpoints.CheckpointStore(), keep=False)
+    assert rendered(opened.runtime) == rendered(start.runtime)
+
+
+def test_the_past_page_keeps_the_end_of_the_log_it_asks_for_each_time() -> None:
+    """Every request of the past page lists the log's moments, from a replay to its end: kept
+    whatever the pace says, the next request restores it instead of replaying again."""
+    log = a_log()
+    checkpoints.replay(SPEC, log, 9_000, work_per_dump=0)
+    checkpoints.default_store().put_s = 3_600.0  # as if a copy took an hour
+    times = checkpoints.replay(SPEC, log, store=checkpoints.CheckpointStore(), keep=False).times
+    points, end_ms = timeline.timeline_points(spec=SPEC, commands=log, times=times)
+    again = checkpoints.replay(SPEC, log, keep=False)
+    assert again.from_checkpoint_ms == end_ms == 15_500
+    assert timeline.timeline_points(spec=SPEC, commands=log, times=times) == (points, end_ms)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_flushed_host_keeps_the_end_its_reader_replays_to(host_registry: Any) -> None:
+    """The past page, a fork and a share link flush the host before they read its log: the
+    host keeps its live runtime at the log's end then, so their replay to it restores."""
+    sandbox = await database_sync_to_async(services.sandbox_create)()
+    host = await host_registry.ensure(sandbox.id)
+    assert host is not None and host.checkpoints is not None
+    host.checkpoints.work_per_dump = 1e9  # the pace alone keeps none after the first
+    host.checkpoints.max_replay_timers = 10**9
+    host.paused = True
+    assert (await host.command(APP))["type"] == "ack"
+    for _ in range(9):
+        await host.advance_live(500)
+    await host.handle({"type": "host.flush"})
+    stored = await database_sync_to_async(store.cluster_load)(cluster_id=sandbox.id)
+    fast = await asyncio.to_thread(checkpoints.replay, stored.spec, stored.commands, keep=False)
+    assert fast.from_checkpoint_ms == host.runtime.now_ms == 4_500
+    start = await asyncio.to_thread(
+        checkpoints.replay, stored.spec, stored.commands, store=checkpoints.CheckpointStore()
+    )
+    assert fast.runtime.cluster.snapshot() == start.runtime.cluster.snapshot()
+    assert rendered(fast.runtime) == rendered(start.runtime)

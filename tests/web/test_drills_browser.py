@@ -76,7 +76,7 @@ def test_a_short_quiz_with_a_predict_item_its_run_on_the_stage_and_a_what_if(
             page.locator("#watch-run").click()
             page.wait_for_url(f"**/drills/{drill.id}/run/")
             run = page.locator("#run-original")
-            expect(run.locator(".frame.shown svg")).to_be_visible()
+            expect(run.locator(".frame.shown svg.stage-svg")).to_be_visible()
             deciding = int(run.get_attribute("data-deciding") or "0")
             # Play from the start: the player stops on the deciding moment, marked as such.
             run.get_by_role("button", name="Play").click()

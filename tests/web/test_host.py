@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from django.db import OperationalError
+from django.db import IntegrityError, OperationalError
 
 from webapp import services
 from webapp.engine_host import store
@@ -64,7 +64,7 @@ async def test_every_command_is_written_to_the_log_before_it_is_applied(
     def disk_full(**kwargs: Any) -> None:
         raise OperationalError("disk I/O error")
 
-    monkeypatch.setattr(store, "cluster_command_append", disk_full)
+    monkeypatch.setattr(store, "cluster_log_write", disk_full)
     with pytest.raises(OperationalError):
         await host.command(PRODUCE, client_id="client-0001", client_seq=2)
     await host.advance_live(500)
@@ -248,3 +248,54 @@ async def test_a_fragment_whose_only_change_is_its_time_label_is_resent_once_a_s
     assert any(
         f'data-now-ms="{host.runtime.now_ms}"' in html and "stage-svg" in html for html in stepped
     )
+
+
+async def test_a_command_is_logged_with_the_time_run_before_it_in_one_transaction(
+    host_registry: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sandbox, host = await new_host(host_registry)
+    trips: list[list[Any]] = []
+    write = store.cluster_log_write
+
+    def counted(*, cluster_id: str, writes: list[Any]) -> None:
+        trips.append(list(writes))
+        write(cluster_id=cluster_id, writes=writes)
+
+    monkeypatch.setattr(store, "cluster_log_write", counted)
+    host._last_flush = time.monotonic() + 3600  # the keeper's periodic flush held off
+    await host.advance_live(300)  # clock time not yet in the log
+    assert (await host.command(PRODUCE, client_id="c", client_seq=1))["type"] == "ack"
+    assert [[type(w).__name__ for w in trip] for trip in trips] == [
+        ["CommandAppend", "CommandAppend"]
+    ]
+    assert (await logged(sandbox.id))[-2:] == [(3, "advance", None), (4, "produce", 1)]
+    await host.advance_live(200)
+    await host._flush_advance_locked()  # as before a publish: the log ends with an advance
+    host._last_flush = time.monotonic() + 3600
+    await host.advance_live(100)
+    assert (await host.command(PRODUCE, client_id="c", client_seq=2))["type"] == "ack"
+    assert [type(w).__name__ for w in trips[-1]] == ["AdvanceExtend", "CommandAppend"]
+    rows = ClusterCommand.objects.filter(cluster_id=sandbox.id).order_by("seq")
+    entries = await database_sync_to_async(list)(rows.values_list("seq", "kind", "payload"))
+    assert [(seq, kind) for seq, kind, _ in entries][2:] == [
+        (3, "advance"),
+        (4, "produce"),
+        (5, "advance"),
+        (6, "produce"),
+    ]
+    assert entries[2][2]["ms"] == 300 and entries[4][2]["ms"] == 300  # 200 flushed + 100 extended
+
+    # All or nothing: a seq taken by another owner leaves neither write in the log.
+    taken = host.next_seq + 1
+    await database_sync_to_async(ClusterCommand.objects.create)(
+        cluster_id=sandbox.id, seq=taken, kind="advance", payload={"ms": 1}, logical_time_ms=0
+    )
+    writes = [
+        store.CommandAppend(host.next_seq, {"type": "advance", "ms": 5}, 0),
+        store.CommandAppend(taken, PRODUCE, 0),
+    ]
+    with pytest.raises(IntegrityError):
+        await database_sync_to_async(write)(cluster_id=sandbox.id, writes=writes)
+    assert not await ClusterCommand.objects.filter(
+        cluster_id=sandbox.id, seq=host.next_seq
+    ).aexists()

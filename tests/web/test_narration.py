@@ -294,3 +294,39 @@ def test_a_removed_member_and_its_refused_commit_link_the_zombie_lesson() -> Non
     assert told[0].lesson == "transactions" and told[0].importance == "key"
     assert "refused a commit" in told[1].text and told[1].lesson == "transactions"
     assert "old generation" in told[1].why
+
+
+def test_a_quiet_cluster_says_since_when_nothing_happened_not_its_old_news() -> None:
+    from webapp.narration import QUIET_AFTER_MS, quiet_since
+
+    told = narrate([FakeEvent(2_500, "broker_stopped", {"broker": 2})])
+    assert quiet_since(told, 2_500 + QUIET_AFTER_MS - 1) is None  # still news
+    assert quiet_since(told, 2_500 + QUIET_AFTER_MS) == 2.5
+    assert quiet_since([], QUIET_AFTER_MS) == 0.0
+
+
+@pytest.mark.django_db
+def test_the_narration_of_a_room_left_alone_says_quiet_since_instead_of_the_stale_line() -> None:
+    from lessons.scenarios.runtime import ClusterRuntime, ClusterSpec
+    from webapp import services
+    from webapp.engine_host.render import ClockView, render_fragments
+
+    runtime = ClusterRuntime(ClusterSpec(seed=1, brokers=3))
+    for payload in services.sandbox_setup_commands(brokers=3):
+        runtime.apply(payload)
+    runtime.advance(1_000)
+
+    def narration() -> str:
+        clock = ClockView(now_ms=runtime.now_ms, paused=False, speed=1.0, viewers=1)
+        return render_fragments(runtime, clock)["narration"]
+
+    assert "topic orders created" in narration()  # what just happened
+    runtime.advance(60_000)
+    quiet = narration()
+    assert "Nothing has happened since t = 0.02 s" in quiet
+    assert "topic orders created" not in quiet
+    runtime.advance(30_000)
+    assert narration() == quiet  # the same line while it stays quiet
+    runtime.apply({"type": "stop_broker", "broker_id": 2})
+    runtime.advance(100)
+    assert "Nothing has happened" not in narration()

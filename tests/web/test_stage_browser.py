@@ -89,7 +89,7 @@ def test_kill_the_leader_and_watch_the_stage_and_the_mirror(
     before = int(page.locator("#clock .time").get_attribute("data-now-ms") or "0")
     page.get_by_role("button", name="Step 100 ms").click()
     expect(page.locator("#clock .time")).to_have_attribute("data-now-ms", str(before + 100))
-    expect(page.locator("#stage svg")).to_have_attribute("data-now-ms", str(before + 100))
+    expect(page.locator("#stage svg.stage-svg")).to_have_attribute("data-now-ms", str(before + 100))
     page.get_by_label("Speed", exact=True).select_option("0.1")
     expect(page.locator("#clock .badge")).to_contain_text("0.1x")
 

@@ -50,11 +50,22 @@ def test_a_whole_workshop_instructor_and_two_learners(
         [sys.executable, "-c", MAKE_INSTRUCTOR], cwd=ROOT, env=stage_server.env, check=True
     )
     errors: list[str] = []
+    # htmx's complaints (logged with console.error), e.g. `htmx:oobErrorNoTarget`: the room's
+    # host sent a fragment the page has no slot for.
+    htmx_errors: list[str] = []
 
     def context_page() -> Page:
         context = chromium.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()
         page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on(
+            "console",
+            lambda message: (
+                htmx_errors.append(message.text)
+                if message.type == "error" and "htmx:" in message.text
+                else None
+            ),
+        )
         return page
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -85,6 +96,21 @@ def test_a_whole_workshop_instructor_and_two_learners(
         return page
 
     ada, bob = join("Ada"), join("Bob")
+
+    # Roles as the pages show them: the learners' stage has no node buttons, the instructor's
+    # has; a learner is offered their own consumer once handed out, then its removal.
+    expect(teacher.locator("#stage .stage-action").first).to_be_visible(timeout=10_000)
+    expect(ada.locator("#stage .broker").first).to_be_visible(timeout=10_000)
+    expect(ada.locator("#stage .stage-action")).to_have_count(0)
+    expect(ada.locator("#ws-participate [data-role='watching']")).to_be_visible()
+    teacher.get_by_label("Participation").select_option("consumers")
+    teacher.get_by_role("button", name="Update the room").click()
+    ada.get_by_role("button", name="Add my consumer").click()
+    expect(ada.get_by_role("button", name="Remove my consumer")).to_be_visible(timeout=10_000)
+    expect(ada.get_by_role("button", name="Add my consumer")).to_have_count(0)
+    expect(bob.get_by_role("button", name="Add my consumer")).to_be_visible()
+    ada.get_by_role("button", name="Remove my consumer").click()
+    expect(ada.get_by_role("button", name="Add my consumer")).to_be_visible(timeout=10_000)
 
     # The instructor acts on the shared cluster (kills broker 1): both learners see it fall.
     teacher.locator('form[data-command="broker"]').get_by_role(
@@ -143,6 +169,17 @@ def test_a_whole_workshop_instructor_and_two_learners(
     assert small.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll
     small.screenshot(path=str(SCREENSHOTS / "workshop-learner-390x844.png"), full_page=True)
     phone.close()
+    # A 375 px phone, and a display name as long as allowed with no space to wrap at.
+    narrow = chromium.new_context(viewport={"width": 375, "height": 812})
+    small = narrow.new_page()
+    small.goto(stage_server.url + f"/w/{code}/")
+    small.get_by_label("Your display name").fill("W" * 40)
+    small.get_by_role("button", name="Join the room").click()
+    expect(small.locator("#stage")).to_contain_text("logs", timeout=10_000)
+    expect(small.get_by_role("button", name="Add my consumer")).to_be_visible()
+    small.screenshot(path=str(SCREENSHOTS / "workshop-learner-375x812.png"), full_page=True)
+    assert small.evaluate("document.documentElement.scrollWidth") <= 375  # no sideways scroll
+    narrow.close()
 
     # The reveal runs the drill's scenario on the room's cluster, then shows the answer.
     teacher.get_by_role("button", name="Reveal").click()
@@ -164,9 +201,13 @@ def test_a_whole_workshop_instructor_and_two_learners(
     expect(ada.locator("#connection")).to_have_text("live", timeout=15_000)
     expect(ada.locator("#ws-leaderboard")).to_contain_text("Ada · 1/1")
 
+    assert not htmx_errors, htmx_errors  # every fragment a room page got had its slot
+
     # Bob takes the shared cluster home: a private sandbox of his own, live.
     bob.get_by_role("button", name="Take this cluster home (fork)").click()
     bob.wait_for_url(re.compile(r".*/sandbox/[A-Za-z0-9_-]+/$"))
     expect(bob.locator("#connection")).to_have_text("live", timeout=15_000)
     expect(bob.locator("#stage")).to_contain_text("logs")
+    expect(bob.locator("[data-role='forked-from']")).to_contain_text("Kafka morning")
+    expect(bob.locator("[data-role='forked-from']")).to_contain_text(code)
     assert not errors, errors

@@ -12,6 +12,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.test import Client
+from django.utils import timezone
 
 from webapp.asgi import application
 from webapp.models import ClusterCommand, LiveCluster
@@ -358,6 +359,9 @@ def test_fork_copies_the_shared_cluster_into_a_private_sandbox() -> None:
     assert response.status_code == 302
     fork_id = response["Location"].split("/")[2]
     assert fork_id != workshop.cluster_id
+    page = ada.get(response["Location"]).content.decode()  # the fork says where it came from
+    assert "Taken home from the workshop room" in page and workshop.code in page
+    assert "Taken home" not in Client().get(response["Location"]).content.decode()
     fork = LiveCluster.objects.get(pk=fork_id)
     assert "stop_broker" in logged_kinds(fork.id)
     assert not services.is_workshop_cluster(fork.id)
@@ -855,4 +859,44 @@ async def test_names_titles_prompts_and_learners_values_are_escaped_for_every_vi
     board = await sync_to_async(room_consumers.room_html)(workshop)
     assert EVIL not in board and "&lt;img" in board
     for socket in (instructor, learner):
+        await socket.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_learners_who_join_appear_on_the_leaderboard_in_one_bounded_push(
+    host_registry: Any, settings: Any
+) -> None:
+    settings.DOJO_WORKSHOP_HISTOGRAM_HZ = 2.0
+    teacher = await sync_to_async(make_instructor)()
+    workshop = await sync_to_async(services.workshop_create)(
+        owner=teacher, title="t", lesson_id=LESSON
+    )
+    instructor = await room_socket(workshop, await sync_to_async(signed_in)(teacher))
+    first = await html_with(instructor, 'id="ws-leaderboard"')
+    assert "Nobody yet." in first
+    names = [f"Learner{i}" for i in range(6)]
+    clients, learners = [], []
+    for name in names:  # six join together: their pages' sockets connect within a second
+        clients.append(await sync_to_async(joined)(workshop, name))
+        learners.append(await room_socket(workshop, clients[-1]))
+    board = await html_with(instructor, "Learner5 · 0/0")
+    assert "Nobody yet." not in board
+    assert all(f"{name} · 0/0" in board for name in names)
+    await asyncio.sleep(1.2)
+    pushes = 1
+    while not await instructor.receive_nothing(timeout=0.1):
+        if 'id="ws-leaderboard"' in await instructor.receive_from():
+            pushes += 1
+    assert pushes <= 2  # coalesced: not one leaderboard push per learner
+    # A learner rejoining long after their join is already listed: no push for it.
+    await sync_to_async(Participant.objects.update)(
+        joined_at=timezone.now() - room_consumers.JOIN_LEADERBOARD_WINDOW
+    )
+    await learners[0].disconnect()
+    learners[0] = await room_socket(workshop, clients[0])
+    await asyncio.sleep(1.2)
+    while not await instructor.receive_nothing(timeout=0.1):
+        assert 'id="ws-leaderboard"' not in await instructor.receive_from()
+    for socket in (instructor, *learners):
         await socket.disconnect()

@@ -120,6 +120,9 @@ class Sink(Protocol):
     async def relay_resync(self) -> None: ...
 
 
+View = Callable[[str], str]
+
+
 def pending_bytes(transport: Any) -> int:
     """Bytes a Twisted transport holds that the kernel has not taken yet (its socket buffer is
     full: the peer reads slower than we write). Twisted keeps them in `dataBuffer` from
@@ -157,13 +160,16 @@ def send_now(transport: Any, frame: bytes) -> None:
 
 
 class Member:
-    """One local socket: its consumer and, under Daphne, its protocol for direct writes."""
+    """One local socket: its consumer, under Daphne its protocol for direct writes, and the
+    view of the state it gets (None: the host's text; a workshop learner's stage has no
+    buttons it may not use, webapp/workshops/stage.py)."""
 
-    __slots__ = ("protocol", "sink")
+    __slots__ = ("protocol", "sink", "view")
 
-    def __init__(self, sink: Sink, protocol: Any) -> None:
+    def __init__(self, sink: Sink, protocol: Any, view: View | None = None) -> None:
         self.sink = sink
         self.protocol = protocol
+        self.view = view
 
     def backlogged(self) -> bool:
         """More than BACKLOG_BYTES wait in this socket's transport: it gets no more versions
@@ -188,11 +194,23 @@ class Member:
 class Change:
     """One state version's changes as the relay passed them on (its frame built once)."""
 
-    __slots__ = ("_frame", "base", "html", "version")
+    __slots__ = ("_frame", "_views", "base", "html", "version")
 
     def __init__(self, version: int, base: int, html: str) -> None:
         self.version, self.base, self.html = version, base, html
         self._frame: bytes | None = None
+        self._views: dict[View, Change] | None = None
+
+    def viewed(self, view: View | None) -> Change:
+        """This change as `view` shows it, cut once for all the sockets of that view."""
+        if view is None:
+            return self
+        if self._views is None:
+            self._views = {}
+        shown = self._views.get(view)
+        if shown is None:
+            shown = self._views[view] = Change(self.version, self.base, view(self.html))
+        return shown
 
     @property
     def frame(self) -> bytes:
@@ -383,8 +401,9 @@ class Relay:
                 self._retry_later(sink.channel_name)
                 return
             sink.version = change.version
-            frame = change.frame if member.protocol is not None else None
-            await self._send(member, frame, change.html)
+            shown = change.viewed(member.view)
+            frame = shown.frame if member.protocol is not None else None
+            await self._send(member, frame, shown.html)
 
     def _retry_later(self, channel: str) -> None:
         """Look at a skipped socket again in BACKLOG_RETRY_S (new versions also do)."""
@@ -421,24 +440,30 @@ _resyncs: set[asyncio.Task[None]] = set()
 
 
 async def subscribe(
-    group: str, sink: Sink, scope: dict[str, Any], *, keepalive: Keepalive | None = None
+    group: str,
+    sink: Sink,
+    scope: dict[str, Any],
+    view: View | None = None,
+    *,
+    keepalive: Keepalive | None = None,
 ) -> None:
-    """Let this socket receive the group's fan-out (the relay joins the group on first use).
-    With `keepalive`, the relay names its sockets through it every KEEPALIVE_S (one call for
-    all of them; the first subscriber's keepalive is the relay's)."""
+    """Let this socket receive the group's fan-out (the relay joins the group on first use),
+    each state version as `view` shows it. With `keepalive`, the relay names its sockets
+    through it every KEEPALIVE_S (one call for all of them; the first subscriber's keepalive
+    is the relay's)."""
     relay = _relays.get(group)
     if relay is not None and relay.loop is not asyncio.get_running_loop():
         relay = None  # left over from another event loop (tests run one loop each)
     if relay is None:
         relay = _relays[group] = Relay(group, keepalive)
-        relay.members[sink.channel_name] = Member(sink, daphne_protocol(scope))
+        relay.members[sink.channel_name] = Member(sink, daphne_protocol(scope), view)
         try:
             await relay.start()
         except BaseException:
             _relays.pop(group, None)
             raise
         return
-    relay.members[sink.channel_name] = Member(sink, daphne_protocol(scope))
+    relay.members[sink.channel_name] = Member(sink, daphne_protocol(scope), view)
     await relay.ready.wait()
     if keepalive is not None and relay.keepalive is None:
         relay.keepalive = keepalive

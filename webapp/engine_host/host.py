@@ -31,7 +31,7 @@ from lessons.scenarios import (
 )
 from lessons.scenarios.limits import DEFAULT_STEP_MS, SPEEDS, TICK_MS
 from webapp import charts
-from webapp.engine_host import lesson_goal, memory, render, store
+from webapp.engine_host import lesson_goal, memory, render, signals, store
 from webapp.engine_host.leases import LeaseStore
 
 logger = logging.getLogger(__name__)
@@ -115,6 +115,12 @@ class HostSettings:
     # it the clock stops and produces are refused, said on the stage, until it holds less.
     memory_bound_bytes: int = 256 * 2**20
     owner_id: str = "local"
+    # A workshop room's cluster (StoredCluster.room): a few hundred sockets get every version,
+    # so clock ticks alone publish at most this often (a command's own version still goes out
+    # at once: command -> viewer is what a room waits on), and a fragment whose only change
+    # is its time label is re-sent this often instead of every TIME_LABEL_REFRESH_S.
+    room_publish_max_hz: float = 2.0
+    room_time_label_refresh_s: float = 10.0
 
 
 @dataclass
@@ -122,6 +128,31 @@ class PublishedState:
     version: int = 0
     fragments: dict[str, str] = field(default_factory=dict)
     full_html: str = ""
+    # What viewers hold, as the units compared version to version: each fragment, except a
+    # split one (render.SPLIT_FRAGMENTS) as its skeleton and its parts (`fragment#part-id`).
+    units: dict[str, str] = field(default_factory=dict)
+
+
+def fragment_units(fragments: dict[str, str]) -> dict[str, str]:
+    """Fragments as the units the host compares: split fragments as skeleton and parts."""
+    units: dict[str, str] = {}
+    for key, html in fragments.items():
+        if key in render.SPLIT_FRAGMENTS:
+            skeleton, parts = render.split_parts(html)
+            units[key] = skeleton
+            for part_id, part in parts.items():
+                units[f"{key}#{part_id}"] = part
+        else:
+            units[key] = html
+    return units
+
+
+def joined_fragment(units: dict[str, str], key: str) -> str:
+    if key not in render.SPLIT_FRAGMENTS:
+        return units[key]
+    skeleton = units[key]
+    parts = {part_id: units[f"{key}#{part_id}"] for part_id in render.part_ids(skeleton)}
+    return render.join_parts(skeleton, parts)
 
 
 class ClusterHost:
@@ -144,6 +175,7 @@ class ClusterHost:
         self.settings = settings
         self._on_stop = on_stop
         self.paused = stored.paused
+        self.room = stored.room
         self.speed = stored.speed if stored.speed in SPEEDS else 1.0
         self.next_seq = stored.next_seq
         self.client_seqs: dict[str, int] = dict(stored.client_seqs)
@@ -187,6 +219,7 @@ class ClusterHost:
         # are applied: a host started after a crash or a restart plays on from there.
         self._play_seq: int | None = None
         self._play_applied = 0
+        self._play_tag: Any = None  # the asker's, sent back with `signals.play_finished`
         if stored.playback is not None:
             self._resume_play(stored.playback)
         # The memory bound: the estimate last taken, and the stage's message while over it.
@@ -338,6 +371,13 @@ class ClusterHost:
             # Log the time the clock already ran, so a share link or the timeline sees it all.
             async with self.lock:
                 await self._flush_advance_locked()
+                if self.checkpoints is not None:
+                    # Whoever asked replays to the log's end next: a copy of the live runtime
+                    # there costs less than that replay (none while a real client may be
+                    # connected: its answers reach it only live).
+                    await asyncio.to_thread(
+                        self.checkpoints.keep_end, self.runtime, allowed=self.wire is None
+                    )
             await self._reply(reply_to, {"type": "ack", "now_ms": self.runtime.now_ms})
         elif kind == "host.sync":
             await self._send_full(reply_to)
@@ -371,8 +411,12 @@ class ClusterHost:
             # Only server code sends this (webapp/workshops: a drill poll's reveal); a browser's
             # message never becomes one.
             async with self.lock:
-                frame = await self._play_locked(list(message.get("commands") or []), reply_to)
+                frame = await self._play_locked(
+                    list(message.get("commands") or []), reply_to, message.get("tag")
+                )
             self._mark_dirty()
+            if frame is not None and frame.get("type") == "ack":
+                await self._play_finished()
             if frame is not None:
                 await self._reply(reply_to, frame)
         elif kind == "host.console_complete":
@@ -518,9 +562,8 @@ class ClusterHost:
         refusal = self._limit_refusal(payload)
         if refusal:
             return {"type": "error", "code": "limit", "message": refusal}
-        await self._flush_advance_locked()
         try:
-            await self._append_locked(payload, client_id=client_id, client_seq=client_seq)
+            await self._write_log_locked(payload, client_id=client_id, client_seq=client_seq)
         except IntegrityError:
             logger.error(
                 "host %s could not log seq %d: owner changed", self.cluster_id, self.next_seq
@@ -599,35 +642,65 @@ class ClusterHost:
         """Log the time the clock has already run, so replay reaches the same moment. When the
         log's last entry is this host's own advance, it is lengthened instead of followed by a
         new one, so flushing before every publish keeps the log short."""
+        await self._write_log_locked(None)
+
+    async def _write_log_locked(
+        self,
+        command: dict[str, Any] | None,
+        *,
+        client_id: str = "",
+        client_seq: int | None = None,
+    ) -> None:
+        """Flush the clock's unlogged time (as `_flush_advance_locked`) and then log `command`,
+        both in one transaction and one trip to the database thread: a learner's command waits
+        for one commit before it runs, not two."""
         self._last_flush = time.monotonic()
         pending = self._unlogged_advance_ms
-        if not pending:
+        now_ms = self.runtime.now_ms
+        extend = bool(pending) and self._advance_seq == self.next_seq - 1
+        writes: list[store.AdvanceExtend | store.CommandAppend] = []
+        seq = self.next_seq
+        if pending and extend:
+            assert self._advance_seq is not None
+            writes.append(store.AdvanceExtend(seq=self._advance_seq, ms=pending))
+        elif pending:
+            advance = {"type": "advance", "ms": pending}
+            writes.append(store.CommandAppend(seq, advance, now_ms - pending))
+            seq += 1
+        if command is not None:
+            writes.append(
+                store.CommandAppend(
+                    seq,
+                    command,
+                    now_ms,
+                    client_id=client_id if client_seq is not None else "",
+                    client_seq=client_seq,
+                )
+            )
+        if not writes:
             return
-        if self._advance_seq is not None and self._advance_seq == self.next_seq - 1:
-            await database_sync_to_async(store.cluster_advance_extend)(
-                cluster_id=self.cluster_id, seq=self._advance_seq, ms=pending
-            )
-            if self.checkpoints is not None:
-                self.checkpoints.extended(pending)
-        else:
-            payload = {"type": "advance", "ms": pending}
-            seq = self.next_seq
-            await database_sync_to_async(store.cluster_command_append)(
-                cluster_id=self.cluster_id,
-                seq=seq,
-                payload=payload,
-                logical_time_ms=self.runtime.now_ms - pending,
-            )
-            self._advance_seq = seq
+        await database_sync_to_async(store.cluster_log_write)(
+            cluster_id=self.cluster_id, writes=writes
+        )
+        if pending:
+            if extend:
+                if self.checkpoints is not None:
+                    self.checkpoints.extended(pending)
+            else:
+                self._advance_seq = self.next_seq
+                self.next_seq += 1
+                if self.checkpoints is not None:
+                    self.checkpoints.logged({"type": "advance", "ms": pending}, now_ms - pending)
+            self._unlogged_advance_ms = 0
+        if command is not None:
             self.next_seq += 1
             if self.checkpoints is not None:
-                self.checkpoints.logged(payload, self.runtime.now_ms - pending)
-        self._unlogged_advance_ms = 0
+                self.checkpoints.logged(command, now_ms)
 
     # -- playing a scenario's steps --------------------------------------------------------
 
     async def _play_locked(
-        self, commands: list[dict[str, Any]], reply_to: str | None
+        self, commands: list[dict[str, Any]], reply_to: str | None, tag: Any = None
     ) -> dict[str, Any] | None:
         """Start playing `commands` (a command log tail: advances and commands) on the live
         clock; the answer comes when the last one is applied (None: not yet). The steps go to
@@ -638,6 +711,7 @@ class ClusterHost:
         plan, end_ms = play_plan(commands, start_ms=self.runtime.now_ms)
         await self._flush_advance_locked()
         entry = {"type": store.PLAY_KIND, "plan": plan, "end_ms": end_ms, "reply_to": reply_to}
+        entry["tag"] = tag
         try:
             # Not the runtime's: kept out of the replayed commands (and of the checkpoints).
             await database_sync_to_async(store.cluster_command_append)(
@@ -651,6 +725,7 @@ class ClusterHost:
             return {"type": "error", "code": "moved", "message": "This cluster moved."}
         self._play_seq = self.next_seq
         self._play_applied = 0
+        self._play_tag = tag
         self.next_seq += 1
         self.playback = relative_playback(plan, end_ms, now_ms=self.runtime.now_ms)
         self._play_reply = reply_to
@@ -677,6 +752,7 @@ class ClusterHost:
         self._play_applied = applied
         self.playback = relative_playback(plan[applied:], end_ms, now_ms=self.runtime.now_ms)
         self._play_reply = entry.get("reply_to") or None
+        self._play_tag = entry.get("tag")
         logger.info(
             "host %s plays on: %d of %d steps left", self.cluster_id, len(plan) - applied, len(plan)
         )
@@ -723,6 +799,17 @@ class ClusterHost:
         self._mark_dirty()
         if frame is not None and reply_to:
             await self._reply(reply_to, frame)
+        if frame is not None and not self.playback:
+            await self._play_finished()
+
+    async def _play_finished(self) -> None:
+        """Tell whoever tagged the play that it is over, whether or not its asker still waits
+        (a room marks its poll revealed: webapp/workshops/apps.py)."""
+        tag, self._play_tag = self._play_tag, None
+        if tag is not None:
+            await signals.play_finished.asend_robust(
+                sender=type(self), cluster_id=self.cluster_id, tag=tag
+            )
 
     # -- time -----------------------------------------------------------------------------
 
@@ -933,7 +1020,8 @@ class ClusterHost:
         self._dirty.set()
 
     async def _publisher(self) -> None:
-        interval = 1.0 / max(self.settings.publish_max_hz, 0.1)
+        hz = self.settings.room_publish_max_hz if self.room else self.settings.publish_max_hz
+        interval = 1.0 / max(hz, 0.1)
         while self.running:
             await self._dirty.wait()
             if not self.running:
@@ -988,14 +1076,17 @@ class ClusterHost:
         )
 
     def _changed_fragments(self, fragments: dict[str, str], held: dict[str, str]) -> dict[str, str]:
-        """The fragments to send. While the clock runs, a fragment whose only change is the
-        cluster time it is labelled with (the stage picture's and the text mirror's "at N ms")
-        is re-sent at most every TIME_LABEL_REFRESH_S; the clock fragment carries the exact
-        time. Without this every viewer got the whole stage (~12 KB) on every tick. `fragments`
-        is updated in place to what viewers hold, so a new viewer's full state matches."""
+        """The units (fragments, or a split fragment's skeleton and parts: fragment_units) to
+        send. While the clock runs, a unit whose only change is the cluster time it is labelled
+        with (the stage picture's and the text mirror's "at N ms") is re-sent at most every
+        TIME_LABEL_REFRESH_S (a room's: room_time_label_refresh_s); the clock fragment carries
+        the exact time. Without this every viewer got the whole stage (~12 KB) on every tick.
+        `fragments` is updated in place to what viewers hold, so a new viewer's full state
+        matches."""
         now = self.runtime.now_ms
         mono = time.monotonic()
-        relabel = self.paused or mono - self._labels_sent_at >= TIME_LABEL_REFRESH_S
+        every = self.settings.room_time_label_refresh_s if self.room else TIME_LABEL_REFRESH_S
+        relabel = self.paused or mono - self._labels_sent_at >= every
         changed: dict[str, str] = {}
         for key, html in fragments.items():
             old = held.get(key)
@@ -1022,6 +1113,10 @@ class ClusterHost:
         the error that stopped them, and the CPU seconds it took."""
         started = time.thread_time()
         try:
+            if self.room:  # only what the room pages have a slot for
+                return render.render_fragments(
+                    self.runtime, self._clock_view(), only=render.ROOM_FRAGMENTS
+                ), time.thread_time() - started
             fragments = render.render_fragments(self.runtime, self._clock_view())
             fragments["charts"] = self.metrics.render()
             if self.goal is not None:
@@ -1041,26 +1136,43 @@ class ClusterHost:
             if isinstance(runtime_fragments, Exception):
                 raise runtime_fragments
             fragments = dict(runtime_fragments)
-            # On the loop: the Kafka listeners' connections change on the loop.
-            fragments["kafka-clients"] = self._render_wire()
+            if not self.room:  # a room page has no Kafka clients panel
+                # On the loop: the Kafka listeners' connections change on the loop.
+                fragments["kafka-clients"] = self._render_wire()
             fragments.update(self.extra_fragments)
         except Exception as error:
             logger.exception("host %s failed to render", self.cluster_id)
             fragments = dict(self.published.fragments)
             fragments.update(render.render_error_fragment(f"{type(error).__name__}: {error}"))
         previous = self.published
-        changed = self._changed_fragments(fragments, previous.fragments)
-        if previous.version and not changed:
+        # Compared part by part: a split fragment whose skeleton is what viewers hold is sent
+        # as its changed parts only (a room's stage: the partition row a record went to, the
+        # producer's counts), not whole (measured: scripts/bench/room_host.py).
+        units = fragment_units(fragments)
+        changed_units = self._changed_fragments(units, previous.units)
+        if previous.version and not changed_units:
             return None
+        held: dict[str, str] = {}
+        changed: list[str] = []
+        for key in fragments:
+            held[key] = joined_fragment(units, key)
+            if key in changed_units or key not in render.SPLIT_FRAGMENTS:
+                if key in changed_units:
+                    changed.append(held[key])
+                continue
+            for part_id in render.part_ids(units[key]):
+                if f"{key}#{part_id}" in changed_units:
+                    changed.append(units[f"{key}#{part_id}"])
         version = previous.version + 1
         self.published = PublishedState(
             version=version,
-            fragments=fragments,
-            full_html=render.version_marker(version, None) + "".join(fragments.values()),
+            fragments=held,
+            full_html=render.version_marker(version, None) + "".join(held.values()),
+            units=units,
         )
         return {
             "type": "cluster.state",
             "version": version,
             "base": previous.version,
-            "html": render.version_marker(version, previous.version) + "".join(changed.values()),
+            "html": render.version_marker(version, previous.version) + "".join(changed),
         }

@@ -8,6 +8,7 @@ element with an id; htmx's WebSocket extension swaps each one into the page by t
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ from lessons.scenarios.runtime import ClusterRuntime, kafka_error_text
 from webapp.engine_host.stage import build_mirror, build_stage
 from webapp.engine_host.templating import render_to_string
 from webapp.metrics import metrics_view, tracker_for
-from webapp.narration import NarratedEvent, headline, narrate
+from webapp.narration import NarratedEvent, headline, narrate, quiet_since
 from webapp.why import why_refused
 
 logger = logging.getLogger(__name__)
@@ -25,6 +26,28 @@ LOG_CELLS_SHOWN = 24
 LOG_PARTITIONS_SHOWN = 24
 EVENTS_SHOWN = 30
 NARRATED_EVENTS = 600  # the engine's tail narrated per version; older history is in the log
+
+# Fragment id (the element each one replaces on the page) -> its template, in page order.
+FRAGMENT_TEMPLATES = {
+    "clock": "sandbox/fragments/clock.html",
+    "narration": "sandbox/fragments/narration.html",
+    "stage": "sandbox/fragments/stage.html",
+    "mirror": "sandbox/fragments/mirror.html",
+    "topics": "sandbox/fragments/topics.html",
+    "consumers": "sandbox/fragments/consumers.html",
+    "events": "sandbox/fragments/events.html",
+    "notices": "sandbox/fragments/notices.html",
+    "metrics": "sandbox/fragments/metrics.html",
+    "sends": "sandbox/fragments/sends.html",
+    "topic-notes": "sandbox/fragments/topic_notes.html",
+}
+# The fragments a workshop room's pages (templates/workshops/stage.html, stage_below.html:
+# the learner's, the instructor's and the presenter's) have a slot for. A room's host renders
+# only these: a fragment with no target costs every viewer its bytes for nothing, and htmx
+# reports each one as `htmx:oobErrorNoTarget`.
+ROOM_FRAGMENTS = frozenset(
+    {"clock", "narration", "stage", "mirror", "topics", "consumers", "events", "notices"}
+)
 
 
 @dataclass(frozen=True)
@@ -314,10 +337,15 @@ def topic_names(runtime: ClusterRuntime) -> list[str]:
 
 
 def render_fragments(
-    runtime: ClusterRuntime, clock: ClockView, *, readonly: bool = False
+    runtime: ClusterRuntime,
+    clock: ClockView,
+    *,
+    readonly: bool = False,
+    only: frozenset[str] | None = None,
 ) -> dict[str, str]:
     """Every fragment of the cluster stage, keyed by element id, in page order. `readonly`
-    (the past): no buttons are drawn on brokers and controllers."""
+    (the past): no buttons are drawn on brokers and controllers. `only`: just these fragments
+    (a workshop room's host: ROOM_FRAGMENTS)."""
     alive = {b.id for b in runtime.cluster.brokers() if b.alive}
     topics = [_topic_view(runtime, name, alive) for name in topic_names(runtime)]
     snap = runtime.cluster.snapshot()
@@ -329,7 +357,8 @@ def render_fragments(
     told = _narrated(runtime, snap)
     events = list(reversed(told))[:EVENTS_SHOWN]
     refusals = refusals_view(runtime, snap)
-    context = {
+    wanted = [key for key in FRAGMENT_TEMPLATES if only is None or key in only]
+    context: dict[str, Any] = {
         "stage": build_stage(
             runtime.cluster,
             snap=snap,
@@ -340,6 +369,7 @@ def render_fragments(
         ),
         "mirror": build_mirror(snap),
         "headline": headline(told),
+        "quiet_since": quiet_since(told, runtime.now_ms),
         "clock": clock,
         "topics": topics,
         "consumers": _consumers_view(runtime, topics),
@@ -347,25 +377,61 @@ def render_fragments(
         "notices": _current_notices(runtime),
         "producer_totals": _producer_totals(snap),
         "failed_sends": runtime.failed_sends,
-        "sends": _sends_view(runtime, refusals),
         "refusals": list(refusals.values()),
-        "metrics": metrics_view(runtime, snap),
-        "topic_notes": topic_notes(snap),
     }
-    fragments = {
-        "clock": render_to_string("sandbox/fragments/clock.html", context),
-        "narration": render_to_string("sandbox/fragments/narration.html", context),
-        "stage": render_to_string("sandbox/fragments/stage.html", context),
-        "mirror": render_to_string("sandbox/fragments/mirror.html", context),
-        "topics": render_to_string("sandbox/fragments/topics.html", context),
-        "consumers": render_to_string("sandbox/fragments/consumers.html", context),
-        "events": render_to_string("sandbox/fragments/events.html", context),
-        "notices": render_to_string("sandbox/fragments/notices.html", context),
-        "metrics": render_to_string("sandbox/fragments/metrics.html", context),
-        "sends": render_to_string("sandbox/fragments/sends.html", context),
-        "topic-notes": render_to_string("sandbox/fragments/topic_notes.html", context),
-    }
-    return fragments
+    # Only what a fragment to be drawn needs (a room page has no metrics or sends panel).
+    if "sends" in wanted:
+        context["sends"] = _sends_view(runtime, refusals)
+    if "metrics" in wanted:
+        context["metrics"] = metrics_view(runtime, snap)
+    if "topic-notes" in wanted:
+        context["topic_notes"] = topic_notes(snap)
+    return {key: render_to_string(FRAGMENT_TEMPLATES[key], context) for key in wanted}
+
+
+# Fragments made of parts, each a top-level element with an id of its own: the stage's nested
+# SVGs (`<svg class="stage-part" id="stage-row-0">`) and the records panel's partitions
+# (`<div class="partition" id="partition-orders-0">`). When only some parts changed, the host
+# sends just those (htmx swaps each by its id); the fragment itself when anything else did.
+SPLIT_FRAGMENTS = ("stage", "topics")
+_PART_OPEN = re.compile(r'<(svg|div) class="(?:stage-part|partition)" id="([^"]+)"')
+_PART_SLOT = re.compile("\x00([^\x00]+)\x00")
+
+
+def _element_end(html: str, start: int, tag: str) -> int:
+    """Where the element opened at `start` ends (just past its closing tag)."""
+    tags = re.compile(rf"<{tag}[\s>]|</{tag}>")
+    depth = 0
+    for match in tags.finditer(html, start):
+        depth += -1 if match.group(0).startswith("</") else 1
+        if depth == 0:
+            return match.end()
+    raise ValueError(f"<{tag}> opened at {start} is not closed")
+
+
+def split_parts(html: str) -> tuple[str, dict[str, str]]:
+    """A fragment as its skeleton (each part replaced by a slot naming it) and its parts by id,
+    in page order. `join_parts` puts them back together, byte for byte."""
+    skeleton: list[str] = []
+    parts: dict[str, str] = {}
+    at = 0
+    while (match := _PART_OPEN.search(html, at)) is not None:
+        end = _element_end(html, match.start(), match.group(1))
+        skeleton.append(html[at : match.start()])
+        skeleton.append(f"\x00{match.group(2)}\x00")
+        parts[match.group(2)] = html[match.start() : end]
+        at = end
+    skeleton.append(html[at:])
+    return "".join(skeleton), parts
+
+
+def part_ids(skeleton: str) -> list[str]:
+    """The parts a skeleton has slots for, in page order."""
+    return _PART_SLOT.findall(skeleton)
+
+
+def join_parts(skeleton: str, parts: dict[str, str]) -> str:
+    return _PART_SLOT.sub(lambda match: parts[match.group(1)], skeleton)
 
 
 def version_marker(version: int, base: int | None) -> str:

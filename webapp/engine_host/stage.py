@@ -422,7 +422,7 @@ def build_stage(
     if network_groups:
         named = ["{" + ", ".join(sorted(g)) + "}" for g in network_groups]
         cut_text = "network cut: " + " | ".join(named) + " | {everyone else}"
-    return {
+    stage = {
         "width": WIDTH,
         "groups_x": gx,
         "height": height,
@@ -439,6 +439,27 @@ def build_stage(
         "cut_text": cut_text,
         "cell_height": CELL_HEIGHT,
     }
+    _round_geometry(stage)
+    return stage
+
+
+def _round_geometry(value: Any) -> Any:
+    """Every coordinate to 0.1 px (in place): the picture is the same, and geometry that did
+    not change renders as the same text, so an unchanged stage part is not sent again (a
+    column of 282.666... px drew its cells at 17-digit offsets)."""
+    if isinstance(value, float):
+        return round(value, 1)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key != "refusal":  # not geometry, and shared with the sends panel
+                value[key] = _round_geometry(item)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            value[index] = _round_geometry(item)
+    elif isinstance(value, Cell | Replica | Node):
+        for name, item in vars(value).items():
+            setattr(value, name, _round_geometry(item))
+    return value
 
 
 def _row(

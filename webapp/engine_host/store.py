@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from lessons.scenarios import ClusterSpec
@@ -29,6 +29,9 @@ class StoredCluster:
     # The last `play` entry of the log (steps the server asked the clock to play, see
     # PLAY_KIND), with how many of its commands are applied: a host resumes what is left.
     playback: dict[str, Any] | None = None
+    # A workshop room's cluster (webapp.workshops RoomCluster): watched by a whole room, so its
+    # host renders what the room pages show and publishes clock ticks less often.
+    room: bool = False
 
 
 # A log entry the runtime never applies: the steps `host.play` was asked to play (a drill's
@@ -67,7 +70,16 @@ def cluster_load(*, cluster_id: str) -> StoredCluster:
         kafka_listeners=cluster.kafka_listeners,
         kafka_listener_ports=dict(cluster.kafka_listener_ports or {}),
         playback=_playback(rows, client_seqs),
+        room=_is_room(cluster_id),
     )
+
+
+def _is_room(cluster_id: str) -> bool:
+    """A cluster some workshop room shows or showed (the reverse relations of
+    webapp.workshops' RoomCluster and Workshop)."""
+    return LiveCluster.objects.filter(
+        Q(pk=cluster_id) & (Q(room__isnull=False) | Q(workshop__isnull=False))
+    ).exists()
 
 
 def _playback(
@@ -102,6 +114,49 @@ def cluster_command_append(
         )
         LiveCluster.objects.filter(pk=cluster_id).update(last_active_at=timezone.now())
     return command
+
+
+@dataclass(frozen=True)
+class AdvanceExtend:
+    """Lengthen the log's last entry, the advance at `seq`, by `ms` (see cluster_advance_extend)."""
+
+    seq: int
+    ms: int
+
+
+@dataclass(frozen=True)
+class CommandAppend:
+    """One new entry of the log (see cluster_command_append)."""
+
+    seq: int
+    payload: dict[str, Any]
+    logical_time_ms: int
+    client_id: str = ""
+    client_seq: int | None = None
+
+
+def cluster_log_write(*, cluster_id: str, writes: list[AdvanceExtend | CommandAppend]) -> None:
+    """Several writes to the log in one transaction, in order: a host's command is logged with
+    the clock time run before it in one trip to the database (one commit), not two. Raises
+    IntegrityError (and writes none of them) if any one is refused (lost ownership)."""
+    with transaction.atomic():
+        appended = False
+        for write in writes:
+            if isinstance(write, AdvanceExtend):
+                cluster_advance_extend(cluster_id=cluster_id, seq=write.seq, ms=write.ms)
+                continue
+            ClusterCommand.objects.create(
+                cluster_id=cluster_id,
+                seq=write.seq,
+                kind=str(write.payload["type"]),
+                payload=write.payload,
+                logical_time_ms=write.logical_time_ms,
+                client_id=write.client_id,
+                client_seq=write.client_seq,
+            )
+            appended = True
+        if appended:
+            LiveCluster.objects.filter(pk=cluster_id).update(last_active_at=timezone.now())
 
 
 def cluster_clock_save(*, cluster_id: str, speed: float, paused: bool) -> None:

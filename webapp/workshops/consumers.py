@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 from webapp.consumers import BadMessage, ClusterConsumer, TokenBucket, viewing_keepalive
 from webapp.engine_host import client as host_client
 from webapp.engine_host import fanout
 from webapp.engine_host.host import viewers_group
 from webapp.workshops import pushes, services
-from webapp.workshops.models import Poll, Workshop
+from webapp.workshops.models import Participant, Poll, Workshop
+from webapp.workshops.stage import StageView, stage_view
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +35,11 @@ INSTRUCTOR_ONLY = frozenset({"poll_push", "poll_close", "poll_reveal", "particip
 
 def room_group(workshop_id: int) -> str:
     return f"dojo.workshop.{workshop_id}"
+
+
+def learners_group(workshop_id: int) -> str:
+    """The room's learners' sockets only: their participation controls."""
+    return f"dojo.workshop.{workshop_id}.learners"
 
 
 # -- the poll's histogram: aggregated, pushed at most DOJO_WORKSHOP_HISTOGRAM_HZ a second -------
@@ -81,6 +91,17 @@ def poll_html(workshop: Workshop) -> str:
     )
 
 
+def participate_html(workshop: Workshop, participant: Participant | None) -> str:
+    """The learner's participation controls: only what `offered_commands` gives them now.
+    Without a participant, as every learner has it right after the instructor changed the
+    participation or the room's cluster (nobody has a consumer yet)."""
+    offered = services.offered_commands(workshop, "learner", participant or Participant())
+    return render_to_string(
+        "workshops/fragments/participate.html",
+        {"workshop": workshop, "participant": participant, "offered": offered},
+    )
+
+
 def room_html(workshop: Workshop) -> str:
     """Everything of the room that is not the cluster: prompt, poll, histogram, leaderboard."""
     workshop.refresh_from_db()
@@ -88,10 +109,7 @@ def room_html(workshop: Workshop) -> str:
         render_to_string("workshops/fragments/prompt.html", {"workshop": workshop})
         + poll_html(workshop)
         + histogram_html(workshop)
-        + render_to_string(
-            "workshops/fragments/leaderboard.html",
-            {"board": services.leaderboard(workshop, limit=10)},
-        )
+        + leaderboard_html(workshop)
     )
 
 
@@ -138,7 +156,7 @@ async def room_frame(workshop: Workshop) -> str:
     return await asyncio.shield(kept.task)
 
 
-async def push_room(workshop_id: int) -> None:
+async def push_room(workshop_id: int, *, participation: bool = False) -> None:
     from channels.layers import get_channel_layer
 
     workshop = await Workshop.objects.select_related("cluster").aget(pk=workshop_id)
@@ -146,6 +164,9 @@ async def push_room(workshop_id: int) -> None:
     layer = get_channel_layer()
     assert layer is not None
     await layer.group_send(room_group(workshop_id), {"type": "room.html", "html": html})
+    if participation:  # every learner's controls as they all are now: nobody has a consumer
+        html = await database_sync_to_async(participate_html)(workshop, None)
+        await layer.group_send(learners_group(workshop_id), {"type": "room.html", "html": html})
 
 
 async def _room_send(workshop_id: int, message: dict[str, Any]) -> None:
@@ -174,18 +195,33 @@ async def play_and_reveal(
     workshop_id: int, poll_id: int, cluster_id: str, commands: list[dict[str, Any]]
 ) -> None:
     """Play a drill poll's steps on the room's cluster, then reveal the engine's answer (also
-    when the run takes far longer than the scenario's own time: a paused clock)."""
+    when the run takes far longer than the scenario's own time: a paused clock). The play is
+    tagged with the poll: when it finishes with nobody waiting here any more (this process
+    restarted), the host's `play_finished` reveals it all the same (`reveal_played`)."""
     run_s = sum(int(c.get("ms", 0)) for c in commands if c.get("type") == "advance") / 1000
     try:
         await host_client.host_request(
             cluster_id,
-            {"type": "host.play", "commands": commands},
+            {"type": "host.play", "commands": commands, "tag": play_tag(workshop_id, poll_id)},
             timeout_s=4 * run_s + PLAY_SLACK_S,
         )
     except Exception:
         logger.exception("room %s: playing poll %s failed; revealing", workshop_id, poll_id)
-    await database_sync_to_async(services.poll_reveal_done)(poll_id=poll_id)
-    await push_room(workshop_id)
+    if await database_sync_to_async(services.poll_reveal_done)(poll_id=poll_id):
+        await push_room(workshop_id)
+
+
+def play_tag(workshop_id: int, poll_id: int) -> dict[str, Any]:
+    return {"workshop": workshop_id, "poll": poll_id}
+
+
+async def reveal_played(sender: Any, *, cluster_id: str, tag: Any, **_: Any) -> None:
+    """The host finished a play (webapp/engine_host/signals.py): a room's drill poll is
+    revealed, once, and the room sees the answer (wired in webapp/workshops/apps.py)."""
+    if not isinstance(tag, dict) or not {"workshop", "poll"} <= tag.keys():
+        return
+    if await database_sync_to_async(services.poll_reveal_done)(poll_id=int(tag["poll"])):
+        await push_room(int(tag["workshop"]))
 
 
 def schedule_histogram(
@@ -193,42 +229,87 @@ def schedule_histogram(
 ) -> None:
     """Coalesce votes: at most one histogram push per interval per room, whatever the vote rate
     and however many processes take the votes (the room's push slot, webapp/workshops/pushes)."""
-    task = asyncio.get_running_loop().create_task(
-        _histogram_pushes(workshop_id, slot or pushes.push_slot(), layer)
+    _schedule_push(workshop_id, histogram_html, slot or pushes.push_slot("histogram"), layer)
+
+
+def leaderboard_html(workshop: Workshop) -> str:
+    return render_to_string(
+        "workshops/fragments/leaderboard.html",
+        {"board": services.leaderboard(workshop, limit=10)},
     )
+
+
+def schedule_leaderboard(
+    workshop_id: int, slot: pushes.PushSlot | None = None, layer: Any = None
+) -> None:
+    """A learner joined: the room's leaderboard lists them (score 0) at the next push, one push
+    per interval per room however many join together."""
+    _schedule_push(workshop_id, leaderboard_html, slot or pushes.push_slot("leaderboard"), layer)
+
+
+def _schedule_push(
+    workshop_id: int, render: Callable[[Workshop], str], slot: pushes.PushSlot, layer: Any
+) -> None:
+    task = asyncio.get_running_loop().create_task(_pushes(workshop_id, render, slot, layer))
     _pending.add(task)
     task.add_done_callback(_pending.discard)
 
 
-async def _histogram_pushes(workshop_id: int, slot: pushes.PushSlot, layer: Any) -> None:
+async def _pushes(
+    workshop_id: int, render: Callable[[Workshop], str], slot: pushes.PushSlot, layer: Any
+) -> None:
     from channels.layers import get_channel_layer
 
     try:
         if not await slot.claim(workshop_id):
-            return  # the holder (maybe another process) pushes this vote too
+            return  # the holder (maybe another process) pushes this change too
         layer = layer or get_channel_layer()
         assert layer is not None
         while True:
             await asyncio.sleep(1.0 / float(settings.DOJO_WORKSHOP_HISTOGRAM_HZ))
             await slot.begin(workshop_id)
             workshop = await Workshop.objects.aget(pk=workshop_id)
-            html = await database_sync_to_async(histogram_html)(workshop)
+            html = await database_sync_to_async(render)(workshop)
             await layer.group_send(room_group(workshop_id), {"type": "room.html", "html": html})
             if not await slot.again(workshop_id):
                 return
     except Exception:
-        logger.exception("room %s: the histogram push failed", workshop_id)
+        logger.exception("room %s: the %s push failed", workshop_id, render.__name__)
 
 
-def _room_and_viewer(
-    code: str, *, user: Any, session: Any
-) -> tuple[Workshop | None, services.Viewer | None]:
-    """The room of a code and who the socket is, in one trip to the database thread (a room's
-    sockets connect together, and every trip waits behind the others')."""
+@dataclass
+class _Joining:
+    workshop: Workshop | None = None
+    viewer: services.Viewer | None = None
+    view: StageView | None = None  # the stage as the viewer's role shows it
+    participate: str = ""  # a learner's own participation controls
+    new_learner: bool = False  # joined just now: the room's leaderboard is to list them
+
+
+# A learner's socket that connects this soon after their join is their first: the room's
+# leaderboard (pushed at a bounded rate) is to list them; a rejoin later is already listed.
+JOIN_LEADERBOARD_WINDOW = timedelta(seconds=60)
+
+
+def _room_and_viewer(code: str, *, user: Any, session: Any) -> _Joining:
+    """The room of a code, who the socket is and what it is offered, in one trip to the
+    database thread (a room's sockets connect together, and every trip waits behind the
+    others')."""
     workshop = Workshop.objects.select_related("cluster").filter(code=code).first()
     if workshop is None:
-        return None, None
-    return workshop, services.viewer_for(workshop, user=user, session=session)
+        return _Joining()
+    viewer, participant = services.viewer_and_participant(workshop, user=user, session=session)
+    if viewer is None:
+        return _Joining(workshop)
+    offered = services.offered_commands(workshop, viewer.role, participant)
+    return _Joining(
+        workshop,
+        viewer,
+        stage_view(offered),
+        participate_html(workshop, participant) if participant is not None else "",
+        participant is not None
+        and timezone.now() - participant.joined_at < JOIN_LEADERBOARD_WINDOW,
+    )
 
 
 class WorkshopConsumer(ClusterConsumer):
@@ -242,14 +323,16 @@ class WorkshopConsumer(ClusterConsumer):
         self.default_client = "ws-" + code
         rate = float(settings.DOJO_WS_MESSAGES_PER_SECOND)
         self.bucket = TokenBucket(rate=rate, burst=rate * 2)
-        workshop, viewer = await database_sync_to_async(_room_and_viewer)(
+        joining = await database_sync_to_async(_room_and_viewer)(
             code, user=self.scope.get("user"), session=self.scope.get("session") or {}
         )
+        workshop, viewer = joining.workshop, joining.viewer
         if workshop is None or viewer is None:
             await self.close(code=4403)
             return
         self.workshop = workshop
         self.viewer = viewer
+        self.view = joining.view
         self.cluster_id = workshop.cluster_id
         self.brokers, self.controllers = workshop.cluster.brokers, workshop.cluster.controllers
         self.default_client = f"{viewer.role}-{viewer.participant_id or 'x'}-{code}"
@@ -259,19 +342,25 @@ class WorkshopConsumer(ClusterConsumer):
             viewers_group(self.cluster_id),
             self,
             self.scope,
+            self.view,
             keepalive=viewing_keepalive(self.cluster_id),
         )
         await fanout.subscribe(room_group(workshop.pk), self, self.scope)
+        if viewer.role == "learner":
+            await fanout.subscribe(learners_group(workshop.pk), self, self.scope)
         await host_client.host_send(
             self.cluster_id, {"type": "host.join", "reply_to": self.channel_name}
         )
         # Counted by the host while the process's relay names it (as a sandbox socket).
         self.joined = True
-        await self.send(text_data=await room_frame(workshop))
+        await self.send(text_data=await room_frame(workshop) + joining.participate)
+        if joining.new_learner:
+            schedule_leaderboard(workshop.pk)
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "workshop", None) is not None:  # idempotent, as the cluster's
             await fanout.unsubscribe(room_group(self.workshop.pk), self)
+            await fanout.unsubscribe(learners_group(self.workshop.pk), self)
         await super().disconnect(code)
 
     async def _dispatch(self, message: dict[str, Any]) -> None:
@@ -356,17 +445,22 @@ class WorkshopConsumer(ClusterConsumer):
                 raise BadMessage("forbidden", str(error)) from None
             except ValueError as error:
                 raise BadMessage("invalid", str(error)) from None
-            if command["type"] != "add_group_consumer":
+            if command["type"] not in ("add_group_consumer", "app_control"):
                 await self._to_host(command, seq)
                 return
             # The learner's own consumer: the host's ack names the app, kept so that switching
-            # participation off stops it.
+            # participation off stops it (and that its owner may remove it).
             frame = await self._host_request(command, seq)
+            acked = bool(frame and frame.get("type") == "ack")
+            if command["type"] == "add_group_consumer":
+                app_id = frame.get("app_id") if frame and acked else None
+            else:  # removed: gone when acked, else still theirs
+                app_id = None if acked else int(command["app_id"])
             await database_sync_to_async(services.participant_consumer_set)(
-                participant_id=self.viewer.participant_id,
-                app_id=frame.get("app_id") if frame and frame.get("type") == "ack" else None,
+                participant_id=self.viewer.participant_id, app_id=app_id
             )
             await self._send_frame(frame or {"type": "error", "code": "busy", "seq": seq})
+            await self._send_participate()
             return
         if kind == "vote":
             if self.viewer.role != "learner" or self.viewer.participant_id is None:
@@ -414,8 +508,32 @@ class WorkshopConsumer(ClusterConsumer):
                     await self._stop_learner_consumers(workshop)
         except ValueError as error:
             raise BadMessage("invalid", str(error)) from None
-        await push_room(wid)
+        # Participation changed (or a drill poll moved the room, forgetting the learners'
+        # consumers): every learner's controls change with it.
+        await push_room(wid, participation=kind in ("participation", "poll_push"))
         await self._send_frame({"type": "ack", "seq": seq, "message": "Done."})
+
+    async def _send_participate(self) -> None:
+        assert self.viewer is not None
+
+        def render() -> str:
+            workshop = Workshop.objects.get(pk=self.workshop.pk)
+            participant = Participant.objects.get(pk=self.viewer.participant_id)
+            return participate_html(workshop, participant)
+
+        await self.send(text_data=await database_sync_to_async(render)())
+
+    # -- the stage as this role sees it ---------------------------------------------------------
+
+    def _shown(self, html: str) -> str:
+        view = getattr(self, "view", None)
+        return html if view is None else view(html)
+
+    async def cluster_full(self, event: dict[str, Any]) -> None:
+        await super().cluster_full({**event, "html": self._shown(str(event["html"]))})
+
+    async def cluster_state(self, event: dict[str, Any]) -> None:
+        await super().cluster_state({**event, "html": self._shown(str(event["html"]))})
 
     # -- from the room group ------------------------------------------------------------------
 
@@ -442,6 +560,7 @@ class WorkshopConsumer(ClusterConsumer):
             viewers_group(self.cluster_id),
             self,
             self.scope,
+            self.view,
             keepalive=viewing_keepalive(self.cluster_id),
         )
         await host_client.host_send(

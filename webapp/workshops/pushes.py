@@ -1,5 +1,5 @@
-"""The poll histogram's push slot: at most one histogram push per room per interval, across every
-process that takes votes for the room.
+"""The room's push slots: at most one histogram push per room per interval, across every
+process that takes votes for the room (and likewise one leaderboard push for the learners joining).
 
 A vote is saved, then its process asks for the room's slot. The process that gets it waits one
 interval, renders the histogram from the database (every vote saved so far, whichever process
@@ -109,15 +109,20 @@ class RedisPushSlot:
         return await self._run(AGAIN_SCRIPT, room) == 1
 
 
-_slot: PushSlot | None = None
+_slots: dict[str, PushSlot] = {}
 _slot_url: str | None = None
 
 
-def push_slot() -> PushSlot:
-    """This process's slot store, from the settings (Redis when REDIS_URL is set)."""
-    global _slot, _slot_url
+def push_slot(purpose: str = "histogram") -> PushSlot:
+    """This process's slot store for one kind of push ("histogram", "leaderboard"), from the
+    settings (Redis when REDIS_URL is set)."""
+    global _slot_url
     url = settings.DOJO_REDIS_URL
-    if _slot is None or url != _slot_url:
-        _slot = RedisPushSlot(url) if url else LocalPushSlot()
+    if url != _slot_url:
+        _slots.clear()
         _slot_url = url
-    return _slot
+    slot = _slots.get(purpose)
+    if slot is None:
+        prefix = f"dojo:workshop-{purpose}:"
+        slot = _slots[purpose] = RedisPushSlot(url, prefix) if url else LocalPushSlot()
+    return slot

@@ -22,8 +22,8 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from lessons.catalogue import get_catalogue
-from lessons.scenarios import COMMANDS, Limits, commands_for, validate
-from lessons.scenarios.commands import errors_text
+from lessons.scenarios import Limits, commands_for, validate
+from lessons.scenarios.commands import CommandSpec, errors_text
 from webapp import services as sandbox_services
 from webapp.models import LiveCluster
 from webapp.workshops.models import (
@@ -166,35 +166,70 @@ class Viewer:
 
 
 def viewer_for(workshop: Workshop, *, user: Any, session: Mapping[str, Any]) -> Viewer | None:
+    return viewer_and_participant(workshop, user=user, session=session)[0]
+
+
+def viewer_and_participant(
+    workshop: Workshop, *, user: Any, session: Mapping[str, Any]
+) -> tuple[Viewer | None, Participant | None]:
+    """Who this is, and a learner's participant row (read once)."""
     signed_in = user is not None and getattr(user, "is_authenticated", False)
     if signed_in and user.is_staff and workshop.owner_id == user.pk:
-        return Viewer("instructor")
+        return Viewer("instructor"), None
     participant = participant_for_token(workshop, session.get(session_key_for(workshop)))
     if participant is not None:
-        return Viewer("learner", participant.pk)
-    return None
+        return Viewer("learner", participant.pk), participant
+    return None, None
+
+
+def offered_commands(
+    workshop: Workshop, role: str, participant: Participant | None = None
+) -> dict[str, CommandSpec]:
+    """The cluster commands `role` may send in this room now, from the command table: what the
+    room's pages offer (stage buttons, forms, the learner's participation controls) and what
+    `cluster_command_for` accepts, one list for both. The instructor has every command of the
+    table's instructor role but the console; a learner has at most their own part of the
+    handed-out participation (add their consumer, or remove it once added; produce with their
+    own key); the presenter's screen only watches."""
+    if role == "instructor":
+        return {name: spec for name, spec in commands_for(role).items() if name != "console"}
+    if role != "learner" or participant is None:
+        return {}
+    allowed = commands_for(role)
+    mode = workshop.participation
+    if mode == Workshop.Participation.CONSUMERS:
+        name = "app_control" if participant.consumer_app_id else "add_group_consumer"
+    elif mode == Workshop.Participation.PRODUCERS:
+        name = "produce"
+    else:
+        return {}
+    return {name: allowed[name]} if name in allowed else {}
 
 
 def cluster_command_for(
     workshop: Workshop, viewer: Viewer, kind: str, data: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """The cluster command this viewer's message stands for, checked against the command
-    table's roles every time; raises Forbidden, or ValueError with the validation errors."""
+    """The cluster command this viewer's message stands for, checked against
+    `offered_commands` every time; raises Forbidden, or ValueError with the validation errors."""
     limits = Limits(brokers=workshop.cluster.brokers, controllers=workshop.cluster.controllers)
     if viewer.role == "instructor":
-        spec = commands_for("instructor").get(kind)
-        if spec is None or kind == "console":
+        spec = offered_commands(workshop, viewer.role).get(kind)
+        if spec is None:
             raise Forbidden(f"{kind!r} is not a command an instructor sends on the stage.")
         payload, errors = validate(spec, data, runtime_limits=limits)
+        offered_types: set[str] = {kind}
     elif viewer.role == "learner":
         if kind != "participate":
             raise Forbidden("Only the instructor changes the room's cluster.")
-        payload, errors = _participation_command(workshop, viewer, data, limits)
+        participant = Participant.objects.get(pk=viewer.participant_id)
+        offered = offered_commands(workshop, viewer.role, participant)
+        payload, errors = _participation_command(workshop, participant, data, limits, offered)
+        offered_types = set(offered)
     else:
         raise Forbidden("This screen only watches the room.")
     if errors:
         raise ValueError(errors_text(errors))
-    if payload["type"] not in commands_for(viewer.role):
+    if payload["type"] not in offered_types:
         raise Forbidden(f"{payload['type']!r} is not yours to send.")
     return payload
 
@@ -220,17 +255,29 @@ def participation_consumers_take(workshop: Workshop) -> list[int]:
 
 
 def _participation_command(
-    workshop: Workshop, viewer: Viewer, data: Mapping[str, Any], limits: Limits
+    workshop: Workshop,
+    participant: Participant,
+    data: Mapping[str, Any],
+    limits: Limits,
+    offered: Mapping[str, CommandSpec],
 ) -> tuple[dict[str, Any], dict[str, list[str]]]:
-    """A learner's own part: one consumer in the room's group, or produce with their own key.
-    The group, topic and key are the server's, whatever the message says."""
-    participant = Participant.objects.get(pk=viewer.participant_id)
+    """A learner's own part: one consumer in the room's group (added, then removed), or
+    produce with their own key. The group, topic, key and app are the server's, whatever the
+    message says."""
     mode = workshop.participation
     if mode == Workshop.Participation.CONSUMERS:
-        if participant.consumer_app_id:
+        if data.get("action") == "remove":
+            if "app_control" not in offered or not participant.consumer_app_id.isdigit():
+                raise Forbidden("You have no consumer in the room's group to remove.")
+            return validate(
+                offered["app_control"],
+                {"app_id": int(participant.consumer_app_id), "action": "stop"},
+                runtime_limits=limits,
+            )
+        if "add_group_consumer" not in offered:
             raise Forbidden("You already have a consumer in the room's group.")
         payload, errors = validate(
-            COMMANDS["add_group_consumer"],
+            offered["add_group_consumer"],
             {"group": workshop.group_id, "topic": workshop.topic},
             runtime_limits=limits,
         )
@@ -238,9 +285,9 @@ def _participation_command(
             participant.consumer_app_id = PENDING_APP
             participant.save(update_fields=["consumer_app_id"])
         return payload, errors
-    if mode == Workshop.Participation.PRODUCERS:
+    if mode == Workshop.Participation.PRODUCERS and "produce" in offered:
         return validate(
-            COMMANDS["produce"],
+            offered["produce"],
             {
                 "topic": workshop.topic,
                 "key": participant.producer_key,
@@ -625,8 +672,12 @@ def poll_reveal(*, workshop: Workshop) -> Poll:
     return poll
 
 
-def poll_reveal_done(*, poll_id: int) -> None:
-    Poll.objects.filter(pk=poll_id, state=Poll.State.RUNNING).update(state=Poll.State.REVEALED)
+def poll_reveal_done(*, poll_id: int) -> bool:
+    """A running drill poll's play is over: revealed now (False: it was not running)."""
+    changed = Poll.objects.filter(pk=poll_id, state=Poll.State.RUNNING).update(
+        state=Poll.State.REVEALED
+    )
+    return changed > 0
 
 
 def leaderboard(workshop: Workshop, limit: int | None = None) -> list[dict[str, Any]]:

@@ -15,10 +15,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from lessons.catalogue import get_catalogue
+from lessons.scenarios.limits import SPEEDS
 from webapp import timeline
 from webapp.engine_host.client import flush_host
+from webapp.views import FORKED_FROM_ROOM, FORKS_REMEMBERED
 from webapp.workshops import services
 from webapp.workshops.models import ResultsExport, Workshop
+from webapp.workshops.stage import NODE_ACTION_COMMANDS
 
 LOGIN_URL = "workshops-login"
 staff_required = staff_member_required(login_url=LOGIN_URL)
@@ -57,10 +60,17 @@ def workshop_list(request: HttpRequest) -> HttpResponse:
     return render(request, "workshops/list.html", context, status=400 if error else 200)
 
 
-def _stage_context(request: HttpRequest, workshop: Workshop, role: str) -> dict[str, Any]:
+def _stage_context(
+    request: HttpRequest, workshop: Workshop, role: str, participant: Any = None
+) -> dict[str, Any]:
+    offered = services.offered_commands(workshop, role, participant)
     return {
         "workshop": workshop,
+        "speeds": [(f"{s:g}", s == workshop.cluster.speed) for s in SPEEDS],
         "role": role,
+        "offered": offered,
+        # The stage's node buttons send through this form: only for a role that has some.
+        "stage_actions": bool(set(offered) & NODE_ACTION_COMMANDS),
         "join_url": _join_url(request, workshop),
         "ws_url": f"/ws/workshops/{workshop.code}/",
     }
@@ -73,14 +83,19 @@ def workshop_control(request: HttpRequest, code: str) -> HttpResponse:
 
     workshop = _owned(request, code)
     context = _stage_context(request, workshop, "instructor")
+    offered = context["offered"]
     context.update(
         {
             "questions": services.lesson_predict_questions(workshop.lesson_id),
             "drills": services.drill_questions(),
             "modes": Workshop.Participation.choices,
-            "stage_forms": stage_forms(
-                brokers=workshop.cluster.brokers, controllers=workshop.cluster.controllers
-            ),
+            "stage_forms": [
+                form
+                for form in stage_forms(
+                    brokers=workshop.cluster.brokers, controllers=workshop.cluster.controllers
+                )
+                if all(button.command in offered for button in form.buttons)
+            ],
             "exports": workshop.exports.order_by("-created_at")[:3],
         }
     )
@@ -153,7 +168,7 @@ def workshop_room(request: HttpRequest, code: str) -> HttpResponse:
         return redirect("workshop-room", code=workshop.code)
     if participant is None:
         return render(request, "workshops/join.html", {"workshop": workshop})
-    context = _stage_context(request, workshop, "learner")
+    context = _stage_context(request, workshop, "learner", participant)
     context["participant"] = participant
     return render(request, "workshops/room.html", context)
 
@@ -174,6 +189,9 @@ def workshop_fork(request: HttpRequest, code: str) -> HttpResponse:
         session_key=request.session.session_key or "",
     )
     request.session["sandbox_id"] = fork.id
+    forks = dict(request.session.get(FORKED_FROM_ROOM) or {})
+    forks[fork.id] = {"title": workshop.title, "code": workshop.code}
+    request.session[FORKED_FROM_ROOM] = dict(list(forks.items())[-FORKS_REMEMBERED:])
     return redirect("sandbox-detail", cluster_id=fork.id)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import IntEnum
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from engine.errors import error_for_name
 
@@ -73,9 +73,17 @@ class Request:
     # The follower fetch travels as "replica_fetch"; every other request as its API's name.
     network_kind: ClassVar[str] = ""
 
+    # kind(), worked out once per request class (every request sent asks for it).
+    _kind: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        api_key = cls.__dict__.get("api_key", getattr(cls, "api_key", None))
+        cls._kind = cls.network_kind or (api_key.name.lower() if api_key is not None else "")
+
     @classmethod
     def kind(cls) -> str:
-        return cls.network_kind or cls.api_key.name.lower()
+        return cls._kind or cls.network_kind or cls.api_key.name.lower()
 
 
 class Response:
