@@ -11,9 +11,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.template.loader import render_to_string
-
 from engine.errors import KafkaError
+from webapp.engine_host.templating import render_to_string
 
 SAMPLE_EVERY_MS = 500
 MAX_SAMPLES = 120  # one minute of logical time

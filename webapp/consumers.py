@@ -7,10 +7,9 @@ frames `{"type": "ack" | "error", ...}` that the page's glue script shows.
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import json
 import logging
-import random
 import re
 import secrets
 import time
@@ -31,7 +30,6 @@ from webapp.workshops.services import is_workshop_cluster
 logger = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 16 * 1024
-VIEWER_KEEPALIVE_S = 10.0
 # Whole numbers a message may carry (seq, counts, ids) and how deep it may nest.
 MAX_INT = safe_json.MAX_INT
 MAX_DEPTH = 20
@@ -87,6 +85,16 @@ def parse_message(text: str) -> Any:
         raise BadMessage(bad.code, bad.message) from None
 
 
+async def say_viewing(cluster_id: str, channels: list[str]) -> None:
+    """A process's keepalive for its sockets of a cluster (one message names all of them; a
+    socket that dies without a goodbye is no longer named, and the host stops counting it)."""
+    await host_client.host_send(cluster_id, {"type": "host.viewing", "viewers": channels})
+
+
+def viewing_keepalive(cluster_id: str) -> fanout.Keepalive:
+    return functools.partial(say_viewing, cluster_id)
+
+
 class ClusterConsumer(AsyncWebsocketConsumer):
     cluster_id: str
     version: int | None
@@ -111,8 +119,14 @@ class ClusterConsumer(AsyncWebsocketConsumer):
             await self.close(code=4404)
             return
         await self.accept()
-        # State versions reach this socket through the process's relay (one frame per version).
-        await fanout.subscribe(viewers_group(self.cluster_id), self, self.scope)
+        # State versions reach this socket through the process's relay (one frame per version),
+        # which also says to the host, for all this process's sockets at once, that they watch.
+        await fanout.subscribe(
+            viewers_group(self.cluster_id),
+            self,
+            self.scope,
+            keepalive=viewing_keepalive(self.cluster_id),
+        )
         try:
             await host_client.host_send(
                 self.cluster_id, {"type": "host.join", "reply_to": self.channel_name}
@@ -126,31 +140,12 @@ class ClusterConsumer(AsyncWebsocketConsumer):
             await self.close(code=4503)
             return
         self.joined = True
-        self.keepalive = asyncio.get_running_loop().create_task(self._keep_watching())
-
-    async def _keep_watching(self) -> None:
-        """Tell the host this socket still watches; a socket that dies without a goodbye
-        stops these, and the host stops counting it. The first comes after a random part of
-        the interval: a room's sockets connect together, and their keepalives would otherwise
-        reach the host (through Redis, in scaled mode) in one burst every interval."""
-        await asyncio.sleep(random.uniform(0.1, 1.0) * VIEWER_KEEPALIVE_S)
-        while True:
-            try:
-                await host_client.host_send(
-                    self.cluster_id, {"type": "host.viewing", "reply_to": self.channel_name}
-                )
-            except Exception:
-                logger.warning(
-                    "socket %s: keepalive to %s failed", self.channel_name, self.cluster_id
-                )
-            await asyncio.sleep(VIEWER_KEEPALIVE_S)
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "cluster_id", None):  # idempotent: also after a connect that failed
             await fanout.unsubscribe(viewers_group(self.cluster_id), self)
         if not getattr(self, "joined", False):
             return
-        self.keepalive.cancel()
         try:
             await host_client.host_send(
                 self.cluster_id, {"type": "host.leave", "reply_to": self.channel_name}

@@ -338,9 +338,14 @@ async def run(
     rate: float,
     pids: list[int],
     clients: int = 1,
+    stalled: int = 0,
 ) -> dict[str, Any]:
+    """`stalled`: that many more learners (the last of `setup`'s) connect and then stop
+    reading (a stalled browser): not counted as viewers, they show what the servers keep for
+    a socket that does not read (their memory)."""
     code = setup["code"]
-    learners = list(enumerate(setup["learners"]))
+    every = list(enumerate(setup["learners"]))
+    learners, stalled_learners = every[: len(every) - stalled], every[len(every) - stalled :]
     pools: list[Pool]
     if clients <= 1:
         pools = [Local(bases, code, learners, CONNECTING)]
@@ -361,6 +366,9 @@ async def run(
             connect_errors += 1
     if instructor is None:
         raise RuntimeError(f"the instructor could not connect: {dict(failures)}")
+    stuck, stuck_failed = await open_viewers(bases, code, stalled_learners)
+    for viewer in stuck:
+        viewer.transport.pause_reading()  # type: ignore[attr-defined]
     await asyncio.sleep(2.0)  # every socket got its full state
     rss_start = {pid: rss_mb([pid]) for pid in pids}
     cpu_start = {pid: cpu_s([pid]) for pid in pids}
@@ -374,11 +382,15 @@ async def run(
     loop = asyncio.get_running_loop()
 
     rss_series: list[float | None] = []
+    rss_each: dict[int, list[float | None]] = {pid: [] for pid in pids}
 
     async def memory() -> None:
-        """The servers' resident memory every 10 s of the run (is it flat?)."""
+        """The servers' resident memory every 10 s of the run (is it flat?), in all and per
+        process."""
         while loop.time() < deadline:
             rss_series.append(rss_mb(pids))
+            for pid in pids:
+                rss_each[pid].append(rss_mb([pid]))
             await asyncio.sleep(10.0)
 
     async def home_pages() -> None:
@@ -459,19 +471,27 @@ async def run(
     frames = sum(part["frames"] for part in parts)
     size = sum(part["bytes"] for part in parts)
     await close_viewers([instructor])
+    for viewer in stuck:
+        viewer.transport.abort()  # type: ignore[attr-defined]
     per_viewer = max(len(seen_all), 1) * elapsed
 
     def percent(used: float | None) -> int | None:
         return None if used is None else round(100 * used / elapsed)
 
+    def used(pid: int) -> float | None:
+        start, end = cpu_start[pid], cpu_end[pid]
+        return None if start is None or end is None else end - start
+
+    def per_frame_us(pid: int) -> float | None:
+        """CPU this process spent per frame a viewer received (microseconds)."""
+        spent = used(pid)
+        return None if spent is None or not frames else round(1e6 * spent / frames, 1)
+
     per_process = {
         f"{process_name(pid)} {pid}": {
-            "cpu_percent": percent(
-                None
-                if cpu_end[pid] is None or cpu_start[pid] is None
-                else cpu_end[pid] - cpu_start[pid]  # type: ignore[operator]
-            ),
-            "rss_mb": {"start": rss_start[pid], "end": rss_end[pid]},
+            "cpu_percent": percent(used(pid)),
+            "cpu_us_per_viewer_frame": per_frame_us(pid),
+            "rss_mb": {"start": rss_start[pid], "end": rss_end[pid], "every_10_s": rss_each[pid]},
             # Of the run's wall time: how long its threads were runnable but not running.
             "cpu_wait_percent": percent(
                 None
@@ -518,15 +538,17 @@ async def run(
         if known
         else None,
         "server_processes": per_process,
+        "stalled_sockets": {"open": len(stuck), "failed": len(stuck_failed)},
         "client_processes": len(pools) + (1 if clients > 1 else 0),
         "client_cpu_percent": [percent(c) for c in client_cpu],
     }
 
 
-def make_room(viewers: int, env: dict[str, str]) -> dict[str, Any]:
+def make_room(viewers: int, env: dict[str, str], root: Path = ROOT) -> dict[str, Any]:
+    """The room, its instructor and `viewers` learners, made by the server code in `root`."""
     done = subprocess.run(
         [sys.executable, "-c", SETUP_CODE, str(viewers)],
-        cwd=ROOT,
+        cwd=root,
         env=env,
         check=True,
         capture_output=True,
@@ -556,6 +578,9 @@ def main() -> int:
     parser.add_argument("--goal-p95-ms", type=float, default=150.0)
     parser.add_argument(
         "--clients", type=int, default=1, help="client processes the viewers are spread over"
+    )
+    parser.add_argument(
+        "--stalled", type=int, default=0, help="more sockets that connect, then stop reading"
     )
     parser.add_argument("--client-process", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
@@ -605,8 +630,10 @@ def main() -> int:
         try:
             for base in bases:
                 wait_healthy(base)
-            setup = make_room(args.viewers, env)
-            result = asyncio.run(run(bases, setup, args.seconds, args.rate, pids, args.clients))
+            setup = make_room(args.viewers + args.stalled, env)
+            result = asyncio.run(
+                run(bases, setup, args.seconds, args.rate, pids, args.clients, args.stalled)
+            )
         finally:
             if server is not None:
                 # SIGINT: Daphne stops cleanly (and cProfile, if used, writes its stats).

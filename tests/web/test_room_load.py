@@ -1,7 +1,7 @@
 """What a room of hundreds of sockets needs of the server: a joining socket's room frame
 rendered once for the sockets joining together, host sends bounded per process (redis-py's
-pool refuses past its size), keepalives spread over the interval, and the leaderboard cut in
-the database."""
+pool refuses past its size), one keepalive per process and interval naming all its sockets,
+and the leaderboard cut in the database."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import asyncio
 from typing import Any
 
 import pytest
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from tests.web.test_fanout import FakeSink
-from webapp import consumers as cluster_consumers
 from webapp.engine_host import client as host_client
 from webapp.engine_host import fanout
 from webapp.workshops import consumers, services
@@ -108,31 +108,99 @@ async def test_host_sends_of_one_process_are_bounded_and_none_is_lost(
 
 
 @pytest.mark.asyncio
-async def test_keepalives_start_at_a_random_point_of_the_interval(
+async def test_one_keepalive_per_process_names_all_its_sockets_of_the_cluster(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """A room of N sockets in one process costs the host one keepalive per interval, not N;
+    the first comes at a random point of the interval, and a socket that has not joined the
+    host yet (or left the relay) is not named."""
     sleeps: list[float] = []
-    sent: list[dict[str, Any]] = []
+    said: list[list[str]] = []
+    real_sleep = asyncio.sleep
 
     async def fake_sleep(seconds: float) -> None:
         sleeps.append(seconds)
-        if len(sleeps) == 3:
+        if len(sleeps) == 4:
             raise asyncio.CancelledError
+        await real_sleep(0)
 
-    async def fake_send(cluster_id: str, message: dict[str, Any]) -> None:
-        sent.append(message)
+    async def keepalive(channels: list[str]) -> None:
+        said.append(sorted(channels))
 
-    socket = cluster_consumers.ClusterConsumer()
-    socket.cluster_id = "c1"
-    socket.channel_name = "specific.x!y"
-    monkeypatch.setattr(cluster_consumers.random, "uniform", lambda a, b: 0.37)
-    monkeypatch.setattr(cluster_consumers.asyncio, "sleep", fake_sleep)
-    monkeypatch.setattr(cluster_consumers.host_client, "host_send", fake_send)
+    monkeypatch.setattr(fanout.random, "uniform", lambda a, b: 0.37)
+    relay = fanout.Relay("dojo.cluster.c1", keepalive)
+    sinks = [FakeSink(f"specific.x!{i}", 0) for i in range(5)]
+    for sink in sinks:
+        relay.members[sink.channel_name] = fanout.Member(sink, None)
+    sinks[4].joined = False  # type: ignore[attr-defined]
+    monkeypatch.setattr(fanout.asyncio, "sleep", fake_sleep)
     with pytest.raises(asyncio.CancelledError):
-        await socket._keep_watching()
-    interval = cluster_consumers.VIEWER_KEEPALIVE_S
-    assert sleeps == [pytest.approx(0.37 * interval), interval, interval]
-    assert sent == [{"type": "host.viewing", "reply_to": "specific.x!y"}] * 2
+        await relay._keep_alive()
+    interval = fanout.KEEPALIVE_S
+    assert sleeps == [pytest.approx(0.37 * interval), interval, interval, interval]
+    assert said == [[f"specific.x!{i}" for i in range(4)]] * 3
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_process_keeps_its_room_sockets_counted_with_one_message_per_interval(
+    monkeypatch: pytest.MonkeyPatch, host_registry: Any
+) -> None:
+    """Three room sockets of one process: every keepalive interval the host gets one
+    `host.viewing` naming all three (before: three messages, one per socket), and all stay
+    counted past the host's time-to-live."""
+    from channels.testing import WebsocketCommunicator
+
+    from tests.web.test_workshops import make_instructor
+    from webapp.asgi import application
+
+    monkeypatch.setattr(fanout, "KEEPALIVE_S", 0.2)
+    workshop = await database_sync_to_async(services.workshop_create)(
+        owner=await database_sync_to_async(make_instructor)(), title="Keepalive"
+    )
+    host = await host_registry.ensure(workshop.cluster_id)
+    assert host is not None
+    host.settings.viewer_ttl_seconds = 0.7
+    seen: list[dict[str, Any]] = []
+    handle = host.handle
+
+    async def spy(message: dict[str, Any]) -> None:
+        if message.get("type") == "host.viewing":
+            seen.append(message)
+        await handle(message)
+
+    monkeypatch.setattr(host, "handle", spy)
+    sockets = []
+    for i in range(3):
+        cookie = await database_sync_to_async(_learner_cookie)(workshop, f"learner {i}")
+        socket = WebsocketCommunicator(
+            application, f"/ws/workshops/{workshop.code}/", [*ORIGIN, (b"cookie", cookie)]
+        )
+        connected, _ = await socket.connect()
+        assert connected
+        sockets.append(socket)
+    try:
+        await asyncio.sleep(2.0)
+        assert len(host.viewers) == 3  # past the time-to-live: still counted
+        assert 3 <= len(seen) <= 12  # one a 0.2 s interval (after a random first wait)
+        assert all(sorted(m["viewers"]) == sorted(host.viewers) for m in seen[1:])
+    finally:
+        for socket in sockets:
+            await socket.disconnect()
+
+
+ORIGIN = [(b"origin", b"http://127.0.0.1:8000"), (b"host", b"127.0.0.1:8000")]
+
+
+def _learner_cookie(workshop: Any, name: str) -> bytes:
+    from django.conf import settings
+    from django.contrib.sessions.backends.db import SessionStore
+
+    participant = Participant.objects.create(workshop=workshop, name=name)
+    session = SessionStore()
+    session[services.session_key_for(workshop)] = participant.token
+    session.create()
+    return f"{settings.SESSION_COOKIE_NAME}={session.session_key}".encode()
 
 
 @pytest.mark.django_db

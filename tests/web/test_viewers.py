@@ -49,3 +49,20 @@ async def test_a_viewer_that_keeps_saying_so_keeps_counting(host_registry: Any) 
         await asyncio.sleep(0.25)
         await host_client.host_send(sandbox.id, {"type": "host.viewing", "reply_to": viewer})
     assert list(host.viewers) == [viewer]
+
+
+async def test_one_keepalive_keeps_every_socket_it_names_counted(host_registry: Any) -> None:
+    """A process names all its sockets of the cluster in one `host.viewing`: each stays
+    counted; one it stops naming goes after the time-to-live."""
+    sandbox = await database_sync_to_async(services.sandbox_create)()
+    host = await host_registry.ensure(sandbox.id)
+    assert host is not None
+    host.settings.viewer_ttl_seconds = 0.6
+    layer = get_channel_layer()
+    sockets = [await layer.new_channel(prefix="viewer") for _ in range(3)]
+    for socket in sockets:
+        await host_client.host_send(sandbox.id, {"type": "host.join", "reply_to": socket})
+    for _ in range(8):
+        await asyncio.sleep(0.25)
+        await host_client.host_send(sandbox.id, {"type": "host.viewing", "viewers": sockets[:2]})
+    assert sorted(host.viewers) == sorted(sockets[:2])

@@ -11,6 +11,9 @@ cluster's group once (a relay channel), and when a version arrives it:
   not mask) and writes those same bytes to every local Daphne socket's transport;
 - keeps the per-socket part to what really differs: the version a socket holds and whether it
   is open;
+- skips a socket whose transport already holds BACKLOG_BYTES unsent (its reader is slower than
+  the room: Twisted would buffer every version for it, without bound), and brings it up to
+  date once it drains, as below;
 - keeps the last versions' changes (bounded: HISTORY, HISTORY_BYTES), so a socket that is
   behind (its whole state arrived through its own channel after the relay had passed on newer
   versions, or it skipped some while closing its gap) is brought up to date from them, in
@@ -19,6 +22,11 @@ cluster's group once (a relay channel), and when a version arrives it:
   version that arrived while a socket's whole state was on its way (a join during a connect
   storm, a busy host) made it ask again, each answer a whole state (tens of KB) sent to that
   one socket through the layer.
+
+The relay of a cluster's viewers group also tells the host which sockets still watch: one
+`host.viewing` message every KEEPALIVE_S naming all of this process's sockets of the cluster.
+Before, every socket sent its own, so a room of 500 sockets was 50 channel-layer messages a
+second (Redis writes, then the host's inbox) for nothing but "still here".
 
 A socket not served by Daphne (Channels' test communicator) gets the same text through its
 consumer's ordinary `send`. Sandboxes and workshop rooms share this path (webapp/consumers.py,
@@ -33,6 +41,7 @@ import contextlib
 import functools
 import json
 import logging
+import random
 import struct
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -50,6 +59,18 @@ HISTORY = 32
 HISTORY_BYTES = 128 * 1024
 # A socket that asked for the whole state does not ask again for this long.
 RESYNC_RETRY_S = 2.0
+# A socket whose transport holds more than this, unsent (a slow or stalled reader), is
+# skipped: Twisted would otherwise buffer every version for it, without bound. Once under it
+# again it is brought up to date from the kept changes, or with one whole state.
+BACKLOG_BYTES = 256 * 1024
+# How soon a skipped socket is looked at again when no new version comes (a paused clock).
+BACKLOG_RETRY_S = 0.5
+# How often a relay with a keepalive names its sockets to the host (the host forgets a socket
+# not named for HostSettings.viewer_ttl_seconds, 30 s).
+KEEPALIVE_S = 10.0
+
+# Tells the host the named sockets (channel names) still watch.
+Keepalive = Callable[[list[str]], Awaitable[None]]
 
 
 def text_frame(text: str) -> bytes:
@@ -102,6 +123,42 @@ class Sink(Protocol):
 View = Callable[[str], str]
 
 
+def pending_bytes(transport: Any) -> int:
+    """Bytes a Twisted transport holds that the kernel has not taken yet (its socket buffer is
+    full: the peer reads slower than we write). Twisted keeps them in `dataBuffer` from
+    `offset` on, plus the writes of this reactor turn in `_tempDataBuffer` (`_tempDataLen`)."""
+    try:
+        return len(transport.dataBuffer) - int(transport.offset) + int(transport._tempDataLen)
+    except (AttributeError, TypeError):
+        return 0
+
+
+def send_now(transport: Any, frame: bytes) -> None:
+    """Write `frame` to a Twisted TCP transport, straight to its socket when nothing waits in
+    its buffer. `transport.write` alone only queues the bytes and asks the reactor to watch
+    the socket for writability (an epoll_ctl to add it, a reactor turn to send, an epoll_ctl
+    to remove it): per socket per version, that bookkeeping took about as long as the send
+    itself in a py-spy profile of a Daphne of the 500-viewer scaled bench. What the kernel
+    does not take at once is queued as before, so the order of bytes never changes; a TLS
+    connection, a buffer already holding bytes, or any other transport uses `write`."""
+    direct = getattr(transport, "writeSomeData", None)
+    if (
+        direct is None
+        or getattr(transport, "TLS", True)  # only Twisted's plain TCP says False
+        or not getattr(transport, "connected", False)
+        or getattr(transport, "disconnecting", True)
+        or getattr(transport, "_writeDisconnected", False)
+        or pending_bytes(transport)
+    ):
+        transport.write(frame)
+        return
+    sent = direct(frame)
+    if not isinstance(sent, int):  # the connection is lost: Twisted finds out on its own
+        return
+    if sent < len(frame):
+        transport.write(frame[sent:])
+
+
 class Member:
     """One local socket: its consumer, under Daphne its protocol for direct writes, and the
     view of the state it gets (None: the host's text; a workshop learner's stage has no
@@ -114,6 +171,14 @@ class Member:
         self.protocol = protocol
         self.view = view
 
+    def backlogged(self) -> bool:
+        """More than BACKLOG_BYTES wait in this socket's transport: it gets no more versions
+        until they drain, then the kept changes (or the whole state) bring it up to date."""
+        protocol = self.protocol
+        if protocol is None or getattr(protocol, "transport", None) is None:
+            return False
+        return pending_bytes(protocol.transport) > BACKLOG_BYTES
+
     def write(self, frame: bytes) -> bool:
         """Write the prepared frame; False when this socket needs the ordinary send."""
         protocol = self.protocol
@@ -122,7 +187,7 @@ class Member:
         transport = protocol.transport
         if getattr(protocol, "state", None) != protocol.STATE_OPEN or transport is None:
             return True  # closing: nothing more to send; its disconnect unsubscribes it
-        transport.write(frame)
+        send_now(transport, frame)
         return True
 
 
@@ -158,8 +223,10 @@ class Relay:
     """This process's one member of a group: a channel and a loop that hands each message to
     the local sockets."""
 
-    def __init__(self, group: str) -> None:
+    def __init__(self, group: str, keepalive: Keepalive | None = None) -> None:
         self.group = group
+        self.keepalive = keepalive
+        self.keepalive_task: asyncio.Task[None] | None = None
         self.loop = asyncio.get_running_loop()
         self.members: dict[str, Member] = {}
         self.channel = ""
@@ -172,6 +239,9 @@ class Relay:
         self.latest: int | None = None
         # Sockets that asked the host for the whole state, and when.
         self.resyncing: dict[str, float] = {}
+        # Versions not written to a backlogged socket, and the sockets to look at again.
+        self.skipped = 0
+        self.retrying: set[str] = set()
         # How many messages this relay took (what a process caches of the group's state is
         # current while this has not moved: see `generation`).
         self.received = 0
@@ -182,13 +252,41 @@ class Relay:
         self.channel = await layer.new_channel()
         await layer.group_add(self.group, self.channel)
         self.task = asyncio.get_running_loop().create_task(self._loop(), name=f"relay-{self.group}")
+        self.start_keepalive()
         self.ready.set()
 
+    def start_keepalive(self) -> None:
+        if self.keepalive is not None and self.keepalive_task is None:
+            self.keepalive_task = self.loop.create_task(
+                self._keep_alive(), name=f"keepalive-{self.group}"
+            )
+
+    async def _keep_alive(self) -> None:
+        """Every KEEPALIVE_S, one message naming every local socket that joined the host. The
+        first comes after a random part of the interval, so the relays of several processes
+        (and of several clusters in one) do not reach the layer together."""
+        await asyncio.sleep(random.uniform(0.1, 1.0) * KEEPALIVE_S)
+        while True:
+            names = [
+                name
+                for name, member in self.members.items()
+                if getattr(member.sink, "joined", True)
+            ]
+            if names and self.keepalive is not None:
+                try:
+                    await self.keepalive(names)
+                except Exception:
+                    logger.warning(
+                        "relay %s: keepalive of %d sockets failed", self.group, len(names)
+                    )
+            await asyncio.sleep(KEEPALIVE_S)
+
     async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.task
+        for task in (self.task, self.keepalive_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         layer = get_channel_layer()
         if layer is not None and self.channel:
             with contextlib.suppress(Exception):
@@ -280,6 +378,10 @@ class Relay:
         sink = member.sink
         if sink.version is None or target <= sink.version:
             return  # its whole state is on its way (then `catch_up`), or it is up to date
+        if member.backlogged():
+            self.skipped += 1
+            self._retry_later(sink.channel_name)
+            return  # keeps its version: caught up once its transport drains
         path = self._path(sink.version, target)
         if path is None:
             now = self.loop.time()
@@ -294,10 +396,31 @@ class Relay:
             return
         self.resyncing.pop(sink.channel_name, None)
         for change in path:
+            if member.backlogged():
+                self.skipped += 1
+                self._retry_later(sink.channel_name)
+                return
             sink.version = change.version
             shown = change.viewed(member.view)
             frame = shown.frame if member.protocol is not None else None
             await self._send(member, frame, shown.html)
+
+    def _retry_later(self, channel: str) -> None:
+        """Look at a skipped socket again in BACKLOG_RETRY_S (new versions also do)."""
+        if channel in self.retrying:
+            return
+        self.retrying.add(channel)
+
+        async def retry() -> None:
+            await asyncio.sleep(BACKLOG_RETRY_S)
+            self.retrying.discard(channel)
+            member = self.members.get(channel)
+            if member is not None and self.latest is not None:
+                await self._bring_up(member, self.latest)
+
+        task = self.loop.create_task(retry())
+        _resyncs.add(task)
+        task.add_done_callback(_resyncs.discard)
 
     async def _state(self, message: dict[str, Any]) -> None:
         change = Change(int(message["version"]), int(message["base"]), str(message["html"]))
@@ -317,15 +440,22 @@ _resyncs: set[asyncio.Task[None]] = set()
 
 
 async def subscribe(
-    group: str, sink: Sink, scope: dict[str, Any], view: View | None = None
+    group: str,
+    sink: Sink,
+    scope: dict[str, Any],
+    view: View | None = None,
+    *,
+    keepalive: Keepalive | None = None,
 ) -> None:
     """Let this socket receive the group's fan-out (the relay joins the group on first use),
-    each state version as `view` shows it."""
+    each state version as `view` shows it. With `keepalive`, the relay names its sockets
+    through it every KEEPALIVE_S (one call for all of them; the first subscriber's keepalive
+    is the relay's)."""
     relay = _relays.get(group)
     if relay is not None and relay.loop is not asyncio.get_running_loop():
         relay = None  # left over from another event loop (tests run one loop each)
     if relay is None:
-        relay = _relays[group] = Relay(group)
+        relay = _relays[group] = Relay(group, keepalive)
         relay.members[sink.channel_name] = Member(sink, daphne_protocol(scope), view)
         try:
             await relay.start()
@@ -335,6 +465,9 @@ async def subscribe(
         return
     relay.members[sink.channel_name] = Member(sink, daphne_protocol(scope), view)
     await relay.ready.wait()
+    if keepalive is not None and relay.keepalive is None:
+        relay.keepalive = keepalive
+        relay.start_keepalive()
 
 
 async def unsubscribe(group: str, sink: Sink) -> None:

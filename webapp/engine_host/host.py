@@ -103,7 +103,8 @@ def host_group(cluster_id: str) -> str:
 class HostSettings:
     publish_max_hz: float = 10.0
     idle_seconds: float = 60.0
-    # A socket says it still watches every VIEWER_KEEPALIVE_S; silent this long, it is gone.
+    # A process names its sockets that still watch every fanout.KEEPALIVE_S; a socket not
+    # named this long is gone.
     viewer_ttl_seconds: float = 30.0
     # Seconds of engine work (CPU, in the host's worker thread) one host may spend per real
     # second; a cluster that needs more runs its clock slower, and says so on its stage.
@@ -347,13 +348,19 @@ class ClusterHost:
             self._mark_dirty()
             await self._send_full(reply_to)
         elif kind == "host.viewing":
-            # A socket's keepalive: it still watches (a socket that stops sending these is
-            # dropped after viewer_ttl_seconds, whatever killed it).
-            if reply_to:
-                known = reply_to in self.viewers
-                self.viewers[reply_to] = time.monotonic()
-                if not known:
-                    self._mark_dirty()
+            # A keepalive: the sockets it names still watch (one message per process names
+            # all its sockets of the cluster, `viewers`; an older one names its `reply_to`).
+            # A socket no longer named is dropped after viewer_ttl_seconds, whatever killed it.
+            named = message.get("viewers")
+            channels = named if isinstance(named, list) else [reply_to]
+            now = time.monotonic()
+            added = False
+            for channel in channels:
+                if isinstance(channel, str) and channel:
+                    added = added or channel not in self.viewers
+                    self.viewers[channel] = now
+            if added:
+                self._mark_dirty()
         elif kind == "host.leave":
             self._drop_viewer(reply_to or "")
         elif kind == "host.fragment":
@@ -890,7 +897,7 @@ class ClusterHost:
             await self.wire.sync({b.id: b.alive for b in self.runtime.cluster.brokers()})
 
     def _render_wire(self) -> str:
-        from django.template.loader import render_to_string
+        from webapp.engine_host.templating import render_to_string
 
         wire = None
         if self.wire is not None:

@@ -11,11 +11,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from django.template.loader import render_to_string
-
 from lessons.catalogue import Lesson, get_catalogue
 from lessons.scenarios import ClusterRuntime
 from lessons.walkthrough import GoalWatch, watch_start, widget_values
+from webapp.engine_host.templating import render_to_string
 
 
 class WatchRefused(ValueError):

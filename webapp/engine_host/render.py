@@ -12,11 +12,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from django.template.loader import render_to_string
-
 from engine.errors import KafkaError
 from lessons.scenarios.runtime import ClusterRuntime, kafka_error_text
 from webapp.engine_host.stage import build_mirror, build_stage
+from webapp.engine_host.templating import render_to_string
 from webapp.metrics import metrics_view, tracker_for
 from webapp.narration import NarratedEvent, headline, narrate, quiet_since
 from webapp.why import why_refused

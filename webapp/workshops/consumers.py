@@ -19,7 +19,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from webapp.consumers import BadMessage, ClusterConsumer, TokenBucket
+from webapp.consumers import BadMessage, ClusterConsumer, TokenBucket, viewing_keepalive
 from webapp.engine_host import client as host_client
 from webapp.engine_host import fanout
 from webapp.engine_host.host import viewers_group
@@ -338,16 +338,21 @@ class WorkshopConsumer(ClusterConsumer):
         self.default_client = f"{viewer.role}-{viewer.participant_id or 'x'}-{code}"
         await self.accept()
         # The stage's versions and the room's frames both come through the process's relays.
-        await fanout.subscribe(viewers_group(self.cluster_id), self, self.scope, self.view)
+        await fanout.subscribe(
+            viewers_group(self.cluster_id),
+            self,
+            self.scope,
+            self.view,
+            keepalive=viewing_keepalive(self.cluster_id),
+        )
         await fanout.subscribe(room_group(workshop.pk), self, self.scope)
         if viewer.role == "learner":
             await fanout.subscribe(learners_group(workshop.pk), self, self.scope)
         await host_client.host_send(
             self.cluster_id, {"type": "host.join", "reply_to": self.channel_name}
         )
+        # Counted by the host while the process's relay names it (as a sandbox socket).
         self.joined = True
-        # The same keepalive as a sandbox socket: the host stops counting a socket that died.
-        self.keepalive = asyncio.get_running_loop().create_task(self._keep_watching())
         await self.send(text_data=await room_frame(workshop) + joining.participate)
         if joining.new_learner:
             schedule_leaderboard(workshop.pk)
@@ -551,7 +556,13 @@ class WorkshopConsumer(ClusterConsumer):
         self.brokers = self.workshop.cluster.brokers
         self.controllers = self.workshop.cluster.controllers
         self.version = None  # the new host's full state comes next
-        await fanout.subscribe(viewers_group(self.cluster_id), self, self.scope, self.view)
+        await fanout.subscribe(
+            viewers_group(self.cluster_id),
+            self,
+            self.scope,
+            self.view,
+            keepalive=viewing_keepalive(self.cluster_id),
+        )
         await host_client.host_send(
             self.cluster_id, {"type": "host.join", "reply_to": self.channel_name}
         )
