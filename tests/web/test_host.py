@@ -15,7 +15,7 @@ from django.db import IntegrityError, OperationalError
 
 from webapp import services
 from webapp.engine_host import store
-from webapp.engine_host.host import ClusterHost, host_group, viewers_group
+from webapp.engine_host.host import ClusterHost, host_group, viewers_group, without_time_labels
 from webapp.models import ClusterCommand, LiveCluster
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -299,3 +299,33 @@ async def test_a_command_is_logged_with_the_time_run_before_it_in_one_transactio
     assert not await ClusterCommand.objects.filter(
         cluster_id=sandbox.id, seq=host.next_seq
     ).aexists()
+
+
+async def test_only_the_time_labels_are_blanked_a_value_equal_to_the_time_is_a_change(
+    host_registry: Any,
+) -> None:
+    _, host = await new_host(host_registry)
+    host.paused = False  # a running clock: labels are re-sent only on their schedule
+    host._labels_sent_at = time.monotonic()  # not yet time to re-send the labels
+    await host.advance_live(13_000)
+    now = host.runtime.now_ms
+    at = now - 500
+
+    def mirror(t: int, offset: int) -> str:
+        return f'<section id="mirror"><p>At {t} ms. HW {offset}, LEO {offset}.</p></section>'
+
+    def stage(t: int) -> str:
+        return (
+            f'<svg aria-label="Cluster stage at {t} ms: brokers" data-now-ms="{t}">'
+            '<g data-broker="1"></g></svg>'
+        )
+
+    host._fragment_times = {"mirror": at, "stage": at}
+    held = {"mirror": mirror(at, at), "stage": stage(at)}
+    # The stage moved only in its label: held back. The mirror's offsets went from 12500 to
+    # 13000, the same numbers as the times: a real change, sent.
+    fragments = {"mirror": mirror(now, now), "stage": stage(now)}
+    assert without_time_labels(stage(at), at) == without_time_labels(stage(now), now)
+    changed = host._changed_fragments(fragments, held)
+    assert list(changed) == ["mirror"]
+    assert fragments["stage"] == stage(at)  # viewers keep the one they hold

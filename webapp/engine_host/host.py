@@ -89,6 +89,20 @@ def relative_playback(plan: Sequence[dict[str, Any]], end_ms: int, *, now_ms: in
     return playback
 
 
+# The forms a fragment's "labelled with the cluster time" take (the stage picture's aria label
+# and data attribute, the text mirror's first line); nothing else in a fragment is a time label.
+TIME_LABELS = ("Cluster stage at {} ms", 'data-now-ms="{}"', "At {} ms.")
+
+
+def without_time_labels(html: str, now_ms: int) -> str:
+    """`html` with its cluster-time labels blanked: two renders that differ only there are the
+    same picture. Only the label forms are blanked, so a value that happens to equal the time
+    (an offset, a count) still counts as a change."""
+    for label in TIME_LABELS:
+        html = html.replace(label.format(now_ms), label.format(""))
+    return html
+
+
 def viewers_group(cluster_id: str) -> str:
     """The group every socket watching the cluster joins: state versions fan out here."""
     return f"dojo.cluster.{cluster_id}"
@@ -1098,7 +1112,7 @@ class ClusterHost:
                 and key != "clock"
                 and old is not None
                 and at is not None
-                and old.replace(str(at), "\x00") == html.replace(str(now), "\x00")
+                and without_time_labels(old, at) == without_time_labels(html, now)
             ):
                 fragments[key] = old  # only its time label moved: viewers keep theirs
                 continue
