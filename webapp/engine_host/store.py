@@ -100,20 +100,10 @@ def cluster_command_append(
     logical_time_ms: int,
     client_id: str = "",
     client_seq: int | None = None,
-) -> ClusterCommand:
+) -> None:
     """Write one command to the log. Raises IntegrityError if `seq` is taken (lost ownership)."""
-    with transaction.atomic():
-        command = ClusterCommand.objects.create(
-            cluster_id=cluster_id,
-            seq=seq,
-            kind=str(payload["type"]),
-            payload=payload,
-            logical_time_ms=logical_time_ms,
-            client_id=client_id,
-            client_seq=client_seq,
-        )
-        LiveCluster.objects.filter(pk=cluster_id).update(last_active_at=timezone.now())
-    return command
+    write = CommandAppend(seq, payload, logical_time_ms, client_id, client_seq)
+    cluster_log_write(cluster_id=cluster_id, writes=[write])
 
 
 @dataclass(frozen=True)
