@@ -50,6 +50,8 @@ def setup_django(folder: Path) -> None:
 def sent_elements(html: str) -> list[tuple[str, int]]:
     """A version's top-level elements (what htmx swaps) as (id, bytes), in order, after the
     version marker; the stage's replica parts (stage-row-N-bB) named stage-row-*."""
+    from webapp.engine_host.render import element_end  # after setup_django
+
     found = []
     at = 0
     while (match := TOP_LEVEL_ID.search(html, at)) is not None:
@@ -57,15 +59,6 @@ def sent_elements(html: str) -> list[tuple[str, int]]:
         found.append((match.group(2), len(html[match.start() : end].encode())))
         at = end
     return [(re.sub(r"^stage-row-\d+(-b\d+)?$", "stage-row-*", i), n) for i, n in found[1:]]
-
-
-def element_end(html: str, start: int, tag: str) -> int:
-    depth = 0
-    for match in re.finditer(rf"<{tag}[\s>]|</{tag}>", html[start:]):
-        depth += -1 if match.group(0).startswith("</") else 1
-        if depth == 0:
-            return start + match.end()
-    raise ValueError(f"<{tag}> at {start} is not closed")
 
 
 async def run(seconds: float, rate: float, cluster_id: str) -> dict[str, Any]:

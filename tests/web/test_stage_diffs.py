@@ -18,7 +18,7 @@ from webapp.engine_host import host as host_module
 from webapp.engine_host import store
 from webapp.engine_host.host import ClusterHost, HostSettings
 from webapp.engine_host.leases import LocalLeaseStore
-from webapp.engine_host.render import ROOM_FRAGMENTS, render_fragments
+from webapp.engine_host.render import ROOM_FRAGMENTS, element_end, render_fragments
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 # Every page a room's socket feeds: the learner's, the instructor's and the presenter's.
@@ -52,15 +52,6 @@ def a_host(*, room: bool = False) -> ClusterHost:
 @pytest.fixture(autouse=True)
 def no_time_label_refresh(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(host_module, "TIME_LABEL_REFRESH_S", 3600.0)
-
-
-def element_end(html: str, start: int, tag: str) -> int:
-    depth = 0
-    for match in re.finditer(rf"<{tag}[\s>]|</{tag}>", html[start:]):
-        depth += -1 if match.group(0).startswith("</") else 1
-        if depth == 0:
-            return start + match.end()
-    raise AssertionError(f"<{tag}> at {start} is never closed")
 
 
 def top_level(html: str) -> list[tuple[str, str]]:

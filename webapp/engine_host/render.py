@@ -398,7 +398,7 @@ _PART_OPEN = re.compile(r'<(svg|div) class="(?:stage-part|partition)" id="([^"]+
 _PART_SLOT = re.compile("\x00([^\x00]+)\x00")
 
 
-def _element_end(html: str, start: int, tag: str) -> int:
+def element_end(html: str, start: int, tag: str) -> int:
     """Where the element opened at `start` ends (just past its closing tag)."""
     tags = re.compile(rf"<{tag}[\s>]|</{tag}>")
     depth = 0
@@ -416,7 +416,7 @@ def split_parts(html: str) -> tuple[str, dict[str, str]]:
     parts: dict[str, str] = {}
     at = 0
     while (match := _PART_OPEN.search(html, at)) is not None:
-        end = _element_end(html, match.start(), match.group(1))
+        end = element_end(html, match.start(), match.group(1))
         skeleton.append(html[at : match.start()])
         skeleton.append(f"\x00{match.group(2)}\x00")
         parts[match.group(2)] = html[match.start() : end]
