@@ -637,21 +637,6 @@ class ClusterHost:
         )
         return {"type": "ack", "message": message, "duplicate": False}
 
-    async def _append_locked(
-        self, payload: dict[str, Any], *, client_id: str = "", client_seq: int | None = None
-    ) -> None:
-        await database_sync_to_async(store.cluster_command_append)(
-            cluster_id=self.cluster_id,
-            seq=self.next_seq,
-            payload=payload,
-            logical_time_ms=self.runtime.now_ms,
-            client_id=client_id if client_seq is not None else "",
-            client_seq=client_seq,
-        )
-        self.next_seq += 1
-        if self.checkpoints is not None:
-            self.checkpoints.logged(payload, self.runtime.now_ms)
-
     async def _flush_advance_locked(self) -> None:
         """Log the time the clock has already run, so replay reaches the same moment. When the
         log's last entry is this host's own advance, it is lengthened instead of followed by a
