@@ -84,8 +84,12 @@ def test_scrub_back_fork_share_and_stress_it(
     page.goto(original_url)
     expect(page.locator("#connection")).to_have_text("live", timeout=10_000)
     runs = page.locator("#stress-runs")
+    # Each run draws its own seed, and acks=1 loses an acknowledged record in only 14-17 % of runs
+    # (`python -m scripts.bench.stress --runs 200 --base-seed S --acks 1 --min-isr 1 --quiet`
+    # for S = 1, 2, 3: 34, 28 and 33 runs of 200). 30 runs then show no loss about 0.6 % of the
+    # time, which made this test flaky; 120 runs leave a chance below 1e-8.
     for acks, min_isr in (("1", "1"), ("all", "2")):
-        page.locator("#stress-runs-input").fill("30")
+        page.locator("#stress-runs-input").fill("120")
         page.locator("#stress-acks").select_option(acks)
         page.locator("#stress-min-isr").select_option(min_isr)
         page.get_by_role("button", name="Stress it").click()
