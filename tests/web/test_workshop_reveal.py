@@ -57,3 +57,38 @@ async def test_a_play_that_finishes_after_its_asker_is_gone_still_reveals_the_po
     assert "computed by the engine" in revealed
     assert (await Poll.objects.aget()).state == Poll.State.REVEALED
     await learner.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_play_that_outlasts_its_askers_wait_is_revealed_when_it_ends_not_before(
+    host_registry: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The instructor pauses the room's clock mid-reveal: the asker's wait runs out, but the
+    answer stays hidden until the play has really happened on the shared cluster."""
+    monkeypatch.setattr(room_consumers, "play_wait_s", lambda commands: 0.2)
+    workshop, teacher, ada, _ = await sync_to_async(room_of_two)()
+    instructor = await room_socket(workshop, teacher)
+    learner = await room_socket(workshop, ada)
+    await instructor.send_json_to(
+        {"type": "poll_push", "seq": 1, "source": f"drill:{NUMBER_DRILL}"}
+    )
+    await frame_of(instructor, "ack")
+    await instructor.send_json_to({"type": "pause", "seq": 2})
+    await frame_of(instructor, "ack")
+    await instructor.send_json_to({"type": "poll_reveal", "seq": 3})
+    await html_with(learner, 'data-role="running"')
+    await asyncio.sleep(0.2)
+    await asyncio.gather(*list(room_consumers._plays))  # the asker gave up waiting
+    await asyncio.sleep(0.5)
+    assert (await Poll.objects.aget()).state == Poll.State.RUNNING
+
+    await instructor.send_json_to({"type": "speed", "seq": 4, "speed": 5})
+    await frame_of(instructor, "ack")
+    await instructor.send_json_to({"type": "resume", "seq": 5})
+    await frame_of(instructor, "ack")
+    revealed = await html_with(learner, 'data-role="answer"', timeout=60)
+    assert "computed by the engine" in revealed
+    assert (await Poll.objects.aget()).state == Poll.State.REVEALED
+    await instructor.disconnect()
+    await learner.disconnect()

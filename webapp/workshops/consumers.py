@@ -191,22 +191,33 @@ def _start_play(workshop_id: int, poll: Poll) -> None:
     task.add_done_callback(_plays.discard)
 
 
+def play_wait_s(commands: list[dict[str, Any]]) -> float:
+    """How long the asker waits for a play's answer: four times the scenario's own time and
+    some slack (the room's clock may run slower than 1x)."""
+    run_s = sum(int(c.get("ms", 0)) for c in commands if c.get("type") == "advance") / 1000
+    return 4 * run_s + PLAY_SLACK_S
+
+
 async def play_and_reveal(
     workshop_id: int, poll_id: int, cluster_id: str, commands: list[dict[str, Any]]
 ) -> None:
-    """Play a drill poll's steps on the room's cluster, then reveal the engine's answer (also
-    when the run takes far longer than the scenario's own time: a paused clock). The play is
-    tagged with the poll: when it finishes with nobody waiting here any more (this process
-    restarted), the host's `play_finished` reveals it all the same (`reveal_played`)."""
-    run_s = sum(int(c.get("ms", 0)) for c in commands if c.get("type") == "advance") / 1000
+    """Play a drill poll's steps on the room's cluster, then reveal the engine's answer. The
+    play is tagged with the poll: when it finishes with nobody waiting here any more (this
+    process restarted, or the wait ran out: a paused clock), the host's `play_finished`
+    reveals it all the same (`reveal_played`), so a poll is never revealed before its play
+    ended. Only a play the host refused or that failed here is revealed at once."""
     try:
-        await host_client.host_request(
+        frame = await host_client.host_request(
             cluster_id,
             {"type": "host.play", "commands": commands, "tag": play_tag(workshop_id, poll_id)},
-            timeout_s=4 * run_s + PLAY_SLACK_S,
+            timeout_s=play_wait_s(commands),
         )
     except Exception:
         logger.exception("room %s: playing poll %s failed; revealing", workshop_id, poll_id)
+    else:
+        if frame is None:
+            logger.info("room %s: poll %s still playing; the host reveals it", workshop_id, poll_id)
+            return
     if await database_sync_to_async(services.poll_reveal_done)(poll_id=poll_id):
         await push_room(workshop_id)
 
