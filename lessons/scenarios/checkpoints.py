@@ -651,6 +651,13 @@ class CheckpointStore:
                 freed += self._held.pop(key)[1]
         return freed
 
+    def discard(self, position: LogPosition) -> None:
+        """Drop the checkpoint at `position`, if kept (a live host thinning its own)."""
+        with self._lock:
+            dropped = self._items.pop(position, None)
+            if dropped is not None:
+                self._forget(dropped)
+
     def _forget(self, dropped: Checkpoint) -> None:
         self._bytes -= dropped.copy.own_bytes + self._release(dropped.copy)
         into = self._by_digest.get(dropped.position.digest)
@@ -920,6 +927,13 @@ def _with_advance_ms(payload: Mapping[str, Any], ms: int) -> dict[str, Any]:
 # so checkpoints never cost more than 1 / WORK_PER_DUMP of the cluster's own work; or once the
 # engine ran MAX_REPLAY_TIMERS timers since the last, so a scrub's replay stays short.
 LIVE_EVERY_MS = 2_000
+# A live host keeps at most this many checkpoints of its own (a 10-minute lesson session keeps
+# about 95, so it never thins); past it, the one whose removal leaves the narrowest gap (in
+# engine timers, what a scrub replays) goes, never the first nor the newest KEEP_NEWEST: a
+# long room's checkpoints stop growing, recent moments stay near one and older gaps widen
+# evenly.
+MAX_LIVE_CHECKPOINTS = 128
+KEEP_NEWEST = 4
 
 
 class LiveCheckpoints:
@@ -938,6 +952,7 @@ class LiveCheckpoints:
         every_ms: int = LIVE_EVERY_MS,
         work_per_dump: float = WORK_PER_DUMP,
         max_replay_timers: int = MAX_REPLAY_TIMERS,
+        max_kept: int | None = None,
     ) -> None:
         if len(times) != len(commands):
             raise ValueError("every logged command needs its time")
@@ -955,6 +970,8 @@ class LiveCheckpoints:
         self._dump_s = 0.0
         self._timers_kept: int | None = None  # timers run at the last checkpoint kept
         self.kept = 0
+        self.max_kept = MAX_LIVE_CHECKPOINTS if max_kept is None else max_kept
+        self.mine: list[tuple[LogPosition, int]] = []  # kept here, oldest first: (at, timers)
 
     def logged(self, payload: Mapping[str, Any], time_ms: int) -> None:
         self._before_last = self._digest
@@ -1007,7 +1024,7 @@ class LiveCheckpoints:
         started = time.thread_time()
         applied = whole + (1 if position.into_ms else 0)
         kept = keep_normalised(self.store, position, runtime, applied, self._times[:whole])
-        return self._kept(runtime, started, kept)
+        return self._kept(runtime, started, kept, position)
 
     def keep_end(self, runtime: ClusterRuntime, *, allowed: bool = True) -> float:
         """Keep `runtime` at the end of the log, all of its clock logged, whatever the pace:
@@ -1024,15 +1041,28 @@ class LiveCheckpoints:
             return 0.0
         started = time.thread_time()
         kept = keep_normalised(self.store, position, runtime, len(self._times), self._times[:whole])
-        return self._kept(runtime, started, kept)
+        return self._kept(runtime, started, kept, position)
 
-    def _kept(self, runtime: ClusterRuntime, started: float, kept: bool) -> float:
+    def _kept(
+        self, runtime: ClusterRuntime, started: float, kept: bool, position: LogPosition
+    ) -> float:
+        self._timers_kept = timers_run(runtime)
+        if kept:
+            self.mine.append((position, self._timers_kept))
+            self._thin()
         self._dump_s = time.thread_time() - started
         self._work_s = 0.0
-        self._timers_kept = timers_run(runtime)
         self._last_kept_ms = runtime.now_ms
         self.kept += kept
         return self._dump_s
+
+    def _thin(self) -> None:
+        mine = self.mine
+        while len(mine) > max(self.max_kept, KEEP_NEWEST + 1):
+            drop = min(
+                range(1, len(mine) - KEEP_NEWEST), key=lambda i: mine[i + 1][1] - mine[i - 1][1]
+            )
+            self.store.discard(mine.pop(drop)[0])
 
 
 def keep_normalised(

@@ -558,8 +558,8 @@ def make_room(viewers: int, env: dict[str, str], root: Path = ROOT) -> dict[str,
     return result
 
 
-def wait_healthy(base: str) -> None:
-    for _ in range(150):
+def wait_healthy(base: str, seconds: float = 30.0) -> None:
+    for _ in range(int(seconds / 0.2)):
         try:
             urllib.request.urlopen(base + "/healthz", timeout=1).read()
             return
@@ -583,6 +583,12 @@ def main() -> int:
         "--stalled", type=int, default=0, help="more sockets that connect, then stop reading"
     )
     parser.add_argument("--client-process", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--trace-server",
+        type=Path,
+        help="run the started Daphne under tracemalloc (scripts.bench.traced), snapshots every"
+        " 30 s to this folder; prints where its memory grew",
+    )
     parser.add_argument(
         "--profile", type=Path, help="run the started Daphne under cProfile, stats to this file"
     )
@@ -617,6 +623,8 @@ def main() -> int:
             port = free_port()
             log = (tmp / "daphne.log").open("ab")
             profile = ["-m", "cProfile", "-o", str(args.profile)] if args.profile else []
+            if args.trace_server:
+                profile = ["-m", "scripts.bench.traced", str(args.trace_server), "30"]
             server = subprocess.Popen(
                 [sys.executable, *profile, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
                 + ["webapp.asgi:application"],
@@ -629,7 +637,7 @@ def main() -> int:
             bases = [f"http://127.0.0.1:{port}"]
         try:
             for base in bases:
-                wait_healthy(base)
+                wait_healthy(base, 180.0 if args.trace_server else 30.0)  # tracemalloc: slow
             setup = make_room(args.viewers + args.stalled, env)
             result = asyncio.run(
                 run(bases, setup, args.seconds, args.rate, pids, args.clients, args.stalled)
@@ -645,6 +653,10 @@ def main() -> int:
             if log is not None:
                 log.close()
     print(json.dumps(result, indent=2))
+    if args.trace_server:
+        from scripts.bench.traced import report
+
+        print(report(args.trace_server))
     p95 = result["command_to_last_viewer_ms"]["p95"]
     errors = sum(result["errors"].values())
     ok = p95 is not None and p95 < args.goal_p95_ms and errors == 0

@@ -3,11 +3,14 @@ process's checkpoint store or without it.
 
     python -m scripts.bench.room_memory --checkpoints on --seconds 70
     python -m scripts.bench.room_memory --checkpoints off --seconds 70
+    python -m scripts.bench.room_memory --seconds 420 --max-kept 32   # a live host's cap, lower
 
 It runs `scripts.bench.room_host` (a room, its host, the instructor producing twice a second,
 no sockets) and samples this process's VmRSS every 10 s; with `--checkpoints off` the host's
 checkpoint store keeps nothing (a store bounded at one byte), so the two runs tell how much of
 the host's growth is its time-travel checkpoints. Run both, alternating, on the same machine.
+`--max-kept N` sets how many checkpoints a live host keeps of its own (`MAX_LIVE_CHECKPOINTS`)
+so a shorter run reaches the cap and shows the resident memory once the count stops growing.
 """
 
 from __future__ import annotations
@@ -31,8 +34,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoints", choices=("on", "off"), default="on")
     parser.add_argument("--seconds", type=float, default=70.0)
+    parser.add_argument("--max-kept", type=int, help="checkpoints a live host keeps of its own")
     args = parser.parse_args()
     from lessons.scenarios import checkpoints
+
+    if args.max_kept is not None:
+        checkpoints.MAX_LIVE_CHECKPOINTS = args.max_kept
 
     if args.checkpoints == "off":
         empty = checkpoints.CheckpointStore(max_bytes=1)

@@ -530,3 +530,52 @@ def test_a_live_host_keeps_the_end_of_its_log_when_a_reader_flushed_it() -> None
     longer = [*setup, {"type": "advance", "ms": 7_000}]
     assert cp.replay(SPEC, longer, store=store, keep=False).from_checkpoint_ms == 6_000
     assert live.keep_end(runtime, allowed=False) == 0.0
+
+
+def test_a_long_live_session_thins_its_checkpoints_evenly_and_replays_the_same() -> None:
+    """Past `max_kept`, a live host drops its checkpoint whose removal leaves the narrowest
+    gap in timers: never the first nor the newest few, so their count stops growing, the
+    gaps stay even and a replay from what is left equals one from the start."""
+    setup = [*SETUP, PRODUCER, GROUP]
+    store = cp.CheckpointStore()
+    live = cp.LiveCheckpoints(
+        SPEC,
+        setup,
+        [0] * len(setup),
+        store=store,
+        work_per_dump=1e9,
+        max_replay_timers=150,
+        every_ms=500,
+    )
+    run_live(live, 20_000)
+    every = [timers for _, timers in live.mine]
+    assert len(every) >= 20, every  # enough to thin below
+    first = live.mine[0]
+
+    store = cp.CheckpointStore()
+    live = cp.LiveCheckpoints(
+        SPEC,
+        setup,
+        [0] * len(setup),
+        store=store,
+        work_per_dump=1e9,
+        max_replay_timers=150,
+        every_ms=500,
+        max_kept=8,
+    )
+    runtime = run_live(live, 20_000)
+    assert len(store) == len(live.mine) == 8
+    assert store.size_bytes == accounted(store)
+    kept = [timers for _, timers in live.mine]
+    assert live.mine[0] == first  # the first stays
+    assert kept[-cp.KEEP_NEWEST :] == every[-cp.KEEP_NEWEST :]  # and the newest
+    # Even: no gap among the thinned ones is more than twice as wide as an even spread's.
+    thinned = kept[: -cp.KEEP_NEWEST + 1]
+    even = (thinned[-1] - thinned[0]) / (len(thinned) - 1)
+    assert max(b - a for a, b in itertools.pairwise(thinned)) <= 2 * even, kept
+    log = [*setup, {"type": "advance", "ms": runtime.now_ms}]
+    for at_ms in (3_000, 11_000, 19_000):
+        fast = cp.replay(SPEC, log, at_ms, store=store, keep=False)
+        slow = cp.replay(SPEC, log, at_ms, store=cp.CheckpointStore(), keep=False)
+        assert fast.from_checkpoint_ms is not None
+        assert state(fast.runtime) == state(slow.runtime), at_ms
