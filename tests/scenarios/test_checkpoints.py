@@ -537,32 +537,27 @@ def test_a_long_live_session_thins_its_checkpoints_evenly_and_replays_the_same()
     gap in timers: never the first nor the newest few, so their count stops growing, the
     gaps stay even and a replay from what is left equals one from the start."""
     setup = [*SETUP, PRODUCER, GROUP]
-    store = cp.CheckpointStore()
-    live = cp.LiveCheckpoints(
-        SPEC,
-        setup,
-        [0] * len(setup),
-        store=store,
-        work_per_dump=1e9,
-        max_replay_timers=150,
-        every_ms=500,
-    )
+
+    def live_of(store: cp.CheckpointStore, max_kept: int | None = None) -> cp.LiveCheckpoints:
+        return cp.LiveCheckpoints(
+            SPEC,
+            setup,
+            [0] * len(setup),
+            store=store,
+            work_per_dump=1e9,
+            max_replay_timers=150,
+            every_ms=500,
+            max_kept=max_kept,
+        )
+
+    live = live_of(cp.CheckpointStore())
     run_live(live, 20_000)
     every = [timers for _, timers in live.mine]
     assert len(every) >= 20, every  # enough to thin below
     first = live.mine[0]
 
     store = cp.CheckpointStore()
-    live = cp.LiveCheckpoints(
-        SPEC,
-        setup,
-        [0] * len(setup),
-        store=store,
-        work_per_dump=1e9,
-        max_replay_timers=150,
-        every_ms=500,
-        max_kept=8,
-    )
+    live = live_of(store, max_kept=8)
     runtime = run_live(live, 20_000)
     assert len(store) == len(live.mine) == 8
     assert store.size_bytes == accounted(store)
