@@ -265,6 +265,12 @@ class Cluster:
                 run = self._send_run = sends.fields
             run += (producer, topic, value, key)
 
+    def seal_log(self) -> None:
+        """Close the log's open `SendRun`: later sends start a new one, so every entry already
+        in the log stays as it is from now on (what a copy sharing the log's items relies on).
+        The entries `export_log` hands out do not change."""
+        self._send_run = None
+
     @contextmanager
     def _unrecorded(self) -> Iterator[None]:
         """Calls made inside are part of an already recorded call, not new entries."""

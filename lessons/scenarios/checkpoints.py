@@ -334,6 +334,10 @@ class _RuntimePickler(pickle.Pickler):
             # Its fingerprint folded in now (in the runtime copied, too: a cache of the same
             # value), so a snapshot of a restored copy does not fold every batch again.
             obj.digest  # noqa: B018
+        elif type(obj) is Cluster:
+            # The log's items are shared from here on: its open run of sends must not grow
+            # under this copy (nor the copy's under the original).
+            obj.seal_log()
         if hasattr(obj, "__dict__"):
             state = dict(obj.__dict__)
         else:

@@ -5,6 +5,7 @@ stays within its bounds."""
 
 from __future__ import annotations
 
+import base64
 import functools
 import itertools
 import json
@@ -574,3 +575,38 @@ def test_a_long_live_session_thins_its_checkpoints_evenly_and_replays_the_same()
         slow = cp.replay(SPEC, log, at_ms, store=cp.CheckpointStore(), keep=False)
         assert fast.from_checkpoint_ms is not None
         assert state(fast.runtime) == state(slow.runtime), at_ms
+
+
+def test_a_copy_taken_amid_a_run_of_sends_keeps_its_own_engine_log() -> None:
+    """The engine logs consecutive sends as one run it grows in place, and a copy shares the
+    log's items: once copied, the run is closed, so the original's later sends do not show in
+    the copy's log nor the copy's in the original's, and each log rebuilds its own cluster."""
+    from engine import Cluster
+
+    runtime = ClusterRuntime(SPEC)
+    cluster = runtime.cluster
+    cluster.create_topic("t", 1, 1)
+    producer = cluster.producer({"linger.ms": 0})
+    for index in range(3):
+        producer.send("t", value=b"before-%d" % index, key=b"k")
+    at_copy = cluster.export_log()
+    copy = cp.load_runtime(cp.dump_runtime(runtime))
+    for index in range(5):
+        producer.send("t", value=b"after-%d" % index, key=b"k")
+    copied = copy.cluster
+    assert copied.export_log() == at_copy
+    copied_producer = copied.producer({"linger.ms": 0})
+    copied_producer.send("t", value=b"copy's own", key=b"k")
+    cluster.advance(500)
+    copied.advance(500)
+    assert len(cluster.export_log()) == len(at_copy) + 6  # five sends, one advance
+    own = {"$bytes": base64.b64encode(b"copy's own").decode()}
+    assert all(entry.get("value") != own for entry in cluster.export_log())
+    added = copied.export_log()[len(at_copy) :]
+    assert [(e["op"], e.get("value")) for e in added] == [
+        ("cluster.producer", None),
+        ("producer.send", own),
+        ("cluster.advance", None),
+    ]
+    for one in (cluster, copied):
+        assert Cluster.from_log(one.export_log()).snapshot() == one.snapshot()
