@@ -2,6 +2,7 @@
 
     python -m scripts.bench.room --viewers 200              # a minute, embedded default
     python -m scripts.bench.room --viewers 50 --seconds 15  # a quick run
+    python -m scripts.bench.room --viewers 20 --seconds 60 --watch 180  # then nobody acts
     python -m scripts.bench.room --viewers 500 --url http://127.0.0.1:8001 \\
         --url http://127.0.0.1:8002 --server-pid 1234 --server-pid 1235   # running servers
 
@@ -339,10 +340,14 @@ async def run(
     pids: list[int],
     clients: int = 1,
     stalled: int = 0,
+    watch: float = 0.0,
 ) -> dict[str, Any]:
     """`stalled`: that many more learners (the last of `setup`'s) connect and then stop
     reading (a stalled browser): not counted as viewers, they show what the servers keep for
-    a socket that does not read (their memory)."""
+    a socket that does not read (their memory). `watch`: after the last command, the viewers
+    stay connected that many seconds more while the room's clock runs and nobody acts, and
+    the servers' resident memory is sampled every 10 s (serving a room that stores nothing
+    new: is it flat?)."""
     code = setup["code"]
     every = list(enumerate(setup["learners"]))
     learners, stalled_learners = every[: len(every) - stalled], every[len(every) - stalled :]
@@ -445,6 +450,16 @@ async def run(
     cpu_end = {pid: cpu_s([pid]) for pid in pids}
     wait_end = {pid: wait_s([pid]) for pid in pids}
     client_cpu = [time.process_time() - client_start]
+    watch_series: list[float | None] = []
+    watched = 0.0
+    if watch > 0 and pids:
+        watch_started = loop.time()
+        while True:
+            watch_series.append(rss_mb(pids))
+            if loop.time() - watch_started + 10.0 > watch:
+                break
+            await asyncio.sleep(10.0)
+        watched = loop.time() - watch_started
     parts = await asyncio.gather(*(pool.finish() for pool in pools))
     if clients > 1:
         client_cpu += [part["cpu_s"] for part in parts]
@@ -473,7 +488,8 @@ async def run(
     await close_viewers([instructor])
     for viewer in stuck:
         viewer.transport.abort()  # type: ignore[attr-defined]
-    per_viewer = max(len(seen_all), 1) * elapsed
+    # Frames and bytes are counted until the sockets close, the watch included.
+    per_viewer = max(len(seen_all), 1) * (elapsed + watched)
 
     def percent(used: float | None) -> int | None:
         return None if used is None else round(100 * used / elapsed)
@@ -530,6 +546,8 @@ async def run(
             "start": round(sum(rss_start[p] or 0 for p in pids), 1) if pids else None,
             "end": round(sum(rss_end[p] or 0 for p in pids), 1) if pids else None,
             "every_10_s": rss_series,
+            # --watch: after the last command, viewers connected, nobody acting.
+            "watch_every_10_s": watch_series,
         },
         # Of one core: above ~90 % a process (a server or a client) is what limits.
         "server_cpu_percent": percent(
@@ -573,6 +591,13 @@ def main() -> int:
     parser.add_argument("--viewers", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--rate", type=float, default=2.0, help="instructor commands a second")
+    parser.add_argument(
+        "--watch",
+        type=float,
+        default=0.0,
+        help="seconds the viewers stay after the last command, the clock running, nobody acting"
+        " (the servers' memory sampled every 10 s)",
+    )
     parser.add_argument("--url", action="append", default=[], help="a running server (repeat)")
     parser.add_argument("--server-pid", type=int, action="append", default=[])
     parser.add_argument("--goal-p95-ms", type=float, default=150.0)
@@ -640,7 +665,16 @@ def main() -> int:
                 wait_healthy(base, 180.0 if args.trace_server else 30.0)  # tracemalloc: slow
             setup = make_room(args.viewers + args.stalled, env)
             result = asyncio.run(
-                run(bases, setup, args.seconds, args.rate, pids, args.clients, args.stalled)
+                run(
+                    bases,
+                    setup,
+                    args.seconds,
+                    args.rate,
+                    pids,
+                    args.clients,
+                    args.stalled,
+                    args.watch,
+                )
             )
         finally:
             if server is not None:

@@ -16,6 +16,8 @@ so a shorter run reaches the cap and shows the resident memory once the count st
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import json
 import sys
 import threading
@@ -30,11 +32,58 @@ def rss_mb() -> float:
     return 0.0
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def breakdown() -> dict[str, float]:
+    """Where this process's memory is, in MB: what glibc's malloc has handed out and still
+    holds (`mallinfo2`: in use, and held free in its heaps), what SQLite's own allocator has in
+    use (its page caches included: `sqlite3_memory_used`), and pymalloc's blocks in use (Python
+    objects of up to 512 bytes, `sys.getallocatedblocks`, a count)."""
+    found: dict[str, float] = {}
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _MallInfo2
+        info = libc.mallinfo2()
+        found["malloc_in_use_mb"] = round((info.uordblks + info.hblkhd) / 2**20, 1)
+        found["malloc_free_held_mb"] = round(info.fordblks / 2**20, 1)
+    except (OSError, AttributeError):
+        pass
+    try:
+        sqlite = ctypes.CDLL(ctypes.util.find_library("sqlite3") or "libsqlite3.so.0")
+        sqlite.sqlite3_memory_used.restype = ctypes.c_int64
+        found["sqlite_in_use_mb"] = round(sqlite.sqlite3_memory_used() / 2**20, 1)
+    except (OSError, AttributeError):
+        pass
+    found["python_blocks_k"] = round(sys.getallocatedblocks() / 1000, 1)
+    return found
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoints", choices=("on", "off"), default="on")
     parser.add_argument("--seconds", type=float, default=70.0)
     parser.add_argument("--max-kept", type=int, help="checkpoints a live host keeps of its own")
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also sample malloc's, SQLite's and pymalloc's memory every 10 s",
+    )
     args = parser.parse_args()
     from lessons.scenarios import checkpoints
 
@@ -45,10 +94,13 @@ def main() -> int:
         empty = checkpoints.CheckpointStore(max_bytes=1)
         checkpoints.default_store = lambda: empty  # type: ignore[assignment]
     samples: list[float] = []
+    parts: list[dict[str, float]] = []
 
     def sample() -> None:
         while True:
             samples.append(round(rss_mb(), 1))
+            if args.breakdown:
+                parts.append(breakdown())
             time.sleep(10)
 
     threading.Thread(target=sample, daemon=True).start()
@@ -62,6 +114,7 @@ def main() -> int:
             {
                 "checkpoints": args.checkpoints,
                 "rss_mb_every_10_s": samples,
+                **({key: [part.get(key) for part in parts] for key in parts[0]} if parts else {}),
                 "checkpoints_kept": len(store),
                 "checkpoint_store_mib": round(store.size_bytes / 2**20, 1),
             }

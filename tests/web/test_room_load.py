@@ -6,12 +6,17 @@ and the leaderboard cut in the database."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
+from tests.web.support import ROOT
 from tests.web.test_fanout import FakeSink
 from webapp.engine_host import client as host_client
 from webapp.engine_host import fanout
@@ -233,3 +238,38 @@ def test_the_room_benchmark_spreads_viewers_over_client_processes() -> None:
     (server,) = result["server_processes"].values()
     assert server["rss_mb"]["start"] and server["cpu_wait_percent"] is not None
     assert result["server_rss_mb"]["every_10_s"]
+
+
+def test_the_room_benchmark_watches_memory_after_the_last_command() -> None:
+    """scripts/bench/room.py --watch: the viewers stay connected after the last command while
+    the servers' memory is sampled every 10 s (at 0 and 10 s of a 12 s watch); nobody is cut
+    off and every command's version still reached every viewer."""
+    from tests.web.support import room_bench
+
+    result = room_bench("--watch", "12")
+    assert sum(result["errors"].values()) == 0
+    watched = result["server_rss_mb"]["watch_every_10_s"]
+    assert len(watched) == 2 and all(isinstance(mb, float) and mb > 0 for mb in watched)
+    assert result["command_to_each_viewer_ms"]["n"] == 4 * result["commands"]
+    assert not room_bench()["server_rss_mb"]["watch_every_10_s"]
+
+
+def test_the_room_memory_benchmark_breaks_memory_down() -> None:
+    """scripts/bench/room_memory.py --breakdown: per 10 s sample, malloc's memory in use and
+    held free, SQLite's in use and pymalloc's blocks, next to the resident memory."""
+    done = subprocess.run(
+        [sys.executable, "-m", "scripts.bench.room_memory", "--seconds", "3", "--breakdown"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")},
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    samples = len(result["rss_mb_every_10_s"])
+    assert samples >= 1
+    for key in ("malloc_in_use_mb", "malloc_free_held_mb", "sqlite_in_use_mb"):
+        assert len(result[key]) == samples and all(mb >= 0 for mb in result[key]), key
+    assert result["malloc_in_use_mb"][-1] > 1  # a Django process holds megabytes
+    assert all(blocks > 10 for blocks in result["python_blocks_k"])
