@@ -2,6 +2,7 @@
 
     python -m scripts.bench.room_host                  # 30 s, the instructor acting at 2/s
     python -m scripts.bench.room_host --seconds 60 --rate 2
+    python -m scripts.bench.room_host --seconds 60 --rate 0    # nobody acts, the clock runs
 
 What the room benchmark (scripts/bench/room.py) measures end to end, less the sockets: a fresh
 room (its own SQLite data folder), its cluster's host started by this process's registry as
@@ -112,7 +113,11 @@ async def run(seconds: float, rate: float, cluster_id: str) -> dict[str, Any]:
     cpu_start, wall_start = time.process_time(), time.monotonic()
     commands = 0
     seq = 0
-    while time.monotonic() - wall_start < seconds:
+    while rate <= 0 and time.monotonic() - wall_start < seconds:
+        # Nobody acts: the room's clock runs and its versions reach the viewer, that is all.
+        host.viewers["bench-viewer"] = time.monotonic()
+        await asyncio.sleep(min(1.0, max(0.0, wall_start + seconds - time.monotonic())))
+    while rate > 0 and time.monotonic() - wall_start < seconds:
         host.viewers["bench-viewer"] = time.monotonic()
         seq += 1
         started = time.monotonic()
@@ -173,7 +178,9 @@ async def run(seconds: float, rate: float, cluster_id: str) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--rate", type=float, default=2.0, help="instructor commands a second")
+    parser.add_argument(
+        "--rate", type=float, default=2.0, help="instructor commands a second (0: nobody acts)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="dojo-room-host-") as folder:
         setup_django(Path(folder))

@@ -78,6 +78,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoints", choices=("on", "off"), default="on")
     parser.add_argument("--seconds", type=float, default=70.0)
+    parser.add_argument(
+        "--rate", type=float, default=2.0, help="instructor commands a second (0: nobody acts)"
+    )
     parser.add_argument("--max-kept", type=int, help="checkpoints a live host keeps of its own")
     parser.add_argument(
         "--breakdown",
@@ -106,7 +109,7 @@ def main() -> int:
     threading.Thread(target=sample, daemon=True).start()
     from scripts.bench import room_host
 
-    sys.argv = ["room_host", "--seconds", str(args.seconds)]
+    sys.argv = ["room_host", "--seconds", str(args.seconds), "--rate", str(args.rate)]
     room_host.main()
     store = checkpoints.default_store()
     print(
