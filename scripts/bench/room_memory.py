@@ -16,8 +16,10 @@ so a shorter run reaches the cap and shows the resident memory once the count st
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import ctypes.util
+import functools
 import json
 import sys
 import threading
@@ -50,6 +52,20 @@ class _MallInfo2(ctypes.Structure):
     ]
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallinfo2.restype = _MallInfo2
+    return libc
+
+
+@functools.cache
+def _sqlite() -> ctypes.CDLL:
+    sqlite = ctypes.CDLL(ctypes.util.find_library("sqlite3") or "libsqlite3.so.0")
+    sqlite.sqlite3_memory_used.restype = ctypes.c_int64
+    return sqlite
+
+
 def breakdown() -> dict[str, float]:
     """Where this process's memory is, in MB: what glibc's malloc has handed out and still
     holds (`mallinfo2`: in use, and held free in its heaps), what SQLite's own allocator has in
@@ -57,19 +73,13 @@ def breakdown() -> dict[str, float]:
     objects of up to 512 bytes, `sys.getallocatedblocks`, a count)."""
     found: dict[str, float] = {}
     try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallinfo2.restype = _MallInfo2
-        info = libc.mallinfo2()
+        info = _libc().mallinfo2()
         found["malloc_in_use_mb"] = round((info.uordblks + info.hblkhd) / 2**20, 1)
         found["malloc_free_held_mb"] = round(info.fordblks / 2**20, 1)
     except (OSError, AttributeError):
         pass
-    try:
-        sqlite = ctypes.CDLL(ctypes.util.find_library("sqlite3") or "libsqlite3.so.0")
-        sqlite.sqlite3_memory_used.restype = ctypes.c_int64
-        found["sqlite_in_use_mb"] = round(sqlite.sqlite3_memory_used() / 2**20, 1)
-    except (OSError, AttributeError):
-        pass
+    with contextlib.suppress(OSError, AttributeError):
+        found["sqlite_in_use_mb"] = round(_sqlite().sqlite3_memory_used() / 2**20, 1)
     found["python_blocks_k"] = round(sys.getallocatedblocks() / 1000, 1)
     return found
 

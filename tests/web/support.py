@@ -50,12 +50,11 @@ CELERY_WORKER_COMMAND = [
 ]
 
 
-def room_bench(*arguments: str) -> dict[str, Any]:
-    """A short run of scripts/bench/room.py (4 viewers, 3 s, no goal) with `arguments` added:
-    its printed result, once it exited cleanly."""
+def bench_output(module: str, *arguments: str) -> str:
+    """What `python -m module arguments` (a benchmark of scripts/bench) printed, once it exited
+    cleanly; run from the repository without this process's Django settings."""
     done = subprocess.run(
-        [sys.executable, "-m", "scripts.bench.room", "--viewers", "4", "--seconds", "3"]
-        + ["--goal-p95-ms", "1e9", *arguments],
+        [sys.executable, "-m", module, *arguments],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -63,7 +62,16 @@ def room_bench(*arguments: str) -> dict[str, Any]:
         env={k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")},
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    result: dict[str, Any] = json.loads(done.stdout[: done.stdout.rindex("}") + 1])
+    return done.stdout
+
+
+def room_bench(*arguments: str) -> dict[str, Any]:
+    """A short run of scripts/bench/room.py (4 viewers, 3 s, no goal) with `arguments` added:
+    its printed result, once it exited cleanly."""
+    out = bench_output(
+        "scripts.bench.room", "--viewers", "4", "--seconds", "3", "--goal-p95-ms", "1e9", *arguments
+    )
+    result: dict[str, Any] = json.loads(out[: out.rindex("}") + 1])
     return result
 
 

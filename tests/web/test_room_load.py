@@ -7,16 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
-from tests.web.support import ROOT
 from tests.web.test_fanout import FakeSink
 from webapp.engine_host import client as host_client
 from webapp.engine_host import fanout
@@ -257,16 +253,10 @@ def test_the_room_benchmark_watches_memory_after_the_last_command() -> None:
 def test_the_room_memory_benchmark_breaks_memory_down() -> None:
     """scripts/bench/room_memory.py --breakdown: per 10 s sample, malloc's memory in use and
     held free, SQLite's in use and pymalloc's blocks, next to the resident memory."""
-    done = subprocess.run(
-        [sys.executable, "-m", "scripts.bench.room_memory", "--seconds", "3", "--breakdown"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env={k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")},
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    from tests.web.support import bench_output
+
+    out = bench_output("scripts.bench.room_memory", "--seconds", "3", "--breakdown")
+    result = json.loads(out.strip().splitlines()[-1])
     samples = len(result["rss_mb_every_10_s"])
     assert samples >= 1
     for key in ("malloc_in_use_mb", "malloc_free_held_mb", "sqlite_in_use_mb"):
