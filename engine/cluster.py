@@ -60,6 +60,7 @@ from engine.server.broker import Broker
 from engine.server.remote_requests import RemoteClients
 from engine.sim.clock import Scheduler
 from engine.sim.command_log import (
+    AdvanceRun,
     SendRun,
     _dispatch,
     _from_jsonable,
@@ -133,11 +134,13 @@ class Cluster:
             "controllers": controllers,
             "limits": self.limits.to_dict(),
         }
-        self._log: list[dict[str, Any] | SendRun] = [
+        self._log: list[dict[str, Any] | SendRun | AdvanceRun] = [
             {"op": "cluster.new", **_jsonable(self._constructor)}
         ]
-        # The fields of the SendRun at the end of the log, while it is the last entry.
+        # The fields of the SendRun at the end of the log, while it is the last entry; likewise
+        # the steps of the AdvanceRun there.
         self._send_run: list[Any] | None = None
+        self._advance_run: list[int] | None = None
         self._depth = 0
         self._replaying = False
         self._events: list[Event] = []
@@ -251,7 +254,7 @@ class Cluster:
     def _record_call(self, op: str, args: dict[str, Any]) -> None:
         if self._depth == 0 and not self._replaying:
             self._log.append(log_entry(op, args))
-            self._send_run = None
+            self._send_run = self._advance_run = None
 
     def _record_send(self, producer: int, topic: str, value: bytes | None, key: bytes) -> None:
         """`_record_call("producer.send", ...)` for a keyed send whose arguments are all in their
@@ -263,13 +266,26 @@ class Cluster:
                 sends = SendRun()
                 self._log.append(sends)
                 run = self._send_run = sends.fields
+                self._advance_run = None
             run += (producer, topic, value, key)
 
+    def _record_advance(self, ms: int) -> None:
+        """`_record_call("cluster.advance", {"ms": ms})`, as one more step of the log's open
+        `AdvanceRun` (export_log gives the same entries back)."""
+        if self._depth == 0 and not self._replaying:
+            run = self._advance_run
+            if run is None:
+                steps = AdvanceRun()
+                self._log.append(steps)
+                run = self._advance_run = steps.steps
+                self._send_run = None
+            run.append(ms)
+
     def seal_log(self) -> None:
-        """Close the log's open `SendRun`: later sends start a new one, so every entry already
-        in the log stays as it is from now on (what a copy sharing the log's items relies on).
+        """Close the log's open `SendRun` or `AdvanceRun`: later ones start anew, so every entry
+        already in the log stays as it is from now on (what a copy sharing its items relies on).
         The entries `export_log` hands out do not change."""
-        self._send_run = None
+        self._send_run = self._advance_run = None
 
     @contextmanager
     def _unrecorded(self) -> Iterator[None]:
@@ -316,7 +332,7 @@ class Cluster:
             raise ValueError("advance takes a whole, non-negative number of milliseconds")
         if ms > self.limits.max_advance_ms:
             raise ValueError(f"advance is limited to {self.limits.max_advance_ms} ms at a time")
-        self._record_call("cluster.advance", {"ms": ms})
+        self._record_advance(ms)
         # _run_until with no stop condition: the scheduler's loop that checks none per timer.
         self._depth += 1
         try:
@@ -691,8 +707,10 @@ class Cluster:
     def export_log(self) -> list[dict[str, Any]]:
         exported: list[dict[str, Any]] = []
         for entry in self._log:
-            if type(entry) is SendRun:
+            if isinstance(entry, SendRun):
                 exported.extend(map(_jsonable, entry.entries()))
+            elif isinstance(entry, AdvanceRun):
+                exported.extend(entry.entries())
             else:
                 exported.append(_jsonable(entry))
         return exported
@@ -722,7 +740,7 @@ class Cluster:
         finally:
             self._replaying = False
         self._log.append(dict(entry))
-        self._send_run = None
+        self._send_run = self._advance_run = None
 
 
 def _copy(registration: Any) -> Any:

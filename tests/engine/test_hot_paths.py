@@ -6,12 +6,13 @@ import json
 import pickle
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import Cluster
 from engine.common.records import Record
-from engine.sim.command_log import SendRun, log_entry
+from engine.sim.command_log import AdvanceRun, SendRun, log_entry
 from engine.storage.log_cleaner import _kept_by_offset_map, _kept_by_survivors
 
 
@@ -81,6 +82,51 @@ def test_a_pickled_log_keeps_its_open_run_as_its_tail() -> None:
     log, run = pickle.loads(pickle.dumps((cluster._log, cluster._send_run)))
     assert type(log[-1]) is SendRun and log[-1].fields is run
     assert run == [1, "t", b"a", b"k"]
+
+
+def test_compact_advance_entries_export_as_the_entries_record_call_makes() -> None:
+    """A live host advances its cluster a few times a second: consecutive advances are kept as
+    one run of milliseconds, and the log exported and replayed is the one a dict an advance
+    makes."""
+    cluster = Cluster(brokers=3, seed=6)
+    cluster.create_topic("t", 2, 3)
+    producer = cluster.producer({"linger.ms": 0})
+    expected: list[dict[str, Any]] = []
+    for ms in (250, 250, 0, 1000):  # one run
+        cluster.advance(ms)
+        expected.append(log_entry("cluster.advance", {"ms": ms}))
+    producer.send("t", value=b"a", key=b"k")  # a run of sends in between
+    expected.append(_send_entry(1, "t", b"a", b"k"))
+    cluster.advance(100)  # a second run
+    expected.append(log_entry("cluster.advance", {"ms": 100}))
+    cluster.stop_broker(2)  # an ordinary entry ends it
+    expected.append(log_entry("cluster.stop_broker", {"id": 2}))
+    for ms in (300, 7):  # a third
+        cluster.advance(ms)
+        expected.append(log_entry("cluster.advance", {"ms": ms}))
+    cluster.seal_log()  # what a checkpoint's copy does: the next advance starts a fourth
+    cluster.advance(5)
+    expected.append(log_entry("cluster.advance", {"ms": 5}))
+    producer.send("t", value=b"b", key=b"k")
+    expected.append(_send_entry(1, "t", b"b", b"k"))
+    log = cluster.export_log()
+    first = next(i for i, e in enumerate(log) if e["op"] == "cluster.advance")
+    assert log[first:] == _expected(expected)
+    assert [len(e) for e in cluster._log if type(e) is AdvanceRun] == [4, 1, 2, 1]
+    with pytest.raises(ValueError):
+        cluster.advance(-1)  # refused calls log nothing
+    assert cluster.export_log() == log
+    copy = Cluster.from_log(json.loads(json.dumps(log)))
+    assert copy.snapshot() == cluster.snapshot()
+    assert copy.export_log() == log
+
+
+def test_a_pickled_log_keeps_its_open_run_of_advances_as_its_tail() -> None:
+    cluster = Cluster(brokers=1, seed=5, controllers=1)
+    cluster.advance(10)
+    log, run = pickle.loads(pickle.dumps((cluster._log, cluster._advance_run)))
+    assert type(log[-1]) is AdvanceRun and log[-1].steps is run
+    assert run == [10]
 
 
 @settings(max_examples=200, deadline=None)

@@ -610,3 +610,25 @@ def test_a_copy_taken_amid_a_run_of_sends_keeps_its_own_engine_log() -> None:
     ]
     for one in (cluster, copied):
         assert Cluster.from_log(one.export_log()).snapshot() == one.snapshot()
+
+
+def test_a_copy_taken_amid_a_run_of_advances_keeps_its_own_engine_log() -> None:
+    """Consecutive advances are one run grown in place, too: a copy closes it, so neither the
+    original's later ticks nor the copy's show in the other's log."""
+    from engine import Cluster
+
+    runtime = ClusterRuntime(SPEC)
+    cluster = runtime.cluster
+    for _ in range(3):
+        cluster.advance(250)
+    at_copy = cluster.export_log()
+    copy = cp.load_runtime(cp.dump_runtime(runtime))
+    for _ in range(4):
+        cluster.advance(250)
+    copied = copy.cluster
+    assert copied.export_log() == at_copy
+    copied.advance(40)
+    assert cluster.export_log() == at_copy + [{"op": "cluster.advance", "ms": 250}] * 4
+    assert copied.export_log() == at_copy + [{"op": "cluster.advance", "ms": 40}]
+    for one in (cluster, copied):
+        assert Cluster.from_log(one.export_log()).snapshot() == one.snapshot()
