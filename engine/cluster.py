@@ -60,13 +60,15 @@ from engine.server.broker import Broker
 from engine.server.remote_requests import RemoteClients
 from engine.sim.clock import Scheduler
 from engine.sim.command_log import (
-    AdvanceRun,
-    SendRun,
+    SEND_SHAPE,
+    EntryRun,
     _dispatch,
     _from_jsonable,
     _jsonable,
     log_entry,
+    logged_as_is,
     replay_entry,
+    shape_of,
 )
 from engine.sim.context import Nodes, SimContext, Taps
 from engine.sim.limits import ResourceLimits
@@ -91,6 +93,9 @@ __all__ = [
     "iter_partitions",
     "validate_topic_name",
 ]
+
+# The distinct advance lengths a log shares one int object for (`Cluster._advance_lengths`).
+MAX_ADVANCE_LENGTHS = 4096
 
 # How long a broker keeps retrying to forward an admin request to the controller before it
 # answers REQUEST_TIMED_OUT (Kafka's BrokerServer gives its forwarding channel 60000 ms).
@@ -134,13 +139,16 @@ class Cluster:
             "controllers": controllers,
             "limits": self.limits.to_dict(),
         }
-        self._log: list[dict[str, Any] | SendRun | AdvanceRun] = [
+        self._log: list[dict[str, Any] | EntryRun] = [
             {"op": "cluster.new", **_jsonable(self._constructor)}
         ]
-        # The fields of the SendRun at the end of the log, while it is the last entry; likewise
-        # the steps of the AdvanceRun there.
-        self._send_run: list[Any] | None = None
-        self._advance_run: list[int] | None = None
+        # The fields of the EntryRun at the end of the log, while it is the last entry.
+        self._run: list[Any] | None = None
+        # The log's entry shapes, one tuple per kind (`shape_of`), and the lengths of its
+        # advances, one int object each (a live host's ticks take a handful of values, and ints
+        # past 256 are not shared by Python itself); both bounded.
+        self._shapes: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self._advance_lengths: dict[int, int] = {}
         self._depth = 0
         self._replaying = False
         self._events: list[Event] = []
@@ -253,39 +261,36 @@ class Cluster:
 
     def _record_call(self, op: str, args: dict[str, Any]) -> None:
         if self._depth == 0 and not self._replaying:
-            self._log.append(log_entry(op, args))
-            self._send_run = self._advance_run = None
+            if logged_as_is(args):  # the commonest case: flat, in the log's open run
+                run = self._run
+                if run is None:
+                    run = self._open_run()
+                run.append(shape_of(op, args, self._shapes))
+                run.extend(args.values())
+            else:
+                self._log.append(log_entry(op, args))
+                self._run = None
 
     def _record_send(self, producer: int, topic: str, value: bytes | None, key: bytes) -> None:
         """`_record_call("producer.send", ...)` for a keyed send whose arguments are all in their
-        logged form (no partition, headers or timestamp): four values in the log's open
-        `SendRun`, not a dict of eight (export_log gives the same entry back)."""
+        logged form (no partition, headers or timestamp), without building its dict."""
         if self._depth == 0 and not self._replaying:
-            run = self._send_run
+            run = self._run
             if run is None:
-                sends = SendRun()
-                self._log.append(sends)
-                run = self._send_run = sends.fields
-                self._advance_run = None
-            run += (producer, topic, value, key)
+                run = self._open_run()
+            run += (SEND_SHAPE, producer, topic, value, key, None, None, None)
 
-    def _record_advance(self, ms: int) -> None:
-        """`_record_call("cluster.advance", {"ms": ms})`, as one more step of the log's open
-        `AdvanceRun` (export_log gives the same entries back)."""
-        if self._depth == 0 and not self._replaying:
-            run = self._advance_run
-            if run is None:
-                steps = AdvanceRun()
-                self._log.append(steps)
-                run = self._advance_run = steps.steps
-                self._send_run = None
-            run.append(ms)
+    def _open_run(self) -> list[Any]:
+        run = EntryRun()
+        self._log.append(run)
+        self._run = run.fields
+        return run.fields
 
     def seal_log(self) -> None:
-        """Close the log's open `SendRun` or `AdvanceRun`: later ones start anew, so every entry
+        """Close the log's open `EntryRun`: later entries start a new one, so every entry
         already in the log stays as it is from now on (what a copy sharing its items relies on).
         The entries `export_log` hands out do not change."""
-        self._send_run = self._advance_run = None
+        self._run = None
 
     @contextmanager
     def _unrecorded(self) -> Iterator[None]:
@@ -332,7 +337,12 @@ class Cluster:
             raise ValueError("advance takes a whole, non-negative number of milliseconds")
         if ms > self.limits.max_advance_ms:
             raise ValueError(f"advance is limited to {self.limits.max_advance_ms} ms at a time")
-        self._record_advance(ms)
+        lengths = self._advance_lengths
+        if ms in lengths:
+            ms = lengths[ms]
+        elif len(lengths) < MAX_ADVANCE_LENGTHS:
+            lengths[ms] = ms
+        self._record_call("cluster.advance", {"ms": ms})
         # _run_until with no stop condition: the scheduler's loop that checks none per timer.
         self._depth += 1
         try:
@@ -707,10 +717,8 @@ class Cluster:
     def export_log(self) -> list[dict[str, Any]]:
         exported: list[dict[str, Any]] = []
         for entry in self._log:
-            if isinstance(entry, SendRun):
+            if isinstance(entry, EntryRun):
                 exported.extend(map(_jsonable, entry.entries()))
-            elif isinstance(entry, AdvanceRun):
-                exported.extend(entry.entries())
             else:
                 exported.append(_jsonable(entry))
         return exported
@@ -740,7 +748,7 @@ class Cluster:
         finally:
             self._replaying = False
         self._log.append(dict(entry))
-        self._send_run = self._advance_run = None
+        self._run = None
 
 
 def _copy(registration: Any) -> Any:

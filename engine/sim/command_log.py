@@ -62,11 +62,45 @@ def log_entry(op: str, args: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
-class SendRun:
-    """A run of consecutive `producer.send` entries whose arguments are all in their logged form
-    already (a keyed send of bytes, no partition, headers or timestamp): the commonest entry by
-    far, kept flat in the log as four values a send (producer, topic, value, key) instead of one
-    dict each. `entries()` gives back exactly the entries `log_entry` would have made, in order;
+# An entry's shape: its op and argument names, in order; a log shares one tuple per kind of
+# entry (`shape_of`, with the log's own table, bounded: past the bound a shape is not shared).
+MAX_SHAPES = 1024
+SEND_SHAPE = (
+    "producer.send",
+    "producer",
+    "topic",
+    "value",
+    "key",
+    "partition",
+    "headers",
+    "timestamp_ms",
+)
+
+
+def shape_of(
+    op: str, args: dict[str, Any], shapes: dict[tuple[str, ...], tuple[str, ...]]
+) -> tuple[str, ...]:
+    shape = (op, *args)
+    shared = shapes.get(shape)
+    if shared is None:
+        if len(shapes) >= MAX_SHAPES:
+            return shape
+        shared = shapes[shape] = shape
+    return shared
+
+
+def logged_as_is(args: dict[str, Any]) -> bool:
+    """Whether every argument is in its logged form already (plain values and bytes)."""
+    return _LOGGED_AS_IS.issuperset(map(type, args.values()))
+
+
+class EntryRun:
+    """A run of consecutive entries whose arguments are all in their logged form already: the
+    clock's advances, a consumer's polls and keyed sends of bytes, which are nearly the whole
+    log of a lesson or a room (a live host advances its cluster a few times a second whether or
+    not anyone acts). Kept flat, each entry as its shape (a tuple shared by every entry of its
+    kind) then its values, instead of one dict each: an advance costs two slots, a send eight.
+    `entries()` gives back exactly the entries `log_entry` would have made, in order;
     `Cluster.export_log` hands those out, so an exported log is the same either way."""
 
     __slots__ = ("fields",)
@@ -75,40 +109,22 @@ class SendRun:
         self.fields: list[Any] = []
 
     def __len__(self) -> int:
-        return len(self.fields) // 4
+        return sum(1 for _ in self._starts())
+
+    def _starts(self) -> Iterator[int]:
+        fields = self.fields
+        index, end = 0, len(fields)
+        while index < end:
+            yield index
+            index += len(fields[index])
 
     def entries(self) -> Iterator[dict[str, Any]]:
         fields = self.fields
-        for index in range(0, len(fields), 4):
-            yield {
-                "op": "producer.send",
-                "producer": fields[index],
-                "topic": fields[index + 1],
-                "value": fields[index + 2],
-                "key": fields[index + 3],
-                "partition": None,
-                "headers": None,
-                "timestamp_ms": None,
-            }
-
-
-class AdvanceRun:
-    """A run of consecutive `cluster.advance` entries (a live host advances its cluster a few
-    times a second, whether or not anyone acts): kept as one list of milliseconds instead of a
-    dict an advance, so a room left running does not grow its log by a dict a tick.
-    `entries()` gives back exactly the entries `log_entry` would have made, in order."""
-
-    __slots__ = ("steps",)
-
-    def __init__(self) -> None:
-        self.steps: list[int] = []
-
-    def __len__(self) -> int:
-        return len(self.steps)
-
-    def entries(self) -> Iterator[dict[str, Any]]:
-        for ms in self.steps:
-            yield {"op": "cluster.advance", "ms": ms}
+        for index in self._starts():
+            shape = fields[index]
+            entry = {"op": shape[0]}
+            entry.update(zip(shape[1:], fields[index + 1 : index + len(shape)], strict=True))
+            yield entry
 
 
 def replay_entry(cluster: Cluster, entry: dict[str, Any]) -> None:

@@ -54,7 +54,7 @@ from engine.checker import History
 from engine.clients.apps.consumer_app import ConsumerApp
 from engine.cluster import Cluster
 from engine.common.records import RecordBatch
-from engine.sim.command_log import AdvanceRun, SendRun
+from engine.sim.command_log import EntryRun
 from engine.storage.log import LogSegment
 from lessons.scenarios.limits import TICK_MS
 from lessons.scenarios.runtime import ClusterRuntime, ClusterSpec
@@ -541,15 +541,9 @@ def _item_bytes(item: Any) -> int:
         return sys.getsizeof(item) + 80 * len(item)
     if kind is int:
         return sys.getsizeof(item)
-    if kind is SendRun:  # four values a send: small ints and strings shared, keys and values not
+    if kind is EntryRun:  # shapes, small ints and strings shared; bytes (keys, values) not
         fields = item.fields
-        return (
-            sys.getsizeof(fields)
-            + sum(len(v) + 33 for v in fields[2::4] if v is not None)
-            + sum(len(k) + 33 for k in fields[3::4])
-        )
-    if kind is AdvanceRun:  # small ints, mostly the interned ones
-        return sys.getsizeof(item.steps) + 48
+        return sys.getsizeof(fields) + sum(len(v) + 33 for v in fields if type(v) is bytes)
     return sys.getsizeof(item) + 120
 
 

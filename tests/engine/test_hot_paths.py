@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from engine import Cluster
 from engine.common.records import Record
-from engine.sim.command_log import AdvanceRun, SendRun, log_entry
+from engine.sim.command_log import SEND_SHAPE, EntryRun, log_entry
 from engine.storage.log_cleaner import _kept_by_offset_map, _kept_by_survivors
 
 
@@ -65,7 +65,12 @@ def test_compact_send_entries_export_as_the_entries_record_call_makes() -> None:
     log = cluster.export_log()
     first_send = next(i for i, e in enumerate(log) if e["op"] == "producer.send")
     assert log[first_send:] == _expected(expected)
-    assert sum(1 for entry in cluster._log if type(entry) is SendRun) == 3
+    # Runs of entries in logged form, each broken only by an entry that is not (the headers).
+    assert [len(e) if type(e) is EntryRun else e["op"] for e in cluster._log[4:]] == [
+        8,
+        "producer.send",
+        4,
+    ]
     # The log is JSON-safe and replays to an equal cluster that exports the same log.
     copy = Cluster.from_log(json.loads(json.dumps(log)))
     assert copy.snapshot() == cluster.snapshot()
@@ -79,40 +84,48 @@ def test_a_pickled_log_keeps_its_open_run_as_its_tail() -> None:
     cluster.create_topic("t", 2, 3)
     producer = cluster.producer()
     producer.send("t", value=b"a", key=b"k")
-    log, run = pickle.loads(pickle.dumps((cluster._log, cluster._send_run)))
-    assert type(log[-1]) is SendRun and log[-1].fields is run
-    assert run == [1, "t", b"a", b"k"]
+    log, run = pickle.loads(pickle.dumps((cluster._log, cluster._run)))
+    assert type(log[-1]) is EntryRun and log[-1].fields is run
+    assert run[-8:] == [SEND_SHAPE, 1, "t", b"a", b"k", None, None, None]
 
 
 def test_compact_advance_entries_export_as_the_entries_record_call_makes() -> None:
-    """A live host advances its cluster a few times a second: consecutive advances are kept as
-    one run of milliseconds, and the log exported and replayed is the one a dict an advance
-    makes."""
+    """A live host advances its cluster a few times a second: its advances are kept flat in the
+    log's open run, with the sends and polls between them, and the log exported and replayed is
+    the one a dict an entry makes."""
     cluster = Cluster(brokers=3, seed=6)
     cluster.create_topic("t", 2, 3)
     producer = cluster.producer({"linger.ms": 0})
     expected: list[dict[str, Any]] = []
+    consumer = cluster.consumer({"group.id": "g"})
+    expected.append(log_entry("cluster.consumer", {"config": {"group.id": "g"}}))
+    consumer.subscribe(["t"])
+    expected.append(log_entry("consumer.subscribe", {"consumer": 1, "topics": ["t"]}))
     for ms in (250, 250, 0, 1000):  # one run
         cluster.advance(ms)
         expected.append(log_entry("cluster.advance", {"ms": ms}))
-    producer.send("t", value=b"a", key=b"k")  # a run of sends in between
+    producer.send("t", value=b"a", key=b"k")  # a send and a poll in the same run
     expected.append(_send_entry(1, "t", b"a", b"k"))
-    cluster.advance(100)  # a second run
+    consumer.poll(0, max_records=5)
+    expected.append(log_entry("consumer.poll", {"consumer": 1, "timeout_ms": 0, "max_records": 5}))
+    cluster.advance(100)
     expected.append(log_entry("cluster.advance", {"ms": 100}))
-    cluster.stop_broker(2)  # an ordinary entry ends it
-    expected.append(log_entry("cluster.stop_broker", {"id": 2}))
-    for ms in (300, 7):  # a third
+    cluster.alter_topic_config("t", {"retention.ms": "60000"})  # not in logged form: ends it
+    expected.append(
+        log_entry("cluster.alter_topic_config", {"name": "t", "config": {"retention.ms": "60000"}})
+    )
+    for ms in (300, 7):  # a second run
         cluster.advance(ms)
         expected.append(log_entry("cluster.advance", {"ms": ms}))
-    cluster.seal_log()  # what a checkpoint's copy does: the next advance starts a fourth
+    cluster.seal_log()  # what a checkpoint's copy does: the next advance starts a third
     cluster.advance(5)
     expected.append(log_entry("cluster.advance", {"ms": 5}))
     producer.send("t", value=b"b", key=b"k")
     expected.append(_send_entry(1, "t", b"b", b"k"))
     log = cluster.export_log()
-    first = next(i for i, e in enumerate(log) if e["op"] == "cluster.advance")
+    first = next(i for i, e in enumerate(log) if e["op"] == "cluster.consumer")
     assert log[first:] == _expected(expected)
-    assert [len(e) for e in cluster._log if type(e) is AdvanceRun] == [4, 1, 2, 1]
+    assert [len(e) for e in cluster._log if type(e) is EntryRun][-3:] == [7, 2, 2]
     with pytest.raises(ValueError):
         cluster.advance(-1)  # refused calls log nothing
     assert cluster.export_log() == log
@@ -124,9 +137,9 @@ def test_compact_advance_entries_export_as_the_entries_record_call_makes() -> No
 def test_a_pickled_log_keeps_its_open_run_of_advances_as_its_tail() -> None:
     cluster = Cluster(brokers=1, seed=5, controllers=1)
     cluster.advance(10)
-    log, run = pickle.loads(pickle.dumps((cluster._log, cluster._advance_run)))
-    assert type(log[-1]) is AdvanceRun and log[-1].steps is run
-    assert run == [10]
+    log, run = pickle.loads(pickle.dumps((cluster._log, cluster._run)))
+    assert type(log[-1]) is EntryRun and log[-1].fields is run
+    assert run == [("cluster.advance", "ms"), 10]
 
 
 @settings(max_examples=200, deadline=None)
