@@ -37,6 +37,16 @@ def _expected(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return throwaway.export_log()[1:]
 
 
+def _exported_from(
+    cluster: Cluster, op: str, expected: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The cluster's exported log, checked from its first `op` entry on against `expected`."""
+    log = cluster.export_log()
+    first = next(i for i, e in enumerate(log) if e["op"] == op)
+    assert log[first:] == _expected(expected)
+    return log
+
+
 def test_compact_send_entries_export_as_the_entries_record_call_makes() -> None:
     cluster = Cluster(brokers=3, seed=4)
     cluster.create_topic("t", 3, 3)
@@ -62,9 +72,7 @@ def test_compact_send_entries_export_as_the_entries_record_call_makes() -> None:
     expected.append(log_entry("producer.flush", {"producer": 1}))
     producer.send("t", value=b"last", key=b"k3")
     expected.append(_send_entry(1, "t", b"last", b"k3"))
-    log = cluster.export_log()
-    first_send = next(i for i, e in enumerate(log) if e["op"] == "producer.send")
-    assert log[first_send:] == _expected(expected)
+    log = _exported_from(cluster, "producer.send", expected)
     # Runs of entries in logged form, each broken only by an entry that is not (the headers).
     assert [len(e) if type(e) is EntryRun else e["op"] for e in cluster._log[4:]] == [
         8,
@@ -122,9 +130,7 @@ def test_compact_advance_entries_export_as_the_entries_record_call_makes() -> No
     expected.append(log_entry("cluster.advance", {"ms": 5}))
     producer.send("t", value=b"b", key=b"k")
     expected.append(_send_entry(1, "t", b"b", b"k"))
-    log = cluster.export_log()
-    first = next(i for i, e in enumerate(log) if e["op"] == "cluster.consumer")
-    assert log[first:] == _expected(expected)
+    log = _exported_from(cluster, "cluster.consumer", expected)
     assert [len(e) for e in cluster._log if type(e) is EntryRun][-3:] == [7, 2, 2]
     with pytest.raises(ValueError):
         cluster.advance(-1)  # refused calls log nothing
