@@ -48,17 +48,20 @@ def _from_jsonable(value: Any) -> Any:
     return value
 
 
+def logged_as_is(args: dict[str, Any]) -> bool:
+    """Whether every argument is in its logged form already (plain values and bytes)."""
+    return _LOGGED_AS_IS.issuperset(map(type, args.values()))
+
+
 def log_entry(op: str, args: dict[str, Any]) -> dict[str, Any]:
     """One log entry for a call, taken now so later changes to mutable arguments don't leak in."""
     # Plain values and bytes (immutable) are kept as they are and made JSON-safe by export_log;
     # anything mutable is copied into its JSON form now.
     entry = {"op": op, **args}  # the same keys in the same order; replaced in place if needed
-    for value in args.values():
-        if type(value) not in _LOGGED_AS_IS:
-            for name, item in args.items():
-                if type(item) not in _LOGGED_AS_IS:
-                    entry[name] = _jsonable(item)
-            break
+    if not logged_as_is(args):
+        for name, item in args.items():
+            if type(item) not in _LOGGED_AS_IS:
+                entry[name] = _jsonable(item)
     return entry
 
 
@@ -87,11 +90,6 @@ def shape_of(
             return shape
         shared = shapes[shape] = shape
     return shared
-
-
-def logged_as_is(args: dict[str, Any]) -> bool:
-    """Whether every argument is in its logged form already (plain values and bytes)."""
-    return _LOGGED_AS_IS.issuperset(map(type, args.values()))
 
 
 class EntryRun:
