@@ -82,7 +82,8 @@ class History:
         self.read_committed_consumed: list[tuple[str, int, ConsumerRecord]] = []
         self._send_counter = 0
         # Offsets the cluster ever acknowledged for each partition, to catch reuse.
-        self.offset_owner: dict[tuple[str, int, int], tuple[bytes | None, bytes | None, int]] = {}
+        # (Each slot's owner is its latest acknowledgement: a frozen record shared, not a copy.)
+        self.offset_owner: dict[tuple[str, int, int], Acknowledged] = {}
         self.reused: list[Anomaly] = []
         self.enabled = True
         # A sandbox can run for hours: keep a bounded window (as many entries as the cluster may
@@ -116,7 +117,9 @@ class History:
                 continue
             slot = (ack.topic, ack.partition, offset)
             previous = self.offset_owner.get(slot)
-            if previous is not None and (previous[0], previous[1]) != (record.key, record.value):
+            if previous is not None and (
+                previous.key != record.key or previous.value != record.value
+            ):
                 self.reused.append(
                     Anomaly(
                         "offset_reused",
@@ -127,7 +130,7 @@ class History:
                         f"offset {offset} was acknowledged twice for different records",
                     )
                 )
-            self.offset_owner[slot] = (record.key, record.value, now)
+            self.offset_owner[slot] = ack
         if len(self.acknowledged) > self.max_entries * 5 // 4:
             self._trim_acknowledged()
 
@@ -137,7 +140,7 @@ class History:
         for ack in self.acknowledged[:excess]:
             slot = (ack.topic, ack.partition, ack.offset)
             owner = self.offset_owner.get(slot)
-            if owner is not None and (owner[0], owner[1]) == (ack.key, ack.value):
+            if owner is not None and owner.key == ack.key and owner.value == ack.value:
                 del self.offset_owner[slot]
         del self.acknowledged[:excess]
 

@@ -213,26 +213,28 @@ class ReplicaFetcher:
                 if batch.last_offset < end:
                     continue
                 records = batch.records
-                copy = RecordBatch(
-                    base_offset=batch.base_offset,
-                    # Records are in offset order: a batch wholly past the log end is copied in
-                    # one C-level step, one that overlaps it record by record.
-                    records=records[:]
-                    if records and records[0].offset >= end
-                    else [r for r in records if r.offset >= end],
-                    leader_epoch=batch.leader_epoch,
-                    producer_id=batch.producer_id,
-                    producer_epoch=batch.producer_epoch,
-                    base_sequence=batch.base_sequence,
-                    is_transactional=batch.is_transactional,
-                    is_control=batch.is_control,
-                    control_type=batch.control_type,
-                    size=batch.size,
-                    max_timestamp=batch.max_timestamp,
-                )
-                if not copy.records:
-                    continue
-                copy.base_offset = copy.records[0].offset
+                if records and records[0].offset >= end and batch.base_offset == records[0].offset:
+                    # The whole batch is past the log end: the follower stores the leader's own
+                    # batch object, as Kafka's follower stores the same bytes. A stored batch is
+                    # never changed (a shorter one is a copy), so the replicas may share it.
+                    copy = batch
+                else:
+                    copy = RecordBatch(
+                        base_offset=batch.base_offset,
+                        records=[r for r in records if r.offset >= end],
+                        leader_epoch=batch.leader_epoch,
+                        producer_id=batch.producer_id,
+                        producer_epoch=batch.producer_epoch,
+                        base_sequence=batch.base_sequence,
+                        is_transactional=batch.is_transactional,
+                        is_control=batch.is_control,
+                        control_type=batch.control_type,
+                        size=batch.size,
+                        max_timestamp=batch.max_timestamp,
+                    )
+                    if not copy.records:
+                        continue
+                    copy.base_offset = copy.records[0].offset
                 log.append(copy, broker.ctx.scheduler.now_ms)
                 partition.producer_state.update(copy)
                 broker.ctx.taps.on_follower_append(partition, copy)

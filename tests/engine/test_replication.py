@@ -311,6 +311,35 @@ def test_after_failover_the_old_leader_truncates_records_only_it_had() -> None:
     assert {a.offset for a in lost} >= {1, 2, 3}
 
 
+def test_followers_store_the_leaders_batches_and_a_truncation_copies_without_touching_them() -> (
+    None
+):
+    """A follower appends the very batch object the leader stored (the same bytes, as in
+    Kafka); a stored batch is never changed, so when a replica later cuts a shared batch
+    short, it stores a shorter copy and the other replicas' batch stays whole."""
+    cluster = replicated({"min.insync.replicas": 1})
+    producer = cluster.producer({"acks": "all", "linger.ms": 0})
+    for i in range(4):
+        producer.send("t", value=b"v%d" % i).get()
+    cluster.advance(1000)
+    leader, followers = leader_and_followers(cluster)
+
+    def batches(broker_id: int) -> list[Any]:
+        return [b for segment in replica_log(cluster, broker_id).segments for b in segment.batches]
+
+    stored = batches(leader)
+    assert len(stored) == 4
+    for follower in followers:
+        assert all(a is b for a, b in zip(batches(follower), stored, strict=True))
+    whole = [(b.base_offset, [r.offset for r in b.records], b.size) for b in stored]
+
+    log = replica_log(cluster, followers[0])
+    log.truncate_to(2)
+    assert [r.offset for r in cluster.read("t", 0, replica=followers[0])] == [0, 1]
+    assert [(b.base_offset, [r.offset for r in b.records], b.size) for b in stored] == whole
+    assert [r.offset for r in cluster.read("t", 0, replica=leader)] == [0, 1, 2, 3]
+
+
 def test_divergence_truncates_to_the_leaders_epoch_end_even_above_the_followers_hw() -> None:
     # R8 (Kafka's AbstractFetcherThread.truncateOnFetchResponse): the follower truncates to the
     # end offset the new leader reports for the diverging epoch, not to its own high
