@@ -97,6 +97,10 @@ __all__ = [
 # The distinct advance lengths a log shares one int object for (`Cluster._advance_lengths`).
 MAX_ADVANCE_LENGTHS = 4096
 
+# The events a cluster holds (`Cluster.events`), newest kept: a few hundred bytes each, so
+# about 10 MiB at most, hours of any lesson's events.
+MAX_EVENTS = 25_000
+
 # How long a broker keeps retrying to forward an admin request to the controller before it
 # answers REQUEST_TIMED_OUT (Kafka's BrokerServer gives its forwarding channel 60000 ms).
 FORWARDING_RETRY_TIMEOUT_MS = 60_000
@@ -151,7 +155,11 @@ class Cluster:
         self._advance_lengths: dict[int, int] = {}
         self._depth = 0
         self._replaying = False
+        # The most recent events (at most `max_events` and a quarter, trimmed in steps), and how
+        # many older ones were dropped: positions in `events` are absolute minus that count.
         self._events: list[Event] = []
+        self._events_dropped = 0
+        self.max_events = MAX_EVENTS
         self._listeners: list[Callable[[Event], None]] = []
         self.network = Network(
             self.scheduler,
@@ -325,8 +333,25 @@ class Cluster:
 
     @property
     def events(self) -> list[Event]:
-        """Everything that happened, in order (read it; don't change it)."""
+        """What happened, in order: every event, or in a cluster that ran long the most recent
+        `max_events` or more (`events_dropped` says how many came before). Read it; don't
+        change it."""
         return self._events
+
+    @property
+    def events_dropped(self) -> int:
+        """How many of the oldest events `events` no longer holds (0 until the bound is hit)."""
+        return self._events_dropped
+
+    @property
+    def event_count(self) -> int:
+        """Every event emitted so far, the dropped ones included: an event's absolute index is
+        `events_dropped` plus its position in `events`."""
+        return self._events_dropped + len(self._events)
+
+    def events_since(self, index: int) -> list[Event]:
+        """The events still held whose absolute index is `index` or more."""
+        return self._events[max(0, index - self._events_dropped) :]
 
     @property
     def now_ms(self) -> int:
@@ -352,7 +377,15 @@ class Cluster:
 
     def emit(self, kind: str, data: dict[str, Any]) -> None:
         event = Event(self.scheduler.now_ms, kind, data)
-        self._events.append(event)
+        events = self._events
+        events.append(event)
+        if len(events) > self.max_events + self.max_events // 4:
+            # A bounded window, like every other per-cluster list: a fault left running (a
+            # producer app refused at the record bound, retries while the ISR is short) emits
+            # events for as long as it runs. Dropped a quarter at a time, so amortised.
+            excess = len(events) - self.max_events
+            del events[:excess]
+            self._events_dropped += excess
         for listener in self._listeners:
             listener(event)
 

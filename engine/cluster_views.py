@@ -381,7 +381,7 @@ def build_snapshot(cluster: Cluster) -> dict[str, Any]:
             }
             for c in cluster.consumers
         ],
-        "event_count": len(cluster.events),
+        "event_count": cluster.event_count,
     }
     snapshot["apps"] = cluster.apps.snapshot()
     snapshot["groups"] = cluster.groups.snapshot()

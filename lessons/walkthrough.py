@@ -285,7 +285,7 @@ def watch_start(lesson: Lesson, step_index: int, runtime: ClusterRuntime) -> Goa
     return GoalWatch(
         lesson=lesson,
         step_index=step_index,
-        since_index=len(runtime.cluster.events),
+        since_index=runtime.cluster.event_count,
         since_ms=runtime.now_ms,
     )
 

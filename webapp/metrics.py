@@ -107,14 +107,15 @@ class MetricsTracker:
     def update(self, cluster: Any, snap: dict[str, Any]) -> None:
         """Take in the events emitted since the last call."""
         events = cluster.events
+        dropped = cluster.events_dropped  # indices here are absolute (Cluster.event_count)
         min_isr = min_isr_by_topic(snap)
         current = {
             (name, int(p["partition"])): p
             for name, t in snap["topics"].items()
             for p in t["partitions"]
         }
-        for index in range(self.seen, len(events)):
-            event = events[index]
+        for index in range(max(self.seen, dropped), dropped + len(events)):
+            event = events[index - dropped]
             before = self.gauges(min_isr)
             self._apply(event, current)
             after = self.gauges(min_isr)
@@ -125,7 +126,7 @@ class MetricsTracker:
             ]
             if moved:
                 self.changes[index] = moved
-        self.seen = len(events)
+        self.seen = dropped + len(events)
         while len(self.changes) > MAX_CHANGES:
             self.changes.pop(next(iter(self.changes)))
         now = int(snap["now_ms"])

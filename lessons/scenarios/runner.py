@@ -113,11 +113,11 @@ def evaluate(
     events from `since_event_index` on (and, with `within_ms`, up to `since_ms + within_ms`); a
     probe expectation reads its probe now. Lessons use this to check a goal on a live stage."""
     if expectation.event is not None:
-        events = runtime.cluster.events
+        events = runtime.cluster.events_since(since_event_index)
         deadline = None
         if expectation.within_ms is not None and since_ms is not None:
             deadline = since_ms + expectation.within_ms
-        for event in events[since_event_index:]:
+        for event in events:
             if deadline is not None and event.time_ms > deadline:
                 break
             if event_matches(expectation, event):
@@ -163,7 +163,7 @@ class _Tracker:
         self.ticking = {e.id for e in self.expectations if e.probe is not None and e.at == "ever"}
 
     def step_applied(self, index: int) -> None:
-        self.step_marks[index] = (len(self.runtime.cluster.events), self.runtime.now_ms)
+        self.step_marks[index] = (self.runtime.cluster.event_count, self.runtime.now_ms)
 
     def _window(self, expectation: Expectation) -> tuple[int, int, int | None] | None:
         """(first event index, window start ms, deadline ms) or None before its step."""
@@ -177,18 +177,23 @@ class _Tracker:
         return start_index, start_ms, deadline
 
     def check(self) -> None:
-        events = self.runtime.cluster.events
-        fresh = range(self.scanned, len(events))
-        self.scanned = len(events)
+        cluster = self.runtime.cluster
+        events = cluster.events
+        # Absolute event indices (Cluster.event_count): a long run may have dropped old events.
+        dropped = cluster.events_dropped
+        fresh = range(max(self.scanned, dropped), dropped + len(events))
+        self.scanned = dropped + len(events)
         for expectation in self.expectations:
             if expectation.id in self.settled:
                 continue
             if expectation.event is not None:
-                self._check_event(expectation, events, fresh)
+                self._check_event(expectation, events, fresh, dropped)
             elif expectation.id in self.ticking:
                 self._check_probe(expectation)
 
-    def _check_event(self, expectation: Expectation, events: list[Any], fresh: range) -> None:
+    def _check_event(
+        self, expectation: Expectation, events: list[Any], fresh: range, dropped: int
+    ) -> None:
         window = self._window(expectation)
         if window is None:
             return
@@ -196,7 +201,7 @@ class _Tracker:
         for position in fresh:
             if position < start_index:
                 continue
-            event = events[position]
+            event = events[position - dropped]
             if deadline is not None and event.time_ms > deadline:
                 break
             if not event_matches(expectation, event):

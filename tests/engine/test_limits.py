@@ -97,3 +97,62 @@ def test_the_default_limits_hold_a_busy_sandbox() -> None:
     limits = ResourceLimits()
     assert limits.max_retained_bytes <= 64 * 1024 * 1024
     assert limits.max_brokers >= 9 and limits.max_partitions >= 200
+
+
+def _full_cluster() -> Cluster:
+    """A producer app refused at the record bound: every refused batch is an event or two."""
+    cluster = Cluster(brokers=3, seed=1, limits={"max_retained_records": 3000})
+    cluster.create_topic("orders", 3, 3)
+    cluster.apps.producer_app("orders", rate_per_sec=200, acks="all")
+    return cluster
+
+
+def test_the_events_a_cluster_holds_are_bounded_and_their_absolute_indices_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("engine.cluster.MAX_EVENTS", 400)
+    cluster = _full_cluster()
+    held: list[int] = []
+    for _ in range(6):
+        cluster.advance(10_000)
+        held.append(len(cluster.events))
+        assert len(cluster.events) <= 400 + 400 // 4
+    assert cluster.events_dropped > 1000  # the flood went on; what is held did not grow
+    assert max(held[2:]) <= 500
+    assert cluster.event_count == cluster.events_dropped + len(cluster.events)
+    assert cluster.snapshot()["event_count"] == cluster.event_count
+    assert any(e.kind == "produce_failed" for e in cluster.events)
+    # Absolute indices: from before the window, all that is held; from inside it, the rest.
+    assert cluster.events_since(0) == cluster.events
+    middle = cluster.events_dropped + 10
+    assert cluster.events_since(middle) == cluster.events[10:]
+    assert cluster.events_since(cluster.event_count) == []
+    # Trimmed at the same points in a replay: the same window, the same snapshot.
+    copy = Cluster.from_log(cluster.export_log())
+    assert copy.events_dropped == cluster.events_dropped
+    assert copy.events == cluster.events
+    assert copy.snapshot() == cluster.snapshot()
+
+
+def test_a_cluster_full_of_records_stops_growing_in_memory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At the record bound the app goes on and is refused; before events were bounded the
+    refusals' events grew without end (about 10 MiB a cluster minute for one app at 200/s)."""
+    import gc
+    import tracemalloc
+
+    monkeypatch.setattr("engine.cluster.MAX_EVENTS", 1000)
+    tracemalloc.start(1)
+    try:
+        cluster = _full_cluster()
+        cluster.advance(20_000)  # full, and the event window full too
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        cluster.advance(10_000)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert cluster.events_dropped > 1000
+    assert grown < 2**19, f"grew {grown / 2**10:.0f} KiB in 10 cluster s at the bound"

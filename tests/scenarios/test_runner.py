@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from lessons.scenarios import (
     EVENT_KINDS,
     ClusterRuntime,
@@ -119,6 +121,37 @@ def test_evaluate_checks_one_goal_against_a_live_runtime() -> None:
     runtime.advance(500)
     held = evaluate(count, runtime)
     assert held is not None and held.observed == 2
+
+
+def test_goals_count_events_by_absolute_index_once_old_ones_are_dropped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A cluster that ran long holds only its newest events (`Cluster.max_events`); a mark
+    taken as `event_count` still means "from here on", and a scenario's expectations come
+    out as they do with every event held."""
+    whole = run_scenario(load_scenario(NOT_ENOUGH))
+    monkeypatch.setattr("engine.cluster.MAX_EVENTS", 4)
+    windowed = run_scenario(load_scenario(NOT_ENOUGH))
+    assert windowed.runtime.cluster.events_dropped > 0
+    assert [(o.id, o.held, o.time_ms) for o in windowed.outcomes] == [
+        (o.id, o.held, o.time_ms) for o in whole.outcomes
+    ]
+
+    scenario = load_scenario(
+        {"expect": [{"id": "made", "event": "topic_created", "where": {"topic": "t9"}}]}
+    )
+    (made,) = scenario.expect
+    runtime = ClusterRuntime(ClusterSpec(seed=1))
+    for number in range(9):
+        runtime.apply({"type": "create_topic", "name": f"t{number}"})
+    assert runtime.cluster.events_dropped > 0
+    mark = runtime.cluster.event_count
+    assert evaluate(made, runtime, since_event_index=mark) is None
+    runtime.apply({"type": "create_topic", "name": "t9"})
+    outcome = evaluate(made, runtime, since_event_index=mark)
+    assert outcome is not None and outcome.held
+    runtime.apply({"type": "create_topic", "name": "t10"})
+    assert evaluate(made, runtime, since_event_index=runtime.cluster.event_count) is None
 
 
 def test_every_event_a_busy_scenario_emits_is_in_the_catalogue() -> None:

@@ -330,3 +330,40 @@ def test_the_narration_of_a_room_left_alone_says_quiet_since_instead_of_the_stal
     runtime.apply({"type": "stop_broker", "broker_id": 2})
     runtime.advance(100)
     assert "Nothing has happened" not in narration()
+
+
+def _narrated_after_a_crash(max_events: int) -> tuple[list[Any], int]:
+    from lessons.scenarios.runtime import ClusterRuntime, ClusterSpec
+    from webapp.engine_host.render import _narrated
+
+    runtime = ClusterRuntime(ClusterSpec(seed=3))
+    runtime.cluster.max_events = max_events
+    # Events enough for the smaller window to drop some: one per topic created.
+    for number in range(40):
+        create = {"type": "create_topic", "name": f"t{number}"}
+        assert runtime.apply(create).ok
+        runtime.apply({"type": "advance", "ms": 100})
+        _narrated(runtime, runtime.cluster.snapshot())  # each version takes the new events in
+    create = {"type": "create_topic", "name": "orders", "partitions": 3, "replication_factor": 3}
+    assert runtime.apply(create).ok
+    assert runtime.apply({"type": "stop_broker", "broker_id": 2}).ok
+    runtime.apply({"type": "advance", "ms": 10_000})  # fenced after 9 s (broker.session...)
+    told = _narrated(runtime, runtime.cluster.snapshot())
+    assert runtime.cluster.event_count == runtime.cluster.events_dropped + len(
+        runtime.cluster.events
+    )
+    return told, runtime.cluster.events_dropped
+
+
+def test_metric_changes_stay_beside_their_events_once_old_events_are_dropped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A cluster that ran long holds only its newest events (`Cluster.max_events`); the
+    metrics tracker counts events by absolute index, so the narration of the newest events
+    (and the metric changes told beside them) is what it is with every event held."""
+    monkeypatch.setattr("webapp.engine_host.render.NARRATED_EVENTS", 20)
+    whole, none_dropped = _narrated_after_a_crash(10_000)
+    windowed, dropped = _narrated_after_a_crash(30)
+    assert none_dropped == 0 and dropped > 10
+    assert windowed == whole
+    assert any(t.kind == "broker_fenced" and t.changes for t in windowed)

@@ -40,7 +40,7 @@ def watch_from_message(message: Mapping[str, Any], runtime: ClusterRuntime) -> G
         index, since_ms = int(since[0]), int(since[1])
     except (TypeError, ValueError, IndexError):
         raise WatchRefused("since is [event index, cluster ms].") from None
-    index = max(0, min(index, len(runtime.cluster.events)))
+    index = max(0, min(index, runtime.cluster.event_count))
     return GoalWatch(lesson=lesson, step_index=step, since_index=index, since_ms=since_ms)
 
 

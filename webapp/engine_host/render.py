@@ -167,7 +167,9 @@ def _narrated(runtime: ClusterRuntime, snap: dict[str, Any]) -> list[NarratedEve
     tracker = tracker_for(runtime)
     tracker.update(runtime.cluster, snap)
     first = max(0, len(events) - NARRATED_EVENTS)
-    changes = {i - first: tracker.changes[i] for i in tracker.changes if i >= first}
+    # The tracker's changes are by absolute event index (the cluster may have dropped old ones).
+    base = runtime.cluster.events_dropped + first
+    changes = {i - base: tracker.changes[i] for i in tracker.changes if i >= base}
     return narrate(list(events[first:]), changes=changes)
 
 
