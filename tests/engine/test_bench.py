@@ -32,3 +32,11 @@ def test_a_record_produced_keeps_under_a_kilobyte_across_its_three_replicas_and_
     per_record = record_memory.main(["--rate", "200", "--seconds", "10", "--top", "3"])
     assert 300 < per_record < 1000
     assert "bytes kept per record produced" in capsys.readouterr().out
+
+
+def test_the_full_cluster_benchmark_runs(capsys):
+    from scripts.bench import record_memory
+
+    traced = record_memory.at_bound(2, step_ms=4000)
+    assert len(traced) == 2 and all(t > 0 for t in traced)
+    assert "events held" in capsys.readouterr().out
