@@ -11,6 +11,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from tests.web.test_workshops import (
+    ack_and_html,
     frame_of,
     html_with,
     joined,
@@ -112,8 +113,8 @@ async def test_a_learners_stage_has_no_node_buttons_the_instructors_has_them(
     assert "Broker 1" in first and NODE_BUTTON not in first
     # A version the fan-out passes on to both: the broker's buttons change, the learner's none.
     await instructor.send_json_to({"type": "stop_broker", "seq": 1, "broker_id": 1})
-    assert (await frame_of(instructor, "ack"))["seq"] == 1
-    assert 'data-command="start_broker"' in await html_with(instructor, 'data-command="start_')
+    ack, shown = await ack_and_html(instructor, 'data-command="start_')
+    assert ack["seq"] == 1 and 'data-command="start_broker"' in shown
     later = await html_with(learner, 'is-stopped" data-broker="1"')
     assert NODE_BUTTON not in later
     for socket in (instructor, learner):
@@ -131,13 +132,13 @@ async def test_add_my_consumer_becomes_remove_my_consumer_and_back(host_registry
     assert 'id="ws-participate"' in await html_with(learner, "Add my consumer")
 
     await learner.send_json_to({"type": "participate", "seq": 1, "action": "add"})
-    app_id = (await frame_of(learner, "ack"))["app_id"]
-    controls = await html_with(learner, "Remove my consumer")
+    ack, controls = await ack_and_html(learner, "Remove my consumer")
+    app_id = ack["app_id"]
     assert 'id="ws-participate"' in controls and "Add my consumer" not in controls
 
     await learner.send_json_to({"type": "participate", "seq": 2, "action": "remove"})
-    assert (await frame_of(learner, "ack"))["seq"] == 2
-    assert "Remove my consumer" not in await html_with(learner, "Add my consumer")
+    ack, controls = await ack_and_html(learner, "Add my consumer")
+    assert ack["seq"] == 2 and "Remove my consumer" not in controls
     assert "app_control" in await sync_to_async(logged_kinds)(workshop.cluster_id)
     row = await Participant.objects.aget(name="Ada")
     assert row.consumer_app_id == "" and app_id

@@ -211,6 +211,29 @@ async def html_with(socket: WebsocketCommunicator, needle: str, timeout: float =
     return await asyncio.wait_for(until(), timeout)
 
 
+async def ack_and_html(
+    socket: WebsocketCommunicator, needle: str, timeout: float = 10
+) -> tuple[dict[str, Any], str]:
+    """A command's ack and the first frame holding `needle`, in whichever order they come: the
+    version that shows a command may reach the socket before the ack does (on a loaded machine
+    it does), and `frame_of` would pass that version over."""
+
+    async def until() -> tuple[dict[str, Any], str]:
+        ack: dict[str, Any] | None = None
+        html: str | None = None
+        while ack is None or html is None:
+            text = await socket.receive_from(timeout=timeout)
+            if text.startswith("{"):
+                frame = json.loads(text)
+                if frame.get("type") == "ack":
+                    ack = frame
+            elif html is None and needle in text:
+                html = text
+        return ack, html
+
+    return await asyncio.wait_for(until(), timeout)
+
+
 def room_of_two() -> tuple[Workshop, Client, Client, Client]:
     teacher = make_instructor()
     workshop = services.workshop_create(owner=teacher, title="t", lesson_id=LESSON)
