@@ -7,9 +7,10 @@ or a lost connection. Kept apart from the broker so the follower's loop reads on
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from engine.common.records import RecordBatch, TopicPartition
+from engine.common.records import TopicPartition
 from engine.common.requests.fetch import (
     FetchPartitionData,
     FetchResponse,
@@ -219,22 +220,10 @@ class ReplicaFetcher:
                     # never changed (a shorter one is a copy), so the replicas may share it.
                     copy = batch
                 else:
-                    copy = RecordBatch(
-                        base_offset=batch.base_offset,
-                        records=[r for r in records if r.offset >= end],
-                        leader_epoch=batch.leader_epoch,
-                        producer_id=batch.producer_id,
-                        producer_epoch=batch.producer_epoch,
-                        base_sequence=batch.base_sequence,
-                        is_transactional=batch.is_transactional,
-                        is_control=batch.is_control,
-                        control_type=batch.control_type,
-                        size=batch.size,
-                        max_timestamp=batch.max_timestamp,
-                    )
-                    if not copy.records:
+                    kept = [r for r in records if r.offset >= end]
+                    if not kept:
                         continue
-                    copy.base_offset = copy.records[0].offset
+                    copy = replace(batch, base_offset=kept[0].offset, records=kept)
                 log.append(copy, broker.ctx.scheduler.now_ms)
                 partition.producer_state.update(copy)
                 broker.ctx.taps.on_follower_append(partition, copy)
