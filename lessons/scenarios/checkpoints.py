@@ -210,7 +210,29 @@ _CHUNKS_LOCK = threading.Lock()
 _chunked_items = 0
 MAX_CHUNKED_LISTS = 8_192
 MAX_CHUNKED_ITEMS = 600_000
-MAX_CHUNKS = 32  # more, and a snapshot merges them into one
+
+
+# A chunk of this many items or more is never merged again: every later snapshot shares it.
+BLOCK_ITEMS = 1_024
+
+
+def _appended(before: tuple[_Chunk, ...], new: Iterable[Any]) -> tuple[_Chunk, ...]:
+    """`before` and a chunk of the `new` items, the last two chunks merged while the last holds
+    at least half as many items as the one before it and that one is not yet a block (under
+    BLOCK_ITEMS items). So a snapshot is some blocks, then chunks each under half the one
+    before it (at most n / BLOCK_ITEMS + log2(BLOCK_ITEMS) + 1 chunks of n items); a merge
+    copies recent items only, an item takes part in about log2(BLOCK_ITEMS) merges, and the
+    snapshots kept along a long session share every block instead of each holding a whole
+    copy of the container's slots (a merge of every chunk into one, every few snapshots, did
+    that)."""
+    chunks = [*before, _Chunk.of(new)]
+    while (
+        len(chunks) > 1 and len(chunks[-2]) < BLOCK_ITEMS and 2 * len(chunks[-1]) >= len(chunks[-2])
+    ):
+        last = chunks.pop()
+        first = chunks.pop()
+        chunks.append(_Chunk.of(itertools.chain(first, last), first.bytes + last.bytes))
+    return tuple(chunks)
 
 
 def _chunks(value: list[Any]) -> tuple[_Chunk, ...]:
@@ -224,22 +246,11 @@ def _chunks(value: list[Any]) -> tuple[_Chunk, ...]:
         if len(value) >= count and (
             not count or (value[0] is before[0][0] and value[count - 1] is before[-1][-1])
         ):
-            if len(before) >= MAX_CHUNKS:  # merged into one (its items' bytes known)
-                whole = sum(chunk.bytes for chunk in before)
-                before = (_Chunk.of(itertools.chain.from_iterable(before), whole),)
-            chunks = before if len(value) == count else (*before, _Chunk.of(value[count:]))
+            chunks = before if len(value) == count else _appended(before, value[count:])
     if not chunks and value:
         chunks = (_Chunk.of(value),)
     _remember(value, chunks)
     return chunks
-
-
-def _merged(before: tuple[_Chunk, ...]) -> tuple[_Chunk, ...]:
-    """Chunks past MAX_CHUNKS merged into one (its items' bytes known)."""
-    if len(before) < MAX_CHUNKS:
-        return before
-    whole = sum(chunk.bytes for chunk in before)
-    return (_Chunk.of(itertools.chain.from_iterable(before), whole),)
 
 
 def _last_chunks(value: Any) -> tuple[tuple[_Chunk, ...], int] | None:
@@ -259,11 +270,10 @@ def _dict_chunks(value: dict[Any, Any]) -> _DictChunks:
         before, count = last
         head = itertools.islice(value.items(), count)
         if all(map(operator.eq, head, itertools.chain.from_iterable(before))):
-            before = _merged(before)
             if len(value) == count:
                 chunks = before
             else:
-                chunks = (*before, _Chunk.of(itertools.islice(value.items(), count, None)))
+                chunks = _appended(before, itertools.islice(value.items(), count, None))
     if not chunks and value:
         chunks = (_Chunk.of(value.items()),)
     _remember(value, chunks)
@@ -279,8 +289,7 @@ def _set_chunks(value: set[Any]) -> _SetChunks:
         before, count = last
         new = value.difference(*before)
         if len(value) - len(new) == count:  # every earlier item still in it
-            before = _merged(before)
-            chunks = (*before, _Chunk.of(new)) if new else before
+            chunks = _appended(before, new) if new else before
     if not chunks and value:
         chunks = (_Chunk.of(value),)
     _remember(value, chunks)
@@ -509,7 +518,14 @@ class Checkpoint:
     index: int  # how many commands were applied whole before it
     time_ms: int
     copy: RuntimeCopy
-    times: tuple[int, ...]  # when each of those commands was applied
+    # When each of those commands was applied: the first `index` items of these chunks (those
+    # of the list the host or the replay appends its times to, shared with the checkpoints
+    # kept before and after this one).
+    time_chunks: tuple[_Chunk, ...]
+
+    @property
+    def times(self) -> tuple[int, ...]:
+        return tuple(itertools.islice(itertools.chain.from_iterable(self.time_chunks), self.index))
 
     def restore(self) -> ClusterRuntime:
         return load_runtime(self.copy)
@@ -602,7 +618,10 @@ class CheckpointStore:
         times: Sequence[int],
     ) -> Checkpoint | None:
         """Keep a copy of `runtime` at `position` (a runtime exactly as a replay of the log to
-        there leaves it). Returns None when it is already kept or alone exceeds the bound."""
+        there leaves it), after `index` commands applied whole, the first `index` items of
+        `times` when each was applied (a list only ever appended to, such as a host's own: the
+        checkpoint shares its items). Returns None when it is already kept or alone exceeds
+        the bound."""
         if position in self._items:
             with self._lock:
                 if position in self._items:
@@ -617,7 +636,12 @@ class CheckpointStore:
             return None
         if copy.own_bytes > self.max_bytes:
             return None
-        checkpoint = Checkpoint(position, index, runtime.now_ms, copy, tuple(times))
+        if len(times) < index:
+            raise ValueError(f"{len(times)} command times for a checkpoint after {index} commands")
+        # An appended list's chunks are reused (see _CHUNKS); a long session's checkpoints
+        # would otherwise each hold a copy of every command's time.
+        time_chunks = _chunks(times) if type(times) is list else (_Chunk.of(times[:index]),)
+        checkpoint = Checkpoint(position, index, runtime.now_ms, copy, time_chunks)
         with self._lock:
             if position in self._items:
                 return None
@@ -718,8 +742,9 @@ def _stopped_earlier(
 ) -> bool:
     """Whether a replay to `at_ms` stops before this checkpoint's position: at an advance
     (of 0 ms) applied at `at_ms` itself, with more commands logged after it."""
+    times = checkpoint.times  # (built from its chunks: once, not per command)
     for index in range(checkpoint.index - 1, -1, -1):
-        if checkpoint.times[index] < at_ms:
+        if times[index] < at_ms:
             return False
         if advance_ms(commands[index]) is not None:
             return True
@@ -847,7 +872,7 @@ def _replay(
                             LogPosition(digests[index], runtime.now_ms - began),
                             runtime,
                             index=index,
-                            times=times[:index],
+                            times=times,
                         )
                 next_keep += every_ms
             if first or runtime.now_ms < began + total:
@@ -877,7 +902,7 @@ def _replay(
         # (From a checkpoint, a replay shorter than keeping its end would take is kept by
         # none: doing it again costs less than the copy, and the past page waits for neither.)
         whole = len(prefix) - (1 if end.into_ms else 0)
-        store.put(end, runtime, index=whole, times=times[:whole])
+        store.put(end, runtime, index=whole, times=times)
     return Replay(runtime, prefix, times, None if found is None else found.time_ms)
 
 
@@ -1031,7 +1056,7 @@ class LiveCheckpoints:
         position, whole = self.position(unlogged_ms, extends_last)
         started = time.thread_time()
         applied = whole + (1 if position.into_ms else 0)
-        kept = keep_normalised(self.store, position, runtime, applied, self._times[:whole])
+        kept = keep_normalised(self.store, position, runtime, applied, whole, self._times)
         return self._kept(runtime, started, kept, position)
 
     def keep_end(self, runtime: ClusterRuntime, *, allowed: bool = True) -> float:
@@ -1048,7 +1073,7 @@ class LiveCheckpoints:
         if position in self.store:
             return 0.0
         started = time.thread_time()
-        kept = keep_normalised(self.store, position, runtime, len(self._times), self._times[:whole])
+        kept = keep_normalised(self.store, position, runtime, len(self._times), whole, self._times)
         return self._kept(runtime, started, kept, position)
 
     def _kept(
@@ -1078,11 +1103,13 @@ def keep_normalised(
     position: LogPosition,
     runtime: ClusterRuntime,
     applied: int,
+    index: int,
     times: Sequence[int],
 ) -> bool:
     """Keep a checkpoint of a live runtime as a replay to the same moment would hold it (see
-    `normalised`), without changing the live runtime. False if it could not be copied (a live
-    object a replay never has, such as a connected console)."""
+    `normalised`), without changing the live runtime, after `index` commands applied whole
+    (their times the first `index` of `times`). False if it could not be copied (a live object
+    a replay never has, such as a connected console)."""
     saved = (
         runtime.watch_messages,
         runtime.recent_messages,
@@ -1096,7 +1123,7 @@ def keep_normalised(
         normalised(runtime, applied)
         for name in rendered:
             delattr(runtime, name)
-        return store.put(position, runtime, index=len(times), times=times) is not None
+        return store.put(position, runtime, index=index, times=times) is not None
     finally:
         for name, value in rendered.items():
             setattr(runtime, name, value)

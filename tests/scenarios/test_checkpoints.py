@@ -198,6 +198,55 @@ def test_a_checkpoint_shares_stored_data_and_counts_it_once() -> None:
     assert len(store) == 0 and store.size_bytes == 0 and not store._held and not store._counts
 
 
+def assert_halving(chunks: tuple[Any, ...]) -> None:
+    """Some blocks, then chunks each under half of the one before it."""
+    blocks = list(itertools.takewhile(lambda c: len(c) >= cp.BLOCK_ITEMS, chunks))
+    tail = chunks[len(blocks) :]
+    assert all(len(chunk) < cp.BLOCK_ITEMS for chunk in tail)
+    assert all(2 * len(later) < len(earlier) for earlier, later in itertools.pairwise(tail))
+
+
+def test_snapshots_along_a_growing_list_share_their_big_chunks() -> None:
+    """A host's checkpoints are snapshots of the same lists as they grow, kept for the whole
+    session: the slots of the chunks they hold between them stay within a small multiple of
+    the list's length, not one copy of the list per snapshot (a merge of every chunk into one
+    every few snapshots made each kept snapshot hold its own)."""
+    items: list[Any] = []
+    kept = []
+    for step in range(2_000):
+        items.extend(object() for _ in range(1 + step % 3))
+        snapshot = cp._chunks(items)
+        assert_halving(snapshot)
+        if step % 50 == 0:  # kept along the whole session, as a host thins its own
+            kept.append(snapshot)
+    distinct = {id(chunk): len(chunk) for snapshot in kept for chunk in snapshot}
+    assert len(kept) == 40
+    assert sum(distinct.values()) < 4 * len(items)
+    assert max(map(len, kept)) <= len(items) // cp.BLOCK_ITEMS + cp.BLOCK_ITEMS.bit_length()
+
+
+def test_checkpoints_share_the_times_of_the_list_they_were_kept_from() -> None:
+    store = cp.CheckpointStore()
+    runtime = ClusterRuntime.replay(SPEC, SETUP)
+    times = [0] * len(SETUP)
+    kept = []
+    for step in range(1, 40):
+        runtime.apply({"type": "advance", "ms": 100})
+        times.append(100 * step)
+        checkpoint = store.put(
+            cp.LogPosition(bytes([step])), runtime, index=len(times) - 1, times=times
+        )
+        assert checkpoint is not None
+        assert checkpoint.times == tuple(times[:-1])  # its first `index` items only
+        kept.append(checkpoint)
+    # Their chunks are shared: a fraction of 39 copies of a growing tuple between them.
+    distinct = {id(chunk): len(chunk) for c in kept for chunk in c.time_chunks}
+    copies = sum(len(c.times) for c in kept)
+    assert 4 * sum(distinct.values()) < copies
+    with pytest.raises(ValueError, match="command times"):
+        store.put(cp.LogPosition(b"short"), runtime, index=len(times) + 1, times=times)
+
+
 def test_a_list_snapshot_reuses_its_chunks_only_while_appended_to() -> None:
     items = [object() for _ in range(5)]
     first = cp._chunks(items)
@@ -212,10 +261,10 @@ def test_a_list_snapshot_reuses_its_chunks_only_while_appended_to() -> None:
     items[-1] = object()  # the last chunked item replaced (a truncation and an append)
     items.append(object())
     assert list(itertools.chain.from_iterable(cp._chunks(items))) == items
-    for _ in range(cp.MAX_CHUNKS + 5):  # many snapshots: their chunks merged, bytes kept
+    for _ in range(100):  # many snapshots: their chunks merged, bytes kept
         items.append((object(), 1))
         chunks = cp._chunks(items)
-        assert len(chunks) <= cp.MAX_CHUNKS
+        assert_halving(chunks)
         assert list(itertools.chain.from_iterable(chunks)) == items
         assert sum(c.bytes for c in chunks) == sum(map(cp._item_bytes, items))
     items.clear()
@@ -254,11 +303,16 @@ def test_a_dict_or_set_snapshot_reuses_its_chunks_only_while_added_to() -> None:
     seen.discard(("orders", 0, 0))
     seen.add(("orders", 2, 0))  # as many items, not the same ones: starts over
     assert set(itertools.chain.from_iterable(cp._set_chunks(seen))) == seen
-    for _ in range(cp.MAX_CHUNKS + 3):
+    for _ in range(40):
         seen.add(object())
         chunks = cp._set_chunks(seen)
-        assert len(chunks) <= cp.MAX_CHUNKS
+        assert_halving(chunks)
         assert set(itertools.chain.from_iterable(chunks)) == seen
+    for i in range(40):
+        owners[("t8", 0, i)] = (b"k", b"v", i)
+        pairs = cp._dict_chunks(owners)
+        assert_halving(pairs)
+        assert dict(itertools.chain.from_iterable(pairs)) == owners
 
 
 def test_a_copy_of_a_restored_runtime_reuses_the_chunks_it_was_restored_from() -> None:
@@ -277,10 +331,22 @@ def test_a_copy_of_a_restored_runtime_reuses_the_chunks_it_was_restored_from() -
         assert all(map(operator.is_, again.shared[i], first.shared[i])), i
     restored.advance(1_000)
     later = cp.dump_runtime(restored)
-    # The logs appended to: a chunk more each, their earlier chunks the same objects.
-    before = {id(chunk) for i in lists for chunk in first.shared[i]}
-    after = {id(c) for snapshot in later.shared if type(snapshot) is tuple for c in snapshot}
-    assert len(after) > len(before) and before <= after
+    # The logs appended to: a chunk more each, their earlier chunks the same objects, but
+    # where the new chunk was long enough to be merged with the one before it (_appended).
+    before = [chunk for i in lists for chunk in first.shared[i]]
+    after = {id(c): c for snapshot in later.shared if type(snapshot) is tuple for c in snapshot}
+    assert len(after) > len(before)
+    merged = [chunk for chunk in before if id(chunk) not in after]
+    for chunk in merged:  # its items, the same objects, the start or the end of a longer one
+        assert any(
+            len(into) > len(chunk)
+            and (
+                all(map(operator.is_, into[: len(chunk)], chunk))
+                or all(map(operator.is_, into[-len(chunk) :], chunk))
+            )
+            for into in after.values()
+        )
+    assert sum(map(len, merged)) * 4 < sum(map(len, before))
     assert state(cp.load_runtime(later)) == state(restored)
 
 
@@ -363,7 +429,7 @@ def test_a_live_runtime_is_kept_as_a_replay_holds_it() -> None:
     runtime.console_output.append("printed to a viewer")
     runtime.stage_metrics = {"fed by": "the stage's rendering"}  # type: ignore[attr-defined]
     position = cp.LogPosition(cp.log_digests(SPEC, SETUP)[-1], 1_000)
-    assert cp.keep_normalised(store, position, runtime, len(SETUP) + 1, [0, 0])
+    assert cp.keep_normalised(store, position, runtime, len(SETUP) + 1, len(SETUP), [0, 0])
     assert runtime.watch_messages and runtime.console_output  # the live one is untouched
     assert runtime.stage_metrics
     kept = cp.replay(SPEC, [*SETUP, {"type": "advance", "ms": 1_000}], store=store, keep=False)

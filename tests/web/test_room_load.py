@@ -263,3 +263,24 @@ def test_the_room_memory_benchmark_breaks_memory_down() -> None:
         assert len(result[key]) == samples and all(mb >= 0 for mb in result[key]), key
     assert result["malloc_in_use_mb"][-1] > 1  # a Django process holds megabytes
     assert all(blocks > 10 for blocks in result["python_blocks_k"])
+
+
+def test_the_checkpoint_memory_benchmark_compares_with_a_store_that_keeps_nothing() -> None:
+    """scripts/bench/checkpoint_memory.py: a room's host driven in cluster time, bytes kept per
+    record with the checkpoints and without them (the host keeps its own when on, none off)."""
+    from tests.web.support import bench_output
+
+    out = bench_output(
+        "scripts.bench.checkpoint_memory", "--minutes", "1", "--skip", "0.5", "--top", "2"
+    )
+    on, off = (
+        json.loads(line.split(": ", 1)[1]) for line in out.splitlines() if line.startswith("checkp")
+    )
+    assert on["records_measured"] == off["records_measured"] == 60
+    assert on["checkpoints_kept_by_the_host"] > 0 and on["checkpoints_kept_in_all"] > 0
+    assert off["checkpoints_kept_by_the_host"] == off["checkpoints_kept_in_all"] == 0
+    assert on["bytes_per_record"] > 0 and off["bytes_per_record"] > 0
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["checkpoints_bytes_per_record"] == round(
+        on["bytes_per_record"] - off["bytes_per_record"], 1
+    )
