@@ -45,6 +45,7 @@ import sys
 import threading
 import time
 import types
+import zlib
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -422,13 +423,23 @@ def no_gc() -> Iterator[None]:
                 gc.enable()
 
 
+# A kept checkpoint's pickle is compressed (zlib at this level): a lesson cluster's pickle is
+# tens of thousands of small objects' fields and names, about 2.5 times smaller compressed, for
+# under a millisecond to compress and a few tenths to decompress on a restore
+# (`python -m scripts.bench.checkpoint_memory` measures what a room's host keeps). A copy made
+# and restored at once (`copy_runtime`: a fork) is not compressed.
+COMPRESS_LEVEL = 1
+
+
 @dataclass(frozen=True)
 class RuntimeCopy:
     """What `load_runtime` rebuilds an independent, equal runtime from (in this process only):
-    the pickle and the snapshots of the containers whose items it shares (see the module)."""
+    the pickle (zlib-compressed if `compressed`) and the snapshots of the containers whose
+    items it shares (see the module)."""
 
     data: bytes
     shared: tuple[Snapshot, ...]
+    compressed: bool = False
 
     @property
     def own_bytes(self) -> int:
@@ -436,21 +447,24 @@ class RuntimeCopy:
         return len(self.data) + sum(sys.getsizeof(s) for s in self.shared)
 
 
-def dump_runtime(runtime: ClusterRuntime) -> RuntimeCopy:
+def dump_runtime(runtime: ClusterRuntime, *, compress: bool = False) -> RuntimeCopy:
     """The runtime as a `RuntimeCopy` that `load_runtime` turns into an independent, equal
-    runtime (in this process only)."""
+    runtime (in this process only); its pickle compressed if `compress` (one to keep)."""
     buffer = io.BytesIO()
     with no_gc():
         pickler = _RuntimePickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
         pickler.dump(runtime)
-    return RuntimeCopy(buffer.getvalue(), tuple(pickler.shared))
+    data = buffer.getvalue()
+    if compress:
+        return RuntimeCopy(zlib.compress(data, COMPRESS_LEVEL), tuple(pickler.shared), True)
+    return RuntimeCopy(data, tuple(pickler.shared))
 
 
 def load_runtime(copy: RuntimeCopy) -> ClusterRuntime:
     _LOADING.shared = copy.shared
     try:
         with no_gc():
-            runtime = pickle.loads(copy.data)
+            runtime = pickle.loads(zlib.decompress(copy.data) if copy.compressed else copy.data)
     finally:
         _LOADING.shared = ()
     assert isinstance(runtime, ClusterRuntime)
@@ -629,7 +643,7 @@ class CheckpointStore:
             return None
         started = time.thread_time()
         try:
-            copy = dump_runtime(runtime)
+            copy = dump_runtime(runtime, compress=True)
         except (pickle.PicklingError, TypeError, AttributeError) as error:
             # A live object a replay never holds (say, a connected console): no checkpoint.
             logger.info("no checkpoint at %d ms: %s", runtime.now_ms, error)

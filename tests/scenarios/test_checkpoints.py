@@ -198,6 +198,21 @@ def test_a_checkpoint_shares_stored_data_and_counts_it_once() -> None:
     assert len(store) == 0 and store.size_bytes == 0 and not store._held and not store._counts
 
 
+def test_a_kept_checkpoint_is_compressed_and_restores_equal() -> None:
+    """A kept checkpoint's pickle is compressed (a room's host keeps up to 128 of them, the
+    process up to 600); a copy made to be restored at once is not."""
+    runtime = ClusterRuntime.replay(SPEC, [*SETUP, PRODUCER, GROUP])
+    runtime.advance(3_000)
+    store = cp.CheckpointStore()
+    kept = store.put(cp.LogPosition(b"compressed"), runtime, index=0, times=[])
+    assert kept is not None
+    plain = cp.dump_runtime(runtime)
+    assert kept.copy.compressed and not plain.compressed
+    assert 2 * len(kept.copy.data) < len(plain.data)
+    assert store.size_bytes == accounted(store)
+    assert state(kept.restore()) == state(runtime) == state(cp.load_runtime(plain))
+
+
 def assert_halving(chunks: tuple[Any, ...]) -> None:
     """Some blocks, then chunks each under half of the one before it."""
     blocks = list(itertools.takewhile(lambda c: len(c) >= cp.BLOCK_ITEMS, chunks))
