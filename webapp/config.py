@@ -47,6 +47,20 @@ def env_float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name}={raw!r} is not a number.") from None
 
 
+def env_count(env: Mapping[str, str], name: str) -> int | None:
+    """A whole number of at least 1, or None when unset (the code's own default)."""
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number.") from None
+    if value < 1:
+        raise ConfigError(f"{name}={raw!r} must be at least 1.")
+    return value
+
+
 # The engines this app ships drivers for (psycopg for PostgreSQL; sqlite3 comes with Python).
 SUPPORTED_ENGINES = frozenset({"django.db.backends.sqlite3", "django.db.backends.postgresql"})
 # Writers from several threads (Daphne's sync workers, the hosts) wait for the write lock

@@ -120,6 +120,9 @@ DOJO_MAX_LIVE_HOSTS = config.env_float(ENV, "KAFKA_DOJO_MAX_LIVE_HOSTS", 40)
 # (webapp/engine_host/replay_pool.py); 0 replays in a thread of the server instead.
 # The memory one live cluster's stored records may take (webapp/engine_host/memory.py).
 DOJO_HOST_MEMORY_MB = config.env_float(ENV, "KAFKA_DOJO_HOST_MEMORY_MB", 256)
+# The time-travel checkpoints one live cluster keeps (lessons/scenarios/checkpoints.py); unset:
+# its MAX_LIVE_CHECKPOINTS (128). Fewer: less memory, scrubs that replay further.
+DOJO_LIVE_CHECKPOINTS = config.env_count(ENV, "KAFKA_DOJO_LIVE_CHECKPOINTS")
 # How long a busy engine thread may hold the GIL before the event loop gets it back (ms).
 DOJO_GIL_SWITCH_INTERVAL_MS = config.env_float(ENV, "KAFKA_DOJO_GIL_SWITCH_INTERVAL_MS", 1.0)
 DOJO_REPLAY_WORKERS = int(config.env_float(ENV, "KAFKA_DOJO_REPLAY_WORKERS", 1))

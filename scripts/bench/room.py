@@ -3,6 +3,7 @@
     python -m scripts.bench.room --viewers 200              # a minute, embedded default
     python -m scripts.bench.room --viewers 50 --seconds 15  # a quick run
     python -m scripts.bench.room --viewers 20 --seconds 60 --watch 180  # then nobody acts
+    python -m scripts.bench.room --viewers 200 --seconds 600 --max-kept 8  # checkpoints capped
     python -m scripts.bench.room --viewers 500 --url http://127.0.0.1:8001 \\
         --url http://127.0.0.1:8002 --server-pid 1234 --server-pid 1235   # running servers
 
@@ -617,6 +618,12 @@ def main() -> int:
     parser.add_argument(
         "--profile", type=Path, help="run the started Daphne under cProfile, stats to this file"
     )
+    parser.add_argument(
+        "--max-kept",
+        type=int,
+        help="time-travel checkpoints the started Daphne's host keeps of its own"
+        " (KAFKA_DOJO_LIVE_CHECKPOINTS; unset: 128), so a run can reach the cap early",
+    )
     args = parser.parse_args()
     if args.client_process:
         asyncio.run(client_process())
@@ -638,6 +645,8 @@ def main() -> int:
                 "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
                 "KAFKA_DOJO_WORKSHOP_MAX_PARTICIPANTS": str(max(args.viewers, 200)),
             }
+            if args.max_kept is not None:
+                env["KAFKA_DOJO_LIVE_CHECKPOINTS"] = str(args.max_kept)
             subprocess.run(
                 [sys.executable, "manage.py", "migrate", "--noinput"],
                 cwd=ROOT,

@@ -96,6 +96,25 @@ def test_a_share_link_of_a_long_session_opens_from_its_checkpoint() -> None:
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.asyncio
+async def test_the_checkpoints_a_live_host_keeps_are_a_setting(
+    host_registry: Any, settings: Any
+) -> None:
+    """KAFKA_DOJO_LIVE_CHECKPOINTS (DOJO_LIVE_CHECKPOINTS) caps a live host's own checkpoints;
+    unset, the host keeps checkpoints.MAX_LIVE_CHECKPOINTS."""
+    settings.DOJO_LIVE_CHECKPOINTS = None
+    sandbox = await database_sync_to_async(services.sandbox_create)()
+    host = await host_registry.ensure(sandbox.id)
+    assert host is not None and host.checkpoints is not None
+    assert host.checkpoints.max_kept == checkpoints.MAX_LIVE_CHECKPOINTS
+    settings.DOJO_LIVE_CHECKPOINTS = 5
+    other = await database_sync_to_async(services.sandbox_create)()
+    capped = await host_registry.ensure(other.id)
+    assert capped is not None and capped.checkpoints is not None
+    assert capped.checkpoints.max_kept == 5
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
 async def test_a_live_host_keeps_checkpoints_the_past_page_starts_from(
     host_registry: Any,
 ) -> None:

@@ -162,3 +162,14 @@ def test_hosts_mode_and_static_mode_are_checked() -> None:
     assert collected["staticfiles"]["BACKEND"] == config.COLLECTED_STATIC_STORAGE
     with pytest.raises(config.ConfigError, match="source or collected"):
         config.static_storages({"KAFKA_DOJO_STATIC": "cdn"})
+
+
+def test_a_count_setting_is_a_whole_number_of_at_least_one_or_unset() -> None:
+    name = "KAFKA_DOJO_LIVE_CHECKPOINTS"
+    assert config.env_count({}, name) is None
+    assert config.env_count({name: " "}, name) is None
+    assert config.env_count({name: "32"}, name) == 32
+    with pytest.raises(config.ConfigError, match="whole number"):
+        config.env_count({name: "2.5"}, name)
+    with pytest.raises(config.ConfigError, match="at least 1"):
+        config.env_count({name: "0"}, name)

@@ -135,6 +135,9 @@ class HostSettings:
     # is its time label is re-sent this often instead of every TIME_LABEL_REFRESH_S.
     room_publish_max_hz: float = 2.0
     room_time_label_refresh_s: float = 10.0
+    # Time-travel checkpoints one live host keeps of its own (their memory against how far a
+    # scrub replays); None: lessons.scenarios.checkpoints.MAX_LIVE_CHECKPOINTS.
+    max_checkpoints: int | None = None
 
 
 @dataclass
@@ -244,7 +247,9 @@ class ClusterHost:
         # Checkpoints of the live runtime for time travel (given the logged commands' times).
         self.checkpoints: checkpoints.LiveCheckpoints | None = None
         if times is not None:
-            self.checkpoints = checkpoints.LiveCheckpoints(stored.spec, stored.commands, times)
+            self.checkpoints = checkpoints.LiveCheckpoints(
+                stored.spec, stored.commands, times, max_kept=settings.max_checkpoints
+            )
 
     # -- life cycle -----------------------------------------------------------------------
 

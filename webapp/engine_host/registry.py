@@ -248,6 +248,7 @@ class HostRegistry:
                     memory_bound_bytes=int(
                         float(getattr(settings, "DOJO_HOST_MEMORY_MB", 256)) * 2**20
                     ),
+                    max_checkpoints=getattr(settings, "DOJO_LIVE_CHECKPOINTS", None),
                 ),
                 on_stop=self._forget,
             )
