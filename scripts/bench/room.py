@@ -27,7 +27,8 @@ the time from sending the command until the slowest viewer holds that version. P
 p99 of that (over commands) and of every viewer's delay, errors (refused commands, commands
 with no answer, sockets that closed or never saw a version), the home page's response time
 while the room runs, frames and bytes per viewer per second, and the server's resident memory
-(start: all viewers connected; end: after the last command). This module measures wall time on
+(start: all viewers connected; end: after the last command; `growth`: over the acting phase's
+second half, per command acted then, and over the watch). This module measures wall time on
 purpose; the figures depend on the machine, so compare runs made on the same one.
 """
 
@@ -50,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts.bench.ws_viewers import client as ws_client
-from scripts.bench.ws_viewers import free_port, summary
+from scripts.bench.ws_viewers import free_port, memory_growth, summary
 
 ROOT = Path(__file__).resolve().parents[2]
 VERSION = re.compile(r'id="state-version" data-version="(\d+)"')
@@ -549,6 +550,7 @@ async def run(
             "every_10_s": rss_series,
             # --watch: after the last command, viewers connected, nobody acting.
             "watch_every_10_s": watch_series,
+            "growth": memory_growth(rss_series, seq, watch_series),
         },
         # Of one core: above ~90 % a process (a server or a client) is what limits.
         "server_cpu_percent": percent(

@@ -246,8 +246,29 @@ def test_the_room_benchmark_watches_memory_after_the_last_command() -> None:
     assert sum(result["errors"].values()) == 0
     watched = result["server_rss_mb"]["watch_every_10_s"]
     assert len(watched) == 2 and all(isinstance(mb, float) and mb > 0 for mb in watched)
+    assert result["server_rss_mb"]["growth"]["watch_mb"] == round(watched[1] - watched[0], 1)
     assert result["command_to_each_viewer_ms"]["n"] == 4 * result["commands"]
     assert not room_bench()["server_rss_mb"]["watch_every_10_s"]
+
+
+def test_the_room_benchmark_says_how_much_memory_grew_late_and_per_command() -> None:
+    """scripts/bench/room.py's memory summary: growth over the acting phase's second half (from
+    the middle sample to the last), per command acted in that time, and over the watch."""
+    from scripts.bench.ws_viewers import memory_growth
+
+    # 7 samples 10 s apart (60 s), 120 commands: the second half is samples 3 to 6 (one sample
+    # missing), 30 s and 60 commands.
+    found = memory_growth([100.0, 103.0, 104.0, 104.5, None, 105.0, 105.5], 120, [105.5, 105.6])
+    assert found == {
+        "second_half_mb": 1.0,
+        "second_half_kb_per_command": round(1024 * 1.0 / 60, 2),
+        "watch_mb": 0.1,
+    }
+    assert memory_growth([100.0, 101.0], 10, []) == {
+        "second_half_mb": None,
+        "second_half_kb_per_command": None,
+        "watch_mb": None,
+    }
 
 
 def test_the_room_memory_benchmark_breaks_memory_down() -> None:
