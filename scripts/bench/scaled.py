@@ -1,6 +1,7 @@
 """Benchmark: the workshop room benchmark against a whole scaled-mode stack it starts itself.
 
     python -m scripts.bench.scaled --viewers 500 --clients 3            # this checkout
+    python -m scripts.bench.scaled --viewers 500 --seconds 600 --watch 120 --max-kept 8  # memory
     python -m scripts.bench.scaled --viewers 500 --clients 3 --rounds 2 \\
         --server-root . --server-root /tmp/main-checkout                 # branch vs baseline
 
@@ -111,6 +112,7 @@ class Stack:
         viewers: int,
         profile: Path | None,
         label: str,
+        max_kept: int | None = None,
     ) -> None:
         self.root, self.folder, self.daphne_count = root, folder, daphnes
         self.profile, self.label = profile, label
@@ -127,6 +129,8 @@ class Stack:
             "KAFKA_DOJO_STATIC": "collected",
             "KAFKA_DOJO_WORKSHOP_MAX_PARTICIPANTS": str(max(viewers, 200)),
         }
+        if max_kept is not None:
+            env["KAFKA_DOJO_LIVE_CHECKPOINTS"] = str(max_kept)
         self.env = env
         self.processes: list[subprocess.Popen[bytes]] = []
         self.urls: list[str] = []
@@ -228,6 +232,7 @@ def run_once(
                 viewers=args.viewers,
                 profile=args.profile,
                 label=label,
+                max_kept=args.max_kept,
             )
             load_start = loadavg()
             try:
@@ -246,6 +251,7 @@ def run_once(
                         pids,
                         args.clients,
                         args.stalled,
+                        args.watch,
                     )
                 )
             finally:
@@ -278,6 +284,7 @@ def line(result: dict[str, Any]) -> str:
         f"CPU us per viewer frame {per_kind(result, 'cpu_us_per_viewer_frame')}, "
         f"CPU % {per_kind(result, 'cpu_percent')}, "
         f"server RSS {result['server_rss_mb']['every_10_s']} MB, "
+        f"RSS growth {result['server_rss_mb']['growth']}, "
         f"loadavg {result['loadavg']['start']} -> {result['loadavg']['end']}"
     )
 
@@ -301,6 +308,18 @@ def main() -> int:
         help="a checkout whose server code runs (repeat: each round runs them in this order)",
     )
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument(
+        "--watch",
+        type=float,
+        default=0.0,
+        help="seconds the viewers stay after the last command, nobody acting (scripts.bench.room)",
+    )
+    parser.add_argument(
+        "--max-kept",
+        type=int,
+        help="time-travel checkpoints the worker's host keeps of its own"
+        " (KAFKA_DOJO_LIVE_CHECKPOINTS; unset: 128)",
+    )
     parser.add_argument("--goal-p95-ms", type=float, default=250.0)
     parser.add_argument("--profile", type=Path, help="cProfile the Daphnes and worker into DIR")
     parser.add_argument("--json", type=Path, help="also write every run's result to this file")

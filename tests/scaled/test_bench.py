@@ -1,6 +1,7 @@
 """The scaled-mode room benchmark starts its own stack (Redis, PostgreSQL, an engine-host
 worker, two Daphnes) from a given server root, and reports per process the CPU per frame a
-viewer received and the resident memory every 10 s (no timing asserted)."""
+viewer received and the resident memory every 10 s, also while nobody acts (no timing
+asserted)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ def test_the_scaled_bench_runs_the_whole_stack_of_a_server_root(tmp_path: Path) 
     out = tmp_path / "runs.json"
     done = subprocess.run(
         [sys.executable, "-m", "scripts.bench.scaled", "--viewers", "4", "--clients", "2"]
-        + ["--seconds", "3", "--server-root", str(ROOT), "--json", str(out)],
+        + ["--seconds", "3", "--watch", "12", "--max-kept", "4"]
+        + ["--server-root", str(ROOT), "--json", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -38,4 +40,8 @@ def test_the_scaled_bench_runs_the_whole_stack_of_a_server_root(tmp_path: Path) 
     for figures in result["server_processes"].values():
         assert figures["cpu_us_per_viewer_frame"] is not None
         assert figures["rss_mb"]["every_10_s"]
+    # --watch: the servers' memory after the last command, and how much it grew then.
+    watched = result["server_rss_mb"]["watch_every_10_s"]
+    assert len(watched) == 2
+    assert result["server_rss_mb"]["growth"]["watch_mb"] == round(watched[1] - watched[0], 1)
     assert "loadavg" in result and "summary" in done.stdout
