@@ -116,8 +116,6 @@ DOJO_KAFKA_LISTENER_HOST = ENV.get("KAFKA_DOJO_KAFKA_LISTENER_HOST") or "127.0.0
 DOJO_SANDBOXES_PER_SESSION = config.env_float(ENV, "KAFKA_DOJO_SANDBOXES_PER_SESSION", 10)
 DOJO_SANDBOXES_PER_ADDRESS = config.env_float(ENV, "KAFKA_DOJO_SANDBOXES_PER_ADDRESS", 60)
 DOJO_MAX_LIVE_HOSTS = config.env_float(ENV, "KAFKA_DOJO_MAX_LIVE_HOSTS", 40)
-# Worker processes that replay share links, saved states and forks off the server's GIL
-# (webapp/engine_host/replay_pool.py); 0 replays in a thread of the server instead.
 # The memory one live cluster's stored records may take (webapp/engine_host/memory.py).
 DOJO_HOST_MEMORY_MB = config.env_float(ENV, "KAFKA_DOJO_HOST_MEMORY_MB", 256)
 # The time-travel checkpoints one live cluster keeps (lessons/scenarios/checkpoints.py); unset:
@@ -125,6 +123,8 @@ DOJO_HOST_MEMORY_MB = config.env_float(ENV, "KAFKA_DOJO_HOST_MEMORY_MB", 256)
 DOJO_LIVE_CHECKPOINTS = config.env_count(ENV, "KAFKA_DOJO_LIVE_CHECKPOINTS")
 # How long a busy engine thread may hold the GIL before the event loop gets it back (ms).
 DOJO_GIL_SWITCH_INTERVAL_MS = config.env_float(ENV, "KAFKA_DOJO_GIL_SWITCH_INTERVAL_MS", 1.0)
+# Worker processes that replay share links, saved states and forks off the server's GIL
+# (webapp/engine_host/replay_pool.py); 0 replays in a thread of the server instead.
 DOJO_REPLAY_WORKERS = int(config.env_float(ENV, "KAFKA_DOJO_REPLAY_WORKERS", 1))
 DOJO_MAX_APPS_PER_CLUSTER = config.env_float(ENV, "KAFKA_DOJO_MAX_APPS", 8)
 DOJO_MAX_APP_RATE_PER_CLUSTER = config.env_float(ENV, "KAFKA_DOJO_MAX_APP_RATE", 400)
