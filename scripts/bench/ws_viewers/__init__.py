@@ -47,8 +47,11 @@ def memory_growth(
         "second_half_kb_per_command": None,
         "watch_mb": None,
     }
-    known = [(index, mb) for index, mb in enumerate(series) if mb is not None]
-    later = [(index, mb) for index, mb in known if index >= len(series) // 2]
+    later = [
+        (index, mb)
+        for index, mb in enumerate(series)
+        if mb is not None and index >= len(series) // 2
+    ]
     if len(series) >= 3 and commands > 0 and len(later) >= 2:
         (first, start), (last, end) = later[0], later[-1]
         # Samples are 10 s apart and commands evenly spread: the commands between the two.
