@@ -148,3 +148,16 @@ def test_the_workload_benchmark_measures_every_workload():
     rows = measure_engine_workloads(seconds=1, repeat=1)
     assert [row.name for row in rows] == list(WORKLOADS)
     assert all(row.timers_per_cluster_second > 0 for row in rows[1:])
+
+
+def test_the_workload_floor_sends_the_workloads_messages_with_no_more_timers():
+    from scripts.bench.workload import message_floor
+
+    floor = message_floor(WORKLOADS[-1], seconds=2, repeat=1)
+    # Every request of the workload is answered: two messages each (a few may be in flight).
+    assert floor.requests_per_cluster_second > 20
+    assert abs(floor.messages_per_cluster_second - 2 * floor.requests_per_cluster_second) <= 2
+    # The floor runs the same requests and replies, and no more timers than the workload ran.
+    assert floor.timers_per_cluster_second - 2 <= floor.floor_timers_per_cluster_second
+    assert floor.floor_timers_per_cluster_second <= floor.timers_per_cluster_second
+    assert 0 < floor.wall_ms_per_cluster_second
