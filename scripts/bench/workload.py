@@ -176,12 +176,12 @@ def message_floor(workload: str = WORKLOADS[-1], seconds: int = 60, repeat: int 
     # Each request and each reply is one timer (its arrival), and each request is sent from a
     # timer of its own here; the workload's other timers (its clients' ticks, fetch waits) are
     # empty ones. So the floor runs no more timers than the workload.
-    other = max(0, round(timers - messages - requests))
+    other = max(0, int(timers - messages - requests))
     floors: list[float] = []
     walls: list[float] = []
     floor_timers = 0.0
     for _ in range(repeat):
-        wall_ms, floor_timers = _empty_traffic(round(requests), other, seconds)
+        wall_ms, floor_timers = _empty_traffic(int(requests), other, seconds)
         floors.append(wall_ms)
         walls.append(_measure(workload, seconds)[0])
     return Floor(
